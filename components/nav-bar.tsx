@@ -1,0 +1,52 @@
+"use client";
+import { useQuery } from "@tanstack/react-query";
+import { signOut } from "next-auth/react";
+import Link from "next/link";
+import { usePathname } from "next/navigation";
+import { useTRPC } from "./trpc";
+
+const LINKS = [
+  { href: "/machines", label: "Machines", role: "viewer" },
+  { href: "/rings", label: "Rings", role: "viewer" },
+  { href: "/audit", label: "Audit log", role: "viewer" },
+  { href: "/enrollment-tokens", label: "Enrollment tokens", role: "admin" },
+  { href: "/users", label: "Users", role: "admin" },
+] as const;
+
+export function NavBar() {
+  const trpc = useTRPC();
+  const me = useQuery(trpc.users.me.queryOptions());
+  const pathname = usePathname();
+  const isAdmin = me.data?.role === "admin";
+  return (
+    <header className="navbar">
+      <Link href="/machines" className="brand">
+        <span className="logo" aria-hidden="true">
+          ◆
+        </span>{" "}
+        Orchard
+      </Link>
+      <nav aria-label="Main">
+        <ul>
+          {LINKS.filter((l) => l.role !== "admin" || isAdmin).map((link) => (
+            <li key={link.href}>
+              <Link href={link.href} aria-current={pathname.startsWith(link.href) ? "page" : undefined}>
+                {link.label}
+              </Link>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <div className="whoami">
+        {me.data && (
+          <>
+            <span>{me.data.email}</span> <span className="role-badge">{me.data.role}</span>
+          </>
+        )}
+        <button type="button" className="link-button" onClick={() => void signOut({ callbackUrl: "/signin" })}>
+          Sign out
+        </button>
+      </div>
+    </header>
+  );
+}

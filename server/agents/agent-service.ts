@@ -1,0 +1,481 @@
+// The console's side of agent protocol v1: enroll, check-in, events and
+// reboot slots. This is the hot path of the system, so it keeps a small
+// cache of authenticated machines and ring answers, writes a machine row only
+// when its reported state changed, and coalesces last-seen times.
+import { createHash } from "node:crypto";
+import { type Actor, writeAudit } from "../audit/audit";
+import { bearerToken, generateToken, hashesEqual, hashToken, tokenKind } from "../auth/tokens";
+import type { Clock } from "../clock";
+import type { Database, Prisma } from "../db/client";
+import { AppError } from "../errors";
+import { domainEvents } from "../events";
+import type { Logger } from "../logger";
+import type {
+  CheckinRequest,
+  CheckinResponse,
+  EnrollRequest,
+  EnrollResponse,
+  EventsRequest,
+  EventsResponse,
+  RebootLockResponse,
+  UpdateState,
+} from "../protocol/v1";
+import { DEFAULT_CHECK_IN_SECONDS, desiredFor, type RingView } from "./desired";
+import { LastSeenBuffer } from "./last-seen";
+
+export interface AgentServiceOptions {
+  clock: Clock;
+  log: Logger;
+  /** Check-in interval while a machine is mid-update. */
+  busyIntervalSeconds: number;
+  lastSeenFlushMs: number;
+  /** How long a cached machine or ring answer is trusted (another console process may change it). */
+  cacheTtlMs?: number;
+  /** Most machines kept in the token cache. */
+  cacheSize?: number;
+}
+
+interface MachineEntry {
+  id: string;
+  machineId: string;
+  ringId: string | null;
+  retired: boolean;
+  tokenHash: string;
+  lastSeq: number;
+  stateHash: string | null;
+  bootedChecksum: string | null;
+  updateState: UpdateState;
+  expiresAt: number;
+}
+
+export interface Reply<T> {
+  status: number;
+  body: T;
+}
+
+const RETRY_AFTER_MAX_SECONDS = 30;
+
+/** A stable hash of everything a check-in reports except its seq and clock. */
+export function reportedStateHash(body: CheckinRequest): string {
+  return createHash("sha1")
+    .update(
+      JSON.stringify([body.agentVersion, body.bootId ?? null, body.deployments, body.update, body.health]),
+    )
+    .digest("base64url");
+}
+
+export class AgentService {
+  private readonly byToken = new Map<string, MachineEntry>();
+  private readonly rings = new Map<string, { expiresAt: number; view: Promise<RingView | null> }>();
+  private readonly lastSeen: LastSeenBuffer;
+  private readonly cacheTtlMs: number;
+  private readonly cacheSize: number;
+  private sweeper: NodeJS.Timeout | null = null;
+  private readonly onRingChanged = (ringId: string) => this.rings.delete(ringId);
+  private readonly onMachineChanged = (id: string) => this.forgetMachine(id);
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: AgentServiceOptions,
+  ) {
+    this.lastSeen = new LastSeenBuffer(db.pool, options.log, options.lastSeenFlushMs);
+    this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
+    this.cacheSize = options.cacheSize ?? 200_000;
+  }
+
+  start() {
+    this.lastSeen.start();
+    domainEvents.on("ringChanged", this.onRingChanged);
+    domainEvents.on("machineChanged", this.onMachineChanged);
+    this.sweeper ??= setInterval(() => {
+      void this.freeExpiredLeases().catch((error) =>
+        this.options.log.warn({ err: error }, "freeing expired reboot slots failed"),
+      );
+    }, 15_000);
+    this.sweeper.unref();
+  }
+
+  async stop() {
+    domainEvents.off("ringChanged", this.onRingChanged);
+    domainEvents.off("machineChanged", this.onMachineChanged);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    await this.lastSeen.stop();
+  }
+
+  /** Writes the coalesced last-seen times now (tests, shutdown). */
+  flushLastSeen() {
+    return this.lastSeen.flush();
+  }
+
+  // ---------------------------------------------------------------- auth
+
+  /** The machine behind a machine token, or the protocol's 401/403/410. */
+  async authenticate(authorization: string | undefined): Promise<MachineEntry> {
+    const token = bearerToken(authorization);
+    if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
+    const hash = hashToken(token);
+    const now = Date.now();
+    let entry = this.byToken.get(hash);
+    if (!entry || entry.expiresAt < now) {
+      entry = await this.loadMachineByToken(hash, token);
+      this.remember(entry);
+    }
+    if (entry.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
+    return entry;
+  }
+
+  private async loadMachineByToken(hash: string, token: string): Promise<MachineEntry> {
+    const { rows } = await this.db.pool.query<{
+      token_hash: string;
+      revoked_at: Date | null;
+      id: string;
+      machine_id: string;
+      ring_id: string | null;
+      retired_at: Date | null;
+      last_seq: string;
+      state_hash: string | null;
+      booted_checksum: string | null;
+      update_state: UpdateState;
+    }>(
+      `SELECT t.token_hash, t.revoked_at, m.id, m.machine_id, m.ring_id, m.retired_at, m.last_seq,
+              m.state_hash, m.booted_checksum, m.update_state
+         FROM machine_tokens t JOIN machines m ON m.id = t.machine_id
+        WHERE t.token_hash = $1`,
+      [hash],
+    );
+    const row = rows[0];
+    if (!row || !hashesEqual(row.token_hash, hash)) {
+      if (tokenKind(token) === "enrollment" && (await this.enrollmentTokenUsable(hash))) {
+        throw new AppError("FORBIDDEN", "an enrollment token is only for POST /api/agent/v1/enroll");
+      }
+      throw new AppError("UNAUTHORIZED", "unknown token");
+    }
+    if (row.revoked_at) throw new AppError("UNAUTHORIZED", "this token was revoked (the machine enrolled again)");
+    return {
+      id: row.id,
+      machineId: row.machine_id,
+      ringId: row.ring_id,
+      retired: row.retired_at !== null,
+      tokenHash: row.token_hash,
+      lastSeq: Number(row.last_seq),
+      stateHash: row.state_hash,
+      bootedChecksum: row.booted_checksum,
+      updateState: row.update_state,
+      expiresAt: Date.now() + this.cacheTtlMs,
+    };
+  }
+
+  private remember(entry: MachineEntry) {
+    this.byToken.delete(entry.tokenHash);
+    this.byToken.set(entry.tokenHash, entry);
+    if (this.byToken.size > this.cacheSize) {
+      const oldest = this.byToken.keys().next().value;
+      if (oldest !== undefined) this.byToken.delete(oldest);
+    }
+  }
+
+  private forgetMachine(machineDbId: string) {
+    for (const [hash, entry] of this.byToken) if (entry.id === machineDbId) this.byToken.delete(hash);
+  }
+
+  private async enrollmentTokenUsable(hash: string) {
+    const { rows } = await this.db.pool.query(
+      `SELECT 1 FROM enrollment_tokens
+        WHERE token_hash = $1 AND revoked_at IS NULL
+          AND (expires_at IS NULL OR expires_at > $2)
+          AND (max_uses IS NULL OR uses < max_uses)`,
+      [hash, this.options.clock.now()],
+    );
+    return rows.length > 0;
+  }
+
+  private async machineTokenValid(hash: string) {
+    const { rows } = await this.db.pool.query(
+      "SELECT 1 FROM machine_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+      [hash],
+    );
+    return rows.length > 0;
+  }
+
+  // ---------------------------------------------------------------- enroll
+
+  /**
+   * Checks the token of an enroll request before its body is read: the
+   * protocol's 401 (no usable enrollment token) or 403 (a machine token).
+   */
+  async checkEnrollmentToken(authorization: string | undefined): Promise<void> {
+    const token = bearerToken(authorization);
+    if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
+    const hash = hashToken(token);
+    if (await this.enrollmentTokenUsable(hash)) return;
+    if (tokenKind(token) === "machine" && (await this.machineTokenValid(hash))) {
+      throw new AppError("FORBIDDEN", "a machine token cannot enroll; use an enrollment token");
+    }
+    throw new AppError("UNAUTHORIZED", "unknown, expired, revoked or used-up enrollment token");
+  }
+
+  async enroll(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
+    const token = bearerToken(authorization);
+    if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
+    const hash = hashToken(token);
+    const now = this.options.clock.now();
+    const machineToken = generateToken("machine");
+
+    const result = await this.db.prisma.$transaction(async (tx) => {
+      const used = await tx.$queryRaw<
+        { id: string; ring_id: string | null; labels: Record<string, string>; prefix: string; token_hash: string }[]
+      >`UPDATE enrollment_tokens
+           SET uses = uses + 1, last_used_at = ${now}
+         WHERE token_hash = ${hash} AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > ${now})
+           AND (max_uses IS NULL OR uses < max_uses)
+         RETURNING id, ring_id, labels, prefix, token_hash`;
+      const enrollment = used[0];
+      if (!enrollment || !hashesEqual(enrollment.token_hash, hash)) return null;
+
+      const existing = await tx.machine.findUnique({
+        where: { machineId: body.machineId },
+        select: { id: true, ringId: true, labels: true },
+      });
+      let ringId = enrollment.ring_id ?? existing?.ringId ?? null;
+      if (!ringId) {
+        const first = await tx.ring.findFirst({ orderBy: [{ position: "asc" }, { name: "asc" }], select: { id: true } });
+        ringId = first?.id ?? null;
+      }
+      const labels = {
+        ...((existing?.labels as Record<string, string> | undefined) ?? {}),
+        ...(body.labels ?? {}),
+        ...enrollment.labels,
+      };
+      const fields = {
+        hostname: body.hostname,
+        backend: body.backend === "rpm-ostree" ? ("rpm_ostree" as const) : body.backend,
+        agentVersion: body.agentVersion,
+        osId: body.os?.id ?? null,
+        osVersionId: body.os?.versionId ?? null,
+        osArch: body.os?.arch ?? null,
+        labels,
+        ringId,
+        retiredAt: null,
+        enrolledAt: now,
+      };
+      const machine = existing
+        ? await tx.machine.update({ where: { id: existing.id }, data: fields, select: { id: true } })
+        : await tx.machine.create({ data: { machineId: body.machineId, ...fields }, select: { id: true } });
+      if (existing) {
+        await tx.machineToken.updateMany({
+          where: { machineId: machine.id, revokedAt: null },
+          data: { revokedAt: now },
+        });
+      }
+      await tx.machineToken.create({
+        data: { machineId: machine.id, tokenHash: machineToken.hash, prefix: machineToken.prefix, createdAt: now },
+      });
+      const actor: Actor = { id: null, label: `enrollment token ${enrollment.prefix}…`, role: "viewer" };
+      await writeAudit(
+        tx,
+        actor,
+        {
+          action: existing ? "machine.re-enroll" : "machine.enroll",
+          targetType: "machine",
+          targetId: body.machineId,
+          after: { hostname: body.hostname, backend: body.backend, labels } as Prisma.InputJsonValue,
+        },
+        now,
+      );
+      const ring = ringId
+        ? await tx.ring.findUnique({ where: { id: ringId }, select: { name: true, checkInIntervalSeconds: true } })
+        : null;
+      return { created: !existing, machineDbId: machine.id, ring };
+    });
+
+    // The token was checked before the body was read; it can still run out
+    // (its last use taken by a concurrent enrollment) in between.
+    if (!result) throw new AppError("UNAUTHORIZED", "unknown, expired, revoked or used-up enrollment token");
+    this.forgetMachine(result.machineDbId);
+    domainEvents.emit("machineChanged", result.machineDbId);
+    return {
+      status: result.created ? 201 : 200,
+      body: {
+        machineId: body.machineId,
+        token: machineToken.token,
+        ring: result.ring?.name ?? null,
+        checkInIntervalSeconds: result.ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS,
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- check-in
+
+  async checkin(machine: MachineEntry, body: CheckinRequest): Promise<CheckinResponse> {
+    const now = this.options.clock.now();
+    if (body.seq > machine.lastSeq) {
+      const hash = reportedStateHash(body);
+      if (hash === machine.stateHash) {
+        machine.lastSeq = body.seq;
+        this.lastSeen.touch(machine.id, now, body.seq);
+      } else {
+        await this.applyReportedState(machine, body, hash, now);
+      }
+    }
+    const ring = await this.ringView(machine.ringId);
+    return {
+      serverTime: now.toISOString(),
+      ...desiredFor(machine, ring, this.options.busyIntervalSeconds),
+    };
+  }
+
+  private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date) {
+    const booted = body.deployments.find((d) => d.booted) ?? null;
+    const result = await this.db.pool.query(
+      `UPDATE machines SET
+          agent_version = $2, boot_id = $3, deployments = $4::jsonb,
+          booted_checksum = $5, booted_version = $6, booted_ref = $7,
+          update_state_since = CASE WHEN update_state <> $8::"UpdateState" OR update_state_since IS NULL
+                                    THEN $14 ELSE update_state_since END,
+          update_state = $8::"UpdateState", update_target = $9, update_progress = $10, update_error = $11,
+          health_status = $12::"HealthStatus", health_checks = $13::jsonb,
+          state_hash = $15, last_seq = $16,
+          last_seen_at = GREATEST(last_seen_at, $14), updated_at = $14
+        WHERE id = $1 AND last_seq < $16`,
+      [
+        machine.id,
+        body.agentVersion,
+        body.bootId ?? null,
+        JSON.stringify(body.deployments),
+        booted?.checksum ?? null,
+        booted?.version ?? null,
+        booted?.ref ?? null,
+        body.update.state,
+        body.update.targetChecksum,
+        body.update.progress,
+        body.update.error,
+        body.health.status,
+        JSON.stringify(body.health.checks),
+        now,
+        hash,
+        body.seq,
+      ],
+    );
+    if (result.rowCount === 0) {
+      // Another process applied a newer seq first: our cached view is stale.
+      this.byToken.delete(machine.tokenHash);
+      return;
+    }
+    machine.lastSeq = body.seq;
+    machine.stateHash = hash;
+    machine.bootedChecksum = booted?.checksum ?? null;
+    machine.updateState = body.update.state;
+  }
+
+  private ringView(ringId: string | null): Promise<RingView | null> {
+    if (!ringId) return Promise.resolve(null);
+    const cached = this.rings.get(ringId);
+    if (cached && cached.expiresAt > Date.now()) return cached.view;
+    const view = this.loadRing(ringId);
+    this.rings.set(ringId, { expiresAt: Date.now() + Math.min(this.cacheTtlMs, 5000), view });
+    view.catch(() => this.rings.delete(ringId));
+    return view;
+  }
+
+  private async loadRing(ringId: string): Promise<RingView | null> {
+    const { rows } = await this.db.pool.query<{
+      id: string;
+      name: string;
+      check_in_interval_seconds: number;
+      ref: string | null;
+      checksum: string | null;
+      version: string | null;
+    }>(
+      `SELECT r.id, r.name, r.check_in_interval_seconds, b.ref, rel.checksum, rel.version
+         FROM rings r
+         LEFT JOIN releases rel ON rel.id = r.current_release_id
+         LEFT JOIN branches b ON b.id = rel.branch_id
+        WHERE r.id = $1`,
+      [ringId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id: row.id,
+      name: row.name,
+      checkInIntervalSeconds: row.check_in_interval_seconds,
+      release:
+        row.checksum && row.ref && row.version
+          ? { ref: row.ref, checksum: row.checksum, version: row.version }
+          : null,
+    };
+  }
+
+  // ---------------------------------------------------------------- events
+
+  async recordEvents(machine: MachineEntry, body: EventsRequest): Promise<EventsResponse> {
+    const receivedAt = this.options.clock.now();
+    const { count } = await this.db.prisma.agentEvent.createMany({
+      data: body.events.map((e) => ({
+        machineId: machine.id,
+        eventId: e.id,
+        type: e.type.replace(".", "_") as Prisma.AgentEventCreateManyInput["type"],
+        at: new Date(e.at),
+        receivedAt,
+        checksum: e.checksum ?? null,
+        detail: e.detail ?? null,
+      })),
+      skipDuplicates: true,
+    });
+    return { accepted: count, duplicates: body.events.length - count };
+  }
+
+  // ---------------------------------------------------------------- reboot slots
+
+  async acquireRebootSlot(machine: MachineEntry): Promise<Reply<RebootLockResponse>> {
+    const now = this.options.clock.now();
+    return this.db.prisma.$transaction(async (tx) => {
+      const ringKey = machine.ringId ?? "";
+      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`orchard:reboot:${ringKey}`}))::text`;
+      const ring = machine.ringId
+        ? await tx.ring.findUnique({
+            where: { id: machine.ringId },
+            select: { rebootSlots: true, rebootLeaseSeconds: true },
+          })
+        : null;
+      const slots = ring?.rebootSlots ?? 1;
+      const leaseMs = (ring?.rebootLeaseSeconds ?? 900) * 1000;
+      const ringWhere = { ringId: machine.ringId };
+      await tx.rebootLease.deleteMany({ where: { ...ringWhere, expiresAt: { lte: now } } });
+      const held = await tx.rebootLease.findMany({
+        where: ringWhere,
+        select: { machineId: true, expiresAt: true },
+        orderBy: { expiresAt: "asc" },
+      });
+      const expiresAt = new Date(now.getTime() + leaseMs);
+      const mine = held.some((l) => l.machineId === machine.id);
+      if (mine || held.length < slots) {
+        await tx.rebootLease.upsert({
+          where: { machineId: machine.id },
+          create: { machineId: machine.id, ringId: machine.ringId, acquiredAt: now, expiresAt },
+          // Asking again while holding the slot renews it (idempotent).
+          update: { ringId: machine.ringId, expiresAt },
+        });
+        return { status: 200, body: { granted: true as const, expiresAt: expiresAt.toISOString() } };
+      }
+      const soonest = held[0]?.expiresAt.getTime() ?? now.getTime();
+      const retryAfterSeconds = Math.max(1, Math.min(RETRY_AFTER_MAX_SECONDS, Math.ceil((soonest - now.getTime()) / 1000)));
+      return { status: 409, body: { granted: false as const, retryAfterSeconds } };
+    });
+  }
+
+  async releaseRebootSlot(machine: MachineEntry): Promise<{ released: boolean }> {
+    const { count } = await this.db.prisma.rebootLease.deleteMany({ where: { machineId: machine.id } });
+    return { released: count > 0 };
+  }
+
+  /** Frees every reboot slot past its expiry; returns how many. */
+  async freeExpiredLeases(): Promise<number> {
+    const { count } = await this.db.prisma.rebootLease.deleteMany({
+      where: { expiresAt: { lte: this.options.clock.now() } },
+    });
+    return count;
+  }
+}

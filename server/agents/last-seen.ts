@@ -1,0 +1,83 @@
+// Coalesces the last-seen time and seq of check-ins that changed nothing, and
+// writes them in one multi-row statement every few seconds. A crash loses at
+// most one interval of last-seen times; never a state change (those are
+// written before the answer) and never an event.
+import type pg from "pg";
+import type { Logger } from "../logger";
+
+interface Pending {
+  seenAt: Date;
+  seq: number;
+}
+
+const BATCH = 5000;
+
+export class LastSeenBuffer {
+  private pending = new Map<string, Pending>();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+  ) {}
+
+  start() {
+    this.timer ??= setInterval(() => {
+      void this.flush().catch((error) => this.log.warn({ err: error }, "last-seen flush failed; will retry"));
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  touch(machineDbId: string, seenAt: Date, seq: number) {
+    const prev = this.pending.get(machineDbId);
+    if (!prev || prev.seq < seq) this.pending.set(machineDbId, { seenAt, seq });
+  }
+
+  get size() {
+    return this.pending.size;
+  }
+
+  /** Writes everything pending; entries that fail are kept for the next try. */
+  async flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = this.write().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async write() {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const entries = [...batch.entries()];
+    try {
+      for (let i = 0; i < entries.length; i += BATCH) {
+        const slice = entries.slice(i, i + BATCH);
+        await this.pool.query(
+          `UPDATE machines AS m
+              SET last_seen_at = GREATEST(m.last_seen_at, v.seen),
+                  last_seq = GREATEST(m.last_seq, v.seq)
+             FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS v(id, seen, seq)
+            WHERE m.id = v.id`,
+          [slice.map(([id]) => id), slice.map(([, p]) => p.seenAt), slice.map(([, p]) => p.seq)],
+        );
+        for (const [id] of slice) batch.delete(id);
+      }
+    } finally {
+      // Put back what was not written, unless a newer check-in replaced it.
+      for (const [id, p] of batch) {
+        const now = this.pending.get(id);
+        if (!now || now.seq < p.seq) this.pending.set(id, p);
+      }
+    }
+  }
+
+  async stop() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+}

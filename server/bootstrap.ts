@@ -1,0 +1,11 @@
+// First start of a console on an empty database: the first admin.
+import { systemActor } from "./audit/audit";
+import type { PrismaClient } from "./db/client";
+import { countUsers, createUser } from "./users/users";
+
+/** Creates the first admin when there are no users; returns its credentials once. */
+export async function ensureFirstAdmin(db: PrismaClient, email: string, password?: string) {
+  if ((await countUsers(db)) > 0) return null;
+  const created = await createUser(db, systemActor, { email, role: "admin", password, name: "Administrator" });
+  return { email: created.user.email, password: created.password ?? password ?? "" };
+}

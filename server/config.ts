@@ -1,0 +1,75 @@
+// Console configuration: environment variables only, validated at start.
+// `.env.example` lists every variable with its default; keep the two in step
+// (a unit test compares them).
+import path from "node:path";
+import { z } from "zod";
+
+const boolFromEnv = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const durationSeconds = z.coerce.number().int().positive();
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  /** The public URL of the console; derived from PORT when unset. */
+  ORCHARD_URL: z.url().optional(),
+  /** postgresql://… to use a PostgreSQL server; unset to use the embedded database. */
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "expected a postgresql:// URL")
+    .optional(),
+  /** Where the embedded database, the session secret and the demo fleet live. */
+  ORCHARD_DATA_DIR: z.string().min(1).default(".orchard"),
+  /** Secret that signs session cookies; generated into the data dir when unset (development only). */
+  ORCHARD_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** E-mail of the first admin, created on an empty database. */
+  ORCHARD_ADMIN_EMAIL: z.email().default("admin@orchard.local"),
+  /** Password of the first admin; generated and printed once when unset. */
+  ORCHARD_ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
+  /** Number of simulated agents started with the console; 0 turns the demo fleet off. */
+  ORCHARD_DEMO_AGENTS: z.coerce.number().int().min(0).max(10000).default(50),
+  /** Check-in interval of the demo fleet's rings, in seconds. */
+  ORCHARD_DEMO_INTERVAL: durationSeconds.default(20),
+  /** How often coalesced last-seen times are written, in milliseconds. */
+  ORCHARD_LASTSEEN_FLUSH_MS: z.coerce.number().int().min(100).max(60000).default(2000),
+  /** Connections in the pool to a PostgreSQL server (the embedded database always uses one). */
+  ORCHARD_DB_POOL: z.coerce.number().int().min(1).max(100).default(10),
+  /** Check-in interval while a machine has work to do or holds a reboot slot, in seconds. */
+  ORCHARD_BUSY_INTERVAL: durationSeconds.default(10),
+  /** Build the web console before serving when the build is missing or stale. */
+  ORCHARD_AUTO_BUILD: boolFromEnv.default(true),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.infer<typeof configSchema> & {
+  /** Absolute data directory. */
+  dataDir: string;
+  /** Public URL of the console. */
+  url: string;
+};
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; throws a ConfigError that names every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const parsed = configSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (issue) => `  ${issue.path.join(".")}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  const config = parsed.data;
+  const host = config.HOST === "0.0.0.0" || config.HOST === "::" ? "localhost" : config.HOST;
+  return {
+    ...config,
+    dataDir: path.resolve(config.ORCHARD_DATA_DIR),
+    url: (config.ORCHARD_URL ?? `http://${host}:${config.PORT}`).replace(/\/$/, ""),
+  };
+}

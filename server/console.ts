@@ -1,0 +1,169 @@
+// The console process: the database, the agent service, the lean HTTP
+// handlers for agents and tRPC, and Next.js for the pages, on one port.
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { AgentService } from "./agents/agent-service";
+import { ensureFirstAdmin } from "./bootstrap";
+import { type Clock, systemClock } from "./clock";
+import type { Config } from "./config";
+import { type Database, openDatabase, setDatabase } from "./db/client";
+import { type DemoFleet, startDemoFleet } from "./demo/fleet";
+import { seedDemo } from "./demo/seed";
+import { createAgentHandler } from "./http/agent-handler";
+import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
+import { type Logger, logger as rootLogger } from "./logger";
+import { setRuntime } from "./runtime";
+import { authenticateUser } from "./users/users";
+
+export interface StartOptions {
+  /** Serve the pages with Next.js (needs a build); false serves only the APIs. */
+  next?: boolean;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface RunningConsole {
+  url: string;
+  port: number;
+  db: Database;
+  agents: AgentService;
+  /** Credentials of the first admin, when this start created it. */
+  firstAdmin: { email: string; password: string } | null;
+  stop(): Promise<void>;
+}
+
+const root = path.resolve(import.meta.dirname, "..");
+
+/** The session secret: configured, or generated once into the data dir for a local console. */
+function sessionSecret(config: Config): string {
+  if (config.ORCHARD_SECRET) return config.ORCHARD_SECRET;
+  if (config.NODE_ENV === "production" && config.DATABASE_URL) {
+    throw new Error(
+      "ORCHARD_SECRET is required in production with DATABASE_URL (every console process must share it); generate one with `openssl rand -base64 48`",
+    );
+  }
+  const file = path.join(config.dataDir, "session-secret");
+  try {
+    return fs.readFileSync(file, "utf8").trim();
+  } catch {
+    const secret = randomBytes(48).toString("base64url");
+    fs.writeFileSync(file, secret, { mode: 0o600 });
+    return secret;
+  }
+}
+
+export async function startConsole(config: Config, options: StartOptions = {}): Promise<RunningConsole> {
+  const log = options.log ?? rootLogger;
+  const clock = options.clock ?? systemClock;
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const secret = sessionSecret(config);
+
+  const db = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.dataDir,
+    poolSize: config.ORCHARD_DB_POOL,
+  });
+  const cleanups: (() => Promise<void>)[] = [() => db.close()];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log.warn({ err: error }, "stop step failed"));
+  };
+  try {
+    setDatabase(db);
+    cleanups.push(async () => setDatabase(undefined));
+    const firstAdmin = await ensureFirstAdmin(db.prisma, config.ORCHARD_ADMIN_EMAIL, config.ORCHARD_ADMIN_PASSWORD);
+    const demo = config.ORCHARD_DEMO_AGENTS > 0;
+    if (demo && (await seedDemo(db.prisma, config.ORCHARD_DEMO_INTERVAL))) log.info("seeded the demo rings and releases");
+
+    const agents = new AgentService(db, {
+      clock,
+      log,
+      busyIntervalSeconds: config.ORCHARD_BUSY_INTERVAL,
+      lastSeenFlushMs: config.ORCHARD_LASTSEEN_FLUSH_MS,
+    });
+    agents.start();
+    cleanups.push(() => agents.stop());
+
+    setRuntime({ authenticate: (email, password) => authenticateUser(db.prisma, email, password) });
+    cleanups.push(async () => setRuntime(undefined));
+
+    const handleAgent = createAgentHandler(agents, log);
+    const handleTrpc = createTrpcHandler({ db, clock, secret, secureCookie: config.url.startsWith("https:") });
+    let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
+    if (options.next !== false) {
+      process.env.NEXTAUTH_SECRET = secret;
+      process.env.NEXTAUTH_URL = config.url;
+      const { default: next } = await import("next");
+      const app = next({ dev: false, dir: root, quiet: true });
+      await app.prepare();
+      handleNext = app.getRequestHandler();
+      cleanups.push(() => app.close());
+    }
+
+    const server = http.createServer((req, res) => {
+      const url = req.url ?? "/";
+      const pathname = url.split("?", 1)[0];
+      if (pathname.startsWith("/api/agent/")) {
+        void handleAgent(req, res, pathname);
+      } else if (pathname.startsWith(`${TRPC_PREFIX}/`)) {
+        handleTrpc(req, res);
+      } else if (pathname === "/healthz") {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("ok\n");
+      } else if (handleNext) {
+        void handleNext(req, res).catch((error) => {
+          log.error({ err: error, path: pathname }, "page request failed");
+          if (!res.headersSent) res.writeHead(500);
+          res.end();
+        });
+      } else {
+        res.writeHead(404, { "content-type": "text/plain" });
+        res.end("not found\n");
+      }
+    });
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.PORT, config.HOST, () => resolve());
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 2000).unref();
+        }),
+    );
+    const port = (server.address() as AddressInfo).port;
+    const url = config.PORT === 0 ? `http://127.0.0.1:${port}` : config.url;
+
+    let fleet: DemoFleet | null = null;
+    if (demo) {
+      fleet = await startDemoFleet({
+        db: db.prisma,
+        log,
+        serverUrl: `http://127.0.0.1:${port}`,
+        dataDir: config.dataDir,
+        agents: config.ORCHARD_DEMO_AGENTS,
+        intervalSeconds: config.ORCHARD_DEMO_INTERVAL,
+      });
+      const running = fleet;
+      cleanups.push(() => running.stop());
+    }
+
+    let stopped: Promise<void> | null = null;
+    return {
+      url,
+      port,
+      db,
+      agents,
+      firstAdmin,
+      stop: () => (stopped ??= stopAll()),
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,87 @@
+// The one database module. It owns the pg pool and the Prisma client that
+// sits on it, and is imported only by the domain layer (an ESLint rule
+// enforces that). The console's custom server opens it at start; code that
+// Next.js bundles separately finds the same instance on globalThis.
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { openEmbeddedDatabase } from "./embedded";
+import { PrismaClient } from "./generated/client";
+import { migrate } from "./migrate";
+
+export type { PrismaClient } from "./generated/client";
+export type { Prisma } from "./generated/client";
+
+export interface Database {
+  prisma: PrismaClient;
+  /** For the hot paths that use hand-written SQL (agent check-ins). */
+  pool: pg.Pool;
+  kind: "embedded" | "postgres";
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** postgresql:// URL; unset opens the embedded database under dataDir. */
+  databaseUrl?: string;
+  dataDir: string;
+  poolSize?: number;
+  /** Apply pending migrations (default true). */
+  migrate?: boolean;
+}
+
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  let url: string;
+  let kind: Database["kind"];
+  let closeEmbedded = async () => {};
+  if (options.databaseUrl) {
+    url = options.databaseUrl;
+    kind = "postgres";
+  } else {
+    const embedded = await openEmbeddedDatabase(options.dataDir);
+    url = embedded.url;
+    kind = "embedded";
+    closeEmbedded = embedded.close;
+  }
+  // PGlite is a single session: one connection keeps transactions apart.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: kind === "embedded" ? 1 : (options.poolSize ?? 10),
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on("error", () => {
+    // An idle client lost its server; the pool replaces it on next use.
+  });
+  try {
+    if (options.migrate !== false) await migrate(pool, url);
+  } catch (error) {
+    await pool.end();
+    await closeEmbedded();
+    throw error;
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    prisma,
+    pool,
+    kind,
+    url,
+    close: async () => {
+      await prisma.$disconnect();
+      await pool.end().catch(() => {});
+      await closeEmbedded();
+    },
+  };
+}
+
+const holder = globalThis as unknown as { __orchardDatabase?: Database };
+
+/** Makes `db` the process's database (the custom server does this at start). */
+export function setDatabase(db: Database | undefined) {
+  holder.__orchardDatabase = db;
+}
+
+/** The process's database; throws when the server has not opened one. */
+export function getDatabase(): Database {
+  const db = holder.__orchardDatabase;
+  if (!db) throw new Error("the database is not open (start the console with `npm start`)");
+  return db;
+}

@@ -1,0 +1,16 @@
+// In-process notifications from the domain layer to the caches of the agent
+// service (ring → release answers, token → machine lookups). Another process
+// on the same database is not told: those caches also expire on their own.
+import { EventEmitter } from "node:events";
+
+interface DomainEvents {
+  /** A ring's release, branch or policy changed. */
+  ringChanged: [ringId: string];
+  /** A machine's tokens, ring or retirement changed. */
+  machineChanged: [machineDbId: string];
+}
+
+const holder = globalThis as unknown as { __orchardEvents?: EventEmitter<DomainEvents> };
+export const domainEvents: EventEmitter<DomainEvents> = (holder.__orchardEvents ??=
+  new EventEmitter<DomainEvents>());
+domainEvents.setMaxListeners(50);

@@ -1,0 +1,144 @@
+// Agent protocol v1 over plain node:http: the lean handler that serves
+// /api/agent/v1/* in the console's process, ahead of Next.js.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { z } from "zod";
+import type { AgentService } from "../agents/agent-service";
+import { AppError } from "../errors";
+import type { Logger } from "../logger";
+import {
+  checkinRequestSchema,
+  describeFirstIssue,
+  enrollRequestSchema,
+  type ErrorBody,
+  type ErrorCode,
+  eventsRequestSchema,
+  MAX_BODY_BYTES,
+  PROTOCOL_PREFIX,
+} from "../protocol/v1";
+import { BodyTooLarge, readBody } from "./body";
+
+const STATUS: Record<AppError["code"], [number, ErrorCode]> = {
+  INVALID: [400, "invalid_request"],
+  UNAUTHORIZED: [401, "unauthorized"],
+  FORBIDDEN: [403, "forbidden"],
+  NOT_FOUND: [404, "not_found"],
+  GONE: [410, "machine_retired"],
+  CONFLICT: [400, "invalid_request"],
+  UNAVAILABLE: [503, "internal"],
+};
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+    ...headers,
+  });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, headers?: Record<string, string>) {
+  const body: ErrorBody = { error: { code, message } };
+  send(res, status, body, headers);
+}
+
+type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/** Parses the JSON body with `schema`, or throws the spec's 400/413. */
+async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S): Promise<z.infer<S>> {
+  const type = req.headers["content-type"];
+  if (type && !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new AppError("INVALID", `content-type: expected application/json, got ${type.slice(0, 60)}`);
+  }
+  const raw = await readBody(req, MAX_BODY_BYTES);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+  } catch {
+    throw new AppError("INVALID", "body: not valid UTF-8 JSON");
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new AppError("INVALID", describeFirstIssue(parsed.error));
+  return parsed.data;
+}
+
+export function createAgentHandler(service: AgentService, log: Logger) {
+  const routes: Record<string, Route> = {
+    "POST /enroll": async (req, res) => {
+      // Authenticate before reading the body: no token, no work.
+      await service.checkEnrollmentToken(req.headers.authorization);
+      const body = await parseBody(req, enrollRequestSchema);
+      const reply = await service.enroll(req.headers.authorization, body);
+      send(res, reply.status, reply.body);
+    },
+    "POST /checkin": async (req, res) => {
+      const machine = await service.authenticate(req.headers.authorization);
+      const body = await parseBody(req, checkinRequestSchema);
+      send(res, 200, await service.checkin(machine, body));
+    },
+    "POST /events": async (req, res) => {
+      const machine = await service.authenticate(req.headers.authorization);
+      const body = await parseBody(req, eventsRequestSchema);
+      send(res, 200, await service.recordEvents(machine, body));
+    },
+    "POST /reboot-lock": async (req, res) => {
+      const machine = await service.authenticate(req.headers.authorization);
+      const reply = await service.acquireRebootSlot(machine);
+      send(res, reply.status, reply.body);
+    },
+    "DELETE /reboot-lock": async (req, res) => {
+      const machine = await service.authenticate(req.headers.authorization);
+      send(res, 200, await service.releaseRebootSlot(machine));
+    },
+  };
+
+  return async function handleAgentRequest(req: IncomingMessage, res: ServerResponse, pathname: string) {
+    const path = pathname.startsWith(PROTOCOL_PREFIX) ? pathname.slice(PROTOCOL_PREFIX.length) : null;
+    const route = path === null ? undefined : routes[`${req.method} ${path}`];
+    try {
+      if (!route) {
+        req.resume();
+        sendError(res, 404, "not_found", `no route ${req.method} ${pathname}`);
+        return;
+      }
+      const declared = Number(req.headers["content-length"]);
+      if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) throw new BodyTooLarge();
+      await route(req, res);
+    } catch (error) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (error instanceof BodyTooLarge) {
+        sendError(res, 413, "payload_too_large", `body: over ${MAX_BODY_BYTES} bytes`, { connection: "close" });
+        req.resume();
+        return;
+      }
+      if (error instanceof AppError) {
+        const [status, code] = STATUS[error.code];
+        if (!req.readableEnded) req.resume();
+        sendError(res, status, code, error.message, status === 503 ? { "retry-after": "10" } : undefined);
+        return;
+      }
+      log.error({ err: error, path: pathname }, "agent request failed");
+      if (!req.readableEnded) req.resume();
+      if (isDatabaseDown(error)) {
+        sendError(res, 503, "internal", "the console's database is unavailable; retry later", { "retry-after": "10" });
+        return;
+      }
+      sendError(res, 500, "internal", "internal error");
+    }
+  };
+}
+
+function isDatabaseDown(error: unknown) {
+  const code = (error as { code?: string })?.code;
+  return (
+    code === "ECONNREFUSED" ||
+    code === "ECONNRESET" ||
+    code === "57P01" ||
+    code === "57P03" ||
+    (error instanceof Error && /Connection terminated|timeout exceeded when trying to connect/i.test(error.message))
+  );
+}

@@ -1,0 +1,201 @@
+// Machines as the console sees them: lists with server-side paging, sorting
+// and filtering, one machine's detail, and operator actions on machines.
+import { type Actor, writeAudit } from "../audit/audit";
+import type { Clock } from "../clock";
+import { systemClock } from "../clock";
+import type { Prisma, PrismaClient } from "../db/client";
+import { invalid, notFound } from "../errors";
+import { domainEvents } from "../events";
+import {
+  type ListMachinesInput,
+  listMachinesInput,
+  type MachineSortField,
+  type MoveMachinesInput,
+  moveMachinesInput,
+  retireMachineInput,
+} from "./schemas";
+
+/** A machine counts as offline after this many of its check-in intervals of silence. */
+export const OFFLINE_AFTER_INTERVALS = 3;
+const DEFAULT_INTERVAL_SECONDS = 300;
+
+const machineRowSelect = {
+  machineId: true,
+  hostname: true,
+  backend: true,
+  agentVersion: true,
+  labels: true,
+  lastSeenAt: true,
+  enrolledAt: true,
+  bootedVersion: true,
+  bootedChecksum: true,
+  bootedRef: true,
+  updateState: true,
+  updateProgress: true,
+  healthStatus: true,
+  ring: { select: { name: true, checkInIntervalSeconds: true } },
+} satisfies Prisma.MachineSelect;
+
+function orderBy(sort: MachineSortField, dir: "asc" | "desc"): Prisma.MachineOrderByWithRelationInput[] {
+  const nulls: Prisma.NullsOrder = dir === "asc" ? "last" : "first";
+  const primary: Prisma.MachineOrderByWithRelationInput = {
+    hostname: { hostname: dir },
+    machineId: { machineId: dir },
+    ring: { ring: { position: dir } },
+    health: { healthStatus: dir },
+    updateState: { updateState: dir },
+    version: { bootedVersion: { sort: dir, nulls } },
+    lastSeenAt: { lastSeenAt: { sort: dir, nulls } },
+    enrolledAt: { enrolledAt: dir },
+  }[sort];
+  // A unique tie-breaker keeps pages stable.
+  return sort === "machineId" ? [primary] : [primary, { machineId: "asc" }];
+}
+
+export function isOnline(lastSeenAt: Date | null, intervalSeconds: number | undefined, now: Date) {
+  if (!lastSeenAt) return false;
+  const interval = intervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
+  return now.getTime() - lastSeenAt.getTime() <= OFFLINE_AFTER_INTERVALS * interval * 1000;
+}
+
+export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock) {
+  const query = listMachinesInput.parse(input);
+  const where: Prisma.MachineWhereInput = { retiredAt: null };
+  if (query.ring) where.ring = { name: query.ring };
+  if (query.health) where.healthStatus = query.health;
+  if (query.updateState) where.updateState = query.updateState;
+  if (query.q) {
+    where.OR = [
+      { hostname: { contains: query.q, mode: "insensitive" } },
+      { machineId: { contains: query.q, mode: "insensitive" } },
+    ];
+  }
+  const [rows, total] = await Promise.all([
+    db.machine.findMany({
+      where,
+      orderBy: orderBy(query.sort, query.dir),
+      skip: query.page * query.pageSize,
+      take: query.pageSize,
+      select: machineRowSelect,
+    }),
+    db.machine.count({ where }),
+  ]);
+  const now = clock.now();
+  return {
+    total,
+    page: query.page,
+    pageSize: query.pageSize,
+    rows: rows.map(({ ring, ...m }) => ({
+      ...m,
+      ring: ring?.name ?? null,
+      online: isOnline(m.lastSeenAt, ring?.checkInIntervalSeconds, now),
+    })),
+  };
+}
+
+export async function getMachine(db: PrismaClient, machineId: string, clock: Clock = systemClock) {
+  const machine = await db.machine.findUnique({
+    where: { machineId },
+    select: {
+      ...machineRowSelect,
+      id: true,
+      osId: true,
+      osVersionId: true,
+      osArch: true,
+      lastSeq: true,
+      bootId: true,
+      deployments: true,
+      updateTarget: true,
+      updateError: true,
+      updateStateSince: true,
+      healthChecks: true,
+      retiredAt: true,
+      ring: {
+        select: {
+          name: true,
+          checkInIntervalSeconds: true,
+          branch: { select: { ref: true } },
+          currentRelease: { select: { version: true, checksum: true } },
+        },
+      },
+      rebootLease: { select: { acquiredAt: true, expiresAt: true } },
+      tokens: {
+        orderBy: { createdAt: "desc" },
+        take: 10,
+        select: { prefix: true, createdAt: true, lastUsedAt: true, revokedAt: true },
+      },
+      events: {
+        orderBy: { receivedAt: "desc" },
+        take: 50,
+        select: { eventId: true, type: true, at: true, receivedAt: true, checksum: true, detail: true },
+      },
+    },
+  });
+  if (!machine) throw notFound(`machine ${machineId}`);
+  const { id: _id, ...rest } = machine;
+  return {
+    ...rest,
+    lastSeq: Number(machine.lastSeq),
+    online: isOnline(machine.lastSeenAt, machine.ring?.checkInIntervalSeconds, clock.now()),
+  };
+}
+
+export async function moveMachinesToRing(db: PrismaClient, actor: Actor, input: MoveMachinesInput) {
+  const data = moveMachinesInput.parse(input);
+  const moved = await db.$transaction(async (tx) => {
+    const ring = await tx.ring.findUnique({ where: { name: data.ring }, select: { id: true } });
+    if (!ring) throw invalid("ring", `no ring named ${data.ring}`);
+    const machines = await tx.machine.findMany({
+      where: { machineId: { in: data.machineIds }, retiredAt: null },
+      select: { id: true, machineId: true, ring: { select: { name: true } } },
+    });
+    const found = new Set(machines.map((m) => m.machineId));
+    const missing = data.machineIds.find((id) => !found.has(id));
+    if (missing) throw invalid("machineIds", `no machine ${missing}`);
+    await tx.machine.updateMany({ where: { id: { in: machines.map((m) => m.id) } }, data: { ringId: ring.id } });
+    for (const m of machines) {
+      await writeAudit(tx, actor, {
+        action: "machine.move",
+        targetType: "machine",
+        targetId: m.machineId,
+        reason: data.reason,
+        before: { ring: m.ring?.name ?? null },
+        after: { ring: data.ring },
+      });
+    }
+    return machines;
+  });
+  for (const m of moved) domainEvents.emit("machineChanged", m.id);
+  return { moved: moved.length };
+}
+
+/** Retires a machine: its agent gets 410 on every route until it enrolls again. */
+export async function retireMachine(
+  db: PrismaClient,
+  actor: Actor,
+  input: { machineId: string; reason?: string },
+  clock: Clock = systemClock,
+) {
+  const data = retireMachineInput.parse(input);
+  const machine = await db.$transaction(async (tx) => {
+    const machine = await tx.machine.findUnique({
+      where: { machineId: data.machineId },
+      select: { id: true, retiredAt: true, hostname: true },
+    });
+    if (!machine) throw notFound(`machine ${data.machineId}`);
+    if (machine.retiredAt) return machine;
+    await tx.machine.update({ where: { id: machine.id }, data: { retiredAt: clock.now() } });
+    await tx.rebootLease.deleteMany({ where: { machineId: machine.id } });
+    await writeAudit(tx, actor, {
+      action: "machine.retire",
+      targetType: "machine",
+      targetId: data.machineId,
+      reason: data.reason,
+      before: { retired: false },
+      after: { retired: true },
+    });
+    return machine;
+  });
+  domainEvents.emit("machineChanged", machine.id);
+  return { machineId: data.machineId, retired: true };
+}

@@ -1,0 +1,235 @@
+// Agent protocol v1: the zod schemas of every request and answer body.
+// Normative text: docs/agent-protocol-v1.md. This file is shared by the
+// console and the agent; it must import nothing but zod.
+import { z } from "zod";
+
+export const PROTOCOL_PREFIX = "/api/agent/v1";
+export const MAX_BODY_BYTES = 64 * 1024;
+export const MAX_EVENTS_PER_CALL = 100;
+
+/** A type error that tells a missing field from a wrong one. */
+const typeError = (expected: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? "is required" : `expected ${expected}`;
+
+const object = <T extends z.ZodRawShape>(shape: T) =>
+  z.object(shape, { error: typeError("an object") });
+
+export const checksumSchema = z
+  .string({ error: typeError("a string") })
+  .regex(/^[0-9a-f]{64}$/, "expected 64 hex characters");
+
+/** An ostree ref such as `exampleos/x86_64/stable` (ostree's own character set). */
+export const refSchema = z
+  .string({ error: typeError("a string") })
+  .min(1, "must not be empty")
+  .max(255, "at most 255 characters")
+  .regex(
+    /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/,
+    "expected an ostree ref: [A-Za-z0-9._-] segments separated by /",
+  );
+
+export const machineIdSchema = z
+  .string({ error: typeError("a string") })
+  .regex(/^[A-Za-z0-9._-]{1,128}$/, "expected 1 to 128 characters of [A-Za-z0-9._-]");
+
+export const rfc3339Schema = z.iso.datetime({
+  offset: true,
+  error: typeError("an RFC 3339 time such as 2026-11-25T17:00:00Z"),
+});
+
+const shortText = (max: number) =>
+  z.string({ error: typeError("a string") }).max(max, `at most ${max} characters`);
+
+export const backendSchema = z.enum(["ostree", "rpm-ostree", "bootc", "sim"], {
+  error: typeError("one of ostree, rpm-ostree, bootc, sim"),
+});
+export type Backend = z.infer<typeof backendSchema>;
+
+const LABEL_KEY_RULE = "label names are 1 to 63 characters of [A-Za-z0-9._/-], starting with a letter or digit";
+export const labelKeySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, LABEL_KEY_RULE);
+export const labelsSchema = z
+  .record(labelKeySchema, shortText(128), {
+    error: (issue) => (issue.code === "invalid_key" ? LABEL_KEY_RULE : typeError("an object")(issue)),
+  })
+  .refine((labels) => Object.keys(labels).length <= 32, "at most 32 labels");
+
+export const enrollRequestSchema = object({
+  machineId: machineIdSchema,
+  hostname: shortText(253).min(1, "must not be empty"),
+  backend: backendSchema,
+  agentVersion: shortText(64).min(1, "must not be empty"),
+  os: z
+    .object({
+      id: shortText(64).optional(),
+      versionId: shortText(64).optional(),
+      arch: shortText(32).optional(),
+    })
+    .optional(),
+  labels: labelsSchema.optional(),
+});
+export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
+
+export interface EnrollResponse {
+  machineId: string;
+  token: string;
+  ring: string | null;
+  checkInIntervalSeconds: number;
+}
+
+export const deploymentSchema = object({
+  checksum: checksumSchema,
+  ref: refSchema,
+  version: shortText(128).nullable().optional(),
+  booted: z.boolean({ error: typeError("true or false") }),
+  staged: z.boolean({ error: typeError("true or false") }).optional().default(false),
+  pinned: z.boolean({ error: typeError("true or false") }).optional().default(false),
+});
+export type Deployment = z.infer<typeof deploymentSchema>;
+
+export const updateStates = [
+  "idle",
+  "downloading",
+  "staged",
+  "rebooting",
+  "verifying",
+  "succeeded",
+  "failed",
+  "rolled-back",
+] as const;
+export type UpdateState = (typeof updateStates)[number];
+
+export const healthStatuses = ["healthy", "degraded", "unhealthy", "unknown"] as const;
+export type HealthStatus = (typeof healthStatuses)[number];
+
+export const healthCheckSchema = object({
+  name: shortText(128).min(1, "must not be empty"),
+  status: z.enum(["pass", "warn", "fail"], { error: typeError("pass, warn or fail") }),
+  output: shortText(4096).nullable().optional(),
+});
+export type HealthCheck = z.infer<typeof healthCheckSchema>;
+
+export const checkinRequestSchema = object({
+  seq: z
+    .number({ error: typeError("an integer") })
+    .int("expected an integer")
+    .min(0, "must not be negative")
+    .max(Number.MAX_SAFE_INTEGER, "too large"),
+  sentAt: rfc3339Schema,
+  bootId: shortText(128).nullable().optional(),
+  agentVersion: shortText(64).min(1, "must not be empty"),
+  deployments: z
+    .array(deploymentSchema, { error: typeError("an array") })
+    .max(16, "at most 16 deployments")
+    .refine(
+      (list) => list.length === 0 || list.filter((d) => d.booted).length === 1,
+      "exactly one deployment must have booted: true",
+    ),
+  update: object({
+    state: z.enum(updateStates, { error: typeError(`one of ${updateStates.join(", ")}`) }),
+    targetChecksum: checksumSchema.nullable().optional().default(null),
+    progress: z
+      .number({ error: typeError("a number") })
+      .min(0, "must be between 0 and 1")
+      .max(1, "must be between 0 and 1")
+      .nullable()
+      .optional()
+      .default(null),
+    error: shortText(4096).nullable().optional().default(null),
+  }),
+  health: object({
+    status: z.enum(healthStatuses, { error: typeError(`one of ${healthStatuses.join(", ")}`) }),
+    checks: z.array(healthCheckSchema, { error: typeError("an array") }).max(64, "at most 64 checks").default([]),
+  }),
+});
+export type CheckinRequest = z.infer<typeof checkinRequestSchema>;
+
+export type Action = "none" | "update" | "rollback";
+
+export interface DesiredDeployment {
+  ref: string;
+  checksum: string;
+  version: string | null;
+  reason: string;
+}
+
+export interface CheckinResponse {
+  serverTime: string;
+  checkInIntervalSeconds: number;
+  action: Action;
+  desired: DesiredDeployment | null;
+}
+
+export const eventTypes = [
+  "update.started",
+  "update.downloaded",
+  "update.staged",
+  "reboot.started",
+  "boot.verified",
+  "health.failed",
+  "rollback.performed",
+  "update.failed",
+  "agent.started",
+] as const;
+export type EventType = (typeof eventTypes)[number];
+
+export const agentEventSchema = object({
+  id: z
+    .string({ error: typeError("a string") })
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected 1 to 128 characters of [A-Za-z0-9._:-]"),
+  at: rfc3339Schema,
+  type: z.enum(eventTypes, { error: typeError(`one of ${eventTypes.join(", ")}`) }),
+  checksum: checksumSchema.nullable().optional(),
+  detail: shortText(4096).nullable().optional(),
+});
+export type AgentEvent = z.infer<typeof agentEventSchema>;
+
+export const eventsRequestSchema = object({
+  events: z
+    .array(agentEventSchema, { error: typeError("an array") })
+    .min(1, "at least one event")
+    .max(MAX_EVENTS_PER_CALL, `at most ${MAX_EVENTS_PER_CALL} events per call`),
+});
+export type EventsRequest = z.infer<typeof eventsRequestSchema>;
+
+export interface EventsResponse {
+  accepted: number;
+  duplicates: number;
+}
+
+export type RebootLockResponse =
+  | { granted: true; expiresAt: string }
+  | { granted: false; retryAfterSeconds: number };
+
+export const errorCodes = [
+  "invalid_request",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "machine_retired",
+  "payload_too_large",
+  "rate_limited",
+  "internal",
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+/** Formats a zod issue path as the spec writes it: `deployments[0].checksum`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else out += out === "" ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+/** The first issue of a failed parse, as `path: message` (the spec's `message`). */
+export function describeFirstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid request";
+  const where = formatPath(issue.path);
+  return where ? `${where}: ${issue.message}` : issue.message;
+}

@@ -1,0 +1,66 @@
+// Branches (ostree refs) and releases (immutable commits on a branch).
+import { type Actor, writeAudit } from "../audit/audit";
+import type { Prisma, PrismaClient } from "../db/client";
+import { conflict } from "../errors";
+import { type AddReleaseInput, addReleaseInput } from "./schemas";
+
+/** The branch for `ref`, created on first use. */
+export async function ensureBranch(tx: Prisma.TransactionClient, actor: Actor, ref: string) {
+  const existing = await tx.branch.findUnique({ where: { ref }, select: { id: true, ref: true } });
+  if (existing) return existing;
+  const branch = await tx.branch.create({ data: { ref }, select: { id: true, ref: true } });
+  await writeAudit(tx, actor, {
+    action: "branch.create",
+    targetType: "branch",
+    targetId: ref,
+    after: { ref },
+  });
+  return branch;
+}
+
+export const releaseSelect = {
+  id: true,
+  checksum: true,
+  version: true,
+  notes: true,
+  createdAt: true,
+  branch: { select: { ref: true } },
+} satisfies Prisma.ReleaseSelect;
+
+export async function addRelease(db: PrismaClient, actor: Actor, input: AddReleaseInput) {
+  const data = addReleaseInput.parse(input);
+  return db.$transaction(async (tx) => {
+    const branch = await ensureBranch(tx, actor, data.ref);
+    const clash = await tx.release.findFirst({
+      where: { branchId: branch.id, OR: [{ version: data.version }, { checksum: data.checksum }] },
+      select: { version: true, checksum: true },
+    });
+    if (clash) {
+      throw conflict(
+        clash.version === data.version
+          ? `version: ${data.ref} already has a release ${data.version} (releases are immutable)`
+          : `checksum: ${data.checksum} is already release ${clash.version} of ${data.ref}`,
+      );
+    }
+    const release = await tx.release.create({
+      data: { branchId: branch.id, checksum: data.checksum, version: data.version, notes: data.notes },
+      select: releaseSelect,
+    });
+    await writeAudit(tx, actor, {
+      action: "release.add",
+      targetType: "release",
+      targetId: `${data.ref}@${data.version}`,
+      after: { ref: data.ref, checksum: data.checksum, version: data.version },
+    });
+    return release;
+  });
+}
+
+export async function listReleases(db: PrismaClient, options: { ref?: string } = {}) {
+  return db.release.findMany({
+    where: options.ref ? { branch: { ref: options.ref } } : undefined,
+    orderBy: [{ createdAt: "desc" }],
+    select: releaseSelect,
+    take: 500,
+  });
+}

@@ -1,0 +1,147 @@
+// Rings: ordered groups of machines, each following one branch, with a
+// current release and a reboot/check-in policy.
+import { type Actor, writeAudit } from "../audit/audit";
+import type { Prisma, PrismaClient } from "../db/client";
+import { conflict, invalid, notFound } from "../errors";
+import { domainEvents } from "../events";
+import { ensureBranch } from "../releases/releases";
+import {
+  type CreateRingInput,
+  createRingInput,
+  type SetRingReleaseInput,
+  setRingReleaseInput,
+  type UpdateRingPolicyInput,
+  updateRingPolicyInput,
+} from "./schemas";
+
+export const ringSelect = {
+  id: true,
+  name: true,
+  position: true,
+  rebootSlots: true,
+  rebootLeaseSeconds: true,
+  checkInIntervalSeconds: true,
+  updatedAt: true,
+  branch: { select: { ref: true } },
+  currentRelease: { select: { version: true, checksum: true, createdAt: true } },
+} satisfies Prisma.RingSelect;
+
+export async function createRing(db: PrismaClient, actor: Actor, input: CreateRingInput) {
+  const data = createRingInput.parse(input);
+  const ring = await db.$transaction(async (tx) => {
+    if (await tx.ring.findUnique({ where: { name: data.name }, select: { id: true } })) {
+      throw conflict(`name: ring ${data.name} already exists`);
+    }
+    const rings = await tx.ring.findMany({
+      orderBy: [{ position: "asc" }, { name: "asc" }],
+      select: { id: true, name: true },
+    });
+    let index = rings.length;
+    if (data.after) {
+      const at = rings.findIndex((r) => r.name === data.after);
+      if (at < 0) throw invalid("after", `no ring named ${data.after}`);
+      index = at + 1;
+    }
+    // Renumber so positions stay dense: 0, 1, 2…
+    for (let i = index; i < rings.length; i++) {
+      await tx.ring.update({ where: { id: rings[i].id }, data: { position: i + 1 } });
+    }
+    const branch = await ensureBranch(tx, actor, data.branch);
+    const created = await tx.ring.create({
+      data: {
+        name: data.name,
+        position: index,
+        branchId: branch.id,
+        rebootSlots: data.rebootSlots,
+        rebootLeaseSeconds: data.rebootLeaseSeconds,
+        checkInIntervalSeconds: data.checkInIntervalSeconds,
+      },
+      select: ringSelect,
+    });
+    await writeAudit(tx, actor, {
+      action: "ring.create",
+      targetType: "ring",
+      targetId: data.name,
+      after: { name: data.name, branch: data.branch, position: index },
+    });
+    return created;
+  });
+  domainEvents.emit("ringChanged", ring.id);
+  return ring;
+}
+
+export async function listRings(db: PrismaClient) {
+  const [rings, counts] = await Promise.all([
+    db.ring.findMany({ orderBy: [{ position: "asc" }, { name: "asc" }], select: ringSelect }),
+    db.machine.groupBy({ by: ["ringId"], where: { retiredAt: null }, _count: { _all: true } }),
+  ]);
+  const byRing = new Map(counts.map((c) => [c.ringId, c._count._all]));
+  return rings.map((r) => ({ ...r, machines: byRing.get(r.id) ?? 0 }));
+}
+
+export async function getRingByName(db: PrismaClient | Prisma.TransactionClient, name: string) {
+  const ring = await db.ring.findUnique({ where: { name }, select: ringSelect });
+  if (!ring) throw notFound(`ring ${name}`);
+  return ring;
+}
+
+export async function setRingRelease(db: PrismaClient, actor: Actor, input: SetRingReleaseInput) {
+  const data = setRingReleaseInput.parse(input);
+  const ring = await db.$transaction(async (tx) => {
+    const ring = await tx.ring.findUnique({
+      where: { name: data.ring },
+      select: { id: true, branchId: true, branch: { select: { ref: true } }, currentRelease: { select: { version: true } } },
+    });
+    if (!ring) throw invalid("ring", `no ring named ${data.ring}`);
+    const release = await tx.release.findUnique({
+      where: { branchId_version: { branchId: ring.branchId, version: data.version } },
+      select: { id: true, version: true, checksum: true },
+    });
+    if (!release) {
+      throw invalid("version", `branch ${ring.branch.ref} has no release ${data.version}`);
+    }
+    const updated = await tx.ring.update({
+      where: { id: ring.id },
+      data: { currentReleaseId: release.id },
+      select: ringSelect,
+    });
+    await writeAudit(tx, actor, {
+      action: "ring.set-release",
+      targetType: "ring",
+      targetId: data.ring,
+      reason: data.reason,
+      before: { release: ring.currentRelease?.version ?? null },
+      after: { release: release.version, checksum: release.checksum },
+    });
+    return updated;
+  });
+  domainEvents.emit("ringChanged", ring.id);
+  return ring;
+}
+
+export async function updateRingPolicy(db: PrismaClient, actor: Actor, input: UpdateRingPolicyInput) {
+  const { ring: name, ...policy } = updateRingPolicyInput.parse(input);
+  const ring = await db.$transaction(async (tx) => {
+    const before = await tx.ring.findUnique({
+      where: { name },
+      select: { id: true, rebootSlots: true, rebootLeaseSeconds: true, checkInIntervalSeconds: true },
+    });
+    if (!before) throw invalid("ring", `no ring named ${name}`);
+    const updated = await tx.ring.update({ where: { id: before.id }, data: policy, select: ringSelect });
+    const { id: _id, ...beforePolicy } = before;
+    await writeAudit(tx, actor, {
+      action: "ring.update-policy",
+      targetType: "ring",
+      targetId: name,
+      before: beforePolicy,
+      after: {
+        rebootSlots: updated.rebootSlots,
+        rebootLeaseSeconds: updated.rebootLeaseSeconds,
+        checkInIntervalSeconds: updated.checkInIntervalSeconds,
+      },
+    });
+    return updated;
+  });
+  domainEvents.emit("ringChanged", ring.id);
+  return ring;
+}

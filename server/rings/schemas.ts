@@ -1,0 +1,35 @@
+import { z } from "zod";
+import { refSchema } from "../protocol/v1";
+import { versionSchema } from "../releases/schemas";
+
+export const ringNameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "expected 1 to 40 characters of [a-z0-9-], such as canary");
+
+export const ringPolicySchema = z.object({
+  rebootSlots: z.number().int().min(1, "at least 1").max(10_000, "at most 10000"),
+  rebootLeaseSeconds: z.number().int().min(30, "at least 30 seconds").max(86_400, "at most a day"),
+  checkInIntervalSeconds: z.number().int().min(5, "at least 5 seconds").max(86_400, "at most a day"),
+});
+
+export const createRingInput = z.object({
+  name: ringNameSchema,
+  branch: refSchema,
+  /** Place the new ring right after this one; last when unset. */
+  after: ringNameSchema.optional(),
+  ...ringPolicySchema.partial().shape,
+});
+export type CreateRingInput = z.infer<typeof createRingInput>;
+
+export const setRingReleaseInput = z.object({
+  ring: ringNameSchema,
+  version: versionSchema,
+  reason: z.string().max(500).optional(),
+});
+export type SetRingReleaseInput = z.infer<typeof setRingReleaseInput>;
+
+export const updateRingPolicyInput = z.object({
+  ring: ringNameSchema,
+  ...ringPolicySchema.partial().shape,
+});
+export type UpdateRingPolicyInput = z.infer<typeof updateRingPolicyInput>;

@@ -1,0 +1,27 @@
+// What the Next.js side of the console (bundled separately by Next) needs from
+// the custom server's process, handed over on globalThis. It keeps the Next
+// bundle free of database code: sign-in goes through `authenticate`.
+import type { Role } from "./audit/audit";
+
+export interface SignedInUser {
+  id: string;
+  email: string;
+  name: string | null;
+  role: Role;
+}
+
+export interface ConsoleRuntime {
+  authenticate(email: string, password: string): Promise<SignedInUser | null>;
+}
+
+const holder = globalThis as unknown as { __orchardRuntime?: ConsoleRuntime };
+
+export function setRuntime(runtime: ConsoleRuntime | undefined) {
+  holder.__orchardRuntime = runtime;
+}
+
+export function getRuntime(): ConsoleRuntime {
+  const runtime = holder.__orchardRuntime;
+  if (!runtime) throw new Error("the console runtime is not started (run the console with `npm start`)");
+  return runtime;
+}

@@ -1,0 +1,19 @@
+import { createCallerFactory, router } from "./init";
+import { auditRouter } from "./routers/audit";
+import { enrollmentTokensRouter } from "./routers/enrollment-tokens";
+import { machinesRouter } from "./routers/machines";
+import { releasesRouter } from "./routers/releases";
+import { ringsRouter } from "./routers/rings";
+import { usersRouter } from "./routers/users";
+
+export const appRouter = router({
+  machines: machinesRouter,
+  rings: ringsRouter,
+  releases: releasesRouter,
+  enrollmentTokens: enrollmentTokensRouter,
+  users: usersRouter,
+  audit: auditRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);

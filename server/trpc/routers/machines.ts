@@ -1,0 +1,18 @@
+import { getMachine, listMachines, moveMachinesToRing, retireMachine } from "../../machines/machines";
+import { listMachinesInput, machineRefInput, moveMachinesInput, retireMachineInput } from "../../machines/schemas";
+import { operatorProcedure, router, viewerProcedure } from "../init";
+
+export const machinesRouter = router({
+  list: viewerProcedure
+    .input(listMachinesInput)
+    .query(({ ctx, input }) => listMachines(ctx.db.prisma, input, ctx.clock)),
+  get: viewerProcedure
+    .input(machineRefInput)
+    .query(({ ctx, input }) => getMachine(ctx.db.prisma, input.machineId, ctx.clock)),
+  move: operatorProcedure
+    .input(moveMachinesInput)
+    .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input)),
+  retire: operatorProcedure
+    .input(retireMachineInput)
+    .mutation(({ ctx, input }) => retireMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+});

@@ -1,0 +1,63 @@
+// A real console (agent protocol + tRPC over HTTP, no pages) on a fresh
+// database, with a clock the test can move.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { inject } from "vitest";
+import { type Actor, cliActor } from "../../server/audit/audit";
+import { OffsetClock } from "../../server/clock";
+import { loadConfig } from "../../server/config";
+import { type RunningConsole, startConsole } from "../../server/console";
+import { createEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { logger } from "../../server/logger";
+import { cloneTemplate } from "./databases";
+
+export interface TestConsole extends RunningConsole {
+  clock: OffsetClock;
+  databaseUrl: string;
+  dataDir: string;
+}
+
+export async function freshDatabaseUrl() {
+  return cloneTemplate(inject("templateDatabase"), inject("runPrefix"));
+}
+
+export async function startTestConsole(env: Record<string, string> = {}): Promise<TestConsole> {
+  const databaseUrl = env.DATABASE_URL ?? (await freshDatabaseUrl());
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "orch-"));
+  const config = loadConfig({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    NODE_ENV: "test",
+    ORCHARD_DEMO_AGENTS: "0",
+    ORCHARD_DATA_DIR: dataDir,
+    ORCHARD_ADMIN_PASSWORD: "test-admin-password",
+    ORCHARD_LASTSEEN_FLUSH_MS: "60000",
+    DATABASE_URL: databaseUrl,
+    ...env,
+  });
+  const clock = new OffsetClock();
+  const log = logger.child({ test: true });
+  log.level = process.env.LOG_LEVEL ?? "silent";
+  const running = await startConsole(config, { next: false, clock, log });
+  return {
+    ...running,
+    clock,
+    databaseUrl,
+    dataDir,
+    stop: async () => {
+      await running.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An enrollment token straight from the domain layer. */
+export async function enrollmentToken(
+  running: RunningConsole,
+  options: { ring?: string; maxUses?: number; expiresInSeconds?: number } = {},
+  actor: Actor = cliActor,
+) {
+  const { token } = await createEnrollmentToken(running.db.prisma, actor, { name: "test", ...options });
+  return token;
+}

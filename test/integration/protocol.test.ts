@@ -1,0 +1,273 @@
+// Agent protocol v1 over HTTP against a running console on real PostgreSQL:
+// every status and error code of the spec, the seq rule, event
+// de-duplication, the body limit, reboot slots and their expiry.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliActor } from "../../server/audit/audit";
+import { revokeEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { retireMachine } from "../../server/machines/machines";
+import { addRelease } from "../../server/releases/releases";
+import { createRing, setRingRelease, updateRingPolicy } from "../../server/rings/rings";
+import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
+import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
+
+let app: TestConsole;
+let url: string;
+const REF = "exampleos/x86_64/stable";
+
+beforeAll(async () => {
+  app = await startTestConsole();
+  url = app.url;
+  const db = app.db.prisma;
+  await createRing(db, cliActor, { name: "canary", branch: REF });
+  await createRing(db, cliActor, { name: "stable", branch: REF });
+  await addRelease(db, cliActor, { ref: REF, checksum: hex("a"), version: "2026.11.1" });
+  await setRingRelease(db, cliActor, { ring: "canary", version: "2026.11.1" });
+});
+
+afterAll(async () => {
+  await app?.stop();
+});
+
+async function enrolled(machineId: string, ring = "canary") {
+  const token = await enrollmentToken(app, { ring });
+  const res = await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(machineId) });
+  expect(res.status).toBe(201);
+  return res.body.token;
+}
+
+function expectError(res: { status: number; body: unknown }, status: number, code: string) {
+  expect(res.status).toBe(status);
+  expect(res.body).toEqual({ error: { code, message: expect.any(String) } });
+}
+
+describe("enroll", () => {
+  it("creates a machine (201), then re-enrolls it (200) and retires the old token", async () => {
+    const token = await enrollmentToken(app, { ring: "stable", maxUses: 2 });
+    const first = await call<{ token: string; ring: string; machineId: string; checkInIntervalSeconds: number }>(
+      url, "POST", "/enroll", { token, body: enrollBody("enroll-1", { labels: { site: "ams-1" } }) });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ machineId: "enroll-1", ring: "stable", checkInIntervalSeconds: 300 });
+    expect(first.body.token).toMatch(/^orch_m_/);
+
+    const second = await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody("enroll-1") });
+    expect(second.status).toBe(200);
+    expectError(await call(url, "POST", "/checkin", { token: first.body.token, body: checkinBody(1) }), 401, "unauthorized");
+    expect((await call(url, "POST", "/checkin", { token: second.body.token, body: checkinBody(1) })).status).toBe(200);
+
+    // The token had two uses.
+    expectError(await call(url, "POST", "/enroll", { token, body: enrollBody("enroll-2") }), 401, "unauthorized");
+    const stored = await app.db.prisma.machineToken.findMany({ where: { machine: { machineId: "enroll-1" } } });
+    expect(stored.every((t) => !t.tokenHash.includes(first.body.token) && t.tokenHash.length === 64)).toBe(true);
+  });
+
+  it("answers 401 for missing, unknown, expired and revoked tokens", async () => {
+    expectError(await call(url, "POST", "/enroll", { body: enrollBody("x") }), 401, "unauthorized");
+    expectError(await call(url, "POST", "/enroll", { token: "orch_e_nope", body: enrollBody("x") }), 401, "unauthorized");
+
+    const expiring = await enrollmentToken(app, { expiresInSeconds: 60 });
+    app.clock.advance(61_000);
+    expectError(await call(url, "POST", "/enroll", { token: expiring, body: enrollBody("x") }), 401, "unauthorized");
+
+    const token = await enrollmentToken(app);
+    const record = await app.db.prisma.enrollmentToken.findFirstOrThrow({ orderBy: { createdAt: "desc" } });
+    await revokeEnrollmentToken(app.db.prisma, cliActor, record.id);
+    expectError(await call(url, "POST", "/enroll", { token, body: enrollBody("x") }), 401, "unauthorized");
+  });
+
+  it("answers 403 for a machine token and 400 naming the bad field", async () => {
+    const machineToken = await enrolled("enroll-3");
+    expectError(await call(url, "POST", "/enroll", { token: machineToken, body: {} }), 403, "forbidden");
+    const token = await enrollmentToken(app);
+    const bad = await call<{ error: { message: string } }>(url, "POST", "/enroll", {
+      token,
+      body: enrollBody("has space"),
+    });
+    expectError(bad, 400, "invalid_request");
+    expect(bad.body.error.message).toMatch(/^machineId: /);
+    const badBackend = await call<{ error: { message: string } }>(url, "POST", "/enroll", {
+      token,
+      body: enrollBody("ok-id", { backend: "windows" }),
+    });
+    expect(badBackend.body.error.message).toMatch(/^backend: /);
+    // A rejected request used nothing up and created nothing.
+    expect(await app.db.prisma.machine.count({ where: { machineId: "ok-id" } })).toBe(0);
+  });
+});
+
+describe("check-in", () => {
+  it("answers the ring's release as the desired state", async () => {
+    const token = await enrolled("checkin-1");
+    const res = await call(url, "POST", "/checkin", { token, body: checkinBody(1) });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      action: "update",
+      desired: { ref: REF, checksum: hex("a"), version: "2026.11.1", reason: expect.stringContaining("canary") },
+    });
+    expect(Number.isNaN(Date.parse(res.body.serverTime as string))).toBe(false);
+    // Asking twice gives the same answer.
+    const again = await call(url, "POST", "/checkin", { token, body: checkinBody(2) });
+    expect({ ...again.body, serverTime: 0 }).toEqual({ ...res.body, serverTime: 0 });
+
+    const there = await call(url, "POST", "/checkin", { token, body: checkinBody(3, { booted: hex("a") }) });
+    expect(there.body).toMatchObject({ action: "none", desired: { checksum: hex("a") } });
+  });
+
+  it("answers action none and desired null when the ring has no release", async () => {
+    const token = await enrolled("checkin-2", "stable");
+    const res = await call(url, "POST", "/checkin", { token, body: checkinBody(1) });
+    expect(res.body).toMatchObject({ action: "none", desired: null, checkInIntervalSeconds: 300 });
+  });
+
+  it("applies state only for a higher seq; older or repeated seqs change nothing", async () => {
+    const token = await enrolled("checkin-3");
+    const read = () =>
+      app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "checkin-3" }, select: { healthStatus: true, lastSeq: true, updateState: true } });
+    expect((await call(url, "POST", "/checkin", { token, body: checkinBody(5, { health: "degraded" }) })).status).toBe(200);
+    expect(await read()).toMatchObject({ healthStatus: "degraded", lastSeq: 5n });
+    // Older and repeated seqs: 200, current desired state, no change.
+    const older = await call(url, "POST", "/checkin", { token, body: checkinBody(4, { health: "unhealthy" }) });
+    expect(older.status).toBe(200);
+    expect(older.body).toMatchObject({ action: "update" });
+    expect((await call(url, "POST", "/checkin", { token, body: checkinBody(5, { health: "unhealthy" }) })).status).toBe(200);
+    expect(await read()).toMatchObject({ healthStatus: "degraded", lastSeq: 5n });
+    await call(url, "POST", "/checkin", { token, body: checkinBody(6, { health: "unhealthy", state: "downloading" }) });
+    expect(await read()).toMatchObject({ healthStatus: "unhealthy", updateState: "downloading", lastSeq: 6n });
+  });
+
+  it("writes nothing for an unchanged check-in until the last-seen flush", async () => {
+    const token = await enrolled("checkin-4");
+    await call(url, "POST", "/checkin", { token, body: checkinBody(1) });
+    const before = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "checkin-4" } });
+    app.clock.advance(5000);
+    await call(url, "POST", "/checkin", { token, body: checkinBody(2) });
+    const unflushed = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "checkin-4" } });
+    expect(unflushed.updatedAt).toEqual(before.updatedAt);
+    expect(unflushed.lastSeenAt).toEqual(before.lastSeenAt);
+    await app.agents.flushLastSeen();
+    const flushed = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "checkin-4" } });
+    expect(flushed.lastSeq).toBe(2n);
+    expect(flushed.lastSeenAt!.getTime()).toBeGreaterThan(before.lastSeenAt!.getTime());
+    expect(flushed.updatedAt).toEqual(before.updatedAt);
+  });
+
+  it("rejects bad bodies with 400 naming the first bad field, and changes nothing", async () => {
+    const token = await enrolled("checkin-5");
+    await call(url, "POST", "/checkin", { token, body: checkinBody(1) });
+    const body = checkinBody(2, { health: "unhealthy" });
+    body.deployments[0].checksum = "abc";
+    const res = await call<{ error: { message: string } }>(url, "POST", "/checkin", { token, body });
+    expectError(res, 400, "invalid_request");
+    expect(res.body.error.message).toBe("deployments[0].checksum: expected 64 hex characters");
+    const two = checkinBody(2);
+    two.deployments.push({ ...two.deployments[0], checksum: hex("c") });
+    const twice = await call<{ error: { message: string } }>(url, "POST", "/checkin", { token, body: two });
+    expect(twice.body.error.message).toMatch(/^deployments: exactly one/);
+    expectError(await call(url, "POST", "/checkin", { token, raw: "{not json" }), 400, "invalid_request");
+    expectError(await call(url, "POST", "/checkin", { token, raw: "seq=1", contentType: "application/x-www-form-urlencoded" }), 400, "invalid_request");
+    const m = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "checkin-5" } });
+    expect(m.healthStatus).toBe("healthy");
+    expect(m.lastSeq).toBe(1n);
+  });
+
+  it("answers 401 without a token and 403 for an enrollment token", async () => {
+    expectError(await call(url, "POST", "/checkin", { body: checkinBody(1) }), 401, "unauthorized");
+    expectError(await call(url, "POST", "/checkin", { token: "orch_m_unknown", body: checkinBody(1) }), 401, "unauthorized");
+    const token = await enrollmentToken(app);
+    expectError(await call(url, "POST", "/checkin", { token, body: checkinBody(1) }), 403, "forbidden");
+  });
+
+  it("answers 410 on every route once the machine is retired, until it enrolls again", async () => {
+    const token = await enrolled("retire-1");
+    await retireMachine(app.db.prisma, cliActor, { machineId: "retire-1" });
+    expectError(await call(url, "POST", "/checkin", { token, body: checkinBody(1) }), 410, "machine_retired");
+    expectError(await call(url, "POST", "/events", { token, body: { events: [] } }), 410, "machine_retired");
+    expectError(await call(url, "POST", "/reboot-lock", { token }), 410, "machine_retired");
+    expectError(await call(url, "DELETE", "/reboot-lock", { token }), 410, "machine_retired");
+    const again = await call<{ token: string }>(url, "POST", "/enroll", {
+      token: await enrollmentToken(app),
+      body: enrollBody("retire-1"),
+    });
+    expect(again.status).toBe(200);
+    expect((await call(url, "POST", "/checkin", { token: again.body.token, body: checkinBody(1) })).status).toBe(200);
+  });
+});
+
+describe("events", () => {
+  it("stores each event id once per machine, across and within batches", async () => {
+    const token = await enrolled("events-1");
+    const event = (id: string) => ({ id, at: "2026-11-25T17:03:10Z", type: "update.staged", checksum: hex("a"), detail: "staged in 41 s" });
+    expect((await call(url, "POST", "/events", { token, body: { events: [event("e1"), event("e2")] } })).body).toEqual({ accepted: 2, duplicates: 0 });
+    expect((await call(url, "POST", "/events", { token, body: { events: [event("e2"), event("e3"), event("e3")] } })).body).toEqual({ accepted: 1, duplicates: 2 });
+    // The same ids from another machine are its own.
+    const other = await enrolled("events-2");
+    expect((await call(url, "POST", "/events", { token: other, body: { events: [event("e1")] } })).body).toEqual({ accepted: 1, duplicates: 0 });
+    const stored = await app.db.prisma.agentEvent.count({ where: { machine: { machineId: "events-1" } } });
+    expect(stored).toBe(3);
+  });
+
+  it("refuses more than 100 events and unknown types", async () => {
+    const token = await enrolled("events-3");
+    const events = Array.from({ length: 101 }, (_, i) => ({ id: `e${i}`, at: "2026-11-25T17:03:10Z", type: "agent.started" }));
+    expectError(await call(url, "POST", "/events", { token, body: { events } }), 400, "invalid_request");
+    const bad = await call<{ error: { message: string } }>(url, "POST", "/events", {
+      token,
+      body: { events: [{ id: "x", at: "2026-11-25T17:03:10Z", type: "update.exploded" }] },
+    });
+    expect(bad.body.error.message).toMatch(/^events\[0\]\.type: /);
+    expect(await app.db.prisma.agentEvent.count({ where: { machine: { machineId: "events-3" } } })).toBe(0);
+  });
+});
+
+describe("transport", () => {
+  it("answers 413 for a body over 64 KiB and 404 for unknown routes", async () => {
+    const token = await enrolled("transport-1");
+    const big = JSON.stringify({ ...checkinBody(1), padding: "x".repeat(64 * 1024) });
+    expectError(await call(url, "POST", "/checkin", { token, raw: big }), 413, "payload_too_large");
+    expectError(await call(url, "GET", "/checkin", { token }), 404, "not_found");
+    expectError(await call(url, "POST", "/nope", { token, body: {} }), 404, "not_found");
+    // Exactly 64 KiB is allowed.
+    const body = JSON.stringify(checkinBody(2));
+    const padded = body.replace(/}$/, `,"pad":"${"x".repeat(64 * 1024 - body.length - 9)}"}`);
+    expect(Buffer.byteLength(padded)).toBe(64 * 1024);
+    expect((await call(url, "POST", "/checkin", { token, raw: padded })).status).toBe(200);
+  });
+});
+
+describe("reboot slots", () => {
+  it("grants the ring's slots, idempotently, and frees them on release", async () => {
+    await createRing(app.db.prisma, cliActor, { name: "slots", branch: REF });
+    const a = await enrolled("slot-a", "slots");
+    const b = await enrolled("slot-b", "slots");
+    const granted = await call<{ granted: boolean; expiresAt: string }>(url, "POST", "/reboot-lock", { token: a });
+    expect(granted.status).toBe(200);
+    expect(granted.body.granted).toBe(true);
+    const refused = await call<{ granted: boolean; retryAfterSeconds: number }>(url, "POST", "/reboot-lock", { token: b });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toEqual({ granted: false, retryAfterSeconds: expect.any(Number) });
+    expect(refused.body.retryAfterSeconds).toBeGreaterThan(0);
+    expect((await call(url, "POST", "/reboot-lock", { token: a })).status).toBe(200);
+    expect((await call(url, "DELETE", "/reboot-lock", { token: a })).status).toBe(200);
+    expect((await call(url, "DELETE", "/reboot-lock", { token: a })).status).toBe(200);
+    expect((await call(url, "POST", "/reboot-lock", { token: b })).status).toBe(200);
+  });
+
+  it("allows as many holders as the ring has slots", async () => {
+    await createRing(app.db.prisma, cliActor, { name: "wide", branch: REF, rebootSlots: 2 });
+    const tokens = [await enrolled("wide-a", "wide"), await enrolled("wide-b", "wide"), await enrolled("wide-c", "wide")];
+    const answers = await Promise.all(tokens.map((token) => call(url, "POST", "/reboot-lock", { token })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 409]);
+  });
+
+  it("frees a slot at its expiry, so a machine that never comes back cannot block its ring", async () => {
+    await createRing(app.db.prisma, cliActor, { name: "expiry", branch: REF });
+    await updateRingPolicy(app.db.prisma, cliActor, { ring: "expiry", rebootLeaseSeconds: 60 });
+    const dead = await enrolled("expiry-dead", "expiry");
+    const next = await enrolled("expiry-next", "expiry");
+    expect((await call(url, "POST", "/reboot-lock", { token: dead })).status).toBe(200);
+    expect((await call(url, "POST", "/reboot-lock", { token: next })).status).toBe(409);
+    app.clock.advance(61_000);
+    expect((await call(url, "POST", "/reboot-lock", { token: next })).status).toBe(200);
+    const holders = await app.db.prisma.rebootLease.findMany({ where: { ring: { name: "expiry" } }, select: { machine: { select: { machineId: true } } } });
+    expect(holders.map((h) => h.machine.machineId)).toEqual(["expiry-next"]);
+  });
+});
