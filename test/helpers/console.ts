@@ -24,7 +24,9 @@ export async function freshDatabaseUrl() {
 
 export async function startTestConsole(env: Record<string, string> = {}): Promise<TestConsole> {
   const databaseUrl = env.DATABASE_URL ?? (await freshDatabaseUrl());
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "orch-"));
+  // A data directory the caller names is the caller's to delete.
+  const ownDataDir = !env.ORCHARD_DATA_DIR;
+  const dataDir = env.ORCHARD_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "orch-"));
   const config = loadConfig({
     PORT: "0",
     HOST: "127.0.0.1",
@@ -47,7 +49,7 @@ export async function startTestConsole(env: Record<string, string> = {}): Promis
     dataDir,
     stop: async () => {
       await running.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (ownDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,170 @@
+// Check-ins per second for N simulated machines against the console on
+// PostgreSQL, next to a bare node:http server answering the same JSON.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import { Worker } from "node:worker_threads";
+import pg from "pg";
+import { cliActor } from "../server/audit/audit";
+import { loadConfig } from "../server/config";
+import { startConsole } from "../server/console";
+import { createEnrollmentToken } from "../server/enrollment/enrollment-tokens";
+import { logger } from "../server/logger";
+import { addRelease } from "../server/releases/releases";
+import { createRing, setRingRelease } from "../server/rings/rings";
+import { migrate } from "../server/db/migrate";
+
+interface LoadResult {
+  ok: number;
+  errors: number;
+  statuses: Record<string, number>;
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  seqEnd: number;
+}
+
+function runLoad(options: { url: string; tokens: string[]; connections: number; seconds: number; changeState: boolean; seqStart: number }) {
+  return new Promise<LoadResult>((resolve, reject) => {
+    const worker = new Worker(new URL("./load-worker.mjs", import.meta.url), {
+      workerData: { ...options, durationMs: options.seconds * 1000 },
+    });
+    worker.once("message", resolve);
+    worker.once("error", reject);
+  });
+}
+
+/** A bare node:http server that reads the body and answers the same JSON as a check-in. */
+async function bareServer() {
+  const answer = JSON.stringify({
+    serverTime: new Date().toISOString(),
+    checkInIntervalSeconds: 300,
+    action: "update",
+    desired: { ref: "exampleos/x86_64/stable", checksum: "a".repeat(64), version: "2026.11.1", reason: "ring bench · release 2026.11.1" },
+  });
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(answer) });
+      res.end(answer);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/agent/v1/checkin`, close: () => new Promise((r) => server.close(r)) };
+}
+
+export async function benchCheckins(options: { machines: number; connections: number; seconds: number }) {
+  const adminUrl = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+  const name = `orchard_bench_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const dbUrl = new URL(adminUrl);
+  dbUrl.pathname = `/${name}`;
+  const log = logger.child({ bench: true });
+  log.level = "warn";
+  try {
+    const pool = new pg.Pool({ connectionString: dbUrl.toString(), max: 1 });
+    await migrate(pool, dbUrl.toString());
+    await pool.end();
+    const config = loadConfig({
+      PORT: "0",
+      HOST: "127.0.0.1",
+      DATABASE_URL: dbUrl.toString(),
+      ORCHARD_DEMO_AGENTS: "0",
+      ORCHARD_DATA_DIR: os.tmpdir(),
+      ORCHARD_SECRET: "x".repeat(40),
+      ORCHARD_ADMIN_PASSWORD: "bench-admin-password",
+      NODE_ENV: "test",
+    });
+    const app = await startConsole(config, { next: false, log });
+    try {
+      const db = app.db.prisma;
+      await createRing(db, cliActor, { name: "bench", branch: "exampleos/x86_64/stable" });
+      await addRelease(db, cliActor, { ref: "exampleos/x86_64/stable", checksum: "a".repeat(64), version: "2026.11.1" });
+      await setRingRelease(db, cliActor, { ring: "bench", version: "2026.11.1" });
+      const { token: enrollment } = await createEnrollmentToken(db, cliActor, { name: "bench", ring: "bench" });
+
+      // Enroll every machine through the protocol.
+      const enrollStarted = Date.now();
+      const tokens: string[] = [];
+      for (let i = 0; i < options.machines; i += 50) {
+        const batch = await Promise.all(
+          Array.from({ length: Math.min(50, options.machines - i) }, async (_, j) => {
+            const res = await fetch(`${app.url}/api/agent/v1/enroll`, {
+              method: "POST",
+              headers: { "content-type": "application/json", authorization: `Bearer ${enrollment}` },
+              body: JSON.stringify({ machineId: `bench-${i + j}`, hostname: `bench-${i + j}`, backend: "sim", agentVersion: "1.0.0" }),
+            });
+            if (res.status !== 201) throw new Error(`enroll answered ${res.status}`);
+            return ((await res.json()) as { token: string }).token;
+          }),
+        );
+        tokens.push(...batch);
+      }
+      const enrollPerSecond = options.machines / ((Date.now() - enrollStarted) / 1000);
+
+      const bare = await bareServer();
+      const load = { tokens, connections: options.connections, seconds: options.seconds };
+      const baseline = await runLoad({ ...load, url: bare.url, changeState: false, seqStart: 0 });
+      await bare.close();
+      const checkinUrl = `${app.url}/api/agent/v1/checkin`;
+      // Warm-up: the first check-in of each machine writes its state and fills the caches.
+      const warm = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: 0, seconds: 3 });
+      const unchanged = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: warm.seqEnd });
+      const changed = await runLoad({ ...load, url: checkinUrl, changeState: true, seqStart: unchanged.seqEnd });
+      await app.agents.flushLastSeen();
+
+      const row = (r: LoadResult) => ({
+        perSecond: Math.round(r.perSecond),
+        p50ms: Number(r.p50.toFixed(2)),
+        p99ms: Number(r.p99.toFixed(2)),
+        errors: r.errors,
+        ratioToBare: Number((r.perSecond / baseline.perSecond).toFixed(3)),
+      });
+      const table = {
+        machines: options.machines,
+        connections: options.connections,
+        secondsEach: options.seconds,
+        enrollPerSecond: Math.round(enrollPerSecond),
+        bareNodeHttp: row(baseline),
+        consoleUnchangedState: row(unchanged),
+        consoleEveryCheckinChangesState: row(changed),
+      };
+      printTable(table);
+      return table;
+    } finally {
+      await app.stop();
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+function printTable(t: {
+  machines: number;
+  connections: number;
+  secondsEach: number;
+  enrollPerSecond: number;
+  bareNodeHttp: Record<string, number>;
+  consoleUnchangedState: Record<string, number>;
+  consoleEveryCheckinChangesState: Record<string, number>;
+}) {
+  console.log(`\nCheck-ins: ${t.machines} machines, ${t.connections} keep-alive connections, ${t.secondsEach} s each (load generator in a worker thread of the same process)`);
+  console.log("                                        req/s    p50 ms   p99 ms  errors  ratio to bare");
+  for (const [label, r] of [
+    ["bare node:http, same JSON (baseline)", t.bareNodeHttp],
+    ["console on PostgreSQL, state unchanged", t.consoleUnchangedState],
+    ["console, every check-in changes state", t.consoleEveryCheckinChangesState],
+  ] as const) {
+    console.log(
+      `${label.padEnd(40)}${String(r.perSecond).padStart(6)}${r.p50ms.toFixed(2).padStart(9)}${r.p99ms.toFixed(2).padStart(9)}${String(r.errors).padStart(8)}${r.ratioToBare.toFixed(3).padStart(15)}`,
+    );
+  }
+  console.log(`enroll through the protocol: ${t.enrollPerSecond}/s\n`);
+}

@@ -1,0 +1,82 @@
+// Load generator for the check-in benchmark, in its own thread so that the
+// server under test keeps its event loop. Plain JavaScript: it needs no
+// loader. Keep-alive connections, each sending one request at a time.
+import http from "node:http";
+import { parentPort, workerData } from "node:worker_threads";
+
+const { url, tokens, connections, durationMs, changeState, seqStart } = workerData;
+const target = new URL(url);
+const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+const checksum = "b".repeat(64);
+const latencies = [];
+let ok = 0;
+let errors = 0;
+let statuses = {};
+const seqs = new Map();
+
+function body(token, seq) {
+  return JSON.stringify({
+    seq,
+    sentAt: new Date().toISOString(),
+    bootId: "0f3c2a8e-6b1d-4e55-9a57-3f0c1d2e4b6a",
+    agentVersion: "1.0.0",
+    deployments: [{ checksum, ref: "exampleos/x86_64/stable", version: "2026.10.3", booted: true, staged: false, pinned: false }],
+    update: { state: "idle", targetChecksum: null, progress: null, error: null },
+    health: {
+      status: changeState && seq % 2 === 0 ? "degraded" : "healthy",
+      checks: [{ name: "sshd.service", status: "pass" }],
+    },
+  });
+}
+
+function once(token) {
+  return new Promise((resolve) => {
+    const seq = (seqs.get(token) ?? seqStart) + 1;
+    seqs.set(token, seq);
+    const payload = body(token, seq);
+    const started = process.hrtime.bigint();
+    const req = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: "POST",
+        agent,
+        headers: {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+          authorization: `Bearer ${token}`,
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => {
+          statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+          if (res.statusCode === 200) {
+            ok++;
+            latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+          } else errors++;
+          resolve();
+        });
+      },
+    );
+    req.on("error", () => {
+      errors++;
+      resolve();
+    });
+    req.end(payload);
+  });
+}
+
+const deadline = Date.now() + durationMs;
+let next = 0;
+async function loop() {
+  while (Date.now() < deadline) await once(tokens[next++ % tokens.length]);
+}
+const started = Date.now();
+await Promise.all(Array.from({ length: connections }, loop));
+const seconds = (Date.now() - started) / 1000;
+latencies.sort((a, b) => a - b);
+const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+agent.destroy();
+parentPort.postMessage({ ok, errors, statuses, seconds, perSecond: ok / seconds, p50: pct(0.5), p99: pct(0.99), seqEnd: Math.max(...seqs.values()) });

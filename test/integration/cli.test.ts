@@ -1,0 +1,82 @@
+// The `orchard` command as a user runs it: a child process on the configured
+// database, --help everywhere, exit code 2 on bad arguments.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { beforeAll, describe, expect, it } from "vitest";
+import { freshDatabaseUrl } from "../helpers/console";
+
+const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
+let env: NodeJS.ProcessEnv;
+
+async function orchard(args: string[], input?: string) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(process.execPath, [bin, ...args], { env }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+beforeAll(async () => {
+  env = { ...process.env, DATABASE_URL: await freshDatabaseUrl(), LOG_LEVEL: "warn" };
+});
+
+describe("orchard command", () => {
+  it("answers --help on every command", async () => {
+    for (const args of [[], ["user", "create"], ["enroll-token", "create"], ["ring", "create"], ["ring", "set-release"], ["release", "add"], ["machine", "list"]]) {
+      const res = await orchard([...args, "--help"]);
+      expect(res.code, args.join(" ")).toBe(0);
+      expect(res.stdout).toMatch(/Usage: orchard/);
+    }
+  });
+
+  it("creates rings, releases and tokens through the domain functions", async () => {
+    expect((await orchard(["ring", "create", "canary", "--branch", "exampleos/x86_64/stable"])).code).toBe(0);
+    expect((await orchard(["ring", "create", "stable", "--branch", "exampleos/x86_64/stable"])).code).toBe(0);
+    const beta = await orchard(["ring", "create", "beta", "--branch", "exampleos/x86_64/stable", "--after", "canary"]);
+    expect(beta.stdout).toMatch(/position 2/);
+    const release = await orchard(["release", "add", "--ref", "exampleos/x86_64/stable", "--checksum", "e".repeat(64), "--version", "2026.11.1"]);
+    expect(release.code).toBe(0);
+    expect((await orchard(["ring", "set-release", "beta", "2026.11.1"])).stdout).toMatch(/beta now runs 2026.11.1/);
+
+    const token = await orchard(["enroll-token", "create", "--ring", "beta", "--uses", "3", "--expires", "24h"]);
+    expect(token.code).toBe(0);
+    expect(token.stdout.trim().split("\n").at(-1)).toMatch(/^orch_e_[A-Za-z0-9_-]+$/);
+
+    const list = await orchard(["machine", "list", "--json"]);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+
+  it("reads the new user's password from stdin, or generates and prints it", async () => {
+    const piped = await orchard(["user", "create", "--email", "ops@example.com", "--role", "operator"], "a-long-password-123\n");
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).not.toMatch(/password:/);
+    const generated = await orchard(["user", "create", "--email", "view@example.com", "--role", "viewer"], "");
+    expect(generated.stdout).toMatch(/password: \S{20}/);
+  });
+
+  it("fails with a clear message and exit code 2 on bad arguments", async () => {
+    const cases: [string[], RegExp][] = [
+      [["user", "create", "--email", "x@example.com", "--role", "root"], /role/],
+      [["ring", "create", "Bad Name", "--branch", "a/b"], /name/],
+      [["ring", "create", "gamma"], /--branch/],
+      [["release", "add", "--ref", "a/b", "--checksum", "xyz", "--version", "1"], /checksum: expected 64 hex characters/],
+      [["ring", "set-release", "nope", "1"], /ring/],
+      [["enroll-token", "create", "--expires", "soon"], /duration/],
+      [["frobnicate"], /unknown command/],
+    ];
+    for (const [args, message] of cases) {
+      const res = await orchard(args, "");
+      expect(res.code, args.join(" ")).toBe(2);
+      expect(res.stderr, args.join(" ")).toMatch(message);
+    }
+  });
+
+  it("exits 1 when the request is valid but refused", async () => {
+    const again = await orchard(["release", "add", "--ref", "exampleos/x86_64/stable", "--checksum", "f".repeat(64), "--version", "2026.11.1"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/immutable/);
+  });
+});
