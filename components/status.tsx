@@ -1,9 +1,10 @@
 "use client";
 // Colour for state, always with text beside it: the same meaning on every page.
-import { useEffect, useState } from "react";
+import { type ReactNode, useEffect, useState } from "react";
+import { CopyButton } from "./copy-button";
 
 /** The current time, refreshed every few seconds so that "2 min ago" stays true. */
-function useNow(everyMs = 5000) {
+export function useNow(everyMs = 5000) {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), everyMs);
@@ -65,12 +66,20 @@ export function OnlineBadge({ online }: { online: boolean }) {
   );
 }
 
-export function Checksum({ value }: { value: string | null | undefined }) {
+/** A commit checksum shortened to 12 characters; the full value is on hover, and `copyable` adds a copy button. */
+export function Checksum({ value, copyable = false }: { value: string | null | undefined; copyable?: boolean }) {
   if (!value) return <span className="muted">—</span>;
-  return (
+  const short = (
     <code className="checksum" title={value}>
       {value.slice(0, 12)}
     </code>
+  );
+  if (!copyable) return short;
+  return (
+    <span className="checksum-copy">
+      {short}
+      <CopyButton value={value} label="Copy checksum" compact />
+    </span>
   );
 }
 
@@ -89,5 +98,76 @@ export function RelativeTime({ value }: { value: Date | string | null | undefine
     <time dateTime={date.toISOString()} title={date.toLocaleString()}>
       {text}
     </time>
+  );
+}
+
+/** An absolute time with the relative one beside it: "25 Nov 2026, 18:01 (3 min ago)". */
+export function DateTime({ value, relative = true }: { value: Date | string | null | undefined; relative?: boolean }) {
+  if (!value) return <span className="muted">never</span>;
+  const date = typeof value === "string" ? new Date(value) : value;
+  return (
+    <span className="nowrap">
+      <time dateTime={date.toISOString()} title={date.toISOString()}>
+        {formatDateTime(date)}
+      </time>
+      {relative && (
+        <span className="muted">
+          {" "}
+          (<RelativeTime value={date} />)
+        </span>
+      )}
+    </span>
+  );
+}
+
+const dateTimeFormat = new Intl.DateTimeFormat("en-GB", {
+  day: "numeric",
+  month: "short",
+  year: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+
+export function formatDateTime(date: Date) {
+  return dateTimeFormat.format(date);
+}
+
+const CHECK_LABEL: Record<string, string> = { pass: "Pass", warn: "Warn", fail: "Fail" };
+
+export function CheckBadge({ status }: { status: string }) {
+  return (
+    <span className={`badge check-${status}`}>
+      <span className="dot" aria-hidden="true" />
+      {CHECK_LABEL[status] ?? status}
+    </span>
+  );
+}
+
+/** A neutral or coloured pill with text: token and user states, roles. */
+export function StateBadge({ tone, children }: { tone: "good" | "warn" | "bad" | "neutral" | "info"; children: ReactNode }) {
+  return (
+    <span className={`badge tone-${tone}`}>
+      <span className="dot" aria-hidden="true" />
+      {children}
+    </span>
+  );
+}
+
+/** Labels as key=value chips. */
+export function LabelChips({ labels }: { labels: unknown }) {
+  const entries =
+    labels && typeof labels === "object" && !Array.isArray(labels)
+      ? Object.entries(labels as Record<string, unknown>)
+      : [];
+  if (entries.length === 0) return <span className="muted">no labels</span>;
+  return (
+    <ul className="chips" aria-label="Labels">
+      {entries.map(([key, value]) => (
+        <li key={key} className="chip">
+          <span className="chip-key">{key}</span>=<span>{String(value)}</span>
+        </li>
+      ))}
+    </ul>
   );
 }

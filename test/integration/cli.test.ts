@@ -2,7 +2,6 @@
 // database, --help everywhere, exit code 2 on bad arguments.
 import { execFile } from "node:child_process";
 import path from "node:path";
-import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { freshDatabaseUrl } from "../helpers/console";
 
