@@ -54,7 +54,7 @@ export type Config = z.infer<typeof configSchema> & {
 export class ConfigError extends Error {}
 
 /** Parses the environment; throws a ConfigError that names every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const cleaned = Object.fromEntries(
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
   );

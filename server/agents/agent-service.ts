@@ -66,6 +66,8 @@ export function reportedStateHash(body: CheckinRequest): string {
 
 export class AgentService {
   private readonly byToken = new Map<string, MachineEntry>();
+  /** Machine id → the token hash it is cached under, to forget a machine without a scan. */
+  private readonly tokenOf = new Map<string, string>();
   private readonly rings = new Map<string, { expiresAt: number; view: Promise<RingView | null> }>();
   private readonly lastSeen: LastSeenBuffer;
   private readonly cacheTtlMs: number;
@@ -167,16 +169,20 @@ export class AgentService {
   }
 
   private remember(entry: MachineEntry) {
-    this.byToken.delete(entry.tokenHash);
+    this.forgetMachine(entry.id);
     this.byToken.set(entry.tokenHash, entry);
+    this.tokenOf.set(entry.id, entry.tokenHash);
     if (this.byToken.size > this.cacheSize) {
-      const oldest = this.byToken.keys().next().value;
-      if (oldest !== undefined) this.byToken.delete(oldest);
+      const oldest = this.byToken.values().next().value;
+      if (oldest) this.forgetMachine(oldest.id);
     }
   }
 
   private forgetMachine(machineDbId: string) {
-    for (const [hash, entry] of this.byToken) if (entry.id === machineDbId) this.byToken.delete(hash);
+    const hash = this.tokenOf.get(machineDbId);
+    if (hash === undefined) return;
+    this.tokenOf.delete(machineDbId);
+    this.byToken.delete(hash);
   }
 
   private async enrollmentTokenUsable(hash: string) {
@@ -360,7 +366,7 @@ export class AgentService {
     );
     if (result.rowCount === 0) {
       // Another process applied a newer seq first: our cached view is stale.
-      this.byToken.delete(machine.tokenHash);
+      this.forgetMachine(machine.id);
       return;
     }
     machine.lastSeq = body.seq;

@@ -2,7 +2,13 @@
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
 import { conflict } from "../errors";
-import { type AddReleaseInput, addReleaseInput } from "./schemas";
+import {
+  type AddReleaseInput,
+  addReleaseInput,
+  type ListReleasesPageInput,
+  listReleasesPageInput,
+  type ReleaseSortField,
+} from "./schemas";
 
 /** The branch for `ref`, created on first use. */
 export async function ensureBranch(tx: Prisma.TransactionClient, actor: Actor, ref: string) {
@@ -63,4 +69,38 @@ export async function listReleases(db: PrismaClient, options: { ref?: string } =
     select: releaseSelect,
     take: 500,
   });
+}
+
+function releaseOrderBy(sort: ReleaseSortField, dir: "asc" | "desc"): Prisma.ReleaseOrderByWithRelationInput[] {
+  const primary: Prisma.ReleaseOrderByWithRelationInput = {
+    createdAt: { createdAt: dir },
+    version: { version: dir },
+    ref: { branch: { ref: dir } },
+  }[sort];
+  // A unique tie-breaker keeps pages stable.
+  return [primary, { id: "asc" }];
+}
+
+/** One page of releases, with the rings that currently run each. */
+export async function listReleasesPage(db: PrismaClient, input: ListReleasesPageInput) {
+  const query = listReleasesPageInput.parse(input);
+  const where: Prisma.ReleaseWhereInput = {};
+  if (query.ref) where.branch = { ref: query.ref };
+  if (query.q) {
+    where.OR = [
+      { version: { contains: query.q, mode: "insensitive" } },
+      { checksum: { startsWith: query.q.toLowerCase() } },
+    ];
+  }
+  const [rows, total] = await Promise.all([
+    db.release.findMany({
+      where,
+      orderBy: releaseOrderBy(query.sort, query.dir),
+      skip: query.page * query.pageSize,
+      take: query.pageSize,
+      select: { ...releaseSelect, currentFor: { select: { name: true }, orderBy: { position: "asc" } } },
+    }),
+    db.release.count({ where }),
+  ]);
+  return { rows, total, page: query.page, pageSize: query.pageSize };
 }

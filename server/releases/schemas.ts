@@ -18,3 +18,18 @@ export type AddReleaseInput = z.infer<typeof addReleaseInput>;
 export const listReleasesInput = z.object({
   ref: refSchema.optional(),
 });
+
+export const releaseSortFields = ["createdAt", "version", "ref"] as const;
+export type ReleaseSortField = (typeof releaseSortFields)[number];
+
+/** One page of releases for the console's table: filter, sort and page on the server. */
+export const listReleasesPageInput = z.object({
+  ref: refSchema.optional(),
+  /** Text search on the version and the checksum. */
+  q: z.string().trim().max(128, "at most 128 characters").optional(),
+  sort: z.enum(releaseSortFields).default("createdAt"),
+  dir: z.enum(["asc", "desc"]).default("desc"),
+  page: z.number().int().min(0).max(100_000).default(0),
+  pageSize: z.number().int().min(1).max(200).default(50),
+});
+export type ListReleasesPageInput = z.input<typeof listReleasesPageInput>;

@@ -10,11 +10,11 @@ export async function call<T = Record<string, unknown>>(
   baseUrl: string,
   method: string,
   path: string,
-  options: { token?: string; body?: unknown; raw?: string | Uint8Array; contentType?: string } = {},
+  options: { token?: string; body?: unknown; raw?: string; contentType?: string } = {},
 ): Promise<Answer<T>> {
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
-  let body: string | Uint8Array | undefined;
+  let body: string | undefined;
   if (options.raw !== undefined) body = options.raw;
   else if (options.body !== undefined) body = JSON.stringify(options.body);
   if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";

@@ -33,7 +33,7 @@ const callerFor = (role: Role | null) =>
   createCaller({ db, clock: systemClock, user: role ? users[role] : null });
 
 type ProcedureDef = { _def: { type: "query" | "mutation"; meta?: { role: Role | null } } };
-const procedures = Object.entries(appRouter._def.procedures as Record<string, ProcedureDef>);
+const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, ProcedureDef>);
 
 async function invoke(role: Role | null, path: string) {
   let target: unknown = callerFor(role);

@@ -1,9 +1,13 @@
-import { addRelease, listReleases } from "../../releases/releases";
-import { addReleaseInput, listReleasesInput } from "../../releases/schemas";
+import { addRelease, listReleases, listReleasesPage } from "../../releases/releases";
+import { addReleaseInput, listReleasesInput, listReleasesPageInput } from "../../releases/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const releasesRouter = router({
   list: viewerProcedure.input(listReleasesInput).query(({ ctx, input }) => listReleases(ctx.db.prisma, input)),
+  /** A page of the releases table: server-side filter, sort and paging. */
+  page: viewerProcedure
+    .input(listReleasesPageInput)
+    .query(({ ctx, input }) => listReleasesPage(ctx.db.prisma, input)),
   add: operatorProcedure
     .input(addReleaseInput)
     .mutation(({ ctx, input }) => addRelease(ctx.db.prisma, ctx.actor, input)),
