@@ -104,3 +104,13 @@ export async function listReleasesPage(db: PrismaClient, input: ListReleasesPage
   ]);
   return { rows, total, page: query.page, pageSize: query.pageSize };
 }
+
+/** Every branch, with how many releases and rings it has. */
+export async function listBranches(db: PrismaClient) {
+  const branches = await db.branch.findMany({
+    orderBy: { ref: "asc" },
+    select: { ref: true, createdAt: true, _count: { select: { releases: true, rings: true } } },
+    take: 1000,
+  });
+  return branches.map(({ _count, ...b }) => ({ ...b, releases: _count.releases, rings: _count.rings }));
+}

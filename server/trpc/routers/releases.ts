@@ -1,4 +1,4 @@
-import { addRelease, listReleases, listReleasesPage } from "../../releases/releases";
+import { addRelease, listBranches, listReleases, listReleasesPage } from "../../releases/releases";
 import { addReleaseInput, listReleasesInput, listReleasesPageInput } from "../../releases/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
@@ -8,6 +8,8 @@ export const releasesRouter = router({
   page: viewerProcedure
     .input(listReleasesPageInput)
     .query(({ ctx, input }) => listReleasesPage(ctx.db.prisma, input)),
+  /** Every branch (ostree ref) that rings or releases use. */
+  branches: viewerProcedure.query(({ ctx }) => listBranches(ctx.db.prisma)),
   add: operatorProcedure
     .input(addReleaseInput)
     .mutation(({ ctx, input }) => addRelease(ctx.db.prisma, ctx.actor, input)),
