@@ -20,7 +20,9 @@ export function createTrpcHandler(options: { db: Database; clock: Clock; secret:
     maxBodySize: 1024 * 1024,
     async createContext({ req }): Promise<Context> {
       const token = await getToken({
-        req: req as unknown as Parameters<typeof getToken>[0]["req"],
+        req: { cookies: parseCookies(req.headers.cookie), headers: req.headers } as unknown as Parameters<
+          typeof getToken
+        >[0]["req"],
         secret: options.secret,
         secureCookie: options.secureCookie,
       });
@@ -37,4 +39,20 @@ export function createTrpcHandler(options: { db: Database; clock: Clock; secret:
     }
     handler(req, res);
   };
+}
+
+/** Cookies of a request header, as next-auth's session store reads them. */
+function parseCookies(header: string | undefined): Map<string, string> {
+  const cookies = new Map<string, string>();
+  for (const part of header?.split(";") ?? []) {
+    const at = part.indexOf("=");
+    if (at < 1) continue;
+    const name = part.slice(0, at).trim();
+    try {
+      cookies.set(name, decodeURIComponent(part.slice(at + 1).trim()));
+    } catch {
+      // A malformed cookie is no session.
+    }
+  }
+  return cookies;
 }

@@ -1,0 +1,79 @@
+// tRPC over HTTP as the console's pages call it: the session comes from
+// next-auth's cookie, mutations need the CSRF header, and the role is read
+// from the database on every request.
+import { encode } from "next-auth/jwt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestConsole, type TestConsole } from "../helpers/console";
+
+let app: TestConsole;
+const SECRET = "s".repeat(40);
+
+beforeAll(async () => {
+  app = await startTestConsole({ ORCHARD_SECRET: SECRET });
+});
+
+afterAll(async () => {
+  await app?.stop();
+});
+
+async function sessionCookie(userId: string, secret = SECRET) {
+  const token = await encode({ token: { sub: userId }, secret });
+  return `next-auth.session-token=${token}`;
+}
+
+async function trpc(path: string, options: { cookie?: string; input?: unknown; mutation?: boolean; csrf?: boolean } = {}) {
+  const headers: Record<string, string> = {};
+  if (options.cookie) headers.cookie = options.cookie;
+  if (options.csrf !== false) headers["x-orchard-csrf"] = "1";
+  const input = encodeURIComponent(JSON.stringify({ json: options.input ?? null }));
+  const res = options.mutation
+    ? await fetch(`${app.url}/api/trpc/${path}`, {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json" },
+        body: JSON.stringify({ json: options.input }),
+      })
+    : await fetch(`${app.url}/api/trpc/${path}?input=${input}`, { headers });
+  return { status: res.status, body: (await res.json()) as { result?: { data: { json: unknown } }; error?: { json: { message: string; data: { code: string } } } } };
+}
+
+describe("tRPC over HTTP", () => {
+  it("refuses callers without a valid session", async () => {
+    expect((await trpc("rings.list")).status).toBe(401);
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    expect((await trpc("rings.list", { cookie: await sessionCookie(admin.id, "wrong".repeat(10)) })).status).toBe(401);
+    expect((await trpc("rings.list", { cookie: "next-auth.session-token=garbage" })).status).toBe(401);
+  });
+
+  it("serves a signed-in user and re-reads the role on every request", async () => {
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    const cookie = await sessionCookie(admin.id);
+    const me = await trpc("users.me", { cookie });
+    expect(me.body.result?.data.json).toMatchObject({ email: "admin@orchard.local", role: "admin" });
+    const created = await trpc("rings.create", { cookie, mutation: true, input: { name: "canary", branch: "exampleos/x86_64/stable" } });
+    expect(created.status).toBe(200);
+
+    await app.db.prisma.user.update({ where: { id: admin.id }, data: { role: "viewer" } });
+    const refused = await trpc("rings.create", { cookie, mutation: true, input: { name: "beta", branch: "exampleos/x86_64/stable" } });
+    expect(refused.status).toBe(403);
+    await app.db.prisma.user.update({ where: { id: admin.id }, data: { disabledAt: new Date() } });
+    expect((await trpc("rings.list", { cookie })).status).toBe(401);
+    await app.db.prisma.user.update({ where: { id: admin.id }, data: { role: "admin", disabledAt: null } });
+  });
+
+  it("refuses a mutation without the CSRF header, and changes nothing", async () => {
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    const cookie = await sessionCookie(admin.id);
+    const res = await trpc("rings.create", { cookie, mutation: true, csrf: false, input: { name: "gamma", branch: "exampleos/x86_64/stable" } });
+    expect(res.status).toBe(403);
+    expect(await app.db.prisma.ring.count({ where: { name: "gamma" } })).toBe(0);
+  });
+
+  it("names the bad field and hides internals", async () => {
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    const cookie = await sessionCookie(admin.id);
+    const bad = await trpc("releases.add", { cookie, mutation: true, input: { ref: "exampleos/x86_64/stable", checksum: "nope", version: "1" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error?.json.message).toBe("checksum: expected 64 hex characters");
+    expect(JSON.stringify(bad.body)).not.toMatch(/stack|at .*\.ts/);
+  });
+});
