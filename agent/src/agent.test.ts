@@ -1,0 +1,228 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { UpdateState } from "../../server/protocol/v1.ts";
+import { type AgentState, STATE_FILE } from "./store.ts";
+import { eventually, FakeConsole } from "./testing/fake-console.ts";
+import { FACTORY, release, startTestAgent, type TestAgent } from "./testing/test-agent.ts";
+
+const NEXT = release("2026.11.1");
+
+let fake: FakeConsole;
+const running: TestAgent[] = [];
+
+beforeEach(async () => {
+  fake = await FakeConsole.start();
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((a) => a.stop()));
+  await fake.close();
+});
+
+async function start(options: Parameters<typeof startTestAgent>[1] = {}) {
+  const agent = await startTestAgent(fake, options);
+  running.push(agent);
+  return agent;
+}
+
+function stateOf(agent: TestAgent): AgentState {
+  return JSON.parse(readFileSync(path.join(agent.stateDir, STATE_FILE), "utf8"));
+}
+
+const machine = () => fake.machine("test-0001");
+const eventTypes = () => machine().events.map((e) => e.type);
+const lastCheckin = () => machine().checkins.at(-1);
+const reportedStates = () =>
+  machine().checkins.map((c) => c.update.state).filter((s, i, all) => i === 0 || all[i - 1] !== s);
+const booted = (checkin = lastCheckin()) => checkin?.deployments.find((d) => d.booted)?.checksum;
+
+/** True when `seen` appears in `order`'s order (states may be too short-lived to be reported). */
+function inOrder(seen: UpdateState[], order: UpdateState[]) {
+  let at = 0;
+  for (const state of seen) {
+    at = order.indexOf(state, at);
+    if (at < 0) return false;
+  }
+  return true;
+}
+
+async function settled(state: UpdateState) {
+  return eventually(() => lastCheckin()?.update.state === state && !machine().holdsLock && lastCheckin(), 5000, state);
+}
+
+describe("agent against a console", () => {
+  it("enrolls, announces itself and checks in with its deployments and health", async () => {
+    await start();
+    await eventually(() => machine().events.length > 0 && machine().checkins.length >= 2, 5000, "check-ins");
+    expect(eventTypes()).toEqual(["agent.started"]);
+    const checkin = lastCheckin()!;
+    expect(checkin.deployments).toEqual([
+      { checksum: FACTORY.checksum, ref: FACTORY.ref, version: FACTORY.version, booted: true, staged: false, pinned: false },
+    ]);
+    expect(checkin.update).toEqual({ state: "idle", targetChecksum: null, progress: null, error: null });
+    expect(checkin.health.status).toBe("healthy");
+    expect(checkin.bootId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("updates: stages, takes a reboot slot, reboots, verifies and gives the slot back", async () => {
+    fake.desired = NEXT;
+    const agent = await start();
+    const done = await settled("succeeded");
+    expect(booted(done)).toBe(NEXT.checksum);
+    expect(done.update.targetChecksum).toBe(NEXT.checksum);
+    expect(done.bootId).not.toBe(machine().checkins[0].bootId);
+    expect(inOrder(reportedStates(), ["idle", "downloading", "staged", "rebooting", "verifying", "succeeded"])).toBe(true);
+    expect(reportedStates()).toContain("rebooting");
+    expect(eventTypes()).toEqual([
+      "agent.started",
+      "update.started",
+      "update.downloaded",
+      "update.staged",
+      "reboot.started",
+      "agent.started",
+      "boot.verified",
+    ]);
+    expect(machine().events.filter((e) => e.type !== "agent.started").every((e) => e.checksum === NEXT.checksum)).toBe(true);
+    await eventually(() => !stateOf(agent).holdsRebootLock, 5000, "slot released on disk");
+    // The rollback deployment stays on disk behind the new one.
+    expect(done.deployments.map((d) => d.checksum)).toEqual([NEXT.checksum, FACTORY.checksum]);
+  });
+
+  it("rolls back when a required health check fails, and does not try that checksum again until asked anew", async () => {
+    fake.desired = NEXT;
+    const agent = await start({ sim: { failRelease: NEXT.version } });
+    const done = await settled("rolled-back");
+    expect(booted(done)).toBe(FACTORY.checksum);
+    expect(done.update.error).toMatch(/^health check kiosk-app\.service failed: kiosk-app\.service: Main process exited/);
+    expect(eventTypes()).toEqual(expect.arrayContaining(["health.failed", "rollback.performed"]));
+    expect(eventTypes().indexOf("health.failed")).toBeLessThan(eventTypes().indexOf("rollback.performed"));
+    expect(stateOf(agent).denylist).toEqual([NEXT.checksum]);
+
+    // The console keeps asking for it: the agent stays where it is.
+    const seq = done.seq;
+    await eventually(() => lastCheckin()!.seq >= seq + 5, 5000, "more check-ins");
+    expect(eventTypes().filter((t) => t === "update.started")).toHaveLength(1);
+    expect(lastCheckin()!.update.state).toBe("rolled-back");
+
+    // The console moves on, then asks for it again: that is a new request.
+    fake.desired = null;
+    await eventually(() => stateOf(agent).denylist.length === 0, 5000, "denylist cleared");
+    fake.desired = NEXT;
+    await eventually(() => eventTypes().filter((t) => t === "update.started").length === 2, 5000, "second attempt");
+  });
+
+  it("reports failed when the boot loader falls back to the previous deployment", async () => {
+    fake.desired = NEXT;
+    const agent = await start({ sim: { fallbackRate: 1 } });
+    const done = await settled("failed");
+    expect(booted(done)).toBe(FACTORY.checksum);
+    expect(done.update.error).toBe(`boot loader fell back to ${FACTORY.version} instead of ${NEXT.version} (${NEXT.checksum.slice(0, 12)})`);
+    expect(eventTypes().at(-1)).toBe("update.failed");
+    expect(stateOf(agent).denylist).toEqual([NEXT.checksum]);
+  });
+
+  it("waits for a reboot slot while the console answers 409", async () => {
+    fake.desired = NEXT;
+    fake.lockDenials = 3;
+    await start();
+    const done = await settled("succeeded");
+    expect(booted(done)).toBe(NEXT.checksum);
+    expect(machine().lockRequests).toBe(4);
+  });
+
+  it("goes back to the previous deployment when the console asks for a rollback", async () => {
+    fake.desired = NEXT;
+    const agent = await start();
+    await settled("succeeded");
+    fake.desired = FACTORY;
+    fake.action = "rollback";
+    const rollbackEvents = () =>
+      machine().events.filter((e) => e.checksum === FACTORY.checksum && e.type !== "agent.started").map((e) => e.type);
+    await eventually(() => rollbackEvents().includes("boot.verified"), 5000, "rollback verified");
+    expect(booted()).toBe(FACTORY.checksum);
+    expect(rollbackEvents()).toEqual(["update.started", "update.staged", "reboot.started", "boot.verified"]);
+    await eventually(() => !stateOf(agent).holdsRebootLock, 5000, "slot released on disk");
+  });
+
+  it("resends events whose answer was lost with the same ids, and the console stores them once", async () => {
+    fake.fail("POST /events", "drop-after-handling", { status: 503 });
+    fake.desired = NEXT;
+    const agent = await start();
+    await settled("succeeded");
+    await eventually(() => stateOf(agent).queue.length === 0, 5000, "queue drained");
+    expect(machine().duplicates).toBeGreaterThan(0);
+    const ids = machine().events.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(eventTypes()).toEqual([
+      "agent.started",
+      "update.started",
+      "update.downloaded",
+      "update.staged",
+      "reboot.started",
+      "agent.started",
+      "boot.verified",
+    ]);
+  });
+
+  it("writes each seq to disk before the check-in carrying it is sent", async () => {
+    const seen: [number, number][] = [];
+    let stateDir = "";
+    fake.onCheckin = (body) => seen.push([body.seq, JSON.parse(readFileSync(path.join(stateDir, STATE_FILE), "utf8")).seq]);
+    const agent = await start();
+    stateDir = agent.stateDir;
+    await eventually(() => seen.length >= 5, 5000, "check-ins");
+    for (const [sent, onDisk] of seen) expect(onDisk).toBeGreaterThanOrEqual(sent);
+    expect(seen.map(([sent]) => sent)).toEqual([1, 2, 3, 4, 5, ...seen.slice(5).map(([s]) => s)]);
+  });
+
+  it("stops when the console answers 410 (retired)", async () => {
+    const agent = await start();
+    await eventually(() => machine().checkins.length > 0, 5000, "a check-in");
+    machine().retired = true;
+    expect(await agent.exit).toBe("retired");
+  });
+
+  it("enrolls again after a 401 when it has an enrollment token", async () => {
+    const agent = await start();
+    await eventually(() => machine().checkins.length > 0, 5000, "a check-in");
+    const firstToken = machine().token;
+    machine().token = "revoked";
+    await eventually(() => machine().token !== "revoked", 5000, "a new token");
+    expect(machine().token).not.toBe(firstToken);
+    const seq = machine().lastSeq;
+    await eventually(() => machine().lastSeq > seq, 5000, "check-ins with the new token");
+    expect(stateOf(agent).token).toBe(machine().token);
+  });
+
+  it("stops after a 401 when it has no enrollment token", async () => {
+    const enrolled = await start();
+    await eventually(() => machine().checkins.length > 0, 5000, "a check-in");
+    await enrolled.stop();
+    const agent = await start({ stateDir: enrolled.stateDir, enrollmentToken: null });
+    const seq = machine().lastSeq;
+    await eventually(() => machine().lastSeq > seq, 5000, "a check-in after the restart");
+    machine().token = "revoked";
+    expect(await agent.exit).toBe("refused");
+  });
+
+  it("retries a failing console with backoff and carries on", async () => {
+    fake.fail("POST /checkin", { status: 500 }, { status: 502 }, { status: 429, retryAfter: 0 });
+    const agent = await start();
+    await eventually(() => machine().checkins.length >= 2, 5000, "check-ins after the faults");
+    expect(agent.agent.counters.errors).toBe(3);
+  });
+
+  it("resumes an update after a restart in the middle of the download", async () => {
+    fake.desired = NEXT;
+    const first = await start({ sim: { stageSeconds: 1 } });
+    await eventually(() => stateOf(first).update.progress! > 0, 5000, "download under way");
+    await first.stop();
+    expect(stateOf(first).update.phase).toBe("downloading");
+
+    await start({ stateDir: first.stateDir });
+    const done = await settled("succeeded");
+    expect(booted(done)).toBe(NEXT.checksum);
+    expect(eventTypes().filter((t) => t === "update.started")).toHaveLength(1);
+  });
+});

@@ -1,0 +1,413 @@
+// The agent: check in every interval (and at once after a change of update
+// state), send the queued events, and reconcile the console's answer by
+// starting the update state machine. Failures are retried with backoff; a
+// retired machine stops; a refused token is traded for a new one when an
+// enrollment token is configured.
+import type { CheckinResponse } from "../../server/protocol/v1.ts";
+import { type Backend, MachineHalted } from "./backend.ts";
+import { AgentClient, ApiError } from "./client.ts";
+import { type Enrollment, enrollMachine } from "./enroll.ts";
+import { clip, queueEvent, sendQueuedEvents } from "./events.ts";
+import { errorMessage, type Logger } from "./log.ts";
+import { type AgentState, type AgentStore, openAgentStore } from "./store.ts";
+import { backoffSeconds, jittered, type Random, sleep, Waker } from "./timing.ts";
+import {
+  beginUpdate,
+  denylistAfter,
+  describeTarget,
+  isActive,
+  planUpdate,
+  reportedState,
+  runHealthChecks,
+  runUpdate,
+  type UpdateHost,
+  type UpdateTiming,
+} from "./update.ts";
+import { AGENT_VERSION } from "./version.ts";
+
+export interface AgentTiming extends UpdateTiming {
+  requestTimeoutSeconds: number;
+  /** How long to wait for the check-in that reports `rebooting` before rebooting anyway. */
+  reportBeforeRebootSeconds: number;
+}
+
+export const defaultTiming: AgentTiming = {
+  requestTimeoutSeconds: 30,
+  retryBaseSeconds: 2,
+  healthGraceSeconds: 120,
+  healthRetrySeconds: 5,
+  reportBeforeRebootSeconds: 10,
+};
+
+/** Backoff cap while enrolling, before the console has named an interval (10 × the usual 60 s). */
+const ENROLL_BACKOFF_CAP_SECONDS = 600;
+
+export interface AgentOptions {
+  stateDir: string;
+  backend: Backend;
+  log: Logger;
+  /** Enrolls a machine that has no state yet, and enrolls again after a 401. Without it a 401 stops the agent. */
+  enrollment?: Enrollment;
+  timing?: Partial<AgentTiming>;
+  /** The agent's clock, for `sentAt` and event times (the fleet skews it). */
+  now?: () => Date;
+  random?: Random;
+}
+
+/**
+ * Why `run` returned: `stopped` (asked to), `retired` (410), `refused`
+ * (the console refused the token and enrolling again was impossible or
+ * refused), `halted` (the machine went down for good).
+ */
+export type AgentExit = "stopped" | "retired" | "refused" | "halted";
+
+export class Agent {
+  /** Totals since start, for the fleet's summary. */
+  readonly counters = { checkins: 0, errors: 0 };
+
+  private readonly timing: AgentTiming;
+  private readonly random: Random;
+  private readonly controller = new AbortController();
+  private readonly waker = new Waker();
+  private store: AgentStore | null = null;
+  private host: UpdateHost | null = null;
+  private updateTask: Promise<void> | null = null;
+  /** Set while the (sim) machine reboots: nothing checks in from a machine that is down. */
+  private machineDown: Promise<void> | null = null;
+  private exit: AgentExit | null = null;
+  private reportRequests = 0;
+  private reportWaiters: { upTo: number; done: () => void }[] = [];
+
+  constructor(private readonly options: AgentOptions) {
+    this.timing = { ...defaultTiming, ...options.timing };
+    this.random = options.random ?? Math.random;
+  }
+
+  /** The state on disk, once loaded. */
+  get state(): Readonly<AgentState> | null {
+    return this.store?.state ?? null;
+  }
+
+  private get signal() {
+    return this.controller.signal;
+  }
+
+  private now() {
+    return this.options.now?.() ?? new Date();
+  }
+
+  /** Runs until `signal` aborts or the console or machine ends it; state writes finish before it returns. */
+  async run(signal?: AbortSignal): Promise<AgentExit> {
+    const stop = () => this.controller.abort();
+    if (signal?.aborted) stop();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      const store = (await openAgentStore(this.options.stateDir)) ?? (await this.enrollFirst());
+      if (!store) return this.exit ?? "stopped";
+      this.store = store;
+      this.host = this.createHost(store);
+      await this.announceStart();
+      if (isActive(store.state.update.phase)) this.startUpdateTask(() => runUpdate(this.host!));
+      await this.loop();
+    } catch (error) {
+      if (error instanceof MachineHalted) this.finish("halted", error.message);
+      else if (!this.signal.aborted) throw error;
+    } finally {
+      this.controller.abort();
+      await this.updateTask;
+      this.settleReports(Number.POSITIVE_INFINITY);
+      await this.store?.flush();
+      signal?.removeEventListener("abort", stop);
+    }
+    return this.exit ?? "stopped";
+  }
+
+  private createHost(store: AgentStore): UpdateHost {
+    return {
+      backend: this.options.backend,
+      client: new AgentClient({
+        server: store.state.server,
+        token: () => store.state.token,
+        timeoutSeconds: this.timing.requestTimeoutSeconds,
+        signal: this.signal,
+      }),
+      store,
+      log: this.options.log,
+      signal: this.signal,
+      random: this.random,
+      timing: this.timing,
+      now: () => this.now(),
+      stateChanged: () => this.waker.wake(),
+      reboot: () => this.reboot(),
+    };
+  }
+
+  private finish(exit: AgentExit, why: string) {
+    if (this.exit === null) this.options.log.error(`stopping: ${why}`);
+    this.exit ??= exit;
+    this.controller.abort();
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  private async loop() {
+    let failures = 0;
+    while (!this.signal.aborted) {
+      if (this.machineDown) {
+        await this.machineDown;
+        continue;
+      }
+      const covers = this.reportRequests;
+      let wait: number;
+      let wakeable = true;
+      try {
+        this.waker.clear();
+        await this.checkinOnce();
+        failures = 0;
+        wait = jittered(this.store!.state.checkInIntervalSeconds, this.random);
+      } catch (error) {
+        if (this.signal.aborted) break;
+        if (error instanceof MachineHalted) {
+          this.finish("halted", error.message);
+          break;
+        }
+        this.counters.errors++;
+        wait = await this.afterFailure(error, failures++);
+        wakeable = false;
+      }
+      this.settleReports(covers);
+      await this.waker.wait(wait, wakeable, this.signal).catch(() => {});
+    }
+  }
+
+  private async checkinOnce() {
+    const store = this.store!;
+    const { backend, client } = this.host!;
+    const status = await backend.status();
+    const booted = status.deployments.find((d) => d.booted);
+    const health = await runHealthChecks(backend);
+    // On disk before it is sent: a crash after sending never reuses a seq.
+    await store.update((s) => {
+      s.seq += 1;
+    });
+    const { update } = store.state;
+    const answer = await client.checkin({
+      seq: store.state.seq,
+      sentAt: this.now().toISOString(),
+      bootId: status.bootId,
+      agentVersion: AGENT_VERSION,
+      deployments: status.deployments,
+      update: {
+        state: reportedState(update.phase),
+        targetChecksum: update.target?.checksum ?? null,
+        progress: update.progress,
+        error: update.error,
+      },
+      // Outputs kept short here (the full one goes with a health.failed event): 64 long ones would pass 64 KiB.
+      health: { ...health, checks: health.checks.map((c) => ({ ...c, output: c.output && clip(c.output, 512) })) },
+    });
+    this.counters.checkins++;
+    const denylist = denylistAfter(store.state.denylist, answer);
+    const forgotten = store.state.denylist.filter((c) => !denylist.includes(c));
+    await store.update((s) => {
+      s.checkInIntervalSeconds = answer.checkInIntervalSeconds;
+      s.lastCheckin = {
+        at: this.now().toISOString(),
+        booted: booted ? { checksum: booted.checksum, version: booted.version ?? null } : null,
+        action: answer.action,
+        desired: answer.desired ? { checksum: answer.desired.checksum, version: answer.desired.version } : null,
+      };
+      s.denylist = denylist;
+    });
+    for (const checksum of forgotten) {
+      this.options.log.info(`the console moved on from ${checksum.slice(0, 12)}; it may be tried again when asked for anew`);
+    }
+    if (!(await sendQueuedEvents(this.host!.client, store, this.options.log, this.signal))) this.counters.errors++;
+    this.reconcile(answer, booted?.checksum ?? null);
+    await this.releaseSlotIfDone();
+  }
+
+  /** What to do after a failed check-in: how long to wait before the next. */
+  private async afterFailure(error: unknown, attempt: number): Promise<number> {
+    if (error instanceof ApiError && error.kind === "retired") {
+      this.finish("retired", "the console retired this machine (410)");
+      return 0;
+    }
+    if (error instanceof ApiError && error.kind === "unauthorized" && (await this.enrollAgain(error))) return 0;
+    const cap = this.store!.state.checkInIntervalSeconds * 10;
+    const retryAfter = error instanceof ApiError ? (error.retryAfterSeconds ?? 0) : 0;
+    const wait = Math.max(retryAfter, backoffSeconds(attempt, this.timing.retryBaseSeconds, cap, this.random));
+    if (!this.signal.aborted) {
+      this.options.log.warn(`check-in failed: ${errorMessage(error)}; trying again in ${wait.toFixed(1)} s`);
+    }
+    return wait;
+  }
+
+  /** Trades the configured enrollment token for a new machine token; true when it worked. */
+  private async enrollAgain(refusal: ApiError): Promise<boolean> {
+    const enrollment = this.options.enrollment;
+    if (!enrollment) {
+      this.finish("refused", `the console refused this machine's token (${refusal.message}) and no enrollment token is configured`);
+      return false;
+    }
+    this.options.log.warn("the console refused this machine's token; enrolling again");
+    // The same identity as before: only the token comes from the configuration.
+    const { server, machineId, hostname, labels } = this.store!.state;
+    const again: Enrollment = { server, machineId, hostname, labels, token: enrollment.token };
+    try {
+      await enrollMachine(this.options.stateDir, this.store, again, this.options.backend, {
+        timeoutSeconds: this.timing.requestTimeoutSeconds,
+        signal: this.signal,
+      });
+      this.options.log.info("enrolled again");
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && !isRetryable(error)) {
+        this.finish("refused", `enrolling again was refused: ${error.message}`);
+      } else if (!this.signal.aborted) {
+        this.options.log.warn(`enrolling again failed: ${errorMessage(error)}`);
+      }
+      return false;
+    }
+  }
+
+  /** Enrolls a machine with no state, retrying while the console is unreachable; null when refused or stopped. */
+  private async enrollFirst(): Promise<AgentStore | null> {
+    const enrollment = this.options.enrollment;
+    if (!enrollment) {
+      throw new Error(`${this.options.stateDir} holds no enrollment: run \`orchard-agent enroll\` or configure an enrollment token`);
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { store, ring } = await enrollMachine(this.options.stateDir, null, enrollment, this.options.backend, {
+          timeoutSeconds: this.timing.requestTimeoutSeconds,
+          signal: this.signal,
+        });
+        this.options.log.info(`enrolled as ${enrollment.machineId}${ring ? ` in ring ${ring}` : ""}`);
+        return store;
+      } catch (error) {
+        if (this.signal.aborted) return null;
+        if (!(error instanceof ApiError)) throw error;
+        if (!isRetryable(error)) {
+          this.finish("refused", `enrollment refused: ${error.message}`);
+          return null;
+        }
+        this.counters.errors++;
+        const backoff = backoffSeconds(attempt, this.timing.retryBaseSeconds, ENROLL_BACKOFF_CAP_SECONDS, this.random);
+        const wait = Math.max(error.retryAfterSeconds ?? 0, backoff);
+        this.options.log.warn(`enrollment failed: ${error.message}; trying again in ${wait.toFixed(1)} s`);
+        await sleep(wait, this.signal).catch(() => {});
+      }
+    }
+  }
+
+  private async announceStart() {
+    const status = await this.options.backend.status().catch((error: unknown) => {
+      if (error instanceof MachineHalted) throw error;
+      this.options.log.warn(`reading the machine's deployments failed: ${errorMessage(error)}`);
+      return null;
+    });
+    const store = this.store!;
+    const booted = status?.deployments.find((d) => d.booted);
+    const running = booted ? `${booted.version ?? "?"} (${booted.checksum.slice(0, 12)})` : "nothing";
+    await store.update((s) => {
+      queueEvent(
+        s,
+        {
+          type: "agent.started",
+          checksum: booted?.checksum ?? null,
+          detail: `orchard-agent ${AGENT_VERSION} (${this.options.backend.kind} backend) started; booted ${running}; update ${s.update.phase}`,
+        },
+        this.now(),
+      );
+    });
+    this.options.log.info(`started as ${store.state.machineId} with ${store.state.server}; booted ${running}`);
+  }
+
+  // ---------------------------------------------------------------- updates
+
+  private reconcile(answer: CheckinResponse, booted: string | null) {
+    if (this.updateTask || this.signal.aborted) return;
+    const plan = planUpdate(answer, booted, this.store!.state, this.now());
+    if (!plan) return;
+    const reason = answer.desired?.reason ?? "";
+    this.options.log.info(`the console asks for ${plan.kind} to ${describeTarget(plan.target)}${reason ? ` (${reason})` : ""}`);
+    this.startUpdateTask(async () => {
+      await beginUpdate(this.host!, plan, reason);
+      await runUpdate(this.host!);
+    });
+  }
+
+  private startUpdateTask(work: () => Promise<void>) {
+    this.updateTask = work()
+      .catch((error) => {
+        if (error instanceof MachineHalted) this.finish("halted", error.message);
+        else if (!this.signal.aborted) this.options.log.error(`update stopped: ${errorMessage(error)}`);
+      })
+      .finally(() => {
+        this.updateTask = null;
+        // Check in at once: report the end state and release the reboot slot.
+        this.waker.wake();
+      });
+  }
+
+  /** Always give the reboot slot back once no update is under way. */
+  private async releaseSlotIfDone() {
+    const store = this.store!;
+    if (!store.state.holdsRebootLock || this.updateTask) return;
+    try {
+      await this.host!.client.releaseRebootLock();
+      await store.update((s) => {
+        s.holdsRebootLock = false;
+      });
+      this.options.log.info("reboot slot released");
+    } catch (error) {
+      if (!this.signal.aborted) {
+        this.options.log.warn(`releasing the reboot slot failed: ${errorMessage(error)}; trying again at the next check-in`);
+      }
+    }
+  }
+
+  /** Reports the state, then reboots the machine (the sim returns after its new boot). */
+  private async reboot() {
+    await this.reportNow();
+    let up = () => {};
+    this.machineDown = new Promise((resolve) => {
+      up = resolve;
+    });
+    try {
+      await this.options.backend.finalizeAndReboot(this.signal);
+    } finally {
+      this.machineDown = null;
+      up();
+    }
+    // Only the sim comes back here; a real agent starts afresh after the boot and announces itself there.
+    await this.announceStart();
+  }
+
+  /** Asks for a check-in at once and waits (a bounded time) until one that started after this call is done. */
+  private reportNow(): Promise<void> {
+    const upTo = ++this.reportRequests;
+    this.waker.wake();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.timing.reportBeforeRebootSeconds * 1000);
+      this.reportWaiters.push({
+        upTo,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  private settleReports(covers: number) {
+    const due = this.reportWaiters.filter((w) => w.upTo <= covers);
+    this.reportWaiters = this.reportWaiters.filter((w) => w.upTo > covers);
+    for (const waiter of due) waiter.done();
+  }
+}
+
+function isRetryable(error: ApiError) {
+  return error.kind === "unavailable" || error.kind === "rate-limited";
+}

@@ -1,0 +1,192 @@
+// The agent's HTTP client for protocol v1: five routes, a timeout on each
+// call, answers checked before they are trusted, and every failure turned
+// into an ApiError whose kind tells the agent what to do next.
+import { z } from "zod";
+import {
+  type AgentEvent,
+  type CheckinRequest,
+  type CheckinResponse,
+  checksumSchema,
+  type EnrollRequest,
+  type EnrollResponse,
+  type EventsResponse,
+  PROTOCOL_PREFIX,
+  type RebootLockResponse,
+  refSchema,
+} from "../../server/protocol/v1.ts";
+import { AGENT_VERSION } from "./version.ts";
+
+/**
+ * - `unauthorized` (401): the token is unknown or revoked; enroll again or stop.
+ * - `retired` (410): the console retired this machine; stop.
+ * - `rate-limited` (429): wait `retryAfterSeconds`.
+ * - `rejected` (other 4xx): the console refuses this request as sent.
+ * - `unavailable` (5xx, network, timeout, an answer that is not protocol v1): retry with backoff.
+ */
+export type ApiErrorKind = "unauthorized" | "retired" | "rate-limited" | "rejected" | "unavailable";
+
+export class ApiError extends Error {
+  constructor(
+    readonly kind: ApiErrorKind,
+    message: string,
+    readonly status: number | null = null,
+    /** From a Retry-After header (or a 409's body): the least time to wait before asking again. */
+    readonly retryAfterSeconds: number | null = null,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+// Answers are checked as strictly as the agent relies on them: a checksum
+// that goes to the backend must be one. Unknown fields are dropped (the spec
+// says they are ignored), and an action this agent does not know means none.
+const enrollResponseSchema = z.object({
+  machineId: z.string(),
+  token: z.string().min(1),
+  ring: z.string().nullable().optional().default(null),
+  checkInIntervalSeconds: z.number().positive(),
+});
+
+const checkinResponseSchema = z.object({
+  serverTime: z.string(),
+  checkInIntervalSeconds: z.number().positive(),
+  action: z.enum(["none", "update", "rollback"]).catch("none"),
+  desired: z
+    .object({
+      ref: refSchema,
+      checksum: checksumSchema,
+      version: z.string().nullable().optional().default(null),
+      reason: z.string().optional().default(""),
+    })
+    .nullable(),
+});
+
+const eventsResponseSchema = z.object({ accepted: z.number(), duplicates: z.number() });
+const lockGrantedSchema = z.object({ granted: z.literal(true), expiresAt: z.string() });
+const lockDeniedSchema = z.object({ granted: z.literal(false), retryAfterSeconds: z.number().nonnegative() });
+
+export interface ClientOptions {
+  server: string;
+  /** The machine token; read at every call, since enrolling again replaces it. */
+  token: () => string;
+  timeoutSeconds: number;
+  /** Aborts calls in flight when the agent stops. */
+  signal?: AbortSignal;
+}
+
+export class AgentClient {
+  constructor(private readonly options: ClientOptions) {}
+
+  async checkin(body: CheckinRequest): Promise<CheckinResponse> {
+    const answer = await this.call("POST", "/checkin", this.options.token(), body);
+    return parse(checkinResponseSchema, answer.json);
+  }
+
+  async sendEvents(events: AgentEvent[]): Promise<EventsResponse> {
+    const answer = await this.call("POST", "/events", this.options.token(), { events });
+    return parse(eventsResponseSchema, answer.json);
+  }
+
+  /** Asks for a reboot slot; a 409 is an answer (not granted), not an error. */
+  async acquireRebootLock(): Promise<RebootLockResponse> {
+    const answer = await this.call("POST", "/reboot-lock", this.options.token(), {}, [409]);
+    return answer.status === 409 ? parse(lockDeniedSchema, answer.json) : parse(lockGrantedSchema, answer.json);
+  }
+
+  async releaseRebootLock(): Promise<void> {
+    await this.call("DELETE", "/reboot-lock", this.options.token());
+  }
+
+  private async call(method: string, route: string, token: string, body?: unknown, answered: number[] = []) {
+    const url = `${this.options.server.replace(/\/+$/, "")}${PROTOCOL_PREFIX}${route}`;
+    return request(url, method, token, body, this.options, answered);
+  }
+}
+
+/** POST /enroll with an enrollment token: a new machine token for `body.machineId`. */
+export async function enroll(
+  server: string,
+  enrollmentToken: string,
+  body: Omit<EnrollRequest, "agentVersion">,
+  options: { timeoutSeconds: number; signal?: AbortSignal },
+): Promise<EnrollResponse> {
+  const url = `${server.replace(/\/+$/, "")}${PROTOCOL_PREFIX}/enroll`;
+  const answer = await request(url, "POST", enrollmentToken, { ...body, agentVersion: AGENT_VERSION }, options, []);
+  return parse(enrollResponseSchema, answer.json);
+}
+
+async function request(
+  url: string,
+  method: string,
+  token: string,
+  body: unknown,
+  options: { timeoutSeconds: number; signal?: AbortSignal },
+  answered: number[],
+): Promise<{ status: number; json: unknown }> {
+  const timeout = AbortSignal.timeout(options.timeoutSeconds * 1000);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: "application/json",
+        "user-agent": `orchard-agent/${AGENT_VERSION}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+    });
+    text = await response.text();
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    const why = timeout.aborted ? `timed out after ${options.timeoutSeconds} s` : describeNetworkError(error);
+    throw new ApiError("unavailable", `${method} ${url}: ${why}`);
+  }
+  const json = parseJson(text);
+  if (response.ok || answered.includes(response.status)) return { status: response.status, json };
+
+  const message = `${method} ${url}: ${response.status} ${errorMessageOf(json) ?? response.statusText}`;
+  const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
+  if (response.status === 401) throw new ApiError("unauthorized", message, 401);
+  if (response.status === 410) throw new ApiError("retired", message, 410);
+  if (response.status === 429) throw new ApiError("rate-limited", message, 429, retryAfter ?? 60);
+  if (response.status >= 500) throw new ApiError("unavailable", message, response.status, retryAfter);
+  throw new ApiError("rejected", message, response.status, retryAfter);
+}
+
+function parse<S extends z.ZodType>(schema: S, json: unknown): z.infer<S> {
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new ApiError("unavailable", `the console's answer is not protocol v1: ${issue.path.join(".")}: ${issue.message}`);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function errorMessageOf(json: unknown): string | null {
+  const error = (json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  return typeof error?.message === "string" ? `${String(error.code)}: ${error.message}` : null;
+}
+
+function describeNetworkError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+}
+
+/** A Retry-After header in seconds (it may be a number of seconds or an HTTP date). */
+export function parseRetryAfter(header: string | null, now = Date.now()): number | null {
+  if (!header) return null;
+  if (/^\d+(\.\d+)?$/.test(header.trim())) return Number(header);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(0, (at - now) / 1000);
+}

@@ -1,0 +1,86 @@
+// Events wait in the on-disk queue until the console has accepted them; each
+// keeps the id it was given here, so a resent batch is recognised.
+import { randomUUID } from "node:crypto";
+import { type AgentEvent, type EventType, MAX_BODY_BYTES, MAX_EVENTS_PER_CALL } from "../../server/protocol/v1.ts";
+import { type AgentClient, ApiError } from "./client.ts";
+import { errorMessage, type Logger } from "./log.ts";
+import type { AgentState, AgentStore } from "./store.ts";
+
+export interface NewEvent {
+  type: EventType;
+  checksum: string | null;
+  detail: string | null;
+}
+
+/** Enough for weeks offline; beyond it the oldest events go, so the state file stays small. */
+export const MAX_QUEUED_EVENTS = 1000;
+const MAX_TEXT = 4096;
+
+/** Appends `event` to the queue, dropping the oldest beyond MAX_QUEUED_EVENTS. */
+export function queueEvent(state: AgentState, event: NewEvent, at: Date): void {
+  const queued: AgentEvent = {
+    id: randomUUID(),
+    at: at.toISOString(),
+    type: event.type,
+    checksum: event.checksum,
+    detail: event.detail === null ? null : clip(event.detail),
+  };
+  state.queue.push(queued);
+  const excess = state.queue.length - MAX_QUEUED_EVENTS;
+  if (excess > 0) state.queue.splice(0, excess);
+}
+
+/** Text cut to `max` characters (by default what the protocol accepts). */
+export function clip(text: string, max = MAX_TEXT): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Room left in a request body for the `{"events":[…]}` around the events. */
+const BATCH_BYTES = MAX_BODY_BYTES - 1024;
+
+/**
+ * The oldest events that fit one call: at most 100, and under the console's
+ * 64 KiB body limit (a batch over it would be refused every time).
+ */
+export function nextBatch(queue: readonly AgentEvent[]): AgentEvent[] {
+  const batch: AgentEvent[] = [];
+  let bytes = 0;
+  for (const event of queue.slice(0, MAX_EVENTS_PER_CALL)) {
+    bytes += Buffer.byteLength(JSON.stringify(event)) + 1;
+    if (batch.length > 0 && bytes > BATCH_BYTES) break;
+    batch.push(event);
+  }
+  return batch;
+}
+
+/**
+ * Sends the queue in order, batch by batch; an event leaves the queue only
+ * once the console took it. False when a batch could not be sent (it stays
+ * queued for the next check-in).
+ */
+export async function sendQueuedEvents(
+  client: AgentClient,
+  store: AgentStore,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<boolean> {
+  while (store.state.queue.length > 0 && !signal.aborted) {
+    const batch = nextBatch(store.state.queue);
+    try {
+      await client.sendEvents(batch);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.kind === "rejected" && error.status === 400)) {
+        if (signal.aborted) return true;
+        log.warn(`sending ${batch.length} events failed: ${errorMessage(error)}; they stay queued`);
+        return false;
+      }
+      // The console will never take this batch as it is; keeping it would block every later event.
+      log.error(`the console rejected ${batch.length} events (${error.message}); dropping them`);
+    }
+    const sent = new Set(batch.map((e) => e.id));
+    await store.update((s) => {
+      s.queue = s.queue.filter((e) => !sent.has(e.id));
+    });
+  }
+  return true;
+}

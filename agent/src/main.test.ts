@@ -1,0 +1,84 @@
+// The orchard-agent command, run as a process: exit codes, enroll, status, run and SIGTERM.
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { eventually, FakeConsole } from "./testing/fake-console.ts";
+import { tempDir } from "./testing/test-agent.ts";
+
+const bin = path.resolve(import.meta.dirname, "../../bin/orchard-agent.js");
+
+let fake: FakeConsole;
+beforeEach(async () => {
+  fake = await FakeConsole.start();
+});
+afterEach(() => fake.close());
+
+function start(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, ORCHARD_AGENT_CONFIG: "", ...env },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("exit", (code) => resolve({ code, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+const run = (args: string[], env?: Record<string, string>) => start(args, env).done;
+
+describe("orchard-agent", () => {
+  it("exits with 2 and names the field on bad arguments or configuration", async () => {
+    const [badFlag, badEnv, missing] = await Promise.all([
+      run(["enroll", "--bogus"]),
+      run(["enroll", "--token", "t"], { ORCHARD_SERVER: "ftp://x" }),
+      run(["status"], { ORCHARD_AGENT_CONFIG: "/nonexistent/agent.json" }),
+    ]);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/unknown option '--bogus'/);
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.stderr).toBe("orchard-agent: bad configuration: ORCHARD_SERVER: expected an http:// or https:// URL\n");
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe("orchard-agent: bad configuration: /nonexistent/agent.json: cannot read it (ENOENT)\n");
+  }, 30_000);
+
+  it("enrolls, shows its status without the token, runs, and stops cleanly on SIGTERM", async () => {
+    const stateDir = await tempDir();
+    const env = { ORCHARD_STATE_DIR: stateDir };
+    const enrolled = await run(
+      ["enroll", "--server", fake.url, "--token", "enroll-me", "--machine-id", "cli-1", "--label", "site=ams-1"],
+      env,
+    );
+    expect(enrolled.stderr).toBe("");
+    expect(enrolled.code).toBe(0);
+    expect(enrolled.stdout).toBe(`Enrolled cli-1 with ${fake.url} in ring canary. Start the agent with: orchard-agent run\n`);
+    expect(fake.machine("cli-1").enrolled.labels).toEqual({ site: "ams-1" });
+
+    const agent = start(["run"], env);
+    await eventually(() => fake.machine("cli-1").checkins.length >= 2, 10_000, "check-ins");
+    agent.child.kill("SIGTERM");
+    const stopped = await agent.done;
+    expect(stopped.code).toBe(0);
+    expect(stopped.stderr).toMatch(/SIGTERM: stopping/);
+
+    const status = await run(["status", "--json"], env);
+    expect(status.code).toBe(0);
+    const shown = JSON.parse(status.stdout);
+    expect(shown).toMatchObject({ machineId: "cli-1", server: fake.url, queuedEvents: 0 });
+    expect(shown).not.toHaveProperty("token");
+    expect(shown.seq).toBeGreaterThanOrEqual(2);
+  }, 30_000);
+
+  it("exits with 3 when the console retired the machine", async () => {
+    const stateDir = await tempDir();
+    const env = { ORCHARD_STATE_DIR: stateDir };
+    await run(["enroll", "--server", fake.url, "--token", "enroll-me", "--machine-id", "cli-2"], env);
+    fake.machine("cli-2").retired = true;
+    const retired = await run(["run"], env);
+    expect(retired.code).toBe(3);
+    expect(retired.stderr).toMatch(/stopping: the console retired this machine \(410\)/);
+  }, 30_000);
+});
+

@@ -1,0 +1,226 @@
+// A console that speaks just enough of protocol v1 for the agent's tests: a
+// real node:http server on port 0 that validates every body with the shared
+// schemas, answers like the console would, and can be told to misbehave.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  type AgentEvent,
+  type CheckinRequest,
+  checkinRequestSchema,
+  describeFirstIssue,
+  type EnrollRequest,
+  enrollRequestSchema,
+  eventsRequestSchema,
+  PROTOCOL_PREFIX,
+} from "../../../server/protocol/v1.ts";
+import type { UpdateTarget } from "../store.ts";
+
+export interface FakeMachine {
+  machineId: string;
+  /** The last enrollment's body. */
+  enrolled: EnrollRequest;
+  token: string;
+  lastSeq: number;
+  checkins: CheckinRequest[];
+  /** Every event stored, once per id, in arrival order. */
+  events: AgentEvent[];
+  /** Events resent with an id already stored. */
+  duplicates: number;
+  holdsLock: boolean;
+  lockRequests: number;
+  retired: boolean;
+}
+
+/** A way to fail the next call to a route: answer `status`, or store the call and drop the connection. */
+export type Fault = { status: number; retryAfter?: number } | "drop-after-handling";
+
+export class FakeConsole {
+  readonly machines = new Map<string, FakeMachine>();
+  readonly enrollmentTokens = new Set(["enroll-me"]);
+  /** What every machine should boot; null for nothing assigned. */
+  desired: (UpdateTarget & { reason?: string }) | null = null;
+  /** The action when the booted checksum differs from `desired`. */
+  action: "update" | "rollback" = "update";
+  intervalSeconds = 0.1;
+  /** Answer this many reboot-lock requests with 409 before granting. */
+  lockDenials = 0;
+  lockRetryAfterSeconds = 0.05;
+  /** Faults for the next calls, by route (e.g. "POST /events"), used up in order. */
+  readonly faults = new Map<string, Fault[]>();
+  /** Called as a check-in arrives, before it is applied. */
+  onCheckin: ((body: CheckinRequest, machine: FakeMachine) => void) | null = null;
+
+  private enrollments = 0;
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async start(): Promise<FakeConsole> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const fake = new FakeConsole(server, `http://127.0.0.1:${port}`);
+    server.on("request", (req, res) => void fake.handle(req, res));
+    return fake;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  machine(machineId: string): FakeMachine {
+    const machine = this.machines.get(machineId);
+    if (!machine) throw new Error(`${machineId} never enrolled`);
+    return machine;
+  }
+
+  fail(route: string, ...faults: Fault[]) {
+    this.faults.set(route, [...(this.faults.get(route) ?? []), ...faults]);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const route = `${req.method} ${(req.url ?? "").replace(PROTOCOL_PREFIX, "")}`;
+    const body = await readJson(req);
+    const fault = this.faults.get(route)?.shift();
+    if (fault && fault !== "drop-after-handling") {
+      const headers: Record<string, string> = {};
+      if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter);
+      return send(res, fault.status, { error: { code: "internal", message: "injected fault" } }, headers);
+    }
+    const answer = this.answer(route, req.headers.authorization ?? "", body);
+    if (fault === "drop-after-handling") return res.destroy();
+    send(res, answer.status, answer.body);
+  }
+
+  private answer(route: string, authorization: string, body: unknown): { status: number; body: unknown } {
+    const token = authorization.replace(/^Bearer /, "");
+    if (route === "POST /enroll") {
+      if (!this.enrollmentTokens.has(token)) return error(401, "unauthorized", "unknown enrollment token");
+      const parsed = enrollRequestSchema.safeParse(body);
+      if (!parsed.success) return error(400, "invalid_request", describeFirstIssue(parsed.error));
+      const existing = this.machines.get(parsed.data.machineId);
+      const machine: FakeMachine = {
+        ...(existing ?? emptyMachine(parsed.data)),
+        enrolled: parsed.data,
+        token: `machine-${parsed.data.machineId}-${++this.enrollments}`,
+        retired: false,
+      };
+      this.machines.set(machine.machineId, machine);
+      return {
+        status: existing ? 200 : 201,
+        body: { machineId: machine.machineId, token: machine.token, ring: "canary", checkInIntervalSeconds: this.intervalSeconds },
+      };
+    }
+    const machine = [...this.machines.values()].find((m) => m.token === token);
+    if (!machine) return error(401, "unauthorized", "unknown token");
+    if (machine.retired) return error(410, "machine_retired", "retired");
+
+    if (route === "POST /checkin") {
+      const parsed = checkinRequestSchema.safeParse(body);
+      if (!parsed.success) return error(400, "invalid_request", describeFirstIssue(parsed.error));
+      this.onCheckin?.(parsed.data, machine);
+      if (parsed.data.seq > machine.lastSeq) {
+        machine.lastSeq = parsed.data.seq;
+        machine.checkins.push(parsed.data);
+      }
+      const booted = parsed.data.deployments.find((d) => d.booted)?.checksum;
+      const desired = this.desired && { reason: "test", ...this.desired };
+      return {
+        status: 200,
+        body: {
+          serverTime: new Date().toISOString(),
+          checkInIntervalSeconds: this.intervalSeconds,
+          action: desired && booted !== desired.checksum ? this.action : "none",
+          desired,
+        },
+      };
+    }
+    if (route === "POST /events") {
+      const parsed = eventsRequestSchema.safeParse(body);
+      if (!parsed.success) return error(400, "invalid_request", describeFirstIssue(parsed.error));
+      let accepted = 0;
+      for (const event of parsed.data.events) {
+        if (machine.events.some((e) => e.id === event.id)) continue;
+        machine.events.push(event);
+        accepted++;
+      }
+      machine.duplicates += parsed.data.events.length - accepted;
+      return { status: 200, body: { accepted, duplicates: parsed.data.events.length - accepted } };
+    }
+    if (route === "POST /reboot-lock") {
+      machine.lockRequests++;
+      if (this.lockDenials > 0) {
+        this.lockDenials--;
+        return { status: 409, body: { granted: false, retryAfterSeconds: this.lockRetryAfterSeconds } };
+      }
+      machine.holdsLock = true;
+      return { status: 200, body: { granted: true, expiresAt: new Date(Date.now() + 900_000).toISOString() } };
+    }
+    if (route === "DELETE /reboot-lock") {
+      const released = machine.holdsLock;
+      machine.holdsLock = false;
+      return { status: 200, body: { released } };
+    }
+    return error(404, "not_found", `no route ${route}`);
+  }
+}
+
+function emptyMachine(enrolled: EnrollRequest): FakeMachine {
+  return {
+    machineId: enrolled.machineId,
+    enrolled,
+    token: "",
+    lastSeq: 0,
+    checkins: [],
+    events: [],
+    duplicates: 0,
+    holdsLock: false,
+    lockRequests: 0,
+    retired: false,
+  };
+}
+
+function error(status: number, code: string, message: string) {
+  return { status, body: { error: { code, message } } };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Polls `check` until it returns something other than undefined or false (errors count as not yet). */
+export async function eventually<T>(
+  check: () => T | undefined | false,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown = null;
+  for (;;) {
+    try {
+      const value = check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ""}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,86 @@
+// One sim agent with fast timing against a FakeConsole, for the tests.
+import { createHash } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Agent, type AgentExit, type AgentOptions } from "../agent.ts";
+import { SimBackend, type SimOptions, simMachineFile } from "../backends/sim.ts";
+import { createLogger } from "../log.ts";
+import type { UpdateTarget } from "../store.ts";
+import type { FakeConsole } from "./fake-console.ts";
+
+export function release(version: string): UpdateTarget {
+  return {
+    ref: "exampleos/x86_64/stable",
+    version,
+    checksum: createHash("sha256").update(`exampleos ${version}`).digest("hex"),
+  };
+}
+
+export const FACTORY = release("2026.10.3");
+
+export interface TestAgent {
+  agent: Agent;
+  backend: SimBackend;
+  stateDir: string;
+  exit: Promise<AgentExit>;
+  stop(): Promise<AgentExit>;
+}
+
+export interface TestAgentOptions {
+  stateDir?: string;
+  machineId?: string;
+  sim?: Partial<Omit<SimOptions, "file">>;
+  agent?: Partial<AgentOptions>;
+  /** Pass null to run without an enrollment token. */
+  enrollmentToken?: string | null;
+}
+
+export async function tempDir() {
+  return mkdtemp(path.join(tmpdir(), "orchard-agent-test-"));
+}
+
+export async function startTestAgent(console: FakeConsole, options: TestAgentOptions = {}): Promise<TestAgent> {
+  const stateDir = options.stateDir ?? (await tempDir());
+  const machineId = options.machineId ?? "test-0001";
+  const backend = await SimBackend.open({
+    file: simMachineFile(stateDir),
+    factory: FACTORY,
+    stageSeconds: 0.05,
+    rebootSeconds: 0.05,
+    failRate: 0,
+    failRelease: null,
+    darkRate: 0,
+    degradedRate: 0,
+    fallbackRate: 0,
+    ...options.sim,
+  });
+  const token = options.enrollmentToken === undefined ? "enroll-me" : options.enrollmentToken;
+  const agent = new Agent({
+    stateDir,
+    backend,
+    log: createLogger(process.env.AGENT_TEST_LOG ? "debug" : "silent", undefined, machineId),
+    enrollment:
+      token === null ? undefined : { server: console.url, token, machineId, hostname: machineId, labels: { site: "test" } },
+    timing: {
+      retryBaseSeconds: 0.01,
+      healthGraceSeconds: 0.3,
+      healthRetrySeconds: 0.02,
+      reportBeforeRebootSeconds: 2,
+      requestTimeoutSeconds: 2,
+    },
+    ...options.agent,
+  });
+  const controller = new AbortController();
+  const exit = agent.run(controller.signal);
+  return {
+    agent,
+    backend,
+    stateDir,
+    exit,
+    stop: () => {
+      controller.abort();
+      return exit;
+    },
+  };
+}

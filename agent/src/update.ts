@@ -1,0 +1,351 @@
+// The update state machine: stage, take a reboot slot, reboot, verify the
+// health of the new boot, and boot back when it fails. Every phase is
+// written to disk before it is acted on, so an agent started after a crash
+// (or after a real reboot) resumes where it was.
+import type { CheckinResponse, UpdateState } from "../../server/protocol/v1.ts";
+import { type Backend, type HealthReport, MachineHalted } from "./backend.ts";
+import { ApiError, type AgentClient } from "./client.ts";
+import { clip, type NewEvent, queueEvent } from "./events.ts";
+import { errorMessage, type Logger } from "./log.ts";
+import {
+  type AgentState,
+  type AgentStore,
+  idleUpdate,
+  type UpdatePhase,
+  type UpdateRecord,
+  type UpdateTarget,
+} from "./store.ts";
+import { backoffSeconds, type Random, sleep } from "./timing.ts";
+
+export interface UpdateTiming {
+  /** How long after boot the health checks may take to pass. */
+  healthGraceSeconds: number;
+  /** Pause between two runs of the health checks during the grace period. */
+  healthRetrySeconds: number;
+  /** First step of every exponential backoff. */
+  retryBaseSeconds: number;
+}
+
+/** What the update state machine needs from the agent around it. */
+export interface UpdateHost {
+  readonly backend: Backend;
+  readonly client: AgentClient;
+  readonly store: AgentStore;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  readonly random: Random;
+  readonly timing: UpdateTiming;
+  now(): Date;
+  /** Called after every change of update state: the agent checks in at once. */
+  stateChanged(): void;
+  /** Reports the state, then reboots; with the sim it returns after the new boot. */
+  reboot(): Promise<void>;
+}
+
+export interface UpdatePlan {
+  kind: "update" | "rollback";
+  target: UpdateTarget;
+}
+
+/** Phases in which an update is under way (and must be resumed after a restart). */
+const ACTIVE_PHASES: ReadonlySet<UpdatePhase> = new Set([
+  "downloading",
+  "staged",
+  "rebooting",
+  "reverting",
+  "verifying",
+]);
+
+export function isActive(phase: UpdatePhase): boolean {
+  return ACTIVE_PHASES.has(phase);
+}
+
+/** The `update.state` a check-in reports for a phase. */
+export function reportedState(phase: UpdatePhase): UpdateState {
+  return phase === "reverting" ? "rebooting" : phase;
+}
+
+/** What the console's answer asks of this machine, or null when nothing is to be done now. */
+export function planUpdate(
+  answer: CheckinResponse,
+  booted: string | null,
+  state: Readonly<AgentState>,
+  now: Date,
+): UpdatePlan | null {
+  const desired = answer.desired;
+  if (answer.action === "none" || !desired || desired.checksum === booted) return null;
+  if (state.denylist.includes(desired.checksum)) return null;
+  const last = state.update;
+  const waiting = last.phase === "failed" && last.target?.checksum === desired.checksum && last.retryAt;
+  if (waiting && Date.parse(waiting) > now.getTime()) return null;
+  return {
+    kind: answer.action,
+    target: { ref: desired.ref, checksum: desired.checksum, version: desired.version },
+  };
+}
+
+/**
+ * The denylist after an answer: a checksum stays on it while the console
+ * keeps asking for it, and leaves it once the console asks for anything
+ * else, so that asking for it again later is a new request.
+ */
+export function denylistAfter(denylist: readonly string[], answer: CheckinResponse): string[] {
+  return denylist.filter((checksum) => checksum === answer.desired?.checksum);
+}
+
+/** The machine's health; health checks that cannot run count as a failed check. */
+export async function runHealthChecks(backend: Backend): Promise<HealthReport> {
+  try {
+    return await backend.healthChecks();
+  } catch (error) {
+    if (error instanceof MachineHalted) throw error;
+    const output = `could not run: ${errorMessage(error)}`;
+    return { status: "unknown", checks: [{ name: "health-checks", status: "fail", output }] };
+  }
+}
+
+export function describeTarget(target: UpdateTarget): string {
+  return target.version ? `${target.version} (${target.checksum.slice(0, 12)})` : target.checksum.slice(0, 12);
+}
+
+/** Starts an update: the first phase goes to disk (with its event) before any work. */
+export async function beginUpdate(host: UpdateHost, plan: UpdatePlan, reason: string) {
+  const last = host.store.state.update;
+  const retry = last.phase === "failed" && last.target?.checksum === plan.target.checksum;
+  const what = `${plan.kind === "rollback" ? "rollback to" : "update to"} ${describeTarget(plan.target)}`;
+  await transition(
+    host,
+    {
+      ...idleUpdate,
+      phase: "downloading",
+      kind: plan.kind,
+      target: plan.target,
+      progress: 0,
+      attempts: retry ? last.attempts : 0,
+    },
+    [{ type: "update.started", checksum: plan.target.checksum, detail: reason ? `${what}: ${reason}` : what }],
+  );
+}
+
+/** Drives the update from its phase on disk until it ends (succeeded, failed, rolled-back). */
+export async function runUpdate(host: UpdateHost): Promise<void> {
+  let failures = 0;
+  for (;;) {
+    const record = host.store.state.update;
+    if (!isActive(record.phase)) return;
+    try {
+      await STEPS[record.phase as keyof typeof STEPS](host, record);
+      failures = 0;
+    } catch (error) {
+      if (host.signal.aborted || error instanceof MachineHalted) throw error;
+      const wait = backoff(host, failures++);
+      host.log.warn(`update (${record.phase}) failed: ${errorMessage(error)}; trying again in ${wait.toFixed(1)} s`);
+      await sleep(wait, host.signal);
+    }
+  }
+}
+
+type Step = (host: UpdateHost, record: UpdateRecord) => Promise<void>;
+
+const STEPS: Record<"downloading" | "staged" | "rebooting" | "reverting" | "verifying", Step> = {
+  downloading: stage,
+  staged: takeSlotAndReboot,
+  rebooting: checkBoot,
+  reverting: checkBoot,
+  verifying: verify,
+};
+
+async function stage(host: UpdateHost, record: UpdateRecord) {
+  const target = record.target!;
+  const status = await host.backend.status();
+  const onDisk = status.deployments.some((d) => d.checksum === target.checksum);
+  const started = Date.now();
+  try {
+    if (record.kind === "rollback" && status.deployments.find((d) => !d.booted)?.checksum === target.checksum) {
+      await host.backend.rollback();
+    } else {
+      await host.backend.stage(target, (fraction) => void setProgress(host, fraction), host.signal);
+    }
+  } catch (error) {
+    if (host.signal.aborted || error instanceof MachineHalted) throw error;
+    await failStaging(host, record, error);
+    return;
+  }
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const events: NewEvent[] = [
+    { type: "update.staged", checksum: target.checksum, detail: `${describeTarget(target)} is the default for the next boot` },
+  ];
+  if (!onDisk) events.unshift({ type: "update.downloaded", checksum: target.checksum, detail: `downloaded in ${seconds} s` });
+  await transition(host, { phase: "staged", progress: null, error: null, attempts: 0, retryAt: null }, events);
+}
+
+/** A failed pull is tried again later (with backoff), not at once: it may fail the same way. */
+async function failStaging(host: UpdateHost, record: UpdateRecord, error: unknown) {
+  const attempts = record.attempts + 1;
+  const wait = backoff(host, attempts - 1);
+  const message = `staging ${describeTarget(record.target!)} failed: ${errorMessage(error)}`;
+  host.log.warn(`${message}; trying again in ${Math.round(wait)} s at the earliest`);
+  const retryAt = new Date(host.now().getTime() + wait * 1000).toISOString();
+  await transition(host, { phase: "failed", progress: null, error: clip(message), attempts, retryAt }, [
+    { type: "update.failed", checksum: record.target!.checksum, detail: message },
+  ]);
+}
+
+async function takeSlotAndReboot(host: UpdateHost, record: UpdateRecord) {
+  await acquireRebootSlot(host);
+  const status = await host.backend.status();
+  const target = record.target!;
+  // "Expecting X after the reboot" is on disk before the machine goes down.
+  await transition(
+    host,
+    { phase: "rebooting", expectedChecksum: target.checksum, bootIdBeforeReboot: status.bootId },
+    [{ type: "reboot.started", checksum: target.checksum, detail: `rebooting into ${describeTarget(target)}` }],
+  );
+  await host.reboot();
+}
+
+/** After a reboot (or an agent restart in the middle of one): did the machine boot what was expected? */
+async function checkBoot(host: UpdateHost, record: UpdateRecord) {
+  const status = await host.backend.status();
+  if (status.bootId === record.bootIdBeforeReboot) {
+    // The agent stopped while the machine was going down, and the reboot never happened.
+    if (record.phase === "rebooting") await acquireRebootSlot(host);
+    await host.reboot();
+    return;
+  }
+  const target = record.target!;
+  const booted = status.deployments.find((d) => d.booted);
+  const bootedName = booted ? (booted.version ?? booted.checksum.slice(0, 12)) : "nothing";
+  if (record.phase === "reverting") {
+    if (booted?.checksum === record.expectedChecksum) {
+      await transition(host, { phase: "rolled-back" }, [
+        {
+          type: "rollback.performed",
+          checksum: target.checksum,
+          detail: `booted back into ${bootedName} after ${record.error ?? "failed health checks"}`,
+        },
+      ]);
+    } else {
+      await fail(host, target, `rolling back after failed health checks booted ${bootedName}, not the previous deployment`);
+    }
+    return;
+  }
+  if (booted?.checksum !== record.expectedChecksum) {
+    await fail(host, target, `boot loader fell back to ${bootedName} instead of ${describeTarget(target)}`);
+    return;
+  }
+  await transition(host, { phase: "verifying", verifyingSince: host.now().toISOString() }, []);
+}
+
+/** The health gate: checks must pass within the grace period after boot, or the machine boots back. */
+async function verify(host: UpdateHost, record: UpdateRecord) {
+  const target = record.target!;
+  const deadline = Date.parse(record.verifyingSince!) + host.timing.healthGraceSeconds * 1000;
+  for (;;) {
+    const health = await runHealthChecks(host.backend);
+    const failing = health.checks.find((c) => c.status === "fail");
+    if (!failing) {
+      const passed = health.checks.filter((c) => c.status === "pass").length;
+      await transition(host, { phase: "succeeded", error: null }, [
+        {
+          type: "boot.verified",
+          checksum: target.checksum,
+          detail: `${describeTarget(target)} booted; ${passed} of ${health.checks.length} health checks pass (${health.status})`,
+        },
+      ]);
+      return;
+    }
+    if (host.now().getTime() >= deadline) {
+      await revert(host, target, `health check ${failing.name} failed: ${failing.output ?? "no output"}`);
+      return;
+    }
+    await sleep(Math.min(host.timing.healthRetrySeconds, (deadline - host.now().getTime()) / 1000), host.signal);
+  }
+}
+
+async function revert(host: UpdateHost, target: UpdateTarget, reason: string) {
+  host.log.warn(`${reason}; booting back into the previous deployment`);
+  // On the denylist before anything else: a crash from here on never boots it again.
+  const event: NewEvent = { type: "health.failed", checksum: target.checksum, detail: reason };
+  await transition(host, { error: clip(reason) }, [event], target.checksum);
+  const before = await host.backend.status();
+  if (!before.deployments.some((d) => !d.booted)) {
+    await fail(host, target, `${reason}; there is no previous deployment to boot back into`);
+    return;
+  }
+  await host.backend.rollback();
+  const after = await host.backend.status();
+  await transition(
+    host,
+    { phase: "reverting", expectedChecksum: after.deployments[0].checksum, bootIdBeforeReboot: after.bootId },
+    [],
+  );
+  await host.reboot();
+}
+
+/** Ends the update as failed; the target goes on the denylist so that it is not booted again. */
+async function fail(host: UpdateHost, target: UpdateTarget, message: string) {
+  await transition(
+    host,
+    { phase: "failed", progress: null, error: clip(message) },
+    [{ type: "update.failed", checksum: target.checksum, detail: message }],
+    target.checksum,
+  );
+}
+
+/**
+ * Waits for one of the ring's reboot slots. The slot is marked held before
+ * asking, so that a grant whose answer was lost is still released.
+ */
+async function acquireRebootSlot(host: UpdateHost) {
+  if (!host.store.state.holdsRebootLock) {
+    await host.store.update((s) => {
+      s.holdsRebootLock = true;
+    });
+  }
+  let failures = 0;
+  for (;;) {
+    try {
+      const answer = await host.client.acquireRebootLock();
+      if (answer.granted) return;
+      failures = 0;
+      // A little over the console's hint, so that machines waiting together do not ask together.
+      const wait = answer.retryAfterSeconds * (1 + 0.1 * host.random());
+      host.log.info(`no reboot slot free; asking again in ${wait.toFixed(1)} s`);
+      await sleep(wait, host.signal);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      const wait = Math.max(error.retryAfterSeconds ?? 0, backoff(host, failures++));
+      host.log.warn(`asking for a reboot slot failed: ${error.message}; trying again in ${wait.toFixed(1)} s`);
+      await sleep(wait, host.signal);
+    }
+  }
+}
+
+function backoff(host: UpdateHost, attempt: number) {
+  const cap = host.store.state.checkInIntervalSeconds * 10;
+  return backoffSeconds(attempt, host.timing.retryBaseSeconds, cap, host.random);
+}
+
+function setProgress(host: UpdateHost, fraction: number) {
+  return host.store
+    .update((s) => {
+      s.update.progress = Math.min(1, Math.max(0, fraction));
+    })
+    .catch((error) => host.log.warn(`writing progress failed: ${errorMessage(error)}`));
+}
+
+/** Writes a change of the update record, its events and a checksum to deny in one write, then checks in. */
+async function transition(host: UpdateHost, change: Partial<UpdateRecord>, events: NewEvent[], deny?: string) {
+  const before = host.store.state.update.phase;
+  await host.store.update((s) => {
+    s.update = { ...s.update, ...change };
+    for (const event of events) queueEvent(s, event, host.now());
+    if (deny && !s.denylist.includes(deny)) s.denylist.push(deny);
+  });
+  const after = host.store.state.update;
+  if (after.phase !== before) {
+    host.log.info(`update ${before} → ${after.phase}${after.error ? ` (${after.error})` : ""}`);
+  }
+  host.stateChanged();
+}
