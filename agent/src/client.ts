@@ -6,13 +6,16 @@ import {
   type AgentEvent,
   type CheckinRequest,
   type CheckinResponse,
-  checksumSchema,
+  checkinResponseSchema,
   type EnrollRequest,
   type EnrollResponse,
+  enrollResponseSchema,
   type EventsResponse,
+  eventsResponseSchema,
   PROTOCOL_PREFIX,
   type RebootLockResponse,
-  refSchema,
+  rebootLockDeniedSchema,
+  rebootLockGrantedSchema,
 } from "../../server/protocol/v1.ts";
 import { AGENT_VERSION } from "./version.ts";
 
@@ -37,34 +40,6 @@ export class ApiError extends Error {
     this.name = "ApiError";
   }
 }
-
-// Answers are checked as strictly as the agent relies on them: a checksum
-// that goes to the backend must be one. Unknown fields are dropped (the spec
-// says they are ignored), and an action this agent does not know means none.
-const enrollResponseSchema = z.object({
-  machineId: z.string(),
-  token: z.string().min(1),
-  ring: z.string().nullable().optional().default(null),
-  checkInIntervalSeconds: z.number().positive(),
-});
-
-const checkinResponseSchema = z.object({
-  serverTime: z.string(),
-  checkInIntervalSeconds: z.number().positive(),
-  action: z.enum(["none", "update", "rollback"]).catch("none"),
-  desired: z
-    .object({
-      ref: refSchema,
-      checksum: checksumSchema,
-      version: z.string().nullable().optional().default(null),
-      reason: z.string().optional().default(""),
-    })
-    .nullable(),
-});
-
-const eventsResponseSchema = z.object({ accepted: z.number(), duplicates: z.number() });
-const lockGrantedSchema = z.object({ granted: z.literal(true), expiresAt: z.string() });
-const lockDeniedSchema = z.object({ granted: z.literal(false), retryAfterSeconds: z.number().nonnegative() });
 
 export interface ClientOptions {
   server: string;
@@ -91,7 +66,7 @@ export class AgentClient {
   /** Asks for a reboot slot; a 409 is an answer (not granted), not an error. */
   async acquireRebootLock(): Promise<RebootLockResponse> {
     const answer = await this.call("POST", "/reboot-lock", this.options.token(), {}, [409]);
-    return answer.status === 409 ? parse(lockDeniedSchema, answer.json) : parse(lockGrantedSchema, answer.json);
+    return answer.status === 409 ? parse(rebootLockDeniedSchema, answer.json) : parse(rebootLockGrantedSchema, answer.json);
   }
 
   async releaseRebootLock(): Promise<void> {

@@ -265,6 +265,10 @@ export class AgentService {
         ringId,
         retiredAt: null,
         enrolledAt: now,
+        // A new machine token starts a new seq count (an agent that lost its
+        // state starts again from 1).
+        lastSeq: -1,
+        stateHash: null,
       };
       const machine = existing
         ? await tx.machine.update({ where: { id: existing.id }, data: fields, select: { id: true } })

@@ -9,6 +9,7 @@ import type { Logger } from "../logger";
 import { DEMO_FACTORY, DEMO_RINGS, demoSplit } from "./seed";
 
 const root = path.resolve(import.meta.dirname, "../..");
+const DEMO_PREFIX = "kiosk";
 
 export interface DemoFleet {
   stop(): Promise<void>;
@@ -23,10 +24,14 @@ export async function startDemoFleet(options: {
   intervalSeconds: number;
 }): Promise<DemoFleet> {
   const split = demoSplit(options.agents);
-  // Fresh enrollment tokens, short-lived and counted, for agents not enrolled yet.
+  // Fresh enrollment tokens, short-lived and counted, only while some demo
+  // agents have not enrolled yet (an enrolled agent keeps its machine token).
+  const enrolled = await options.db.machine.count({
+    where: { machineId: { startsWith: `${DEMO_PREFIX}-` }, retiredAt: null },
+  });
   const groups: string[] = [];
   for (const [i, ring] of DEMO_RINGS.entries()) {
-    if (split[i] === 0) continue;
+    if (split[i] === 0 || enrolled >= options.agents) continue;
     const exists = await options.db.ring.findUnique({ where: { name: ring.name }, select: { id: true } });
     const { token } = await createEnrollmentToken(options.db, systemActor, {
       name: `demo fleet (${ring.name})`,
@@ -47,10 +52,14 @@ export async function startDemoFleet(options: {
       "--state-dir",
       path.join(options.dataDir, "demo-fleet"),
       "--name-prefix",
-      "kiosk",
+      DEMO_PREFIX,
+      // Without fresh tokens, every agent is already enrolled.
+      ...(groups.length > 0 ? [] : ["--agents", String(options.agents)]),
       "--interval",
       String(options.intervalSeconds),
       "--fail-rate",
+      "0.05",
+      "--degraded-rate",
       "0.05",
       "--factory-ref",
       DEMO_FACTORY.ref,
@@ -61,7 +70,7 @@ export async function startDemoFleet(options: {
     ],
     {
       cwd: root,
-      env: { ...process.env, ORCHARD_FLEET_TOKENS: groups.join(",") },
+      env: { ...process.env, ...(groups.length > 0 ? { ORCHARD_FLEET_TOKENS: groups.join(",") } : {}) },
       stdio: ["ignore", "ignore", "pipe"],
     },
   );

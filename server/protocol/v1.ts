@@ -69,12 +69,17 @@ export const enrollRequestSchema = object({
 });
 export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
 
-export interface EnrollResponse {
-  machineId: string;
-  token: string;
-  ring: string | null;
-  checkInIntervalSeconds: number;
-}
+// Answers. The agent checks an answer as strictly as it relies on it (a
+// checksum that goes to the backend must be one); unknown fields are dropped,
+// and an action the agent does not know means none.
+
+export const enrollResponseSchema = z.object({
+  machineId: z.string(),
+  token: z.string().min(1),
+  ring: z.string().nullable().optional().default(null),
+  checkInIntervalSeconds: z.number().positive(),
+});
+export type EnrollResponse = z.output<typeof enrollResponseSchema>;
 
 export const deploymentSchema = object({
   checksum: checksumSchema,
@@ -143,21 +148,24 @@ export const checkinRequestSchema = object({
 });
 export type CheckinRequest = z.infer<typeof checkinRequestSchema>;
 
-export type Action = "none" | "update" | "rollback";
+export const actions = ["none", "update", "rollback"] as const;
+export type Action = (typeof actions)[number];
 
-export interface DesiredDeployment {
-  ref: string;
-  checksum: string;
-  version: string | null;
-  reason: string;
-}
+export const desiredDeploymentSchema = z.object({
+  ref: refSchema,
+  checksum: checksumSchema,
+  version: z.string().nullable().optional().default(null),
+  reason: z.string().optional().default(""),
+});
+export type DesiredDeployment = z.output<typeof desiredDeploymentSchema>;
 
-export interface CheckinResponse {
-  serverTime: string;
-  checkInIntervalSeconds: number;
-  action: Action;
-  desired: DesiredDeployment | null;
-}
+export const checkinResponseSchema = z.object({
+  serverTime: z.string(),
+  checkInIntervalSeconds: z.number().positive(),
+  action: z.enum(actions).catch("none"),
+  desired: desiredDeploymentSchema.nullable(),
+});
+export type CheckinResponse = z.output<typeof checkinResponseSchema>;
 
 export const eventTypes = [
   "update.started",
@@ -191,14 +199,15 @@ export const eventsRequestSchema = object({
 });
 export type EventsRequest = z.infer<typeof eventsRequestSchema>;
 
-export interface EventsResponse {
-  accepted: number;
-  duplicates: number;
-}
+export const eventsResponseSchema = z.object({ accepted: z.number(), duplicates: z.number() });
+export type EventsResponse = z.output<typeof eventsResponseSchema>;
 
-export type RebootLockResponse =
-  | { granted: true; expiresAt: string }
-  | { granted: false; retryAfterSeconds: number };
+export const rebootLockGrantedSchema = z.object({ granted: z.literal(true), expiresAt: z.string() });
+export const rebootLockDeniedSchema = z.object({
+  granted: z.literal(false),
+  retryAfterSeconds: z.number().nonnegative(),
+});
+export type RebootLockResponse = z.output<typeof rebootLockGrantedSchema> | z.output<typeof rebootLockDeniedSchema>;
 
 export const errorCodes = [
   "invalid_request",

@@ -134,6 +134,18 @@ describe("check-in", () => {
     expect(await read()).toMatchObject({ healthStatus: "unhealthy", updateState: "downloading", lastSeq: 6n });
   });
 
+  it("starts a new seq count when the machine enrolls again (an agent that lost its state)", async () => {
+    const token = await enrolled("checkin-reset");
+    await call(url, "POST", "/checkin", { token, body: checkinBody(40, { health: "degraded" }) });
+    const again = await call<{ token: string }>(url, "POST", "/enroll", {
+      token: await enrollmentToken(app),
+      body: enrollBody("checkin-reset"),
+    });
+    await call(url, "POST", "/checkin", { token: again.body.token, body: checkinBody(1, { health: "healthy" }) });
+    const m = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "checkin-reset" } });
+    expect(m).toMatchObject({ healthStatus: "healthy", lastSeq: 1n });
+  });
+
   it("writes nothing for an unchanged check-in until the last-seen flush", async () => {
     const token = await enrolled("checkin-4");
     await call(url, "POST", "/checkin", { token, body: checkinBody(1) });
