@@ -1,0 +1,209 @@
+// The rollout planner: pure functions of stored state and time. Given a
+// rollout's rings, their waves and what their machines reported, it says what
+// the controller must do next. No database, no clock of its own.
+
+export interface WavePlan {
+  /** A first wave of a single machine (plus forced ones) before the percentages. */
+  singleFirst: boolean;
+  /** Ascending percentages of the ring, ending at 100. */
+  percents: number[];
+}
+
+export const DEFAULT_WAVE_PLAN: WavePlan = { singleFirst: true, percents: [10, 50, 100] };
+
+export interface Wave {
+  index: number;
+  /** Share of the ring's cohort space the wave reaches; 0 for the single first wave. */
+  threshold: number;
+  label: string;
+}
+
+export function wavesOf(plan: WavePlan): Wave[] {
+  const waves: Wave[] = [];
+  if (plan.singleFirst) waves.push({ index: 0, threshold: 0, label: "1 machine" });
+  for (const percent of plan.percents) {
+    waves.push({ index: waves.length, threshold: percent / 100, label: `${percent} %` });
+  }
+  return waves;
+}
+
+export interface Membership {
+  cohort: number;
+  /** Forced into the first wave (by id or label), or picked as the single first machine. */
+  first: boolean;
+}
+
+/** The wave a machine belongs to: the first whose threshold lies above its cohort. */
+export function waveOfMachine(machine: Membership, waves: Wave[]): number {
+  if (machine.first) return 0;
+  for (const wave of waves) if (machine.cohort < wave.threshold) return wave.index;
+  return waves.length - 1;
+}
+
+/** Where a machine is in a rollout. Terminal: succeeded, failed, rolled_back, dark. */
+export type MachineStep =
+  | "pending"
+  | "assigned"
+  | "downloading"
+  | "staged"
+  | "rebooting"
+  | "verifying"
+  | "succeeded"
+  | "failed"
+  | "rolled_back"
+  | "dark";
+
+export const TERMINAL_STEPS: ReadonlySet<MachineStep> = new Set(["succeeded", "failed", "rolled_back", "dark"]);
+export const FAILURE_STEPS: ReadonlySet<MachineStep> = new Set(["failed", "rolled_back", "dark"]);
+
+export interface MachineReport {
+  bootedChecksum: string | null;
+  updateState: string;
+  updateTarget: string | null;
+  healthStatus: string;
+  lastSeenAt: Date | null;
+}
+
+const IN_PROGRESS = new Set(["downloading", "staged", "rebooting", "verifying"]);
+
+/**
+ * A machine's step towards `target`, from what it reported. A machine counts
+ * as succeeded only once it has booted the target and reports itself healthy
+ * (or degraded), never on "installed". It goes dark when it has not done so
+ * `darkAfterSeconds` after it was assigned.
+ */
+export function machineStep(
+  report: MachineReport,
+  target: string,
+  assignedAt: Date,
+  now: Date,
+  darkAfterSeconds: number,
+): MachineStep {
+  const aboutTarget = report.updateTarget === target;
+  if (report.bootedChecksum === target) {
+    if (IN_PROGRESS.has(report.updateState) && aboutTarget) return report.updateState as MachineStep;
+    if (report.healthStatus === "healthy" || report.healthStatus === "degraded") return "succeeded";
+    if (report.healthStatus === "unhealthy") return "failed";
+  } else if (aboutTarget) {
+    if (report.updateState === "rolled-back" || report.updateState === "rolled_back") return "rolled_back";
+    if (report.updateState === "failed") return "failed";
+    if (IN_PROGRESS.has(report.updateState)) {
+      if (now.getTime() - assignedAt.getTime() > darkAfterSeconds * 1000) return "dark";
+      return report.updateState as MachineStep;
+    }
+  }
+  if (now.getTime() - assignedAt.getTime() > darkAfterSeconds * 1000) return "dark";
+  return "assigned";
+}
+
+export interface Gate {
+  /** Highest acceptable share of failures (failed, rolled back, dark) among finished machines. */
+  maxFailureRate: number;
+  /** Finished machines needed before the rate is trusted (unless the wave has finished). */
+  minSample: number;
+}
+
+export const DEFAULT_GATE: Gate = { maxFailureRate: 0.05, minSample: 5 };
+
+export type StepCounts = Record<MachineStep, number>;
+
+export function emptyCounts(): StepCounts {
+  return { pending: 0, assigned: 0, downloading: 0, staged: 0, rebooting: 0, verifying: 0, succeeded: 0, failed: 0, rolled_back: 0, dark: 0 };
+}
+
+export interface Verdict {
+  verdict: "pass" | "breach" | "wait";
+  finished: number;
+  failures: number;
+  total: number;
+  failureRate: number;
+}
+
+/**
+ * Judges machines against a gate. Breach: the failure rate is over the limit
+ * once the sample is large enough, or once every machine has finished (a
+ * wave that has finished is judged on what it has, even below the minimum
+ * sample). Pass: every machine finished within the limit. Otherwise wait.
+ */
+export function judge(counts: StepCounts, gate: Gate): Verdict {
+  const failures = counts.failed + counts.rolled_back + counts.dark;
+  const finished = failures + counts.succeeded;
+  const total = Object.values(counts).reduce((a, b) => a + b, 0) - counts.pending;
+  const failureRate = finished === 0 ? 0 : failures / finished;
+  const over = failureRate > gate.maxFailureRate;
+  const allFinished = finished === total;
+  let verdict: Verdict["verdict"] = "wait";
+  if (over && (finished >= gate.minSample || allFinished) && failures > 0) verdict = "breach";
+  else if (allFinished) verdict = "pass";
+  return { verdict, finished, failures, total, failureRate };
+}
+
+export function describeBreach(ring: string, wave: Wave, verdict: Verdict, gate: Gate): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1).replace(/\.0$/, "")} %`;
+  return `health gate: ring ${ring}, wave ${wave.index + 1} (${wave.label}): ${verdict.failures} of ${verdict.finished} finished machines failed, rolled back or went dark (${pct(verdict.failureRate)} > ${pct(gate.maxFailureRate)})`;
+}
+
+// ---------------------------------------------------------------- the controller's next decision
+
+export type RingPhase = "pending" | "active" | "awaiting_approval" | "completed";
+
+export interface RingProgress {
+  name: string;
+  phase: RingPhase;
+  /** Index of the newest open wave; -1 before the first opens. */
+  openWave: number;
+  waves: Wave[];
+  /** Steps of the machines in open waves. */
+  counts: StepCounts;
+  /** When every machine of the open waves reached a terminal step (null while some have not). */
+  settledAt: Date | null;
+  soakSeconds: number;
+  gate: Gate;
+  /** An operator must approve before this ring starts. */
+  approvalRequired: boolean;
+  approved: boolean;
+  windowOpen: boolean;
+  /** Machines in the ring (eligible for the rollout). */
+  machines: number;
+}
+
+export type Decision =
+  | { kind: "pause"; ring: number; reason: string }
+  | { kind: "open-wave"; ring: number; wave: number }
+  | { kind: "await-approval"; ring: number }
+  | { kind: "complete-ring"; ring: number }
+  | { kind: "complete" }
+  | { kind: "wait"; why: string };
+
+/** The next thing to do for a running rollout whose rings are given in order. */
+export function nextDecision(rings: RingProgress[], now: Date): Decision {
+  const index = rings.findIndex((r) => r.phase !== "completed");
+  if (index < 0) return { kind: "complete" };
+  const ring = rings[index];
+
+  if (ring.phase === "pending" || ring.phase === "awaiting_approval") {
+    if (ring.approvalRequired && !ring.approved) {
+      return ring.phase === "pending" ? { kind: "await-approval", ring: index } : { kind: "wait", why: `ring ${ring.name} awaits approval` };
+    }
+    if (ring.machines === 0) return { kind: "complete-ring", ring: index };
+    if (!ring.windowOpen) return { kind: "wait", why: `ring ${ring.name} is outside its maintenance window` };
+    return { kind: "open-wave", ring: index, wave: 0 };
+  }
+
+  // Active: the gate first, within one step of the breach.
+  const wave = ring.waves[Math.max(0, ring.openWave)];
+  const verdict = judge(ring.counts, ring.gate);
+  if (verdict.verdict === "breach") return { kind: "pause", ring: index, reason: describeBreach(ring.name, wave, verdict, ring.gate) };
+  if (verdict.verdict === "wait" || !ring.settledAt) {
+    return { kind: "wait", why: `ring ${ring.name}, wave ${wave.index + 1}: ${verdict.finished} of ${verdict.total} finished` };
+  }
+  const soakedAt = ring.settledAt.getTime() + ring.soakSeconds * 1000;
+  if (now.getTime() < soakedAt) {
+    return { kind: "wait", why: `ring ${ring.name}, wave ${wave.index + 1} soaking until ${new Date(soakedAt).toISOString()}` };
+  }
+  if (ring.openWave + 1 < ring.waves.length) {
+    if (!ring.windowOpen) return { kind: "wait", why: `ring ${ring.name} is outside its maintenance window` };
+    return { kind: "open-wave", ring: index, wave: ring.openWave + 1 };
+  }
+  return { kind: "complete-ring", ring: index };
+}
