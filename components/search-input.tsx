@@ -7,11 +7,16 @@ export function SearchInput({
   onSearch,
   label,
   placeholder,
+  list,
+  type = "search",
 }: {
   value: string;
   onSearch: (text: string) => void;
   label: string;
   placeholder?: string;
+  /** Id of a <datalist> of suggestions. */
+  list?: string;
+  type?: "search" | "text";
 }) {
   const [text, setText] = useState(value);
   const [seen, setSeen] = useState(value);
@@ -27,7 +32,14 @@ export function SearchInput({
   return (
     <label>
       {label}
-      <input type="search" placeholder={placeholder} value={text} onChange={(e) => setText(e.target.value)} />
+      <input
+        type={type}
+        placeholder={placeholder}
+        value={text}
+        list={list}
+        autoComplete="off"
+        onChange={(e) => setText(e.target.value)}
+      />
     </label>
   );
 }

@@ -83,6 +83,13 @@ export function Checksum({ value, copyable = false }: { value: string | null | u
   );
 }
 
+function span(seconds: number) {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h`;
+  return `${Math.floor(seconds / 86_400)} d`;
+}
+
 export function RelativeTime({ value }: { value: Date | string | null | undefined }) {
   const now = useNow();
   if (!value) return <span className="muted">never</span>;
@@ -90,10 +97,8 @@ export function RelativeTime({ value }: { value: Date | string | null | undefine
   const seconds = Math.round((now - date.getTime()) / 1000);
   let text: string;
   if (Math.abs(seconds) < 5) text = "just now";
-  else if (seconds < 60) text = `${seconds} s ago`;
-  else if (seconds < 3600) text = `${Math.floor(seconds / 60)} min ago`;
-  else if (seconds < 86_400) text = `${Math.floor(seconds / 3600)} h ago`;
-  else text = `${Math.floor(seconds / 86_400)} d ago`;
+  else if (seconds < 0) text = `in ${span(-seconds)}`;
+  else text = `${span(seconds)} ago`;
   return (
     <time dateTime={date.toISOString()} title={date.toLocaleString()}>
       {text}
@@ -102,13 +107,38 @@ export function RelativeTime({ value }: { value: Date | string | null | undefine
 }
 
 /** An absolute time with the relative one beside it: "25 Nov 2026, 18:01 (3 min ago)". */
-export function DateTime({ value, relative = true }: { value: Date | string | null | undefined; relative?: boolean }) {
+export function DateTime({
+  value,
+  relative = true,
+  stacked = false,
+}: {
+  value: Date | string | null | undefined;
+  relative?: boolean;
+  /** The relative time on its own line below, for narrow table cells. */
+  stacked?: boolean;
+}) {
+  const now = useNow(60_000);
   if (!value) return <span className="muted">never</span>;
   const date = typeof value === "string" ? new Date(value) : value;
+  const text = formatDateTime(date, new Date(now).getFullYear());
+  if (stacked) {
+    return (
+      <span className="datetime-stacked">
+        <time dateTime={date.toISOString()} title={date.toISOString()}>
+          {text}
+        </time>
+        {relative && (
+          <span className="muted small">
+            <RelativeTime value={date} />
+          </span>
+        )}
+      </span>
+    );
+  }
   return (
     <span className="nowrap">
       <time dateTime={date.toISOString()} title={date.toISOString()}>
-        {formatDateTime(date)}
+        {text}
       </time>
       {relative && (
         <span className="muted">
@@ -128,9 +158,17 @@ const dateTimeFormat = new Intl.DateTimeFormat("en-GB", {
   minute: "2-digit",
   second: "2-digit",
 });
+const thisYearFormat = new Intl.DateTimeFormat("en-GB", {
+  day: "numeric",
+  month: "short",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
 
-export function formatDateTime(date: Date) {
-  return dateTimeFormat.format(date);
+/** "25 Nov 2026, 18:01:46", or "25 Nov, 18:01:46" when the date falls in `currentYear`. */
+export function formatDateTime(date: Date, currentYear?: number) {
+  return (date.getFullYear() === currentYear ? thisYearFormat : dateTimeFormat).format(date);
 }
 
 const CHECK_LABEL: Record<string, string> = { pass: "Pass", warn: "Warn", fail: "Fail" };

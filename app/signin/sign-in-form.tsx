@@ -30,7 +30,7 @@ export function SignInForm() {
   }
 
   return (
-    <form onSubmit={onSubmit} className="stack">
+    <form onSubmit={onSubmit} className="stack" method="post">
       <label>
         E-mail
         <input name="email" type="email" autoComplete="username" required autoFocus />

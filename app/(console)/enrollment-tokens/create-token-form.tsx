@@ -1,0 +1,139 @@
+"use client";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { type FormEvent, useState } from "react";
+import { invalidIf, optionalInt } from "@/components/format";
+import { Field } from "@/components/field";
+import { ErrorNotice } from "@/components/notice";
+import type { RouterOutputs } from "@/components/router-types";
+import { useTRPC } from "@/components/trpc";
+
+export type CreatedToken = RouterOutputs["enrollmentTokens"]["create"];
+
+const EXPIRY = [
+  { value: "3600", label: "1 hour" },
+  { value: "86400", label: "24 hours" },
+  { value: "604800", label: "7 days" },
+  { value: "2592000", label: "30 days" },
+  { value: "", label: "Never" },
+];
+
+/** Parses "key=value" lines (or comma-separated pairs); returns the labels or the first bad line. */
+export function parseLabels(text: string): { labels: Record<string, string> } | { error: string } {
+  const labels: Record<string, string> = {};
+  for (const raw of text.split(/[\n,]/)) {
+    const line = raw.trim();
+    if (!line) continue;
+    const at = line.indexOf("=");
+    if (at <= 0) return { error: `labels: “${line}” is not key=value` };
+    labels[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return { labels };
+}
+
+export function CreateTokenForm({ onCreated, onCancel }: { onCreated: (token: CreatedToken) => void; onCancel: () => void }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const rings = useQuery(trpc.rings.list.queryOptions());
+  const [localError, setLocalError] = useState<string | null>(null);
+  const create = useMutation(
+    trpc.enrollmentTokens.create.mutationOptions({
+      onSuccess: async (token) => {
+        await queryClient.invalidateQueries(trpc.enrollmentTokens.pathFilter());
+        onCreated(token);
+      },
+    }),
+  );
+  const message = localError ?? create.error?.message;
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const parsed = parseLabels(String(form.get("labels") ?? ""));
+    if ("error" in parsed) {
+      setLocalError(parsed.error);
+      return;
+    }
+    setLocalError(null);
+    create.mutate({
+      name: String(form.get("name") ?? "").trim(),
+      ring: String(form.get("ring") ?? "") || undefined,
+      expiresInSeconds: optionalInt(form.get("expires")),
+      maxUses: optionalInt(form.get("maxUses")),
+      labels: Object.keys(parsed.labels).length ? parsed.labels : undefined,
+    });
+  }
+
+  return (
+    <form className="card form-card" onSubmit={submit} aria-labelledby="new-token-form-title">
+      <h2 id="new-token-form-title">New enrollment token</h2>
+      <div className="form-grid">
+        <Field label="Name" hint="what or who the token is for">
+          {(field) => (
+            <input
+              {...field}
+              name="name"
+              required
+              maxLength={100}
+              placeholder="Store 12 kiosks"
+              autoComplete="off"
+              {...invalidIf(message, "name")}
+            />
+          )}
+        </Field>
+        <Field label="Ring" hint="machines that enroll with it join this ring">
+          {(field) => (
+            <select {...field} name="ring" defaultValue="" {...invalidIf(message, "ring")}>
+              <option value="">No ring</option>
+              {rings.data?.map((r) => (
+                <option key={r.name} value={r.name}>
+                  {r.name}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <label>
+          Expires after
+          <select name="expires" defaultValue="86400" {...invalidIf(message, "expiresInSeconds")}>
+            {EXPIRY.map((e) => (
+              <option key={e.label} value={e.value}>
+                {e.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <Field label="Max uses" hint="how many machines may enroll with it; empty for no limit">
+          {(field) => (
+            <input {...field} name="maxUses" type="number" min={1} max={1000000} placeholder="unlimited" {...invalidIf(message, "maxUses")} />
+          )}
+        </Field>
+        <Field
+          label="Labels (optional)"
+          hint="key=value, one per line or separated by commas; given to every machine that enrolls"
+          className="span-all"
+        >
+          {(field) => (
+            <textarea
+              {...field}
+              name="labels"
+              rows={2}
+              placeholder={"site=store-12\nrole=kiosk"}
+              spellCheck={false}
+              className="mono"
+              {...invalidIf(message, "labels")}
+            />
+          )}
+        </Field>
+      </div>
+      <ErrorNotice error={message} />
+      <div className="form-actions">
+        <button type="submit" className="primary" disabled={create.isPending}>
+          {create.isPending ? "Creating…" : "Create token"}
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,432 @@
+"use client";
+import { useQuery } from "@tanstack/react-query";
+import type { ColumnDef } from "@tanstack/react-table";
+import Link from "next/link";
+import { type ReactNode, useState } from "react";
+import { DataTable } from "@/components/data-table";
+import { CopyButton } from "@/components/copy-button";
+import { ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
+import type { RouterOutputs } from "@/components/router-types";
+import {
+  CheckBadge,
+  Checksum,
+  DateTime,
+  HealthBadge,
+  LabelChips,
+  OnlineBadge,
+  RelativeTime,
+  StateBadge,
+  UpdateStateBadge,
+} from "@/components/status";
+import { useTRPC } from "@/components/trpc";
+import { useMe } from "@/components/use-me";
+import type { Deployment, HealthCheck } from "@/server/protocol/v1";
+import { MoveDialog, RetireDialog } from "./machine-actions";
+
+type Machine = RouterOutputs["machines"]["get"];
+type EventRow = Machine["events"][number];
+type TokenRow = Machine["tokens"][number];
+type DeploymentRow = Deployment & { position: number };
+type CheckRow = HealthCheck & { position: number };
+
+const BACKEND_LABEL: Record<string, string> = { ostree: "ostree", rpm_ostree: "rpm-ostree", bootc: "bootc", sim: "simulated" };
+
+/** The reported deployments, in boot order (stored as JSON: read defensively). */
+function deploymentsOf(machine: Machine): DeploymentRow[] {
+  if (!Array.isArray(machine.deployments)) return [];
+  return (machine.deployments as unknown as Deployment[]).map((d, position) => ({ ...d, position }));
+}
+
+function checksOf(machine: Machine): CheckRow[] {
+  if (!Array.isArray(machine.healthChecks)) return [];
+  return (machine.healthChecks as unknown as HealthCheck[]).map((c, position) => ({ ...c, position }));
+}
+
+function eventName(type: string) {
+  return type.replace("_", ".");
+}
+
+/** What the console wants this machine to run, compared with what it boots. */
+function Desired({ machine, deployments }: { machine: Machine; deployments: DeploymentRow[] }) {
+  const ring = machine.ring;
+  const release = ring?.currentRelease;
+  if (!ring) {
+    return (
+      <>
+        <StateBadge tone="neutral">Not in a ring</StateBadge>
+        <p className="muted">The console sends this machine no update. Move it to a ring to manage it.</p>
+      </>
+    );
+  }
+  if (!release) {
+    return (
+      <>
+        <StateBadge tone="neutral">No release set</StateBadge>
+        <p className="muted">
+          Ring <strong>{ring.name}</strong> has no current release yet, so the machine keeps what it runs.
+        </p>
+      </>
+    );
+  }
+  if (machine.bootedChecksum === release.checksum) {
+    return (
+      <>
+        <StateBadge tone="good">Up to date</StateBadge>
+        <p>
+          Boots <strong>{release.version}</strong>, the current release of ring <strong>{ring.name}</strong>.
+        </p>
+      </>
+    );
+  }
+  const staged = deployments.some((d) => d.staged && d.checksum === release.checksum);
+  const working = machine.updateTarget === release.checksum;
+  let progress = "The agent is told to update at its next check-in.";
+  if (staged) progress = "The update is staged and waits for a reboot.";
+  else if (working && machine.updateState === "failed") progress = "The last attempt failed: see the update error.";
+  else if (working && machine.updateState === "rolled_back") progress = "The machine rolled back after the update: see its events.";
+  else if (working && ["downloading", "rebooting", "verifying"].includes(machine.updateState)) {
+    progress = `The machine is on its way (${machine.updateState}).`;
+  }
+  return (
+    <>
+      <StateBadge tone="info">Update pending to {release.version}</StateBadge>
+      <p>
+        Ring <strong>{ring.name}</strong> wants <strong>{release.version}</strong> <Checksum value={release.checksum} copyable />; the
+        machine boots {machine.bootedVersion ? <strong>{machine.bootedVersion}</strong> : "an unknown version"}.{" "}
+        {progress}
+      </p>
+      {machine.bootedRef && machine.bootedRef !== ring.branch.ref && (
+        <p className="muted">
+          It also switches branch: <code>{machine.bootedRef}</code> → <code>{ring.branch.ref}</code>.
+        </p>
+      )}
+    </>
+  );
+}
+
+const deploymentColumns: ColumnDef<DeploymentRow, unknown>[] = [
+  { id: "position", header: "#", cell: ({ row }) => row.original.position + 1 },
+  {
+    id: "booted",
+    header: "Booted",
+    cell: ({ row }) =>
+      row.original.booted ? <StateBadge tone="good">Booted</StateBadge> : <span className="muted">—</span>,
+  },
+  { id: "version", header: "Version", cell: ({ row }) => row.original.version ?? <span className="muted">unknown</span> },
+  { id: "checksum", header: "Checksum", cell: ({ row }) => <Checksum value={row.original.checksum} copyable /> },
+  { id: "ref", header: "Ref", cell: ({ row }) => <code>{row.original.ref}</code> },
+  {
+    id: "staged",
+    header: "Staged",
+    cell: ({ row }) => (row.original.staged ? <StateBadge tone="info">Staged</StateBadge> : <span className="muted">no</span>),
+  },
+  {
+    id: "pinned",
+    header: "Pinned",
+    cell: ({ row }) => (row.original.pinned ? <StateBadge tone="neutral">Pinned</StateBadge> : <span className="muted">no</span>),
+  },
+];
+
+const checkColumns: ColumnDef<CheckRow, unknown>[] = [
+  { id: "name", header: "Check", cell: ({ row }) => <code>{row.original.name}</code> },
+  { id: "status", header: "Result", cell: ({ row }) => <CheckBadge status={row.original.status} /> },
+  {
+    id: "output",
+    header: "Output",
+    cell: ({ row }) =>
+      row.original.output ? (
+        <details className="output">
+          <summary>
+            <span className="output-summary">{row.original.output.split("\n", 1)[0]}</span>
+          </summary>
+          <pre>{row.original.output}</pre>
+        </details>
+      ) : (
+        <span className="muted">no output</span>
+      ),
+  },
+];
+
+const tokenColumns: ColumnDef<TokenRow, unknown>[] = [
+  { id: "prefix", header: "Prefix", cell: ({ row }) => <code>{row.original.prefix}…</code> },
+  { id: "createdAt", header: "Created", cell: ({ row }) => <DateTime value={row.original.createdAt} stacked /> },
+  { id: "lastUsedAt", header: "Last used", cell: ({ row }) => <RelativeTime value={row.original.lastUsedAt} /> },
+  {
+    id: "status",
+    header: "Status",
+    cell: ({ row }) =>
+      row.original.revokedAt ? (
+        <span className="nowrap">
+          <StateBadge tone="neutral">Revoked</StateBadge> <RelativeTime value={row.original.revokedAt} />
+        </span>
+      ) : (
+        <StateBadge tone="good">Active</StateBadge>
+      ),
+  },
+];
+
+const eventColumns: ColumnDef<EventRow, unknown>[] = [
+  {
+    id: "type",
+    header: "Event",
+    cell: ({ row }) => <code className={`event event-${row.original.type}`}>{eventName(row.original.type)}</code>,
+  },
+  { id: "at", header: "Agent time", cell: ({ row }) => <DateTime value={row.original.at} relative={false} /> },
+  { id: "receivedAt", header: "Received", cell: ({ row }) => <DateTime value={row.original.receivedAt} stacked /> },
+  { id: "checksum", header: "Checksum", cell: ({ row }) => <Checksum value={row.original.checksum} /> },
+  {
+    id: "detail",
+    header: "Detail",
+    cell: ({ row }) => (row.original.detail ? <span className="detail-text">{row.original.detail}</span> : <span className="muted">—</span>),
+  },
+];
+
+function Fact({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd>{children}</dd>
+    </>
+  );
+}
+
+export function MachineDetail({ machineId }: { machineId: string }) {
+  const trpc = useTRPC();
+  const { can } = useMe();
+  const [dialog, setDialog] = useState<"move" | "retire" | null>(null);
+  const [result, setResult] = useState<string | null>(null);
+  const query = useQuery({
+    ...trpc.machines.get.queryOptions({ machineId }),
+    refetchInterval: 5000,
+    retry: (count, error) => error.data?.code !== "NOT_FOUND" && count < 1,
+  });
+
+  if (query.isPending) {
+    return (
+      <div aria-busy="true">
+        <nav className="breadcrumb" aria-label="Breadcrumb">
+          <Link href="/machines">Machines</Link> / <span>{machineId}</span>
+        </nav>
+        <div className="page-header">
+          <h1>{machineId}</h1>
+        </div>
+        <div className="grid">
+          {[0, 1, 2].map((i) => (
+            <div key={i} className="card">
+              <span className="skeleton" />
+              <span className="skeleton" />
+              <span className="skeleton" />
+            </div>
+          ))}
+        </div>
+      </div>
+    );
+  }
+  if (!query.data) {
+    if (query.error?.data?.code === "NOT_FOUND") {
+      return (
+        <PageState title="Machine not found">
+          <p>
+            No machine has the id <code>{machineId}</code>. It may never have enrolled, or the link is mistyped.
+          </p>
+        </PageState>
+      );
+    }
+    return (
+      <PageState title="Could not load this machine" tone="error">
+        <p>{query.error?.message ?? "Unknown error."}</p>
+      </PageState>
+    );
+  }
+
+  const m = query.data;
+  const deployments = deploymentsOf(m);
+  const checks = checksOf(m);
+  const retired = m.retiredAt !== null;
+  const operator = can("operator") && !retired;
+  const os = [m.osId, m.osVersionId, m.osArch].filter(Boolean).join(" ");
+
+  return (
+    <>
+      <nav className="breadcrumb" aria-label="Breadcrumb">
+        <Link href="/machines">Machines</Link> / <span aria-current="page">{m.hostname}</span>
+      </nav>
+      <div className="page-header detail-header">
+        <div className="title-block">
+          <h1>{m.hostname}</h1>
+          <p className="muted nowrap">
+            <code>{m.machineId}</code> <CopyButton value={m.machineId} label="Copy machine id" compact />
+          </p>
+        </div>
+        <div className="badges" aria-label="Status">
+          <HealthBadge status={m.healthStatus} />
+          <UpdateStateBadge state={m.updateState} progress={m.updateProgress} />
+          <OnlineBadge online={m.online} />
+        </div>
+        <div className="actions">
+          <Link className="button-link" href={`/audit?target=machine&targetId=${encodeURIComponent(m.machineId)}`}>
+            Audit history
+          </Link>
+          {operator && (
+            <>
+              <button type="button" onClick={() => setDialog("move")}>
+                Move to ring…
+              </button>
+              <button type="button" className="danger-outline" onClick={() => setDialog("retire")}>
+                Retire…
+              </button>
+            </>
+          )}
+        </div>
+      </div>
+
+      {query.error && (
+        <ErrorNotice title="Could not refresh:" error={`${query.error.message}. Showing what was last loaded.`} />
+      )}
+      {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
+      {retired && (
+        <div className="notice warning" role="status">
+          <strong>Retired</strong> <DateTime value={m.retiredAt} />. Its agent is refused on every call until the machine
+          enrolls again.
+        </div>
+      )}
+
+      <div className="grid detail-grid">
+        <section className="card" aria-labelledby="facts-title">
+          <h2 id="facts-title">Machine</h2>
+          <dl className="facts">
+            <Fact label="Ring">
+              {m.ring ? (
+                <Link href={`/machines?ring=${encodeURIComponent(m.ring.name)}`}>{m.ring.name}</Link>
+              ) : (
+                <span className="muted">none</span>
+              )}
+            </Fact>
+            <Fact label="Last seen">
+              <span className="nowrap">
+                <OnlineBadge online={m.online} /> <RelativeTime value={m.lastSeenAt} />
+              </span>
+            </Fact>
+            <Fact label="Booted">
+              {m.bootedVersion ?? <span className="muted">unknown</span>} <Checksum value={m.bootedChecksum} />
+            </Fact>
+            <Fact label="Agent">{m.agentVersion}</Fact>
+            <Fact label="Backend">{BACKEND_LABEL[m.backend] ?? m.backend}</Fact>
+            <Fact label="OS">{os || <span className="muted">unknown</span>}</Fact>
+            <Fact label="Enrolled">
+              <DateTime value={m.enrolledAt} />
+            </Fact>
+            <Fact label="Boot id">{m.bootId ? <code>{m.bootId}</code> : <span className="muted">unknown</span>}</Fact>
+            <Fact label="Labels">
+              <LabelChips labels={m.labels} />
+            </Fact>
+          </dl>
+        </section>
+
+        <section className="card" aria-labelledby="update-title">
+          <h2 id="update-title">Update</h2>
+          <dl className="facts">
+            <Fact label="State">
+              <UpdateStateBadge state={m.updateState} progress={m.updateProgress} />
+            </Fact>
+            {m.updateProgress != null && m.updateState === "downloading" && (
+              <Fact label="Progress">
+                <progress max={1} value={m.updateProgress} aria-label="Download progress">
+                  {Math.round(m.updateProgress * 100)} %
+                </progress>{" "}
+                {Math.round(m.updateProgress * 100)} %
+              </Fact>
+            )}
+            <Fact label="Since">
+              <RelativeTime value={m.updateStateSince} />
+            </Fact>
+            <Fact label="Target">
+              <Checksum value={m.updateTarget} copyable />
+            </Fact>
+          </dl>
+          {m.updateError && (
+            <div className="update-error">
+              <strong className="error-text">Error</strong>
+              <pre>{m.updateError}</pre>
+            </div>
+          )}
+        </section>
+
+        <section className="card" aria-labelledby="desired-title">
+          <h2 id="desired-title">What the console wants</h2>
+          <Desired machine={m} deployments={deployments} />
+          <h3>Reboot slot</h3>
+          {m.rebootLease ? (
+            <p>
+              <StateBadge tone="info">Held</StateBadge> since <DateTime value={m.rebootLease.acquiredAt} />, expires{" "}
+              <DateTime value={m.rebootLease.expiresAt} />
+            </p>
+          ) : (
+            <p className="muted">Not holding a reboot slot.</p>
+          )}
+        </section>
+      </div>
+
+      <h2>Deployments</h2>
+      <p className="muted section-note">In boot order: the first one boots next.</p>
+      <DataTable
+        caption="Deployments in boot order"
+        columns={deploymentColumns}
+        rows={deployments}
+        rowKey={(d) => `${d.position}-${d.checksum}`}
+        empty="The agent has not reported any deployment yet."
+      />
+
+      <h2>Health checks</h2>
+      <DataTable
+        caption="Health checks"
+        columns={checkColumns}
+        rows={checks}
+        rowKey={(c) => `${c.position}-${c.name}`}
+        empty="The agent reports no health checks."
+      />
+
+      <h2>Recent events</h2>
+      <p className="muted section-note">The last 50, newest first. Agent time is the machine&apos;s clock.</p>
+      <DataTable
+        caption="Recent events"
+        columns={eventColumns}
+        rows={m.events}
+        rowKey={(e) => e.eventId}
+        empty="No events received from this machine yet."
+      />
+
+      <h2>Machine tokens</h2>
+      <DataTable
+        caption="Machine tokens"
+        columns={tokenColumns}
+        rows={m.tokens}
+        rowKey={(t) => `${t.prefix}-${t.createdAt.toISOString()}`}
+        empty="No tokens."
+      />
+
+      {operator && (
+        <>
+          <MoveDialog
+            open={dialog === "move"}
+            machine={m}
+            onClose={() => setDialog(null)}
+            onDone={(text) => {
+              setDialog(null);
+              setResult(text);
+            }}
+          />
+          <RetireDialog
+            open={dialog === "retire"}
+            machine={m}
+            onClose={() => setDialog(null)}
+            onDone={(text) => {
+              setDialog(null);
+              setResult(text);
+            }}
+          />
+        </>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,331 @@
+"use client";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import type { ColumnDef } from "@tanstack/react-table";
+import { type FormEvent, useState } from "react";
+import { CopyButton } from "@/components/copy-button";
+import { DataTable } from "@/components/data-table";
+import { ConfirmDialog } from "@/components/dialog";
+import { Field } from "@/components/field";
+import { invalidIf } from "@/components/format";
+import { AdminsOnly, ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
+import type { RouterOutputs } from "@/components/router-types";
+import { DateTime, RelativeTime, StateBadge } from "@/components/status";
+import { useTRPC } from "@/components/trpc";
+import { useMe } from "@/components/use-me";
+
+type User = RouterOutputs["users"]["list"][number];
+type Role = User["role"];
+
+const ROLES: { value: Role; label: string; hint: string }[] = [
+  { value: "viewer", label: "Viewer", hint: "reads everything, changes nothing" },
+  { value: "operator", label: "Operator", hint: "acts on the fleet: rings, releases, machines" },
+  { value: "admin", label: "Admin", hint: "also manages users and enrollment tokens" },
+];
+
+function RoleBadge({ role }: { role: Role }) {
+  return <span className={`role-pill role-${role}`}>{role}</span>;
+}
+
+export function UsersView() {
+  const { role, loading, error } = useMe();
+  if (loading) return <div className="skeleton" aria-busy="true" />;
+  if (error) {
+    return (
+      <PageState title="Could not check your role" tone="error">
+        <p>{error}</p>
+      </PageState>
+    );
+  }
+  if (role !== "admin") return <AdminsOnly what="Console users" />;
+  return <UsersAdmin />;
+}
+
+type Pending = { kind: "role"; user: User } | { kind: "disable"; user: User } | null;
+
+function UsersAdmin() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const { me } = useMe();
+  const users = useQuery(trpc.users.list.queryOptions());
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<RouterOutputs["users"]["create"] | null>(null);
+  const [pending, setPending] = useState<Pending>(null);
+  const [newRole, setNewRole] = useState<Role>("viewer");
+  const [result, setResult] = useState<string | null>(null);
+  const update = useMutation(
+    trpc.users.update.mutationOptions({
+      onSuccess: async (user, input) => {
+        await queryClient.invalidateQueries(trpc.users.pathFilter());
+        setPending(null);
+        setResult(
+          input.disabled === undefined
+            ? `${user.email} is now ${user.role === "admin" ? "an" : "a"} ${user.role}.`
+            : input.disabled
+              ? `${user.email} is disabled and can no longer sign in.`
+              : `${user.email} is enabled again.`,
+        );
+      },
+    }),
+  );
+
+  const open = (next: Pending) => {
+    update.reset();
+    if (next?.kind === "role") setNewRole(next.user.role);
+    setPending(next);
+  };
+
+  const columns: ColumnDef<User, unknown>[] = [
+    {
+      id: "email",
+      header: "E-mail",
+      cell: ({ row }) => (
+        <span>
+          <strong>{row.original.email}</strong>
+          {row.original.id === me?.id && <span className="muted"> (you)</span>}
+          {row.original.name && <span className="block muted">{row.original.name}</span>}
+        </span>
+      ),
+    },
+    { id: "role", header: "Role", cell: ({ row }) => <RoleBadge role={row.original.role} /> },
+    {
+      id: "status",
+      header: "Status",
+      cell: ({ row }) =>
+        row.original.disabledAt ? (
+          <StateBadge tone="bad">Disabled</StateBadge>
+        ) : (
+          <StateBadge tone="good">Active</StateBadge>
+        ),
+    },
+    { id: "lastSignInAt", header: "Last sign-in", cell: ({ row }) => <RelativeTime value={row.original.lastSignInAt} /> },
+    { id: "createdAt", header: "Created", cell: ({ row }) => <DateTime value={row.original.createdAt} relative={false} /> },
+    {
+      id: "actions",
+      header: "Actions",
+      cell: ({ row }) => (
+        <span className="row-actions">
+          <button type="button" onClick={() => open({ kind: "role", user: row.original })}>
+            Change role…
+          </button>
+          <button
+            type="button"
+            className={row.original.disabledAt ? undefined : "danger-outline"}
+            onClick={() => open({ kind: "disable", user: row.original })}
+          >
+            {row.original.disabledAt ? "Enable…" : "Disable…"}
+          </button>
+        </span>
+      ),
+    },
+  ];
+
+  const target = pending?.user;
+  const disabling = pending?.kind === "disable" && !target?.disabledAt;
+
+  return (
+    <>
+      <div className="page-header">
+        <h1>Users</h1>
+        <p className="muted">People who can sign in to this console, and what they may do.</p>
+        <div className="actions">
+          <button
+            type="button"
+            className="primary"
+            aria-expanded={creating}
+            onClick={() => {
+              setCreating(!creating);
+              setCreated(null);
+            }}
+          >
+            {creating ? "Close" : "New user"}
+          </button>
+        </div>
+      </div>
+      {created && (
+        <section className="secret-box" role="status" aria-labelledby="new-user-title">
+          <h2 id="new-user-title">User {created.user.email} created</h2>
+          {created.password ? (
+            <>
+              <p className="secret-warning">
+                <strong>Copy this password now: it will not be shown again.</strong> Give it to {created.user.email} over
+                a safe channel.
+              </p>
+              <div className="secret-row">
+                <code className="secret" data-testid="new-password">
+                  {created.password}
+                </code>
+                <CopyButton value={created.password} label="Copy password" />
+              </div>
+            </>
+          ) : (
+            <p>They can sign in with the password you chose.</p>
+          )}
+          <button type="button" onClick={() => setCreated(null)}>
+            Done
+          </button>
+        </section>
+      )}
+      {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
+      {creating && (
+        <CreateUserForm
+          onCreated={(answer) => {
+            setCreating(false);
+            setResult(null);
+            setCreated(answer);
+          }}
+          onCancel={() => setCreating(false)}
+        />
+      )}
+      <DataTable
+        caption="Users"
+        columns={columns}
+        rows={users.data}
+        rowKey={(u) => u.id}
+        loading={users.isFetching}
+        error={users.error?.message}
+        empty="No users."
+      />
+      <ConfirmDialog
+        open={pending?.kind === "role"}
+        title={`Change the role of ${target?.email ?? ""}`}
+        confirmLabel={`Make ${newRole}`}
+        confirmDisabled={newRole === target?.role}
+        busy={update.isPending}
+        error={update.error?.message}
+        onClose={() => setPending(null)}
+        onConfirm={() => target && update.mutate({ userId: target.id, role: newRole })}
+      >
+        <fieldset className="radio-group">
+          <legend>Role</legend>
+          {ROLES.map((r) => (
+            <label key={r.value} className="radio">
+              <input
+                type="radio"
+                name="role"
+                value={r.value}
+                checked={newRole === r.value}
+                onChange={() => setNewRole(r.value)}
+              />
+              <span>
+                <strong>{r.label}</strong> <span className="muted">— {r.hint}</span>
+                {r.value === target?.role ? <span className="muted"> (current)</span> : null}
+              </span>
+            </label>
+          ))}
+        </fieldset>
+        <p className="muted">The change applies to their open sessions at once.</p>
+      </ConfirmDialog>
+      <ConfirmDialog
+        open={pending?.kind === "disable"}
+        title={disabling ? `Disable ${target?.email ?? ""}?` : `Enable ${target?.email ?? ""}?`}
+        confirmLabel={disabling ? "Disable user" : "Enable user"}
+        tone={disabling ? "danger" : "primary"}
+        busy={update.isPending}
+        error={update.error?.message}
+        onClose={() => setPending(null)}
+        onConfirm={() => target && update.mutate({ userId: target.id, disabled: disabling })}
+      >
+        <p>
+          {disabling
+            ? `${target?.email} will no longer be able to sign in, and their open sessions stop working at once. Their audit history stays.`
+            : `${target?.email} will be able to sign in again with their password, as ${target?.role}.`}
+        </p>
+      </ConfirmDialog>
+    </>
+  );
+}
+
+function CreateUserForm({
+  onCreated,
+  onCancel,
+}: {
+  onCreated: (answer: RouterOutputs["users"]["create"]) => void;
+  onCancel: () => void;
+}) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [mode, setMode] = useState<"generate" | "set">("generate");
+  const create = useMutation(
+    trpc.users.create.mutationOptions({
+      onSuccess: async (answer) => {
+        await queryClient.invalidateQueries(trpc.users.pathFilter());
+        onCreated(answer);
+      },
+    }),
+  );
+  const message = create.error?.message;
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const name = String(form.get("name") ?? "").trim();
+    create.mutate({
+      email: String(form.get("email") ?? "").trim(),
+      role: String(form.get("role") ?? "viewer") as Role,
+      name: name || undefined,
+      password: mode === "set" ? String(form.get("password") ?? "") : undefined,
+    });
+  }
+
+  return (
+    <form className="card form-card" onSubmit={submit} aria-labelledby="new-user-form-title">
+      <h2 id="new-user-form-title">New user</h2>
+      <div className="form-grid">
+        <label>
+          E-mail
+          <input name="email" type="email" required autoComplete="off" placeholder="ops@example.com" {...invalidIf(message, "email")} />
+        </label>
+        <label>
+          Name (optional)
+          <input name="name" maxLength={100} autoComplete="off" {...invalidIf(message, "name")} />
+        </label>
+        <label>
+          Role
+          <select name="role" defaultValue="viewer" {...invalidIf(message, "role")}>
+            {ROLES.map((r) => (
+              <option key={r.value} value={r.value}>
+                {r.label} — {r.hint}
+              </option>
+            ))}
+          </select>
+        </label>
+        <fieldset className="radio-group">
+          <legend>Password</legend>
+          <label className="radio">
+            <input type="radio" name="mode" checked={mode === "generate"} onChange={() => setMode("generate")} />
+            Generate one and show it once
+          </label>
+          <label className="radio">
+            <input type="radio" name="mode" checked={mode === "set"} onChange={() => setMode("set")} />
+            Set it now
+          </label>
+        </fieldset>
+        {mode === "set" && (
+          <Field label="Password" hint="at least 12 characters">
+            {(field) => (
+              <input
+                {...field}
+                name="password"
+                type="password"
+                required
+                minLength={12}
+                maxLength={200}
+                autoComplete="new-password"
+                {...invalidIf(message, "password")}
+              />
+            )}
+          </Field>
+        )}
+      </div>
+      <ErrorNotice error={message} />
+      <div className="form-actions">
+        <button type="submit" className="primary" disabled={create.isPending}>
+          {create.isPending ? "Creating…" : "Create user"}
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
