@@ -39,6 +39,8 @@ export const configSchema = z.object({
   ORCHARD_DB_POOL: z.coerce.number().int().min(1).max(100).default(10),
   /** Check-in interval while a machine has work to do or holds a reboot slot, in seconds. */
   ORCHARD_BUSY_INTERVAL: durationSeconds.default(10),
+  /** How often the rollout controller steps, in milliseconds. */
+  ORCHARD_CONTROLLER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
   /** Build the web console before serving when the build is missing or stale. */
   ORCHARD_AUTO_BUILD: boolFromEnv.default(true),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -15,6 +15,7 @@ import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
 import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
+import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
 import { authenticateUser } from "./users/users";
 
@@ -23,6 +24,8 @@ export interface StartOptions {
   next?: boolean;
   clock?: Clock;
   log?: Logger;
+  /** Run the rollout controller on its timer (tests step it by hand). */
+  controller?: boolean;
 }
 
 export interface RunningConsole {
@@ -30,6 +33,7 @@ export interface RunningConsole {
   port: number;
   db: Database;
   agents: AgentService;
+  controller: RolloutController;
   /** Credentials of the first admin, when this start created it. */
   firstAdmin: { email: string; password: string } | null;
   stop(): Promise<void>;
@@ -85,6 +89,12 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     });
     agents.start();
     cleanups.push(() => agents.stop());
+
+    const controller = new RolloutController(db, { clock, log, intervalMs: config.ORCHARD_CONTROLLER_INTERVAL_MS });
+    if (options.controller !== false) {
+      controller.start();
+      cleanups.push(() => controller.stop());
+    }
 
     setRuntime({ authenticate: (email, password) => authenticateUser(db.prisma, email, password) });
     cleanups.push(async () => setRuntime(undefined));
@@ -159,6 +169,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       port,
       db,
       agents,
+      controller,
       firstAdmin,
       stop: () => (stopped ??= stopAll()),
     };

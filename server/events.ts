@@ -6,8 +6,10 @@ import { EventEmitter } from "node:events";
 interface DomainEvents {
   /** A ring's release, branch or policy changed. */
   ringChanged: [ringId: string];
-  /** A machine's tokens, ring or retirement changed. */
+  /** A machine's tokens, ring, pin, rollback or retirement changed. */
   machineChanged: [machineDbId: string];
+  /** Many machines changed at once (a revert): forget every cached machine. */
+  machinesChanged: [];
 }
 
 const holder = globalThis as unknown as { __orchardEvents?: EventEmitter<DomainEvents> };

@@ -20,7 +20,11 @@ import type {
   RebootLockResponse,
   UpdateState,
 } from "../protocol/v1";
-import { DEFAULT_CHECK_IN_SECONDS, desiredFor, type RingView } from "./desired";
+import type { RollbackTarget } from "../rollouts/machine-actions";
+import type { Selector } from "../rollouts/schemas";
+import { wavesOf } from "../rollouts/plan";
+import { cohortOf } from "../rollouts/cohort";
+import { DEFAULT_CHECK_IN_SECONDS, desiredFor, type MachineView, type RingView, type RolloutView } from "./desired";
 import { LastSeenBuffer } from "./last-seen";
 
 export interface AgentServiceOptions {
@@ -35,16 +39,13 @@ export interface AgentServiceOptions {
   cacheSize?: number;
 }
 
-interface MachineEntry {
+interface MachineEntry extends MachineView {
   id: string;
-  machineId: string;
   ringId: string | null;
   retired: boolean;
   tokenHash: string;
   lastSeq: number;
   stateHash: string | null;
-  bootedChecksum: string | null;
-  updateState: UpdateState;
   expiresAt: number;
 }
 
@@ -75,6 +76,10 @@ export class AgentService {
   private sweeper: NodeJS.Timeout | null = null;
   private readonly onRingChanged = (ringId: string) => this.rings.delete(ringId);
   private readonly onMachineChanged = (id: string) => this.forgetMachine(id);
+  private readonly onMachinesChanged = () => {
+    this.byToken.clear();
+    this.tokenOf.clear();
+  };
 
   constructor(
     private readonly db: Database,
@@ -89,6 +94,7 @@ export class AgentService {
     this.lastSeen.start();
     domainEvents.on("ringChanged", this.onRingChanged);
     domainEvents.on("machineChanged", this.onMachineChanged);
+    domainEvents.on("machinesChanged", this.onMachinesChanged);
     this.sweeper ??= setInterval(() => {
       void this.freeExpiredLeases().catch((error) =>
         this.options.log.warn({ err: error }, "freeing expired reboot slots failed"),
@@ -100,6 +106,7 @@ export class AgentService {
   async stop() {
     domainEvents.off("ringChanged", this.onRingChanged);
     domainEvents.off("machineChanged", this.onMachineChanged);
+    domainEvents.off("machinesChanged", this.onMachinesChanged);
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     await this.lastSeen.stop();
@@ -139,10 +146,25 @@ export class AgentService {
       state_hash: string | null;
       booted_checksum: string | null;
       update_state: UpdateState;
+      update_target: string | null;
+      labels: Record<string, string>;
+      cohort: number;
+      rollback_to: RollbackTarget | null;
+      pin_allows_downgrade: boolean;
+      pinned_checksum: string | null;
+      pinned_version: string | null;
+      pinned_ref: string | null;
+      pinned_quarantined: boolean;
     }>(
       `SELECT t.token_hash, t.revoked_at, m.id, m.machine_id, m.ring_id, m.retired_at, m.last_seq,
-              m.state_hash, m.booted_checksum, m.update_state
-         FROM machine_tokens t JOIN machines m ON m.id = t.machine_id
+              m.state_hash, m.booted_checksum, m.update_state, m.update_target, m.labels, m.cohort,
+              m.rollback_to, m.pin_allows_downgrade,
+              p.checksum AS pinned_checksum, p.version AS pinned_version, pb.ref AS pinned_ref,
+              p.quarantined_at IS NOT NULL AS pinned_quarantined
+         FROM machine_tokens t
+         JOIN machines m ON m.id = t.machine_id
+         LEFT JOIN releases p ON p.id = m.pinned_release_id
+         LEFT JOIN branches pb ON pb.id = p.branch_id
         WHERE t.token_hash = $1`,
       [hash],
     );
@@ -164,6 +186,20 @@ export class AgentService {
       stateHash: row.state_hash,
       bootedChecksum: row.booted_checksum,
       updateState: row.update_state,
+      updateTarget: row.update_target,
+      labels: row.labels ?? {},
+      cohort: row.cohort,
+      rollbackTo: row.rollback_to,
+      pinned:
+        row.pinned_checksum && row.pinned_ref && row.pinned_version
+          ? {
+              ref: row.pinned_ref,
+              checksum: row.pinned_checksum,
+              version: row.pinned_version,
+              quarantined: row.pinned_quarantined,
+              allowDowngrade: row.pin_allows_downgrade,
+            }
+          : null,
       expiresAt: Date.now() + this.cacheTtlMs,
     };
   }
@@ -249,6 +285,9 @@ export class AgentService {
         const first = await tx.ring.findFirst({ orderBy: [{ position: "asc" }, { name: "asc" }], select: { id: true } });
         ringId = first?.id ?? null;
       }
+      const ringSeed = ringId
+        ? ((await tx.ring.findUnique({ where: { id: ringId }, select: { cohortSeed: true } }))?.cohortSeed ?? "")
+        : "";
       const labels = {
         ...((existing?.labels as Record<string, string> | undefined) ?? {}),
         ...(body.labels ?? {}),
@@ -263,6 +302,7 @@ export class AgentService {
         osArch: body.os?.arch ?? null,
         labels,
         ringId,
+        cohort: cohortOf(body.machineId, ringSeed),
         retiredAt: null,
         enrolledAt: now,
         // A new machine token starts a new seq count (an agent that lost its
@@ -347,6 +387,8 @@ export class AgentService {
           update_state = $8::"UpdateState", update_target = $9, update_progress = $10, update_error = $11,
           health_status = $12::"HealthStatus", health_checks = $13::jsonb,
           state_hash = $15, last_seq = $16,
+          rollback_to = CASE WHEN rollback_to->>'checksum' = $5 AND NOT COALESCE((rollback_to->>'hold')::boolean, false)
+                             THEN NULL ELSE rollback_to END,
           last_seen_at = GREATEST(last_seen_at, $14), updated_at = $14
         WHERE id = $1 AND last_seq < $16`,
       [
@@ -377,6 +419,10 @@ export class AgentService {
     machine.stateHash = hash;
     machine.bootedChecksum = booted?.checksum ?? null;
     machine.updateState = body.update.state;
+    machine.updateTarget = body.update.targetChecksum;
+    if (machine.rollbackTo && machine.rollbackTo.checksum === machine.bootedChecksum && !machine.rollbackTo.hold) {
+      machine.rollbackTo = null;
+    }
   }
 
   private ringView(ringId: string | null): Promise<RingView | null> {
@@ -397,8 +443,10 @@ export class AgentService {
       ref: string | null;
       checksum: string | null;
       version: string | null;
+      quarantined: boolean;
     }>(
-      `SELECT r.id, r.name, r.check_in_interval_seconds, b.ref, rel.checksum, rel.version
+      `SELECT r.id, r.name, r.check_in_interval_seconds, b.ref, rel.checksum, rel.version,
+              rel.quarantined_at IS NOT NULL AS quarantined
          FROM rings r
          LEFT JOIN releases rel ON rel.id = r.current_release_id
          LEFT JOIN branches b ON b.id = rel.branch_id
@@ -413,8 +461,56 @@ export class AgentService {
       checkInIntervalSeconds: row.check_in_interval_seconds,
       release:
         row.checksum && row.ref && row.version
-          ? { ref: row.ref, checksum: row.checksum, version: row.version }
+          ? { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined }
           : null,
+      rollout: await this.loadActiveRollout(ringId),
+    };
+  }
+
+  /** The rollout whose waves are open in the ring (at most one). */
+  private async loadActiveRollout(ringId: string): Promise<RolloutView | null> {
+    const { rows } = await this.db.pool.query<{
+      id: string;
+      state: RolloutView["state"];
+      allow_downgrade: boolean;
+      open_wave: number;
+      single_first: boolean;
+      percents: number[];
+      force_first: Partial<Selector>;
+      exclude: Partial<Selector>;
+      first_machine_ids: string[];
+      ref: string;
+      checksum: string;
+      version: string;
+      quarantined: boolean;
+    }>(
+      `SELECT ro.id, ro.state, ro.allow_downgrade, rr.open_wave, rr.single_first, rr.percents, rr.force_first,
+              rr.exclude, rr.first_machine_ids, b.ref, rel.checksum, rel.version,
+              rel.quarantined_at IS NOT NULL AS quarantined
+         FROM rollout_rings rr
+         JOIN rollouts ro ON ro.id = rr.rollout_id
+         JOIN releases rel ON rel.id = ro.release_id
+         JOIN branches b ON b.id = rel.branch_id
+        WHERE rr.ring_id = $1 AND rr.phase = 'active' AND rr.open_wave >= 0
+          AND ro.state IN ('running', 'paused', 'awaiting_approval')
+        ORDER BY ro.created_at DESC
+        LIMIT 1`,
+      [ringId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id: row.id,
+      state: row.state,
+      allowDowngrade: row.allow_downgrade,
+      openWave: row.open_wave,
+      release: { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined },
+      membership: {
+        waves: wavesOf({ singleFirst: row.single_first, percents: row.percents }),
+        forceFirst: row.force_first,
+        exclude: row.exclude,
+        firstMachineIds: row.first_machine_ids,
+      },
     };
   }
 
@@ -442,17 +538,18 @@ export class AgentService {
   async acquireRebootSlot(machine: MachineEntry): Promise<Reply<RebootLockResponse>> {
     const now = this.options.clock.now();
     return this.db.prisma.$transaction(async (tx) => {
-      const ringKey = machine.ringId ?? "";
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`orchard:reboot:${ringKey}`}))::text`;
       const ring = machine.ringId
         ? await tx.ring.findUnique({
             where: { id: machine.ringId },
-            select: { rebootSlots: true, rebootLeaseSeconds: true },
+            select: { rebootSlots: true, rebootLeaseSeconds: true, failureDomainLabel: true },
           })
         : null;
+      // Slots count per ring, or per failure domain of the ring (a label such as site).
+      const domain = ring?.failureDomainLabel ? (machine.labels[ring.failureDomainLabel] ?? "") : null;
+      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`orchard:reboot:${machine.ringId ?? ""}:${domain ?? ""}`}))::text`;
       const slots = ring?.rebootSlots ?? 1;
       const leaseMs = (ring?.rebootLeaseSeconds ?? 900) * 1000;
-      const ringWhere = { ringId: machine.ringId };
+      const ringWhere = { ringId: machine.ringId, domain };
       await tx.rebootLease.deleteMany({ where: { ...ringWhere, expiresAt: { lte: now } } });
       const held = await tx.rebootLease.findMany({
         where: ringWhere,
@@ -464,9 +561,9 @@ export class AgentService {
       if (mine || held.length < slots) {
         await tx.rebootLease.upsert({
           where: { machineId: machine.id },
-          create: { machineId: machine.id, ringId: machine.ringId, acquiredAt: now, expiresAt },
+          create: { machineId: machine.id, ringId: machine.ringId, domain, acquiredAt: now, expiresAt },
           // Asking again while holding the slot renews it (idempotent).
-          update: { ringId: machine.ringId, expiresAt },
+          update: { ringId: machine.ringId, domain, expiresAt },
         });
         return { status: 200, body: { granted: true as const, expiresAt: expiresAt.toISOString() } };
       }

@@ -1,49 +1,109 @@
 import { describe, expect, it } from "vitest";
-import { desiredFor, type RingView } from "./desired";
+import { wavesOf } from "../rollouts/plan";
+import { desiredFor, type MachineView, type ReleaseView, type RingView, type RolloutView } from "./desired";
 
-const A = "a".repeat(64);
-const B = "b".repeat(64);
-const ring = (release: RingView["release"], interval = 300): RingView => ({
+const OLD = "b".repeat(64);
+const CUR = "a".repeat(64);
+const NEW = "c".repeat(64);
+const REF = "exampleos/x86_64/stable";
+const release = (checksum: string, version: string, quarantined = false): ReleaseView => ({ ref: REF, checksum, version, quarantined });
+
+const machine = (m: Partial<MachineView> = {}): MachineView => ({
+  machineId: "kiosk-1",
+  labels: { site: "ams-1" },
+  cohort: 0.3,
+  bootedChecksum: OLD,
+  updateState: "idle",
+  updateTarget: null,
+  pinned: null,
+  rollbackTo: null,
+  ...m,
+});
+
+const rollout = (r: Partial<RolloutView> = {}): RolloutView => ({
+  id: "ro1",
+  state: "running",
+  release: release(NEW, "2026.12.1"),
+  allowDowngrade: false,
+  openWave: 2, // 1 machine, 10 %, 50 % open
+  membership: { waves: wavesOf({ singleFirst: true, percents: [10, 50, 100] }), forceFirst: {}, exclude: {}, firstMachineIds: [] },
+  ...r,
+});
+
+const ring = (r: Partial<RingView> = {}): RingView => ({
   id: "r1",
   name: "beta",
-  checkInIntervalSeconds: interval,
-  release,
+  checkInIntervalSeconds: 300,
+  release: release(CUR, "2026.11.1"),
+  rollout: null,
+  ...r,
 });
-const release = { ref: "exampleos/x86_64/stable", checksum: A, version: "2026.11.1" };
+
+const answer = (m: MachineView, g: RingView | null) => desiredFor(m, g, 10);
 
 describe("desiredFor", () => {
-  it("answers nothing for a machine without a ring or a ring without a release", () => {
-    expect(desiredFor({ bootedChecksum: B, updateState: "idle" }, null, 10)).toEqual({
-      action: "none",
-      desired: null,
-      checkInIntervalSeconds: 300,
-    });
-    expect(desiredFor({ bootedChecksum: B, updateState: "idle" }, ring(null, 60), 10)).toEqual({
-      action: "none",
-      desired: null,
-      checkInIntervalSeconds: 60,
-    });
+  it("answers nothing without a ring or a release", () => {
+    expect(answer(machine(), null)).toEqual({ action: "none", desired: null, checkInIntervalSeconds: 300 });
+    expect(answer(machine(), ring({ release: null, checkInIntervalSeconds: 60 }))).toEqual({ action: "none", desired: null, checkInIntervalSeconds: 60 });
   });
 
-  it("asks for an update when the booted checksum differs from the ring's release, and polls faster", () => {
-    const answer = desiredFor({ bootedChecksum: B, updateState: "idle" }, ring(release), 10);
-    expect(answer.action).toBe("update");
-    expect(answer.desired).toEqual({ ...release, reason: "ring beta · release 2026.11.1" });
-    expect(answer.checkInIntervalSeconds).toBe(10);
+  it("sends the ring's release, polling faster until it is booted", () => {
+    expect(answer(machine(), ring())).toMatchObject({ action: "update", desired: { checksum: CUR, reason: "ring beta · release 2026.11.1" }, checkInIntervalSeconds: 10 });
+    expect(answer(machine({ bootedChecksum: CUR }), ring())).toMatchObject({ action: "none", desired: { checksum: CUR }, checkInIntervalSeconds: 300 });
   });
 
-  it("answers none with the desired deployment once it is booted", () => {
-    const answer = desiredFor({ bootedChecksum: A, updateState: "succeeded" }, ring(release), 10);
-    expect(answer).toMatchObject({ action: "none", desired: { checksum: A }, checkInIntervalSeconds: 300 });
-  });
-
-  it("keeps the short interval while the machine is mid-update, even once booted", () => {
+  it("keeps the short interval mid-update and never polls slower than the ring", () => {
     for (const state of ["downloading", "staged", "rebooting", "verifying"] as const) {
-      expect(desiredFor({ bootedChecksum: A, updateState: state }, ring(release), 10).checkInIntervalSeconds).toBe(10);
+      expect(answer(machine({ bootedChecksum: CUR, updateState: state }), ring()).checkInIntervalSeconds).toBe(10);
     }
+    expect(answer(machine(), ring({ checkInIntervalSeconds: 5 })).checkInIntervalSeconds).toBe(5);
   });
 
-  it("never polls slower than the ring asks", () => {
-    expect(desiredFor({ bootedChecksum: B, updateState: "idle" }, ring(release, 5), 10).checkInIntervalSeconds).toBe(5);
+  it("sends a machine in an open wave the rollout's release", () => {
+    expect(answer(machine({ cohort: 0.3 }), ring({ rollout: rollout() }))).toMatchObject({
+      action: "update",
+      desired: { checksum: NEW, reason: "rollout 2026.12.1 · ring beta · wave 3 of 4" },
+    });
+    // Cohort 0.7 is in the 100 % wave, not open yet: the ring's release.
+    expect(answer(machine({ cohort: 0.7 }), ring({ rollout: rollout() }))).toMatchObject({ desired: { checksum: CUR } });
+    // Stays on the short interval in an open wave once updated (soak health arrives quickly).
+    expect(answer(machine({ cohort: 0.3, bootedChecksum: NEW }), ring({ rollout: rollout() }))).toMatchObject({ action: "none", checkInIntervalSeconds: 10 });
+  });
+
+  it("puts forced and first machines in the first wave and leaves excluded ones out", () => {
+    const firstOnly = rollout({ openWave: 0 });
+    expect(answer(machine({ cohort: 0.9 }), ring({ rollout: firstOnly })).desired?.checksum).toBe(CUR);
+    expect(answer(machine({ cohort: 0.9 }), ring({ rollout: { ...firstOnly, membership: { ...firstOnly.membership, firstMachineIds: ["kiosk-1"] } } })).desired?.checksum).toBe(NEW);
+    expect(answer(machine({ cohort: 0.9 }), ring({ rollout: { ...firstOnly, membership: { ...firstOnly.membership, forceFirst: { labels: { site: "ams-1" } } } } })).desired?.checksum).toBe(NEW);
+    expect(answer(machine({ cohort: 0.01 }), ring({ rollout: { ...rollout(), membership: { ...rollout().membership, exclude: { machineIds: ["kiosk-1"] } } } })).desired?.checksum).toBe(CUR);
+  });
+
+  it("holds machines that have not started while the rollout is paused, and lets started ones finish", () => {
+    const paused = ring({ rollout: rollout({ state: "paused" }) });
+    expect(answer(machine(), paused)).toMatchObject({ desired: { checksum: CUR } });
+    expect(answer(machine({ updateState: "staged", updateTarget: NEW }), paused)).toMatchObject({ action: "update", desired: { checksum: NEW } });
+    expect(answer(machine({ bootedChecksum: NEW }), paused)).toMatchObject({ action: "none", desired: { checksum: NEW } });
+  });
+
+  it("answers a rollback before any rollout, and nothing once it is booted", () => {
+    const rollbackTo = { checksum: OLD, ref: REF, version: "2026.10.3", reason: "revert", hold: true };
+    expect(answer(machine({ bootedChecksum: NEW, rollbackTo }), ring({ rollout: rollout() }))).toMatchObject({
+      action: "rollback",
+      desired: { checksum: OLD, reason: "revert" },
+    });
+    expect(answer(machine({ rollbackTo }), ring({ rollout: rollout() }))).toMatchObject({ action: "none", desired: { checksum: OLD } });
+  });
+
+  it("answers a pin before everything, allowing a downgrade when the pin says so", () => {
+    const pinned = { ...release(OLD, "2026.10.3"), allowDowngrade: true };
+    expect(
+      answer(machine({ bootedChecksum: CUR, pinned, rollbackTo: { checksum: NEW, ref: REF, version: "x", reason: "r", hold: true } }), ring({ rollout: rollout() })),
+    ).toMatchObject({ action: "update", desired: { checksum: OLD, reason: "pinned to 2026.10.3", allowDowngrade: true } });
+  });
+
+  it("sends no machine to a quarantined release", () => {
+    expect(answer(machine(), ring({ release: release(CUR, "2026.11.1", true) }))).toMatchObject({ action: "none", desired: null });
+    expect(answer(machine(), ring({ rollout: rollout({ release: release(NEW, "2026.12.1", true) }) }))).toMatchObject({ desired: { checksum: CUR } });
+    expect(answer(machine({ pinned: { ...release(NEW, "2026.12.1", true), allowDowngrade: false } }), ring())).toMatchObject({ action: "none", desired: null });
   });
 });

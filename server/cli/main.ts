@@ -13,6 +13,18 @@ import { listMachines } from "../machines/machines";
 import { describeFirstIssue } from "../protocol/v1";
 import { addRelease } from "../releases/releases";
 import { createRing, setRingRelease } from "../rings/rings";
+import { pinMachine, rollbackMachine, unpinMachine } from "../rollouts/machine-actions";
+import {
+  abortRollout,
+  approveRollout,
+  brakeRelease,
+  listRollouts,
+  pauseRollout,
+  previewRollout,
+  resumeRollout,
+  revertRollout,
+  startRollout,
+} from "../rollouts/rollouts";
 import { roles } from "../users/schemas";
 import { createUser } from "../users/users";
 import { formatTable, readStdinSecret } from "./io";
@@ -38,6 +50,43 @@ function duration(value: string) {
   const seconds = parseDuration(value);
   if (seconds === null) throw new InvalidArgumentError("expected a duration such as 90m, 24h or 7d");
   return seconds;
+}
+
+function list(value: string) {
+  const items = value.split(",").map((v) => v.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError("expected a comma-separated list");
+  return items;
+}
+
+function percents(value: string) {
+  return list(value).map((v) => {
+    const n = Number(v.replace(/%$/, ""));
+    if (!Number.isInteger(n) || n < 1 || n > 100) throw new InvalidArgumentError("expected whole percentages such as 10,50,100");
+    return n;
+  });
+}
+
+function rate(value: string) {
+  const n = value.endsWith("%") ? Number(value.slice(0, -1)) / 100 : Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError("expected a rate such as 5% or 0.05");
+  return n;
+}
+
+interface PlanFlags {
+  release: string;
+  ref?: string;
+  rings: string[];
+  waves: number[];
+  singleFirst: boolean;
+  soak: number;
+  maxFailure: number;
+  minSample: number;
+  darkAfter: number;
+  approveBetween?: boolean;
+  forceFirst: string[];
+  exclude: string[];
+  allowDowngrade?: boolean;
+  json?: boolean;
 }
 
 function label(value: string, previous: Record<string, string> = {}) {
@@ -162,6 +211,164 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
         ),
       );
       out(`${rows.length} machine${rows.length === 1 ? "" : "s"}`);
+    });
+
+  machine
+    .command("pin")
+    .description("Pin a machine to a release: it leaves every rollout until unpinned")
+    .argument("<machineId>", "the machine")
+    .argument("<version>", "release version")
+    .option("--allow-downgrade", "the release is older than what the machine runs (roll forward to known-good)")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, version: string, opts: { allowDowngrade?: boolean; reason?: string; json?: boolean }) => {
+      const result = await pinMachine((await db()).prisma, cliActor, { machineId, version, allowDowngrade: opts.allowDowngrade, reason: opts.reason });
+      out(opts.json ? JSON.stringify(result) : `Pinned ${machineId} to ${version}`);
+    });
+  machine
+    .command("unpin")
+    .description("Unpin a machine (and release a rollback hold): it follows its ring again")
+    .argument("<machineId>", "the machine")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await unpinMachine((await db()).prisma, cliActor, { machineId, reason: opts.reason });
+      out(opts.json ? JSON.stringify(result) : `Unpinned ${machineId}`);
+    });
+  machine
+    .command("rollback")
+    .description("Boot the machine's previous deployment (no download) and hold it there until unpinned")
+    .argument("<machineId>", "the machine")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await rollbackMachine((await db()).prisma, cliActor, { machineId, reason: opts.reason });
+      out(opts.json ? JSON.stringify(result) : `Rolling ${machineId} back to ${result.rollbackTo.version ?? result.rollbackTo.checksum}`);
+    });
+
+  release
+    .command("brake")
+    .description("Emergency brake: pause every rollout of the release at once and quarantine it")
+    .argument("<version>", "release version")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--revert", "also send every machine its rollouts touched back to its previous deployment")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, opts: { ref?: string; revert?: boolean; reason?: string; json?: boolean }) => {
+      const result = await brakeRelease((await db()).prisma, cliActor, { version, ref: opts.ref, revert: opts.revert, reason: opts.reason });
+      out(
+        opts.json
+          ? JSON.stringify(result)
+          : `Release ${version} quarantined; ${result.rolloutsStopped} rollout(s) stopped${opts.revert ? `, ${result.machinesReverted} machine(s) reverted` : ""}`,
+      );
+    });
+
+  const rollout = program.command("rollout").description("Staged rollouts of a release through rings");
+  const planOptions = (command: Command) =>
+    command
+      .requiredOption("--release <version>", "the release to roll out")
+      .option("--ref <ref>", "the release's branch, when several have this version")
+      .requiredOption("--rings <names>", "rings in order, comma-separated (canary,beta,stable)", list)
+      .option("--waves <percents>", "wave sizes as percentages of each ring", percents, [10, 50, 100])
+      .option("--no-single-first", "no first wave of a single machine")
+      .option("--soak <duration>", "time a finished wave must stay healthy before the next opens", duration, 1800)
+      .option("--max-failure <percent>", "highest failure rate a wave may show", rate, 0.05)
+      .option("--min-sample <n>", "finished machines needed before the rate is trusted", positiveInt("--min-sample"), 5)
+      .option("--dark-after <duration>", "an updated machine not healthy on the release by then is dark", duration, 1800)
+      .option("--approve-between", "an operator approves before each ring after the first")
+      .option("--force-first <machineIds>", "machines forced into the first wave, comma-separated", list, [])
+      .option("--exclude <machineIds>", "machines left out, comma-separated", list, [])
+      .option("--allow-downgrade", "the release is older than what the rings run (roll forward to known-good)")
+      .option("--json", "machine-readable output");
+  const planOf = (opts: PlanFlags) => ({
+    version: opts.release,
+    ref: opts.ref,
+    rings: opts.rings,
+    waves: opts.waves,
+    singleFirst: opts.singleFirst,
+    soakSeconds: opts.soak,
+    maxFailureRate: opts.maxFailure,
+    minSample: opts.minSample,
+    darkAfterSeconds: opts.darkAfter,
+    approveBetween: Boolean(opts.approveBetween),
+    forceFirst: { machineIds: opts.forceFirst, labels: {} },
+    exclude: { machineIds: opts.exclude, labels: {} },
+    allowDowngrade: Boolean(opts.allowDowngrade),
+  });
+  planOptions(rollout.command("preview").description("Dry run: which machines land in which wave of which ring")).action(
+    async (opts: PlanFlags) => {
+      const preview = await previewRollout((await db()).prisma, planOf(opts));
+      if (opts.json) return out(JSON.stringify(preview, null, 2));
+      out(`Release ${preview.release.version} (${preview.release.ref}, ${preview.release.checksum.slice(0, 12)})`);
+      for (const ring of preview.rings) {
+        out(`ring ${ring.ring}: ${ring.machines} machines${ring.rebase ? ` (rebase from ${ring.branch})` : ""}${ring.downgrade ? " (downgrade)" : ""}`);
+        for (const wave of ring.waves) {
+          const names = wave.machines.slice(0, 8).map((m) => m.machineId).join(", ");
+          out(`  wave ${wave.index + 1} (${wave.label}): ${wave.count} machine${wave.count === 1 ? "" : "s"}${names ? `: ${names}${wave.count > 8 ? ", …" : ""}` : ""}`);
+        }
+        if (ring.excludedCount > 0) out(`  left out (pinned or excluded): ${ring.excludedCount}`);
+      }
+    },
+  );
+  planOptions(rollout.command("start").description("Start a rollout; prints its id on the last line"))
+    .option("--reason <text>", "why (kept in the audit log)")
+    .action(async (opts: PlanFlags & { reason?: string }) => {
+      const started = await startRollout((await db()).prisma, cliActor, { ...planOf(opts), reason: opts.reason });
+      if (opts.json) return out(JSON.stringify(started, null, 2));
+      out(`Started rollout of ${started.release.version} through ${started.rings.map((r) => r.ring.name).join(" → ")}`);
+      out(started.id);
+    });
+  for (const [verb, fn, description] of [
+    ["pause", pauseRollout, "Pause a rollout: no new machine is sent the release"],
+    ["resume", resumeRollout, "Resume a paused rollout"],
+    ["approve", approveRollout, "Approve the ring a rollout waits for"],
+    ["abort", abortRollout, "End a rollout where it stands (updated machines stay)"],
+  ] as const) {
+    rollout
+      .command(verb)
+      .description(description)
+      .argument("<id>", "rollout id")
+      .option("--reason <text>", "why (kept in the audit log)")
+      .option("--json", "machine-readable output")
+      .action(async (rolloutId: string, opts: { reason?: string; json?: boolean }) => {
+        const result = await fn((await db()).prisma, cliActor, { rolloutId, reason: opts.reason });
+        out(opts.json ? JSON.stringify(result, null, 2) : `Rollout ${rolloutId} is ${result.state}${result.pauseReason ? ` (${result.pauseReason})` : ""}`);
+      });
+  }
+  rollout
+    .command("revert")
+    .description("Send every machine the rollout touched back to its previous deployment; the rings go back too")
+    .argument("<id>", "rollout id")
+    .option("--ring <name>", "only this ring")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (rolloutId: string, opts: { ring?: string; reason?: string; json?: boolean }) => {
+      const result = await revertRollout((await db()).prisma, cliActor, { rolloutId, ring: opts.ring, reason: opts.reason });
+      out(opts.json ? JSON.stringify(result, null, 2) : `Rollout ${rolloutId} is ${result.state}: ${result.revertedMachines} machine(s) sent back`);
+    });
+  rollout
+    .command("list")
+    .description("List rollouts, newest first")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }) => {
+      const { rows } = await listRollouts((await db()).prisma, { pageSize: 200 });
+      if (opts.json) return out(JSON.stringify(rows, null, 2));
+      out(
+        formatTable(
+          ["ID", "RELEASE", "STATE", "RINGS", "SUCCEEDED", "FAILED", "ROLLED BACK", "DARK", "STARTED"],
+          rows.map((r) => [
+            r.id,
+            r.release.version,
+            r.state,
+            r.rings.map((x) => `${x.ring.name}:${x.phase}`).join(" "),
+            String(r.progress.steps.succeeded),
+            String(r.progress.steps.failed),
+            String(r.progress.steps.rolled_back),
+            String(r.progress.steps.dark),
+            r.startedAt?.toISOString() ?? "-",
+          ]),
+        ),
+      );
     });
 
   // Every command answers --help and fails with exit code 2 on bad arguments.

@@ -9,7 +9,7 @@ import { PrismaClient } from "./generated/client";
 import { migrate } from "./migrate";
 
 export type { PrismaClient } from "./generated/client";
-export type { Prisma } from "./generated/client";
+export { Prisma } from "./generated/client";
 
 export interface Database {
   prisma: PrismaClient;

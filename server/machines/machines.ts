@@ -6,6 +6,7 @@ import { systemClock } from "../clock";
 import type { Prisma, PrismaClient } from "../db/client";
 import { invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
+import { cohortOf } from "../rollouts/cohort";
 import {
   type ListMachinesInput,
   listMachinesInput,
@@ -143,7 +144,7 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
 export async function moveMachinesToRing(db: PrismaClient, actor: Actor, input: MoveMachinesInput) {
   const data = moveMachinesInput.parse(input);
   const moved = await db.$transaction(async (tx) => {
-    const ring = await tx.ring.findUnique({ where: { name: data.ring }, select: { id: true } });
+    const ring = await tx.ring.findUnique({ where: { name: data.ring }, select: { id: true, cohortSeed: true } });
     if (!ring) throw invalid("ring", `no ring named ${data.ring}`);
     const machines = await tx.machine.findMany({
       where: { machineId: { in: data.machineIds }, retiredAt: null },
@@ -152,7 +153,12 @@ export async function moveMachinesToRing(db: PrismaClient, actor: Actor, input: 
     const found = new Set(machines.map((m) => m.machineId));
     const missing = data.machineIds.find((id) => !found.has(id));
     if (missing) throw invalid("machineIds", `no machine ${missing}`);
-    await tx.machine.updateMany({ where: { id: { in: machines.map((m) => m.id) } }, data: { ringId: ring.id } });
+    // A machine takes its place in the new ring's cohort space.
+    await tx.$executeRaw`
+      UPDATE machines AS m SET ring_id = ${ring.id}, cohort = v.cohort, updated_at = now()
+        FROM unnest(${machines.map((m) => m.id)}::text[], ${machines.map((m) => cohortOf(m.machineId, ring.cohortSeed))}::float8[])
+             AS v(id, cohort)
+       WHERE m.id = v.id`;
     for (const m of machines) {
       await writeAudit(tx, actor, {
         action: "machine.move",

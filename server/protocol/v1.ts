@@ -156,6 +156,8 @@ export const desiredDeploymentSchema = z.object({
   checksum: checksumSchema,
   version: z.string().nullable().optional().default(null),
   reason: z.string().optional().default(""),
+  /** An operator's roll-forward to an older release: the agent may take a checksum older than the booted one. */
+  allowDowngrade: z.boolean().optional(),
 });
 export type DesiredDeployment = z.output<typeof desiredDeploymentSchema>;
 

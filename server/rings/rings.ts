@@ -1,10 +1,12 @@
 // Rings: ordered groups of machines, each following one branch, with a
 // current release and a reboot/check-in policy.
+import { randomBytes } from "node:crypto";
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
 import { conflict, invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
 import { ensureBranch } from "../releases/releases";
+import { cohortOf } from "../rollouts/cohort";
 import {
   type CreateRingInput,
   createRingInput,
@@ -12,15 +14,25 @@ import {
   setRingReleaseInput,
   type UpdateRingPolicyInput,
   updateRingPolicyInput,
+  reshuffleRingInput,
 } from "./schemas";
+
+const policySelect = {
+  rebootSlots: true,
+  rebootLeaseSeconds: true,
+  checkInIntervalSeconds: true,
+  timeZone: true,
+  maintenanceWindows: true,
+  blackoutDates: true,
+  failureDomainLabel: true,
+} satisfies Prisma.RingSelect;
 
 export const ringSelect = {
   id: true,
   name: true,
   position: true,
-  rebootSlots: true,
-  rebootLeaseSeconds: true,
-  checkInIntervalSeconds: true,
+  ...policySelect,
+  cohortSeed: true,
   updatedAt: true,
   branch: { select: { ref: true } },
   currentRelease: { select: { version: true, checksum: true, createdAt: true } },
@@ -55,6 +67,10 @@ export async function createRing(db: PrismaClient, actor: Actor, input: CreateRi
         rebootSlots: data.rebootSlots,
         rebootLeaseSeconds: data.rebootLeaseSeconds,
         checkInIntervalSeconds: data.checkInIntervalSeconds,
+        timeZone: data.timeZone,
+        maintenanceWindows: data.maintenanceWindows,
+        blackoutDates: data.blackoutDates,
+        failureDomainLabel: data.failureDomainLabel,
       },
       select: ringSelect,
     });
@@ -122,26 +138,50 @@ export async function setRingRelease(db: PrismaClient, actor: Actor, input: SetR
 export async function updateRingPolicy(db: PrismaClient, actor: Actor, input: UpdateRingPolicyInput) {
   const { ring: name, ...policy } = updateRingPolicyInput.parse(input);
   const ring = await db.$transaction(async (tx) => {
-    const before = await tx.ring.findUnique({
-      where: { name },
-      select: { id: true, rebootSlots: true, rebootLeaseSeconds: true, checkInIntervalSeconds: true },
-    });
+    const before = await tx.ring.findUnique({ where: { name }, select: { id: true, ...policySelect } });
     if (!before) throw invalid("ring", `no ring named ${name}`);
-    const updated = await tx.ring.update({ where: { id: before.id }, data: policy, select: ringSelect });
+    const updated = await tx.ring.update({ where: { id: before.id }, data: policy, select: { ...ringSelect, ...policySelect } });
     const { id: _id, ...beforePolicy } = before;
     await writeAudit(tx, actor, {
       action: "ring.update-policy",
       targetType: "ring",
       targetId: name,
-      before: beforePolicy,
-      after: {
-        rebootSlots: updated.rebootSlots,
-        rebootLeaseSeconds: updated.rebootLeaseSeconds,
-        checkInIntervalSeconds: updated.checkInIntervalSeconds,
-      },
+      before: beforePolicy as Prisma.InputJsonValue,
+      after: Object.fromEntries(Object.keys(policySelect).map((k) => [k, updated[k as keyof typeof policySelect]])) as Prisma.InputJsonValue,
     });
     return updated;
   });
   domainEvents.emit("ringChanged", ring.id);
   return ring;
+}
+
+/** Reshuffles the ring's cohorts: a new seed, so other machines go first in its next rollouts. */
+export async function reshuffleRing(db: PrismaClient, actor: Actor, input: { ring: string; reason?: string }) {
+  const data = reshuffleRingInput.parse(input);
+  const ring = await db.$transaction(async (tx) => {
+    const ring = await tx.ring.findUnique({ where: { name: data.ring }, select: { id: true, cohortSeed: true } });
+    if (!ring) throw invalid("ring", `no ring named ${data.ring}`);
+    const seed = randomBytes(8).toString("hex");
+    await tx.ring.update({ where: { id: ring.id }, data: { cohortSeed: seed } });
+    const machines = await tx.machine.findMany({ where: { ringId: ring.id }, select: { id: true, machineId: true } });
+    for (let i = 0; i < machines.length; i += 5000) {
+      const slice = machines.slice(i, i + 5000);
+      await tx.$executeRaw`
+        UPDATE machines AS m SET cohort = v.cohort
+          FROM unnest(${slice.map((m) => m.id)}::text[], ${slice.map((m) => cohortOf(m.machineId, seed))}::float8[]) AS v(id, cohort)
+         WHERE m.id = v.id`;
+    }
+    await writeAudit(tx, actor, {
+      action: "ring.reshuffle",
+      targetType: "ring",
+      targetId: data.ring,
+      reason: data.reason,
+      before: { cohortSeed: ring.cohortSeed },
+      after: { cohortSeed: seed, machines: machines.length },
+    });
+    return ring;
+  });
+  domainEvents.emit("ringChanged", ring.id);
+  domainEvents.emit("machinesChanged");
+  return { ring: data.ring, reshuffled: true };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { refSchema } from "../protocol/v1";
+import { labelKeySchema, refSchema } from "../protocol/v1";
+import { blackoutDateSchema, maintenanceWindowSchema, timeZoneSchema } from "../rollouts/windows";
 import { versionSchema } from "../releases/schemas";
 
 export const ringNameSchema = z
@@ -10,6 +11,11 @@ export const ringPolicySchema = z.object({
   rebootSlots: z.number().int().min(1, "at least 1").max(10_000, "at most 10000"),
   rebootLeaseSeconds: z.number().int().min(30, "at least 30 seconds").max(86_400, "at most a day"),
   checkInIntervalSeconds: z.number().int().min(5, "at least 5 seconds").max(86_400, "at most a day"),
+  timeZone: timeZoneSchema,
+  maintenanceWindows: z.array(maintenanceWindowSchema).max(50, "at most 50 windows"),
+  blackoutDates: z.array(blackoutDateSchema).max(366, "at most 366 dates"),
+  /** Reboot slots count per value of this machine label (a failure domain such as site); null: per ring. */
+  failureDomainLabel: labelKeySchema.nullable(),
 });
 
 export const createRingInput = z.object({
@@ -33,3 +39,8 @@ export const updateRingPolicyInput = z.object({
   ...ringPolicySchema.partial().shape,
 });
 export type UpdateRingPolicyInput = z.infer<typeof updateRingPolicyInput>;
+
+export const reshuffleRingInput = z.object({
+  ring: ringNameSchema,
+  reason: z.string().max(500).optional(),
+});

@@ -4,12 +4,14 @@ import { enrollmentTokensRouter } from "./routers/enrollment-tokens";
 import { machinesRouter } from "./routers/machines";
 import { releasesRouter } from "./routers/releases";
 import { ringsRouter } from "./routers/rings";
+import { rolloutsRouter } from "./routers/rollouts";
 import { usersRouter } from "./routers/users";
 
 export const appRouter = router({
   machines: machinesRouter,
   rings: ringsRouter,
   releases: releasesRouter,
+  rollouts: rolloutsRouter,
   enrollmentTokens: enrollmentTokensRouter,
   users: usersRouter,
   audit: auditRouter,

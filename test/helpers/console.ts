@@ -9,11 +9,12 @@ import { OffsetClock } from "../../server/clock";
 import { loadConfig } from "../../server/config";
 import { type RunningConsole, startConsole } from "../../server/console";
 import { createEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
-import { logger } from "../../server/logger";
+import { type Logger, logger } from "../../server/logger";
 import { cloneTemplate } from "./databases";
 
 export interface TestConsole extends RunningConsole {
   clock: OffsetClock;
+  log: Logger;
   databaseUrl: string;
   dataDir: string;
 }
@@ -22,7 +23,10 @@ export async function freshDatabaseUrl() {
   return cloneTemplate(inject("templateDatabase"), inject("runPrefix"));
 }
 
-export async function startTestConsole(env: Record<string, string> = {}): Promise<TestConsole> {
+export async function startTestConsole(
+  env: Record<string, string> = {},
+  options: { controller?: boolean } = {},
+): Promise<TestConsole> {
   const databaseUrl = env.DATABASE_URL ?? (await freshDatabaseUrl());
   // A data directory the caller names is the caller's to delete.
   const ownDataDir = !env.ORCHARD_DATA_DIR;
@@ -41,10 +45,11 @@ export async function startTestConsole(env: Record<string, string> = {}): Promis
   const clock = new OffsetClock();
   const log = logger.child({ test: true });
   log.level = process.env.LOG_LEVEL ?? "silent";
-  const running = await startConsole(config, { next: false, clock, log });
+  const running = await startConsole(config, { next: false, clock, log, controller: options.controller ?? false });
   return {
     ...running,
     clock,
+    log,
     databaseUrl,
     dataDir,
     stop: async () => {

@@ -1,5 +1,7 @@
 import { getMachine, listMachines, moveMachinesToRing, retireMachine } from "../../machines/machines";
 import { listMachinesInput, machineRefInput, moveMachinesInput, retireMachineInput } from "../../machines/schemas";
+import { pinMachine, rollbackMachine, unpinMachine } from "../../rollouts/machine-actions";
+import { machineActionInput, pinInput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const machinesRouter = router({
@@ -12,6 +14,13 @@ export const machinesRouter = router({
   move: operatorProcedure
     .input(moveMachinesInput)
     .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input)),
+  pin: operatorProcedure.input(pinInput).mutation(({ ctx, input }) => pinMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  unpin: operatorProcedure
+    .input(machineActionInput)
+    .mutation(({ ctx, input }) => unpinMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  rollback: operatorProcedure
+    .input(machineActionInput)
+    .mutation(({ ctx, input }) => rollbackMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   retire: operatorProcedure
     .input(retireMachineInput)
     .mutation(({ ctx, input }) => retireMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),

@@ -1,5 +1,7 @@
 import { addRelease, listBranches, listReleases, listReleasesPage } from "../../releases/releases";
 import { addReleaseInput, listReleasesInput, listReleasesPageInput } from "../../releases/schemas";
+import { brakeRelease } from "../../rollouts/rollouts";
+import { brakeInput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const releasesRouter = router({
@@ -13,4 +15,6 @@ export const releasesRouter = router({
   add: operatorProcedure
     .input(addReleaseInput)
     .mutation(({ ctx, input }) => addRelease(ctx.db.prisma, ctx.actor, input)),
+  /** The emergency brake: pause (or revert) every rollout of the release and quarantine it. */
+  brake: operatorProcedure.input(brakeInput).mutation(({ ctx, input }) => brakeRelease(ctx.db.prisma, ctx.actor, input, ctx.clock)),
 });

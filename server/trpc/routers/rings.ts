@@ -1,5 +1,6 @@
-import { createRing, listRings, setRingRelease, updateRingPolicy } from "../../rings/rings";
-import { createRingInput, setRingReleaseInput, updateRingPolicyInput } from "../../rings/schemas";
+import { forceReleaseInput, forceReleaseLease, listRebootLeases } from "../../rings/leases";
+import { createRing, listRings, reshuffleRing, setRingRelease, updateRingPolicy } from "../../rings/rings";
+import { createRingInput, reshuffleRingInput, setRingReleaseInput, updateRingPolicyInput } from "../../rings/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const ringsRouter = router({
@@ -13,4 +14,12 @@ export const ringsRouter = router({
   updatePolicy: operatorProcedure
     .input(updateRingPolicyInput)
     .mutation(({ ctx, input }) => updateRingPolicy(ctx.db.prisma, ctx.actor, input)),
+  reshuffle: operatorProcedure
+    .input(reshuffleRingInput)
+    .mutation(({ ctx, input }) => reshuffleRing(ctx.db.prisma, ctx.actor, input)),
+  /** Who holds each reboot slot, since when. */
+  leases: viewerProcedure.query(({ ctx }) => listRebootLeases(ctx.db.prisma)),
+  forceReleaseLease: operatorProcedure
+    .input(forceReleaseInput)
+    .mutation(({ ctx, input }) => forceReleaseLease(ctx.db.prisma, ctx.actor, input)),
 });

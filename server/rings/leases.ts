@@ -1,0 +1,45 @@
+// Reboot slots seen from the console: who holds each, since when, until
+// when; an operator can force one free (the server frees expired ones itself).
+import { z } from "zod";
+import { type Actor, writeAudit } from "../audit/audit";
+import type { PrismaClient } from "../db/client";
+import { notFound } from "../errors";
+import { machineIdSchema } from "../protocol/v1";
+
+export const forceReleaseInput = z.object({ machineId: machineIdSchema, reason: z.string().max(500).optional() });
+
+export async function listRebootLeases(db: PrismaClient) {
+  const leases = await db.rebootLease.findMany({
+    orderBy: [{ acquiredAt: "asc" }],
+    select: {
+      domain: true,
+      acquiredAt: true,
+      expiresAt: true,
+      ring: { select: { name: true, rebootSlots: true, failureDomainLabel: true } },
+      machine: { select: { machineId: true, hostname: true, updateState: true, lastSeenAt: true } },
+    },
+    take: 1000,
+  });
+  return leases;
+}
+
+export async function forceReleaseLease(db: PrismaClient, actor: Actor, input: z.input<typeof forceReleaseInput>) {
+  const data = forceReleaseInput.parse(input);
+  return db.$transaction(async (tx) => {
+    const lease = await tx.rebootLease.findFirst({
+      where: { machine: { machineId: data.machineId } },
+      select: { id: true, acquiredAt: true, expiresAt: true, domain: true, ring: { select: { name: true } } },
+    });
+    if (!lease) throw notFound(`a reboot slot held by ${data.machineId}`);
+    await tx.rebootLease.delete({ where: { id: lease.id } });
+    await writeAudit(tx, actor, {
+      action: "reboot-slot.force-release",
+      targetType: "machine",
+      targetId: data.machineId,
+      reason: data.reason,
+      before: { ring: lease.ring?.name ?? null, domain: lease.domain, acquiredAt: lease.acquiredAt.toISOString(), expiresAt: lease.expiresAt.toISOString() },
+      after: { held: false },
+    });
+    return { machineId: data.machineId, released: true };
+  });
+}

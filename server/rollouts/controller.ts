@@ -1,0 +1,413 @@
+// The rollout controller: runs inside the console, acts only from stored
+// state, and can be killed at any point. Each step of a rollout is one
+// transaction under a PostgreSQL advisory lock (so two console processes on
+// one database never both act) that tracks the active ring's machines,
+// judges its health gate and applies at most one decision.
+import { type Actor, writeAudit } from "../audit/audit";
+import type { Clock } from "../clock";
+import { type Database, Prisma } from "../db/client";
+import { domainEvents } from "../events";
+import type { Logger } from "../logger";
+import { isOnline } from "../machines/machines";
+import { type Candidate, pickFirstMachine, type RingMembership, waveFor } from "./membership";
+import {
+  type Decision,
+  emptyCounts,
+  machineStep,
+  type MachineStep,
+  nextDecision,
+  type RingProgress,
+  TERMINAL_STEPS,
+  wavesOf,
+} from "./plan";
+import type { Selector } from "./schemas";
+import { type MaintenanceWindow, windowOpen } from "./windows";
+
+type Tx = Prisma.TransactionClient;
+
+const controllerActor: Actor = { id: null, label: "controller", role: "admin" };
+const ACTIVE = ["running", "paused", "awaiting_approval"] as const;
+
+export interface StepResult {
+  rolloutId: string;
+  /** False when another process held the rollout's lock. */
+  acted: boolean;
+  decision: Decision | null;
+}
+
+export class RolloutController {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: { clock: Clock; log: Logger; intervalMs: number },
+  ) {}
+
+  start() {
+    this.timer ??= setInterval(() => {
+      if (this.running) return;
+      this.running = this.step()
+        .catch((error) => this.options.log.error({ err: error }, "rollout controller step failed"))
+        .finally(() => {
+          this.running = null;
+        });
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** One pass over every active rollout. */
+  async step(): Promise<StepResult[]> {
+    const rollouts = await this.db.prisma.rollout.findMany({
+      where: { state: { in: [...ACTIVE] } },
+      orderBy: { createdAt: "asc" },
+      select: { id: true },
+    });
+    const results: StepResult[] = [];
+    for (const { id } of rollouts) results.push(await this.stepRollout(id));
+    return results;
+  }
+
+  async stepRollout(rolloutId: string): Promise<StepResult> {
+    const now = this.options.clock.now();
+    const outcome = await this.db.prisma.$transaction(
+      async (tx) => {
+        const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`
+          SELECT pg_try_advisory_xact_lock(hashtext(${`orchard:rollout:${rolloutId}`})) AS locked`;
+        if (!lock?.locked) return { acted: false, decision: null, ringIds: [] as string[] };
+        return stepInTransaction(tx, rolloutId, now);
+      },
+      { timeout: 120_000, maxWait: 30_000 },
+    );
+    if (outcome.decision && outcome.decision.kind !== "wait") {
+      this.options.log.info({ rolloutId, decision: outcome.decision }, "rollout decision");
+    }
+    for (const ringId of outcome.ringIds) domainEvents.emit("ringChanged", ringId);
+    return { rolloutId, acted: outcome.acted, decision: outcome.decision };
+  }
+}
+
+async function loadRollout(tx: Tx, rolloutId: string) {
+  return tx.rollout.findUnique({
+    where: { id: rolloutId },
+    select: {
+      id: true,
+      state: true,
+      waitingFor: true,
+      release: { select: { id: true, version: true, checksum: true, branchId: true, quarantinedAt: true, branch: { select: { ref: true } } } },
+      rings: {
+        orderBy: { position: "asc" },
+        select: {
+          id: true,
+          ringId: true,
+          position: true,
+          phase: true,
+          openWave: true,
+          waveOpenedAt: true,
+          singleFirst: true,
+          percents: true,
+          soakSeconds: true,
+          maxFailureRate: true,
+          minSample: true,
+          darkAfterSeconds: true,
+          approvalRequired: true,
+          approvedAt: true,
+          forceFirst: true,
+          exclude: true,
+          firstMachineIds: true,
+          ring: {
+            select: {
+              name: true,
+              branchId: true,
+              currentReleaseId: true,
+              checkInIntervalSeconds: true,
+              timeZone: true,
+              maintenanceWindows: true,
+              blackoutDates: true,
+            },
+          },
+        },
+      },
+    },
+  });
+}
+
+type LoadedRollout = NonNullable<Awaited<ReturnType<typeof loadRollout>>>;
+type LoadedRing = LoadedRollout["rings"][number];
+
+function membershipOf(ring: LoadedRing): RingMembership {
+  return {
+    waves: wavesOf({ singleFirst: ring.singleFirst, percents: ring.percents as number[] }),
+    forceFirst: ring.forceFirst as Partial<Selector>,
+    exclude: ring.exclude as Partial<Selector>,
+    firstMachineIds: ring.firstMachineIds as string[],
+  };
+}
+
+async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
+  const rollout = await loadRollout(tx, rolloutId);
+  const ringIds = rollout?.rings.map((r) => r.ringId) ?? [];
+  if (!rollout || !ACTIVE.includes(rollout.state as (typeof ACTIVE)[number])) return { acted: true, decision: null, ringIds };
+
+  const progress: RingProgress[] = [];
+  for (const ring of rollout.rings) {
+    const base: RingProgress = {
+      name: ring.ring.name,
+      phase: ring.phase === "reverted" ? "completed" : ring.phase,
+      openWave: ring.openWave,
+      waves: membershipOf(ring).waves,
+      counts: emptyCounts(),
+      settledAt: null,
+      soakSeconds: ring.soakSeconds,
+      gate: { maxFailureRate: ring.maxFailureRate, minSample: ring.minSample },
+      approvalRequired: ring.approvalRequired,
+      approved: ring.approvedAt !== null,
+      windowOpen: windowOpen(
+        {
+          timeZone: ring.ring.timeZone,
+          windows: ring.ring.maintenanceWindows as MaintenanceWindow[],
+          blackoutDates: ring.ring.blackoutDates as string[],
+        },
+        now,
+      ),
+      machines: 0,
+    };
+    if (ring.phase === "active") Object.assign(base, await trackRing(tx, rollout, ring, now));
+    else if (ring.phase === "pending" || ring.phase === "awaiting_approval") {
+      base.machines = await tx.machine.count({ where: { ringId: ring.ringId, retiredAt: null, pinnedReleaseId: null } });
+    }
+    progress.push(base);
+  }
+
+  // Paused and awaiting rollouts are tracked (their progress stays true) but make no decisions.
+  if (rollout.state !== "running") return { acted: true, decision: null, ringIds };
+  if (rollout.release.quarantinedAt) {
+    await pause(tx, rollout, `release ${rollout.release.version} is quarantined`, "brake", now);
+    return { acted: true, decision: { kind: "pause", ring: 0, reason: "quarantined" } as Decision, ringIds };
+  }
+
+  const decision = nextDecision(progress, now);
+  await apply(tx, rollout, decision, now);
+  return { acted: true, decision, ringIds };
+}
+
+interface TrackedRow {
+  id: string;
+  machine_id: string;
+  wave: number;
+  step: MachineStep;
+  assigned_at: Date;
+  finished_at: Date | null;
+  booted_checksum: string | null;
+  update_state: string;
+  update_target: string | null;
+  update_error: string | null;
+  health_status: string;
+  last_seen_at: Date | null;
+}
+
+/** Brings the active ring's rollout machines up to date; returns its progress. */
+async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: Date): Promise<Partial<RingProgress>> {
+  const membership = membershipOf(ring);
+  const target = rollout.release.checksum;
+  await assignOpenWaves(tx, rollout.id, ring, membership, now);
+
+  const rows = await tx.$queryRaw<TrackedRow[]>`
+    SELECT rm.id, rm.machine_id, rm.wave, rm.step::text AS step, rm.assigned_at, rm.finished_at,
+           m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
+           m.health_status::text AS health_status, m.last_seen_at
+      FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
+     WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ${ring.ringId}`;
+
+  const counts = emptyCounts();
+  const changed: { id: string; step: MachineStep; finishedAt: Date | null; detail: string | null }[] = [];
+  let allTerminal = true;
+  let settled = 0;
+  for (const row of rows) {
+    const step = machineStep(
+      {
+        bootedChecksum: row.booted_checksum,
+        updateState: row.update_state,
+        updateTarget: row.update_target,
+        healthStatus: row.health_status,
+        lastSeenAt: row.last_seen_at,
+      },
+      target,
+      row.assigned_at,
+      now,
+      ring.darkAfterSeconds,
+    );
+    counts[step]++;
+    const terminal = TERMINAL_STEPS.has(step);
+    const finishedAt = terminal ? (TERMINAL_STEPS.has(row.step) && row.finished_at ? row.finished_at : now) : null;
+    if (!terminal) allTerminal = false;
+    else settled = Math.max(settled, finishedAt!.getTime());
+    if (step !== row.step) {
+      const detail = step === "failed" || step === "rolled_back" ? row.update_error : step === "dark" ? darkDetail(row, now) : null;
+      changed.push({ id: row.id, step, finishedAt, detail });
+    }
+  }
+  if (changed.length > 0) {
+    await tx.$executeRaw`
+      UPDATE rollout_machines AS rm
+         SET step = v.step::"MachineStep", finished_at = v.finished_at, detail = COALESCE(v.detail, rm.detail), updated_at = ${now}
+        FROM unnest(${changed.map((c) => c.id)}::text[], ${changed.map((c) => c.step)}::text[],
+                    ${changed.map((c) => c.finishedAt)}::timestamptz[], ${changed.map((c) => c.detail)}::text[])
+             AS v(id, step, finished_at, detail)
+       WHERE rm.id = v.id`;
+  }
+  const machines = await tx.machine.count({ where: { ringId: ring.ringId, retiredAt: null, pinnedReleaseId: null } });
+  return {
+    counts,
+    machines,
+    // An empty set of machines has nothing left to wait for.
+    settledAt: allTerminal ? new Date(settled || 0) : null,
+  };
+}
+
+function darkDetail(row: TrackedRow, now: Date) {
+  const silence = row.last_seen_at ? Math.round((now.getTime() - row.last_seen_at.getTime()) / 1000) : null;
+  return `no healthy boot of the release before the deadline; last ${row.update_state}${silence === null ? ", never seen" : `, seen ${silence} s ago`}`;
+}
+
+/** Adds the machines of the ring's open waves that have no rollout row yet (late joiners included). */
+async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, membership: RingMembership, now: Date) {
+  if (ring.openWave < 0) return 0;
+  const threshold = membership.waves[ring.openWave].threshold;
+  // Candidates: below the open wave's threshold, or first (chosen or forced);
+  // membership then decides exactly (exclusions, wave).
+  const forcedLabels = membership.forceFirst.labels ?? {};
+  const forcedByLabel =
+    Object.keys(forcedLabels).length > 0 ? Prisma.sql`OR m.labels @> ${JSON.stringify(forcedLabels)}::jsonb` : Prisma.empty;
+  const firstIds = [...membership.firstMachineIds, ...(membership.forceFirst.machineIds ?? [])];
+  const candidates = await tx.$queryRaw<
+    { id: string; machine_id: string; labels: Record<string, string>; cohort: number; pinned: boolean; booted_checksum: string | null; booted_ref: string | null; booted_version: string | null }[]
+  >`
+    SELECT m.id, m.machine_id, m.labels, m.cohort, m.pinned_release_id IS NOT NULL AS pinned,
+           m.booted_checksum, m.booted_ref, m.booted_version
+      FROM machines m
+     WHERE m.ring_id = ${ring.ringId} AND m.retired_at IS NULL AND m.pinned_release_id IS NULL
+       AND (m.cohort < ${threshold} OR m.machine_id = ANY(${firstIds}::text[]) ${forcedByLabel})
+       AND NOT EXISTS (SELECT 1 FROM rollout_machines rm WHERE rm.rollout_id = ${rolloutId} AND rm.machine_id = m.id)`;
+  const rows: Prisma.RolloutMachineCreateManyInput[] = [];
+  for (const c of candidates) {
+    const wave = waveFor(
+      { machineId: c.machine_id, labels: c.labels ?? {}, cohort: c.cohort, pinned: c.pinned },
+      membership,
+    );
+    if (wave === null || wave > ring.openWave) continue;
+    rows.push({
+      rolloutId,
+      machineId: c.id,
+      ringId: ring.ringId,
+      wave,
+      step: "assigned",
+      assignedAt: now,
+      previousChecksum: c.booted_checksum,
+      previousRef: c.booted_ref,
+      previousVersion: c.booted_version,
+    });
+  }
+  if (rows.length > 0) await tx.rolloutMachine.createMany({ data: rows, skipDuplicates: true });
+  return rows.length;
+}
+
+async function pause(tx: Tx, rollout: LoadedRollout, reason: string, by: "gate" | "brake", now: Date) {
+  await tx.rollout.update({
+    where: { id: rollout.id },
+    data: { state: "paused", pausedBy: by, pauseReason: reason, waitingFor: null, version: { increment: 1 } },
+  });
+  await writeAudit(
+    tx,
+    controllerActor,
+    { action: "rollout.pause", targetType: "rollout", targetId: rollout.id, reason, before: { state: rollout.state }, after: { state: "paused", pausedBy: by } },
+    now,
+  );
+}
+
+async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Date) {
+  switch (decision.kind) {
+    case "wait": {
+      if (rollout.waitingFor !== decision.why) {
+        await tx.rollout.update({ where: { id: rollout.id }, data: { waitingFor: decision.why } });
+      }
+      return;
+    }
+    case "pause":
+      return pause(tx, rollout, decision.reason, "gate", now);
+    case "await-approval": {
+      const ring = rollout.rings[decision.ring];
+      await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "awaiting_approval" } });
+      await tx.rollout.update({
+        where: { id: rollout.id },
+        data: { state: "awaiting_approval", waitingFor: `approval to start ring ${ring.ring.name}`, version: { increment: 1 } },
+      });
+      return audit(tx, rollout, "rollout.await-approval", { ring: ring.ring.name }, now);
+    }
+    case "open-wave": {
+      const ring = rollout.rings[decision.ring];
+      const membership = membershipOf(ring);
+      const data: Prisma.RolloutRingUpdateInput = { openWave: decision.wave, waveOpenedAt: now };
+      if (decision.wave === 0) {
+        data.phase = "active";
+        data.startedAt = now;
+        data.previousReleaseId = ring.ring.currentReleaseId;
+        if (ring.singleFirst) {
+          const first = await chooseFirstMachine(tx, ring, membership, now);
+          data.firstMachineIds = first ? [first] : [];
+          membership.firstMachineIds = first ? [first] : [];
+        }
+      }
+      await tx.rolloutRing.update({ where: { id: ring.id }, data });
+      await assignOpenWaves(tx, rollout.id, { ...ring, openWave: decision.wave, firstMachineIds: membership.firstMachineIds }, membership, now);
+      await tx.rollout.update({ where: { id: rollout.id }, data: { waitingFor: null, version: { increment: 1 } } });
+      const wave = membership.waves[decision.wave];
+      return audit(tx, rollout, "rollout.open-wave", { ring: ring.ring.name, wave: decision.wave + 1, of: membership.waves.length, label: wave.label }, now);
+    }
+    case "complete-ring": {
+      const ring = rollout.rings[decision.ring];
+      await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "completed", completedAt: now } });
+      // The ring now runs the release (and follows its branch: a rebase completes here).
+      await tx.ring.update({
+        where: { id: ring.ringId },
+        data: { currentReleaseId: rollout.release.id, branchId: rollout.release.branchId },
+      });
+      await tx.rollout.update({ where: { id: rollout.id }, data: { waitingFor: null, version: { increment: 1 } } });
+      return audit(tx, rollout, "rollout.complete-ring", { ring: ring.ring.name, release: rollout.release.version }, now);
+    }
+    case "complete": {
+      await tx.rollout.update({
+        where: { id: rollout.id },
+        data: { state: "completed", finishedAt: now, waitingFor: null, version: { increment: 1 } },
+      });
+      return audit(tx, rollout, "rollout.complete", { release: rollout.release.version }, now);
+    }
+  }
+}
+
+async function audit(tx: Tx, rollout: LoadedRollout, action: string, after: Prisma.InputJsonValue, now: Date) {
+  await writeAudit(tx, controllerActor, { action, targetType: "rollout", targetId: rollout.id, after }, now);
+}
+
+async function chooseFirstMachine(tx: Tx, ring: LoadedRing, membership: RingMembership, now: Date) {
+  const machines = await tx.machine.findMany({
+    where: { ringId: ring.ringId, retiredAt: null, pinnedReleaseId: null },
+    select: { machineId: true, labels: true, cohort: true, lastSeenAt: true },
+    orderBy: { cohort: "asc" },
+    take: 1000,
+  });
+  const candidates: (Candidate & { online: boolean })[] = machines.map((m) => ({
+    machineId: m.machineId,
+    labels: (m.labels ?? {}) as Record<string, string>,
+    cohort: m.cohort,
+    pinned: false,
+    online: isOnline(m.lastSeenAt, ring.ring.checkInIntervalSeconds, now),
+  }));
+  return pickFirstMachine(candidates, membership)?.machineId ?? null;
+}
