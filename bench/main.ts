@@ -1,13 +1,21 @@
 // `npm run bench`: throughput figures, each beside a baseline measured in the
 // same run on the same machine (these machines are shared and noisy, so the
 // ratio is the figure to compare). Needs PostgreSQL (TEST_DATABASE_URL,
-// default the local server); creates and drops its own database.
-// BENCH_JSON=1 prints the figures as JSON too.
+// default the local server); creates and drops its own databases.
+// BENCH_JSON=1 prints the figures as JSON too; BENCH_ONLY=checkins|controller runs one.
 import { benchCheckins } from "./checkin";
+import { benchController } from "./controller";
 
-const checkins = await benchCheckins({
-  machines: Number(process.env.BENCH_MACHINES ?? 1000),
-  connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
-  seconds: Number(process.env.BENCH_SECONDS ?? 10),
-});
-if (process.env.BENCH_JSON) console.log(JSON.stringify({ checkins }, null, 2));
+const only = process.env.BENCH_ONLY;
+const results: Record<string, unknown> = {};
+if (!only || only === "checkins") {
+  results.checkins = await benchCheckins({
+    machines: Number(process.env.BENCH_MACHINES ?? 1000),
+    connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
+    seconds: Number(process.env.BENCH_SECONDS ?? 10),
+  });
+}
+if (!only || only === "controller") {
+  results.controller = await benchController({ machines: Number(process.env.BENCH_RING_MACHINES ?? 100_000) });
+}
+if (process.env.BENCH_JSON) console.log(JSON.stringify(results, null, 2));

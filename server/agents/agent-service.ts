@@ -386,7 +386,7 @@ export class AgentService {
                                     THEN $14 ELSE update_state_since END,
           update_state = $8::"UpdateState", update_target = $9, update_progress = $10, update_error = $11,
           health_status = $12::"HealthStatus", health_checks = $13::jsonb,
-          state_hash = $15, last_seq = $16,
+          state_hash = $15, last_seq = $16, state_version = nextval('machine_state_version'),
           rollback_to = CASE WHEN rollback_to->>'checksum' = $5 AND NOT COALESCE((rollback_to->>'hold')::boolean, false)
                              THEN NULL ELSE rollback_to END,
           last_seen_at = GREATEST(last_seen_at, $14), updated_at = $14

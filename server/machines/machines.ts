@@ -120,6 +120,23 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
         },
       },
       rebootLease: { select: { acquiredAt: true, expiresAt: true } },
+      pinnedAt: true,
+      pinAllowsDowngrade: true,
+      pinnedRelease: { select: { version: true, checksum: true, quarantinedAt: true, branch: { select: { ref: true } } } },
+      rollbackTo: true,
+      rollouts: {
+        orderBy: { assignedAt: "desc" },
+        take: 10,
+        select: {
+          wave: true,
+          step: true,
+          assignedAt: true,
+          finishedAt: true,
+          previousVersion: true,
+          detail: true,
+          rollout: { select: { id: true, state: true, release: { select: { version: true } } } },
+        },
+      },
       tokens: {
         orderBy: { createdAt: "desc" },
         take: 10,

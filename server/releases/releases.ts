@@ -30,6 +30,8 @@ export const releaseSelect = {
   version: true,
   notes: true,
   createdAt: true,
+  quarantinedAt: true,
+  quarantineReason: true,
   branch: { select: { ref: true } },
 } satisfies Prisma.ReleaseSelect;
 
@@ -98,11 +100,21 @@ export async function listReleasesPage(db: PrismaClient, input: ListReleasesPage
       orderBy: releaseOrderBy(query.sort, query.dir),
       skip: query.page * query.pageSize,
       take: query.pageSize,
-      select: { ...releaseSelect, currentFor: { select: { name: true }, orderBy: { position: "asc" } } },
+      select: {
+        ...releaseSelect,
+        currentFor: { select: { name: true }, orderBy: { position: "asc" } },
+        // What the emergency brake would stop.
+        _count: { select: { rollouts: { where: { state: { in: ["running", "paused", "awaiting_approval"] } } } } },
+      },
     }),
     db.release.count({ where }),
   ]);
-  return { rows, total, page: query.page, pageSize: query.pageSize };
+  return {
+    rows: rows.map(({ _count, ...r }) => ({ ...r, activeRollouts: _count.rollouts })),
+    total,
+    page: query.page,
+    pageSize: query.pageSize,
+  };
 }
 
 /** Every branch, with how many releases and rings it has. */

@@ -425,6 +425,7 @@ const rolloutSummarySelect = {
   state: true,
   pauseReason: true,
   pausedBy: true,
+  waitingFor: true,
   allowDowngrade: true,
   createdBy: true,
   createdAt: true,

@@ -7,6 +7,8 @@ import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease, updateRingPolicy } from "../../server/rings/rings";
 import { RolloutController } from "../../server/rollouts/controller";
 import { pinMachine } from "../../server/rollouts/machine-actions";
+import { waveFor } from "../../server/rollouts/membership";
+import { wavesOf } from "../../server/rollouts/plan";
 import { brakeRelease, getRollout, revertRollout, startRollout } from "../../server/rollouts/rollouts";
 import { call, enrollBody, hex } from "../helpers/agent-http";
 import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
@@ -264,6 +266,35 @@ describe("rollouts", () => {
     expect(step.decision).toMatchObject({ kind: "wait", why: expect.stringMatching(/maintenance window/) });
     expect((await getRollout(app.db.prisma, rollout.id)).rings[0].phase).toBe("pending");
     await app.db.prisma.rollout.update({ where: { id: rollout.id }, data: { state: "aborted" } });
+  });
+
+  it("assigns waves in SQL exactly as the check-in answer computes them", async () => {
+    const forced = beta[17].machineId;
+    const excluded = beta[3].machineId;
+    const rollout = await startRollout(
+      app.db.prisma,
+      cliActor,
+      startPlan({ rings: [`beta${ringSuffix}`], waves: [10, 50, 100], forceFirst: { machineIds: [forced] }, exclude: { machineIds: [excluded] } }),
+    );
+    expect(await drive(rollout.id)).toBe("completed");
+    const ring = await app.db.prisma.rolloutRing.findFirstOrThrow({ where: { rolloutId: rollout.id } });
+    const membership = {
+      waves: wavesOf({ singleFirst: ring.singleFirst, percents: ring.percents as number[] }),
+      forceFirst: ring.forceFirst as { machineIds: string[] },
+      exclude: ring.exclude as { machineIds: string[] },
+      firstMachineIds: ring.firstMachineIds as string[],
+    };
+    const machines = await app.db.prisma.machine.findMany({
+      where: { ring: { name: `beta${ringSuffix}` } },
+      select: { machineId: true, labels: true, cohort: true, rollouts: { where: { rolloutId: rollout.id }, select: { wave: true } } },
+    });
+    expect(machines).toHaveLength(20);
+    for (const m of machines) {
+      const expected = waveFor({ machineId: m.machineId, labels: m.labels as Record<string, string>, cohort: m.cohort, pinned: false }, membership);
+      expect(m.rollouts[0]?.wave ?? null, m.machineId).toBe(expected);
+    }
+    expect(machines.find((m) => m.machineId === forced)?.rollouts[0]?.wave).toBe(0);
+    expect(machines.find((m) => m.machineId === excluded)?.rollouts).toEqual([]);
   });
 
   it("advances a wave once when two controllers step at the same time", async () => {

@@ -23,7 +23,8 @@ ALTER TABLE "machines" ADD COLUMN     "cohort" DOUBLE PRECISION NOT NULL DEFAULT
 ADD COLUMN     "pin_allows_downgrade" BOOLEAN NOT NULL DEFAULT false,
 ADD COLUMN     "pinned_at" TIMESTAMPTZ(3),
 ADD COLUMN     "pinned_release_id" TEXT,
-ADD COLUMN     "rollback_to" JSONB;
+ADD COLUMN     "rollback_to" JSONB,
+ADD COLUMN     "state_version" BIGINT NOT NULL DEFAULT 0;
 
 -- AlterTable
 ALTER TABLE "reboot_leases" ADD COLUMN     "domain" TEXT;
@@ -90,6 +91,7 @@ CREATE TABLE "rollout_machines" (
     "previous_ref" TEXT,
     "previous_version" TEXT,
     "detail" TEXT,
+    "seen_version" BIGINT NOT NULL DEFAULT 0,
     "updated_at" TIMESTAMPTZ(3) NOT NULL,
 
     CONSTRAINT "rollout_machines_pkey" PRIMARY KEY ("id")
@@ -143,6 +145,9 @@ ALTER TABLE "rollout_machines" ADD CONSTRAINT "rollout_machines_rollout_id_fkey"
 -- AddForeignKey
 ALTER TABLE "rollout_machines" ADD CONSTRAINT "rollout_machines_machine_id_fkey" FOREIGN KEY ("machine_id") REFERENCES "machines"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
+
+-- Hand-written: the sequence behind machines.state_version.
+CREATE SEQUENCE "machine_state_version";
 
 -- Hand-written: place existing machines in their ring's cohort space, exactly
 -- as server/rollouts/cohort.ts does: the first 52 bits of
