@@ -41,6 +41,8 @@ export const configSchema = z.object({
   ORCHARD_BUSY_INTERVAL: durationSeconds.default(10),
   /** How often the rollout controller steps, in milliseconds. */
   ORCHARD_CONTROLLER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
+  /** Serve the web pages (false: the agent protocol and tRPC only, no Next.js build needed). */
+  ORCHARD_SERVE_PAGES: boolFromEnv.default(true),
   /** Build the web console before serving when the build is missing or stale. */
   ORCHARD_AUTO_BUILD: boolFromEnv.default(true),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

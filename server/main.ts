@@ -16,9 +16,9 @@ async function main() {
     throw error;
   }
   logger.level = config.LOG_LEVEL;
-  if (config.ORCHARD_AUTO_BUILD) await buildIfNeeded((line) => console.log(line));
+  if (config.ORCHARD_SERVE_PAGES && config.ORCHARD_AUTO_BUILD) await buildIfNeeded((line) => console.log(line));
 
-  const running = await startConsole(config);
+  const running = await startConsole(config, { next: config.ORCHARD_SERVE_PAGES });
   const where = running.db.kind === "embedded" ? `embedded database in ${config.dataDir}` : "PostgreSQL (DATABASE_URL)";
   console.log(`\nOrchard console: ${running.url}  (${where})`);
   if (running.firstAdmin) {
