@@ -1,0 +1,144 @@
+// The controller survives a kill at any point: two console processes on one
+// database, each killed (SIGKILL) and restarted at random moments of a
+// rollout, with simulated agents checking in through it all. The rollout
+// must end as an uninterrupted one does, every wave opened exactly once.
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliActor } from "../../server/audit/audit";
+import { type Database, openDatabase } from "../../server/db/client";
+import { createEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { addRelease } from "../../server/releases/releases";
+import { createRing, setRingRelease } from "../../server/rings/rings";
+import { getRollout, startRollout } from "../../server/rollouts/rollouts";
+import { freshDatabaseUrl } from "../helpers/console";
+import { FACTORY, startFleet, waitFor } from "../helpers/fleet";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const R2 = "2".repeat(64);
+const TRIALS = 10;
+let db: Database;
+let databaseUrl: string;
+const consoles: { port: number; child: ChildProcess | null; dataDir: string }[] = [];
+const fleets: ReturnType<typeof startFleet>[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startConsoleProcess(slot: (typeof consoles)[number]) {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "server/main.ts")], {
+    cwd: root,
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(slot.port),
+      HOST: "127.0.0.1",
+      ORCHARD_DATA_DIR: slot.dataDir,
+      ORCHARD_SECRET: "c".repeat(40),
+      ORCHARD_SERVE_PAGES: "false",
+      ORCHARD_DEMO_AGENTS: "0",
+      ORCHARD_CONTROLLER_INTERVAL_MS: "300",
+      ORCHARD_BUSY_INTERVAL: "1",
+      ORCHARD_LASTSEEN_FLUSH_MS: "1000",
+      LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  child.stderr?.resume();
+  slot.child = child;
+  await waitFor(`console on port ${slot.port}`, async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${slot.port}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  }, 60_000, 200);
+}
+
+function kill(slot: (typeof consoles)[number]) {
+  return new Promise<void>((resolve) => {
+    const child = slot.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
+}
+
+beforeAll(async () => {
+  databaseUrl = await freshDatabaseUrl();
+  db = await openDatabase({ databaseUrl, dataDir: os.tmpdir(), migrate: false });
+  const prisma = db.prisma;
+  await addRelease(prisma, cliActor, FACTORY);
+  await addRelease(prisma, cliActor, { ref: FACTORY.ref, checksum: R2, version: "2" });
+  for (const ring of ["east", "west"]) {
+    await createRing(prisma, cliActor, { name: ring, branch: FACTORY.ref, rebootSlots: 200, checkInIntervalSeconds: 5 });
+    await setRingRelease(prisma, cliActor, { ring, version: "1" });
+  }
+  for (let i = 0; i < 2; i++) {
+    consoles.push({ port: await freePort(), child: null, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "orch-crash-")) });
+    await startConsoleProcess(consoles[i]);
+  }
+  // Half the agents talk to each console process.
+  for (const ring of ["east", "west"]) {
+    for (const [j, slot] of consoles.entries()) {
+      const { token } = await createEnrollmentToken(prisma, cliActor, { name: `${ring}-${j}`, ring });
+      fleets.push(startFleet({ server: `http://127.0.0.1:${slot.port}`, token, count: 50, prefix: `${ring}${j}` }));
+    }
+  }
+  await waitFor("200 machines reporting", async () => (await prisma.machine.count({ where: { bootedChecksum: FACTORY.checksum } })) === 200, 120_000);
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all(fleets.map((f) => f.stop()));
+  for (const slot of consoles) {
+    await kill(slot);
+    fs.rmSync(slot.dataDir, { recursive: true, force: true });
+  }
+  for (const f of fleets) fs.rmSync(f.stateDir, { recursive: true, force: true });
+  await db?.close();
+});
+
+describe("controller crashes", () => {
+  it(`ends a rollout as an uninterrupted run does after ${TRIALS} kills of two console processes`, async () => {
+    const rollout = await startRollout(db.prisma, cliActor, {
+      version: "2",
+      rings: ["east", "west"],
+      waves: [10, 50, 100],
+      soakSeconds: 0,
+      darkAfterSeconds: 900,
+    });
+    const kills: string[] = [];
+    for (let trial = 0; trial < TRIALS; trial++) {
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 3000));
+      const slot = consoles[trial % 2];
+      await kill(slot);
+      kills.push(`${trial % 2}@${(await getRollout(db.prisma, rollout.id)).rings.map((r) => `${r.phase}:${r.openWave}`).join(",")}`);
+      await startConsoleProcess(slot);
+    }
+    await waitFor("the rollout to complete", async () => (await getRollout(db.prisma, rollout.id)).state === "completed", 400_000, 2000);
+
+    // The same end as an uninterrupted run: every machine on the release, every row succeeded, the rings moved.
+    expect(await db.prisma.machine.count({ where: { bootedChecksum: R2 } })).toBe(200);
+    const steps = await db.prisma.rolloutMachine.groupBy({ by: ["step"], where: { rolloutId: rollout.id }, _count: { _all: true } });
+    expect(steps).toEqual([{ step: "succeeded", _count: { _all: 200 } }]);
+    const rings = await db.prisma.ring.findMany({ select: { currentRelease: { select: { version: true } } } });
+    expect(rings.every((r) => r.currentRelease?.version === "2")).toBe(true);
+    // No wave advanced twice: each ring's four waves opened exactly once, each ring completed once.
+    const audit = await db.prisma.auditLog.findMany({ where: { targetId: rollout.id }, select: { action: true, after: true } });
+    const opened = audit.filter((a) => a.action === "rollout.open-wave").map((a) => JSON.stringify(a.after));
+    expect(opened).toHaveLength(8);
+    expect(new Set(opened).size).toBe(8);
+    expect(audit.filter((a) => a.action === "rollout.complete-ring")).toHaveLength(2);
+    expect(audit.filter((a) => a.action === "rollout.complete")).toHaveLength(1);
+    expect(kills).toHaveLength(TRIALS);
+  }, 600_000);
+});
