@@ -3,6 +3,7 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openDatabase } from "../../server/db/client";
 import { freshDatabaseUrl } from "../helpers/console";
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
@@ -77,5 +78,57 @@ describe("orchard command", () => {
     const again = await orchard(["release", "add", "--ref", "exampleos/x86_64/stable", "--checksum", "f".repeat(64), "--version", "2026.11.1"]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/immutable/);
+  });
+
+  it("previews, starts, lists, pauses, resumes and reverts rollouts, and pins and rolls back machines", async () => {
+    const db = await openDatabase({ databaseUrl: env.DATABASE_URL!, dataDir: "/tmp", migrate: false });
+    try {
+      await orchard(["release", "add", "--ref", "exampleos/x86_64/stable", "--checksum", "1".repeat(64), "--version", "2026.10.3"]);
+      const canary = await db.prisma.ring.findUniqueOrThrow({ where: { name: "canary" } });
+      for (let i = 0; i < 4; i++) {
+        await db.prisma.machine.create({
+          data: {
+            machineId: `cli-${i}`,
+            hostname: `cli-${i}`,
+            backend: "sim",
+            agentVersion: "1",
+            ringId: canary.id,
+            cohort: i / 4,
+            bootedChecksum: "1".repeat(64),
+            deployments: [
+              { checksum: "1".repeat(64), ref: "exampleos/x86_64/stable", version: "2026.10.3", booted: true },
+              { checksum: "0".repeat(64), ref: "exampleos/x86_64/stable", version: "2026.10.2", booted: false },
+            ],
+          },
+        });
+      }
+      const preview = await orchard(["rollout", "preview", "--release", "2026.11.1", "--rings", "canary", "--waves", "50,100"]);
+      expect(preview.code).toBe(0);
+      expect(preview.stdout).toMatch(/ring canary: 4 machines/);
+      expect(preview.stdout).toMatch(/wave 1 \(1 machine\): 1 machine/);
+      const json = JSON.parse((await orchard(["rollout", "preview", "--release", "2026.11.1", "--rings", "canary", "--no-single-first", "--json"])).stdout);
+      expect(json.rings[0].waves.map((w: { label: string }) => w.label)).toEqual(["10 %", "50 %", "100 %"]);
+
+      const started = await orchard(["rollout", "start", "--release", "2026.11.1", "--rings", "canary", "--soak", "10m", "--max-failure", "10%", "--min-sample", "3", "--dark-after", "1h"]);
+      expect(started.code).toBe(0);
+      const id = started.stdout.trim().split("\n").at(-1)!;
+      expect(id).toMatch(/^c[a-z0-9]{20,}$/);
+      const listed = JSON.parse((await orchard(["rollout", "list", "--json"])).stdout);
+      expect(listed[0]).toMatchObject({ id, state: "running" });
+      expect((await orchard(["rollout", "pause", id, "--reason", "lunch"])).stdout).toMatch(/is paused .*lunch/);
+      expect((await orchard(["rollout", "pause", id])).code).toBe(1);
+      expect((await orchard(["rollout", "resume", id])).stdout).toMatch(/is running/);
+      expect((await orchard(["rollout", "revert", id])).stdout).toMatch(/is reverted/);
+      expect((await orchard(["rollout", "abort", "nope"])).code).toBe(2);
+
+      expect((await orchard(["machine", "pin", "cli-1", "2026.10.3"])).stdout).toMatch(/Pinned cli-1 to 2026.10.3/);
+      expect((await orchard(["machine", "unpin", "cli-1"])).code).toBe(0);
+      const back = await orchard(["machine", "rollback", "cli-2", "--json"]);
+      expect(JSON.parse(back.stdout)).toMatchObject({ machineId: "cli-2", rollbackTo: { version: "2026.10.2" } });
+      const brake = await orchard(["release", "brake", "2026.11.1", "--reason", "drill"]);
+      expect(brake.stdout).toMatch(/quarantined/);
+    } finally {
+      await db.close();
+    }
   });
 });
