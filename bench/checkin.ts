@@ -12,6 +12,7 @@ import { createEnrollmentToken } from "../server/enrollment/enrollment-tokens";
 import { logger } from "../server/logger";
 import { addRelease } from "../server/releases/releases";
 import { createRing, setRingRelease } from "../server/rings/rings";
+import { startRollout } from "../server/rollouts/rollouts";
 import { migrate } from "../server/db/migrate";
 
 interface LoadResult {
@@ -81,7 +82,7 @@ export async function benchCheckins(options: { machines: number; connections: nu
       ORCHARD_ADMIN_PASSWORD: "bench-admin-password",
       NODE_ENV: "test",
     });
-    const app = await startConsole(config, { next: false, log });
+    const app = await startConsole(config, { next: false, log, controller: false });
     try {
       const db = app.db.prisma;
       await createRing(db, cliActor, { name: "bench", branch: "exampleos/x86_64/stable" });
@@ -117,6 +118,11 @@ export async function benchCheckins(options: { machines: number; connections: nu
       const warm = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: 0, seconds: 3 });
       const unchanged = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: warm.seqEnd });
       const changed = await runLoad({ ...load, url: checkinUrl, changeState: true, seqStart: unchanged.seqEnd });
+      // The same machines in an open wave of an active rollout: the answer comes from the rollout.
+      await addRelease(db, cliActor, { ref: "exampleos/x86_64/stable", checksum: "c".repeat(64), version: "2026.12.1" });
+      const rollout = await startRollout(db, cliActor, { version: "2026.12.1", rings: ["bench"], waves: [100], singleFirst: false });
+      await app.controller.stepRollout(rollout.id);
+      const inRollout = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: changed.seqEnd });
       await app.agents.flushLastSeen();
 
       const row = (r: LoadResult) => ({
@@ -134,6 +140,7 @@ export async function benchCheckins(options: { machines: number; connections: nu
         bareNodeHttp: row(baseline),
         consoleUnchangedState: row(unchanged),
         consoleEveryCheckinChangesState: row(changed),
+        consoleActiveRollout: row(inRollout),
       };
       printTable(table);
       return table;
@@ -154,6 +161,7 @@ function printTable(t: {
   bareNodeHttp: Record<string, number>;
   consoleUnchangedState: Record<string, number>;
   consoleEveryCheckinChangesState: Record<string, number>;
+  consoleActiveRollout: Record<string, number>;
 }) {
   console.log(`\nCheck-ins: ${t.machines} machines, ${t.connections} keep-alive connections, ${t.secondsEach} s each (load generator in a worker thread of the same process)`);
   console.log("                                        req/s    p50 ms   p99 ms  errors  ratio to bare");
@@ -161,6 +169,7 @@ function printTable(t: {
     ["bare node:http, same JSON (baseline)", t.bareNodeHttp],
     ["console on PostgreSQL, state unchanged", t.consoleUnchangedState],
     ["console, every check-in changes state", t.consoleEveryCheckinChangesState],
+    ["console, machines in an active rollout", t.consoleActiveRollout],
   ] as const) {
     console.log(
       `${label.padEnd(40)}${String(r.perSecond).padStart(6)}${r.p50ms.toFixed(2).padStart(9)}${r.p99ms.toFixed(2).padStart(9)}${String(r.errors).padStart(8)}${r.ratioToBare.toFixed(3).padStart(15)}`,
