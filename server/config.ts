@@ -41,6 +41,8 @@ export const configSchema = z.object({
   ORCHARD_BUSY_INTERVAL: durationSeconds.default(10),
   /** How often the rollout controller steps, in milliseconds. */
   ORCHARD_CONTROLLER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
+  /** How often the versions running in each ring are recorded for the dashboard's history, in milliseconds. */
+  ORCHARD_SNAPSHOT_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
   /** Serve the web pages (false: the agent protocol and tRPC only, no Next.js build needed). */
   ORCHARD_SERVE_PAGES: boolFromEnv.default(true),
   /** Build the web console before serving when the build is missing or stale. */

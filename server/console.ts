@@ -9,10 +9,12 @@ import { AgentService } from "./agents/agent-service";
 import { ensureFirstAdmin } from "./bootstrap";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config";
+import { Snapshotter } from "./dashboard/snapshots";
 import { type Database, openDatabase, setDatabase } from "./db/client";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
+import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
 import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
@@ -24,7 +26,7 @@ export interface StartOptions {
   next?: boolean;
   clock?: Clock;
   log?: Logger;
-  /** Run the rollout controller on its timer (tests step it by hand). */
+  /** Run the rollout controller and the version snapshots on their timers (tests step them by hand). */
   controller?: boolean;
 }
 
@@ -94,13 +96,18 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     if (options.controller !== false) {
       controller.start();
       cleanups.push(() => controller.stop());
+      const snapshots = new Snapshotter(db, { clock, log, intervalMs: config.ORCHARD_SNAPSHOT_INTERVAL_MS });
+      snapshots.start();
+      cleanups.push(async () => snapshots.stop());
     }
 
     setRuntime({ authenticate: (email, password) => authenticateUser(db.prisma, email, password) });
     cleanups.push(async () => setRuntime(undefined));
 
     const handleAgent = createAgentHandler(agents, log);
-    const handleTrpc = createTrpcHandler({ db, clock, secret, secureCookie: config.url.startsWith("https:") });
+    const session = { db, secret, secureCookie: config.url.startsWith("https:") };
+    const handleTrpc = createTrpcHandler({ ...session, clock });
+    const handleExport = createExportHandler({ ...session, log });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {
       process.env.NEXTAUTH_SECRET = secret;
@@ -119,6 +126,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
         void handleAgent(req, res, pathname);
       } else if (pathname.startsWith(`${TRPC_PREFIX}/`)) {
         handleTrpc(req, res);
+      } else if (pathname.startsWith(EXPORT_PREFIX)) {
+        void handleExport(req, res, new URL(url, "http://localhost"));
       } else if (pathname === "/healthz") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.end("ok\n");

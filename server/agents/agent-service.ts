@@ -378,19 +378,41 @@ export class AgentService {
 
   private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date) {
     const booted = body.deployments.find((d) => d.booted) ?? null;
-    const result = await this.db.pool.query(
-      `UPDATE machines SET
-          agent_version = $2, boot_id = $3, deployments = $4::jsonb,
-          booted_checksum = $5, booted_version = $6, booted_ref = $7,
-          update_state_since = CASE WHEN update_state <> $8::"UpdateState" OR update_state_since IS NULL
-                                    THEN $14 ELSE update_state_since END,
-          update_state = $8::"UpdateState", update_target = $9, update_progress = $10, update_error = $11,
-          health_status = $12::"HealthStatus", health_checks = $13::jsonb,
-          state_hash = $15, last_seq = $16, state_version = nextval('machine_state_version'),
-          rollback_to = CASE WHEN rollback_to->>'checksum' = $5 AND NOT COALESCE((rollback_to->>'hold')::boolean, false)
-                             THEN NULL ELSE rollback_to END,
-          last_seen_at = GREATEST(last_seen_at, $14), updated_at = $14
-        WHERE id = $1 AND last_seq < $16`,
+    const failing = body.health.checks.filter((c) => c.status === "fail").map((c) => c.name);
+    // One statement: the machine row, and a timeline entry for each of
+    // deployment, update state and health that changed.
+    const result = await this.db.pool.query<{ applied: number }>(
+      `WITH prev AS (
+         SELECT id, booted_checksum, booted_version, update_state::text AS update_state, health_status::text AS health_status
+           FROM machines WHERE id = $1 AND last_seq < $16 FOR UPDATE
+       ), applied AS (
+         UPDATE machines AS m SET
+           agent_version = $2, boot_id = $3, deployments = $4::jsonb,
+           booted_checksum = $5, booted_version = $6, booted_ref = $7,
+           update_state_since = CASE WHEN m.update_state <> $8::"UpdateState" OR m.update_state_since IS NULL
+                                     THEN $14 ELSE m.update_state_since END,
+           update_state = $8::"UpdateState", update_target = $9, update_progress = $10, update_error = $11,
+           health_status = $12::"HealthStatus", health_checks = $13::jsonb,
+           state_hash = $15, last_seq = $16, state_version = nextval('machine_state_version'),
+           rollback_to = CASE WHEN m.rollback_to->>'checksum' = $5 AND NOT COALESCE((m.rollback_to->>'hold')::boolean, false)
+                              THEN NULL ELSE m.rollback_to END,
+           last_seen_at = GREATEST(m.last_seen_at, $14), updated_at = $14
+          FROM prev WHERE m.id = prev.id
+          RETURNING m.id
+       ), history AS (
+         INSERT INTO machine_changes (machine_id, at, kind, before, after, detail)
+         SELECT prev.id, $14, c.kind::"MachineChangeKind", c.before, c.after, c.detail
+           FROM prev JOIN applied ON applied.id = prev.id,
+                LATERAL (VALUES
+                  ('deployment', concat_ws(' ', prev.booted_version, left(prev.booted_checksum, 12)),
+                                 concat_ws(' ', $6::text, left($5::text, 12)), NULL::text,
+                   prev.booted_checksum IS DISTINCT FROM $5::text),
+                  ('update', prev.update_state, $8::text, $11::text, prev.update_state IS DISTINCT FROM $8::text),
+                  ('health', prev.health_status, $12::text, NULLIF($17::text, ''), prev.health_status IS DISTINCT FROM $12::text)
+                ) AS c(kind, before, after, detail, changed)
+          WHERE c.changed
+       )
+       SELECT count(*)::int AS applied FROM applied`,
       [
         machine.id,
         body.agentVersion,
@@ -408,9 +430,10 @@ export class AgentService {
         now,
         hash,
         body.seq,
+        failing.length ? `failing: ${failing.join(", ")}` : "",
       ],
     );
-    if (result.rowCount === 0) {
+    if (result.rows[0]?.applied !== 1) {
       // Another process applied a newer seq first: our cached view is stale.
       this.forgetMachine(machine.id);
       return;

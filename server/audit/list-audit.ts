@@ -1,24 +1,37 @@
+// Reading the audit log: filters by actor, action, target and time, paged
+// for the console and streamed as CSV for export.
 import { z } from "zod";
 import type { Prisma, PrismaClient } from "../db/client";
 
-export const listAuditInput = z.object({
+export const auditFilterSchema = z.object({
   actor: z.string().max(254).optional(),
   action: z.string().max(100).optional(),
   targetType: z.string().max(50).optional(),
   targetId: z.string().max(200).optional(),
+  from: z.coerce.date({ error: "expected a date and time" }).optional(),
+  to: z.coerce.date({ error: "expected a date and time" }).optional(),
+});
+export type AuditFilter = z.input<typeof auditFilterSchema>;
+
+export const listAuditInput = auditFilterSchema.extend({
   page: z.number().int().min(0).max(100_000).default(0),
   pageSize: z.number().int().min(1).max(200).default(50),
 });
 export type ListAuditInput = z.input<typeof listAuditInput>;
 
+function whereOf(filter: z.output<typeof auditFilterSchema>): Prisma.AuditLogWhereInput {
+  return {
+    actorLabel: filter.actor || undefined,
+    action: filter.action || undefined,
+    targetType: filter.targetType || undefined,
+    targetId: filter.targetId || undefined,
+    at: filter.from || filter.to ? { gte: filter.from, lt: filter.to } : undefined,
+  };
+}
+
 export async function listAudit(db: PrismaClient, input: ListAuditInput) {
   const query = listAuditInput.parse(input);
-  const where: Prisma.AuditLogWhereInput = {
-    actorLabel: query.actor || undefined,
-    action: query.action || undefined,
-    targetType: query.targetType || undefined,
-    targetId: query.targetId || undefined,
-  };
+  const where = whereOf(query);
   const [rows, total] = await Promise.all([
     db.auditLog.findMany({
       where,
@@ -29,4 +42,35 @@ export async function listAudit(db: PrismaClient, input: ListAuditInput) {
     db.auditLog.count({ where }),
   ]);
   return { rows, total, page: query.page, pageSize: query.pageSize };
+}
+
+const CSV_COLUMNS = ["at", "actor", "action", "target_type", "target_id", "reason", "before", "after"] as const;
+
+function csvField(value: unknown): string {
+  const text = value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+  // Quote every field; neutralise spreadsheet formulas.
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return `"${safe.replace(/"/g, '""')}"`;
+}
+
+/** The filtered audit log as CSV lines (header first), oldest first, read in pages. */
+export async function* auditCsv(db: PrismaClient, filter: AuditFilter): AsyncGenerator<string> {
+  const where = whereOf(auditFilterSchema.parse(filter));
+  yield `${CSV_COLUMNS.join(",")}\r\n`;
+  let cursor: string | undefined;
+  for (;;) {
+    const rows = await db.auditLog.findMany({
+      where,
+      orderBy: [{ at: "asc" }, { id: "asc" }],
+      take: 1000,
+      ...(cursor ? { skip: 1, cursor: { id: cursor } } : {}),
+    });
+    if (rows.length === 0) return;
+    yield rows
+      .map((r) =>
+        [r.at.toISOString(), r.actorLabel, r.action, r.targetType, r.targetId, r.reason, r.before, r.after].map(csvField).join(",") + "\r\n",
+      )
+      .join("");
+    cursor = rows.at(-1)!.id;
+  }
 }

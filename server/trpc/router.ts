@@ -1,5 +1,6 @@
 import { createCallerFactory, router } from "./init";
 import { auditRouter } from "./routers/audit";
+import { dashboardRouter } from "./routers/dashboard";
 import { enrollmentTokensRouter } from "./routers/enrollment-tokens";
 import { machinesRouter } from "./routers/machines";
 import { releasesRouter } from "./routers/releases";
@@ -8,6 +9,7 @@ import { rolloutsRouter } from "./routers/rollouts";
 import { usersRouter } from "./routers/users";
 
 export const appRouter = router({
+  dashboard: dashboardRouter,
   machines: machinesRouter,
   rings: ringsRouter,
   releases: releasesRouter,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { healthComparison } from "../../rollouts/comparison";
 import {
   abortRollout,
   approveRollout,
@@ -32,6 +33,10 @@ export const rolloutsRouter = router({
       }),
     )
     .query(({ ctx, input }) => listRolloutMachines(ctx.db.prisma, input)),
+  /** Machines on the new release next to those on the old one, per ring. */
+  comparison: viewerProcedure
+    .input(z.object({ rolloutId: z.string().min(1) }))
+    .query(({ ctx, input }) => healthComparison(ctx.db.prisma, input.rolloutId)),
   /** The dry run: which machines land in which wave of which ring. */
   preview: viewerProcedure.input(rolloutPlanInput).query(({ ctx, input }) => previewRollout(ctx.db.prisma, input, ctx.clock)),
   start: operatorProcedure.input(startRolloutInput).mutation(({ ctx, input }) => startRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),

@@ -1,0 +1,39 @@
+// The signed-in user behind a node:http request: next-auth's JWT session
+// cookie, verified with the console's secret, and the user re-read from the
+// database (so a role change or a disabled account applies at once).
+import type { IncomingMessage } from "node:http";
+import { getToken } from "next-auth/jwt";
+import type { Database } from "../db/client";
+import type { SessionUser } from "../trpc/init";
+import { getSessionUser } from "../users/users";
+
+export interface SessionOptions {
+  db: Database;
+  secret: string;
+  secureCookie: boolean;
+}
+
+export async function sessionUser(req: IncomingMessage, options: SessionOptions): Promise<SessionUser | null> {
+  const token = await getToken({
+    req: { cookies: parseCookies(req.headers.cookie), headers: req.headers } as unknown as Parameters<typeof getToken>[0]["req"],
+    secret: options.secret,
+    secureCookie: options.secureCookie,
+  });
+  return token?.sub ? getSessionUser(options.db.prisma, token.sub) : null;
+}
+
+/** Cookies of a request header, as next-auth's session store reads them. */
+function parseCookies(header: string | undefined): Map<string, string> {
+  const cookies = new Map<string, string>();
+  for (const part of header?.split(";") ?? []) {
+    const at = part.indexOf("=");
+    if (at < 1) continue;
+    const name = part.slice(0, at).trim();
+    try {
+      cookies.set(name, decodeURIComponent(part.slice(at + 1).trim()));
+    } catch {
+      // A malformed cookie is no session.
+    }
+  }
+  return cookies;
+}

@@ -1,0 +1,11 @@
+import { z } from "zod";
+import { fleetSummary, versionHistory } from "../../dashboard/dashboard";
+import { ringNameSchema } from "../../rings/schemas";
+import { router, viewerProcedure } from "../init";
+
+export const dashboardRouter = router({
+  summary: viewerProcedure.query(({ ctx }) => fleetSummary(ctx.db.prisma, ctx.clock)),
+  versionHistory: viewerProcedure
+    .input(z.object({ hours: z.number().int().min(1).max(24 * 90).default(24), ring: ringNameSchema.optional() }))
+    .query(({ ctx, input }) => versionHistory(ctx.db.prisma, input, ctx.clock)),
+});
