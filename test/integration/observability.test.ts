@@ -25,7 +25,7 @@ async function report(machineId: string, options: Parameters<typeof checkinBody>
   const seq = (seqs.get(machineId) ?? 0) + 1;
   seqs.set(machineId, seq);
   const body = checkinBody(seq, options);
-  body.update.error = options.error ?? null;
+  body.update.error = (options.error ?? null) as never;
   body.update.targetChecksum = (options.target ?? null) as never;
   if (options.health === "unhealthy") body.health.checks = [{ name: "kiosk-app.service", status: "fail" }];
   return call(app.url, "POST", "/checkin", { token: tokens.get(machineId), body });
