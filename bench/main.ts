@@ -2,9 +2,10 @@
 // same run on the same machine (these machines are shared and noisy, so the
 // ratio is the figure to compare). Needs PostgreSQL (TEST_DATABASE_URL,
 // default the local server); creates and drops its own databases.
-// BENCH_JSON=1 prints the figures as JSON too; BENCH_ONLY=checkins|controller runs one.
+// BENCH_JSON=1 prints the figures as JSON too; BENCH_ONLY=checkins|controller|pages runs one.
 import { benchCheckins } from "./checkin";
 import { benchController } from "./controller";
+import { benchPages } from "./pages";
 
 const only = process.env.BENCH_ONLY;
 const results: Record<string, unknown> = {};
@@ -17,5 +18,8 @@ if (!only || only === "checkins") {
 }
 if (!only || only === "controller") {
   results.controller = await benchController({ machines: Number(process.env.BENCH_RING_MACHINES ?? 100_000) });
+}
+if (!only || only === "pages") {
+  results.pages = await benchPages({ machines: Number(process.env.BENCH_PAGE_MACHINES ?? 100_000) });
 }
 if (process.env.BENCH_JSON) console.log(JSON.stringify(results, null, 2));

@@ -13,6 +13,9 @@ export const STUCK_AFTER_SECONDS = 30 * 60;
 const ATTENTION_LIMIT = 25;
 
 interface CountRow {
+  ring: string | null;
+  position: number | null;
+  version: string | null;
   health: string;
   update: string;
   online: boolean;
@@ -21,26 +24,25 @@ interface CountRow {
 
 export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock) {
   const now = clock.now();
-  const [counts, versions, rollouts, attention] = await Promise.all([
+  // One scan of the machines for every count of the page.
+  const [counts, rollouts, attention] = await Promise.all([
+    // Grouped on the raw columns (a hash aggregate over few groups), named after.
     db.$queryRaw<CountRow[]>`
-      SELECT m.health_status::text AS health, m.update_state::text AS update,
-             COALESCE(m.last_seen_at > ${now}::timestamptz - make_interval(secs => ${OFFLINE_AFTER_INTERVALS} * COALESCE(r.check_in_interval_seconds, ${DEFAULT_CHECK_IN_SECONDS})), false) AS online,
-             count(*)::int AS n
-        FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
-       WHERE m.retired_at IS NULL
-       GROUP BY 1, 2, 3`,
-    db.$queryRaw<{ ring: string | null; position: number | null; version: string | null; n: number }[]>`
-      SELECT r.name AS ring, r.position, m.booted_version AS version, count(*)::int AS n
-        FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
-       WHERE m.retired_at IS NULL
-       GROUP BY 1, 2, 3
-       ORDER BY r.position NULLS LAST, 3`,
+      SELECT r.name AS ring, r.position, g.version, g.health::text AS health, g.update::text AS update, g.online, g.n
+        FROM (SELECT m.ring_id, m.booted_version AS version, m.health_status AS health, m.update_state AS update,
+                     COALESCE(m.last_seen_at > ${now}::timestamptz - make_interval(secs => ${OFFLINE_AFTER_INTERVALS} * COALESCE(ri.check_in_interval_seconds, ${DEFAULT_CHECK_IN_SECONDS})), false) AS online,
+                     count(*)::int AS n
+                FROM machines m LEFT JOIN rings ri ON ri.id = m.ring_id
+               WHERE m.retired_at IS NULL
+               GROUP BY m.ring_id, m.booted_version, m.health_status, m.update_state, 5) AS g
+        LEFT JOIN rings r ON r.id = g.ring_id`,
     listRollouts(db, { pageSize: 20 }).then((r) => r.rows.filter((x) => ["running", "paused", "awaiting_approval"].includes(x.state))),
     needsAttention(db, now),
   ]);
 
   const byHealth: Record<string, number> = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
   const byUpdateState: Record<string, number> = {};
+  const rings = new Map<string, { ring: string | null; position: number; versions: Record<string, number>; total: number }>();
   let online = 0;
   let total = 0;
   for (const row of counts) {
@@ -50,15 +52,16 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock)
     byUpdateState[update] = (byUpdateState[update] ?? 0) + row.n;
     if (row.online) online += row.n;
     total += row.n;
-  }
-  const rings = new Map<string, { ring: string | null; versions: Record<string, number>; total: number }>();
-  for (const row of versions) {
     const key = row.ring ?? "";
-    const entry = rings.get(key) ?? { ring: row.ring, versions: {}, total: 0 };
-    entry.versions[row.version ?? "not reported"] = row.n;
+    const entry = rings.get(key) ?? { ring: row.ring, position: row.position ?? Number.MAX_SAFE_INTEGER, versions: {}, total: 0 };
+    const version = row.version ?? "not reported";
+    entry.versions[version] = (entry.versions[version] ?? 0) + row.n;
     entry.total += row.n;
     rings.set(key, entry);
   }
+  const versionsByRing = [...rings.values()]
+    .sort((a, b) => a.position - b.position)
+    .map(({ position: _position, ...ring }) => ring);
   return {
     serverTime: now,
     total,
@@ -66,7 +69,7 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock)
     offline: total - online,
     byHealth,
     byUpdateState,
-    versionsByRing: [...rings.values()],
+    versionsByRing,
     activeRollouts: rollouts,
     attention,
   };
@@ -90,12 +93,14 @@ async function needsAttention(db: PrismaClient, now: Date) {
         FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
        WHERE m.update_state = 'rolled-back' AND m.retired_at IS NULL
        ORDER BY m.update_state_since DESC NULLS LAST LIMIT ${ATTENTION_LIMIT}`,
+    // The failing checks' names are read only for the machines listed.
     db.$queryRaw<AttentionRow[]>`
       SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.updated_at AS since,
              (SELECT string_agg(c->>'name', ', ') FROM jsonb_array_elements(m.health_checks) c WHERE c->>'status' = 'fail') AS detail
-        FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
-       WHERE m.health_status = 'unhealthy' AND m.retired_at IS NULL
-       ORDER BY m.updated_at DESC LIMIT ${ATTENTION_LIMIT}`,
+        FROM (SELECT id FROM machines WHERE health_status = 'unhealthy' AND retired_at IS NULL
+               ORDER BY updated_at DESC LIMIT ${ATTENTION_LIMIT}) AS pick
+        JOIN machines m ON m.id = pick.id LEFT JOIN rings r ON r.id = m.ring_id
+       ORDER BY m.updated_at DESC`,
     db.$queryRaw<AttentionRow[]>`
       SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.update_state_since AS since,
              m.update_state::text AS detail
