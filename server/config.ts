@@ -43,6 +43,14 @@ export const configSchema = z.object({
   ORCHARD_CONTROLLER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
   /** How often the versions running in each ring are recorded for the dashboard's history, in milliseconds. */
   ORCHARD_SNAPSHOT_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
+  /** Agent requests allowed per machine (or enrollment) token per minute; 0: no limit. */
+  ORCHARD_AGENT_RATE_PER_TOKEN: z.coerce.number().int().min(0).default(120),
+  /** Agent requests allowed per client address per minute (many machines may share one); 0: no limit. */
+  ORCHARD_AGENT_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(120_000),
+  /** Sign-in attempts allowed per client address per minute; 0: no limit. */
+  ORCHARD_SIGNIN_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(30),
+  /** Failed sign-ins of one account before each further failure locks it for twice as long (2 s … 15 min). */
+  ORCHARD_SIGNIN_FREE_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** Serve the web pages (false: the agent protocol and tRPC only, no Next.js build needed). */
   ORCHARD_SERVE_PAGES: boolFromEnv.default(true),
   /** Build the web console before serving when the build is missing or stale. */

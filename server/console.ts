@@ -15,6 +15,7 @@ import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
+import { Limit, SignInBackoff } from "./http/rate-limit";
 import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
@@ -42,6 +43,8 @@ export interface RunningConsole {
 }
 
 const root = path.resolve(import.meta.dirname, "..");
+/** Where next-auth's credentials sign-in posts. */
+const SIGN_IN_PATH = "/api/auth/callback/credentials";
 
 /** The session secret: configured, or generated once into the data dir for a local console. */
 function sessionSecret(config: Config): string {
@@ -101,10 +104,26 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cleanups.push(async () => snapshots.stop());
     }
 
-    setRuntime({ authenticate: (email, password) => authenticateUser(db.prisma, email, password) });
+    // Sign-in: failures of one account back off (a locked account is told for how long).
+    const signInBackoff = new SignInBackoff(config.ORCHARD_SIGNIN_FREE_FAILURES);
+    setRuntime({
+      authenticate: async (email, password) => {
+        const account = email.trim().toLowerCase();
+        const locked = signInBackoff.lockedFor(account);
+        if (locked !== null) throw new Error(`Too many failed sign-ins for this account: try again in ${locked} s.`);
+        const user = await authenticateUser(db.prisma, account, password);
+        if (user) signInBackoff.succeed(account);
+        else signInBackoff.fail(account);
+        return user;
+      },
+    });
     cleanups.push(async () => setRuntime(undefined));
 
-    const handleAgent = createAgentHandler(agents, log);
+    const handleAgent = createAgentHandler(agents, log, {
+      perToken: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
+      perAddress: new Limit(config.ORCHARD_AGENT_RATE_PER_ADDRESS, 60),
+    });
+    const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const handleTrpc = createTrpcHandler({ ...session, clock });
     const handleExport = createExportHandler({ ...session, log });
@@ -131,6 +150,13 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       } else if (pathname === "/healthz") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.end("ok\n");
+      } else if (pathname === SIGN_IN_PATH && req.method === "POST") {
+        void signInsPerAddress.take(req.socket.remoteAddress ?? "unknown").then((wait) => {
+          if (wait === null && handleNext) return handleNext(req, res);
+          req.resume();
+          res.writeHead(429, { "content-type": "application/json", "retry-after": String(wait ?? 60) });
+          res.end(JSON.stringify({ error: { code: "rate_limited", message: `too many sign-in attempts; retry in ${wait} s` } }));
+        });
       } else if (handleNext) {
         void handleNext(req, res).catch((error) => {
           log.error({ err: error, path: pathname }, "page request failed");

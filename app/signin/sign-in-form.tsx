@@ -20,8 +20,13 @@ export function SignInForm() {
       redirect: false,
     });
     setBusy(false);
-    if (!result || result.error) {
-      setError("Wrong e-mail or password.");
+    if (!result || result.status === 429) {
+      setError("Too many sign-in attempts from here. Wait a minute, then try again.");
+      return;
+    }
+    if (result.error) {
+      // A locked account says so; anything else stays vague on purpose.
+      setError(result.error.startsWith("Too many") ? result.error : "Wrong e-mail or password.");
       return;
     }
     const next = params.get("callbackUrl");

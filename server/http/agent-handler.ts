@@ -15,7 +15,9 @@ import {
   MAX_BODY_BYTES,
   PROTOCOL_PREFIX,
 } from "../protocol/v1";
+import { bearerToken, hashToken } from "../auth/tokens";
 import { BodyTooLarge, readBody } from "./body";
+import type { Limit } from "./rate-limit";
 
 const STATUS: Record<AppError["code"], [number, ErrorCode]> = {
   INVALID: [400, "invalid_request"],
@@ -63,7 +65,33 @@ async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S): 
   return parsed.data;
 }
 
-export function createAgentHandler(service: AgentService, log: Logger) {
+export interface AgentLimits {
+  perToken: Limit;
+  perAddress: Limit;
+}
+
+/** Counts the request against its address and token; throws the protocol's 429 when over a limit. */
+async function enforceLimits(req: IncomingMessage, limits: AgentLimits) {
+  const address = req.socket.remoteAddress ?? "unknown";
+  const byAddress = await limits.perAddress.take(address);
+  if (byAddress !== null) throw new RateLimited(byAddress, "this address");
+  const token = bearerToken(req.headers.authorization);
+  if (token) {
+    const byToken = await limits.perToken.take(hashToken(token));
+    if (byToken !== null) throw new RateLimited(byToken, "this token");
+  }
+}
+
+class RateLimited extends Error {
+  constructor(
+    readonly retryAfterSeconds: number,
+    from: string,
+  ) {
+    super(`too many requests from ${from}; retry in ${retryAfterSeconds} s`);
+  }
+}
+
+export function createAgentHandler(service: AgentService, log: Logger, limits: AgentLimits) {
   const routes: Record<string, Route> = {
     "POST /enroll": async (req, res) => {
       // Authenticate before reading the body: no token, no work.
@@ -102,12 +130,18 @@ export function createAgentHandler(service: AgentService, log: Logger) {
         sendError(res, 404, "not_found", `no route ${req.method} ${pathname}`);
         return;
       }
+      await enforceLimits(req, limits);
       const declared = Number(req.headers["content-length"]);
       if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) throw new BodyTooLarge();
       await route(req, res);
     } catch (error) {
       if (res.headersSent) {
         res.destroy();
+        return;
+      }
+      if (error instanceof RateLimited) {
+        req.resume();
+        sendError(res, 429, "rate_limited", error.message, { "retry-after": String(error.retryAfterSeconds) });
         return;
       }
       if (error instanceof BodyTooLarge) {

@@ -39,6 +39,9 @@ export async function startTestConsole(
     ORCHARD_DATA_DIR: dataDir,
     ORCHARD_ADMIN_PASSWORD: "test-admin-password",
     ORCHARD_LASTSEEN_FLUSH_MS: "60000",
+    // Simulated agents here poll far faster than real ones; limits have tests of their own.
+    ORCHARD_AGENT_RATE_PER_TOKEN: "0",
+    ORCHARD_SIGNIN_RATE_PER_ADDRESS: "0",
     DATABASE_URL: databaseUrl,
     ...env,
   });

@@ -50,6 +50,8 @@ async function startConsoleProcess(slot: (typeof consoles)[number]) {
       ORCHARD_BUSY_INTERVAL: "1",
       ORCHARD_LASTSEEN_FLUSH_MS: "1000",
       LOG_LEVEL: "warn",
+      // These agents poll every second; limits have tests of their own.
+      ORCHARD_AGENT_RATE_PER_TOKEN: "0",
     },
     stdio: ["ignore", "ignore", "pipe"],
   });

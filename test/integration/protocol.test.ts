@@ -283,3 +283,26 @@ describe("reboot slots", () => {
     expect(holders.map((h) => h.machine.machineId)).toEqual(["expiry-next"]);
   });
 });
+
+describe("rate limits", () => {
+  it("answers 429 with Retry-After and the spec's body past the per-token limit", async () => {
+    const limited = await startTestConsole({ ORCHARD_AGENT_RATE_PER_TOKEN: "5" });
+    try {
+      await createRing(limited.db.prisma, cliActor, { name: "canary", branch: REF });
+      const token = await enrollmentToken(limited, { ring: "canary" });
+      const res = await call<{ token: string }>(limited.url, "POST", "/enroll", { token, body: enrollBody("limited-1") });
+      const machine = res.body.token;
+      const answers = [];
+      for (let i = 1; i <= 6; i++) answers.push(await call(limited.url, "POST", "/checkin", { token: machine, body: checkinBody(i) }));
+      expect(answers.slice(0, 5).map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+      expectError(answers[5], 429, "rate_limited");
+      expect(Number(answers[5].headers.get("retry-after"))).toBeGreaterThan(0);
+      // The limited request changed nothing.
+      await limited.agents.flushLastSeen();
+      const m = await limited.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "limited-1" } });
+      expect(m.lastSeq).toBe(5n);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
