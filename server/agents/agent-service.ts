@@ -41,6 +41,7 @@ export interface AgentServiceOptions {
 
 interface MachineEntry extends MachineView {
   id: string;
+  tokenId: string;
   ringId: string | null;
   retired: boolean;
   tokenHash: string;
@@ -136,6 +137,7 @@ export class AgentService {
 
   private async loadMachineByToken(hash: string, token: string): Promise<MachineEntry> {
     const { rows } = await this.db.pool.query<{
+      token_id: string;
       token_hash: string;
       revoked_at: Date | null;
       id: string;
@@ -156,7 +158,7 @@ export class AgentService {
       pinned_ref: string | null;
       pinned_quarantined: boolean;
     }>(
-      `SELECT t.token_hash, t.revoked_at, m.id, m.machine_id, m.ring_id, m.retired_at, m.last_seq,
+      `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.machine_id, m.ring_id, m.retired_at, m.last_seq,
               m.state_hash, m.booted_checksum, m.update_state, m.update_target, m.labels, m.cohort,
               m.rollback_to, m.pin_allows_downgrade,
               p.checksum AS pinned_checksum, p.version AS pinned_version, pb.ref AS pinned_ref,
@@ -178,6 +180,7 @@ export class AgentService {
     if (row.revoked_at) throw new AppError("UNAUTHORIZED", "this token was revoked (the machine enrolled again)");
     return {
       id: row.id,
+      tokenId: row.token_id,
       machineId: row.machine_id,
       ringId: row.ring_id,
       retired: row.retired_at !== null,
@@ -364,10 +367,10 @@ export class AgentService {
       const hash = reportedStateHash(body);
       if (hash === machine.stateHash) {
         machine.lastSeq = body.seq;
-        this.lastSeen.touch(machine.id, now, body.seq);
       } else {
         await this.applyReportedState(machine, body, hash, now);
       }
+      this.lastSeen.touch(machine.id, now, body.seq, machine.tokenId);
     }
     const ring = await this.ringView(machine.ringId);
     return {

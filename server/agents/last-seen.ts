@@ -1,5 +1,6 @@
-// Coalesces the last-seen time and seq of check-ins that changed nothing, and
-// writes them in one multi-row statement every few seconds. A crash loses at
+// Coalesces the last-seen time and seq of check-ins that changed nothing (and
+// the last use of each machine token), and writes them in multi-row
+// statements every few seconds. A crash loses at
 // most one interval of last-seen times; never a state change (those are
 // written before the answer) and never an event.
 import type pg from "pg";
@@ -8,6 +9,7 @@ import type { Logger } from "../logger";
 interface Pending {
   seenAt: Date;
   seq: number;
+  tokenId: string;
 }
 
 const BATCH = 5000;
@@ -30,9 +32,9 @@ export class LastSeenBuffer {
     this.timer.unref();
   }
 
-  touch(machineDbId: string, seenAt: Date, seq: number) {
+  touch(machineDbId: string, seenAt: Date, seq: number, tokenId: string) {
     const prev = this.pending.get(machineDbId);
-    if (!prev || prev.seq < seq) this.pending.set(machineDbId, { seenAt, seq });
+    if (!prev || prev.seq < seq) this.pending.set(machineDbId, { seenAt, seq, tokenId });
   }
 
   get size() {
@@ -63,6 +65,12 @@ export class LastSeenBuffer {
              FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS v(id, seen, seq)
             WHERE m.id = v.id`,
           [slice.map(([id]) => id), slice.map(([, p]) => p.seenAt), slice.map(([, p]) => p.seq)],
+        );
+        await this.pool.query(
+          `UPDATE machine_tokens AS t SET last_used_at = GREATEST(t.last_used_at, v.seen)
+             FROM unnest($1::text[], $2::timestamptz[]) AS v(id, seen)
+            WHERE t.id = v.id`,
+          [slice.map(([, p]) => p.tokenId), slice.map(([, p]) => p.seenAt)],
         );
         for (const [id] of slice) batch.delete(id);
       }

@@ -160,6 +160,9 @@ describe("check-in", () => {
     expect(flushed.lastSeq).toBe(2n);
     expect(flushed.lastSeenAt!.getTime()).toBeGreaterThan(before.lastSeenAt!.getTime());
     expect(flushed.updatedAt).toEqual(before.updatedAt);
+    // The flush records the machine token's last use too.
+    const tokenRow = await app.db.prisma.machineToken.findFirstOrThrow({ where: { machine: { machineId: "checkin-4" }, revokedAt: null } });
+    expect(tokenRow.lastUsedAt?.getTime()).toBe(flushed.lastSeenAt!.getTime());
   });
 
   it("rejects bad bodies with 400 naming the first bad field, and changes nothing", async () => {
