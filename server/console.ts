@@ -140,6 +140,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
 
     const server = http.createServer((req, res) => {
       const url = req.url ?? "/";
+      // On every answer; the pages add their Content-Security-Policy (next.config.ts).
+      res.setHeader("x-content-type-options", "nosniff");
+      res.setHeader("referrer-policy", "same-origin");
+      res.setHeader("x-frame-options", "DENY");
       const pathname = url.split("?", 1)[0];
       if (pathname.startsWith("/api/agent/")) {
         void handleAgent(req, res, pathname);
