@@ -51,6 +51,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   pool.on("error", () => {
     // An idle client lost its server; the pool replaces it on next use.
   });
+  releaseDeadClients(pool);
   try {
     if (options.migrate !== false) await migrate(pool, url);
   } catch (error) {
@@ -84,4 +85,41 @@ export function getDatabase(): Database {
   const db = holder.__orchardDatabase;
   if (!db) throw new Error("the database is not open (start the console with `npm start`)");
   return db;
+}
+
+/**
+ * Prisma's pg adapter keeps a transaction's client checked out for good when
+ * its connection dies mid-transaction (the server stopped, say), so every
+ * outage would cost the pool a slot and `pool.end()` would wait forever. A
+ * client whose connection errored or ended is of no use to anyone: this
+ * hands it back to the pool (which destroys it) at once, and makes release
+ * idempotent for whoever releases it later.
+ */
+function releaseDeadClients(pool: pg.Pool) {
+  const connect = pool.connect.bind(pool) as (cb?: (err: Error | undefined, client?: pg.PoolClient, done?: () => void) => void) => Promise<pg.PoolClient> | undefined;
+  const watch = (client: pg.PoolClient) => {
+    // The pool gives every checkout a release function of its own.
+    const original = client.release.bind(client);
+    let released = false;
+    const onDead = (error?: Error) => client.release(error ?? new Error("connection ended"));
+    client.release = (error?: Error | boolean) => {
+      if (released) return;
+      released = true;
+      client.removeListener("error", onDead);
+      client.removeListener("end", onDead);
+      original(error);
+    };
+    client.once("error", onDead);
+    client.once("end", onDead);
+    return client;
+  };
+  pool.connect = ((cb?: (err: Error | undefined, client?: pg.PoolClient, done?: () => void) => void) => {
+    if (cb) {
+      return connect((err, client, done) => {
+        if (client) watch(client);
+        cb(err, client, done);
+      });
+    }
+    return (connect() as Promise<pg.PoolClient>).then(watch);
+  }) as typeof pool.connect;
 }

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import type { AgentService } from "../agents/agent-service";
+import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError } from "../errors";
 import type { Logger } from "../logger";
 import {
@@ -155,24 +156,14 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
         sendError(res, status, code, error.message, status === 503 ? { "retry-after": "10" } : undefined);
         return;
       }
-      log.error({ err: error, path: pathname }, "agent request failed");
       if (!req.readableEnded) req.resume();
-      if (isDatabaseDown(error)) {
+      if (isDatabaseUnavailable(error)) {
+        log.warn({ path: pathname }, "agent request refused: the database is unavailable");
         sendError(res, 503, "internal", "the console's database is unavailable; retry later", { "retry-after": "10" });
         return;
       }
+      log.error({ err: error, path: pathname }, "agent request failed");
       sendError(res, 500, "internal", "internal error");
     }
   };
-}
-
-function isDatabaseDown(error: unknown) {
-  const code = (error as { code?: string })?.code;
-  return (
-    code === "ECONNREFUSED" ||
-    code === "ECONNRESET" ||
-    code === "57P01" ||
-    code === "57P03" ||
-    (error instanceof Error && /Connection terminated|timeout exceeded when trying to connect/i.test(error.message))
-  );
 }

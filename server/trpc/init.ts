@@ -7,6 +7,7 @@ import { ZodError } from "zod";
 import type { Actor, Role } from "../audit/audit";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
+import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError } from "../errors";
 import { logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
@@ -70,6 +71,9 @@ const errorMapping = t.middleware(async ({ next, path }) => {
   }
   if (cause instanceof ZodError) {
     throw new TRPCError({ code: "BAD_REQUEST", message: describeFirstIssue(cause), cause });
+  }
+  if (isDatabaseUnavailable(cause)) {
+    throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "the console's database is unavailable; retry in a moment", cause });
   }
   if (isUniqueViolation(cause)) {
     throw new TRPCError({ code: "CONFLICT", message: "that already exists", cause });
