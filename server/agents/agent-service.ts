@@ -493,7 +493,7 @@ export class AgentService {
     };
   }
 
-  /** The rollout whose waves are open in the ring (at most one). */
+  /** The rollout whose waves are open in the ring (an active one first, else the newest aborted one). */
   private async loadActiveRollout(ringId: string): Promise<RolloutView | null> {
     const { rows } = await this.db.pool.query<{
       id: string;
@@ -518,8 +518,9 @@ export class AgentService {
          JOIN releases rel ON rel.id = ro.release_id
          JOIN branches b ON b.id = rel.branch_id
         WHERE rr.ring_id = $1 AND rr.phase = 'active' AND rr.open_wave >= 0
-          AND ro.state IN ('running', 'paused', 'awaiting_approval')
-        ORDER BY ro.created_at DESC
+          AND ro.state IN ('running', 'paused', 'awaiting_approval', 'aborted')
+        -- An aborted rollout still keeps the machines it updated where they are, until another takes the ring.
+        ORDER BY ro.state = 'aborted', ro.created_at DESC
         LIMIT 1`,
       [ringId],
     );

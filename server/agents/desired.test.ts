@@ -85,6 +85,19 @@ describe("desiredFor", () => {
     expect(answer(machine({ bootedChecksum: NEW }), paused)).toMatchObject({ action: "none", desired: { checksum: NEW } });
   });
 
+  it("keeps machines an aborted rollout updated where they are, and holds the rest on the ring's release", () => {
+    const aborted = ring({ rollout: rollout({ state: "aborted" }) });
+    expect(answer(machine({ bootedChecksum: NEW }), aborted)).toMatchObject({ action: "none", desired: { checksum: NEW } });
+    expect(answer(machine(), aborted)).toMatchObject({ action: "update", desired: { checksum: CUR } });
+  });
+
+  it("leaves machines on a quarantined rollout release where they are, without sending it to others", () => {
+    const braked = ring({ rollout: rollout({ state: "paused", release: release(NEW, "2026.12.1", true) }) });
+    expect(answer(machine({ bootedChecksum: NEW }), braked)).toEqual({ action: "none", desired: null, checkInIntervalSeconds: 300 });
+    expect(answer(machine({ updateState: "downloading", updateTarget: NEW }), braked)).toMatchObject({ action: "none", desired: null });
+    expect(answer(machine(), braked)).toMatchObject({ desired: { checksum: CUR } });
+  });
+
   it("answers a rollback before any rollout, and nothing once it is booted", () => {
     const rollbackTo = { checksum: OLD, ref: REF, version: "2026.10.3", reason: "revert", hold: true };
     expect(answer(machine({ bootedChecksum: NEW, rollbackTo }), ring({ rollout: rollout() }))).toMatchObject({

@@ -14,7 +14,7 @@ export interface ReleaseView {
 
 export interface RolloutView {
   id: string;
-  state: "running" | "paused" | "awaiting_approval";
+  state: "running" | "paused" | "awaiting_approval" | "aborted";
   release: ReleaseView;
   allowDowngrade: boolean;
   openWave: number;
@@ -69,19 +69,20 @@ function toward(machine: MachineView, release: ReleaseView, reason: string, allo
 
 function fromRollout(machine: MachineView, ring: RingView): Answer | null {
   const rollout = ring.rollout;
-  if (!rollout || rollout.release.quarantined) return null;
+  if (!rollout) return null;
   const wave = waveFor(
     { machineId: machine.machineId, labels: machine.labels, cohort: machine.cohort, pinned: false },
     rollout.membership,
   );
   if (wave === null || wave > rollout.openWave) return null;
   const target = rollout.release.checksum;
-  if (rollout.state !== "running") {
-    // Paused: machines already on their way (or there) keep the release;
-    // the others hold where they are.
-    const started = machine.bootedChecksum === target || (machine.updateTarget === target && BUSY_STATES.has(machine.updateState));
-    if (!started) return null;
-  }
+  const started = machine.bootedChecksum === target || (machine.updateTarget === target && BUSY_STATES.has(machine.updateState));
+  // A quarantined release is sent to nobody; machines that already took it
+  // stay where they are (only a revert moves them back).
+  if (rollout.release.quarantined) return started ? NOTHING : null;
+  // Paused or aborted: machines already on their way (or there) keep the
+  // release; the others hold on the ring's release.
+  if (rollout.state !== "running" && !started) return null;
   const waves = rollout.membership.waves;
   const reason = `rollout ${rollout.release.version} · ring ${ring.name} · wave ${wave + 1} of ${waves.length}`;
   return toward(machine, rollout.release, reason, rollout.allowDowngrade);

@@ -46,6 +46,11 @@ function positiveInt(name: string) {
   };
 }
 
+/** A duration that may be zero (no soak). */
+function durationOrZero(value: string) {
+  return /^0[smhdw]?$/.test(value.trim()) ? 0 : duration(value);
+}
+
 function duration(value: string) {
   const seconds = parseDuration(value);
   if (seconds === null) throw new InvalidArgumentError("expected a duration such as 90m, 24h or 7d");
@@ -271,7 +276,7 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       .requiredOption("--rings <names>", "rings in order, comma-separated (canary,beta,stable)", list)
       .option("--waves <percents>", "wave sizes as percentages of each ring", percents, [10, 50, 100])
       .option("--no-single-first", "no first wave of a single machine")
-      .option("--soak <duration>", "time a finished wave must stay healthy before the next opens", duration, 1800)
+      .option("--soak <duration>", "time a finished wave must stay healthy before the next opens (0: none)", durationOrZero, 1800)
       .option("--max-failure <percent>", "highest failure rate a wave may show", rate, 0.05)
       .option("--min-sample <n>", "finished machines needed before the rate is trusted", positiveInt("--min-sample"), 5)
       .option("--dark-after <duration>", "an updated machine not healthy on the release by then is dark", duration, 1800)

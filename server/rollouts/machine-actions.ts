@@ -42,7 +42,7 @@ export async function pinMachine(db: PrismaClient, actor: Actor, input: PinInput
   const now = clock.now();
   const machine = await db.$transaction(async (tx) => {
     const machine = await machineFor(tx, data.machineId);
-    const release = await findRelease(tx, data.version);
+    const release = await findRelease(tx, data.version, data.ref);
     if (release.quarantinedAt) throw conflict(`version: release ${release.version} is quarantined (emergency brake)`);
     const booted = machine.bootedChecksum
       ? await tx.release.findFirst({ where: { checksum: machine.bootedChecksum }, select: { createdAt: true, version: true } })
@@ -114,6 +114,11 @@ export async function rollbackMachine(db: PrismaClient, actor: Actor, input: { m
     const deployments = (machine.deployments ?? []) as Deployment[];
     const previous = deployments.find((d) => !d.booted && d.checksum !== machine.bootedChecksum);
     if (!previous) throw conflict("the machine reports no previous deployment to roll back to");
+    const quarantined = await tx.release.findFirst({
+      where: { checksum: previous.checksum, quarantinedAt: { not: null } },
+      select: { version: true },
+    });
+    if (quarantined) throw conflict(`its previous deployment is release ${quarantined.version}, which is quarantined (emergency brake)`);
     const target: RollbackTarget = {
       checksum: previous.checksum,
       ref: previous.ref,

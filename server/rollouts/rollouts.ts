@@ -291,7 +291,7 @@ export function abortRollout(db: PrismaClient, actor: Actor, input: RolloutActio
     if (!ACTIVE_STATES.includes(rollout.state as (typeof ACTIVE_STATES)[number])) {
       throw conflict(`rollout is ${rollout.state}: it has already ended`);
     }
-    // Machines that already updated stay where they are; nobody else is sent.
+    // Machines that already updated (or are updating) stay where they are; nobody else is sent.
     return { state: "aborted", finishedAt: now, pausedBy: "operator", pauseReason: `aborted by ${actor.label}${input.reason ? `: ${input.reason}` : ""}` };
   });
 }
@@ -537,11 +537,9 @@ export async function listRolloutMachines(
   db: PrismaClient,
   input: { rolloutId: string; ring?: string; step?: MachineStep; page?: number; pageSize?: number },
 ) {
-  const where: Prisma.RolloutMachineWhereInput = {
-    rolloutId: input.rolloutId,
-    step: input.step,
-    ...(input.ring ? { machine: { ring: { name: input.ring } } } : {}),
-  };
+  // The ring the machine was in when the rollout took it (it may have moved since).
+  const ringId = input.ring ? ((await db.ring.findUnique({ where: { name: input.ring }, select: { id: true } }))?.id ?? "none") : undefined;
+  const where: Prisma.RolloutMachineWhereInput = { rolloutId: input.rolloutId, step: input.step, ringId };
   const page = input.page ?? 0;
   const pageSize = input.pageSize ?? 50;
   const [rows, total] = await Promise.all([

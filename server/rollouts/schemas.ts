@@ -64,6 +64,8 @@ export const listRolloutsInput = z.object({
 export const pinInput = z.object({
   machineId: machineIdSchema,
   version: versionSchema,
+  /** The release's branch, when several branches have this version. */
+  ref: z.string().optional(),
   /** Pinning to an older release than the machine runs is a roll-forward to known-good. */
   allowDowngrade: z.boolean().default(false),
   reason: z.string().max(500).optional(),

@@ -9,7 +9,7 @@ import { RolloutController } from "../../server/rollouts/controller";
 import { pinMachine } from "../../server/rollouts/machine-actions";
 import { waveFor } from "../../server/rollouts/membership";
 import { wavesOf } from "../../server/rollouts/plan";
-import { brakeRelease, getRollout, revertRollout, startRollout } from "../../server/rollouts/rollouts";
+import { abortRollout, brakeRelease, getRollout, revertRollout, startRollout } from "../../server/rollouts/rollouts";
 import { call, enrollBody, hex } from "../helpers/agent-http";
 import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
 
@@ -256,6 +256,20 @@ describe("rollouts", () => {
       expect(answer.desired?.checksum, `${j.machineId} at ${cohort}`).toBe(cohort < 0.5 ? R2 : R1);
     }
     await app.db.prisma.rollout.update({ where: { id: rollout.id }, data: { state: "aborted" } });
+  });
+
+  it("aborts where it stands: updated machines stay, the others are not sent the release", async () => {
+    const rollout = await startRollout(app.db.prisma, cliActor, startPlan({ rings: [`beta${ringSuffix}`], singleFirst: false, waves: [50, 100], soakSeconds: 3600 }));
+    await controller.stepRollout(rollout.id);
+    await round(beta);
+    const updated = beta.filter((m) => m.booted === R2);
+    expect(updated.length).toBeGreaterThan(0);
+    await abortRollout(app.db.prisma, cliActor, { rolloutId: rollout.id, reason: "enough" });
+    for (const m of beta) {
+      const answer = await checkin(m);
+      if (m.booted === R2) expect(answer, m.machineId).toMatchObject({ action: "none", desired: { checksum: R2 } });
+      else expect(answer.desired?.checksum, m.machineId).toBe(R1);
+    }
   });
 
   it("waits for the maintenance window before opening a wave", async () => {
