@@ -173,6 +173,9 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       }
     });
     server.keepAliveTimeout = 65_000;
+    // A client that trickles its request (slow retrieval, slowloris) is cut off.
+    server.headersTimeout = 15_000;
+    server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(config.PORT, config.HOST, () => resolve());

@@ -287,6 +287,25 @@ describe("reboot slots", () => {
   });
 });
 
+describe("clocks", () => {
+  it("takes an agent's clock as a hint only: a day off changes no deadline and no order", async () => {
+    const token = await enrolled("skewed-1");
+    const dayAhead = new Date(Date.now() + 86_400_000).toISOString();
+    const dayBehind = new Date(Date.now() - 86_400_000).toISOString();
+    const ahead = await call<{ serverTime: string }>(url, "POST", "/checkin", { token, body: { ...checkinBody(1), sentAt: dayAhead } });
+    expect(ahead.status).toBe(200);
+    expect(Math.abs(Date.parse(ahead.body.serverTime) - app.clock.now().getTime())).toBeLessThan(5000);
+    expect((await call(url, "POST", "/checkin", { token, body: { ...checkinBody(2, { health: "degraded" }), sentAt: dayBehind } })).status).toBe(200);
+    const m = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "skewed-1" } });
+    expect(m.healthStatus).toBe("degraded"); // ordered by seq, not by the agent's clock
+    expect(Math.abs(m.lastSeenAt!.getTime() - app.clock.now().getTime())).toBeLessThan(5000);
+    await call(url, "POST", "/events", { token, body: { events: [{ id: "skew", at: dayAhead, type: "agent.started" }] } });
+    const event = await app.db.prisma.agentEvent.findFirstOrThrow({ where: { eventId: "skew" } });
+    expect(event.at.toISOString()).toBe(dayAhead);
+    expect(Math.abs(event.receivedAt.getTime() - app.clock.now().getTime())).toBeLessThan(5000);
+  });
+});
+
 describe("rate limits", () => {
   it("answers 429 with Retry-After and the spec's body past the per-token limit", async () => {
     const limited = await startTestConsole({ ORCHARD_AGENT_RATE_PER_TOKEN: "5" });

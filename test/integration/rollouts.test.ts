@@ -272,6 +272,18 @@ describe("rollouts", () => {
     }
   });
 
+  it("refuses to send a ring an older release without an explicit allow-downgrade", async () => {
+    for (const ring of rings()) await setRingRelease(app.db.prisma, cliActor, { ring, version: "2" });
+    await expect(startRollout(app.db.prisma, cliActor, startPlan({ version: "1" }))).rejects.toThrow(/allowDowngrade/);
+    const forward = await startRollout(app.db.prisma, cliActor, startPlan({ version: "1", rings: [`canary${ringSuffix}`], allowDowngrade: true }));
+    await controller.stepRollout(forward.id);
+    const answers = await Promise.all(canary.map((m) => checkin(m)));
+    const toOlder = answers.filter((a) => a.desired?.checksum === R1);
+    expect(toOlder.length).toBeGreaterThan(0);
+    for (const a of toOlder) expect(a.desired).toMatchObject({ allowDowngrade: true });
+    await app.db.prisma.rollout.update({ where: { id: forward.id }, data: { state: "aborted" } });
+  });
+
   it("waits for the maintenance window before opening a wave", async () => {
     const closed = { timeZone: "UTC", maintenanceWindows: [], blackoutDates: [new Date(app.clock.now()).toISOString().slice(0, 10)] };
     await updateRingPolicy(app.db.prisma, cliActor, { ring: `canary${ringSuffix}`, ...closed });
