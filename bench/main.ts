@@ -2,7 +2,8 @@
 // same run on the same machine (these machines are shared and noisy, so the
 // ratio is the figure to compare). Needs PostgreSQL (TEST_DATABASE_URL,
 // default the local server); creates and drops its own databases.
-// BENCH_JSON=1 prints the figures as JSON too; BENCH_ONLY=checkins|controller|pages runs one.
+// BENCH_JSON=1 prints the figures as JSON too; BENCH_ONLY=checkins|controller|pages|agent runs one.
+import { benchAgent } from "./agent";
 import { benchCheckins } from "./checkin";
 import { benchController } from "./controller";
 import { benchPages } from "./pages";
@@ -21,5 +22,8 @@ if (!only || only === "controller") {
 }
 if (!only || only === "pages") {
   results.pages = await benchPages({ machines: Number(process.env.BENCH_PAGE_MACHINES ?? 100_000) });
+}
+if (!only || only === "agent") {
+  results.agent = await benchAgent();
 }
 if (process.env.BENCH_JSON) console.log(JSON.stringify(results, null, 2));

@@ -85,8 +85,50 @@ describe("agent against a console", () => {
     ]);
     expect(machine().events.filter((e) => e.type !== "agent.started").every((e) => e.checksum === NEXT.checksum)).toBe(true);
     await eventually(() => !stateOf(agent).holdsRebootLock, 5000, "slot released on disk");
-    // The rollback deployment stays on disk behind the new one.
-    expect(done.deployments.map((d) => d.checksum)).toEqual([NEXT.checksum, FACTORY.checksum]);
+    // The rollback deployment stays on disk behind the new one, which is pinned as known-good.
+    expect(done.deployments.map((d) => [d.version, d.pinned])).toEqual([
+      [NEXT.version, true],
+      [FACTORY.version, false],
+    ]);
+  });
+
+  it("keeps the last release that passed the health gate pinned, and unpins the one before", async () => {
+    fake.desired = NEXT;
+    const agent = await start();
+    await settled("succeeded");
+    const THIRD = release("2026.12.1");
+    fake.desired = THIRD;
+    const done = await eventually(
+      () => lastCheckin()?.update.targetChecksum === THIRD.checksum && lastCheckin()!.update.state === "succeeded" && lastCheckin(),
+      5000,
+      "the second update",
+    );
+    expect(done.deployments.map((d) => [d.version, d.booted, d.pinned])).toEqual([
+      [THIRD.version, true, true],
+      [NEXT.version, false, false],
+    ]);
+    expect(stateOf(agent).pinnedByAgent).toBe(THIRD.checksum);
+  });
+
+  it("refuses a release built before the booted one until the console allows the downgrade", async () => {
+    const OLDER = release("2026.9.1");
+    fake.desired = OLDER;
+    const agent = await start();
+    const refused = await settled("failed");
+    expect(booted(refused)).toBe(FACTORY.checksum);
+    expect(refused.update.error).toBe(
+      `refused 2026.9.1 (${OLDER.checksum.slice(0, 12)}): it was built before the booted deployment, and the console did not allow a downgrade`,
+    );
+    await eventually(() => eventTypes().includes("update.failed"), 5000, "the update.failed event");
+    expect(eventTypes()).toEqual(["agent.started", "update.started", "update.failed"]);
+    // Asked again and again, it does not try again (and nothing went on the denylist).
+    await eventually(() => lastCheckin()!.seq >= refused.seq + 5, 5000, "more check-ins");
+    expect(eventTypes().filter((t) => t === "update.started")).toHaveLength(1);
+    expect(stateOf(agent).denylist).toEqual([]);
+
+    fake.desired = { ...OLDER, allowDowngrade: true };
+    const done = await settled("succeeded");
+    expect(booted(done)).toBe(OLDER.checksum);
   });
 
   it("rolls back when a required health check fails, and does not try that checksum again until asked anew", async () => {
@@ -120,6 +162,11 @@ describe("agent against a console", () => {
     expect(done.update.error).toBe(`boot loader fell back to ${FACTORY.version} instead of ${NEXT.version} (${NEXT.checksum.slice(0, 12)})`);
     expect(eventTypes().at(-1)).toBe("update.failed");
     expect(stateOf(agent).denylist).toEqual([NEXT.checksum]);
+    // The failed release is no longer the default: an unrelated reboot would not try it again.
+    expect(done.deployments.map((d) => [d.version, d.booted, d.staged])).toEqual([
+      [FACTORY.version, true, false],
+      [NEXT.version, false, false],
+    ]);
   });
 
   it("waits for a reboot slot while the console answers 409", async () => {
@@ -216,7 +263,7 @@ describe("agent against a console", () => {
   it("resumes an update after a restart in the middle of the download", async () => {
     fake.desired = NEXT;
     const first = await start({ sim: { stageSeconds: 1 } });
-    await eventually(() => stateOf(first).update.progress! > 0, 5000, "download under way");
+    await eventually(() => first.agent.state!.update.progress! > 0, 5000, "download under way");
     await first.stop();
     expect(stateOf(first).update.phase).toBe("downloading");
 

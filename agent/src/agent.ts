@@ -4,25 +4,15 @@
 // retired machine stops; a refused token is traded for a new one when an
 // enrollment token is configured.
 import type { CheckinResponse } from "../../server/protocol/v1.ts";
-import { type Backend, MachineHalted } from "./backend.ts";
+import { type Backend, type HealthSource, MachineHalted } from "./backend.ts";
 import { AgentClient, ApiError } from "./client.ts";
 import { type Enrollment, enrollMachine } from "./enroll.ts";
 import { clip, queueEvent, sendQueuedEvents } from "./events.ts";
 import { errorMessage, type Logger } from "./log.ts";
+import { denylistAfter, describeTarget, isActive, planUpdate, reportedState } from "./plan.ts";
 import { type AgentState, type AgentStore, openAgentStore } from "./store.ts";
 import { backoffSeconds, jittered, type Random, sleep, Waker } from "./timing.ts";
-import {
-  beginUpdate,
-  denylistAfter,
-  describeTarget,
-  isActive,
-  planUpdate,
-  reportedState,
-  runHealthChecks,
-  runUpdate,
-  type UpdateHost,
-  type UpdateTiming,
-} from "./update.ts";
+import { beginUpdate, runHealthChecks, runUpdate, type UpdateHost, type UpdateTiming } from "./update.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 export interface AgentTiming extends UpdateTiming {
@@ -45,6 +35,8 @@ const ENROLL_BACKOFF_CAP_SECONDS = 600;
 export interface AgentOptions {
   stateDir: string;
   backend: Backend;
+  /** The machine's health checks (the sim backend simulates its own). */
+  health: HealthSource;
   log: Logger;
   /** Enrolls a machine that has no state yet, and enrolls again after a 401. Without it a 401 stops the agent. */
   enrollment?: Enrollment;
@@ -75,6 +67,8 @@ export class Agent {
   /** Set while the (sim) machine reboots: nothing checks in from a machine that is down. */
   private machineDown: Promise<void> | null = null;
   private exit: AgentExit | null = null;
+  /** The seq on disk has not been sent yet: the next check-in may use it without a write. */
+  private seqReserved = false;
   private reportRequests = 0;
   private reportWaiters: { upTo: number; done: () => void }[] = [];
 
@@ -125,6 +119,7 @@ export class Agent {
   private createHost(store: AgentStore): UpdateHost {
     return {
       backend: this.options.backend,
+      health: this.options.health,
       client: new AgentClient({
         server: store.state.server,
         token: () => store.state.token,
@@ -185,11 +180,16 @@ export class Agent {
     const { backend, client } = this.host!;
     const status = await backend.status();
     const booted = status.deployments.find((d) => d.booted);
-    const health = await runHealthChecks(backend);
-    // On disk before it is sent: a crash after sending never reuses a seq.
-    await store.update((s) => {
-      s.seq += 1;
-    });
+    const health = await runHealthChecks(this.options.health, booted ?? null, this.signal);
+    // Every seq is on disk before it is sent, so a crash never reuses one. An
+    // answered check-in writes the next one with its own results (one write
+    // per check-in); after a failure, or at start, it takes a write of its own.
+    if (!this.seqReserved) {
+      await store.update((s) => {
+        s.seq += 1;
+      });
+    }
+    this.seqReserved = false;
     const { update } = store.state;
     const answer = await client.checkin({
       seq: store.state.seq,
@@ -218,7 +218,9 @@ export class Agent {
         desired: answer.desired ? { checksum: answer.desired.checksum, version: answer.desired.version } : null,
       };
       s.denylist = denylist;
+      s.seq += 1;
     });
+    this.seqReserved = true;
     for (const checksum of forgotten) {
       this.options.log.info(`the console moved on from ${checksum.slice(0, 12)}; it may be tried again when asked for anew`);
     }
@@ -376,7 +378,7 @@ export class Agent {
       up = resolve;
     });
     try {
-      await this.options.backend.finalizeAndReboot(this.signal);
+      await this.options.backend.reboot(this.signal);
     } finally {
       this.machineDown = null;
       up();

@@ -1,6 +1,6 @@
-// What the agent needs from the machine. The sim backend implements it in
-// memory; the ostree, rpm-ostree and bootc backends map each call onto their
-// own commands (`ostree admin status`, `rpm-ostree deploy`, `bootc switch`…).
+// What the agent needs from the machine. Four implementations: ostree,
+// rpm-ostree and bootc drive the machine's own tools; sim is an in-memory
+// machine for the fleet simulator and the tests.
 import type { Backend as BackendKind, Deployment, HealthCheck, HealthStatus } from "../../server/protocol/v1.ts";
 import type { UpdateTarget } from "./store.ts";
 
@@ -37,24 +37,39 @@ export interface Backend {
   osInfo(): Promise<OsInfo>;
 
   /**
-   * Pulls `target` and deploys it as the default for the next boot. A
-   * target already on disk is only made the default. `onProgress` gets the
-   * downloaded fraction, 1 once the pull is complete. Safe to call again
-   * after an interruption.
+   * True when `target` was built before the booted deployment (commit
+   * timestamps for ostree and rpm-ostree, image creation times for bootc).
+   * Fetches only the target's metadata, and checks its signature where the
+   * machine is set up to.
+   */
+  isOlderThanBooted(target: UpdateTarget, signal: AbortSignal): Promise<boolean>;
+
+  /**
+   * Downloads `target` (refused when its signature does not verify) and
+   * deploys it as the default for the next boot. `onProgress` gets the
+   * downloaded fraction where the tool tells it, and 1 at the end. Safe to
+   * call again after an interruption.
    */
   stage(target: UpdateTarget, onProgress: (fraction: number) => void, signal: AbortSignal): Promise<void>;
 
-  /** Makes the deployment after the booted one (the rollback deployment) the default for the next boot. */
-  rollback(): Promise<void>;
+  /** Makes a deployment already on disk the default for the next boot (a rollback needs no download). */
+  makeDefault(checksum: string): Promise<void>;
+
+  /** Pins a deployment (kept whatever is deployed later) or unpins it. */
+  pin(checksum: string, pinned: boolean): Promise<void>;
 
   /**
-   * Finalizes a staged deployment, if any, and reboots into the default one.
-   * A real machine does not return: the agent starts again after the boot
-   * and resumes from its state on disk. The sim returns after the new boot.
+   * Reboots into the default deployment. A real machine does not return:
+   * the agent is stopped by the shutdown and starts again after the boot,
+   * resuming from its state on disk. The sim returns after the new boot.
    */
-  finalizeAndReboot(signal: AbortSignal): Promise<void>;
+  reboot(signal: AbortSignal): Promise<void>;
+}
 
-  healthChecks(): Promise<HealthReport>;
+/** Where the machine's health comes from: check scripts, units and probes, or the sim's knobs. */
+export interface HealthSource {
+  /** Runs every check; `booted` is what the machine booted (check scripts get it in their environment). */
+  healthChecks(booted: Deployment | null, signal: AbortSignal): Promise<HealthReport>;
 }
 
 /** Thrown by a backend whose machine went down for good (a sim machine gone dark): the agent stops. */
@@ -71,4 +86,11 @@ export function healthStatusOf(checks: HealthCheck[]): HealthStatus {
   if (checks.some((c) => c.status === "fail")) return "unhealthy";
   if (checks.some((c) => c.status === "warn")) return "degraded";
   return "healthy";
+}
+
+/** The deployment of `checksum` in a status, or an error that says it is not on disk. */
+export function deploymentOf(status: MachineStatus, checksum: string): Deployment & { index: number } {
+  const index = status.deployments.findIndex((d) => d.checksum === checksum);
+  if (index < 0) throw new Error(`no deployment of ${checksum.slice(0, 12)} on disk`);
+  return { ...status.deployments[index], index };
 }

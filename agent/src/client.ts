@@ -17,6 +17,7 @@ import {
   rebootLockDeniedSchema,
   rebootLockGrantedSchema,
 } from "../../server/protocol/v1.ts";
+import { describeNetworkError, type HttpAnswer, httpRequest } from "./http.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 /**
@@ -101,10 +102,9 @@ async function request(
 ): Promise<{ status: number; json: unknown }> {
   const timeout = AbortSignal.timeout(options.timeoutSeconds * 1000);
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-  let response: Response;
-  let text: string;
+  let response: HttpAnswer;
   try {
-    response = await fetch(url, {
+    response = await httpRequest(url, {
       method,
       headers: {
         authorization: `Bearer ${token}`,
@@ -115,22 +115,26 @@ async function request(
       body: body === undefined ? undefined : JSON.stringify(body),
       signal,
     });
-    text = await response.text();
   } catch (error) {
     options.signal?.throwIfAborted();
     const why = timeout.aborted ? `timed out after ${options.timeoutSeconds} s` : describeNetworkError(error);
     throw new ApiError("unavailable", `${method} ${url}: ${why}`);
   }
-  const json = parseJson(text);
-  if (response.ok || answered.includes(response.status)) return { status: response.status, json };
+  const json = parseJson(response.body);
+  const ok = response.status >= 200 && response.status < 300;
+  if (ok || answered.includes(response.status)) return { status: response.status, json };
 
   const message = `${method} ${url}: ${response.status} ${errorMessageOf(json) ?? response.statusText}`;
-  const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
+  const retryAfter = parseRetryAfter(firstHeader(response.headers["retry-after"]));
   if (response.status === 401) throw new ApiError("unauthorized", message, 401);
   if (response.status === 410) throw new ApiError("retired", message, 410);
   if (response.status === 429) throw new ApiError("rate-limited", message, 429, retryAfter ?? 60);
   if (response.status >= 500) throw new ApiError("unavailable", message, response.status, retryAfter);
   throw new ApiError("rejected", message, response.status, retryAfter);
+}
+
+function firstHeader(value: string | string[] | undefined): string | null {
+  return (Array.isArray(value) ? value[0] : value) ?? null;
 }
 
 function parse<S extends z.ZodType>(schema: S, json: unknown): z.infer<S> {
@@ -151,11 +155,6 @@ function parseJson(text: string): unknown {
 function errorMessageOf(json: unknown): string | null {
   const error = (json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
   return typeof error?.message === "string" ? `${String(error.code)}: ${error.message}` : null;
-}
-
-function describeNetworkError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
 }
 
 /** A Retry-After header in seconds (it may be a number of seconds or an HTTP date). */

@@ -13,8 +13,11 @@ async function configFile(json: unknown) {
 describe("agent configuration", () => {
   it("has defaults, and a missing default file is no error", () => {
     const config = loadConfig({ file: "/etc/orchard/agent.json", env: {} });
-    expect(config).toMatchObject({ stateDir: DEFAULT_STATE_DIR, backend: "sim", labels: {}, logLevel: "info" });
+    expect(config).toMatchObject({ stateDir: DEFAULT_STATE_DIR, reboot: "systemctl", labels: {}, logLevel: "info" });
+    expect(config.backend).toBeUndefined();
     expect(config.sim.failRate).toBe(0);
+    expect(config.ostree).toEqual({ sysroot: "/" });
+    expect(config.health).toEqual({ checksDir: "/etc/orchard/check", failedUnits: "wanted", probes: [], timeoutSeconds: 30 });
   });
 
   it("lets the environment override the file, and flags override both", async () => {

@@ -4,8 +4,9 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { checksumSchema, labelsSchema, machineIdSchema, refSchema } from "../../server/protocol/v1.ts";
+import { backendSchema, checksumSchema, labelsSchema, machineIdSchema, refSchema } from "../../server/protocol/v1.ts";
 import { logLevels } from "./log.ts";
+import { rebootModes } from "./reboot.ts";
 
 export const DEFAULT_CONFIG_FILE = "/etc/orchard/agent.json";
 export const DEFAULT_STATE_DIR = "/var/lib/orchard-agent";
@@ -33,6 +34,36 @@ const simSchema = z.strictObject({
     .default(SIM_FACTORY_DEFAULT),
 });
 
+const remoteSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1 to 64 characters of [A-Za-z0-9._-]"),
+  url: z.string().regex(/^(https?|file):\/\//, "expected an https://, http:// or file:// URL"),
+  gpgKeyFile: z.string().min(1, "must not be empty").optional(),
+  ed25519KeyFile: z.string().min(1, "must not be empty").optional(),
+});
+
+const ostreeSchema = z.strictObject({
+  /** "/" on a machine; a folder made with `ostree admin init-fs` for tests and demos (with reboot: "marker"). */
+  sysroot: z.string().min(1, "must not be empty").default("/"),
+  osName: z.string().min(1, "must not be empty").optional(),
+  /** Set up by the agent at every start; without it, the booted deployment's remote is used as the operator left it. */
+  remote: remoteSchema.optional(),
+});
+
+const probeSchema = z.strictObject({
+  name: z.string().min(1, "must not be empty").max(128, "at most 128 characters"),
+  url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }),
+  required: z.boolean().default(true),
+  timeoutSeconds: z.number().positive("must be positive").optional(),
+});
+
+const healthSchema = z.strictObject({
+  /** Executable checks in required.d/ and wanted.d/ (greenboot's layout: /etc/greenboot/check works too). */
+  checksDir: z.string().min(1, "must not be empty").default("/etc/orchard/check"),
+  failedUnits: z.enum(["required", "wanted", "ignore"], { error: "expected required, wanted or ignore" }).default("wanted"),
+  probes: z.array(probeSchema).max(16, "at most 16 probes").default([]),
+  timeoutSeconds: z.number().positive("must be positive").default(30),
+});
+
 export const configSchema = z.strictObject({
   /** The console, e.g. https://orchard.example.com. */
   server: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).optional(),
@@ -43,12 +74,18 @@ export const configSchema = z.strictObject({
   machineId: machineIdSchema.optional(),
   /** Defaults to the system's host name. */
   hostname: z.string().min(1, "must not be empty").max(253, "at most 253 characters").optional(),
-  backend: z.enum(["sim"], { error: "expected sim (the only backend of this version)" }).default("sim"),
+  /** How the machine is updated; required to enroll or run (a real machine must never run the sim by mistake). */
+  backend: backendSchema.optional(),
+  /** How the reboot step reboots: "marker" only for an ostree sysroot in a folder. */
+  reboot: z.enum(rebootModes, { error: `expected one of ${rebootModes.join(", ")}` }).default("systemctl"),
   labels: labelsSchema.default({}),
   logLevel: z.enum(logLevels, { error: `expected one of ${logLevels.join(", ")}` }).default("info"),
   requestTimeoutSeconds: z.number().positive("must be positive").default(30),
   /** How long after a boot the health checks may take to pass before the machine boots back. */
   healthGraceSeconds: z.number().positive("must be positive").default(120),
+  ostree: ostreeSchema.prefault({}),
+  bootc: z.strictObject({ enforceSignaturePolicy: z.boolean().default(false) }).prefault({}),
+  health: healthSchema.prefault({}),
   sim: simSchema.prefault({}),
 });
 export type AgentConfig = z.infer<typeof configSchema>;
@@ -62,6 +99,7 @@ export const ENV_OVERRIDES: Record<string, Field> = {
   ORCHARD_MACHINE_ID: "machineId",
   ORCHARD_HOSTNAME: "hostname",
   ORCHARD_BACKEND: "backend",
+  ORCHARD_REBOOT: "reboot",
   ORCHARD_LOG_LEVEL: "logLevel",
 };
 

@@ -60,6 +60,7 @@ export async function enrollMachine(
     queue: [],
     update: { ...idleUpdate },
     denylist: [],
+    pinnedByAgent: null,
     holdsRebootLock: false,
     lastCheckin: null,
   });

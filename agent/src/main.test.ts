@@ -31,10 +31,11 @@ const run = (args: string[], env?: Record<string, string>) => start(args, env).d
 
 describe("orchard-agent", () => {
   it("exits with 2 and names the field on bad arguments or configuration", async () => {
-    const [badFlag, badEnv, missing] = await Promise.all([
+    const [badFlag, badEnv, missing, noBackend] = await Promise.all([
       run(["enroll", "--bogus"]),
       run(["enroll", "--token", "t"], { ORCHARD_SERVER: "ftp://x" }),
       run(["status"], { ORCHARD_AGENT_CONFIG: "/nonexistent/agent.json" }),
+      run(["enroll", "--server", fake.url, "--token", "enroll-me", "--machine-id", "cli-0"], { ORCHARD_STATE_DIR: await tempDir() }),
     ]);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/unknown option '--bogus'/);
@@ -42,11 +43,13 @@ describe("orchard-agent", () => {
     expect(badEnv.stderr).toBe("orchard-agent: bad configuration: ORCHARD_SERVER: expected an http:// or https:// URL\n");
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe("orchard-agent: bad configuration: /nonexistent/agent.json: cannot read it (ENOENT)\n");
+    expect(noBackend.code).toBe(2);
+    expect(noBackend.stderr).toMatch(/^orchard-agent: bad configuration: backend: required: one of ostree, rpm-ostree, bootc, sim/);
   }, 30_000);
 
   it("enrolls, shows its status without the token, runs, and stops cleanly on SIGTERM", async () => {
     const stateDir = await tempDir();
-    const env = { ORCHARD_STATE_DIR: stateDir };
+    const env = { ORCHARD_STATE_DIR: stateDir, ORCHARD_BACKEND: "sim" };
     const enrolled = await run(
       ["enroll", "--server", fake.url, "--token", "enroll-me", "--machine-id", "cli-1", "--label", "site=ams-1"],
       env,
@@ -73,7 +76,7 @@ describe("orchard-agent", () => {
 
   it("exits with 3 when the console retired the machine", async () => {
     const stateDir = await tempDir();
-    const env = { ORCHARD_STATE_DIR: stateDir };
+    const env = { ORCHARD_STATE_DIR: stateDir, ORCHARD_BACKEND: "sim" };
     await run(["enroll", "--server", fake.url, "--token", "enroll-me", "--machine-id", "cli-2"], env);
     fake.machine("cli-2").retired = true;
     const retired = await run(["run"], env);

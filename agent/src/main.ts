@@ -5,12 +5,12 @@
 import { hostname as systemHostname } from "node:os";
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
+import { backendSchema } from "../../server/protocol/v1.ts";
 import { Agent, type AgentExit } from "./agent.ts";
-import type { Backend } from "./backend.ts";
-import { SimBackend, simMachineFile } from "./backends/sim.ts";
 import { type AgentConfig, ConfigError, type ConfigSources, loadConfig, resolveMachineId } from "./config.ts";
 import { type Enrollment, enrollMachine } from "./enroll.ts";
 import { createLogger, errorMessage } from "./log.ts";
+import { openMachine } from "./machine.ts";
 import { formatStatus, statusJson } from "./status.ts";
 import { agentStateSchema, openAgentStore, readJsonFile, STATE_FILE } from "./store.ts";
 import { AGENT_VERSION } from "./version.ts";
@@ -31,10 +31,6 @@ function flag(value: unknown, name: string) {
 
 function configFrom(globals: { config?: string }, flags: Flags): AgentConfig {
   return loadConfig({ file: globals.config, flags });
-}
-
-function openBackend(config: AgentConfig): Promise<Backend> {
-  return SimBackend.open({ ...config.sim, file: simMachineFile(config.stateDir) });
 }
 
 /** Commander's way to gather a repeated option. */
@@ -72,7 +68,7 @@ async function enrollCommand(options: EnrollOptions, globals: { config?: string 
     hostname: config.hostname ?? systemHostname(),
     labels: config.labels,
   };
-  const backend = await openBackend(config);
+  const { backend } = await openMachine(config);
   const existing = await openAgentStore(config.stateDir);
   const { ring } = await enrollMachine(config.stateDir, existing, enrollment, backend, {
     timeoutSeconds: config.requestTimeoutSeconds,
@@ -103,7 +99,7 @@ async function runCommand(options: { stateDir?: string }, globals: { config?: st
   }
   const agent = new Agent({
     stateDir: config.stateDir,
-    backend: await openBackend(config),
+    ...(await openMachine(config)),
     log,
     enrollment,
     timing: { requestTimeoutSeconds: config.requestTimeoutSeconds, healthGraceSeconds: config.healthGraceSeconds },
@@ -148,7 +144,7 @@ function buildProgram(setExit: (code: number) => void) {
     .option("--state-dir <dir>", "state directory (default /var/lib/orchard-agent)")
     .option("--machine-id <id>", "machine id (default /etc/machine-id)")
     .option("--hostname <name>", "host name to report (default the system's)")
-    .addOption(new Option("--backend <kind>", "how the machine is updated").choices(["sim"]))
+    .addOption(new Option("--backend <kind>", "how the machine is updated").choices(backendSchema.options))
     .option("--label <key=value>", "a label for the machine (repeatable)", collect)
     .action(async (options) => setExit(await enrollCommand(options, globals())));
 

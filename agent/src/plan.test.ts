@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { CheckinResponse } from "../../server/protocol/v1.ts";
 import { type AgentState, idleUpdate } from "./store.ts";
 import { FACTORY, release } from "./testing/test-agent.ts";
-import { denylistAfter, planUpdate, reportedState } from "./update.ts";
+import { denylistAfter, planUpdate, reportedState } from "./plan.ts";
 
 const NEXT = release("2026.11.1");
 const now = new Date("2026-11-25T17:00:00Z");
@@ -25,6 +25,7 @@ function state(change: Partial<AgentState> = {}): AgentState {
     queue: [],
     update: { ...idleUpdate },
     denylist: [],
+    pinnedByAgent: null,
     holdsRebootLock: false,
     lastCheckin: null,
     ...change,
@@ -36,8 +37,22 @@ describe("planUpdate", () => {
     expect(planUpdate(answer("update"), FACTORY.checksum, state(), now)).toEqual({
       kind: "update",
       target: { ref: NEXT.ref, checksum: NEXT.checksum, version: NEXT.version },
+      mayDowngrade: false,
     });
-    expect(planUpdate(answer("rollback", FACTORY), NEXT.checksum, state(), now)?.kind).toBe("rollback");
+  });
+
+  it("allows an older target for a rollback or an operator's roll-forward only", () => {
+    expect(planUpdate(answer("rollback", FACTORY), NEXT.checksum, state(), now)).toMatchObject({ kind: "rollback", mayDowngrade: true });
+    const rollForward = { ...answer("update", FACTORY), desired: { ...FACTORY, reason: "", allowDowngrade: true } };
+    expect(planUpdate(rollForward, NEXT.checksum, state(), now)).toMatchObject({ kind: "update", mayDowngrade: true });
+  });
+
+  it("does not try a refused downgrade again until the console allows it", () => {
+    const refused = state({ update: { ...idleUpdate, phase: "failed", target: FACTORY, downgradeRefused: true } });
+    expect(planUpdate(answer("update", FACTORY), NEXT.checksum, refused, now)).toBeNull();
+    const allowed = { ...answer("update", FACTORY), desired: { ...FACTORY, reason: "", allowDowngrade: true } };
+    expect(planUpdate(allowed, NEXT.checksum, refused, now)).toMatchObject({ mayDowngrade: true });
+    expect(planUpdate(answer("rollback", FACTORY), NEXT.checksum, refused, now)).toMatchObject({ kind: "rollback" });
   });
 
   it("does nothing when asked for nothing, for what is booted, or for a denied checksum", () => {

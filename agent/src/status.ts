@@ -1,6 +1,6 @@
 // `orchard-agent status`: the agent's state on disk, for people and scripts.
 // The machine token never leaves the state file.
-import { reportedState } from "./update.ts";
+import { reportedState } from "./plan.ts";
 import type { AgentState } from "./store.ts";
 
 function named(d: { checksum: string; version: string | null } | null | undefined) {

@@ -17,13 +17,21 @@ import {
 
 const TEMP_MARK = ".tmp-";
 
+/**
+ * Whether a write is flushed to the disk (fsync) before it counts as done.
+ * Only the fleet simulator's process turns it off: its thousands of
+ * simulated machines share one disk and Node's four I/O threads, and none of
+ * them loses power. Writes stay atomic either way.
+ */
+export const storage = { durable: true };
+
 /** Writes `text` to `file` so that readers see the old content or the new, nothing in between. */
 export async function writeFileAtomic(file: string, text: string): Promise<void> {
   const temp = `${file}${TEMP_MARK}${process.pid}-${randomUUID().slice(0, 8)}`;
   const handle = await open(temp, "w", 0o600);
   try {
     await handle.writeFile(text, "utf8");
-    await handle.sync();
+    if (storage.durable) await handle.sync();
   } finally {
     await handle.close();
   }
@@ -33,6 +41,7 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
     await unlink(temp).catch(() => {});
     throw error;
   }
+  if (!storage.durable) return;
   // The rename itself lives in the directory: sync it too, or a power cut can undo it.
   const dir = await open(path.dirname(file), "r");
   try {
@@ -97,6 +106,12 @@ const updateRecordSchema = z.object({
   /** `update` moves to a new deployment; `rollback` goes back to one the console names. */
   kind: z.enum(["update", "rollback"]).nullable(),
   target: targetSchema.nullable(),
+  /** The console allowed a target older than the booted deployment (an operator's roll-forward, or a rollback). */
+  mayDowngrade: z.boolean().default(false),
+  /** The update ended because the target was older than the booted deployment and no downgrade was allowed. */
+  downgradeRefused: z.boolean().default(false),
+  /** What was booted before the reboot into the target: where a failed health gate goes back to. */
+  previousChecksum: checksumSchema.nullable().default(null),
   /** Written before every reboot: the checksum the next boot must come up in. */
   expectedChecksum: checksumSchema.nullable(),
   /** The boot id before that reboot: an unchanged one after a restart means the reboot never happened. */
@@ -115,6 +130,9 @@ export const idleUpdate: UpdateRecord = {
   phase: "idle",
   kind: null,
   target: null,
+  mayDowngrade: false,
+  downgradeRefused: false,
+  previousChecksum: null,
   expectedChecksum: null,
   bootIdBeforeReboot: null,
   verifyingSince: null,
@@ -132,7 +150,7 @@ export const agentStateSchema = z.object({
   backend: backendSchema,
   labels: labelsSchema,
   token: z.string().min(1),
-  /** Raised and written before every check-in is sent, so a crash never reuses one. */
+  /** The next check-in's seq, or the last one sent: written before it is sent, so a crash never reuses one. */
   seq: z.number().int().min(0),
   checkInIntervalSeconds: z.number().positive(),
   /** Events not yet accepted by the console, oldest first. */
@@ -140,6 +158,8 @@ export const agentStateSchema = z.object({
   update: updateRecordSchema,
   /** Checksums that failed to boot or failed the health gate: not tried again until the console asks anew. */
   denylist: z.array(checksumSchema),
+  /** The deployment the agent pinned as the last one that passed the health gate. */
+  pinnedByAgent: checksumSchema.nullable().default(null),
   /** True from a granted reboot slot until the console confirmed its release. */
   holdsRebootLock: z.boolean(),
   /** The last answered check-in (agent clock), for `orchard-agent status`. */
@@ -194,6 +214,15 @@ export class StateFile<T> {
     const write = this.writing.catch(() => {}).then(() => writeFileAtomic(this.file, JSON.stringify(this.current)));
     this.writing = write;
     return write;
+  }
+
+  /**
+   * Applies `change` in memory only; it reaches the disk with the next
+   * update. For figures a crash may lose, such as download progress: a
+   * thousand simulated machines writing every tick would saturate one disk.
+   */
+  amend(change: (state: T) => void): void {
+    change(this.current);
   }
 
   /** Resolves when every write asked for so far has landed (or failed). */

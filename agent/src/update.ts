@@ -2,19 +2,13 @@
 // health of the new boot, and boot back when it fails. Every phase is
 // written to disk before it is acted on, so an agent started after a crash
 // (or after a real reboot) resumes where it was.
-import type { CheckinResponse, UpdateState } from "../../server/protocol/v1.ts";
-import { type Backend, type HealthReport, MachineHalted } from "./backend.ts";
+import type { Deployment } from "../../server/protocol/v1.ts";
+import { type Backend, type HealthReport, type HealthSource, MachineHalted } from "./backend.ts";
 import { ApiError, type AgentClient } from "./client.ts";
 import { clip, type NewEvent, queueEvent } from "./events.ts";
 import { errorMessage, type Logger } from "./log.ts";
-import {
-  type AgentState,
-  type AgentStore,
-  idleUpdate,
-  type UpdatePhase,
-  type UpdateRecord,
-  type UpdateTarget,
-} from "./store.ts";
+import { describeTarget, isActive, type UpdatePlan } from "./plan.ts";
+import { type AgentStore, idleUpdate, type UpdateRecord, type UpdateTarget } from "./store.ts";
 import { backoffSeconds, type Random, sleep } from "./timing.ts";
 
 export interface UpdateTiming {
@@ -29,6 +23,7 @@ export interface UpdateTiming {
 /** What the update state machine needs from the agent around it. */
 export interface UpdateHost {
   readonly backend: Backend;
+  readonly health: HealthSource;
   readonly client: AgentClient;
   readonly store: AgentStore;
   readonly log: Logger;
@@ -42,70 +37,15 @@ export interface UpdateHost {
   reboot(): Promise<void>;
 }
 
-export interface UpdatePlan {
-  kind: "update" | "rollback";
-  target: UpdateTarget;
-}
-
-/** Phases in which an update is under way (and must be resumed after a restart). */
-const ACTIVE_PHASES: ReadonlySet<UpdatePhase> = new Set([
-  "downloading",
-  "staged",
-  "rebooting",
-  "reverting",
-  "verifying",
-]);
-
-export function isActive(phase: UpdatePhase): boolean {
-  return ACTIVE_PHASES.has(phase);
-}
-
-/** The `update.state` a check-in reports for a phase. */
-export function reportedState(phase: UpdatePhase): UpdateState {
-  return phase === "reverting" ? "rebooting" : phase;
-}
-
-/** What the console's answer asks of this machine, or null when nothing is to be done now. */
-export function planUpdate(
-  answer: CheckinResponse,
-  booted: string | null,
-  state: Readonly<AgentState>,
-  now: Date,
-): UpdatePlan | null {
-  const desired = answer.desired;
-  if (answer.action === "none" || !desired || desired.checksum === booted) return null;
-  if (state.denylist.includes(desired.checksum)) return null;
-  const last = state.update;
-  const waiting = last.phase === "failed" && last.target?.checksum === desired.checksum && last.retryAt;
-  if (waiting && Date.parse(waiting) > now.getTime()) return null;
-  return {
-    kind: answer.action,
-    target: { ref: desired.ref, checksum: desired.checksum, version: desired.version },
-  };
-}
-
-/**
- * The denylist after an answer: a checksum stays on it while the console
- * keeps asking for it, and leaves it once the console asks for anything
- * else, so that asking for it again later is a new request.
- */
-export function denylistAfter(denylist: readonly string[], answer: CheckinResponse): string[] {
-  return denylist.filter((checksum) => checksum === answer.desired?.checksum);
-}
-
 /** The machine's health; health checks that cannot run count as a failed check. */
-export async function runHealthChecks(backend: Backend): Promise<HealthReport> {
+export async function runHealthChecks(health: HealthSource, booted: Deployment | null, signal: AbortSignal): Promise<HealthReport> {
   try {
-    return await backend.healthChecks();
+    return await health.healthChecks(booted, signal);
   } catch (error) {
-    if (error instanceof MachineHalted) throw error;
+    if (error instanceof MachineHalted || signal.aborted) throw error;
     const output = `could not run: ${errorMessage(error)}`;
     return { status: "unknown", checks: [{ name: "health-checks", status: "fail", output }] };
   }
-}
-
-export function describeTarget(target: UpdateTarget): string {
-  return target.version ? `${target.version} (${target.checksum.slice(0, 12)})` : target.checksum.slice(0, 12);
 }
 
 /** Starts an update: the first phase goes to disk (with its event) before any work. */
@@ -120,6 +60,7 @@ export async function beginUpdate(host: UpdateHost, plan: UpdatePlan, reason: st
       phase: "downloading",
       kind: plan.kind,
       target: plan.target,
+      mayDowngrade: plan.mayDowngrade,
       progress: 0,
       attempts: retry ? last.attempts : 0,
     },
@@ -161,11 +102,14 @@ async function stage(host: UpdateHost, record: UpdateRecord) {
   const onDisk = status.deployments.some((d) => d.checksum === target.checksum);
   const started = Date.now();
   try {
-    if (record.kind === "rollback" && status.deployments.find((d) => !d.booted)?.checksum === target.checksum) {
-      await host.backend.rollback();
-    } else {
-      await host.backend.stage(target, (fraction) => void setProgress(host, fraction), host.signal);
+    // Anti-rollback: nothing built before what runs now, unless the console says so.
+    if (!record.mayDowngrade && (await host.backend.isOlderThanBooted(target, host.signal))) {
+      await refuseDowngrade(host, target);
+      return;
     }
+    // A deployment still on disk (a rollback, mostly) needs no download.
+    if (onDisk) await host.backend.makeDefault(target.checksum);
+    else await host.backend.stage(target, (fraction) => setProgress(host, fraction), host.signal);
   } catch (error) {
     if (host.signal.aborted || error instanceof MachineHalted) throw error;
     await failStaging(host, record, error);
@@ -179,7 +123,18 @@ async function stage(host: UpdateHost, record: UpdateRecord) {
   await transition(host, { phase: "staged", progress: null, error: null, attempts: 0, retryAt: null }, events);
 }
 
-/** A failed pull is tried again later (with backoff), not at once: it may fail the same way. */
+async function refuseDowngrade(host: UpdateHost, target: UpdateTarget) {
+  const message = `refused ${describeTarget(target)}: it was built before the booted deployment, and the console did not allow a downgrade`;
+  host.log.warn(message);
+  await transition(host, { phase: "failed", progress: null, error: message, downgradeRefused: true }, [
+    { type: "update.failed", checksum: target.checksum, detail: message },
+  ]);
+}
+
+/**
+ * A failed download (an unreachable remote, a commit whose signature does
+ * not verify) is tried again later, with backoff: it may fail the same way.
+ */
 async function failStaging(host: UpdateHost, record: UpdateRecord, error: unknown) {
   const attempts = record.attempts + 1;
   const wait = backoff(host, attempts - 1);
@@ -195,10 +150,16 @@ async function takeSlotAndReboot(host: UpdateHost, record: UpdateRecord) {
   await acquireRebootSlot(host);
   const status = await host.backend.status();
   const target = record.target!;
+  const booted = status.deployments.find((d) => d.booted);
   // "Expecting X after the reboot" is on disk before the machine goes down.
   await transition(
     host,
-    { phase: "rebooting", expectedChecksum: target.checksum, bootIdBeforeReboot: status.bootId },
+    {
+      phase: "rebooting",
+      expectedChecksum: target.checksum,
+      previousChecksum: booted?.checksum ?? null,
+      bootIdBeforeReboot: status.bootId,
+    },
     [{ type: "reboot.started", checksum: target.checksum, detail: `rebooting into ${describeTarget(target)}` }],
   );
   await host.reboot();
@@ -231,6 +192,8 @@ async function checkBoot(host: UpdateHost, record: UpdateRecord) {
     return;
   }
   if (booted?.checksum !== record.expectedChecksum) {
+    // The target is still the default: the next boot, for whatever reason, would try it again.
+    if (booted) await host.backend.makeDefault(booted.checksum);
     await fail(host, target, `boot loader fell back to ${bootedName} instead of ${describeTarget(target)}`);
     return;
   }
@@ -242,9 +205,11 @@ async function verify(host: UpdateHost, record: UpdateRecord) {
   const target = record.target!;
   const deadline = Date.parse(record.verifyingSince!) + host.timing.healthGraceSeconds * 1000;
   for (;;) {
-    const health = await runHealthChecks(host.backend);
+    const booted = (await host.backend.status()).deployments.find((d) => d.booted) ?? null;
+    const health = await runHealthChecks(host.health, booted, host.signal);
     const failing = health.checks.find((c) => c.status === "fail");
     if (!failing) {
+      await keepAsKnownGood(host, target.checksum);
       const passed = health.checks.filter((c) => c.status === "pass").length;
       await transition(host, { phase: "succeeded", error: null }, [
         {
@@ -263,23 +228,42 @@ async function verify(host: UpdateHost, record: UpdateRecord) {
   }
 }
 
+/**
+ * Pins the deployment that passed the health gate, and unpins the one pinned
+ * before: the last known-good deployment stays on disk even when something
+ * else deploys meanwhile (rpm-ostree's automatic updates, a hand-run
+ * `bootc switch`), which would otherwise drop the rollback deployment.
+ */
+async function keepAsKnownGood(host: UpdateHost, checksum: string) {
+  const before = host.store.state.pinnedByAgent;
+  try {
+    await host.backend.pin(checksum, true);
+    const onDisk = (await host.backend.status()).deployments.some((d) => d.checksum === before);
+    if (before && before !== checksum && onDisk) await host.backend.pin(before, false);
+    await host.store.update((s) => {
+      s.pinnedByAgent = checksum;
+    });
+  } catch (error) {
+    if (host.signal.aborted || error instanceof MachineHalted) throw error;
+    host.log.warn(`pinning ${checksum.slice(0, 12)} failed: ${errorMessage(error)}; the update stands`);
+  }
+}
+
 async function revert(host: UpdateHost, target: UpdateTarget, reason: string) {
   host.log.warn(`${reason}; booting back into the previous deployment`);
   // On the denylist before anything else: a crash from here on never boots it again.
   const event: NewEvent = { type: "health.failed", checksum: target.checksum, detail: reason };
   await transition(host, { error: clip(reason) }, [event], target.checksum);
-  const before = await host.backend.status();
-  if (!before.deployments.some((d) => !d.booted)) {
+  const status = await host.backend.status();
+  const previous = host.store.state.update.previousChecksum;
+  const back =
+    status.deployments.find((d) => !d.booted && d.checksum === previous) ?? status.deployments.find((d) => !d.booted);
+  if (!back) {
     await fail(host, target, `${reason}; there is no previous deployment to boot back into`);
     return;
   }
-  await host.backend.rollback();
-  const after = await host.backend.status();
-  await transition(
-    host,
-    { phase: "reverting", expectedChecksum: after.deployments[0].checksum, bootIdBeforeReboot: after.bootId },
-    [],
-  );
+  await host.backend.makeDefault(back.checksum);
+  await transition(host, { phase: "reverting", expectedChecksum: back.checksum, bootIdBeforeReboot: status.bootId }, []);
   await host.reboot();
 }
 
@@ -327,12 +311,11 @@ function backoff(host: UpdateHost, attempt: number) {
   return backoffSeconds(attempt, host.timing.retryBaseSeconds, cap, host.random);
 }
 
+/** Progress is reported from memory: after a crash the download starts again anyway. */
 function setProgress(host: UpdateHost, fraction: number) {
-  return host.store
-    .update((s) => {
-      s.update.progress = Math.min(1, Math.max(0, fraction));
-    })
-    .catch((error) => host.log.warn(`writing progress failed: ${errorMessage(error)}`));
+  host.store.amend((s) => {
+    s.update.progress = Math.min(1, Math.max(0, fraction));
+  });
 }
 
 /** Writes a change of the update record, its events and a checksum to deny in one write, then checks in. */

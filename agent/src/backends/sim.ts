@@ -2,14 +2,17 @@
 // takes time, reboots that swap the booted deployment and change the boot id
 // (without ending the process), and health checks that pass or fail by the
 // knobs below. Its state lives in a file beside the agent's, so a restarted
-// sim machine remembers what it booted.
+// sim machine remembers what it booted. Its releases were built in version
+// order (2026.10.3 before 2026.11.1), standing in for commit timestamps.
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
 import { checksumSchema, type HealthCheck, refSchema } from "../../../server/protocol/v1.ts";
 import {
   type Backend,
+  deploymentOf,
   type HealthReport,
+  type HealthSource,
   healthStatusOf,
   MachineHalted,
   type MachineStatus,
@@ -54,7 +57,6 @@ const simDeploymentSchema = z.object({
   checksum: checksumSchema,
   ref: refSchema,
   version: z.string().nullable(),
-  staged: z.boolean(),
   pinned: z.boolean(),
 });
 type SimDeployment = z.infer<typeof simDeploymentSchema>;
@@ -80,7 +82,7 @@ export function simMachineFile(stateDir: string): string {
   return path.join(stateDir, "sim-machine.json");
 }
 
-export class SimBackend implements Backend {
+export class SimBackend implements Backend, HealthSource {
   readonly kind = "sim" as const;
   private readonly random: Random;
 
@@ -98,7 +100,7 @@ export class SimBackend implements Backend {
       (await StateFile.create<SimMachine>(options.file, {
         bootId: randomUUID(),
         booted: options.factory.checksum,
-        deployments: [{ ...options.factory, staged: false, pinned: false }],
+        deployments: [{ ...options.factory, pinned: false }],
         provenGood: [options.factory.checksum],
         failing: null,
         dark: false,
@@ -108,9 +110,11 @@ export class SimBackend implements Backend {
 
   async status(): Promise<MachineStatus> {
     const m = this.alive();
+    const bootedAt = m.deployments.findIndex((d) => d.checksum === m.booted);
     return {
       bootId: m.bootId,
-      deployments: m.deployments.map((d) => ({ ...d, booted: d.checksum === m.booted })),
+      // Those in front of the booted one are pending: the default for the next boot, not booted yet.
+      deployments: m.deployments.map((d, i) => ({ ...d, booted: i === bootedAt, staged: i < bootedAt })),
     };
   }
 
@@ -120,6 +124,15 @@ export class SimBackend implements Backend {
     // Refs follow ostree's `<os>/<arch>/<stream>` convention.
     const [id, arch] = booted?.ref.split("/") ?? [];
     return { id, arch, versionId: booted?.version ?? undefined };
+  }
+
+  async isOlderThanBooted(target: UpdateTarget): Promise<boolean> {
+    const m = this.alive();
+    const booted = m.deployments.find((d) => d.checksum === m.booted);
+    // Only versions that are numbers tell an order ("factory", the default sim image, tells none).
+    const numbered = (v: string | null | undefined): v is string => /^\d/.test(v ?? "");
+    if (!numbered(target.version) || !numbered(booted?.version)) return false;
+    return compareVersions(target.version, booted.version) < 0;
   }
 
   async stage(target: UpdateTarget, onProgress: (fraction: number) => void, signal: AbortSignal): Promise<void> {
@@ -135,7 +148,7 @@ export class SimBackend implements Backend {
     }
     await this.machine.update((state) => {
       const existing = state.deployments.find((d) => d.checksum === target.checksum);
-      const next: SimDeployment = existing ?? { ...target, staged: true, pinned: false };
+      const next: SimDeployment = existing ?? { ...target, pinned: false };
       // Like `ostree admin deploy`: a new deployment keeps only the booted one and pinned ones beside it.
       const kept = state.deployments.filter(
         (d) => d.checksum !== target.checksum && (existing !== undefined || d.checksum === state.booted || d.pinned),
@@ -144,16 +157,22 @@ export class SimBackend implements Backend {
     });
   }
 
-  async rollback(): Promise<void> {
-    const m = this.alive();
-    const previous = m.deployments.find((d) => d.checksum !== m.booted);
-    if (!previous) throw new Error("there is no rollback deployment");
+  async makeDefault(checksum: string): Promise<void> {
+    deploymentOf(await this.status(), checksum);
     await this.machine.update((state) => {
-      state.deployments = [previous, ...state.deployments.filter((d) => d !== previous)];
+      const chosen = state.deployments.find((d) => d.checksum === checksum)!;
+      state.deployments = [chosen, ...state.deployments.filter((d) => d !== chosen)];
     });
   }
 
-  async finalizeAndReboot(signal: AbortSignal): Promise<void> {
+  async pin(checksum: string, pinned: boolean): Promise<void> {
+    deploymentOf(await this.status(), checksum);
+    await this.machine.update((state) => {
+      for (const d of state.deployments) if (d.checksum === checksum) d.pinned = pinned;
+    });
+  }
+
+  async reboot(signal: AbortSignal): Promise<void> {
     this.alive();
     await sleep(this.options.rebootSeconds, signal);
     if (this.random() < this.options.darkRate) {
@@ -164,10 +183,10 @@ export class SimBackend implements Backend {
     }
     await this.machine.update((state) => {
       const chosen = state.deployments[0];
-      // Boot counting (greenboot-style): a new default that does not come up falls back to the one that did.
+      // Boot counting (greenboot-style): a new default that does not come up falls back to the one that
+      // did, and stays the default (the boot order is left as it was).
       const fellBack = chosen.checksum !== state.booted && this.random() < this.options.fallbackRate;
       const booted = fellBack ? state.deployments.find((d) => d.checksum === state.booted)! : chosen;
-      state.deployments = [booted, ...state.deployments.filter((d) => d !== booted)].map((d) => ({ ...d, staged: false }));
       state.booted = booted.checksum;
       state.bootId = randomUUID();
       state.failing = this.bootFailure(state, booted);
@@ -202,4 +221,18 @@ export class SimBackend implements Backend {
     if (m.dark) throw new MachineHalted("the simulated machine went dark (it never came back from a reboot)");
     return m;
   }
+}
+
+/** Versions compared the way people read them: numbers as numbers (2026.9 < 2026.10), the rest as text. */
+export function compareVersions(a: string, b: string): number {
+  const parts = (v: string) => v.match(/\d+|[^\d.\-_+~]+/g) ?? [];
+  const [left, right] = [parts(a), parts(b)];
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const [x, y] = [left[i], right[i]];
+    if (x === undefined || y === undefined) return x === undefined ? -1 : 1;
+    const numeric = /^\d/.test(x) && /^\d/.test(y);
+    const order = numeric ? Number(x) - Number(y) : x.localeCompare(y);
+    if (order !== 0) return Math.sign(order);
+  }
+  return 0;
 }

@@ -9,7 +9,7 @@ import { Agent, type AgentExit } from "../agent.ts";
 import { SimBackend, type SimOptions, simMachineFile } from "../backends/sim.ts";
 import { errorMessage, type Logger } from "../log.ts";
 import { jittered, type Random, sleep } from "../timing.ts";
-import { reportedState } from "../update.ts";
+import { reportedState } from "../plan.ts";
 
 export interface FleetGroup {
   /** The enrollment token for this group's agents; null when they all enrolled before. */
@@ -117,6 +117,7 @@ async function runMember(
     const agent = new Agent({
       stateDir,
       backend,
+      health: backend,
       log,
       enrollment: token
         ? {

@@ -3,6 +3,7 @@
 // every 5 s. Exit codes: 0 stopped, 1 failed, 2 bad arguments.
 import { Command, CommanderError } from "commander";
 import { createLogger, errorMessage } from "../log.ts";
+import { storage } from "../store.ts";
 import { type FleetStats, runFleet } from "./fleet.ts";
 import { fleetGroups, parseFleetFlags, UsageError } from "./options.ts";
 import { formatSummary } from "./summary.ts";
@@ -51,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const { flags, groups } = parsed;
+  storage.durable = false;
   const fleet = runFleet({
     server: flags.server,
     groups,

@@ -38,7 +38,7 @@ export class FakeConsole {
   readonly machines = new Map<string, FakeMachine>();
   readonly enrollmentTokens = new Set(["enroll-me"]);
   /** What every machine should boot; null for nothing assigned. */
-  desired: (UpdateTarget & { reason?: string }) | null = null;
+  desired: (UpdateTarget & { reason?: string; allowDowngrade?: boolean }) | null = null;
   /** The action when the booted checksum differs from `desired`. */
   action: "update" | "rollback" = "update";
   intervalSeconds = 0.1;
@@ -67,8 +67,15 @@ export class FakeConsole {
   }
 
   close(): Promise<void> {
+    if (!this.server.listening) return Promise.resolve();
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Listens again on the same port after `close()`, with everything it stored (a console back from an outage). */
+  async reopen(): Promise<void> {
+    const { port } = new URL(this.url);
+    await new Promise<void>((resolve) => this.server.listen(Number(port), "127.0.0.1", resolve));
   }
 
   machine(machineId: string): FakeMachine {

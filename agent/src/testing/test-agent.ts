@@ -40,7 +40,8 @@ export async function tempDir() {
   return mkdtemp(path.join(tmpdir(), "orchard-agent-test-"));
 }
 
-export async function startTestAgent(console: FakeConsole, options: TestAgentOptions = {}): Promise<TestAgent> {
+/** An agent of a console at `console.url` (a FakeConsole, or a real one in the integration tests). */
+export async function startTestAgent(console: Pick<FakeConsole, "url">, options: TestAgentOptions = {}): Promise<TestAgent> {
   const stateDir = options.stateDir ?? (await tempDir());
   const machineId = options.machineId ?? "test-0001";
   const backend = await SimBackend.open({
@@ -59,6 +60,7 @@ export async function startTestAgent(console: FakeConsole, options: TestAgentOpt
   const agent = new Agent({
     stateDir,
     backend,
+    health: backend,
     log: createLogger(process.env.AGENT_TEST_LOG ? "debug" : "silent", undefined, machineId),
     enrollment:
       token === null ? undefined : { server: console.url, token, machineId, hostname: machineId, labels: { site: "test" } },

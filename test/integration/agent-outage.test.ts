@@ -1,0 +1,78 @@
+// A real console stopped under a running agent in the middle of an update,
+// and started again on the same database and port: the agent finishes the
+// update alone as far as it can, and once the console is back every event
+// it made is stored once, in the order it made them.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { FACTORY, release, startTestAgent, type TestAgent } from "../../agent/src/testing/test-agent";
+import { cliActor } from "../../server/audit/audit";
+import { addRelease } from "../../server/releases/releases";
+import { createRing, setRingRelease } from "../../server/rings/rings";
+import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
+import { waitFor } from "../helpers/fleet";
+
+const NEXT = release("2026.11.1");
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "orch-outage-"));
+let app: TestConsole | null = null;
+let agent: TestAgent | null = null;
+
+afterAll(async () => {
+  await agent?.stop();
+  await app?.stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+function consoleOn(env: Record<string, string> = {}) {
+  return startTestConsole({ ORCHARD_DATA_DIR: dataDir, ORCHARD_BUSY_INTERVAL: "1", ...env });
+}
+
+/** The machine's stored events, in the order the console received them. */
+async function eventsOf(running: TestConsole) {
+  const rows = await running.db.prisma.agentEvent.findMany({
+    where: { machine: { machineId: "outage-1" } },
+    orderBy: [{ receivedAt: "asc" }, { at: "asc" }],
+  });
+  return rows.map((e) => ({ id: e.eventId, type: e.type, at: e.at.getTime() }));
+}
+
+it("stores every event of an update made across a console outage once, in order", async () => {
+  app = await consoleOn();
+  const { databaseUrl, port } = app;
+  const db = app.db.prisma;
+  await createRing(db, cliActor, { name: "canary", branch: FACTORY.ref });
+  await addRelease(db, cliActor, { ...FACTORY, version: FACTORY.version! });
+  await addRelease(db, cliActor, { ...NEXT, version: NEXT.version! });
+  await setRingRelease(db, cliActor, { ring: "canary", version: NEXT.version! });
+  const token = await enrollmentToken(app, { ring: "canary" });
+
+  agent = await startTestAgent(app, { machineId: "outage-1", enrollmentToken: token, sim: { stageSeconds: 1 } });
+  const first = app;
+  await waitFor("the update to start", async () => (await eventsOf(first)).some((e) => e.type === "update_started"), 20_000, 50);
+
+  await app.stop();
+  app = null;
+  await waitFor("staged while the console is down", async () => agent!.agent.state?.update.phase === "staged", 20_000, 50);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  expect(agent.agent.state!.queue.map((e) => e.type)).toEqual(expect.arrayContaining(["update.downloaded", "update.staged"]));
+
+  app = await consoleOn({ DATABASE_URL: databaseUrl, PORT: String(port) });
+  const machine = () => app!.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "outage-1" } });
+  await waitFor("the update to succeed", async () => (await machine()).updateState === "succeeded", 60_000, 200);
+  await waitFor("the queue to drain", async () => agent!.agent.state?.queue.length === 0, 20_000, 50);
+  expect((await machine()).bootedChecksum).toBe(NEXT.checksum);
+
+  const stored = await eventsOf(app);
+  expect(stored.map((e) => e.type)).toEqual([
+    "agent_started",
+    "update_started",
+    "update_downloaded",
+    "update_staged",
+    "reboot_started",
+    "agent_started",
+    "boot_verified",
+  ]);
+  expect(new Set(stored.map((e) => e.id)).size).toBe(stored.length);
+  expect(stored.map((e) => e.at)).toEqual(stored.map((e) => e.at).sort((a, b) => a - b));
+}, 180_000);
