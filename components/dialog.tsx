@@ -13,6 +13,8 @@ interface Props {
   error?: string | null;
   /** Disables the confirm button, for example until a choice is made. */
   confirmDisabled?: boolean;
+  /** A wider dialog, for forms with more than a few fields. */
+  wide?: boolean;
   onConfirm: () => void;
   onClose: () => void;
 }
@@ -26,6 +28,7 @@ export function ConfirmDialog({
   busy,
   error,
   confirmDisabled,
+  wide,
   onConfirm,
   onClose,
 }: Props) {
@@ -44,7 +47,7 @@ export function ConfirmDialog({
   }
 
   return (
-    <dialog ref={ref} className="dialog" aria-labelledby={titleId} onClose={onClose}>
+    <dialog ref={ref} className={wide ? "dialog wide" : "dialog"} aria-labelledby={titleId} onClose={onClose}>
       {open && (
         <form onSubmit={submit} className="stack">
           <h2 id={titleId}>{title}</h2>

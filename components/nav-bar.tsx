@@ -8,6 +8,7 @@ import { useTRPC } from "./trpc";
 const LINKS = [
   { href: "/machines", label: "Machines", role: "viewer" },
   { href: "/rings", label: "Rings", role: "viewer" },
+  { href: "/rollouts", label: "Rollouts", role: "viewer" },
   { href: "/releases", label: "Releases", role: "viewer" },
   { href: "/audit", label: "Audit log", role: "viewer" },
   { href: "/enrollment-tokens", label: "Enrollment tokens", role: "admin" },

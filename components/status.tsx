@@ -209,3 +209,94 @@ export function LabelChips({ labels }: { labels: unknown }) {
     </ul>
   );
 }
+
+// ---------------------------------------------------------------- rollouts
+
+const ROLLOUT_STATE_LABEL: Record<string, string> = {
+  draft: "Draft",
+  running: "Running",
+  paused: "Paused",
+  awaiting_approval: "Awaiting approval",
+  completed: "Completed",
+  aborted: "Aborted",
+  reverted: "Reverted",
+};
+
+export const rolloutStateOptions = Object.entries(ROLLOUT_STATE_LABEL)
+  .filter(([value]) => value !== "draft")
+  .map(([value, label]) => ({ value, label }));
+
+export function RolloutStateBadge({ state }: { state: string }) {
+  return (
+    <span className={`badge rollout-${state}`}>
+      <span className="dot" aria-hidden="true" />
+      {ROLLOUT_STATE_LABEL[state] ?? state}
+    </span>
+  );
+}
+
+const PAUSED_BY_LABEL: Record<string, string> = {
+  operator: "an operator",
+  gate: "the health gate",
+  brake: "the emergency brake",
+};
+
+/** "the health gate", "an operator"…: who stopped a rollout. */
+export function pausedByLabel(pausedBy: string | null | undefined) {
+  return pausedBy ? (PAUSED_BY_LABEL[pausedBy] ?? pausedBy) : null;
+}
+
+const RING_PHASE_LABEL: Record<string, string> = {
+  pending: "Not started",
+  active: "Active",
+  awaiting_approval: "Awaiting approval",
+  completed: "Completed",
+  reverted: "Reverted",
+  stopped: "Stopped",
+};
+
+export function RingPhaseBadge({ phase }: { phase: string }) {
+  return (
+    <span className={`badge phase-${phase}`}>
+      <span className="dot" aria-hidden="true" />
+      {RING_PHASE_LABEL[phase] ?? phase}
+    </span>
+  );
+}
+
+const STEP_LABEL: Record<string, string> = {
+  pending: "Pending",
+  assigned: "Assigned",
+  downloading: "Downloading",
+  staged: "Staged",
+  rebooting: "Rebooting",
+  verifying: "Verifying",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  rolled_back: "Rolled back",
+  dark: "Dark",
+};
+
+export const stepOptions = Object.entries(STEP_LABEL).map(([value, label]) => ({ value, label }));
+
+/** A machine's step in a rollout. Rolled back and dark are outcomes of their own, never "failed". */
+export function StepBadge({ step }: { step: string }) {
+  return (
+    <span className={`badge step-${step}`}>
+      <span className="dot" aria-hidden="true" />
+      {STEP_LABEL[step] ?? step}
+    </span>
+  );
+}
+
+/** A red "Quarantined" pill for a release under the emergency brake. */
+export function QuarantinedBadge({ since, reason }: { since?: Date | string | null; reason?: string | null }) {
+  const date = since ? (typeof since === "string" ? new Date(since) : since) : null;
+  const title = [date ? `Quarantined ${formatDateTime(date)}` : null, reason].filter(Boolean).join(": ");
+  return (
+    <span className="badge quarantined" title={title || undefined}>
+      <span className="dot" aria-hidden="true" />
+      Quarantined
+    </span>
+  );
+}

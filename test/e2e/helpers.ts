@@ -101,3 +101,12 @@ async function seedMachines(request: APIRequestContext, baseURL: string, count: 
     });
   }
 }
+
+/** The same screenshot at 1366 and at 1024 px wide (`name-1024.png`), for pages that must hold at both. */
+export async function shotWide(page: Page, name: string) {
+  const size = page.viewportSize() ?? { width: 1366, height: 900 };
+  await shot(page, name);
+  await page.setViewportSize({ width: 1024, height: size.height });
+  await shot(page, `${name}-1024`);
+  await page.setViewportSize(size);
+}

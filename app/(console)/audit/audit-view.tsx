@@ -19,17 +19,33 @@ const ACTIONS = [
   "machine.enroll",
   "machine.move",
   "machine.retire",
+  "machine.pin",
+  "machine.unpin",
+  "machine.rollback",
   "ring.create",
   "ring.set-release",
   "ring.update-policy",
   "release.add",
+  "release.brake",
+  "rollout.start",
+  "rollout.pause",
+  "rollout.resume",
+  "rollout.approve",
+  "rollout.abort",
+  "rollout.revert",
+  "rollout.revert-ring",
+  "rollout.open-wave",
+  "rollout.complete-ring",
+  "rollout.complete",
+  "ring.reshuffle",
+  "reboot-slot.force-release",
   "branch.create",
   "enrollment-token.create",
   "enrollment-token.revoke",
   "user.create",
   "user.update",
 ];
-const TARGET_TYPES = ["machine", "ring", "release", "branch", "enrollment-token", "user"];
+const TARGET_TYPES = ["machine", "ring", "release", "rollout", "branch", "enrollment-token", "user"];
 
 /** JSON on one line with a space after each comma and colon, so that it wraps between values. */
 function compactJson(value: unknown, shorten: boolean) {
@@ -47,6 +63,7 @@ function Target({ row }: { row: Row }) {
   let href: string | null = null;
   if (row.targetType === "machine") href = `/machines/${encodeURIComponent(id)}`;
   else if (row.targetType === "ring") href = `/machines?ring=${encodeURIComponent(id)}`;
+  else if (row.targetType === "rollout") href = `/rollouts/${encodeURIComponent(id)}`;
   else if (row.targetType === "release") {
     const at = id.lastIndexOf("@");
     href = at > 0 ? `/releases?ref=${encodeURIComponent(id.slice(0, at))}&q=${encodeURIComponent(id.slice(at + 1))}` : null;

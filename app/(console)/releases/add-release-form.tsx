@@ -25,7 +25,7 @@ export function AddReleaseForm({
     trpc.releases.add.mutationOptions({
       onSuccess: async (release) => {
         await queryClient.invalidateQueries(trpc.releases.pathFilter());
-        onAdded(`Added release ${release.version} of ${release.branch.ref}. Set it as a ring's release on the Rings page to roll it out.`);
+        onAdded(`Added release ${release.version} of ${release.branch.ref}. Start a staged rollout of it with “Roll out…” in its row.`);
       },
     }),
   );

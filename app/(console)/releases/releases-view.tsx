@@ -1,24 +1,26 @@
 "use client";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
+import Link from "next/link";
 import { useState } from "react";
 import { DataTable } from "@/components/data-table";
 import { SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { SearchInput } from "@/components/search-input";
-import { Checksum, DateTime, StateBadge } from "@/components/status";
+import { Checksum, DateTime, QuarantinedBadge, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
 import { useMe } from "@/components/use-me";
 import { AddReleaseForm } from "./add-release-form";
+import { BrakeDialog } from "./brake-dialog";
 
-type Row = RouterOutputs["releases"]["page"]["rows"][number];
+export type Row = RouterOutputs["releases"]["page"]["rows"][number];
 
 const PAGE_SIZE = 50;
 const SORTS = ["createdAt", "version", "ref"] as const;
 type Sort = (typeof SORTS)[number];
 
-const columns: ColumnDef<Row, unknown>[] = [
+const baseColumns: ColumnDef<Row, unknown>[] = [
   { id: "ref", header: "Branch", cell: ({ row }) => <code>{row.original.branch.ref}</code> },
   {
     id: "version",
@@ -26,6 +28,9 @@ const columns: ColumnDef<Row, unknown>[] = [
     cell: ({ row }) => (
       <span className="nowrap">
         <strong>{row.original.version}</strong>{" "}
+        {row.original.quarantinedAt && (
+          <QuarantinedBadge since={row.original.quarantinedAt} reason={row.original.quarantineReason} />
+        )}{" "}
         {row.original.currentFor.map((ring) => (
           <StateBadge key={ring.name} tone="good">
             current in {ring.name}
@@ -52,6 +57,7 @@ export function ReleasesView() {
   const operator = can("operator");
   const [adding, setAdding] = useState(false);
   const [result, setResult] = useState<string | null>(null);
+  const [braking, setBraking] = useState<Row | null>(null);
   const ref = url.get("ref");
   const q = url.get("q") ?? "";
   const sortParam = url.get("sort") as Sort | undefined;
@@ -66,6 +72,32 @@ export function ReleasesView() {
     ...trpc.releases.page.queryOptions({ ref, q: q || undefined, sort, dir, page, pageSize: PAGE_SIZE }),
     placeholderData: keepPreviousData,
   });
+
+  const columns: ColumnDef<Row, unknown>[] = operator
+    ? [
+        ...baseColumns,
+        {
+          id: "actions",
+          header: "Actions",
+          enableSorting: false,
+          cell: ({ row }) => (
+            <span className="row-actions">
+              {!row.original.quarantinedAt && (
+                <Link
+                  className="button-link"
+                  href={`/rollouts/new?version=${encodeURIComponent(row.original.version)}&ref=${encodeURIComponent(row.original.branch.ref)}`}
+                >
+                  Roll out…
+                </Link>
+              )}
+              <button type="button" className="danger-outline" onClick={() => setBraking(row.original)}>
+                Emergency brake…
+              </button>
+            </span>
+          ),
+        },
+      ]
+    : baseColumns;
 
   return (
     <>
@@ -136,6 +168,16 @@ export function ReleasesView() {
           onPage: (p) => url.set({ page: p || undefined }),
         }}
       />
+      {operator && braking && (
+        <BrakeDialog
+          release={braking}
+          onClose={() => setBraking(null)}
+          onDone={(text) => {
+            setBraking(null);
+            setResult(text);
+          }}
+        />
+      )}
     </>
   );
 }

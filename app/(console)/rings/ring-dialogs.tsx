@@ -1,6 +1,6 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useId, useState } from "react";
 import { ConfirmDialog } from "@/components/dialog";
 import { Field } from "@/components/field";
 import { formatSeconds, invalidIf } from "@/components/format";
@@ -91,21 +91,153 @@ export function SetReleaseDialog({ ring, onClose, onDone }: Props) {
 }
 
 const POLICY_FIELDS = [
-  { name: "rebootSlots", label: "Reboot slots", hint: "machines of the ring that may reboot at once", min: 1, max: 10_000, unit: "" },
+  { name: "rebootSlots", label: "Reboot slots", hint: "machines of the ring (or of one failure domain) that may reboot at once", min: 1, max: 10_000, unit: "" },
   { name: "checkInIntervalSeconds", label: "Check-in interval (seconds)", hint: "how often idle machines check in", min: 5, max: 86_400, unit: "s" },
   { name: "rebootLeaseSeconds", label: "Reboot lease (seconds)", hint: "a reboot slot not released after this is freed", min: 30, max: 86_400, unit: "s" },
 ] as const;
 
 type PolicyName = (typeof POLICY_FIELDS)[number]["name"];
 
+export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+type Weekday = (typeof WEEKDAYS)[number];
+const DAY_LABEL: Record<Weekday, string> = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat", sun: "Sun" };
+
+export interface MaintenanceWindow {
+  days: Weekday[];
+  start: string;
+  durationMinutes: number;
+}
+
+/** The ring's windows (stored as JSON: read defensively). */
+export function windowsOf(ring: Ring): MaintenanceWindow[] {
+  return Array.isArray(ring.maintenanceWindows) ? (ring.maintenanceWindows as unknown as MaintenanceWindow[]) : [];
+}
+
+export function blackoutsOf(ring: Ring): string[] {
+  return Array.isArray(ring.blackoutDates) ? (ring.blackoutDates as unknown as string[]) : [];
+}
+
+/** "Mon–Fri 02:00 for 2 h", "Sat, Sun 22:00 for 6 h". */
+export function windowText(w: MaintenanceWindow) {
+  const ordered = WEEKDAYS.filter((d) => w.days.includes(d));
+  const indexes = ordered.map((d) => WEEKDAYS.indexOf(d));
+  const run = indexes.length > 2 && indexes.every((d, i) => i === 0 || d === indexes[i - 1] + 1);
+  const days = run ? `${DAY_LABEL[ordered[0]]}–${DAY_LABEL[ordered.at(-1)!]}` : ordered.map((d) => DAY_LABEL[d]).join(", ");
+  return `${days} ${w.start} for ${formatSeconds(w.durationMinutes * 60)}`;
+}
+
+function timeZones(): string[] {
+  try {
+    return (Intl as unknown as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.("timeZone") ?? [];
+  } catch {
+    return [];
+  }
+}
+
+function WindowsEditor({ windows, onChange, error }: { windows: MaintenanceWindow[]; onChange: (next: MaintenanceWindow[]) => void; error?: string }) {
+  const update = (index: number, change: Partial<MaintenanceWindow>) =>
+    onChange(windows.map((w, i) => (i === index ? { ...w, ...change } : w)));
+  return (
+    <fieldset className="radio-group windows-editor">
+      <legend>Maintenance windows (weekly, in the ring&apos;s time zone)</legend>
+      {windows.length === 0 && <p className="muted small">None: waves may open at any time (blackout dates still apply).</p>}
+      {windows.map((w, index) => (
+        <div key={index} className="window-row" role="group" aria-label={`Window ${index + 1}`}>
+          <fieldset className="day-picks">
+            <legend>Days</legend>
+            {WEEKDAYS.map((day) => (
+              <label key={day} className="day-pick">
+                <input
+                  type="checkbox"
+                  checked={w.days.includes(day)}
+                  onChange={(e) =>
+                    update(index, { days: e.target.checked ? [...w.days, day] : w.days.filter((d) => d !== day) })
+                  }
+                />
+                {DAY_LABEL[day]}
+              </label>
+            ))}
+          </fieldset>
+          <label>
+            Start
+            <input type="time" required value={w.start} onChange={(e) => update(index, { start: e.target.value })} {...invalidIf(error, `maintenanceWindows.${index}.start`)} />
+          </label>
+          <label>
+            Minutes
+            <input
+              type="number"
+              required
+              min={1}
+              max={10_080}
+              value={Number.isNaN(w.durationMinutes) ? "" : w.durationMinutes}
+              onChange={(e) => update(index, { durationMinutes: e.target.valueAsNumber })}
+              {...invalidIf(error, `maintenanceWindows.${index}.durationMinutes`)}
+            />
+          </label>
+          <button type="button" className="danger-outline" onClick={() => onChange(windows.filter((_, i) => i !== index))}>
+            Remove
+          </button>
+        </div>
+      ))}
+      <div>
+        <button type="button" onClick={() => onChange([...windows, { days: ["mon", "tue", "wed", "thu", "fri"], start: "02:00", durationMinutes: 120 }])}>
+          Add window
+        </button>
+      </div>
+    </fieldset>
+  );
+}
+
+function BlackoutEditor({ dates, onChange }: { dates: string[]; onChange: (next: string[]) => void }) {
+  const [day, setDay] = useState("");
+  const add = () => {
+    if (day && !dates.includes(day)) onChange([...dates, day].sort());
+    setDay("");
+  };
+  return (
+    <fieldset className="radio-group">
+      <legend>Blackout dates (no wave opens)</legend>
+      {dates.length > 0 ? (
+        <ul className="chips" aria-label="Blackout dates">
+          {dates.map((d) => (
+            <li key={d} className="chip">
+              {d}{" "}
+              <button type="button" className="link-like" aria-label={`Remove ${d}`} onClick={() => onChange(dates.filter((x) => x !== d))}>
+                ×
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p className="muted small">None.</p>
+      )}
+      <div className="inline-form">
+        <label>
+          Date
+          <input type="date" value={day} onChange={(e) => setDay(e.target.value)} />
+        </label>
+        <button type="button" onClick={add} disabled={!day}>
+          Add date
+        </button>
+      </div>
+    </fieldset>
+  );
+}
+
 export function PolicyDialog({ ring, onClose, onDone }: Props) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
+  const zonesId = useId();
   const [values, setValues] = useState<Record<PolicyName, string>>({
     rebootSlots: String(ring.rebootSlots),
     checkInIntervalSeconds: String(ring.checkInIntervalSeconds),
     rebootLeaseSeconds: String(ring.rebootLeaseSeconds),
   });
+  const [timeZone, setTimeZone] = useState(ring.timeZone);
+  const [windows, setWindows] = useState<MaintenanceWindow[]>(() => windowsOf(ring));
+  const [blackouts, setBlackouts] = useState<string[]>(() => blackoutsOf(ring));
+  const [domainLabel, setDomainLabel] = useState(ring.failureDomainLabel ?? "");
+  const [zones] = useState(timeZones);
   const update = useMutation(
     trpc.rings.updatePolicy.mutationOptions({
       onSuccess: async () => {
@@ -119,6 +251,7 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
   return (
     <ConfirmDialog
       open
+      wide
       title={`Policy of ring ${ring.name}`}
       confirmLabel="Save policy"
       busy={update.isPending}
@@ -130,34 +263,93 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
           rebootSlots: Number(values.rebootSlots),
           checkInIntervalSeconds: Number(values.checkInIntervalSeconds),
           rebootLeaseSeconds: Number(values.rebootLeaseSeconds),
+          timeZone: timeZone.trim(),
+          maintenanceWindows: windows,
+          blackoutDates: blackouts,
+          failureDomainLabel: domainLabel.trim() || null,
         })
       }
     >
-      {POLICY_FIELDS.map((field) => {
-        const n = Number(values[field.name]);
-        return (
-          <Field
-            key={field.name}
-            label={field.label}
-            hint={`${field.hint}${field.unit === "s" && Number.isInteger(n) && n > 0 ? ` — ${formatSeconds(n)}` : ""}`}
-          >
-            {(props) => (
-              <input
-                {...props}
-                type="number"
-                inputMode="numeric"
-                required
-                min={field.min}
-                max={field.max}
-                step={1}
-                value={values[field.name]}
-                onChange={(e) => setValues({ ...values, [field.name]: e.target.value })}
-                {...invalidIf(message, field.name)}
-              />
-            )}
-          </Field>
-        );
-      })}
+      <div className="policy-grid">
+        {POLICY_FIELDS.map((field) => {
+          const n = Number(values[field.name]);
+          return (
+            <Field
+              key={field.name}
+              label={field.label}
+              hint={`${field.hint}${field.unit === "s" && Number.isInteger(n) && n > 0 ? ` — ${formatSeconds(n)}` : ""}`}
+            >
+              {(props) => (
+                <input
+                  {...props}
+                  type="number"
+                  inputMode="numeric"
+                  required
+                  min={field.min}
+                  max={field.max}
+                  step={1}
+                  value={values[field.name]}
+                  onChange={(e) => setValues({ ...values, [field.name]: e.target.value })}
+                  {...invalidIf(message, field.name)}
+                />
+              )}
+            </Field>
+          );
+        })}
+        <Field label="Failure-domain label" hint="reboot slots count per value of this machine label (e.g. site); empty: per ring">
+          {(props) => (
+            <input {...props} value={domainLabel} placeholder="site" autoComplete="off" onChange={(e) => setDomainLabel(e.target.value)} {...invalidIf(message, "failureDomainLabel")} />
+          )}
+        </Field>
+        <Field label="Time zone" hint="IANA name, such as Europe/Amsterdam">
+          {(props) => (
+            <input {...props} value={timeZone} list={zonesId} required autoComplete="off" onChange={(e) => setTimeZone(e.target.value)} {...invalidIf(message, "timeZone")} />
+          )}
+        </Field>
+        <datalist id={zonesId}>
+          {zones.map((z) => (
+            <option key={z} value={z} />
+          ))}
+        </datalist>
+      </div>
+      <WindowsEditor windows={windows} onChange={setWindows} error={message} />
+      <BlackoutEditor dates={blackouts} onChange={setBlackouts} />
+    </ConfirmDialog>
+  );
+}
+
+export function ReshuffleDialog({ ring, onClose, onDone }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [reason, setReason] = useState("");
+  const reshuffle = useMutation(
+    trpc.rings.reshuffle.mutationOptions({
+      onSuccess: async () => {
+        await queryClient.invalidateQueries(trpc.rings.pathFilter());
+        await queryClient.invalidateQueries(trpc.machines.pathFilter());
+        onDone(`Reshuffled the cohorts of ring ${ring.name}: other machines go first in its next rollouts.`);
+      },
+    }),
+  );
+  return (
+    <ConfirmDialog
+      open
+      title={`Reshuffle the cohorts of ${ring.name}?`}
+      confirmLabel="Reshuffle"
+      busy={reshuffle.isPending}
+      error={reshuffle.error?.message}
+      onClose={onClose}
+      onConfirm={() => reshuffle.mutate({ ring: ring.name, reason: reason.trim() || undefined })}
+    >
+      <p>
+        Each of the <strong>{ring.machines.toLocaleString()}</strong> machines of {ring.name} gets a new place in the ring,
+        so that different machines land in the first waves of its next rollouts. Rollouts under way keep the machines they
+        already reached.
+      </p>
+      <label>
+        Reason (optional, kept in the audit log)
+        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
+      </label>
     </ConfirmDialog>
   );
 }

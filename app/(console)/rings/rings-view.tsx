@@ -1,19 +1,21 @@
 "use client";
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
 import { useState } from "react";
 import { DataTable } from "@/components/data-table";
+import { ConfirmDialog } from "@/components/dialog";
 import { formatSeconds } from "@/components/format";
 import { SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
-import { Checksum } from "@/components/status";
+import { Checksum, DateTime, RelativeTime, UpdateStateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import { CreateRingForm } from "./create-ring-form";
-import { PolicyDialog, SetReleaseDialog } from "./ring-dialogs";
+import { blackoutsOf, PolicyDialog, ReshuffleDialog, SetReleaseDialog, windowsOf, windowText } from "./ring-dialogs";
 
 export type Ring = RouterOutputs["rings"]["list"][number];
+type Lease = RouterOutputs["rings"]["leases"][number];
 
 function Seconds({ value }: { value: number }) {
   return (
@@ -29,23 +31,27 @@ export function RingsView() {
   const operator = can("operator");
   const rings = useQuery({ ...trpc.rings.list.queryOptions(), refetchInterval: 10_000 });
   const [creating, setCreating] = useState(false);
-  const [dialog, setDialog] = useState<{ kind: "release" | "policy"; ring: Ring } | null>(null);
+  const [dialog, setDialog] = useState<{ kind: "release" | "policy" | "reshuffle"; ring: Ring } | null>(null);
   const [result, setResult] = useState<string | null>(null);
 
   const columns: ColumnDef<Ring, unknown>[] = [
     {
       id: "name",
-      header: "Ring",
+      header: "Ring · branch",
       cell: ({ row }) => (
-        <span className="nowrap">
+        <span className="ring-name">
           <span className="order" title={`Ring ${row.index + 1} in rollout order`}>
             {row.index + 1}
-          </span>{" "}
-          <strong>{row.original.name}</strong>
+          </span>
+          <span className="stacked">
+            <strong>{row.original.name}</strong>
+            <code className="muted small" title="Branch (ostree ref) the ring follows">
+              {row.original.branch.ref}
+            </code>
+          </span>
         </span>
       ),
     },
-    { id: "branch", header: "Branch", cell: ({ row }) => <code>{row.original.branch.ref}</code> },
     {
       id: "release",
       header: "Current release",
@@ -68,9 +74,49 @@ export function RingsView() {
         </Link>
       ),
     },
-    { id: "rebootSlots", header: "Slots", cell: ({ row }) => row.original.rebootSlots },
-    { id: "checkIn", header: "Check-in", cell: ({ row }) => <Seconds value={row.original.checkInIntervalSeconds} /> },
-    { id: "lease", header: "Lease", cell: ({ row }) => <Seconds value={row.original.rebootLeaseSeconds} /> },
+    {
+      id: "policy",
+      header: "Slots · check-in · lease",
+      cell: ({ row }) => (
+        <span className="stacked small">
+          <span>
+            {row.original.rebootSlots} reboot {row.original.rebootSlots === 1 ? "slot" : "slots"}
+            {row.original.failureDomainLabel ? ` per ${row.original.failureDomainLabel}` : ""}
+          </span>
+          <span>
+            check-in <Seconds value={row.original.checkInIntervalSeconds} />
+          </span>
+          <span>
+            lease <Seconds value={row.original.rebootLeaseSeconds} />
+          </span>
+        </span>
+      ),
+    },
+    {
+      id: "windows",
+      header: "Windows",
+      cell: ({ row }) => {
+        const windows = windowsOf(row.original);
+        const blackouts = blackoutsOf(row.original);
+        return (
+          <span className="windows-cell">
+            {windows.length === 0 ? (
+              <span>any time</span>
+            ) : (
+              <ul className="window-list">
+                {windows.map((w, i) => (
+                  <li key={i}>{windowText(w)}</li>
+                ))}
+              </ul>
+            )}
+            <span className="muted small">
+              {row.original.timeZone}
+              {blackouts.length > 0 ? ` · ${blackouts.length} blackout ${blackouts.length === 1 ? "date" : "dates"}` : ""}
+            </span>
+          </span>
+        );
+      },
+    },
   ];
   if (operator) {
     columns.push({
@@ -83,6 +129,9 @@ export function RingsView() {
           </button>
           <button type="button" onClick={() => setDialog({ kind: "policy", ring: row.original })}>
             Policy…
+          </button>
+          <button type="button" onClick={() => setDialog({ kind: "reshuffle", ring: row.original })}>
+            Reshuffle…
           </button>
         </span>
       ),
@@ -133,6 +182,132 @@ export function RingsView() {
       {operator && dialog?.kind === "policy" && (
         <PolicyDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />
       )}
+      {operator && dialog?.kind === "reshuffle" && (
+        <ReshuffleDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />
+      )}
+      <RebootSlots operator={operator} onDone={setResult} />
+    </>
+  );
+}
+
+/** Who holds each reboot slot, since when; an operator can force one free. */
+function RebootSlots({ operator, onDone }: { operator: boolean; onDone: (message: string) => void }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const leases = useQuery({ ...trpc.rings.leases.queryOptions(), refetchInterval: 5000 });
+  const [freeing, setFreeing] = useState<Lease | null>(null);
+  const [reason, setReason] = useState("");
+  const release = useMutation(
+    trpc.rings.forceReleaseLease.mutationOptions({
+      onSuccess: async () => {
+        await queryClient.invalidateQueries(trpc.rings.leases.queryFilter());
+        await queryClient.invalidateQueries(trpc.machines.pathFilter());
+        onDone(`Freed the reboot slot of ${freeing?.machine.hostname ?? "the machine"}.`);
+        setFreeing(null);
+        setReason("");
+      },
+    }),
+  );
+
+  const columns: ColumnDef<Lease, unknown>[] = [
+    {
+      id: "ring",
+      header: "Ring",
+      cell: ({ row }) =>
+        row.original.ring ? (
+          <span className="stacked">
+            <strong>{row.original.ring.name}</strong>
+            <span className="muted small">{row.original.ring.rebootSlots} slots{row.original.ring.failureDomainLabel ? ` per ${row.original.ring.failureDomainLabel}` : ""}</span>
+          </span>
+        ) : (
+          <span className="muted">no ring</span>
+        ),
+    },
+    { id: "domain", header: "Domain", cell: ({ row }) => (row.original.domain ? <code>{row.original.domain}</code> : <span className="muted">whole ring</span>) },
+    {
+      id: "machine",
+      header: "Machine",
+      cell: ({ row }) => (
+        <span className="stacked">
+          <Link href={`/machines/${encodeURIComponent(row.original.machine.machineId)}`} className="strong">
+            {row.original.machine.hostname}
+          </Link>
+          <span className="nowrap">
+            <UpdateStateBadge state={row.original.machine.updateState} />{" "}
+            <span className="muted small">
+              seen <RelativeTime value={row.original.machine.lastSeenAt} />
+            </span>
+          </span>
+        </span>
+      ),
+    },
+    { id: "since", header: "Since", cell: ({ row }) => <DateTime value={row.original.acquiredAt} stacked /> },
+    {
+      id: "expires",
+      header: "Expires",
+      cell: ({ row }) => <DateTime value={row.original.expiresAt} stacked />,
+    },
+  ];
+  if (operator) {
+    columns.push({
+      id: "actions",
+      header: "Actions",
+      cell: ({ row }) => (
+        <span className="row-actions">
+          <button type="button" className="danger-outline" onClick={() => setFreeing(row.original)}>
+            Force free…
+          </button>
+        </span>
+      ),
+    });
+  }
+
+  const count = leases.data?.length ?? 0;
+  return (
+    <>
+      <h2 id="slots-title">Reboot slots</h2>
+      <p className="muted section-note">
+        {leases.data ? `${count} ${count === 1 ? "slot" : "slots"} held now. ` : ""}A machine holds a slot from its reboot until
+        it reports a healthy boot; expired slots are freed by the server.
+      </p>
+      <DataTable
+        caption="Reboot slots held"
+        columns={columns}
+        rows={leases.data}
+        rowKey={(l) => l.machine.machineId}
+        loading={leases.isFetching}
+        error={leases.error?.message}
+        empty="No machine holds a reboot slot right now."
+      />
+      <ConfirmDialog
+        open={freeing !== null}
+        title={`Free the reboot slot of ${freeing?.machine.hostname ?? ""}?`}
+        confirmLabel="Force free"
+        tone="danger"
+        busy={release.isPending}
+        error={release.error?.message}
+        onClose={() => {
+          release.reset();
+          setFreeing(null);
+        }}
+        onConfirm={() => freeing && release.mutate({ machineId: freeing.machine.machineId, reason: reason.trim() || undefined })}
+      >
+        <p>
+          <strong>{freeing?.machine.hostname}</strong> has held a slot of ring <strong>{freeing?.ring?.name ?? "none"}</strong>
+          {freeing?.domain ? ` (domain ${freeing.domain})` : ""} since <DateTime value={freeing?.acquiredAt} />. Freeing it lets
+          another machine of the ring reboot now, even if this one is still rebooting.
+        </p>
+        {freeing && (
+          <p className="muted">
+            It reports <UpdateStateBadge state={freeing.machine.updateState} /> and was last seen{" "}
+            <RelativeTime value={freeing.machine.lastSeenAt} />.
+          </p>
+        )}
+        <label>
+          Reason (optional, kept in the audit log)
+          <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
+        </label>
+      </ConfirmDialog>
     </>
   );
 }

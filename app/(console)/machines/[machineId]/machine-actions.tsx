@@ -4,7 +4,9 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ConfirmDialog } from "@/components/dialog";
 import type { RouterOutputs } from "@/components/router-types";
+import { Checksum } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
+import type { Deployment } from "@/server/protocol/v1";
 
 type Machine = RouterOutputs["machines"]["get"];
 
@@ -116,6 +118,210 @@ export function RetireDialog({ open, machine, onClose, onDone }: Props) {
         machines list, gives up any reboot slot, and its agent is refused on every call until the machine enrolls again
         with an enrollment token.
       </p>
+      <label>
+        Reason (optional, kept in the audit log)
+        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
+      </label>
+    </ConfirmDialog>
+  );
+}
+
+/** What the machine's rollback hold says (stored as JSON: read defensively). */
+export function rollbackOf(machine: Machine) {
+  const value = machine.rollbackTo as { checksum?: string; ref?: string | null; version?: string | null; reason?: string; hold?: boolean } | null;
+  return value && typeof value === "object" && typeof value.checksum === "string"
+    ? { checksum: value.checksum, ref: value.ref ?? null, version: value.version ?? null, reason: value.reason ?? "", hold: value.hold !== false }
+    : null;
+}
+
+/** The deployment a rollback boots: the first one that is not booted and differs from the booted commit (as the server picks it). */
+export function previousDeployment(machine: Machine) {
+  if (!Array.isArray(machine.deployments)) return null;
+  const deployments = machine.deployments as unknown as Deployment[];
+  return deployments.find((d) => !d.booted && d.checksum !== machine.bootedChecksum) ?? null;
+}
+
+export function PinDialog({ open, machine, onClose, onDone }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const releases = useQuery({ ...trpc.releases.list.queryOptions({}), enabled: open });
+  const [releaseId, setReleaseId] = useState("");
+  const [allowDowngrade, setAllowDowngrade] = useState(false);
+  const [reason, setReason] = useState("");
+  const pin = useMutation(
+    trpc.machines.pin.mutationOptions({
+      onSuccess: async (answer) => {
+        await queryClient.invalidateQueries(trpc.machines.pathFilter());
+        await queryClient.invalidateQueries(trpc.rollouts.pathFilter());
+        onDone(`Pinned ${machine.hostname} to ${answer.pinned}: it leaves every rollout until unpinned.`);
+        setReleaseId("");
+        setAllowDowngrade(false);
+        setReason("");
+      },
+    }),
+  );
+  const chosen = releases.data?.find((r) => r.id === releaseId);
+  const booted = releases.data?.find((r) => r.checksum === machine.bootedChecksum);
+  const downgrade = Boolean(chosen && booted && chosen.id !== booted.id && new Date(chosen.createdAt) < new Date(booted.createdAt));
+  const sameVersion = (releases.data ?? []).filter((r) => r.version === chosen?.version).length > 1;
+  const close = () => {
+    pin.reset();
+    onClose();
+  };
+  return (
+    <ConfirmDialog
+      open={open}
+      title={`Pin ${machine.hostname} to a release`}
+      confirmLabel={chosen ? `Pin to ${chosen.version}` : "Pin"}
+      confirmDisabled={!chosen || (downgrade && !allowDowngrade)}
+      busy={pin.isPending}
+      error={pin.error?.message ?? releases.error?.message}
+      onClose={close}
+      onConfirm={() => chosen && pin.mutate({ machineId: machine.machineId, version: chosen.version, allowDowngrade: downgrade && allowDowngrade, reason: reason.trim() || undefined })}
+    >
+      <p>
+        A pinned machine runs the release you choose and takes part in no rollout until it is unpinned. It boots{" "}
+        <strong>{machine.bootedVersion ?? "an unknown version"}</strong> now.
+      </p>
+      <label>
+        Release
+        <select value={releaseId} onChange={(e) => setReleaseId(e.target.value)} required>
+          <option value="">{releases.isPending ? "Loading releases…" : "Choose a release"}</option>
+          {releases.data?.map((r) => (
+            <option key={r.id} value={r.id} disabled={Boolean(r.quarantinedAt)}>
+              {r.version} — {r.branch.ref}
+              {r.checksum === machine.bootedChecksum ? " (booted)" : ""}
+              {r.quarantinedAt ? " (quarantined)" : ""}
+            </option>
+          ))}
+        </select>
+      </label>
+      {chosen && (
+        <p className="muted">
+          {chosen.checksum === machine.bootedChecksum
+            ? `It already boots ${chosen.version}: it stays there.`
+            : `It updates to ${chosen.version} at its next check-in${machine.bootedRef && machine.bootedRef !== chosen.branch.ref ? `, rebasing to ${chosen.branch.ref}` : ""}.`}
+        </p>
+      )}
+      {sameVersion && (
+        <p className="notice warning">Several branches have a release {chosen?.version}; the server may ask which one.</p>
+      )}
+      {downgrade && (
+        <label className="check-row notice warning">
+          <input type="checkbox" checked={allowDowngrade} onChange={(e) => setAllowDowngrade(e.target.checked)} />
+          <span>
+            <strong>Allow downgrade:</strong> {chosen?.version} is older than {booted?.version}, which it boots now.
+          </span>
+        </label>
+      )}
+      <label>
+        Reason (optional, kept in the audit log)
+        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
+      </label>
+    </ConfirmDialog>
+  );
+}
+
+export function UnpinDialog({ open, machine, onClose, onDone }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [reason, setReason] = useState("");
+  const unpin = useMutation(
+    trpc.machines.unpin.mutationOptions({
+      onSuccess: async () => {
+        await queryClient.invalidateQueries(trpc.machines.pathFilter());
+        onDone(`${machine.hostname} follows its ring and its rollouts again.`);
+        setReason("");
+      },
+    }),
+  );
+  const hold = rollbackOf(machine);
+  const pinned = machine.pinnedRelease;
+  const close = () => {
+    unpin.reset();
+    onClose();
+  };
+  return (
+    <ConfirmDialog
+      open={open}
+      title={pinned ? `Unpin ${machine.hostname}?` : `Release the hold on ${machine.hostname}?`}
+      confirmLabel={pinned ? "Unpin" : "Release hold"}
+      busy={unpin.isPending}
+      error={unpin.error?.message}
+      onClose={close}
+      onConfirm={() => unpin.mutate({ machineId: machine.machineId, reason: reason.trim() || undefined })}
+    >
+      <p>
+        {pinned ? (
+          <>
+            It is pinned to <strong>{pinned.version}</strong>.
+          </>
+        ) : hold ? (
+          <>
+            It is held on its rollback to <strong>{hold.version ?? hold.checksum.slice(0, 12)}</strong>.
+          </>
+        ) : null}{" "}
+        Once {pinned ? "unpinned" : "released"}, it follows ring <strong>{machine.ring?.name ?? "none"}</strong> again
+        {machine.ring?.currentRelease ? ` (release ${machine.ring.currentRelease.version})` : ""} and joins the rollouts that
+        reach it.
+      </p>
+      <label>
+        Reason (optional, kept in the audit log)
+        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
+      </label>
+    </ConfirmDialog>
+  );
+}
+
+export function RollbackDialog({ open, machine, onClose, onDone }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [reason, setReason] = useState("");
+  const rollback = useMutation(
+    trpc.machines.rollback.mutationOptions({
+      onSuccess: async (answer) => {
+        await queryClient.invalidateQueries(trpc.machines.pathFilter());
+        onDone(
+          `${machine.hostname} rolls back to ${answer.rollbackTo.version ?? answer.rollbackTo.checksum.slice(0, 12)} and stays there until you release it.`,
+        );
+        setReason("");
+      },
+    }),
+  );
+  const previous = previousDeployment(machine);
+  const close = () => {
+    rollback.reset();
+    onClose();
+  };
+  return (
+    <ConfirmDialog
+      open={open}
+      title={`Roll ${machine.hostname} back?`}
+      confirmLabel={previous ? `Roll back to ${previous.version ?? previous.checksum.slice(0, 12)}` : "Roll back"}
+      confirmDisabled={!previous}
+      tone="danger"
+      busy={rollback.isPending}
+      error={rollback.error?.message}
+      onClose={close}
+      onConfirm={() => rollback.mutate({ machineId: machine.machineId, reason: reason.trim() || undefined })}
+    >
+      {previous ? (
+        <>
+          <p>
+            It boots <strong>{machine.bootedVersion ?? "an unknown version"}</strong> now and goes back to its previous
+            deployment:
+          </p>
+          <p className="notice info">
+            <strong>{previous.version ?? "unknown version"}</strong> <Checksum value={previous.checksum} /> on{" "}
+            <code>{previous.ref}</code>
+          </p>
+          <p className="muted">
+            A reboot, no download. It stays on that deployment, out of every rollout, until you release the hold.
+          </p>
+        </>
+      ) : (
+        <p>The machine reports no previous deployment to go back to.</p>
+      )}
       <label>
         Reason (optional, kept in the audit log)
         <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />

@@ -14,18 +14,30 @@ import {
   HealthBadge,
   LabelChips,
   OnlineBadge,
+  QuarantinedBadge,
   RelativeTime,
+  RolloutStateBadge,
   StateBadge,
+  StepBadge,
   UpdateStateBadge,
 } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import type { Deployment, HealthCheck } from "@/server/protocol/v1";
-import { MoveDialog, RetireDialog } from "./machine-actions";
+import {
+  MoveDialog,
+  PinDialog,
+  previousDeployment,
+  RetireDialog,
+  RollbackDialog,
+  rollbackOf,
+  UnpinDialog,
+} from "./machine-actions";
 
 type Machine = RouterOutputs["machines"]["get"];
 type EventRow = Machine["events"][number];
 type TokenRow = Machine["tokens"][number];
+type RolloutRow = Machine["rollouts"][number];
 type DeploymentRow = Deployment & { position: number };
 type CheckRow = HealthCheck & { position: number };
 
@@ -50,6 +62,51 @@ function eventName(type: string) {
 function Desired({ machine, deployments }: { machine: Machine; deployments: DeploymentRow[] }) {
   const ring = machine.ring;
   const release = ring?.currentRelease;
+  const pinned = machine.pinnedRelease;
+  const hold = rollbackOf(machine);
+  if (pinned) {
+    const there = machine.bootedChecksum === pinned.checksum;
+    return (
+      <>
+        <StateBadge tone={there ? "good" : "info"}>{there ? `Pinned, on ${pinned.version}` : `Pinned, going to ${pinned.version}`}</StateBadge>
+        <p>
+          Pinned to <strong>{pinned.version}</strong> <Checksum value={pinned.checksum} copyable />
+          {machine.pinAllowsDowngrade ? " (a downgrade, on purpose)" : ""}: it takes part in no rollout until it is unpinned.
+        </p>
+      </>
+    );
+  }
+  if (hold) {
+    const there = machine.bootedChecksum === hold.checksum;
+    return (
+      <>
+        <StateBadge tone="neutral">{there ? "Rolled back" : "Rolling back"}</StateBadge>
+        <p>
+          {there ? "Boots" : "Goes back to"} its previous deployment{" "}
+          <strong>{hold.version ?? "of unknown version"}</strong> <Checksum value={hold.checksum} copyable />
+          {hold.hold ? ", and stays there until the hold is released." : "; it follows its ring again once it boots it."}
+        </p>
+        {hold.reason && <p className="muted">{hold.reason}</p>}
+      </>
+    );
+  }
+  const inRollout = machine.rollouts.find((r) => ["running", "paused", "awaiting_approval"].includes(r.rollout.state));
+  if (inRollout) {
+    const { rollout } = inRollout;
+    return (
+      <>
+        <span className="badges">
+          <StateBadge tone="info">In rollout of {rollout.release.version}</StateBadge> <StepBadge step={inRollout.step} />
+        </span>
+        <p>
+          Wave {inRollout.wave + 1} of the{" "}
+          <Link href={`/rollouts/${encodeURIComponent(rollout.id)}`}>rollout of {rollout.release.version}</Link>, which is{" "}
+          {rollout.state === "awaiting_approval" ? "awaiting approval" : rollout.state}
+          {rollout.state === "paused" && inRollout.step === "assigned" ? ": the machine holds where it is until it resumes" : ""}.
+        </p>
+      </>
+    );
+  }
   if (!ring) {
     return (
       <>
@@ -103,6 +160,28 @@ function Desired({ machine, deployments }: { machine: Machine; deployments: Depl
     </>
   );
 }
+
+const rolloutColumns: ColumnDef<RolloutRow, unknown>[] = [
+  {
+    id: "release",
+    header: "Rollout",
+    cell: ({ row }) => (
+      <Link href={`/rollouts/${encodeURIComponent(row.original.rollout.id)}`} className="strong">
+        {row.original.rollout.release.version}
+      </Link>
+    ),
+  },
+  { id: "state", header: "Rollout state", cell: ({ row }) => <RolloutStateBadge state={row.original.rollout.state} /> },
+  { id: "wave", header: "Wave", cell: ({ row }) => row.original.wave + 1 },
+  { id: "step", header: "Step", cell: ({ row }) => <StepBadge step={row.original.step} /> },
+  { id: "previous", header: "Previous version", cell: ({ row }) => row.original.previousVersion ?? <span className="muted">unknown</span> },
+  { id: "assignedAt", header: "Assigned", cell: ({ row }) => <DateTime value={row.original.assignedAt} stacked /> },
+  {
+    id: "detail",
+    header: "Detail",
+    cell: ({ row }) => (row.original.detail ? <span className="detail-text">{row.original.detail}</span> : <span className="muted">—</span>),
+  },
+];
 
 const deploymentColumns: ColumnDef<DeploymentRow, unknown>[] = [
   { id: "position", header: "#", cell: ({ row }) => row.original.position + 1 },
@@ -193,7 +272,7 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
   const { can } = useMe();
-  const [dialog, setDialog] = useState<"move" | "retire" | null>(null);
+  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const query = useQuery({
     ...trpc.machines.get.queryOptions({ machineId }),
@@ -245,6 +324,13 @@ export function MachineDetail({ machineId }: { machineId: string }) {
   const retired = m.retiredAt !== null;
   const operator = can("operator") && !retired;
   const os = [m.osId, m.osVersionId, m.osArch].filter(Boolean).join(" ");
+  const hold = rollbackOf(m);
+  const previous = previousDeployment(m);
+  const closeDialog = () => setDialog(null);
+  const dialogDone = (text: string) => {
+    setDialog(null);
+    setResult(text);
+  };
 
   return (
     <>
@@ -272,6 +358,22 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               <button type="button" onClick={() => setDialog("move")}>
                 Move to ring…
               </button>
+              <button type="button" onClick={() => setDialog("pin")}>
+                {m.pinnedRelease ? "Pin to another release…" : "Pin to release…"}
+              </button>
+              {(m.pinnedRelease || hold) && (
+                <button type="button" onClick={() => setDialog("unpin")}>
+                  {m.pinnedRelease ? "Unpin…" : "Release hold…"}
+                </button>
+              )}
+              <button
+                type="button"
+                disabled={!previous}
+                title={previous ? undefined : "The machine reports no previous deployment"}
+                onClick={() => setDialog("rollback")}
+              >
+                Roll back…
+              </button>
               <button type="button" className="danger-outline" onClick={() => setDialog("retire")}>
                 Retire…
               </button>
@@ -284,6 +386,28 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         <ErrorNotice title="Could not refresh:" error={`${query.error.message}. Showing what was last loaded.`} />
       )}
       {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
+      {m.pinnedRelease && (
+        <div className="hold-banner pinned" role="status">
+          <p>
+            <strong>Pinned to {m.pinnedRelease.version}</strong>{" "}
+            {m.pinnedRelease.quarantinedAt && <QuarantinedBadge since={m.pinnedRelease.quarantinedAt} />}{" "}
+            <span>
+              since <DateTime value={m.pinnedAt} />
+              {m.pinAllowsDowngrade ? " · downgrade allowed" : ""} · out of every rollout until unpinned
+            </span>
+          </p>
+        </div>
+      )}
+      {!m.pinnedRelease && hold && (
+        <div className="hold-banner" role="status">
+          <p>
+            <strong>
+              {hold.hold ? "Held on rollback to" : "Rolling back to"} {hold.version ?? hold.checksum.slice(0, 12)}
+            </strong>{" "}
+            <Checksum value={hold.checksum} /> {hold.reason && <span className="muted">· {hold.reason}</span>}
+          </p>
+        </div>
+      )}
       {retired && (
         <div className="notice warning" role="status">
           <strong>Retired</strong> <DateTime value={m.retiredAt} />. Its agent is refused on every call until the machine
@@ -367,6 +491,20 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         </section>
       </div>
 
+      {m.rollouts.length > 0 && (
+        <>
+          <h2>Rollouts</h2>
+          <p className="muted section-note">The last {m.rollouts.length === 10 ? "10 rollouts" : "rollouts"} that reached this machine, newest first.</p>
+          <DataTable
+            caption="Rollouts of this machine"
+            columns={rolloutColumns}
+            rows={m.rollouts}
+            rowKey={(r) => r.rollout.id}
+            empty="No rollout has reached this machine."
+          />
+        </>
+      )}
+
       <h2>Deployments</h2>
       <p className="muted section-note">In boot order: the first one boots next.</p>
       <DataTable
@@ -425,6 +563,9 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               setResult(text);
             }}
           />
+          <PinDialog open={dialog === "pin"} machine={m} onClose={closeDialog} onDone={dialogDone} />
+          <UnpinDialog open={dialog === "unpin"} machine={m} onClose={closeDialog} onDone={dialogDone} />
+          <RollbackDialog open={dialog === "rollback"} machine={m} onClose={closeDialog} onDone={dialogDone} />
         </>
       )}
     </>
