@@ -16,13 +16,14 @@ import { createRing, setRingRelease } from "../../server/rings/rings";
 import { getRollout, startRollout } from "../../server/rollouts/rollouts";
 import { freshDatabaseUrl } from "../helpers/console";
 import { FACTORY, startFleet, waitFor } from "../helpers/fleet";
+import { type RecordingProxy, startRecordingProxy } from "../helpers/recording-proxy";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const R2 = "2".repeat(64);
-const TRIALS = 10;
+const TRIALS = 20;
 let db: Database;
 let databaseUrl: string;
-const consoles: { port: number; child: ChildProcess | null; dataDir: string }[] = [];
+const consoles: { port: number; child: ChildProcess | null; dataDir: string; proxy: RecordingProxy }[] = [];
 const fleets: ReturnType<typeof startFleet>[] = [];
 
 function freePort(): Promise<number> {
@@ -86,14 +87,16 @@ beforeAll(async () => {
     await setRingRelease(prisma, cliActor, { ring, version: "1" });
   }
   for (let i = 0; i < 2; i++) {
-    consoles.push({ port: await freePort(), child: null, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "orch-crash-")) });
+    const port = await freePort();
+    const proxy = await startRecordingProxy(`http://127.0.0.1:${port}`);
+    consoles.push({ port, child: null, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "orch-crash-")), proxy });
     await startConsoleProcess(consoles[i]);
   }
   // Half the agents talk to each console process.
   for (const ring of ["east", "west"]) {
     for (const [j, slot] of consoles.entries()) {
       const { token } = await createEnrollmentToken(prisma, cliActor, { name: `${ring}-${j}`, ring });
-      fleets.push(startFleet({ server: `http://127.0.0.1:${slot.port}`, token, count: 50, prefix: `${ring}${j}` }));
+      fleets.push(startFleet({ server: slot.proxy.url, token, count: 50, prefix: `${ring}${j}` }));
     }
   }
   await waitFor("200 machines reporting", async () => (await prisma.machine.count({ where: { bootedChecksum: FACTORY.checksum } })) === 200, 120_000);
@@ -103,11 +106,35 @@ afterAll(async () => {
   await Promise.all(fleets.map((f) => f.stop()));
   for (const slot of consoles) {
     await kill(slot);
+    await slot.proxy.close();
     fs.rmSync(slot.dataDir, { recursive: true, force: true });
   }
   for (const f of fleets) fs.rmSync(f.stateDir, { recursive: true, force: true });
   await db?.close();
 });
+
+/**
+ * Right after a console died: every event it answered 200 is stored, and every
+ * machine's stored state is the one of its last check-in the console answered
+ * 200, or of one sent after it that the console applied before dying.
+ * Returns the number of acknowledgements not found in the database.
+ */
+async function lostAcknowledgements(proxy: RecordingProxy): Promise<number> {
+  const acked = [...proxy.events.entries()].filter(([, status]) => status === 200).map(([id]) => id);
+  const events = await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM agent_events WHERE event_id = ANY($1)", [acked]);
+  let lost = acked.length - events.rows[0].n;
+  const states = await db.pool.query<{ token_hash: string; state_hash: string | null }>(
+    "SELECT t.token_hash, m.state_hash FROM machine_tokens t JOIN machines m ON m.id = t.machine_id WHERE t.token_hash = ANY($1)",
+    [[...proxy.checkins.keys()]],
+  );
+  const stored = new Map(states.rows.map((r) => [r.token_hash, r.state_hash]));
+  for (const [tokenHash, record] of proxy.checkins) {
+    if (!record.acked) continue;
+    const hash = stored.get(tokenHash);
+    if (hash !== record.acked.hash && !(hash && record.unanswered.has(hash))) lost++;
+  }
+  return lost;
+}
 
 describe("controller crashes", () => {
   it(`ends a rollout as an uninterrupted run does after ${TRIALS} kills of two console processes`, async () => {
@@ -119,10 +146,12 @@ describe("controller crashes", () => {
       darkAfterSeconds: 900,
     });
     const kills: string[] = [];
+    let acknowledgedLost = 0;
     for (let trial = 0; trial < TRIALS; trial++) {
       await new Promise((r) => setTimeout(r, 500 + Math.random() * 3000));
       const slot = consoles[trial % 2];
       await kill(slot);
+      acknowledgedLost += await lostAcknowledgements(slot.proxy);
       kills.push(`${trial % 2}@${(await getRollout(db.prisma, rollout.id)).rings.map((r) => `${r.phase}:${r.openWave}`).join(",")}`);
       await startConsoleProcess(slot);
     }
@@ -142,5 +171,21 @@ describe("controller crashes", () => {
     expect(audit.filter((a) => a.action === "rollout.complete-ring")).toHaveLength(2);
     expect(audit.filter((a) => a.action === "rollout.complete")).toHaveLength(1);
     expect(kills).toHaveLength(TRIALS);
+    expect(acknowledgedLost).toBe(0);
+
+    // Every event any agent made reached the database once, though many were sent again.
+    await waitFor("the agents' event queues to drain", async () => {
+      const sent = consoles.flatMap((c) => [...c.proxy.events.entries()]);
+      return sent.length > 0 && sent.every(([, status]) => status === 200);
+    }, 60_000, 500);
+    const ids = consoles.flatMap((c) => [...c.proxy.events.keys()]);
+    const stored = await db.pool.query<{ event_id: string; n: number }>(
+      "SELECT event_id, count(*)::int AS n FROM agent_events WHERE event_id = ANY($1) GROUP BY event_id",
+      [ids],
+    );
+    expect(stored.rows).toHaveLength(ids.length);
+    expect(stored.rows.every((r) => r.n === 1)).toBe(true);
+    const statuses = consoles.map((c) => Object.fromEntries(c.proxy.statuses));
+    console.log(`controller crashes: ${TRIALS} kills (${kills.join(" ")}); ${ids.length} events stored once; answers per console ${JSON.stringify(statuses)}`);
   }, 600_000);
 });
