@@ -6,6 +6,7 @@ import { usePathname } from "next/navigation";
 import { useTRPC } from "./trpc";
 
 const LINKS = [
+  { href: "/dashboard", label: "Dashboard", role: "viewer" },
   { href: "/machines", label: "Machines", role: "viewer" },
   { href: "/rings", label: "Rings", role: "viewer" },
   { href: "/rollouts", label: "Rollouts", role: "viewer" },
@@ -22,7 +23,7 @@ export function NavBar() {
   const isAdmin = me.data?.role === "admin";
   return (
     <header className="navbar">
-      <Link href="/machines" className="brand">
+      <Link href="/dashboard" className="brand">
         <span className="logo" aria-hidden="true">
           ◆
         </span>{" "}

@@ -32,7 +32,7 @@ export function PageState({ title, children, tone = "neutral" }: { title: string
       <h1>{title}</h1>
       {children}
       <p>
-        <Link href="/machines">Back to machines</Link>
+        <Link href="/dashboard">Back to the dashboard</Link>
       </p>
     </section>
   );

@@ -30,7 +30,7 @@ export function SignInForm() {
       return;
     }
     const next = params.get("callbackUrl");
-    router.replace(next && next.startsWith("/") && !next.startsWith("//") ? next : "/machines");
+    router.replace(next && next.startsWith("/") && !next.startsWith("//") ? next : "/dashboard");
     router.refresh();
   }
 

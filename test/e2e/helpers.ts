@@ -11,7 +11,8 @@ export async function signIn(page: Page, user: { email: string; password: string
   await page.getByLabel("E-mail").fill(user.email);
   await page.getByLabel("Password").fill(user.password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL("**/machines");
+  // The dashboard, or the page that sent the user to sign in (callbackUrl).
+  await page.waitForURL((url) => !url.pathname.startsWith("/signin"));
 }
 
 /** A full-page screenshot in test-results/screenshots/, once the page has settled. */
