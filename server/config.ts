@@ -51,6 +51,8 @@ export const configSchema = z.object({
   ORCHARD_SIGNIN_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(30),
   /** Failed sign-ins of one account before each further failure locks it for twice as long (2 s … 15 min). */
   ORCHARD_SIGNIN_FREE_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  /** Bearer token a Prometheus scraper sends to GET /metrics; unset: no /metrics. */
+  ORCHARD_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   /** Serve the web pages (false: the agent protocol and tRPC only, no Next.js build needed). */
   ORCHARD_SERVE_PAGES: boolFromEnv.default(true),
   /** Build the web console before serving when the build is missing or stale. */

@@ -16,6 +16,7 @@ import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
 import { Limit, SignInBackoff } from "./http/rate-limit";
+import { createMetrics } from "./http/metrics";
 import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
@@ -110,19 +111,28 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       authenticate: async (email, password) => {
         const account = email.trim().toLowerCase();
         const locked = signInBackoff.lockedFor(account);
-        if (locked !== null) throw new Error(`Too many failed sign-ins for this account: try again in ${locked} s.`);
+        if (locked !== null) {
+          log.warn({ account, lockedForSeconds: locked }, "sign-in refused: account backing off");
+          throw new Error(`Too many failed sign-ins for this account: try again in ${locked} s.`);
+        }
         const user = await authenticateUser(db.prisma, account, password);
-        if (user) signInBackoff.succeed(account);
-        else signInBackoff.fail(account);
+        if (user) {
+          signInBackoff.succeed(account);
+          log.info({ account, role: user.role }, "signed in");
+        } else {
+          signInBackoff.fail(account);
+          log.warn({ account }, "sign-in failed");
+        }
         return user;
       },
     });
     cleanups.push(async () => setRuntime(undefined));
 
+    const metrics = createMetrics(config.ORCHARD_METRICS_TOKEN);
     const handleAgent = createAgentHandler(agents, log, {
       perToken: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
       perAddress: new Limit(config.ORCHARD_AGENT_RATE_PER_ADDRESS, 60),
-    });
+    }, metrics);
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const handleTrpc = createTrpcHandler({ ...session, clock });
@@ -151,6 +161,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
         handleTrpc(req, res);
       } else if (pathname.startsWith(EXPORT_PREFIX)) {
         void handleExport(req, res, new URL(url, "http://localhost"));
+      } else if (pathname === "/metrics" && req.method === "GET") {
+        void metrics.handle(req, res);
       } else if (pathname === "/healthz") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.end("ok\n");

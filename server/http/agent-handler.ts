@@ -6,6 +6,7 @@ import type { AgentService } from "../agents/agent-service";
 import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError } from "../errors";
 import type { Logger } from "../logger";
+import type { ConsoleMetrics } from "./metrics";
 import {
   checkinRequestSchema,
   describeFirstIssue,
@@ -92,7 +93,7 @@ class RateLimited extends Error {
   }
 }
 
-export function createAgentHandler(service: AgentService, log: Logger, limits: AgentLimits) {
+export function createAgentHandler(service: AgentService, log: Logger, limits: AgentLimits, metrics: Pick<ConsoleMetrics, "agentRequest">) {
   const routes: Record<string, Route> = {
     "POST /enroll": async (req, res) => {
       // Authenticate before reading the body: no token, no work.
@@ -100,6 +101,7 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
       const body = await parseBody(req, enrollRequestSchema);
       const reply = await service.enroll(req.headers.authorization, body);
       send(res, reply.status, reply.body);
+      log.info({ machineId: body.machineId, hostname: body.hostname, ring: reply.body.ring }, reply.status === 201 ? "machine enrolled" : "machine enrolled again; its old token is retired");
     },
     "POST /checkin": async (req, res) => {
       const machine = await service.authenticate(req.headers.authorization);
@@ -125,6 +127,16 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
   return async function handleAgentRequest(req: IncomingMessage, res: ServerResponse, pathname: string) {
     const path = pathname.startsWith(PROTOCOL_PREFIX) ? pathname.slice(PROTOCOL_PREFIX.length) : null;
     const route = path === null ? undefined : routes[`${req.method} ${path}`];
+    const started = performance.now();
+    res.once("finish", () => {
+      // Every request at debug; refusals an operator may want to see (bad or
+      // retired tokens, rate limits, bad bodies) at info. Never a header or a body.
+      const ms = performance.now() - started;
+      metrics.agentRequest(`${req.method} ${path}`, res.statusCode, ms / 1000);
+      const entry = { method: req.method, path: pathname, status: res.statusCode, ms: Math.round(ms), address: req.socket.remoteAddress };
+      if (res.statusCode >= 400 && res.statusCode < 500 && res.statusCode !== 409) log.info(entry, "agent request refused");
+      else log.debug(entry, "agent request");
+    });
     try {
       if (!route) {
         req.resume();
