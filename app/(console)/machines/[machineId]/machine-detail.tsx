@@ -33,9 +33,9 @@ import {
   rollbackOf,
   UnpinDialog,
 } from "./machine-actions";
+import { MachineTimeline } from "./machine-timeline";
 
 type Machine = RouterOutputs["machines"]["get"];
-type EventRow = Machine["events"][number];
 type TokenRow = Machine["tokens"][number];
 type RolloutRow = Machine["rollouts"][number];
 type DeploymentRow = Deployment & { position: number };
@@ -54,11 +54,6 @@ function checksOf(machine: Machine): CheckRow[] {
   return (machine.healthChecks as unknown as HealthCheck[]).map((c, position) => ({ ...c, position }));
 }
 
-function eventName(type: string) {
-  return type.replace("_", ".");
-}
-
-/** What the console wants this machine to run, compared with what it boots. */
 function Desired({ machine, deployments }: { machine: Machine; deployments: DeploymentRow[] }) {
   const ring = machine.ring;
   const release = ring?.currentRelease;
@@ -140,7 +135,7 @@ function Desired({ machine, deployments }: { machine: Machine; deployments: Depl
   let progress = "The agent is told to update at its next check-in.";
   if (staged) progress = "The update is staged and waits for a reboot.";
   else if (working && machine.updateState === "failed") progress = "The last attempt failed: see the update error.";
-  else if (working && machine.updateState === "rolled_back") progress = "The machine rolled back after the update: see its events.";
+  else if (working && machine.updateState === "rolled_back") progress = "The machine rolled back after the update: see its timeline.";
   else if (working && ["downloading", "rebooting", "verifying"].includes(machine.updateState)) {
     progress = `The machine is on its way (${machine.updateState}).`;
   }
@@ -185,6 +180,19 @@ const rolloutColumns: ColumnDef<RolloutRow, unknown>[] = [
 
 const deploymentColumns: ColumnDef<DeploymentRow, unknown>[] = [
   { id: "position", header: "#", cell: ({ row }) => row.original.position + 1 },
+  {
+    // ostree's A/B: the first deployment boots next, the second is what a rollback returns to.
+    id: "role",
+    header: "Role",
+    cell: ({ row }) =>
+      row.original.position === 0 ? (
+        <StateBadge tone="info">Default</StateBadge>
+      ) : row.original.position === 1 ? (
+        <StateBadge tone="neutral">Rollback</StateBadge>
+      ) : (
+        <span className="muted">—</span>
+      ),
+  },
   {
     id: "booted",
     header: "Booted",
@@ -241,22 +249,6 @@ const tokenColumns: ColumnDef<TokenRow, unknown>[] = [
       ) : (
         <StateBadge tone="good">Active</StateBadge>
       ),
-  },
-];
-
-const eventColumns: ColumnDef<EventRow, unknown>[] = [
-  {
-    id: "type",
-    header: "Event",
-    cell: ({ row }) => <code className={`event event-${row.original.type}`}>{eventName(row.original.type)}</code>,
-  },
-  { id: "at", header: "Agent time", cell: ({ row }) => <DateTime value={row.original.at} relative={false} /> },
-  { id: "receivedAt", header: "Received", cell: ({ row }) => <DateTime value={row.original.receivedAt} stacked /> },
-  { id: "checksum", header: "Checksum", cell: ({ row }) => <Checksum value={row.original.checksum} /> },
-  {
-    id: "detail",
-    header: "Detail",
-    cell: ({ row }) => (row.original.detail ? <span className="detail-text">{row.original.detail}</span> : <span className="muted">—</span>),
   },
 ];
 
@@ -506,7 +498,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
       )}
 
       <h2>Deployments</h2>
-      <p className="muted section-note">In boot order: the first one boots next.</p>
+      <p className="muted section-note">In boot order: the default boots next; the rollback is what a rollback returns to.</p>
       <DataTable
         caption="Deployments in boot order"
         columns={deploymentColumns}
@@ -524,15 +516,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         empty="The agent reports no health checks."
       />
 
-      <h2>Recent events</h2>
-      <p className="muted section-note">The last 50, newest first. Agent time is the machine&apos;s clock.</p>
-      <DataTable
-        caption="Recent events"
-        columns={eventColumns}
-        rows={m.events}
-        rowKey={(e) => e.eventId}
-        empty="No events received from this machine yet."
-      />
+      <MachineTimeline machineId={m.machineId} />
 
       <h2>Machine tokens</h2>
       <DataTable
