@@ -23,6 +23,7 @@ import { addSteps, plural, StepBar, StepLegend, sumSteps } from "@/components/st
 import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
 import { useMe } from "@/components/use-me";
+import { HealthComparison } from "./health-comparison";
 import { percentText, ringPhaseFor, soakText, TextWithTimes, wavePlanText } from "../rollout-parts";
 import { type PendingAction, type Rollout, RolloutActionDialog, notReached, ringSteps } from "./rollout-actions";
 
@@ -470,6 +471,8 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
           />
         ))}
       </div>
+
+      <HealthComparison rolloutId={r.id} live={active} />
 
       <h2 id="machines-title">Machines</h2>
       <form className="filters" role="search" aria-labelledby="machines-title" onSubmit={(e) => e.preventDefault()}>
