@@ -110,6 +110,25 @@ function Change({ row }: { row: Row }) {
   );
 }
 
+/** An ISO time from the URL as the value of a datetime-local input (the browser's local time). */
+function localInputValue(iso: string) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** A datetime-local value as an ISO time for the URL; empty or unfinished input clears it. */
+function isoOf(local: string) {
+  if (!local) return undefined;
+  const date = new Date(local);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+function validIso(value: string | undefined) {
+  return value && !Number.isNaN(new Date(value).getTime()) ? value : "";
+}
+
 export function AuditView() {
   const trpc = useTRPC();
   const url = useUrlState();
@@ -118,15 +137,27 @@ export function AuditView() {
   const action = url.get("action") ?? "";
   const targetType = url.get("target") ?? "";
   const targetId = url.get("targetId") ?? "";
+  const from = validIso(url.get("from"));
+  const to = validIso(url.get("to"));
   const page = Math.max(0, Number.parseInt(url.get("page") ?? "0", 10) || 0);
-  const filtered = Boolean(actor || action || targetType || targetId);
+  const filtered = Boolean(actor || action || targetType || targetId || from || to);
+  const filter = {
+    actor: actor || undefined,
+    action: action || undefined,
+    targetType: targetType || undefined,
+    targetId: targetId || undefined,
+    from: from || undefined,
+    to: to || undefined,
+  };
+  // The export takes the same filters as the table (server/http/export-handler.ts).
+  const csvQuery = new URLSearchParams(Object.entries(filter).filter((e): e is [string, string] => Boolean(e[1]))).toString();
+  const csvHref = `/api/export/audit.csv${csvQuery ? `?${csvQuery}` : ""}`;
 
   const audit = useQuery({
     ...trpc.audit.list.queryOptions({
-      actor: actor || undefined,
-      action: action || undefined,
-      targetType: targetType || undefined,
-      targetId: targetId || undefined,
+      ...filter,
+      from: from ? new Date(from) : undefined,
+      to: to ? new Date(to) : undefined,
       page,
       pageSize: PAGE_SIZE,
     }),
@@ -174,6 +205,12 @@ export function AuditView() {
           {audit.data ? `${audit.data.total.toLocaleString()} entries · ` : ""}every change made through the console or the
           command line, newest first
         </p>
+        <div className="actions">
+          <a className="button-link" href={csvHref} download>
+            Download CSV
+            <span className="sr-only">{filtered ? " of the filtered entries" : " of every entry"}</span>
+          </a>
+        </div>
       </div>
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <SearchInput
@@ -207,6 +244,24 @@ export function AuditView() {
             ))}
           </select>
         </label>
+        <label>
+          From
+          <input
+            type="datetime-local"
+            value={from ? localInputValue(from) : ""}
+            max={to ? localInputValue(to) : undefined}
+            onChange={(e) => url.set({ from: isoOf(e.target.value), page: undefined })}
+          />
+        </label>
+        <label>
+          To
+          <input
+            type="datetime-local"
+            value={to ? localInputValue(to) : ""}
+            min={from ? localInputValue(from) : undefined}
+            onChange={(e) => url.set({ to: isoOf(e.target.value), page: undefined })}
+          />
+        </label>
         {targetId && (
           <p className="filter-chip">
             Target id <code>{targetId}</code>{" "}
@@ -218,7 +273,9 @@ export function AuditView() {
         {filtered && (
           <button
             type="button"
-            onClick={() => url.set({ actor: undefined, action: undefined, target: undefined, targetId: undefined, page: undefined })}
+            onClick={() =>
+              url.set({ actor: undefined, action: undefined, target: undefined, targetId: undefined, from: undefined, to: undefined, page: undefined })
+            }
           >
             Clear filters
           </button>
