@@ -8,6 +8,7 @@ import { invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
 import { cohortOf } from "../rollouts/cohort";
 import {
+  LAST_SEEN_SECONDS,
   type ListMachinesInput,
   listMachinesInput,
   type MachineSortField,
@@ -65,6 +66,15 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
   if (query.ring) where.ring = { name: query.ring };
   if (query.health) where.healthStatus = query.health;
   if (query.updateState) where.updateState = query.updateState;
+  if (query.version) where.bootedVersion = query.version;
+  if (query.branch) where.bootedRef = query.branch;
+  if (query.label) {
+    const at = query.label.indexOf("=");
+    where.labels = { path: [query.label.slice(0, at)], equals: query.label.slice(at + 1) };
+  }
+  if (query.lastSeen === "never") where.lastSeenAt = null;
+  else if (query.lastSeen === "15m") where.lastSeenAt = { gte: new Date(clock.now().getTime() - LAST_SEEN_SECONDS["15m"] * 1000) };
+  else if (query.lastSeen) where.lastSeenAt = { lt: new Date(clock.now().getTime() - LAST_SEEN_SECONDS[query.lastSeen] * 1000) };
   if (query.q) {
     where.OR = [
       { hostname: { contains: query.q, mode: "insensitive" } },

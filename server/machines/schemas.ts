@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { machineIdSchema } from "../protocol/v1";
+import { versionSchema } from "../releases/schemas";
 import { ringNameSchema } from "../rings/schemas";
 
 export const healthFilterValues = ["healthy", "degraded", "unhealthy", "unknown"] as const;
@@ -13,6 +14,13 @@ export const updateStateFilterValues = [
   "failed",
   "rolled_back",
 ] as const;
+// PostgreSQL text cannot hold NUL; no filter needs any control character.
+const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
+
+/** Seen within 15 minutes; silent for more than an hour, a day or a week; never seen. */
+export const lastSeenFilterValues = ["15m", "1h", "24h", "7d", "never"] as const;
+export const LAST_SEEN_SECONDS = { "15m": 15 * 60, "1h": 3600, "24h": 86_400, "7d": 7 * 86_400 } as const;
+
 export const machineSortFields = [
   "hostname",
   "machineId",
@@ -29,6 +37,20 @@ export const listMachinesInput = z.object({
   ring: ringNameSchema.optional(),
   health: z.enum(healthFilterValues).optional(),
   updateState: z.enum(updateStateFilterValues).optional(),
+  /** Booted version, exactly. */
+  version: z.string().trim().min(1).max(128, "at most 128 characters").regex(PRINTABLE, "no control characters").optional(),
+  /** Booted branch (ostree ref), exactly. */
+  branch: z.string().trim().min(1).max(255, "at most 255 characters").regex(PRINTABLE, "no control characters").optional(),
+  /** One label as key=value. */
+  label: z
+    .string()
+    .trim()
+    .max(200, "at most 200 characters")
+    .regex(/^[^=\s]+=.*$/, "a label as key=value")
+    .regex(PRINTABLE, "no control characters")
+    .optional(),
+  /** When the machine last checked in. */
+  lastSeen: z.enum(lastSeenFilterValues).optional(),
   /** Text search on hostname and machine id. */
   q: z.string().trim().max(128, "at most 128 characters").optional(),
   sort: z.enum(machineSortFields).default("hostname"),
@@ -51,3 +73,25 @@ export const retireMachineInput = z.object({
   machineId: machineIdSchema,
   reason: z.string().max(500).optional(),
 });
+
+/** The machines of a bulk action: the rows an operator ticked on the machines page. */
+const bulkMachineIds = z
+  .array(machineIdSchema)
+  .min(1, "at least one machine")
+  .max(200, "at most 200 machines at once")
+  .refine((ids) => new Set(ids).size === ids.length, "each machine once");
+
+export const bulkMachinesInput = z.object({
+  machineIds: bulkMachineIds,
+  reason: z.string().max(500, "at most 500 characters").optional(),
+});
+export type BulkMachinesInput = z.input<typeof bulkMachinesInput>;
+
+export const bulkPinInput = bulkMachinesInput.extend({
+  version: versionSchema,
+  /** The release's branch, when several branches have this version. */
+  ref: z.string().optional(),
+  /** Pinning to an older release than a machine runs is a roll-forward to known-good. */
+  allowDowngrade: z.boolean().default(false),
+});
+export type BulkPinInput = z.input<typeof bulkPinInput>;

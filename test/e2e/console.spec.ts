@@ -27,7 +27,8 @@ test("an admin finds a machine of the fleet and looks at its deployments", async
   await page.getByLabel("Ring").selectOption("beta");
   await expect(page).toHaveURL(/[?&]ring=beta/);
   await expect(page.getByText(`${FLEET_SIZE} machines`, { exact: true })).toBeHidden();
-  const ringCells = table.locator("tbody tr td:nth-child(3)");
+  // The first column holds the bulk-select checkboxes, then hostname, machine id, ring.
+  const ringCells = table.locator("tbody tr td:nth-child(4)");
   await expect(ringCells.first()).toHaveText("beta");
   const count = await ringCells.count();
   expect(count).toBeGreaterThan(0);

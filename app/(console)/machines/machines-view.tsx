@@ -2,12 +2,15 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
+import { useId, useState } from "react";
 import { DataTable } from "@/components/data-table";
+import { SuccessNotice } from "@/components/notice";
 import { SearchInput } from "@/components/search-input";
 import {
   Checksum,
   HealthBadge,
   healthOptions,
+  LabelChips,
   OnlineBadge,
   RelativeTime,
   UpdateStateBadge,
@@ -15,7 +18,10 @@ import {
 } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
-import type { RouterOutputs } from "@/components/router-types";
+import type { RouterInputs, RouterOutputs } from "@/components/router-types";
+import { plural } from "@/components/step-bar";
+import { useMe } from "@/components/use-me";
+import { BulkDialog, type BulkKind } from "./bulk-actions";
 
 type Row = RouterOutputs["machines"]["list"]["rows"][number];
 
@@ -24,13 +30,22 @@ const SORTS = ["hostname", "machineId", "ring", "health", "updateState", "versio
 type Sort = (typeof SORTS)[number];
 type Health = "healthy" | "degraded" | "unhealthy" | "unknown";
 type UpdateState = Row["updateState"];
+type LastSeen = NonNullable<RouterInputs["machines"]["list"]["lastSeen"]>;
 
-const columns: ColumnDef<Row, unknown>[] = [
+const LAST_SEEN_OPTIONS: { value: LastSeen; label: string }[] = [
+  { value: "15m", label: "Within 15 min" },
+  { value: "1h", label: "Silent for over 1 h" },
+  { value: "24h", label: "Silent for over 24 h" },
+  { value: "7d", label: "Silent for over 7 days" },
+  { value: "never", label: "Never" },
+];
+
+const dataColumns: ColumnDef<Row, unknown>[] = [
   {
     id: "hostname",
     header: "Hostname",
     cell: ({ row }) => (
-      <Link href={`/machines/${encodeURIComponent(row.original.machineId)}`} className="strong">
+      <Link href={`/machines/${encodeURIComponent(row.original.machineId)}`} className="strong nowrap">
         {row.original.hostname}
       </Link>
     ),
@@ -53,6 +68,12 @@ const columns: ColumnDef<Row, unknown>[] = [
     ),
   },
   {
+    id: "branch",
+    header: "Branch",
+    cell: ({ row }) => (row.original.bootedRef ? <code className="small">{row.original.bootedRef}</code> : <span className="muted">—</span>),
+  },
+  { id: "labels", header: "Labels", cell: ({ row }) => <LabelChips labels={row.original.labels} /> },
+  {
     id: "lastSeenAt",
     header: "Last seen",
     cell: ({ row }) => (
@@ -74,6 +95,21 @@ export function MachinesView() {
   const sort: Sort = sortParam && SORTS.includes(sortParam) ? sortParam : "hostname";
   const dir = url.get("dir") === "desc" ? "desc" : "asc";
   const page = Math.max(0, Number.parseInt(url.get("page") ?? "0", 10) || 0);
+  const version = url.get("version") ?? "";
+  const branch = url.get("branch") ?? "";
+  const label = url.get("label") ?? "";
+  const lastSeenParam = url.get("seen") as LastSeen | undefined;
+  const lastSeen = LAST_SEEN_OPTIONS.some((o) => o.value === lastSeenParam) ? lastSeenParam : undefined;
+  const labelValid = !label || /^[^=\s]+=.*$/.test(label);
+  const { can } = useMe();
+  const operator = can("operator");
+  // Ticked machines by id: kept across polls, pages and filters until acted on or cleared.
+  const [selected, setSelected] = useState<Set<string>>(() => new Set());
+  const [bulk, setBulk] = useState<BulkKind | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const versionsId = useId();
+  const branchesId = useId();
+  const releases = useQuery({ ...trpc.releases.list.queryOptions({}), staleTime: 60_000 });
 
   const rings = useQuery(trpc.rings.list.queryOptions());
   const machines = useQuery({
@@ -81,6 +117,10 @@ export function MachinesView() {
       ring,
       health,
       updateState,
+      version: version || undefined,
+      branch: branch || undefined,
+      label: labelValid ? label || undefined : undefined,
+      lastSeen,
       q: q || undefined,
       sort,
       dir,
@@ -90,6 +130,46 @@ export function MachinesView() {
     placeholderData: keepPreviousData,
     refetchInterval: 5000,
   });
+
+  const rows = machines.data?.rows;
+  const pageIds = rows?.map((r) => r.machineId) ?? [];
+  const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
+  const someOnPage = pageIds.some((id) => selected.has(id));
+  const toggle = (ids: string[], on: boolean) =>
+    setSelected((prev) => {
+      const next = new Set(prev);
+      for (const id of ids) {
+        if (on) next.add(id);
+        else next.delete(id);
+      }
+      return next;
+    });
+  const selectColumn: ColumnDef<Row, unknown> = {
+    id: "select",
+    header: () => (
+      <input
+        type="checkbox"
+        aria-label="Select every machine on this page"
+        checked={allOnPage}
+        ref={(el) => {
+          if (el) el.indeterminate = someOnPage && !allOnPage;
+        }}
+        onChange={(e) => toggle(pageIds, e.target.checked)}
+      />
+    ),
+    cell: ({ row }) => (
+      <input
+        type="checkbox"
+        aria-label={`Select ${row.original.hostname}`}
+        checked={selected.has(row.original.machineId)}
+        onChange={(e) => toggle([row.original.machineId], e.target.checked)}
+      />
+    ),
+  };
+  const columns = operator ? [selectColumn, ...dataColumns] : dataColumns;
+  const filtered = Boolean(ring || health || updateState || q || version || branch || label || lastSeen);
+  const versions = [...new Set(releases.data?.map((r) => r.version) ?? [])];
+  const branches = [...new Set([...(releases.data?.map((r) => r.branch.ref) ?? []), ...(rings.data?.map((r) => r.branch.ref) ?? [])])];
 
   return (
     <>
@@ -137,11 +217,105 @@ export function MachinesView() {
             ))}
           </select>
         </label>
+        <SearchInput
+          label="Version"
+          type="text"
+          placeholder="booted version"
+          list={versionsId}
+          value={version}
+          onSearch={(text) => url.set({ version: text.trim() || undefined, page: undefined })}
+        />
+        <datalist id={versionsId}>
+          {versions.map((v) => (
+            <option key={v} value={v} />
+          ))}
+        </datalist>
+        <SearchInput
+          label="Branch"
+          type="text"
+          placeholder="ostree ref"
+          list={branchesId}
+          value={branch}
+          onSearch={(text) => url.set({ branch: text.trim() || undefined, page: undefined })}
+        />
+        <datalist id={branchesId}>
+          {branches.map((b) => (
+            <option key={b} value={b} />
+          ))}
+        </datalist>
+        <SearchInput
+          label="Label"
+          type="text"
+          placeholder="key=value"
+          value={label}
+          onSearch={(text) => url.set({ label: text.trim() || undefined, page: undefined })}
+        />
+        <label>
+          Last seen
+          <select value={lastSeen ?? ""} onChange={(e) => url.set({ seen: e.target.value, page: undefined })}>
+            <option value="">Any time</option>
+            {LAST_SEEN_OPTIONS.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {filtered && (
+          <button
+            type="button"
+            onClick={() =>
+              url.set({ ring: undefined, health: undefined, update: undefined, q: undefined, version: undefined, branch: undefined, label: undefined, seen: undefined, page: undefined })
+            }
+          >
+            Clear filters
+          </button>
+        )}
       </form>
+      {!labelValid && (
+        <p role="alert" className="notice error">
+          Label: write it as key=value, for example site=fra-1.
+        </p>
+      )}
+      {done && <SuccessNotice onDismiss={() => setDone(null)}>{done}</SuccessNotice>}
+      {operator && (
+        <div className="bulk-bar" role="toolbar" aria-label="Bulk actions">
+          <span className="bulk-count" aria-live="polite">
+            {selected.size === 0 ? "Select machines to act on several at once." : `${plural(selected.size, "machine")} selected`}
+          </span>
+          <button type="button" disabled={selected.size === 0} onClick={() => setBulk("pin")}>
+            Pin…
+          </button>
+          <button type="button" disabled={selected.size === 0} onClick={() => setBulk("unpin")}>
+            Unpin…
+          </button>
+          <button type="button" disabled={selected.size === 0} onClick={() => setBulk("move")}>
+            Move to ring…
+          </button>
+          <button type="button" className="danger-outline" disabled={selected.size === 0} onClick={() => setBulk("rollback")}>
+            Roll back…
+          </button>
+          {selected.size > 0 && (
+            <button type="button" className="link-like" onClick={() => setSelected(new Set())}>
+              Clear selection
+            </button>
+          )}
+        </div>
+      )}
+      <BulkDialog
+        kind={bulk}
+        machineIds={[...selected]}
+        onClose={() => setBulk(null)}
+        onDone={(message) => {
+          setBulk(null);
+          setSelected(new Set());
+          setDone(message);
+        }}
+      />
       <DataTable
         caption="Machines"
         columns={columns}
-        rows={machines.data?.rows}
+        rows={rows}
         rowKey={(r) => r.machineId}
         loading={machines.isFetching}
         error={machines.error?.message}

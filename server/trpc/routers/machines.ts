@@ -1,6 +1,8 @@
 import { getMachine, listMachines, moveMachinesToRing, retireMachine } from "../../machines/machines";
 import { listMachinesInput, machineRefInput, moveMachinesInput, retireMachineInput } from "../../machines/schemas";
 import { z } from "zod";
+import { pinMachines, rollbackMachines, unpinMachines } from "../../machines/bulk-actions";
+import { bulkMachinesInput, bulkPinInput } from "../../machines/schemas";
 import { machineTimeline } from "../../machines/timeline";
 import { pinMachine, rollbackMachine, unpinMachine } from "../../rollouts/machine-actions";
 import { machineActionInput, pinInput } from "../../rollouts/schemas";
@@ -26,6 +28,14 @@ export const machinesRouter = router({
   rollback: operatorProcedure
     .input(machineActionInput)
     .mutation(({ ctx, input }) => rollbackMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** Bulk actions of the machines page: all the machines or none, one audit row each. */
+  pinMany: operatorProcedure.input(bulkPinInput).mutation(({ ctx, input }) => pinMachines(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  unpinMany: operatorProcedure
+    .input(bulkMachinesInput)
+    .mutation(({ ctx, input }) => unpinMachines(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  rollbackMany: operatorProcedure
+    .input(bulkMachinesInput)
+    .mutation(({ ctx, input }) => rollbackMachines(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   retire: operatorProcedure
     .input(retireMachineInput)
     .mutation(({ ctx, input }) => retireMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),

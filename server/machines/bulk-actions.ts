@@ -1,0 +1,67 @@
+// Operator actions on many machines at once (the machines page's bulk
+// select): pin, unpin and roll back. All or nothing: one transaction, one
+// audit row per machine, and an error that names the machine it is about.
+import type { Actor } from "../audit/audit";
+import type { Clock } from "../clock";
+import { systemClock } from "../clock";
+import type { Prisma, PrismaClient } from "../db/client";
+import { AppError } from "../errors";
+import { domainEvents } from "../events";
+import { pinInTransaction, rollbackInTransaction, unpinInTransaction } from "../rollouts/machine-actions";
+import { findRelease } from "../rollouts/rollouts";
+import { type BulkMachinesInput, bulkMachinesInput, type BulkPinInput, bulkPinInput } from "./schemas";
+
+/** Room for 200 machines' reads and writes on a busy database. */
+const TRANSACTION_TIMEOUT_MS = 60_000;
+
+async function eachMachine(
+  db: PrismaClient,
+  machineIds: string[],
+  apply: (tx: Prisma.TransactionClient, machineId: string) => Promise<string>,
+) {
+  const ids = await db.$transaction(
+    async (tx) => {
+      const out: string[] = [];
+      for (const machineId of machineIds) {
+        try {
+          out.push(await apply(tx, machineId));
+        } catch (error) {
+          // "machineIds: kiosk-7: the machine reports no previous deployment…"
+          if (error instanceof AppError) throw new AppError(error.code, `machineIds: ${machineId}: ${error.message}`, { field: "machineIds", cause: error });
+          throw error;
+        }
+      }
+      return out;
+    },
+    { timeout: TRANSACTION_TIMEOUT_MS },
+  );
+  for (const id of ids) domainEvents.emit("machineChanged", id);
+  return ids.length;
+}
+
+export async function pinMachines(db: PrismaClient, actor: Actor, input: BulkPinInput, clock: Clock = systemClock) {
+  const data = bulkPinInput.parse(input);
+  const now = clock.now();
+  // The release first, so that an error about it names the release, not a machine.
+  await findRelease(db, data.version, data.ref);
+  const count = await eachMachine(db, data.machineIds, (tx, machineId) =>
+    pinInTransaction(tx, actor, { machineId, version: data.version, ref: data.ref, allowDowngrade: data.allowDowngrade, reason: data.reason }, now),
+  );
+  return { count, pinned: data.version };
+}
+
+export async function unpinMachines(db: PrismaClient, actor: Actor, input: BulkMachinesInput, clock: Clock = systemClock) {
+  const data = bulkMachinesInput.parse(input);
+  const now = clock.now();
+  const count = await eachMachine(db, data.machineIds, (tx, machineId) => unpinInTransaction(tx, actor, { machineId, reason: data.reason }, now));
+  return { count };
+}
+
+export async function rollbackMachines(db: PrismaClient, actor: Actor, input: BulkMachinesInput, clock: Clock = systemClock) {
+  const data = bulkMachinesInput.parse(input);
+  const now = clock.now();
+  const count = await eachMachine(db, data.machineIds, async (tx, machineId) =>
+    (await rollbackInTransaction(tx, actor, { machineId, reason: data.reason }, now)).id,
+  );
+  return { count };
+}
