@@ -104,12 +104,11 @@ export function DashboardView() {
               />
             ))}
         </CountCard>
-        <CountCard title="Check-ins" loading={!data}>
+        <CountCard title="Check-ins" loading={!data} note="Offline: silent for more than three check-in intervals of its ring.">
           {data && (
             <>
               <CountRow label={<OnlineBadge online />} n={data.online} total={data.total} what="machines online" />
               <CountRow label={<OnlineBadge online={false} />} n={data.offline} total={data.total} what="machines offline" />
-              <p className="muted small card-note">Offline: silent for more than three check-in intervals of its ring.</p>
             </>
           )}
         </CountCard>
@@ -228,7 +227,7 @@ export function DashboardView() {
   );
 }
 
-function CountCard({ title, loading, children }: { title: string; loading: boolean; children: ReactNode }) {
+function CountCard({ title, loading, note, children }: { title: string; loading: boolean; note?: string; children: ReactNode }) {
   const id = `count-${title.toLowerCase().replace(/\W+/g, "-")}`;
   return (
     <section className="card count-card" aria-labelledby={id} aria-busy={loading || undefined}>
@@ -240,6 +239,7 @@ function CountCard({ title, loading, children }: { title: string; loading: boole
       ) : (
         <ul className="count-list">{children}</ul>
       )}
+      {note && <p className="muted small card-note">{note}</p>}
     </section>
   );
 }
