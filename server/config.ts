@@ -43,8 +43,10 @@ export const configSchema = z.object({
   ORCHARD_CONTROLLER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
   /** How often the versions running in each ring are recorded for the dashboard's history, in milliseconds. */
   ORCHARD_SNAPSHOT_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
-  /** Agent requests allowed per machine (or enrollment) token per minute; 0: no limit. */
+  /** Agent requests allowed per machine token per minute; 0: no limit. */
   ORCHARD_AGENT_RATE_PER_TOKEN: z.coerce.number().int().min(0).default(120),
+  /** Enrollments allowed per enrollment token per minute (one token is shared by every machine of an image); 0: no limit. */
+  ORCHARD_ENROLL_RATE_PER_TOKEN: z.coerce.number().int().min(0).default(3000),
   /** Agent requests allowed per client address per minute (many machines may share one); 0: no limit. */
   ORCHARD_AGENT_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(120_000),
   /** Sign-in attempts allowed per client address per minute; 0: no limit. */

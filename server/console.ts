@@ -131,6 +131,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const metrics = createMetrics(config.ORCHARD_METRICS_TOKEN);
     const handleAgent = createAgentHandler(agents, log, {
       perToken: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
+      perEnrollmentToken: new Limit(config.ORCHARD_ENROLL_RATE_PER_TOKEN, 60),
       perAddress: new Limit(config.ORCHARD_AGENT_RATE_PER_ADDRESS, 60),
     }, metrics);
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);

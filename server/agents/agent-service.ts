@@ -3,6 +3,7 @@
 // cache of authenticated machines and ring answers, writes a machine row only
 // when its reported state changed, and coalesces last-seen times.
 import { createHash } from "node:crypto";
+import pLimit, { type LimitFunction } from "p-limit";
 import { type Actor, writeAudit } from "../audit/audit";
 import { bearerToken, generateToken, hashesEqual, hashToken, tokenKind } from "../auth/tokens";
 import type { Clock } from "../clock";
@@ -56,6 +57,8 @@ export interface Reply<T> {
 }
 
 const RETRY_AFTER_MAX_SECONDS = 30;
+/** Enrollments waiting for a turn before the console answers 503 at once. */
+const MAX_QUEUED_ENROLLMENTS = 2000;
 
 /** A stable hash of everything a check-in reports except its seq and clock. */
 export function reportedStateHash(body: CheckinRequest): string {
@@ -75,6 +78,12 @@ export class AgentService {
   private readonly cacheTtlMs: number;
   private readonly cacheSize: number;
   private sweeper: NodeJS.Timeout | null = null;
+  /**
+   * Enrollments run a transaction each: a burst (a whole site booting one
+   * image) waits its turn here instead of taking every pool connection from
+   * the check-ins; past MAX_QUEUED_ENROLLMENTS the agent is told to come back.
+   */
+  private readonly enrollments: LimitFunction;
   private readonly onRingChanged = (ringId: string) => this.rings.delete(ringId);
   private readonly onMachineChanged = (id: string) => this.forgetMachine(id);
   private readonly onMachinesChanged = () => {
@@ -89,6 +98,7 @@ export class AgentService {
     this.lastSeen = new LastSeenBuffer(db.pool, options.log, options.lastSeenFlushMs);
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.cacheSize = options.cacheSize ?? 200_000;
+    this.enrollments = pLimit(Math.max(1, Math.floor(db.pool.options.max / 2)));
   }
 
   start() {
@@ -261,6 +271,13 @@ export class AgentService {
   }
 
   async enroll(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
+    if (this.enrollments.pendingCount >= MAX_QUEUED_ENROLLMENTS) {
+      throw new AppError("UNAVAILABLE", "too many enrollments at once; retry later");
+    }
+    return this.enrollments(() => this.enrollNow(authorization, body));
+  }
+
+  private async enrollNow(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
     const token = bearerToken(authorization);
     if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
     const hash = hashToken(token);

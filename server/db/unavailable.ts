@@ -5,8 +5,8 @@
 const NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
 /** PostgreSQL: connection exceptions (08…), shutdown (57P01–57P03), too many connections. */
 const POSTGRES_CODES = /^(08\d{3}|57P0[123]|53300)$/;
-/** Prisma: can't reach, timed out, server closed the connection, no connection from the pool. */
-const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+/** Prisma: can't reach, timed out, server closed the connection, no connection from the pool, no transaction in time. */
+const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028"]);
 const MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Can't reach database server|the database system is (shutting down|starting up)/i;
 
 export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {

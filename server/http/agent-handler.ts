@@ -17,7 +17,7 @@ import {
   MAX_BODY_BYTES,
   PROTOCOL_PREFIX,
 } from "../protocol/v1";
-import { bearerToken, hashToken } from "../auth/tokens";
+import { bearerToken, hashToken, tokenKind } from "../auth/tokens";
 import { BodyTooLarge, readBody } from "./body";
 import type { Limit } from "./rate-limit";
 
@@ -68,7 +68,10 @@ async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S): 
 }
 
 export interface AgentLimits {
+  /** Per machine token. */
   perToken: Limit;
+  /** Per enrollment token: every machine of an image may enroll with the same one. */
+  perEnrollmentToken: Limit;
   perAddress: Limit;
 }
 
@@ -79,7 +82,8 @@ async function enforceLimits(req: IncomingMessage, limits: AgentLimits) {
   if (byAddress !== null) throw new RateLimited(byAddress, "this address");
   const token = bearerToken(req.headers.authorization);
   if (token) {
-    const byToken = await limits.perToken.take(hashToken(token));
+    const limit = tokenKind(token) === "enrollment" ? limits.perEnrollmentToken : limits.perToken;
+    const byToken = await limit.take(hashToken(token));
     if (byToken !== null) throw new RateLimited(byToken, "this token");
   }
 }
@@ -171,7 +175,7 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
       if (!req.readableEnded) req.resume();
       if (isDatabaseUnavailable(error)) {
         log.warn({ path: pathname }, "agent request refused: the database is unavailable");
-        sendError(res, 503, "internal", "the console's database is unavailable; retry later", { "retry-after": "10" });
+        sendError(res, 503, "internal", "the console's database is unavailable or busy; retry later", { "retry-after": "10" });
         return;
       }
       log.error({ err: error, path: pathname }, "agent request failed");

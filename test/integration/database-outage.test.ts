@@ -110,6 +110,10 @@ describe("PostgreSQL outage", () => {
     expect(proxy.statuses.get(503) ?? 0).toBeGreaterThan(0);
     expect(proxy.statuses.get(500) ?? 0).toBe(0);
     expect(during.every((s) => s === 503)).toBe(true);
+    console.log(
+      `database outage: ${OUTAGE_SECONDS} s without PostgreSQL; answers through the proxy ${JSON.stringify(Object.fromEntries(proxy.statuses))}; ` +
+        `${sent.length} events sent, ${stored.length} stored, ${stored.length - storedIds.size} duplicates`,
+    );
     // No pool connection is lost to the outage: every client the console holds is back and usable.
     await app.agents.flushLastSeen();
     const pool = app.db.pool as unknown as { totalCount: number; idleCount: number };

@@ -327,4 +327,18 @@ describe("rate limits", () => {
       await limited.stop();
     }
   });
+
+  it("limits enrollments per enrollment token on their own: every machine of an image shares one", async () => {
+    const limited = await startTestConsole({ ORCHARD_AGENT_RATE_PER_TOKEN: "2", ORCHARD_ENROLL_RATE_PER_TOKEN: "4" });
+    try {
+      const token = await enrollmentToken(limited);
+      const answers = [];
+      for (let i = 1; i <= 5; i++) answers.push(await call(limited.url, "POST", "/enroll", { token, body: enrollBody(`image-${i}`) }));
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 429]);
+      expectError(answers[4], 429, "rate_limited");
+      expect(await limited.db.prisma.machine.count({ where: { machineId: { startsWith: "image-" } } })).toBe(4);
+    } finally {
+      await limited.stop();
+    }
+  });
 });
