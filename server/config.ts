@@ -55,6 +55,8 @@ export const configSchema = z.object({
   ORCHARD_SIGNIN_FREE_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** Bearer token a Prometheus scraper sends to GET /metrics; unset: no /metrics. */
   ORCHARD_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  /** Time a client has to send a request's headers (the whole request: twice this), in milliseconds. */
+  ORCHARD_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(500).max(600_000).default(15_000),
   /** Serve the web pages (false: the agent protocol and tRPC only, no Next.js build needed). */
   ORCHARD_SERVE_PAGES: boolFromEnv.default(true),
   /** Build the web console before serving when the build is missing or stale. */

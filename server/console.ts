@@ -149,7 +149,15 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cleanups.push(() => app.close());
     }
 
-    const server = http.createServer((req, res) => {
+    // A client that trickles its request (slow retrieval, slowloris) is cut
+    // off: headers within ORCHARD_HTTP_HEADERS_TIMEOUT_MS, the whole request
+    // within twice that, checked every second.
+    const serverOptions = {
+      headersTimeout: config.ORCHARD_HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.ORCHARD_HTTP_HEADERS_TIMEOUT_MS * 2,
+      connectionsCheckingInterval: 1000,
+    };
+    const server = http.createServer(serverOptions, (req, res) => {
       const url = req.url ?? "/";
       // On every answer; the pages add their Content-Security-Policy (next.config.ts).
       res.setHeader("x-content-type-options", "nosniff");
@@ -186,9 +194,6 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       }
     });
     server.keepAliveTimeout = 65_000;
-    // A client that trickles its request (slow retrieval, slowloris) is cut off.
-    server.headersTimeout = 15_000;
-    server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(config.PORT, config.HOST, () => resolve());
