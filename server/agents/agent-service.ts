@@ -59,6 +59,10 @@ export interface Reply<T> {
 const RETRY_AFTER_MAX_SECONDS = 30;
 /** Enrollments waiting for a turn before the console answers 503 at once. */
 const MAX_QUEUED_ENROLLMENTS = 2000;
+/** An enrollment that waited longer than this for its turn is answered 503 instead (agents wait 30 s by default). */
+const MAX_ENROLLMENT_WAIT_MS = 20_000;
+
+class TokenUsedUp extends Error {}
 
 /** A stable hash of everything a check-in reports except its seq and clock. */
 export function reportedStateHash(body: CheckinRequest): string {
@@ -274,7 +278,15 @@ export class AgentService {
     if (this.enrollments.pendingCount >= MAX_QUEUED_ENROLLMENTS) {
       throw new AppError("UNAVAILABLE", "too many enrollments at once; retry later");
     }
-    return this.enrollments(() => this.enrollNow(authorization, body));
+    const queuedAt = Date.now();
+    return this.enrollments(() => {
+      // The agent gave up on this answer by now (its request timeout): tell
+      // it to come back rather than do the work for nobody.
+      if (Date.now() - queuedAt > MAX_ENROLLMENT_WAIT_MS) {
+        throw new AppError("UNAVAILABLE", "too many enrollments at once; retry later");
+      }
+      return this.enrollNow(authorization, body);
+    });
   }
 
   private async enrollNow(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
@@ -285,15 +297,17 @@ export class AgentService {
     const machineToken = generateToken("machine");
 
     const result = await this.db.prisma.$transaction(async (tx) => {
-      const used = await tx.$queryRaw<
+      // Every machine of an image enrolls with the same token: its row is
+      // read here without a lock, and its use counted by the transaction's
+      // last statement, so that concurrent enrollments hold the row's lock
+      // only for that statement and the commit.
+      const found = await tx.$queryRaw<
         { id: string; ring_id: string | null; labels: Record<string, string>; prefix: string; token_hash: string }[]
-      >`UPDATE enrollment_tokens
-           SET uses = uses + 1, last_used_at = ${now}
+      >`SELECT id, ring_id, labels, prefix, token_hash FROM enrollment_tokens
          WHERE token_hash = ${hash} AND revoked_at IS NULL
            AND (expires_at IS NULL OR expires_at > ${now})
-           AND (max_uses IS NULL OR uses < max_uses)
-         RETURNING id, ring_id, labels, prefix, token_hash`;
-      const enrollment = used[0];
+           AND (max_uses IS NULL OR uses < max_uses)`;
+      const enrollment = found[0];
       if (!enrollment || !hashesEqual(enrollment.token_hash, hash)) return null;
 
       const existing = await tx.machine.findUnique({
@@ -357,7 +371,17 @@ export class AgentService {
       const ring = ringId
         ? await tx.ring.findUnique({ where: { id: ringId }, select: { name: true, checkInIntervalSeconds: true } })
         : null;
+      const counted = await tx.$executeRaw`UPDATE enrollment_tokens
+           SET uses = uses + 1, last_used_at = GREATEST(last_used_at, ${now})
+         WHERE id = ${enrollment.id} AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > ${now})
+           AND (max_uses IS NULL OR uses < max_uses)`;
+      // Revoked or used up by a concurrent enrollment since it was read: nothing of this one stays.
+      if (counted !== 1) throw new TokenUsedUp();
       return { created: !existing, machineDbId: machine.id, ring };
+    }).catch((error: unknown) => {
+      if (error instanceof TokenUsedUp) return null;
+      throw error;
     });
 
     // The token was checked before the body was read; it can still run out

@@ -60,6 +60,18 @@ describe("enroll", () => {
     expect(stored.every((t) => !t.tokenHash.includes(first.body.token) && t.tokenHash.length === 64)).toBe(true);
   });
 
+  it("counts a token's uses exactly when many machines enroll with it at once", async () => {
+    const token = await enrollmentToken(app, { ring: "stable", maxUses: 7 });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => call(url, "POST", "/enroll", { token, body: enrollBody(`burst-${i}`) })),
+    );
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(7);
+    for (const a of answers.filter((x) => x.status !== 201)) expectError(a, 401, "unauthorized");
+    expect(await app.db.prisma.machine.count({ where: { machineId: { startsWith: "burst-" } } })).toBe(7);
+    const record = await app.db.prisma.enrollmentToken.findFirstOrThrow({ where: { maxUses: 7 } });
+    expect(record.uses).toBe(7);
+  });
+
   it("answers 401 for missing, unknown, expired and revoked tokens", async () => {
     expectError(await call(url, "POST", "/enroll", { body: enrollBody("x") }), 401, "unauthorized");
     expectError(await call(url, "POST", "/enroll", { token: "orch_e_nope", body: enrollBody("x") }), 401, "unauthorized");
