@@ -57,6 +57,8 @@ export default defineConfig({
       ORCHARD_ADMIN_PASSWORD: "e2e-admin-password",
       ORCHARD_DEMO_AGENTS: "12",
       ORCHARD_DEMO_INTERVAL: "5",
+      // A version snapshot every 10 s, so that the dashboard's history has points to draw.
+      ORCHARD_SNAPSHOT_INTERVAL_MS: "10000",
       LOG_LEVEL: "warn",
     },
   },

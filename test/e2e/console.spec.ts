@@ -16,6 +16,8 @@ test("an admin finds a machine of the fleet and looks at its deployments", async
 
   await signIn(page, ADMIN);
   await ensureFleet(page.request, baseURL!);
+  // Signing in lands on the dashboard; the machines are one click away.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Machines" }).click();
 
   const table = page.getByRole("table", { name: "Machines" });
   const rows = table.locator("tbody tr");

@@ -87,7 +87,7 @@ export function DashboardView() {
                 n={data.byHealth[h] ?? 0}
                 total={data.total}
                 href={`/machines?health=${h}`}
-                what={`${h} machines`}
+                what={h[0].toUpperCase() + h.slice(1)}
               />
             ))}
         </CountCard>
@@ -100,15 +100,15 @@ export function DashboardView() {
                 n={data.byUpdateState[o.value] ?? 0}
                 total={data.total}
                 href={`/machines?update=${o.value}`}
-                what={`machines ${o.label.toLowerCase()}`}
+                what={o.label}
               />
             ))}
         </CountCard>
         <CountCard title="Check-ins" loading={!data} note="Offline: silent for more than three check-in intervals of its ring.">
           {data && (
             <>
-              <CountRow label={<OnlineBadge online />} n={data.online} total={data.total} what="machines online" />
-              <CountRow label={<OnlineBadge online={false} />} n={data.offline} total={data.total} what="machines offline" />
+              <CountRow label={<OnlineBadge online />} n={data.online} total={data.total} what="Online" />
+              <CountRow label={<OnlineBadge online={false} />} n={data.offline} total={data.total} what="Offline" />
             </>
           )}
         </CountCard>
@@ -253,11 +253,11 @@ function CountRow({ label, n, total, href, what }: { label: ReactNode; n: number
         <span style={{ width: `${share}%` }} />
       </span>
       {href && n > 0 ? (
-        <Link href={href} className="count-n" aria-label={`${n.toLocaleString()} ${what}`}>
+        <Link href={href} className="count-n" aria-label={`${what}: ${plural(n, "machine")}`}>
           {n.toLocaleString()}
         </Link>
       ) : (
-        <span className="count-n" aria-label={`${n.toLocaleString()} ${what}`}>
+        <span className="count-n" aria-label={`${what}: ${plural(n, "machine")}`}>
           {n.toLocaleString()}
         </span>
       )}
