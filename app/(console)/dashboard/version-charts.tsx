@@ -55,6 +55,7 @@ export function VersionsByRingChart({ rings, colours }: { rings: Summary["versio
 }
 
 const timeFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" });
+const secondsFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 const dayTimeFormat = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 
 export function VersionHistoryChart({ history, colours }: { history: History; colours: Map<string, string> }) {
@@ -65,8 +66,10 @@ export function VersionHistoryChart({ history, colours }: { history: History; co
   });
   const first = data[0]?.t ?? 0;
   const last = data[data.length - 1]?.t ?? 0;
-  const multiDay = last - first > 20 * 3600 * 1000;
-  const format = (t: number) => (multiDay ? dayTimeFormat : timeFormat).format(new Date(t));
+  const span = last - first;
+  // Ticks fall every few minutes at least, or a few seconds apart on a young console: say seconds then.
+  const tickFormat = span > 20 * 3600 * 1000 ? dayTimeFormat : span > 20 * 60 * 1000 ? timeFormat : secondsFormat;
+  const format = (t: number) => tickFormat.format(new Date(t));
   const latest = history.points[history.points.length - 1] as ({ at: Date } & Record<string, number>) | undefined;
   const latestText = latest
     ? versions.map((v) => `${latest[v] ?? 0} on ${v}`).join(", ")
