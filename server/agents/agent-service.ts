@@ -605,6 +605,30 @@ export class AgentService {
 
   async acquireRebootSlot(machine: MachineEntry): Promise<Reply<RebootLockResponse>> {
     const now = this.options.clock.now();
+    // While a wave waits for slots, most asks find the ring full: answer
+    // those from one read, without a lock or a transaction. Only an ask that
+    // may get a slot takes the lock and decides.
+    if (machine.ringId) {
+      const { rows } = await this.db.pool.query<{ slots: number; held: number; soonest: Date | null; mine: boolean }>(
+        `WITH r AS (
+           SELECT reboot_slots,
+                  CASE WHEN failure_domain_label IS NULL THEN NULL ELSE COALESCE($2::jsonb ->> failure_domain_label, '') END AS domain
+             FROM rings WHERE id = $1
+         )
+         SELECT r.reboot_slots AS slots, count(l.id)::int AS held, min(l.expires_at) AS soonest,
+                EXISTS (SELECT 1 FROM reboot_leases WHERE machine_id = $4) AS mine
+           FROM r LEFT JOIN reboot_leases l
+             ON l.ring_id = $1 AND l.domain IS NOT DISTINCT FROM r.domain AND l.expires_at > $3
+          GROUP BY r.reboot_slots`,
+        [machine.ringId, JSON.stringify(machine.labels), now, machine.id],
+      );
+      const view = rows[0];
+      if (view && !view.mine && view.held >= view.slots) {
+        const soonest = view.soonest?.getTime() ?? now.getTime();
+        const retryAfterSeconds = Math.max(1, Math.min(RETRY_AFTER_MAX_SECONDS, Math.ceil((soonest - now.getTime()) / 1000)));
+        return { status: 409, body: { granted: false as const, retryAfterSeconds } };
+      }
+    }
     return this.db.prisma.$transaction(async (tx) => {
       const ring = machine.ringId
         ? await tx.ring.findUnique({

@@ -134,11 +134,14 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
     const started = performance.now();
     res.once("finish", () => {
       // Every request at debug; refusals an operator may want to see (bad or
-      // retired tokens, rate limits, bad bodies) at info. Never a header or a body.
+      // retired tokens, rate limits, bad bodies) at info; answers the console
+      // could not give (503 busy or database unavailable, 500) at warn. Never
+      // a header or a body.
       const ms = performance.now() - started;
       metrics.agentRequest(`${req.method} ${path}`, res.statusCode, ms / 1000);
       const entry = { method: req.method, path: pathname, status: res.statusCode, ms: Math.round(ms), address: req.socket.remoteAddress };
-      if (res.statusCode >= 400 && res.statusCode < 500 && res.statusCode !== 409) log.info(entry, "agent request refused");
+      if (res.statusCode >= 500) log.warn(entry, "agent request not served");
+      else if (res.statusCode >= 400 && res.statusCode !== 409) log.info(entry, "agent request refused");
       else log.debug(entry, "agent request");
     });
     try {
@@ -174,7 +177,6 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
       }
       if (!req.readableEnded) req.resume();
       if (isDatabaseUnavailable(error)) {
-        log.warn({ path: pathname }, "agent request refused: the database is unavailable");
         sendError(res, 503, "internal", "the console's database is unavailable or busy; retry later", { "retry-after": "10" });
         return;
       }

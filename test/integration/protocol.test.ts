@@ -285,6 +285,23 @@ describe("reboot slots", () => {
     expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 409]);
   });
 
+  it("counts slots per failure domain when the ring names a label for it", async () => {
+    await createRing(app.db.prisma, cliActor, { name: "sites", branch: REF, rebootSlots: 1, failureDomainLabel: "site" });
+    const token = await enrollmentToken(app, { ring: "sites" });
+    const machine = async (id: string, site?: string) =>
+      (await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(id, site ? { labels: { site } } : {}) })).body.token;
+    const [ams1, ams2, fra, none] = [await machine("site-ams-1", "ams"), await machine("site-ams-2", "ams"), await machine("site-fra", "fra"), await machine("site-none")];
+    const ask = async (t: string) => (await call(url, "POST", "/reboot-lock", { token: t })).status;
+    expect(await ask(ams1)).toBe(200);
+    expect(await ask(ams2)).toBe(409); // ams has its one slot taken
+    expect(await ask(fra)).toBe(200); // fra has a slot of its own
+    expect(await ask(none)).toBe(200); // machines without the label share one more
+    expect(await ask(ams2)).toBe(409);
+    expect((await call(url, "DELETE", "/reboot-lock", { token: ams1 })).status).toBe(200);
+    expect(await ask(ams2)).toBe(200);
+    expect(await ask(ams1)).toBe(409);
+  });
+
   it("frees a slot at its expiry, so a machine that never comes back cannot block its ring", async () => {
     await createRing(app.db.prisma, cliActor, { name: "expiry", branch: REF });
     await updateRingPolicy(app.db.prisma, cliActor, { ring: "expiry", rebootLeaseSeconds: 60 });
