@@ -56,6 +56,7 @@ describe("agent client", () => {
     [410, "retired"],
     [403, "rejected"],
     [400, "rejected"],
+    [408, "unavailable"],
     [500, "unavailable"],
     [503, "unavailable"],
   ])("maps %i to %s", async (status, kind) => {

@@ -25,7 +25,7 @@ import { AGENT_VERSION } from "./version.ts";
  * - `retired` (410): the console retired this machine; stop.
  * - `rate-limited` (429): wait `retryAfterSeconds`.
  * - `rejected` (other 4xx): the console refuses this request as sent.
- * - `unavailable` (5xx, network, timeout, an answer that is not protocol v1): retry with backoff.
+ * - `unavailable` (408, 5xx, network, timeout, an answer that is not protocol v1): retry with backoff.
  */
 export type ApiErrorKind = "unauthorized" | "retired" | "rate-limited" | "rejected" | "unavailable";
 
@@ -129,7 +129,8 @@ async function request(
   if (response.status === 401) throw new ApiError("unauthorized", message, 401);
   if (response.status === 410) throw new ApiError("retired", message, 410);
   if (response.status === 429) throw new ApiError("rate-limited", message, 429, retryAfter ?? 60);
-  if (response.status >= 500) throw new ApiError("unavailable", message, response.status, retryAfter);
+  // 408: the console (or a proxy) gave up reading the request: a busy console, not a refusal.
+  if (response.status === 408 || response.status >= 500) throw new ApiError("unavailable", message, response.status, retryAfter);
   throw new ApiError("rejected", message, response.status, retryAfter);
 }
 

@@ -67,6 +67,18 @@ async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S): 
   return parsed.data;
 }
 
+/**
+ * Reads and checks the body while the token is checked, so that a slow
+ * database never leaves a request unread past the server's request timeout;
+ * a bad token is still answered before a bad body.
+ */
+async function authenticatedBody<S extends z.ZodType>(req: IncomingMessage, schema: S, auth: Promise<unknown>): Promise<z.infer<S>> {
+  const body = parseBody(req, schema);
+  body.catch(() => undefined); // answered below, after the token
+  await auth;
+  return body;
+}
+
 export interface AgentLimits {
   /** Per machine token. */
   perToken: Limit;
@@ -100,22 +112,20 @@ class RateLimited extends Error {
 export function createAgentHandler(service: AgentService, log: Logger, limits: AgentLimits, metrics: Pick<ConsoleMetrics, "agentRequest">) {
   const routes: Record<string, Route> = {
     "POST /enroll": async (req, res) => {
-      // Authenticate before reading the body: no token, no work.
-      await service.checkEnrollmentToken(req.headers.authorization);
-      const body = await parseBody(req, enrollRequestSchema);
+      const body = await authenticatedBody(req, enrollRequestSchema, service.checkEnrollmentToken(req.headers.authorization));
       const reply = await service.enroll(req.headers.authorization, body);
       send(res, reply.status, reply.body);
       log.info({ machineId: body.machineId, hostname: body.hostname, ring: reply.body.ring }, reply.status === 201 ? "machine enrolled" : "machine enrolled again; its old token is retired");
     },
     "POST /checkin": async (req, res) => {
-      const machine = await service.authenticate(req.headers.authorization);
-      const body = await parseBody(req, checkinRequestSchema);
-      send(res, 200, await service.checkin(machine, body));
+      const machine = service.authenticate(req.headers.authorization);
+      const body = await authenticatedBody(req, checkinRequestSchema, machine);
+      send(res, 200, await service.checkin(await machine, body));
     },
     "POST /events": async (req, res) => {
-      const machine = await service.authenticate(req.headers.authorization);
-      const body = await parseBody(req, eventsRequestSchema);
-      send(res, 200, await service.recordEvents(machine, body));
+      const machine = service.authenticate(req.headers.authorization);
+      const body = await authenticatedBody(req, eventsRequestSchema, machine);
+      send(res, 200, await service.recordEvents(await machine, body));
     },
     "POST /reboot-lock": async (req, res) => {
       const machine = await service.authenticate(req.headers.authorization);
