@@ -43,7 +43,8 @@ async function countsOnPage(page: Page) {
     const rows = await page.locator(`section[aria-labelledby="${section}"] li.count-row`).evaluateAll((lis) =>
       lis.map((li) => [li.querySelector(".count-label")?.textContent?.trim() ?? "", li.querySelector(".count-n")?.textContent?.trim() ?? ""]),
     );
-    for (const [label, n] of rows) out[`${prefix}${label}`] = Number(n.replace(/\D/g, ""));
+    // "…" while the counts load: never equal to a number.
+    for (const [label, n] of rows) out[`${prefix}${label}`] = /\d/.test(n) ? Number(n.replace(/\D/g, "")) : NaN;
   };
   await read("count-health", "health ");
   await read("count-update-state", "update ");

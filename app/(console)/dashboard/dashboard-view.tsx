@@ -65,9 +65,7 @@ export function DashboardView() {
             <>
               {plural(data.total, "machine")} · updated <RelativeTime value={data.serverTime} />
             </>
-          ) : (
-            " "
-          )}
+          ) : "\u00a0"}
         </p>
       </div>
       {summary.error && (
@@ -77,40 +75,35 @@ export function DashboardView() {
         </div>
       )}
 
+      {/* The rows are the same before the data arrives (counts pending), so nothing moves when it does. */}
       <div className="grid dash-cards">
         <CountCard title="Health" loading={!data}>
-          {data &&
-            (["healthy", "degraded", "unhealthy", "unknown"] as const).map((h) => (
-              <CountRow
-                key={h}
-                label={<HealthBadge status={h} />}
-                n={data.byHealth[h] ?? 0}
-                total={data.total}
-                href={`/machines?health=${h}`}
-                what={h[0].toUpperCase() + h.slice(1)}
-              />
-            ))}
+          {(["healthy", "degraded", "unhealthy", "unknown"] as const).map((h) => (
+            <CountRow
+              key={h}
+              label={<HealthBadge status={h} />}
+              n={data ? (data.byHealth[h] ?? 0) : null}
+              total={data?.total ?? 0}
+              href={`/machines?health=${h}`}
+              what={h[0].toUpperCase() + h.slice(1)}
+            />
+          ))}
         </CountCard>
         <CountCard title="Update state" loading={!data}>
-          {data &&
-            updateStateOptions.map((o) => (
-              <CountRow
-                key={o.value}
-                label={<UpdateStateBadge state={o.value} />}
-                n={data.byUpdateState[o.value] ?? 0}
-                total={data.total}
-                href={`/machines?update=${o.value}`}
-                what={o.label}
-              />
-            ))}
+          {updateStateOptions.map((o) => (
+            <CountRow
+              key={o.value}
+              label={<UpdateStateBadge state={o.value} />}
+              n={data ? (data.byUpdateState[o.value] ?? 0) : null}
+              total={data?.total ?? 0}
+              href={`/machines?update=${o.value}`}
+              what={o.label}
+            />
+          ))}
         </CountCard>
         <CountCard title="Check-ins" loading={!data} note="Offline: silent for more than three check-in intervals of its ring.">
-          {data && (
-            <>
-              <CountRow label={<OnlineBadge online />} n={data.online} total={data.total} what="Online" />
-              <CountRow label={<OnlineBadge online={false} />} n={data.offline} total={data.total} what="Offline" />
-            </>
-          )}
+          <CountRow label={<OnlineBadge online />} n={data?.online ?? null} total={data?.total ?? 0} what="Online" />
+          <CountRow label={<OnlineBadge online={false} />} n={data?.offline ?? null} total={data?.total ?? 0} what="Offline" />
         </CountCard>
       </div>
 
@@ -232,19 +225,24 @@ function CountCard({ title, loading, note, children }: { title: string; loading:
   return (
     <section className="card count-card" aria-labelledby={id} aria-busy={loading || undefined}>
       <h2 id={id}>{title}</h2>
-      {loading ? (
-        <div className="count-placeholder">
-          <span className="skeleton" />
-        </div>
-      ) : (
-        <ul className="count-list">{children}</ul>
-      )}
+      <ul className="count-list">{children}</ul>
       {note && <p className="muted small card-note">{note}</p>}
     </section>
   );
 }
 
-function CountRow({ label, n, total, href, what }: { label: ReactNode; n: number; total: number; href?: string; what: string }) {
+function CountRow({ label, n, total, href, what }: { label: ReactNode; n: number | null; total: number; href?: string; what: string }) {
+  if (n === null) {
+    return (
+      <li className="count-row">
+        <span className="count-label">{label}</span>
+        <span className="count-meter" aria-hidden="true" />
+        <span className="count-n count-pending" aria-label={`${what}: loading`}>
+          …
+        </span>
+      </li>
+    );
+  }
   const share = total ? (n / total) * 100 : 0;
   return (
     <li className="count-row">

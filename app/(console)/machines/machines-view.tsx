@@ -175,7 +175,7 @@ export function MachinesView() {
     <>
       <div className="page-header">
         <h1>Machines</h1>
-        <p className="muted">{machines.data ? plural(machines.data.total, "machine") : " "}</p>
+        <p className="muted">{machines.data ? plural(machines.data.total, "machine") : "\u00a0"}</p>
       </div>
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <SearchInput

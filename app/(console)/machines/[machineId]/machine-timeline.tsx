@@ -166,9 +166,7 @@ export function MachineTimeline({ machineId }: { machineId: string }) {
             , the last <RelativeTime value={data.checkins.lastSeenAt} />. Unchanged check-ins are counted here, not listed.
             {data.items.length >= LIMIT ? ` The last ${LIMIT} entries, newest first.` : " Newest first."}
           </>
-        ) : (
-          " "
-        )}
+        ) : "\u00a0"}
       </p>
       <div className="card timeline-card">
         {timeline.error && !data ? (
