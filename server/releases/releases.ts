@@ -109,8 +109,15 @@ export async function listReleasesPage(db: PrismaClient, input: ListReleasesPage
     }),
     db.release.count({ where }),
   ]);
+  // Where each release runs: machines (not retired) that booted its commit.
+  const booted = await db.machine.groupBy({
+    by: ["bootedChecksum"],
+    where: { bootedChecksum: { in: rows.map((r) => r.checksum) }, retiredAt: null },
+    _count: { _all: true },
+  });
+  const bootedBy = new Map(booted.map((b) => [b.bootedChecksum, b._count._all]));
   return {
-    rows: rows.map(({ _count, ...r }) => ({ ...r, activeRollouts: _count.rollouts })),
+    rows: rows.map(({ _count, ...r }) => ({ ...r, activeRollouts: _count.rollouts, bootedMachines: bootedBy.get(r.checksum) ?? 0 })),
     total,
     page: query.page,
     pageSize: query.pageSize,

@@ -7,7 +7,7 @@ import { cliActor } from "../../server/audit/audit";
 import { fleetSummary, versionHistory } from "../../server/dashboard/dashboard";
 import { takeSnapshot } from "../../server/dashboard/snapshots";
 import { machineTimeline } from "../../server/machines/timeline";
-import { addRelease } from "../../server/releases/releases";
+import { addRelease, listReleasesPage } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { healthComparison } from "../../server/rollouts/comparison";
 import { pinMachine } from "../../server/rollouts/machine-actions";
@@ -98,6 +98,16 @@ describe("dashboard", () => {
     expect(history.points).toHaveLength(1);
     expect(history.points[0]).toMatchObject({ "1": 9, "2": 1 });
     expect((await versionHistory(app.db.prisma, { hours: 1, ring: "canary" }, app.clock)).points[0]).toMatchObject({ "1": 3, "2": 1 });
+  });
+});
+
+describe("releases page", () => {
+  it("says where each release runs: rings that have it as current, and machines that booted it", async () => {
+    const page = await listReleasesPage(app.db.prisma, {});
+    const byVersion = new Map(page.rows.map((r) => [r.version, r]));
+    expect(byVersion.get("1")?.bootedMachines).toBe(9);
+    expect(byVersion.get("2")?.bootedMachines).toBe(1);
+    expect(byVersion.get("1")?.currentFor.map((r) => r.name).sort()).toEqual(["canary", "stable"]);
   });
 });
 

@@ -26,7 +26,7 @@ const baseColumns: ColumnDef<Row, unknown>[] = [
     id: "version",
     header: "Version",
     cell: ({ row }) => (
-      <span className="nowrap">
+      <span className="version-cell">
         <strong>{row.original.version}</strong>{" "}
         {row.original.quarantinedAt && (
           <QuarantinedBadge since={row.original.quarantinedAt} reason={row.original.quarantineReason} />
@@ -38,6 +38,19 @@ const baseColumns: ColumnDef<Row, unknown>[] = [
         ))}
       </span>
     ),
+  },
+  {
+    id: "running",
+    header: "Running on",
+    enableSorting: false,
+    cell: ({ row }) =>
+      row.original.bootedMachines > 0 ? (
+        <Link href={`/machines?version=${encodeURIComponent(row.original.version)}`}>
+          {row.original.bootedMachines.toLocaleString("en")} {row.original.bootedMachines === 1 ? "machine" : "machines"}
+        </Link>
+      ) : (
+        <span className="muted">no machine</span>
+      ),
   },
   { id: "checksum", header: "Checksum", enableSorting: false, cell: ({ row }) => <Checksum value={row.original.checksum} copyable /> },
   { id: "createdAt", header: "Added", cell: ({ row }) => <DateTime value={row.original.createdAt} stacked /> },

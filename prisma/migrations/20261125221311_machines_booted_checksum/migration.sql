@@ -1,0 +1,3 @@
+-- CreateIndex
+CREATE INDEX "machines_booted_checksum_idx" ON "machines"("booted_checksum");
+
