@@ -410,6 +410,15 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
                 Revert…
               </button>
             )}
+            {touched && (
+              <Link
+                className="button-link"
+                href={`/rollouts/new?rings=${encodeURIComponent(r.rings.map((ring) => ring.ring.name).join(","))}&downgrade=1`}
+                title="Deploy an older, known-good release to these rings as a new deployment (a new rollout that allows the downgrade)"
+              >
+                Roll forward to a known-good release…
+              </Link>
+            )}
           </div>
         )}
       </div>

@@ -64,7 +64,8 @@ function NewRolloutForm() {
   const rings = useQuery(trpc.rings.list.queryOptions());
 
   const [releaseId, setReleaseId] = useState<string | null>(null);
-  const [picked, setPicked] = useState<string[]>([]);
+  // …&rings=beta,stable&downgrade=1 (from a rollout's "roll forward to a known-good release") preselects the rings and the downgrade.
+  const [picked, setPicked] = useState<string[]>(() => url.get("rings")?.split(",").filter(Boolean) ?? []);
   const [wavesText, setWavesText] = useState("10, 50, 100");
   const [singleFirst, setSingleFirst] = useState(true);
   const [soakMinutes, setSoakMinutes] = useState("30");
@@ -74,7 +75,7 @@ function NewRolloutForm() {
   const [approveBetween, setApproveBetween] = useState(false);
   const [forceFirst, setForceFirst] = useState("");
   const [exclude, setExclude] = useState("");
-  const [allowDowngrade, setAllowDowngrade] = useState(false);
+  const [allowDowngrade, setAllowDowngrade] = useState(() => url.get("downgrade") === "1");
   const [reason, setReason] = useState("");
   const [confirming, setConfirming] = useState(false);
 
