@@ -1,13 +1,10 @@
 // Browser tests: Debian's Chromium (never `playwright install`), one worker,
 // and a real console with a demo fleet on a fresh data directory.
-import os from "node:os";
-import path from "node:path";
 import { defineConfig, devices } from "@playwright/test";
+import { CONSOLE_LOG, DATA_DIR } from "./test/e2e/paths";
 
 const PORT = 3300;
 const baseURL = `http://127.0.0.1:${PORT}`;
-/** A fresh embedded database for every run: the web server command deletes it first. */
-const dataDir = path.join(os.tmpdir(), "orchard-e2e");
 
 const chromium = {
   executablePath: "/usr/bin/chromium",
@@ -40,10 +37,15 @@ export default defineConfig({
     {
       name: "chromium",
       use: { ...devices["Desktop Chrome"], viewport: { width: 1366, height: 900 }, launchOptions: chromium },
+      teardown: "secrets",
     },
+    // After every browser test: grep the run's logs and API answers for secrets.
+    { name: "secrets", testMatch: /secrets\.teardown\.ts/, use: { launchOptions: chromium } },
   ],
   webServer: {
-    command: `node -e "require('node:fs').rmSync(process.env.ORCHARD_DATA_DIR, { recursive: true, force: true })" && npm start`,
+    // A fresh data directory, and everything the console prints kept for the
+    // secrets check (the run's output shows all but the debug lines).
+    command: `node -e "require('node:fs').rmSync(process.env.ORCHARD_DATA_DIR, { recursive: true, force: true })" && npm start 2>&1 | tee ${CONSOLE_LOG} | grep --line-buffered -v '"level":20'`,
     url: `${baseURL}/healthz`,
     timeout: 240_000,
     reuseExistingServer: !process.env.CI,
@@ -53,13 +55,14 @@ export default defineConfig({
       PORT: String(PORT),
       HOST: "127.0.0.1",
       ORCHARD_URL: baseURL,
-      ORCHARD_DATA_DIR: dataDir,
+      ORCHARD_DATA_DIR: DATA_DIR,
       ORCHARD_ADMIN_PASSWORD: "e2e-admin-password",
       ORCHARD_DEMO_AGENTS: "12",
       ORCHARD_DEMO_INTERVAL: "5",
       // A version snapshot every 10 s, so that the dashboard's history has points to draw.
       ORCHARD_SNAPSHOT_INTERVAL_MS: "10000",
-      LOG_LEVEL: "warn",
+      // Every log line the console has, so that the secrets check sees them all.
+      LOG_LEVEL: "debug",
     },
   },
 });
