@@ -64,6 +64,13 @@ const MAX_ENROLLMENT_WAIT_MS = 20_000;
 
 class TokenUsedUp extends Error {}
 
+/**
+ * The agent routes' transactions (enroll, the reboot lock's grant) may wait
+ * this long for a pool connection under load: well inside an agent's 30 s
+ * request timeout, and far better than a 503 after Prisma's default 2 s.
+ */
+const AGENT_TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
+
 /** A stable hash of everything a check-in reports except its seq and clock. */
 export function reportedStateHash(body: CheckinRequest): string {
   return createHash("sha1")
@@ -379,7 +386,7 @@ export class AgentService {
       // Revoked or used up by a concurrent enrollment since it was read: nothing of this one stays.
       if (counted !== 1) throw new TokenUsedUp();
       return { created: !existing, machineDbId: machine.id, ring };
-    }).catch((error: unknown) => {
+    }, AGENT_TRANSACTION).catch((error: unknown) => {
       if (error instanceof TokenUsedUp) return null;
       throw error;
     });
@@ -662,7 +669,7 @@ export class AgentService {
       const soonest = held[0]?.expiresAt.getTime() ?? now.getTime();
       const retryAfterSeconds = Math.max(1, Math.min(RETRY_AFTER_MAX_SECONDS, Math.ceil((soonest - now.getTime()) / 1000)));
       return { status: 409, body: { granted: false as const, retryAfterSeconds } };
-    });
+    }, AGENT_TRANSACTION);
   }
 
   async releaseRebootSlot(machine: MachineEntry): Promise<{ released: boolean }> {
