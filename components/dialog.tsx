@@ -70,3 +70,13 @@ export function ConfirmDialog({
     </dialog>
   );
 }
+
+/** The optional reason every operator action records in the audit log. */
+export function ReasonInput({ value, onChange }: { value: string; onChange: (value: string) => void }) {
+  return (
+    <label>
+      Reason (optional, kept in the audit log)
+      <input value={value} maxLength={500} onChange={(e) => onChange(e.target.value)} />
+    </label>
+  );
+}

@@ -13,6 +13,16 @@ export function useNow(everyMs = 5000) {
   return now;
 }
 
+/** A pill: a coloured dot (colour from `badge <kind>` in globals.css) and its text. */
+function Badge({ kind, title, children }: { kind: string; title?: string; children: ReactNode }) {
+  return (
+    <span className={`badge ${kind}`} title={title}>
+      <span className="dot" aria-hidden="true" />
+      {children}
+    </span>
+  );
+}
+
 const HEALTH_LABEL: Record<string, string> = {
   healthy: "Healthy",
   degraded: "Degraded",
@@ -39,30 +49,27 @@ export const updateStateOptions = Object.entries(UPDATE_LABEL)
 
 export function HealthBadge({ status }: { status: string }) {
   return (
-    <span className={`badge health-${status}`}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind={`health-${status}`}>
       {HEALTH_LABEL[status] ?? status}
-    </span>
+    </Badge>
   );
 }
 
 export function UpdateStateBadge({ state, progress }: { state: string; progress?: number | null }) {
   const key = state.replace("-", "_");
   return (
-    <span className={`badge update-${key}`}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind={`update-${key}`}>
       {UPDATE_LABEL[key] ?? state}
       {progress != null && key === "downloading" ? ` ${Math.round(progress * 100)} %` : ""}
-    </span>
+    </Badge>
   );
 }
 
 export function OnlineBadge({ online }: { online: boolean }) {
   return (
-    <span className={`badge ${online ? "online" : "offline"}`}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind={online ? "online" : "offline"}>
       {online ? "Online" : "Offline"}
-    </span>
+    </Badge>
   );
 }
 
@@ -175,20 +182,18 @@ const CHECK_LABEL: Record<string, string> = { pass: "Pass", warn: "Warn", fail: 
 
 export function CheckBadge({ status }: { status: string }) {
   return (
-    <span className={`badge check-${status}`}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind={`check-${status}`}>
       {CHECK_LABEL[status] ?? status}
-    </span>
+    </Badge>
   );
 }
 
 /** A neutral or coloured pill with text: token and user states, roles. */
 export function StateBadge({ tone, children }: { tone: "good" | "warn" | "bad" | "neutral" | "info"; children: ReactNode }) {
   return (
-    <span className={`badge tone-${tone}`}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind={`tone-${tone}`}>
       {children}
-    </span>
+    </Badge>
   );
 }
 
@@ -228,10 +233,9 @@ export const rolloutStateOptions = Object.entries(ROLLOUT_STATE_LABEL)
 
 export function RolloutStateBadge({ state }: { state: string }) {
   return (
-    <span className={`badge rollout-${state}`}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind={`rollout-${state}`}>
       {ROLLOUT_STATE_LABEL[state] ?? state}
-    </span>
+    </Badge>
   );
 }
 
@@ -257,10 +261,9 @@ const RING_PHASE_LABEL: Record<string, string> = {
 
 export function RingPhaseBadge({ phase }: { phase: string }) {
   return (
-    <span className={`badge phase-${phase}`}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind={`phase-${phase}`}>
       {RING_PHASE_LABEL[phase] ?? phase}
-    </span>
+    </Badge>
   );
 }
 
@@ -282,10 +285,9 @@ export const stepOptions = Object.entries(STEP_LABEL).map(([value, label]) => ({
 /** A machine's step in a rollout. Rolled back and dark are outcomes of their own, never "failed". */
 export function StepBadge({ step }: { step: string }) {
   return (
-    <span className={`badge step-${step}`}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind={`step-${step}`}>
       {STEP_LABEL[step] ?? step}
-    </span>
+    </Badge>
   );
 }
 
@@ -294,9 +296,8 @@ export function QuarantinedBadge({ since, reason }: { since?: Date | string | nu
   const date = since ? (typeof since === "string" ? new Date(since) : since) : null;
   const title = [date ? `Quarantined ${formatDateTime(date)}` : null, reason].filter(Boolean).join(": ");
   return (
-    <span className="badge quarantined" title={title || undefined}>
-      <span className="dot" aria-hidden="true" />
+    <Badge kind="quarantined" title={title || undefined}>
       Quarantined
-    </span>
+    </Badge>
   );
 }

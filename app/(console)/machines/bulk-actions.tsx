@@ -3,7 +3,7 @@
 // many machines it changes. The server applies them all or none.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { ConfirmDialog } from "@/components/dialog";
+import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { plural } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
 
@@ -54,12 +54,7 @@ export function BulkDialog({ kind, machineIds, onClose, onDone }: Props) {
   const why = reason.trim() || undefined;
   const chosen = releases.data?.find((r) => r.id === releaseId);
 
-  const reasonField = (
-    <label>
-      Reason (optional, kept in the audit log)
-      <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-    </label>
-  );
+  const reasonField = <ReasonInput value={reason} onChange={setReason} />;
 
   if (kind === "pin") {
     return (

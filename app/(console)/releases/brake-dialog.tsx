@@ -3,7 +3,7 @@
 // machine is sent it any more. Optionally, every machine it reached goes back.
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { ConfirmDialog } from "@/components/dialog";
+import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { DateTime } from "@/components/status";
 import { plural } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
@@ -63,10 +63,7 @@ export function BrakeDialog({ release, onClose, onDone }: { release: Row; onClos
         Also revert: every machine its rollouts reached boots its previous deployment again, and the rings go back to the
         release they ran before
       </label>
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }

@@ -1,7 +1,7 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useState } from "react";
-import { ConfirmDialog } from "@/components/dialog";
+import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
 import { formatSeconds, invalidIf } from "@/components/format";
 import { Checksum, DateTime } from "@/components/status";
@@ -82,10 +82,7 @@ export function SetReleaseDialog({ ring, onClose, onDone }: Props) {
           </p>
         </div>
       )}
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }
@@ -346,10 +343,7 @@ export function ReshuffleDialog({ ring, onClose, onDone }: Props) {
         so that different machines land in the first waves of its next rollouts. Rollouts under way keep the machines they
         already reached.
       </p>
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }

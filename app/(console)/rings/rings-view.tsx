@@ -4,7 +4,7 @@ import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
 import { useState } from "react";
 import { DataTable } from "@/components/data-table";
-import { ConfirmDialog } from "@/components/dialog";
+import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { formatSeconds } from "@/components/format";
 import { SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
@@ -303,10 +303,7 @@ function RebootSlots({ operator, onDone }: { operator: boolean; onDone: (message
             <RelativeTime value={freeing.machine.lastSeenAt} />.
           </p>
         )}
-        <label>
-          Reason (optional, kept in the audit log)
-          <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-        </label>
+        <ReasonInput value={reason} onChange={setReason} />
       </ConfirmDialog>
     </>
   );

@@ -2,7 +2,7 @@
 // Operator actions on one machine, each behind a confirmation.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { ConfirmDialog } from "@/components/dialog";
+import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import type { RouterOutputs } from "@/components/router-types";
 import { Checksum } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
@@ -76,10 +76,7 @@ export function MoveDialog({ open, machine, onClose, onDone }: Props) {
             : "; that ring has no current release, so nothing changes yet."}
         </p>
       )}
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }
@@ -118,10 +115,7 @@ export function RetireDialog({ open, machine, onClose, onDone }: Props) {
         machines list, gives up any reboot slot, and its agent is refused on every call until the machine enrolls again
         with an enrollment token.
       </p>
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }
@@ -214,10 +208,7 @@ export function PinDialog({ open, machine, onClose, onDone }: Props) {
           </span>
         </label>
       )}
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }
@@ -265,10 +256,7 @@ export function UnpinDialog({ open, machine, onClose, onDone }: Props) {
         {machine.ring?.currentRelease ? ` (release ${machine.ring.currentRelease.version})` : ""} and joins the rollouts that
         reach it.
       </p>
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }
@@ -322,10 +310,7 @@ export function RollbackDialog({ open, machine, onClose, onDone }: Props) {
       ) : (
         <p>The machine reports no previous deployment to go back to.</p>
       )}
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }

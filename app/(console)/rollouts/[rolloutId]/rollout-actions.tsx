@@ -3,7 +3,7 @@
 // how many machines it touches (from the rollout's step counts).
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type ReactNode, useState } from "react";
-import { ConfirmDialog } from "@/components/dialog";
+import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import type { RouterOutputs } from "@/components/router-types";
 import { addSteps, agree, plural, type StepCounts, sumSteps, touchedMachines } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
@@ -259,10 +259,7 @@ export function RolloutActionDialog({
       onConfirm={confirm}
     >
       {body}
-      <label>
-        Reason (optional, kept in the audit log)
-        <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-      </label>
+      <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
 }

@@ -5,7 +5,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tansta
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
-import { ConfirmDialog } from "@/components/dialog";
+import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
 import { formatSeconds, invalidIf } from "@/components/format";
 import { ErrorNotice, PageState } from "@/components/notice";
@@ -296,10 +296,7 @@ function NewRolloutForm() {
             </label>
           )}
 
-          <label>
-            Reason (optional, kept in the audit log)
-            <input value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
-          </label>
+          <ReasonInput value={reason} onChange={setReason} />
 
           <ErrorNotice error={previewError} title="The plan is not valid:" />
           <div className="sticky-actions">
