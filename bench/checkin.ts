@@ -2,18 +2,13 @@
 // PostgreSQL, next to a bare node:http server answering the same JSON.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import os from "node:os";
 import { Worker } from "node:worker_threads";
-import pg from "pg";
 import { cliActor } from "../server/audit/audit";
-import { loadConfig } from "../server/config";
-import { startConsole } from "../server/console";
 import { createEnrollmentToken } from "../server/enrollment/enrollment-tokens";
-import { logger } from "../server/logger";
 import { addRelease } from "../server/releases/releases";
 import { createRing, setRingRelease } from "../server/rings/rings";
 import { startRollout } from "../server/rollouts/rollouts";
-import { migrate } from "../server/db/migrate";
+import { withBenchConsole } from "./support";
 
 interface LoadResult {
   ok: number;
@@ -59,101 +54,72 @@ async function bareServer() {
 }
 
 export async function benchCheckins(options: { machines: number; connections: number; seconds: number }) {
-  const adminUrl = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
-  const name = `orchard_bench_${Date.now().toString(36)}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const dbUrl = new URL(adminUrl);
-  dbUrl.pathname = `/${name}`;
-  const log = logger.child({ bench: true });
-  log.level = "warn";
-  try {
-    const pool = new pg.Pool({ connectionString: dbUrl.toString(), max: 1 });
-    await migrate(pool, dbUrl.toString());
-    await pool.end();
-    const config = loadConfig({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      DATABASE_URL: dbUrl.toString(),
-      ORCHARD_DEMO_AGENTS: "0",
-      ORCHARD_DATA_DIR: os.tmpdir(),
-      ORCHARD_SECRET: "x".repeat(40),
+  return withBenchConsole("checkins", { env: {
       // The load generator is one address and reuses tokens fast: measure the handler, not the limits.
       ORCHARD_AGENT_RATE_PER_TOKEN: "0",
       ORCHARD_AGENT_RATE_PER_ADDRESS: "0",
-      ORCHARD_ADMIN_PASSWORD: "bench-admin-password",
-      NODE_ENV: "test",
-    });
-    const app = await startConsole(config, { next: false, log, controller: false });
-    try {
-      const db = app.db.prisma;
-      await createRing(db, cliActor, { name: "bench", branch: "exampleos/x86_64/stable" });
-      await addRelease(db, cliActor, { ref: "exampleos/x86_64/stable", checksum: "a".repeat(64), version: "2026.11.1" });
-      await setRingRelease(db, cliActor, { ring: "bench", version: "2026.11.1" });
-      const { token: enrollment } = await createEnrollmentToken(db, cliActor, { name: "bench", ring: "bench" });
+    } }, async (app) => {
+    const db = app.db.prisma;
+    await createRing(db, cliActor, { name: "bench", branch: "exampleos/x86_64/stable" });
+    await addRelease(db, cliActor, { ref: "exampleos/x86_64/stable", checksum: "a".repeat(64), version: "2026.11.1" });
+    await setRingRelease(db, cliActor, { ring: "bench", version: "2026.11.1" });
+    const { token: enrollment } = await createEnrollmentToken(db, cliActor, { name: "bench", ring: "bench" });
 
-      // Enroll every machine through the protocol.
-      const enrollStarted = Date.now();
-      const tokens: string[] = [];
-      for (let i = 0; i < options.machines; i += 50) {
-        const batch = await Promise.all(
-          Array.from({ length: Math.min(50, options.machines - i) }, async (_, j) => {
-            const res = await fetch(`${app.url}/api/agent/v1/enroll`, {
-              method: "POST",
-              headers: { "content-type": "application/json", authorization: `Bearer ${enrollment}` },
-              body: JSON.stringify({ machineId: `bench-${i + j}`, hostname: `bench-${i + j}`, backend: "sim", agentVersion: "1.0.0" }),
-            });
-            if (res.status !== 201) throw new Error(`enroll answered ${res.status}`);
-            return ((await res.json()) as { token: string }).token;
-          }),
-        );
-        tokens.push(...batch);
-      }
-      const enrollPerSecond = options.machines / ((Date.now() - enrollStarted) / 1000);
-
-      const bare = await bareServer();
-      const load = { tokens, connections: options.connections, seconds: options.seconds };
-      const baseline = await runLoad({ ...load, url: bare.url, changeState: false, seqStart: 0 });
-      await bare.close();
-      const checkinUrl = `${app.url}/api/agent/v1/checkin`;
-      // Warm-up: the first check-in of each machine writes its state and fills the caches.
-      const warm = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: 0, seconds: 3 });
-      const unchanged = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: warm.seqEnd });
-      const changed = await runLoad({ ...load, url: checkinUrl, changeState: true, seqStart: unchanged.seqEnd });
-      // The same machines in an open wave of an active rollout: the answer comes from the rollout.
-      await addRelease(db, cliActor, { ref: "exampleos/x86_64/stable", checksum: "c".repeat(64), version: "2026.12.1" });
-      const rollout = await startRollout(db, cliActor, { version: "2026.12.1", rings: ["bench"], waves: [100], singleFirst: false });
-      await app.controller.stepRollout(rollout.id);
-      const inRollout = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: changed.seqEnd });
-      await app.agents.flushLastSeen();
-
-      const row = (r: LoadResult) => ({
-        perSecond: Math.round(r.perSecond),
-        p50ms: Number(r.p50.toFixed(2)),
-        p99ms: Number(r.p99.toFixed(2)),
-        errors: r.errors,
-        ratioToBare: Number((r.perSecond / baseline.perSecond).toFixed(3)),
-      });
-      const table = {
-        machines: options.machines,
-        connections: options.connections,
-        secondsEach: options.seconds,
-        enrollPerSecond: Math.round(enrollPerSecond),
-        bareNodeHttp: row(baseline),
-        consoleUnchangedState: row(unchanged),
-        consoleEveryCheckinChangesState: row(changed),
-        consoleActiveRollout: row(inRollout),
-      };
-      printTable(table);
-      return table;
-    } finally {
-      await app.stop();
+    // Enroll every machine through the protocol.
+    const enrollStarted = Date.now();
+    const tokens: string[] = [];
+    for (let i = 0; i < options.machines; i += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, options.machines - i) }, async (_, j) => {
+          const res = await fetch(`${app.url}/api/agent/v1/enroll`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${enrollment}` },
+            body: JSON.stringify({ machineId: `bench-${i + j}`, hostname: `bench-${i + j}`, backend: "sim", agentVersion: "1.0.0" }),
+          });
+          if (res.status !== 201) throw new Error(`enroll answered ${res.status}`);
+          return ((await res.json()) as { token: string }).token;
+        }),
+      );
+      tokens.push(...batch);
     }
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
-  }
+    const enrollPerSecond = options.machines / ((Date.now() - enrollStarted) / 1000);
+
+    const bare = await bareServer();
+    const load = { tokens, connections: options.connections, seconds: options.seconds };
+    const baseline = await runLoad({ ...load, url: bare.url, changeState: false, seqStart: 0 });
+    await bare.close();
+    const checkinUrl = `${app.url}/api/agent/v1/checkin`;
+    // Warm-up: the first check-in of each machine writes its state and fills the caches.
+    const warm = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: 0, seconds: 3 });
+    const unchanged = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: warm.seqEnd });
+    const changed = await runLoad({ ...load, url: checkinUrl, changeState: true, seqStart: unchanged.seqEnd });
+    // The same machines in an open wave of an active rollout: the answer comes from the rollout.
+    await addRelease(db, cliActor, { ref: "exampleos/x86_64/stable", checksum: "c".repeat(64), version: "2026.12.1" });
+    const rollout = await startRollout(db, cliActor, { version: "2026.12.1", rings: ["bench"], waves: [100], singleFirst: false });
+    await app.controller.stepRollout(rollout.id);
+    const inRollout = await runLoad({ ...load, url: checkinUrl, changeState: false, seqStart: changed.seqEnd });
+    await app.agents.flushLastSeen();
+
+    const row = (r: LoadResult) => ({
+      perSecond: Math.round(r.perSecond),
+      p50ms: Number(r.p50.toFixed(2)),
+      p99ms: Number(r.p99.toFixed(2)),
+      errors: r.errors,
+      ratioToBare: Number((r.perSecond / baseline.perSecond).toFixed(3)),
+    });
+    const table = {
+      machines: options.machines,
+      connections: options.connections,
+      secondsEach: options.seconds,
+      enrollPerSecond: Math.round(enrollPerSecond),
+      bareNodeHttp: row(baseline),
+      consoleUnchangedState: row(unchanged),
+      consoleEveryCheckinChangesState: row(changed),
+      consoleActiveRollout: row(inRollout),
+    };
+    printTable(table);
+    return table;
+  });
 }
 
 function printTable(t: {
