@@ -1,11 +1,10 @@
 // The one-file build runs on its own: from a folder with no node_modules,
 // it enrolls, runs, stops on SIGTERM, and shows its status.
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildAgent } from "./build.ts";
 import { eventually, FakeConsole } from "./src/testing/fake-console.ts";
-import { tempDir } from "./src/testing/test-agent.ts";
+import { spawnAgentCommand, tempDir } from "./src/testing/test-agent.ts";
 import { AGENT_VERSION } from "./src/version.ts";
 
 let bundle: string;
@@ -22,18 +21,7 @@ beforeEach(async () => {
 afterEach(() => fake.close());
 
 function start(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [bundle, ...args], {
-    cwd: path.dirname(bundle),
-    env: { ...process.env, ORCHARD_AGENT_CONFIG: "", ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("exit", (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, done };
+  return spawnAgentCommand(bundle, args, env, path.dirname(bundle));
 }
 
 describe("the one-file build", () => {

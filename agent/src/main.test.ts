@@ -1,9 +1,8 @@
 // The orchard-agent command, run as a process: exit codes, enroll, status, run and SIGTERM.
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { eventually, FakeConsole } from "./testing/fake-console.ts";
-import { tempDir } from "./testing/test-agent.ts";
+import { spawnAgentCommand, tempDir } from "./testing/test-agent.ts";
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard-agent.js");
 
@@ -14,17 +13,7 @@ beforeEach(async () => {
 afterEach(() => fake.close());
 
 function start(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, ORCHARD_AGENT_CONFIG: "", ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("exit", (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, done };
+  return spawnAgentCommand(bin, args, env);
 }
 
 const run = (args: string[], env?: Record<string, string>) => start(args, env).done;

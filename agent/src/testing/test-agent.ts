@@ -1,4 +1,5 @@
 // One sim agent with fast timing against a FakeConsole, for the tests.
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -85,4 +86,20 @@ export async function startTestAgent(console: Pick<FakeConsole, "url">, options:
       return exit;
     },
   };
+}
+
+/** Runs the agent's command line (`script`: the source launcher or a one-file build) as a process, collecting its output. */
+export function spawnAgentCommand(script: string, args: string[], env: Record<string, string> = {}, cwd?: string) {
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd,
+    env: { ...process.env, ORCHARD_AGENT_CONFIG: "", ...env },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("exit", (code) => resolve({ code, stdout, stderr })),
+  );
+  return { child, done };
 }
