@@ -149,10 +149,15 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
       // a header or a body.
       const ms = performance.now() - started;
       metrics.agentRequest(`${req.method} ${path}`, res.statusCode, ms / 1000);
-      const entry = { method: req.method, path: pathname, status: res.statusCode, ms: Math.round(ms), address: req.socket.remoteAddress };
-      if (res.statusCode >= 500) log.warn(entry, "agent request not served");
-      else if (res.statusCode >= 400 && res.statusCode !== 409) log.info(entry, "agent request refused");
-      else log.debug(entry, "agent request");
+      const status = res.statusCode;
+      const [level, message] =
+        status >= 500 ? (["warn", "agent request not served"] as const)
+        : status >= 400 && status !== 409 ? (["info", "agent request refused"] as const)
+        : (["debug", "agent request"] as const);
+      // The check-in path: no log entry is built unless it is written.
+      if (log.isLevelEnabled(level)) {
+        log[level]({ method: req.method, path: pathname, status, ms: Math.round(ms), address: req.socket.remoteAddress }, message);
+      }
     });
     try {
       if (!route) {
