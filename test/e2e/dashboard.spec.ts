@@ -159,6 +159,16 @@ test("an operator pins and unpins two machines from the table; the timeline, the
   await expect(timeline.locator("li.tl-event")).toHaveCount(0);
   await expect(timeline.locator("li.tl-operator").first()).toBeVisible();
   await page.getByLabel("Show").selectOption("");
+  // Older entries a page at a time, appended below, until the beginning of the timeline.
+  const older = page.getByRole("button", { name: "Show older" });
+  const beginning = page.getByText("Beginning of the timeline");
+  await expect(older.or(beginning)).toBeVisible();
+  if (await older.isVisible()) {
+    const shown = await timeline.locator("li").count();
+    await older.focus();
+    await page.keyboard.press("Enter");
+    await expect.poll(() => timeline.locator("li").count()).toBeGreaterThan(shown);
+  }
   await shot(page, "machine-timeline");
 
   // Unpin both from the table again: the fleet is as it was for the other tests.

@@ -3,7 +3,7 @@ import { listMachinesInput, machineRefInput, moveMachinesInput, retireMachineInp
 import { z } from "zod";
 import { pinMachines, rollbackMachines, unpinMachines } from "../../machines/bulk-actions";
 import { bulkMachinesInput, bulkPinInput } from "../../machines/schemas";
-import { machineTimeline } from "../../machines/timeline";
+import { machineTimeline, timelineCursorSchema } from "../../machines/timeline";
 import { pinMachine, rollbackMachine, unpinMachine } from "../../rollouts/machine-actions";
 import { machineActionInput, pinInput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
@@ -13,7 +13,13 @@ export const machinesRouter = router({
     .input(listMachinesInput)
     .query(({ ctx, input }) => listMachines(ctx.db.prisma, input, ctx.clock)),
   timeline: viewerProcedure
-    .input(machineRefInput.extend({ limit: z.number().int().min(1).max(500).default(100) }))
+    .input(
+      machineRefInput.extend({
+        limit: z.number().int().min(1).max(500).default(100),
+        /** Entries older than this: the `nextCursor` of the page before; none for the newest page. */
+        cursor: timelineCursorSchema.nullish(),
+      }),
+    )
     .query(({ ctx, input }) => machineTimeline(ctx.db.prisma, input)),
   get: viewerProcedure
     .input(machineRefInput)

@@ -1,11 +1,14 @@
 "use client";
 // One machine's timeline from `machines.timeline`: its reported state
 // changes, its agent's events, its rollout steps and the operator actions on
-// it, newest first, with its check-ins summarised above. Polls like the rest
-// of the page; the source filter lives in the URL.
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+// it, newest first, with its check-ins summarised above. A page at a time:
+// "Show older" appends the next, older page. Polls like the rest of the page:
+// React Query refetches every loaded page in turn, each from the cursor of the
+// page above as it is now, so the list stays whole (nothing lost or twice) and
+// keeps as many pages as were loaded. The source filter lives in the URL.
+import { keepPreviousData, useInfiniteQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import type { ReactNode } from "react";
+import { type ReactNode, useMemo } from "react";
 import type { RouterOutputs } from "@/components/router-types";
 import { DateTime, HealthBadge, RelativeTime, StateBadge, StepBadge, UpdateStateBadge } from "@/components/status";
 import { plural } from "@/components/step-bar";
@@ -135,13 +138,33 @@ export function MachineTimeline({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
   const url = useUrlState();
   const source = url.get("timeline");
-  const timeline = useQuery({
-    ...trpc.machines.timeline.queryOptions({ machineId, limit: LIMIT }),
-    placeholderData: keepPreviousData,
-    refetchInterval: 5000,
-  });
-  const data = timeline.data;
-  const items = data ? data.items.filter((i) => !source || i.source === source) : undefined;
+  const timeline = useInfiniteQuery(
+    trpc.machines.timeline.infiniteQueryOptions(
+      { machineId, limit: LIMIT },
+      { getNextPageParam: (page) => page.nextCursor, placeholderData: keepPreviousData, refetchInterval: 5000 },
+    ),
+  );
+  const pages = timeline.data?.pages;
+  const data = pages?.[0];
+  const loaded = useMemo(() => {
+    if (!pages) return undefined;
+    // The server's cursor makes pages disjoint; an entry that moved while pages were read is shown once.
+    const seen = new Set<string>();
+    return pages
+      .flatMap((p) => p.items)
+      .filter((i) => {
+        if (seen.has(i.key)) return false;
+        seen.add(i.key);
+        return true;
+      });
+  }, [pages]);
+  const items = loaded?.filter((i) => !source || i.source === source);
+  const more = timeline.hasNextPage;
+  const fetchingOlder = timeline.isFetchingNextPage;
+  const showOlder = () => {
+    // aria-disabled rather than disabled while loading, so that the button keeps the keyboard focus.
+    if (!fetchingOlder) void timeline.fetchNextPage();
+  };
 
   return (
     <section aria-labelledby="timeline-title" className="timeline-section">
@@ -164,7 +187,7 @@ export function MachineTimeline({ machineId }: { machineId: string }) {
           <>
             {plural(data.checkins.count, "check-in")} since it enrolled <RelativeTime value={data.checkins.enrolledAt} />
             , the last <RelativeTime value={data.checkins.lastSeenAt} />. Unchanged check-ins are counted here, not listed.
-            {data.items.length >= LIMIT ? ` The last ${LIMIT} entries, newest first.` : " Newest first."}
+            {more ? " Newest first; older entries below." : " Newest first."}
           </>
         ) : "\u00a0"}
       </p>
@@ -180,15 +203,17 @@ export function MachineTimeline({ machineId }: { machineId: string }) {
             <span className="skeleton" />
           </div>
         ) : items.length === 0 ? (
-          <p className="muted">{source ? "Nothing of this kind yet." : "Nothing has happened to this machine yet."}</p>
+          <p className="muted">
+            {source ? (more ? "Nothing of this kind among the entries loaded." : "Nothing of this kind yet.") : "Nothing has happened to this machine yet."}
+          </p>
         ) : (
           // Scrolls on its own: a focusable region, so that the keyboard can scroll it too.
           <div className="timeline-scroll" role="region" aria-label="Timeline entries" tabIndex={0}>
             <ol className="timeline" aria-label="Timeline, newest first">
-              {items.map((item, i) => {
+              {items.map((item) => {
                 const s = SOURCES.find((x) => x.value === item.source)!;
                 return (
-                  <li key={`${new Date(item.at).getTime()}-${item.source}-${item.kind}-${i}`} className={`tl-item tl-${item.source}`}>
+                  <li key={item.key} className={`tl-item tl-${item.source}`}>
                     <span className="tl-time">
                       <DateTime value={item.at} stacked />
                     </span>
@@ -202,6 +227,26 @@ export function MachineTimeline({ machineId }: { machineId: string }) {
                 );
               })}
             </ol>
+          </div>
+        )}
+        {loaded && (more || loaded.length > 0) && (
+          <div className="pager timeline-more">
+            <span className="muted small" aria-live="polite">
+              {timeline.isFetchNextPageError ? (
+                <span role="alert" className="error-text">
+                  Could not load older entries: {timeline.error?.message}
+                </span>
+              ) : (
+                `${plural(loaded.length, "entry", "entries")} loaded`
+              )}
+            </span>
+            {more ? (
+              <button type="button" onClick={showOlder} aria-disabled={fetchingOlder} aria-busy={fetchingOlder}>
+                {fetchingOlder ? "Loading older entries…" : "Show older"}
+              </button>
+            ) : (
+              <span className="muted">Beginning of the timeline</span>
+            )}
           </div>
         )}
       </div>
