@@ -7,7 +7,8 @@ const NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", 
 const POSTGRES_CODES = /^(08\d{3}|57P0[123]|53300)$/;
 /** Prisma: can't reach, timed out, server closed the connection, no connection from the pool, no transaction in time. */
 const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028"]);
-const MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Can't reach database server|the database system is (shutting down|starting up)/i;
+const MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Can't reach database server|the database system is (shutting down|starting up)|is not queryable/i;
 
 export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (!error || typeof error !== "object" || depth > 5) return false;
