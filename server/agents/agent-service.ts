@@ -443,6 +443,8 @@ export class AgentService {
            update_state_since = CASE WHEN m.update_state <> $8::"UpdateState" OR m.update_state_since IS NULL
                                      THEN $14 ELSE m.update_state_since END,
            update_state = $8::"UpdateState", update_target = $9, update_progress = $10, update_error = $11,
+           health_status_since = CASE WHEN m.health_status <> $12::"HealthStatus" OR m.health_status_since IS NULL
+                                      THEN $14 ELSE m.health_status_since END,
            health_status = $12::"HealthStatus", health_checks = $13::jsonb,
            state_hash = $15, last_seq = $16, state_version = nextval('machine_state_version'),
            rollback_to = CASE WHEN m.rollback_to->>'checksum' = $5 AND NOT COALESCE((m.rollback_to->>'hold')::boolean, false)

@@ -3,7 +3,7 @@
 // ring, active rollouts, and what needs attention.
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
-import type { PrismaClient } from "../db/client";
+import { Prisma, type PrismaClient } from "../db/client";
 import { DEFAULT_CHECK_IN_SECONDS } from "../agents/desired";
 import { OFFLINE_AFTER_INTERVALS } from "../machines/machines";
 import { listRollouts } from "../rollouts/rollouts";
@@ -11,6 +11,8 @@ import { listRollouts } from "../rollouts/rollouts";
 /** A machine mid-update for longer than this is stuck. */
 export const STUCK_AFTER_SECONDS = 30 * 60;
 const ATTENTION_LIMIT = 25;
+/** The update steps a machine should not stay in for long. */
+const STUCK_STATES = Prisma.raw(`'downloading', 'staged', 'rebooting', 'verifying'`);
 
 interface CountRow {
   ring: string | null;
@@ -18,45 +20,42 @@ interface CountRow {
   version: string | null;
   health: string;
   update: string;
-  online: boolean;
   n: number;
+  online: number;
+  stuck: number;
 }
+
+/** The rollouts the dashboard shows: those not yet finished. */
+const ACTIVE_ROLLOUTS = ["running", "paused", "awaiting_approval"] as const;
 
 export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock) {
   const now = clock.now();
-  // One scan of the machines for every count of the page.
   const [counts, rollouts, attention] = await Promise.all([
-    // Grouped on the raw columns (a hash aggregate over few groups), named after.
-    db.$queryRaw<CountRow[]>`
-      SELECT r.name AS ring, r.position, g.version, g.health::text AS health, g.update::text AS update, g.online, g.n
-        FROM (SELECT m.ring_id, m.booted_version AS version, m.health_status AS health, m.update_state AS update,
-                     COALESCE(m.last_seen_at > ${now}::timestamptz - make_interval(secs => ${OFFLINE_AFTER_INTERVALS} * COALESCE(ri.check_in_interval_seconds, ${DEFAULT_CHECK_IN_SECONDS})), false) AS online,
-                     count(*)::int AS n
-                FROM machines m LEFT JOIN rings ri ON ri.id = m.ring_id
-               WHERE m.retired_at IS NULL
-               GROUP BY m.ring_id, m.booted_version, m.health_status, m.update_state, 5) AS g
-        LEFT JOIN rings r ON r.id = g.ring_id`,
-    listRollouts(db, { pageSize: 20 }).then((r) => r.rows.filter((x) => ["running", "paused", "awaiting_approval"].includes(x.state))),
+    fleetCounts(db, now),
+    listRollouts(db, { states: [...ACTIVE_ROLLOUTS], pageSize: 20 }).then((r) => r.rows),
     needsAttention(db, now),
   ]);
 
   const byHealth: Record<string, number> = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
   const byUpdateState: Record<string, number> = {};
-  const rings = new Map<string, { ring: string | null; position: number; versions: Record<string, number>; total: number }>();
+  const rings = new Map<string, { ring: string | null; position: number; versions: Record<string, number>; total: number; online: number }>();
   let online = 0;
+  let stuck = 0;
   let total = 0;
   for (const row of counts) {
+    stuck += row.stuck;
     byHealth[row.health] = (byHealth[row.health] ?? 0) + row.n;
     // The database spells it rolled-back (the protocol's word); the console's enums say rolled_back.
     const update = row.update.replace("-", "_");
     byUpdateState[update] = (byUpdateState[update] ?? 0) + row.n;
-    if (row.online) online += row.n;
+    online += row.online;
     total += row.n;
     const key = row.ring ?? "";
-    const entry = rings.get(key) ?? { ring: row.ring, position: row.position ?? Number.MAX_SAFE_INTEGER, versions: {}, total: 0 };
+    const entry = rings.get(key) ?? { ring: row.ring, position: row.position ?? Number.MAX_SAFE_INTEGER, versions: {}, total: 0, online: 0 };
     const version = row.version ?? "not reported";
     entry.versions[version] = (entry.versions[version] ?? 0) + row.n;
     entry.total += row.n;
+    entry.online += row.online;
     rings.set(key, entry);
   }
   const versionsByRing = [...rings.values()]
@@ -71,15 +70,65 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock)
     byUpdateState,
     versionsByRing,
     activeRollouts: rollouts,
-    attention,
+    attention: { ...attention, stuckCount: stuck },
   };
+}
+
+/**
+ * Every count of the page from one scan of machines_counted (the narrow copy
+ * of the machines' counted columns, kept by triggers): grouped on the raw
+ * columns (a hash aggregate over few groups), liveness counted against each
+ * ring's own interval (a CASE over the few rings: half the cost of joining
+ * every row to its ring), ring names joined to the few groups afterwards.
+ *
+ * Without parallel workers: on two cores, starting them costs more than
+ * they save on a table this size (`BENCH_ONLY=pages npm run bench` measures
+ * both).
+ */
+async function fleetCounts(db: PrismaClient, now: Date) {
+  const liveSince = (intervalSeconds: number) => new Date(now.getTime() - OFFLINE_AFTER_INTERVALS * intervalSeconds * 1000);
+  const stuckBefore = new Date(now.getTime() - STUCK_AFTER_SECONDS * 1000);
+  const rings = await db.ring.findMany({ select: { id: true, checkInIntervalSeconds: true } });
+  // A ring made since that read has the default interval.
+  const otherwise = Prisma.sql`${liveSince(DEFAULT_CHECK_IN_SECONDS)}::timestamptz`;
+  const since = rings.length
+    ? Prisma.sql`CASE m.ring_id ${Prisma.join(
+        rings.map((r) => Prisma.sql`WHEN ${r.id} THEN ${liveSince(r.checkInIntervalSeconds)}::timestamptz`),
+        " ",
+      )} ELSE ${otherwise} END`
+    : otherwise;
+  const [, counts] = await db.$transaction([
+    db.$executeRawUnsafe("SET LOCAL max_parallel_workers_per_gather = 0"),
+    db.$queryRaw<CountRow[]>`
+      SELECT r.name AS ring, r.position, g.version, g.health::text AS health, g.update::text AS update, g.n, g.online, g.stuck
+        FROM (SELECT m.ring_id, m.booted_version AS version, m.health_status AS health, m.update_state AS update,
+                     count(*)::int AS n,
+                     count(*) FILTER (WHERE m.last_seen_at > ${since})::int AS online,
+                     count(*) FILTER (WHERE m.update_state IN (${STUCK_STATES}) AND m.update_state_since < ${stuckBefore})::int AS stuck
+                FROM machines_counted m
+               WHERE NOT m.retired
+               GROUP BY m.ring_id, m.booted_version, m.health_status, m.update_state) AS g
+        LEFT JOIN rings r ON r.id = g.ring_id`,
+  ]);
+  return counts;
 }
 
 type AttentionRow = { machineId: string; hostname: string; ring: string | null; since: Date | null; detail: string | null };
 
+/**
+ * The machines an operator should look at, newest first, at most 25 of each
+ * kind, every list read through an index (a few milliseconds at 100,000
+ * machines). The page's counts say how many there are of each; dark
+ * machines are counted here.
+ */
 async function needsAttention(db: PrismaClient, now: Date) {
   const stuckBefore = new Date(now.getTime() - STUCK_AFTER_SECONDS * 1000);
-  const [dark, rolledBack, failing, stuck] = await Promise.all([
+  const byUpdateState = (state: "rolled-back" | "failed") => db.$queryRaw<AttentionRow[]>`
+      SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.update_state_since AS since, m.update_error AS detail
+        FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
+       WHERE m.update_state = ${state}::"UpdateState" AND m.retired_at IS NULL
+       ORDER BY m.update_state_since DESC LIMIT ${ATTENTION_LIMIT}`;
+  const [dark, darkCount, rolledBack, failed, failing, stuck] = await Promise.all([
     db.$queryRaw<AttentionRow[]>`
       SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, rm.finished_at AS since, rm.detail
         FROM rollout_machines rm
@@ -88,28 +137,41 @@ async function needsAttention(db: PrismaClient, now: Date) {
         LEFT JOIN rings r ON r.id = m.ring_id
        WHERE rm.step = 'dark'
        ORDER BY rm.finished_at DESC NULLS LAST LIMIT ${ATTENTION_LIMIT}`,
-    db.$queryRaw<AttentionRow[]>`
-      SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.update_state_since AS since, m.update_error AS detail
-        FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
-       WHERE m.update_state = 'rolled-back' AND m.retired_at IS NULL
-       ORDER BY m.update_state_since DESC NULLS LAST LIMIT ${ATTENTION_LIMIT}`,
+    db.$queryRaw<[{ n: number }]>`
+      SELECT count(*)::int AS n FROM rollout_machines rm
+        JOIN rollouts ro ON ro.id = rm.rollout_id AND ro.state IN ('running', 'paused', 'awaiting_approval')
+        JOIN machines m ON m.id = rm.machine_id AND m.retired_at IS NULL
+       WHERE rm.step = 'dark'`,
+    byUpdateState("rolled-back"),
+    byUpdateState("failed"),
     // The failing checks' names are read only for the machines listed.
     db.$queryRaw<AttentionRow[]>`
-      SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.updated_at AS since,
+      SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.health_status_since AS since,
              (SELECT string_agg(c->>'name', ', ') FROM jsonb_array_elements(m.health_checks) c WHERE c->>'status' = 'fail') AS detail
-        FROM (SELECT id FROM machines WHERE health_status = 'unhealthy' AND retired_at IS NULL
-               ORDER BY updated_at DESC LIMIT ${ATTENTION_LIMIT}) AS pick
-        JOIN machines m ON m.id = pick.id LEFT JOIN rings r ON r.id = m.ring_id
-       ORDER BY m.updated_at DESC`,
+        FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
+       WHERE m.health_status = 'unhealthy' AND m.retired_at IS NULL
+       ORDER BY m.health_status_since DESC LIMIT ${ATTENTION_LIMIT}`,
+    // Each step's oldest through its own index range, then the oldest of those.
     db.$queryRaw<AttentionRow[]>`
       SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.update_state_since AS since,
              m.update_state::text AS detail
-        FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
-       WHERE m.update_state IN ('downloading', 'staged', 'rebooting', 'verifying')
-         AND m.update_state_since < ${stuckBefore} AND m.retired_at IS NULL
+        FROM unnest(ARRAY[${STUCK_STATES}]::"UpdateState"[]) AS s(state)
+        CROSS JOIN LATERAL (
+          SELECT id FROM machines
+           WHERE update_state = s.state AND update_state_since < ${stuckBefore} AND retired_at IS NULL
+           ORDER BY update_state_since ASC LIMIT ${ATTENTION_LIMIT}) AS pick
+        JOIN machines m ON m.id = pick.id LEFT JOIN rings r ON r.id = m.ring_id
        ORDER BY m.update_state_since ASC LIMIT ${ATTENTION_LIMIT}`,
   ]);
-  return { dark, rolledBack, failing, stuck, stuckAfterSeconds: STUCK_AFTER_SECONDS };
+  return {
+    dark,
+    darkCount: darkCount[0].n,
+    rolledBack,
+    failed,
+    failing,
+    stuck,
+    stuckAfterSeconds: STUCK_AFTER_SECONDS,
+  };
 }
 
 /** Versions over time: one point per snapshot, machines per version (all rings, or one). */

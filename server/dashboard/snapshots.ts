@@ -14,7 +14,7 @@ export async function takeSnapshot(db: Database, now: Date, minGapMs: number): P
     if (last && now.getTime() - last.at.getTime() < minGapMs) return false;
     await tx.$executeRaw`
       INSERT INTO version_snapshots (at, ring_id, version, machines)
-      SELECT ${now}, ring_id, booted_version, count(*)::int FROM machines WHERE retired_at IS NULL GROUP BY 2, 3`;
+      SELECT ${now}, ring_id, booted_version, count(*)::int FROM machines_counted WHERE NOT retired GROUP BY 2, 3`;
     return true;
   });
 }

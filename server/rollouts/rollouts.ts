@@ -434,8 +434,14 @@ const rolloutSummarySelect = {
   release: { select: { version: true, checksum: true, quarantinedAt: true, branch: { select: { ref: true } } } },
 } satisfies Prisma.RolloutSelect;
 
-export async function listRollouts(db: PrismaClient, input: { state?: string; page?: number; pageSize?: number } = {}) {
-  const where: Prisma.RolloutWhereInput = input.state ? { state: input.state as Prisma.EnumRolloutStateFilter["equals"] } : {};
+type RolloutStateName = NonNullable<Prisma.EnumRolloutStateFilter["equals"]>;
+
+export async function listRollouts(
+  db: PrismaClient,
+  input: { state?: string; states?: RolloutStateName[]; page?: number; pageSize?: number } = {},
+) {
+  const states = input.states ?? (input.state ? [input.state as RolloutStateName] : undefined);
+  const where: Prisma.RolloutWhereInput = states ? { state: { in: states } } : {};
   const page = input.page ?? 0;
   const pageSize = input.pageSize ?? 50;
   const [rows, total] = await Promise.all([

@@ -76,8 +76,8 @@ describe("dashboard", () => {
     expect((await fleetSummary(app.db.prisma, app.clock)).offline).toBe(10);
     app.clock.advance(-901_000);
     expect(summary.versionsByRing).toEqual([
-      { ring: "canary", versions: { "1": 3, "2": 1 }, total: 4 },
-      { ring: "stable", versions: { "1": 6 }, total: 6 },
+      { ring: "canary", versions: { "1": 3, "2": 1 }, total: 4, online: 4 },
+      { ring: "stable", versions: { "1": 6 }, total: 6, online: 6 },
     ]);
   });
 
@@ -89,6 +89,8 @@ describe("dashboard", () => {
     expect(attention.rolledBack[0].detail).toMatch(/kiosk-app/);
     expect(attention.failing).toMatchObject([{ machineId: "stable-0", detail: "kiosk-app.service" }]);
     expect(attention.stuck).toMatchObject([{ machineId: "stable-1", detail: "downloading" }]);
+    expect(attention.stuckCount).toBe(1);
+    expect(attention.failed).toEqual([]);
   });
 
   it("keeps version snapshots for the history chart", async () => {

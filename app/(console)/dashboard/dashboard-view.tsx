@@ -191,12 +191,22 @@ export function DashboardView() {
               title="Dark"
               note="In a rollout and silent past its dark deadline."
               rows={data.attention.dark}
+              count={data.attention.darkCount}
               detail={(r) => r.detail}
+            />
+            <AttentionList
+              title="Update failed"
+              note="The last update failed before it was booted; the machine runs its previous deployment."
+              rows={data.attention.failed}
+              count={data.byUpdateState.failed ?? 0}
+              detail={(r) => r.detail}
+              more="/machines?update=failed"
             />
             <AttentionList
               title="Rolled back"
               note="The last update was rolled back to the previous deployment."
               rows={data.attention.rolledBack}
+              count={data.byUpdateState.rolled_back ?? 0}
               detail={(r) => r.detail}
               more="/machines?update=rolled_back"
             />
@@ -204,6 +214,7 @@ export function DashboardView() {
               title="Failing checks"
               note="Unhealthy: at least one health check fails."
               rows={data.attention.failing}
+              count={data.byHealth.unhealthy ?? 0}
               detail={(r) => (r.detail ? `failing: ${r.detail}` : null)}
               more="/machines?health=unhealthy"
             />
@@ -211,6 +222,7 @@ export function DashboardView() {
               title="Stuck"
               note={`In one update step for more than ${Math.round(data.attention.stuckAfterSeconds / 60)} min.`}
               rows={data.attention.stuck}
+              count={data.attention.stuckCount}
               detail={(r) => (r.detail ? `${r.detail}` : null)}
             />
           </div>
@@ -271,6 +283,7 @@ function RingVersionTable({ rings }: { rings: Summary["versionsByRing"] }) {
         <tr>
           <th scope="col">Ring</th>
           <th scope="col">Machines</th>
+          <th scope="col">Online</th>
           <th scope="col">Versions</th>
         </tr>
       </thead>
@@ -281,6 +294,7 @@ function RingVersionTable({ rings }: { rings: Summary["versionsByRing"] }) {
               {r.ring ? <Link href={`/machines?ring=${encodeURIComponent(r.ring)}`}>{r.ring}</Link> : <span className="muted">no ring</span>}
             </th>
             <td>{r.total.toLocaleString()}</td>
+            <td>{r.online.toLocaleString()}</td>
             <td>
               {sortVersions(Object.keys(r.versions))
                 .map((v) => `${r.versions[v].toLocaleString()} on ${v}`)
@@ -327,12 +341,15 @@ function AttentionList({
   title,
   note,
   rows,
+  count,
   detail,
   more,
 }: {
   title: string;
   note: string;
   rows: AttentionRow[];
+  /** All machines of this kind; the list shows at most 25. */
+  count: number;
   detail: (row: AttentionRow) => string | null;
   more?: string;
 }) {
@@ -340,7 +357,7 @@ function AttentionList({
   return (
     <section className="attention" aria-labelledby={id}>
       <h3 id={id}>
-        {title} <span className={`count-pill ${rows.length ? "tone-bad" : "tone-neutral"}`}>{rows.length >= 25 ? "25+" : rows.length}</span>
+        {title} <span className={`count-pill ${count ? "tone-bad" : "tone-neutral"}`}>{count.toLocaleString()}</span>
       </h3>
       <p className="muted small">{note}</p>
       {rows.length === 0 ? (
@@ -363,9 +380,13 @@ function AttentionList({
           ))}
         </ul>
       )}
-      {more && rows.length >= 25 && (
+      {count > rows.length && (
         <p className="small">
-          <Link href={more}>All of them on the machines page</Link>
+          {more ? (
+            <Link href={more}>All {count.toLocaleString()} on the machines page</Link>
+          ) : (
+            <span className="muted">Showing {rows.length} of {count.toLocaleString()}.</span>
+          )}
         </p>
       )}
     </section>

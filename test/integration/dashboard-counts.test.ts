@@ -1,0 +1,179 @@
+// The dashboard counts from machines_counted, a narrow copy of the machines'
+// counted columns kept by triggers. These tests change machines every way
+// the console does (enrolment, check-ins, last-seen flushes, moves,
+// retirement, deletion, bulk statements, concurrent writers) and check after
+// each that the copy equals machines and that the dashboard's counts equal
+// a count of machines itself.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliActor } from "../../server/audit/audit";
+import { fleetSummary } from "../../server/dashboard/dashboard";
+import { listMachines, moveMachinesToRing, retireMachine } from "../../server/machines/machines";
+import { addRelease } from "../../server/releases/releases";
+import { createRing, setRingRelease, updateRingPolicy } from "../../server/rings/rings";
+import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
+import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
+
+const REF = "exampleos/x86_64/stable";
+let app: TestConsole;
+const tokens = new Map<string, string>();
+const seqs = new Map<string, number>();
+
+async function report(machineId: string, options: Parameters<typeof checkinBody>[1]) {
+  const seq = (seqs.get(machineId) ?? 0) + 1;
+  seqs.set(machineId, seq);
+  const res = await call(app.url, "POST", "/checkin", { token: tokens.get(machineId), body: checkinBody(seq, options) });
+  expect(res.status).toBe(200);
+}
+
+/** Rows of machines and of the copy that differ (both ways); empty when they are equal. */
+async function differences() {
+  const { rows } = await app.db.pool.query(
+    `WITH truth AS (SELECT id, ring_id, booted_version, health_status, update_state, update_state_since, last_seen_at,
+                           retired_at IS NOT NULL AS retired FROM machines),
+          copy AS (SELECT id, ring_id, booted_version, health_status, update_state, update_state_since, last_seen_at, retired
+                     FROM machines_counted)
+     (SELECT 'missing from the copy' AS what, * FROM truth EXCEPT SELECT 'missing from the copy', * FROM copy)
+     UNION ALL
+     (SELECT 'only in the copy', * FROM copy EXCEPT SELECT 'only in the copy', * FROM truth)`,
+  );
+  return rows;
+}
+
+/** The dashboard's counts, next to the same counts taken from machines. */
+async function dashboardAgainstMachines() {
+  const summary = await fleetSummary(app.db.prisma, app.clock);
+  const { rows } = await app.db.pool.query<{ health: string; update: string; ring: string | null; n: number }>(
+    `SELECT m.health_status::text AS health, replace(m.update_state::text, '-', '_') AS update, r.name AS ring, count(*)::int AS n
+       FROM machines m LEFT JOIN rings r ON r.id = m.ring_id WHERE m.retired_at IS NULL GROUP BY 1, 2, 3`,
+  );
+  const byHealth: Record<string, number> = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
+  const byUpdateState: Record<string, number> = {};
+  const byRing: Record<string, number> = {};
+  for (const row of rows) {
+    byHealth[row.health] += row.n;
+    byUpdateState[row.update] = (byUpdateState[row.update] ?? 0) + row.n;
+    byRing[row.ring ?? ""] = (byRing[row.ring ?? ""] ?? 0) + row.n;
+  }
+  expect(summary.byHealth).toEqual(byHealth);
+  expect(summary.byUpdateState).toEqual(byUpdateState);
+  expect(Object.fromEntries(summary.versionsByRing.map((r) => [r.ring ?? "", r.total]))).toEqual(byRing);
+  expect(summary.total).toBe(rows.reduce((sum, r) => sum + r.n, 0));
+  return summary;
+}
+
+beforeAll(async () => {
+  app = await startTestConsole();
+  const db = app.db.prisma;
+  await addRelease(db, cliActor, { ref: REF, checksum: hex("1"), version: "1" });
+  await addRelease(db, cliActor, { ref: REF, checksum: hex("2"), version: "2" });
+  for (const ring of ["canary", "stable"]) {
+    await createRing(db, cliActor, { name: ring, branch: REF });
+    await setRingRelease(db, cliActor, { ring, version: "1" });
+  }
+});
+
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe("the dashboard's copy of the machines", () => {
+  it("follows enrolment, check-ins and last-seen flushes", async () => {
+    for (const [ring, count] of [["canary", 3], ["stable", 5]] as const) {
+      const token = await enrollmentToken(app, { ring });
+      for (let i = 0; i < count; i++) {
+        const id = `${ring}-${i}`;
+        const res = await call<{ token: string }>(app.url, "POST", "/enroll", { token, body: enrollBody(id) });
+        tokens.set(id, res.body.token);
+      }
+    }
+    expect(await differences()).toEqual([]);
+    for (const id of tokens.keys()) await report(id, { booted: hex("1"), version: "1" });
+    await report("canary-0", { booted: hex("2"), version: "2", state: "succeeded" });
+    await report("canary-1", { booted: hex("1"), version: "1", state: "downloading", health: "degraded" });
+    await report("stable-0", { booted: hex("1"), version: "1", health: "unhealthy" });
+    expect(await differences()).toEqual([]);
+    // Check-ins that change nothing reach machines through the buffered flush only.
+    app.clock.advance(60_000);
+    for (const id of ["stable-1", "stable-2"]) await report(id, { booted: hex("1"), version: "1" });
+    await app.agents.flushLastSeen();
+    expect(await differences()).toEqual([]);
+    const summary = await dashboardAgainstMachines();
+    expect(summary.total).toBe(8);
+    expect(summary.online).toBe(8);
+  });
+
+  it("counts a machine offline after three check-in intervals of its own ring", async () => {
+    await updateRingPolicy(app.db.prisma, cliActor, { ring: "canary", checkInIntervalSeconds: 60 });
+    app.clock.advance(200_000); // past three minutes (canary), short of fifteen (stable)
+    try {
+      const summary = await fleetSummary(app.db.prisma, app.clock);
+      const machines = await listMachines(app.db.prisma, { page: 0, pageSize: 50 }, app.clock);
+      const onlineIn = (ring: string) => machines.rows.filter((m) => m.ring === ring && m.online).length;
+      expect(onlineIn("canary")).toBe(0);
+      expect(onlineIn("stable")).toBe(5);
+      expect(summary.versionsByRing.map((r) => [r.ring, r.online])).toEqual([
+        ["canary", 0],
+        ["stable", 5],
+      ]);
+      expect(summary.offline).toBe(3);
+    } finally {
+      app.clock.advance(-200_000);
+      await updateRingPolicy(app.db.prisma, cliActor, { ring: "canary", checkInIntervalSeconds: 300 });
+    }
+  });
+
+  it("follows moves between rings, retirement, a ring's machines losing their ring, and deletion", async () => {
+    await moveMachinesToRing(app.db.prisma, cliActor, { machineIds: ["stable-3", "stable-4"], ring: "canary" });
+    await retireMachine(app.db.prisma, cliActor, { machineId: "canary-2" });
+    expect(await differences()).toEqual([]);
+    let summary = await dashboardAgainstMachines();
+    expect(summary.total).toBe(7);
+    // What a ring's deletion does to its machines (the foreign key's SET NULL), and a machine's deletion (cascade).
+    await app.db.pool.query("UPDATE machines SET ring_id = NULL WHERE machine_id IN ('stable-3', 'stable-4')");
+    await app.db.pool.query("DELETE FROM machines WHERE machine_id = 'stable-2'");
+    expect(await differences()).toEqual([]);
+    summary = await dashboardAgainstMachines();
+    expect(summary.total).toBe(6);
+    expect(summary.versionsByRing.find((r) => r.ring === null)?.total).toBe(2);
+    // A retired machine that enrolls again is counted again.
+    const res = await call<{ token: string }>(app.url, "POST", "/enroll", {
+      token: await enrollmentToken(app, { ring: "stable" }),
+      body: enrollBody("canary-2"),
+    });
+    expect(res.status).toBe(200);
+    expect(await differences()).toEqual([]);
+    expect((await dashboardAgainstMachines()).total).toBe(7);
+  });
+
+  it("follows statements over many machines and concurrent writers", async () => {
+    const ring = await app.db.prisma.ring.findUniqueOrThrow({ where: { name: "stable" } });
+    await app.db.pool.query(
+      `INSERT INTO machines (id, machine_id, hostname, backend, agent_version, ring_id, booted_version, health_status,
+                             update_state, last_seen_at, updated_at)
+       SELECT 'bulk-' || g, 'bulk-' || g, 'bulk-' || g, 'sim', '1.0.0', $1, '1',
+              (ARRAY['healthy', 'degraded', 'unhealthy', 'unknown'])[1 + g % 4]::"HealthStatus", 'idle', now(), now()
+         FROM generate_series(1, 2000) AS g`,
+      [ring.id],
+    );
+    expect(await differences()).toEqual([]);
+    // Many transactions at once, each changing some machines, some the same ones.
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        app.db.pool.query(
+          `UPDATE machines SET update_state = (ARRAY['downloading', 'staged', 'succeeded', 'failed'])[1 + (id_n + $1) % 4]::"UpdateState",
+                               booted_version = CASE WHEN $1 % 2 = 0 THEN '2' ELSE booted_version END,
+                               last_seen_at = now() + $1 * interval '1 ms',
+                               retired_at = CASE WHEN id_n % 97 = $1 THEN now() ELSE retired_at END
+             FROM (SELECT id AS pick, substr(id, 6)::int AS id_n FROM machines WHERE id LIKE 'bulk-%') AS p
+            WHERE machines.id = p.pick AND p.id_n % 10 = $1 % 10`,
+          [i],
+        ),
+      ),
+    );
+    expect(await differences()).toEqual([]);
+    const summary = await dashboardAgainstMachines();
+    const retired = await app.db.prisma.machine.count({ where: { id: { startsWith: "bulk-" }, retiredAt: { not: null } } });
+    expect(retired).toBeGreaterThan(0);
+    expect(summary.total).toBe(7 + 2000 - retired);
+  });
+});
