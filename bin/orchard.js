@@ -4,4 +4,7 @@ process.env.ORCHARD_LOG_FD = "2";
 process.env.LOG_LEVEL ??= "warn";
 const { register } = await import("tsx/esm/api");
 register();
-await import("../server/cli/main.ts");
+// Run explicitly: through npx or an npm link this file is reached by a
+// symlink, so "am I the main module" checks would not recognise it.
+const { runCli } = await import("../server/cli/main.ts");
+process.exit(await runCli(process.argv.slice(2)));

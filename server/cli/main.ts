@@ -414,8 +414,3 @@ export async function runCli(argv: string[], out?: (line: string) => void): Prom
     database = null;
   }
 }
-
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("bin/orchard.js")) {
-  const code = await runCli(process.argv.slice(2));
-  process.exit(code);
-}

@@ -1,6 +1,8 @@
 // The `orchard` command as a user runs it: a child process on the configured
 // database, --help everywhere, exit code 2 on bad arguments.
 import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../server/db/client";
@@ -29,6 +31,21 @@ describe("orchard command", () => {
       const res = await orchard([...args, "--help"]);
       expect(res.code, args.join(" ")).toBe(0);
       expect(res.stdout).toMatch(/Usage: orchard/);
+    }
+  });
+
+  it("runs when reached through a symlink, as npx and npm link run it", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orchard-bin-"));
+    try {
+      const link = path.join(dir, "orchard");
+      fs.symlinkSync(bin, link);
+      const res = await new Promise<{ code: number; stdout: string }>((resolve) => {
+        execFile(process.execPath, [link, "--help"], { env }, (error, stdout) => resolve({ code: error ? 1 : 0, stdout }));
+      });
+      expect(res.code).toBe(0);
+      expect(res.stdout).toMatch(/Usage: orchard/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
