@@ -25,7 +25,7 @@ export async function freshDatabaseUrl() {
 
 export async function startTestConsole(
   env: Record<string, string> = {},
-  options: { controller?: boolean } = {},
+  options: { controller?: boolean; log?: Logger } = {},
 ): Promise<TestConsole> {
   const databaseUrl = env.DATABASE_URL ?? (await freshDatabaseUrl());
   // A data directory the caller names is the caller's to delete.
@@ -46,8 +46,8 @@ export async function startTestConsole(
     ...env,
   });
   const clock = new OffsetClock();
-  const log = logger.child({ test: true });
-  log.level = process.env.LOG_LEVEL ?? "silent";
+  const log = options.log ?? logger.child({ test: true });
+  if (!options.log) log.level = process.env.LOG_LEVEL ?? "silent";
   const running = await startConsole(config, { next: false, clock, log, controller: options.controller ?? false });
   return {
     ...running,

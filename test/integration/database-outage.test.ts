@@ -6,6 +6,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import pg from "pg";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { migrate } from "../../server/db/migrate";
@@ -24,6 +25,8 @@ let server: ThrowawayPostgres;
 let app: TestConsole;
 let proxy: RecordingProxy;
 let fleet: ReturnType<typeof startFleet>;
+/** The console's log lines of agent requests answered 500, to say why if there are any. */
+const failures: string[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -54,7 +57,10 @@ beforeAll(async () => {
   await pool.end();
   app = await startTestConsole(
     { DATABASE_URL: server.url("orchard"), ORCHARD_BUSY_INTERVAL: "1", ORCHARD_CONTROLLER_INTERVAL_MS: "500", ORCHARD_LASTSEEN_FLUSH_MS: "1000" },
-    { controller: true },
+    {
+      controller: true,
+      log: pino({ level: "error" }, { write: (line: string) => void (line.includes("agent request failed") && failures.push(line)) }),
+    },
   );
   await addRelease(app.db.prisma, cliActor, FACTORY);
   await addRelease(app.db.prisma, cliActor, { ref: FACTORY.ref, checksum: "2".repeat(64), version: "2" });
@@ -108,6 +114,7 @@ describe("PostgreSQL outage", () => {
     expect(sent.filter((id) => !storedIds.has(id))).toEqual([]);
     expect(stored.length).toBe(sent.length);
     expect(proxy.statuses.get(503) ?? 0).toBeGreaterThan(0);
+    expect(failures.map((line) => JSON.parse(line) as unknown)).toEqual([]);
     expect(proxy.statuses.get(500) ?? 0).toBe(0);
     expect(during.every((s) => s === 503)).toBe(true);
     console.log(
