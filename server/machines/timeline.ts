@@ -87,21 +87,23 @@ export const timelineCursorSchema = z
 
 /**
  * The conditions (for `AND`) on one source's rows that keep the entries after
- * the cursor; see the comment at the top. `time` filters the source's time
- * column, `tie` keeps its rows at the cursor's time with an id below the
- * cursor's.
+ * the cursor; see the comment at the top. `column` is the source's time
+ * column; its rows at the cursor's time are kept when their id is below the
+ * cursor's (`id` turns the cursor's id into the column's type).
  */
-function afterCursor<Where extends { OR?: Where[] }>(
+function afterCursor<Where>(
   cursor: TimelineCursor | null | undefined,
   rank: number,
-  time: (filter: { lt: Date } | { lte: Date }) => Where,
-  tie: (at: Date, id: string) => Where,
+  column: Extract<keyof Where, string>,
+  id: (value: string) => string | bigint = (value) => value,
 ): Where[] {
   if (!cursor) return [];
+  const time = (filter: { lt: Date } | { lte: Date }) => ({ [column]: filter }) as Where;
   if (rank < cursor.rank) return [time({ lt: cursor.at })];
   if (rank > cursor.rank) return [time({ lte: cursor.at })];
+  const tie = { [column]: cursor.at, id: { lt: id(cursor.id) } } as Where;
   // The first condition is implied by the second; it lets the (machine, time) index bound the scan.
-  return [time({ lte: cursor.at }), { OR: [time({ lt: cursor.at }), tie(cursor.at, cursor.id)] } as Where];
+  return [time({ lte: cursor.at }), { OR: [time({ lt: cursor.at }), tie] } as Where];
 }
 
 export async function machineTimeline(
@@ -130,12 +132,7 @@ export async function machineTimeline(
     db.machineChange.findMany({
       where: {
         machineId: machine.id,
-        AND: afterCursor<Prisma.MachineChangeWhereInput>(
-          cursor,
-          RANK.state,
-          (at) => ({ at }),
-          (at, id) => ({ at, id: { lt: BigInt(id) } }),
-        ),
+        AND: afterCursor<Prisma.MachineChangeWhereInput>(cursor, RANK.state, "at", BigInt),
       },
       orderBy: [{ at: "desc" }, { id: "desc" }],
       take,
@@ -144,12 +141,7 @@ export async function machineTimeline(
     db.agentEvent.findMany({
       where: {
         machineId: machine.id,
-        AND: afterCursor<Prisma.AgentEventWhereInput>(
-          cursor,
-          RANK.event,
-          (receivedAt) => ({ receivedAt }),
-          (receivedAt, id) => ({ receivedAt, id: { lt: id } }),
-        ),
+        AND: afterCursor<Prisma.AgentEventWhereInput>(cursor, RANK.event, "receivedAt"),
       },
       orderBy: [{ receivedAt: "desc" }, { id: "desc" }],
       take,
@@ -159,12 +151,7 @@ export async function machineTimeline(
       where: {
         machineId: machine.id,
         finishedAt: { not: null },
-        AND: afterCursor<Prisma.RolloutMachineWhereInput>(
-          cursor,
-          RANK.finished,
-          (finishedAt) => ({ finishedAt }),
-          (finishedAt, id) => ({ finishedAt, id: { lt: id } }),
-        ),
+        AND: afterCursor<Prisma.RolloutMachineWhereInput>(cursor, RANK.finished, "finishedAt"),
       },
       orderBy: [{ finishedAt: "desc" }, { id: "desc" }],
       take,
@@ -173,12 +160,7 @@ export async function machineTimeline(
     db.rolloutMachine.findMany({
       where: {
         machineId: machine.id,
-        AND: afterCursor<Prisma.RolloutMachineWhereInput>(
-          cursor,
-          RANK.assigned,
-          (assignedAt) => ({ assignedAt }),
-          (assignedAt, id) => ({ assignedAt, id: { lt: id } }),
-        ),
+        AND: afterCursor<Prisma.RolloutMachineWhereInput>(cursor, RANK.assigned, "assignedAt"),
       },
       orderBy: [{ assignedAt: "desc" }, { id: "desc" }],
       take,
@@ -188,12 +170,7 @@ export async function machineTimeline(
       where: {
         targetType: "machine",
         targetId: input.machineId,
-        AND: afterCursor<Prisma.AuditLogWhereInput>(
-          cursor,
-          RANK.operator,
-          (at) => ({ at }),
-          (at, id) => ({ at, id: { lt: id } }),
-        ),
+        AND: afterCursor<Prisma.AuditLogWhereInput>(cursor, RANK.operator, "at"),
       },
       orderBy: [{ at: "desc" }, { id: "desc" }],
       take,
