@@ -41,3 +41,30 @@ export function checkinBody(seq: number, options: { booted?: string; state?: str
     health: { status: options.health ?? "healthy", checks: [{ name: "sshd.service", status: "pass" }] },
   };
 }
+
+export type ReportOptions = Parameters<typeof checkinBody>[1] & { error?: string; target?: string };
+
+/** Machines enrolled through the protocol, each checking in with its own token and rising seq. */
+export class ProtocolMachines {
+  readonly tokens = new Map<string, string>();
+  private readonly seqs = new Map<string, number>();
+
+  constructor(private readonly baseUrl: string) {}
+
+  async enroll(machineId: string, enrollmentToken: string) {
+    const res = await call<{ token: string }>(this.baseUrl, "POST", "/enroll", { token: enrollmentToken, body: enrollBody(machineId) });
+    if (res.body?.token) this.tokens.set(machineId, res.body.token);
+    return res;
+  }
+
+  /** A check-in with the next seq; an unhealthy report carries a failing kiosk-app.service check. */
+  report(machineId: string, options: ReportOptions = {}) {
+    const seq = (this.seqs.get(machineId) ?? 0) + 1;
+    this.seqs.set(machineId, seq);
+    const body = checkinBody(seq, options);
+    body.update.error = (options.error ?? null) as never;
+    body.update.targetChecksum = (options.target ?? null) as never;
+    if (options.health === "unhealthy") body.health.checks = [{ name: "kiosk-app.service", status: "fail" }];
+    return call(this.baseUrl, "POST", "/checkin", { token: this.tokens.get(machineId), body });
+  }
+}

@@ -9,6 +9,8 @@ import { OffsetClock } from "../../server/clock";
 import { loadConfig } from "../../server/config";
 import { type RunningConsole, startConsole } from "../../server/console";
 import { createEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { addRelease } from "../../server/releases/releases";
+import { createRing, setRingRelease } from "../../server/rings/rings";
 import { type Logger, logger } from "../../server/logger";
 import { cloneTemplate } from "./databases";
 
@@ -70,4 +72,15 @@ export async function enrollmentToken(
 ) {
   const { token } = await createEnrollmentToken(running.db.prisma, actor, { name: "test", ...options });
   return token;
+}
+
+/** Releases "1" and "2" of `ref` (checksums 1…1 and 2…2), and each named ring on `ref` running "1". */
+export async function ringsOnRelease1(running: RunningConsole, ref: string, rings: string[]) {
+  const db = running.db.prisma;
+  await addRelease(db, cliActor, { ref, checksum: "1".repeat(64), version: "1" });
+  await addRelease(db, cliActor, { ref, checksum: "2".repeat(64), version: "2" });
+  for (const ring of rings) {
+    await createRing(db, cliActor, { name: ring, branch: ref });
+    await setRingRelease(db, cliActor, { ring, version: "1" });
+  }
 }

@@ -8,21 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { fleetSummary } from "../../server/dashboard/dashboard";
 import { listMachines, moveMachinesToRing, retireMachine } from "../../server/machines/machines";
-import { addRelease } from "../../server/releases/releases";
-import { createRing, setRingRelease, updateRingPolicy } from "../../server/rings/rings";
-import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
-import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
+import { updateRingPolicy } from "../../server/rings/rings";
+import { hex, ProtocolMachines, type ReportOptions } from "../helpers/agent-http";
+import { enrollmentToken, ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
 
 const REF = "exampleos/x86_64/stable";
 let app: TestConsole;
-const tokens = new Map<string, string>();
-const seqs = new Map<string, number>();
+let machines: ProtocolMachines;
 
-async function report(machineId: string, options: Parameters<typeof checkinBody>[1]) {
-  const seq = (seqs.get(machineId) ?? 0) + 1;
-  seqs.set(machineId, seq);
-  const res = await call(app.url, "POST", "/checkin", { token: tokens.get(machineId), body: checkinBody(seq, options) });
-  expect(res.status).toBe(200);
+async function report(machineId: string, options: ReportOptions) {
+  expect((await machines.report(machineId, options)).status).toBe(200);
 }
 
 /** Rows of machines and of the copy that differ (both ways); empty when they are equal. */
@@ -63,13 +58,8 @@ async function dashboardAgainstMachines() {
 
 beforeAll(async () => {
   app = await startTestConsole();
-  const db = app.db.prisma;
-  await addRelease(db, cliActor, { ref: REF, checksum: hex("1"), version: "1" });
-  await addRelease(db, cliActor, { ref: REF, checksum: hex("2"), version: "2" });
-  for (const ring of ["canary", "stable"]) {
-    await createRing(db, cliActor, { name: ring, branch: REF });
-    await setRingRelease(db, cliActor, { ring, version: "1" });
-  }
+  machines = new ProtocolMachines(app.url);
+  await ringsOnRelease1(app, REF, ["canary", "stable"]);
 });
 
 afterAll(async () => {
@@ -82,12 +72,11 @@ describe("the dashboard's copy of the machines", () => {
       const token = await enrollmentToken(app, { ring });
       for (let i = 0; i < count; i++) {
         const id = `${ring}-${i}`;
-        const res = await call<{ token: string }>(app.url, "POST", "/enroll", { token, body: enrollBody(id) });
-        tokens.set(id, res.body.token);
+        await machines.enroll(id, token);
       }
     }
     expect(await differences()).toEqual([]);
-    for (const id of tokens.keys()) await report(id, { booted: hex("1"), version: "1" });
+    for (const id of machines.tokens.keys()) await report(id, { booted: hex("1"), version: "1" });
     await report("canary-0", { booted: hex("2"), version: "2", state: "succeeded" });
     await report("canary-1", { booted: hex("1"), version: "1", state: "downloading", health: "degraded" });
     await report("stable-0", { booted: hex("1"), version: "1", health: "unhealthy" });
@@ -136,10 +125,7 @@ describe("the dashboard's copy of the machines", () => {
     expect(summary.total).toBe(6);
     expect(summary.versionsByRing.find((r) => r.ring === null)?.total).toBe(2);
     // A retired machine that enrolls again is counted again.
-    const res = await call<{ token: string }>(app.url, "POST", "/enroll", {
-      token: await enrollmentToken(app, { ring: "stable" }),
-      body: enrollBody("canary-2"),
-    });
+    const res = await machines.enroll("canary-2", await enrollmentToken(app, { ring: "stable" }));
     expect(res.status).toBe(200);
     expect(await differences()).toEqual([]);
     expect((await dashboardAgainstMachines()).total).toBe(7);

@@ -7,45 +7,28 @@ import { cliActor } from "../../server/audit/audit";
 import { fleetSummary, versionHistory } from "../../server/dashboard/dashboard";
 import { takeSnapshot } from "../../server/dashboard/snapshots";
 import { machineTimeline } from "../../server/machines/timeline";
-import { addRelease, listReleasesPage } from "../../server/releases/releases";
-import { createRing, setRingRelease } from "../../server/rings/rings";
+import { listReleasesPage } from "../../server/releases/releases";
 import { healthComparison } from "../../server/rollouts/comparison";
 import { pinMachine } from "../../server/rollouts/machine-actions";
 import { startRollout } from "../../server/rollouts/rollouts";
-import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
-import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
+import { call, hex, ProtocolMachines, type ReportOptions } from "../helpers/agent-http";
+import { enrollmentToken, ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
 
 const REF = "exampleos/x86_64/stable";
 const SECRET = "o".repeat(40);
 let app: TestConsole;
-const tokens = new Map<string, string>();
-const seqs = new Map<string, number>();
-
-async function report(machineId: string, options: Parameters<typeof checkinBody>[1] & { error?: string; target?: string }) {
-  const seq = (seqs.get(machineId) ?? 0) + 1;
-  seqs.set(machineId, seq);
-  const body = checkinBody(seq, options);
-  body.update.error = (options.error ?? null) as never;
-  body.update.targetChecksum = (options.target ?? null) as never;
-  if (options.health === "unhealthy") body.health.checks = [{ name: "kiosk-app.service", status: "fail" }];
-  return call(app.url, "POST", "/checkin", { token: tokens.get(machineId), body });
-}
+let machines: ProtocolMachines;
+const report = (machineId: string, options: ReportOptions) => machines.report(machineId, options);
 
 beforeAll(async () => {
   app = await startTestConsole({ ORCHARD_SECRET: SECRET });
-  const db = app.db.prisma;
-  await addRelease(db, cliActor, { ref: REF, checksum: hex("1"), version: "1" });
-  await addRelease(db, cliActor, { ref: REF, checksum: hex("2"), version: "2" });
-  for (const ring of ["canary", "stable"]) {
-    await createRing(db, cliActor, { name: ring, branch: REF });
-    await setRingRelease(db, cliActor, { ring, version: "1" });
-  }
+  machines = new ProtocolMachines(app.url);
+  await ringsOnRelease1(app, REF, ["canary", "stable"]);
   for (const [ring, count] of [["canary", 4], ["stable", 6]] as const) {
     const token = await enrollmentToken(app, { ring });
     for (let i = 0; i < count; i++) {
       const id = `${ring}-${i}`;
-      const res = await call<{ token: string }>(app.url, "POST", "/enroll", { token, body: enrollBody(id) });
-      tokens.set(id, res.body.token);
+      await machines.enroll(id, token);
       await report(id, { booted: hex("1"), version: "1" });
     }
   }
@@ -116,7 +99,7 @@ describe("releases page", () => {
 describe("machine timeline", () => {
   it("merges state changes, agent events, rollout steps and operator actions, newest first", async () => {
     await call(app.url, "POST", "/events", {
-      token: tokens.get("canary-1"),
+      token: machines.tokens.get("canary-1"),
       body: { events: [{ id: "e1", at: new Date().toISOString(), type: "rollback.performed", detail: "back to 1" }] },
     });
     await pinMachine(app.db.prisma, cliActor, { machineId: "canary-1", version: "1", reason: "investigate" });
