@@ -7,6 +7,7 @@ import { Prisma, type PrismaClient } from "../db/client";
 import { DEFAULT_CHECK_IN_SECONDS } from "../agents/desired";
 import { OFFLINE_AFTER_INTERVALS } from "../machines/machines";
 import { listRollouts } from "../rollouts/rollouts";
+import { ACTIVE_ROLLOUT_STATES } from "../rollouts/schemas";
 
 /** A machine mid-update for longer than this is stuck. */
 export const STUCK_AFTER_SECONDS = 30 * 60;
@@ -25,15 +26,13 @@ interface CountRow {
   stuck: number;
 }
 
-/** The rollouts the dashboard shows: those not yet finished. */
-const ACTIVE_ROLLOUTS = ["running", "paused", "awaiting_approval"] as const;
-
 export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock) {
   const now = clock.now();
+  const stuckBefore = new Date(now.getTime() - STUCK_AFTER_SECONDS * 1000);
   const [counts, rollouts, attention] = await Promise.all([
-    fleetCounts(db, now),
-    listRollouts(db, { states: [...ACTIVE_ROLLOUTS], pageSize: 20 }).then((r) => r.rows),
-    needsAttention(db, now),
+    fleetCounts(db, now, stuckBefore),
+    listRollouts(db, { states: [...ACTIVE_ROLLOUT_STATES], pageSize: 20 }).then((r) => r.rows),
+    needsAttention(db, stuckBefore),
   ]);
 
   const byHealth: Record<string, number> = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
@@ -85,9 +84,8 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock)
  * they save on a table this size (`BENCH_ONLY=pages npm run bench` measures
  * both).
  */
-async function fleetCounts(db: PrismaClient, now: Date) {
+async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date) {
   const liveSince = (intervalSeconds: number) => new Date(now.getTime() - OFFLINE_AFTER_INTERVALS * intervalSeconds * 1000);
-  const stuckBefore = new Date(now.getTime() - STUCK_AFTER_SECONDS * 1000);
   const rings = await db.ring.findMany({ select: { id: true, checkInIntervalSeconds: true } });
   // A ring made since that read has the default interval.
   const otherwise = Prisma.sql`${liveSince(DEFAULT_CHECK_IN_SECONDS)}::timestamptz`;
@@ -114,34 +112,31 @@ async function fleetCounts(db: PrismaClient, now: Date) {
 }
 
 type AttentionRow = { machineId: string; hostname: string; ring: string | null; since: Date | null; detail: string | null };
+type DarkRow = AttentionRow & { total: number };
 
 /**
  * The machines an operator should look at, newest first, at most 25 of each
  * kind, every list read through an index (a few milliseconds at 100,000
  * machines). The page's counts say how many there are of each; dark
- * machines are counted here.
+ * machines are counted with their list.
  */
-async function needsAttention(db: PrismaClient, now: Date) {
-  const stuckBefore = new Date(now.getTime() - STUCK_AFTER_SECONDS * 1000);
+async function needsAttention(db: PrismaClient, stuckBefore: Date) {
   const byUpdateState = (state: "rolled-back" | "failed") => db.$queryRaw<AttentionRow[]>`
       SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.update_state_since AS since, m.update_error AS detail
         FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
        WHERE m.update_state = ${state}::"UpdateState" AND m.retired_at IS NULL
        ORDER BY m.update_state_since DESC LIMIT ${ATTENTION_LIMIT}`;
-  const [dark, darkCount, rolledBack, failed, failing, stuck] = await Promise.all([
-    db.$queryRaw<AttentionRow[]>`
-      SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, rm.finished_at AS since, rm.detail
+  const [dark, rolledBack, failed, failing, stuck] = await Promise.all([
+    // All of them counted (few: the rows of one partial index) before the newest are kept.
+    db.$queryRaw<DarkRow[]>`
+      SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, rm.finished_at AS since, rm.detail,
+             count(*) OVER ()::int AS total
         FROM rollout_machines rm
-        JOIN rollouts ro ON ro.id = rm.rollout_id AND ro.state IN ('running', 'paused', 'awaiting_approval')
+        JOIN rollouts ro ON ro.id = rm.rollout_id AND ro.state = ANY(${[...ACTIVE_ROLLOUT_STATES]}::"RolloutState"[])
         JOIN machines m ON m.id = rm.machine_id AND m.retired_at IS NULL
         LEFT JOIN rings r ON r.id = m.ring_id
        WHERE rm.step = 'dark'
        ORDER BY rm.finished_at DESC NULLS LAST LIMIT ${ATTENTION_LIMIT}`,
-    db.$queryRaw<[{ n: number }]>`
-      SELECT count(*)::int AS n FROM rollout_machines rm
-        JOIN rollouts ro ON ro.id = rm.rollout_id AND ro.state IN ('running', 'paused', 'awaiting_approval')
-        JOIN machines m ON m.id = rm.machine_id AND m.retired_at IS NULL
-       WHERE rm.step = 'dark'`,
     byUpdateState("rolled-back"),
     byUpdateState("failed"),
     // The failing checks' names are read only for the machines listed.
@@ -164,8 +159,8 @@ async function needsAttention(db: PrismaClient, now: Date) {
        ORDER BY m.update_state_since ASC LIMIT ${ATTENTION_LIMIT}`,
   ]);
   return {
-    dark,
-    darkCount: darkCount[0].n,
+    dark: dark.map(({ total: _total, ...row }) => row),
+    darkCount: dark[0]?.total ?? 0,
     rolledBack,
     failed,
     failing,

@@ -2,6 +2,7 @@
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
 import { conflict } from "../errors";
+import { ACTIVE_ROLLOUT_STATES } from "../rollouts/schemas";
 import {
   type AddReleaseInput,
   addReleaseInput,
@@ -104,7 +105,7 @@ export async function listReleasesPage(db: PrismaClient, input: ListReleasesPage
         ...releaseSelect,
         currentFor: { select: { name: true }, orderBy: { position: "asc" } },
         // What the emergency brake would stop.
-        _count: { select: { rollouts: { where: { state: { in: ["running", "paused", "awaiting_approval"] } } } } },
+        _count: { select: { rollouts: { where: { state: { in: [...ACTIVE_ROLLOUT_STATES] } } } } },
       },
     }),
     db.release.count({ where }),

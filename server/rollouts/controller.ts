@@ -20,13 +20,12 @@ import {
   TERMINAL_STEPS,
   wavesOf,
 } from "./plan";
-import type { Selector } from "./schemas";
+import { ACTIVE_ROLLOUT_STATES, type Selector } from "./schemas";
 import { type MaintenanceWindow, windowOpen } from "./windows";
 
 type Tx = Prisma.TransactionClient;
 
 const controllerActor: Actor = { id: null, label: "controller", role: "admin" };
-const ACTIVE = ["running", "paused", "awaiting_approval"] as const;
 
 export interface StepResult {
   rolloutId: string;
@@ -65,7 +64,7 @@ export class RolloutController {
   /** One pass over every active rollout. */
   async step(): Promise<StepResult[]> {
     const rollouts = await this.db.prisma.rollout.findMany({
-      where: { state: { in: [...ACTIVE] } },
+      where: { state: { in: [...ACTIVE_ROLLOUT_STATES] } },
       orderBy: { createdAt: "asc" },
       select: { id: true },
     });
@@ -153,7 +152,7 @@ function membershipOf(ring: LoadedRing): RingMembership {
 async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
   const rollout = await loadRollout(tx, rolloutId);
   const ringIds = rollout?.rings.map((r) => r.ringId) ?? [];
-  if (!rollout || !ACTIVE.includes(rollout.state as (typeof ACTIVE)[number])) return { acted: true, decision: null, ringIds };
+  if (!rollout || !ACTIVE_ROLLOUT_STATES.includes(rollout.state as (typeof ACTIVE_ROLLOUT_STATES)[number])) return { acted: true, decision: null, ringIds };
 
   const progress: RingProgress[] = [];
   for (const ring of rollout.rings) {

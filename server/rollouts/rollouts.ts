@@ -11,6 +11,7 @@ import { isOnline } from "../machines/machines";
 import { type Candidate, pickFirstMachine, waveFor } from "./membership";
 import { emptyCounts, type MachineStep, wavesOf } from "./plan";
 import {
+  ACTIVE_ROLLOUT_STATES,
   type BrakeInput,
   brakeInput,
   type RevertInput,
@@ -26,7 +27,6 @@ import {
 } from "./schemas";
 
 type Tx = Prisma.TransactionClient;
-const ACTIVE_STATES = ["running", "paused", "awaiting_approval"] as const;
 const PREVIEW_MACHINES_PER_WAVE = 500;
 
 export async function findRelease(db: Tx | PrismaClient, version: string, ref?: string) {
@@ -151,7 +151,7 @@ export async function startRollout(db: PrismaClient, actor: Actor, input: StartR
       // Serialise rollout starts on this ring, then refuse a second active rollout.
       await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`orchard:ring:${ring.id}`}))::text`;
       const busy = await tx.rolloutRing.findFirst({
-        where: { ringId: ring.id, rollout: { state: { in: [...ACTIVE_STATES] } }, phase: { not: "completed" } },
+        where: { ringId: ring.id, rollout: { state: { in: [...ACTIVE_ROLLOUT_STATES] } }, phase: { not: "completed" } },
         select: { rollout: { select: { id: true, release: { select: { version: true } } } } },
       });
       if (busy) throw conflict(`rings: ring ${ring.name} is already in rollout ${busy.rollout.id} (${busy.rollout.release.version})`);
@@ -288,7 +288,7 @@ export function approveRollout(db: PrismaClient, actor: Actor, input: RolloutAct
 
 export function abortRollout(db: PrismaClient, actor: Actor, input: RolloutActionInput, clock: Clock = systemClock) {
   return transition(db, actor, input, clock, "rollout.abort", async (rollout, _tx, now) => {
-    if (!ACTIVE_STATES.includes(rollout.state as (typeof ACTIVE_STATES)[number])) {
+    if (!ACTIVE_ROLLOUT_STATES.includes(rollout.state as (typeof ACTIVE_ROLLOUT_STATES)[number])) {
       throw conflict(`rollout is ${rollout.state}: it has already ended`);
     }
     // Machines that already updated (or are updating) stay where they are; nobody else is sent.
@@ -377,7 +377,7 @@ export async function brakeRelease(db: PrismaClient, actor: Actor, input: BrakeI
     const release = await findRelease(tx, data.version, data.ref);
     await tx.release.update({ where: { id: release.id }, data: { quarantinedAt: release.quarantinedAt ?? now, quarantineReason: reason } });
     const rollouts = await tx.rollout.findMany({
-      where: { releaseId: release.id, state: { in: [...ACTIVE_STATES, "completed"] } },
+      where: { releaseId: release.id, state: { in: [...ACTIVE_ROLLOUT_STATES, "completed"] } },
       select: { id: true, state: true, rings: { select: { ringId: true, phase: true, previousReleaseId: true } } },
     });
     let machines = 0;

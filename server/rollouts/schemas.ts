@@ -55,6 +55,9 @@ export const revertInput = rolloutActionInput.extend({
 });
 export type RevertInput = z.infer<typeof revertInput>;
 
+/** A rollout in one of these states is under way: it holds its rings and the controller steps it. */
+export const ACTIVE_ROLLOUT_STATES = ["running", "paused", "awaiting_approval"] as const;
+
 export const listRolloutsInput = z.object({
   state: z.enum(["draft", "running", "paused", "awaiting_approval", "completed", "aborted", "reverted"]).optional(),
   page: z.number().int().min(0).default(0),

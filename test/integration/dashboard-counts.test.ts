@@ -9,6 +9,7 @@ import { cliActor } from "../../server/audit/audit";
 import { fleetSummary } from "../../server/dashboard/dashboard";
 import { listMachines, moveMachinesToRing, retireMachine } from "../../server/machines/machines";
 import { updateRingPolicy } from "../../server/rings/rings";
+import { abortRollout, startRollout } from "../../server/rollouts/rollouts";
 import { hex, ProtocolMachines, type ReportOptions } from "../helpers/agent-http";
 import { enrollmentToken, ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
 
@@ -129,6 +130,25 @@ describe("the dashboard's copy of the machines", () => {
     expect(res.status).toBe(200);
     expect(await differences()).toEqual([]);
     expect((await dashboardAgainstMachines()).total).toBe(7);
+  });
+
+  it("lists the dark machines of active rollouts, newest first, with how many there are", async () => {
+    const rollout = await startRollout(app.db.prisma, cliActor, { version: "2", rings: ["stable"], waves: [100], singleFirst: false });
+    await app.controller.stepRollout(rollout.id);
+    const { rows } = await app.db.pool.query<{ id: string }>(
+      `UPDATE rollout_machines rm SET step = 'dark', finished_at = now() - (m.machine_id = 'stable-0')::int * interval '1 minute'
+         FROM machines m WHERE m.id = rm.machine_id AND rm.rollout_id = $1 RETURNING rm.id`,
+      [rollout.id],
+    );
+    expect(rows.length).toBeGreaterThan(1);
+    let { attention } = await fleetSummary(app.db.prisma, app.clock);
+    expect(attention.darkCount).toBe(rows.length);
+    expect(attention.dark).toHaveLength(rows.length);
+    expect(attention.dark.at(-1)?.machineId).toBe("stable-0");
+    await abortRollout(app.db.prisma, cliActor, { rolloutId: rollout.id });
+    ({ attention } = await fleetSummary(app.db.prisma, app.clock));
+    expect(attention.darkCount).toBe(0);
+    expect(attention.dark).toEqual([]);
   });
 
   it("follows statements over many machines and concurrent writers", async () => {

@@ -307,11 +307,10 @@ function RingVersionTable({ rings }: { rings: Summary["versionsByRing"] }) {
   );
 }
 
-const UNDER_WAY = new Set(["running", "paused", "awaiting_approval"]);
-
 function ActiveRollout({ rollout, ringSizes }: { rollout: Rollout; ringSizes: Map<string, number> }) {
   const expected = rollout.rings.reduce((sum, r) => sum + (ringSizes.get(r.ring.name) ?? 0), 0);
-  const total = UNDER_WAY.has(rollout.state) ? Math.max(rollout.progress.total, expected) : rollout.progress.total;
+  // Every rollout here is under way: machines of its rings not yet assigned count towards the bar.
+  const total = Math.max(rollout.progress.total, expected);
   return (
     <li className="active-rollout">
       <div className="active-rollout-head">
