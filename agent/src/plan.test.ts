@@ -8,7 +8,7 @@ const NEXT = release("2026.11.1");
 const now = new Date("2026-11-25T17:00:00Z");
 
 function answer(action: CheckinResponse["action"], desired = NEXT): CheckinResponse {
-  return { serverTime: now.toISOString(), checkInIntervalSeconds: 60, action, desired: { ...desired, reason: "test" } };
+  return { serverTime: now.toISOString(), checkInIntervalSeconds: 60, action, desired: { ...desired, reason: "test" }, hold: null, cancel: null };
 }
 
 function state(change: Partial<AgentState> = {}): AgentState {

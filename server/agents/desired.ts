@@ -117,5 +117,7 @@ export function desiredFor(
     checkInIntervalSeconds: busy ? Math.min(busyIntervalSeconds, idleInterval) : idleInterval,
     action,
     desired,
+    hold: null,
+    cancel: null,
   };
 }

@@ -161,11 +161,26 @@ export const desiredDeploymentSchema = z.object({
 });
 export type DesiredDeployment = z.output<typeof desiredDeploymentSchema>;
 
+/**
+ * v1.1: what the console says of an update already under way on the machine
+ * (see "Hold and cancel" in docs/agent-protocol-v1.md). `checksum` names the
+ * update it is about, so that an answer about another one changes nothing.
+ */
+export const inFlightDirectiveSchema = z.object({ checksum: checksumSchema, reason: z.string().optional().default("") });
+export type InFlightDirective = z.output<typeof inFlightDirectiveSchema>;
+
+/** An unknown or malformed directive from a newer console is no directive. */
+const directive = inFlightDirectiveSchema.nullable().optional().catch(null).transform((d) => d ?? null);
+
 export const checkinResponseSchema = z.object({
   serverTime: z.string(),
   checkInIntervalSeconds: z.number().positive(),
   action: z.enum(actions).catch("none"),
   desired: desiredDeploymentSchema.nullable(),
+  /** v1.1: keep what is downloaded or staged of `checksum`, and do not reboot into it until an answer no longer holds it. */
+  hold: directive,
+  /** v1.1: the console withdrew `checksum`: stop it and remove its staged deployment unless the machine already booted it. */
+  cancel: directive,
 });
 export type CheckinResponse = z.output<typeof checkinResponseSchema>;
 
@@ -179,6 +194,8 @@ export const eventTypes = [
   "rollback.performed",
   "update.failed",
   "agent.started",
+  /** v1.1: an update was stopped before its reboot, at the console's word; its staged deployment is gone. */
+  "update.cancelled",
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 
@@ -204,10 +221,25 @@ export type EventsRequest = z.infer<typeof eventsRequestSchema>;
 export const eventsResponseSchema = z.object({ accepted: z.number(), duplicates: z.number() });
 export type EventsResponse = z.output<typeof eventsResponseSchema>;
 
+/** v1.1: the body of POST /reboot-lock (optional): the deployment the machine wants to reboot into. */
+export const rebootLockRequestSchema = object({ checksum: checksumSchema.optional() });
+export type RebootLockRequest = z.infer<typeof rebootLockRequestSchema>;
+
+/**
+ * v1.1: why a reboot slot was refused. `ring_full`: every slot is taken, ask
+ * again; `held`: the rollout is paused, wait for an answer that no longer
+ * holds; `not_wanted`: the console does not want this machine to boot that
+ * deployment now (withdrawn, or nothing to install).
+ */
+export const rebootLockRefusals = ["ring_full", "held", "not_wanted"] as const;
+export type RebootLockRefusal = (typeof rebootLockRefusals)[number];
+
 export const rebootLockGrantedSchema = z.object({ granted: z.literal(true), expiresAt: z.string() });
 export const rebootLockDeniedSchema = z.object({
   granted: z.literal(false),
   retryAfterSeconds: z.number().nonnegative(),
+  /** v1.1; a console before it says nothing (read as ring_full), an unknown reason reads as ring_full too. */
+  reason: z.enum(rebootLockRefusals).optional().catch("ring_full"),
 });
 export type RebootLockResponse = z.output<typeof rebootLockGrantedSchema> | z.output<typeof rebootLockDeniedSchema>;
 
