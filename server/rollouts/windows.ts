@@ -77,3 +77,55 @@ export function windowOpen(policy: WindowPolicy, at: Date): boolean {
     });
   });
 }
+
+const MINUTE = 60_000;
+
+/** Minutes since the epoch of a wall-clock date and minute, as if it were UTC. */
+function wallMinutes(date: string, minuteOfDay: number): number {
+  const [y, m, d] = date.split("-").map(Number);
+  return Date.UTC(y, m - 1, d) / MINUTE + minuteOfDay;
+}
+
+/** The instant at which the wall clock of `timeZone` shows `date` `minuteOfDay` (the later one across a DST change). */
+function instantOf(date: string, minuteOfDay: number, timeZone: string): Date {
+  const wanted = wallMinutes(date, minuteOfDay);
+  let guess = wanted * MINUTE;
+  for (let i = 0; i < 3; i++) {
+    const local = localTime(new Date(guess), timeZone);
+    const off = wallMinutes(local.date, local.minuteOfDay) - wanted;
+    if (off === 0) break;
+    guess -= off * MINUTE;
+  }
+  return new Date(guess);
+}
+
+/**
+ * When the policy next lets a wave open after `at`: null when it is open
+ * now, or when it stays shut for a year (every day a blackout). Windows open
+ * at their start, at a local midnight that ends a blackout date, or when a
+ * change of clocks skips their start (always on a half hour), so those are
+ * the only instants to try.
+ */
+export function nextOpening(policy: WindowPolicy, at: Date): Date | null {
+  if (windowOpen(policy, at)) return null;
+  const today = localTime(at, policy.timeZone).date;
+  const days = Math.min(370, 8 + policy.blackoutDates.length);
+  let best: Date | null = null;
+  for (let d = 0; d <= days; d++) {
+    const date = new Date(wallMinutes(today, d * 1440) * MINUTE).toISOString().slice(0, 10);
+    const weekday = weekdays[new Date(`${date}T00:00:00Z`).getUTCDay()];
+    const starts = [0];
+    for (const w of policy.windows) {
+      if (!w.days.includes(weekday)) continue;
+      const [h, m] = w.start.split(":").map(Number);
+      starts.push(h * 60 + m);
+    }
+    const dayStart = instantOf(date, 0, policy.timeZone).getTime();
+    const halfHours = Array.from({ length: 50 }, (_, i) => new Date(dayStart + i * 30 * MINUTE));
+    for (const candidate of [...starts.map((minute) => instantOf(date, minute, policy.timeZone)), ...halfHours]) {
+      if (candidate > at && (!best || candidate < best) && windowOpen(policy, candidate)) best = candidate;
+    }
+    if (best) return best;
+  }
+  return best;
+}
