@@ -72,11 +72,11 @@ export function ConfirmDialog({
 }
 
 /** The optional reason every operator action records in the audit log. */
-export function ReasonInput({ value, onChange }: { value: string; onChange: (value: string) => void }) {
+export function ReasonInput({ value, onChange, required = false }: { value: string; onChange: (value: string) => void; required?: boolean }) {
   return (
     <label>
-      Reason (optional, kept in the audit log)
-      <input value={value} maxLength={500} onChange={(e) => onChange(e.target.value)} />
+      {required ? "Reason (required, kept in the audit log)" : "Reason (optional, kept in the audit log)"}
+      <input value={value} maxLength={500} required={required} onChange={(e) => onChange(e.target.value)} />
     </label>
   );
 }

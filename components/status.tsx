@@ -1,6 +1,7 @@
 "use client";
 // Colour for state, always with text beside it: the same meaning on every page.
 import { type ReactNode, useEffect, useState } from "react";
+import type { HealthStatus, MachineStep, PausedBy, RingPhase, RolloutState, UpdateState } from "@/server/vocabulary";
 import { CopyButton } from "./copy-button";
 
 /** The current time, refreshed every few seconds so that "2 min ago" stays true. */
@@ -23,14 +24,14 @@ function Badge({ kind, title, children }: { kind: string; title?: string; childr
   );
 }
 
-const HEALTH_LABEL: Record<string, string> = {
+const HEALTH_LABEL: Record<HealthStatus, string> = {
   healthy: "Healthy",
   degraded: "Degraded",
   unhealthy: "Unhealthy",
   unknown: "Unknown",
 };
 
-const UPDATE_LABEL: Record<string, string> = {
+const UPDATE_LABEL: Record<UpdateState, string> = {
   idle: "Idle",
   downloading: "Downloading",
   staged: "Staged",
@@ -39,18 +40,20 @@ const UPDATE_LABEL: Record<string, string> = {
   succeeded: "Succeeded",
   failed: "Failed",
   rolled_back: "Rolled back",
-  "rolled-back": "Rolled back",
 };
 
+/** A label for a value of one of the vocabularies (the value itself for one a newer server sent). */
+function labelOf<K extends string>(labels: Record<K, string>, value: string): string {
+  return (labels as Record<string, string>)[value] ?? value;
+}
+
 export const healthOptions = Object.entries(HEALTH_LABEL).map(([value, label]) => ({ value, label }));
-export const updateStateOptions = Object.entries(UPDATE_LABEL)
-  .filter(([value]) => value !== "rolled-back")
-  .map(([value, label]) => ({ value, label }));
+export const updateStateOptions = Object.entries(UPDATE_LABEL).map(([value, label]) => ({ value, label }));
 
 export function HealthBadge({ status }: { status: string }) {
   return (
     <Badge kind={`health-${status}`}>
-      {HEALTH_LABEL[status] ?? status}
+      {labelOf(HEALTH_LABEL, status)}
     </Badge>
   );
 }
@@ -59,7 +62,7 @@ export function UpdateStateBadge({ state, progress }: { state: string; progress?
   const key = state.replace("-", "_");
   return (
     <Badge kind={`update-${key}`}>
-      {UPDATE_LABEL[key] ?? state}
+      {labelOf(UPDATE_LABEL, key)}
       {progress != null && key === "downloading" ? ` ${Math.round(progress * 100)} %` : ""}
     </Badge>
   );
@@ -217,7 +220,7 @@ export function LabelChips({ labels }: { labels: unknown }) {
 
 // ---------------------------------------------------------------- rollouts
 
-const ROLLOUT_STATE_LABEL: Record<string, string> = {
+const ROLLOUT_STATE_LABEL: Record<RolloutState, string> = {
   draft: "Draft",
   running: "Running",
   paused: "Paused",
@@ -234,12 +237,12 @@ export const rolloutStateOptions = Object.entries(ROLLOUT_STATE_LABEL)
 export function RolloutStateBadge({ state }: { state: string }) {
   return (
     <Badge kind={`rollout-${state}`}>
-      {ROLLOUT_STATE_LABEL[state] ?? state}
+      {labelOf(ROLLOUT_STATE_LABEL, state)}
     </Badge>
   );
 }
 
-const PAUSED_BY_LABEL: Record<string, string> = {
+const PAUSED_BY_LABEL: Record<PausedBy, string> = {
   operator: "an operator",
   gate: "the health gate",
   brake: "the emergency brake",
@@ -247,10 +250,13 @@ const PAUSED_BY_LABEL: Record<string, string> = {
 
 /** "the health gate", "an operator"…: who stopped a rollout. */
 export function pausedByLabel(pausedBy: string | null | undefined) {
-  return pausedBy ? (PAUSED_BY_LABEL[pausedBy] ?? pausedBy) : null;
+  return pausedBy ? labelOf(PAUSED_BY_LABEL, pausedBy) : null;
 }
 
-const RING_PHASE_LABEL: Record<string, string> = {
+/** A ring's phase as shown: a started ring of a rollout that ended is "stopped" (rollout-parts.tsx). */
+export type ShownRingPhase = RingPhase | "stopped";
+
+const RING_PHASE_LABEL: Record<ShownRingPhase, string> = {
   pending: "Not started",
   active: "Active",
   awaiting_approval: "Awaiting approval",
@@ -262,31 +268,38 @@ const RING_PHASE_LABEL: Record<string, string> = {
 export function RingPhaseBadge({ phase }: { phase: string }) {
   return (
     <Badge kind={`phase-${phase}`}>
-      {RING_PHASE_LABEL[phase] ?? phase}
+      {labelOf(RING_PHASE_LABEL, phase)}
     </Badge>
   );
 }
 
-const STEP_LABEL: Record<string, string> = {
+const STEP_LABEL: Record<MachineStep, string> = {
   pending: "Pending",
   assigned: "Assigned",
   downloading: "Downloading",
   staged: "Staged",
+  held: "Held",
   rebooting: "Rebooting",
   verifying: "Verifying",
   succeeded: "Succeeded",
   failed: "Failed",
   rolled_back: "Rolled back",
   dark: "Dark",
+  cancelled: "Cancelled",
 };
 
-export const stepOptions = Object.entries(STEP_LABEL).map(([value, label]) => ({ value, label }));
+const STEP_HINT: Partial<Record<MachineStep, string>> = {
+  held: "Staged, waiting for the paused rollout to resume before it reboots",
+  cancelled: "Its update was withdrawn (abort, brake, pin, move or rollback) before it rebooted into the release",
+};
+
+export const stepOptions = (Object.entries(STEP_LABEL) as [MachineStep, string][]).map(([value, label]) => ({ value, label }));
 
 /** A machine's step in a rollout. Rolled back and dark are outcomes of their own, never "failed". */
 export function StepBadge({ step }: { step: string }) {
   return (
-    <Badge kind={`step-${step}`}>
-      {STEP_LABEL[step] ?? step}
+    <Badge kind={`step-${step}`} title={(STEP_HINT as Record<string, string>)[step]}>
+      {labelOf(STEP_LABEL, step)}
     </Badge>
   );
 }

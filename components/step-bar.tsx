@@ -1,21 +1,27 @@
 // A stacked progress bar of machine steps: finished outcomes first (green,
-// red, purple, near-black), then machines on their way (blue), then machines
-// told to update that have not started (light blue), then those not reached
-// yet. The numbers are always written beside it.
+// red, purple, near-black, hatched grey for cancelled), then machines on their
+// way (blue), held by a pause (amber), then machines told to update that have
+// not started (light blue), then those not reached yet. The numbers are
+// always written beside it.
+import { emptyStepCounts, type MachineStep, type StepCounts } from "@/server/vocabulary";
 
-export type StepCounts = Record<
-  "pending" | "assigned" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back" | "dark",
-  number
->;
+export type { StepCounts };
 
 export const SEGMENTS = [
   { key: "succeeded", label: "succeeded", steps: ["succeeded"] },
   { key: "failed", label: "failed", steps: ["failed"] },
   { key: "rolled_back", label: "rolled back", steps: ["rolled_back"] },
   { key: "dark", label: "dark", steps: ["dark"] },
+  { key: "cancelled", label: "cancelled", steps: ["cancelled"] },
   { key: "progress", label: "in progress", steps: ["downloading", "staged", "rebooting", "verifying"] },
+  { key: "held", label: "held", steps: ["held"] },
   { key: "assigned", label: "assigned", steps: ["pending", "assigned"] },
-] as const satisfies readonly { key: string; label: string; steps: readonly (keyof StepCounts)[] }[];
+] as const satisfies readonly { key: string; label: string; steps: readonly MachineStep[] }[];
+
+/** Every step has its segment: adding a step without one does not compile. */
+type Segmented = (typeof SEGMENTS)[number]["steps"][number];
+const _everyStepShown: Record<MachineStep, true> = {} as Record<Segmented, true>;
+void _everyStepShown;
 
 export type SegmentKey = (typeof SEGMENTS)[number]["key"];
 
@@ -31,14 +37,9 @@ export function sumSteps(steps: StepCounts) {
 
 /** Adds step counts together (rings of a rollout, waves of a ring). */
 export function addSteps(items: StepCounts[]): StepCounts {
-  const out: StepCounts = { pending: 0, assigned: 0, downloading: 0, staged: 0, rebooting: 0, verifying: 0, succeeded: 0, failed: 0, rolled_back: 0, dark: 0 };
-  for (const item of items) for (const key of Object.keys(out) as (keyof StepCounts)[]) out[key] += item[key] ?? 0;
+  const out = emptyStepCounts();
+  for (const item of items) for (const key of Object.keys(out) as MachineStep[]) out[key] += item[key] ?? 0;
   return out;
-}
-
-/** Machines that have left their old deployment: what a revert sends back. */
-export function touchedMachines(steps: StepCounts) {
-  return sumSteps(steps) - steps.pending - steps.assigned;
 }
 
 export function plural(n: number, one: string, many = `${one}s`) {

@@ -1,9 +1,7 @@
 "use client";
 import { useQuery } from "@tanstack/react-query";
+import { type Role, roleAtLeast } from "@/server/vocabulary";
 import { useTRPC } from "./trpc";
-
-type Role = "viewer" | "operator" | "admin";
-const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
 /** The signed-in user and what their role lets the page offer. The server checks every call anyway. */
 export function useMe() {
@@ -15,6 +13,6 @@ export function useMe() {
     loading: me.isPending,
     error: me.error?.message ?? null,
     role,
-    can: (needed: Role) => (role ? RANK[role] >= RANK[needed] : false),
+    can: (needed: Role) => (role ? roleAtLeast(role, needed) : false),
   };
 }

@@ -211,7 +211,7 @@ async function main() {
       const r = await getRollout(prisma, rollout.id);
       state = r.state;
       if (samples.length % 3 !== 1 && Date.now() < endAt) continue;
-      const rings = r.rings.map((ring) => `${ring.phase}:${ring.openWave}`).join(",");
+      const rings = r.rings.map((ring) => `${ring.phase}:${ring.currentWave ?? 0}`).join(",");
       console.log(
         `  ${String(s.atSeconds).padStart(5)} ${String(s.rssMB).padStart(8)} ${String(s.heapUsedMB).padStart(8)} ${String(s.requests).padStart(9)} ${String(s.status4xx).padStart(4)} ${String(s.status5xx).padStart(4)} ${String(s.eventLoopLagP99Ms).padStart(12)}   ${state} ${rings}`,
       );

@@ -80,7 +80,13 @@ describe("agent client", () => {
   it("ignores unknown fields and actions, and refuses answers it cannot trust", async () => {
     const answer = { serverTime: "now", checkInIntervalSeconds: 60, action: "reinstall", desired: null, extra: 1 };
     const lenient = await clientFor(answering(200, answer));
-    expect(await lenient.checkin({} as never)).toEqual({ serverTime: "now", checkInIntervalSeconds: 60, action: "none", desired: null });
+    // A 1.0 console sends no hold or cancel: none.
+    expect(await lenient.checkin({} as never)).toEqual({ serverTime: "now", checkInIntervalSeconds: 60, action: "none", desired: null, hold: null, cancel: null });
+    await closeServer();
+
+    // A malformed directive from a newer console is no directive, not a failed check-in.
+    const odd = await clientFor(answering(200, { ...answer, hold: { checksum: "not-hex" }, cancel: "soon" }));
+    expect(await odd.checkin({} as never)).toMatchObject({ hold: null, cancel: null });
     await closeServer();
 
     const bad = { ...answer, action: "update", desired: { ref: "os/x", checksum: "not-hex", version: "1", reason: "" } };

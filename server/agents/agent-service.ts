@@ -18,15 +18,19 @@ import type {
   EnrollResponse,
   EventsRequest,
   EventsResponse,
+  RebootLockRequest,
   RebootLockResponse,
-  UpdateState,
 } from "../protocol/v1";
-import type { RollbackTarget } from "../rollouts/machine-actions";
-import type { Selector } from "../rollouts/schemas";
-import { wavesOf } from "../rollouts/plan";
 import { cohortOf } from "../rollouts/cohort";
-import { DEFAULT_CHECK_IN_SECONDS, desiredFor, type MachineView, type RingView, type RolloutView } from "./desired";
+import {
+  DEFAULT_CHECK_IN_SECONDS,
+  desiredFor,
+  type MachineView,
+  rebootWanted,
+  type RingView,
+} from "./desired";
 import { LastSeenBuffer } from "./last-seen";
+import { MACHINE_VIEW_COLUMNS, MACHINE_VIEW_JOINS, machineViewOf, type MachineViewRow, type Query, readRingView } from "./views";
 
 export interface AgentServiceOptions {
   clock: Clock;
@@ -64,6 +68,13 @@ const MAX_ENROLLMENT_WAIT_MS = 20_000;
 
 class TokenUsedUp extends Error {}
 
+/** 409: every slot is taken; ask again when the soonest lease expires (at most 30 s). */
+function ringFull(soonest: Date | null, now: Date): Reply<RebootLockResponse> {
+  const wait = Math.ceil(((soonest ?? now).getTime() - now.getTime()) / 1000);
+  const retryAfterSeconds = Math.max(1, Math.min(RETRY_AFTER_MAX_SECONDS, wait));
+  return { status: 409, body: { granted: false, retryAfterSeconds, reason: "ring_full" } };
+}
+
 /**
  * The agent routes' transactions (enroll, the reboot lock's grant) may wait
  * this long for a pool connection under load: well inside an agent's 30 s
@@ -95,6 +106,7 @@ export class AgentService {
    * the check-ins; past MAX_QUEUED_ENROLLMENTS the agent is told to come back.
    */
   private readonly enrollments: LimitFunction;
+  private readonly query: Query;
   private readonly onRingChanged = (ringId: string) => this.rings.delete(ringId);
   private readonly onMachineChanged = (id: string) => this.forgetMachine(id);
   private readonly onMachinesChanged = () => {
@@ -110,6 +122,7 @@ export class AgentService {
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.cacheSize = options.cacheSize ?? 200_000;
     this.enrollments = pLimit(Math.max(1, Math.floor(db.pool.options.max / 2)));
+    this.query = async <T>(sql: string, params: unknown[]) => (await db.pool.query(sql, params)).rows as T[];
   }
 
   start() {
@@ -156,43 +169,34 @@ export class AgentService {
     return entry;
   }
 
-  private async loadMachineByToken(hash: string, token: string): Promise<MachineEntry> {
-    const { rows } = await this.db.pool.query<{
-      token_id: string;
-      token_hash: string;
-      revoked_at: Date | null;
-      id: string;
-      machine_id: string;
-      ring_id: string | null;
-      retired_at: Date | null;
-      last_seq: string;
-      state_hash: string | null;
-      booted_checksum: string | null;
-      update_state: UpdateState;
-      update_target: string | null;
-      labels: Record<string, string>;
-      cohort: number;
-      rollback_to: RollbackTarget | null;
-      pin_allows_downgrade: boolean;
-      pinned_checksum: string | null;
-      pinned_version: string | null;
-      pinned_ref: string | null;
-      pinned_quarantined: boolean;
-    }>(
-      `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.machine_id, m.ring_id, m.retired_at, m.last_seq,
-              m.state_hash, m.booted_checksum, m.update_state, m.update_target, m.labels, m.cohort,
-              m.rollback_to, m.pin_allows_downgrade,
-              p.checksum AS pinned_checksum, p.version AS pinned_version, pb.ref AS pinned_ref,
-              p.quarantined_at IS NOT NULL AS pinned_quarantined
+  /** The machine behind a token hash, read now (no cache), or null. */
+  private async readMachine(hash: string) {
+    const [row] = await this.query<
+      MachineViewRow & {
+        token_id: string;
+        token_hash: string;
+        revoked_at: Date | null;
+        id: string;
+        ring_id: string | null;
+        retired_at: Date | null;
+        last_seq: string;
+        state_hash: string | null;
+      }
+    >(
+      `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.ring_id, m.retired_at, m.last_seq, m.state_hash,
+              ${MACHINE_VIEW_COLUMNS}
          FROM machine_tokens t
          JOIN machines m ON m.id = t.machine_id
-         LEFT JOIN releases p ON p.id = m.pinned_release_id
-         LEFT JOIN branches pb ON pb.id = p.branch_id
+         ${MACHINE_VIEW_JOINS}
         WHERE t.token_hash = $1`,
       [hash],
     );
-    const row = rows[0];
-    if (!row || !hashesEqual(row.token_hash, hash)) {
+    return row && hashesEqual(row.token_hash, hash) ? row : null;
+  }
+
+  private async loadMachineByToken(hash: string, token: string): Promise<MachineEntry> {
+    const row = await this.readMachine(hash);
+    if (!row) {
       if (tokenKind(token) === "enrollment" && (await this.enrollmentTokenUsable(hash))) {
         throw new AppError("FORBIDDEN", "an enrollment token is only for POST /api/agent/v1/enroll");
       }
@@ -200,30 +204,14 @@ export class AgentService {
     }
     if (row.revoked_at) throw new AppError("UNAUTHORIZED", "this token was revoked (the machine enrolled again)");
     return {
+      ...machineViewOf(row),
       id: row.id,
       tokenId: row.token_id,
-      machineId: row.machine_id,
       ringId: row.ring_id,
       retired: row.retired_at !== null,
       tokenHash: row.token_hash,
       lastSeq: Number(row.last_seq),
       stateHash: row.state_hash,
-      bootedChecksum: row.booted_checksum,
-      updateState: row.update_state,
-      updateTarget: row.update_target,
-      labels: row.labels ?? {},
-      cohort: row.cohort,
-      rollbackTo: row.rollback_to,
-      pinned:
-        row.pinned_checksum && row.pinned_ref && row.pinned_version
-          ? {
-              ref: row.pinned_ref,
-              checksum: row.pinned_checksum,
-              version: row.pinned_version,
-              quarantined: row.pinned_quarantined,
-              allowDowngrade: row.pin_allows_downgrade,
-            }
-          : null,
       expiresAt: Date.now() + this.cacheTtlMs,
     };
   }
@@ -511,84 +499,8 @@ export class AgentService {
     return view;
   }
 
-  private async loadRing(ringId: string): Promise<RingView | null> {
-    const { rows } = await this.db.pool.query<{
-      id: string;
-      name: string;
-      check_in_interval_seconds: number;
-      ref: string | null;
-      checksum: string | null;
-      version: string | null;
-      quarantined: boolean;
-    }>(
-      `SELECT r.id, r.name, r.check_in_interval_seconds, b.ref, rel.checksum, rel.version,
-              rel.quarantined_at IS NOT NULL AS quarantined
-         FROM rings r
-         LEFT JOIN releases rel ON rel.id = r.current_release_id
-         LEFT JOIN branches b ON b.id = rel.branch_id
-        WHERE r.id = $1`,
-      [ringId],
-    );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      id: row.id,
-      name: row.name,
-      checkInIntervalSeconds: row.check_in_interval_seconds,
-      release:
-        row.checksum && row.ref && row.version
-          ? { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined }
-          : null,
-      rollout: await this.loadActiveRollout(ringId),
-    };
-  }
-
-  /** The rollout whose waves are open in the ring (an active one first, else the newest aborted one). */
-  private async loadActiveRollout(ringId: string): Promise<RolloutView | null> {
-    const { rows } = await this.db.pool.query<{
-      id: string;
-      state: RolloutView["state"];
-      allow_downgrade: boolean;
-      open_wave: number;
-      single_first: boolean;
-      percents: number[];
-      force_first: Partial<Selector>;
-      exclude: Partial<Selector>;
-      first_machine_ids: string[];
-      ref: string;
-      checksum: string;
-      version: string;
-      quarantined: boolean;
-    }>(
-      `SELECT ro.id, ro.state, ro.allow_downgrade, rr.open_wave, rr.single_first, rr.percents, rr.force_first,
-              rr.exclude, rr.first_machine_ids, b.ref, rel.checksum, rel.version,
-              rel.quarantined_at IS NOT NULL AS quarantined
-         FROM rollout_rings rr
-         JOIN rollouts ro ON ro.id = rr.rollout_id
-         JOIN releases rel ON rel.id = ro.release_id
-         JOIN branches b ON b.id = rel.branch_id
-        WHERE rr.ring_id = $1 AND rr.phase = 'active' AND rr.open_wave >= 0
-          AND ro.state IN ('running', 'paused', 'awaiting_approval', 'aborted')
-        -- An aborted rollout still keeps the machines it updated where they are, until another takes the ring.
-        ORDER BY ro.state = 'aborted', ro.created_at DESC
-        LIMIT 1`,
-      [ringId],
-    );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      id: row.id,
-      state: row.state,
-      allowDowngrade: row.allow_downgrade,
-      openWave: row.open_wave,
-      release: { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined },
-      membership: {
-        waves: wavesOf({ singleFirst: row.single_first, percents: row.percents }),
-        forceFirst: row.force_first,
-        exclude: row.exclude,
-        firstMachineIds: row.first_machine_ids,
-      },
-    };
+  private loadRing(ringId: string): Promise<RingView | null> {
+    return readRingView(this.query, ringId);
   }
 
   // ---------------------------------------------------------------- events
@@ -612,8 +524,23 @@ export class AgentService {
 
   // ---------------------------------------------------------------- reboot slots
 
-  async acquireRebootSlot(machine: MachineEntry): Promise<Reply<RebootLockResponse>> {
+  /**
+   * A reboot slot, only for a reboot the console wants now: the machine's
+   * answer, read afresh (not from the caches), must be to update or roll
+   * back to the deployment it asks to boot (`request.checksum`, or for a
+   * 1.0 agent its reported target), and not held by a paused rollout.
+   */
+  async acquireRebootSlot(cached: MachineEntry, request: RebootLockRequest): Promise<Reply<RebootLockResponse>> {
     const now = this.options.clock.now();
+    const machine = await this.loadMachineByToken(cached.tokenHash, "");
+    this.remember(machine);
+    if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
+    const ring = machine.ringId ? await this.loadRing(machine.ringId) : null;
+    const wanted = rebootWanted(machine, ring, request.checksum ?? machine.updateTarget);
+    if (wanted !== "yes") {
+      const retryAfterSeconds = Math.min(this.options.busyIntervalSeconds, ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS);
+      return { status: 409, body: { granted: false as const, retryAfterSeconds, reason: wanted } };
+    }
     // While a wave waits for slots, most asks find the ring full: answer
     // those from one read, without a lock or a transaction. Only an ask that
     // may get a slot takes the lock and decides.
@@ -632,11 +559,7 @@ export class AgentService {
         [machine.ringId, JSON.stringify(machine.labels), now, machine.id],
       );
       const view = rows[0];
-      if (view && !view.mine && view.held >= view.slots) {
-        const soonest = view.soonest?.getTime() ?? now.getTime();
-        const retryAfterSeconds = Math.max(1, Math.min(RETRY_AFTER_MAX_SECONDS, Math.ceil((soonest - now.getTime()) / 1000)));
-        return { status: 409, body: { granted: false as const, retryAfterSeconds } };
-      }
+      if (view && !view.mine && view.held >= view.slots) return ringFull(view.soonest, now);
     }
     return this.db.prisma.$transaction(async (tx) => {
       const ring = machine.ringId
@@ -668,9 +591,7 @@ export class AgentService {
         });
         return { status: 200, body: { granted: true as const, expiresAt: expiresAt.toISOString() } };
       }
-      const soonest = held[0]?.expiresAt.getTime() ?? now.getTime();
-      const retryAfterSeconds = Math.max(1, Math.min(RETRY_AFTER_MAX_SECONDS, Math.ceil((soonest - now.getTime()) / 1000)));
-      return { status: 409, body: { granted: false as const, retryAfterSeconds } };
+      return ringFull(held[0]?.expiresAt ?? null, now);
     }, AGENT_TRANSACTION);
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { wavesOf } from "../rollouts/plan";
-import { desiredFor, type MachineView, type ReleaseView, type RingView, type RolloutView } from "./desired";
+import { desiredFor, type MachineView, rebootWanted, type ReleaseView, type RingView, type RolloutView } from "./desired";
 
 const OLD = "b".repeat(64);
 const CUR = "a".repeat(64);
@@ -17,12 +17,15 @@ const machine = (m: Partial<MachineView> = {}): MachineView => ({
   updateTarget: null,
   pinned: null,
   rollbackTo: null,
+  allowDowngradeTo: null,
   ...m,
 });
 
 const rollout = (r: Partial<RolloutView> = {}): RolloutView => ({
   id: "ro1",
   state: "running",
+  pausedBy: null,
+  pauseReason: null,
   release: release(NEW, "2026.12.1"),
   allowDowngrade: false,
   openWave: 2, // 1 machine, 10 %, 50 % open
@@ -43,8 +46,14 @@ const answer = (m: MachineView, g: RingView | null) => desiredFor(m, g, 10);
 
 describe("desiredFor", () => {
   it("answers nothing without a ring or a release", () => {
-    expect(answer(machine(), null)).toEqual({ action: "none", desired: null, checkInIntervalSeconds: 300 });
-    expect(answer(machine(), ring({ release: null, checkInIntervalSeconds: 60 }))).toEqual({ action: "none", desired: null, checkInIntervalSeconds: 60 });
+    expect(answer(machine(), null)).toEqual({ action: "none", desired: null, hold: null, cancel: null, checkInIntervalSeconds: 300 });
+    expect(answer(machine(), ring({ release: null, checkInIntervalSeconds: 60 }))).toEqual({
+      action: "none",
+      desired: null,
+      hold: null,
+      cancel: null,
+      checkInIntervalSeconds: 60,
+    });
   });
 
   it("sends the ring's release, polling faster until it is booted", () => {
@@ -78,24 +87,88 @@ describe("desiredFor", () => {
     expect(answer(machine({ cohort: 0.01 }), ring({ rollout: { ...rollout(), membership: { ...rollout().membership, exclude: { machineIds: ["kiosk-1"] } } } })).desired?.checksum).toBe(CUR);
   });
 
-  it("holds machines that have not started while the rollout is paused, and lets started ones finish", () => {
-    const paused = ring({ rollout: rollout({ state: "paused" }) });
-    expect(answer(machine(), paused)).toMatchObject({ desired: { checksum: CUR } });
-    expect(answer(machine({ updateState: "staged", updateTarget: NEW }), paused)).toMatchObject({ action: "update", desired: { checksum: NEW } });
-    expect(answer(machine({ bootedChecksum: NEW }), paused)).toMatchObject({ action: "none", desired: { checksum: NEW } });
+  it("while paused: machines that have not started wait, staged ones hold, rebooting and booted ones go on", () => {
+    const paused = ring({ rollout: rollout({ state: "paused", pauseReason: "health gate: 2 of 5 failed" }) });
+    expect(answer(machine(), paused)).toMatchObject({ desired: { checksum: CUR }, hold: null, cancel: null });
+    for (const state of ["downloading", "staged"] as const) {
+      expect(answer(machine({ updateState: state, updateTarget: NEW }), paused)).toMatchObject({
+        action: "update",
+        desired: { checksum: NEW },
+        hold: { checksum: NEW, reason: "rollout 2026.12.1 is paused: health gate: 2 of 5 failed" },
+        cancel: null,
+        checkInIntervalSeconds: 10,
+      });
+    }
+    expect(answer(machine({ updateState: "rebooting", updateTarget: NEW }), paused)).toMatchObject({ action: "update", hold: null, cancel: null });
+    expect(answer(machine({ bootedChecksum: NEW }), paused)).toMatchObject({ action: "none", desired: { checksum: NEW }, hold: null });
   });
 
-  it("keeps machines an aborted rollout updated where they are, and holds the rest on the ring's release", () => {
-    const aborted = ring({ rollout: rollout({ state: "aborted" }) });
-    expect(answer(machine({ bootedChecksum: NEW }), aborted)).toMatchObject({ action: "none", desired: { checksum: NEW } });
-    expect(answer(machine(), aborted)).toMatchObject({ action: "update", desired: { checksum: CUR } });
+  it("after an abort: machines on the release stay, machines on their way cancel, the rest follow the ring", () => {
+    const aborted = ring({ rollout: rollout({ state: "aborted", pauseReason: "aborted by ops@example.com" }) });
+    expect(answer(machine({ bootedChecksum: NEW }), aborted)).toMatchObject({ action: "none", desired: { checksum: NEW }, cancel: null });
+    expect(answer(machine(), aborted)).toMatchObject({ action: "update", desired: { checksum: CUR }, cancel: null });
+    for (const state of ["downloading", "staged", "rebooting"] as const) {
+      expect(answer(machine({ bootedChecksum: CUR, updateState: state, updateTarget: NEW }), aborted)).toMatchObject({
+        action: "none",
+        desired: { checksum: CUR },
+        hold: null,
+        cancel: { checksum: NEW, reason: "rollout 2026.12.1 was aborted (aborted by ops@example.com)" },
+      });
+    }
+    // Booted it already (verifying): too late to cancel, it stays.
+    expect(answer(machine({ bootedChecksum: NEW, updateState: "verifying", updateTarget: NEW }), aborted)).toMatchObject({ cancel: null });
   });
 
-  it("leaves machines on a quarantined rollout release where they are, without sending it to others", () => {
+  it("after a brake: machines on the release stay, nobody else is sent it, machines on their way cancel", () => {
     const braked = ring({ rollout: rollout({ state: "paused", release: release(NEW, "2026.12.1", true) }) });
-    expect(answer(machine({ bootedChecksum: NEW }), braked)).toEqual({ action: "none", desired: null, checkInIntervalSeconds: 300 });
-    expect(answer(machine({ updateState: "downloading", updateTarget: NEW }), braked)).toMatchObject({ action: "none", desired: null });
-    expect(answer(machine(), braked)).toMatchObject({ desired: { checksum: CUR } });
+    expect(answer(machine({ bootedChecksum: NEW }), braked)).toEqual({ action: "none", desired: null, hold: null, cancel: null, checkInIntervalSeconds: 300 });
+    expect(answer(machine({ bootedChecksum: CUR, updateState: "staged", updateTarget: NEW }), braked)).toMatchObject({
+      action: "none",
+      desired: { checksum: CUR },
+      hold: null,
+      cancel: { checksum: NEW, reason: "release 2026.12.1 was stopped by the emergency brake" },
+    });
+    expect(answer(machine(), braked)).toMatchObject({ desired: { checksum: CUR }, cancel: null });
+  });
+
+  it("cancels an update the console no longer wants for this machine: pinned elsewhere, sent back, moved", () => {
+    const staged = { bootedChecksum: CUR, updateState: "staged", updateTarget: NEW };
+    const pinned = { ...release(CUR, "2026.11.1"), allowDowngrade: false };
+    expect(answer(machine({ ...staged, pinned }), ring({ rollout: rollout() }))).toMatchObject({
+      action: "none",
+      cancel: { checksum: NEW, reason: "the machine was pinned to 2026.11.1" },
+    });
+    const rollbackTo = { checksum: CUR, ref: REF, version: "2026.11.1", reason: "rollback by ops", hold: true };
+    expect(answer(machine({ ...staged, rollbackTo }), ring({ rollout: rollout() }))).toMatchObject({ cancel: { checksum: NEW, reason: "rollback by ops" } });
+    // In another ring now, whose release is what it boots.
+    expect(answer(machine(staged), ring({ name: "stable" }))).toMatchObject({ action: "none", cancel: { checksum: NEW, reason: "ring stable now runs 2026.11.1" } });
+    expect(answer(machine(staged), null)).toMatchObject({ cancel: { checksum: NEW, reason: "the machine left its ring" } });
+    // Still wanted: no cancel.
+    expect(answer(machine(staged), ring({ rollout: rollout() }))).toMatchObject({ action: "update", cancel: null });
+    // A failed or finished update is nothing to cancel.
+    expect(answer(machine({ ...staged, updateState: "failed" }), null)).toMatchObject({ cancel: null });
+  });
+
+  it("grants a reboot only for what the console wants booted now", () => {
+    const staged = machine({ updateState: "staged", updateTarget: NEW });
+    expect(rebootWanted(staged, ring({ rollout: rollout() }), NEW)).toBe("yes");
+    expect(rebootWanted(staged, ring({ rollout: rollout({ state: "paused" }) }), NEW)).toBe("held");
+    expect(rebootWanted(staged, ring({ rollout: rollout({ state: "aborted" }) }), NEW)).toBe("not_wanted");
+    expect(rebootWanted(staged, ring({ rollout: rollout({ release: release(NEW, "2026.12.1", true) }) }), NEW)).toBe("not_wanted");
+    // Asking for another deployment than the one wanted, or with nothing to install.
+    expect(rebootWanted(staged, ring({ rollout: rollout() }), CUR)).toBe("not_wanted");
+    expect(rebootWanted(machine({ bootedChecksum: CUR }), ring(), CUR)).toBe("not_wanted");
+    expect(rebootWanted(machine(), ring(), null)).toBe("not_wanted");
+    // A rollback boots its target through a slot too.
+    const rollbackTo = { checksum: OLD, ref: REF, version: "2026.10.3", reason: "revert", hold: false };
+    expect(rebootWanted(machine({ bootedChecksum: NEW, rollbackTo }), ring(), OLD)).toBe("yes");
+  });
+
+  it("lets an unpinned machine down to its ring's older release when the unpin allowed it", () => {
+    const m = machine({ bootedChecksum: NEW, allowDowngradeTo: CUR });
+    expect(answer(m, ring())).toMatchObject({ action: "update", desired: { checksum: CUR, allowDowngrade: true } });
+    expect(answer(machine({ bootedChecksum: NEW }), ring())).toMatchObject({ action: "update", desired: { checksum: CUR } });
+    expect(answer(machine({ bootedChecksum: NEW }), ring()).desired?.allowDowngrade).toBeUndefined();
   });
 
   it("answers a rollback before any rollout, and nothing once it is booted", () => {

@@ -1,9 +1,18 @@
 // What the console answers a machine: a pure function of the console's state.
 // In order: its pin, a rollback, its wave in an active rollout, its ring's
-// current release. A quarantined release is sent to no machine.
+// current release. A quarantined release is sent to no machine. An update
+// already under way on the machine is held while its rollout is paused, and
+// cancelled when the console no longer wants it (protocol v1.1).
 import type { RollbackTarget } from "../rollouts/machine-actions";
 import { type RingMembership, waveFor } from "../rollouts/membership";
-import type { Action, CheckinResponse, DesiredDeployment, UpdateState } from "../protocol/v1";
+import type { Action, CheckinResponse, DesiredDeployment, InFlightDirective } from "../protocol/v1";
+import {
+  type ActiveRolloutState,
+  isBusyUpdate,
+  isCancellableUpdate,
+  isHoldableUpdate,
+  type PausedBy,
+} from "../vocabulary";
 
 export interface ReleaseView {
   ref: string;
@@ -14,7 +23,9 @@ export interface ReleaseView {
 
 export interface RolloutView {
   id: string;
-  state: "running" | "paused" | "awaiting_approval" | "aborted";
+  state: ActiveRolloutState | "aborted";
+  pausedBy: PausedBy | null;
+  pauseReason: string | null;
   release: ReleaseView;
   allowDowngrade: boolean;
   openWave: number;
@@ -35,26 +46,35 @@ export interface MachineView {
   labels: Record<string, string>;
   cohort: number;
   bootedChecksum: string | null;
-  updateState: UpdateState;
+  /** As reported (`rolled-back` or `rolled_back`: only the busy states are read here). */
+  updateState: string;
   updateTarget: string | null;
   pinned: (ReleaseView & { allowDowngrade: boolean }) | null;
   rollbackTo: RollbackTarget | null;
+  /** An operator's unpin allowed the machine down to this (older) release of its ring. */
+  allowDowngradeTo: string | null;
 }
-
-/** Update states in which the machine is mid-update (and likely holds a reboot slot). */
-const BUSY_STATES: ReadonlySet<UpdateState> = new Set(["downloading", "staged", "rebooting", "verifying"]);
 
 export const DEFAULT_CHECK_IN_SECONDS = 300;
 
-interface Answer {
+/** Where the answer comes from, for the words an operator reads (explain.ts). */
+export type AnswerSource = "pin" | "rollback" | "rollout" | "ring" | "none";
+
+export interface Answer {
   action: Action;
   desired: DesiredDeployment | null;
+  hold: InFlightDirective | null;
+  cancel: InFlightDirective | null;
+  source: AnswerSource;
 }
 
-const NOTHING: Answer = { action: "none", desired: null };
+type Toward = Pick<Answer, "action" | "desired" | "source">;
 
-function toward(machine: MachineView, release: ReleaseView, reason: string, allowDowngrade = false): Answer {
+const NOTHING: Toward = { action: "none", desired: null, source: "none" };
+
+function toward(machine: MachineView, release: ReleaseView, reason: string, source: Answer["source"], allowed = false): Toward {
   if (release.quarantined) return NOTHING;
+  const allowDowngrade = allowed || machine.allowDowngradeTo === release.checksum;
   return {
     action: machine.bootedChecksum === release.checksum ? "none" : "update",
     desired: {
@@ -64,10 +84,21 @@ function toward(machine: MachineView, release: ReleaseView, reason: string, allo
       reason,
       ...(allowDowngrade ? { allowDowngrade: true } : {}),
     },
+    source,
   };
 }
 
-function fromRollout(machine: MachineView, ring: RingView): Answer | null {
+/** The machine works on `checksum` and has not booted it yet. */
+function inFlightTo(machine: MachineView, checksum: string) {
+  return machine.updateTarget === checksum && machine.bootedChecksum !== checksum && isBusyUpdate(machine.updateState);
+}
+
+function pausedText(rollout: RolloutView) {
+  if (rollout.state === "awaiting_approval") return `rollout ${rollout.release.version} awaits approval`;
+  return `rollout ${rollout.release.version} is paused${rollout.pauseReason ? `: ${rollout.pauseReason}` : ""}`;
+}
+
+function fromRollout(machine: MachineView, ring: RingView): (Toward & { hold?: InFlightDirective }) | null {
   const rollout = ring.rollout;
   if (!rollout) return null;
   const wave = waveFor(
@@ -76,32 +107,71 @@ function fromRollout(machine: MachineView, ring: RingView): Answer | null {
   );
   if (wave === null || wave > rollout.openWave) return null;
   const target = rollout.release.checksum;
-  const started = machine.bootedChecksum === target || (machine.updateTarget === target && BUSY_STATES.has(machine.updateState));
-  // A quarantined release is sent to nobody; machines that already took it
-  // stay where they are (only a revert moves them back).
-  if (rollout.release.quarantined) return started ? NOTHING : null;
-  // Paused or aborted: machines already on their way (or there) keep the
-  // release; the others hold on the ring's release.
-  if (rollout.state !== "running" && !started) return null;
-  const waves = rollout.membership.waves;
-  const reason = `rollout ${rollout.release.version} · ring ${ring.name} · wave ${wave + 1} of ${waves.length}`;
-  return toward(machine, rollout.release, reason, rollout.allowDowngrade);
+  const booted = machine.bootedChecksum === target;
+  // A quarantined release is sent to nobody, and machines on their way are
+  // cancelled (below); those that booted it stay (only a revert moves them).
+  if (rollout.release.quarantined) return booted ? NOTHING : null;
+  const reason = `rollout ${rollout.release.version} · ring ${ring.name} · wave ${wave + 1} of ${rollout.membership.waves.length}`;
+  const go = toward(machine, rollout.release, reason, "rollout", rollout.allowDowngrade);
+  if (rollout.state === "running" || booted) return go;
+  const flying = inFlightTo(machine, target);
+  // Aborted: machines that had not booted it are cancelled (below) and follow their ring.
+  if (rollout.state === "aborted" || !flying) return null;
+  // Paused: a machine on its way keeps what it staged and waits; one already
+  // granted its reboot slot goes on.
+  if (isHoldableUpdate(machine.updateState)) return { ...go, hold: { checksum: target, reason: pausedText(rollout) } };
+  return go;
 }
 
-function answerFor(machine: MachineView, ring: RingView | null): Answer {
-  if (machine.pinned) return toward(machine, machine.pinned, `pinned to ${machine.pinned.version}`, machine.pinned.allowDowngrade);
+function answerFor(machine: MachineView, ring: RingView | null): Toward & { hold?: InFlightDirective } {
+  if (machine.pinned) {
+    return toward(machine, machine.pinned, `pinned to ${machine.pinned.version}`, "pin", machine.pinned.allowDowngrade);
+  }
   if (machine.rollbackTo) {
     const back = machine.rollbackTo;
     return {
       action: machine.bootedChecksum === back.checksum ? "none" : "rollback",
       desired: { ref: back.ref ?? "", checksum: back.checksum, version: back.version, reason: back.reason },
+      source: "rollback",
     };
   }
   if (!ring) return NOTHING;
   const rollout = fromRollout(machine, ring);
   if (rollout) return rollout;
   if (!ring.release) return NOTHING;
-  return toward(machine, ring.release, `ring ${ring.name} · release ${ring.release.version}`);
+  return toward(machine, ring.release, `ring ${ring.name} · release ${ring.release.version}`, "ring");
+}
+
+/** Why the console no longer wants the update the machine has under way, in an operator's words. */
+function withdrawnBecause(machine: MachineView, ring: RingView | null, target: string, now: Toward): string {
+  const rollout = ring?.rollout?.release.checksum === target ? ring.rollout : null;
+  const quarantined = [rollout?.release, ring?.release, machine.pinned].find((r) => r?.checksum === target && r.quarantined);
+  if (quarantined) return `release ${quarantined.version} was stopped by the emergency brake`;
+  if (now.source === "pin") return `the machine was pinned to ${now.desired?.version ?? "another release"}`;
+  if (now.source === "rollback") return machine.rollbackTo?.reason ?? "the machine is sent back to its previous deployment";
+  if (rollout?.state === "aborted") return `rollout ${rollout.release.version} was aborted${rollout.pauseReason ? ` (${rollout.pauseReason})` : ""}`;
+  if (!ring) return "the machine left its ring";
+  return now.desired ? `ring ${ring.name} now runs ${now.desired.version ?? now.desired.checksum.slice(0, 12)}` : `ring ${ring.name} no longer sends it`;
+}
+
+/** The console's whole answer to a machine, with where it comes from. */
+export function answerTo(machine: MachineView, ring: RingView | null): Answer {
+  const { hold, ...now } = answerFor(machine, ring);
+  const target = machine.updateTarget;
+  const wanted = now.action !== "none" && now.desired?.checksum === target;
+  const cancellable = target !== null && machine.bootedChecksum !== target && isCancellableUpdate(machine.updateState);
+  const cancel = cancellable && !wanted ? { checksum: target, reason: withdrawnBecause(machine, ring, target, now) } : null;
+  return { ...now, hold: hold ?? null, cancel };
+}
+
+/**
+ * May the machine take a reboot slot to boot `checksum` now? Only when the
+ * console's answer is to update or roll back to exactly that, not held.
+ */
+export function rebootWanted(machine: MachineView, ring: RingView | null, checksum: string | null): "yes" | "held" | "not_wanted" {
+  const answer = answerTo(machine, ring);
+  if (answer.action === "none" || !checksum || answer.desired?.checksum !== checksum) return "not_wanted";
+  return answer.hold ? "held" : "yes";
 }
 
 export function desiredFor(
@@ -110,14 +180,14 @@ export function desiredFor(
   busyIntervalSeconds: number,
 ): Omit<CheckinResponse, "serverTime"> {
   const idleInterval = ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS;
-  const { action, desired } = answerFor(machine, ring);
+  const { action, desired, hold, cancel } = answerTo(machine, ring);
   const inOpenWave = ring?.rollout != null && desired?.checksum === ring.rollout.release.checksum;
-  const busy = action !== "none" || inOpenWave || BUSY_STATES.has(machine.updateState);
+  const busy = action !== "none" || inOpenWave || isBusyUpdate(machine.updateState);
   return {
     checkInIntervalSeconds: busy ? Math.min(busyIntervalSeconds, idleInterval) : idleInterval,
     action,
     desired,
-    hold: null,
-    cancel: null,
+    hold,
+    cancel,
   };
 }

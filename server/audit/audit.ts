@@ -1,8 +1,9 @@
 // The audit log: every change made through the console or the command line
 // writes one row, in the same transaction as the change.
 import type { Prisma } from "../db/client";
+import type { Role } from "../vocabulary";
 
-export type Role = "viewer" | "operator" | "admin";
+export type { Role };
 
 export interface Actor {
   /** The user's id; null for the command line and the system itself. */

@@ -13,11 +13,12 @@ import { listMachines } from "../machines/machines";
 import { describeFirstIssue } from "../protocol/v1";
 import { addRelease } from "../releases/releases";
 import { createRing, setRingRelease } from "../rings/rings";
-import { pinMachine, rollbackMachine, unpinMachine } from "../rollouts/machine-actions";
+import { pinMachine, previewUnpin, rollbackMachine, unpinMachine } from "../rollouts/machine-actions";
 import {
   abortRollout,
   approveRollout,
   brakeRelease,
+  liftQuarantine,
   listRollouts,
   pauseRollout,
   previewRollout,
@@ -234,11 +235,20 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .command("unpin")
     .description("Unpin a machine (and release a rollback hold): it follows its ring again")
     .argument("<machineId>", "the machine")
+    .option("--allow-downgrade", "its ring runs an older release than the machine: let it go down to it")
     .option("--reason <text>", "why (kept in the audit log)")
     .option("--json", "machine-readable output")
-    .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
-      const result = await unpinMachine((await db()).prisma, cliActor, { machineId, reason: opts.reason });
-      out(opts.json ? JSON.stringify(result) : `Unpinned ${machineId}`);
+    .action(async (machineId: string, opts: { allowDowngrade?: boolean; reason?: string; json?: boolean }) => {
+      const prisma = (await db()).prisma;
+      const after = await previewUnpin(prisma, machineId);
+      const result = await unpinMachine(prisma, cliActor, { machineId, allowDowngrade: opts.allowDowngrade, reason: opts.reason });
+      if (opts.json) return out(JSON.stringify({ ...result, sent: after.desired, downgrade: after.downgrade }));
+      out(`Unpinned ${machineId}${after.action === "none" ? "" : `: it is sent ${after.desired?.version ?? after.desired?.checksum}`}`);
+      if (after.downgrade && !opts.allowDowngrade) {
+        out(
+          `Note: that is a downgrade (it runs ${after.downgrade.from}): its agent refuses it. Unpin with --allow-downgrade, or roll ring ${after.ring} forward to ${after.downgrade.from}.`,
+        );
+      }
     });
   machine
     .command("rollback")
@@ -264,8 +274,19 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       out(
         opts.json
           ? JSON.stringify(result)
-          : `Release ${version} quarantined; ${result.rolloutsStopped} rollout(s) stopped${opts.revert ? `, ${result.machinesReverted} machine(s) reverted` : ""}`,
+          : `Release ${version} quarantined; ${result.rolloutsStopped} rollout(s) stopped, ${result.machinesCancelled} staged machine(s) cancelling${opts.revert ? `, ${result.machinesReverted} machine(s) reverted` : ""}`,
       );
+    });
+  release
+    .command("lift-quarantine")
+    .description("Lift a release's quarantine: it is in reach again; nothing restarts by itself")
+    .argument("<version>", "release version")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .requiredOption("--reason <text>", "why the release is safe again (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, opts: { ref?: string; reason: string; json?: boolean }) => {
+      const result = await liftQuarantine((await db()).prisma, cliActor, { version, ref: opts.ref, reason: opts.reason });
+      out(opts.json ? JSON.stringify(result) : `Release ${version} is no longer quarantined; paused rollouts stay paused until resumed`);
     });
 
   const rollout = program.command("rollout").description("Staged rollouts of a release through rings");
@@ -309,7 +330,7 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
         out(`ring ${ring.ring}: ${ring.machines} machines${ring.rebase ? ` (rebase from ${ring.branch})` : ""}${ring.downgrade ? " (downgrade)" : ""}`);
         for (const wave of ring.waves) {
           const names = wave.machines.slice(0, 8).map((m) => m.machineId).join(", ");
-          out(`  wave ${wave.index + 1} (${wave.label}): ${wave.count} machine${wave.count === 1 ? "" : "s"}${names ? `: ${names}${wave.count > 8 ? ", …" : ""}` : ""}`);
+          out(`  wave ${wave.number} (${wave.label}): ${wave.count} machine${wave.count === 1 ? "" : "s"}${names ? `: ${names}${wave.count > 8 ? ", …" : ""}` : ""}`);
         }
         if (ring.excludedCount > 0) out(`  left out (pinned or excluded): ${ring.excludedCount}`);
       }
@@ -360,7 +381,7 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       if (opts.json) return out(JSON.stringify(rows, null, 2));
       out(
         formatTable(
-          ["ID", "RELEASE", "STATE", "RINGS", "SUCCEEDED", "FAILED", "ROLLED BACK", "DARK", "STARTED"],
+          ["ID", "RELEASE", "STATE", "RINGS", "SUCCEEDED", "FAILED", "ROLLED BACK", "DARK", "HELD", "CANCELLED", "STARTED"],
           rows.map((r) => [
             r.id,
             r.release.version,
@@ -370,6 +391,8 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
             String(r.progress.steps.failed),
             String(r.progress.steps.rolled_back),
             String(r.progress.steps.dark),
+            String(r.progress.steps.held),
+            String(r.progress.steps.cancelled),
             r.startedAt?.toISOString() ?? "-",
           ]),
         ),

@@ -7,7 +7,7 @@ import { Prisma, type PrismaClient } from "../db/client";
 import { DEFAULT_CHECK_IN_SECONDS } from "../agents/desired";
 import { OFFLINE_AFTER_INTERVALS } from "../machines/machines";
 import { listRollouts } from "../rollouts/rollouts";
-import { ACTIVE_ROLLOUT_STATES } from "../rollouts/schemas";
+import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
 
 /** A machine mid-update for longer than this is stuck. */
 export const STUCK_AFTER_SECONDS = 30 * 60;

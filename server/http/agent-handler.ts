@@ -16,6 +16,7 @@ import {
   eventsRequestSchema,
   MAX_BODY_BYTES,
   PROTOCOL_PREFIX,
+  rebootLockRequestSchema,
 } from "../protocol/v1";
 import { bearerToken, hashToken, tokenKind } from "../auth/tokens";
 import { BodyTooLarge, readBody } from "./body";
@@ -49,13 +50,17 @@ function sendError(res: ServerResponse, status: number, code: ErrorCode, message
 
 type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-/** Parses the JSON body with `schema`, or throws the spec's 400/413. */
-async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S): Promise<z.infer<S>> {
+/**
+ * Parses the JSON body with `schema`, or throws the spec's 400/413. A body
+ * the protocol makes optional (`optional`) may also be empty.
+ */
+async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S, optional = false): Promise<z.infer<S>> {
   const type = req.headers["content-type"];
+  const raw = await readBody(req, MAX_BODY_BYTES);
+  if (optional && raw.length === 0) return schema.parse({});
   if (type && !/^application\/json\s*(;|$)/i.test(type)) {
     throw new AppError("INVALID", `content-type: expected application/json, got ${type.slice(0, 60)}`);
   }
-  const raw = await readBody(req, MAX_BODY_BYTES);
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
@@ -72,8 +77,13 @@ async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S): 
  * database never leaves a request unread past the server's request timeout;
  * a bad token is still answered before a bad body.
  */
-async function authenticatedBody<S extends z.ZodType>(req: IncomingMessage, schema: S, auth: Promise<unknown>): Promise<z.infer<S>> {
-  const body = parseBody(req, schema);
+async function authenticatedBody<S extends z.ZodType>(
+  req: IncomingMessage,
+  schema: S,
+  auth: Promise<unknown>,
+  optional = false,
+): Promise<z.infer<S>> {
+  const body = parseBody(req, schema, optional);
   body.catch(() => undefined); // answered below, after the token
   await auth;
   return body;
@@ -128,8 +138,10 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
       send(res, 200, await service.recordEvents(await machine, body));
     },
     "POST /reboot-lock": async (req, res) => {
-      const machine = await service.authenticate(req.headers.authorization);
-      const reply = await service.acquireRebootSlot(machine);
+      const machine = service.authenticate(req.headers.authorization);
+      // v1.1: an optional body naming the deployment to boot (a 1.0 agent sends none, or {}).
+      const body = await authenticatedBody(req, rebootLockRequestSchema, machine, true);
+      const reply = await service.acquireRebootSlot(await machine, body);
       send(res, reply.status, reply.body);
     },
     "DELETE /reboot-lock": async (req, res) => {

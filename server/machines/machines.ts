@@ -6,7 +6,12 @@ import { systemClock } from "../clock";
 import type { Prisma, PrismaClient } from "../db/client";
 import { invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
+import { answerTo } from "../agents/desired";
+import { explainAnswer } from "../agents/explain";
+import { prismaQuery, readMachineView, readRingView } from "../agents/views";
 import { cohortOf } from "../rollouts/cohort";
+import { previousDeploymentOf } from "../rollouts/machine-actions";
+import { rejudgeMachines } from "../rollouts/tracking";
 import {
   LAST_SEEN_SECONDS,
   type ListMachinesInput,
@@ -160,11 +165,32 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
     },
   });
   if (!machine) throw notFound(`machine ${machineId}`);
-  const { id: _id, ...rest } = machine;
+  const { id: _id, rollouts, ...rest } = machine;
   return {
     ...rest,
+    // Waves are numbered from 1 wherever they are shown or exported.
+    rollouts: rollouts.map((r) => ({ ...r, wave: r.wave + 1 })),
+    /** What a rollback would boot (null: nothing to go back to). */
+    previousDeployment: previousDeploymentOf(machine.deployments, machine.bootedChecksum),
     lastSeq: Number(machine.lastSeq),
     online: isOnline(machine.lastSeenAt, machine.ring?.checkInIntervalSeconds, clock.now()),
+    answer: await machineAnswer(db, machineId, machine),
+  };
+}
+
+/** The console's answer to the machine now, as its agent gets it, in words. */
+async function machineAnswer(db: PrismaClient, machineId: string, facts: { updateError: string | null; bootedVersion: string | null; bootedRef: string | null }) {
+  const query = prismaQuery(db);
+  const view = await readMachineView(query, machineId);
+  if (!view) throw notFound(`machine ${machineId}`);
+  const ring = view.ringId ? await readRingView(query, view.ringId) : null;
+  const answer = answerTo(view, ring);
+  return {
+    action: answer.action,
+    desired: answer.desired,
+    hold: answer.hold,
+    cancel: answer.cancel,
+    ...explainAnswer({ ...view, ...facts }, ring, answer),
   };
 }
 
@@ -186,6 +212,8 @@ export async function moveMachinesToRing(db: PrismaClient, actor: Actor, input: 
         FROM unnest(${machines.map((m) => m.id)}::text[], ${machines.map((m) => cohortOf(m.machineId, ring.cohortSeed))}::float8[])
              AS v(id, cohort)
        WHERE m.id = v.id`;
+    // Moved out of a ring mid-rollout: its update there is withdrawn.
+    await rejudgeMachines(tx, machines.map((m) => m.id));
     for (const m of machines) {
       await writeAudit(tx, actor, {
         action: "machine.move",
@@ -219,6 +247,7 @@ export async function retireMachine(
     if (machine.retiredAt) return machine;
     await tx.machine.update({ where: { id: machine.id }, data: { retiredAt: clock.now() } });
     await tx.rebootLease.deleteMany({ where: { machineId: machine.id } });
+    await rejudgeMachines(tx, [machine.id]);
     await writeAudit(tx, actor, {
       action: "machine.retire",
       targetType: "machine",

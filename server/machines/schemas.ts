@@ -2,18 +2,10 @@ import { z } from "zod";
 import { machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
 import { ringNameSchema } from "../rings/schemas";
+import { HEALTH_STATUSES, UPDATE_STATES } from "../vocabulary";
 
-export const healthFilterValues = ["healthy", "degraded", "unhealthy", "unknown"] as const;
-export const updateStateFilterValues = [
-  "idle",
-  "downloading",
-  "staged",
-  "rebooting",
-  "verifying",
-  "succeeded",
-  "failed",
-  "rolled_back",
-] as const;
+export const healthFilterValues = HEALTH_STATUSES;
+export const updateStateFilterValues = UPDATE_STATES;
 // PostgreSQL text cannot hold NUL; no filter needs any control character.
 const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
 

@@ -2,7 +2,7 @@
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
 import { conflict } from "../errors";
-import { ACTIVE_ROLLOUT_STATES } from "../rollouts/schemas";
+import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
 import {
   type AddReleaseInput,
   addReleaseInput,

@@ -12,18 +12,23 @@ import { isOnline } from "../machines/machines";
 import { type Candidate, pickFirstMachine, type RingMembership } from "./membership";
 import {
   type Decision,
+  type Disposition,
   emptyCounts,
   machineStep,
   type MachineStep,
   nextDecision,
   type RingProgress,
-  TERMINAL_STEPS,
   wavesOf,
 } from "./plan";
-import { ACTIVE_ROLLOUT_STATES, type Selector } from "./schemas";
-import { type MaintenanceWindow, windowOpen } from "./windows";
+import type { Selector } from "./schemas";
+import { countEligible, ELIGIBLE_SQL } from "./tracking";
+import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, sqlList, TERMINAL_STEPS } from "../vocabulary";
+import { type MaintenanceWindow, nextOpening, windowOpen, type WindowPolicy } from "./windows";
 
 type Tx = Prisma.TransactionClient;
+
+const ACTIVE_STATES_SQL = Prisma.raw(sqlList(ACTIVE_ROLLOUT_STATES));
+const TERMINAL_SQL = Prisma.raw(sqlList(TERMINAL_STEPS));
 
 const controllerActor: Actor = { id: null, label: "controller", role: "admin" };
 
@@ -61,13 +66,18 @@ export class RolloutController {
     await this.running;
   }
 
-  /** One pass over every active rollout. */
+  /**
+   * One pass over every active rollout, and over ended ones (aborted,
+   * reverted) while machines they withdrew have not yet said that they
+   * stopped (through the partial index of unfinished rows).
+   */
   async step(): Promise<StepResult[]> {
-    const rollouts = await this.db.prisma.rollout.findMany({
-      where: { state: { in: [...ACTIVE_ROLLOUT_STATES] } },
-      orderBy: { createdAt: "asc" },
-      select: { id: true },
-    });
+    const rollouts = await this.db.prisma.$queryRaw<{ id: string }[]>`
+      SELECT ro.id FROM rollouts ro
+       WHERE ro.state IN ${ACTIVE_STATES_SQL}
+          OR (ro.state IN ('aborted', 'reverted')
+              AND EXISTS (SELECT 1 FROM rollout_machines rm WHERE rm.rollout_id = ro.id AND rm.finished_at IS NULL))
+       ORDER BY ro.created_at ASC`;
     const results: StepResult[] = [];
     for (const { id } of rollouts) results.push(await this.stepRollout(id));
     return results;
@@ -149,10 +159,29 @@ function membershipOf(ring: LoadedRing): RingMembership {
   };
 }
 
+/** What the rollout as a whole wants of machines on their way (per machine, a pin, move or rollback withdraws too). */
+function dispositionOf(rollout: LoadedRollout): Disposition {
+  if (rollout.release.quarantinedAt || !isActiveRollout(rollout.state)) return "withdrawn";
+  return rollout.state === "running" ? "go" : "hold";
+}
+
+function policyOf(ring: LoadedRing): WindowPolicy {
+  return {
+    timeZone: ring.ring.timeZone,
+    windows: ring.ring.maintenanceWindows as MaintenanceWindow[],
+    blackoutDates: ring.ring.blackoutDates as string[],
+  };
+}
+
 async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
   const rollout = await loadRollout(tx, rolloutId);
   const ringIds = rollout?.rings.map((r) => r.ringId) ?? [];
-  if (!rollout || !ACTIVE_ROLLOUT_STATES.includes(rollout.state as (typeof ACTIVE_ROLLOUT_STATES)[number])) return { acted: true, decision: null, ringIds };
+  if (!rollout) return { acted: true, decision: null, ringIds };
+  if (!isActiveRollout(rollout.state)) {
+    // Ended: only its withdrawn machines are followed until they stop.
+    for (const ring of rollout.rings) if (ring.phase !== "pending") await trackRing(tx, rollout, ring, now);
+    return { acted: true, decision: null, ringIds };
+  }
 
   const progress: RingProgress[] = [];
   for (const ring of rollout.rings) {
@@ -167,19 +196,14 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
       gate: { maxFailureRate: ring.maxFailureRate, minSample: ring.minSample },
       approvalRequired: ring.approvalRequired,
       approved: ring.approvedAt !== null,
-      windowOpen: windowOpen(
-        {
-          timeZone: ring.ring.timeZone,
-          windows: ring.ring.maintenanceWindows as MaintenanceWindow[],
-          blackoutDates: ring.ring.blackoutDates as string[],
-        },
-        now,
-      ),
+      windowOpen: windowOpen(policyOf(ring), now),
+      windowOpensAt: null,
       machines: 0,
     };
+    if (!base.windowOpen) base.windowOpensAt = nextOpening(policyOf(ring), now);
     if (ring.phase === "active") Object.assign(base, await trackRing(tx, rollout, ring, now));
     else if (ring.phase === "pending" || ring.phase === "awaiting_approval") {
-      base.machines = await tx.machine.count({ where: { ringId: ring.ringId, retiredAt: null, pinnedReleaseId: null } });
+      base.machines = await countEligible(tx, ring.ringId);
     }
     progress.push(base);
   }
@@ -208,9 +232,9 @@ interface TrackedRow {
   update_error: string | null;
   health_status: string;
   last_seen_at: Date | null;
+  /** Pinned, moved to another ring, held by an operator's rollback or retired since it was assigned. */
+  withdrawn: boolean;
 }
-
-const TERMINAL_SQL = Prisma.sql`('succeeded', 'failed', 'rolled_back', 'dark')`;
 
 /**
  * Brings the active ring's rollout machines up to date and returns its
@@ -221,15 +245,22 @@ const TERMINAL_SQL = Prisma.sql`('succeeded', 'failed', 'rolled_back', 'dark')`;
  */
 async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: Date): Promise<Partial<RingProgress>> {
   const target = rollout.release.checksum;
-  await assignOpenWaves(tx, rollout.id, ring, membershipOf(ring), now);
+  const active = isActiveRollout(rollout.state);
+  if (active) await assignOpenWaves(tx, rollout.id, ring, membershipOf(ring), now);
+  const disposition = dispositionOf(rollout);
 
+  // An ended rollout judges only the machines it has not finished with (a
+  // revert moves the others on, and their steps stay as they were).
   const darkBefore = new Date(now.getTime() - ring.darkAfterSeconds * 1000);
   const rows = await tx.$queryRaw<TrackedRow[]>`
     SELECT rm.id, m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.finished_at,
            m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
-           m.health_status::text AS health_status, m.last_seen_at
+           m.health_status::text AS health_status, m.last_seen_at,
+           (m.retired_at IS NOT NULL OR m.pinned_release_id IS NOT NULL OR m.ring_id IS DISTINCT FROM rm.ring_id
+            OR COALESCE((m.rollback_to ->> 'hold')::boolean, false)) AS withdrawn
       FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
      WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ${ring.ringId}
+       AND (${active} OR rm.finished_at IS NULL)
        AND (m.state_version > rm.seen_version
             OR (rm.assigned_at >= ${now} AND (m.booted_checksum = ${target} OR m.update_target = ${target}))
             OR (rm.step NOT IN ${TERMINAL_SQL} AND rm.assigned_at <= ${darkBefore}))`;
@@ -248,9 +279,10 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
       row.assigned_at,
       now,
       ring.darkAfterSeconds,
+      row.withdrawn ? "withdrawn" : disposition,
     );
-    const terminal = TERMINAL_STEPS.has(step);
-    const finishedAt = terminal ? (TERMINAL_STEPS.has(row.step) && row.finished_at ? row.finished_at : now) : null;
+    const terminal = isTerminalStep(step);
+    const finishedAt = terminal ? (isTerminalStep(row.step) && row.finished_at ? row.finished_at : now) : null;
     const detail = step === "failed" || step === "rolled_back" ? row.update_error : step === "dark" ? darkDetail(row, now) : null;
     judged.push({ id: row.id, step, finishedAt, detail, version: row.state_version });
   }
@@ -277,8 +309,8 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     counts[g.step] = g.n;
     if (g.last) last = Math.max(last, g.last.getTime());
   }
-  const allTerminal = grouped.every((g) => TERMINAL_STEPS.has(g.step));
-  const machines = await tx.machine.count({ where: { ringId: ring.ringId, retiredAt: null, pinnedReleaseId: null } });
+  const allTerminal = grouped.every((g) => isTerminalStep(g.step));
+  const machines = await countEligible(tx, ring.ringId);
   return {
     counts,
     machines,
@@ -322,7 +354,7 @@ async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, memb
     SELECT gen_random_uuid()::text, ${rolloutId}, m.id, m.ring_id, ${waveCase}, 'assigned', ${now},
            m.booted_checksum, m.booted_ref, m.booted_version, m.state_version, ${now}
       FROM machines m
-     WHERE m.ring_id = ${ring.ringId} AND m.retired_at IS NULL AND m.pinned_release_id IS NULL
+     WHERE m.ring_id = ${ring.ringId} AND ${ELIGIBLE_SQL}
        AND NOT ${excluded}
        AND (${isFirst} OR m.cohort < ${threshold}::float8)
        AND NOT EXISTS (SELECT 1 FROM rollout_machines rm WHERE rm.rollout_id = ${rolloutId} AND rm.machine_id = m.id)
@@ -354,7 +386,7 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
       return pause(tx, rollout, decision.reason, "gate", now);
     case "await-approval": {
       const ring = rollout.rings[decision.ring];
-      await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "awaiting_approval" } });
+      await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "awaiting_approval", previousReleaseId: ring.ring.currentReleaseId } });
       await tx.rollout.update({
         where: { id: rollout.id },
         data: { state: "awaiting_approval", waitingFor: `approval to start ring ${ring.ring.name}`, version: { increment: 1 } },
@@ -383,7 +415,11 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
     }
     case "complete-ring": {
       const ring = rollout.rings[decision.ring];
-      await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "completed", completedAt: now } });
+      // What a revert puts back: the ring's release just before the rollout takes it over.
+      await tx.rolloutRing.update({
+        where: { id: ring.id },
+        data: { phase: "completed", completedAt: now, previousReleaseId: ring.ring.currentReleaseId },
+      });
       // The ring now runs the release (and follows its branch: a rebase completes here).
       await tx.ring.update({
         where: { id: ring.ringId },
@@ -407,15 +443,13 @@ async function audit(tx: Tx, rollout: LoadedRollout, action: string, after: Pris
 }
 
 async function chooseFirstMachine(tx: Tx, ring: LoadedRing, membership: RingMembership, now: Date) {
-  const machines = await tx.machine.findMany({
-    where: { ringId: ring.ringId, retiredAt: null, pinnedReleaseId: null },
-    select: { machineId: true, labels: true, cohort: true, lastSeenAt: true },
-    orderBy: { cohort: "asc" },
-    take: 1000,
-  });
+  const machines = await tx.$queryRaw<{ machineId: string; labels: Record<string, string> | null; cohort: number; lastSeenAt: Date | null }[]>`
+    SELECT m.machine_id AS "machineId", m.labels, m.cohort, m.last_seen_at AS "lastSeenAt"
+      FROM machines m WHERE m.ring_id = ${ring.ringId} AND ${ELIGIBLE_SQL}
+     ORDER BY m.cohort ASC LIMIT 1000`;
   const candidates: (Candidate & { online: boolean })[] = machines.map((m) => ({
     machineId: m.machineId,
-    labels: (m.labels ?? {}) as Record<string, string>,
+    labels: m.labels ?? {},
     cohort: m.cohort,
     pinned: false,
     online: isOnline(m.lastSeenAt, ring.ring.checkInIntervalSeconds, now),

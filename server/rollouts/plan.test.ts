@@ -60,6 +60,32 @@ describe("a machine's step", () => {
   });
 });
 
+describe("a machine's step while held or withdrawn", () => {
+  const report = (r: Partial<Parameters<typeof machineStep>[0]>) => ({
+    bootedChecksum: OLD,
+    updateState: "idle",
+    updateTarget: null,
+    healthStatus: "healthy",
+    lastSeenAt: t0,
+    ...r,
+  });
+  it.each([
+    ["staged while paused: held", report({ updateState: "staged", updateTarget: T }), 60, "hold", "held"],
+    ["downloading while paused: still downloading", report({ updateState: "downloading", updateTarget: T }), 60, "hold", "downloading"],
+    ["held past the dark deadline: never dark for the wait", report({ updateState: "staged", updateTarget: T }), 7200, "hold", "held"],
+    ["not started, paused past the deadline: still assigned", report({}), 7200, "hold", "assigned"],
+    ["rebooting while paused goes on", report({ updateState: "rebooting", updateTarget: T }), 60, "hold", "rebooting"],
+    ["withdrawn, still staged: not yet cancelled", report({ updateState: "staged", updateTarget: T }), 60, "withdrawn", "staged"],
+    ["withdrawn, back to idle: cancelled", report({ updateState: "idle", updateTarget: T }), 60, "withdrawn", "cancelled"],
+    ["withdrawn before it started: cancelled", report({}), 60, "withdrawn", "cancelled"],
+    ["withdrawn, never confirms past the deadline: dark", report({ updateState: "staged", updateTarget: T }), 7200, "withdrawn", "dark"],
+    ["withdrawn after it booted the release: judged as usual", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T }), 60, "withdrawn", "succeeded"],
+    ["withdrawn after a rollback on the machine: still rolled back", report({ updateState: "rolled-back", updateTarget: T }), 60, "withdrawn", "rolled_back"],
+  ] as const)("%s", (_, r, seconds, disposition, step) => {
+    expect(machineStep(r, T, t0, later(seconds), 1800, disposition)).toBe(step);
+  });
+});
+
 describe("the health gate", () => {
   it.each([
     ["waits below the minimum sample", counts({ succeeded: 2, failed: 1, assigned: 10 }), "wait"],
@@ -69,6 +95,8 @@ describe("the health gate", () => {
     ["judges a finished wave below the minimum sample", counts({ rolled_back: 1 }), "breach"],
     ["passes a finished single-machine wave", counts({ succeeded: 1 }), "pass"],
     ["ignores pending machines", counts({ succeeded: 3, pending: 50 }), "pass"],
+    ["ignores cancelled machines: a wave whose others finished passes", counts({ succeeded: 3, cancelled: 5 }), "pass"],
+    ["waits for held machines", counts({ succeeded: 3, held: 2 }), "wait"],
   ])("%s", (_, c, verdict) => {
     expect(judge(c, DEFAULT_GATE).verdict).toBe(verdict);
   });
@@ -88,6 +116,7 @@ describe("the next decision", () => {
     approvalRequired: false,
     approved: false,
     windowOpen: true,
+    windowOpensAt: null,
     machines: 100,
     ...r,
   });

@@ -1,6 +1,18 @@
 // The rollout planner: pure functions of stored state and time. Given a
 // rollout's rings, their waves and what their machines reported, it says what
 // the controller must do next. No database, no clock of its own.
+import {
+  emptyStepCounts,
+  FAILURE_STEPS,
+  isBusyUpdate,
+  MACHINE_STEPS,
+  type MachineStep,
+  type RingPhase as RingPhaseName,
+  type StepCounts,
+  sumOf,
+  UNJUDGED_STEPS,
+  updateStateOf,
+} from "../vocabulary";
 
 export interface WavePlan {
   /** A first wave of a single machine (plus forced ones) before the percentages. */
@@ -40,21 +52,7 @@ export function waveOfMachine(machine: Membership, waves: Wave[]): number {
   return waves.length - 1;
 }
 
-/** Where a machine is in a rollout. Terminal: succeeded, failed, rolled_back, dark. */
-export type MachineStep =
-  | "pending"
-  | "assigned"
-  | "downloading"
-  | "staged"
-  | "rebooting"
-  | "verifying"
-  | "succeeded"
-  | "failed"
-  | "rolled_back"
-  | "dark";
-
-export const TERMINAL_STEPS: ReadonlySet<MachineStep> = new Set(["succeeded", "failed", "rolled_back", "dark"]);
-export const FAILURE_STEPS: ReadonlySet<MachineStep> = new Set(["failed", "rolled_back", "dark"]);
+export type { MachineStep, StepCounts } from "../vocabulary";
 
 export interface MachineReport {
   bootedChecksum: string | null;
@@ -64,13 +62,22 @@ export interface MachineReport {
   lastSeenAt: Date | null;
 }
 
-const IN_PROGRESS = new Set(["downloading", "staged", "rebooting", "verifying"]);
+/**
+ * What the console wants of a machine's update in a rollout now: `go` (a
+ * running rollout), `hold` (paused or awaiting approval: machines stay where
+ * they are, and nobody goes dark for the wait), `withdrawn` (aborted, the
+ * release braked, or the machine pinned, moved or sent back since: it
+ * cancels unless it already booted the release).
+ */
+export type Disposition = "go" | "hold" | "withdrawn";
 
 /**
  * A machine's step towards `target`, from what it reported. A machine counts
  * as succeeded only once it has booted the target and reports itself healthy
  * (or degraded), never on "installed". It goes dark when it has not done so
- * `darkAfterSeconds` after it was assigned.
+ * `darkAfterSeconds` after it was assigned (never while held). A withdrawn
+ * machine that has not booted the target is cancelled once it no longer
+ * works on it.
  */
 export function machineStep(
   report: MachineReport,
@@ -78,22 +85,25 @@ export function machineStep(
   assignedAt: Date,
   now: Date,
   darkAfterSeconds: number,
+  disposition: Disposition = "go",
 ): MachineStep {
   const aboutTarget = report.updateTarget === target;
+  const overdue = disposition !== "hold" && now.getTime() - assignedAt.getTime() > darkAfterSeconds * 1000;
+  const state = updateStateOf(report.updateState);
   if (report.bootedChecksum === target) {
-    if (IN_PROGRESS.has(report.updateState) && aboutTarget) return report.updateState as MachineStep;
+    if (isBusyUpdate(state) && aboutTarget) return state;
     if (report.healthStatus === "healthy" || report.healthStatus === "degraded") return "succeeded";
     if (report.healthStatus === "unhealthy") return "failed";
   } else if (aboutTarget) {
-    if (report.updateState === "rolled-back" || report.updateState === "rolled_back") return "rolled_back";
-    if (report.updateState === "failed") return "failed";
-    if (IN_PROGRESS.has(report.updateState)) {
-      if (now.getTime() - assignedAt.getTime() > darkAfterSeconds * 1000) return "dark";
-      return report.updateState as MachineStep;
+    if (state === "rolled_back") return "rolled_back";
+    if (state === "failed") return "failed";
+    if (isBusyUpdate(state)) {
+      if (overdue) return "dark";
+      return disposition === "hold" && state === "staged" ? "held" : state;
     }
   }
-  if (now.getTime() - assignedAt.getTime() > darkAfterSeconds * 1000) return "dark";
-  return "assigned";
+  if (disposition === "withdrawn") return "cancelled";
+  return overdue ? "dark" : "assigned";
 }
 
 export interface Gate {
@@ -105,11 +115,7 @@ export interface Gate {
 
 export const DEFAULT_GATE: Gate = { maxFailureRate: 0.05, minSample: 5 };
 
-export type StepCounts = Record<MachineStep, number>;
-
-export function emptyCounts(): StepCounts {
-  return { pending: 0, assigned: 0, downloading: 0, staged: 0, rebooting: 0, verifying: 0, succeeded: 0, failed: 0, rolled_back: 0, dark: 0 };
-}
+export const emptyCounts = emptyStepCounts;
 
 export interface Verdict {
   verdict: "pass" | "breach" | "wait";
@@ -124,11 +130,12 @@ export interface Verdict {
  * once the sample is large enough, or once every machine has finished (a
  * wave that has finished is judged on what it has, even below the minimum
  * sample). Pass: every machine finished within the limit. Otherwise wait.
+ * Cancelled machines (withdrawn before doing anything) are not judged.
  */
 export function judge(counts: StepCounts, gate: Gate): Verdict {
-  const failures = counts.failed + counts.rolled_back + counts.dark;
+  const failures = sumOf(counts, FAILURE_STEPS);
   const finished = failures + counts.succeeded;
-  const total = Object.values(counts).reduce((a, b) => a + b, 0) - counts.pending;
+  const total = sumOf(counts, MACHINE_STEPS) - sumOf(counts, UNJUDGED_STEPS);
   const failureRate = finished === 0 ? 0 : failures / finished;
   const over = failureRate > gate.maxFailureRate;
   const allFinished = finished === total;
@@ -145,7 +152,8 @@ export function describeBreach(ring: string, wave: Wave, verdict: Verdict, gate:
 
 // ---------------------------------------------------------------- the controller's next decision
 
-export type RingPhase = "pending" | "active" | "awaiting_approval" | "completed";
+/** A ring's phase as the planner sees it: a reverted ring is done with. */
+export type RingPhase = Exclude<RingPhaseName, "reverted">;
 
 export interface RingProgress {
   name: string;
@@ -163,6 +171,8 @@ export interface RingProgress {
   approvalRequired: boolean;
   approved: boolean;
   windowOpen: boolean;
+  /** When the ring's maintenance window next opens, while it is shut (null: open, or shut for a year). */
+  windowOpensAt: Date | null;
   /** Machines in the ring (eligible for the rollout). */
   machines: number;
 }
@@ -175,6 +185,11 @@ export type Decision =
   | { kind: "complete" }
   | { kind: "wait"; why: string };
 
+function outsideWindow(ring: RingProgress) {
+  const until = ring.windowOpensAt ? `; it next opens ${ring.windowOpensAt.toISOString()}` : "; it does not open within a year (blackout dates)";
+  return `ring ${ring.name} is outside its maintenance window${until}`;
+}
+
 /** The next thing to do for a running rollout whose rings are given in order. */
 export function nextDecision(rings: RingProgress[], now: Date): Decision {
   const index = rings.findIndex((r) => r.phase !== "completed");
@@ -186,7 +201,7 @@ export function nextDecision(rings: RingProgress[], now: Date): Decision {
       return ring.phase === "pending" ? { kind: "await-approval", ring: index } : { kind: "wait", why: `ring ${ring.name} awaits approval` };
     }
     if (ring.machines === 0) return { kind: "complete-ring", ring: index };
-    if (!ring.windowOpen) return { kind: "wait", why: `ring ${ring.name} is outside its maintenance window` };
+    if (!ring.windowOpen) return { kind: "wait", why: outsideWindow(ring) };
     return { kind: "open-wave", ring: index, wave: 0 };
   }
 
@@ -202,7 +217,7 @@ export function nextDecision(rings: RingProgress[], now: Date): Decision {
     return { kind: "wait", why: `ring ${ring.name}, wave ${wave.index + 1} soaking until ${new Date(soakedAt).toISOString()}` };
   }
   if (ring.openWave + 1 < ring.waves.length) {
-    if (!ring.windowOpen) return { kind: "wait", why: `ring ${ring.name} is outside its maintenance window` };
+    if (!ring.windowOpen) return { kind: "wait", why: outsideWindow(ring) };
     return { kind: "open-wave", ring: index, wave: ring.openWave + 1 };
   }
   return { kind: "complete-ring", ring: index };

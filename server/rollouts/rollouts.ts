@@ -4,16 +4,29 @@
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
-import type { Prisma, PrismaClient } from "../db/client";
+import { Prisma, type PrismaClient } from "../db/client";
 import { conflict, invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
 import { isOnline } from "../machines/machines";
-import { type Candidate, pickFirstMachine, waveFor } from "./membership";
-import { emptyCounts, type MachineStep, wavesOf } from "./plan";
 import {
   ACTIVE_ROLLOUT_STATES,
+  emptyStepCounts,
+  HOLDABLE_UPDATE_STATES,
+  isActiveRollout,
+  type MachineStep,
+  type RingPhase,
+  type RolloutState,
+  sqlList,
+  type StepCounts,
+} from "../vocabulary";
+import { ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
+import { type Candidate, pickFirstMachine, waveFor } from "./membership";
+import { wavesOf } from "./plan";
+import {
   type BrakeInput,
   brakeInput,
+  type LiftQuarantineInput,
+  liftQuarantineInput,
   type RevertInput,
   revertInput,
   type RolloutActionInput,
@@ -28,6 +41,10 @@ import {
 
 type Tx = Prisma.TransactionClient;
 const PREVIEW_MACHINES_PER_WAVE = 500;
+/** On their way and not granted a reboot slot yet: held by a pause, cancelled by an abort or a brake. */
+const HOLDABLE_SQL = Prisma.raw(sqlList(HOLDABLE_UPDATE_STATES));
+/** Granted their slot: they may boot the release any moment (a revert sends them back once they do). */
+const REBOOTING_SQL = Prisma.raw(sqlList(["rebooting", "verifying"]));
 
 export async function findRelease(db: Tx | PrismaClient, version: string, ref?: string) {
   const releases = await db.release.findMany({
@@ -59,7 +76,17 @@ async function ringsByName(db: Tx | PrismaClient, names: string[]) {
 async function ringCandidates(db: Tx | PrismaClient, ringId: string, intervalSeconds: number, now: Date) {
   const machines = await db.machine.findMany({
     where: { ringId, retiredAt: null },
-    select: { id: true, machineId: true, hostname: true, labels: true, cohort: true, pinnedReleaseId: true, lastSeenAt: true, bootedVersion: true },
+    select: {
+      id: true,
+      machineId: true,
+      hostname: true,
+      labels: true,
+      cohort: true,
+      pinnedReleaseId: true,
+      rollbackTo: true,
+      lastSeenAt: true,
+      bootedVersion: true,
+    },
     orderBy: { cohort: "asc" },
   });
   return machines.map((m) => ({
@@ -68,7 +95,8 @@ async function ringCandidates(db: Tx | PrismaClient, ringId: string, intervalSec
     hostname: m.hostname,
     labels: (m.labels ?? {}) as Record<string, string>,
     cohort: m.cohort,
-    pinned: m.pinnedReleaseId !== null,
+    // Held back by an operator's rollback: left out as a pinned machine is.
+    pinned: m.pinnedReleaseId !== null || (m.rollbackTo as { hold?: boolean } | null)?.hold === true,
     online: isOnline(m.lastSeenAt, intervalSeconds, now),
     bootedVersion: m.bootedVersion,
   }));
@@ -94,7 +122,7 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
     const candidates = await ringCandidates(db, ring.id, ring.checkInIntervalSeconds, now);
     const first = plan.singleFirst ? pickFirstMachine(candidates, membership) : null;
     const ringMembership = { ...membership, firstMachineIds: first ? [first.machineId] : [] };
-    const waves = membership.waves.map((w) => ({ index: w.index, label: w.label, count: 0, machines: [] as typeof candidates }));
+    const waves = membership.waves.map((w) => ({ number: w.index + 1, label: w.label, count: 0, machines: [] as typeof candidates }));
     const excluded: typeof candidates = [];
     for (const c of candidates) {
       const wave = waveFor(c, ringMembership);
@@ -209,16 +237,89 @@ async function loadForAction(tx: Tx, rolloutId: string) {
       state: true,
       pauseReason: true,
       releaseId: true,
-      release: { select: { version: true } },
-      rings: { orderBy: { position: "asc" }, select: { id: true, ringId: true, phase: true, previousReleaseId: true, ring: { select: { name: true } } } },
+      release: { select: { version: true, checksum: true, quarantinedAt: true } },
+      rings: {
+        orderBy: { position: "asc" },
+        select: { id: true, ringId: true, phase: true, previousReleaseId: true, ring: { select: { name: true, currentReleaseId: true } } },
+      },
     },
   });
   if (!rollout) throw notFound(`rollout ${rolloutId}`);
   return rollout;
 }
 
+type ActionRollout = Awaited<ReturnType<typeof loadForAction>>;
+
 function ringIdsOf(rollout: { rings: { ringId: string }[] }) {
   return rollout.rings.map((r) => r.ringId);
+}
+
+// ---------------------------------------------------------------- what may be done now
+
+export const ROLLOUT_ACTIONS = ["pause", "resume", "approve", "abort", "revert"] as const;
+export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+
+export interface ActionAllowed {
+  allowed: boolean;
+  /** Why not, in an operator's words (null when allowed). */
+  why: string | null;
+}
+
+interface ActionFacts {
+  state: RolloutState;
+  quarantined: boolean;
+  rings: { name: string; phase: RingPhase }[];
+}
+
+const yes: ActionAllowed = { allowed: true, why: null };
+const no = (why: string): ActionAllowed => ({ allowed: false, why });
+
+/**
+ * What an operator may do to a rollout now, and why not: decided here once,
+ * enforced by each action and shown as it is by the app and the CLI.
+ */
+export function rolloutActions(r: ActionFacts): Record<RolloutAction, ActionAllowed> & { revertRing: Record<string, ActionAllowed> } {
+  const ended = !isActiveRollout(r.state);
+  const reverted = r.rings.filter((ring) => ring.phase === "reverted").map((ring) => ring.name);
+  const touched = r.rings.filter((ring) => ring.phase !== "pending" && ring.phase !== "reverted");
+  const revertable = (ring: ActionFacts["rings"][number]): ActionAllowed =>
+    r.state === "reverted" ? no("the rollout is already reverted")
+    : ring.phase === "reverted" ? no(`ring ${ring.name} is already reverted`)
+    : ring.phase === "pending" ? no(`ring ${ring.name} has not started: there is nothing to revert`)
+    : yes;
+  return {
+    pause: r.state === "running" || r.state === "awaiting_approval" ? yes : no(`the rollout is ${stateWords(r.state)}: only a running one can be paused`),
+    resume:
+      r.state !== "paused" ? no(`the rollout is ${stateWords(r.state)}: only a paused one can be resumed`)
+      : r.quarantined ? no("its release is quarantined (emergency brake): lift the quarantine first, or revert or abort the rollout")
+      : reverted.length ? no(`ring ${reverted.join(", ")} was reverted: start a new rollout to send the release again, or abort this one`)
+      : yes,
+    approve:
+      r.state === "awaiting_approval" && r.rings.some((ring) => ring.phase === "awaiting_approval") ? yes : no("nothing awaits approval"),
+    abort: ended ? no(`the rollout has already ended (${stateWords(r.state)})`) : yes,
+    revert:
+      r.state === "reverted" ? no("the rollout is already reverted")
+      : touched.length === 0 ? no("no ring has started: there is nothing to revert")
+      : yes,
+    revertRing: Object.fromEntries(r.rings.map((ring) => [ring.name, revertable(ring)])),
+  };
+}
+
+function stateWords(state: RolloutState) {
+  return state.replace("_", " ");
+}
+
+function factsOf(rollout: ActionRollout): ActionFacts {
+  return {
+    state: rollout.state,
+    quarantined: rollout.release.quarantinedAt !== null,
+    rings: rollout.rings.map((r) => ({ name: r.ring.name, phase: r.phase })),
+  };
+}
+
+function requireAllowed(rollout: ActionRollout, action: RolloutAction) {
+  const verdict = rolloutActions(factsOf(rollout))[action];
+  if (!verdict.allowed) throw conflict(verdict.why ?? `${action} is not possible now`);
 }
 
 async function transition(
@@ -226,24 +327,27 @@ async function transition(
   actor: Actor,
   input: RolloutActionInput,
   clock: Clock,
-  action: string,
-  change: (rollout: Awaited<ReturnType<typeof loadForAction>>, tx: Tx, now: Date) => Promise<Prisma.RolloutUpdateInput>,
+  action: RolloutAction,
+  change: (rollout: ActionRollout, tx: Tx, now: Date) => Promise<Prisma.RolloutUpdateInput>,
 ) {
   const data = rolloutActionInput.parse(input);
   const now = clock.now();
   const rollout = await db.$transaction(async (tx) => {
     const rollout = await loadForAction(tx, data.rolloutId);
+    requireAllowed(rollout, action);
     const update = await change(rollout, tx, now);
     const after = await tx.rollout.update({
       where: { id: rollout.id },
       data: { ...update, version: { increment: 1 } },
       select: { state: true, pauseReason: true },
     });
+    // Held, going on or withdrawn: the controller judges its machines again.
+    await rejudgeRollout(tx, rollout.id);
     await writeAudit(
       tx,
       actor,
       {
-        action,
+        action: `rollout.${action}`,
         targetType: "rollout",
         targetId: rollout.id,
         reason: data.reason,
@@ -258,73 +362,110 @@ async function transition(
   return getRollout(db, data.rolloutId, clock);
 }
 
+/** Paused: machines that have not rebooted into the release hold (keep what they staged) until it resumes. */
 export function pauseRollout(db: PrismaClient, actor: Actor, input: RolloutActionInput, clock: Clock = systemClock) {
-  return transition(db, actor, input, clock, "rollout.pause", async (rollout) => {
-    if (rollout.state !== "running" && rollout.state !== "awaiting_approval") {
-      throw conflict(`rollout is ${rollout.state}: only a running rollout can be paused`);
-    }
-    return { state: "paused", pausedBy: "operator", pauseReason: `paused by ${actor.label}${input.reason ? `: ${input.reason}` : ""}` };
-  });
+  return transition(db, actor, input, clock, "pause", async () => ({
+    state: "paused",
+    pausedBy: "operator",
+    pauseReason: `paused by ${actor.label}${input.reason ? `: ${input.reason}` : ""}`,
+  }));
 }
 
 export function resumeRollout(db: PrismaClient, actor: Actor, input: RolloutActionInput, clock: Clock = systemClock) {
-  return transition(db, actor, input, clock, "rollout.resume", async (rollout, tx) => {
-    if (rollout.state !== "paused") throw conflict(`rollout is ${rollout.state}: only a paused rollout can be resumed`);
-    const release = await tx.release.findUniqueOrThrow({ where: { id: rollout.releaseId }, select: { quarantinedAt: true } });
-    if (release.quarantinedAt) throw conflict(`release ${rollout.release.version} is quarantined (emergency brake): it cannot be resumed`);
+  return transition(db, actor, input, clock, "resume", async (rollout) => {
     const waiting = rollout.rings.some((r) => r.phase === "awaiting_approval");
     return { state: waiting ? "awaiting_approval" : "running", pausedBy: null, pauseReason: null };
   });
 }
 
 export function approveRollout(db: PrismaClient, actor: Actor, input: RolloutActionInput, clock: Clock = systemClock) {
-  return transition(db, actor, input, clock, "rollout.approve", async (rollout, tx, now) => {
-    const waiting = rollout.rings.find((r) => r.phase === "awaiting_approval");
-    if (rollout.state !== "awaiting_approval" || !waiting) throw conflict(`rollout is ${rollout.state}: nothing awaits approval`);
+  return transition(db, actor, input, clock, "approve", async (rollout, tx, now) => {
+    const waiting = rollout.rings.find((r) => r.phase === "awaiting_approval")!;
     await tx.rolloutRing.update({ where: { id: waiting.id }, data: { approvedAt: now, approvedBy: actor.label } });
     return { state: "running" };
   });
 }
 
+/**
+ * Aborted: the rollout ends where it stands. Machines that booted the
+ * release stay on it (revert sends them back); every other machine of it
+ * cancels its update, a staged one included.
+ */
 export function abortRollout(db: PrismaClient, actor: Actor, input: RolloutActionInput, clock: Clock = systemClock) {
-  return transition(db, actor, input, clock, "rollout.abort", async (rollout, _tx, now) => {
-    if (!ACTIVE_ROLLOUT_STATES.includes(rollout.state as (typeof ACTIVE_ROLLOUT_STATES)[number])) {
-      throw conflict(`rollout is ${rollout.state}: it has already ended`);
-    }
-    // Machines that already updated (or are updating) stay where they are; nobody else is sent.
-    return { state: "aborted", finishedAt: now, pausedBy: "operator", pauseReason: `aborted by ${actor.label}${input.reason ? `: ${input.reason}` : ""}` };
-  });
+  return transition(db, actor, input, clock, "abort", async (_rollout, _tx, now) => ({
+    state: "aborted",
+    finishedAt: now,
+    pausedBy: "operator",
+    pauseReason: `aborted by ${actor.label}${input.reason ? `: ${input.reason}` : ""}`,
+  }));
 }
 
 /**
- * Revert: every machine the rollout touched (in one ring, or all) boots its
- * previous deployment (`action: rollback`, no download), and the rings go
- * back to the release they ran before.
+ * Puts the given rings of a rollout back, with one rule for every revert (a
+ * rollout's, one ring's, the brake's): a ring that left pending is marked
+ * reverted, and goes back to the release it ran before only while it still
+ * runs the rollout's release (a later rollout's release stays); machines go
+ * back only while they still boot the release or are rebooting into it (the
+ * others have moved on, or cancel by themselves since the rollout no longer
+ * wants the release). Returns how many machines are sent back.
+ */
+async function revertRings(tx: Tx, rollout: ActionRollout, rings: ActionRollout["rings"], reason: string) {
+  const touched = rings.filter((r) => r.phase !== "pending" && r.phase !== "reverted");
+  for (const ring of touched) {
+    await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "reverted" } });
+    if (ring.ring.currentReleaseId === rollout.releaseId) {
+      await tx.ring.update({ where: { id: ring.ringId }, data: { currentReleaseId: ring.previousReleaseId } });
+    }
+  }
+  if (touched.length === 0) return 0;
+  return tx.$executeRaw`
+    UPDATE machines AS m
+       SET rollback_to = jsonb_build_object(
+             'checksum', rm.previous_checksum, 'ref', rm.previous_ref, 'version', rm.previous_version,
+             'reason', ${reason}::text, 'hold', false),
+           updated_at = now()
+      FROM rollout_machines rm
+     WHERE rm.rollout_id = ${rollout.id}
+       AND rm.ring_id = ANY(${touched.map((r) => r.ringId)}::text[])
+       AND rm.machine_id = m.id
+       AND rm.previous_checksum IS NOT NULL AND rm.previous_checksum <> ${rollout.release.checksum}
+       AND m.pinned_release_id IS NULL
+       AND (m.booted_checksum = ${rollout.release.checksum}
+            OR (m.update_target = ${rollout.release.checksum} AND m.update_state IN ${REBOOTING_SQL}))`;
+}
+
+/**
+ * Revert: every machine the rollout moved (in one ring, or all) boots its
+ * previous deployment (`action: rollback`, no download), machines still on
+ * their way cancel, and the rings go back to their previous release (see
+ * revertRings for what "still ours" means).
  */
 export async function revertRollout(db: PrismaClient, actor: Actor, input: RevertInput, clock: Clock = systemClock) {
   const data = revertInput.parse(input);
   const now = clock.now();
   const result = await db.$transaction(async (tx) => {
     const rollout = await loadForAction(tx, data.rolloutId);
-    if (rollout.state === "reverted") throw conflict("rollout is already reverted");
+    const actions = rolloutActions(factsOf(rollout));
     const rings = data.ring ? rollout.rings.filter((r) => r.ring.name === data.ring) : rollout.rings;
     if (data.ring && rings.length === 0) throw invalid("ring", `ring ${data.ring} is not part of this rollout`);
-    const touched = rings.filter((r) => r.phase !== "pending");
+    const verdict = data.ring ? actions.revertRing[data.ring] : actions.revert;
+    if (!verdict.allowed) throw conflict(verdict.why ?? "nothing to revert");
     const reason = `revert of rollout ${rollout.release.version} by ${actor.label}${data.reason ? `: ${data.reason}` : ""}`;
-    const machines = await revertMachines(tx, rollout.id, touched.map((r) => r.ringId), reason);
-    for (const ring of touched) {
-      await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "reverted" } });
-      if (ring.phase === "completed" || ring.phase === "active") {
-        await tx.ring.update({ where: { id: ring.ringId }, data: { currentReleaseId: ring.previousReleaseId } });
-      }
-    }
-    const whole = !data.ring || rollout.rings.every((r) => r.phase === "pending" || rings.includes(r));
+    const machines = await revertRings(tx, rollout, rings, reason);
+    // Whole once no ring is left that went on with the release.
+    const left = rollout.rings.filter((r) => !rings.includes(r) && r.phase !== "pending" && r.phase !== "reverted");
+    const whole = left.length === 0;
+    const state: RolloutState = whole ? "reverted" : isActiveRollout(rollout.state) ? "paused" : rollout.state;
     await tx.rollout.update({
       where: { id: rollout.id },
-      data: whole
-        ? { state: "reverted", finishedAt: now, pausedBy: "operator", pauseReason: reason, version: { increment: 1 } }
-        : { state: "paused", pausedBy: "operator", pauseReason: reason, version: { increment: 1 } },
+      data: {
+        state,
+        ...(whole ? { finishedAt: now } : {}),
+        ...(state !== rollout.state ? { pausedBy: "operator", pauseReason: reason } : {}),
+        version: { increment: 1 },
+      },
     });
+    await rejudgeRollout(tx, rollout.id);
     await writeAudit(
       tx,
       actor,
@@ -334,7 +475,7 @@ export async function revertRollout(db: PrismaClient, actor: Actor, input: Rever
         targetId: rollout.id,
         reason: data.reason,
         before: { state: rollout.state },
-        after: { state: whole ? "reverted" : "paused", rings: touched.map((r) => r.ring.name), machines },
+        after: { state, rings: rings.filter((r) => r.phase !== "pending").map((r) => r.ring.name), machines },
       },
       now,
     );
@@ -345,29 +486,44 @@ export async function revertRollout(db: PrismaClient, actor: Actor, input: Rever
   return { ...(await getRollout(db, data.rolloutId, clock)), revertedMachines: result.machines };
 }
 
-/** Sends the touched machines of a rollout's rings back to their previous deployment; returns how many. */
-async function revertMachines(tx: Tx, rolloutId: string, ringIds: string[], reason: string) {
-  if (ringIds.length === 0) return 0;
-  const count = await tx.$executeRaw`
-    UPDATE machines AS m
-       SET rollback_to = jsonb_build_object(
-             'checksum', rm.previous_checksum, 'ref', rm.previous_ref, 'version', rm.previous_version,
-             'reason', ${reason}::text, 'hold', false),
-           updated_at = now()
-      FROM rollout_machines rm
-     WHERE rm.rollout_id = ${rolloutId}
-       AND rm.ring_id = ANY(${ringIds}::text[])
-       AND rm.machine_id = m.id
-       AND rm.previous_checksum IS NOT NULL
-       AND rm.step NOT IN ('pending', 'assigned')
-       AND m.pinned_release_id IS NULL`;
-  return count;
+/** Machines on their way to `checksum` that have not booted it: what a brake or an abort cancels. */
+async function inFlightTo(db: Tx | PrismaClient, checksum: string) {
+  const [row] = await db.$queryRaw<{ staged: number; rebooting: number; booted: number }[]>`
+    SELECT count(*) FILTER (WHERE update_target = ${checksum} AND booted_checksum IS DISTINCT FROM ${checksum}
+                              AND update_state IN ${HOLDABLE_SQL})::int AS staged,
+           count(*) FILTER (WHERE update_target = ${checksum} AND booted_checksum IS DISTINCT FROM ${checksum}
+                              AND update_state = 'rebooting')::int AS rebooting,
+           count(*) FILTER (WHERE booted_checksum = ${checksum})::int AS booted
+      FROM machines WHERE retired_at IS NULL AND (update_target = ${checksum} OR booted_checksum = ${checksum})`;
+  return row ?? { staged: 0, rebooting: 0, booted: 0 };
+}
+
+/** What the emergency brake on a release would do now: for its confirmation. */
+export async function previewBrake(db: PrismaClient, input: Pick<BrakeInput, "version" | "ref">) {
+  const release = await findRelease(db, input.version, input.ref);
+  const [rollouts, machines] = await Promise.all([
+    db.rollout.count({ where: { releaseId: release.id, state: { in: [...ACTIVE_ROLLOUT_STATES] } } }),
+    inFlightTo(db, release.checksum),
+  ]);
+  return {
+    version: release.version,
+    ref: release.branch.ref,
+    quarantined: release.quarantinedAt !== null,
+    /** Rollouts under way that stop. */
+    rollouts,
+    /** Machines downloading or staged: they cancel. */
+    cancel: machines.staged,
+    /** Granted a reboot slot already: they may still boot it (a revert sends them back). */
+    rebooting: machines.rebooting,
+    /** Booted on it: they stay unless the brake reverts. */
+    booted: machines.booted,
+  };
 }
 
 /**
- * The emergency brake on a release: every rollout of it pauses at once
+ * The emergency brake on a release: every rollout of it stops at once
  * (optionally reverting), and the release is quarantined: no machine is sent
- * to it any more.
+ * to it any more, and machines that have not rebooted into it cancel.
  */
 export async function brakeRelease(db: PrismaClient, actor: Actor, input: BrakeInput, clock: Clock = systemClock) {
   const data = brakeInput.parse(input);
@@ -376,27 +532,24 @@ export async function brakeRelease(db: PrismaClient, actor: Actor, input: BrakeI
   const result = await db.$transaction(async (tx) => {
     const release = await findRelease(tx, data.version, data.ref);
     await tx.release.update({ where: { id: release.id }, data: { quarantinedAt: release.quarantinedAt ?? now, quarantineReason: reason } });
-    const rollouts = await tx.rollout.findMany({
-      where: { releaseId: release.id, state: { in: [...ACTIVE_ROLLOUT_STATES, "completed"] } },
-      select: { id: true, state: true, rings: { select: { ringId: true, phase: true, previousReleaseId: true } } },
-    });
+    const cancelled = (await inFlightTo(tx, release.checksum)).staged;
+    const states: RolloutState[] = data.revert ? [...ACTIVE_ROLLOUT_STATES, "completed", "aborted"] : [...ACTIVE_ROLLOUT_STATES];
+    const ids = await tx.rollout.findMany({ where: { releaseId: release.id, state: { in: states } }, select: { id: true } });
     let machines = 0;
-    for (const rollout of rollouts) {
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`orchard:rollout:${rollout.id}`}))::text`;
+    const ringIds: string[] = [];
+    for (const { id } of ids) {
+      const rollout = await loadForAction(tx, id);
+      ringIds.push(...ringIdsOf(rollout));
       if (data.revert) {
-        const touched = rollout.rings.filter((r) => r.phase !== "pending");
-        machines += await revertMachines(tx, rollout.id, touched.map((r) => r.ringId), reason);
-        for (const ring of touched) {
-          await tx.ring.update({ where: { id: ring.ringId }, data: { currentReleaseId: ring.previousReleaseId } });
-        }
-        await tx.rolloutRing.updateMany({ where: { rolloutId: rollout.id, phase: { not: "pending" } }, data: { phase: "reverted" } });
+        machines += await revertRings(tx, rollout, rollout.rings, reason);
         await tx.rollout.update({
-          where: { id: rollout.id },
-          data: { state: "reverted", finishedAt: now, pausedBy: "brake", pauseReason: reason, version: { increment: 1 } },
+          where: { id },
+          data: { state: "reverted", finishedAt: isActiveRollout(rollout.state) ? now : undefined, pausedBy: "brake", pauseReason: reason, version: { increment: 1 } },
         });
-      } else if (rollout.state !== "completed") {
-        await tx.rollout.update({ where: { id: rollout.id }, data: { state: "paused", pausedBy: "brake", pauseReason: reason, version: { increment: 1 } } });
+      } else {
+        await tx.rollout.update({ where: { id }, data: { state: "paused", pausedBy: "brake", pauseReason: reason, version: { increment: 1 } } });
       }
+      await rejudgeRollout(tx, id);
     }
     await writeAudit(
       tx,
@@ -407,15 +560,58 @@ export async function brakeRelease(db: PrismaClient, actor: Actor, input: BrakeI
         targetId: `${release.branch.ref}@${release.version}`,
         reason: data.reason,
         before: { quarantined: release.quarantinedAt !== null },
-        after: { quarantined: true, rollouts: rollouts.map((r) => r.id), revert: data.revert, machines },
+        after: { quarantined: true, rollouts: ids.map((r) => r.id), revert: data.revert, machines, cancelled },
       },
       now,
     );
-    return { rollouts: rollouts.length, machines, ringIds: rollouts.flatMap((r) => r.rings.map((x) => x.ringId)) };
+    return { rollouts: ids.length, machines, cancelled, ringIds };
   });
   for (const ringId of result.ringIds) domainEvents.emit("ringChanged", ringId);
   domainEvents.emit("machinesChanged");
-  return { version: data.version, quarantined: true, rolloutsStopped: result.rollouts, machinesReverted: result.machines };
+  return {
+    version: data.version,
+    quarantined: true,
+    rolloutsStopped: result.rollouts,
+    machinesReverted: result.machines,
+    machinesCancelled: result.cancelled,
+  };
+}
+
+/**
+ * Lifts a release's quarantine: it is in reach again (rings, pins, new
+ * rollouts). Nothing restarts by itself: rollouts the brake stopped stay
+ * paused until an operator resumes them.
+ */
+export async function liftQuarantine(db: PrismaClient, actor: Actor, input: LiftQuarantineInput, clock: Clock = systemClock) {
+  const data = liftQuarantineInput.parse(input);
+  const now = clock.now();
+  const ringIds = await db.$transaction(async (tx) => {
+    const release = await findRelease(tx, data.version, data.ref);
+    if (!release.quarantinedAt) throw conflict(`release ${release.version} is not quarantined`);
+    const previous = await tx.release.findUniqueOrThrow({ where: { id: release.id }, select: { quarantineReason: true } });
+    await tx.release.update({ where: { id: release.id }, data: { quarantinedAt: null, quarantineReason: null } });
+    await writeAudit(
+      tx,
+      actor,
+      {
+        action: "release.lift-quarantine",
+        targetType: "release",
+        targetId: `${release.branch.ref}@${release.version}`,
+        reason: data.reason,
+        before: { quarantined: true, since: release.quarantinedAt.toISOString(), reason: previous.quarantineReason },
+        after: { quarantined: false },
+      },
+      now,
+    );
+    const rings = await tx.ring.findMany({
+      where: { OR: [{ currentReleaseId: release.id }, { rolloutRings: { some: { rollout: { releaseId: release.id } } } }] },
+      select: { id: true },
+    });
+    return rings.map((r) => r.id);
+  });
+  for (const ringId of ringIds) domainEvents.emit("ringChanged", ringId);
+  domainEvents.emit("machinesChanged");
+  return { version: data.version, quarantined: false };
 }
 
 // ---------------------------------------------------------------- reads
@@ -434,13 +630,79 @@ const rolloutSummarySelect = {
   release: { select: { version: true, checksum: true, quarantinedAt: true, branch: { select: { ref: true } } } },
 } satisfies Prisma.RolloutSelect;
 
-type RolloutStateName = NonNullable<Prisma.EnumRolloutStateFilter["equals"]>;
+interface ProgressRing {
+  ringId: string;
+  phase: RingPhase;
+}
 
-export async function listRollouts(
-  db: PrismaClient,
-  input: { state?: string; states?: RolloutStateName[]; page?: number; pageSize?: number } = {},
-) {
-  const states = input.states ?? (input.state ? [input.state as RolloutStateName] : undefined);
+/**
+ * The machines of rollouts, counted once for every view (list, dashboard,
+ * rollout page): every machine with a row, by ring, wave and step, plus the
+ * eligible machines of rings still to go that no wave has reached yet. A
+ * ring's not-reached count is its eligible machines less those it already
+ * has (withdrawn ones, cancelled, no longer count as eligible).
+ */
+async function rolloutProgress(db: PrismaClient, rollouts: { id: string; state: RolloutState; rings: ProgressRing[] }[]) {
+  const ids = rollouts.map((r) => r.id);
+  const ringIds = [...new Set(rollouts.flatMap((r) => r.rings.map((x) => x.ringId)))];
+  const [grouped, eligible] = await Promise.all([
+    ids.length
+      ? db.rolloutMachine.groupBy({ by: ["rolloutId", "ringId", "wave", "step"], where: { rolloutId: { in: ids } }, _count: { _all: true } })
+      : [],
+    ringIds.length
+      ? db.$queryRaw<{ ring_id: string; n: number }[]>`
+          SELECT m.ring_id, count(*)::int AS n FROM machines m
+           WHERE m.ring_id = ANY(${ringIds}::text[]) AND ${ELIGIBLE_SQL} GROUP BY m.ring_id`
+      : [],
+  ]);
+  const out = new Map<string, RolloutProgress>();
+  for (const rollout of rollouts) {
+    const rows = grouped.filter((g) => g.rolloutId === rollout.id);
+    const rings = rollout.rings.map((ring) => {
+      const steps = emptyStepCounts();
+      const byWave = new Map<number, StepCounts>();
+      for (const g of rows) {
+        if (g.ringId !== ring.ringId) continue;
+        steps[g.step as MachineStep] += g._count._all;
+        const wave = byWave.get(g.wave) ?? emptyStepCounts();
+        wave[g.step as MachineStep] += g._count._all;
+        byWave.set(g.wave, wave);
+      }
+      const machines = eligible.find((e) => e.ring_id === ring.ringId)?.n ?? 0;
+      const counted = sumSteps(steps);
+      const stillToGo = isActiveRollout(rollout.state) && ["pending", "active", "awaiting_approval"].includes(ring.phase);
+      const notReached = stillToGo ? Math.max(0, machines - (counted - steps.cancelled)) : 0;
+      return { ringId: ring.ringId, machines, steps, byWave, notReached, total: counted + notReached };
+    });
+    const steps = emptyStepCounts();
+    for (const ring of rings) for (const step of Object.keys(steps) as MachineStep[]) steps[step] += ring.steps[step];
+    const notReached = rings.reduce((sum, r) => sum + r.notReached, 0);
+    out.set(rollout.id, { steps, notReached, total: sumSteps(steps) + notReached, rings });
+  }
+  return out;
+}
+
+interface RolloutProgress {
+  /** Machines with a row, by step. */
+  steps: StepCounts;
+  /** Eligible machines of rings still to go that no wave has reached. */
+  notReached: number;
+  /** Every machine of the rollout: with a row, or not reached yet. */
+  total: number;
+  rings: { ringId: string; machines: number; steps: StepCounts; byWave: Map<number, StepCounts>; notReached: number; total: number }[];
+}
+
+function sumSteps(steps: StepCounts) {
+  return Object.values(steps).reduce((a, b) => a + b, 0);
+}
+
+const emptyProgress = (): Omit<RolloutProgress, "rings"> => ({ steps: emptyStepCounts(), notReached: 0, total: 0 });
+
+/** The number (from 1) of a ring's newest open wave, or null before the first opens. */
+const currentWaveOf = (openWave: number) => (openWave >= 0 ? openWave + 1 : null);
+
+export async function listRollouts(db: PrismaClient, input: { state?: RolloutState; states?: RolloutState[]; page?: number; pageSize?: number } = {}) {
+  const states = input.states ?? (input.state ? [input.state] : undefined);
   const where: Prisma.RolloutWhereInput = states ? { state: { in: states } } : {};
   const page = input.page ?? 0;
   const pageSize = input.pageSize ?? 50;
@@ -450,32 +712,42 @@ export async function listRollouts(
       orderBy: [{ createdAt: "desc" }, { id: "desc" }],
       skip: page * pageSize,
       take: pageSize,
-      select: { ...rolloutSummarySelect, rings: { orderBy: { position: "asc" }, select: { phase: true, openWave: true, percents: true, singleFirst: true, ring: { select: { name: true } } } } },
+      select: {
+        ...rolloutSummarySelect,
+        rings: { orderBy: { position: "asc" }, select: { ringId: true, phase: true, openWave: true, percents: true, singleFirst: true, ring: { select: { name: true } } } },
+      },
     }),
     db.rollout.count({ where }),
   ]);
-  const counts = await stepCounts(db, rows.map((r) => r.id));
+  const progress = await rolloutProgress(db, rows);
   return {
     total,
-    rows: rows.map((r) => ({ ...r, progress: counts.get(r.id) ?? { total: 0, steps: emptyCounts() } })),
+    rows: rows.map(({ rings, ...r }) => {
+      const { rings: _rings, ...overall } = progress.get(r.id) ?? { ...emptyProgress(), rings: [] };
+      return {
+        ...r,
+        progress: overall,
+        rings: rings.map(({ ringId: _ringId, openWave, percents, singleFirst, ...ring }) => ({
+          ...ring,
+          currentWave: currentWaveOf(openWave),
+          waves: wavesOf({ singleFirst, percents: percents as number[] }).length,
+        })),
+      };
+    }),
   };
 }
 
-async function stepCounts(db: PrismaClient, rolloutIds: string[]) {
-  const grouped = rolloutIds.length
-    ? await db.rolloutMachine.groupBy({ by: ["rolloutId", "step"], where: { rolloutId: { in: rolloutIds } }, _count: { _all: true } })
-    : [];
-  const out = new Map<string, { total: number; steps: Record<MachineStep, number> }>();
-  for (const g of grouped) {
-    const entry = out.get(g.rolloutId) ?? { total: 0, steps: emptyCounts() };
-    entry.steps[g.step as MachineStep] += g._count._all;
-    entry.total += g._count._all;
-    out.set(g.rolloutId, entry);
-  }
-  return out;
+/** Where the rollout goes on from when it runs (or resumes): the first ring not done with, and its wave. */
+function nextText(rings: { phase: RingPhase; openWave: number; name: string; waves: { label: string }[] }[]) {
+  const ring = rings.find((r) => r.phase !== "completed" && r.phase !== "reverted");
+  if (!ring) return "every ring is done, so it completes";
+  if (ring.phase === "pending") return `ring ${ring.name} starts with its first wave`;
+  if (ring.phase === "awaiting_approval") return `ring ${ring.name} still waits for an approval`;
+  const wave = ring.waves[Math.max(0, ring.openWave)];
+  return `ring ${ring.name}, wave ${Math.max(0, ring.openWave) + 1} (${wave.label}) goes on`;
 }
 
-/** One rollout with per-ring, per-wave progress. */
+/** One rollout with per-ring, per-wave progress, what may be done to it now, and what goes on next. */
 export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clock = systemClock) {
   const rollout = await db.rollout.findUnique({
     where: { id: rolloutId },
@@ -509,32 +781,76 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
     },
   });
   if (!rollout) throw notFound(`rollout ${rolloutId}`);
-  const grouped = await db.rolloutMachine.groupBy({
-    by: ["ringId", "wave", "step"],
-    where: { rolloutId },
-    _count: { _all: true },
+  const progress = (await rolloutProgress(db, [rollout])).get(rollout.id)!;
+  const rings = rollout.rings.map(({ openWave, ...r }, i) => {
+    const counted = progress.rings[i];
+    const waves = wavesOf({ singleFirst: r.singleFirst, percents: r.percents as number[] });
+    return {
+      ...r,
+      currentWave: currentWaveOf(openWave),
+      machines: counted.machines,
+      steps: counted.steps,
+      notReached: counted.notReached,
+      total: counted.total,
+      waves: waves.map((w) => ({
+        number: w.index + 1,
+        label: w.label,
+        open: w.index <= openWave,
+        current: r.phase === "active" && w.index === openWave && isActiveRollout(rollout.state),
+        steps: counted.byWave.get(w.index) ?? emptyStepCounts(),
+      })),
+    };
   });
-  const eligible = await db.machine.groupBy({
-    by: ["ringId"],
-    where: { ringId: { in: rollout.rings.map((r) => r.ringId) }, retiredAt: null, pinnedReleaseId: null },
-    _count: { _all: true },
-  });
-  const now = clock.now();
+  const facts: ActionFacts = {
+    state: rollout.state,
+    quarantined: rollout.release.quarantinedAt !== null,
+    rings: rollout.rings.map((r) => ({ name: r.ring.name, phase: r.phase })),
+  };
   return {
     ...rollout,
-    serverTime: now,
-    rings: rollout.rings.map((r) => {
-      const waves = wavesOf({ singleFirst: r.singleFirst, percents: r.percents as number[] });
-      return {
-        ...r,
-        machines: eligible.find((e) => e.ringId === r.ringId)?._count._all ?? 0,
-        waves: waves.map((w) => {
-          const steps = emptyCounts();
-          for (const g of grouped) if (g.ringId === r.ringId && g.wave === w.index) steps[g.step as MachineStep] += g._count._all;
-          return { ...w, open: w.index <= r.openWave, steps };
-        }),
-      };
-    }),
+    serverTime: clock.now(),
+    progress: { steps: progress.steps, notReached: progress.notReached, total: progress.total },
+    rings,
+    actions: rolloutActions(facts),
+    /** What goes on when the rollout runs (or resumes). */
+    next: isActiveRollout(rollout.state)
+      ? nextText(rollout.rings.map((r, i) => ({ phase: r.phase, openWave: r.openWave, name: r.ring.name, waves: rings[i].waves })))
+      : null,
+  };
+}
+
+/**
+ * What an action would do to the rollout's machines now, counted from what
+ * they report: for its confirmation. `hold`: on their way, they keep what
+ * they staged; `cancel`: on their way, they stop and drop it; `goOn`: granted
+ * their reboot slot, they go on; `stay`: booted on the release, they stay;
+ * `sendBack`: booted on it (or rebooting into it), a revert sends them back;
+ * `waiting`: assigned, not started.
+ */
+export async function previewRolloutAction(db: PrismaClient, input: { rolloutId: string; ring?: string }) {
+  const rollout = await db.rollout.findUnique({
+    where: { id: input.rolloutId },
+    select: { id: true, release: { select: { checksum: true } }, rings: { select: { ringId: true, ring: { select: { name: true } } } } },
+  });
+  if (!rollout) throw notFound(`rollout ${input.rolloutId}`);
+  const ringIds = rollout.rings.filter((r) => !input.ring || r.ring.name === input.ring).map((r) => r.ringId);
+  if (input.ring && ringIds.length === 0) throw invalid("ring", `ring ${input.ring} is not part of this rollout`);
+  const target = rollout.release.checksum;
+  const [row] = await db.$queryRaw<{ on_way: number; rebooting: number; booted: number; waiting: number }[]>`
+    SELECT count(*) FILTER (WHERE m.booted_checksum IS DISTINCT FROM ${target} AND m.update_target = ${target}
+                              AND m.update_state IN ${HOLDABLE_SQL})::int AS on_way,
+           count(*) FILTER (WHERE m.booted_checksum IS DISTINCT FROM ${target} AND m.update_target = ${target}
+                              AND m.update_state = 'rebooting')::int AS rebooting,
+           count(*) FILTER (WHERE m.booted_checksum = ${target})::int AS booted,
+           count(*) FILTER (WHERE rm.step IN ('pending', 'assigned'))::int AS waiting
+      FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
+     WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ANY(${ringIds}::text[]) AND m.retired_at IS NULL`;
+  const counts = row ?? { on_way: 0, rebooting: 0, booted: 0, waiting: 0 };
+  return {
+    onTheirWay: counts.on_way,
+    rebooting: counts.rebooting,
+    booted: counts.booted,
+    waiting: counts.waiting,
   };
 }
 
@@ -566,7 +882,8 @@ export async function listRolloutMachines(
     }),
     db.rolloutMachine.count({ where }),
   ]);
-  return { rows, total, page, pageSize };
+  // Waves are numbered from 1 wherever they are shown or exported.
+  return { rows: rows.map((r) => ({ ...r, wave: r.wave + 1 })), total, page, pageSize };
 }
 
 export type SelectorJson = Partial<Selector>;

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { labelsSchema, machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
 import { ringNameSchema } from "../rings/schemas";
+import { ROLLOUT_STATES } from "../vocabulary";
 
 export const selectorSchema = z.object({
   machineIds: z.array(machineIdSchema).max(10_000, "at most 10000 machines").default([]),
@@ -55,11 +56,8 @@ export const revertInput = rolloutActionInput.extend({
 });
 export type RevertInput = z.infer<typeof revertInput>;
 
-/** A rollout in one of these states is under way: it holds its rings and the controller steps it. */
-export const ACTIVE_ROLLOUT_STATES = ["running", "paused", "awaiting_approval"] as const;
-
 export const listRolloutsInput = z.object({
-  state: z.enum(["draft", "running", "paused", "awaiting_approval", "completed", "aborted", "reverted"]).optional(),
+  state: z.enum(ROLLOUT_STATES).optional(),
   page: z.number().int().min(0).default(0),
   pageSize: z.number().int().min(1).max(200).default(50),
 });
@@ -80,6 +78,11 @@ export const machineActionInput = z.object({
   reason: z.string().max(500).optional(),
 });
 
+export const unpinInput = machineActionInput.extend({
+  /** The machine runs a newer release than its ring: let it go down to the ring's release. */
+  allowDowngrade: z.boolean().default(false),
+});
+
 export const brakeInput = z.object({
   version: versionSchema,
   ref: z.string().optional(),
@@ -88,3 +91,11 @@ export const brakeInput = z.object({
   reason: z.string().max(500).optional(),
 });
 export type BrakeInput = z.input<typeof brakeInput>;
+
+export const liftQuarantineInput = z.object({
+  version: versionSchema,
+  ref: z.string().optional(),
+  /** Why the release is safe again: the audit log keeps it. */
+  reason: z.string().trim().min(1, "say why the release is safe again").max(500),
+});
+export type LiftQuarantineInput = z.input<typeof liftQuarantineInput>;

@@ -1,5 +1,5 @@
 // Console users, their roles and their passwords.
-import { type Actor, type Role, writeAudit } from "../audit/audit";
+import { type Actor, writeAudit } from "../audit/audit";
 import { generatePassword, hashPassword, verifyPassword } from "../auth/passwords";
 import type { Prisma, PrismaClient } from "../db/client";
 import { AppError, conflict, invalid } from "../errors";
@@ -15,12 +15,7 @@ export const userSelect = {
   createdAt: true,
 } satisfies Prisma.UserSelect;
 
-const ROLE_RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
-
-/** True when `role` includes everything `needed` may do. */
-export function roleAtLeast(role: Role, needed: Role) {
-  return ROLE_RANK[role] >= ROLE_RANK[needed];
-}
+export { roleAtLeast } from "../vocabulary";
 
 /** Creates a user; returns the password too when it was generated. */
 export async function createUser(db: PrismaClient, actor: Actor, input: CreateUserInput) {

@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { revokeEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
 import { retireMachine } from "../../server/machines/machines";
-import { createRing } from "../../server/rings/rings";
-import { call, checkinBody, enrollBody } from "../helpers/agent-http";
+import { addRelease } from "../../server/releases/releases";
+import { createRing, setRingRelease } from "../../server/rings/rings";
+import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
 import { databaseFingerprint as fingerprint } from "../helpers/db-fingerprint";
 import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
 
@@ -39,6 +40,9 @@ const tokens = {} as Record<Credential, string | undefined>;
 beforeAll(async () => {
   app = await startTestConsole();
   await createRing(app.db.prisma, cliActor, { name: "canary", branch: "exampleos/x86_64/stable" });
+  // The ring runs a…a and its machines boot b…b: a reboot slot is what the console wants for them.
+  await addRelease(app.db.prisma, cliActor, { ref: "exampleos/x86_64/stable", checksum: hex("a"), version: "1" });
+  await setRingRelease(app.db.prisma, cliActor, { ring: "canary", version: "1" });
   const enroll = async (token: string, machineId: string) =>
     (await call<{ token: string }>(app.url, "POST", "/enroll", { token, body: enrollBody(machineId) })).body.token;
 
@@ -69,6 +73,7 @@ function bodyFor(route: string, credential: Credential) {
   if (route === "POST /enroll") return enrollBody(credential === "enrollment" ? "matrix-new" : "matrix-refused");
   if (route === "POST /checkin") return checkinBody(1);
   if (route === "POST /events") return { events: [{ id: `matrix-${credential}`, at: new Date().toISOString(), type: "agent.started" }] };
+  if (route === "POST /reboot-lock") return { checksum: hex("a") };
   return undefined;
 }
 

@@ -5,7 +5,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { systemClock } from "../../server/clock";
 import { openDatabase } from "../../server/db/client";
+import { logger } from "../../server/logger";
+import { RolloutController } from "../../server/rollouts/controller";
 import { freshDatabaseUrl } from "../helpers/console";
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
@@ -135,6 +138,11 @@ describe("orchard command", () => {
       expect((await orchard(["rollout", "pause", id, "--reason", "lunch"])).stdout).toMatch(/is paused .*lunch/);
       expect((await orchard(["rollout", "pause", id])).code).toBe(1);
       expect((await orchard(["rollout", "resume", id])).stdout).toMatch(/is running/);
+      // Nothing to revert before a wave opens; then the console's controller opens the first.
+      const early = await orchard(["rollout", "revert", id]);
+      expect(early.code).toBe(1);
+      expect(early.stderr).toMatch(/no ring has started: there is nothing to revert/);
+      await new RolloutController(db, { clock: systemClock, log: logger, intervalMs: 1000 }).stepRollout(id);
       expect((await orchard(["rollout", "revert", id])).stdout).toMatch(/is reverted/);
       expect((await orchard(["rollout", "abort", "nope"])).code).toBe(2);
 

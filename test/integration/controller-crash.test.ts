@@ -152,7 +152,7 @@ describe("controller crashes", () => {
       const slot = consoles[trial % 2];
       await kill(slot);
       acknowledgedLost += await lostAcknowledgements(slot.proxy);
-      kills.push(`${trial % 2}@${(await getRollout(db.prisma, rollout.id)).rings.map((r) => `${r.phase}:${r.openWave}`).join(",")}`);
+      kills.push(`${trial % 2}@${(await getRollout(db.prisma, rollout.id)).rings.map((r) => `${r.phase}:${r.currentWave ?? 0}`).join(",")}`);
       await startConsoleProcess(slot);
     }
     await waitFor("the rollout to complete", async () => (await getRollout(db.prisma, rollout.id)).state === "completed", 400_000, 2000);

@@ -261,16 +261,30 @@ describe("transport", () => {
 });
 
 describe("reboot slots", () => {
+  /** A ring that runs release 2026.11.1 (a…a), so that its machines booted on b…b are sent an update. */
+  async function ringWithRelease(name: string, policy: { rebootSlots?: number; failureDomainLabel?: string } = {}) {
+    await createRing(app.db.prisma, cliActor, { name, branch: REF, ...policy });
+    await setRingRelease(app.db.prisma, cliActor, { ring: name, version: "2026.11.1" });
+  }
+
+  /** The machine reports the ring's release staged (as a 1.0 agent does before it asks for a slot). */
+  async function staged(token: string, seq = 1) {
+    const body = checkinBody(seq, { state: "staged" });
+    body.update.targetChecksum = hex("a") as never;
+    expect((await call(url, "POST", "/checkin", { token, body })).status).toBe(200);
+    return token;
+  }
+
   it("grants the ring's slots, idempotently, and frees them on release", async () => {
-    await createRing(app.db.prisma, cliActor, { name: "slots", branch: REF });
-    const a = await enrolled("slot-a", "slots");
-    const b = await enrolled("slot-b", "slots");
+    await ringWithRelease("slots");
+    const a = await staged(await enrolled("slot-a", "slots"));
+    const b = await staged(await enrolled("slot-b", "slots"));
     const granted = await call<{ granted: boolean; expiresAt: string }>(url, "POST", "/reboot-lock", { token: a });
     expect(granted.status).toBe(200);
     expect(granted.body.granted).toBe(true);
     const refused = await call<{ granted: boolean; retryAfterSeconds: number }>(url, "POST", "/reboot-lock", { token: b });
     expect(refused.status).toBe(409);
-    expect(refused.body).toEqual({ granted: false, retryAfterSeconds: expect.any(Number) });
+    expect(refused.body).toEqual({ granted: false, retryAfterSeconds: expect.any(Number), reason: "ring_full" });
     expect(refused.body.retryAfterSeconds).toBeGreaterThan(0);
     expect((await call(url, "POST", "/reboot-lock", { token: a })).status).toBe(200);
     expect((await call(url, "DELETE", "/reboot-lock", { token: a })).status).toBe(200);
@@ -279,17 +293,18 @@ describe("reboot slots", () => {
   });
 
   it("allows as many holders as the ring has slots", async () => {
-    await createRing(app.db.prisma, cliActor, { name: "wide", branch: REF, rebootSlots: 2 });
+    await ringWithRelease("wide", { rebootSlots: 2 });
     const tokens = [await enrolled("wide-a", "wide"), await enrolled("wide-b", "wide"), await enrolled("wide-c", "wide")];
+    for (const token of tokens) await staged(token);
     const answers = await Promise.all(tokens.map((token) => call(url, "POST", "/reboot-lock", { token })));
     expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 409]);
   });
 
   it("counts slots per failure domain when the ring names a label for it", async () => {
-    await createRing(app.db.prisma, cliActor, { name: "sites", branch: REF, rebootSlots: 1, failureDomainLabel: "site" });
+    await ringWithRelease("sites", { rebootSlots: 1, failureDomainLabel: "site" });
     const token = await enrollmentToken(app, { ring: "sites" });
     const machine = async (id: string, site?: string) =>
-      (await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(id, site ? { labels: { site } } : {}) })).body.token;
+      staged((await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(id, site ? { labels: { site } } : {}) })).body.token);
     const [ams1, ams2, fra, none] = [await machine("site-ams-1", "ams"), await machine("site-ams-2", "ams"), await machine("site-fra", "fra"), await machine("site-none")];
     const ask = async (t: string) => (await call(url, "POST", "/reboot-lock", { token: t })).status;
     expect(await ask(ams1)).toBe(200);
@@ -303,16 +318,39 @@ describe("reboot slots", () => {
   });
 
   it("frees a slot at its expiry, so a machine that never comes back cannot block its ring", async () => {
-    await createRing(app.db.prisma, cliActor, { name: "expiry", branch: REF });
+    await ringWithRelease("expiry");
     await updateRingPolicy(app.db.prisma, cliActor, { ring: "expiry", rebootLeaseSeconds: 60 });
-    const dead = await enrolled("expiry-dead", "expiry");
-    const next = await enrolled("expiry-next", "expiry");
+    const dead = await staged(await enrolled("expiry-dead", "expiry"));
+    const next = await staged(await enrolled("expiry-next", "expiry"));
     expect((await call(url, "POST", "/reboot-lock", { token: dead })).status).toBe(200);
     expect((await call(url, "POST", "/reboot-lock", { token: next })).status).toBe(409);
     app.clock.advance(61_000);
     expect((await call(url, "POST", "/reboot-lock", { token: next })).status).toBe(200);
     const holders = await app.db.prisma.rebootLease.findMany({ where: { ring: { name: "expiry" } }, select: { machine: { select: { machineId: true } } } });
     expect(holders.map((h) => h.machine.machineId)).toEqual(["expiry-next"]);
+  });
+
+  it("grants a slot only for the reboot the console wants now (v1.1): never to a machine with nothing to install", async () => {
+    await ringWithRelease("wanted", { rebootSlots: 5 });
+    const token = await enrolled("wanted-1", "wanted");
+    // Booted on the ring's release: nothing to install, whatever it asks for.
+    const idle = checkinBody(1, { booted: hex("a") });
+    expect((await call(url, "POST", "/checkin", { token, body: idle })).status).toBe(200);
+    for (const body of [undefined, {}, { checksum: hex("a") }, { checksum: hex("c") }]) {
+      const refused = await call(url, "POST", "/reboot-lock", { token, body });
+      expect(refused.status).toBe(409);
+      expect(refused.body).toEqual({ granted: false, retryAfterSeconds: expect.any(Number), reason: "not_wanted" });
+    }
+    expect(await app.db.prisma.rebootLease.count({ where: { machine: { machineId: "wanted-1" } } })).toBe(0);
+
+    // Sent an update: a v1.1 agent names the deployment; only that one is granted.
+    const other = await enrolled("wanted-2", "wanted");
+    expect((await call(url, "POST", "/reboot-lock", { token: other, body: { checksum: hex("c") } })).body).toMatchObject({ reason: "not_wanted" });
+    expect((await call(url, "POST", "/reboot-lock", { token: other, body: { checksum: hex("a") } })).status).toBe(200);
+    // A malformed body is the protocol's 400, naming the field.
+    const bad = await call(url, "POST", "/reboot-lock", { token: other, body: { checksum: "nope" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toEqual({ error: { code: "invalid_request", message: expect.stringMatching(/^checksum: /) } });
   });
 });
 

@@ -173,7 +173,7 @@ export function DashboardView() {
         ) : (
           <ul className="active-rollouts">
             {data.activeRollouts.map((r) => (
-              <ActiveRollout key={r.id} rollout={r} ringSizes={new Map(data.versionsByRing.map((x) => [x.ring ?? "", x.total]))} />
+              <ActiveRollout key={r.id} rollout={r} />
             ))}
           </ul>
         )}
@@ -307,10 +307,7 @@ function RingVersionTable({ rings }: { rings: Summary["versionsByRing"] }) {
   );
 }
 
-function ActiveRollout({ rollout, ringSizes }: { rollout: Rollout; ringSizes: Map<string, number> }) {
-  const expected = rollout.rings.reduce((sum, r) => sum + (ringSizes.get(r.ring.name) ?? 0), 0);
-  // Every rollout here is under way: machines of its rings not yet assigned count towards the bar.
-  const total = Math.max(rollout.progress.total, expected);
+function ActiveRollout({ rollout }: { rollout: Rollout }) {
   return (
     <li className="active-rollout">
       <div className="active-rollout-head">
@@ -321,7 +318,7 @@ function ActiveRollout({ rollout, ringSizes }: { rollout: Rollout; ringSizes: Ma
         <RolloutStateBadge state={rollout.state} />
         <RingSteps rings={rollout.rings} rolloutState={rollout.state} />
       </div>
-      <StepBar steps={rollout.progress.steps} total={total} label={`Rollout of ${rollout.release.version}`} size="small" />
+      <StepBar steps={rollout.progress.steps} total={rollout.progress.total} label={`Rollout of ${rollout.release.version}`} size="small" />
       {rollout.pauseReason && rollout.state !== "running" ? (
         <p className="pause-reason">
           <strong>{rollout.state === "paused" ? "Paused: " : "Stopped: "}</strong>

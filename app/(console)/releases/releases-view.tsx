@@ -12,7 +12,7 @@ import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
 import { useMe } from "@/components/use-me";
 import { AddReleaseForm } from "./add-release-form";
-import { BrakeDialog } from "./brake-dialog";
+import { BrakeDialog, LiftQuarantineDialog } from "./brake-dialog";
 
 export type Row = RouterOutputs["releases"]["page"]["rows"][number];
 
@@ -71,6 +71,7 @@ export function ReleasesView() {
   const [adding, setAdding] = useState(false);
   const [result, setResult] = useState<string | null>(null);
   const [braking, setBraking] = useState<Row | null>(null);
+  const [lifting, setLifting] = useState<Row | null>(null);
   const ref = url.get("ref");
   const q = url.get("q") ?? "";
   const sortParam = url.get("sort") as Sort | undefined;
@@ -106,6 +107,11 @@ export function ReleasesView() {
               <button type="button" className="danger-outline" onClick={() => setBraking(row.original)}>
                 Emergency brake…
               </button>
+              {row.original.quarantinedAt && (
+                <button type="button" onClick={() => setLifting(row.original)}>
+                  Lift quarantine…
+                </button>
+              )}
             </span>
           ),
         },
@@ -187,6 +193,16 @@ export function ReleasesView() {
           onClose={() => setBraking(null)}
           onDone={(text) => {
             setBraking(null);
+            setResult(text);
+          }}
+        />
+      )}
+      {operator && lifting && (
+        <LiftQuarantineDialog
+          release={lifting}
+          onClose={() => setLifting(null)}
+          onDone={(text) => {
+            setLifting(null);
             setResult(text);
           }}
         />

@@ -3,7 +3,8 @@
 // each, the controller's "waiting for" text with readable times, the wave plan.
 import { Fragment } from "react";
 import { formatSeconds } from "@/components/format";
-import { formatDateTime, RelativeTime, RingPhaseBadge } from "@/components/status";
+import { formatDateTime, RelativeTime, RingPhaseBadge, type ShownRingPhase } from "@/components/status";
+import { isActiveRollout, type RingPhase } from "@/server/vocabulary";
 
 const ISO = /(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)/;
 
@@ -41,18 +42,17 @@ export function soakText(seconds: number) {
   return seconds === 0 ? "none" : formatSeconds(seconds);
 }
 
-const UNDER_WAY = new Set(["running", "paused", "awaiting_approval"]);
-
 /** A ring's phase as an operator should read it: an active ring of an aborted rollout has stopped. */
-export function ringPhaseFor(phase: string, rolloutState: string) {
-  return !UNDER_WAY.has(rolloutState) && (phase === "active" || phase === "awaiting_approval") ? "stopped" : phase;
+export function ringPhaseFor(phase: RingPhase, rolloutState: string): ShownRingPhase {
+  return !isActiveRollout(rolloutState) && (phase === "active" || phase === "awaiting_approval") ? "stopped" : phase;
 }
 
 interface RingLine {
-  phase: string;
-  openWave: number;
-  percents: unknown;
-  singleFirst: boolean;
+  phase: RingPhase;
+  /** The newest open wave, from 1; null before the first opens. */
+  currentWave: number | null;
+  /** How many waves the ring has. */
+  waves: number;
   ring: { name: string };
 }
 
@@ -60,20 +60,17 @@ interface RingLine {
 export function RingSteps({ rings, rolloutState }: { rings: RingLine[]; rolloutState: string }) {
   return (
     <ol className="ring-steps" aria-label="Rings in order">
-      {rings.map((r, i) => {
-        const waves = (r.singleFirst ? 1 : 0) + (Array.isArray(r.percents) ? r.percents.length : 0);
-        return (
-          <li key={r.ring.name}>
-            <span className="muted">{i + 1}.</span> <strong>{r.ring.name}</strong>{" "}
-            <RingPhaseBadge phase={ringPhaseFor(r.phase, rolloutState)} />
-            {r.phase === "active" && r.openWave >= 0 && UNDER_WAY.has(rolloutState) && (
-              <span className="muted small">
-                wave {r.openWave + 1} of {waves}
-              </span>
-            )}
-          </li>
-        );
-      })}
+      {rings.map((r, i) => (
+        <li key={r.ring.name}>
+          <span className="muted">{i + 1}.</span> <strong>{r.ring.name}</strong>{" "}
+          <RingPhaseBadge phase={ringPhaseFor(r.phase, rolloutState)} />
+          {r.phase === "active" && r.currentWave !== null && isActiveRollout(rolloutState) && (
+            <span className="muted small">
+              wave {r.currentWave} of {r.waves}
+            </span>
+          )}
+        </li>
+      ))}
     </ol>
   );
 }

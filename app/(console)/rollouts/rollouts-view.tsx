@@ -15,18 +15,6 @@ type Row = RouterOutputs["rollouts"]["list"]["rows"][number];
 type State = RouterInputs["rollouts"]["list"]["state"];
 
 const PAGE_SIZE = 25;
-const ACTIVE = new Set(["running", "paused", "awaiting_approval"]);
-
-/**
- * The bar's width in machines. The server counts machines once their wave
- * opens; while a rollout is under way, the rings' sizes say how many are
- * still to come.
- */
-function barTotal(row: Row, ringSizes: Map<string, number>) {
-  if (!ACTIVE.has(row.state)) return row.progress.total;
-  const expected = row.rings.reduce((sum, r) => sum + (ringSizes.get(r.ring.name) ?? 0), 0);
-  return Math.max(row.progress.total, expected);
-}
 
 function Status({ row }: { row: Row }) {
   if (row.pauseReason && row.state !== "running" && row.state !== "completed") {
@@ -55,8 +43,6 @@ export function RolloutsView() {
   const { can } = useMe();
   const state = url.get("state") as State;
   const page = Math.max(0, Number.parseInt(url.get("page") ?? "0", 10) || 0);
-  const rings = useQuery({ ...trpc.rings.list.queryOptions(), refetchInterval: 30_000 });
-  const ringSizes = new Map((rings.data ?? []).map((r) => [r.name, r.machines]));
   const rollouts = useQuery({
     ...trpc.rollouts.list.queryOptions({ state, page, pageSize: PAGE_SIZE }),
     placeholderData: keepPreviousData,
@@ -91,9 +77,8 @@ export function RolloutsView() {
           <StepBar
             size="small"
             steps={row.original.progress.steps}
-            total={barTotal(row.original, ringSizes)}
+            total={row.original.progress.total}
             label={`Rollout of ${row.original.release.version}`}
-            remainingLabel={ACTIVE.has(row.original.state) ? "not reached yet" : "never reached"}
           />
         </div>
       ),

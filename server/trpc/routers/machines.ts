@@ -4,8 +4,8 @@ import { z } from "zod";
 import { pinMachines, rollbackMachines, unpinMachines } from "../../machines/bulk-actions";
 import { bulkMachinesInput, bulkPinInput } from "../../machines/schemas";
 import { machineTimeline, timelineCursorSchema } from "../../machines/timeline";
-import { pinMachine, rollbackMachine, unpinMachine } from "../../rollouts/machine-actions";
-import { machineActionInput, pinInput } from "../../rollouts/schemas";
+import { pinMachine, previewUnpin, rollbackMachine, unpinMachine } from "../../rollouts/machine-actions";
+import { machineActionInput, pinInput, unpinInput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const machinesRouter = router({
@@ -28,8 +28,10 @@ export const machinesRouter = router({
     .input(moveMachinesInput)
     .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input)),
   pin: operatorProcedure.input(pinInput).mutation(({ ctx, input }) => pinMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** What unpinning (or releasing a rollback hold) would send the machine, and whether its agent would refuse it as a downgrade. */
+  unpinPreview: viewerProcedure.input(machineRefInput).query(({ ctx, input }) => previewUnpin(ctx.db.prisma, input.machineId)),
   unpin: operatorProcedure
-    .input(machineActionInput)
+    .input(unpinInput)
     .mutation(({ ctx, input }) => unpinMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   rollback: operatorProcedure
     .input(machineActionInput)

@@ -1,7 +1,7 @@
 import { addRelease, listBranches, listReleases, listReleasesPage } from "../../releases/releases";
 import { addReleaseInput, listReleasesInput, listReleasesPageInput } from "../../releases/schemas";
-import { brakeRelease } from "../../rollouts/rollouts";
-import { brakeInput } from "../../rollouts/schemas";
+import { brakeRelease, liftQuarantine, previewBrake } from "../../rollouts/rollouts";
+import { brakeInput, liftQuarantineInput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const releasesRouter = router({
@@ -17,4 +17,12 @@ export const releasesRouter = router({
     .mutation(({ ctx, input }) => addRelease(ctx.db.prisma, ctx.actor, input)),
   /** The emergency brake: pause (or revert) every rollout of the release and quarantine it. */
   brake: operatorProcedure.input(brakeInput).mutation(({ ctx, input }) => brakeRelease(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** What the brake would do now: rollouts that stop, machines that cancel, machines already on it. */
+  brakePreview: viewerProcedure
+    .input(brakeInput.pick({ version: true, ref: true }))
+    .query(({ ctx, input }) => previewBrake(ctx.db.prisma, input)),
+  /** Lifts a quarantine (audited, with a reason); nothing restarts by itself. */
+  liftQuarantine: operatorProcedure
+    .input(liftQuarantineInput)
+    .mutation(({ ctx, input }) => liftQuarantine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
 });

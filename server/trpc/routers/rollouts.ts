@@ -8,14 +8,15 @@ import {
   listRolloutMachines,
   pauseRollout,
   previewRollout,
+  previewRolloutAction,
   resumeRollout,
   revertRollout,
   startRollout,
 } from "../../rollouts/rollouts";
 import { listRolloutsInput, revertInput, rolloutActionInput, rolloutPlanInput, startRolloutInput } from "../../rollouts/schemas";
+import { MACHINE_STEPS } from "../../vocabulary";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
-const steps = ["pending", "assigned", "downloading", "staged", "rebooting", "verifying", "succeeded", "failed", "rolled_back", "dark"] as const;
 
 export const rolloutsRouter = router({
   list: viewerProcedure.input(listRolloutsInput).query(({ ctx, input }) => listRollouts(ctx.db.prisma, input)),
@@ -27,7 +28,7 @@ export const rolloutsRouter = router({
       z.object({
         rolloutId: z.string().min(1),
         ring: z.string().optional(),
-        step: z.enum(steps).optional(),
+        step: z.enum(MACHINE_STEPS).optional(),
         page: z.number().int().min(0).default(0),
         pageSize: z.number().int().min(1).max(200).default(50),
       }),
@@ -37,6 +38,10 @@ export const rolloutsRouter = router({
   comparison: viewerProcedure
     .input(z.object({ rolloutId: z.string().min(1) }))
     .query(({ ctx, input }) => healthComparison(ctx.db.prisma, input.rolloutId)),
+  /** What pause, abort or revert (of the rollout, or of one ring) would do to its machines now. */
+  actionPreview: viewerProcedure
+    .input(z.object({ rolloutId: z.string().min(1), ring: z.string().optional() }))
+    .query(({ ctx, input }) => previewRolloutAction(ctx.db.prisma, input)),
   /** The dry run: which machines land in which wave of which ring. */
   preview: viewerProcedure.input(rolloutPlanInput).query(({ ctx, input }) => previewRollout(ctx.db.prisma, input, ctx.clock)),
   start: operatorProcedure.input(startRolloutInput).mutation(({ ctx, input }) => startRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),

@@ -1,12 +1,12 @@
 "use client";
 // Operator actions on one machine, each behind a confirmation.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
 import { useState } from "react";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import type { RouterOutputs } from "@/components/router-types";
 import { Checksum } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
-import type { Deployment } from "@/server/protocol/v1";
 
 type Machine = RouterOutputs["machines"]["get"];
 
@@ -128,12 +128,6 @@ export function rollbackOf(machine: Machine) {
     : null;
 }
 
-/** The deployment a rollback boots: the first one that is not booted and differs from the booted commit (as the server picks it). */
-export function previousDeployment(machine: Machine) {
-  if (!Array.isArray(machine.deployments)) return null;
-  const deployments = machine.deployments as unknown as Deployment[];
-  return deployments.find((d) => !d.booted && d.checksum !== machine.bootedChecksum) ?? null;
-}
 
 export function PinDialog({ open, machine, onClose, onDone }: Props) {
   const trpc = useTRPC();
@@ -213,21 +207,32 @@ export function PinDialog({ open, machine, onClose, onDone }: Props) {
   );
 }
 
+/**
+ * Unpin, or release a rollback hold. The server says what the machine will be
+ * sent then; when that is older than what it runs, its agent would refuse the
+ * downgrade, so the dialog says so and offers to allow it, or to roll the
+ * ring forward instead.
+ */
 export function UnpinDialog({ open, machine, onClose, onDone }: Props) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [reason, setReason] = useState("");
+  const [allowDowngrade, setAllowDowngrade] = useState(false);
+  const preview = useQuery({ ...trpc.machines.unpinPreview.queryOptions({ machineId: machine.machineId }), enabled: open });
   const unpin = useMutation(
     trpc.machines.unpin.mutationOptions({
       onSuccess: async () => {
         await queryClient.invalidateQueries(trpc.machines.pathFilter());
         onDone(`${machine.hostname} follows its ring and its rollouts again.`);
         setReason("");
+        setAllowDowngrade(false);
       },
     }),
   );
   const hold = rollbackOf(machine);
   const pinned = machine.pinnedRelease;
+  const after = preview.data;
+  const downgrade = after?.downgrade ?? null;
   const close = () => {
     unpin.reset();
     onClose();
@@ -236,11 +241,13 @@ export function UnpinDialog({ open, machine, onClose, onDone }: Props) {
     <ConfirmDialog
       open={open}
       title={pinned ? `Unpin ${machine.hostname}?` : `Release the hold on ${machine.hostname}?`}
-      confirmLabel={pinned ? "Unpin" : "Release hold"}
+      confirmLabel={pinned ? (downgrade && allowDowngrade ? `Unpin, down to ${downgrade.to}` : "Unpin") : "Release hold"}
       busy={unpin.isPending}
-      error={unpin.error?.message}
+      error={unpin.error?.message ?? preview.error?.message}
       onClose={close}
-      onConfirm={() => unpin.mutate({ machineId: machine.machineId, reason: reason.trim() || undefined })}
+      onConfirm={() =>
+        unpin.mutate({ machineId: machine.machineId, allowDowngrade: Boolean(downgrade && allowDowngrade), reason: reason.trim() || undefined })
+      }
     >
       <p>
         {pinned ? (
@@ -252,10 +259,41 @@ export function UnpinDialog({ open, machine, onClose, onDone }: Props) {
             It is held on its rollback to <strong>{hold.version ?? hold.checksum.slice(0, 12)}</strong>.
           </>
         ) : null}{" "}
-        Once {pinned ? "unpinned" : "released"}, it follows ring <strong>{machine.ring?.name ?? "none"}</strong> again
-        {machine.ring?.currentRelease ? ` (release ${machine.ring.currentRelease.version})` : ""} and joins the rollouts that
-        reach it.
+        Once {pinned ? "unpinned" : "released"}, it follows ring <strong>{after?.ring ?? machine.ring?.name ?? "none"}</strong> again and
+        joins the rollouts that reach it.
       </p>
+      {!after ? (
+        <p className="muted">Asking the console what it would send…</p>
+      ) : after.action === "none" ? (
+        <p className="muted">
+          {after.desired ? `It already boots ${after.desired.version ?? after.desired.checksum.slice(0, 12)}: nothing changes on the machine.` : "The console would send it nothing: it keeps what it runs."}
+        </p>
+      ) : (
+        <p className="muted">
+          The console would send it <strong>{after.desired?.version ?? after.desired?.checksum.slice(0, 12)}</strong> ({after.desired?.reason}).
+        </p>
+      )}
+      {downgrade && (
+        <div className="notice warning">
+          <p>
+            <strong>That is a downgrade:</strong> it runs {downgrade.from}, newer than {downgrade.to}. Its agent refuses an older release
+            unless the console allows it, so without a choice here it would stay on {downgrade.from} and report the refusal.
+          </p>
+          <label className="check-row">
+            <input type="checkbox" checked={allowDowngrade} onChange={(e) => setAllowDowngrade(e.target.checked)} />
+            <span>Allow it down to {downgrade.to}</span>
+          </label>
+          {after?.ring && (
+            <p>
+              Or keep it on {downgrade.from} and{" "}
+              <Link href={`/rollouts/new?version=${encodeURIComponent(downgrade.from)}&rings=${encodeURIComponent(after.ring)}`}>
+                roll ring {after.ring} forward to {downgrade.from}
+              </Link>{" "}
+              first.
+            </p>
+          )}
+        </div>
+      )}
       <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>
   );
@@ -276,7 +314,7 @@ export function RollbackDialog({ open, machine, onClose, onDone }: Props) {
       },
     }),
   );
-  const previous = previousDeployment(machine);
+  const previous = machine.previousDeployment;
   const close = () => {
     rollback.reset();
     onClose();

@@ -27,7 +27,6 @@ import type { Deployment, HealthCheck } from "@/server/protocol/v1";
 import {
   MoveDialog,
   PinDialog,
-  previousDeployment,
   RetireDialog,
   RollbackDialog,
   rollbackOf,
@@ -54,102 +53,23 @@ function checksOf(machine: Machine): CheckRow[] {
   return (machine.healthChecks as unknown as HealthCheck[]).map((c, position) => ({ ...c, position }));
 }
 
-function Desired({ machine, deployments }: { machine: Machine; deployments: DeploymentRow[] }) {
-  const ring = machine.ring;
-  const release = ring?.currentRelease;
-  const pinned = machine.pinnedRelease;
-  const hold = rollbackOf(machine);
-  if (pinned) {
-    const there = machine.bootedChecksum === pinned.checksum;
-    return (
-      <>
-        <StateBadge tone={there ? "good" : "info"}>{there ? `Pinned, on ${pinned.version}` : `Pinned, going to ${pinned.version}`}</StateBadge>
-        <p>
-          Pinned to <strong>{pinned.version}</strong> <Checksum value={pinned.checksum} copyable />
-          {machine.pinAllowsDowngrade ? " (a downgrade, on purpose)" : ""}: it takes part in no rollout until it is unpinned.
-        </p>
-      </>
-    );
-  }
-  if (hold) {
-    const there = machine.bootedChecksum === hold.checksum;
-    return (
-      <>
-        <StateBadge tone="neutral">{there ? "Rolled back" : "Rolling back"}</StateBadge>
-        <p>
-          {there ? "Boots" : "Goes back to"} its previous deployment{" "}
-          <strong>{hold.version ?? "of unknown version"}</strong> <Checksum value={hold.checksum} copyable />
-          {hold.hold ? ", and stays there until the hold is released." : "; it follows its ring again once it boots it."}
-        </p>
-        {hold.reason && <p className="muted">{hold.reason}</p>}
-      </>
-    );
-  }
-  const inRollout = machine.rollouts.find((r) => ["running", "paused", "awaiting_approval"].includes(r.rollout.state));
-  if (inRollout) {
-    const { rollout } = inRollout;
-    return (
-      <>
-        <span className="badges">
-          <StateBadge tone="info">In rollout of {rollout.release.version}</StateBadge> <StepBadge step={inRollout.step} />
-        </span>
-        <p>
-          Wave {inRollout.wave + 1} of the{" "}
-          <Link href={`/rollouts/${encodeURIComponent(rollout.id)}`}>rollout of {rollout.release.version}</Link>, which is{" "}
-          {rollout.state === "awaiting_approval" ? "awaiting approval" : rollout.state}
-          {rollout.state === "paused" && inRollout.step === "assigned" ? ": the machine holds where it is until it resumes" : ""}.
-        </p>
-      </>
-    );
-  }
-  if (!ring) {
-    return (
-      <>
-        <StateBadge tone="neutral">Not in a ring</StateBadge>
-        <p className="muted">The console sends this machine no update. Move it to a ring to manage it.</p>
-      </>
-    );
-  }
-  if (!release) {
-    return (
-      <>
-        <StateBadge tone="neutral">No release set</StateBadge>
-        <p className="muted">
-          Ring <strong>{ring.name}</strong> has no current release yet, so the machine keeps what it runs.
-        </p>
-      </>
-    );
-  }
-  if (machine.bootedChecksum === release.checksum) {
-    return (
-      <>
-        <StateBadge tone="good">Up to date</StateBadge>
-        <p>
-          Boots <strong>{release.version}</strong>, the current release of ring <strong>{ring.name}</strong>.
-        </p>
-      </>
-    );
-  }
-  const staged = deployments.some((d) => d.staged && d.checksum === release.checksum);
-  const working = machine.updateTarget === release.checksum;
-  let progress = "The agent is told to update at its next check-in.";
-  if (staged) progress = "The update is staged and waits for a reboot.";
-  else if (working && machine.updateState === "failed") progress = "The last attempt failed: see the update error.";
-  else if (working && machine.updateState === "rolled_back") progress = "The machine rolled back after the update: see its timeline.";
-  else if (working && ["downloading", "rebooting", "verifying"].includes(machine.updateState)) {
-    progress = `The machine is on its way (${machine.updateState}).`;
-  }
+/** The console's answer to the machine, as the server words it (the same answer its agent gets). */
+function Desired({ machine }: { machine: Machine }) {
+  const answer = machine.answer;
   return (
     <>
-      <StateBadge tone="info">Update pending to {release.version}</StateBadge>
-      <p>
-        Ring <strong>{ring.name}</strong> wants <strong>{release.version}</strong> <Checksum value={release.checksum} copyable />; the
-        machine boots {machine.bootedVersion ? <strong>{machine.bootedVersion}</strong> : "an unknown version"}.{" "}
-        {progress}
-      </p>
-      {machine.bootedRef && machine.bootedRef !== ring.branch.ref && (
-        <p className="muted">
-          It also switches branch: <code>{machine.bootedRef}</code> → <code>{ring.branch.ref}</code>.
+      <span className="badges">
+        <StateBadge tone={answer.tone}>{answer.title}</StateBadge>
+        {answer.desired && answer.action !== "none" && (
+          <span className="muted small">
+            {answer.action === "rollback" ? "rollback to" : "update to"} <Checksum value={answer.desired.checksum} copyable />
+          </span>
+        )}
+      </span>
+      <p>{answer.detail}</p>
+      {answer.rolloutId && (
+        <p className="muted small">
+          <Link href={`/rollouts/${encodeURIComponent(answer.rolloutId)}`}>The rollout it comes from</Link>
         </p>
       )}
     </>
@@ -167,7 +87,7 @@ const rolloutColumns: ColumnDef<RolloutRow, unknown>[] = [
     ),
   },
   { id: "state", header: "Rollout state", cell: ({ row }) => <RolloutStateBadge state={row.original.rollout.state} /> },
-  { id: "wave", header: "Wave", cell: ({ row }) => row.original.wave + 1 },
+  { id: "wave", header: "Wave", cell: ({ row }) => row.original.wave },
   { id: "step", header: "Step", cell: ({ row }) => <StepBadge step={row.original.step} /> },
   { id: "previous", header: "Previous version", cell: ({ row }) => row.original.previousVersion ?? <span className="muted">unknown</span> },
   { id: "assignedAt", header: "Assigned", cell: ({ row }) => <DateTime value={row.original.assignedAt} stacked /> },
@@ -317,7 +237,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
   const operator = can("operator") && !retired;
   const os = [m.osId, m.osVersionId, m.osArch].filter(Boolean).join(" ");
   const hold = rollbackOf(m);
-  const previous = previousDeployment(m);
+  const previous = m.previousDeployment;
   const closeDialog = () => setDialog(null);
   const dialogDone = (text: string) => {
     setDialog(null);
@@ -470,7 +390,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
 
         <section className="card" aria-labelledby="desired-title">
           <h2 id="desired-title">What the console wants</h2>
-          <Desired machine={m} deployments={deployments} />
+          <Desired machine={m} />
           <h3>Reboot slot</h3>
           {m.rebootLease ? (
             <p>

@@ -1,15 +1,15 @@
 "use client";
 // What an operator does to a rollout, each behind a confirmation that says
-// how many machines it touches (from the rollout's step counts).
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+// how many machines it touches: counted by the server from what the
+// machines report (rollouts.actionPreview), never worked out here.
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type ReactNode, useState } from "react";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import type { RouterOutputs } from "@/components/router-types";
-import { addSteps, agree, plural, type StepCounts, sumSteps, touchedMachines } from "@/components/step-bar";
+import { agree, plural } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
 
 export type Rollout = RouterOutputs["rollouts"]["get"];
-type Ring = Rollout["rings"][number];
 export type ActionKind = "pause" | "resume" | "approve" | "abort" | "revert";
 export interface PendingAction {
   kind: ActionKind;
@@ -17,32 +17,9 @@ export interface PendingAction {
   ring?: string;
 }
 
-export function ringSteps(ring: Ring): StepCounts {
-  return addSteps(ring.waves.map((w) => w.steps));
-}
-
-/** Machines of a ring no wave has reached yet. */
-export function notReached(ring: Ring) {
-  if (ring.phase === "completed" || ring.phase === "reverted") return 0;
-  return Math.max(0, ring.machines - sumSteps(ringSteps(ring)));
-}
-
-function inProgress(steps: StepCounts) {
-  return steps.downloading + steps.staged + steps.rebooting + steps.verifying;
-}
-
-function waiting(steps: StepCounts) {
-  return steps.pending + steps.assigned;
-}
-
-/** Where a rollout goes on from: the first ring not completed, with its open wave. */
-function nextStep(rollout: Rollout) {
-  const ring = rollout.rings.find((r) => r.phase !== "completed" && r.phase !== "reverted");
-  if (!ring) return "every ring is done, so it completes";
-  if (ring.phase === "pending") return `ring ${ring.ring.name} starts with its first wave`;
-  if (ring.phase === "awaiting_approval") return `ring ${ring.ring.name} still waits for an approval`;
-  const wave = ring.waves[Math.max(0, ring.openWave)];
-  return `ring ${ring.ring.name}, wave ${wave.index + 1} (${wave.label}) goes on`;
+function Counted({ n, children }: { n: number | undefined; children: (n: number) => ReactNode }) {
+  if (n === undefined) return <li className="muted">counting…</li>;
+  return <li>{children(n)}</li>;
 }
 
 const TITLES: Record<ActionKind, string> = {
@@ -87,12 +64,16 @@ export function RolloutActionDialog({
   const current = action ? mutations[action.kind] : null;
 
   const version = rollout.release.version;
+  const preview = useQuery({
+    ...trpc.rollouts.actionPreview.queryOptions({ rolloutId: rollout.id, ring: action?.ring }),
+    enabled: action !== null && action.kind !== "approve",
+  });
+  const counts = preview.data;
   const rings = action?.ring ? rollout.rings.filter((r) => r.ring.name === action.ring) : rollout.rings;
-  const steps = addSteps(rings.map(ringSteps));
-  const touched = touchedMachines(steps);
-  const unreached = rings.reduce((sum, r) => sum + notReached(r), 0);
-  const touchedRings = rings.filter((r) => r.phase === "active" || r.phase === "completed").map((r) => r.ring.name);
+  const unreached = rings.reduce((sum, r) => sum + r.notReached, 0);
+  const touchedRings = rings.filter((r) => r.phase === "completed").map((r) => r.ring.name);
   const awaiting = rollout.rings.find((r) => r.phase === "awaiting_approval");
+  const held = rollout.progress.steps.held;
 
   let body: ReactNode = null;
   let confirmLabel = "";
@@ -105,14 +86,28 @@ export function RolloutActionDialog({
         <>
           <p>No wave opens and no new machine is sent {version} until someone resumes it.</p>
           <ul className="confirm-counts">
-            <li>
-              <strong>{plural(inProgress(steps), "machine")}</strong> already on {agree(inProgress(steps), "its", "their")} way{" "}
-              {agree(inProgress(steps), "finishes its", "finish their")} update.
-            </li>
-            <li>
-              <strong>{plural(waiting(steps), "assigned machine")}</strong> that {agree(waiting(steps), "has", "have")} not
-              started {agree(waiting(steps), "holds where it is", "hold where they are")}.
-            </li>
+            <Counted n={counts?.onTheirWay}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "machine")}</strong> downloading or staged {agree(n, "holds", "hold")}: {agree(n, "it keeps", "they keep")} what{" "}
+                  {agree(n, "it", "they")} staged and {agree(n, "does", "do")} not reboot into it until the rollout resumes.
+                </>
+              )}
+            </Counted>
+            <Counted n={counts?.rebooting}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "machine")}</strong> already granted a reboot slot {agree(n, "goes", "go")} on.
+                </>
+              )}
+            </Counted>
+            <Counted n={counts?.waiting}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "assigned machine")}</strong> that {agree(n, "has", "have")} not started {agree(n, "waits", "wait")}.
+                </>
+              )}
+            </Counted>
           </ul>
         </>
       );
@@ -121,12 +116,18 @@ export function RolloutActionDialog({
       confirmLabel = "Resume rollout";
       body = (
         <>
-          <p>The controller carries on: {nextStep(rollout)}.</p>
+          <p>The controller carries on: {rollout.next ?? "it goes on"}.</p>
           <ul className="confirm-counts">
             <li>
-              <strong>{plural(waiting(steps), "assigned machine")}</strong> that {agree(waiting(steps), "was", "were")} holding{" "}
-              {agree(waiting(steps), "starts its", "start their")} update.
+              <strong>{plural(held, "held machine")}</strong> {agree(held, "reboots", "reboot")} into {version} as reboot slots free up.
             </li>
+            <Counted n={counts?.waiting}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "assigned machine")}</strong> that {agree(n, "was", "were")} waiting {agree(n, "starts its", "start their")} update.
+                </>
+              )}
+            </Counted>
           </ul>
           {rollout.pausedBy === "gate" && (
             <p className="notice warning">
@@ -138,7 +139,7 @@ export function RolloutActionDialog({
       );
       break;
     case "approve": {
-      const machines = awaiting?.machines ?? 0;
+      const machines = awaiting?.total ?? 0;
       title = `Approve ring ${awaiting?.ring.name ?? ""}?`;
       confirmLabel = awaiting ? `Approve ${awaiting.ring.name}` : "Approve";
       body = (
@@ -156,14 +157,36 @@ export function RolloutActionDialog({
         <>
           <p>The rollout ends where it stands and cannot be resumed.</p>
           <ul className="confirm-counts">
-            <li>
-              <strong>{plural(steps.succeeded, "machine")}</strong> that {agree(steps.succeeded, "runs", "run")} {version}{" "}
-              {agree(steps.succeeded, "stays", "stay")} on it (revert to send {agree(steps.succeeded, "it", "them")} back).
-            </li>
-            <li>
-              <strong>{plural(inProgress(steps) + waiting(steps), "machine")}</strong> not done yet{" "}
-              {agree(inProgress(steps) + waiting(steps), "is", "are")} no longer sent it.
-            </li>
+            <Counted n={counts?.booted}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "machine")}</strong> that {agree(n, "boots", "boot")} {version} {agree(n, "stays", "stay")} on it (revert to
+                  send {agree(n, "it", "them")} back).
+                </>
+              )}
+            </Counted>
+            <Counted n={counts?.onTheirWay}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "machine")}</strong> downloading or staged {agree(n, "cancels", "cancel")}: the staged deployment is removed
+                  and {agree(n, "it keeps", "they keep")} booting what {agree(n, "it runs", "they run")}.
+                </>
+              )}
+            </Counted>
+            <Counted n={counts?.rebooting}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "machine")}</strong> already granted a reboot slot may still boot it.
+                </>
+              )}
+            </Counted>
+            <Counted n={counts?.waiting}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "assigned machine")}</strong> that had not started {agree(n, "is", "are")} no longer sent it.
+                </>
+              )}
+            </Counted>
             {unreached > 0 && (
               <li>
                 <strong>{plural(unreached, "machine")}</strong> no wave reached {agree(unreached, "keeps what it runs", "keep what they run")}.
@@ -180,27 +203,33 @@ export function RolloutActionDialog({
       body = (
         <>
           <ul className="confirm-counts">
-            <li>
-              <strong>{plural(touched, "machine")}</strong> that left {agree(touched, "its", "their")} old deployment{" "}
-              {agree(touched, "boots", "boot")} it again (a reboot, no download).
-            </li>
+            <Counted n={counts && counts.booted + counts.rebooting}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "machine")}</strong> on {version} (or rebooting into it) {agree(n, "boots its", "boot their")} previous
+                  deployment again (a reboot, no download).
+                </>
+              )}
+            </Counted>
+            <Counted n={counts?.onTheirWay}>
+              {(n) => (
+                <>
+                  <strong>{plural(n, "machine")}</strong> downloading or staged {agree(n, "cancels", "cancel")}.
+                </>
+              )}
+            </Counted>
             {touchedRings.length > 0 && (
               <li>
                 {agree(touchedRings.length, "Ring", "Rings")} <strong>{touchedRings.join(", ")}</strong>{" "}
-                {agree(touchedRings.length, "goes back to the release it", "go back to the release they")} ran before.
-              </li>
-            )}
-            {waiting(steps) > 0 && (
-              <li>
-                <strong>{plural(waiting(steps), "assigned machine")}</strong> that had not started{" "}
-                {agree(waiting(steps), "stays where it is", "stay where they are")}.
+                {agree(touchedRings.length, "goes back to the release it", "go back to the release they")} ran before, unless a later rollout
+                moved {agree(touchedRings.length, "it", "them")} on.
               </li>
             )}
           </ul>
           <p className="muted">
             Pinned machines are not touched.{" "}
-            {action.ring && rollout.rings.some((r) => r.ring.name !== action.ring && r.phase !== "pending")
-              ? "The other rings keep the release; the rollout pauses."
+            {action.ring && rollout.rings.some((r) => r.ring.name !== action.ring && r.phase !== "pending" && r.phase !== "reverted")
+              ? "The other rings keep the release; the rollout pauses and cannot be resumed (start a new rollout instead)."
               : action.ring
                 ? "The rollout pauses; the rings after it have not started."
                 : "The rollout ends as reverted."}

@@ -19,20 +19,20 @@ import {
   StepBadge,
   stepOptions,
 } from "@/components/status";
-import { addSteps, plural, StepBar, StepLegend, sumSteps } from "@/components/step-bar";
+import { plural, StepBar, StepLegend } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
 import { useMe } from "@/components/use-me";
+import { isActiveRollout } from "@/server/vocabulary";
 import { HealthComparison } from "./health-comparison";
 import { percentText, ringPhaseFor, soakText, TextWithTimes, wavePlanText } from "../rollout-parts";
-import { type PendingAction, type Rollout, RolloutActionDialog, notReached, ringSteps } from "./rollout-actions";
+import { type PendingAction, type Rollout, RolloutActionDialog } from "./rollout-actions";
 
 type Ring = Rollout["rings"][number];
 type MachineRow = RouterOutputs["rollouts"]["machines"]["rows"][number];
 type Step = RouterInputs["rollouts"]["machines"]["step"];
 
 const PAGE_SIZE = 50;
-const ACTIVE = new Set(["running", "paused", "awaiting_approval"]);
 
 function Fact({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -94,8 +94,8 @@ function StopBanner({ rollout }: { rollout: Rollout }) {
           </p>
           {rollout.release.quarantinedAt && (
             <p>
-              The release is quarantined, so the rollout cannot resume: revert it to send its machines back, or abort it to
-              end it where it stands.
+              The release is quarantined, so the rollout cannot resume until the quarantine is lifted (Releases page): revert
+              it to send its machines back, or abort it to end it where it stands.
             </p>
           )}
         </div>
@@ -126,9 +126,7 @@ function RingCard({
   canRevert: boolean;
   onRevert: () => void;
 }) {
-  const steps = ringSteps(ring);
-  const counted = sumSteps(steps);
-  const remaining = notReached(ring);
+  const active = isActiveRollout(rollout.state);
   const forced = selectorText(ring.forceFirst);
   const excluded = selectorText(ring.exclude);
   return (
@@ -187,25 +185,24 @@ function RingCard({
         )}
         <ol className="waves" aria-label={`Waves of ring ${ring.ring.name}`}>
           {ring.waves.map((wave) => {
-            const current = ring.phase === "active" && wave.index === ring.openWave && ACTIVE.has(rollout.state);
             return (
-              <li key={wave.index} className={`wave-row ${wave.open ? "open" : "closed"}`}>
+              <li key={wave.number} className={`wave-row ${wave.open ? "open" : "closed"}`}>
                 <span className="wave-name">
                   <strong>
-                    Wave {wave.index + 1}
-                    {current ? " · now" : ""}
+                    Wave {wave.number}
+                    {wave.current ? " · now" : ""}
                   </strong>
                   <span className="muted">
                     {wave.label === "1 machine" ? "single first machine" : `up to ${wave.label}`}
                   </span>
                 </span>
                 {wave.open ? (
-                  <StepBar steps={wave.steps} label={`Ring ${ring.ring.name}, wave ${wave.index + 1}`} />
+                  <StepBar steps={wave.steps} label={`Ring ${ring.ring.name}, wave ${wave.number}`} />
                 ) : (
                   <div className="stepbar-block">
-                    <div className="stepbar" role="img" aria-label={`Ring ${ring.ring.name}, wave ${wave.index + 1}: not open yet`} />
+                    <div className="stepbar" role="img" aria-label={`Ring ${ring.ring.name}, wave ${wave.number}: not open yet`} />
                     <p className="stepbar-legend">
-                      {ring.phase === "reverted" || !ACTIVE.has(rollout.state) ? "never opened" : "not open yet"}
+                      {ring.phase === "reverted" || !active ? "never opened" : "not open yet"}
                     </p>
                   </div>
                 )}
@@ -215,14 +212,9 @@ function RingCard({
           <li className="wave-row ring-total">
             <span className="wave-name">
               <strong>Ring total</strong>
-              <span className="muted">{plural(counted + remaining, "machine")}</span>
+              <span className="muted">{plural(ring.total, "machine")}</span>
             </span>
-            <StepBar
-              steps={steps}
-              total={counted + remaining}
-              label={`Ring ${ring.ring.name}, all waves`}
-              remainingLabel={ACTIVE.has(rollout.state) ? "not reached yet" : "never reached"}
-            />
+            <StepBar steps={ring.steps} total={ring.total} label={`Ring ${ring.ring.name}, all waves`} />
           </li>
         </ol>
       </div>
@@ -284,14 +276,12 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
 
   const r = query.data;
   const operator = can("operator");
-  const active = ACTIVE.has(r.state);
-  const allSteps = addSteps(r.rings.map(ringSteps));
-  const overallTotal = sumSteps(allSteps) + r.rings.reduce((sum, ring) => sum + notReached(ring), 0);
-  const started = (ring: Ring) => ring.phase === "active" || ring.phase === "completed";
-  const touched = r.rings.some(started);
+  const active = isActiveRollout(r.state);
+  const allSteps = r.progress.steps;
+  const touched = r.rings.some((ring) => ring.phase !== "pending");
   const awaiting = r.rings.find((ring) => ring.phase === "awaiting_approval");
   const waveLabel = (ring: string | undefined, wave: number) =>
-    r.rings.find((x) => x.ring.name === ring)?.waves[wave]?.label ?? null;
+    r.rings.find((x) => x.ring.name === ring)?.waves.find((w) => w.number === wave)?.label ?? null;
 
   const columns: ColumnDef<MachineRow, unknown>[] = [
     {
@@ -316,7 +306,7 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
         const label = waveLabel(row.original.machine.ring?.name, row.original.wave);
         return (
           <span className="stacked">
-            <span>{row.original.wave + 1}</span>
+            <span>{row.original.wave}</span>
             {label && <span className="muted small">{label}</span>}
           </span>
         );
@@ -324,14 +314,19 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
     },
     { id: "step", header: "Step", cell: ({ row }) => <StepBadge step={row.original.step} /> },
     {
+      // What the machine ran when the rollout took it, and what it boots now (the release, or not).
       id: "versions",
-      header: "Before → now",
-      cell: ({ row }) => (
-        <span className="nowrap">
-          {row.original.previousVersion ?? <span className="muted">unknown</span>} <span className="muted">→</span>{" "}
-          {row.original.machine.bootedVersion ?? <span className="muted">unknown</span>}
-        </span>
-      ),
+      header: "Before → boots now",
+      cell: ({ row }) => {
+        const now = row.original.machine.bootedVersion;
+        const onRelease = now === r.release.version;
+        return (
+          <span className="nowrap">
+            {row.original.previousVersion ?? <span className="muted">unknown</span>} <span className="muted">→</span>{" "}
+            {now ? onRelease ? <strong>{now}</strong> : <span title={`not on ${r.release.version}`}>{now}</span> : <span className="muted">unknown</span>}
+          </span>
+        );
+      },
     },
     { id: "health", header: "Health", cell: ({ row }) => <HealthBadge status={row.original.machine.healthStatus} /> },
     {
@@ -379,7 +374,7 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
         </div>
         {operator && (
           <div className="actions">
-            {(r.state === "running" || r.state === "awaiting_approval") && (
+            {r.actions.pause.allowed && (
               <button type="button" onClick={() => setAction({ kind: "pause" })}>
                 Pause…
               </button>
@@ -388,24 +383,24 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
               <button
                 type="button"
                 className="primary"
-                disabled={Boolean(r.release.quarantinedAt)}
-                title={r.release.quarantinedAt ? "The release is quarantined: it cannot be resumed" : undefined}
+                disabled={!r.actions.resume.allowed}
+                title={r.actions.resume.why ?? undefined}
                 onClick={() => setAction({ kind: "resume" })}
               >
                 Resume…
               </button>
             )}
-            {r.state === "awaiting_approval" && (
+            {r.actions.approve.allowed && (
               <button type="button" className="primary" onClick={() => setAction({ kind: "approve" })}>
                 Approve {awaiting?.ring.name}…
               </button>
             )}
-            {active && (
+            {r.actions.abort.allowed && (
               <button type="button" className="danger-outline" onClick={() => setAction({ kind: "abort" })}>
                 Abort…
               </button>
             )}
-            {r.state !== "reverted" && touched && (
+            {r.actions.revert.allowed && (
               <button type="button" className="danger-outline" onClick={() => setAction({ kind: "revert" })}>
                 Revert…
               </button>
@@ -422,6 +417,9 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
           </div>
         )}
       </div>
+      {operator && r.state === "paused" && !r.actions.resume.allowed && r.actions.resume.why && (
+        <p className="muted small">Resume is not possible: {r.actions.resume.why}.</p>
+      )}
 
       {query.error && <ErrorNotice title="Could not refresh:" error={`${query.error.message}. Showing what was last loaded.`} />}
       {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
@@ -457,12 +455,7 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
         </div>
         <div className="overall">
           <h2>All rings</h2>
-          <StepBar
-            steps={allSteps}
-            total={overallTotal}
-            label="Whole rollout"
-            remainingLabel={active ? "not reached yet" : "never reached"}
-          />
+          <StepBar steps={allSteps} total={r.progress.total} label="Whole rollout" />
           {active && <p className="muted small">Updates every few seconds as the machines report.</p>}
         </div>
       </section>
@@ -475,7 +468,7 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
             key={ring.ring.name}
             ring={ring}
             rollout={r}
-            canRevert={operator && r.state !== "reverted" && started(ring)}
+            canRevert={operator && r.actions.revertRing[ring.ring.name]?.allowed === true}
             onRevert={() => setAction({ kind: "revert", ring: ring.ring.name })}
           />
         ))}

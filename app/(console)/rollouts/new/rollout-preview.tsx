@@ -102,8 +102,8 @@ function rowsOf(ring: PreviewRing): WaveRow[] {
   const rows: WaveRow[] = ring.waves.map((w) => {
     cumulative += w.count;
     return {
-      key: `wave-${w.index}`,
-      name: `Wave ${w.index + 1}`,
+      key: `wave-${w.number}`,
+      name: `Wave ${w.number}`,
       share: w.label === "1 machine" ? "single first machine" : `up to ${w.label} of the ring`,
       count: w.count,
       cumulative,

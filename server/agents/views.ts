@@ -1,0 +1,164 @@
+// What the console's answer to a machine is computed from, read from the
+// database: the machine's view (its pin, rollback, booted deployment and
+// update) and its ring's view (current release, the rollout open in it).
+// The agent service reads these on the check-in path (through its caches);
+// the console's own pages read them to show the same answer.
+import type { Prisma, PrismaClient } from "../db/client";
+import type { RollbackTarget } from "../rollouts/machine-actions";
+import { wavesOf } from "../rollouts/plan";
+import type { Selector } from "../rollouts/schemas";
+import { ACTIVE_ROLLOUT_STATES, sqlList } from "../vocabulary";
+import type { MachineView, RingView, RolloutView } from "./desired";
+
+/** Runs one SQL statement with $1… parameters: the pg pool on the hot path, Prisma elsewhere. */
+export type Query = <T>(sql: string, params: unknown[]) => Promise<T[]>;
+
+export const prismaQuery =
+  (db: PrismaClient | Prisma.TransactionClient): Query =>
+  <T>(sql: string, params: unknown[]) =>
+    db.$queryRawUnsafe<T[]>(sql, ...params);
+
+/** The columns of `machines m` (with its pinned release `p` and branch `pb`) that a machine's view needs. */
+export const MACHINE_VIEW_COLUMNS = `m.machine_id, m.booted_checksum, m.update_state, m.update_target, m.labels, m.cohort,
+       m.rollback_to, m.pin_allows_downgrade, m.allow_downgrade_to,
+       p.checksum AS pinned_checksum, p.version AS pinned_version, pb.ref AS pinned_ref,
+       p.quarantined_at IS NOT NULL AS pinned_quarantined`;
+export const MACHINE_VIEW_JOINS = `LEFT JOIN releases p ON p.id = m.pinned_release_id
+         LEFT JOIN branches pb ON pb.id = p.branch_id`;
+
+export interface MachineViewRow {
+  machine_id: string;
+  booted_checksum: string | null;
+  update_state: string;
+  update_target: string | null;
+  labels: Record<string, string> | null;
+  cohort: number;
+  rollback_to: RollbackTarget | null;
+  pin_allows_downgrade: boolean;
+  allow_downgrade_to: string | null;
+  pinned_checksum: string | null;
+  pinned_version: string | null;
+  pinned_ref: string | null;
+  pinned_quarantined: boolean;
+}
+
+export function machineViewOf(row: MachineViewRow): MachineView {
+  return {
+    machineId: row.machine_id,
+    bootedChecksum: row.booted_checksum,
+    updateState: row.update_state,
+    updateTarget: row.update_target,
+    labels: row.labels ?? {},
+    cohort: row.cohort,
+    rollbackTo: row.rollback_to,
+    allowDowngradeTo: row.allow_downgrade_to,
+    pinned:
+      row.pinned_checksum && row.pinned_ref && row.pinned_version
+        ? {
+            ref: row.pinned_ref,
+            checksum: row.pinned_checksum,
+            version: row.pinned_version,
+            quarantined: row.pinned_quarantined,
+            allowDowngrade: row.pin_allows_downgrade,
+          }
+        : null,
+  };
+}
+
+/** One machine's view by its machine id (the console's pages). */
+export async function readMachineView(query: Query, machineId: string): Promise<(MachineView & { ringId: string | null }) | null> {
+  const [row] = await query<MachineViewRow & { ring_id: string | null }>(
+    `SELECT m.ring_id, ${MACHINE_VIEW_COLUMNS} FROM machines m ${MACHINE_VIEW_JOINS} WHERE m.machine_id = $1`,
+    [machineId],
+  );
+  return row ? { ...machineViewOf(row), ringId: row.ring_id } : null;
+}
+
+/** A ring's view: its current release and the rollout open in it. */
+export async function readRingView(query: Query, ringId: string): Promise<RingView | null> {
+  const [row] = await query<{
+    id: string;
+    name: string;
+    check_in_interval_seconds: number;
+    ref: string | null;
+    checksum: string | null;
+    version: string | null;
+    quarantined: boolean;
+  }>(
+    `SELECT r.id, r.name, r.check_in_interval_seconds, b.ref, rel.checksum, rel.version,
+            rel.quarantined_at IS NOT NULL AS quarantined
+       FROM rings r
+       LEFT JOIN releases rel ON rel.id = r.current_release_id
+       LEFT JOIN branches b ON b.id = rel.branch_id
+      WHERE r.id = $1`,
+    [ringId],
+  );
+  if (!row) return null;
+  return {
+    id: row.id,
+    name: row.name,
+    checkInIntervalSeconds: row.check_in_interval_seconds,
+    release:
+      row.checksum && row.ref && row.version
+        ? { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined }
+        : null,
+    rollout: await readOpenRollout(query, ringId),
+  };
+}
+
+/**
+ * The rollout whose waves are open in the ring: an active one first, else
+ * the newest aborted one, until a later rollout takes the ring (an aborted
+ * rollout still keeps the machines that booted its release where they are).
+ */
+async function readOpenRollout(query: Query, ringId: string): Promise<RolloutView | null> {
+  const [row] = await query<{
+    id: string;
+    state: RolloutView["state"];
+    paused_by: RolloutView["pausedBy"];
+    pause_reason: string | null;
+    allow_downgrade: boolean;
+    open_wave: number;
+    single_first: boolean;
+    percents: number[];
+    force_first: Partial<Selector>;
+    exclude: Partial<Selector>;
+    first_machine_ids: string[];
+    ref: string;
+    checksum: string;
+    version: string;
+    quarantined: boolean;
+  }>(
+    `SELECT ro.id, ro.state::text AS state, ro.paused_by, ro.pause_reason, ro.allow_downgrade, rr.open_wave, rr.single_first,
+            rr.percents, rr.force_first, rr.exclude, rr.first_machine_ids, b.ref, rel.checksum, rel.version,
+            rel.quarantined_at IS NOT NULL AS quarantined
+       FROM rollout_rings rr
+       JOIN rollouts ro ON ro.id = rr.rollout_id
+       JOIN releases rel ON rel.id = ro.release_id
+       JOIN branches b ON b.id = rel.branch_id
+      WHERE rr.ring_id = $1 AND rr.phase = 'active' AND rr.open_wave >= 0
+        AND (ro.state IN ${sqlList(ACTIVE_ROLLOUT_STATES)}
+             OR (ro.state = 'aborted' AND NOT EXISTS (
+                   SELECT 1 FROM rollout_rings later JOIN rollouts lro ON lro.id = later.rollout_id
+                    WHERE later.ring_id = rr.ring_id AND later.phase <> 'pending' AND lro.created_at > ro.created_at)))
+      ORDER BY ro.state = 'aborted', ro.created_at DESC
+      LIMIT 1`,
+    [ringId],
+  );
+  if (!row) return null;
+  return {
+    id: row.id,
+    state: row.state,
+    pausedBy: row.paused_by,
+    pauseReason: row.pause_reason,
+    allowDowngrade: row.allow_downgrade,
+    openWave: row.open_wave,
+    release: { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined },
+    membership: {
+      waves: wavesOf({ singleFirst: row.single_first, percents: row.percents }),
+      forceFirst: row.force_first,
+      exclude: row.exclude,
+      firstMachineIds: row.first_machine_ids,
+    },
+  };
+}

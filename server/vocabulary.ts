@@ -1,0 +1,137 @@
+// The state vocabularies of Orchard, decided once: roles, rollout states,
+// ring phases, a machine's steps in a rollout, the update states machines
+// report, with the predicates that the server, the app and the SQL lists
+// use. Pure (no database, no Node): the app imports it as it is. The Prisma
+// enums must hold the same values (vocabulary.test.ts checks them), and
+// label maps elsewhere are typed by these unions, so adding a value is a
+// compile error wherever it must be handled.
+
+const oneOf =
+  <T extends string>(values: readonly T[]) =>
+  (value: string | null | undefined): value is T =>
+    value != null && (values as readonly string[]).includes(value);
+
+// ---------------------------------------------------------------- roles
+
+/** What a console user may do; each role includes the ones before it. */
+export const ROLES = ["viewer", "operator", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** True when `role` includes everything `needed` may do. */
+export function roleAtLeast(role: Role, needed: Role): boolean {
+  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
+}
+
+// ---------------------------------------------------------------- rollouts
+
+export const ROLLOUT_STATES = ["draft", "running", "paused", "awaiting_approval", "completed", "aborted", "reverted"] as const;
+export type RolloutState = (typeof ROLLOUT_STATES)[number];
+
+/** Under way: the rollout holds its rings and the controller steps it. */
+export const ACTIVE_ROLLOUT_STATES = ["running", "paused", "awaiting_approval"] as const satisfies readonly RolloutState[];
+export type ActiveRolloutState = (typeof ACTIVE_ROLLOUT_STATES)[number];
+export const isActiveRollout = oneOf<ActiveRolloutState>(ACTIVE_ROLLOUT_STATES);
+
+/** Ended: nothing moves it any more. */
+export const FINISHED_ROLLOUT_STATES = ["completed", "aborted", "reverted"] as const satisfies readonly RolloutState[];
+export const isFinishedRollout = oneOf(FINISHED_ROLLOUT_STATES);
+
+/** Who stopped a paused rollout. */
+export const PAUSED_BY = ["operator", "gate", "brake"] as const;
+export type PausedBy = (typeof PAUSED_BY)[number];
+
+/** Where a rollout is in one of its rings. */
+export const RING_PHASES = ["pending", "active", "awaiting_approval", "completed", "reverted"] as const;
+export type RingPhase = (typeof RING_PHASES)[number];
+
+/** The ring has started (a wave opened, it awaits approval, or it completed): a revert has something to undo. */
+export const leftPending = (phase: RingPhase) => phase !== "pending";
+
+// ---------------------------------------------------------------- a machine in a rollout
+
+/**
+ * A machine's step in a rollout. `held`: staged, waiting for a paused rollout
+ * to resume; `cancelled`: the update was withdrawn (abort, brake, pin, move)
+ * before the machine rebooted into it. Rolled back and dark are outcomes of
+ * their own, never folded into failed.
+ */
+export const MACHINE_STEPS = [
+  "pending",
+  "assigned",
+  "downloading",
+  "staged",
+  "held",
+  "rebooting",
+  "verifying",
+  "succeeded",
+  "failed",
+  "rolled_back",
+  "dark",
+  "cancelled",
+] as const;
+export type MachineStep = (typeof MACHINE_STEPS)[number];
+
+/** A machine that reached one of these is done with the rollout. */
+export const TERMINAL_STEPS = ["succeeded", "failed", "rolled_back", "dark", "cancelled"] as const satisfies readonly MachineStep[];
+export const isTerminalStep = oneOf(TERMINAL_STEPS);
+
+/** Failures that count against a wave's health gate. */
+export const FAILURE_STEPS = ["failed", "rolled_back", "dark"] as const satisfies readonly MachineStep[];
+export const isFailureStep = oneOf(FAILURE_STEPS);
+
+/** Left the gate's sample: never judged, or withdrawn before doing anything the gate could judge. */
+export const UNJUDGED_STEPS = ["pending", "cancelled"] as const satisfies readonly MachineStep[];
+
+/** On their way: the machine reported working on the release. */
+export const UNDER_WAY_STEPS = ["downloading", "staged", "held", "rebooting", "verifying"] as const satisfies readonly MachineStep[];
+
+/** Told to update, not started. */
+export const WAITING_STEPS = ["pending", "assigned"] as const satisfies readonly MachineStep[];
+
+export type StepCounts = Record<MachineStep, number>;
+
+export function emptyStepCounts(): StepCounts {
+  return Object.fromEntries(MACHINE_STEPS.map((s) => [s, 0])) as StepCounts;
+}
+
+export function sumOf(counts: StepCounts, steps: readonly MachineStep[]): number {
+  return steps.reduce((sum, step) => sum + counts[step], 0);
+}
+
+// ---------------------------------------------------------------- what machines report
+
+/** The agent's update states as the database and the console spell them (the protocol says `rolled-back`). */
+export const UPDATE_STATES = ["idle", "downloading", "staged", "rebooting", "verifying", "succeeded", "failed", "rolled_back"] as const;
+export type UpdateState = (typeof UPDATE_STATES)[number];
+
+/** The console's spelling of a protocol update state. */
+export function updateStateOf(reported: string): UpdateState {
+  return reported === "rolled-back" ? "rolled_back" : (reported as UpdateState);
+}
+
+/** Mid-update: the machine works on a target (and may hold a reboot slot). */
+export const BUSY_UPDATE_STATES = ["downloading", "staged", "rebooting", "verifying"] as const satisfies readonly UpdateState[];
+export const isBusyUpdate = oneOf(BUSY_UPDATE_STATES);
+
+/**
+ * Not yet rebooted into its target: what the console may still hold or
+ * cancel. A machine reporting `rebooting` may not have issued the reboot
+ * yet (or it never happened): the agent honours a cancel until it does.
+ */
+export const CANCELLABLE_UPDATE_STATES = ["downloading", "staged", "rebooting"] as const satisfies readonly UpdateState[];
+export const isCancellableUpdate = oneOf(CANCELLABLE_UPDATE_STATES);
+
+/** Before the reboot slot: what a paused rollout holds. */
+export const HOLDABLE_UPDATE_STATES = ["downloading", "staged"] as const satisfies readonly UpdateState[];
+export const isHoldableUpdate = oneOf(HOLDABLE_UPDATE_STATES);
+
+export const HEALTH_STATUSES = ["healthy", "degraded", "unhealthy", "unknown"] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
+// ---------------------------------------------------------------- SQL
+
+/** A list of vocabulary values as SQL text, `('a', 'b')`: constants only, never input. */
+export function sqlList(values: readonly string[]): string {
+  for (const v of values) if (!/^[a-z_.-]+$/.test(v)) throw new Error(`not a vocabulary value: ${v}`);
+  return `(${values.map((v) => `'${v}'`).join(", ")})`;
+}
