@@ -21,7 +21,7 @@ import {
   wavesOf,
 } from "./plan";
 import type { Selector } from "./schemas";
-import { countEligible, ELIGIBLE_SQL } from "./tracking";
+import { countEligible, ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
 import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, sqlList, TERMINAL_STEPS } from "../vocabulary";
 import { type MaintenanceWindow, nextOpening, windowOpen, type WindowPolicy } from "./windows";
 
@@ -225,6 +225,7 @@ interface TrackedRow {
   state_version: string;
   step: MachineStep;
   assigned_at: Date;
+  dark_at: Date;
   finished_at: Date | null;
   booted_checksum: string | null;
   update_state: string;
@@ -251,9 +252,8 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
 
   // An ended rollout judges only the machines it has not finished with (a
   // revert moves the others on, and their steps stay as they were).
-  const darkBefore = new Date(now.getTime() - ring.darkAfterSeconds * 1000);
   const rows = await tx.$queryRaw<TrackedRow[]>`
-    SELECT rm.id, m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.finished_at,
+    SELECT rm.id, m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.dark_at, rm.finished_at,
            m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
            m.health_status::text AS health_status, m.last_seen_at,
            (m.retired_at IS NOT NULL OR m.pinned_release_id IS NOT NULL OR m.ring_id IS DISTINCT FROM rm.ring_id
@@ -263,7 +263,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
        AND (${active} OR rm.finished_at IS NULL)
        AND (m.state_version > rm.seen_version
             OR (rm.assigned_at >= ${now} AND (m.booted_checksum = ${target} OR m.update_target = ${target}))
-            OR (rm.step NOT IN ${TERMINAL_SQL} AND rm.assigned_at <= ${darkBefore}))`;
+            OR (rm.step NOT IN ${TERMINAL_SQL} AND rm.dark_at <= ${now}))`;
 
   const judged: { id: string; step: MachineStep; finishedAt: Date | null; detail: string | null; version: string }[] = [];
   for (const row of rows) {
@@ -276,9 +276,8 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
         lastSeenAt: row.last_seen_at,
       },
       target,
-      row.assigned_at,
+      row.dark_at,
       now,
-      ring.darkAfterSeconds,
       row.withdrawn ? "withdrawn" : disposition,
     );
     const terminal = isTerminalStep(step);
@@ -348,10 +347,11 @@ async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, memb
     " ",
   )} ELSE ${waves.length - 1}::int END`;
   const threshold = waves[ring.openWave].threshold;
+  const darkAt = new Date(now.getTime() + ring.darkAfterSeconds * 1000);
   return tx.$executeRaw`
-    INSERT INTO rollout_machines (id, rollout_id, machine_id, ring_id, wave, step, assigned_at,
+    INSERT INTO rollout_machines (id, rollout_id, machine_id, ring_id, wave, step, assigned_at, dark_at,
                                   previous_checksum, previous_ref, previous_version, seen_version, updated_at)
-    SELECT gen_random_uuid()::text, ${rolloutId}, m.id, m.ring_id, ${waveCase}, 'assigned', ${now},
+    SELECT gen_random_uuid()::text, ${rolloutId}, m.id, m.ring_id, ${waveCase}, 'assigned', ${now}, ${darkAt},
            m.booted_checksum, m.booted_ref, m.booted_version, m.state_version, ${now}
       FROM machines m
      WHERE m.ring_id = ${ring.ringId} AND ${ELIGIBLE_SQL}
@@ -364,8 +364,9 @@ async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, memb
 async function pause(tx: Tx, rollout: LoadedRollout, reason: string, by: "gate" | "brake", now: Date) {
   await tx.rollout.update({
     where: { id: rollout.id },
-    data: { state: "paused", pausedBy: by, pauseReason: reason, waitingFor: null, version: { increment: 1 } },
+    data: { state: "paused", pausedAt: now, pausedBy: by, pauseReason: reason, waitingFor: null, version: { increment: 1 } },
   });
+  await rejudgeRollout(tx, rollout.id);
   await writeAudit(
     tx,
     controllerActor,

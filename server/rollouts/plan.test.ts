@@ -56,7 +56,7 @@ describe("a machine's step", () => {
     ["stuck rebooting past the deadline", report({ updateState: "rebooting", updateTarget: T }), 7200, "dark"],
     ["already on the target when assigned", report({ bootedChecksum: T }), 60, "succeeded"],
   ])("%s", (_, r, seconds, step) => {
-    expect(machineStep(r, T, t0, later(seconds), 1800)).toBe(step);
+    expect(machineStep(r, T, later(1800), later(seconds))).toBe(step);
   });
 });
 
@@ -82,7 +82,7 @@ describe("a machine's step while held or withdrawn", () => {
     ["withdrawn after it booted the release: judged as usual", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T }), 60, "withdrawn", "succeeded"],
     ["withdrawn after a rollback on the machine: still rolled back", report({ updateState: "rolled-back", updateTarget: T }), 60, "withdrawn", "rolled_back"],
   ] as const)("%s", (_, r, seconds, disposition, step) => {
-    expect(machineStep(r, T, t0, later(seconds), 1800, disposition)).toBe(step);
+    expect(machineStep(r, T, later(1800), later(seconds), disposition)).toBe(step);
   });
 });
 

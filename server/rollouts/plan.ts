@@ -75,20 +75,19 @@ export type Disposition = "go" | "hold" | "withdrawn";
  * A machine's step towards `target`, from what it reported. A machine counts
  * as succeeded only once it has booted the target and reports itself healthy
  * (or degraded), never on "installed". It goes dark when it has not done so
- * `darkAfterSeconds` after it was assigned (never while held). A withdrawn
- * machine that has not booted the target is cancelled once it no longer
- * works on it.
+ * by `darkAt` (its assignment plus the ring's dark-after, moved on by the
+ * time the rollout spent paused), and never while held. A withdrawn machine
+ * that has not booted the target is cancelled once it no longer works on it.
  */
 export function machineStep(
   report: MachineReport,
   target: string,
-  assignedAt: Date,
+  darkAt: Date,
   now: Date,
-  darkAfterSeconds: number,
   disposition: Disposition = "go",
 ): MachineStep {
   const aboutTarget = report.updateTarget === target;
-  const overdue = disposition !== "hold" && now.getTime() - assignedAt.getTime() > darkAfterSeconds * 1000;
+  const overdue = disposition !== "hold" && now.getTime() > darkAt.getTime();
   const state = updateStateOf(report.updateState);
   if (report.bootedChecksum === target) {
     if (isBusyUpdate(state) && aboutTarget) return state;

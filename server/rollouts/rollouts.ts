@@ -364,17 +364,25 @@ async function transition(
 
 /** Paused: machines that have not rebooted into the release hold (keep what they staged) until it resumes. */
 export function pauseRollout(db: PrismaClient, actor: Actor, input: RolloutActionInput, clock: Clock = systemClock) {
-  return transition(db, actor, input, clock, "pause", async () => ({
+  return transition(db, actor, input, clock, "pause", async (_rollout, _tx, now) => ({
     state: "paused",
+    pausedAt: now,
     pausedBy: "operator",
     pauseReason: `paused by ${actor.label}${input.reason ? `: ${input.reason}` : ""}`,
   }));
 }
 
+/** Resumed: held machines go on, and every unfinished machine's dark deadline moves on by the time spent paused. */
 export function resumeRollout(db: PrismaClient, actor: Actor, input: RolloutActionInput, clock: Clock = systemClock) {
-  return transition(db, actor, input, clock, "resume", async (rollout) => {
+  return transition(db, actor, input, clock, "resume", async (rollout, tx, now) => {
+    const { pausedAt } = await tx.rollout.findUniqueOrThrow({ where: { id: rollout.id }, select: { pausedAt: true } });
+    if (pausedAt) {
+      await tx.$executeRaw`
+        UPDATE rollout_machines SET dark_at = dark_at + (${now}::timestamptz - GREATEST(assigned_at, ${pausedAt}::timestamptz))
+         WHERE rollout_id = ${rollout.id} AND finished_at IS NULL`;
+    }
     const waiting = rollout.rings.some((r) => r.phase === "awaiting_approval");
-    return { state: waiting ? "awaiting_approval" : "running", pausedBy: null, pauseReason: null };
+    return { state: waiting ? "awaiting_approval" : "running", pausedAt: null, pausedBy: null, pauseReason: null };
   });
 }
 
@@ -461,7 +469,7 @@ export async function revertRollout(db: PrismaClient, actor: Actor, input: Rever
       data: {
         state,
         ...(whole ? { finishedAt: now } : {}),
-        ...(state !== rollout.state ? { pausedBy: "operator", pauseReason: reason } : {}),
+        ...(state !== rollout.state ? { pausedBy: "operator", pauseReason: reason, ...(state === "paused" ? { pausedAt: now } : {}) } : {}),
         version: { increment: 1 },
       },
     });
@@ -547,7 +555,8 @@ export async function brakeRelease(db: PrismaClient, actor: Actor, input: BrakeI
           data: { state: "reverted", finishedAt: isActiveRollout(rollout.state) ? now : undefined, pausedBy: "brake", pauseReason: reason, version: { increment: 1 } },
         });
       } else {
-        await tx.rollout.update({ where: { id }, data: { state: "paused", pausedBy: "brake", pauseReason: reason, version: { increment: 1 } } });
+        const pausedAt = rollout.state === "paused" ? undefined : now;
+        await tx.rollout.update({ where: { id }, data: { state: "paused", pausedAt, pausedBy: "brake", pauseReason: reason, version: { increment: 1 } } });
       }
       await rejudgeRollout(tx, id);
     }

@@ -85,6 +85,7 @@ beforeAll(async () => {
         wave: i % 3,
         step: finishedAt ? "succeeded" : "downloading",
         assignedAt,
+        darkAt: new Date(assignedAt.getTime() + 1800_000),
         finishedAt,
       },
     });

@@ -10,95 +10,18 @@ import { pinMachine } from "../../server/rollouts/machine-actions";
 import { waveFor } from "../../server/rollouts/membership";
 import { wavesOf } from "../../server/rollouts/plan";
 import { abortRollout, brakeRelease, getRollout, revertRollout, startRollout } from "../../server/rollouts/rollouts";
-import { call, enrollBody, hex } from "../helpers/agent-http";
-import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
+import { hex } from "../helpers/agent-http";
+import { startTestConsole, type TestConsole } from "../helpers/console";
+import { type Behaviour, REF, SimFleet, type SimMachine } from "../helpers/sim-machines";
 
-const REF = "exampleos/x86_64/stable";
 const R1 = hex("1");
 const R2 = hex("2");
 let app: TestConsole;
 
-interface SimMachine {
-  machineId: string;
-  token: string;
-  seq: number;
-  booted: string;
-  previous: string | null;
-  state: string;
-  target: string | null;
-  health: string;
-  error: string | null;
-}
-
-/** How a simulated machine reacts to being sent a release. */
-type Behaviour = "succeed" | "roll-back" | "go-dark";
-
-async function checkin(m: SimMachine) {
-  m.seq++;
-  const deployments = [{ checksum: m.booted, ref: REF, version: m.booted === R1 ? "1" : "2", booted: true }];
-  if (m.previous && m.previous !== m.booted) deployments.push({ checksum: m.previous, ref: REF, version: "prev", booted: false });
-  const res = await call<{ action: string; desired: { checksum: string } | null; checkInIntervalSeconds: number }>(app.url, "POST", "/checkin", {
-    token: m.token,
-    body: {
-      seq: m.seq,
-      sentAt: new Date().toISOString(),
-      agentVersion: "1.0.0",
-      deployments,
-      update: { state: m.state, targetChecksum: m.target, progress: null, error: m.error },
-      health: { status: m.health, checks: [] },
-    },
-  });
-  expect(res.status).toBe(200);
-  return res.body;
-}
-
-/** One round: every machine checks in and acts on the answer at once. */
-async function round(machines: SimMachine[], behaviour: (m: SimMachine) => Behaviour = () => "succeed") {
-  for (const m of machines) {
-    const answer = await checkin(m);
-    if (answer.action === "none" || !answer.desired) continue;
-    const target = answer.desired.checksum;
-    if (answer.action === "rollback") {
-      [m.previous, m.booted] = [m.booted, target];
-      m.state = "succeeded";
-      m.target = target;
-      await checkin(m);
-      continue;
-    }
-    if (m.state === "rolled-back" && m.target === target) continue; // denylisted on the machine
-    const how = behaviour(m);
-    if (how === "go-dark") {
-      m.state = "rebooting";
-      m.target = target;
-      await checkin(m);
-      machines.splice(machines.indexOf(m), 1); // never heard from again
-    } else if (how === "roll-back") {
-      m.state = "rolled-back";
-      m.target = target;
-      m.error = "health check kiosk-app.service failed: exit 1";
-      await checkin(m);
-    } else {
-      [m.previous, m.booted] = [m.booted, target];
-      m.state = "succeeded";
-      m.target = target;
-      m.error = null;
-      await checkin(m);
-    }
-  }
-}
-
-async function fleet(ring: string, count: number, prefix = ring): Promise<SimMachine[]> {
-  const token = await enrollmentToken(app, { ring });
-  const machines: SimMachine[] = [];
-  for (let i = 0; i < count; i++) {
-    const machineId = `${prefix}-${String(i).padStart(3, "0")}`;
-    const res = await call<{ token: string }>(app.url, "POST", "/enroll", { token, body: enrollBody(machineId) });
-    const m: SimMachine = { machineId, token: res.body.token, seq: 0, booted: R1, previous: null, state: "idle", target: null, health: "healthy", error: null };
-    await checkin(m);
-    machines.push(m);
-  }
-  return machines;
-}
+let sims: SimFleet;
+const checkin = (m: SimMachine) => sims.checkin(m);
+const round = (machines: SimMachine[], behaviour?: (m: SimMachine) => Behaviour) => sims.round(machines, behaviour);
+const fleet = (ring: string, count: number, prefix = ring) => sims.enroll(ring, count, R1, prefix);
 
 let controller: RolloutController;
 let canary: SimMachine[];
@@ -107,6 +30,7 @@ let stable: SimMachine[];
 
 beforeAll(async () => {
   app = await startTestConsole({}, { controller: false });
+  sims = new SimFleet(app);
   controller = app.controller;
   const db = app.db.prisma;
   await addRelease(db, cliActor, { ref: REF, checksum: R1, version: "1" });

@@ -14,6 +14,7 @@ import { DateTime, HealthBadge, RelativeTime, StateBadge, StepBadge, UpdateState
 import { plural } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
+import type { EventType } from "@/server/protocol/v1";
 
 type Timeline = RouterOutputs["machines"]["timeline"];
 type Item = Timeline["items"][number];
@@ -25,7 +26,7 @@ const SOURCES = [
   { value: "operator", label: "Operator actions", badge: "Operator", tone: "good" },
 ] as const;
 
-const EVENT_LABEL: Record<string, string> = {
+const EVENT_LABEL: Record<EventType, string> = {
   "update.started": "Update started",
   "update.downloaded": "Update downloaded",
   "update.staged": "Update staged",
@@ -35,6 +36,7 @@ const EVENT_LABEL: Record<string, string> = {
   "rollback.performed": "Rolled back",
   "update.failed": "Update failed",
   "agent.started": "Agent started",
+  "update.cancelled": "Update cancelled",
 };
 
 const LIMIT = 100;
@@ -83,7 +85,7 @@ function Describe({ item }: { item: Item }) {
     case "event":
       return (
         <>
-          <span className={`tl-title event event-${item.kind.replace(".", "_")}`}>{EVENT_LABEL[item.kind] ?? item.kind}</span>{" "}
+          <span className={`tl-title event event-${item.kind.replace(".", "_")}`}>{(EVENT_LABEL as Record<string, string>)[item.kind] ?? item.kind}</span>{" "}
           <code className="muted small">{item.kind}</code>
           {item.checksum && (
             <code className="muted small" title={item.checksum}>

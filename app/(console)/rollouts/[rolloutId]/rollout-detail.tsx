@@ -314,16 +314,20 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
     },
     { id: "step", header: "Step", cell: ({ row }) => <StepBadge step={row.original.step} /> },
     {
-      // What the machine ran when the rollout took it, and what it boots now (the release, or not).
+      // What the machine ran when the rollout took it → the rollout's release; what it boots now when that is neither.
       id: "versions",
-      header: "Before → boots now",
+      header: "Before → target",
       cell: ({ row }) => {
         const now = row.original.machine.bootedVersion;
-        const onRelease = now === r.release.version;
+        const before = row.original.previousVersion;
         return (
-          <span className="nowrap">
-            {row.original.previousVersion ?? <span className="muted">unknown</span>} <span className="muted">→</span>{" "}
-            {now ? onRelease ? <strong>{now}</strong> : <span title={`not on ${r.release.version}`}>{now}</span> : <span className="muted">unknown</span>}
+          <span className="stacked">
+            <span className="nowrap">
+              {before ?? <span className="muted">unknown</span>} <span className="muted">→</span> {r.release.version}
+            </span>
+            {now !== r.release.version && (
+              <span className="muted small">boots {now ?? "an unknown version"} now</span>
+            )}
           </span>
         );
       },
