@@ -290,7 +290,7 @@ async function acquireRebootSlot(host: UpdateHost) {
   let failures = 0;
   for (;;) {
     try {
-      const answer = await host.client.acquireRebootLock();
+      const answer = await host.client.acquireRebootLock(host.store.state.update.target!.checksum);
       if (answer.granted) return;
       failures = 0;
       // A little over the console's hint, so that machines waiting together do not ask together.
