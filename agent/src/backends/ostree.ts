@@ -4,6 +4,7 @@
 // by the remote's settings) then `ostree admin deploy`; a rollback re-deploys
 // or undeploys, since this ostree (2022.7) has no `admin set-default`; a
 // deployment is discarded with `ostree admin undeploy INDEX`.
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { Deployment } from "../../../server/protocol/v1.ts";
 import { type Backend, discardable, type MachineStatus, type OsInfo } from "../backend.ts";
@@ -64,6 +65,9 @@ export class OstreeBackend implements Backend {
     }
     if (options.remote) await cli.setRemote(options.remote);
     const rebooter = booted ? systemctlRebooter(options.run) : markerRebooter(path.join(options.stateDir, REBOOT_MARKER_FILE));
+    // A sysroot in a folder boots from a file in the state dir, which the
+    // first enrollment has not created yet.
+    if (!booted) await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
     const simulated = booted
       ? null
       : await simulatedBoot(
