@@ -3,8 +3,9 @@ import { existsSync, statSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { REBOOT_MARKER_FILE } from "./backends/ostree.ts";
 import { eventually, FakeConsole } from "./testing/fake-console.ts";
-import { OstreeLab, type Release, skipWithoutOstree } from "./testing/ostree-lab.ts";
+import { OstreeLab, REF, type Release, skipWithoutOstree } from "./testing/ostree-lab.ts";
 import { spawnAgentCommand, tempDir } from "./testing/test-agent.ts";
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard-agent.js");
@@ -126,4 +127,18 @@ describe.skipIf(skipWithoutOstree)("orchard-agent on an ostree sysroot in a fold
     expect(stopped.stderr).not.toMatch(/ENOENT/);
     expect(stopped.code).toBe(0);
   }, 30_000);
+
+  it("waits to be stopped after asking for a marker reboot, and exits 0 when it is", async () => {
+    const { stateDir, env } = await folderMachine("folder-3", { enrollmentToken: "enroll-me" });
+    fake.desired = { ref: REF, ...next };
+    const agent = start(["run"], env);
+    const exited = () => agent.child.exitCode !== null || agent.child.signalCode !== null;
+    await eventually(() => existsSync(path.join(stateDir, REBOOT_MARKER_FILE)) || exited(), 20_000, "the reboot marker");
+    // A machine going down takes its time: the agent waits, whatever its idle handles do meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 8000));
+    expect(agent.child.exitCode).toBeNull();
+    agent.child.kill("SIGTERM");
+    const stopped = await agent.done;
+    expect(stopped.code).toBe(0);
+  }, 60_000);
 });
