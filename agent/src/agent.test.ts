@@ -162,11 +162,9 @@ describe("agent against a console", () => {
     expect(done.update.error).toBe(`boot loader fell back to ${FACTORY.version} instead of ${NEXT.version} (${NEXT.checksum.slice(0, 12)})`);
     expect(eventTypes().at(-1)).toBe("update.failed");
     expect(stateOf(agent).denylist).toEqual([NEXT.checksum]);
-    // The failed release is no longer the default: an unrelated reboot would not try it again.
-    expect(done.deployments.map((d) => [d.version, d.booted, d.staged])).toEqual([
-      [FACTORY.version, true, false],
-      [NEXT.version, false, false],
-    ]);
+    // The failed release is gone: neither an unrelated reboot nor the boot loader's fallback would try it again.
+    expect(done.deployments.map((d) => [d.version, d.booted, d.staged])).toEqual([[FACTORY.version, true, false]]);
+    expect(machine().events.at(-1)!.detail).toMatch(/; removed 2026\.11\.1 /);
   });
 
   it("waits for a reboot slot while the console answers 409", async () => {

@@ -179,11 +179,12 @@ async function checkBoot(host: UpdateHost, record: UpdateRecord) {
   const bootedName = booted ? (booted.version ?? booted.checksum.slice(0, 12)) : "nothing";
   if (record.phase === "reverting") {
     if (booted?.checksum === record.expectedChecksum) {
+      const removed = await dropFailed(host, target);
       await transition(host, { phase: "rolled-back" }, [
         {
           type: "rollback.performed",
           checksum: target.checksum,
-          detail: `booted back into ${bootedName} after ${record.error ?? "failed health checks"}`,
+          detail: `booted back into ${bootedName} after ${record.error ?? "failed health checks"}${removed ? `; ${removed}` : ""}`,
         },
       ]);
     } else {
@@ -193,8 +194,10 @@ async function checkBoot(host: UpdateHost, record: UpdateRecord) {
   }
   if (booted?.checksum !== record.expectedChecksum) {
     // The target is still the default: the next boot, for whatever reason, would try it again.
-    if (booted) await host.backend.makeDefault(booted.checksum);
-    await fail(host, target, `boot loader fell back to ${bootedName} instead of ${describeTarget(target)}`);
+    const removed = await dropFailed(host, target);
+    if (booted) await putBootedFirst(host);
+    const message = `boot loader fell back to ${bootedName} instead of ${describeTarget(target)}`;
+    await fail(host, target, message, removed ? `${message}; ${removed}` : message);
     return;
   }
   await transition(host, { phase: "verifying", verifyingSince: host.now().toISOString() }, []);
@@ -268,13 +271,44 @@ async function revert(host: UpdateHost, target: UpdateTarget, reason: string) {
 }
 
 /** Ends the update as failed; the target goes on the denylist so that it is not booted again. */
-async function fail(host: UpdateHost, target: UpdateTarget, message: string) {
+async function fail(host: UpdateHost, target: UpdateTarget, message: string, detail = message) {
   await transition(
     host,
     { phase: "failed", progress: null, error: clip(message) },
-    [{ type: "update.failed", checksum: target.checksum, detail: message }],
+    [{ type: "update.failed", checksum: target.checksum, detail }],
     target.checksum,
   );
+}
+
+/**
+ * Removes a release that failed on this machine (its health gate, or its
+ * boot) once the machine runs another, so that the boot loader never falls
+ * back to it; a pinned one stays. Says what it did, for the event; a
+ * failure to remove it leaves the rollback standing (and is said too).
+ */
+async function dropFailed(host: UpdateHost, target: UpdateTarget): Promise<string> {
+  try {
+    const status = await host.backend.status();
+    const failed = status.deployments.find((d) => d.checksum === target.checksum && !d.booted);
+    if (!failed || status.deployments.some((d) => d.checksum === target.checksum && d.booted)) return "";
+    if (failed.pinned) return `${describeTarget(target)} stays on disk: it is pinned`;
+    await host.backend.discard(target.checksum);
+    return `removed ${describeTarget(target)}`;
+  } catch (error) {
+    if (host.signal.aborted || error instanceof MachineHalted) throw error;
+    const message = `removing ${describeTarget(target)} failed: ${errorMessage(error)}`;
+    host.log.warn(`${message}; the boot loader may fall back to it`);
+    return message;
+  }
+}
+
+/** Makes the booted deployment the default for the next boot again, if it is not. True when it had to. */
+async function putBootedFirst(host: UpdateHost): Promise<boolean> {
+  const status = await host.backend.status();
+  const booted = status.deployments.find((d) => d.booted);
+  if (!booted || status.deployments[0]?.booted) return false;
+  await host.backend.makeDefault(booted.checksum);
+  return true;
 }
 
 /**
