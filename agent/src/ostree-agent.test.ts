@@ -1,6 +1,6 @@
 // The agent on a real ostree sysroot in a folder, with a real check script:
 // what `ostree admin status` lists, in order, after the agent rolled back on
-// the machine. Each boot is
+// the machine, and after the console cancelled a staged update. Each boot is
 // an agent started on the sysroot after the previous one asked for a reboot
 // (the marker) and was stopped, as a machine going down stops it.
 import { existsSync } from "node:fs";
@@ -118,5 +118,25 @@ describe.skipIf(skipWithoutOstree)("agent on an ostree sysroot in a folder", { t
     expect(rollback.detail).toBe(
       `booted back into ${current.version} after health check required.d/10-app.sh failed: app down on ${next.version}\n(exited with 1); removed ${next.version} (${next.checksum.slice(0, 12)})`,
     );
+  });
+
+  it("after a cancel of a staged update, the booted deployment is the default and the staged one is gone", async () => {
+    fake.version = "1.1";
+    fake.lockDenials = 1000;
+    fake.lockRetryAfterSeconds = 0.2;
+    const m = await machine();
+    const { agent } = await boot(m);
+    await eventually(() => agent.state?.update.phase === "staged" && lastCheckin()?.update.state === "staged", 20_000, "staged");
+    expect(await adminStatus(m)).toEqual([short(next, 0), short(current, 0)]);
+
+    fake.withdrawn = { checksum: next.checksum, reason: "rollout 2026.11.1 aborted" };
+    fake.desired = null;
+    await eventually(() => lastCheckin()?.update.state === "idle" && events().some((e) => e.type === "update.cancelled"), 20_000, "cancelled");
+    expect(events().find((e) => e.type === "update.cancelled")!.detail).toBe(
+      `cancelled by the console: rollout 2026.11.1 aborted; removed the staged deployment ${next.version} (${next.checksum.slice(0, 12)})`,
+    );
+    expect(await adminStatus(m)).toEqual([short(current, 0)]);
+    expect(lastCheckin()!.deployments.map((d) => [d.version, d.booted, d.staged])).toEqual([[current.version, true, false]]);
+    expect(existsSync(path.join(m.stateDir, REBOOT_MARKER_FILE))).toBe(false);
   });
 });
