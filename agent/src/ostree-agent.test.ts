@@ -1,8 +1,8 @@
 // The agent on a real ostree sysroot in a folder, with a real check script:
 // what `ostree admin status` lists, in order, after the agent rolled back on
-// the machine, and after the console cancelled a staged update. Each boot is
-// an agent started on the sysroot after the previous one asked for a reboot
-// (the marker) and was stopped, as a machine going down stops it.
+// the machine, and after the console cancelled a staged update or rollback.
+// Each boot is an agent started on the sysroot after the previous one asked
+// for a reboot (the marker) and was stopped, as a machine going down stops it.
 import { existsSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -28,12 +28,12 @@ interface Machine {
   checksDir: string;
 }
 
-/** A machine booted into `current` whose required check fails on `next`. */
-async function machine(): Promise<Machine> {
+/** A machine booted into `current` whose required check fails on `failing` (by default `next`). */
+async function machine(failing: string | null = next.version): Promise<Machine> {
   const checksDir = await tempDir();
   const script = path.join(checksDir, "required.d/10-app.sh");
   await mkdir(path.dirname(script));
-  await writeFile(script, `#!/bin/sh\ntest "$ORCHARD_BOOTED_VERSION" != "${next.version}" || { echo "app down on $ORCHARD_BOOTED_VERSION"; exit 1; }\n`);
+  await writeFile(script, `#!/bin/sh\ntest "$ORCHARD_BOOTED_VERSION" != "${failing}" || { echo "app down on $ORCHARD_BOOTED_VERSION"; exit 1; }\n`);
   await chmod(script, 0o755);
   return { sysroot: await lab.sysroot(current), stateDir: await tempDir(), checksDir };
 }
@@ -138,5 +138,33 @@ describe.skipIf(skipWithoutOstree)("agent on an ostree sysroot in a folder", { t
     expect(await adminStatus(m)).toEqual([short(current, 0)]);
     expect(lastCheckin()!.deployments.map((d) => [d.version, d.booted, d.staged])).toEqual([[current.version, true, false]]);
     expect(existsSync(path.join(m.stateDir, REBOOT_MARKER_FILE))).toBe(false);
+  });
+
+  it("after a cancel of a staged rollback, the booted deployment is the default and the older one is still on disk", async () => {
+    fake.version = "1.1";
+    const m = await machine(null);
+    await boot(m);
+    await rebootAsked(m);
+    const { agent } = await boot(m);
+    await eventually(() => lastCheckin()?.update.state === "succeeded" && !agent.state?.holdsRebootLock, 20_000, "on the new release");
+    expect(await adminStatus(m)).toEqual([short(next, 0), short(current, 0)]);
+
+    // The console sends it back, and no slot is free: this ostree deploys the older release again on top.
+    fake.lockDenials = 1000;
+    fake.lockRetryAfterSeconds = 0.2;
+    fake.desired = { ref: REF, ...current };
+    fake.action = "rollback";
+    await eventually(() => agent.state?.update.kind === "rollback" && lastCheckin()?.update.state === "staged", 20_000, "the rollback staged");
+    expect(await adminStatus(m)).toEqual([short(current, 1), short(next, 0), short(current, 0)]);
+
+    fake.withdrawn = { checksum: current.checksum, reason: "rollback withdrawn" };
+    fake.desired = { ref: REF, ...next };
+    fake.action = "update";
+    await eventually(() => lastCheckin()?.update.state === "idle" && events().some((e) => e.type === "update.cancelled"), 20_000, "cancelled");
+    expect(await adminStatus(m)).toEqual([short(next, 0), short(current, 0)]);
+    expect(lastCheckin()!.deployments.map((d) => [d.version, d.booted, d.staged])).toEqual([
+      [next.version, true, false],
+      [current.version, false, false],
+    ]);
   });
 });
