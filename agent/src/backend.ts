@@ -52,7 +52,14 @@ export interface Backend {
    */
   stage(target: UpdateTarget, onProgress: (fraction: number) => void, signal: AbortSignal): Promise<void>;
 
-  /** Makes a deployment already on disk the default for the next boot (a rollback needs no download). */
+  /**
+   * Makes a deployment already on disk the default for the next boot (a
+   * rollback needs no download). A deployment it moves out of the way stays
+   * on disk where the tool allows it, so that a cancelled rollback loses
+   * nothing; one that stood in front of the booted deployment and was never
+   * booted may go (ostree cannot reorder, rpm-ostree and bootc cannot move a
+   * staged one).
+   */
   makeDefault(checksum: string): Promise<void>;
 
   /**
