@@ -162,11 +162,9 @@ describe("agent against a console", () => {
     expect(done.update.error).toBe(`boot loader fell back to ${FACTORY.version} instead of ${NEXT.version} (${NEXT.checksum.slice(0, 12)})`);
     expect(eventTypes().at(-1)).toBe("update.failed");
     expect(stateOf(agent).denylist).toEqual([NEXT.checksum]);
-    // The failed release is no longer the default: an unrelated reboot would not try it again.
-    expect(done.deployments.map((d) => [d.version, d.booted, d.staged])).toEqual([
-      [FACTORY.version, true, false],
-      [NEXT.version, false, false],
-    ]);
+    // The failed release is gone: neither an unrelated reboot nor the boot loader's fallback would try it again.
+    expect(done.deployments.map((d) => [d.version, d.booted, d.staged])).toEqual([[FACTORY.version, true, false]]);
+    expect(machine().events.at(-1)!.detail).toMatch(/; removed 2026\.11\.1 /);
   });
 
   it("waits for a reboot slot while the console answers 409", async () => {
@@ -191,6 +189,29 @@ describe("agent against a console", () => {
     expect(rollbackEvents()).toEqual(["update.started", "update.staged", "reboot.started", "boot.verified"]);
     await eventually(() => !stateOf(agent).holdsRebootLock, 5000, "slot released on disk");
   });
+
+  it("against a 1.0 console: finishes the update under way when asked for another, and retries refusals without a reason", async () => {
+    const THIRD = release("2026.12.1");
+    fake.desired = NEXT;
+    fake.lockDenials = 2;
+    fake.lockRetryAfterSeconds = 0.1;
+    fake.onCheckin = (body) => {
+      if (body.update.state === "staged") fake.desired = THIRD;
+    };
+    await start();
+    await eventually(() => eventTypes().filter((t) => t === "boot.verified").length === 2, 10_000, "both updates");
+    const byChecksum = (checksum: string) =>
+      machine().events.filter((e) => e.checksum === checksum && e.type !== "agent.started").map((e) => e.type);
+    const steps = ["update.started", "update.downloaded", "update.staged", "reboot.started", "boot.verified"];
+    expect(byChecksum(NEXT.checksum)).toEqual(steps);
+    expect(byChecksum(THIRD.checksum)).toEqual(steps);
+    const nextDone = machine().events.findIndex((e) => e.type === "boot.verified" && e.checksum === NEXT.checksum);
+    const thirdStarted = machine().events.findIndex((e) => e.type === "update.started" && e.checksum === THIRD.checksum);
+    expect(nextDone).toBeLessThan(thirdStarted);
+    // Two refusals, then the grant; each request names the checksum it reboots into.
+    expect(machine().lockBodies).toEqual([...Array(3).fill({ checksum: NEXT.checksum }), { checksum: THIRD.checksum }]);
+    expect(eventTypes()).not.toContain("update.cancelled");
+  }, 30_000);
 
   it("resends events whose answer was lost with the same ids, and the console stores them once", async () => {
     fake.fail("POST /events", "drop-after-handling", { status: 503 });

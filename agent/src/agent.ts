@@ -1,15 +1,17 @@
 // The agent: check in every interval (and at once after a change of update
 // state), send the queued events, and reconcile the console's answer by
-// starting the update state machine. Failures are retried with backoff; a
-// retired machine stops; a refused token is traded for a new one when an
-// enrollment token is configured.
+// starting the update state machine, or, while an update is under way, by
+// taking the answer's hold or cancel for it. Failures are retried with
+// backoff; a retired machine stops; a refused token is traded for a new one
+// when an enrollment token is configured.
 import type { CheckinResponse } from "../../server/protocol/v1.ts";
-import { type Backend, type HealthSource, MachineHalted } from "./backend.ts";
+import { type Backend, type HealthSource, MachineHalted, type MachineStatus } from "./backend.ts";
 import { AgentClient, ApiError } from "./client.ts";
 import { type Enrollment, enrollMachine } from "./enroll.ts";
 import { clip, queueEvent, sendQueuedEvents } from "./events.ts";
 import { errorMessage, type Logger } from "./log.ts";
-import { denylistAfter, describeTarget, isActive, planUpdate, reportedState } from "./plan.ts";
+import { InFlight } from "./in-flight.ts";
+import { denylistAfter, describeTarget, isActive, planUpdate, reportedState, steerUpdate } from "./plan.ts";
 import { type AgentState, type AgentStore, openAgentStore } from "./store.ts";
 import { backoffSeconds, jittered, type Random, sleep, Waker } from "./timing.ts";
 import { beginUpdate, runHealthChecks, runUpdate, type UpdateHost, type UpdateTiming } from "./update.ts";
@@ -62,8 +64,10 @@ export class Agent {
   private readonly controller = new AbortController();
   private readonly waker = new Waker();
   private store: AgentStore | null = null;
-  private host: UpdateHost | null = null;
+  private client: AgentClient | null = null;
   private updateTask: Promise<void> | null = null;
+  /** The update under way, as the console may still steer it. */
+  private inFlight: InFlight | null = null;
   /** Set while the (sim) machine reboots: nothing checks in from a machine that is down. */
   private machineDown: Promise<void> | null = null;
   private exit: AgentExit | null = null;
@@ -71,6 +75,9 @@ export class Agent {
   private seqReserved = false;
   private reportRequests = 0;
   private reportWaiters: { upTo: number; done: () => void }[] = [];
+  /** Check-ins started so far, and who waits for the answer of one started after a given number. */
+  private checkinsStarted = 0;
+  private answerWaiters: { after: number; take: (answer: CheckinResponse) => void }[] = [];
 
   constructor(private readonly options: AgentOptions) {
     this.timing = { ...defaultTiming, ...options.timing };
@@ -99,9 +106,9 @@ export class Agent {
       const store = (await openAgentStore(this.options.stateDir)) ?? (await this.enrollFirst());
       if (!store) return this.exit ?? "stopped";
       this.store = store;
-      this.host = this.createHost(store);
+      this.client = this.createClient(store);
       await this.announceStart();
-      if (isActive(store.state.update.phase)) this.startUpdateTask(() => runUpdate(this.host!));
+      if (isActive(store.state.update.phase)) this.startUpdateTask((host) => runUpdate(host));
       await this.loop();
     } catch (error) {
       if (error instanceof MachineHalted) this.finish("halted", error.message);
@@ -116,23 +123,32 @@ export class Agent {
     return this.exit ?? "stopped";
   }
 
-  private createHost(store: AgentStore): UpdateHost {
+  private createClient(store: AgentStore): AgentClient {
+    return new AgentClient({
+      server: store.state.server,
+      token: () => store.state.token,
+      timeoutSeconds: this.timing.requestTimeoutSeconds,
+      signal: this.signal,
+    });
+  }
+
+  /** What one update needs from the agent: its signal aborts when the agent stops or the console cancels it. */
+  private updateHost(inFlight: InFlight): UpdateHost {
     return {
       backend: this.options.backend,
       health: this.options.health,
-      client: new AgentClient({
-        server: store.state.server,
-        token: () => store.state.token,
-        timeoutSeconds: this.timing.requestTimeoutSeconds,
-        signal: this.signal,
-      }),
-      store,
+      client: this.client!,
+      store: this.store!,
       log: this.options.log,
-      signal: this.signal,
+      signal: AbortSignal.any([this.signal, inFlight.signal]),
+      stopSignal: this.signal,
+      inFlight,
       random: this.random,
       timing: this.timing,
       now: () => this.now(),
       stateChanged: () => this.waker.wake(),
+      reportNow: () => this.reportNow(),
+      nextAnswer: (signal, now) => this.nextAnswer(signal, now),
       reboot: () => this.reboot(),
     };
   }
@@ -153,11 +169,12 @@ export class Agent {
         continue;
       }
       const covers = this.reportRequests;
+      const checkin = ++this.checkinsStarted;
       let wait: number;
       let wakeable = true;
       try {
         this.waker.clear();
-        await this.checkinOnce();
+        await this.checkinOnce(checkin);
         failures = 0;
         wait = jittered(this.store!.state.checkInIntervalSeconds, this.random);
       } catch (error) {
@@ -175,10 +192,10 @@ export class Agent {
     }
   }
 
-  private async checkinOnce() {
+  private async checkinOnce(checkin: number) {
     const store = this.store!;
-    const { backend, client } = this.host!;
-    const status = await backend.status();
+    const client = this.client!;
+    const status = await this.options.backend.status();
     const booted = status.deployments.find((d) => d.booted);
     const health = await runHealthChecks(this.options.health, booted ?? null, this.signal);
     // Every seq is on disk before it is sent, so a crash never reuses one. An
@@ -224,8 +241,9 @@ export class Agent {
     for (const checksum of forgotten) {
       this.options.log.info(`the console moved on from ${checksum.slice(0, 12)}; it may be tried again when asked for anew`);
     }
-    if (!(await sendQueuedEvents(this.host!.client, store, this.options.log, this.signal))) this.counters.errors++;
-    this.reconcile(answer, booted?.checksum ?? null);
+    if (!(await sendQueuedEvents(client, store, this.options.log, this.signal))) this.counters.errors++;
+    await this.reconcile(answer, status);
+    this.answered(checkin, answer);
     await this.releaseSlotIfDone();
   }
 
@@ -328,29 +346,99 @@ export class Agent {
 
   // ---------------------------------------------------------------- updates
 
-  private reconcile(answer: CheckinResponse, booted: string | null) {
-    if (this.updateTask || this.signal.aborted) return;
+  /**
+   * With no update under way, starts what the answer asks for. While one is
+   * under way, an answer for another target changes nothing (the console
+   * cancels explicitly when it means it); its hold or cancel for this one
+   * are taken.
+   */
+  private async reconcile(answer: CheckinResponse, status: MachineStatus) {
+    if (this.signal.aborted) return;
+    if (this.updateTask) {
+      await this.steer(answer, status);
+      return;
+    }
+    const booted = status.deployments.find((d) => d.booted)?.checksum ?? null;
     const plan = planUpdate(answer, booted, this.store!.state, this.now());
     if (!plan) return;
     const reason = answer.desired?.reason ?? "";
+    const hold = answer.hold?.checksum === plan.target.checksum ? answer.hold : null;
     this.options.log.info(`the console asks for ${plan.kind} to ${describeTarget(plan.target)}${reason ? ` (${reason})` : ""}`);
-    this.startUpdateTask(async () => {
-      await beginUpdate(this.host!, plan, reason);
-      await runUpdate(this.host!);
+    this.startUpdateTask(async (host) => {
+      await beginUpdate(host, plan, reason, hold);
+      await runUpdate(host);
     });
   }
 
-  private startUpdateTask(work: () => Promise<void>) {
-    this.updateTask = work()
+  /** Takes the answer's cancel (the update is stopped and undone) or its hold (kept on disk) for the update under way. */
+  private async steer(answer: CheckinResponse, status: MachineStatus) {
+    const inFlight = this.inFlight;
+    const store = this.store!;
+    const update = store.state.update;
+    if (!inFlight || !update.target) return;
+    // In phase rebooting: this process has not rebooted, and the boot id shows no reboot happened.
+    const rebootNotIssued = !inFlight.rebooting && status.bootId === update.bootIdBeforeReboot;
+    const { cancel, hold } = steerUpdate(answer, update, rebootNotIssued);
+    if (cancel) {
+      if (!inFlight.cancellation && inFlight.cancel(cancel)) {
+        const why = cancel.reason ? `: ${cancel.reason}` : "";
+        this.options.log.info(`the console cancels the ${update.phase} update to ${describeTarget(update.target)}${why}`);
+      }
+      return;
+    }
+    if ((update.phase === "downloading" || update.phase === "staged") && update.hold?.checksum !== hold?.checksum) {
+      await store.update((s) => {
+        s.update.hold = hold;
+      });
+    }
+  }
+
+  private startUpdateTask(work: (host: UpdateHost) => Promise<void>) {
+    const inFlight = new InFlight();
+    this.inFlight = inFlight;
+    this.updateTask = work(this.updateHost(inFlight))
       .catch((error) => {
         if (error instanceof MachineHalted) this.finish("halted", error.message);
         else if (!this.signal.aborted) this.options.log.error(`update stopped: ${errorMessage(error)}`);
       })
       .finally(() => {
         this.updateTask = null;
+        this.inFlight = null;
         // Check in at once: report the end state and release the reboot slot.
         this.waker.wake();
       });
+  }
+
+  /** The answer of the next check-in that starts after this call (see UpdateHost.nextAnswer). */
+  private nextAnswer(signal: AbortSignal, now: boolean): Promise<CheckinResponse> {
+    const after = this.checkinsStarted;
+    if (now) this.waker.wake();
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = () => {
+        this.answerWaiters = this.answerWaiters.filter((w) => w !== waiter);
+        reject(signal.reason);
+      };
+      const waiter = {
+        after,
+        take: (answer: CheckinResponse) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(answer);
+        },
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.answerWaiters.push(waiter);
+    });
+  }
+
+  /** Hands check-in number `checkin`'s answer to those waiting for one started after their call. */
+  private answered(checkin: number, answer: CheckinResponse) {
+    const due = this.answerWaiters.filter((w) => w.after < checkin);
+    this.answerWaiters = this.answerWaiters.filter((w) => w.after >= checkin);
+    for (const waiter of due) waiter.take(answer);
   }
 
   /** Always give the reboot slot back once no update is under way. */
@@ -358,7 +446,7 @@ export class Agent {
     const store = this.store!;
     if (!store.state.holdsRebootLock || this.updateTask) return;
     try {
-      await this.host!.client.releaseRebootLock();
+      await this.client!.releaseRebootLock();
       await store.update((s) => {
         s.holdsRebootLock = false;
       });
@@ -370,9 +458,8 @@ export class Agent {
     }
   }
 
-  /** Reports the state, then reboots the machine (the sim returns after its new boot). */
+  /** Reboots the machine (the sim returns after its new boot). */
   private async reboot() {
-    await this.reportNow();
     let up = () => {};
     this.machineDown = new Promise((resolve) => {
       up = resolve;

@@ -52,8 +52,24 @@ export interface Backend {
    */
   stage(target: UpdateTarget, onProgress: (fraction: number) => void, signal: AbortSignal): Promise<void>;
 
-  /** Makes a deployment already on disk the default for the next boot (a rollback needs no download). */
+  /**
+   * Makes a deployment already on disk the default for the next boot (a
+   * rollback needs no download). A deployment it moves out of the way stays
+   * on disk where the tool allows it, so that a cancelled rollback loses
+   * nothing; one that stood in front of the booted deployment and was never
+   * booted may go (ostree cannot reorder, rpm-ostree and bootc cannot move a
+   * staged one).
+   */
   makeDefault(checksum: string): Promise<void>;
+
+  /**
+   * Removes the deployment of `checksum`, which must be neither booted nor
+   * pinned: a staged or pending one (the next boot is then the booted
+   * deployment), or one behind the booted deployment (a release that failed
+   * and was rolled back from, so that the boot loader's fallback is not
+   * it). False when no such deployment is on disk: nothing to remove.
+   */
+  discard(checksum: string): Promise<boolean>;
 
   /** Pins a deployment (kept whatever is deployed later) or unpins it. */
   pin(checksum: string, pinned: boolean): Promise<void>;
@@ -86,6 +102,18 @@ export function healthStatusOf(checks: HealthCheck[]): HealthStatus {
   if (checks.some((c) => c.status === "fail")) return "unhealthy";
   if (checks.some((c) => c.status === "warn")) return "degraded";
   return "healthy";
+}
+
+/**
+ * Where the deployments of `checksum` stand in a boot-order list, for
+ * `discard`: their indexes, highest first (so that removing one does not
+ * move the next). Refuses the booted and pinned ones.
+ */
+export function discardable(deployments: readonly { checksum: string; booted: boolean; pinned: boolean }[], checksum: string): number[] {
+  const found = deployments.flatMap((d, index) => (d.checksum === checksum ? [{ ...d, index }] : []));
+  if (found.some((d) => d.booted)) throw new Error(`${checksum.slice(0, 12)} is the booted deployment: it cannot be discarded`);
+  if (found.some((d) => d.pinned)) throw new Error(`${checksum.slice(0, 12)} is pinned: unpin it before discarding it`);
+  return found.map((d) => d.index).reverse();
 }
 
 /** The deployment of `checksum` in a status, or an error that says it is not on disk. */

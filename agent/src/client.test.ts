@@ -72,21 +72,49 @@ describe("agent client", () => {
     expect(await caught(down.sendEvents([]))).toMatchObject({ kind: "unavailable", retryAfterSeconds: 10 });
   });
 
-  it("reads a 409 on the reboot lock as an answer", async () => {
-    const client = await clientFor(answering(409, { granted: false, retryAfterSeconds: 30 }));
-    expect(await client.acquireRebootLock()).toEqual({ granted: false, retryAfterSeconds: 30 });
+  it("asks for a reboot slot for a checksum, and reads a 409 on the reboot lock as an answer with its reason", async () => {
+    const bodies: unknown[] = [];
+    let refusal: Record<string, unknown> = { granted: false, retryAfterSeconds: 30 };
+    const client = await clientFor((req, res) => {
+      let text = "";
+      req.on("data", (chunk: Buffer) => (text += chunk));
+      req.on("end", () => {
+        bodies.push(JSON.parse(text));
+        answering(409, refusal)(req, res);
+      });
+    });
+    const checksum = "a".repeat(64);
+    // A 1.0 console gives no reason: the ring is full.
+    expect(await client.acquireRebootLock(checksum)).toEqual({ granted: false, retryAfterSeconds: 30 });
+    refusal = { ...refusal, reason: "held" };
+    expect(await client.acquireRebootLock(checksum)).toEqual({ granted: false, retryAfterSeconds: 30, reason: "held" });
+    refusal = { ...refusal, reason: "not_wanted" };
+    expect(await client.acquireRebootLock(checksum)).toMatchObject({ reason: "not_wanted" });
+    // A reason from a newer console reads as ring_full.
+    refusal = { ...refusal, reason: "maintenance_window" };
+    expect(await client.acquireRebootLock(checksum)).toMatchObject({ reason: "ring_full" });
+    expect(bodies).toEqual([{ checksum }, { checksum }, { checksum }, { checksum }]);
   });
 
   it("ignores unknown fields and actions, and refuses answers it cannot trust", async () => {
     const answer = { serverTime: "now", checkInIntervalSeconds: 60, action: "reinstall", desired: null, extra: 1 };
     const lenient = await clientFor(answering(200, answer));
-    // A 1.0 console sends no hold or cancel: none.
-    expect(await lenient.checkin({} as never)).toEqual({ serverTime: "now", checkInIntervalSeconds: 60, action: "none", desired: null, hold: null, cancel: null });
+    // A 1.0 console sends neither hold nor cancel: both read as null.
+    expect(await lenient.checkin({} as never)).toEqual({
+      serverTime: "now",
+      checkInIntervalSeconds: 60,
+      action: "none",
+      desired: null,
+      hold: null,
+      cancel: null,
+    });
     await closeServer();
 
-    // A malformed directive from a newer console is no directive, not a failed check-in.
-    const odd = await clientFor(answering(200, { ...answer, hold: { checksum: "not-hex" }, cancel: "soon" }));
-    expect(await odd.checkin({} as never)).toMatchObject({ hold: null, cancel: null });
+    const checksum = "b".repeat(64);
+    const directives = { ...answer, hold: { checksum, reason: "paused" }, cancel: { checksum: "nope" } };
+    const v11 = await clientFor(answering(200, directives));
+    // A malformed directive is no directive; a good one is kept.
+    expect(await v11.checkin({} as never)).toMatchObject({ hold: { checksum, reason: "paused" }, cancel: null });
     await closeServer();
 
     const bad = { ...answer, action: "update", desired: { ref: "os/x", checksum: "not-hex", version: "1", reason: "" } };

@@ -13,6 +13,7 @@ import {
   type EventsResponse,
   eventsResponseSchema,
   PROTOCOL_PREFIX,
+  type RebootLockRequest,
   type RebootLockResponse,
   rebootLockDeniedSchema,
   rebootLockGrantedSchema,
@@ -64,9 +65,14 @@ export class AgentClient {
     return parse(eventsResponseSchema, answer.json);
   }
 
-  /** Asks for a reboot slot; a 409 is an answer (not granted), not an error. */
-  async acquireRebootLock(): Promise<RebootLockResponse> {
-    const answer = await this.call("POST", "/reboot-lock", this.options.token(), {}, [409]);
+  /**
+   * Asks for a reboot slot to boot `checksum` (v1.1: the console grants it
+   * only while it still wants that deployment booted); a 409 is an answer
+   * (not granted, with its reason), not an error.
+   */
+  async acquireRebootLock(checksum: string): Promise<RebootLockResponse> {
+    const body: RebootLockRequest = { checksum };
+    const answer = await this.call("POST", "/reboot-lock", this.options.token(), body, [409]);
     return answer.status === 409 ? parse(rebootLockDeniedSchema, answer.json) : parse(rebootLockGrantedSchema, answer.json);
   }
 

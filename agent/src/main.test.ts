@@ -1,7 +1,11 @@
 // The orchard-agent command, run as a process: exit codes, enroll, status, run and SIGTERM.
+import { existsSync, statSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { REBOOT_MARKER_FILE } from "./backends/ostree.ts";
 import { eventually, FakeConsole } from "./testing/fake-console.ts";
+import { OstreeLab, REF, type Release, skipWithoutOstree } from "./testing/ostree-lab.ts";
 import { spawnAgentCommand, tempDir } from "./testing/test-agent.ts";
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard-agent.js");
@@ -74,3 +78,67 @@ describe("orchard-agent", () => {
   }, 30_000);
 });
 
+
+describe.skipIf(skipWithoutOstree)("orchard-agent on an ostree sysroot in a folder", () => {
+  let lab: OstreeLab;
+  let current: Release;
+  let next: Release;
+
+  beforeEach(async () => {
+    lab ??= await OstreeLab.create();
+    current ??= await lab.commit("2026.10.3", "2026-10-28 14:40:11");
+    next ??= await lab.commit("2026.11.1", "2026-11-24 09:12:44");
+  });
+
+  /** A configuration file for a machine whose sysroot is a folder, with its state in a folder not made yet. */
+  async function folderMachine(machineId: string, extra: Record<string, unknown> = {}) {
+    const stateDir = path.join(await tempDir(), "state", "orchard-agent");
+    const config = {
+      server: fake.url,
+      stateDir,
+      machineId,
+      backend: "ostree",
+      reboot: "marker",
+      ostree: { sysroot: await lab.sysroot(current) },
+      health: { checksDir: await tempDir(), failedUnits: "ignore" },
+      ...extra,
+    };
+    const configFile = path.join(await tempDir(), "agent.json");
+    await writeFile(configFile, JSON.stringify(config));
+    return { stateDir, env: { ORCHARD_AGENT_CONFIG: configFile } };
+  }
+
+  it("enrolls into a state folder that does not exist yet", async () => {
+    const { stateDir, env } = await folderMachine("folder-1");
+    const enrolled = await run(["enroll", "--token", "enroll-me"], env);
+    expect(enrolled.stderr).toBe("");
+    expect(enrolled.code).toBe(0);
+    expect(existsSync(path.join(stateDir, "state.json"))).toBe(true);
+    expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+    expect(fake.machine("folder-1").enrolled.backend).toBe("ostree");
+  }, 30_000);
+
+  it("runs with an enrollment token into a state folder that does not exist yet", async () => {
+    const { env } = await folderMachine("folder-2", { enrollmentToken: "enroll-me" });
+    const agent = start(["run"], env);
+    await eventually(() => fake.machines.get("folder-2")?.checkins.length, 10_000, "a check-in");
+    agent.child.kill("SIGTERM");
+    const stopped = await agent.done;
+    expect(stopped.stderr).not.toMatch(/ENOENT/);
+    expect(stopped.code).toBe(0);
+  }, 30_000);
+
+  it("waits to be stopped after asking for a marker reboot, and exits 0 when it is", async () => {
+    const { stateDir, env } = await folderMachine("folder-3", { enrollmentToken: "enroll-me" });
+    fake.desired = { ref: REF, ...next };
+    const agent = start(["run"], env);
+    const exited = () => agent.child.exitCode !== null || agent.child.signalCode !== null;
+    await eventually(() => existsSync(path.join(stateDir, REBOOT_MARKER_FILE)) || exited(), 20_000, "the reboot marker");
+    // A machine going down takes its time: the agent waits, whatever its idle handles do meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 8000));
+    expect(agent.child.exitCode).toBeNull();
+    agent.child.kill("SIGTERM");
+    const stopped = await agent.done;
+    expect(stopped.code).toBe(0);
+  }, 60_000);
+});

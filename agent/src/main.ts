@@ -1,7 +1,8 @@
 // `orchard-agent`: enroll this machine, run the agent, or show its state.
-// Exit codes: 0 done (or stopped by SIGTERM/SIGINT), 1 failed, 2 bad
-// configuration or arguments, 3 stopped for good (the console retired or
-// refused this machine, or the machine is gone): restarting will not help.
+// Exit codes (the only ones; also in the README and the systemd unit): 0
+// done (or stopped by SIGTERM/SIGINT), 1 failed, 2 bad configuration or
+// arguments, 3 stopped for good (the console retired or refused this
+// machine, or the machine is gone): restarting will not help.
 import { hostname as systemHostname } from "node:os";
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
@@ -183,4 +184,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A command that waits on nothing can never end: Node would exit with 13
+// (an unsettled top-level await). That is a bug; say so, and exit as failed.
+process.once("beforeExit", () => {
+  console.error("orchard-agent: internal error: the command stopped waiting on anything before it finished");
+  process.exit(EXIT.failed);
+});
 process.exit(await main(process.argv));

@@ -38,11 +38,10 @@ export function markerRebooter(file: string): Rebooter {
     mode: "marker",
     async reboot(signal) {
       await writeFileAtomic(file, `${JSON.stringify({ requestedAt: new Date().toISOString() })}\n`);
-      // Like a machine going down: nothing more happens until the agent is stopped.
-      await new Promise((_resolve, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-      });
+      // Like a machine going down: nothing more happens until the agent is
+      // stopped. A timer, not a bare promise: with nothing left to wait on,
+      // Node would end the process (exit code 13, an unsettled top-level await).
+      for (;;) await sleep(3600, signal);
     },
   };
 }

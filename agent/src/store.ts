@@ -9,6 +9,7 @@ import {
   agentEventSchema,
   backendSchema,
   checksumSchema,
+  inFlightDirectiveSchema,
   labelsSchema,
   machineIdSchema,
   refSchema,
@@ -123,6 +124,17 @@ const updateRecordSchema = z.object({
   /** Failed attempts to stage this target in a row, and when (agent clock) the next may start. */
   attempts: z.number().int().min(0),
   retryAt: z.string().nullable(),
+  /**
+   * Whether the target was on disk before this update (null until staging
+   * starts): a cancelled update removes only a deployment it made itself.
+   */
+  targetWasOnDisk: z.boolean().nullable().default(null),
+  /**
+   * v1.1: the console holds this update (a paused rollout): it stays
+   * staged, with no reboot slot asked for, until an answer no longer holds
+   * it. On disk, so that a restart does not reboot before the console agrees.
+   */
+  hold: inFlightDirectiveSchema.nullable().default(null),
 });
 export type UpdateRecord = z.infer<typeof updateRecordSchema>;
 
@@ -140,6 +152,8 @@ export const idleUpdate: UpdateRecord = {
   error: null,
   attempts: 0,
   retryAt: null,
+  targetWasOnDisk: null,
+  hold: null,
 };
 
 export const agentStateSchema = z.object({

@@ -1,13 +1,15 @@
 // The update state machine: stage, take a reboot slot, reboot, verify the
 // health of the new boot, and boot back when it fails. Every phase is
 // written to disk before it is acted on, so an agent started after a crash
-// (or after a real reboot) resumes where it was.
-import type { Deployment } from "../../server/protocol/v1.ts";
+// (or after a real reboot) resumes where it was. Before the reboot the
+// console may hold the update (it waits, staged) or cancel it (it is undone).
+import type { CheckinResponse, Deployment, InFlightDirective } from "../../server/protocol/v1.ts";
 import { type Backend, type HealthReport, type HealthSource, MachineHalted } from "./backend.ts";
 import { ApiError, type AgentClient } from "./client.ts";
 import { clip, type NewEvent, queueEvent } from "./events.ts";
+import type { InFlight } from "./in-flight.ts";
 import { errorMessage, type Logger } from "./log.ts";
-import { describeTarget, isActive, type UpdatePlan } from "./plan.ts";
+import { asksFor, describeTarget, isActive, isCancellable, type UpdatePlan } from "./plan.ts";
 import { type AgentStore, idleUpdate, type UpdateRecord, type UpdateTarget } from "./store.ts";
 import { backoffSeconds, type Random, sleep } from "./timing.ts";
 
@@ -20,20 +22,33 @@ export interface UpdateTiming {
   retryBaseSeconds: number;
 }
 
-/** What the update state machine needs from the agent around it. */
+/** What the update state machine needs from the agent around it, for one update. */
 export interface UpdateHost {
   readonly backend: Backend;
   readonly health: HealthSource;
   readonly client: AgentClient;
   readonly store: AgentStore;
   readonly log: Logger;
+  /** Aborts when the agent stops or the console cancels this update. */
   readonly signal: AbortSignal;
+  /** Aborts only when the agent stops. */
+  readonly stopSignal: AbortSignal;
+  /** This update as the console may still steer it. */
+  readonly inFlight: InFlight;
   readonly random: Random;
   readonly timing: UpdateTiming;
   now(): Date;
   /** Called after every change of update state: the agent checks in at once. */
   stateChanged(): void;
-  /** Reports the state, then reboots; with the sim it returns after the new boot. */
+  /** Asks for a check-in at once and waits (a bounded time) until one that started after this call is done. */
+  reportNow(): Promise<void>;
+  /**
+   * The answer of the next check-in that starts after this call, once the
+   * agent has taken its hold or cancel; `now` asks for that check-in at
+   * once. Rejects when `signal` aborts.
+   */
+  nextAnswer(signal: AbortSignal, now: boolean): Promise<CheckinResponse>;
+  /** Reboots; with the sim it returns after the new boot. */
   reboot(): Promise<void>;
 }
 
@@ -48,8 +63,11 @@ export async function runHealthChecks(health: HealthSource, booted: Deployment |
   }
 }
 
-/** Starts an update: the first phase goes to disk (with its event) before any work. */
-export async function beginUpdate(host: UpdateHost, plan: UpdatePlan, reason: string) {
+/**
+ * Starts an update: the first phase goes to disk (with its event) before
+ * any work; `hold` is the console's hold on it in the same answer, if any.
+ */
+export async function beginUpdate(host: UpdateHost, plan: UpdatePlan, reason: string, hold: InFlightDirective | null = null) {
   const last = host.store.state.update;
   const retry = last.phase === "failed" && last.target?.checksum === plan.target.checksum;
   const what = `${plan.kind === "rollback" ? "rollback to" : "update to"} ${describeTarget(plan.target)}`;
@@ -63,15 +81,40 @@ export async function beginUpdate(host: UpdateHost, plan: UpdatePlan, reason: st
       mayDowngrade: plan.mayDowngrade,
       progress: 0,
       attempts: retry ? last.attempts : 0,
+      hold,
     },
     [{ type: "update.started", checksum: plan.target.checksum, detail: reason ? `${what}: ${reason}` : what }],
   );
 }
 
-/** Drives the update from its phase on disk until it ends (succeeded, failed, rolled-back). */
+/**
+ * Drives the update from its phase on disk until it ends (succeeded,
+ * failed, rolled-back), or, when the console cancels it before the reboot,
+ * undoes it (idle).
+ */
 export async function runUpdate(host: UpdateHost): Promise<void> {
+  try {
+    await runSteps(host);
+  } catch (error) {
+    if (!host.inFlight.cancellation || host.stopSignal.aborted) throw error;
+  }
+  const cancellation = host.inFlight.cancellation;
+  const phase = host.store.state.update.phase;
+  if (!cancellation) return;
+  if (isCancellable(phase)) {
+    await cancelUpdate(host, cancellation);
+  } else if (isActive(phase)) {
+    // Past the reboot a cancel is never taken; should one be, the update carries on rather than stall.
+    host.log.error(`a cancel came in phase ${phase}, where it does not count; the update carries on`);
+    await runSteps({ ...host, signal: host.stopSignal });
+  }
+  // Otherwise it ended on its own as the cancel came (a failed download): nothing to undo.
+}
+
+async function runSteps(host: UpdateHost): Promise<void> {
   let failures = 0;
   for (;;) {
+    host.signal.throwIfAborted();
     const record = host.store.state.update;
     if (!isActive(record.phase)) return;
     try {
@@ -100,6 +143,12 @@ async function stage(host: UpdateHost, record: UpdateRecord) {
   const target = record.target!;
   const status = await host.backend.status();
   const onDisk = status.deployments.some((d) => d.checksum === target.checksum);
+  if (record.targetWasOnDisk === null) {
+    // On disk before anything is staged: after a restart, what this update staged counts as its own.
+    await host.store.update((s) => {
+      s.update.targetWasOnDisk = onDisk;
+    });
+  }
   const started = Date.now();
   try {
     // Anti-rollback: nothing built before what runs now, unless the console says so.
@@ -147,21 +196,33 @@ async function failStaging(host: UpdateHost, record: UpdateRecord, error: unknow
 }
 
 async function takeSlotAndReboot(host: UpdateHost, record: UpdateRecord) {
-  await acquireRebootSlot(host);
-  const status = await host.backend.status();
   const target = record.target!;
+  await acquireRebootSlot(host, target);
+  const status = await host.backend.status();
   const booted = status.deployments.find((d) => d.booted);
   // "Expecting X after the reboot" is on disk before the machine goes down.
   await transition(
     host,
     {
       phase: "rebooting",
+      // Granted a slot, the reboot goes ahead: a hold counts only before.
+      hold: null,
       expectedChecksum: target.checksum,
       previousChecksum: booted?.checksum ?? null,
       bootIdBeforeReboot: status.bootId,
     },
     [{ type: "reboot.started", checksum: target.checksum, detail: `rebooting into ${describeTarget(target)}` }],
   );
+  await rebootNow(host);
+}
+
+/**
+ * Reports the state, then reboots, unless the answer to that report
+ * cancelled the update: up to the reboot command the console may still.
+ */
+async function rebootNow(host: UpdateHost) {
+  await host.reportNow();
+  host.inFlight.issueReboot();
   await host.reboot();
 }
 
@@ -170,8 +231,8 @@ async function checkBoot(host: UpdateHost, record: UpdateRecord) {
   const status = await host.backend.status();
   if (status.bootId === record.bootIdBeforeReboot) {
     // The agent stopped while the machine was going down, and the reboot never happened.
-    if (record.phase === "rebooting") await acquireRebootSlot(host);
-    await host.reboot();
+    if (record.phase === "rebooting") await acquireRebootSlot(host, record.target!);
+    await rebootNow(host);
     return;
   }
   const target = record.target!;
@@ -179,11 +240,12 @@ async function checkBoot(host: UpdateHost, record: UpdateRecord) {
   const bootedName = booted ? (booted.version ?? booted.checksum.slice(0, 12)) : "nothing";
   if (record.phase === "reverting") {
     if (booted?.checksum === record.expectedChecksum) {
+      const removed = await dropFailed(host, target);
       await transition(host, { phase: "rolled-back" }, [
         {
           type: "rollback.performed",
           checksum: target.checksum,
-          detail: `booted back into ${bootedName} after ${record.error ?? "failed health checks"}`,
+          detail: `booted back into ${bootedName} after ${record.error ?? "failed health checks"}${removed ? `; ${removed}` : ""}`,
         },
       ]);
     } else {
@@ -193,8 +255,10 @@ async function checkBoot(host: UpdateHost, record: UpdateRecord) {
   }
   if (booted?.checksum !== record.expectedChecksum) {
     // The target is still the default: the next boot, for whatever reason, would try it again.
-    if (booted) await host.backend.makeDefault(booted.checksum);
-    await fail(host, target, `boot loader fell back to ${bootedName} instead of ${describeTarget(target)}`);
+    const removed = await dropFailed(host, target);
+    if (booted) await putBootedFirst(host);
+    const message = `boot loader fell back to ${bootedName} instead of ${describeTarget(target)}`;
+    await fail(host, target, message, removed ? `${message}; ${removed}` : message);
     return;
   }
   await transition(host, { phase: "verifying", verifyingSince: host.now().toISOString() }, []);
@@ -264,46 +328,150 @@ async function revert(host: UpdateHost, target: UpdateTarget, reason: string) {
   }
   await host.backend.makeDefault(back.checksum);
   await transition(host, { phase: "reverting", expectedChecksum: back.checksum, bootIdBeforeReboot: status.bootId }, []);
-  await host.reboot();
+  await rebootNow(host);
 }
 
 /** Ends the update as failed; the target goes on the denylist so that it is not booted again. */
-async function fail(host: UpdateHost, target: UpdateTarget, message: string) {
+async function fail(host: UpdateHost, target: UpdateTarget, message: string, detail = message) {
   await transition(
     host,
     { phase: "failed", progress: null, error: clip(message) },
-    [{ type: "update.failed", checksum: target.checksum, detail: message }],
+    [{ type: "update.failed", checksum: target.checksum, detail }],
     target.checksum,
   );
 }
 
 /**
- * Waits for one of the ring's reboot slots. The slot is marked held before
- * asking, so that a grant whose answer was lost is still released.
+ * Removes a release that failed on this machine (its health gate, or its
+ * boot) once the machine runs another, so that the boot loader never falls
+ * back to it; a pinned one stays. Says what it did, for the event; a
+ * failure to remove it leaves the rollback standing (and is said too).
  */
-async function acquireRebootSlot(host: UpdateHost) {
-  if (!host.store.state.holdsRebootLock) {
-    await host.store.update((s) => {
-      s.holdsRebootLock = true;
-    });
+async function dropFailed(host: UpdateHost, target: UpdateTarget): Promise<string> {
+  try {
+    const status = await host.backend.status();
+    const failed = status.deployments.find((d) => d.checksum === target.checksum && !d.booted);
+    if (!failed || status.deployments.some((d) => d.checksum === target.checksum && d.booted)) return "";
+    if (failed.pinned) return `${describeTarget(target)} stays on disk: it is pinned`;
+    await host.backend.discard(target.checksum);
+    return `removed ${describeTarget(target)}`;
+  } catch (error) {
+    if (host.signal.aborted || error instanceof MachineHalted) throw error;
+    const message = `removing ${describeTarget(target)} failed: ${errorMessage(error)}`;
+    host.log.warn(`${message}; the boot loader may fall back to it`);
+    return message;
   }
+}
+
+/** Makes the booted deployment the default for the next boot again, if it is not. True when it had to. */
+async function putBootedFirst(host: UpdateHost): Promise<boolean> {
+  const status = await host.backend.status();
+  const booted = status.deployments.find((d) => d.booted);
+  if (!booted || status.deployments[0]?.booted) return false;
+  await host.backend.makeDefault(booted.checksum);
+  return true;
+}
+
+/**
+ * The console withdrew the target before the reboot: the download is
+ * already stopped; the deployment this update staged is removed (one that
+ * was on disk before it, such as a rollback's older deployment, or a pinned
+ * one, stays), the booted deployment is the next boot again, and phase
+ * `idle` goes to disk with `update.cancelled` in one write. Retried with
+ * backoff until it is done or the agent stops.
+ */
+async function cancelUpdate(host: UpdateHost, directive: InFlightDirective) {
+  const record = host.store.state.update;
+  const target = record.target!;
+  const cancelling: UpdateHost = { ...host, signal: host.stopSignal };
+  for (let failures = 0; ; failures++) {
+    try {
+      const undone = await undoStaging(cancelling, target, record.targetWasOnDisk === false);
+      const why = directive.reason ? `cancelled by the console: ${directive.reason}` : "cancelled by the console";
+      host.log.info(`update to ${describeTarget(target)} ${why}; ${undone}`);
+      await transition(cancelling, { ...idleUpdate }, [{ type: "update.cancelled", checksum: target.checksum, detail: `${why}; ${undone}` }]);
+      return;
+    } catch (error) {
+      if (host.stopSignal.aborted || error instanceof MachineHalted) throw error;
+      const wait = backoff(host, failures);
+      host.log.warn(`undoing the cancelled update failed: ${errorMessage(error)}; trying again in ${wait.toFixed(1)} s`);
+      await sleep(wait, host.stopSignal);
+    }
+  }
+}
+
+/** Removes what an update staged (when `ownStaging`) and makes the booted deployment the default; says what it did. */
+async function undoStaging(host: UpdateHost, target: UpdateTarget, ownStaging: boolean): Promise<string> {
+  const status = await host.backend.status();
+  const staged = status.deployments.find((d) => d.checksum === target.checksum && !d.booted);
+  const done: string[] = [];
+  if (staged && ownStaging && !staged.pinned) {
+    await host.backend.discard(target.checksum);
+    done.push(`removed the staged deployment ${describeTarget(target)}`);
+  } else if (staged) {
+    done.push(`${describeTarget(target)} stays on disk (${staged.pinned ? "pinned" : "it was there before this update"})`);
+  } else {
+    done.push("nothing was staged yet");
+  }
+  if (await putBootedFirst(host)) done.push("the booted deployment is the default again");
+  return done.join("; ");
+}
+
+/**
+ * Waits for one of the ring's reboot slots to boot `target`, never while
+ * the console holds the update. The slot is marked held before asking, so
+ * that a grant whose answer was lost is still released. A refusal for
+ * `ring_full` (or with no reason: a 1.0 console) is asked again after
+ * `retryAfterSeconds`; for `held` or `not_wanted` the agent checks in at
+ * once and goes by that answer: a hold waits for an answer without one, a
+ * cancel undoes the update; otherwise it asks again, never sooner than
+ * `retryAfterSeconds`.
+ */
+async function acquireRebootSlot(host: UpdateHost, target: UpdateTarget) {
   let failures = 0;
   for (;;) {
+    await waitWhileHeld(host, target);
+    if (!host.store.state.holdsRebootLock) {
+      await host.store.update((s) => {
+        s.holdsRebootLock = true;
+      });
+    }
+    let answer;
     try {
-      const answer = await host.client.acquireRebootLock();
-      if (answer.granted) return;
-      failures = 0;
-      // A little over the console's hint, so that machines waiting together do not ask together.
-      const wait = answer.retryAfterSeconds * (1 + 0.1 * host.random());
-      host.log.info(`no reboot slot free; asking again in ${wait.toFixed(1)} s`);
-      await sleep(wait, host.signal);
+      answer = await host.client.acquireRebootLock(target.checksum);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const wait = Math.max(error.retryAfterSeconds ?? 0, backoff(host, failures++));
       host.log.warn(`asking for a reboot slot failed: ${error.message}; trying again in ${wait.toFixed(1)} s`);
       await sleep(wait, host.signal);
+      continue;
     }
+    if (answer.granted) return;
+    failures = 0;
+    // A little over the console's hint, so that machines waiting together do not ask together.
+    const wait = answer.retryAfterSeconds * (1 + 0.1 * host.random());
+    const earliest = Date.now() + wait * 1000;
+    if (answer.reason === "held" || answer.reason === "not_wanted") {
+      const why = answer.reason === "held" ? "the rollout is paused" : "the console does not want it booted now";
+      host.log.info(`no reboot slot for ${describeTarget(target)}: ${why} (${answer.reason}); checking in`);
+      const word = await host.nextAnswer(host.signal, true);
+      if (asksFor(word, target.checksum)) host.log.info(`the console still asks for ${describeTarget(target)}; asking again for a slot`);
+    } else {
+      host.log.info(`no reboot slot free; asking again in ${wait.toFixed(1)} s`);
+    }
+    await sleep(Math.max(0, earliest - Date.now()) / 1000, host.signal);
   }
+}
+
+/** While the console holds the update: no slot, no reboot; each check-in answer may lift the hold. */
+async function waitWhileHeld(host: UpdateHost, target: UpdateTarget) {
+  const held = host.store.state.update.hold;
+  if (!held) return;
+  host.log.info(
+    `the console holds the update to ${describeTarget(target)}${held.reason ? ` (${held.reason})` : ""}: it stays staged; no reboot until the hold is lifted`,
+  );
+  while (host.store.state.update.hold) await host.nextAnswer(host.signal, false);
+  host.log.info(`the console lifted its hold on ${describeTarget(target)}`);
 }
 
 function backoff(host: UpdateHost, attempt: number) {

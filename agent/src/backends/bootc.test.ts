@@ -30,7 +30,8 @@ async function machine(statusJson: string, enforceSignaturePolicy = false) {
     .on("bootc", ["switch"])
     .on("bootc", ["rollback"])
     .on("skopeo", ["inspect"], { stdout: INSPECT })
-    .on("ostree", ["admin", "pin"]);
+    .on("ostree", ["admin", "pin"])
+    .on("ostree", ["admin", "undeploy"]);
   const dir = await tempDir();
   const files = { bootIdFile: path.join(dir, "boot_id"), osReleaseFile: path.join(dir, "os-release") };
   await writeFile(files.bootIdFile, "0f3c2a8e-6b1d-4e55-9a57-3f0c1d2e4b6a\n");
@@ -92,6 +93,35 @@ describe("bootc backend", () => {
     const queued = await machine(ROLLBACK_QUEUED);
     await queued.backend.makeDefault(digests(ROLLBACK_QUEUED).booted);
     expect(queued.changes()).toEqual(["bootc rollback"]);
+  });
+
+  it("discards a staged image with bootc rollback twice: the staged entry goes, the queued rollback is reverted", async () => {
+    const { backend, changes } = await machine(STAGED);
+    const { staged, booted } = digests(STAGED);
+    expect(await backend.discard(staged!)).toBe(true);
+    expect(changes()).toEqual(["bootc rollback", "bootc rollback"]);
+    expect(await backend.discard("0".repeat(64))).toBe(false);
+    await expect(backend.discard(booted)).rejects.toThrow(/is the booted deployment: it cannot be discarded/);
+    expect(changes()).toHaveLength(2);
+  });
+
+  it("discards a staged image with no rollback deployment by switching back to the booted image", async () => {
+    const document = JSON.parse(STAGED) as { status: Record<string, unknown> };
+    const noRollback = JSON.stringify({ ...document, status: { ...document.status, rollback: null } });
+    const { backend, changes } = await machine(noRollback);
+    const { staged, booted } = digests(STAGED);
+    expect(await backend.discard(staged!)).toBe(true);
+    expect(changes()).toEqual([`bootc switch ${REPOSITORY}@sha256:${booted}`]);
+  });
+
+  it("discards the rollback deployment with ostree admin undeploy, by index in boot order", async () => {
+    const staged = await machine(STAGED);
+    expect(await staged.backend.discard(digests(STAGED).rollback!)).toBe(true);
+    expect(staged.changes()).toEqual(["ostree admin undeploy 2 --sysroot=/"]);
+    // A queued rollback stands in front of the booted deployment.
+    const queued = await machine(ROLLBACK_QUEUED);
+    expect(await queued.backend.discard(digests(ROLLBACK_QUEUED).rollback!)).toBe(true);
+    expect(queued.changes()).toEqual(["ostree admin undeploy 0 --sysroot=/"]);
   });
 
   it("tells an older image by its creation time, read with skopeo", async () => {

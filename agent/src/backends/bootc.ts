@@ -1,13 +1,14 @@
 // The bootc backend (image mode): `bootc status --format json` read with zod
 // (apiVersion org.containers.bootc/v1, kind BootcHost), `bootc switch` to an
-// image by digest, `bootc rollback`, `ostree admin pin`, `systemctl reboot`.
+// image by digest, `bootc rollback`, `ostree admin pin` and `undeploy`,
+// `systemctl reboot`.
 // An image maps onto protocol v1 as: ref = the image's repository
 // (`quay.io/example/os`, no tag), checksum = its manifest digest without
 // `sha256:`. The agent always switches to `repository@sha256:digest`, so a
 // machine runs exactly the image the console released, whatever a tag says.
 import { z } from "zod";
 import { type Deployment, refSchema } from "../../../server/protocol/v1.ts";
-import type { Backend, MachineStatus, OsInfo } from "../backend.ts";
+import { type Backend, discardable, type MachineStatus, type OsInfo } from "../backend.ts";
 import type { Run } from "../command.ts";
 import { systemctlRebooter } from "../reboot.ts";
 import type { UpdateTarget } from "../store.ts";
@@ -116,6 +117,43 @@ export class BootcBackend implements Backend {
     }
     // The booted image behind a staged one: stage it again (from the local store, nothing is downloaded).
     await this.switchTo(toDeployment(target).ref, checksum);
+  }
+
+  /**
+   * bootc has no verb that only drops a staged deployment ("Unstage via
+   * spec", bootc-dev/bootc issue 406, is still open). What its manual
+   * offers, bootc-rollback(8): "If there is a staged entry (an unapplied,
+   * queued upgrade) then it will be discarded", while the rollback
+   * deployment is queued for the next boot; run again, `bootc rollback`
+   * reverts that queued rollback ("Reverting queued rollback state",
+   * crates/lib/src/deploy.rs), so twice leaves the booted deployment the
+   * default and the rollback one behind it. Without a rollback deployment
+   * `bootc rollback` fails ("No rollback available"): then `bootc switch` to
+   * the booted image by digest replaces the staged deployment (a new staged
+   * deployment replaces the previous one, docs/src/upgrades.md), and the
+   * next boot is the booted image again. A rollback deployment has no bootc
+   * verb at all: it goes with `ostree admin undeploy INDEX`, the command
+   * bootc's documentation names for removing a deployment
+   * (docs/src/experimental-install-reset.md).
+   */
+  async discard(checksum: string): Promise<boolean> {
+    const host = await this.host();
+    const order = bootOrder(host);
+    const at = discardable(order.map(toDeployment), checksum);
+    if (at.length === 0) return false;
+    for (const index of at) {
+      const entry = order[index];
+      if (entry.role === "rollback") {
+        await this.ostree.undeploy(index);
+      } else if (host.status.rollback?.image) {
+        await this.bootc(["rollback"]);
+        await this.bootc(["rollback"]);
+      } else {
+        const booted = order.find((e) => e.role === "booted")!;
+        await this.switchTo(toDeployment(booted).ref, digestOf(booted));
+      }
+    }
+    return true;
   }
 
   async pin(checksum: string, pinned: boolean): Promise<void> {

@@ -96,7 +96,7 @@ describe("ostree backend on a booted machine (fake ostree)", () => {
     );
   });
 
-  it("stages, changes the default, pins and reboots with these command lines", async () => {
+  it("stages, changes the default, pins, discards and reboots with these command lines", async () => {
     const fakes = await booted();
     const stateDir = await tempDir();
     const backend = await OstreeBackend.open({ sysroot: "/", stateDir, reboot: "systemctl", run: fakes.run });
@@ -112,8 +112,9 @@ describe("ostree backend on a booted machine (fake ostree)", () => {
     const target = { ref: "exampleos/x86_64/stable", checksum: "d".repeat(64), version: "2026.12.1" };
     await backend.stage(target, () => {}, new AbortController().signal);
     await backend.makeDefault(B); // the pending one in front goes
-    await backend.makeDefault(C); // the rollback one is deployed again on top
+    await backend.makeDefault(C); // the rollback one is deployed again on top, and kept behind
     await backend.pin(C, false);
+    await backend.discard(A);
     const down = new AbortController();
     const rebooting = backend.reboot(down.signal);
     await expect.poll(() => fakes.commandLines().includes("systemctl reboot")).toBe(true);
@@ -125,8 +126,9 @@ describe("ostree backend on a booted machine (fake ostree)", () => {
       `ostree pull orchard exampleos/x86_64/stable@${"d".repeat(64)} --repo=/ostree/repo`,
       `ostree admin deploy --os=exampleos ${origin} ${"d".repeat(64)} --sysroot=/`,
       "ostree admin undeploy 0 --sysroot=/",
-      `ostree admin deploy --os=exampleos ${origin} ${C} --sysroot=/`,
+      `ostree admin deploy --os=exampleos ${origin} --retain ${C} --sysroot=/`,
       "ostree admin pin --unpin 2 --sysroot=/",
+      "ostree admin undeploy 0 --sysroot=/",
       "systemctl reboot",
     ]);
   });

@@ -71,19 +71,43 @@ describe.skipIf(skipWithoutOstree)("ostree backend on a real sysroot", () => {
     expect(await summary(booted)).toEqual(["2026.11.1 booted", "2026.10.3"]);
     expect((await booted.status()).bootId).not.toBe(firstBoot);
 
-    // Behind the booted one: deployed again on top (this ostree has no set-default).
+    // Behind the booted one: deployed again on top (this ostree has no
+    // set-default), and the one behind is kept.
     await booted.makeDefault(current.checksum);
-    expect(await summary(booted)).toEqual(["2026.10.3 staged", "2026.11.1 booted"]);
-    expect((await adminStatusOf(sysroot)).map((d) => d.version)).toEqual(["2026.10.3", "2026.11.1"]);
+    expect(await summary(booted)).toEqual(["2026.10.3 staged", "2026.11.1 booted", "2026.10.3"]);
+    expect((await adminStatusOf(sysroot)).map((d) => d.version)).toEqual(["2026.10.3", "2026.11.1", "2026.10.3"]);
     const back = await reboot(booted, sysroot, stateDir);
-    expect(await summary(back)).toEqual(["2026.10.3 booted", "2026.11.1"]);
+    expect(await summary(back)).toEqual(["2026.10.3 booted", "2026.11.1", "2026.10.3"]);
 
-    // In front of the booted one: undeployed.
+    // In front of the booted one: undeployed, and what stood behind stays.
     await back.makeDefault(next.checksum);
-    expect(await summary(back)).toEqual(["2026.11.1 staged", "2026.10.3 booted"]);
+    expect(await summary(back)).toEqual(["2026.11.1 staged", "2026.10.3 booted", "2026.11.1"]);
     await back.makeDefault(current.checksum);
-    expect(await summary(back)).toEqual(["2026.10.3 booted"]);
-    expect(await adminStatusOf(sysroot)).toHaveLength(1);
+    expect(await summary(back)).toEqual(["2026.10.3 booted", "2026.11.1"]);
+    expect(await adminStatusOf(sysroot)).toHaveLength(2);
+  });
+
+  it("discards a staged deployment with ostree admin undeploy: the booted one is the default again", async () => {
+    const { sysroot, backend } = await machine();
+    await backend.stage({ ref: REF, ...next }, () => {}, never);
+    expect(await backend.discard(next.checksum)).toBe(true);
+    expect(await adminStatusOf(sysroot)).toEqual([{ checksum: current.checksum, ref: REF, version: "2026.10.3", pinned: false }]);
+    expect(await summary(backend)).toEqual(["2026.10.3 booted"]);
+    // Nothing left to discard; never the booted deployment.
+    expect(await backend.discard(next.checksum)).toBe(false);
+    await expect(backend.discard(current.checksum)).rejects.toThrow(/is the booted deployment: it cannot be discarded/);
+  });
+
+  it("discards a deployment behind the booted one, and refuses a pinned one", async () => {
+    const { sysroot, stateDir, backend } = await machine();
+    await backend.stage({ ref: REF, ...next }, () => {}, never);
+    const booted = await reboot(backend, sysroot, stateDir);
+    expect(await summary(booted)).toEqual(["2026.11.1 booted", "2026.10.3"]);
+    await booted.pin(current.checksum, true);
+    await expect(booted.discard(current.checksum)).rejects.toThrow(/is pinned: unpin it before discarding it/);
+    await booted.pin(current.checksum, false);
+    expect(await booted.discard(current.checksum)).toBe(true);
+    expect((await adminStatusOf(sysroot)).map((d) => d.version)).toEqual(["2026.11.1"]);
   });
 
   it("keeps pinned deployments when deploying, as a booted machine does", async () => {

@@ -2,10 +2,12 @@
 // in tests). Deployments are exactly what `ostree admin status` lists, in its
 // order; an update is `ostree pull REMOTE REF@CHECKSUM` (signatures checked
 // by the remote's settings) then `ostree admin deploy`; a rollback re-deploys
-// or undeploys, since this ostree (2022.7) has no `admin set-default`.
+// or undeploys, since this ostree (2022.7) has no `admin set-default`; a
+// deployment is discarded with `ostree admin undeploy INDEX`.
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { Deployment } from "../../../server/protocol/v1.ts";
-import type { Backend, MachineStatus, OsInfo } from "../backend.ts";
+import { type Backend, discardable, type MachineStatus, type OsInfo } from "../backend.ts";
 import type { Run } from "../command.ts";
 import { ConfigError } from "../config.ts";
 import { markerRebooter, type RebootMode, type Rebooter, systemctlRebooter } from "../reboot.ts";
@@ -63,6 +65,9 @@ export class OstreeBackend implements Backend {
     }
     if (options.remote) await cli.setRemote(options.remote);
     const rebooter = booted ? systemctlRebooter(options.run) : markerRebooter(path.join(options.stateDir, REBOOT_MARKER_FILE));
+    // A sysroot in a folder boots from a file in the state dir, which the
+    // first enrollment has not created yet.
+    if (!booted) await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
     const simulated = booted
       ? null
       : await simulatedBoot(
@@ -127,9 +132,17 @@ export class OstreeBackend implements Backend {
       return;
     }
     // It stands behind the booted one, which ostree cannot undeploy: deploy
-    // the same commit again on top (its /etc merged from the booted one).
+    // the same commit again on top (its /etc merged from the booted one),
+    // and keep the one behind, so that undoing this (a cancelled rollback)
+    // leaves that deployment on disk.
     const target = list[at];
-    await this.deploy(target.osname, target.checksum, target.refspec ?? target.checksum);
+    await this.deploy(target.osname, target.checksum, target.refspec ?? target.checksum, deploymentKey(target));
+  }
+
+  async discard(checksum: string): Promise<boolean> {
+    const indexes = discardable(await this.list(), checksum);
+    for (const index of indexes) await this.cli.undeploy(index);
+    return indexes.length > 0;
   }
 
   async pin(checksum: string, pinned: boolean): Promise<void> {
@@ -164,22 +177,24 @@ export class OstreeBackend implements Backend {
     return path.join(this.cli.sysroot, "ostree/deploy", d.osname, "deploy", `${d.checksum}.${d.serial}`);
   }
 
-  private async deploy(osname: string, checksum: string, refspec: string) {
+  /** Deploys `checksum` as the new default; `keep` (a deployment's key) stays on disk beside the booted and pinned ones. */
+  private async deploy(osname: string, checksum: string, refspec: string, keep: string | null = null) {
     const originFile = path.join(this.options.stateDir, "ostree-deploy.origin");
     await writeFileAtomic(originFile, originFileText(refspec));
     const os = this.options.osName ?? osname;
-    if (!this.simulated) {
+    if (!this.simulated && keep === null) {
       await this.cli.deploy(os, checksum, originFile);
       return;
     }
     // In a folder, ostree does not know which deployment is booted and would
-    // keep the previous default instead: keep everything, then drop what a
-    // booted machine drops (all but the new, the booted and pinned ones).
+    // keep the previous default instead; and ostree keeps no deployment it
+    // is told to keep. So: keep everything, then drop what a booted machine
+    // drops (all but the new, the booted and pinned ones), except `keep`.
     await this.cli.deploy(os, checksum, originFile, { retain: true });
     const list = await this.list();
     for (let i = list.length - 1; i > 0; i--) {
       const d = list[i];
-      if (!d.booted && !d.pinned && d.osname === os) await this.cli.undeploy(i);
+      if (!d.booted && !d.pinned && d.osname === os && deploymentKey(d) !== keep) await this.cli.undeploy(i);
     }
   }
 }

@@ -89,6 +89,33 @@ describe("rpm-ostree backend", () => {
     expect(changes()).toEqual(["rpm-ostree cleanup --pending", "rpm-ostree rollback", `rpm-ostree deploy ${"f".repeat(64)}`]);
   });
 
+  it("puts the booted deployment back in front of a pending one with rpm-ostree rollback, keeping it on disk", async () => {
+    const [, booted] = checksums(EDGE);
+    const document = JSON.parse(EDGE) as { deployments: Record<string, unknown>[] };
+    // The rollback moves the first deployment behind the booted one to the front: with one there, it takes two.
+    const withOneBehind = await machine(EDGE);
+    await withOneBehind.backend.makeDefault(booted);
+    expect(withOneBehind.changes()).toEqual(["rpm-ostree rollback", "rpm-ostree rollback"]);
+    // With none behind, it moves the booted one to the front.
+    const withNoneBehind = await machine(JSON.stringify({ deployments: document.deployments.slice(0, 2) }));
+    await withNoneBehind.backend.makeDefault(booted);
+    expect(withNoneBehind.changes()).toEqual(["rpm-ostree rollback"]);
+  });
+
+  it("discards the pending deployment with cleanup --pending and the rollback one with cleanup --rollback", async () => {
+    const [staged, booted, rollback] = checksums(IOT);
+    const { backend, changes } = await machine(IOT);
+    expect(await backend.discard(staged)).toBe(true);
+    expect(await backend.discard(rollback)).toBe(true);
+    expect(await backend.discard("0".repeat(64))).toBe(false);
+    await expect(backend.discard(booted)).rejects.toThrow(/is the booted deployment: it cannot be discarded/);
+    expect(changes()).toEqual(["rpm-ostree cleanup --pending", "rpm-ostree cleanup --rollback"]);
+
+    const edge = await machine(EDGE);
+    await expect(edge.backend.discard(checksums(EDGE)[2])).rejects.toThrow(/is pinned: unpin it before discarding it/);
+    expect(edge.changes()).toEqual([]);
+  });
+
   it("tells an older commit by its timestamp, from its metadata pulled alone", async () => {
     const { fakes, backend, changes } = await machine(IOT);
     const target = { ref: "fedora/stable/x86_64/iot", checksum: "a".repeat(64), version: "41.20260901.0" };

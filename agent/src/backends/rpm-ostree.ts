@@ -1,13 +1,14 @@
 // The rpm-ostree backend (Fedora IoT, CentOS Stream and RHEL for Edge):
 // `rpm-ostree status --json` read with zod, `rpm-ostree deploy` (same ref) or
 // `rebase` (another ref) to stage, `rpm-ostree rollback` or `cleanup
-// --pending` to change the default, `ostree admin pin`, `systemctl reboot`.
+// --pending` to change the default, `rpm-ostree cleanup --pending` or
+// `--rollback` to discard a deployment, `ostree admin pin`, `systemctl reboot`.
 // Deployments are reported by their base commit: with packages layered on
 // top, `checksum` is a commit made on this machine, which the console has
 // never heard of, and `base-checksum` the one it released.
 import { z } from "zod";
 import type { Deployment } from "../../../server/protocol/v1.ts";
-import type { Backend, MachineStatus, OsInfo } from "../backend.ts";
+import { type Backend, discardable, type MachineStatus, type OsInfo } from "../backend.ts";
 import type { Run } from "../command.ts";
 import { systemctlRebooter } from "../reboot.ts";
 import type { UpdateTarget } from "../store.ts";
@@ -93,7 +94,7 @@ export class RpmOstreeBackend implements Backend {
     if (at === 0) return;
     const bootedAt = list.findIndex((d) => d.booted);
     if (at === bootedAt) {
-      await this.rpmOstree(["cleanup", "--pending"]);
+      await this.putBootedFirst(list, bootedAt);
     } else if (at === bootedAt + 1) {
       // The rollback deployment: rpm-ostree puts it first (and keeps the others).
       await this.rpmOstree(["rollback"]);
@@ -104,6 +105,28 @@ export class RpmOstreeBackend implements Backend {
     }
   }
 
+  /**
+   * `cleanup --pending` for one in front of the booted deployment,
+   * `cleanup --rollback` for one behind it (rpm-ostree(1), "cleanup": "-p
+   * to remove the pending deployment, and -r to remove the rollback").
+   * Each removes every unpinned deployment of the booted OS on its side of
+   * the booted one (rpm-ostree-sysroot-core.cxx,
+   * rpmostree_syscore_filter_deployments): rpm-ostree keeps at most one
+   * there, besides pinned ones.
+   */
+  async discard(checksum: string): Promise<boolean> {
+    const list = await this.deployments();
+    const bootedAt = list.findIndex((d) => d.booted);
+    const at = discardable(
+      list.map((d) => ({ checksum: baseChecksum(d), booted: d.booted, pinned: d.pinned ?? false })),
+      checksum,
+    );
+    if (at.length === 0) return false;
+    if (at.some((i) => i < bootedAt)) await this.rpmOstree(["cleanup", "--pending"]);
+    if (at.some((i) => i > bootedAt)) await this.rpmOstree(["cleanup", "--rollback"]);
+    return true;
+  }
+
   async pin(checksum: string, pinned: boolean): Promise<void> {
     const list = (await this.deployments()).map((d) => ({ ...d, checksum: baseChecksum(d), pinned: d.pinned ?? false }));
     await this.ostree.pinChecksum(list, checksum, pinned);
@@ -111,6 +134,26 @@ export class RpmOstreeBackend implements Backend {
 
   reboot(signal: AbortSignal): Promise<void> {
     return this.rebooter.reboot(signal);
+  }
+
+  /**
+   * Makes the booted deployment the default again, keeping the one in front
+   * of it on disk where rpm-ostree can. `rpm-ostree rollback` moves the
+   * first deployment behind the booted one to the front, or, when there is
+   * none, the booted one (rpmostreed-transaction-types.cxx,
+   * rollback_transaction_execute): so once, or twice when one stands
+   * behind. It refuses a staged deployment ("remove with cleanup -p"),
+   * which is new anyway: that one is removed.
+   */
+  private async putBootedFirst(list: RpmOstreeDeployment[], bootedAt: number) {
+    if (list.slice(0, bootedAt).some((d) => d.staged)) {
+      await this.rpmOstree(["cleanup", "--pending"]);
+      return;
+    }
+    const osname = list[bootedAt].osname;
+    const behind = list.slice(bootedAt + 1).some((d) => d.osname === osname);
+    await this.rpmOstree(["rollback"]);
+    if (behind) await this.rpmOstree(["rollback"]);
   }
 
   private async booted(): Promise<RpmOstreeDeployment> {

@@ -61,6 +61,23 @@ describe("sim backend", () => {
     await expect(machine.makeDefault("f".repeat(64))).rejects.toThrow(/no deployment of ffffffffffff on disk/);
   });
 
+  it("discards a staged deployment or one behind the booted one, never the booted or a pinned one", async () => {
+    const machine = await sim();
+    await machine.stage(NEXT, () => {}, never);
+    expect(await machine.discard(NEXT.checksum)).toBe(true);
+    expect(await summary(machine)).toEqual(["2026.10.3 booted"]);
+    expect(await machine.discard(NEXT.checksum)).toBe(false);
+    await expect(machine.discard(FACTORY.checksum)).rejects.toThrow(/is the booted deployment/);
+
+    await machine.stage(NEXT, () => {}, never);
+    await machine.reboot(never);
+    await machine.pin(FACTORY.checksum, true);
+    await expect(machine.discard(FACTORY.checksum)).rejects.toThrow(/is pinned/);
+    await machine.pin(FACTORY.checksum, false);
+    expect(await machine.discard(FACTORY.checksum)).toBe(true);
+    expect(await summary(machine)).toEqual(["2026.11.1 booted"]);
+  });
+
   it("fails the health checks of a doomed release, but not of the deployment it falls back to", async () => {
     const machine = await sim({ failRelease: "2026.11.1" });
     await machine.stage(NEXT, () => {}, never);

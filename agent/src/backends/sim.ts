@@ -11,6 +11,7 @@ import { checksumSchema, type HealthCheck, refSchema } from "../../../server/pro
 import {
   type Backend,
   deploymentOf,
+  discardable,
   type HealthReport,
   type HealthSource,
   healthStatusOf,
@@ -163,6 +164,14 @@ export class SimBackend implements Backend, HealthSource {
       const chosen = state.deployments.find((d) => d.checksum === checksum)!;
       state.deployments = [chosen, ...state.deployments.filter((d) => d !== chosen)];
     });
+  }
+
+  async discard(checksum: string): Promise<boolean> {
+    if (discardable((await this.status()).deployments, checksum).length === 0) return false;
+    await this.machine.update((state) => {
+      state.deployments = state.deployments.filter((d) => d.checksum !== checksum);
+    });
+    return true;
   }
 
   async pin(checksum: string, pinned: boolean): Promise<void> {

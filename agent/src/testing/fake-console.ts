@@ -1,6 +1,8 @@
 // A console that speaks just enough of protocol v1 for the agent's tests: a
 // real node:http server on port 0 that validates every body with the shared
-// schemas, answers like the console would, and can be told to misbehave.
+// schemas, answers like the console would, and can be told to misbehave. It
+// speaks 1.0 unless told 1.1, whose hold, cancel and refusal reasons follow
+// the rules of docs/agent-protocol-v1.md ("Version 1.1: hold and cancel").
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
@@ -11,7 +13,10 @@ import {
   type EnrollRequest,
   enrollRequestSchema,
   eventsRequestSchema,
+  type InFlightDirective,
   PROTOCOL_PREFIX,
+  type RebootLockRefusal,
+  rebootLockRequestSchema,
 } from "../../../server/protocol/v1.ts";
 import type { UpdateTarget } from "../store.ts";
 
@@ -28,6 +33,8 @@ export interface FakeMachine {
   duplicates: number;
   holdsLock: boolean;
   lockRequests: number;
+  /** The body of every reboot-lock request, in order. */
+  lockBodies: unknown[];
   retired: boolean;
 }
 
@@ -42,9 +49,19 @@ export class FakeConsole {
   /** The action when the booted checksum differs from `desired`. */
   action: "update" | "rollback" = "update";
   intervalSeconds = 0.1;
-  /** Answer this many reboot-lock requests with 409 before granting. */
+  /** Answer this many reboot-lock requests with 409 (ring full) before granting. */
   lockDenials = 0;
   lockRetryAfterSeconds = 0.05;
+  /** "1.0": answers carry no hold or cancel and refusals no reason, as a console before 1.1. */
+  version: "1.0" | "1.1" = "1.0";
+  /** v1.1: the rollout of `desired` is paused: machines on their way to it are held, and refused a slot (`held`). */
+  holdReason: string | null = null;
+  /** v1.1: a withdrawn checksum: machines on their way to it (not booted on it) are cancelled, and refused a slot (`not_wanted`). */
+  withdrawn: InFlightDirective | null = null;
+  /** Refuse the next reboot-lock requests with these reasons, in order, whatever else holds (without one for 1.0). */
+  readonly lockRefusals: RebootLockRefusal[] = [];
+  /** Fields merged into a check-in's answer, to send what a console following the rules would not. */
+  answerExtras: ((body: CheckinRequest) => Record<string, unknown>) | null = null;
   /** Faults for the next calls, by route (e.g. "POST /events"), used up in order. */
   readonly faults = new Map<string, Fault[]>();
   /** Called as a check-in arrives, before it is applied. */
@@ -142,6 +159,8 @@ export class FakeConsole {
           checkInIntervalSeconds: this.intervalSeconds,
           action: desired && booted !== desired.checksum ? this.action : "none",
           desired,
+          ...(this.version === "1.1" ? this.directives(parsed.data) : {}),
+          ...this.answerExtras?.(parsed.data),
         },
       };
     }
@@ -159,9 +178,13 @@ export class FakeConsole {
     }
     if (route === "POST /reboot-lock") {
       machine.lockRequests++;
-      if (this.lockDenials > 0) {
-        this.lockDenials--;
-        return { status: 409, body: { granted: false, retryAfterSeconds: this.lockRetryAfterSeconds } };
+      machine.lockBodies.push(body);
+      const parsed = rebootLockRequestSchema.safeParse(body ?? {});
+      if (!parsed.success) return error(400, "invalid_request", describeFirstIssue(parsed.error));
+      const refusal = this.lockRefusals.shift() ?? this.refusalFor(machine, parsed.data.checksum);
+      if (refusal) {
+        const reason = this.version === "1.1" ? { reason: refusal } : {};
+        return { status: 409, body: { granted: false, retryAfterSeconds: this.lockRetryAfterSeconds, ...reason } };
       }
       machine.holdsLock = true;
       return { status: 200, body: { granted: true, expiresAt: new Date(Date.now() + 900_000).toISOString() } };
@@ -173,6 +196,44 @@ export class FakeConsole {
     }
     return error(404, "not_found", `no route ${route}`);
   }
+
+  /**
+   * v1.1: `hold` for a machine downloading or staging `desired` while its
+   * rollout is paused; `cancel` for one downloading, staged or rebooting
+   * towards a withdrawn checksum it has not booted.
+   */
+  private directives(body: CheckinRequest) {
+    const booted = body.deployments.find((d) => d.booted)?.checksum;
+    const heading = underWay(body, ["downloading", "staged"]);
+    const hold = this.holdReason && this.desired && heading === this.desired.checksum ? { checksum: heading, reason: this.holdReason } : null;
+    const withdrawn = this.withdrawn;
+    const cancelled =
+      withdrawn && underWay(body, ["downloading", "staged", "rebooting"]) === withdrawn.checksum && booted !== withdrawn.checksum;
+    return { hold, cancel: cancelled ? withdrawn : null };
+  }
+
+  /**
+   * Why a slot is refused: the ring is full (`lockDenials`); and for 1.1,
+   * the console does not want that checksum booted (not desired, or
+   * withdrawn), or the rollout is paused.
+   */
+  private refusalFor(machine: FakeMachine, asked: string | undefined): RebootLockRefusal | null {
+    if (this.version === "1.1") {
+      const checksum = asked ?? machine.checkins.at(-1)?.update.targetChecksum;
+      if (!this.desired || checksum !== this.desired.checksum || this.withdrawn?.checksum === checksum) return "not_wanted";
+      if (this.holdReason) return "held";
+    }
+    if (this.lockDenials > 0) {
+      this.lockDenials--;
+      return "ring_full";
+    }
+    return null;
+  }
+}
+
+/** The update a check-in reports under way, in one of `states`, or null. */
+function underWay(body: CheckinRequest, states: string[]): string | null {
+  return states.includes(body.update.state) ? body.update.targetChecksum : null;
 }
 
 function emptyMachine(enrolled: EnrollRequest): FakeMachine {
@@ -186,6 +247,7 @@ function emptyMachine(enrolled: EnrollRequest): FakeMachine {
     duplicates: 0,
     holdsLock: false,
     lockRequests: 0,
+    lockBodies: [],
     retired: false,
   };
 }
