@@ -60,7 +60,6 @@ export interface Reply<T> {
   body: T;
 }
 
-const RETRY_AFTER_MAX_SECONDS = 30;
 /** Enrollments waiting for a turn before the console answers 503 at once. */
 const MAX_QUEUED_ENROLLMENTS = 2000;
 /** An enrollment that waited longer than this for its turn is answered 503 instead (agents wait 30 s by default). */
@@ -68,10 +67,15 @@ const MAX_ENROLLMENT_WAIT_MS = 20_000;
 
 class TokenUsedUp extends Error {}
 
-/** 409: every slot is taken; ask again when the soonest lease expires (at most 30 s). */
-function ringFull(soonest: Date | null, now: Date): Reply<RebootLockResponse> {
+/**
+ * 409: every slot is taken. Ask again when the soonest lease expires, or at
+ * the machine's busy check-in interval if that comes first: slots are
+ * mostly given back long before their lease runs out, and a wave waiting for
+ * one slot would otherwise leave it idle between asks.
+ */
+function ringFull(soonest: Date | null, now: Date, atMostSeconds: number): Reply<RebootLockResponse> {
   const wait = Math.ceil(((soonest ?? now).getTime() - now.getTime()) / 1000);
-  const retryAfterSeconds = Math.max(1, Math.min(RETRY_AFTER_MAX_SECONDS, wait));
+  const retryAfterSeconds = Math.max(1, Math.min(atMostSeconds, wait));
   return { status: 409, body: { granted: false, retryAfterSeconds, reason: "ring_full" } };
 }
 
@@ -537,10 +541,8 @@ export class AgentService {
     if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
     const ring = machine.ringId ? await this.loadRing(machine.ringId) : null;
     const wanted = rebootWanted(machine, ring, request.checksum ?? machine.updateTarget);
-    if (wanted !== "yes") {
-      const retryAfterSeconds = Math.min(this.options.busyIntervalSeconds, ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS);
-      return { status: 409, body: { granted: false as const, retryAfterSeconds, reason: wanted } };
-    }
+    const busyInterval = Math.min(this.options.busyIntervalSeconds, ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS);
+    if (wanted !== "yes") return { status: 409, body: { granted: false as const, retryAfterSeconds: busyInterval, reason: wanted } };
     // While a wave waits for slots, most asks find the ring full: answer
     // those from one read, without a lock or a transaction. Only an ask that
     // may get a slot takes the lock and decides.
@@ -559,7 +561,7 @@ export class AgentService {
         [machine.ringId, JSON.stringify(machine.labels), now, machine.id],
       );
       const view = rows[0];
-      if (view && !view.mine && view.held >= view.slots) return ringFull(view.soonest, now);
+      if (view && !view.mine && view.held >= view.slots) return ringFull(view.soonest, now, busyInterval);
     }
     return this.db.prisma.$transaction(async (tx) => {
       const ring = machine.ringId
@@ -591,7 +593,7 @@ export class AgentService {
         });
         return { status: 200, body: { granted: true as const, expiresAt: expiresAt.toISOString() } };
       }
-      return ringFull(held[0]?.expiresAt ?? null, now);
+      return ringFull(held[0]?.expiresAt ?? null, now, busyInterval);
     }, AGENT_TRANSACTION);
   }
 

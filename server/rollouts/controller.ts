@@ -234,7 +234,7 @@ interface TrackedRow {
   health_status: string;
   last_seen_at: Date | null;
   /** Pinned, moved to another ring, held by an operator's rollback or retired since it was assigned. */
-  withdrawn: boolean;
+  excluded: boolean;
 }
 
 /**
@@ -257,7 +257,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
            m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
            m.health_status::text AS health_status, m.last_seen_at,
            (m.retired_at IS NOT NULL OR m.pinned_release_id IS NOT NULL OR m.ring_id IS DISTINCT FROM rm.ring_id
-            OR COALESCE((m.rollback_to ->> 'hold')::boolean, false)) AS withdrawn
+            OR COALESCE((m.rollback_to ->> 'hold')::boolean, false)) AS excluded
       FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
      WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ${ring.ringId}
        AND (${active} OR rm.finished_at IS NULL)
@@ -278,7 +278,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
       target,
       row.dark_at,
       now,
-      row.withdrawn ? "withdrawn" : disposition,
+      row.excluded ? "excluded" : disposition,
     );
     const terminal = isTerminalStep(step);
     const finishedAt = terminal ? (isTerminalStep(row.step) && row.finished_at ? row.finished_at : now) : null;

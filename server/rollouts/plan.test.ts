@@ -81,6 +81,10 @@ describe("a machine's step while held or withdrawn", () => {
     ["withdrawn, never confirms past the deadline: dark", report({ updateState: "staged", updateTarget: T }), 7200, "withdrawn", "dark"],
     ["withdrawn after it booted the release: judged as usual", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T }), 60, "withdrawn", "succeeded"],
     ["withdrawn after a rollback on the machine: still rolled back", report({ updateState: "rolled-back", updateTarget: T }), 60, "withdrawn", "rolled_back"],
+    ["excluded by an operator after it rolled back: out of the sample", report({ updateState: "rolled-back", updateTarget: T }), 60, "excluded", "cancelled"],
+    ["excluded after a failure: out of the sample", report({ updateState: "failed", updateTarget: T }), 60, "excluded", "cancelled"],
+    ["excluded while staged: not yet cancelled", report({ updateState: "staged", updateTarget: T }), 60, "excluded", "staged"],
+    ["excluded, booted on the release: judged as usual", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T }), 60, "excluded", "succeeded"],
   ] as const)("%s", (_, r, seconds, disposition, step) => {
     expect(machineStep(r, T, later(1800), later(seconds), disposition)).toBe(step);
   });

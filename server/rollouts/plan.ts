@@ -65,19 +65,22 @@ export interface MachineReport {
 /**
  * What the console wants of a machine's update in a rollout now: `go` (a
  * running rollout), `hold` (paused or awaiting approval: machines stay where
- * they are, and nobody goes dark for the wait), `withdrawn` (aborted, the
- * release braked, or the machine pinned, moved or sent back since: it
- * cancels unless it already booted the release).
+ * they are, and nobody goes dark for the wait), `withdrawn` (aborted, or the
+ * release braked: it cancels unless it already booted the release),
+ * `excluded` (an operator took this machine out since: pinned, moved, held
+ * on a rollback or retired; it cancels too, and whatever it did before no
+ * longer counts against the rollout's gate).
  */
-export type Disposition = "go" | "hold" | "withdrawn";
+export type Disposition = "go" | "hold" | "withdrawn" | "excluded";
 
 /**
  * A machine's step towards `target`, from what it reported. A machine counts
  * as succeeded only once it has booted the target and reports itself healthy
  * (or degraded), never on "installed". It goes dark when it has not done so
  * by `darkAt` (its assignment plus the ring's dark-after, moved on by the
- * time the rollout spent paused), and never while held. A withdrawn machine
- * that has not booted the target is cancelled once it no longer works on it.
+ * time the rollout spent paused), and never while held. A withdrawn or
+ * excluded machine that has not booted the target is cancelled once it no
+ * longer works on it (an excluded one even after failing).
  */
 export function machineStep(
   report: MachineReport,
@@ -94,14 +97,14 @@ export function machineStep(
     if (report.healthStatus === "healthy" || report.healthStatus === "degraded") return "succeeded";
     if (report.healthStatus === "unhealthy") return "failed";
   } else if (aboutTarget) {
-    if (state === "rolled_back") return "rolled_back";
-    if (state === "failed") return "failed";
+    if (state === "rolled_back" && disposition !== "excluded") return "rolled_back";
+    if (state === "failed" && disposition !== "excluded") return "failed";
     if (isBusyUpdate(state)) {
       if (overdue) return "dark";
       return disposition === "hold" && state === "staged" ? "held" : state;
     }
   }
-  if (disposition === "withdrawn") return "cancelled";
+  if (disposition === "withdrawn" || disposition === "excluded") return "cancelled";
   return overdue ? "dark" : "assigned";
 }
 

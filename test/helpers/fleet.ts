@@ -16,6 +16,9 @@ export function startFleet(options: {
   failRelease?: string | null;
   darkRate?: number;
   stateDir?: string;
+  /** Each agent's stage and reboot take ±50 % around these (0.5 s by default). */
+  stageSeconds?: number;
+  rebootSeconds?: number;
 }): Fleet & { stateDir: string } {
   const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "orch-fleet-"));
   const fleet = runFleet({
@@ -28,8 +31,8 @@ export function startFleet(options: {
     healthGraceSeconds: 2,
     sim: {
       factory: FACTORY,
-      stageSeconds: 0.5,
-      rebootSeconds: 0.5,
+      stageSeconds: options.stageSeconds ?? 0.5,
+      rebootSeconds: options.rebootSeconds ?? 0.5,
       failRate: 0,
       failRelease: options.failRelease ?? null,
       darkRate: options.darkRate ?? 0,

@@ -2,11 +2,8 @@
 // database, each killed (SIGKILL) and restarted at random moments of a
 // rollout, with simulated agents checking in through it all. The rollout
 // must end as an uninterrupted one does, every wave opened exactly once.
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { type Database, openDatabase } from "../../server/db/client";
@@ -15,66 +12,16 @@ import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { getRollout, startRollout } from "../../server/rollouts/rollouts";
 import { freshDatabaseUrl } from "../helpers/console";
+import { type ConsoleProcess, consoleProcessSlot, killConsoleProcess, removeConsoleProcess, startConsoleProcess } from "../helpers/console-process";
 import { FACTORY, startFleet, waitFor } from "../helpers/fleet";
 import { type RecordingProxy, startRecordingProxy } from "../helpers/recording-proxy";
 
-const root = path.resolve(import.meta.dirname, "../..");
 const R2 = "2".repeat(64);
 const TRIALS = 20;
 let db: Database;
 let databaseUrl: string;
-const consoles: { port: number; child: ChildProcess | null; dataDir: string; proxy: RecordingProxy }[] = [];
+const consoles: (ConsoleProcess & { proxy: RecordingProxy })[] = [];
 const fleets: ReturnType<typeof startFleet>[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startConsoleProcess(slot: (typeof consoles)[number]) {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "server/main.ts")], {
-    cwd: root,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      PORT: String(slot.port),
-      HOST: "127.0.0.1",
-      ORCHARD_DATA_DIR: slot.dataDir,
-      ORCHARD_SECRET: "c".repeat(40),
-      ORCHARD_SERVE_PAGES: "false",
-      ORCHARD_DEMO_AGENTS: "0",
-      ORCHARD_CONTROLLER_INTERVAL_MS: "300",
-      ORCHARD_BUSY_INTERVAL: "1",
-      ORCHARD_LASTSEEN_FLUSH_MS: "1000",
-      LOG_LEVEL: "warn",
-      // These agents poll every second; limits have tests of their own.
-      ORCHARD_AGENT_RATE_PER_TOKEN: "0",
-    },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  child.stderr?.resume();
-  slot.child = child;
-  await waitFor(`console on port ${slot.port}`, async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${slot.port}/healthz`)).ok;
-    } catch {
-      return false;
-    }
-  }, 60_000, 200);
-}
-
-function kill(slot: (typeof consoles)[number]) {
-  return new Promise<void>((resolve) => {
-    const child = slot.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
-}
 
 beforeAll(async () => {
   databaseUrl = await freshDatabaseUrl();
@@ -87,9 +34,8 @@ beforeAll(async () => {
     await setRingRelease(prisma, cliActor, { ring, version: "1" });
   }
   for (let i = 0; i < 2; i++) {
-    const port = await freePort();
-    const proxy = await startRecordingProxy(`http://127.0.0.1:${port}`);
-    consoles.push({ port, child: null, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "orch-crash-")), proxy });
+    const slot = await consoleProcessSlot(databaseUrl);
+    consoles.push({ ...slot, proxy: await startRecordingProxy(slot.url) });
     await startConsoleProcess(consoles[i]);
   }
   // Half the agents talk to each console process.
@@ -105,9 +51,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(fleets.map((f) => f.stop()));
   for (const slot of consoles) {
-    await kill(slot);
+    await removeConsoleProcess(slot);
     await slot.proxy.close();
-    fs.rmSync(slot.dataDir, { recursive: true, force: true });
   }
   for (const f of fleets) fs.rmSync(f.stateDir, { recursive: true, force: true });
   await db?.close();
@@ -150,7 +95,7 @@ describe("controller crashes", () => {
     for (let trial = 0; trial < TRIALS; trial++) {
       await new Promise((r) => setTimeout(r, 500 + Math.random() * 3000));
       const slot = consoles[trial % 2];
-      await kill(slot);
+      await killConsoleProcess(slot);
       acknowledgedLost += await lostAcknowledgements(slot.proxy);
       kills.push(`${trial % 2}@${(await getRollout(db.prisma, rollout.id)).rings.map((r) => `${r.phase}:${r.currentWave ?? 0}`).join(",")}`);
       await startConsoleProcess(slot);
