@@ -1,34 +1,20 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { UpdateState } from "../../server/protocol/v1.ts";
-import { type AgentState, STATE_FILE } from "./store.ts";
-import { eventually, FakeConsole } from "./testing/fake-console.ts";
-import { FACTORY, release, startTestAgent, type TestAgent } from "./testing/test-agent.ts";
+import { STATE_FILE } from "./store.ts";
+import { eventually, type FakeConsole } from "./testing/fake-console.ts";
+import { fakeConsoleSuite, stateOnDisk } from "./testing/fake-console-suite.ts";
+import { FACTORY, release } from "./testing/test-agent.ts";
 
 const NEXT = release("2026.11.1");
 
 let fake: FakeConsole;
-const running: TestAgent[] = [];
-
-beforeEach(async () => {
-  fake = await FakeConsole.start();
+const { start } = fakeConsoleSuite((f) => {
+  fake = f;
 });
 
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((a) => a.stop()));
-  await fake.close();
-});
-
-async function start(options: Parameters<typeof startTestAgent>[1] = {}) {
-  const agent = await startTestAgent(fake, options);
-  running.push(agent);
-  return agent;
-}
-
-function stateOf(agent: TestAgent): AgentState {
-  return JSON.parse(readFileSync(path.join(agent.stateDir, STATE_FILE), "utf8"));
-}
+const stateOf = stateOnDisk;
 
 const machine = () => fake.machine("test-0001");
 const eventTypes = () => machine().events.map((e) => e.type);

@@ -2,38 +2,23 @@
 // updates under way (docs/agent-protocol-v1.md, "Version 1.1: hold and
 // cancel"), on a sim machine: what it downloads, stages, reboots, removes
 // and reports.
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Deployment, HealthCheck } from "../../server/protocol/v1.ts";
 import type { HealthSource } from "./backend.ts";
-import { type AgentState, STATE_FILE } from "./store.ts";
-import { eventually, FakeConsole } from "./testing/fake-console.ts";
-import { FACTORY, release, startTestAgent, type TestAgent } from "./testing/test-agent.ts";
+import { eventually, type FakeConsole } from "./testing/fake-console.ts";
+import { fakeConsoleSuite, stateOnDisk } from "./testing/fake-console-suite.ts";
+import { FACTORY, release, type TestAgent } from "./testing/test-agent.ts";
 
 const NEXT = release("2026.11.1");
 const OTHER = release("2026.12.1");
 
 let fake: FakeConsole;
-const running: TestAgent[] = [];
-
-beforeEach(async () => {
-  fake = await FakeConsole.start();
+const { start } = fakeConsoleSuite((f) => {
+  fake = f;
   fake.version = "1.1";
 });
 
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((a) => a.stop()));
-  await fake.close();
-});
-
-async function start(options: Parameters<typeof startTestAgent>[1] = {}) {
-  const agent = await startTestAgent(fake, options);
-  running.push(agent);
-  return agent;
-}
-
-const stateOf = (agent: TestAgent): AgentState => JSON.parse(readFileSync(path.join(agent.stateDir, STATE_FILE), "utf8"));
+const stateOf = stateOnDisk;
 const machine = () => fake.machine("test-0001");
 const eventTypes = () => machine().events.map((e) => e.type);
 const lastCheckin = () => machine().checkins.at(-1);

@@ -7,13 +7,13 @@ import { Prisma, type PrismaClient } from "../db/client";
 import { DEFAULT_CHECK_IN_SECONDS } from "../agents/desired";
 import { OFFLINE_AFTER_INTERVALS } from "../machines/machines";
 import { listRollouts } from "../rollouts/rollouts";
-import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
+import { ACTIVE_ROLLOUT_STATES, BUSY_UPDATE_STATES, sqlList } from "../vocabulary";
 
 /** A machine mid-update for longer than this is stuck. */
 export const STUCK_AFTER_SECONDS = 30 * 60;
 const ATTENTION_LIMIT = 25;
 /** The update steps a machine should not stay in for long. */
-const STUCK_STATES = Prisma.raw(`'downloading', 'staged', 'rebooting', 'verifying'`);
+const STUCK_STATES = Prisma.raw(sqlList(BUSY_UPDATE_STATES).slice(1, -1));
 
 interface CountRow {
   ring: string | null;

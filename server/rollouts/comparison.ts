@@ -1,7 +1,8 @@
 // The rollout's A/B view: per ring, machines already on the new release next
 // to those still on the old one — their health, and the new side's rollbacks
 // and failures.
-import type { PrismaClient } from "../db/client";
+import { Prisma, type PrismaClient } from "../db/client";
+import { FAILURE_STEPS, sqlList } from "../vocabulary";
 import { notFound } from "../errors";
 
 export async function healthComparison(db: PrismaClient, rolloutId: string) {
@@ -19,7 +20,7 @@ export async function healthComparison(db: PrismaClient, rolloutId: string) {
        GROUP BY 1, 2, 3`,
     db.$queryRaw<{ ring_id: string; step: string; n: number }[]>`
       SELECT ring_id, step::text AS step, count(*)::int AS n FROM rollout_machines
-       WHERE rollout_id = ${rolloutId} AND step IN ('failed', 'rolled_back', 'dark', 'succeeded')
+       WHERE rollout_id = ${rolloutId} AND step IN ${Prisma.raw(sqlList([...FAILURE_STEPS, "succeeded"]))}
        GROUP BY 1, 2`,
   ]);
   return rollout.rings.map((ring) => {

@@ -33,15 +33,16 @@ describe("waves", () => {
   });
 });
 
+const report = (r: Partial<Parameters<typeof machineStep>[0]>) => ({
+  bootedChecksum: OLD,
+  updateState: "idle",
+  updateTarget: null,
+  healthStatus: "healthy",
+  lastSeenAt: t0,
+  ...r,
+});
+
 describe("a machine's step", () => {
-  const report = (r: Partial<Parameters<typeof machineStep>[0]>) => ({
-    bootedChecksum: OLD,
-    updateState: "idle",
-    updateTarget: null,
-    healthStatus: "healthy",
-    lastSeenAt: t0,
-    ...r,
-  });
   it.each([
     ["not started yet", report({}), 60, "assigned"],
     ["downloading the target", report({ updateState: "downloading", updateTarget: T }), 60, "downloading"],
@@ -61,14 +62,6 @@ describe("a machine's step", () => {
 });
 
 describe("a machine's step while held or withdrawn", () => {
-  const report = (r: Partial<Parameters<typeof machineStep>[0]>) => ({
-    bootedChecksum: OLD,
-    updateState: "idle",
-    updateTarget: null,
-    healthStatus: "healthy",
-    lastSeenAt: t0,
-    ...r,
-  });
   it.each([
     ["staged while paused: held", report({ updateState: "staged", updateTarget: T }), 60, "hold", "held"],
     ["downloading while paused: still downloading", report({ updateState: "downloading", updateTarget: T }), 60, "hold", "downloading"],

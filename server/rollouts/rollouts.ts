@@ -12,6 +12,7 @@ import {
   ACTIVE_ROLLOUT_STATES,
   emptyStepCounts,
   HOLDABLE_UPDATE_STATES,
+  WAITING_STEPS,
   isActiveRollout,
   type MachineStep,
   type RingPhase,
@@ -851,7 +852,7 @@ export async function previewRolloutAction(db: PrismaClient, input: { rolloutId:
            count(*) FILTER (WHERE m.booted_checksum IS DISTINCT FROM ${target} AND m.update_target = ${target}
                               AND m.update_state = 'rebooting')::int AS rebooting,
            count(*) FILTER (WHERE m.booted_checksum = ${target})::int AS booted,
-           count(*) FILTER (WHERE rm.step IN ('pending', 'assigned'))::int AS waiting
+           count(*) FILTER (WHERE rm.step IN ${Prisma.raw(sqlList(WAITING_STEPS))})::int AS waiting
       FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
      WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ANY(${ringIds}::text[]) AND m.retired_at IS NULL`;
   const counts = row ?? { on_way: 0, rebooting: 0, booted: 0, waiting: 0 };
