@@ -77,7 +77,8 @@ test("an operator rolls a release out through two rings, pauses and reverts it, 
   // Pause it: the reason is on the page, with who paused it.
   await page.getByRole("button", { name: "Pause…" }).click();
   const pause = page.getByRole("dialog");
-  await expect(pause).toContainText(/already on (its|their) way/);
+  await expect(pause).toContainText(/downloading or staged (holds|hold)/);
+  await expect(pause).toContainText(/already granted a reboot slot (goes|go) on/);
   await pause.getByLabel(/Reason/).fill("e2e: checking the kiosk screens");
   await pause.getByRole("button", { name: "Pause rollout" }).click();
   const banner = page.locator(".pause-banner");
@@ -105,7 +106,7 @@ test("an operator rolls a release out through two rings, pauses and reverts it, 
   await page.goto(rolloutUrl);
   await page.getByRole("button", { name: "Revert…" }).click();
   const revert = page.getByRole("dialog");
-  await expect(revert).toContainText(/[1-9]\d* machines? that left (its|their) old deployment/);
+  await expect(revert).toContainText(/[1-9]\d* machines? on 2027\.1\.1 \(or rebooting into it\) boots? (its|their) previous deployment/);
   await revert.getByRole("button", { name: "Revert rollout" }).click();
   await expect(page.getByRole("status").filter({ hasText: /Reverted the rollout: \d+ machines? go/ })).toBeVisible();
   await expect(page.locator(".pause-banner")).toContainText("Reverted");
@@ -177,7 +178,8 @@ test("rings: maintenance windows, reboot slots; releases: the emergency brake", 
   const row = page.getByRole("table", { name: "Releases" }).locator("tbody tr", { hasText: VERSION });
   await row.getByRole("button", { name: "Emergency brake…" }).click();
   const brake = page.getByRole("dialog");
-  await expect(brake).toContainText(/Pauses \d+ rollouts? of 2027\.1\.1/);
+  await expect(brake).toContainText(/Stops \d+ rollouts? of 2027\.1\.1/);
+  await expect(brake).toContainText(/Cancels \d+ staged machines?/);
   await expect(brake).toContainText("Quarantines the release");
   await brake.getByLabel(/Reason/).fill("e2e: bad image");
   await brake.getByRole("button", { name: "Brake", exact: true }).click();
@@ -185,4 +187,16 @@ test("rings: maintenance windows, reboot slots; releases: the emergency brake", 
   await expect(row.locator(".badge.quarantined")).toHaveText("Quarantined");
   await expect(row.getByRole("link", { name: "Roll out…" })).toHaveCount(0);
   await shotWide(page, "releases-brake");
+
+  // Lifting the quarantine needs a reason, and puts the release back in reach.
+  await row.getByRole("button", { name: "Lift quarantine…" }).click();
+  const lift = page.getByRole("dialog");
+  await expect(lift).toContainText("Nothing restarts by itself");
+  await expect(lift.getByRole("button", { name: "Lift quarantine" })).toBeDisabled();
+  await lift.getByLabel(/Reason/).fill("e2e: the image was fine after all");
+  await shotWide(page, "releases-lift-quarantine");
+  await lift.getByRole("button", { name: "Lift quarantine" }).click();
+  await expect(page.getByRole("status").filter({ hasText: `Release ${VERSION} is no longer quarantined` })).toBeVisible();
+  await expect(row.locator(".badge.quarantined")).toHaveCount(0);
+  await expect(row.getByRole("link", { name: "Roll out…" })).toBeVisible();
 });
