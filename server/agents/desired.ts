@@ -3,7 +3,6 @@
 // current release. A quarantined release is sent to no machine. An update
 // already under way on the machine is held while its rollout is paused, and
 // cancelled when the console no longer wants it (protocol v1.1).
-import type { RollbackTarget } from "../rollouts/machine-actions";
 import { type RingMembership, waveFor } from "../rollouts/membership";
 import type { Action, CheckinResponse, DesiredDeployment, InFlightDirective } from "../protocol/v1";
 import {
@@ -13,6 +12,16 @@ import {
   isHoldableUpdate,
   type PausedBy,
 } from "../vocabulary";
+
+/** Set by a revert or an operator's rollback: boot this previous deployment. */
+export interface RollbackTarget {
+  checksum: string;
+  ref: string | null;
+  version: string | null;
+  reason: string;
+  /** Stay there until an operator releases the machine (a machine rollback), or move on once booted (a rollout's revert). */
+  hold: boolean;
+}
 
 export interface ReleaseView {
   ref: string;

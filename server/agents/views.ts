@@ -4,11 +4,10 @@
 // The agent service reads these on the check-in path (through its caches);
 // the console's own pages read them to show the same answer.
 import type { Prisma, PrismaClient } from "../db/client";
-import type { RollbackTarget } from "../rollouts/machine-actions";
 import { wavesOf } from "../rollouts/plan";
 import type { Selector } from "../rollouts/schemas";
 import { ACTIVE_ROLLOUT_STATES, sqlList } from "../vocabulary";
-import type { MachineView, RingView, RolloutView } from "./desired";
+import type { MachineView, RingView, RollbackTarget, RolloutView } from "./desired";
 
 /** Runs one SQL statement with $1… parameters: the pg pool on the hot path, Prisma elsewhere. */
 export type Query = <T>(sql: string, params: unknown[]) => Promise<T[]>;

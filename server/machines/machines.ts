@@ -9,8 +9,8 @@ import { domainEvents } from "../events";
 import { answerTo } from "../agents/desired";
 import { explainAnswer } from "../agents/explain";
 import { prismaQuery, readMachineView, readRingView } from "../agents/views";
+import type { Deployment } from "../protocol/v1";
 import { cohortOf } from "../rollouts/cohort";
-import { previousDeploymentOf } from "../rollouts/machine-actions";
 import { rejudgeMachines } from "../rollouts/tracking";
 import {
   LAST_SEEN_SECONDS,
@@ -21,6 +21,12 @@ import {
   moveMachinesInput,
   retireMachineInput,
 } from "./schemas";
+
+/** The deployment a rollback boots: the first reported one that is not booted and is another commit. */
+export function previousDeploymentOf(deployments: unknown, booted: string | null): Deployment | null {
+  if (!Array.isArray(deployments)) return null;
+  return (deployments as Deployment[]).find((d) => !d.booted && d.checksum !== booted) ?? null;
+}
 
 /** A machine counts as offline after this many of its check-in intervals of silence. */
 export const OFFLINE_AFTER_INTERVALS = 3;

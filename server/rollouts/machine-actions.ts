@@ -3,27 +3,19 @@
 // will then be sent), or roll it back to its previous deployment (held
 // there, out of rollouts, until released).
 import { type Actor, writeAudit } from "../audit/audit";
-import { answerTo } from "../agents/desired";
+import { answerTo, type RollbackTarget } from "../agents/desired";
 import { prismaQuery, readMachineView, readRingView } from "../agents/views";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import { Prisma, type PrismaClient } from "../db/client";
 import { conflict, invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
-import type { Deployment } from "../protocol/v1";
 import type { z } from "zod";
+import { previousDeploymentOf } from "../machines/machines";
 import { findRelease } from "./rollouts";
 import { machineActionInput, type PinInput, pinInput, unpinInput } from "./schemas";
 import { rejudgeMachines } from "./tracking";
 
-export interface RollbackTarget {
-  checksum: string;
-  ref: string | null;
-  version: string | null;
-  reason: string;
-  /** Stay there until an operator releases the machine (a machine rollback), or move on once booted (a rollout's revert). */
-  hold: boolean;
-}
 
 async function machineFor(db: Prisma.TransactionClient, machineId: string) {
   const machine = await db.machine.findUnique({
@@ -159,11 +151,6 @@ export async function unpinInTransaction(
   return machine.id;
 }
 
-/** The deployment a rollback boots: the first reported one that is not booted and is another commit. */
-export function previousDeploymentOf(deployments: unknown, booted: string | null): Deployment | null {
-  if (!Array.isArray(deployments)) return null;
-  return (deployments as Deployment[]).find((d) => !d.booted && d.checksum !== booted) ?? null;
-}
 
 /** Boots the machine's previous deployment (no download) and holds it there until unpinned. */
 export async function rollbackMachine(db: PrismaClient, actor: Actor, input: { machineId: string; reason?: string }, clock: Clock = systemClock) {
