@@ -20,7 +20,7 @@ import {
   sqlList,
   type StepCounts,
 } from "../vocabulary";
-import { ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
+import { eligibleByRing, rejudgeRollout } from "./tracking";
 import { type Candidate, pickFirstMachine, waveFor } from "./membership";
 import { wavesOf } from "./plan";
 import {
@@ -659,11 +659,7 @@ async function rolloutProgress(db: PrismaClient, rollouts: { id: string; state: 
     ids.length
       ? db.rolloutMachine.groupBy({ by: ["rolloutId", "ringId", "wave", "step"], where: { rolloutId: { in: ids } }, _count: { _all: true } })
       : [],
-    ringIds.length
-      ? db.$queryRaw<{ ring_id: string; n: number }[]>`
-          SELECT m.ring_id, count(*)::int AS n FROM machines m
-           WHERE m.ring_id = ANY(${ringIds}::text[]) AND ${ELIGIBLE_SQL} GROUP BY m.ring_id`
-      : [],
+    eligibleByRing(db, ringIds),
   ]);
   const out = new Map<string, RolloutProgress>();
   for (const rollout of rollouts) {
@@ -678,7 +674,7 @@ async function rolloutProgress(db: PrismaClient, rollouts: { id: string; state: 
         wave[g.step as MachineStep] += g._count._all;
         byWave.set(g.wave, wave);
       }
-      const machines = eligible.find((e) => e.ring_id === ring.ringId)?.n ?? 0;
+      const machines = eligible.get(ring.ringId) ?? 0;
       const counted = sumSteps(steps);
       const stillToGo = isActiveRollout(rollout.state) && ["pending", "active", "awaiting_approval"].includes(ring.phase);
       const notReached = stillToGo ? Math.max(0, machines - (counted - steps.cancelled)) : 0;

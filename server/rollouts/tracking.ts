@@ -3,22 +3,41 @@
 // counts and the rollout pages), and "judge these machines again" after a
 // change that moves no machine's reported state (a pause, a resume, an
 // abort, a brake; a pin, move or rollback of one machine).
-import { Prisma } from "../db/client";
+import { Prisma, type PrismaClient } from "../db/client";
 import { ACTIVE_ROLLOUT_STATES, sqlList } from "../vocabulary";
 
 type Tx = Prisma.TransactionClient;
 
 /**
- * Machines that take part in rollouts (`m` is the machines table): not
- * retired, not pinned, not held back by an operator's rollback.
+ * Held out of rollouts by an operator (`m` is the machines table): pinned, or
+ * held on a rollback. A partial index (migration held_cancelled) holds
+ * exactly these rows: keep the two expressions the same.
  */
-export const ELIGIBLE_SQL = Prisma.sql`m.retired_at IS NULL AND m.pinned_release_id IS NULL
-  AND NOT COALESCE((m.rollback_to ->> 'hold')::boolean, false)`;
+const EXCLUDED_SQL = Prisma.sql`(m.pinned_release_id IS NOT NULL OR COALESCE((m.rollback_to ->> 'hold')::boolean, false))`;
+
+/** Machines that take part in rollouts (`m` is the machines table): not retired, not held out by an operator. */
+export const ELIGIBLE_SQL = Prisma.sql`m.retired_at IS NULL AND NOT ${EXCLUDED_SQL}`;
+
+/**
+ * Eligible machines per ring, counted without reading the wide machines
+ * rows: the ring's machines from the narrow machines_counted copy, less the
+ * few held out (through their partial index).
+ */
+export async function eligibleByRing(db: Tx | PrismaClient, ringIds: string[]): Promise<Map<string, number>> {
+  if (ringIds.length === 0) return new Map();
+  const rows = await db.$queryRaw<{ ring_id: string; n: number }[]>`
+    SELECT c.ring_id, (count(*) - COALESCE(max(x.n), 0))::int AS n
+      FROM machines_counted c
+      LEFT JOIN (SELECT m.ring_id, count(*) AS n FROM machines m
+                  WHERE m.ring_id = ANY(${ringIds}::text[]) AND m.retired_at IS NULL AND ${EXCLUDED_SQL}
+                  GROUP BY m.ring_id) x ON x.ring_id = c.ring_id
+     WHERE c.ring_id = ANY(${ringIds}::text[]) AND NOT c.retired
+     GROUP BY c.ring_id`;
+  return new Map(rows.map((r) => [r.ring_id, r.n]));
+}
 
 export async function countEligible(tx: Tx, ringId: string) {
-  const [row] = await tx.$queryRaw<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM machines m WHERE m.ring_id = ${ringId} AND ${ELIGIBLE_SQL}`;
-  return row?.n ?? 0;
+  return (await eligibleByRing(tx, [ringId])).get(ringId) ?? 0;
 }
 
 /** The rollout's unfinished machines are judged again at the controller's next step (its disposition changed). */

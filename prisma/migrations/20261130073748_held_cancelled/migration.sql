@@ -37,3 +37,10 @@ ALTER TABLE "rollout_machines" ALTER COLUMN "dark_at" SET NOT NULL;
 -- without reading a finished rollout's every row.
 CREATE INDEX "rollout_machines_unfinished_idx" ON "rollout_machines" ("rollout_id") WHERE "finished_at" IS NULL;
 
+
+-- Hand-written: machines an operator holds out of rollouts (pinned, or held
+-- on a rollback) are few; the rollout pages count a ring's eligible machines
+-- as its machines_counted rows less these (server/rollouts/tracking.ts keeps
+-- the same expression).
+CREATE INDEX "machines_held_out_idx" ON "machines" ("ring_id")
+  WHERE ("pinned_release_id" IS NOT NULL OR COALESCE(("rollback_to" ->> 'hold')::boolean, false));
