@@ -1,7 +1,11 @@
 "use client";
+// The sign-in form. After signing in it goes to `callbackUrl` only when that
+// is on the console's own origin (server/auth/redirect.ts, as next-auth's
+// redirect callback decides), else to the dashboard.
 import { signIn } from "next-auth/react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { type FormEvent, useState } from "react";
+import { sameOriginUrl } from "@/server/auth/redirect";
 
 export function SignInForm() {
   const router = useRouter();
@@ -14,9 +18,11 @@ export function SignInForm() {
     const form = new FormData(event.currentTarget);
     setBusy(true);
     setError(null);
+    const next = sameOriginUrl(params.get("callbackUrl"), window.location.origin);
     const result = await signIn("credentials", {
       email: String(form.get("email") ?? ""),
       password: String(form.get("password") ?? ""),
+      callbackUrl: next,
       redirect: false,
     });
     setBusy(false);
@@ -25,12 +31,11 @@ export function SignInForm() {
       return;
     }
     if (result.error) {
-      // A locked account says so; anything else stays vague on purpose.
-      setError(result.error.startsWith("Too many") ? result.error : "Wrong e-mail or password.");
+      // A refusal by the limits says so; a wrong password stays vague on purpose.
+      setError(/^(Too many|Sign-in)/.test(result.error) ? result.error : "Wrong e-mail or password.");
       return;
     }
-    const next = params.get("callbackUrl");
-    router.replace(next && next.startsWith("/") && !next.startsWith("//") ? next : "/dashboard");
+    router.replace(next);
     router.refresh();
   }
 

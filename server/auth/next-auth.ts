@@ -4,6 +4,7 @@
 import type { NextAuthOptions } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
 import { getRuntime } from "../runtime";
+import { sameOriginUrl } from "./redirect";
 
 export const SESSION_MAX_AGE_SECONDS = 12 * 60 * 60;
 
@@ -34,6 +35,10 @@ export const authOptions: NextAuthOptions = {
     session({ session, token }) {
       if (session.user) (session.user as { id?: string }).id = token.sub;
       return session;
+    },
+    /** Only ever to the console's own origin (redirect.ts, the same rule as the sign-in form's). */
+    redirect({ url, baseUrl }) {
+      return sameOriginUrl(url, baseUrl);
     },
   },
 };
