@@ -6,6 +6,9 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { AgentService } from "./agents/agent-service";
+import { createConsoleRuntime } from "./auth/sign-in";
+import { gateStamp, isSignInRequest, SIGN_IN_GATE_HEADER } from "./auth/sign-in-gate";
+import { SignInGuard } from "./auth/sign-in-guard";
 import { ensureFirstAdmin } from "./bootstrap";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config";
@@ -15,13 +18,12 @@ import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
-import { Limit, SignInBackoff } from "./http/rate-limit";
+import { Limit } from "./http/rate-limit";
 import { createMetrics } from "./http/metrics";
 import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
-import { authenticateUser } from "./users/users";
 
 export interface StartOptions {
   /** Serve the pages with Next.js (needs a build); false serves only the APIs. */
@@ -44,8 +46,6 @@ export interface RunningConsole {
 }
 
 const root = path.resolve(import.meta.dirname, "..");
-/** Where next-auth's credentials sign-in posts. */
-const SIGN_IN_PATH = "/api/auth/callback/credentials";
 
 /** The session secret: configured, or generated once into the data dir for a local console. */
 function sessionSecret(config: Config): string {
@@ -105,27 +105,13 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cleanups.push(async () => snapshots.stop());
     }
 
-    // Sign-in: failures of one account back off (a locked account is told for how long).
-    const signInBackoff = new SignInBackoff(config.ORCHARD_SIGNIN_FREE_FAILURES);
-    setRuntime({
-      authenticate: async (email, password) => {
-        const account = email.trim().toLowerCase();
-        const locked = signInBackoff.lockedFor(account);
-        if (locked !== null) {
-          log.warn({ account, lockedForSeconds: locked }, "sign-in refused: account backing off");
-          throw new Error(`Too many failed sign-ins for this account: try again in ${locked} s.`);
-        }
-        const user = await authenticateUser(db.prisma, account, password);
-        if (user) {
-          signInBackoff.succeed(account);
-          log.info({ account, role: user.role }, "signed in");
-        } else {
-          signInBackoff.fail(account);
-          log.warn({ account }, "sign-in failed");
-        }
-        return user;
-      },
-    });
+    // Sign-in: failures back off per (account, address), and an account under
+    // attack from many addresses paces the addresses it does not know
+    // (server/auth/sign-in-guard.ts). Only requests this server counted carry
+    // the gate's stamp, with a secret of this process's own.
+    const gateSecret = randomBytes(32).toString("base64url");
+    const signInGuard = new SignInGuard(config.ORCHARD_SIGNIN_FREE_FAILURES, config.ORCHARD_SIGNIN_ACCOUNT_CEILING);
+    setRuntime(createConsoleRuntime({ db, guard: signInGuard, gateSecret, log }));
     cleanups.push(async () => setRuntime(undefined));
 
     const metrics = createMetrics(config.ORCHARD_METRICS_TOKEN);
@@ -157,7 +143,21 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       requestTimeout: config.ORCHARD_HTTP_HEADERS_TIMEOUT_MS * 2,
       connectionsCheckingInterval: 1000,
     };
+    const notFound = (res: http.ServerResponse) => {
+      res.writeHead(404, { "content-type": "text/plain" });
+      res.end("not found\n");
+    };
+    const serveNext = (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
+      if (!handleNext) return notFound(res);
+      return handleNext(req, res).catch((error) => {
+        log.error({ err: error, path: pathname }, "page request failed");
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    };
     const server = http.createServer(serverOptions, (req, res) => {
+      // Only this server sets the gate's header, and only on a request it counted as a sign-in.
+      delete req.headers[SIGN_IN_GATE_HEADER];
       const url = req.url ?? "/";
       // On every answer; the pages add their Content-Security-Policy (next.config.ts).
       res.setHeader("x-content-type-options", "nosniff");
@@ -175,22 +175,29 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       } else if (pathname === "/healthz") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.end("ok\n");
-      } else if (pathname === SIGN_IN_PATH && req.method === "POST") {
-        void signInsPerAddress.take(req.socket.remoteAddress ?? "unknown").then((wait) => {
-          if (wait === null && handleNext) return handleNext(req, res);
-          req.resume();
-          res.writeHead(429, { "content-type": "application/json", "retry-after": String(wait ?? 60) });
-          res.end(JSON.stringify({ error: { code: "rate_limited", message: `too many sign-in attempts; retry in ${wait} s` } }));
+      } else if (isSignInRequest(req.method, url)) {
+        // Whatever the spelling of the path (server/auth/sign-in-gate.ts): counted, then stamped for next-auth.
+        const address = req.socket.remoteAddress ?? "unknown";
+        void signInsPerAddress.count(address).then(({ wait, limit, remaining, resetSeconds }) => {
+          if (signInsPerAddress.enabled) {
+            res.setHeader("ratelimit-limit", String(limit));
+            res.setHeader("ratelimit-remaining", String(remaining));
+            res.setHeader("ratelimit-reset", String(resetSeconds));
+          }
+          if (wait !== null) {
+            req.resume();
+            res.writeHead(429, { "content-type": "application/json", "retry-after": String(wait) });
+            res.end(JSON.stringify({ error: { code: "rate_limited", message: `too many sign-in attempts; retry in ${wait} s` } }));
+            return;
+          }
+          if (!handleNext) return notFound(res);
+          req.headers[SIGN_IN_GATE_HEADER] = gateStamp(gateSecret, address);
+          return serveNext(req, res, pathname);
         });
       } else if (handleNext) {
-        void handleNext(req, res).catch((error) => {
-          log.error({ err: error, path: pathname }, "page request failed");
-          if (!res.headersSent) res.writeHead(500);
-          res.end();
-        });
+        void serveNext(req, res, pathname);
       } else {
-        res.writeHead(404, { "content-type": "text/plain" });
-        res.end("not found\n");
+        notFound(res);
       }
     });
     server.keepAliveTimeout = 65_000;

@@ -10,8 +10,18 @@ export interface SignedInUser {
   role: Role;
 }
 
+/** A sign-in refused before the password was looked at; the message is for the person signing in. */
+export class SignInRefused extends Error {
+  override name = "SignInRefused";
+}
+
 export interface ConsoleRuntime {
-  authenticate(email: string, password: string): Promise<SignedInUser | null>;
+  /**
+   * Checks a sign-in. `gate` is the stamp the console put on the request
+   * (server/auth/sign-in-gate.ts); without a valid one the sign-in is refused.
+   * Throws SignInRefused when a limit refuses it; null for wrong credentials.
+   */
+  authenticate(email: string, password: string, gate: string | undefined): Promise<SignedInUser | null>;
 }
 
 const holder = globalThis as unknown as { __orchardRuntime?: ConsoleRuntime };

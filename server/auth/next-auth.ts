@@ -5,8 +5,14 @@ import type { NextAuthOptions } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
 import { getRuntime } from "../runtime";
 import { sameOriginUrl } from "./redirect";
+import { SIGN_IN_GATE_HEADER } from "./sign-in-gate";
 
 export const SESSION_MAX_AGE_SECONDS = 12 * 60 * 60;
+
+function headerValue(headers: unknown, name: string): string | undefined {
+  const value = (headers as Record<string, string | string[] | undefined> | undefined)?.[name];
+  return Array.isArray(value) ? value[0] : value;
+}
 
 export const authOptions: NextAuthOptions = {
   session: { strategy: "jwt", maxAge: SESSION_MAX_AGE_SECONDS },
@@ -18,11 +24,20 @@ export const authOptions: NextAuthOptions = {
         email: { label: "E-mail", type: "email" },
         password: { label: "Password", type: "password" },
       },
-      async authorize(credentials) {
+      async authorize(credentials, req) {
         const email = credentials?.email;
         const password = credentials?.password;
         if (!email || !password || email.length > 254 || password.length > 200) return null;
-        const user = await getRuntime().authenticate(email, password);
+        let user;
+        try {
+          // The console's stamp (sign-in-gate.ts): without it, authenticate() refuses.
+          user = await getRuntime().authenticate(email, password, headerValue(req?.headers, SIGN_IN_GATE_HEADER));
+        } catch (error) {
+          // next-auth shows a thrown error's message to the browser: only ours, never an internal one.
+          if ((error as Error)?.name === "SignInRefused") throw error;
+          console.error("sign-in failed:", error);
+          throw new Error("Sign-in is unavailable right now. Try again in a moment.");
+        }
         return user ? { id: user.id, email: user.email, name: user.name ?? user.email } : null;
       },
     }),

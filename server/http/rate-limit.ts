@@ -13,46 +13,30 @@ export class Limit {
 
   /** Counts one request for `key`; returns the seconds to wait when over the limit, else null. */
   async take(key: string): Promise<number | null> {
-    if (!this.limiter) return null;
+    return (await this.count(key)).wait;
+  }
+
+  /**
+   * Counts one request for `key`: the seconds to wait when over the limit
+   * (else null), what is left of it and when it resets, for RateLimit-* headers.
+   */
+  async count(key: string): Promise<{ wait: number | null; limit: number; remaining: number; resetSeconds: number }> {
+    if (!this.limiter) return { wait: null, limit: 0, remaining: 0, resetSeconds: 0 };
+    const limit = this.limiter.points;
     try {
-      await this.limiter.consume(key);
-      return null;
+      const res = await this.limiter.consume(key);
+      return { wait: null, limit, remaining: res.remainingPoints, resetSeconds: Math.ceil(res.msBeforeNext / 1000) };
     } catch (error) {
-      if (error instanceof RateLimiterRes) return Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+      if (error instanceof RateLimiterRes) {
+        const wait = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+        return { wait, limit, remaining: 0, resetSeconds: wait };
+      }
       throw error;
     }
   }
-}
 
-/**
- * Failed sign-ins per account, with backoff: after `free` failures each
- * further one locks the account for twice as long as the last (from 2 s up
- * to 15 minutes). A success clears it.
- */
-export class SignInBackoff {
-  private readonly failures = new Map<string, { count: number; lockedUntil: number }>();
-
-  constructor(private readonly free: number) {}
-
-  /** Seconds the account is still locked, or null. */
-  lockedFor(account: string, now = Date.now()): number | null {
-    const entry = this.failures.get(account);
-    if (!entry || entry.lockedUntil <= now) return null;
-    return Math.ceil((entry.lockedUntil - now) / 1000);
-  }
-
-  fail(account: string, now = Date.now()) {
-    const entry = this.failures.get(account) ?? { count: 0, lockedUntil: 0 };
-    entry.count++;
-    if (entry.count > this.free) {
-      const seconds = Math.min(15 * 60, 2 ** (entry.count - this.free));
-      entry.lockedUntil = now + seconds * 1000;
-    }
-    this.failures.set(account, entry);
-    if (this.failures.size > 100_000) this.failures.delete(this.failures.keys().next().value as string);
-  }
-
-  succeed(account: string) {
-    this.failures.delete(account);
+  /** Whether the limit is on (a limit of 0 is off). */
+  get enabled(): boolean {
+    return this.limiter !== null;
   }
 }
