@@ -1,6 +1,6 @@
 // What the Next.js side of the console (bundled separately by Next) needs from
 // the custom server's process, handed over on globalThis. It keeps the Next
-// bundle free of database code: sign-in goes through `authenticate`.
+// bundle free of database code: sign-in, sessions and sign-out go through here.
 import type { Role } from "./audit/audit";
 
 export interface SignedInUser {
@@ -8,6 +8,8 @@ export interface SignedInUser {
   email: string;
   name: string | null;
   role: Role;
+  /** The session this sign-in opened: its id goes into the cookie. */
+  sessionId: string;
 }
 
 /** A sign-in refused before the password was looked at; the message is for the person signing in. */
@@ -22,6 +24,10 @@ export interface ConsoleRuntime {
    * Throws SignInRefused when a limit refuses it; null for wrong credentials.
    */
   authenticate(email: string, password: string, gate: string | undefined): Promise<SignedInUser | null>;
+  /** The user of a session still on, or null. */
+  resolveSession(sessionId: string): Promise<{ id: string; email: string; role: Role } | null>;
+  /** Ends a session (sign-out). */
+  endSession(sessionId: string): Promise<void>;
 }
 
 const holder = globalThis as unknown as { __orchardRuntime?: ConsoleRuntime };

@@ -1,9 +1,10 @@
-// Sign-in as the console process serves it to next-auth (through
-// server/runtime.ts): the gate's stamp, the backoff and the password check,
-// with a log line for each outcome.
+// Sign-in, sessions and sign-out as the console process serves them to
+// next-auth (through server/runtime.ts): the gate's stamp, the backoff, the
+// password check and the session row, with a log line for each outcome.
 import type { Database } from "../db/client";
 import type { Logger } from "../logger";
 import { type ConsoleRuntime, SignInRefused } from "../runtime";
+import { endSession, resolveSession, startSession } from "../sessions/sessions";
 import { authenticateUser } from "../users/users";
 import { readGateStamp } from "./sign-in-gate";
 import type { SignInGuard } from "./sign-in-guard";
@@ -42,8 +43,14 @@ export function createConsoleRuntime({ db, guard, gateSecret, log }: SignInOptio
         return null;
       }
       guard.succeed(account, address);
+      const sessionId = await startSession(db.prisma, user.id);
       log.info({ account, address, role: user.role }, "signed in");
-      return user;
+      return { ...user, sessionId };
+    },
+    resolveSession: (sessionId) => resolveSession(db.prisma, sessionId),
+    async endSession(sessionId) {
+      await endSession(db.prisma, sessionId);
+      log.info("signed out: session ended");
     },
   };
 }

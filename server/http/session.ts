@@ -1,11 +1,13 @@
 // The signed-in user behind a node:http request: next-auth's JWT session
-// cookie, verified with the console's secret, and the user re-read from the
-// database (so a role change or a disabled account applies at once).
+// cookie, verified with the console's secret, then its session row and user
+// read from the database. A cookie whose session was ended (sign-out, a
+// disabled user, a new role or password) or that carries no session id is no
+// session, however valid its signature and expiry.
 import type { IncomingMessage } from "node:http";
 import { getToken } from "next-auth/jwt";
 import type { Database } from "../db/client";
 import type { SessionUser } from "../trpc/init";
-import { getSessionUser } from "../users/users";
+import { resolveSession } from "../sessions/sessions";
 
 export interface SessionOptions {
   db: Database;
@@ -19,7 +21,8 @@ export async function sessionUser(req: IncomingMessage, options: SessionOptions)
     secret: options.secret,
     secureCookie: options.secureCookie,
   });
-  return token?.sub ? getSessionUser(options.db.prisma, token.sub) : null;
+  const sessionId = typeof token?.sid === "string" ? token.sid : null;
+  return sessionId ? resolveSession(options.db.prisma, sessionId) : null;
 }
 
 /** Cookies of a request header, as next-auth's session store reads them. */

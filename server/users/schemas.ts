@@ -1,3 +1,4 @@
+// Users' zod schemas, shared by the domain, the tRPC procedures and the forms.
 import { z } from "zod";
 
 export const roles = ["viewer", "operator", "admin"] as const;
@@ -24,3 +25,15 @@ export const updateUserInput = z.object({
   disabled: z.boolean().optional(),
 });
 export type UpdateUserInput = z.infer<typeof updateUserInput>;
+
+export const changeOwnPasswordInput = z.object({
+  currentPassword: z.string().min(1, "give your current password").max(200, "at most 200 characters"),
+  newPassword: passwordSchema,
+});
+export type ChangeOwnPasswordInput = z.input<typeof changeOwnPasswordInput>;
+
+export const removeUserInput = z.object({
+  userId: z.string().min(1),
+  reason: z.string().max(500).optional(),
+});
+export type RemoveUserInput = z.input<typeof removeUserInput>;

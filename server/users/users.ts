@@ -1,9 +1,21 @@
-// Console users, their roles and their passwords.
+// Console users, their roles and their passwords. A change to who a user is
+// (role, disabled, password) or their removal ends all their sessions in the
+// same transaction (see server/sessions/sessions.ts).
 import { type Actor, writeAudit } from "../audit/audit";
 import { generatePassword, hashPassword, verifyPassword } from "../auth/passwords";
 import type { Prisma, PrismaClient } from "../db/client";
 import { AppError, conflict, invalid } from "../errors";
-import { type CreateUserInput, createUserInput, type UpdateUserInput, updateUserInput } from "./schemas";
+import { endUserSessions } from "../sessions/sessions";
+import {
+  type ChangeOwnPasswordInput,
+  changeOwnPasswordInput,
+  type CreateUserInput,
+  createUserInput,
+  type RemoveUserInput,
+  removeUserInput,
+  type UpdateUserInput,
+  updateUserInput,
+} from "./schemas";
 
 export const userSelect = {
   id: true,
@@ -45,6 +57,19 @@ export async function listUsers(db: PrismaClient) {
   return db.user.findMany({ orderBy: { email: "asc" }, select: userSelect });
 }
 
+/**
+ * Refuses a change that would leave no enabled admin (the command line can
+ * try it; two admins demoting each other at once can too). The enabled
+ * admins' rows are locked first, so that concurrent changes see each other.
+ */
+async function keepAnAdmin(tx: Prisma.TransactionClient, leaving: string) {
+  const admins = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE`;
+  if (admins.some((a) => a.id === leaving) && admins.length <= 1) {
+    throw conflict("this is the last enabled admin: make another user an admin first");
+  }
+}
+
 export async function updateUser(db: PrismaClient, actor: Actor, input: UpdateUserInput) {
   const data = updateUserInput.parse(input);
   return db.$transaction(async (tx) => {
@@ -53,6 +78,9 @@ export async function updateUser(db: PrismaClient, actor: Actor, input: UpdateUs
     if (before.id === actor.id && (data.disabled || (data.role && data.role !== "admin"))) {
       throw new AppError("FORBIDDEN", "you cannot demote or disable yourself");
     }
+    const roleChanges = data.role !== undefined && data.role !== before.role;
+    const disabling = data.disabled === true && before.disabledAt === null;
+    if (before.role === "admin" && ((roleChanges && data.role !== "admin") || disabling)) await keepAnAdmin(tx, before.id);
     const disabledAt =
       data.disabled === undefined ? undefined : data.disabled ? (before.disabledAt ?? new Date()) : null;
     const after = await tx.user.update({
@@ -60,14 +88,73 @@ export async function updateUser(db: PrismaClient, actor: Actor, input: UpdateUs
       data: { role: data.role, disabledAt },
       select: userSelect,
     });
+    // A new role or a disabled account ends every session: nothing signed in before carries on.
+    const sessionsEnded = roleChanges || disabling ? await endUserSessions(tx, before.id) : 0;
     await writeAudit(tx, actor, {
       action: "user.update",
       targetType: "user",
       targetId: before.email,
       before: { role: before.role, disabled: before.disabledAt !== null },
-      after: { role: after.role, disabled: after.disabledAt !== null },
+      after: { role: after.role, disabled: after.disabledAt !== null, sessionsEnded },
     });
     return after;
+  });
+}
+
+/**
+ * A signed-in user changes their own password, giving the current one. Every
+ * session of theirs ends, this one included: they sign in again with the new
+ * password.
+ */
+export async function changeOwnPassword(db: PrismaClient, actor: Actor, input: ChangeOwnPasswordInput) {
+  const data = changeOwnPasswordInput.parse(input);
+  if (!actor.id) throw new AppError("FORBIDDEN", "only a signed-in user has a password to change");
+  const userId = actor.id;
+  const current = await db.user.findUnique({ where: { id: userId }, select: { passwordHash: true } });
+  if (!current) throw new AppError("UNAUTHORIZED", "sign in first");
+  if (!(await verifyPassword(data.currentPassword, current.passwordHash))) {
+    throw invalid("currentPassword", "that is not your current password");
+  }
+  if (await verifyPassword(data.newPassword, current.passwordHash)) {
+    throw invalid("newPassword", "choose a password different from the current one");
+  }
+  const passwordHash = await hashPassword(data.newPassword);
+  return db.$transaction(async (tx) => {
+    // Unchanged since it was checked: a concurrent change of the same password wins, this one is refused.
+    const { count } = await tx.user.updateMany({
+      where: { id: userId, passwordHash: current.passwordHash },
+      data: { passwordHash },
+    });
+    if (count === 0) throw conflict("your password was changed meanwhile: sign in again");
+    const sessionsEnded = await endUserSessions(tx, userId);
+    await writeAudit(tx, actor, {
+      action: "user.change-password",
+      targetType: "user",
+      targetId: actor.label,
+      after: { sessionsEnded },
+    });
+    return { sessionsEnded };
+  });
+}
+
+/** An admin removes a user: never themselves, never the last enabled admin. Audited; their sessions end with them. */
+export async function removeUser(db: PrismaClient, actor: Actor, input: RemoveUserInput) {
+  const data = removeUserInput.parse(input);
+  return db.$transaction(async (tx) => {
+    const before = await tx.user.findUnique({ where: { id: data.userId }, select: userSelect });
+    if (!before) throw invalid("userId", "no such user");
+    if (before.id === actor.id) throw new AppError("FORBIDDEN", "you cannot remove yourself");
+    if (before.role === "admin" && before.disabledAt === null) await keepAnAdmin(tx, before.id);
+    const sessionsEnded = await endUserSessions(tx, before.id);
+    await tx.user.delete({ where: { id: before.id } });
+    await writeAudit(tx, actor, {
+      action: "user.remove",
+      targetType: "user",
+      targetId: before.email,
+      reason: data.reason ?? null,
+      before: { email: before.email, role: before.role, disabled: before.disabledAt !== null, sessionsEnded },
+    });
+    return { email: before.email };
   });
 }
 
@@ -85,16 +172,6 @@ export async function authenticateUser(db: PrismaClient, email: string, password
   if (!user || !ok || user.disabledAt) return null;
   await db.user.update({ where: { id: user.id }, data: { lastSignInAt: new Date() } });
   return { id: user.id, email: user.email, name: user.name, role: user.role };
-}
-
-/** The signed-in user behind a session, re-read so that role changes and disabling apply at once. */
-export async function getSessionUser(db: PrismaClient, userId: string) {
-  const user = await db.user.findUnique({
-    where: { id: userId },
-    select: { id: true, email: true, role: true, disabledAt: true },
-  });
-  if (!user || user.disabledAt) return null;
-  return { id: user.id, email: user.email, role: user.role };
 }
 
 export async function countUsers(db: PrismaClient) {

@@ -1,7 +1,6 @@
 // What operators read: the dashboard's counts (checked against the database
 // itself), a machine's timeline, the rollout's A/B comparison, version
 // history snapshots and the audit log's CSV export.
-import { encode } from "next-auth/jwt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { fleetSummary, versionHistory } from "../../server/dashboard/dashboard";
@@ -13,6 +12,7 @@ import { pinMachine } from "../../server/rollouts/machine-actions";
 import { startRollout } from "../../server/rollouts/rollouts";
 import { call, hex, ProtocolMachines, type ReportOptions } from "../helpers/agent-http";
 import { enrollmentToken, ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
+import { signedInCookie } from "../helpers/sessions";
 
 const REF = "exampleos/x86_64/stable";
 const SECRET = "o".repeat(40);
@@ -133,7 +133,7 @@ describe("rollout comparison", () => {
 describe("audit export", () => {
   it("streams the filtered audit log as CSV to signed-in users only", async () => {
     const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
-    const cookie = `next-auth.session-token=${await encode({ token: { sub: admin.id }, secret: SECRET })}`;
+    const { cookie } = await signedInCookie(app.db, admin.id, SECRET);
     expect((await fetch(`${app.url}/api/export/audit.csv`)).status).toBe(401);
     const res = await fetch(`${app.url}/api/export/audit.csv?action=machine.pin`, { headers: { cookie } });
     expect(res.status).toBe(200);

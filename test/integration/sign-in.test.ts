@@ -33,10 +33,10 @@ describe("sign-in as the console serves it to next-auth", () => {
     for (const gate of [undefined, "", "192.0.2.1", gateStamp("h".repeat(43), "192.0.2.1")]) {
       await expect(runtime.authenticate(OPS.email, OPS.password, gate)).rejects.toBeInstanceOf(SignInRefused);
     }
-    expect(await runtime.authenticate(OPS.email, OPS.password, gateStamp(gateSecret, "192.0.2.1"))).toMatchObject({
-      email: OPS.email,
-      role: "operator",
-    });
+    const user = await runtime.authenticate(OPS.email, OPS.password, gateStamp(gateSecret, "192.0.2.1"));
+    expect(user).toMatchObject({ email: OPS.email, role: "operator" });
+    // The sign-in opened a session that the cookie will carry.
+    expect(await runtime.resolveSession(user!.sessionId)).toMatchObject({ email: OPS.email });
   });
 
   it("a guesser at one address shuts only itself out: the owner signs in from another address", async () => {

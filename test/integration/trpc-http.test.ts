@@ -1,9 +1,9 @@
 // tRPC over HTTP as the console's pages call it: the session comes from
 // next-auth's cookie, mutations need the CSRF header, and the role is read
 // from the database on every request.
-import { encode } from "next-auth/jwt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestConsole, type TestConsole } from "../helpers/console";
+import { cookieFor, signedInCookie } from "../helpers/sessions";
 
 let app: TestConsole;
 const SECRET = "s".repeat(40);
@@ -17,8 +17,7 @@ afterAll(async () => {
 });
 
 async function sessionCookie(userId: string, secret = SECRET) {
-  const token = await encode({ token: { sub: userId }, secret });
-  return `next-auth.session-token=${token}`;
+  return (await signedInCookie(app.db, userId, secret)).cookie;
 }
 
 async function trpc(path: string, options: { cookie?: string; input?: unknown; mutation?: boolean; csrf?: boolean } = {}) {
@@ -42,6 +41,9 @@ describe("tRPC over HTTP", () => {
     const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
     expect((await trpc("rings.list", { cookie: await sessionCookie(admin.id, "wrong".repeat(10)) })).status).toBe(401);
     expect((await trpc("rings.list", { cookie: "next-auth.session-token=garbage" })).status).toBe(401);
+    // Signed with the right secret but with no session behind it (a cookie from before sessions, or a made-up id).
+    expect((await trpc("rings.list", { cookie: await cookieFor({ sub: admin.id }, SECRET) })).status).toBe(401);
+    expect((await trpc("rings.list", { cookie: await cookieFor({ sub: admin.id, sid: "made-up" }, SECRET) })).status).toBe(401);
   });
 
   it("serves a signed-in user and re-reads the role on every request", async () => {

@@ -1,6 +1,7 @@
-import { createUserInput, updateUserInput } from "../../users/schemas";
-import { createUser, listUsers, updateUser } from "../../users/users";
-import { adminProcedure, publicProcedure, router } from "../init";
+// Users: who is signed in, an admin's management of users, and each user's own password.
+import { changeOwnPasswordInput, createUserInput, removeUserInput, updateUserInput } from "../../users/schemas";
+import { changeOwnPassword, createUser, listUsers, removeUser, updateUser } from "../../users/users";
+import { adminProcedure, publicProcedure, router, viewerProcedure } from "../init";
 
 export const usersRouter = router({
   /** Who is signed in (null when nobody). */
@@ -12,4 +13,11 @@ export const usersRouter = router({
   update: adminProcedure
     .input(updateUserInput)
     .mutation(({ ctx, input }) => updateUser(ctx.db.prisma, ctx.actor, input)),
+  remove: adminProcedure
+    .input(removeUserInput)
+    .mutation(({ ctx, input }) => removeUser(ctx.db.prisma, ctx.actor, input)),
+  /** Any signed-in user, for themselves; ends all their sessions. */
+  changePassword: viewerProcedure
+    .input(changeOwnPasswordInput)
+    .mutation(({ ctx, input }) => changeOwnPassword(ctx.db.prisma, ctx.actor, input)),
 });
