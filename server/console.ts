@@ -19,6 +19,7 @@ import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
 import { Limit } from "./http/rate-limit";
+import { newNonce, pagePolicy } from "./http/csp";
 import { createMetrics } from "./http/metrics";
 import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
@@ -149,6 +150,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     };
     const serveNext = (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
       if (!handleNext) return notFound(res);
+      // A nonce per request (server/http/csp.ts): on the request for Next.js to put on its scripts, and on the answer.
+      const policy = pagePolicy(newNonce());
+      req.headers["content-security-policy"] = policy;
+      res.setHeader("content-security-policy", policy);
       return handleNext(req, res).catch((error) => {
         log.error({ err: error, path: pathname }, "page request failed");
         if (!res.headersSent) res.writeHead(500);
@@ -159,7 +164,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       // Only this server sets the gate's header, and only on a request it counted as a sign-in.
       delete req.headers[SIGN_IN_GATE_HEADER];
       const url = req.url ?? "/";
-      // On every answer; the pages add their Content-Security-Policy (next.config.ts).
+      // On every answer; the pages also get their Content-Security-Policy (serveNext).
       res.setHeader("x-content-type-options", "nosniff");
       res.setHeader("referrer-policy", "same-origin");
       res.setHeader("x-frame-options", "DENY");
