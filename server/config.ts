@@ -53,7 +53,7 @@ export const configSchema = z.object({
   ORCHARD_SIGNIN_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(30),
   /** Failed sign-ins of one account from one address before each further one shuts that address out of it for twice as long (2 s … 15 min). */
   ORCHARD_SIGNIN_FREE_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
-  /** Failed sign-ins of one account from all addresses per 15 minutes before addresses it never signed in from are paced to one attempt per 5 s; 0: never. */
+  /** Failed sign-ins of one account from all addresses per 15 minutes before addresses it never signed in from take turns at that rate (one per 18 s for 50); 0: never. */
   ORCHARD_SIGNIN_ACCOUNT_CEILING: z.coerce.number().int().min(0).max(100_000).default(50),
   /** Bearer token a Prometheus scraper sends to GET /metrics; unset: no /metrics. */
   ORCHARD_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PACE_MS, SignInGuard } from "./sign-in-guard";
+import { paceMs, SignInGuard } from "./sign-in-guard";
 
 const ACCOUNT = "ops@example.com";
 const T0 = Date.parse("2026-11-30T09:00:00Z");
@@ -75,15 +75,18 @@ describe("the account's ceiling, across addresses", () => {
     }
   }
 
-  it("paces untrusted addresses to one attempt per 5 s once the ceiling is passed, and delays rather than locks", () => {
+  const PACE_MS = paceMs(50);
+
+  it("paces untrusted addresses to one turn per 15 min / ceiling (18 s) once the ceiling is passed, and delays rather than locks", () => {
+    expect(PACE_MS).toBe(18_000);
     const guard = new SignInGuard(5, 50);
     guard.succeed(ACCOUNT, "192.0.2.10", T0 - 86_400_000); // the owner's office, yesterday
     spread(guard, 10, 5, T0); // 50 failures from 10 addresses, none of them locked yet
 
-    // A new address takes the account's paced slot; the next one waits at most 5 s.
+    // A new address takes the account's turn; the next one waits at most one turn.
     expect(guard.admit(ACCOUNT, "10.9.9.1", T0)).toBeNull();
     const refusal = guard.admit(ACCOUNT, "10.9.9.2", T0 + 1000);
-    expect(refusal).toEqual({ reason: "account-paced", retryAfterSeconds: 4 });
+    expect(refusal).toEqual({ reason: "account-paced", retryAfterSeconds: 17 });
     expect(guard.admit(ACCOUNT, "10.9.9.2", T0 + PACE_MS)).toBeNull();
 
     // The owner's known address is never paced; nor is a brand-new one kept out for longer than a slot.
@@ -91,11 +94,11 @@ describe("the account's ceiling, across addresses", () => {
     expect(guard.admit(ACCOUNT, "198.51.100.77", T0 + 2 * PACE_MS)).toBeNull();
   });
 
-  it("lets at most one untrusted attempt per 5 s through, however many addresses guess", () => {
+  it("lets the unknown addresses together guess no faster than the ceiling's rate, however many they are", () => {
     const guard = new SignInGuard(5, 50);
     spread(guard, 10, 5, T0);
     let admitted = 0;
-    for (let second = 0; second < 60; second++) {
+    for (let second = 0; second < 15 * 60; second++) {
       for (let a = 0; a < 1000; a += 7) {
         const now = T0 + second * 1000;
         if (guard.admit(ACCOUNT, `10.1.${a >> 8}.${a & 255}`, now) === null) {
@@ -104,7 +107,7 @@ describe("the account's ceiling, across addresses", () => {
         }
       }
     }
-    expect(admitted).toBe(12);
+    expect(admitted).toBe(50); // 143 addresses trying every second for 15 minutes: 50 attempts, one per 18 s
   });
 
   it("stops pacing once the failures have leaked down to half (7.5 minutes after the last one)", () => {
@@ -113,7 +116,7 @@ describe("the account's ceiling, across addresses", () => {
     expect(guard.admit(ACCOUNT, "10.9.9.1", T0)).toBeNull();
     expect(guard.admit(ACCOUNT, "10.9.9.2", T0)?.reason).toBe("account-paced");
     expect(guard.admit(ACCOUNT, "10.9.9.2", T0 + 7 * 60 * 1000)).toBeNull();
-    expect(guard.admit(ACCOUNT, "10.9.9.3", T0 + 7 * 60 * 1000)?.reason).toBe("account-paced");
+    expect(guard.admit(ACCOUNT, "10.9.9.3", T0 + 7 * 60 * 1000 + 1000)?.reason).toBe("account-paced");
     const later = T0 + 7.5 * 60 * 1000;
     for (let i = 0; i < 5; i++) expect(guard.admit(ACCOUNT, `10.9.8.${i}`, later)).toBeNull();
   });

@@ -16,11 +16,11 @@
 //    leaks `ceiling` failures per 15 minutes. Once it is full (a guesser
 //    spread over many addresses) and until it has leaked down to half,
 //    addresses that have not signed in to the account in the last 30 days
-//    are paced to one attempt per 5 s between them (180 guesses per 15
-//    minutes, however many addresses). It delays, never locks: a paced
-//    attempt waits at most 5 s for its turn, addresses the account signed in
-//    from before are never paced, and the pacing ends within 7.5 minutes of
-//    the last failure.
+//    share the ceiling's own rate: they take turns, one attempt every
+//    15 min / ceiling (18 s for 50), however many addresses guess. It
+//    delays, never locks: an attempt waits at most one turn, addresses the
+//    account signed in from before are never paced, and the pacing ends
+//    within 7.5 minutes of the last failure.
 //
 // Kept in the console process's memory (as the request limits are): with
 // several console processes each keeps its own.
@@ -30,7 +30,11 @@ const MAX_LOCK_MS = 15 * 60 * SECOND;
 const PAIR_MEMORY_MS = 60 * 60 * SECOND;
 const BUCKET_LEAK_WINDOW_MS = 15 * 60 * SECOND;
 const TRUST_MS = 30 * 24 * 60 * 60 * SECOND;
-export const PACE_MS = 5 * SECOND;
+
+/** The turn of a paced attempt: the bucket's leak, so that paced guessing keeps the account at its ceiling's rate. */
+export function paceMs(ceiling: number): number {
+  return Math.ceil(BUCKET_LEAK_WINDOW_MS / Math.max(1, ceiling));
+}
 /** Bound on each map, so that a flood of made-up accounts cannot grow memory without end. */
 const MAX_ENTRIES = 100_000;
 
@@ -68,7 +72,7 @@ export class SignInGuard {
 
   /**
    * @param free failures per (account, address) before the backoff starts
-   * @param ceiling failures per account, from all addresses, per 15 minutes before untrusted addresses are paced (0: never)
+   * @param ceiling failures per account, from all addresses, per 15 minutes before untrusted addresses take turns (0: never)
    */
   constructor(
     private readonly free: number,
@@ -90,7 +94,7 @@ export class SignInGuard {
     if (state.nextPacedAt > now) {
       return { reason: "account-paced", retryAfterSeconds: Math.ceil((state.nextPacedAt - now) / SECOND) };
     }
-    state.nextPacedAt = now + PACE_MS;
+    state.nextPacedAt = now + paceMs(this.ceiling);
     return null;
   }
 
