@@ -3,7 +3,8 @@
 import { defineConfig, devices } from "@playwright/test";
 import { CONSOLE_LOG, DATA_DIR } from "./test/e2e/paths";
 
-const PORT = 3300;
+// ORCHARD_E2E_PORT (and TMPDIR, for the data directory and the log) let two browser runs share a machine.
+const PORT = Number(process.env.ORCHARD_E2E_PORT ?? 3300);
 const baseURL = `http://127.0.0.1:${PORT}`;
 
 const chromium = {
@@ -63,6 +64,8 @@ export default defineConfig({
       ORCHARD_SNAPSHOT_INTERVAL_MS: "10000",
       // Every log line the console has, so that the secrets check sees them all.
       LOG_LEVEL: "debug",
+      // The whole run signs in from one address, auth.spec.ts alone some 20 times in a minute.
+      ORCHARD_SIGNIN_RATE_PER_ADDRESS: "120",
     },
   },
 });

@@ -41,6 +41,11 @@ export function SignInForm() {
 
   return (
     <form onSubmit={onSubmit} className="stack" method="post">
+      {params.get("changed") === "password" && !error && (
+        <p role="status" className="notice success">
+          Your password is changed. Sign in with the new one.
+        </p>
+      )}
       <label>
         E-mail
         <input name="email" type="email" autoComplete="username" required autoFocus />

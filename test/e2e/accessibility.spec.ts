@@ -76,6 +76,7 @@ test("every console page has no serious or critical accessibility violations", a
     "/enrollment-tokens",
     "/users",
     "/audit",
+    "/account",
   ];
   // Loaded afresh (server-rendered, then hydrated), no page logs an error: a hydration mismatch (React #418) included.
   const errors: string[] = [];

@@ -4,7 +4,7 @@ import type { ColumnDef } from "@tanstack/react-table";
 import { type FormEvent, useState } from "react";
 import { CopyButton } from "@/components/copy-button";
 import { DataTable } from "@/components/data-table";
-import { ConfirmDialog } from "@/components/dialog";
+import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
 import { invalidIf } from "@/components/format";
 import { AdminsOnly, ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
@@ -40,7 +40,7 @@ export function UsersView() {
   return <UsersAdmin />;
 }
 
-type Pending = { kind: "role"; user: User } | { kind: "disable"; user: User } | null;
+type Pending = { kind: "role"; user: User } | { kind: "disable"; user: User } | { kind: "remove"; user: User } | null;
 
 function UsersAdmin() {
   const trpc = useTRPC();
@@ -52,6 +52,16 @@ function UsersAdmin() {
   const [pending, setPending] = useState<Pending>(null);
   const [newRole, setNewRole] = useState<Role>("viewer");
   const [result, setResult] = useState<string | null>(null);
+  const [reason, setReason] = useState("");
+  const remove = useMutation(
+    trpc.users.remove.mutationOptions({
+      onSuccess: async ({ email }) => {
+        await queryClient.invalidateQueries(trpc.users.pathFilter());
+        setPending(null);
+        setResult(`${email} is removed: they can no longer sign in, and their sessions have ended.`);
+      },
+    }),
+  );
   const update = useMutation(
     trpc.users.update.mutationOptions({
       onSuccess: async (user, input) => {
@@ -70,6 +80,8 @@ function UsersAdmin() {
 
   const open = (next: Pending) => {
     update.reset();
+    remove.reset();
+    setReason("");
     if (next?.kind === "role") setNewRole(next.user.role);
     setPending(next);
   };
@@ -114,6 +126,11 @@ function UsersAdmin() {
           >
             {row.original.disabledAt ? "Enable…" : "Disable…"}
           </button>
+          {row.original.id !== me?.id && (
+            <button type="button" className="danger-outline" onClick={() => open({ kind: "remove", user: row.original })}>
+              Remove…
+            </button>
+          )}
         </span>
       ),
     },
@@ -213,7 +230,7 @@ function UsersAdmin() {
             </label>
           ))}
         </fieldset>
-        <p className="muted">The change applies to their open sessions at once.</p>
+        <p className="muted">Their open sessions end at once: they sign in again to work with the new role.</p>
       </ConfirmDialog>
       <ConfirmDialog
         open={pending?.kind === "disable"}
@@ -228,8 +245,24 @@ function UsersAdmin() {
         <p>
           {disabling
             ? `${target?.email} will no longer be able to sign in, and their open sessions stop working at once. Their audit history stays.`
-            : `${target?.email} will be able to sign in again with their password, as ${target?.role}.`}
+            : `${target?.email} will be able to sign in again with their password, as ${target?.role}. Sessions they had before stay ended.`}
         </p>
+      </ConfirmDialog>
+      <ConfirmDialog
+        open={pending?.kind === "remove"}
+        title={`Remove ${target?.email ?? ""}?`}
+        confirmLabel="Remove user"
+        tone="danger"
+        busy={remove.isPending}
+        error={remove.error?.message}
+        onClose={() => setPending(null)}
+        onConfirm={() => target && remove.mutate({ userId: target.id, reason: reason.trim() || undefined })}
+      >
+        <p>
+          {target?.email} will no longer exist as a user: they cannot sign in, and their open sessions end at once. What
+          they did stays in the audit log. To keep the account for later, disable it instead.
+        </p>
+        <ReasonInput value={reason} onChange={setReason} />
       </ConfirmDialog>
     </>
   );
