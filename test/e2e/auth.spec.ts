@@ -117,6 +117,12 @@ test("every spelling of the sign-in path is counted by the per-address limit", a
 
 test("a real sign-in with a callbackUrl that leads elsewhere lands on the console", async ({ page, baseURL }) => {
   const origin = new URL(baseURL!).origin;
+  // Were the browser sent off the console, "evil.example" answers (there is no network here), and the URL shows it.
+  const leaked: string[] = [];
+  await page.route((url) => url.hostname === "evil.example", (route) => {
+    leaked.push(route.request().url());
+    return route.fulfill({ status: 200, contentType: "text/html", body: "<title>evil</title>elsewhere" });
+  });
   for (const callbackUrl of ["/\\evil.example", "/\t/evil.example"]) {
     await page.context().clearCookies();
     await page.goto(`/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
@@ -128,6 +134,7 @@ test("a real sign-in with a callbackUrl that leads elsewhere lands on the consol
   await page.goto(`/signin?callbackUrl=${encodeURIComponent("/rings")}`);
   await signInHere(page);
   await expect(page).toHaveURL(`${origin}/rings`);
+  expect(leaked).toEqual([]);
 
   // next-auth's own answer to the sign-in POST (what a form without JavaScript would follow) stays on the console too.
   const { token, cookie } = await csrf(baseURL!);
@@ -144,11 +151,13 @@ test("a real sign-in with a callbackUrl that leads elsewhere lands on the consol
   }
 });
 
+/** Signs in on the open sign-in page and waits until the browser has left it, for wherever it went. */
 async function signInHere(page: Page, user = ADMIN) {
+  const signInPage = page.url();
   await page.getByLabel("E-mail").fill(user.email);
   await page.getByLabel("Password").fill(user.password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL((url) => !url.pathname.startsWith("/signin"));
+  await page.waitForURL((url) => url.href !== signInPage && !url.pathname.startsWith("/signin"));
 }
 
 test("signing out ends the session on the server: the old cookie is refused, and /api/auth/session does not renew it", async ({ page, baseURL }) => {
