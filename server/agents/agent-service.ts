@@ -22,6 +22,7 @@ import type {
   RebootLockResponse,
 } from "../protocol/v1";
 import { cohortOf } from "../rollouts/cohort";
+import { clampTime } from "../text";
 import {
   DEFAULT_CHECK_IN_SECONDS,
   desiredFor,
@@ -516,7 +517,8 @@ export class AgentService {
         machineId: machine.id,
         eventId: e.id,
         type: e.type.replace(".", "_") as Prisma.AgentEventCreateManyInput["type"],
-        at: new Date(e.at),
+        // The agent's clock is a hint: a broken one (year 0, year 10000) is kept within what the console stores.
+        at: clampTime(new Date(e.at)),
         receivedAt,
         checksum: e.checksum ?? null,
         detail: e.detail ?? null,

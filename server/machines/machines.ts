@@ -12,6 +12,7 @@ import { prismaQuery, readMachineView, readRingView } from "../agents/views";
 import type { Deployment } from "../protocol/v1";
 import { cohortOf } from "../rollouts/cohort";
 import { rejudgeMachines } from "../rollouts/tracking";
+import { escapeLike } from "../text";
 import {
   LAST_SEEN_SECONDS,
   type ListMachinesInput,
@@ -88,8 +89,8 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
   else if (query.lastSeen) where.lastSeenAt = { lt: new Date(clock.now().getTime() - LAST_SEEN_SECONDS[query.lastSeen] * 1000) };
   if (query.q) {
     where.OR = [
-      { hostname: { contains: query.q, mode: "insensitive" } },
-      { machineId: { contains: query.q, mode: "insensitive" } },
+      { hostname: { contains: escapeLike(query.q), mode: "insensitive" } },
+      { machineId: { contains: escapeLike(query.q), mode: "insensitive" } },
     ];
   }
   const [rows, total] = await Promise.all([

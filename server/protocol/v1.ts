@@ -37,8 +37,33 @@ export const rfc3339Schema = z.iso.datetime({
   error: typeError("an RFC 3339 time such as 2026-11-25T17:00:00Z"),
 });
 
+/** A NUL character (PostgreSQL text cannot hold it), or half of a surrogate pair (no character at all). */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, "g");
+
+/** True when the text can be stored and shown as it is. */
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text);
+}
+
+/** Text as it can be stored: NUL characters dropped, half a surrogate pair replaced by U+FFFD. */
+export function storableText(text: string): string {
+  return text.replace(UNSTORABLE_ALL, (bad) => (bad === "\u0000" ? "" : "\uFFFD"));
+}
+
+export const UNSTORABLE_MESSAGE = "must not hold a NUL character or half a surrogate pair";
+
+/** Text the agent controls (its name, labels, ids): refused when it cannot be stored. */
 const shortText = (max: number) =>
-  z.string({ error: typeError("a string") }).max(max, `at most ${max} characters`);
+  z.string({ error: typeError("a string") }).max(max, `at most ${max} characters`).refine(isStorableText, UNSTORABLE_MESSAGE);
+
+/**
+ * Text the agent passes on without control over it (a check's output, a
+ * tool's error, the OS image's metadata): cleaned, not refused, so that such
+ * a machine's check-ins do not fail forever.
+ */
+const passedOnText = (max: number) =>
+  z.string({ error: typeError("a string") }).max(max, `at most ${max} characters`).transform(storableText);
 
 export const backendSchema = z.enum(["ostree", "rpm-ostree", "bootc", "sim"], {
   error: typeError("one of ostree, rpm-ostree, bootc, sim"),
@@ -60,9 +85,9 @@ export const enrollRequestSchema = object({
   agentVersion: shortText(64).min(1, "must not be empty"),
   os: z
     .object({
-      id: shortText(64).optional(),
-      versionId: shortText(64).optional(),
-      arch: shortText(32).optional(),
+      id: passedOnText(64).optional(),
+      versionId: passedOnText(64).optional(),
+      arch: passedOnText(32).optional(),
     })
     .optional(),
   labels: labelsSchema.optional(),
@@ -84,7 +109,7 @@ export type EnrollResponse = z.output<typeof enrollResponseSchema>;
 export const deploymentSchema = object({
   checksum: checksumSchema,
   ref: refSchema,
-  version: shortText(128).nullable().optional(),
+  version: passedOnText(128).nullable().optional(),
   booted: z.boolean({ error: typeError("true or false") }),
   staged: z.boolean({ error: typeError("true or false") }).optional().default(false),
   pinned: z.boolean({ error: typeError("true or false") }).optional().default(false),
@@ -107,9 +132,9 @@ export const healthStatuses = ["healthy", "degraded", "unhealthy", "unknown"] as
 export type HealthStatus = (typeof healthStatuses)[number];
 
 export const healthCheckSchema = object({
-  name: shortText(128).min(1, "must not be empty"),
+  name: passedOnText(128).pipe(z.string().min(1, "must not be empty")),
   status: z.enum(["pass", "warn", "fail"], { error: typeError("pass, warn or fail") }),
-  output: shortText(4096).nullable().optional(),
+  output: passedOnText(4096).nullable().optional(),
 });
 export type HealthCheck = z.infer<typeof healthCheckSchema>;
 
@@ -139,7 +164,7 @@ export const checkinRequestSchema = object({
       .nullable()
       .optional()
       .default(null),
-    error: shortText(4096).nullable().optional().default(null),
+    error: passedOnText(4096).nullable().optional().default(null),
   }),
   health: object({
     status: z.enum(healthStatuses, { error: typeError(`one of ${healthStatuses.join(", ")}`) }),
@@ -206,7 +231,7 @@ export const agentEventSchema = object({
   at: rfc3339Schema,
   type: z.enum(eventTypes, { error: typeError(`one of ${eventTypes.join(", ")}`) }),
   checksum: checksumSchema.nullable().optional(),
-  detail: shortText(4096).nullable().optional(),
+  detail: passedOnText(4096).nullable().optional(),
 });
 export type AgentEvent = z.infer<typeof agentEventSchema>;
 

@@ -11,6 +11,7 @@ import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError } from "../errors";
 import { logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
+import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { roleAtLeast } from "../users/users";
 
 export interface SessionUser {
@@ -82,10 +83,21 @@ const errorMapping = t.middleware(async ({ next, path }) => {
   return result;
 });
 
+/**
+ * No procedure sees text the database cannot store (a NUL character, half a
+ * surrogate pair): refused as BAD_REQUEST naming the field, whatever the
+ * procedure's own schema says.
+ */
+const storableInput = t.middleware(async ({ getRawInput, next }) => {
+  const bad = findUnstorable(await getRawInput());
+  if (bad) throw new TRPCError({ code: "BAD_REQUEST", message: `${bad}: ${UNSTORABLE_MESSAGE}` });
+  return next();
+});
+
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-export const publicProcedure = t.procedure.use(errorMapping);
+export const publicProcedure = t.procedure.use(errorMapping).use(storableInput);
 
 function requireRole(role: Role) {
   return t.middleware(({ ctx, next }) => {
