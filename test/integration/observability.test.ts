@@ -120,7 +120,7 @@ describe("rollout comparison", () => {
   it("sets the machines on the new release beside those on the old one", async () => {
     const rollout = await startRollout(app.db.prisma, cliActor, { version: "2", rings: ["stable"], waves: [100], singleFirst: false });
     await app.controller.stepRollout(rollout.id);
-    await report("stable-2", { booted: hex("2"), version: "2", state: "succeeded", target: hex("2") });
+    await report("stable-2", { booted: hex("2"), version: "2", state: "succeeded", target: hex("2"), bootId: "stable-2-after-the-reboot" });
     await report("stable-3", { booted: hex("1"), version: "1", state: "rolled-back", target: hex("2"), error: "boom" });
     await app.controller.stepRollout(rollout.id);
     const [stable] = await healthComparison(app.db.prisma, rollout.id);

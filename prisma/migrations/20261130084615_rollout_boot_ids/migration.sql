@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "rollout_machines" ADD COLUMN     "previous_boot_id" TEXT;
+
