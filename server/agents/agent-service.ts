@@ -47,6 +47,8 @@ export interface AgentServiceOptions {
 
 interface MachineEntry extends MachineView {
   id: string;
+  /** An operator force-freed its slot while it worked on this target: no slot for it again. */
+  slotRefusedTarget: string | null;
   tokenId: string;
   ringId: string | null;
   retired: boolean;
@@ -79,6 +81,12 @@ function ringFull(soonest: Date | null, now: Date, atMostSeconds: number): Reply
   const retryAfterSeconds = Math.max(1, Math.min(atMostSeconds, wait));
   return { status: 409, body: { granted: false, retryAfterSeconds, reason: "ring_full" } };
 }
+
+/** Agent events kept per machine (the newest): a flooding agent cannot grow the table without end. */
+export const MAX_EVENTS_PER_MACHINE = 2000;
+
+/** A reboot slot is held at most this many leases' time in all, renewals included. */
+const MAX_HOLD_LEASES = 2;
 
 /**
  * The agent routes' transactions (enroll, the reboot lock's grant) may wait
@@ -186,9 +194,11 @@ export class AgentService {
         retired_at: Date | null;
         last_seq: string;
         state_hash: string | null;
+        slot_refused_target: string | null;
       }
     >(
       `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.ring_id, m.retired_at, m.last_seq, m.state_hash,
+              m.slot_refused_target,
               ${MACHINE_VIEW_COLUMNS}
          FROM machine_tokens t
          JOIN machines m ON m.id = t.machine_id
@@ -217,6 +227,7 @@ export class AgentService {
       tokenHash: row.token_hash,
       lastSeq: Number(row.last_seq),
       stateHash: row.state_hash,
+      slotRefusedTarget: row.slot_refused_target,
       expiresAt: Date.now() + this.cacheTtlMs,
     };
   }
@@ -322,9 +333,15 @@ export class AgentService {
       const ringSeed = ringId
         ? ((await tx.ring.findUnique({ where: { id: ringId }, select: { cohortSeed: true } }))?.cohortSeed ?? "")
         : "";
+      // A failure domain (the label a ring counts reboot slots by) is the operator's to give, through the
+      // enrollment token or the console: an agent cannot pick the domain with a free slot.
+      const domains = await tx.$queryRaw<{ label: string }[]>`
+        SELECT DISTINCT failure_domain_label AS label FROM rings WHERE failure_domain_label IS NOT NULL`;
+      const reserved = new Set(domains.map((d) => d.label));
+      const fromAgent = Object.fromEntries(Object.entries(body.labels ?? {}).filter(([key]) => !reserved.has(key)));
       const labels = {
         ...((existing?.labels as Record<string, string> | undefined) ?? {}),
-        ...(body.labels ?? {}),
+        ...fromAgent,
         ...enrollment.labels,
       };
       const fields = {
@@ -442,6 +459,7 @@ export class AgentService {
            state_hash = $15, last_seq = $16, state_version = nextval('machine_state_version'),
            rollback_to = CASE WHEN m.rollback_to->>'checksum' = $5 AND NOT COALESCE((m.rollback_to->>'hold')::boolean, false)
                               THEN NULL ELSE m.rollback_to END,
+           slot_refused_target = CASE WHEN m.slot_refused_target IS DISTINCT FROM $9 THEN NULL ELSE m.slot_refused_target END,
            last_seen_at = GREATEST(m.last_seen_at, $14), updated_at = $14
           FROM prev WHERE m.id = prev.id
           RETURNING m.id
@@ -525,6 +543,14 @@ export class AgentService {
       })),
       skipDuplicates: true,
     });
+    // Bounded per machine: beyond the newest MAX_EVENTS_PER_MACHINE, the oldest go (through the (machine, received) index).
+    if (count > 0) {
+      await this.db.pool.query(
+        `DELETE FROM agent_events WHERE machine_id = $1 AND received_at < (
+           SELECT received_at FROM agent_events WHERE machine_id = $1 ORDER BY received_at DESC OFFSET $2 LIMIT 1)`,
+        [machine.id, MAX_EVENTS_PER_MACHINE - 1],
+      );
+    }
     return { accepted: count, duplicates: body.events.length - count };
   }
 
@@ -542,7 +568,9 @@ export class AgentService {
     this.remember(machine);
     if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
     const ring = machine.ringId ? await this.loadRing(machine.ringId) : null;
-    const wanted = rebootWanted(machine, ring, request.checksum ?? machine.updateTarget);
+    const checksum = request.checksum ?? machine.updateTarget;
+    // An operator freed this machine's slot for this target by force: that sticks until its target changes.
+    const wanted = checksum !== null && checksum === machine.slotRefusedTarget ? "not_wanted" : rebootWanted(machine, ring, checksum);
     const busyInterval = Math.min(this.options.busyIntervalSeconds, ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS);
     if (wanted !== "yes") return { status: 409, body: { granted: false as const, retryAfterSeconds: busyInterval, reason: wanted } };
     // While a wave waits for slots, most asks find the ring full: answer
@@ -581,11 +609,15 @@ export class AgentService {
       await tx.rebootLease.deleteMany({ where: { ...ringWhere, expiresAt: { lte: now } } });
       const held = await tx.rebootLease.findMany({
         where: ringWhere,
-        select: { machineId: true, expiresAt: true },
+        select: { machineId: true, acquiredAt: true, expiresAt: true },
         orderBy: { expiresAt: "asc" },
       });
       const expiresAt = new Date(now.getTime() + leaseMs);
-      const mine = held.some((l) => l.machineId === machine.id);
+      const mine = held.find((l) => l.machineId === machine.id);
+      // Renewing is for a reboot that runs late, not for keeping a slot: at most twice the lease in all.
+      if (mine && now.getTime() - mine.acquiredAt.getTime() >= MAX_HOLD_LEASES * leaseMs) {
+        return ringFull(mine.expiresAt, now, Number.POSITIVE_INFINITY);
+      }
       if (mine || held.length < slots) {
         await tx.rebootLease.upsert({
           where: { machineId: machine.id },

@@ -3,8 +3,10 @@
 // de-duplication, the body limit, reboot slots and their expiry.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
-import { revokeEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { createEnrollmentToken, revokeEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { MAX_EVENTS_PER_MACHINE } from "../../server/agents/agent-service";
 import { retireMachine } from "../../server/machines/machines";
+import { forceReleaseLease } from "../../server/rings/leases";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease, updateRingPolicy } from "../../server/rings/rings";
 import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
@@ -33,6 +35,10 @@ async function enrolled(machineId: string, ring = "canary") {
   const res = await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(machineId) });
   expect(res.status).toBe(201);
   return res.body.token;
+}
+
+async function tokenWithLabels(ring: string, labels: Record<string, string>) {
+  return (await createEnrollmentToken(app.db.prisma, cliActor, { name: "labelled", ring, labels })).token;
 }
 
 function expectError(res: { status: number; body: unknown }, status: number, code: string) {
@@ -302,9 +308,11 @@ describe("reboot slots", () => {
 
   it("counts slots per failure domain when the ring names a label for it", async () => {
     await ringWithRelease("sites", { rebootSlots: 1, failureDomainLabel: "site" });
-    const token = await enrollmentToken(app, { ring: "sites" });
-    const machine = async (id: string, site?: string) =>
-      staged((await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(id, site ? { labels: { site } } : {}) })).body.token);
+    // Each site's machines enroll with their site's token: the operator gives the failure domain.
+    const machine = async (id: string, site?: string) => {
+      const token = site ? await tokenWithLabels("sites", { site }) : await enrollmentToken(app, { ring: "sites" });
+      return staged((await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(id) })).body.token);
+    };
     const [ams1, ams2, fra, none] = [await machine("site-ams-1", "ams"), await machine("site-ams-2", "ams"), await machine("site-fra", "fra"), await machine("site-none")];
     const ask = async (t: string) => (await call(url, "POST", "/reboot-lock", { token: t })).status;
     expect(await ask(ams1)).toBe(200);
@@ -330,6 +338,47 @@ describe("reboot slots", () => {
     expect(holders.map((h) => h.machine.machineId)).toEqual(["expiry-next"]);
   });
 
+  it("holds a slot at most two leases in all: renewing is not keeping", async () => {
+    await ringWithRelease("renewals");
+    await updateRingPolicy(app.db.prisma, cliActor, { ring: "renewals", rebootLeaseSeconds: 60 });
+    const token = await staged(await enrolled("renew-1", "renewals"));
+    expect((await call(url, "POST", "/reboot-lock", { token })).status).toBe(200);
+    app.clock.advance(50_000);
+    expect((await call(url, "POST", "/reboot-lock", { token })).status).toBe(200); // renewed
+    app.clock.advance(50_000);
+    expect((await call(url, "POST", "/reboot-lock", { token })).status).toBe(200); // renewed, 100 s held
+    app.clock.advance(25_000);
+    const refused = await call<{ reason: string; retryAfterSeconds: number }>(url, "POST", "/reboot-lock", { token });
+    expect(refused.status).toBe(409); // 125 s held: not renewed; the lease runs out in 35 s
+    expect(refused.body).toMatchObject({ reason: "ring_full", retryAfterSeconds: 35 });
+  });
+
+  it("a slot an operator forced free stays free of that machine until its target changes", async () => {
+    await ringWithRelease("forced");
+    const token = await staged(await enrolled("forced-1", "forced"));
+    expect((await call(url, "POST", "/reboot-lock", { token })).status).toBe(200);
+    await forceReleaseLease(app.db.prisma, cliActor, { machineId: "forced-1", reason: "stuck" });
+    expect((await call(url, "POST", "/reboot-lock", { token })).body).toMatchObject({ granted: false, reason: "not_wanted" });
+    // The ring moves on to another release: a new target, a slot again.
+    await addRelease(app.db.prisma, cliActor, { ref: REF, checksum: hex("d"), version: "2026.12.1" });
+    await setRingRelease(app.db.prisma, cliActor, { ring: "forced", version: "2026.12.1" });
+    const body = checkinBody(2, { state: "staged" });
+    body.update.targetChecksum = hex("d") as never;
+    expect((await call(url, "POST", "/checkin", { token, body })).status).toBe(200);
+    expect((await call(url, "POST", "/reboot-lock", { token, body: { checksum: hex("d") } })).status).toBe(200);
+  });
+
+  it("takes a machine's failure domain from its enrollment token, never from the agent", async () => {
+    await createRing(app.db.prisma, cliActor, { name: "domains", branch: REF, failureDomainLabel: "site" });
+    const own = await enrollmentToken(app, { ring: "domains" });
+    await call(url, "POST", "/enroll", { token: own, body: enrollBody("domain-1", { labels: { site: "quiet-site", team: "kiosks" } }) });
+    const fromToken = (await call<{ token: string }>(url, "POST", "/enroll", { token: await tokenWithLabels("domains", { site: "ams" }), body: enrollBody("domain-2", { labels: { site: "quiet-site" } }) }));
+    expect(fromToken.status).toBe(201);
+    const labels = async (machineId: string) => (await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId } })).labels;
+    expect(await labels("domain-1")).toEqual({ team: "kiosks" });
+    expect(await labels("domain-2")).toEqual({ site: "ams" });
+  });
+
   it("grants a slot only for the reboot the console wants now (v1.1): never to a machine with nothing to install", async () => {
     await ringWithRelease("wanted", { rebootSlots: 5 });
     const token = await enrolled("wanted-1", "wanted");
@@ -351,6 +400,23 @@ describe("reboot slots", () => {
     const bad = await call(url, "POST", "/reboot-lock", { token: other, body: { checksum: "nope" } });
     expect(bad.status).toBe(400);
     expect(bad.body).toEqual({ error: { code: "invalid_request", message: expect.stringMatching(/^checksum: /) } });
+  });
+});
+
+describe("bounded events", () => {
+  it("keeps the newest events of a machine, up to its bound", async () => {
+    const token = await enrolled("events-flood");
+    const batches = Math.ceil((MAX_EVENTS_PER_MACHINE + 150) / 100);
+    for (let b = 0; b < batches; b++) {
+      const events = Array.from({ length: 100 }, (_, i) => ({ id: `flood-${b}-${i}`, at: new Date().toISOString(), type: "agent.started" }));
+      expect((await call(url, "POST", "/events", { token, body: { events } })).status).toBe(200);
+      app.clock.advance(1000);
+    }
+    const kept = await app.db.prisma.agentEvent.findMany({ where: { machine: { machineId: "events-flood" } }, select: { eventId: true } });
+    expect(kept.length).toBeLessThanOrEqual(MAX_EVENTS_PER_MACHINE);
+    expect(kept.length).toBeGreaterThan(MAX_EVENTS_PER_MACHINE - 100);
+    expect(kept.map((e) => e.eventId)).toContain(`flood-${batches - 1}-99`);
+    expect(kept.map((e) => e.eventId)).not.toContain("flood-0-0");
   });
 });
 
