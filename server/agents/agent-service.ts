@@ -23,6 +23,7 @@ import type {
 } from "../protocol/v1";
 import { cohortOf } from "../rollouts/cohort";
 import { clampTime } from "../text";
+import { checkEnrollProof, parsePublicKey } from "./identity";
 import {
   DEFAULT_CHECK_IN_SECONDS,
   desiredFor,
@@ -49,6 +50,8 @@ interface MachineEntry extends MachineView {
   id: string;
   /** An operator force-freed its slot while it worked on this target: no slot for it again. */
   slotRefusedTarget: string | null;
+  /** The machine has registered its key (protocol v1.1). */
+  hasKey: boolean;
   tokenId: string;
   ringId: string | null;
   retired: boolean;
@@ -69,6 +72,38 @@ const MAX_QUEUED_ENROLLMENTS = 2000;
 const MAX_ENROLLMENT_WAIT_MS = 20_000;
 
 class TokenUsedUp extends Error {}
+
+/**
+ * How a machine that exists proves it is that machine when it enrolls again:
+ * its key's proof, or an operator's re-image allowance; an enrollment token
+ * alone never suffices (every machine of an image shares it). A retired
+ * machine stays retired unless an operator allowed it back.
+ */
+function provenIdentity(
+  existing: { retiredAt: Date | null; publicKey: string | null; reenrollAllowedUntil: Date | null },
+  body: EnrollRequest,
+  now: Date,
+): "key" | "operator" {
+  if (existing.reenrollAllowedUntil && existing.reenrollAllowedUntil > now) return "operator";
+  if (existing.retiredAt) {
+    throw new AppError("GONE", `machine ${body.machineId} was retired; an operator must allow it to enroll again (a re-image)`);
+  }
+  if (!existing.publicKey) {
+    throw new AppError(
+      "FORBIDDEN",
+      `machine ${body.machineId} is enrolled and has no key to prove itself with; an operator must allow it to enroll again (a re-image)`,
+    );
+  }
+  if (!body.proof) {
+    throw new AppError(
+      "FORBIDDEN",
+      `machine ${body.machineId} is enrolled: enrolling again needs proof by its key (orchard-agent sends it), or an operator's re-image allowance`,
+    );
+  }
+  const wrong = checkEnrollProof(existing.publicKey, body.machineId, body.proof, now);
+  if (wrong) throw new AppError("FORBIDDEN", `machine ${body.machineId}: ${wrong}`);
+  return "key";
+}
 
 /**
  * 409: every slot is taken. Ask again when the soonest lease expires, or at
@@ -195,10 +230,11 @@ export class AgentService {
         last_seq: string;
         state_hash: string | null;
         slot_refused_target: string | null;
+        has_key: boolean;
       }
     >(
       `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.ring_id, m.retired_at, m.last_seq, m.state_hash,
-              m.slot_refused_target,
+              m.slot_refused_target, m.public_key IS NOT NULL AS has_key,
               ${MACHINE_VIEW_COLUMNS}
          FROM machine_tokens t
          JOIN machines m ON m.id = t.machine_id
@@ -228,6 +264,7 @@ export class AgentService {
       lastSeq: Number(row.last_seq),
       stateHash: row.state_hash,
       slotRefusedTarget: row.slot_refused_target,
+      hasKey: row.has_key,
       expiresAt: Date.now() + this.cacheTtlMs,
     };
   }
@@ -303,6 +340,9 @@ export class AgentService {
   private async enrollNow(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
     const token = bearerToken(authorization);
     if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
+    if (body.publicKey && !parsePublicKey(body.publicKey)) {
+      throw new AppError("INVALID", "publicKey: expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
+    }
     const hash = hashToken(token);
     const now = this.options.clock.now();
     const machineToken = generateToken("machine");
@@ -323,8 +363,9 @@ export class AgentService {
 
       const existing = await tx.machine.findUnique({
         where: { machineId: body.machineId },
-        select: { id: true, ringId: true, labels: true },
+        select: { id: true, ringId: true, labels: true, retiredAt: true, publicKey: true, reenrollAllowedUntil: true },
       });
+      const proven = existing ? provenIdentity(existing, body, now) : "new";
       let ringId = enrollment.ring_id ?? existing?.ringId ?? null;
       if (!ringId) {
         const first = await tx.ring.findFirst({ orderBy: [{ position: "asc" }, { name: "asc" }], select: { id: true } });
@@ -356,6 +397,9 @@ export class AgentService {
         cohort: cohortOf(body.machineId, ringSeed),
         retiredAt: null,
         enrolledAt: now,
+        // A proven machine keeps its key (or registers its first); a re-imaged one takes its new key.
+        publicKey: proven === "key" ? existing?.publicKey : (body.publicKey ?? null),
+        reenrollAllowedUntil: null,
         // A new machine token starts a new seq count (an agent that lost its
         // state starts again from 1).
         lastSeq: -1,
@@ -381,7 +425,7 @@ export class AgentService {
           action: existing ? "machine.re-enroll" : "machine.enroll",
           targetType: "machine",
           targetId: body.machineId,
-          after: { hostname: body.hostname, backend: body.backend, labels } as Prisma.InputJsonValue,
+          after: { hostname: body.hostname, backend: body.backend, labels, proven } as Prisma.InputJsonValue,
         },
         now,
       );
@@ -421,6 +465,7 @@ export class AgentService {
 
   async checkin(machine: MachineEntry, body: CheckinRequest): Promise<CheckinResponse> {
     const now = this.options.clock.now();
+    if (body.publicKey && !machine.hasKey) await this.registerKey(machine, body.publicKey);
     if (body.seq > machine.lastSeq) {
       const hash = reportedStateHash(body);
       if (hash === machine.stateHash) {
@@ -435,6 +480,17 @@ export class AgentService {
       serverTime: now.toISOString(),
       ...desiredFor(machine, ring, this.options.busyIntervalSeconds),
     };
+  }
+
+  /**
+   * A machine enrolled before it had a key (a 1.0 agent, since upgraded)
+   * registers one with its machine token, once: from then on enrolling again
+   * takes a proof by it. A key is never replaced this way.
+   */
+  private async registerKey(machine: MachineEntry, publicKey: string) {
+    if (!parsePublicKey(publicKey)) throw new AppError("INVALID", "publicKey: expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
+    await this.db.pool.query("UPDATE machines SET public_key = $2 WHERE id = $1 AND public_key IS NULL", [machine.id, publicKey]);
+    machine.hasKey = true;
   }
 
   private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date) {

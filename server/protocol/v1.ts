@@ -78,6 +78,28 @@ export const labelsSchema = z
   })
   .refine((labels) => Object.keys(labels).length <= 32, "at most 32 labels");
 
+/** v1.1: a machine's own public key, ed25519 as SubjectPublicKeyInfo DER in base64: what proves it is the same machine later. */
+export const publicKeySchema = z
+  .string({ error: typeError("a string") })
+  .max(128, "at most 128 characters")
+  .regex(/^[A-Za-z0-9+/]+={0,2}$/, "expected base64");
+
+/**
+ * v1.1: a machine that enrolls again proves it is the machine that enrolled
+ * first: an ed25519 signature, by the key it enrolled with, of
+ * enrollProofMessage(machineId, at); `at` within ten minutes of the console's clock.
+ */
+export const enrollProofSchema = object({
+  at: z.iso.datetime({ offset: true, error: typeError("an RFC 3339 time such as 2026-11-25T17:00:00Z") }),
+  signature: publicKeySchema,
+});
+export type EnrollProof = z.infer<typeof enrollProofSchema>;
+
+/** What an enrollment proof signs. */
+export function enrollProofMessage(machineId: string, at: string): string {
+  return `orchard-enroll-v1\n${machineId}\n${at}`;
+}
+
 export const enrollRequestSchema = object({
   machineId: machineIdSchema,
   hostname: shortText(253).min(1, "must not be empty"),
@@ -91,6 +113,10 @@ export const enrollRequestSchema = object({
     })
     .optional(),
   labels: labelsSchema.optional(),
+  /** v1.1: the key the machine proves itself with from now on. */
+  publicKey: publicKeySchema.optional(),
+  /** v1.1: the proof that it is the machine already enrolled under this id. */
+  proof: enrollProofSchema.optional(),
 });
 export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
 
@@ -170,6 +196,8 @@ export const checkinRequestSchema = object({
     status: z.enum(healthStatuses, { error: typeError(`one of ${healthStatuses.join(", ")}`) }),
     checks: z.array(healthCheckSchema, { error: typeError("an array") }).max(64, "at most 64 checks").default([]),
   }),
+  /** v1.1: the machine's key, registered once for a machine that enrolled before it had one. */
+  publicKey: publicKeySchema.optional(),
 });
 export type CheckinRequest = z.infer<typeof checkinRequestSchema>;
 

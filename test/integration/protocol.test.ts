@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { createEnrollmentToken, revokeEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
 import { MAX_EVENTS_PER_MACHINE } from "../../server/agents/agent-service";
-import { retireMachine } from "../../server/machines/machines";
+import { allowReenroll, retireMachine } from "../../server/machines/machines";
+import { enrollProof, generateMachineKey } from "../../agent/src/identity";
+import { databaseFingerprint } from "../helpers/db-fingerprint";
 import { forceReleaseLease } from "../../server/rings/leases";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease, updateRingPolicy } from "../../server/rings/rings";
@@ -47,15 +49,17 @@ function expectError(res: { status: number; body: unknown }, status: number, cod
 }
 
 describe("enroll", () => {
-  it("creates a machine (201), then re-enrolls it (200) and retires the old token", async () => {
+  it("creates a machine (201), then re-enrolls it (200) with its key's proof and retires the old token", async () => {
     const token = await enrollmentToken(app, { ring: "stable", maxUses: 2 });
+    const key = generateMachineKey();
     const first = await call<{ token: string; ring: string; machineId: string; checkInIntervalSeconds: number }>(
-      url, "POST", "/enroll", { token, body: enrollBody("enroll-1", { labels: { site: "ams-1" } }) });
+      url, "POST", "/enroll", { token, body: enrollBody("enroll-1", { labels: { site: "ams-1" }, publicKey: key.publicKey }) });
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ machineId: "enroll-1", ring: "stable", checkInIntervalSeconds: 300 });
     expect(first.body.token).toMatch(/^orch_m_/);
 
-    const second = await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody("enroll-1") });
+    const proof = enrollProof(key, "enroll-1", app.clock.now());
+    const second = await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody("enroll-1", { publicKey: key.publicKey, proof }) });
     expect(second.status).toBe(200);
     expectError(await call(url, "POST", "/checkin", { token: first.body.token, body: checkinBody(1) }), 401, "unauthorized");
     expect((await call(url, "POST", "/checkin", { token: second.body.token, body: checkinBody(1) })).status).toBe(200);
@@ -64,6 +68,55 @@ describe("enroll", () => {
     expectError(await call(url, "POST", "/enroll", { token, body: enrollBody("enroll-2") }), 401, "unauthorized");
     const stored = await app.db.prisma.machineToken.findMany({ where: { machine: { machineId: "enroll-1" } } });
     expect(stored.every((t) => !t.tokenHash.includes(first.body.token) && t.tokenHash.length === 64)).toBe(true);
+  });
+
+  it("never lets an enrollment token alone take over a machine that exists: a proof by its key, or an operator's re-image", async () => {
+    await createRing(app.db.prisma, cliActor, { name: "elsewhere", branch: REF });
+    const key = generateMachineKey();
+    const ownToken = await enrollmentToken(app, { ring: "stable" });
+    const first = await call<{ token: string }>(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { labels: { team: "a" }, publicKey: key.publicKey }) });
+    expect(first.status).toBe(201);
+    const thief = await enrollmentToken(app, { ring: "elsewhere" });
+    const before = await databaseFingerprint(app.db.pool);
+    const stranger = generateMachineKey();
+    for (const [body, why] of [
+      [enrollBody("victim-1", { hostname: "thief", labels: { team: "b" } }), /needs proof by its key/],
+      [enrollBody("victim-1", { hostname: "thief", publicKey: stranger.publicKey, proof: enrollProof(stranger, "victim-1", app.clock.now()) }), /does not verify/],
+      [enrollBody("victim-1", { proof: enrollProof(key, "victim-1", new Date(app.clock.now().getTime() - 3600_000)) }), /ten minutes/],
+      [enrollBody("victim-1", { proof: enrollProof(key, "another-id", app.clock.now()) }), /does not verify/],
+    ] as const) {
+      const refused = await call<{ error: { message: string } }>(url, "POST", "/enroll", { token: thief, body });
+      expectError(refused, 403, "forbidden");
+      expect(refused.body.error.message).toMatch(why);
+    }
+    // Nothing changed: not its ring, its name, its labels, its token.
+    expect(await databaseFingerprint(app.db.pool)).toBe(before);
+    expect((await call(url, "POST", "/checkin", { token: first.body.token, body: checkinBody(1) })).status).toBe(200);
+
+    // A machine enrolled before machines had keys cannot be taken either; it registers one at check-in.
+    const old = await call<{ token: string }>(url, "POST", "/enroll", { token: ownToken, body: enrollBody("keyless-1") });
+    expectError(await call(url, "POST", "/enroll", { token: thief, body: enrollBody("keyless-1") }), 403, "forbidden");
+    const later = generateMachineKey();
+    const bad = await call<{ error: { message: string } }>(url, "POST", "/checkin", { token: old.body.token, body: { ...checkinBody(1), publicKey: "bm90IGEga2V5" } });
+    expectError(bad, 400, "invalid_request");
+    expect(bad.body.error.message).toMatch(/^publicKey: /);
+    expect((await call(url, "POST", "/checkin", { token: old.body.token, body: { ...checkinBody(1), publicKey: later.publicKey } })).status).toBe(200);
+    expect((await call(url, "POST", "/checkin", { token: old.body.token, body: { ...checkinBody(2), publicKey: stranger.publicKey } })).status).toBe(200);
+    const again = await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("keyless-1", { proof: enrollProof(later, "keyless-1", app.clock.now()) }) });
+    expect(again.status).toBe(200); // the first key it registered, not one sent later
+
+    // A retired machine stays retired: 410, unless an operator allows it back (a re-image: a new key, no proof).
+    await retireMachine(app.db.prisma, cliActor, { machineId: "victim-1" });
+    expectError(await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { proof: enrollProof(key, "victim-1", app.clock.now()) }) }), 410, "machine_retired");
+    await allowReenroll(app.db.prisma, cliActor, { machineId: "victim-1", reason: "re-imaged" }, app.clock);
+    const reimaged = generateMachineKey();
+    const back = await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { publicKey: reimaged.publicKey }) });
+    expect(back.status).toBe(200);
+    const machine = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "victim-1" } });
+    expect(machine).toMatchObject({ retiredAt: null, publicKey: reimaged.publicKey, reenrollAllowedUntil: null });
+    // The allowance is used up: the old key no longer proves it, the new one does.
+    expectError(await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { proof: enrollProof(key, "victim-1", app.clock.now()) }) }), 403, "forbidden");
+    expect((await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { proof: enrollProof(reimaged, "victim-1", app.clock.now()) }) })).status).toBe(200);
   });
 
   it("counts a token's uses exactly when many machines enroll with it at once", async () => {
@@ -155,6 +208,8 @@ describe("check-in", () => {
   it("starts a new seq count when the machine enrolls again (an agent that lost its state)", async () => {
     const token = await enrolled("checkin-reset");
     await call(url, "POST", "/checkin", { token, body: checkinBody(40, { health: "degraded" }) });
+    // Its state (and key) gone, it enrolls again once an operator allows it: a re-image.
+    await allowReenroll(app.db.prisma, cliActor, { machineId: "checkin-reset" }, app.clock);
     const again = await call<{ token: string }>(url, "POST", "/enroll", {
       token: await enrollmentToken(app),
       body: enrollBody("checkin-reset"),
@@ -209,13 +264,15 @@ describe("check-in", () => {
     expectError(await call(url, "POST", "/checkin", { token, body: checkinBody(1) }), 403, "forbidden");
   });
 
-  it("answers 410 on every route once the machine is retired, until it enrolls again", async () => {
+  it("answers 410 on every route once the machine is retired, enrolling again included, until an operator allows it back", async () => {
     const token = await enrolled("retire-1");
     await retireMachine(app.db.prisma, cliActor, { machineId: "retire-1" });
     expectError(await call(url, "POST", "/checkin", { token, body: checkinBody(1) }), 410, "machine_retired");
     expectError(await call(url, "POST", "/events", { token, body: { events: [] } }), 410, "machine_retired");
     expectError(await call(url, "POST", "/reboot-lock", { token }), 410, "machine_retired");
     expectError(await call(url, "DELETE", "/reboot-lock", { token }), 410, "machine_retired");
+    expectError(await call(url, "POST", "/enroll", { token: await enrollmentToken(app), body: enrollBody("retire-1") }), 410, "machine_retired");
+    await allowReenroll(app.db.prisma, cliActor, { machineId: "retire-1" }, app.clock);
     const again = await call<{ token: string }>(url, "POST", "/enroll", {
       token: await enrollmentToken(app),
       body: enrollBody("retire-1"),
