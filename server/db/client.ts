@@ -67,10 +67,35 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     url,
     close: async () => {
       await prisma.$disconnect();
-      await pool.end().catch(() => {});
+      await endWithin(pool, CLOSE_DEADLINE_MS);
       await closeEmbedded();
     },
   };
+}
+
+/** How long closing waits for clients still checked out of the pool. */
+const CLOSE_DEADLINE_MS = 10_000;
+
+/**
+ * Ends the pool, waiting at most `ms` for clients still checked out (a
+ * request that outlived the server's close, say): a console that stops must
+ * not hang on one of them. Past the deadline it says so and goes on; the
+ * connections end with the process.
+ */
+async function endWithin(pool: pg.Pool, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = pool.end().then(
+    () => "ended" as const,
+    () => "ended" as const,
+  );
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), ms);
+  });
+  const outcome = await Promise.race([ended, late]);
+  clearTimeout(timer);
+  if (outcome === "late") {
+    console.warn(`closing the database: ${pool.totalCount - pool.idleCount} connection(s) still in use after ${ms} ms; not waiting for them`);
+  }
 }
 
 const holder = globalThis as unknown as { __orchardDatabase?: Database };
