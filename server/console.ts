@@ -75,6 +75,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     databaseUrl: config.DATABASE_URL,
     dataDir: config.dataDir,
     poolSize: config.ORCHARD_DB_POOL,
+    agentPoolSize: config.ORCHARD_DB_AGENT_POOL,
   });
   const cleanups: (() => Promise<void>)[] = [() => db.close()];
   const stopAll = async () => {
