@@ -166,11 +166,11 @@ export class AgentService {
     private readonly db: Database,
     private readonly options: AgentServiceOptions,
   ) {
-    this.lastSeen = new LastSeenBuffer(db.pool, options.log, options.lastSeenFlushMs);
+    this.lastSeen = new LastSeenBuffer(db.agent.pool, options.log, options.lastSeenFlushMs);
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.cacheSize = options.cacheSize ?? 200_000;
-    this.enrollments = pLimit(Math.max(1, Math.floor(db.pool.options.max / 2)));
-    this.query = async <T>(sql: string, params: unknown[]) => (await db.pool.query(sql, params)).rows as T[];
+    this.enrollments = pLimit(Math.max(1, Math.floor(db.agent.pool.options.max / 2)));
+    this.query = async <T>(sql: string, params: unknown[]) => (await db.agent.pool.query(sql, params)).rows as T[];
   }
 
   start() {
@@ -287,7 +287,7 @@ export class AgentService {
   }
 
   private async enrollmentTokenUsable(hash: string) {
-    const { rows } = await this.db.pool.query(
+    const { rows } = await this.db.agent.pool.query(
       `SELECT 1 FROM enrollment_tokens
         WHERE token_hash = $1 AND revoked_at IS NULL
           AND (expires_at IS NULL OR expires_at > $2)
@@ -298,7 +298,7 @@ export class AgentService {
   }
 
   private async machineTokenValid(hash: string) {
-    const { rows } = await this.db.pool.query(
+    const { rows } = await this.db.agent.pool.query(
       "SELECT 1 FROM machine_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
       [hash],
     );
@@ -347,7 +347,7 @@ export class AgentService {
     const now = this.options.clock.now();
     const machineToken = generateToken("machine");
 
-    const result = await this.db.prisma.$transaction(async (tx) => {
+    const result = await this.db.agent.prisma.$transaction(async (tx) => {
       // Every machine of an image enrolls with the same token: its row is
       // read here without a lock, and its use counted by the transaction's
       // last statement, so that concurrent enrollments hold the row's lock
@@ -498,7 +498,7 @@ export class AgentService {
     const failing = body.health.checks.filter((c) => c.status === "fail").map((c) => c.name);
     // One statement: the machine row, and a timeline entry for each of
     // deployment, update state and health that changed.
-    const result = await this.db.pool.query<{ applied: number }>(
+    const result = await this.db.agent.pool.query<{ applied: number }>(
       `WITH prev AS (
          SELECT id, booted_checksum, booted_version, update_state::text AS update_state, health_status::text AS health_status
            FROM machines WHERE id = $1 AND last_seq < $16 FOR UPDATE
@@ -586,7 +586,7 @@ export class AgentService {
 
   async recordEvents(machine: MachineEntry, body: EventsRequest): Promise<EventsResponse> {
     const receivedAt = this.options.clock.now();
-    const { count } = await this.db.prisma.agentEvent.createMany({
+    const { count } = await this.db.agent.prisma.agentEvent.createMany({
       data: body.events.map((e) => ({
         machineId: machine.id,
         eventId: e.id,
@@ -633,7 +633,7 @@ export class AgentService {
     // those from one read, without a lock or a transaction. Only an ask that
     // may get a slot takes the lock and decides.
     if (machine.ringId) {
-      const { rows } = await this.db.pool.query<{ slots: number; held: number; soonest: Date | null; mine: boolean }>(
+      const { rows } = await this.db.agent.pool.query<{ slots: number; held: number; soonest: Date | null; mine: boolean }>(
         `WITH r AS (
            SELECT reboot_slots,
                   CASE WHEN failure_domain_label IS NULL THEN NULL ELSE COALESCE($2::jsonb ->> failure_domain_label, '') END AS domain
@@ -649,7 +649,7 @@ export class AgentService {
       const view = rows[0];
       if (view && !view.mine && view.held >= view.slots) return ringFull(view.soonest, now, busyInterval);
     }
-    return this.db.prisma.$transaction(async (tx) => {
+    return this.db.agent.prisma.$transaction(async (tx) => {
       const ring = machine.ringId
         ? await tx.ring.findUnique({
             where: { id: machine.ringId },
@@ -688,13 +688,13 @@ export class AgentService {
   }
 
   async releaseRebootSlot(machine: MachineEntry): Promise<{ released: boolean }> {
-    const { count } = await this.db.prisma.rebootLease.deleteMany({ where: { machineId: machine.id } });
+    const { count } = await this.db.agent.prisma.rebootLease.deleteMany({ where: { machineId: machine.id } });
     return { released: count > 0 };
   }
 
   /** Frees every reboot slot past its expiry; returns how many. */
   async freeExpiredLeases(): Promise<number> {
-    const { count } = await this.db.prisma.rebootLease.deleteMany({
+    const { count } = await this.db.agent.prisma.rebootLease.deleteMany({
       where: { expiresAt: { lte: this.options.clock.now() } },
     });
     return count;

@@ -13,6 +13,7 @@ import { logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { roleAtLeast } from "../users/users";
+import { batchTooBigMessage, TRPC_BATCH_TOO_BIG } from "./batch";
 
 export interface SessionUser {
   id: string;
@@ -53,9 +54,10 @@ const t = initTRPC
     defaultMeta: { role: null },
     errorFormatter({ shape, error }) {
       const internal = error.code === "INTERNAL_SERVER_ERROR";
+      const batchTooBig = error.code === "BAD_REQUEST" && error.message === TRPC_BATCH_TOO_BIG;
       return {
         ...shape,
-        message: internal ? "internal error" : shape.message,
+        message: internal ? "internal error" : batchTooBig ? batchTooBigMessage : shape.message,
         data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path },
       };
     },
