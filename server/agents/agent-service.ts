@@ -489,7 +489,7 @@ export class AgentService {
    */
   private async registerKey(machine: MachineEntry, publicKey: string) {
     if (!parsePublicKey(publicKey)) throw new AppError("INVALID", "publicKey: expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
-    await this.db.pool.query("UPDATE machines SET public_key = $2 WHERE id = $1 AND public_key IS NULL", [machine.id, publicKey]);
+    await this.db.agent.pool.query("UPDATE machines SET public_key = $2 WHERE id = $1 AND public_key IS NULL", [machine.id, publicKey]);
     machine.hasKey = true;
   }
 
@@ -601,7 +601,7 @@ export class AgentService {
     });
     // Bounded per machine: beyond the newest MAX_EVENTS_PER_MACHINE, the oldest go (through the (machine, received) index).
     if (count > 0) {
-      await this.db.pool.query(
+      await this.db.agent.pool.query(
         `DELETE FROM agent_events WHERE machine_id = $1 AND received_at < (
            SELECT received_at FROM agent_events WHERE machine_id = $1 ORDER BY received_at DESC OFFSET $2 LIMIT 1)`,
         [machine.id, MAX_EVENTS_PER_MACHINE - 1],

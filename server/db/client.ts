@@ -96,7 +96,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     close: async () => {
       if (agent.pool !== pool) {
         await agent.prisma.$disconnect();
-        await agent.pool.end().catch(() => {});
+        await endWithin(agent.pool, CLOSE_DEADLINE_MS);
       }
       await prisma.$disconnect();
       await endWithin(pool, CLOSE_DEADLINE_MS);
