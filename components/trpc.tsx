@@ -1,12 +1,12 @@
 "use client";
-// The console's tRPC client: React Query under it, batching, superjson, and
-// the header that every mutation must carry (CSRF).
+// The console's tRPC client: React Query over the console's link (batching
+// within the server's limit, superjson, the CSRF header: trpc-link.ts).
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { createTRPCClient, httpBatchLink } from "@trpc/client";
+import { createTRPCClient } from "@trpc/client";
 import { createTRPCContext } from "@trpc/tanstack-react-query";
 import { type ReactNode, useState } from "react";
-import superjson from "superjson";
 import type { AppRouter } from "@/server/trpc/router";
+import { consoleLink } from "./trpc-link";
 
 export const { TRPCProvider, useTRPC } = createTRPCContext<AppRouter>();
 
@@ -17,17 +17,7 @@ export function TrpcProviders({ children }: { children: ReactNode }) {
         defaultOptions: { queries: { staleTime: 2000, retry: 1 } },
       }),
   );
-  const [trpcClient] = useState(() =>
-    createTRPCClient<AppRouter>({
-      links: [
-        httpBatchLink({
-          url: "/api/trpc",
-          transformer: superjson,
-          headers: { "x-orchard-csrf": "1" },
-        }),
-      ],
-    }),
-  );
+  const [trpcClient] = useState(() => createTRPCClient<AppRouter>({ links: [consoleLink()] }));
   return (
     <QueryClientProvider client={queryClient}>
       <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>

@@ -6,6 +6,8 @@
 // diff between the newest copy and the current schema. (Prisma's own
 // `--from-migrations` needs a shadow database, and its describe step fails
 // through the pg driver adapter.) Committed migrations are never edited.
+// `--empty` writes the migration even when the schema did not change, for
+// hand-written SQL only (a trigger, say).
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -13,9 +15,11 @@ import { promisify } from "node:util";
 
 const root = path.resolve(import.meta.dirname, "..");
 const migrations = path.join(root, "prisma", "migrations");
-const name = process.argv[2];
-if (!name || !/^[a-z0-9_]+$/.test(name)) {
-  console.error("usage: npm run db:migration -- <name in snake_case>");
+const args = process.argv.slice(2);
+const empty = args.includes("--empty");
+const [name, ...extra] = args.filter((a) => a !== "--empty");
+if (!name || extra.length > 0 || !/^[a-z0-9_]+$/.test(name)) {
+  console.error("usage: npm run db:migration -- <name in snake_case> [--empty]");
   process.exit(2);
 }
 
@@ -44,13 +48,14 @@ const { stdout } = await promisify(execFile)(
   ],
   { cwd: root, maxBuffer: 16 * 1024 * 1024 },
 );
-if (!/^\s*(ALTER|CREATE|DROP)/m.test(stdout)) {
-  console.log("The schema matches the newest migration: nothing to write.");
+const changed = /^\s*(ALTER|CREATE|DROP)/m.test(stdout);
+if (!changed && !empty) {
+  console.log("The schema matches the newest migration: nothing to write (--empty writes one for hand-written SQL).");
   process.exit(0);
 }
 const stamp = new Date().toISOString().replace(/\D/g, "").slice(0, 14);
 const dir = path.join(migrations, `${stamp}_${name}`);
 fs.mkdirSync(dir);
-fs.writeFileSync(path.join(dir, "migration.sql"), stdout);
+fs.writeFileSync(path.join(dir, "migration.sql"), changed ? stdout : "-- The schema did not change: hand-written SQL only.\n");
 fs.copyFileSync(path.join(root, "prisma", "schema.prisma"), path.join(dir, "schema.prisma"));
 console.log(`Wrote ${path.relative(root, dir)}/migration.sql — read it, add any hand-written SQL, then commit it.`);

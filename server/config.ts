@@ -35,8 +35,10 @@ export const configSchema = z.object({
   ORCHARD_DEMO_INTERVAL: durationSeconds.default(20),
   /** How often coalesced last-seen times are written, in milliseconds. */
   ORCHARD_LASTSEEN_FLUSH_MS: z.coerce.number().int().min(100).max(60000).default(2000),
-  /** Connections in the pool to a PostgreSQL server (the embedded database always uses one). */
+  /** The console's connections to a PostgreSQL server: pages, tRPC, exports, the rollout controller (the embedded database always uses one in all). */
   ORCHARD_DB_POOL: z.coerce.number().int().min(1).max(100).default(10),
+  /** The agent protocol's own connections, which no console query can take; 0 shares ORCHARD_DB_POOL's (not recommended). */
+  ORCHARD_DB_AGENT_POOL: z.coerce.number().int().min(0).max(100).default(10),
   /** Check-in interval while a machine has work to do or holds a reboot slot, in seconds. */
   ORCHARD_BUSY_INTERVAL: durationSeconds.default(10),
   /** How often the rollout controller steps, in milliseconds. */

@@ -66,6 +66,17 @@ function sessionSecret(config: Config): string {
   }
 }
 
+/** Whether every percent-escape of the path decodes (to UTF-8). */
+function decodablePath(pathname: string): boolean {
+  if (!pathname.includes("%")) return true;
+  try {
+    decodeURIComponent(pathname);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function startConsole(config: Config, options: StartOptions = {}): Promise<RunningConsole> {
   const log = options.log ?? rootLogger;
   const clock = options.clock ?? systemClock;
@@ -76,6 +87,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     databaseUrl: config.DATABASE_URL,
     dataDir: config.dataDir,
     poolSize: config.ORCHARD_DB_POOL,
+    agentPoolSize: config.ORCHARD_DB_AGENT_POOL,
   });
   const cleanups: (() => Promise<void>)[] = [() => db.close()];
   const stopAll = async () => {
@@ -169,6 +181,15 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       res.setHeader("referrer-policy", "same-origin");
       res.setHeader("x-frame-options", "DENY");
       const pathname = url.split("?", 1)[0];
+      if (!decodablePath(pathname)) {
+        // Bad percent-encoding (`/%`, `/%E0%A4%A`): no handler below, Next.js
+        // included, could decode it, so it is refused here, once, for all.
+        req.resume();
+        const body = JSON.stringify({ error: { code: "invalid_request", message: "malformed URL path (bad percent-encoding)" } });
+        res.writeHead(400, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
       if (pathname.startsWith("/api/agent/")) {
         void handleAgent(req, res, pathname);
       } else if (pathname.startsWith(`${TRPC_PREFIX}/`)) {

@@ -1,6 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { checkEnrollProof } from "../../server/agents/identity.ts";
+import { IDENTITY_FILE } from "./identity.ts";
 import type { UpdateState } from "../../server/protocol/v1.ts";
 import { STATE_FILE } from "./store.ts";
 import { eventually, type FakeConsole } from "./testing/fake-console.ts";
@@ -237,9 +239,11 @@ describe("agent against a console", () => {
     expect(await agent.exit).toBe("retired");
   });
 
-  it("enrolls again after a 401 when it has an enrollment token", async () => {
+  it("enrolls again after a 401 when it has an enrollment token, proving it is the same machine with its key", async () => {
     const agent = await start();
     await eventually(() => machine().checkins.length > 0, 5000, "a check-in");
+    const key = machine().enrolled.publicKey!;
+    expect(machine().checkins.at(-1)?.publicKey).toBe(key);
     const firstToken = machine().token;
     machine().token = "revoked";
     await eventually(() => machine().token !== "revoked", 5000, "a new token");
@@ -247,6 +251,11 @@ describe("agent against a console", () => {
     const seq = machine().lastSeq;
     await eventually(() => machine().lastSeq > seq, 5000, "check-ins with the new token");
     expect(stateOf(agent).token).toBe(machine().token);
+    // The second enrollment carries a proof by the key the first one registered (as the console checks it).
+    const again = machine().enrolled;
+    expect(again.publicKey).toBe(key);
+    expect(checkEnrollProof(key, again.machineId, again.proof!, new Date())).toBeNull();
+    expect(statSync(path.join(agent.stateDir, IDENTITY_FILE)).mode & 0o777).toBe(0o600);
   });
 
   it("stops after a 401 when it has no enrollment token", async () => {

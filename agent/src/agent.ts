@@ -8,6 +8,7 @@ import type { CheckinResponse } from "../../server/protocol/v1.ts";
 import { type Backend, type HealthSource, MachineHalted, type MachineStatus } from "./backend.ts";
 import { AgentClient, ApiError } from "./client.ts";
 import { type Enrollment, enrollMachine } from "./enroll.ts";
+import { machineKey } from "./identity.ts";
 import { clip, queueEvent, sendQueuedEvents } from "./events.ts";
 import { errorMessage, type Logger } from "./log.ts";
 import { InFlight } from "./in-flight.ts";
@@ -71,6 +72,8 @@ export class Agent {
   /** Set while the (sim) machine reboots: nothing checks in from a machine that is down. */
   private machineDown: Promise<void> | null = null;
   private exit: AgentExit | null = null;
+  /** The machine's public key, sent with every check-in (the console keeps the first it sees). */
+  private publicKey: string | null = null;
   /** The seq on disk has not been sent yet: the next check-in may use it without a write. */
   private seqReserved = false;
   private reportRequests = 0;
@@ -106,6 +109,8 @@ export class Agent {
       const store = (await openAgentStore(this.options.stateDir)) ?? (await this.enrollFirst());
       if (!store) return this.exit ?? "stopped";
       this.store = store;
+      // A machine that enrolled before it had a key (an older agent) makes one now, and registers it at check-in.
+      this.publicKey = (await machineKey(this.options.stateDir)).publicKey;
       this.client = this.createClient(store);
       await this.announceStart();
       if (isActive(store.state.update.phase)) this.startUpdateTask((host) => runUpdate(host));
@@ -222,6 +227,7 @@ export class Agent {
       },
       // Outputs kept short here (the full one goes with a health.failed event): 64 long ones would pass 64 KiB.
       health: { ...health, checks: health.checks.map((c) => ({ ...c, output: c.output && clip(c.output, 512) })) },
+      publicKey: this.publicKey ?? undefined,
     });
     this.counters.checkins++;
     const denylist = denylistAfter(store.state.denylist, answer);
@@ -278,6 +284,7 @@ export class Agent {
       await enrollMachine(this.options.stateDir, this.store, again, this.options.backend, {
         timeoutSeconds: this.timing.requestTimeoutSeconds,
         signal: this.signal,
+        now: () => this.now(),
       });
       this.options.log.info("enrolled again");
       return true;
@@ -302,6 +309,7 @@ export class Agent {
         const { store, ring } = await enrollMachine(this.options.stateDir, null, enrollment, this.options.backend, {
           timeoutSeconds: this.timing.requestTimeoutSeconds,
           signal: this.signal,
+          now: () => this.now(),
         });
         this.options.log.info(`enrolled as ${enrollment.machineId}${ring ? ` in ring ${ring}` : ""}`);
         return store;

@@ -1,8 +1,10 @@
 // Enrollment: trade an enrollment token for a machine token and write the
 // machine's identity to the state dir. Enrolling again keeps the rest of the
 // state (above all `seq`, which the console expects to keep rising).
+import { mkdir } from "node:fs/promises";
 import type { Backend } from "./backend.ts";
 import { enroll } from "./client.ts";
+import { enrollProof, machineKey } from "./identity.ts";
 import { type AgentStore, createAgentStore, idleUpdate } from "./store.ts";
 
 export interface Enrollment {
@@ -26,8 +28,11 @@ export async function enrollMachine(
   existing: AgentStore | null,
   enrollment: Enrollment,
   backend: Backend,
-  options: { timeoutSeconds: number; signal?: AbortSignal },
+  options: { timeoutSeconds: number; signal?: AbortSignal; now?: () => Date },
 ): Promise<EnrollResult> {
+  // The machine's key: its public half registers with the console; a proof by it says this is the same machine.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const key = await machineKey(dir);
   const answer = await enroll(
     enrollment.server,
     enrollment.token,
@@ -37,6 +42,8 @@ export async function enrollMachine(
       backend: backend.kind,
       os: await backend.osInfo(),
       labels: enrollment.labels,
+      publicKey: key.publicKey,
+      proof: enrollProof(key, enrollment.machineId, options.now?.() ?? new Date()),
     },
     options,
   );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_BODY_BYTES } from "../../server/protocol/v1.ts";
-import { MAX_QUEUED_EVENTS, nextBatch, queueEvent } from "./events.ts";
+import { isStorableText, MAX_BODY_BYTES } from "../../server/protocol/v1.ts";
+import { clip, MAX_QUEUED_EVENTS, nextBatch, queueEvent } from "./events.ts";
 import type { AgentState } from "./store.ts";
 
 function queueOf(count: number, detailLength = 10) {
@@ -30,5 +30,21 @@ describe("event queue", () => {
     expect(batch.length).toBeLessThan(100);
     expect(Buffer.byteLength(JSON.stringify({ events: batch }))).toBeLessThan(MAX_BODY_BYTES);
     expect(batch).toEqual(queue.slice(0, batch.length));
+  });
+});
+
+describe("clip", () => {
+  it("drops NUL, replaces half a surrogate pair, and never cuts a character in two", () => {
+    expect(clip("a\u0000b")).toBe("ab");
+    expect(clip("x\ud800y\udc00z")).toBe("x\ufffdy\ufffdz");
+    // "😀" is two UTF-16 units: cut at 4 units, a pair that would be split is left out whole.
+    expect(clip("ab😀cd", 4)).toBe("ab…");
+    expect(clip("abc😀d", 5)).toBe("abc…");
+    expect(clip("a😀bcdef", 5)).toBe("a😀b…");
+    for (const text of ["😀".repeat(3000), `${"x".repeat(4094)}😀😀`]) {
+      const clipped = clip(text);
+      expect(clipped.length).toBeLessThanOrEqual(4096);
+      expect(isStorableText(clipped)).toBe(true);
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Events wait in the on-disk queue until the console has accepted them; each
 // keeps the id it was given here, so a resent batch is recognised.
 import { randomUUID } from "node:crypto";
-import { type AgentEvent, type EventType, MAX_BODY_BYTES, MAX_EVENTS_PER_CALL } from "../../server/protocol/v1.ts";
+import { type AgentEvent, type EventType, MAX_BODY_BYTES, MAX_EVENTS_PER_CALL, storableText } from "../../server/protocol/v1.ts";
 import { type AgentClient, ApiError } from "./client.ts";
 import { errorMessage, type Logger } from "./log.ts";
 import type { AgentState, AgentStore } from "./store.ts";
@@ -30,9 +30,18 @@ export function queueEvent(state: AgentState, event: NewEvent, at: Date): void {
   if (excess > 0) state.queue.splice(0, excess);
 }
 
-/** Text cut to `max` characters (by default what the protocol accepts). */
+/**
+ * Text as the console stores it (NUL dropped, half a surrogate pair replaced),
+ * cut to `max` UTF-16 units (by default what the protocol accepts) without
+ * cutting a character in two.
+ */
 export function clip(text: string, max = MAX_TEXT): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  const clean = storableText(text);
+  if (clean.length <= max) return clean;
+  let end = max - 1;
+  const last = clean.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--; // the first half of a pair: keep the pair whole by leaving it out
+  return `${clean.slice(0, end)}…`;
 }
 
 /** Room left in a request body for the `{"events":[…]}` around the events. */

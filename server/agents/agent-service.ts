@@ -22,6 +22,8 @@ import type {
   RebootLockResponse,
 } from "../protocol/v1";
 import { cohortOf } from "../rollouts/cohort";
+import { clampTime } from "../text";
+import { checkEnrollProof, parsePublicKey } from "./identity";
 import {
   DEFAULT_CHECK_IN_SECONDS,
   desiredFor,
@@ -46,6 +48,10 @@ export interface AgentServiceOptions {
 
 interface MachineEntry extends MachineView {
   id: string;
+  /** An operator force-freed its slot while it worked on this target: no slot for it again. */
+  slotRefusedTarget: string | null;
+  /** The machine has registered its key (protocol v1.1). */
+  hasKey: boolean;
   tokenId: string;
   ringId: string | null;
   retired: boolean;
@@ -68,6 +74,38 @@ const MAX_ENROLLMENT_WAIT_MS = 20_000;
 class TokenUsedUp extends Error {}
 
 /**
+ * How a machine that exists proves it is that machine when it enrolls again:
+ * its key's proof, or an operator's re-image allowance; an enrollment token
+ * alone never suffices (every machine of an image shares it). A retired
+ * machine stays retired unless an operator allowed it back.
+ */
+function provenIdentity(
+  existing: { retiredAt: Date | null; publicKey: string | null; reenrollAllowedUntil: Date | null },
+  body: EnrollRequest,
+  now: Date,
+): "key" | "operator" {
+  if (existing.reenrollAllowedUntil && existing.reenrollAllowedUntil > now) return "operator";
+  if (existing.retiredAt) {
+    throw new AppError("GONE", `machine ${body.machineId} was retired; an operator must allow it to enroll again (a re-image)`);
+  }
+  if (!existing.publicKey) {
+    throw new AppError(
+      "FORBIDDEN",
+      `machine ${body.machineId} is enrolled and has no key to prove itself with; an operator must allow it to enroll again (a re-image)`,
+    );
+  }
+  if (!body.proof) {
+    throw new AppError(
+      "FORBIDDEN",
+      `machine ${body.machineId} is enrolled: enrolling again needs proof by its key (orchard-agent sends it), or an operator's re-image allowance`,
+    );
+  }
+  const wrong = checkEnrollProof(existing.publicKey, body.machineId, body.proof, now);
+  if (wrong) throw new AppError("FORBIDDEN", `machine ${body.machineId}: ${wrong}`);
+  return "key";
+}
+
+/**
  * 409: every slot is taken. Ask again when the soonest lease expires, or at
  * the machine's busy check-in interval if that comes first: slots are
  * mostly given back long before their lease runs out, and a wave waiting for
@@ -78,6 +116,12 @@ function ringFull(soonest: Date | null, now: Date, atMostSeconds: number): Reply
   const retryAfterSeconds = Math.max(1, Math.min(atMostSeconds, wait));
   return { status: 409, body: { granted: false, retryAfterSeconds, reason: "ring_full" } };
 }
+
+/** Agent events kept per machine (the newest): a flooding agent cannot grow the table without end. */
+export const MAX_EVENTS_PER_MACHINE = 2000;
+
+/** A reboot slot is held at most this many leases' time in all, renewals included. */
+const MAX_HOLD_LEASES = 2;
 
 /**
  * The agent routes' transactions (enroll, the reboot lock's grant) may wait
@@ -122,11 +166,11 @@ export class AgentService {
     private readonly db: Database,
     private readonly options: AgentServiceOptions,
   ) {
-    this.lastSeen = new LastSeenBuffer(db.pool, options.log, options.lastSeenFlushMs);
+    this.lastSeen = new LastSeenBuffer(db.agent.pool, options.log, options.lastSeenFlushMs);
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.cacheSize = options.cacheSize ?? 200_000;
-    this.enrollments = pLimit(Math.max(1, Math.floor(db.pool.options.max / 2)));
-    this.query = async <T>(sql: string, params: unknown[]) => (await db.pool.query(sql, params)).rows as T[];
+    this.enrollments = pLimit(Math.max(1, Math.floor(db.agent.pool.options.max / 2)));
+    this.query = async <T>(sql: string, params: unknown[]) => (await db.agent.pool.query(sql, params)).rows as T[];
   }
 
   start() {
@@ -185,9 +229,12 @@ export class AgentService {
         retired_at: Date | null;
         last_seq: string;
         state_hash: string | null;
+        slot_refused_target: string | null;
+        has_key: boolean;
       }
     >(
       `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.ring_id, m.retired_at, m.last_seq, m.state_hash,
+              m.slot_refused_target, m.public_key IS NOT NULL AS has_key,
               ${MACHINE_VIEW_COLUMNS}
          FROM machine_tokens t
          JOIN machines m ON m.id = t.machine_id
@@ -216,6 +263,8 @@ export class AgentService {
       tokenHash: row.token_hash,
       lastSeq: Number(row.last_seq),
       stateHash: row.state_hash,
+      slotRefusedTarget: row.slot_refused_target,
+      hasKey: row.has_key,
       expiresAt: Date.now() + this.cacheTtlMs,
     };
   }
@@ -238,7 +287,7 @@ export class AgentService {
   }
 
   private async enrollmentTokenUsable(hash: string) {
-    const { rows } = await this.db.pool.query(
+    const { rows } = await this.db.agent.pool.query(
       `SELECT 1 FROM enrollment_tokens
         WHERE token_hash = $1 AND revoked_at IS NULL
           AND (expires_at IS NULL OR expires_at > $2)
@@ -249,7 +298,7 @@ export class AgentService {
   }
 
   private async machineTokenValid(hash: string) {
-    const { rows } = await this.db.pool.query(
+    const { rows } = await this.db.agent.pool.query(
       "SELECT 1 FROM machine_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
       [hash],
     );
@@ -291,11 +340,14 @@ export class AgentService {
   private async enrollNow(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
     const token = bearerToken(authorization);
     if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
+    if (body.publicKey && !parsePublicKey(body.publicKey)) {
+      throw new AppError("INVALID", "publicKey: expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
+    }
     const hash = hashToken(token);
     const now = this.options.clock.now();
     const machineToken = generateToken("machine");
 
-    const result = await this.db.prisma.$transaction(async (tx) => {
+    const result = await this.db.agent.prisma.$transaction(async (tx) => {
       // Every machine of an image enrolls with the same token: its row is
       // read here without a lock, and its use counted by the transaction's
       // last statement, so that concurrent enrollments hold the row's lock
@@ -311,8 +363,9 @@ export class AgentService {
 
       const existing = await tx.machine.findUnique({
         where: { machineId: body.machineId },
-        select: { id: true, ringId: true, labels: true },
+        select: { id: true, ringId: true, labels: true, retiredAt: true, publicKey: true, reenrollAllowedUntil: true },
       });
+      const proven = existing ? provenIdentity(existing, body, now) : "new";
       let ringId = enrollment.ring_id ?? existing?.ringId ?? null;
       if (!ringId) {
         const first = await tx.ring.findFirst({ orderBy: [{ position: "asc" }, { name: "asc" }], select: { id: true } });
@@ -321,9 +374,15 @@ export class AgentService {
       const ringSeed = ringId
         ? ((await tx.ring.findUnique({ where: { id: ringId }, select: { cohortSeed: true } }))?.cohortSeed ?? "")
         : "";
+      // A failure domain (the label a ring counts reboot slots by) is the operator's to give, through the
+      // enrollment token or the console: an agent cannot pick the domain with a free slot.
+      const domains = await tx.$queryRaw<{ label: string }[]>`
+        SELECT DISTINCT failure_domain_label AS label FROM rings WHERE failure_domain_label IS NOT NULL`;
+      const reserved = new Set(domains.map((d) => d.label));
+      const fromAgent = Object.fromEntries(Object.entries(body.labels ?? {}).filter(([key]) => !reserved.has(key)));
       const labels = {
         ...((existing?.labels as Record<string, string> | undefined) ?? {}),
-        ...(body.labels ?? {}),
+        ...fromAgent,
         ...enrollment.labels,
       };
       const fields = {
@@ -338,6 +397,9 @@ export class AgentService {
         cohort: cohortOf(body.machineId, ringSeed),
         retiredAt: null,
         enrolledAt: now,
+        // A proven machine keeps its key (or registers its first); a re-imaged one takes its new key.
+        publicKey: proven === "key" ? existing?.publicKey : (body.publicKey ?? null),
+        reenrollAllowedUntil: null,
         // A new machine token starts a new seq count (an agent that lost its
         // state starts again from 1).
         lastSeq: -1,
@@ -363,7 +425,7 @@ export class AgentService {
           action: existing ? "machine.re-enroll" : "machine.enroll",
           targetType: "machine",
           targetId: body.machineId,
-          after: { hostname: body.hostname, backend: body.backend, labels } as Prisma.InputJsonValue,
+          after: { hostname: body.hostname, backend: body.backend, labels, proven } as Prisma.InputJsonValue,
         },
         now,
       );
@@ -403,6 +465,7 @@ export class AgentService {
 
   async checkin(machine: MachineEntry, body: CheckinRequest): Promise<CheckinResponse> {
     const now = this.options.clock.now();
+    if (body.publicKey && !machine.hasKey) await this.registerKey(machine, body.publicKey);
     if (body.seq > machine.lastSeq) {
       const hash = reportedStateHash(body);
       if (hash === machine.stateHash) {
@@ -419,12 +482,23 @@ export class AgentService {
     };
   }
 
+  /**
+   * A machine enrolled before it had a key (a 1.0 agent, since upgraded)
+   * registers one with its machine token, once: from then on enrolling again
+   * takes a proof by it. A key is never replaced this way.
+   */
+  private async registerKey(machine: MachineEntry, publicKey: string) {
+    if (!parsePublicKey(publicKey)) throw new AppError("INVALID", "publicKey: expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
+    await this.db.agent.pool.query("UPDATE machines SET public_key = $2 WHERE id = $1 AND public_key IS NULL", [machine.id, publicKey]);
+    machine.hasKey = true;
+  }
+
   private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date) {
     const booted = body.deployments.find((d) => d.booted) ?? null;
     const failing = body.health.checks.filter((c) => c.status === "fail").map((c) => c.name);
     // One statement: the machine row, and a timeline entry for each of
     // deployment, update state and health that changed.
-    const result = await this.db.pool.query<{ applied: number }>(
+    const result = await this.db.agent.pool.query<{ applied: number }>(
       `WITH prev AS (
          SELECT id, booted_checksum, booted_version, update_state::text AS update_state, health_status::text AS health_status
            FROM machines WHERE id = $1 AND last_seq < $16 FOR UPDATE
@@ -441,6 +515,7 @@ export class AgentService {
            state_hash = $15, last_seq = $16, state_version = nextval('machine_state_version'),
            rollback_to = CASE WHEN m.rollback_to->>'checksum' = $5 AND NOT COALESCE((m.rollback_to->>'hold')::boolean, false)
                               THEN NULL ELSE m.rollback_to END,
+           slot_refused_target = CASE WHEN m.slot_refused_target IS DISTINCT FROM $9 THEN NULL ELSE m.slot_refused_target END,
            last_seen_at = GREATEST(m.last_seen_at, $14), updated_at = $14
           FROM prev WHERE m.id = prev.id
           RETURNING m.id
@@ -511,18 +586,27 @@ export class AgentService {
 
   async recordEvents(machine: MachineEntry, body: EventsRequest): Promise<EventsResponse> {
     const receivedAt = this.options.clock.now();
-    const { count } = await this.db.prisma.agentEvent.createMany({
+    const { count } = await this.db.agent.prisma.agentEvent.createMany({
       data: body.events.map((e) => ({
         machineId: machine.id,
         eventId: e.id,
         type: e.type.replace(".", "_") as Prisma.AgentEventCreateManyInput["type"],
-        at: new Date(e.at),
+        // The agent's clock is a hint: a broken one (year 0, year 10000) is kept within what the console stores.
+        at: clampTime(new Date(e.at)),
         receivedAt,
         checksum: e.checksum ?? null,
         detail: e.detail ?? null,
       })),
       skipDuplicates: true,
     });
+    // Bounded per machine: beyond the newest MAX_EVENTS_PER_MACHINE, the oldest go (through the (machine, received) index).
+    if (count > 0) {
+      await this.db.agent.pool.query(
+        `DELETE FROM agent_events WHERE machine_id = $1 AND received_at < (
+           SELECT received_at FROM agent_events WHERE machine_id = $1 ORDER BY received_at DESC OFFSET $2 LIMIT 1)`,
+        [machine.id, MAX_EVENTS_PER_MACHINE - 1],
+      );
+    }
     return { accepted: count, duplicates: body.events.length - count };
   }
 
@@ -540,14 +624,16 @@ export class AgentService {
     this.remember(machine);
     if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
     const ring = machine.ringId ? await this.loadRing(machine.ringId) : null;
-    const wanted = rebootWanted(machine, ring, request.checksum ?? machine.updateTarget);
+    const checksum = request.checksum ?? machine.updateTarget;
+    // An operator freed this machine's slot for this target by force: that sticks until its target changes.
+    const wanted = checksum !== null && checksum === machine.slotRefusedTarget ? "not_wanted" : rebootWanted(machine, ring, checksum);
     const busyInterval = Math.min(this.options.busyIntervalSeconds, ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS);
     if (wanted !== "yes") return { status: 409, body: { granted: false as const, retryAfterSeconds: busyInterval, reason: wanted } };
     // While a wave waits for slots, most asks find the ring full: answer
     // those from one read, without a lock or a transaction. Only an ask that
     // may get a slot takes the lock and decides.
     if (machine.ringId) {
-      const { rows } = await this.db.pool.query<{ slots: number; held: number; soonest: Date | null; mine: boolean }>(
+      const { rows } = await this.db.agent.pool.query<{ slots: number; held: number; soonest: Date | null; mine: boolean }>(
         `WITH r AS (
            SELECT reboot_slots,
                   CASE WHEN failure_domain_label IS NULL THEN NULL ELSE COALESCE($2::jsonb ->> failure_domain_label, '') END AS domain
@@ -563,7 +649,7 @@ export class AgentService {
       const view = rows[0];
       if (view && !view.mine && view.held >= view.slots) return ringFull(view.soonest, now, busyInterval);
     }
-    return this.db.prisma.$transaction(async (tx) => {
+    return this.db.agent.prisma.$transaction(async (tx) => {
       const ring = machine.ringId
         ? await tx.ring.findUnique({
             where: { id: machine.ringId },
@@ -579,11 +665,15 @@ export class AgentService {
       await tx.rebootLease.deleteMany({ where: { ...ringWhere, expiresAt: { lte: now } } });
       const held = await tx.rebootLease.findMany({
         where: ringWhere,
-        select: { machineId: true, expiresAt: true },
+        select: { machineId: true, acquiredAt: true, expiresAt: true },
         orderBy: { expiresAt: "asc" },
       });
       const expiresAt = new Date(now.getTime() + leaseMs);
-      const mine = held.some((l) => l.machineId === machine.id);
+      const mine = held.find((l) => l.machineId === machine.id);
+      // Renewing is for a reboot that runs late, not for keeping a slot: at most twice the lease in all.
+      if (mine && now.getTime() - mine.acquiredAt.getTime() >= MAX_HOLD_LEASES * leaseMs) {
+        return ringFull(mine.expiresAt, now, Number.POSITIVE_INFINITY);
+      }
       if (mine || held.length < slots) {
         await tx.rebootLease.upsert({
           where: { machineId: machine.id },
@@ -598,13 +688,13 @@ export class AgentService {
   }
 
   async releaseRebootSlot(machine: MachineEntry): Promise<{ released: boolean }> {
-    const { count } = await this.db.prisma.rebootLease.deleteMany({ where: { machineId: machine.id } });
+    const { count } = await this.db.agent.prisma.rebootLease.deleteMany({ where: { machineId: machine.id } });
     return { released: count > 0 };
   }
 
   /** Frees every reboot slot past its expiry; returns how many. */
   async freeExpiredLeases(): Promise<number> {
-    const { count } = await this.db.prisma.rebootLease.deleteMany({
+    const { count } = await this.db.agent.prisma.rebootLease.deleteMany({
       where: { expiresAt: { lte: this.options.clock.now() } },
     });
     return count;

@@ -2,14 +2,15 @@
 // for the console and streamed as CSV for export.
 import { z } from "zod";
 import type { Prisma, PrismaClient } from "../db/client";
+import { inStoredRange, TIME_RANGE_MESSAGE } from "../text";
 
 export const auditFilterSchema = z.object({
   actor: z.string().max(254).optional(),
   action: z.string().max(100).optional(),
   targetType: z.string().max(50).optional(),
   targetId: z.string().max(200).optional(),
-  from: z.coerce.date({ error: "expected a date and time" }).optional(),
-  to: z.coerce.date({ error: "expected a date and time" }).optional(),
+  from: z.coerce.date({ error: "expected a date and time" }).refine(inStoredRange, TIME_RANGE_MESSAGE).optional(),
+  to: z.coerce.date({ error: "expected a date and time" }).refine(inStoredRange, TIME_RANGE_MESSAGE).optional(),
 });
 export type AuditFilter = z.input<typeof auditFilterSchema>;
 

@@ -9,7 +9,7 @@ import { type Database, openDatabase } from "../db/client";
 import { parseDuration } from "../duration";
 import { createEnrollmentToken } from "../enrollment/enrollment-tokens";
 import { AppError } from "../errors";
-import { listMachines } from "../machines/machines";
+import { allowReenroll, listMachines } from "../machines/machines";
 import { describeFirstIssue } from "../protocol/v1";
 import { addRelease } from "../releases/releases";
 import { createRing, setRingRelease } from "../rings/rings";
@@ -249,6 +249,16 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
           `Note: that is a downgrade (it runs ${after.downgrade.from}): its agent refuses it. Unpin with --allow-downgrade, or roll ring ${after.ring} forward to ${after.downgrade.from}.`,
         );
       }
+    });
+  machine
+    .command("allow-reenroll")
+    .description("A re-image: the machine may enroll again without its key's proof (also when retired), for 24 hours")
+    .argument("<machineId>", "the machine")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await allowReenroll((await db()).prisma, cliActor, { machineId, reason: opts.reason });
+      out(opts.json ? JSON.stringify(result) : `${machineId} may enroll again until ${result.reenrollAllowedUntil.toISOString()}`);
     });
   machine
     .command("rollback")

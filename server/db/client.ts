@@ -1,5 +1,5 @@
-// The one database module. It owns the pg pool and the Prisma client that
-// sits on it, and is imported only by the domain layer (an ESLint rule
+// The one database module. It owns the pg pools and the Prisma clients that
+// sit on them, and is imported only by the domain layer (an ESLint rule
 // enforces that). The console's custom server opens it at start; code that
 // Next.js bundles separately finds the same instance on globalThis.
 import { PrismaPg } from "@prisma/adapter-pg";
@@ -11,10 +11,23 @@ import { migrate } from "./migrate";
 export type { PrismaClient } from "./generated/client";
 export { Prisma } from "./generated/client";
 
-export interface Database {
+/** A pg pool and the Prisma client on it. */
+export interface Connections {
   prisma: PrismaClient;
   /** For the hot paths that use hand-written SQL (agent check-ins). */
   pool: pg.Pool;
+}
+
+/**
+ * `prisma` and `pool` are the console's: pages, tRPC, exports, the rollout
+ * controller, the command line. `agent` is the agent protocol's (check-ins,
+ * enrollments, events, reboot slots, and the agent service's own timers):
+ * a pool of its own, so that no console query, however many a browser sends,
+ * can keep a check-in waiting for a connection. On the embedded database
+ * (one connection in all) and with `agentPoolSize: 0` it is the console's.
+ */
+export interface Database extends Connections {
+  agent: Connections;
   kind: "embedded" | "postgres";
   url: string;
   close(): Promise<void>;
@@ -24,9 +37,24 @@ export interface OpenOptions {
   /** postgresql:// URL; unset opens the embedded database under dataDir. */
   databaseUrl?: string;
   dataDir: string;
+  /** The console's connections (default 10). */
   poolSize?: number;
+  /** The agent protocol's own connections; 0 (the default) shares the console's. */
+  agentPoolSize?: number;
   /** Apply pending migrations (default true). */
   migrate?: boolean;
+}
+
+/** Shown in pg_stat_activity, to tell the two pools' connections apart. */
+export const APPLICATION_NAMES = { console: "orchard-console", agent: "orchard-agents" } as const;
+
+function openPool(url: string, max: number, applicationName: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, application_name: applicationName });
+  pool.on("error", () => {
+    // An idle client lost its server; the pool replaces it on next use.
+  });
+  releaseDeadClients(pool);
+  return pool;
 }
 
 export async function openDatabase(options: OpenOptions): Promise<Database> {
@@ -42,16 +70,9 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     kind = "embedded";
     closeEmbedded = embedded.close;
   }
-  // PGlite is a single session: one connection keeps transactions apart.
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: kind === "embedded" ? 1 : (options.poolSize ?? 10),
-    idleTimeoutMillis: 30_000,
-  });
-  pool.on("error", () => {
-    // An idle client lost its server; the pool replaces it on next use.
-  });
-  releaseDeadClients(pool);
+  // PGlite is a single session: one connection keeps transactions apart, so
+  // the console and the agents share it.
+  const pool = openPool(url, kind === "embedded" ? 1 : (options.poolSize ?? 10), APPLICATION_NAMES.console);
   try {
     if (options.migrate !== false) await migrate(pool, url);
   } catch (error) {
@@ -60,17 +81,53 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     throw error;
   }
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const agentPoolSize = kind === "embedded" ? 0 : (options.agentPoolSize ?? 0);
+  let agent: Connections = { prisma, pool };
+  if (agentPoolSize > 0) {
+    const agentPool = openPool(url, agentPoolSize, APPLICATION_NAMES.agent);
+    agent = { prisma: new PrismaClient({ adapter: new PrismaPg(agentPool) }), pool: agentPool };
+  }
   return {
     prisma,
     pool,
+    agent,
     kind,
     url,
     close: async () => {
+      if (agent.pool !== pool) {
+        await agent.prisma.$disconnect();
+        await endWithin(agent.pool, CLOSE_DEADLINE_MS);
+      }
       await prisma.$disconnect();
-      await pool.end().catch(() => {});
+      await endWithin(pool, CLOSE_DEADLINE_MS);
       await closeEmbedded();
     },
   };
+}
+
+/** How long closing waits for clients still checked out of the pool. */
+const CLOSE_DEADLINE_MS = 10_000;
+
+/**
+ * Ends the pool, waiting at most `ms` for clients still checked out (a
+ * request that outlived the server's close, say): a console that stops must
+ * not hang on one of them. Past the deadline it says so and goes on; the
+ * connections end with the process.
+ */
+async function endWithin(pool: pg.Pool, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = pool.end().then(
+    () => "ended" as const,
+    () => "ended" as const,
+  );
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), ms);
+  });
+  const outcome = await Promise.race([ended, late]);
+  clearTimeout(timer);
+  if (outcome === "late") {
+    console.warn(`closing the database: ${pool.totalCount - pool.idleCount} connection(s) still in use after ${ms} ms; not waiting for them`);
+  }
 }
 
 const holder = globalThis as unknown as { __orchardDatabase?: Database };

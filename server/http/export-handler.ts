@@ -5,6 +5,7 @@ import { ZodError } from "zod";
 import { auditCsv } from "../audit/list-audit";
 import type { Logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
+import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { type SessionOptions, sessionUser } from "./session";
 
 export const EXPORT_PREFIX = "/api/export/";
@@ -20,6 +21,8 @@ export function createExportHandler(options: SessionOptions & { log: Logger }) {
     const user = await sessionUser(req, options);
     if (!user) return plain(401, "sign in first");
     const filter = Object.fromEntries([...url.searchParams.entries()].filter(([, v]) => v !== ""));
+    const bad = findUnstorable(filter);
+    if (bad) return plain(400, `${bad}: ${UNSTORABLE_MESSAGE}`);
     try {
       const lines = auditCsv(options.db.prisma, filter);
       const first = await lines.next(); // validates the filter before any header is sent

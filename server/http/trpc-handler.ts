@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import type { Clock } from "../clock";
+import { MAX_BATCH_SIZE } from "../trpc/batch";
 import type { Context } from "../trpc/init";
 import { appRouter } from "../trpc/router";
 import { type SessionOptions, sessionUser } from "./session";
@@ -16,6 +17,9 @@ export function createTrpcHandler(options: SessionOptions & { clock: Clock }) {
     router: appRouter,
     basePath: `${TRPC_PREFIX}/`,
     maxBodySize: 1024 * 1024,
+    // One request runs its calls at once: a batch of hundreds would take
+    // every console connection for seconds.
+    maxBatchSize: MAX_BATCH_SIZE,
     async createContext({ req }): Promise<Context> {
       return { db: options.db, clock: options.clock, user: await sessionUser(req, options) };
     },

@@ -12,6 +12,7 @@ import { prismaQuery, readMachineView, readRingView } from "../agents/views";
 import type { Deployment } from "../protocol/v1";
 import { cohortOf } from "../rollouts/cohort";
 import { rejudgeMachines } from "../rollouts/tracking";
+import { escapeLike } from "../text";
 import {
   LAST_SEEN_SECONDS,
   type ListMachinesInput,
@@ -88,8 +89,8 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
   else if (query.lastSeen) where.lastSeenAt = { lt: new Date(clock.now().getTime() - LAST_SEEN_SECONDS[query.lastSeen] * 1000) };
   if (query.q) {
     where.OR = [
-      { hostname: { contains: query.q, mode: "insensitive" } },
-      { machineId: { contains: query.q, mode: "insensitive" } },
+      { hostname: { contains: escapeLike(query.q), mode: "insensitive" } },
+      { machineId: { contains: escapeLike(query.q), mode: "insensitive" } },
     ];
   }
   const [rows, total] = await Promise.all([
@@ -141,6 +142,8 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
         },
       },
       rebootLease: { select: { acquiredAt: true, expiresAt: true } },
+      publicKey: true,
+      reenrollAllowedUntil: true,
       pinnedAt: true,
       pinAllowsDowngrade: true,
       pinnedRelease: { select: { version: true, checksum: true, quarantinedAt: true, branch: { select: { ref: true } } } },
@@ -171,9 +174,11 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
     },
   });
   if (!machine) throw notFound(`machine ${machineId}`);
-  const { id: _id, rollouts, ...rest } = machine;
+  const { id: _id, rollouts, publicKey, ...rest } = machine;
   return {
     ...rest,
+    /** It proves itself with a key when it enrolls again (protocol v1.1). */
+    hasKey: publicKey !== null,
     // Waves are numbered from 1 wherever they are shown or exported.
     rollouts: rollouts.map((r) => ({ ...r, wave: r.wave + 1 })),
     /** What a rollback would boot (null: nothing to go back to). */
@@ -266,4 +271,40 @@ export async function retireMachine(
   });
   domainEvents.emit("machineChanged", machine.id);
   return { machineId: data.machineId, retired: true };
+}
+
+/** How long an operator's re-image allowance lasts. */
+export const REENROLL_ALLOWANCE_HOURS = 24;
+
+/**
+ * A re-image: the machine may enroll again once without proving itself with
+ * its key (its disk was wiped, or it enrolled before machines had keys), also
+ * when it is retired, within the next 24 hours. It takes the new key it
+ * enrolls with.
+ */
+export async function allowReenroll(db: PrismaClient, actor: Actor, input: { machineId: string; reason?: string }, clock: Clock = systemClock) {
+  const data = retireMachineInput.parse(input);
+  const now = clock.now();
+  const until = new Date(now.getTime() + REENROLL_ALLOWANCE_HOURS * 3600 * 1000);
+  const machine = await db.$transaction(async (tx) => {
+    const machine = await tx.machine.findUnique({ where: { machineId: data.machineId }, select: { id: true, retiredAt: true, publicKey: true } });
+    if (!machine) throw notFound(`machine ${data.machineId}`);
+    await tx.machine.update({ where: { id: machine.id }, data: { reenrollAllowedUntil: until } });
+    await writeAudit(
+      tx,
+      actor,
+      {
+        action: "machine.allow-reenroll",
+        targetType: "machine",
+        targetId: data.machineId,
+        reason: data.reason,
+        before: { retired: machine.retiredAt !== null, key: machine.publicKey !== null },
+        after: { reenrollAllowedUntil: until.toISOString() },
+      },
+      now,
+    );
+    return machine;
+  });
+  domainEvents.emit("machineChanged", machine.id);
+  return { machineId: data.machineId, reenrollAllowedUntil: until };
 }

@@ -60,3 +60,39 @@ describe("protocol v1 schemas", () => {
     expect(firstIssue(eventsRequestSchema, { events: [] })).toBe("events: at least one event");
   });
 });
+
+describe("text that cannot be stored", () => {
+  const enroll = (patch: Record<string, unknown>) => ({ machineId: "m-1", hostname: "h", backend: "sim", agentVersion: "1.0.0", ...patch });
+  it.each([
+    ["hostname", enroll({ hostname: "kiosk\u0000" }), "hostname"],
+    ["hostname, half a pair", enroll({ hostname: "kiosk\ud800" }), "hostname"],
+    ["agent version", enroll({ agentVersion: "1\udc00" }), "agentVersion"],
+    ["a label value", enroll({ labels: { site: "ams\u0000" } }), "labels.site"],
+  ])("refuses %s with the field's name", (_, body, field) => {
+    expect(firstIssue(enrollRequestSchema, body)).toMatch(new RegExp(`^${field.replace(".", "\\.")}: must not hold a NUL character or half a surrogate pair`));
+  });
+
+  it("refuses them in the check-in's own fields", () => {
+    expect(firstIssue(checkinRequestSchema, checkin({ bootId: "b\u0000" }))).toMatch(/^bootId: must not hold/);
+    expect(firstIssue(checkinRequestSchema, checkin({ agentVersion: "\ud800" }))).toMatch(/^agentVersion: must not hold/);
+  });
+
+  it("cleans what the agent passes on without control: check output and names, errors, versions, event details", () => {
+    const parsed = checkinRequestSchema.parse(
+      checkin({
+        deployments: [{ checksum: "a".repeat(64), ref: "exampleos/x86_64/stable", version: "1\u0000", booted: true }],
+        update: { state: "failed", error: "ostree: \ud800 bad\u0000" },
+        health: { status: "unhealthy", checks: [{ name: "app\u0000", status: "fail", output: "segfault \udc00\u0000" }] },
+      }),
+    );
+    expect(parsed.deployments[0].version).toBe("1");
+    expect(parsed.update.error).toBe("ostree: \ufffd bad");
+    expect(parsed.health.checks[0]).toMatchObject({ name: "app", output: "segfault \ufffd" });
+    const events = eventsRequestSchema.parse({ events: [{ id: "e", at: "2026-11-25T17:00:00Z", type: "health.failed", detail: "x\u0000\ud800" }] });
+    expect(events.events[0].detail).toBe("x\ufffd");
+    // A check name that was nothing but NUL is empty: refused, named.
+    expect(firstIssue(checkinRequestSchema, checkin({ health: { status: "unknown", checks: [{ name: "\u0000", status: "pass" }] } }))).toMatch(
+      /^health\.checks\[0\]\.name: must not be empty/,
+    );
+  });
+});

@@ -37,8 +37,33 @@ export const rfc3339Schema = z.iso.datetime({
   error: typeError("an RFC 3339 time such as 2026-11-25T17:00:00Z"),
 });
 
+/** A NUL character (PostgreSQL text cannot hold it), or half of a surrogate pair (no character at all). */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, "g");
+
+/** True when the text can be stored and shown as it is. */
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text);
+}
+
+/** Text as it can be stored: NUL characters dropped, half a surrogate pair replaced by U+FFFD. */
+export function storableText(text: string): string {
+  return text.replace(UNSTORABLE_ALL, (bad) => (bad === "\u0000" ? "" : "\uFFFD"));
+}
+
+export const UNSTORABLE_MESSAGE = "must not hold a NUL character or half a surrogate pair";
+
+/** Text the agent controls (its name, labels, ids): refused when it cannot be stored. */
 const shortText = (max: number) =>
-  z.string({ error: typeError("a string") }).max(max, `at most ${max} characters`);
+  z.string({ error: typeError("a string") }).max(max, `at most ${max} characters`).refine(isStorableText, UNSTORABLE_MESSAGE);
+
+/**
+ * Text the agent passes on without control over it (a check's output, a
+ * tool's error, the OS image's metadata): cleaned, not refused, so that such
+ * a machine's check-ins do not fail forever.
+ */
+const passedOnText = (max: number) =>
+  z.string({ error: typeError("a string") }).max(max, `at most ${max} characters`).transform(storableText);
 
 export const backendSchema = z.enum(["ostree", "rpm-ostree", "bootc", "sim"], {
   error: typeError("one of ostree, rpm-ostree, bootc, sim"),
@@ -53,6 +78,28 @@ export const labelsSchema = z
   })
   .refine((labels) => Object.keys(labels).length <= 32, "at most 32 labels");
 
+/** v1.1: a machine's own public key, ed25519 as SubjectPublicKeyInfo DER in base64: what proves it is the same machine later. */
+export const publicKeySchema = z
+  .string({ error: typeError("a string") })
+  .max(128, "at most 128 characters")
+  .regex(/^[A-Za-z0-9+/]+={0,2}$/, "expected base64");
+
+/**
+ * v1.1: a machine that enrolls again proves it is the machine that enrolled
+ * first: an ed25519 signature, by the key it enrolled with, of
+ * enrollProofMessage(machineId, at); `at` within ten minutes of the console's clock.
+ */
+export const enrollProofSchema = object({
+  at: z.iso.datetime({ offset: true, error: typeError("an RFC 3339 time such as 2026-11-25T17:00:00Z") }),
+  signature: publicKeySchema,
+});
+export type EnrollProof = z.infer<typeof enrollProofSchema>;
+
+/** What an enrollment proof signs. */
+export function enrollProofMessage(machineId: string, at: string): string {
+  return `orchard-enroll-v1\n${machineId}\n${at}`;
+}
+
 export const enrollRequestSchema = object({
   machineId: machineIdSchema,
   hostname: shortText(253).min(1, "must not be empty"),
@@ -60,12 +107,16 @@ export const enrollRequestSchema = object({
   agentVersion: shortText(64).min(1, "must not be empty"),
   os: z
     .object({
-      id: shortText(64).optional(),
-      versionId: shortText(64).optional(),
-      arch: shortText(32).optional(),
+      id: passedOnText(64).optional(),
+      versionId: passedOnText(64).optional(),
+      arch: passedOnText(32).optional(),
     })
     .optional(),
   labels: labelsSchema.optional(),
+  /** v1.1: the key the machine proves itself with from now on. */
+  publicKey: publicKeySchema.optional(),
+  /** v1.1: the proof that it is the machine already enrolled under this id. */
+  proof: enrollProofSchema.optional(),
 });
 export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
 
@@ -84,7 +135,7 @@ export type EnrollResponse = z.output<typeof enrollResponseSchema>;
 export const deploymentSchema = object({
   checksum: checksumSchema,
   ref: refSchema,
-  version: shortText(128).nullable().optional(),
+  version: passedOnText(128).nullable().optional(),
   booted: z.boolean({ error: typeError("true or false") }),
   staged: z.boolean({ error: typeError("true or false") }).optional().default(false),
   pinned: z.boolean({ error: typeError("true or false") }).optional().default(false),
@@ -107,9 +158,9 @@ export const healthStatuses = ["healthy", "degraded", "unhealthy", "unknown"] as
 export type HealthStatus = (typeof healthStatuses)[number];
 
 export const healthCheckSchema = object({
-  name: shortText(128).min(1, "must not be empty"),
+  name: passedOnText(128).pipe(z.string().min(1, "must not be empty")),
   status: z.enum(["pass", "warn", "fail"], { error: typeError("pass, warn or fail") }),
-  output: shortText(4096).nullable().optional(),
+  output: passedOnText(4096).nullable().optional(),
 });
 export type HealthCheck = z.infer<typeof healthCheckSchema>;
 
@@ -139,12 +190,14 @@ export const checkinRequestSchema = object({
       .nullable()
       .optional()
       .default(null),
-    error: shortText(4096).nullable().optional().default(null),
+    error: passedOnText(4096).nullable().optional().default(null),
   }),
   health: object({
     status: z.enum(healthStatuses, { error: typeError(`one of ${healthStatuses.join(", ")}`) }),
     checks: z.array(healthCheckSchema, { error: typeError("an array") }).max(64, "at most 64 checks").default([]),
   }),
+  /** v1.1: the machine's key, registered once for a machine that enrolled before it had one. */
+  publicKey: publicKeySchema.optional(),
 });
 export type CheckinRequest = z.infer<typeof checkinRequestSchema>;
 
@@ -206,7 +259,7 @@ export const agentEventSchema = object({
   at: rfc3339Schema,
   type: z.enum(eventTypes, { error: typeError(`one of ${eventTypes.join(", ")}`) }),
   checksum: checksumSchema.nullable().optional(),
-  detail: shortText(4096).nullable().optional(),
+  detail: passedOnText(4096).nullable().optional(),
 });
 export type AgentEvent = z.infer<typeof agentEventSchema>;
 

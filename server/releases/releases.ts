@@ -2,6 +2,7 @@
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
 import { conflict } from "../errors";
+import { escapeLike } from "../text";
 import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
 import {
   type AddReleaseInput,
@@ -91,8 +92,8 @@ export async function listReleasesPage(db: PrismaClient, input: ListReleasesPage
   if (query.ref) where.branch = { ref: query.ref };
   if (query.q) {
     where.OR = [
-      { version: { contains: query.q, mode: "insensitive" } },
-      { checksum: { startsWith: query.q.toLowerCase() } },
+      { version: { contains: escapeLike(query.q), mode: "insensitive" } },
+      { checksum: { startsWith: escapeLike(query.q.toLowerCase()) } },
     ];
   }
   const [rows, total] = await Promise.all([

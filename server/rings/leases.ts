@@ -32,13 +32,17 @@ export async function forceReleaseLease(db: PrismaClient, actor: Actor, input: z
     });
     if (!lease) throw notFound(`a reboot slot held by ${data.machineId}`);
     await tx.rebootLease.delete({ where: { id: lease.id } });
+    // It sticks: the machine is not granted a slot again for what it works on now (until its target changes).
+    const [machine] = await tx.$queryRaw<{ updateTarget: string | null }[]>`
+      UPDATE machines SET slot_refused_target = update_target WHERE machine_id = ${data.machineId}
+      RETURNING update_target AS "updateTarget"`;
     await writeAudit(tx, actor, {
       action: "reboot-slot.force-release",
       targetType: "machine",
       targetId: data.machineId,
       reason: data.reason,
       before: { ring: lease.ring?.name ?? null, domain: lease.domain, acquiredAt: lease.acquiredAt.toISOString(), expiresAt: lease.expiresAt.toISOString() },
-      after: { held: false },
+      after: { held: false, refusedFor: machine?.updateTarget ?? null },
     });
     return { machineId: data.machineId, released: true };
   });

@@ -222,6 +222,9 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
 
 interface TrackedRow {
   id: string;
+  previous_checksum: string | null;
+  previous_boot_id: string | null;
+  boot_id: string | null;
   state_version: string;
   step: MachineStep;
   assigned_at: Date;
@@ -253,7 +256,8 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
   // An ended rollout judges only the machines it has not finished with (a
   // revert moves the others on, and their steps stay as they were).
   const rows = await tx.$queryRaw<TrackedRow[]>`
-    SELECT rm.id, m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.dark_at, rm.finished_at,
+    SELECT rm.id, rm.previous_checksum, rm.previous_boot_id, m.boot_id,
+           m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.dark_at, rm.finished_at,
            m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
            m.health_status::text AS health_status, m.last_seen_at,
            (m.retired_at IS NOT NULL OR m.pinned_release_id IS NOT NULL OR m.ring_id IS DISTINCT FROM rm.ring_id
@@ -270,6 +274,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     const step = machineStep(
       {
         bootedChecksum: row.booted_checksum,
+        bootId: row.boot_id,
         updateState: row.update_state,
         updateTarget: row.update_target,
         healthStatus: row.health_status,
@@ -279,10 +284,11 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
       row.dark_at,
       now,
       row.excluded ? "excluded" : disposition,
+      { previousChecksum: row.previous_checksum, previousBootId: row.previous_boot_id, step: row.step },
     );
     const terminal = isTerminalStep(step);
     const finishedAt = terminal ? (isTerminalStep(row.step) && row.finished_at ? row.finished_at : now) : null;
-    const detail = step === "failed" || step === "rolled_back" ? row.update_error : step === "dark" ? darkDetail(row, now) : null;
+    const detail = step === "failed" || step === "rolled_back" ? row.update_error : step === "dark" ? darkDetail(row, now, target) : null;
     judged.push({ id: row.id, step, finishedAt, detail, version: row.state_version });
   }
   for (let i = 0; i < judged.length; i += 5000) {
@@ -318,7 +324,11 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
   };
 }
 
-function darkDetail(row: TrackedRow, now: Date) {
+function darkDetail(row: TrackedRow, now: Date, target: string) {
+  if (row.booted_checksum === target) {
+    const why = row.boot_id && row.boot_id === row.previous_boot_id ? "without a new boot" : `but reports ${row.health_status}`;
+    return `booted the release ${why} until the deadline`;
+  }
   const silence = row.last_seen_at ? Math.round((now.getTime() - row.last_seen_at.getTime()) / 1000) : null;
   return `no healthy boot of the release before the deadline; last ${row.update_state}${silence === null ? ", never seen" : `, seen ${silence} s ago`}`;
 }
@@ -350,9 +360,9 @@ async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, memb
   const darkAt = new Date(now.getTime() + ring.darkAfterSeconds * 1000);
   return tx.$executeRaw`
     INSERT INTO rollout_machines (id, rollout_id, machine_id, ring_id, wave, step, assigned_at, dark_at,
-                                  previous_checksum, previous_ref, previous_version, seen_version, updated_at)
+                                  previous_checksum, previous_ref, previous_version, previous_boot_id, seen_version, updated_at)
     SELECT gen_random_uuid()::text, ${rolloutId}, m.id, m.ring_id, ${waveCase}, 'assigned', ${now}, ${darkAt},
-           m.booted_checksum, m.booted_ref, m.booted_version, m.state_version, ${now}
+           m.booted_checksum, m.booted_ref, m.booted_version, m.boot_id, m.state_version, ${now}
       FROM machines m
      WHERE m.ring_id = ${ring.ringId} AND ${ELIGIBLE_SQL}
        AND NOT ${excluded}

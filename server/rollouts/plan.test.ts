@@ -5,6 +5,7 @@ import {
   judge,
   machineStep,
   nextDecision,
+  type Assignment,
   type RingProgress,
   type StepCounts,
   waveOfMachine,
@@ -48,7 +49,8 @@ describe("a machine's step", () => {
     ["downloading the target", report({ updateState: "downloading", updateTarget: T }), 60, "downloading"],
     ["booted the target, verifying", report({ bootedChecksum: T, updateState: "verifying", updateTarget: T }), 60, "verifying"],
     ["booted the target and healthy", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T }), 60, "succeeded"],
-    ["booted the target, degraded", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T, healthStatus: "degraded" }), 60, "succeeded"],
+    ["booted the target, degraded: not healthy yet", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T, healthStatus: "degraded" }), 60, "verifying"],
+    ["booted the target, degraded past the deadline: dark", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T, healthStatus: "degraded" }), 7200, "dark"],
     ["booted the target but unhealthy", report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T, healthStatus: "unhealthy" }), 60, "failed"],
     ["rolled back on the machine", report({ updateState: "rolled-back", updateTarget: T }), 60, "rolled_back"],
     ["failed (boot loader fell back)", report({ updateState: "failed", updateTarget: T }), 60, "failed"],
@@ -58,6 +60,22 @@ describe("a machine's step", () => {
     ["already on the target when assigned", report({ bootedChecksum: T }), 60, "succeeded"],
   ])("%s", (_, r, seconds, step) => {
     expect(machineStep(r, T, later(1800), later(seconds))).toBe(step);
+  });
+});
+
+describe("a machine's step: it really changed", () => {
+  const assignment = (a: Partial<Assignment> = {}): Assignment => ({ previousChecksum: OLD, previousBootId: "boot-1", step: "assigned", ...a });
+  const booted = (r: Partial<Parameters<typeof machineStep>[0]> = {}) => report({ bootedChecksum: T, updateState: "succeeded", updateTarget: T, ...r });
+  it.each([
+    ["a new boot, healthy: succeeded", booted({ bootId: "boot-2" }), assignment(), "succeeded"],
+    ["the same boot as when assigned: not a change", booted({ bootId: "boot-1" }), assignment(), "verifying"],
+    ["no boot id reported: the boot cannot be told, the checksum counts", booted({ bootId: null }), assignment(), "succeeded"],
+    ["already on the target when assigned: nothing to change", booted({ bootId: "boot-1" }), assignment({ previousChecksum: T }), "succeeded"],
+    ["a new boot, degraded: not yet", booted({ bootId: "boot-2", healthStatus: "degraded" }), assignment(), "verifying"],
+    ["succeeded before, degraded now: stays succeeded", booted({ bootId: "boot-2", healthStatus: "degraded" }), assignment({ step: "succeeded" }), "succeeded"],
+    ["succeeded before, unhealthy now: failed", booted({ bootId: "boot-2", healthStatus: "unhealthy" }), assignment({ step: "succeeded" }), "failed"],
+  ] as const)("%s", (_, r, a, step) => {
+    expect(machineStep(r, T, later(1800), later(60), "go", a)).toBe(step);
   });
 });
 

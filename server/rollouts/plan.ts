@@ -56,10 +56,22 @@ export type { MachineStep, StepCounts } from "../vocabulary";
 
 export interface MachineReport {
   bootedChecksum: string | null;
+  /** The kernel's boot id, where the agent reports one. */
+  bootId?: string | null;
   updateState: string;
   updateTarget: string | null;
   healthStatus: string;
   lastSeenAt: Date | null;
+}
+
+/** What the machine was when the rollout took it, and its step so far. */
+export interface Assignment {
+  /** The booted deployment then: a machine already on the target has nothing to change. */
+  previousChecksum: string | null;
+  /** Its boot id then: succeeding takes a boot after it. */
+  previousBootId: string | null;
+  /** Its step as last judged. */
+  step: MachineStep;
 }
 
 /**
@@ -75,8 +87,12 @@ export type Disposition = "go" | "hold" | "withdrawn" | "excluded";
 
 /**
  * A machine's step towards `target`, from what it reported. A machine counts
- * as succeeded only once it has booted the target and reports itself healthy
- * (or degraded), never on "installed". It goes dark when it has not done so
+ * as succeeded only once it really changed: it booted the target in a new
+ * boot (a boot id other than the one it had when assigned, where the agent
+ * reports one) and reports itself healthy, never on "installed"; a machine
+ * already on the target when assigned has nothing to change. Once succeeded,
+ * a degraded report keeps it succeeded (an unhealthy one fails it: the soak
+ * catches late failures). It goes dark when it has not done so
  * by `darkAt` (its assignment plus the ring's dark-after, moved on by the
  * time the rollout spent paused), and never while held. A withdrawn or
  * excluded machine that has not booted the target is cancelled once it no
@@ -88,14 +104,20 @@ export function machineStep(
   darkAt: Date,
   now: Date,
   disposition: Disposition = "go",
+  assignment: Assignment = { previousChecksum: null, previousBootId: null, step: "assigned" },
 ): MachineStep {
   const aboutTarget = report.updateTarget === target;
   const overdue = disposition !== "hold" && now.getTime() > darkAt.getTime();
   const state = updateStateOf(report.updateState);
   if (report.bootedChecksum === target) {
     if (isBusyUpdate(state) && aboutTarget) return state;
-    if (report.healthStatus === "healthy" || report.healthStatus === "degraded") return "succeeded";
     if (report.healthStatus === "unhealthy") return "failed";
+    const wasThere = assignment.previousChecksum === target;
+    const sameBoot = !wasThere && report.bootId != null && report.bootId === assignment.previousBootId;
+    const healthy = report.healthStatus === "healthy" || (report.healthStatus === "degraded" && assignment.step === "succeeded");
+    if (healthy && !sameBoot) return "succeeded";
+    // Booted it but not (yet) healthy, or reporting the target without a new boot: not done.
+    return overdue ? "dark" : "verifying";
   } else if (aboutTarget) {
     if (state === "rolled_back" && disposition !== "excluded") return "rolled_back";
     if (state === "failed" && disposition !== "excluded") return "failed";

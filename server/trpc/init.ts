@@ -11,7 +11,9 @@ import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError } from "../errors";
 import { logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
+import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { roleAtLeast } from "../users/users";
+import { batchTooBigMessage, TRPC_BATCH_TOO_BIG } from "./batch";
 
 export interface SessionUser {
   id: string;
@@ -52,9 +54,10 @@ const t = initTRPC
     defaultMeta: { role: null },
     errorFormatter({ shape, error }) {
       const internal = error.code === "INTERNAL_SERVER_ERROR";
+      const batchTooBig = error.code === "BAD_REQUEST" && error.message === TRPC_BATCH_TOO_BIG;
       return {
         ...shape,
-        message: internal ? "internal error" : shape.message,
+        message: internal ? "internal error" : batchTooBig ? batchTooBigMessage : shape.message,
         data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path },
       };
     },
@@ -82,10 +85,21 @@ const errorMapping = t.middleware(async ({ next, path }) => {
   return result;
 });
 
+/**
+ * No procedure sees text the database cannot store (a NUL character, half a
+ * surrogate pair): refused as BAD_REQUEST naming the field, whatever the
+ * procedure's own schema says.
+ */
+const storableInput = t.middleware(async ({ getRawInput, next }) => {
+  const bad = findUnstorable(await getRawInput());
+  if (bad) throw new TRPCError({ code: "BAD_REQUEST", message: `${bad}: ${UNSTORABLE_MESSAGE}` });
+  return next();
+});
+
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-export const publicProcedure = t.procedure.use(errorMapping);
+export const publicProcedure = t.procedure.use(errorMapping).use(storableInput);
 
 function requireRole(role: Role) {
   return t.middleware(({ ctx, next }) => {

@@ -37,6 +37,9 @@ export async function dropRunDatabases(prefix: string) {
       [`${prefix}%`],
     );
     for (const { datname } of rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    // Roles a test made (they belong to the whole server, not to a database).
+    const roles = await admin.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname LIKE $1", [`${prefix}%`]);
+    for (const { rolname } of roles.rows) await admin.query(`DROP ROLE IF EXISTS "${rolname}"`);
   } finally {
     await admin.end();
   }

@@ -18,9 +18,20 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "orch-outage-"));
 let app: TestConsole | null = null;
 let agent: TestAgent | null = null;
 
+/** Stops one part, saying so when it takes long (a teardown once hung under load without saying which part). */
+async function stopping(what: string, stop: (() => Promise<unknown>) | undefined) {
+  const started = Date.now();
+  const slow = setInterval(() => console.warn(`agent-outage teardown: ${what} still stopping after ${Math.round((Date.now() - started) / 1000)} s`), 20_000);
+  try {
+    await stop?.();
+  } finally {
+    clearInterval(slow);
+  }
+}
+
 afterAll(async () => {
-  await agent?.stop();
-  await app?.stop();
+  await stopping("the agent", agent ? () => agent!.stop() : undefined);
+  await stopping("the console", app ? () => app!.stop() : undefined);
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { fleetSummary } from "../../server/dashboard/dashboard";
-import { listMachines, moveMachinesToRing, retireMachine } from "../../server/machines/machines";
+import { allowReenroll, listMachines, moveMachinesToRing, retireMachine } from "../../server/machines/machines";
 import { updateRingPolicy } from "../../server/rings/rings";
 import { abortRollout, startRollout } from "../../server/rollouts/rollouts";
 import { hex, ProtocolMachines, type ReportOptions } from "../helpers/agent-http";
@@ -125,7 +125,8 @@ describe("the dashboard's copy of the machines", () => {
     summary = await dashboardAgainstMachines();
     expect(summary.total).toBe(6);
     expect(summary.versionsByRing.find((r) => r.ring === null)?.total).toBe(2);
-    // A retired machine that enrolls again is counted again.
+    // A retired machine that an operator lets enroll again (a re-image) is counted again.
+    await allowReenroll(app.db.prisma, cliActor, { machineId: "canary-2" }, app.clock);
     const res = await machines.enroll("canary-2", await enrollmentToken(app, { ring: "stable" }));
     expect(res.status).toBe(200);
     expect(await differences()).toEqual([]);

@@ -121,10 +121,12 @@ describe("PostgreSQL outage", () => {
       `database outage: ${OUTAGE_SECONDS} s without PostgreSQL; answers through the proxy ${JSON.stringify(Object.fromEntries(proxy.statuses))}; ` +
         `${sent.length} events sent, ${stored.length} stored, ${stored.length - storedIds.size} duplicates`,
     );
-    // No pool connection is lost to the outage: every client the console holds is back and usable.
+    // No connection of either pool is lost to the outage: every client the console holds is back and usable.
     await app.agents.flushLastSeen();
-    const pool = app.db.pool as unknown as { totalCount: number; idleCount: number };
-    await waitFor("the pool to settle", async () => pool.idleCount === pool.totalCount, 10_000, 200);
+    expect(app.db.agent.pool).not.toBe(app.db.pool);
+    for (const [name, pool] of [["console", app.db.pool], ["agent", app.db.agent.pool]] as const) {
+      await waitFor(`the ${name} pool to settle`, async () => pool.idleCount === pool.totalCount, 10_000, 200);
+    }
     // The console recovered.
     const checkin = await call(app.url, "POST", "/checkin", { token: "orch_m_unknown", body: checkinBody(1) });
     expect(checkin.status).toBe(401);

@@ -1,14 +1,17 @@
 // A smaller smoke run on the embedded database (PGlite): migrations, the
 // agent protocol, the command line through the running console's socket,
-// and data kept across a restart.
+// data kept across a restart, and its one connection shared by the console
+// and the agents under a console load.
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { encode } from "next-auth/jwt";
 import { afterAll, describe, expect, it } from "vitest";
+import { MAX_BATCH_SIZE } from "../../server/trpc/batch";
 import { call, checkinBody, enrollBody } from "../helpers/agent-http";
-import { startTestConsole, type TestConsole } from "../helpers/console";
+import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "orch-"));
@@ -47,5 +50,44 @@ describe("embedded database", () => {
     expect(again.status).toBe(200);
     expect(await app.db.prisma.machine.count()).toBe(1);
     expect((await app.db.prisma.machine.findFirstOrThrow()).healthStatus).toBe("healthy");
+  });
+
+  it("shares its one connection between the console and the agents, and serves check-ins under a console load", async () => {
+    // PGlite is one session: the console and the agents cannot have pools of their own.
+    expect(app!.db.agent.pool).toBe(app!.db.pool);
+    expect(app!.db.pool.options.max).toBe(1);
+    const enrolled = await call<{ token: string }>(app!.url, "POST", "/enroll", { token: await enrollmentToken(app!, { ring: "canary" }), body: enrollBody("pglite-2") });
+    const token = enrolled.body.token;
+    const admin = await app!.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    const secret = fs.readFileSync(path.join(dataDir, "session-secret"), "utf8").trim();
+    const cookie = `next-auth.session-token=${await encode({ token: { sub: admin.id }, secret })}`;
+    const paths = Array.from({ length: MAX_BATCH_SIZE }, (_, i) => (i % 2 ? "dashboard.summary" : "machines.list")).join(",");
+    const input = encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: MAX_BATCH_SIZE }, (_, i) => [i, i % 2 ? {} : { json: { q: "pglite" } }]))));
+
+    let loading = true;
+    const statuses: number[] = [];
+    const tabs = Array.from({ length: 3 }, async () => {
+      while (loading) {
+        const res = await fetch(`${app!.url}/api/trpc/${paths}?batch=1&input=${input}`, { headers: { cookie } });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+    });
+    const latencies: number[] = [];
+    for (let seq = 1; seq <= 20; seq++) {
+      const started = performance.now();
+      const res = await call(app!.url, "POST", "/checkin", { token, body: checkinBody(seq, { health: seq % 2 ? "degraded" : "healthy" }) });
+      latencies.push(performance.now() - started);
+      expect(res.status).toBe(200);
+    }
+    loading = false;
+    await Promise.all(tabs);
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    latencies.sort((a, b) => a - b);
+    console.log(
+      `embedded database, one shared connection: 20 check-ins during ${statuses.length} tRPC batches of ${MAX_BATCH_SIZE}: ` +
+        `p50 ${latencies[9].toFixed(0)} ms, max ${latencies[19].toFixed(0)} ms`,
+    );
   });
 });

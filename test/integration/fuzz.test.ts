@@ -14,6 +14,10 @@ import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
 import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
 import { databaseFingerprint } from "../helpers/db-fingerprint";
 
+/** A NUL character, halves of surrogate pairs, alone or inside text. */
+const UNSTORABLE_VALUES = ["\u0000", "kiosk\u0000", "\ud800", "x\udc00y", "\udbff\u0000\udfff"];
+const EXTREME_TIMES = ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"];
+
 let app: TestConsole;
 let machineToken: string;
 let enrollToken: string;
@@ -46,6 +50,9 @@ const junk = fc.oneof(
   fc.string({ maxLength: 5000 }),
   fc.letrec((tie) => ({ deep: fc.oneof({ depthSize: "small" }, fc.constant(null), fc.tuple(tie("deep"))) })).deep,
   fc.constantFrom(-1, 2 ** 60, Number.NaN, "", "💥".repeat(100), { __proto__: { seq: 1 } }, [], {}),
+  // Text PostgreSQL cannot store, and times outside the years it keeps (an agent's broken clock).
+  fc.constantFrom(...UNSTORABLE_VALUES, ...EXTREME_TIMES),
+  fc.tuple(fc.string({ maxLength: 20 }), fc.constantFrom(...UNSTORABLE_VALUES)).map(([a, b]) => a + b),
 );
 
 /** A valid body with one field (possibly nested) replaced by junk, or dropped. */
@@ -145,6 +152,75 @@ describe("fuzzing the agent routes", () => {
       );
     }, 300_000);
   }
+});
+
+describe("text and times that cannot be stored", () => {
+  /** Every text field of every agent route, and every agent time, set to each bad value in turn. */
+  const cases: [string, string, () => string, Record<string, unknown>, string[]][] = [
+    ["POST", "/enroll", () => enrollToken, enrollBody("text-1", { labels: { site: "x" }, os: { id: "x", versionId: "1", arch: "x86_64" } }), [
+      "hostname", "agentVersion", "labels.site", "os.id", "os.versionId", "os.arch",
+    ]],
+    ["POST", "/checkin", () => machineToken, { ...checkinBody(2_000_000), health: { status: "healthy", checks: [{ name: "c", status: "pass", output: "o" }] } }, [
+      "bootId", "agentVersion", "deployments.0.version", "update.error", "health.checks.0.name", "health.checks.0.output",
+    ]],
+    ["POST", "/events", () => machineToken, { events: [{ id: "t1", at: "2026-11-25T17:03:10Z", type: "health.failed", detail: "x" }] }, ["events.0.detail"]],
+  ];
+  it("no 5xx from any of them: refused with the field's name, or cleaned and stored", async () => {
+    const answers: Record<number, number> = {};
+    let n = 0;
+    for (const [method, route, token, valid, fields] of cases) {
+      for (const field of fields) {
+        for (const value of UNSTORABLE_VALUES) {
+          const body = structuredClone(valid) as Record<string, unknown>;
+          const keys = field.split(".");
+          let target = body as Record<string, unknown>;
+          for (const key of keys.slice(0, -1)) target = target[key] as Record<string, unknown>;
+          target[keys.at(-1)!] = value;
+          if (route === "/checkin") (body as { seq: number }).seq += ++n;
+          if (route === "/events") (body as { events: { id: string }[] }).events[0].id = `text-${++n}`;
+          const before = await databaseFingerprint(app.db.pool);
+          const res = await send(method, route, token(), { kind: "json", value: body });
+          answers[res.status] = (answers[res.status] ?? 0) + 1;
+          expect(res.status, `${route} ${field}=${JSON.stringify(value)}: ${res.text}`).toBeLessThan(500);
+          if (res.status === 400) {
+            expect(JSON.parse(res.text).error.message, field).toMatch(new RegExp(`^${field.split(".").map((k) => (/^\d+$/.test(k) ? `\\[${k}\\]` : `\\.?${k}`)).join("")}`));
+            expect(await databaseFingerprint(app.db.pool)).toBe(before);
+          }
+        }
+      }
+    }
+    // Event times from a broken clock are kept within what the console stores.
+    for (const [i, at] of EXTREME_TIMES.entries()) {
+      const res = await send("POST", "/events", machineToken, { kind: "json", value: { events: [{ id: `clock-${i}`, at, type: "agent.started" }] } });
+      expect(res.status, res.text).toBe(200);
+    }
+    const stored = await app.db.prisma.agentEvent.findMany({ where: { eventId: { startsWith: "clock-" } }, select: { at: true } });
+    expect(stored.map((e) => e.at.getUTCFullYear()).sort()).toEqual([1970, 1970, 9999]);
+    console.log(`text and times: answers ${JSON.stringify(answers)}`);
+  });
+
+  it("console inputs and the CSV export refuse them with the field's name, changing nothing", async () => {
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    const caller = createCaller({ db: app.db, clock: app.clock, user: { id: admin.id, email: admin.email, role: "admin" } });
+    const before = await databaseFingerprint(app.db.pool);
+    for (const value of UNSTORABLE_VALUES) {
+      for (const [call, field] of [
+        [() => caller.machines.list({ q: value }), "q"],
+        [() => caller.releases.page({ q: value }), "q"],
+        [() => caller.audit.list({ actor: value }), "actor"],
+        [() => caller.rollouts.machines({ rolloutId: "r", ring: value }), "ring"],
+        [() => caller.rings.create({ name: "ok", branch: "exampleos/x86_64/stable", reason: value } as never), "reason"],
+      ] as const) {
+        await expect(call(), `${field}=${JSON.stringify(value)}`).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(new RegExp(`^${field}: `)) });
+      }
+    }
+    await expect(caller.audit.list({ from: new Date("0000-06-01T00:00:00Z") })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    expect(await databaseFingerprint(app.db.pool)).toBe(before);
+    // LIKE's wildcards in a search match only themselves.
+    expect((await caller.machines.list({ q: "fuzz" })).total).toBeGreaterThan(0);
+    for (const q of ["_", "%", "fuzz%1", "f_zz"]) expect((await caller.machines.list({ q })).total, q).toBe(0);
+    expect((await caller.releases.page({ q: "_" })).total).toBe(0);
+  });
 });
 
 describe("fuzzing every tRPC input", () => {

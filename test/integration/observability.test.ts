@@ -120,7 +120,7 @@ describe("rollout comparison", () => {
   it("sets the machines on the new release beside those on the old one", async () => {
     const rollout = await startRollout(app.db.prisma, cliActor, { version: "2", rings: ["stable"], waves: [100], singleFirst: false });
     await app.controller.stepRollout(rollout.id);
-    await report("stable-2", { booted: hex("2"), version: "2", state: "succeeded", target: hex("2") });
+    await report("stable-2", { booted: hex("2"), version: "2", state: "succeeded", target: hex("2"), bootId: "stable-2-after-the-reboot" });
     await report("stable-3", { booted: hex("1"), version: "1", state: "rolled-back", target: hex("2"), error: "boom" });
     await app.controller.stepRollout(rollout.id);
     const [stable] = await healthComparison(app.db.prisma, rollout.id);
@@ -145,5 +145,12 @@ describe("audit export", () => {
     const bad = await fetch(`${app.url}/api/export/audit.csv?from=yesterday`, { headers: { cookie } });
     expect(bad.status).toBe(400);
     expect(await bad.text()).toMatch(/from: expected a date/);
+    // Text and times the database cannot take: a 400 naming the field, before any CSV header.
+    for (const [query, field] of [["actor=ops%00x", "actor"], ["targetId=%00", "targetId"], ["from=0000-01-01T00:00:00Z", "from"], ["to=99999-01-01", "to"]]) {
+      const refused = await fetch(`${app.url}/api/export/audit.csv?${query}`, { headers: { cookie } });
+      expect(refused.status, query).toBe(400);
+      expect(refused.headers.get("content-type"), query).toMatch(/text\/plain/);
+      expect(await refused.text(), query).toMatch(new RegExp(`^${field}: `));
+    }
   });
 });

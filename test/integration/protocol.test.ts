@@ -3,8 +3,12 @@
 // de-duplication, the body limit, reboot slots and their expiry.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
-import { revokeEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
-import { retireMachine } from "../../server/machines/machines";
+import { createEnrollmentToken, revokeEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { MAX_EVENTS_PER_MACHINE } from "../../server/agents/agent-service";
+import { allowReenroll, retireMachine } from "../../server/machines/machines";
+import { enrollProof, generateMachineKey } from "../../agent/src/identity";
+import { databaseFingerprint } from "../helpers/db-fingerprint";
+import { forceReleaseLease } from "../../server/rings/leases";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease, updateRingPolicy } from "../../server/rings/rings";
 import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
@@ -35,21 +39,27 @@ async function enrolled(machineId: string, ring = "canary") {
   return res.body.token;
 }
 
+async function tokenWithLabels(ring: string, labels: Record<string, string>) {
+  return (await createEnrollmentToken(app.db.prisma, cliActor, { name: "labelled", ring, labels })).token;
+}
+
 function expectError(res: { status: number; body: unknown }, status: number, code: string) {
   expect(res.status).toBe(status);
   expect(res.body).toEqual({ error: { code, message: expect.any(String) } });
 }
 
 describe("enroll", () => {
-  it("creates a machine (201), then re-enrolls it (200) and retires the old token", async () => {
+  it("creates a machine (201), then re-enrolls it (200) with its key's proof and retires the old token", async () => {
     const token = await enrollmentToken(app, { ring: "stable", maxUses: 2 });
+    const key = generateMachineKey();
     const first = await call<{ token: string; ring: string; machineId: string; checkInIntervalSeconds: number }>(
-      url, "POST", "/enroll", { token, body: enrollBody("enroll-1", { labels: { site: "ams-1" } }) });
+      url, "POST", "/enroll", { token, body: enrollBody("enroll-1", { labels: { site: "ams-1" }, publicKey: key.publicKey }) });
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ machineId: "enroll-1", ring: "stable", checkInIntervalSeconds: 300 });
     expect(first.body.token).toMatch(/^orch_m_/);
 
-    const second = await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody("enroll-1") });
+    const proof = enrollProof(key, "enroll-1", app.clock.now());
+    const second = await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody("enroll-1", { publicKey: key.publicKey, proof }) });
     expect(second.status).toBe(200);
     expectError(await call(url, "POST", "/checkin", { token: first.body.token, body: checkinBody(1) }), 401, "unauthorized");
     expect((await call(url, "POST", "/checkin", { token: second.body.token, body: checkinBody(1) })).status).toBe(200);
@@ -58,6 +68,55 @@ describe("enroll", () => {
     expectError(await call(url, "POST", "/enroll", { token, body: enrollBody("enroll-2") }), 401, "unauthorized");
     const stored = await app.db.prisma.machineToken.findMany({ where: { machine: { machineId: "enroll-1" } } });
     expect(stored.every((t) => !t.tokenHash.includes(first.body.token) && t.tokenHash.length === 64)).toBe(true);
+  });
+
+  it("never lets an enrollment token alone take over a machine that exists: a proof by its key, or an operator's re-image", async () => {
+    await createRing(app.db.prisma, cliActor, { name: "elsewhere", branch: REF });
+    const key = generateMachineKey();
+    const ownToken = await enrollmentToken(app, { ring: "stable" });
+    const first = await call<{ token: string }>(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { labels: { team: "a" }, publicKey: key.publicKey }) });
+    expect(first.status).toBe(201);
+    const thief = await enrollmentToken(app, { ring: "elsewhere" });
+    const before = await databaseFingerprint(app.db.pool);
+    const stranger = generateMachineKey();
+    for (const [body, why] of [
+      [enrollBody("victim-1", { hostname: "thief", labels: { team: "b" } }), /needs proof by its key/],
+      [enrollBody("victim-1", { hostname: "thief", publicKey: stranger.publicKey, proof: enrollProof(stranger, "victim-1", app.clock.now()) }), /does not verify/],
+      [enrollBody("victim-1", { proof: enrollProof(key, "victim-1", new Date(app.clock.now().getTime() - 3600_000)) }), /ten minutes/],
+      [enrollBody("victim-1", { proof: enrollProof(key, "another-id", app.clock.now()) }), /does not verify/],
+    ] as const) {
+      const refused = await call<{ error: { message: string } }>(url, "POST", "/enroll", { token: thief, body });
+      expectError(refused, 403, "forbidden");
+      expect(refused.body.error.message).toMatch(why);
+    }
+    // Nothing changed: not its ring, its name, its labels, its token.
+    expect(await databaseFingerprint(app.db.pool)).toBe(before);
+    expect((await call(url, "POST", "/checkin", { token: first.body.token, body: checkinBody(1) })).status).toBe(200);
+
+    // A machine enrolled before machines had keys cannot be taken either; it registers one at check-in.
+    const old = await call<{ token: string }>(url, "POST", "/enroll", { token: ownToken, body: enrollBody("keyless-1") });
+    expectError(await call(url, "POST", "/enroll", { token: thief, body: enrollBody("keyless-1") }), 403, "forbidden");
+    const later = generateMachineKey();
+    const bad = await call<{ error: { message: string } }>(url, "POST", "/checkin", { token: old.body.token, body: { ...checkinBody(1), publicKey: "bm90IGEga2V5" } });
+    expectError(bad, 400, "invalid_request");
+    expect(bad.body.error.message).toMatch(/^publicKey: /);
+    expect((await call(url, "POST", "/checkin", { token: old.body.token, body: { ...checkinBody(1), publicKey: later.publicKey } })).status).toBe(200);
+    expect((await call(url, "POST", "/checkin", { token: old.body.token, body: { ...checkinBody(2), publicKey: stranger.publicKey } })).status).toBe(200);
+    const again = await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("keyless-1", { proof: enrollProof(later, "keyless-1", app.clock.now()) }) });
+    expect(again.status).toBe(200); // the first key it registered, not one sent later
+
+    // A retired machine stays retired: 410, unless an operator allows it back (a re-image: a new key, no proof).
+    await retireMachine(app.db.prisma, cliActor, { machineId: "victim-1" });
+    expectError(await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { proof: enrollProof(key, "victim-1", app.clock.now()) }) }), 410, "machine_retired");
+    await allowReenroll(app.db.prisma, cliActor, { machineId: "victim-1", reason: "re-imaged" }, app.clock);
+    const reimaged = generateMachineKey();
+    const back = await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { publicKey: reimaged.publicKey }) });
+    expect(back.status).toBe(200);
+    const machine = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "victim-1" } });
+    expect(machine).toMatchObject({ retiredAt: null, publicKey: reimaged.publicKey, reenrollAllowedUntil: null });
+    // The allowance is used up: the old key no longer proves it, the new one does.
+    expectError(await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { proof: enrollProof(key, "victim-1", app.clock.now()) }) }), 403, "forbidden");
+    expect((await call(url, "POST", "/enroll", { token: ownToken, body: enrollBody("victim-1", { proof: enrollProof(reimaged, "victim-1", app.clock.now()) }) })).status).toBe(200);
   });
 
   it("counts a token's uses exactly when many machines enroll with it at once", async () => {
@@ -149,6 +208,8 @@ describe("check-in", () => {
   it("starts a new seq count when the machine enrolls again (an agent that lost its state)", async () => {
     const token = await enrolled("checkin-reset");
     await call(url, "POST", "/checkin", { token, body: checkinBody(40, { health: "degraded" }) });
+    // Its state (and key) gone, it enrolls again once an operator allows it: a re-image.
+    await allowReenroll(app.db.prisma, cliActor, { machineId: "checkin-reset" }, app.clock);
     const again = await call<{ token: string }>(url, "POST", "/enroll", {
       token: await enrollmentToken(app),
       body: enrollBody("checkin-reset"),
@@ -203,13 +264,15 @@ describe("check-in", () => {
     expectError(await call(url, "POST", "/checkin", { token, body: checkinBody(1) }), 403, "forbidden");
   });
 
-  it("answers 410 on every route once the machine is retired, until it enrolls again", async () => {
+  it("answers 410 on every route once the machine is retired, enrolling again included, until an operator allows it back", async () => {
     const token = await enrolled("retire-1");
     await retireMachine(app.db.prisma, cliActor, { machineId: "retire-1" });
     expectError(await call(url, "POST", "/checkin", { token, body: checkinBody(1) }), 410, "machine_retired");
     expectError(await call(url, "POST", "/events", { token, body: { events: [] } }), 410, "machine_retired");
     expectError(await call(url, "POST", "/reboot-lock", { token }), 410, "machine_retired");
     expectError(await call(url, "DELETE", "/reboot-lock", { token }), 410, "machine_retired");
+    expectError(await call(url, "POST", "/enroll", { token: await enrollmentToken(app), body: enrollBody("retire-1") }), 410, "machine_retired");
+    await allowReenroll(app.db.prisma, cliActor, { machineId: "retire-1" }, app.clock);
     const again = await call<{ token: string }>(url, "POST", "/enroll", {
       token: await enrollmentToken(app),
       body: enrollBody("retire-1"),
@@ -302,9 +365,11 @@ describe("reboot slots", () => {
 
   it("counts slots per failure domain when the ring names a label for it", async () => {
     await ringWithRelease("sites", { rebootSlots: 1, failureDomainLabel: "site" });
-    const token = await enrollmentToken(app, { ring: "sites" });
-    const machine = async (id: string, site?: string) =>
-      staged((await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(id, site ? { labels: { site } } : {}) })).body.token);
+    // Each site's machines enroll with their site's token: the operator gives the failure domain.
+    const machine = async (id: string, site?: string) => {
+      const token = site ? await tokenWithLabels("sites", { site }) : await enrollmentToken(app, { ring: "sites" });
+      return staged((await call<{ token: string }>(url, "POST", "/enroll", { token, body: enrollBody(id) })).body.token);
+    };
     const [ams1, ams2, fra, none] = [await machine("site-ams-1", "ams"), await machine("site-ams-2", "ams"), await machine("site-fra", "fra"), await machine("site-none")];
     const ask = async (t: string) => (await call(url, "POST", "/reboot-lock", { token: t })).status;
     expect(await ask(ams1)).toBe(200);
@@ -330,6 +395,47 @@ describe("reboot slots", () => {
     expect(holders.map((h) => h.machine.machineId)).toEqual(["expiry-next"]);
   });
 
+  it("holds a slot at most two leases in all: renewing is not keeping", async () => {
+    await ringWithRelease("renewals");
+    await updateRingPolicy(app.db.prisma, cliActor, { ring: "renewals", rebootLeaseSeconds: 60 });
+    const token = await staged(await enrolled("renew-1", "renewals"));
+    expect((await call(url, "POST", "/reboot-lock", { token })).status).toBe(200);
+    app.clock.advance(50_000);
+    expect((await call(url, "POST", "/reboot-lock", { token })).status).toBe(200); // renewed
+    app.clock.advance(50_000);
+    expect((await call(url, "POST", "/reboot-lock", { token })).status).toBe(200); // renewed, 100 s held
+    app.clock.advance(25_000);
+    const refused = await call<{ reason: string; retryAfterSeconds: number }>(url, "POST", "/reboot-lock", { token });
+    expect(refused.status).toBe(409); // 125 s held: not renewed; the lease runs out in 35 s
+    expect(refused.body).toMatchObject({ reason: "ring_full", retryAfterSeconds: 35 });
+  });
+
+  it("a slot an operator forced free stays free of that machine until its target changes", async () => {
+    await ringWithRelease("forced");
+    const token = await staged(await enrolled("forced-1", "forced"));
+    expect((await call(url, "POST", "/reboot-lock", { token })).status).toBe(200);
+    await forceReleaseLease(app.db.prisma, cliActor, { machineId: "forced-1", reason: "stuck" });
+    expect((await call(url, "POST", "/reboot-lock", { token })).body).toMatchObject({ granted: false, reason: "not_wanted" });
+    // The ring moves on to another release: a new target, a slot again.
+    await addRelease(app.db.prisma, cliActor, { ref: REF, checksum: hex("d"), version: "2026.12.1" });
+    await setRingRelease(app.db.prisma, cliActor, { ring: "forced", version: "2026.12.1" });
+    const body = checkinBody(2, { state: "staged" });
+    body.update.targetChecksum = hex("d") as never;
+    expect((await call(url, "POST", "/checkin", { token, body })).status).toBe(200);
+    expect((await call(url, "POST", "/reboot-lock", { token, body: { checksum: hex("d") } })).status).toBe(200);
+  });
+
+  it("takes a machine's failure domain from its enrollment token, never from the agent", async () => {
+    await createRing(app.db.prisma, cliActor, { name: "domains", branch: REF, failureDomainLabel: "site" });
+    const own = await enrollmentToken(app, { ring: "domains" });
+    await call(url, "POST", "/enroll", { token: own, body: enrollBody("domain-1", { labels: { site: "quiet-site", team: "kiosks" } }) });
+    const fromToken = (await call<{ token: string }>(url, "POST", "/enroll", { token: await tokenWithLabels("domains", { site: "ams" }), body: enrollBody("domain-2", { labels: { site: "quiet-site" } }) }));
+    expect(fromToken.status).toBe(201);
+    const labels = async (machineId: string) => (await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId } })).labels;
+    expect(await labels("domain-1")).toEqual({ team: "kiosks" });
+    expect(await labels("domain-2")).toEqual({ site: "ams" });
+  });
+
   it("grants a slot only for the reboot the console wants now (v1.1): never to a machine with nothing to install", async () => {
     await ringWithRelease("wanted", { rebootSlots: 5 });
     const token = await enrolled("wanted-1", "wanted");
@@ -351,6 +457,23 @@ describe("reboot slots", () => {
     const bad = await call(url, "POST", "/reboot-lock", { token: other, body: { checksum: "nope" } });
     expect(bad.status).toBe(400);
     expect(bad.body).toEqual({ error: { code: "invalid_request", message: expect.stringMatching(/^checksum: /) } });
+  });
+});
+
+describe("bounded events", () => {
+  it("keeps the newest events of a machine, up to its bound", async () => {
+    const token = await enrolled("events-flood");
+    const batches = Math.ceil((MAX_EVENTS_PER_MACHINE + 150) / 100);
+    for (let b = 0; b < batches; b++) {
+      const events = Array.from({ length: 100 }, (_, i) => ({ id: `flood-${b}-${i}`, at: new Date().toISOString(), type: "agent.started" }));
+      expect((await call(url, "POST", "/events", { token, body: { events } })).status).toBe(200);
+      app.clock.advance(1000);
+    }
+    const kept = await app.db.prisma.agentEvent.findMany({ where: { machine: { machineId: "events-flood" } }, select: { eventId: true } });
+    expect(kept.length).toBeLessThanOrEqual(MAX_EVENTS_PER_MACHINE);
+    expect(kept.length).toBeGreaterThan(MAX_EVENTS_PER_MACHINE - 100);
+    expect(kept.map((e) => e.eventId)).toContain(`flood-${batches - 1}-99`);
+    expect(kept.map((e) => e.eventId)).not.toContain("flood-0-0");
   });
 });
 

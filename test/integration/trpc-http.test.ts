@@ -1,7 +1,11 @@
 // tRPC over HTTP as the console's pages call it: the session comes from
 // next-auth's cookie, mutations need the CSRF header, and the role is read
 // from the database on every request.
+import { createTRPCClient } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { consoleLink } from "../../components/trpc-link";
+import { MAX_BATCH_SIZE } from "../../server/trpc/batch";
+import type { AppRouter } from "../../server/trpc/router";
 import { startTestConsole, type TestConsole } from "../helpers/console";
 import { cookieFor, signedInCookie } from "../helpers/sessions";
 
@@ -77,5 +81,58 @@ describe("tRPC over HTTP", () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error?.json.message).toBe("checksum: expected 64 hex characters");
     expect(JSON.stringify(bad.body)).not.toMatch(/stack|at .*\.ts/);
+  });
+
+  it(`refuses a batch of more than ${MAX_BATCH_SIZE} calls with 400, naming the limit`, async () => {
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    const cookie = await sessionCookie(admin.id);
+    const batch = (n: number, init: RequestInit = {}) => {
+      const paths = Array.from({ length: n }, () => "users.me").join(",");
+      const input = encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, {}]))));
+      return fetch(`${app.url}/api/trpc/${paths}?batch=1&input=${input}`, { ...init, headers: { cookie, "x-orchard-csrf": "1", ...init.headers } });
+    };
+    const rings = await app.db.prisma.ring.count();
+    const fits = await batch(MAX_BATCH_SIZE);
+    expect(fits.status).toBe(200);
+    expect(((await fits.json()) as unknown[]).length).toBe(MAX_BATCH_SIZE);
+
+    for (const res of [
+      await batch(MAX_BATCH_SIZE + 1),
+      await batch(300),
+      // Mutations too.
+      await fetch(`${app.url}/api/trpc/${Array.from({ length: 300 }, () => "rings.create").join(",")}?batch=1`, {
+        method: "POST",
+        headers: { cookie, "x-orchard-csrf": "1", "content-type": "application/json" },
+        body: JSON.stringify({}),
+      }),
+    ]) {
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error?: { json: { message: string; data: { code: string } } } }[] | { error?: { json: { message: string; data: { code: string } } } };
+      const error = (Array.isArray(body) ? body[0] : body).error?.json;
+      expect(error?.data.code).toBe("BAD_REQUEST");
+      expect(error?.message).toBe(`a batch may hold at most ${MAX_BATCH_SIZE} calls`);
+    }
+    expect(await app.db.prisma.ring.count()).toBe(rings);
+  });
+
+  it("the console's own client splits more calls than that into batches the server takes", async () => {
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    const requests: number[] = [];
+    const client = createTRPCClient<AppRouter>({
+      links: [
+        consoleLink(`${app.url}/api/trpc`, {
+          headers: { cookie: await sessionCookie(admin.id) },
+          fetch: async (url, init) => {
+            const res = await fetch(url, init);
+            requests.push(res.status);
+            return res;
+          },
+        }),
+      ],
+    });
+    const calls = 2 * MAX_BATCH_SIZE + 5;
+    const answers = await Promise.all(Array.from({ length: calls }, () => client.users.me.query()));
+    expect(answers.every((me) => me?.email === "admin@orchard.local")).toBe(true);
+    expect(requests).toEqual([200, 200, 200]);
   });
 });

@@ -1,4 +1,4 @@
-import { getMachine, listMachines, moveMachinesToRing, retireMachine } from "../../machines/machines";
+import { allowReenroll, getMachine, listMachines, moveMachinesToRing, retireMachine } from "../../machines/machines";
 import { listMachinesInput, machineRefInput, moveMachinesInput, retireMachineInput } from "../../machines/schemas";
 import { z } from "zod";
 import { pinMachines, rollbackMachines, unpinMachines } from "../../machines/bulk-actions";
@@ -47,4 +47,8 @@ export const machinesRouter = router({
   retire: operatorProcedure
     .input(retireMachineInput)
     .mutation(({ ctx, input }) => retireMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** A re-image: the machine may enroll again without its key's proof (also when retired), for 24 hours. */
+  allowReenroll: operatorProcedure
+    .input(retireMachineInput)
+    .mutation(({ ctx, input }) => allowReenroll(ctx.db.prisma, ctx.actor, input, ctx.clock)),
 });

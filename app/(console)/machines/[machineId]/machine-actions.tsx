@@ -120,6 +120,49 @@ export function RetireDialog({ open, machine, onClose, onDone }: Props) {
   );
 }
 
+/**
+ * A re-image: the machine may enroll again once without proving itself with
+ * its key (its disk was wiped, or an older agent enrolled it), retired or
+ * not, within the next 24 hours.
+ */
+export function ReenrollDialog({ open, machine, onClose, onDone }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [reason, setReason] = useState("");
+  const allow = useMutation(
+    trpc.machines.allowReenroll.mutationOptions({
+      onSuccess: async (answer) => {
+        await queryClient.invalidateQueries(trpc.machines.pathFilter());
+        onDone(`${machine.hostname} may enroll again, with a new key, until ${answer.reenrollAllowedUntil.toLocaleString()}.`);
+        setReason("");
+      },
+    }),
+  );
+  const close = () => {
+    allow.reset();
+    onClose();
+  };
+  return (
+    <ConfirmDialog
+      open={open}
+      title={`Allow ${machine.hostname} to enroll again?`}
+      confirmLabel="Allow re-enrollment"
+      busy={allow.isPending}
+      error={allow.error?.message}
+      onClose={close}
+      onConfirm={() => allow.mutate({ machineId: machine.machineId, reason: reason.trim() || undefined })}
+    >
+      <p>
+        A machine that exists enrolls again only with a proof by the key it enrolled with: an enrollment token alone, shared by every
+        machine of an image, never takes it over. After a re-image (its disk, and so its key, are gone)
+        {machine.retiredAt ? ", or to bring a retired machine back," : ""} allow it once here: for the next 24 hours{" "}
+        <code>{machine.machineId}</code> may enroll with any valid enrollment token, and its new key replaces the old one.
+      </p>
+      <ReasonInput value={reason} onChange={setReason} />
+    </ConfirmDialog>
+  );
+}
+
 /** What the machine's rollback hold says (stored as JSON: read defensively). */
 export function rollbackOf(machine: Machine) {
   const value = machine.rollbackTo as { checksum?: string; ref?: string | null; version?: string | null; reason?: string; hold?: boolean } | null;

@@ -27,6 +27,7 @@ import type { Deployment, HealthCheck } from "@/server/protocol/v1";
 import {
   MoveDialog,
   PinDialog,
+  ReenrollDialog,
   RetireDialog,
   RollbackDialog,
   rollbackOf,
@@ -184,7 +185,7 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
   const { can } = useMe();
-  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | null>(null);
+  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const query = useQuery({
     ...trpc.machines.get.queryOptions({ machineId }),
@@ -291,6 +292,11 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               </button>
             </>
           )}
+          {can("operator") && (
+            <button type="button" onClick={() => setDialog("reenroll")}>
+              Allow re-enrollment…
+            </button>
+          )}
         </div>
       </div>
 
@@ -353,6 +359,15 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               <DateTime value={m.enrolledAt} />
             </Fact>
             <Fact label="Boot id">{m.bootId ? <code>{m.bootId}</code> : <span className="muted">unknown</span>}</Fact>
+            <Fact label="Identity">
+              {m.hasKey ? "proves itself with its own key" : <span className="muted">no key yet (an older agent): enrolling again needs an operator</span>}
+              {m.reenrollAllowedUntil && (
+                <span className="muted small">
+                  {" "}
+                  · may enroll again until <DateTime value={m.reenrollAllowedUntil} relative={false} />
+                </span>
+              )}
+            </Fact>
             <Fact label="Labels">
               <LabelChips labels={m.labels} />
             </Fact>
@@ -472,6 +487,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
           <RollbackDialog open={dialog === "rollback"} machine={m} onClose={closeDialog} onDone={dialogDone} />
         </>
       )}
+      {can("operator") && <ReenrollDialog open={dialog === "reenroll"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
     </>
   );
 }
