@@ -7,7 +7,6 @@
 // with the agent protocol's own pool (the default), then with
 // ORCHARD_DB_AGENT_POOL=0 (one pool for all, as before the fix), and the
 // test prints both.
-import { encode } from "next-auth/jwt";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
@@ -21,6 +20,7 @@ import { ProtocolMachines } from "../helpers/agent-http";
 import { freshDatabaseUrl } from "../helpers/console";
 import { type ConsoleProcess, consoleProcessSlot, killConsoleProcess, removeConsoleProcess, startConsoleProcess } from "../helpers/console-process";
 import { adminUrl } from "../helpers/databases";
+import { signedInCookie } from "../helpers/sessions";
 
 const MACHINES = 40_000;
 const AGENTS = 8;
@@ -75,7 +75,7 @@ beforeAll(async () => {
   );
   await db.pool.query("ANALYZE");
   const { user } = await createUser(db.prisma, cliActor, { email: "viewer@example.com", role: "viewer", password: "viewer-password-1" });
-  viewerCookie = `next-auth.session-token=${await encode({ token: { sub: user.id }, secret: SECRET })}`;
+  viewerCookie = (await signedInCookie(db, user.id, SECRET)).cookie;
   enrollment = (await createEnrollmentToken(db.prisma, cliActor, { name: "load", ring: "stable" })).token;
   stats = new pg.Client({ connectionString: adminUrl() });
   await stats.connect();

@@ -7,11 +7,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { encode } from "next-auth/jwt";
 import { afterAll, describe, expect, it } from "vitest";
 import { MAX_BATCH_SIZE } from "../../server/trpc/batch";
 import { call, checkinBody, enrollBody } from "../helpers/agent-http";
 import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
+import { signedInCookie } from "../helpers/sessions";
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "orch-"));
@@ -60,7 +60,7 @@ describe("embedded database", () => {
     const token = enrolled.body.token;
     const admin = await app!.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
     const secret = fs.readFileSync(path.join(dataDir, "session-secret"), "utf8").trim();
-    const cookie = `next-auth.session-token=${await encode({ token: { sub: admin.id }, secret })}`;
+    const { cookie } = await signedInCookie(app!.db, admin.id, secret);
     const paths = Array.from({ length: MAX_BATCH_SIZE }, (_, i) => (i % 2 ? "dashboard.summary" : "machines.list")).join(",");
     const input = encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: MAX_BATCH_SIZE }, (_, i) => [i, i % 2 ? {} : { json: { q: "pglite" } }]))));
 
