@@ -43,7 +43,7 @@ export function NavBar() {
       <div className="whoami">
         {me.data && (
           <>
-            <span>{me.data.email}</span> <span className="role-badge">{me.data.role}</span>{" "}
+            <span>{me.data.name}</span> <span className="role-badge">{me.data.role}</span>{" "}
             <Link href="/account" aria-current={pathname.startsWith("/account") ? "page" : undefined}>
               My account
             </Link>

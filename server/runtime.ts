@@ -25,7 +25,7 @@ export interface ConsoleRuntime {
    */
   authenticate(email: string, password: string, gate: string | undefined): Promise<SignedInUser | null>;
   /** The user of a session still on, or null. */
-  resolveSession(sessionId: string): Promise<{ id: string; email: string; role: Role } | null>;
+  resolveSession(sessionId: string): Promise<{ id: string; role: Role } | null>;
   /** Ends a session (sign-out). */
   endSession(sessionId: string): Promise<void>;
 }

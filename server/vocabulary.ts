@@ -22,6 +22,39 @@ export function roleAtLeast(role: Role, needed: Role): boolean {
   return ROLES.indexOf(role) >= ROLES.indexOf(needed);
 }
 
+/**
+ * What a user or an API token may do: a role, on every ring (`rings` null) or
+ * on the named rings only. An admin is never scoped.
+ */
+export interface Grant {
+  role: Role;
+  rings: readonly string[] | null;
+}
+
+/** The rings of `rings` that lie outside the grant's scope (none for an unscoped grant). */
+export function ringsOutside(grant: Grant, rings: readonly string[]): string[] {
+  if (grant.rings === null) return [];
+  const scope = grant.rings;
+  return [...new Set(rings.filter((ring) => !scope.includes(ring)))];
+}
+
+/**
+ * Whether the grant may act with role `needed` on something that touches
+ * every ring of `rings` (a machine: its ring; a rollout: all of its rings).
+ * `rings` null means the whole fleet (the brake, a new ring): only an
+ * unscoped grant may.
+ */
+export function mayAct(grant: Grant, needed: Role, rings: readonly string[] | null): boolean {
+  if (!roleAtLeast(grant.role, needed)) return false;
+  if (rings === null) return grant.rings === null;
+  return ringsOutside(grant, rings).length === 0;
+}
+
+/** Whether the grant may see something that touches `rings`: one of them in scope is enough. */
+export function maySee(grant: Grant, rings: readonly string[]): boolean {
+  return grant.rings === null || rings.some((ring) => grant.rings!.includes(ring));
+}
+
 // ---------------------------------------------------------------- rollouts
 
 export const ROLLOUT_STATES = ["draft", "running", "paused", "awaiting_approval", "completed", "aborted", "reverted"] as const;

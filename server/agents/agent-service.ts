@@ -417,7 +417,7 @@ export class AgentService {
       await tx.machineToken.create({
         data: { machineId: machine.id, tokenHash: machineToken.hash, prefix: machineToken.prefix, createdAt: now },
       });
-      const actor: Actor = { id: null, label: `enrollment token ${enrollment.prefix}…`, role: "viewer" };
+      const actor: Actor = { id: null, label: `enrollment token ${enrollment.prefix}…`, role: "viewer", rings: null };
       await writeAudit(
         tx,
         actor,

@@ -1,20 +1,22 @@
 // The audit log: every change made through the console or the command line
 // writes one row, in the same transaction as the change.
 import type { Prisma } from "../db/client";
-import type { Role } from "../vocabulary";
+import type { Grant, Role } from "../vocabulary";
 
 export type { Role };
 
-export interface Actor {
-  /** The user's id; null for the command line and the system itself. */
+/** Who makes a change: a user, an API token, the command line or the console itself, with what they may do. */
+export interface Actor extends Grant {
+  /** The user's id; null for a token, the command line and the system itself. */
   id: string | null;
-  /** What the audit log shows: an e-mail, `cli` or `system`. */
+  /** The API token the change is made with. */
+  tokenId?: string | null;
+  /** What the audit log shows: an e-mail, `token:<name>`, `cli` or `system`. */
   label: string;
-  role: Role;
 }
 
-export const cliActor: Actor = { id: null, label: "cli", role: "admin" };
-export const systemActor: Actor = { id: null, label: "system", role: "admin" };
+export const cliActor: Actor = { id: null, label: "cli", role: "admin", rings: null };
+export const systemActor: Actor = { id: null, label: "system", role: "admin", rings: null };
 
 export interface AuditEntry {
   action: string;
@@ -35,6 +37,7 @@ export async function writeAudit(
     data: {
       at,
       actorId: actor.id,
+      tokenId: actor.tokenId ?? null,
       actorLabel: actor.label,
       action: entry.action,
       targetType: entry.targetType,

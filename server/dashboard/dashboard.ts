@@ -7,6 +7,7 @@ import { Prisma, type PrismaClient } from "../db/client";
 import { DEFAULT_CHECK_IN_SECONDS } from "../agents/desired";
 import { OFFLINE_AFTER_INTERVALS } from "../machines/machines";
 import { listRollouts } from "../rollouts/rollouts";
+import { scopeRingIds } from "../auth/scope";
 import { ACTIVE_ROLLOUT_STATES, BUSY_UPDATE_STATES, sqlList } from "../vocabulary";
 
 /** A machine mid-update for longer than this is stuck. */
@@ -26,13 +27,20 @@ interface CountRow {
   stuck: number;
 }
 
-export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock) {
+/** A SQL condition on `m.ring_id`: within the scope's rings (true for an unscoped caller). */
+function inScope(ringIds: string[] | null) {
+  return ringIds === null ? Prisma.sql`TRUE` : Prisma.sql`m.ring_id = ANY(${ringIds}::text[])`;
+}
+
+/** The dashboard: the whole fleet, or the rings of `scope` only. */
+export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock, scope: readonly string[] | null = null) {
   const now = clock.now();
   const stuckBefore = new Date(now.getTime() - STUCK_AFTER_SECONDS * 1000);
+  const ringIds = await scopeRingIds(db, scope);
   const [counts, rollouts, attention] = await Promise.all([
-    fleetCounts(db, now, stuckBefore),
-    listRollouts(db, { states: [...ACTIVE_ROLLOUT_STATES], pageSize: 20 }).then((r) => r.rows),
-    needsAttention(db, stuckBefore),
+    fleetCounts(db, now, stuckBefore, ringIds),
+    listRollouts(db, { states: [...ACTIVE_ROLLOUT_STATES], pageSize: 20 }, scope).then((r) => r.rows),
+    needsAttention(db, stuckBefore, ringIds),
   ]);
 
   const byHealth: Record<string, number> = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
@@ -84,7 +92,7 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock)
  * they save on a table this size (`BENCH_ONLY=pages npm run bench` measures
  * both).
  */
-async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date) {
+async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date, ringIds: string[] | null) {
   const liveSince = (intervalSeconds: number) => new Date(now.getTime() - OFFLINE_AFTER_INTERVALS * intervalSeconds * 1000);
   const rings = await db.ring.findMany({ select: { id: true, checkInIntervalSeconds: true } });
   // A ring made since that read has the default interval.
@@ -104,7 +112,7 @@ async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date) {
                      count(*) FILTER (WHERE m.last_seen_at > ${since})::int AS online,
                      count(*) FILTER (WHERE m.update_state IN (${STUCK_STATES}) AND m.update_state_since < ${stuckBefore})::int AS stuck
                 FROM machines_counted m
-               WHERE NOT m.retired
+               WHERE NOT m.retired AND ${inScope(ringIds)}
                GROUP BY m.ring_id, m.booted_version, m.health_status, m.update_state) AS g
         LEFT JOIN rings r ON r.id = g.ring_id`,
   ]);
@@ -120,11 +128,12 @@ type DarkRow = AttentionRow & { total: number };
  * machines). The page's counts say how many there are of each; dark
  * machines are counted with their list.
  */
-async function needsAttention(db: PrismaClient, stuckBefore: Date) {
+async function needsAttention(db: PrismaClient, stuckBefore: Date, ringIds: string[] | null) {
+  const scoped = inScope(ringIds);
   const byUpdateState = (state: "rolled-back" | "failed") => db.$queryRaw<AttentionRow[]>`
       SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.update_state_since AS since, m.update_error AS detail
         FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
-       WHERE m.update_state = ${state}::"UpdateState" AND m.retired_at IS NULL
+       WHERE m.update_state = ${state}::"UpdateState" AND m.retired_at IS NULL AND ${scoped}
        ORDER BY m.update_state_since DESC LIMIT ${ATTENTION_LIMIT}`;
   const [dark, rolledBack, failed, failing, stuck] = await Promise.all([
     // All of them counted (few: the rows of one partial index) before the newest are kept.
@@ -135,7 +144,7 @@ async function needsAttention(db: PrismaClient, stuckBefore: Date) {
         JOIN rollouts ro ON ro.id = rm.rollout_id AND ro.state = ANY(${[...ACTIVE_ROLLOUT_STATES]}::"RolloutState"[])
         JOIN machines m ON m.id = rm.machine_id AND m.retired_at IS NULL
         LEFT JOIN rings r ON r.id = m.ring_id
-       WHERE rm.step = 'dark'
+       WHERE rm.step = 'dark' AND ${scoped}
        ORDER BY rm.finished_at DESC NULLS LAST LIMIT ${ATTENTION_LIMIT}`,
     byUpdateState("rolled-back"),
     byUpdateState("failed"),
@@ -144,7 +153,7 @@ async function needsAttention(db: PrismaClient, stuckBefore: Date) {
       SELECT m.machine_id AS "machineId", m.hostname, r.name AS ring, m.health_status_since AS since,
              (SELECT string_agg(c->>'name', ', ') FROM jsonb_array_elements(m.health_checks) c WHERE c->>'status' = 'fail') AS detail
         FROM machines m LEFT JOIN rings r ON r.id = m.ring_id
-       WHERE m.health_status = 'unhealthy' AND m.retired_at IS NULL
+       WHERE m.health_status = 'unhealthy' AND m.retired_at IS NULL AND ${scoped}
        ORDER BY m.health_status_since DESC LIMIT ${ATTENTION_LIMIT}`,
     // Each step's oldest through its own index range, then the oldest of those.
     db.$queryRaw<AttentionRow[]>`
@@ -152,8 +161,8 @@ async function needsAttention(db: PrismaClient, stuckBefore: Date) {
              m.update_state::text AS detail
         FROM unnest(ARRAY[${STUCK_STATES}]::"UpdateState"[]) AS s(state)
         CROSS JOIN LATERAL (
-          SELECT id FROM machines
-           WHERE update_state = s.state AND update_state_since < ${stuckBefore} AND retired_at IS NULL
+          SELECT id FROM machines m
+           WHERE update_state = s.state AND update_state_since < ${stuckBefore} AND retired_at IS NULL AND ${scoped}
            ORDER BY update_state_since ASC LIMIT ${ATTENTION_LIMIT}) AS pick
         JOIN machines m ON m.id = pick.id LEFT JOIN rings r ON r.id = m.ring_id
        ORDER BY m.update_state_since ASC LIMIT ${ATTENTION_LIMIT}`,
@@ -170,15 +179,22 @@ async function needsAttention(db: PrismaClient, stuckBefore: Date) {
 }
 
 /** Versions over time: one point per snapshot, machines per version (all rings, or one). */
-export async function versionHistory(db: PrismaClient, input: { hours: number; ring?: string }, clock: Clock = systemClock) {
+export async function versionHistory(
+  db: PrismaClient,
+  input: { hours: number; ring?: string },
+  clock: Clock = systemClock,
+  scope: readonly string[] | null = null,
+) {
   const since = new Date(clock.now().getTime() - input.hours * 3600 * 1000);
+  const ringIds = await scopeRingIds(db, scope);
+  if (input.ring && scope && !scope.includes(input.ring)) return { versions: [], points: [] };
   const rows = input.ring
     ? await db.$queryRaw<{ at: Date; version: string | null; n: number }[]>`
         SELECT s.at, s.version, sum(s.machines)::int AS n FROM version_snapshots s JOIN rings r ON r.id = s.ring_id
          WHERE s.at >= ${since} AND r.name = ${input.ring} GROUP BY 1, 2 ORDER BY 1`
     : await db.$queryRaw<{ at: Date; version: string | null; n: number }[]>`
         SELECT at, version, sum(machines)::int AS n FROM version_snapshots
-         WHERE at >= ${since} GROUP BY 1, 2 ORDER BY 1`;
+         WHERE at >= ${since} AND (${ringIds}::text[] IS NULL OR ring_id = ANY(${ringIds}::text[])) GROUP BY 1, 2 ORDER BY 1`;
   const versions = [...new Set(rows.map((r) => r.version ?? "not reported"))];
   const points = new Map<number, Record<string, number>>();
   for (const row of rows) {

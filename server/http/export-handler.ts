@@ -5,6 +5,7 @@ import { ZodError } from "zod";
 import { auditCsv } from "../audit/list-audit";
 import type { Logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
+import { mayAct } from "../vocabulary";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { type SessionOptions, sessionUser } from "./session";
 
@@ -20,6 +21,7 @@ export function createExportHandler(options: SessionOptions & { log: Logger }) {
     if (req.method !== "GET" || url.pathname !== `${EXPORT_PREFIX}audit.csv`) return plain(404, "not found");
     const user = await sessionUser(req, options);
     if (!user) return plain(401, "sign in first");
+    if (!mayAct(user, "viewer", null)) return plain(403, "the audit log concerns the whole fleet, and your role is limited to some rings");
     const filter = Object.fromEntries([...url.searchParams.entries()].filter(([, v]) => v !== ""));
     const bad = findUnstorable(filter);
     if (bad) return plain(400, `${bad}: ${UNSTORABLE_MESSAGE}`);

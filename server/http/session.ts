@@ -6,7 +6,7 @@
 import type { IncomingMessage } from "node:http";
 import { getToken } from "next-auth/jwt";
 import type { Database } from "../db/client";
-import type { SessionUser } from "../trpc/init";
+import type { Principal } from "../auth/principal";
 import { resolveSession } from "../sessions/sessions";
 
 export interface SessionOptions {
@@ -15,7 +15,7 @@ export interface SessionOptions {
   secureCookie: boolean;
 }
 
-export async function sessionUser(req: IncomingMessage, options: SessionOptions): Promise<SessionUser | null> {
+export async function sessionUser(req: IncomingMessage, options: SessionOptions): Promise<Principal | null> {
   const token = await getToken({
     req: { cookies: parseCookies(req.headers.cookie), headers: req.headers } as unknown as Parameters<typeof getToken>[0]["req"],
     secret: options.secret,

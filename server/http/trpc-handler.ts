@@ -21,7 +21,7 @@ export function createTrpcHandler(options: SessionOptions & { clock: Clock }) {
     // every console connection for seconds.
     maxBatchSize: MAX_BATCH_SIZE,
     async createContext({ req }): Promise<Context> {
-      return { db: options.db, clock: options.clock, user: await sessionUser(req, options) };
+      return { db: options.db, clock: options.clock, principal: await sessionUser(req, options) };
     },
   });
   return (req: IncomingMessage, res: ServerResponse) => {

@@ -5,6 +5,7 @@ import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import type { Prisma, PrismaClient } from "../db/client";
 import { invalid, notFound } from "../errors";
+import { ringNameWhere } from "../auth/scope";
 import { domainEvents } from "../events";
 import { answerTo } from "../agents/desired";
 import { explainAnswer } from "../agents/explain";
@@ -72,10 +73,12 @@ export function isOnline(lastSeenAt: Date | null, intervalSeconds: number | unde
   return now.getTime() - lastSeenAt.getTime() <= OFFLINE_AFTER_INTERVALS * interval * 1000;
 }
 
-export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock) {
+/** A page of the machines table; `scope`: the caller's rings (null: every ring). */
+export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock, scope: readonly string[] | null = null) {
   const query = listMachinesInput.parse(input);
   const where: Prisma.MachineWhereInput = { retiredAt: null };
-  if (query.ring) where.ring = { name: query.ring };
+  const ring = ringNameWhere(scope, query.ring);
+  if (ring) where.ring = ring;
   if (query.health) where.healthStatus = query.health;
   if (query.updateState) where.updateState = query.updateState;
   if (query.version) where.bootedVersion = query.version;

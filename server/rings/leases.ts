@@ -4,12 +4,15 @@ import { z } from "zod";
 import { type Actor, writeAudit } from "../audit/audit";
 import type { PrismaClient } from "../db/client";
 import { notFound } from "../errors";
+import { ringNameWhere } from "../auth/scope";
 import { machineIdSchema } from "../protocol/v1";
 
 export const forceReleaseInput = z.object({ machineId: machineIdSchema, reason: z.string().max(500).optional() });
 
-export async function listRebootLeases(db: PrismaClient) {
+export async function listRebootLeases(db: PrismaClient, scope: readonly string[] | null = null) {
+  const ring = ringNameWhere(scope);
   const leases = await db.rebootLease.findMany({
+    where: ring ? { ring } : undefined,
     orderBy: [{ acquiredAt: "asc" }],
     select: {
       domain: true,

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
 import { conflict, invalid, notFound } from "../errors";
+import { ringNameWhere } from "../auth/scope";
 import { domainEvents } from "../events";
 import { ensureBranch } from "../releases/releases";
 import { cohortOf } from "../rollouts/cohort";
@@ -86,9 +87,10 @@ export async function createRing(db: PrismaClient, actor: Actor, input: CreateRi
   return ring;
 }
 
-export async function listRings(db: PrismaClient) {
+/** Every ring, or those of the caller's scope. */
+export async function listRings(db: PrismaClient, scope: readonly string[] | null = null) {
   const [rings, counts] = await Promise.all([
-    db.ring.findMany({ orderBy: [{ position: "asc" }, { name: "asc" }], select: ringSelect }),
+    db.ring.findMany({ where: ringNameWhere(scope), orderBy: [{ position: "asc" }, { name: "asc" }], select: ringSelect }),
     db.machine.groupBy({ by: ["ringId"], where: { retiredAt: null }, _count: { _all: true } }),
   ]);
   const byRing = new Map(counts.map((c) => [c.ringId, c._count._all]));

@@ -30,7 +30,7 @@ type Tx = Prisma.TransactionClient;
 const ACTIVE_STATES_SQL = Prisma.raw(sqlList(ACTIVE_ROLLOUT_STATES));
 const TERMINAL_SQL = Prisma.raw(sqlList(TERMINAL_STEPS));
 
-const controllerActor: Actor = { id: null, label: "controller", role: "admin" };
+const controllerActor: Actor = { id: null, label: "controller", role: "admin", rings: null };
 
 export interface StepResult {
   rolloutId: string;

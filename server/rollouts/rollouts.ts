@@ -15,6 +15,7 @@ import {
   WAITING_STEPS,
   isActiveRollout,
   type MachineStep,
+  ringsOutside,
   type RingPhase,
   type RolloutState,
   sqlList,
@@ -279,7 +280,23 @@ const no = (why: string): ActionAllowed => ({ allowed: false, why });
  * What an operator may do to a rollout now, and why not: decided here once,
  * enforced by each action and shown as it is by the app and the CLI.
  */
-export function rolloutActions(r: ActionFacts): Record<RolloutAction, ActionAllowed> & { revertRing: Record<string, ActionAllowed> } {
+export function rolloutActions(
+  r: ActionFacts,
+  scope: readonly string[] | null = null,
+): Record<RolloutAction, ActionAllowed> & { revertRing: Record<string, ActionAllowed> } {
+  const outside = ringsOutside({ role: "operator", rings: scope }, r.rings.map((ring) => ring.name));
+  if (outside.length > 0) {
+    // Acting on a rollout needs every one of its rings (server/auth/scope.ts).
+    const why = no(`ring${outside.length > 1 ? "s" : ""} ${outside.join(", ")} ${outside.length > 1 ? "are" : "is"} outside your rings`);
+    return {
+      pause: why,
+      resume: why,
+      approve: why,
+      abort: why,
+      revert: why,
+      revertRing: Object.fromEntries(r.rings.map((ring) => [ring.name, why])),
+    };
+  }
   const ended = !isActiveRollout(r.state);
   const reverted = r.rings.filter((ring) => ring.phase === "reverted").map((ring) => ring.name);
   const touched = r.rings.filter((ring) => ring.phase !== "pending" && ring.phase !== "reverted");
@@ -707,9 +724,15 @@ const emptyProgress = (): Omit<RolloutProgress, "rings"> => ({ steps: emptyStepC
 /** The number (from 1) of a ring's newest open wave, or null before the first opens. */
 const currentWaveOf = (openWave: number) => (openWave >= 0 ? openWave + 1 : null);
 
-export async function listRollouts(db: PrismaClient, input: { state?: RolloutState; states?: RolloutState[]; page?: number; pageSize?: number } = {}) {
+/** A page of rollouts, newest first; `scope`: only those touching one of these rings (null: all). */
+export async function listRollouts(
+  db: PrismaClient,
+  input: { state?: RolloutState; states?: RolloutState[]; page?: number; pageSize?: number } = {},
+  scope: readonly string[] | null = null,
+) {
   const states = input.states ?? (input.state ? [input.state] : undefined);
   const where: Prisma.RolloutWhereInput = states ? { state: { in: states } } : {};
+  if (scope) where.rings = { some: { ring: { name: { in: [...scope] } } } };
   const page = input.page ?? 0;
   const pageSize = input.pageSize ?? 50;
   const [rows, total] = await Promise.all([
@@ -754,7 +777,8 @@ function nextText(rings: { phase: RingPhase; openWave: number; name: string; wav
 }
 
 /** One rollout with per-ring, per-wave progress, what may be done to it now, and what goes on next. */
-export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clock = systemClock) {
+/** `scope`: the caller's rings (null: every ring); the actions say which rings a scoped caller lacks. */
+export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clock = systemClock, scope: readonly string[] | null = null) {
   const rollout = await db.rollout.findUnique({
     where: { id: rolloutId },
     select: {
@@ -817,7 +841,7 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
     serverTime: clock.now(),
     progress: { steps: progress.steps, notReached: progress.notReached, total: progress.total },
     rings,
-    actions: rolloutActions(facts),
+    actions: rolloutActions(facts, scope),
     /** What goes on when the rollout runs (or resumes). */
     next: isActiveRollout(rollout.state)
       ? nextText(rollout.rings.map((r, i) => ({ phase: r.phase, openWave: r.openWave, name: r.ring.name, waves: rings[i].waves })))

@@ -11,7 +11,7 @@
 // next-auth renews the cookie's expiry on /api/auth/session, never the row's.
 import { randomBytes } from "node:crypto";
 import type { Prisma, PrismaClient } from "../db/client";
-import type { SessionUser } from "../trpc/init";
+import { grantRings, type Principal } from "../auth/principal";
 
 /** A session's absolute lifetime: a working day. */
 export const SESSION_LIFETIME_SECONDS = 12 * 60 * 60;
@@ -31,13 +31,17 @@ export async function startSession(db: PrismaClient, userId: string, now = new D
 }
 
 /** The signed-in user behind a session, re-read from the database; null when the session was ended or expired, or the user is disabled. */
-export async function resolveSession(db: PrismaClient, sessionId: string, now = new Date()): Promise<SessionUser | null> {
+export async function resolveSession(db: PrismaClient, sessionId: string, now = new Date()): Promise<Principal | null> {
   const session = await db.session.findUnique({
     where: { id: sessionId },
-    select: { expiresAt: true, user: { select: { id: true, email: true, role: true, disabledAt: true } } },
+    select: {
+      expiresAt: true,
+      user: { select: { id: true, email: true, role: true, allRings: true, rings: true, disabledAt: true } },
+    },
   });
   if (!session || session.expiresAt <= now || session.user.disabledAt) return null;
-  return { id: session.user.id, email: session.user.email, role: session.user.role };
+  const { user } = session;
+  return { kind: "user", id: user.id, name: user.email, role: user.role, rings: grantRings(user) };
 }
 
 /** Ends one session (sign-out). Ending a session that is already gone is not an error. */

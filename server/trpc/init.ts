@@ -5,31 +5,62 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError } from "zod";
 import type { Actor, Role } from "../audit/audit";
+import { actorOf, type Principal } from "../auth/principal";
+import { checkRingScope, type RingTarget } from "../auth/scope";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { isDatabaseUnavailable } from "../db/unavailable";
-import { AppError } from "../errors";
+import { AppError, invalid } from "../errors";
 import { logger } from "../logger";
-import { describeFirstIssue } from "../protocol/v1";
+import { describeFirstIssue, formatPath } from "../protocol/v1";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
-import { roleAtLeast } from "../users/users";
+import { roleAtLeast } from "../vocabulary";
 import { batchTooBigMessage, TRPC_BATCH_TOO_BIG } from "./batch";
-
-export interface SessionUser {
-  id: string;
-  email: string;
-  role: Role;
-}
 
 export interface Context {
   db: Database;
   clock: Clock;
-  user: SessionUser | null;
+  /** Who calls: the session's user, or the REST API's token; null when nobody signed in. */
+  principal: Principal | null;
 }
 
 export interface Meta {
-  /** The least role that may call the procedure; null for public ones. */
-  role: Role | null;
+  /** The least role that may call the procedure; null for public ones (set by the procedure ladder below). */
+  role?: Role | null;
+  /** What the input touches, for ring-scoped callers (server/auth/scope.ts); every non-public procedure says. */
+  rings?: RingTarget | readonly RingTarget[];
+}
+
+/** One problem with the input: where (`waves[2]`) and what. */
+export interface InputIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * What every error carries besides its message, on tRPC and (as RFC 9457
+ * problem details) on the REST API: the field it is about, and every
+ * validation issue.
+ */
+export interface ErrorData {
+  code: string;
+  httpStatus: number;
+  path?: string;
+  /** Orchard's own code: INVALID, FORBIDDEN, CONFLICT… */
+  appCode?: AppError["code"];
+  /** The input field the error is about, as a path such as `deployments[0].checksum`. */
+  field?: string;
+  issues?: InputIssue[];
+}
+
+/** The field and issues of an error's cause: a domain error or a failed parse. */
+export function detailsOf(cause: unknown): Pick<ErrorData, "appCode" | "field" | "issues"> {
+  if (cause instanceof AppError) return { appCode: cause.code, ...(cause.field ? { field: cause.field } : {}) };
+  if (cause instanceof ZodError) {
+    const issues = cause.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message }));
+    return { appCode: "INVALID", ...(issues[0]?.path ? { field: issues[0].path } : {}), issues };
+  }
+  return {};
 }
 
 const CODES = {
@@ -55,11 +86,13 @@ const t = initTRPC
     errorFormatter({ shape, error }) {
       const internal = error.code === "INTERNAL_SERVER_ERROR";
       const batchTooBig = error.code === "BAD_REQUEST" && error.message === TRPC_BATCH_TOO_BIG;
-      return {
-        ...shape,
-        message: internal ? "internal error" : batchTooBig ? batchTooBigMessage : shape.message,
-        data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path },
+      const data: ErrorData = {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        ...(internal ? {} : detailsOf(error.cause)),
       };
+      return { ...shape, message: internal ? "internal error" : batchTooBig ? batchTooBigMessage : shape.message, data };
     },
   });
 
@@ -92,7 +125,7 @@ const errorMapping = t.middleware(async ({ next, path }) => {
  */
 const storableInput = t.middleware(async ({ getRawInput, next }) => {
   const bad = findUnstorable(await getRawInput());
-  if (bad) throw new TRPCError({ code: "BAD_REQUEST", message: `${bad}: ${UNSTORABLE_MESSAGE}` });
+  if (bad) throw new TRPCError({ code: "BAD_REQUEST", message: `${bad}: ${UNSTORABLE_MESSAGE}`, cause: invalid(bad, UNSTORABLE_MESSAGE) });
   return next();
 });
 
@@ -102,13 +135,23 @@ export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(errorMapping).use(storableInput);
 
 function requireRole(role: Role) {
-  return t.middleware(({ ctx, next }) => {
-    if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
-    if (!roleAtLeast(ctx.user.role, role)) {
+  return t.middleware(async ({ ctx, next, meta, type, getRawInput }) => {
+    const principal = ctx.principal;
+    if (!principal) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
+    if (!roleAtLeast(principal.role, role)) {
       throw new TRPCError({ code: "FORBIDDEN", message: `this needs the ${role} role` });
     }
-    const actor: Actor = { id: ctx.user.id, label: ctx.user.email, role: ctx.user.role };
-    return next({ ctx: { ...ctx, user: ctx.user, actor } });
+    if (principal.rings !== null) {
+      const targets = meta?.rings === undefined ? ["fleet" as const] : typeof meta.rings === "string" ? [meta.rings] : meta.rings;
+      try {
+        await checkRingScope(ctx.db, principal, role, targets, await getRawInput(), type === "query" ? "read" : "change");
+      } catch (error) {
+        if (error instanceof AppError) throw new TRPCError({ code: CODES[error.code], message: error.message, cause: error });
+        throw error;
+      }
+    }
+    const actor: Actor = actorOf(principal);
+    return next({ ctx: { ...ctx, principal, actor } });
   });
 }
 

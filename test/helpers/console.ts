@@ -4,7 +4,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { inject } from "vitest";
-import { type Actor, cliActor } from "../../server/audit/audit";
+import { type Actor, cliActor, type Role } from "../../server/audit/audit";
+import type { Principal } from "../../server/auth/principal";
 import { OffsetClock } from "../../server/clock";
 import { loadConfig } from "../../server/config";
 import { type RunningConsole, startConsole } from "../../server/console";
@@ -83,4 +84,9 @@ export async function ringsOnRelease1(running: RunningConsole, ref: string, ring
     await createRing(db, cliActor, { name: ring, branch: ref });
     await setRingRelease(db, cliActor, { ring, version: "1" });
   }
+}
+
+/** The tRPC principal of a user row, optionally scoped to some rings. */
+export function userPrincipal(user: { id: string; email: string; role: Role }, rings: string[] | null = null): Principal {
+  return { kind: "user", id: user.id, name: user.email, role: user.role, rings };
 }

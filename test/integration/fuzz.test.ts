@@ -11,7 +11,7 @@ import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { appRouter, createCaller } from "../../server/trpc/router";
 import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
-import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
+import { enrollmentToken, startTestConsole, type TestConsole, userPrincipal } from "../helpers/console";
 import { databaseFingerprint } from "../helpers/db-fingerprint";
 
 /** A NUL character, halves of surrogate pairs, alone or inside text. */
@@ -201,7 +201,7 @@ describe("text and times that cannot be stored", () => {
 
   it("console inputs and the CSV export refuse them with the field's name, changing nothing", async () => {
     const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
-    const caller = createCaller({ db: app.db, clock: app.clock, user: { id: admin.id, email: admin.email, role: "admin" } });
+    const caller = createCaller({ db: app.db, clock: app.clock, principal: userPrincipal(admin) });
     const before = await databaseFingerprint(app.db.pool);
     for (const value of UNSTORABLE_VALUES) {
       for (const [call, field] of [
@@ -227,7 +227,7 @@ describe("fuzzing every tRPC input", () => {
   const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>);
   it(`${procedures.length} procedures: bad input is refused as BAD_REQUEST and changes nothing`, async () => {
     const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
-    const caller = createCaller({ db: app.db, clock: app.clock, user: { id: admin.id, email: admin.email, role: "admin" } });
+    const caller = createCaller({ db: app.db, clock: app.clock, principal: userPrincipal(admin) });
     let fingerprint = await databaseFingerprint(app.db.pool);
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...procedures.map(([path]) => path)), junk, async (path, input) => {

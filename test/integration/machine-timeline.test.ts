@@ -12,7 +12,7 @@ import { addRelease } from "../../server/releases/releases";
 import { createRing } from "../../server/rings/rings";
 import { createCaller } from "../../server/trpc/router";
 import { hex } from "../helpers/agent-http";
-import { freshDatabaseUrl } from "../helpers/console";
+import { freshDatabaseUrl, userPrincipal } from "../helpers/console";
 
 const REF = "exampleos/x86_64/stable";
 const MACHINE = "timeline-1";
@@ -43,7 +43,7 @@ beforeAll(async () => {
     data: { email: "viewer@example.com", role: "viewer", passwordHash: "x" },
     select: { id: true, email: true, role: true },
   });
-  caller = createCaller({ db, clock: systemClock, user: viewer });
+  caller = createCaller({ db, clock: systemClock, principal: userPrincipal(viewer) });
 
   await createRing(prisma, cliActor, { name: "canary", branch: REF });
   await addRelease(prisma, cliActor, { ref: REF, checksum: hex("1"), version: "1" });

@@ -8,14 +8,14 @@ import type { Role } from "../../server/audit/audit";
 import { systemClock } from "../../server/clock";
 import { type Database, openDatabase } from "../../server/db/client";
 import { createCaller } from "../../server/trpc/router";
-import { freshDatabaseUrl } from "../helpers/console";
+import { freshDatabaseUrl, userPrincipal } from "../helpers/console";
 
 const REF = "exampleos/x86_64/stable";
 const OTHER_REF = "exampleos/x86_64/testing";
 const sum = (c: string) => c.repeat(64);
 let db: Database;
 const users = {} as Record<Role, { id: string; email: string; role: Role }>;
-const caller = (role: Role) => createCaller({ db, clock: systemClock, user: users[role] });
+const caller = (role: Role) => createCaller({ db, clock: systemClock, principal: userPrincipal(users[role]) });
 
 async function machine(machineId: string, options: { previous?: boolean; version?: string; ref?: string; labels?: Record<string, string>; lastSeenAt?: Date | null } = {}) {
   const version = options.version ?? "1.0";

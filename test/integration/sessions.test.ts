@@ -168,7 +168,7 @@ describe("sessions end on the server", () => {
       await other.query("BEGIN");
       await other.query("SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE");
       await other.query("DELETE FROM users WHERE id = $1", [b.user.id]);
-      const asB = { id: b.user.id, label: b.user.email, role: "admin" as const };
+      const asB = { id: b.user.id, label: b.user.email, role: "admin" as const, rings: null };
       const removal = removeUser(app.db.prisma, asB, { userId: a.user.id }).then(
         () => "removed",
         (error: { code?: string }) => error.code,

@@ -36,7 +36,7 @@ describe("sign-in as the console serves it to next-auth", () => {
     const user = await runtime.authenticate(OPS.email, OPS.password, gateStamp(gateSecret, "192.0.2.1"));
     expect(user).toMatchObject({ email: OPS.email, role: "operator" });
     // The sign-in opened a session that the cookie will carry.
-    expect(await runtime.resolveSession(user!.sessionId)).toMatchObject({ email: OPS.email });
+    expect(await runtime.resolveSession(user!.sessionId)).toMatchObject({ kind: "user", name: OPS.email, role: "operator", rings: null });
   });
 
   it("a guesser at one address shuts only itself out: the owner signs in from another address", async () => {

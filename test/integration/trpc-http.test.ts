@@ -54,7 +54,7 @@ describe("tRPC over HTTP", () => {
     const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
     const cookie = await sessionCookie(admin.id);
     const me = await trpc("users.me", { cookie });
-    expect(me.body.result?.data.json).toMatchObject({ email: "admin@orchard.local", role: "admin" });
+    expect(me.body.result?.data.json).toMatchObject({ kind: "user", name: "admin@orchard.local", role: "admin", rings: null });
     const created = await trpc("rings.create", { cookie, mutation: true, input: { name: "canary", branch: "exampleos/x86_64/stable" } });
     expect(created.status).toBe(200);
 
@@ -132,7 +132,7 @@ describe("tRPC over HTTP", () => {
     });
     const calls = 2 * MAX_BATCH_SIZE + 5;
     const answers = await Promise.all(Array.from({ length: calls }, () => client.users.me.query()));
-    expect(answers.every((me) => me?.email === "admin@orchard.local")).toBe(true);
+    expect(answers.every((me) => me?.name === "admin@orchard.local")).toBe(true);
     expect(requests).toEqual([200, 200, 200]);
   });
 });

@@ -9,7 +9,7 @@ import { systemClock } from "../../server/clock";
 import { type Database, openDatabase } from "../../server/db/client";
 import { appRouter, createCaller } from "../../server/trpc/router";
 import { roleAtLeast } from "../../server/users/users";
-import { freshDatabaseUrl } from "../helpers/console";
+import { freshDatabaseUrl, userPrincipal } from "../helpers/console";
 
 let db: Database;
 const users: Record<Role, { id: string; email: string; role: Role }> = {} as never;
@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 const callerFor = (role: Role | null) =>
-  createCaller({ db, clock: systemClock, user: role ? users[role] : null });
+  createCaller({ db, clock: systemClock, principal: role ? userPrincipal(users[role]) : null });
 
 type ProcedureDef = { _def: { type: "query" | "mutation"; meta?: { role: Role | null } } };
 const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, ProcedureDef>);

@@ -27,7 +27,7 @@ export function AccountView() {
           ) : (
             <dl className="facts">
               <dt>E-mail</dt>
-              <dd>{me?.email}</dd>
+              <dd>{me?.name}</dd>
               <dt>Role</dt>
               <dd>{me?.role}</dd>
             </dl>

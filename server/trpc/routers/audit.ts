@@ -2,5 +2,9 @@ import { listAudit, listAuditInput } from "../../audit/list-audit";
 import { router, viewerProcedure } from "../init";
 
 export const auditRouter = router({
-  list: viewerProcedure.input(listAuditInput).query(({ ctx, input }) => listAudit(ctx.db.prisma, input)),
+  list: viewerProcedure
+    // The audit log spans the whole fleet (releases, users, tokens): for unscoped callers only.
+    .meta({ rings: "fleet" })
+    .input(listAuditInput)
+    .query(({ ctx, input }) => listAudit(ctx.db.prisma, input)),
 });

@@ -4,8 +4,11 @@ import { ringNameSchema } from "../../rings/schemas";
 import { router, viewerProcedure } from "../init";
 
 export const dashboardRouter = router({
-  summary: viewerProcedure.query(({ ctx }) => fleetSummary(ctx.db.prisma, ctx.clock)),
+  summary: viewerProcedure
+    .meta({ rings: "scoped" })
+    .query(({ ctx }) => fleetSummary(ctx.db.prisma, ctx.clock, ctx.actor.rings)),
   versionHistory: viewerProcedure
+    .meta({ rings: "scoped" })
     .input(z.object({ hours: z.number().int().min(1).max(24 * 90).default(24), ring: ringNameSchema.optional() }))
-    .query(({ ctx, input }) => versionHistory(ctx.db.prisma, input, ctx.clock)),
+    .query(({ ctx, input }) => versionHistory(ctx.db.prisma, input, ctx.clock, ctx.actor.rings)),
 });

@@ -7,11 +7,15 @@ import { createEnrollmentTokenInput, revokeEnrollmentTokenInput } from "../../en
 import { adminProcedure, router } from "../init";
 
 export const enrollmentTokensRouter = router({
-  list: adminProcedure.query(({ ctx }) => listEnrollmentTokens(ctx.db.prisma)),
+  list: adminProcedure
+    .meta({ rings: "fleet" })
+    .query(({ ctx }) => listEnrollmentTokens(ctx.db.prisma)),
   create: adminProcedure
+    .meta({ rings: "fleet" })
     .input(createEnrollmentTokenInput)
     .mutation(({ ctx, input }) => createEnrollmentToken(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   revoke: adminProcedure
+    .meta({ rings: "fleet" })
     .input(revokeEnrollmentTokenInput)
     .mutation(({ ctx, input }) => revokeEnrollmentToken(ctx.db.prisma, ctx.actor, input.id, ctx.clock)),
 });

@@ -10,9 +10,11 @@ import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const machinesRouter = router({
   list: viewerProcedure
+    .meta({ rings: "scoped" })
     .input(listMachinesInput)
-    .query(({ ctx, input }) => listMachines(ctx.db.prisma, input, ctx.clock)),
+    .query(({ ctx, input }) => listMachines(ctx.db.prisma, input, ctx.clock, ctx.actor.rings)),
   timeline: viewerProcedure
+    .meta({ rings: "machine" })
     .input(
       machineRefInput.extend({
         limit: z.number().int().min(1).max(500).default(100),
@@ -22,33 +24,50 @@ export const machinesRouter = router({
     )
     .query(({ ctx, input }) => machineTimeline(ctx.db.prisma, input)),
   get: viewerProcedure
+    .meta({ rings: "machine" })
     .input(machineRefInput)
     .query(({ ctx, input }) => getMachine(ctx.db.prisma, input.machineId, ctx.clock)),
   move: operatorProcedure
+    .meta({ rings: ["machines", "ring"] })
     .input(moveMachinesInput)
     .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input)),
-  pin: operatorProcedure.input(pinInput).mutation(({ ctx, input }) => pinMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  pin: operatorProcedure
+    .meta({ rings: "machine" })
+    .input(pinInput)
+    .mutation(({ ctx, input }) => pinMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   /** What unpinning (or releasing a rollback hold) would send the machine, and whether its agent would refuse it as a downgrade. */
-  unpinPreview: viewerProcedure.input(machineRefInput).query(({ ctx, input }) => previewUnpin(ctx.db.prisma, input.machineId)),
+  unpinPreview: viewerProcedure
+    .meta({ rings: "machine" })
+    .input(machineRefInput)
+    .query(({ ctx, input }) => previewUnpin(ctx.db.prisma, input.machineId)),
   unpin: operatorProcedure
+    .meta({ rings: "machine" })
     .input(unpinInput)
     .mutation(({ ctx, input }) => unpinMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   rollback: operatorProcedure
+    .meta({ rings: "machine" })
     .input(machineActionInput)
     .mutation(({ ctx, input }) => rollbackMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   /** Bulk actions of the machines page: all the machines or none, one audit row each. */
-  pinMany: operatorProcedure.input(bulkPinInput).mutation(({ ctx, input }) => pinMachines(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  pinMany: operatorProcedure
+    .meta({ rings: "machines" })
+    .input(bulkPinInput)
+    .mutation(({ ctx, input }) => pinMachines(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   unpinMany: operatorProcedure
+    .meta({ rings: "machines" })
     .input(bulkMachinesInput)
     .mutation(({ ctx, input }) => unpinMachines(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   rollbackMany: operatorProcedure
+    .meta({ rings: "machines" })
     .input(bulkMachinesInput)
     .mutation(({ ctx, input }) => rollbackMachines(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   retire: operatorProcedure
+    .meta({ rings: "machine" })
     .input(retireMachineInput)
     .mutation(({ ctx, input }) => retireMachine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   /** A re-image: the machine may enroll again without its key's proof (also when retired), for 24 hours. */
   allowReenroll: operatorProcedure
+    .meta({ rings: "machine" })
     .input(retireMachineInput)
     .mutation(({ ctx, input }) => allowReenroll(ctx.db.prisma, ctx.actor, input, ctx.clock)),
 });

@@ -4,22 +4,31 @@ import { createRingInput, reshuffleRingInput, setRingReleaseInput, updateRingPol
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const ringsRouter = router({
-  list: viewerProcedure.query(({ ctx }) => listRings(ctx.db.prisma)),
+  list: viewerProcedure
+    .meta({ rings: "scoped" })
+    .query(({ ctx }) => listRings(ctx.db.prisma, ctx.actor.rings)),
   create: operatorProcedure
+    .meta({ rings: "fleet" })
     .input(createRingInput)
     .mutation(({ ctx, input }) => createRing(ctx.db.prisma, ctx.actor, input)),
   setRelease: operatorProcedure
+    .meta({ rings: "ring" })
     .input(setRingReleaseInput)
     .mutation(({ ctx, input }) => setRingRelease(ctx.db.prisma, ctx.actor, input)),
   updatePolicy: operatorProcedure
+    .meta({ rings: "ring" })
     .input(updateRingPolicyInput)
     .mutation(({ ctx, input }) => updateRingPolicy(ctx.db.prisma, ctx.actor, input)),
   reshuffle: operatorProcedure
+    .meta({ rings: "ring" })
     .input(reshuffleRingInput)
     .mutation(({ ctx, input }) => reshuffleRing(ctx.db.prisma, ctx.actor, input)),
   /** Who holds each reboot slot, since when. */
-  leases: viewerProcedure.query(({ ctx }) => listRebootLeases(ctx.db.prisma)),
+  leases: viewerProcedure
+    .meta({ rings: "scoped" })
+    .query(({ ctx }) => listRebootLeases(ctx.db.prisma, ctx.actor.rings)),
   forceReleaseLease: operatorProcedure
+    .meta({ rings: "machine" })
     .input(forceReleaseInput)
     .mutation(({ ctx, input }) => forceReleaseLease(ctx.db.prisma, ctx.actor, input)),
 });

@@ -19,11 +19,16 @@ import { operatorProcedure, router, viewerProcedure } from "../init";
 
 
 export const rolloutsRouter = router({
-  list: viewerProcedure.input(listRolloutsInput).query(({ ctx, input }) => listRollouts(ctx.db.prisma, input)),
+  list: viewerProcedure
+    .meta({ rings: "scoped" })
+    .input(listRolloutsInput)
+    .query(({ ctx, input }) => listRollouts(ctx.db.prisma, input, ctx.actor.rings)),
   get: viewerProcedure
+    .meta({ rings: "rollout" })
     .input(z.object({ rolloutId: z.string().min(1) }))
-    .query(({ ctx, input }) => getRollout(ctx.db.prisma, input.rolloutId, ctx.clock)),
+    .query(({ ctx, input }) => getRollout(ctx.db.prisma, input.rolloutId, ctx.clock, ctx.actor.rings)),
   machines: viewerProcedure
+    .meta({ rings: "rollout" })
     .input(
       z.object({
         rolloutId: z.string().min(1),
@@ -36,18 +41,41 @@ export const rolloutsRouter = router({
     .query(({ ctx, input }) => listRolloutMachines(ctx.db.prisma, input)),
   /** Machines on the new release next to those on the old one, per ring. */
   comparison: viewerProcedure
+    .meta({ rings: "rollout" })
     .input(z.object({ rolloutId: z.string().min(1) }))
     .query(({ ctx, input }) => healthComparison(ctx.db.prisma, input.rolloutId)),
   /** What pause, abort or revert (of the rollout, or of one ring) would do to its machines now. */
   actionPreview: viewerProcedure
+    .meta({ rings: "rollout" })
     .input(z.object({ rolloutId: z.string().min(1), ring: z.string().optional() }))
     .query(({ ctx, input }) => previewRolloutAction(ctx.db.prisma, input)),
   /** The dry run: which machines land in which wave of which ring. */
-  preview: viewerProcedure.input(rolloutPlanInput).query(({ ctx, input }) => previewRollout(ctx.db.prisma, input, ctx.clock)),
-  start: operatorProcedure.input(startRolloutInput).mutation(({ ctx, input }) => startRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
-  pause: operatorProcedure.input(rolloutActionInput).mutation(({ ctx, input }) => pauseRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
-  resume: operatorProcedure.input(rolloutActionInput).mutation(({ ctx, input }) => resumeRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
-  approve: operatorProcedure.input(rolloutActionInput).mutation(({ ctx, input }) => approveRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
-  abort: operatorProcedure.input(rolloutActionInput).mutation(({ ctx, input }) => abortRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
-  revert: operatorProcedure.input(revertInput).mutation(({ ctx, input }) => revertRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  preview: viewerProcedure
+    .meta({ rings: "rings" })
+    .input(rolloutPlanInput)
+    .query(({ ctx, input }) => previewRollout(ctx.db.prisma, input, ctx.clock)),
+  start: operatorProcedure
+    .meta({ rings: "rings" })
+    .input(startRolloutInput)
+    .mutation(({ ctx, input }) => startRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  pause: operatorProcedure
+    .meta({ rings: "rollout" })
+    .input(rolloutActionInput)
+    .mutation(({ ctx, input }) => pauseRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  resume: operatorProcedure
+    .meta({ rings: "rollout" })
+    .input(rolloutActionInput)
+    .mutation(({ ctx, input }) => resumeRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  approve: operatorProcedure
+    .meta({ rings: "rollout" })
+    .input(rolloutActionInput)
+    .mutation(({ ctx, input }) => approveRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  abort: operatorProcedure
+    .meta({ rings: "rollout" })
+    .input(rolloutActionInput)
+    .mutation(({ ctx, input }) => abortRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  revert: operatorProcedure
+    .meta({ rings: "rollout" })
+    .input(revertInput)
+    .mutation(({ ctx, input }) => revertRollout(ctx.db.prisma, ctx.actor, input, ctx.clock)),
 });

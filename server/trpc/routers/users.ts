@@ -5,19 +5,25 @@ import { adminProcedure, publicProcedure, router, viewerProcedure } from "../ini
 
 export const usersRouter = router({
   /** Who is signed in (null when nobody). */
-  me: publicProcedure.query(({ ctx }) => ctx.user),
-  list: adminProcedure.query(({ ctx }) => listUsers(ctx.db.prisma)),
+  me: publicProcedure.query(({ ctx }) => ctx.principal),
+  list: adminProcedure
+    .meta({ rings: "fleet" })
+    .query(({ ctx }) => listUsers(ctx.db.prisma)),
   create: adminProcedure
+    .meta({ rings: "fleet" })
     .input(createUserInput)
     .mutation(({ ctx, input }) => createUser(ctx.db.prisma, ctx.actor, input)),
   update: adminProcedure
+    .meta({ rings: "fleet" })
     .input(updateUserInput)
     .mutation(({ ctx, input }) => updateUser(ctx.db.prisma, ctx.actor, input)),
   remove: adminProcedure
+    .meta({ rings: "fleet" })
     .input(removeUserInput)
     .mutation(({ ctx, input }) => removeUser(ctx.db.prisma, ctx.actor, input)),
   /** Any signed-in user, for themselves; ends all their sessions. */
   changePassword: viewerProcedure
+    .meta({ rings: "none" })
     .input(changeOwnPasswordInput)
     .mutation(({ ctx, input }) => changeOwnPassword(ctx.db.prisma, ctx.actor, input)),
 });
