@@ -48,7 +48,7 @@ export async function createApiToken(db: PrismaClient, actor: Actor, input: Crea
   const record = await db.$transaction(async (tx) => {
     await checkRingsExist(tx, data.rings);
     if (await tx.apiToken.findUnique({ where: { name: data.name }, select: { id: true } })) {
-      throw conflict(`name: an API token named ${data.name} already exists (revoked ones keep their names)`);
+      throw conflict(`an API token named ${data.name} already exists (revoked ones keep their names)`, "name");
     }
     const created = await tx.apiToken.create({
       data: {

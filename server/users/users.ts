@@ -45,7 +45,7 @@ export async function createUser(db: PrismaClient, actor: Actor, input: CreateUs
   const passwordHash = await hashPassword(password);
   const user = await db.$transaction(async (tx) => {
     if (await tx.user.findUnique({ where: { email: data.email }, select: { id: true } })) {
-      throw conflict(`email: a user ${data.email} already exists`);
+      throw conflict(`a user ${data.email} already exists`, "email");
     }
     await checkRingsExist(tx, data.rings);
     const user = await tx.user.create({
