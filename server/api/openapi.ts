@@ -86,7 +86,8 @@ function operationOf(route: ApiRoute) {
       schema: { type: "string", minLength: 1, maxLength: 200 },
     });
   }
-  const role = procedureDef(route.procedure)?._def.meta?.role ?? null;
+  const meta = procedureDef(route.procedure)?._def.meta;
+  const role = meta?.role ?? null;
   const bodySchema = { ...input, properties, ...(required.size ? { required: [...required] } : { required: undefined }) };
   if (!bodySchema.required) delete bodySchema.required;
   return {
@@ -94,6 +95,9 @@ function operationOf(route: ApiRoute) {
     summary: route.summary,
     description: `Runs the console's \`${route.procedure}\`. Needs the ${role ?? "no"} role${role ? " (and, for a token limited to some rings, the rings it touches)" : ""}.`,
     tags: [route.tag],
+    // For the console's reference page: the role the procedure needs, and what its ring scope checks (server/auth/scope.ts).
+    "x-orchard-role": role,
+    "x-orchard-rings": role ? [meta?.rings ?? "fleet"].flat() : [],
     ...(parameters.length ? { parameters } : {}),
     ...(withBody && Object.keys(properties).length
       ? { requestBody: { required: required.size > 0, content: { "application/json": { schema: bodySchema } } } }
@@ -119,6 +123,8 @@ export function openApiDocument(serverUrl: string) {
       operationId: "audit_csv",
       summary: "The audit log as CSV (the audit list's filters)",
       tags: ["audit"],
+      "x-orchard-role": "viewer",
+      "x-orchard-rings": ["fleet"],
       parameters: ["actor", "action", "targetType", "targetId", "from", "to"].map((name) => ({ name, in: "query", required: false, schema: { type: "string" } })),
       responses: {
         "200": { description: "CSV, oldest first", content: { "text/csv": { schema: { type: "string" } } } },

@@ -3,12 +3,13 @@
 // only, so a query parameter is turned into what its schema expects (a
 // number, a boolean, a list) before the procedure parses it.
 import { z } from "zod";
+import type { RingTarget } from "../auth/scope";
 import { appRouter } from "../trpc/router";
 
 type AnySchema = z.ZodType;
 
 interface ProcedureDef {
-  _def: { type: "query" | "mutation"; inputs: unknown[]; meta?: { role?: string | null } };
+  _def: { type: "query" | "mutation"; inputs: unknown[]; meta?: { role?: string | null; rings?: RingTarget | readonly RingTarget[] } };
 }
 
 export function procedureDef(path: string): ProcedureDef | undefined {

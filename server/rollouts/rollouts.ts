@@ -280,14 +280,24 @@ const no = (why: string): ActionAllowed => ({ allowed: false, why });
  * What an operator may do to a rollout now, and why not: decided here once,
  * enforced by each action and shown as it is by the app and the CLI.
  */
+/**
+ * Why a caller holding `scope` (null: every ring) may do nothing to a rollout
+ * over `rings`, or null: acting on a rollout needs every one of its rings
+ * (server/auth/scope.ts).
+ */
+export function outOfScope(rings: readonly string[], scope: readonly string[] | null): string | null {
+  const outside = ringsOutside({ role: "operator", rings: scope }, rings);
+  if (outside.length === 0) return null;
+  return `ring${outside.length > 1 ? "s" : ""} ${outside.join(", ")} ${outside.length > 1 ? "are" : "is"} outside your rings`;
+}
+
 export function rolloutActions(
   r: ActionFacts,
   scope: readonly string[] | null = null,
 ): Record<RolloutAction, ActionAllowed> & { revertRing: Record<string, ActionAllowed> } {
-  const outside = ringsOutside({ role: "operator", rings: scope }, r.rings.map((ring) => ring.name));
-  if (outside.length > 0) {
-    // Acting on a rollout needs every one of its rings (server/auth/scope.ts).
-    const why = no(`ring${outside.length > 1 ? "s" : ""} ${outside.join(", ")} ${outside.length > 1 ? "are" : "is"} outside your rings`);
+  const refusal = outOfScope(r.rings.map((ring) => ring.name), scope);
+  if (refusal) {
+    const why = no(refusal);
     return {
       pause: why,
       resume: why,
@@ -842,6 +852,8 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
     progress: { steps: progress.steps, notReached: progress.notReached, total: progress.total },
     rings,
     actions: rolloutActions(facts, scope),
+    /** Why the caller may do nothing to this rollout (some of its rings are outside theirs), or null. */
+    readOnly: outOfScope(facts.rings.map((ring) => ring.name), scope),
     /** What goes on when the rollout runs (or resumes). */
     next: isActiveRollout(rollout.state)
       ? nextText(rollout.rings.map((r, i) => ({ phase: r.phase, openWave: r.openWave, name: r.ring.name, waves: rings[i].waves })))

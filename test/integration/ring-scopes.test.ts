@@ -119,8 +119,10 @@ describe("what a scoped caller sees", () => {
     const rollout = await caller("operator", ["canary"]).rollouts.get({ rolloutId: rollouts.both });
     expect(rollout.actions.pause).toEqual({ allowed: false, why: "ring beta is outside your rings" });
     expect(rollout.actions.revertRing.canary.allowed).toBe(false);
+    expect(rollout.readOnly).toBe("ring beta is outside your rings");
     const whole = await caller("operator", ["canary", "beta"]).rollouts.get({ rolloutId: rollouts.both });
     expect(whole.actions.pause.allowed).toBe(true);
+    expect(whole.readOnly).toBeNull();
     const before = await changeCount();
     await expect(caller("operator", ["canary"]).rollouts.pause({ rolloutId: rollouts.both })).rejects.toThrow(/rolloutId: ring beta outside your scope/);
     expect(await changeCount()).toBe(before);
