@@ -1,6 +1,6 @@
 "use client";
 import { useQuery } from "@tanstack/react-query";
-import { type Role, roleAtLeast } from "@/server/vocabulary";
+import { mayAct, type Role, roleAtLeast } from "@/server/vocabulary";
 import { useTRPC } from "./trpc";
 
 /** The signed-in user and what their role lets the page offer. The server checks every call anyway. */
@@ -14,5 +14,7 @@ export function useMe() {
     error: me.error?.message ?? null,
     role,
     can: (needed: Role) => (role ? roleAtLeast(role, needed) : false),
+    /** The role on the whole fleet (a new ring, the brake): not for a user limited to some rings. */
+    canOnFleet: (needed: Role) => (me.data ? mayAct(me.data, needed, null) : false),
   };
 }

@@ -30,6 +30,8 @@ export function AccountView() {
               <dd>{me?.name}</dd>
               <dt>Role</dt>
               <dd>{me?.role}</dd>
+              <dt>Rings</dt>
+              <dd>{me ? (me.rings === null ? "every ring" : me.rings.join(", ")) : null}</dd>
             </dl>
           )}
         </section>

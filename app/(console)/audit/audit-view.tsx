@@ -4,6 +4,7 @@ import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
 import { useId } from "react";
 import { DataTable } from "@/components/data-table";
+import { PageState } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { SearchInput } from "@/components/search-input";
 import { DateTime } from "@/components/status";
@@ -42,10 +43,12 @@ const ACTIONS = [
   "branch.create",
   "enrollment-token.create",
   "enrollment-token.revoke",
+  "api-token.create",
+  "api-token.revoke",
   "user.create",
   "user.update",
 ];
-const TARGET_TYPES = ["machine", "ring", "release", "rollout", "branch", "enrollment-token", "user"];
+const TARGET_TYPES = ["machine", "ring", "release", "rollout", "branch", "enrollment-token", "api-token", "user"];
 
 /** JSON on one line with a space after each comma and colon, so that it wraps between values. */
 function compactJson(value: unknown, shorten: boolean) {
@@ -162,8 +165,22 @@ export function AuditView() {
       pageSize: PAGE_SIZE,
     }),
     placeholderData: keepPreviousData,
-    refetchInterval: 15_000,
+    // A caller limited to some rings is refused the whole fleet's log: no point asking again.
+    retry: (failures, error) => error.data?.code !== "FORBIDDEN" && failures < 1,
+    refetchInterval: (query) => (query.state.error?.data?.code === "FORBIDDEN" ? false : 15_000),
   });
+  if (audit.error?.data?.code === "FORBIDDEN") {
+    const why = audit.error.message;
+    return (
+      <PageState title="The audit log covers the whole fleet">
+        <p>{why.charAt(0).toUpperCase() + why.slice(1)}.</p>
+        <p className="muted">
+          It records changes to releases, users and tokens as well as rings, so it is shown to those who hold their role
+          on every ring. Each machine&apos;s timeline and each rollout&apos;s page still show what happened to them.
+        </p>
+      </PageState>
+    );
+  }
 
   const filterButton = (text: string, changes: Record<string, string>, title: string) => (
     <button type="button" className="link-like" title={title} onClick={() => url.set({ ...changes, page: undefined })}>

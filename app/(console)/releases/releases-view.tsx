@@ -66,8 +66,10 @@ const baseColumns: ColumnDef<Row, unknown>[] = [
 export function ReleasesView() {
   const trpc = useTRPC();
   const url = useUrlState();
-  const { can } = useMe();
+  const { can, canOnFleet } = useMe();
   const operator = can("operator");
+  // The brake and lifting a quarantine act on every ring that runs the release: not for an operator of some rings.
+  const fleetOperator = canOnFleet("operator");
   const [adding, setAdding] = useState(false);
   const [result, setResult] = useState<string | null>(null);
   const [braking, setBraking] = useState<Row | null>(null);
@@ -104,10 +106,12 @@ export function ReleasesView() {
                   Roll out…
                 </Link>
               )}
-              <button type="button" className="danger-outline" onClick={() => setBraking(row.original)}>
-                Emergency brake…
-              </button>
-              {row.original.quarantinedAt && (
+              {fleetOperator && (
+                <button type="button" className="danger-outline" onClick={() => setBraking(row.original)}>
+                  Emergency brake…
+                </button>
+              )}
+              {fleetOperator && row.original.quarantinedAt && (
                 <button type="button" onClick={() => setLifting(row.original)}>
                   Lift quarantine…
                 </button>
@@ -134,6 +138,12 @@ export function ReleasesView() {
           </div>
         )}
       </div>
+      {operator && !fleetOperator && (
+        <p className="page-intro">
+          The emergency brake stops a release on every ring, and you hold your role on some rings only: an operator of
+          every ring pulls it.
+        </p>
+      )}
       {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
       {operator && adding && (
         <AddReleaseForm

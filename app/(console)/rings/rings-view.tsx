@@ -27,8 +27,10 @@ function Seconds({ value }: { value: number }) {
 
 export function RingsView() {
   const trpc = useTRPC();
-  const { can } = useMe();
+  const { can, canOnFleet } = useMe();
   const operator = can("operator");
+  // A new ring concerns the whole fleet: not for an operator of some rings.
+  const fleetOperator = canOnFleet("operator");
   const rings = useQuery({ ...trpc.rings.list.queryOptions(), refetchInterval: 10_000 });
   const [creating, setCreating] = useState(false);
   const [dialog, setDialog] = useState<{ kind: "release" | "policy" | "reshuffle"; ring: Ring } | null>(null);
@@ -148,7 +150,7 @@ export function RingsView() {
       <div className="page-header">
         <h1>Rings</h1>
         <p className="muted">Machines move ring by ring: the first ring gets a release first.</p>
-        {operator && (
+        {fleetOperator && (
           <div className="actions">
             <button type="button" className="primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
               {creating ? "Close" : "New ring"}
@@ -157,7 +159,7 @@ export function RingsView() {
         )}
       </div>
       {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
-      {operator && creating && (
+      {fleetOperator && creating && (
         <CreateRingForm
           rings={rings.data ?? []}
           onCreated={(name) => {

@@ -184,7 +184,7 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
 
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
-  const { can } = useMe();
+  const { can, canOnFleet } = useMe();
   const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const query = useQuery({
@@ -263,9 +263,12 @@ export function MachineDetail({ machineId }: { machineId: string }) {
           <OnlineBadge online={m.online} />
         </div>
         <div className="actions">
-          <Link className="button-link" href={`/audit?target=machine&targetId=${encodeURIComponent(m.machineId)}`}>
-            Audit history
-          </Link>
+          {/* The audit log spans the whole fleet: not for a user limited to some rings (the timeline below is theirs). */}
+          {canOnFleet("viewer") && (
+            <Link className="button-link" href={`/audit?target=machine&targetId=${encodeURIComponent(m.machineId)}`}>
+              Audit history
+            </Link>
+          )}
           {operator && (
             <>
               <button type="button" onClick={() => setDialog("move")}>

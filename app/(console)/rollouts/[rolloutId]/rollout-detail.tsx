@@ -225,7 +225,7 @@ function RingCard({
 export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
   const trpc = useTRPC();
   const url = useUrlState();
-  const { can } = useMe();
+  const { can, canOnFleet } = useMe();
   const [action, setAction] = useState<PendingAction | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const ringFilter = url.get("ring");
@@ -409,7 +409,7 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
                 Revert…
               </button>
             )}
-            {touched && (
+            {touched && !r.readOnly && (
               <Link
                 className="button-link"
                 href={`/rollouts/new?rings=${encodeURIComponent(r.rings.map((ring) => ring.ring.name).join(","))}&downgrade=1`}
@@ -421,8 +421,16 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
           </div>
         )}
       </div>
-      {operator && r.state === "paused" && !r.actions.resume.allowed && r.actions.resume.why && (
-        <p className="muted small">Resume is not possible: {r.actions.resume.why}.</p>
+      {operator && r.readOnly ? (
+        <p className="notice info read-only-note" data-testid="read-only">
+          <strong>Read-only for you:</strong> {r.readOnly}. Acting on a rollout (pause, resume, approve, abort, revert)
+          needs every one of its rings.
+        </p>
+      ) : (
+        operator &&
+        r.state === "paused" &&
+        !r.actions.resume.allowed &&
+        r.actions.resume.why && <p className="muted small">Resume is not possible: {r.actions.resume.why}.</p>
       )}
 
       {query.error && <ErrorNotice title="Could not refresh:" error={`${query.error.message}. Showing what was last loaded.`} />}
@@ -452,9 +460,12 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
             )}
             <Fact label="Rings">{r.rings.map((ring) => ring.ring.name).join(" → ")}</Fact>
             {r.allowDowngrade && <Fact label="Downgrade">allowed (roll forward to an older release)</Fact>}
-            <Fact label="History">
-              <Link href={`/audit?target=rollout&targetId=${encodeURIComponent(r.id)}`}>Audit log of this rollout</Link>
-            </Fact>
+            {/* The audit log spans the whole fleet: not for a user limited to some rings. */}
+            {canOnFleet("viewer") && (
+              <Fact label="History">
+                <Link href={`/audit?target=rollout&targetId=${encodeURIComponent(r.id)}`}>Audit log of this rollout</Link>
+              </Fact>
+            )}
           </dl>
         </div>
         <div className="overall">
