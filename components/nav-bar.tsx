@@ -13,6 +13,7 @@ const LINKS = [
   { href: "/releases", label: "Releases", role: "viewer" },
   { href: "/audit", label: "Audit log", role: "viewer" },
   { href: "/enrollment-tokens", label: "Enrollment tokens", role: "admin" },
+  { href: "/api-tokens", label: "API tokens", role: "admin" },
   { href: "/users", label: "Users", role: "admin" },
 ] as const;
 
@@ -22,7 +23,8 @@ export function NavBar() {
   const pathname = usePathname();
   const isAdmin = me.data?.role === "admin";
   return (
-    <header className="navbar">
+    // An admin's longer list of links leaves less room: the e-mail gives way first (globals.css).
+    <header className={isAdmin ? "navbar admin-nav" : "navbar"}>
       <Link href="/dashboard" className="brand">
         <span className="logo" aria-hidden="true">
           ◆
@@ -44,7 +46,7 @@ export function NavBar() {
         {me.data && (
           <>
             <span>{me.data.name}</span> <span className="role-badge">{me.data.role}</span>{" "}
-            <Link href="/account" aria-current={pathname.startsWith("/account") ? "page" : undefined}>
+            <Link href="/account" title={me.data.name} aria-current={pathname.startsWith("/account") ? "page" : undefined}>
               My account
             </Link>
           </>

@@ -1,4 +1,5 @@
 import { getServerSession } from "next-auth";
+import Link from "next/link";
 import { redirect } from "next/navigation";
 import type { ReactNode } from "react";
 import { NavBar } from "@/components/nav-bar";
@@ -14,6 +15,10 @@ export default async function ConsoleLayout({ children }: { children: ReactNode 
     <TrpcProviders>
       <NavBar />
       <main className="page">{children}</main>
+      <footer className="console-footer">
+        <Link href="/api">API reference</Link>
+        <a href="/api/v1/openapi.json">OpenAPI document</a>
+      </footer>
     </TrpcProviders>
   );
 }

@@ -1,8 +1,8 @@
 // After the whole browser run: no token, password or hash in any log line the
 // console (and its demo fleet) printed during the run, nor in any API answer
 // or export an admin can read. Runs as the teardown project of the browser
-// tests, so it sees everything they did: sign-ins, enrollment tokens created
-// in the UI, agents enrolling and checking in, rollouts, audit rows.
+// tests, so it sees everything they did: sign-ins, enrollment and API tokens
+// created in the UI, agents enrolling and checking in, rollouts, audit rows.
 import fs from "node:fs";
 import { expect, test } from "@playwright/test";
 import pg from "pg";
@@ -11,7 +11,7 @@ import { CONSOLE_LOG, DATA_DIR } from "./paths";
 import { ADMIN, signIn, trpc } from "./helpers";
 
 /** A whole token (the UI shows only its 11-character prefix). */
-const TOKEN = /orch_[em]_[A-Za-z0-9_-]{20,}/g;
+const TOKEN = /orch_[ema]_[A-Za-z0-9_-]{20,}/g;
 /** A bcrypt hash. */
 const BCRYPT = /\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}/g;
 
@@ -23,6 +23,7 @@ test("no token, password or hash in the run's logs or in any API answer", async 
     for (const sql of [
       "SELECT token_hash AS h FROM machine_tokens",
       "SELECT token_hash AS h FROM enrollment_tokens",
+      "SELECT token_hash AS h FROM api_tokens",
       "SELECT password_hash AS h FROM users",
     ]) {
       hashes.push(...(await client.query<{ h: string }>(sql)).rows.map((r) => r.h));
@@ -38,6 +39,7 @@ test("no token, password or hash in the run's logs or in any API answer", async 
   await read("users.me");
   await read("users.list");
   await read("enrollmentTokens.list");
+  await read("apiTokens.list");
   await read("rings.list");
   await read("rings.leases");
   await read("releases.list", {});

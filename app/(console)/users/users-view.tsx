@@ -8,6 +8,8 @@ import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
 import { invalidIf, problemOf } from "@/components/format";
 import { AdminsOnly, ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
+import { RingScope, RingScopeField, scopeOf } from "@/components/ring-scope";
+import { ROLE_OPTIONS } from "@/components/role-options";
 import type { RouterOutputs } from "@/components/router-types";
 import { DateTime, RelativeTime, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
@@ -16,11 +18,13 @@ import { useMe } from "@/components/use-me";
 type User = RouterOutputs["users"]["list"][number];
 type Role = User["role"];
 
-const ROLES: { value: Role; label: string; hint: string }[] = [
-  { value: "viewer", label: "Viewer", hint: "reads everything, changes nothing" },
-  { value: "operator", label: "Operator", hint: "acts on the fleet: rings, releases, machines" },
-  { value: "admin", label: "Admin", hint: "also manages users and enrollment tokens" },
-];
+/** "a viewer", "an operator of canary, beta", "an admin". */
+function roleWords(role: Role, rings: readonly string[] | null) {
+  return `${role === "viewer" ? "a" : "an"} ${role}${rings ? ` of ${rings.join(", ")}` : ""}`;
+}
+
+const sameScope = (a: readonly string[] | null, b: readonly string[] | null) =>
+  a === null || b === null ? a === b : a.length === b.length && a.every((ring) => b.includes(ring));
 
 function RoleBadge({ role }: { role: Role }) {
   return <span className={`role-pill role-${role}`}>{role}</span>;
@@ -51,6 +55,8 @@ function UsersAdmin() {
   const [created, setCreated] = useState<RouterOutputs["users"]["create"] | null>(null);
   const [pending, setPending] = useState<Pending>(null);
   const [newRole, setNewRole] = useState<Role>("viewer");
+  const [newRings, setNewRings] = useState<string[]>([]);
+  const rings = useQuery(trpc.rings.list.queryOptions());
   const [result, setResult] = useState<string | null>(null);
   const [reason, setReason] = useState("");
   const remove = useMutation(
@@ -69,7 +75,7 @@ function UsersAdmin() {
         setPending(null);
         setResult(
           input.disabled === undefined
-            ? `${user.email} is now ${user.role === "admin" ? "an" : "a"} ${user.role}.`
+            ? `${user.email} is now ${roleWords(user.role, user.rings)}${user.rings ? " only" : ""}.`
             : input.disabled
               ? `${user.email} is disabled and can no longer sign in.`
               : `${user.email} is enabled again.`,
@@ -82,7 +88,10 @@ function UsersAdmin() {
     update.reset();
     remove.reset();
     setReason("");
-    if (next?.kind === "role") setNewRole(next.user.role);
+    if (next?.kind === "role") {
+      setNewRole(next.user.role);
+      setNewRings(next.user.rings ? [...next.user.rings] : []);
+    }
     setPending(next);
   };
 
@@ -99,6 +108,7 @@ function UsersAdmin() {
       ),
     },
     { id: "role", header: "Role", cell: ({ row }) => <RoleBadge role={row.original.role} /> },
+    { id: "rings", header: "Rings", cell: ({ row }) => <RingScope rings={row.original.rings} /> },
     {
       id: "status",
       header: "Status",
@@ -138,6 +148,9 @@ function UsersAdmin() {
 
   const target = pending?.user;
   const disabling = pending?.kind === "disable" && !target?.disabledAt;
+  // An admin is never scoped: the rings chosen count for operators and viewers only.
+  const chosenScope = newRole === "admin" ? null : scopeOf(newRings);
+  const scopeChanges = target ? !sameScope(chosenScope, target.rings) : false;
 
   return (
     <>
@@ -204,17 +217,19 @@ function UsersAdmin() {
       />
       <ConfirmDialog
         open={pending?.kind === "role"}
-        title={`Change the role of ${target?.email ?? ""}`}
-        confirmLabel={`Make ${newRole}`}
-        confirmDisabled={newRole === target?.role}
+        title={`Change the role and rings of ${target?.email ?? ""}`}
+        confirmLabel={`Make ${newRole}${chosenScope ? ` of ${chosenScope.join(", ")}` : scopeChanges && newRole !== "admin" ? " of every ring" : ""}`}
+        confirmDisabled={newRole === target?.role && !scopeChanges}
         busy={update.isPending}
         error={update.error?.message}
         onClose={() => setPending(null)}
-        onConfirm={() => target && update.mutate({ userId: target.id, role: newRole })}
+        onConfirm={() =>
+          target && update.mutate({ userId: target.id, role: newRole, rings: newRole === "admin" ? undefined : chosenScope })
+        }
       >
         <fieldset className="radio-group">
           <legend>Role</legend>
-          {ROLES.map((r) => (
+          {ROLE_OPTIONS.map((r) => (
             <label key={r.value} className="radio">
               <input
                 type="radio"
@@ -230,7 +245,17 @@ function UsersAdmin() {
             </label>
           ))}
         </fieldset>
-        <p className="muted">Their open sessions end at once: they sign in again to work with the new role.</p>
+        <RingScopeField
+          rings={rings.data?.map((r) => r.name)}
+          value={newRings}
+          onChange={setNewRings}
+          admin={newRole === "admin"}
+          problem={problemOf(update.error)}
+        />
+        <p className="muted">
+          Now {target ? roleWords(target.role, target.rings) : ""}. Their open sessions end at once: they sign in again to
+          work with the new role.
+        </p>
       </ConfirmDialog>
       <ConfirmDialog
         open={pending?.kind === "disable"}
@@ -278,6 +303,9 @@ function CreateUserForm({
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [mode, setMode] = useState<"generate" | "set">("generate");
+  const [role, setRole] = useState<Role>("viewer");
+  const [chosen, setChosen] = useState<string[]>([]);
+  const rings = useQuery(trpc.rings.list.queryOptions());
   const create = useMutation(
     trpc.users.create.mutationOptions({
       onSuccess: async (answer) => {
@@ -295,7 +323,8 @@ function CreateUserForm({
     const name = String(form.get("name") ?? "").trim();
     create.mutate({
       email: String(form.get("email") ?? "").trim(),
-      role: String(form.get("role") ?? "viewer") as Role,
+      role,
+      rings: role === "admin" ? undefined : (scopeOf(chosen) ?? undefined),
       name: name || undefined,
       password: mode === "set" ? String(form.get("password") ?? "") : undefined,
     });
@@ -315,14 +344,21 @@ function CreateUserForm({
         </label>
         <label>
           Role
-          <select name="role" defaultValue="viewer" {...invalidIf(problem, "role")}>
-            {ROLES.map((r) => (
+          <select name="role" value={role} onChange={(e) => setRole(e.target.value as Role)} {...invalidIf(problem, "role")}>
+            {ROLE_OPTIONS.map((r) => (
               <option key={r.value} value={r.value}>
                 {r.label} — {r.hint}
               </option>
             ))}
           </select>
         </label>
+        <RingScopeField
+          rings={rings.data?.map((r) => r.name)}
+          value={chosen}
+          onChange={setChosen}
+          admin={role === "admin"}
+          problem={problem}
+        />
         <fieldset className="radio-group">
           <legend>Password</legend>
           <label className="radio">
