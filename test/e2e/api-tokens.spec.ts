@@ -222,7 +222,8 @@ test("the API reference lists every operation of the document, with its role and
 
   const create = page.getByRole("article", { name: "POST /api-tokens", exact: true });
   await expect(create).toContainText("Create an API token (shown once)");
-  await expect(create).toContainText("admin or above");
+  await expect(create.locator("dl")).toContainText("Roleadmin");
+  await expect(page.getByRole("article", { name: "POST /machines/{machineId}/pin", exact: true }).locator("dl")).toContainText("Roleoperator or above");
   await expect(create).toContainText("the whole fleet: tokens limited to some rings are refused");
   const fields = create.getByRole("table", { name: "Fields of POST /api-tokens" });
   await expect(fields.locator("tbody tr", { hasText: "Idempotency-Key" })).toContainText("header");

@@ -205,7 +205,7 @@ function OperationCard({ method, path, op }: { method: string; path: string; op:
       {op.summary && <p>{op.summary}</p>}
       <dl className="facts api-facts">
         <dt>Role</dt>
-        <dd>{role ? `${role} or above` : "any valid token"}</dd>
+        <dd>{role === "admin" ? "admin" : role ? `${role} or above` : "any valid token"}</dd>
         {rings.length > 0 && (
           <>
             <dt>Rings</dt>
