@@ -3,6 +3,7 @@
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
+import type { z } from "zod";
 import type { Prisma, PrismaClient } from "../db/client";
 import { invalid, notFound } from "../errors";
 import { ringNameWhere } from "../auth/scope";
@@ -18,6 +19,9 @@ import {
   LAST_SEEN_SECONDS,
   type ListMachinesInput,
   listMachinesInput,
+  MAX_MATCHING,
+  type MachineFilter,
+  machineFilterSchema,
   type MachineSortField,
   type MoveMachinesInput,
   moveMachinesInput,
@@ -73,9 +77,8 @@ export function isOnline(lastSeenAt: Date | null, intervalSeconds: number | unde
   return now.getTime() - lastSeenAt.getTime() <= OFFLINE_AFTER_INTERVALS * interval * 1000;
 }
 
-/** A page of the machines table; `scope`: the caller's rings (null: every ring). */
-export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock, scope: readonly string[] | null = null) {
-  const query = listMachinesInput.parse(input);
+/** The Prisma filter of the machines table's filters, within the caller's rings. */
+function machineWhere(query: z.output<typeof machineFilterSchema>, clock: Clock, scope: readonly string[] | null): Prisma.MachineWhereInput {
   const where: Prisma.MachineWhereInput = { retiredAt: null };
   const ring = ringNameWhere(scope, query.ring);
   if (ring) where.ring = ring;
@@ -96,6 +99,26 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
       { machineId: { contains: escapeLike(query.q), mode: "insensitive" } },
     ];
   }
+  return where;
+}
+
+/**
+ * The ids of every machine a filter matches, within the caller's rings, for a
+ * bulk action: refused (naming `matching`) when none matches or more than
+ * MAX_MATCHING do.
+ */
+export async function machinesMatching(db: Prisma.TransactionClient, filter: MachineFilter, clock: Clock, scope: readonly string[] | null) {
+  const where = machineWhere(machineFilterSchema.parse(filter), clock, scope);
+  const rows = await db.machine.findMany({ where, orderBy: { machineId: "asc" }, take: MAX_MATCHING + 1, select: { machineId: true } });
+  if (rows.length === 0) throw invalid("matching", "no machine matches the filter");
+  if (rows.length > MAX_MATCHING) throw invalid("matching", `the filter matches more than ${MAX_MATCHING} machines: narrow it`);
+  return rows.map((r) => r.machineId);
+}
+
+/** A page of the machines table; `scope`: the caller's rings (null: every ring). */
+export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock, scope: readonly string[] | null = null) {
+  const query = listMachinesInput.parse(input);
+  const where = machineWhere(query, clock, scope);
   const [rows, total] = await Promise.all([
     db.machine.findMany({
       where,
@@ -210,17 +233,18 @@ async function machineAnswer(db: PrismaClient, machineId: string, facts: { updat
   };
 }
 
-export async function moveMachinesToRing(db: PrismaClient, actor: Actor, input: MoveMachinesInput) {
+export async function moveMachinesToRing(db: PrismaClient, actor: Actor, input: MoveMachinesInput, clock: Clock = systemClock) {
   const data = moveMachinesInput.parse(input);
   const moved = await db.$transaction(async (tx) => {
+    const machineIds = data.machineIds ?? (await machinesMatching(tx, data.matching!, clock, actor.rings));
     const ring = await tx.ring.findUnique({ where: { name: data.ring }, select: { id: true, cohortSeed: true } });
     if (!ring) throw invalid("ring", `no ring named ${data.ring}`);
     const machines = await tx.machine.findMany({
-      where: { machineId: { in: data.machineIds }, retiredAt: null },
+      where: { machineId: { in: machineIds }, retiredAt: null },
       select: { id: true, machineId: true, ring: { select: { name: true } } },
     });
     const found = new Set(machines.map((m) => m.machineId));
-    const missing = data.machineIds.find((id) => !found.has(id));
+    const missing = machineIds.find((id) => !found.has(id));
     if (missing) throw invalid("machineIds", `no machine ${missing}`);
     // A machine takes its place in the new ring's cohort space.
     await tx.$executeRaw`

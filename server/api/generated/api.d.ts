@@ -1730,7 +1730,20 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    machineIds: string[];
+                    machineIds?: string[];
+                    matching?: {
+                        ring?: string;
+                        /** @enum {string} */
+                        health?: "healthy" | "degraded" | "unhealthy" | "unknown";
+                        /** @enum {string} */
+                        updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                        version?: string;
+                        branch?: string;
+                        label?: string & (unknown & unknown);
+                        /** @enum {string} */
+                        lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
+                        q?: string;
+                    };
                     ring: string;
                     reason?: string;
                 };
@@ -1803,7 +1816,20 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    machineIds: string[];
+                    machineIds?: string[];
+                    matching?: {
+                        ring?: string;
+                        /** @enum {string} */
+                        health?: "healthy" | "degraded" | "unhealthy" | "unknown";
+                        /** @enum {string} */
+                        updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                        version?: string;
+                        branch?: string;
+                        label?: string & (unknown & unknown);
+                        /** @enum {string} */
+                        lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
+                        q?: string;
+                    };
                     reason?: string;
                     version: string;
                     ref?: string;
@@ -1876,10 +1902,23 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
-                    machineIds: string[];
+                    machineIds?: string[];
+                    matching?: {
+                        ring?: string;
+                        /** @enum {string} */
+                        health?: "healthy" | "degraded" | "unhealthy" | "unknown";
+                        /** @enum {string} */
+                        updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                        version?: string;
+                        branch?: string;
+                        label?: string & (unknown & unknown);
+                        /** @enum {string} */
+                        lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
+                        q?: string;
+                    };
                     reason?: string;
                 };
             };
@@ -1948,10 +1987,23 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
-                    machineIds: string[];
+                    machineIds?: string[];
+                    matching?: {
+                        ring?: string;
+                        /** @enum {string} */
+                        health?: "healthy" | "degraded" | "unhealthy" | "unknown";
+                        /** @enum {string} */
+                        updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                        version?: string;
+                        branch?: string;
+                        label?: string & (unknown & unknown);
+                        /** @enum {string} */
+                        lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
+                        q?: string;
+                    };
                     reason?: string;
                 };
             };

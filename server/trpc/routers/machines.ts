@@ -30,7 +30,7 @@ export const machinesRouter = router({
   move: operatorProcedure
     .meta({ rings: ["machines", "ring"] })
     .input(moveMachinesInput)
-    .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input)),
+    .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   pin: operatorProcedure
     .meta({ rings: "machine" })
     .input(pinInput)
