@@ -381,6 +381,23 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       );
     });
 
+  release
+    .command("show")
+    .description("One release: checksum, notes, quarantine, the rings that run it and its rollouts")
+    .argument("<version>", "release version")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, opts: { ref?: string; json?: boolean }) => {
+      const r = await api().call("releases.get", { version, ref: opts.ref });
+      say(opts, r, () => [
+        `Release ${r.version} of ${r.branch.ref}: ${r.checksum}`,
+        ...(r.quarantinedAt ? [`quarantined since ${iso(r.quarantinedAt)}: ${r.quarantineReason ?? ""}`] : []),
+        `rings running it: ${r.currentFor.map((x) => x.name).join(", ") || "none"}`,
+        `rollouts: ${r.rollouts.map((x) => `${x.id} (${x.state})`).join(", ") || "none"}`,
+        ...(r.notes ? ["", r.notes] : []),
+      ]);
+    });
+
   // ---- machines ------------------------------------------------------------------------------
   const machine = program.command("machine").description("Machines of the fleet");
   machine

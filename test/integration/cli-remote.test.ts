@@ -64,7 +64,7 @@ describe("orchard against a remote console", () => {
   it("prints the same and exits the same as on the database directly", async () => {
     const sims = new SimFleet(app);
     await sims.enroll("canary", 2, hex("1"), "cli-remote");
-    for (const args of [["ring", "list"], ["release", "list"], ["machine", "list"], ["machine", "list", "--json"], ["rollout", "list", "--json"], ["machine", "show", "cli-remote-000"]]) {
+    for (const args of [["ring", "list"], ["release", "list"], ["release", "show", "1"], ["machine", "list"], ["machine", "list", "--json"], ["rollout", "list", "--json"], ["machine", "show", "cli-remote-000"]]) {
       const remote = await orchard(args);
       const local = await orchard(args, { local: true });
       expect(remote.code, `${args.join(" ")}: ${remote.stderr}`).toBe(0);
