@@ -30,6 +30,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "POST", path: "/machines/{machineId}/pin", procedure: "machines.pin", tag: "machines", summary: "Pin a machine to a release" },
   { method: "POST", path: "/machines/{machineId}/unpin", procedure: "machines.unpin", tag: "machines", summary: "Unpin a machine" },
   { method: "POST", path: "/machines/{machineId}/rollback", procedure: "machines.rollback", tag: "machines", summary: "Roll a machine back to its previous deployment" },
+  { method: "PATCH", path: "/machines/{machineId}/labels", procedure: "machines.setLabels", tag: "machines", summary: "Set or remove a machine's labels" },
   { method: "POST", path: "/machines/{machineId}/retire", procedure: "machines.retire", tag: "machines", summary: "Retire a machine" },
   { method: "POST", path: "/machines/{machineId}/allow-reenroll", procedure: "machines.allowReenroll", tag: "machines", summary: "Let a re-imaged machine enroll again (24 hours)" },
   { method: "POST", path: "/machines/{machineId}/free-reboot-slot", procedure: "rings.forceReleaseLease", tag: "machines", summary: "Free the reboot slot a machine holds" },

@@ -532,6 +532,23 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       say(opts, result, () => `Rolling ${machineId} back to ${result.rollbackTo.version ?? result.rollbackTo.checksum}`);
     });
   machine
+    .command("label")
+    .description("Set or remove a machine's labels: KEY=VALUE sets, KEY- removes")
+    .argument("<machineId>", "the machine")
+    .argument("<changes...>", "such as site=fra-1 rack- (rack removed)")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, changes: string[], opts: { reason?: string; json?: boolean }) => {
+      const set: Record<string, string> = {};
+      const remove: string[] = [];
+      for (const change of changes) {
+        if (change.endsWith("-") && !change.includes("=")) remove.push(change.slice(0, -1));
+        else Object.assign(set, label(change));
+      }
+      const result = await api().call("machines.setLabels", { machineId, set, remove, reason: opts.reason });
+      say(opts, result, () => `${machineId}: ${Object.entries(result.labels).map(([k, v]) => `${k}=${v}`).join(" ") || "no labels"}`);
+    });
+  machine
     .command("retire")
     .description("Retire a machine: its token stops working and it leaves every list")
     .argument("<machineId>", "the machine")

@@ -26,6 +26,8 @@ import {
   type MoveMachinesInput,
   moveMachinesInput,
   retireMachineInput,
+  type SetLabelsInput,
+  setLabelsInput,
 } from "./schemas";
 
 /** The deployment a rollback boots: the first reported one that is not booted and is another commit. */
@@ -300,6 +302,35 @@ export async function retireMachine(
   });
   domainEvents.emit("machineChanged", machine.id);
   return { machineId: data.machineId, retired: true };
+}
+
+/**
+ * An operator sets or removes a machine's labels (the filters, a rollout's
+ * force-first and exclude lists, and the ring's failure domain read them).
+ * Audited with the labels before and after.
+ */
+export async function setMachineLabels(db: PrismaClient, actor: Actor, input: SetLabelsInput) {
+  const data = setLabelsInput.parse(input);
+  const result = await db.$transaction(async (tx) => {
+    const machine = await tx.machine.findUnique({ where: { machineId: data.machineId }, select: { id: true, labels: true, retiredAt: true } });
+    if (!machine || machine.retiredAt) throw notFound(`machine ${data.machineId}`);
+    const before = (machine.labels ?? {}) as Record<string, string>;
+    const after: Record<string, string> = { ...before, ...data.set };
+    for (const key of data.remove) delete after[key];
+    if (Object.keys(after).length > 32) throw invalid("set", "a machine has at most 32 labels");
+    await tx.machine.update({ where: { id: machine.id }, data: { labels: after } });
+    await writeAudit(tx, actor, {
+      action: "machine.labels",
+      targetType: "machine",
+      targetId: data.machineId,
+      reason: data.reason,
+      before: { labels: before },
+      after: { labels: after },
+    });
+    return { id: machine.id, labels: after };
+  });
+  domainEvents.emit("machineChanged", result.id);
+  return { machineId: data.machineId, labels: result.labels };
 }
 
 /** How long an operator's re-image allowance lasts. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { machineIdSchema } from "../protocol/v1";
+import { labelKeySchema, labelsSchema, machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
 import { ringNameSchema } from "../rings/schemas";
 import { HEALTH_STATUSES, UPDATE_STATES } from "../vocabulary";
@@ -112,3 +112,14 @@ export const bulkPinInput = bulkMachinesFields
   })
   .superRefine(oneTarget);
 export type BulkPinInput = z.input<typeof bulkPinInput>;
+
+/** An operator's change to a machine's labels: keys set (or changed), keys removed. */
+export const setLabelsInput = z
+  .object({
+    machineId: machineIdSchema,
+    set: labelsSchema.default({}),
+    remove: z.array(labelKeySchema).max(32, "at most 32 labels").default([]),
+    reason: z.string().max(500).optional(),
+  })
+  .refine((v) => Object.keys(v.set).length > 0 || v.remove.length > 0, { path: ["set"], message: "set or remove at least one label" });
+export type SetLabelsInput = z.input<typeof setLabelsInput>;
