@@ -1,0 +1,162 @@
+// The monitoring files shipped in deploy/: Prometheus's own promtool checks
+// the alerting rules, runs their unit tests and checks the example
+// configuration; every metric and label that the rules and the Grafana
+// dashboard use is one that a real console's /metrics serves.
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import YAML from "yaml";
+import { cliActor } from "../../server/audit/audit";
+import { pauseRollout, startRollout } from "../../server/rollouts/rollouts";
+import { hex } from "../helpers/agent-http";
+import { ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
+import { parseScrape, promqlUse, type Scrape } from "../helpers/prometheus";
+import { REF, SimFleet } from "../helpers/sim-machines";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const prometheusDir = path.join(root, "deploy/prometheus");
+const dashboardFile = path.join(root, "deploy/grafana/orchard-dashboard.json");
+const METRICS_TOKEN = "t".repeat(24);
+/** Series Prometheus makes itself for every target, and the labels it adds to every series it scrapes. */
+const PROMETHEUS_OWN = new Set(["up"]);
+const TARGET_LABELS = new Set(["job", "instance"]);
+
+const hasPromtool = await promisify(execFile)("promtool", ["--version"]).then(
+  () => true,
+  () => false,
+);
+// On CI a missing promtool is a failure (Debian's `prometheus` package has it), never a skip.
+const skipWithoutPromtool = !hasPromtool && !process.env.CI;
+const promtool = (args: string[], cwd = prometheusDir) => promisify(execFile)("promtool", args, { cwd });
+
+interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string;
+}
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
+  datasource?: { uid: string };
+  targets?: { expr: string; datasource?: { uid: string } }[];
+  panels?: Panel[];
+}
+
+const rules = (YAML.parse(fs.readFileSync(path.join(prometheusDir, "orchard-alerts.yml"), "utf8")) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const dashboard = JSON.parse(fs.readFileSync(dashboardFile, "utf8")) as {
+  panels: Panel[];
+  templating: { list: { name: string; type: string; query: string | { query: string } }[] };
+};
+const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
+const variables = dashboard.templating.list;
+/** label_values(metric, label) of a query variable. */
+const labelValues = (query: string) => {
+  const match = /^label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)$/.exec(query);
+  if (!match) throw new Error(`not a label_values() query: ${query}`);
+  return { metric: match[1], label: match[2] };
+};
+
+describe.skipIf(skipWithoutPromtool)("the alerting rules, by promtool", () => {
+  it("are valid rules", async () => {
+    const { stdout } = await promtool(["check", "rules", "orchard-alerts.yml"]);
+    expect(stdout).toContain(`SUCCESS: ${rules.length} rules found`);
+  });
+
+  it("fire as their unit tests expect", async () => {
+    const { stdout } = await promtool(["test", "rules", "orchard-alerts.test.yml"]);
+    expect(stdout).toContain("SUCCESS");
+  });
+
+  it("load through the example configuration", async () => {
+    // The configuration names its token file beside it; promtool checks that it exists.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orch-prom-"));
+    try {
+      for (const file of ["prometheus.yml", "orchard-alerts.yml"]) fs.copyFileSync(path.join(prometheusDir, file), path.join(dir, file));
+      fs.writeFileSync(path.join(dir, "orchard-metrics-token"), METRICS_TOKEN, { mode: 0o600 });
+      const { stdout } = await promtool(["check", "config", "prometheus.yml"], dir);
+      expect(stdout).toContain("SUCCESS: 1 rule files found");
+      expect(stdout).toContain(`SUCCESS: ${rules.length} rules found`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the Grafana dashboard", () => {
+  it("has unique panel ids, panels within the grid's 24 columns, one datasource variable, and defines every variable it uses", () => {
+    const ids = panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of panels) {
+      expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
+      if (p.type === "row") continue;
+      expect(p.datasource?.uid, p.title).toBe("${datasource}");
+      expect(p.targets?.length, p.title).toBeGreaterThan(0);
+      for (const t of p.targets!) expect(t.datasource?.uid, p.title).toBe("${datasource}");
+    }
+    expect(variables.filter((v) => v.type === "datasource").map((v) => v.name)).toEqual(["datasource"]);
+    const defined = new Set(variables.map((v) => v.name));
+    const text = JSON.stringify(dashboard.panels);
+    for (const used of text.matchAll(/\$\{?([a-zA-Z_][a-zA-Z0-9_]*)/g)) {
+      if (!used[1].startsWith("__")) expect(defined, `$${used[1]}`).toContain(used[1]);
+    }
+  });
+});
+
+describe("metric names of the rules and the dashboard", () => {
+  let app: TestConsole;
+  let scrape: Scrape;
+
+  beforeAll(async () => {
+    // A console with machines and a paused rollout, so that every family has series with their labels.
+    app = await startTestConsole({ ORCHARD_METRICS_TOKEN: METRICS_TOKEN }, { controller: false });
+    await ringsOnRelease1(app, REF, ["canary"]);
+    await new SimFleet(app).enroll("canary", 2, hex("1"));
+    const rollout = await startRollout(app.db.prisma, cliActor, { version: "2", rings: ["canary"] });
+    await app.controller.stepRollout(rollout.id);
+    await pauseRollout(app.db.prisma, cliActor, { rolloutId: rollout.id, reason: "for the test" }, app.clock);
+    const res = await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(res.status).toBe(200);
+    scrape = parseScrape(await res.text());
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  /** The label names each metric's series carry on the scrape. */
+  const labelsOf = (name: string) => new Set([...TARGET_LABELS, ...scrape.series.filter((s) => s.name === name).flatMap((s) => Object.keys(s.labels))]);
+  const served = (name: string) => PROMETHEUS_OWN.has(name) || scrape.series.some((s) => s.name === name);
+
+  function checkExpression(where: string, expr: string) {
+    const use = promqlUse(expr);
+    expect(use.selectors.length, `${where}: ${expr}`).toBeGreaterThan(0);
+    for (const selector of use.selectors) {
+      expect(served(selector.name), `${where}: ${selector.name} is not served by /metrics`).toBe(true);
+      if (PROMETHEUS_OWN.has(selector.name)) continue;
+      for (const label of selector.labels) expect(labelsOf(selector.name), `${where}: ${selector.name} has no label ${label}`).toContain(label);
+    }
+    const labels = new Set(use.selectors.flatMap((s) => (PROMETHEUS_OWN.has(s.name) ? [...TARGET_LABELS] : [...labelsOf(s.name)])));
+    for (const label of use.grouping) expect(labels, `${where}: no metric of ${expr} has the label ${label}`).toContain(label);
+  }
+
+  it("are served by /metrics, with the labels they use", () => {
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) checkExpression(`rule ${rule.alert ?? rule.record}`, rule.expr);
+    for (const panel of panels) for (const target of panel.targets ?? []) checkExpression(`panel ${panel.title}`, target.expr);
+    for (const variable of variables.filter((v) => v.type === "query")) {
+      const { metric, label } = labelValues(typeof variable.query === "string" ? variable.query : variable.query.query);
+      expect(served(metric), `variable ${variable.name}: ${metric}`).toBe(true);
+      expect(labelsOf(metric), `variable ${variable.name}: ${metric}`).toContain(label);
+    }
+  });
+
+  it("catch a name /metrics does not serve", () => {
+    expect(() => checkExpression("a typo", 'max by (ring) (orchard_machine_dark{ring="beta"})')).toThrow(/orchard_machine_dark is not served/);
+    expect(() => checkExpression("a typo", "max by (rings) (orchard_machines_dark)")).toThrow(/label rings/);
+    expect(() => checkExpression("a typo", 'orchard_rollout_state{paused="gate"}')).toThrow(/no label paused/);
+  });
+});
