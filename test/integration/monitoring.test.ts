@@ -1,8 +1,10 @@
 // The monitoring files shipped in deploy/: Prometheus's own promtool checks
 // the alerting rules, runs their unit tests and checks the example
 // configuration; every metric and label that the rules and the Grafana
-// dashboard use is one that a real console's /metrics serves.
-import { execFile } from "node:child_process";
+// dashboard use is one that a real console's /metrics serves; a real
+// Prometheus (Debian's, beside promtool) started with the example
+// configuration scrapes that console and evaluates every rule.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,9 +14,11 @@ import YAML from "yaml";
 import { cliActor } from "../../server/audit/audit";
 import { pauseRollout, startRollout } from "../../server/rollouts/rollouts";
 import { hex } from "../helpers/agent-http";
+import { freePort } from "../helpers/console-process";
 import { ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
 import { parseScrape, promqlUse, type Scrape } from "../helpers/prometheus";
-import { REF, SimFleet } from "../helpers/sim-machines";
+import { waitFor } from "../helpers/fleet";
+import { REF, SimFleet, type SimMachine } from "../helpers/sim-machines";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const prometheusDir = path.join(root, "deploy/prometheus");
@@ -60,6 +64,30 @@ const labelValues = (query: string) => {
   if (!match) throw new Error(`not a label_values() query: ${query}`);
   return { metric: match[1], label: match[2] };
 };
+
+let app: TestConsole;
+let scrape: Scrape;
+let rolloutId: string;
+let sims: SimFleet;
+let machines: SimMachine[];
+
+beforeAll(async () => {
+  // A console with machines and a rollout paused by an operator, so that every family has series with their labels.
+  app = await startTestConsole({ ORCHARD_METRICS_TOKEN: METRICS_TOKEN }, { controller: false });
+  await ringsOnRelease1(app, REF, ["canary"]);
+  sims = new SimFleet(app);
+  machines = await sims.enroll("canary", 2, hex("1"));
+  const rollout = await startRollout(app.db.prisma, cliActor, { version: "2", rings: ["canary"] });
+  rolloutId = rollout.id;
+  await app.controller.stepRollout(rollout.id);
+  await pauseRollout(app.db.prisma, cliActor, { rolloutId, reason: "for the test" }, app.clock);
+  const res = await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  expect(res.status).toBe(200);
+  scrape = parseScrape(await res.text());
+});
+afterAll(async () => {
+  await app?.stop();
+});
 
 describe.skipIf(skipWithoutPromtool)("the alerting rules, by promtool", () => {
   it("are valid rules", async () => {
@@ -108,25 +136,6 @@ describe("the Grafana dashboard", () => {
 });
 
 describe("metric names of the rules and the dashboard", () => {
-  let app: TestConsole;
-  let scrape: Scrape;
-
-  beforeAll(async () => {
-    // A console with machines and a paused rollout, so that every family has series with their labels.
-    app = await startTestConsole({ ORCHARD_METRICS_TOKEN: METRICS_TOKEN }, { controller: false });
-    await ringsOnRelease1(app, REF, ["canary"]);
-    await new SimFleet(app).enroll("canary", 2, hex("1"));
-    const rollout = await startRollout(app.db.prisma, cliActor, { version: "2", rings: ["canary"] });
-    await app.controller.stepRollout(rollout.id);
-    await pauseRollout(app.db.prisma, cliActor, { rolloutId: rollout.id, reason: "for the test" }, app.clock);
-    const res = await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-    expect(res.status).toBe(200);
-    scrape = parseScrape(await res.text());
-  });
-  afterAll(async () => {
-    await app?.stop();
-  });
-
   /** The label names each metric's series carry on the scrape. */
   const labelsOf = (name: string) => new Set([...TARGET_LABELS, ...scrape.series.filter((s) => s.name === name).flatMap((s) => Object.keys(s.labels))]);
   const served = (name: string) => PROMETHEUS_OWN.has(name) || scrape.series.some((s) => s.name === name);
@@ -158,5 +167,75 @@ describe("metric names of the rules and the dashboard", () => {
     expect(() => checkExpression("a typo", 'max by (ring) (orchard_machine_dark{ring="beta"})')).toThrow(/orchard_machine_dark is not served/);
     expect(() => checkExpression("a typo", "max by (rings) (orchard_machines_dark)")).toThrow(/label rings/);
     expect(() => checkExpression("a typo", 'orchard_rollout_state{paused="gate"}')).toThrow(/no label paused/);
+  });
+});
+
+describe.skipIf(skipWithoutPromtool)("a real Prometheus with the example configuration", () => {
+  let dir: string;
+  let prometheus: ChildProcess | null = null;
+  let output = "";
+  let promUrl: string;
+  const api = async <T>(pathAndQuery: string): Promise<T> => {
+    const res = await fetch(`${promUrl}${pathAndQuery}`);
+    expect(res.status, pathAndQuery).toBe(200);
+    return ((await res.json()) as { data: T }).data;
+  };
+
+  beforeAll(async () => {
+    // prometheus.yml as shipped, pointed at the test's console over plain HTTP and at a fast pace.
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "orch-prometheus-"));
+    const config = YAML.parse(fs.readFileSync(path.join(prometheusDir, "prometheus.yml"), "utf8"));
+    config.global = { scrape_interval: "1s", evaluation_interval: "1s" };
+    const job = config.scrape_configs[0];
+    job.scheme = "http";
+    job.static_configs = [{ targets: [new URL(app.url).host] }];
+    fs.writeFileSync(path.join(dir, "prometheus.yml"), YAML.stringify(config));
+    fs.copyFileSync(path.join(prometheusDir, "orchard-alerts.yml"), path.join(dir, "orchard-alerts.yml"));
+    fs.writeFileSync(path.join(dir, job.authorization.credentials_file), METRICS_TOKEN, { mode: 0o600 });
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    prometheus = spawn(
+      "prometheus",
+      [`--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    prometheus.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor("Prometheus ready", async () => (await fetch(`${promUrl}/-/ready`).catch(() => null))?.ok ?? false, 30_000, 200);
+  });
+  afterAll(async () => {
+    if (prometheus && prometheus.exitCode === null) {
+      const gone = new Promise((resolve) => prometheus!.once("exit", resolve));
+      prometheus.kill("SIGTERM");
+      await gone;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("scrapes the console with its token and evaluates every rule without error: the paused rollout's alert pending, the no-check-ins alert pending until a machine checks in", async () => {
+    await waitFor("the console scraped", async () => {
+      const { activeTargets } = await api<{ activeTargets: { health: string; lastError: string }[] }>("/api/v1/targets");
+      return activeTargets.length === 1 && activeTargets[0].health === "up";
+    }, 30_000, 250).catch((error: Error) => {
+      throw new Error(`${error.message}\n${output}`);
+    });
+    const paused = await api<{ result: { metric: Record<string, string> }[] }>(`/api/v1/query?query=${encodeURIComponent('orchard_rollout_state{state="paused"}')}`);
+    expect(paused.result.map((r) => r.metric)).toMatchObject([{ job: "orchard", rollout: rolloutId, release: "2", paused_by: "operator" }]);
+
+    // Paused by an operator: pending for a day before it fires.
+    type Alert = { labels: Record<string, string>; state: string };
+    const alertsNow = async () => (await api<{ alerts: Alert[] }>("/api/v1/alerts")).alerts;
+    await waitFor("OrchardRolloutPausedLong pending", async () =>
+      (await alertsNow()).some((a) => a.labels.alertname === "OrchardRolloutPausedLong" && a.labels.rollout === rolloutId && a.state === "pending"), 30_000, 250);
+    const { groups } = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>("/api/v1/rules");
+    const evaluated = groups.flatMap((g) => g.rules);
+    expect(evaluated.map((r) => r.name).sort()).toEqual(rules.map((r) => r.alert).sort());
+    for (const rule of evaluated) expect({ rule: rule.name, health: rule.health, error: rule.lastError ?? "" }).toEqual({ rule: rule.name, health: "ok", error: "" });
+
+    // The test's machines checked in before Prometheus started and not since: no check-ins, pending;
+    // one check-in, and it is not. Nothing else is wrong with the fleet.
+    await waitFor("OrchardNoCheckIns pending", async () => (await alertsNow()).some((a) => a.labels.alertname === "OrchardNoCheckIns" && a.state === "pending"), 30_000, 250);
+    await sims.checkin(machines[0]);
+    await waitFor("OrchardNoCheckIns gone", async () => !(await alertsNow()).some((a) => a.labels.alertname === "OrchardNoCheckIns"), 30_000, 250);
+    expect((await alertsNow()).map((a) => `${a.labels.alertname} ${a.state}`)).toEqual(["OrchardRolloutPausedLong pending"]);
   });
 });
