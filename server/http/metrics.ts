@@ -89,7 +89,7 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
     name: string,
     help: string,
     labelNames: readonly L[],
-    fill: (gauge: Gauge<L>, figures: FleetFigures, read: FleetRead) => void,
+    fill: (gauge: Gauge<L>, figures: FleetFigures) => void,
   ) =>
     new Gauge<L>({
       name,
@@ -99,7 +99,7 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
       async collect() {
         const read = await fleet();
         this.reset();
-        if (read.figures) fill(this, read.figures, read);
+        if (read.figures) fill(this, read.figures);
       },
     });
 
@@ -111,10 +111,19 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
       this.set((await fleet()).figures ? 1 : 0);
     },
   });
-  fleetGauge("orchard_fleet_metrics_timestamp_seconds", "When the fleet's figures were read (scrapes within ORCHARD_METRICS_CACHE_MS share one read).", [], (g, f) =>
-    g.set(f.at.getTime() / 1000),
-  );
-  fleetGauge("orchard_fleet_metrics_read_seconds", "Time the last read of the fleet's figures took.", [], (g, _f, read) => g.set(read.seconds));
+  /** Of the last read that worked (a failed one leaves them as they were). */
+  const lastRead = (name: string, help: string, value: (read: FleetRead & { figures: FleetFigures }) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const read = await fleet();
+        if (read.figures) this.set(value({ ...read, figures: read.figures }));
+      },
+    });
+  lastRead("orchard_fleet_metrics_timestamp_seconds", "When the fleet's figures were last read (scrapes within ORCHARD_METRICS_CACHE_MS share one read).", (r) => r.figures.at.getTime() / 1000);
+  lastRead("orchard_fleet_metrics_read_seconds", "Time the last read of the fleet's figures took.", (r) => r.seconds);
   fleetGauge("orchard_machines", "Machines (not retired) by ring, health and update state.", ["ring", "health", "update_state"], (g, f) => {
     for (const m of f.machines) g.set({ ring: m.ring, health: m.health, update_state: m.updateState }, m.n);
   });

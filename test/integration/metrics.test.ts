@@ -176,6 +176,29 @@ describe("fleet metrics", () => {
     for (const s of [...canary, ...beta]) expect(text).not.toContain(s.machineId);
     expect(text).not.toContain("ringless-1");
   });
+
+  it("says when the fleet's figures cannot be read, and still serves the rest", async () => {
+    // A read that PostgreSQL refuses: the table it counts rollouts in is gone for a moment.
+    const lastRead = valueOf(await read(), "orchard_fleet_metrics_timestamp_seconds");
+    fleet.clock.advance(60_000);
+    await fleet.db.pool.query("ALTER TABLE rollouts RENAME TO rollouts_away");
+    try {
+      const m = await read();
+      expect(valueOf(m, "orchard_fleet_metrics_up")).toBe(0);
+      for (const name of ["orchard_machines", "orchard_rollouts", "orchard_machines_offline", "orchard_rollout_state"]) {
+        expect(seriesOf(m, name), name).toEqual([]);
+      }
+      // When they were last read: before the failure.
+      expect(valueOf(m, "orchard_fleet_metrics_timestamp_seconds")).toBe(lastRead);
+      expect(sumOf(m, "orchard_agent_requests_total")).toBeGreaterThan(0);
+    } finally {
+      await fleet.db.pool.query("ALTER TABLE rollouts_away RENAME TO rollouts");
+    }
+    const m = await read();
+    expect(valueOf(m, "orchard_fleet_metrics_up")).toBe(1);
+    expect(valueOf(m, "orchard_fleet_metrics_timestamp_seconds")).toBeGreaterThanOrEqual(lastRead! + 60);
+    expect(sumOf(m, "orchard_machines")).toBe(8);
+  });
 });
 
 describe("the fleet's figures are read once per ORCHARD_METRICS_CACHE_MS", () => {
