@@ -238,4 +238,19 @@ describe.skipIf(skipWithoutPromtool)("a real Prometheus with the example configu
     await waitFor("OrchardNoCheckIns gone", async () => !(await alertsNow()).some((a) => a.labels.alertname === "OrchardNoCheckIns"), 30_000, 250);
     expect((await alertsNow()).map((a) => `${a.labels.alertname} ${a.state}`)).toEqual(["OrchardRolloutPausedLong pending"]);
   });
+
+  it("answers every query of the Grafana dashboard, with its variables as Grafana fills them in", async () => {
+    // All rings (the variable's allValue) and Grafana's rate interval.
+    const filled = (expr: string) => expr.replaceAll("$ring", ".*").replaceAll("$__rate_interval", "1m");
+    const queries = panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: filled(t.expr) })));
+    expect(queries.length).toBeGreaterThan(10);
+    for (const { panel, expr } of queries) {
+      const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+      const body = (await res.json()) as { status: string; error?: string };
+      expect({ panel, status: body.status, error: body.error ?? "" }).toEqual({ panel, status: "success", error: "" });
+    }
+    // The ring variable lists the console's rings.
+    const rings = await api<string[]>(`/api/v1/label/ring/values?match[]=orchard_machines_offline`);
+    expect(rings).toEqual(["canary"]);
+  });
 });
