@@ -100,7 +100,7 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
     db.machine.findMany({
       where,
       orderBy: orderBy(query.sort, query.dir),
-      skip: query.page * query.pageSize,
+      ...(query.cursor ? { cursor: { machineId: query.cursor }, skip: 1 } : { skip: query.page * query.pageSize }),
       take: query.pageSize,
       select: machineRowSelect,
     }),
@@ -111,6 +111,8 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
     total,
     page: query.page,
     pageSize: query.pageSize,
+    /** The cursor of the next page, or null on the last one. */
+    nextCursor: rows.length === query.pageSize ? rows.at(-1)!.machineId : null,
     rows: rows.map(({ ring, ...m }) => ({
       ...m,
       ring: ring?.name ?? null,

@@ -49,6 +49,8 @@ export const listMachinesInput = z.object({
   dir: z.enum(["asc", "desc"]).default("asc"),
   page: z.number().int().min(0).max(100_000).default(0),
   pageSize: z.number().int().min(1).max(200).default(50),
+  /** Cursor paging: the page after this machine (a page's `nextCursor`), in the same order; instead of `page`. */
+  cursor: machineIdSchema.optional(),
 });
 export type ListMachinesInput = z.input<typeof listMachinesInput>;
 
