@@ -45,6 +45,8 @@ export interface RunningConsole {
   controller: RolloutController;
   /** Credentials of the first admin, when this start created it. */
   firstAdmin: { email: string; password: string } | null;
+  /** The demo fleet of simulated agents, when ORCHARD_DEMO_AGENTS starts one. */
+  demo: DemoFleet | null;
   stop(): Promise<void>;
 }
 
@@ -269,6 +271,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       agents,
       controller,
       firstAdmin,
+      demo: fleet,
       stop: () => (stopped ??= stopAll()),
     };
   } catch (error) {
