@@ -30,6 +30,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "POST", path: "/machines/{machineId}/pin", procedure: "machines.pin", tag: "machines", summary: "Pin a machine to a release" },
   { method: "POST", path: "/machines/{machineId}/unpin", procedure: "machines.unpin", tag: "machines", summary: "Unpin a machine" },
   { method: "POST", path: "/machines/{machineId}/rollback", procedure: "machines.rollback", tag: "machines", summary: "Roll a machine back to its previous deployment" },
+  { method: "PATCH", path: "/machines/{machineId}/labels", procedure: "machines.setLabels", tag: "machines", summary: "Set or remove a machine's labels" },
   { method: "POST", path: "/machines/{machineId}/retire", procedure: "machines.retire", tag: "machines", summary: "Retire a machine" },
   { method: "POST", path: "/machines/{machineId}/allow-reenroll", procedure: "machines.allowReenroll", tag: "machines", summary: "Let a re-imaged machine enroll again (24 hours)" },
   { method: "POST", path: "/machines/{machineId}/free-reboot-slot", procedure: "rings.forceReleaseLease", tag: "machines", summary: "Free the reboot slot a machine holds" },
@@ -47,6 +48,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   // Releases
   { method: "GET", path: "/releases", procedure: "releases.page", tag: "releases", summary: "List releases: filter, sort, page" },
   { method: "GET", path: "/releases/all", procedure: "releases.list", tag: "releases", summary: "Releases of a branch (or all), newest first" },
+  { method: "GET", path: "/releases/one", procedure: "releases.get", tag: "releases", summary: "One release by version (and ref): the rings that run it, its rollouts" },
   { method: "GET", path: "/branches", procedure: "releases.branches", tag: "releases", summary: "Every branch rings or releases use" },
   { method: "POST", path: "/releases", procedure: "releases.add", tag: "releases", summary: "Register a release", creates: true },
   { method: "GET", path: "/releases/brake-preview", procedure: "releases.brakePreview", tag: "releases", summary: "What the emergency brake would do now" },

@@ -381,6 +381,23 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       );
     });
 
+  release
+    .command("show")
+    .description("One release: checksum, notes, quarantine, the rings that run it and its rollouts")
+    .argument("<version>", "release version")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, opts: { ref?: string; json?: boolean }) => {
+      const r = await api().call("releases.get", { version, ref: opts.ref });
+      say(opts, r, () => [
+        `Release ${r.version} of ${r.branch.ref}: ${r.checksum}`,
+        ...(r.quarantinedAt ? [`quarantined since ${iso(r.quarantinedAt)}: ${r.quarantineReason ?? ""}`] : []),
+        `rings running it: ${r.currentFor.map((x) => x.name).join(", ") || "none"}`,
+        `rollouts: ${r.rollouts.map((x) => `${x.id} (${x.state})`).join(", ") || "none"}`,
+        ...(r.notes ? ["", r.notes] : []),
+      ]);
+    });
+
   // ---- machines ------------------------------------------------------------------------------
   const machine = program.command("machine").description("Machines of the fleet");
   machine
@@ -513,6 +530,23 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
       const result = await api().call("machines.rollback", { machineId, reason: opts.reason });
       say(opts, result, () => `Rolling ${machineId} back to ${result.rollbackTo.version ?? result.rollbackTo.checksum}`);
+    });
+  machine
+    .command("label")
+    .description("Set or remove a machine's labels: KEY=VALUE sets, KEY- removes")
+    .argument("<machineId>", "the machine")
+    .argument("<changes...>", "such as site=fra-1 rack- (rack removed)")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, changes: string[], opts: { reason?: string; json?: boolean }) => {
+      const set: Record<string, string> = {};
+      const remove: string[] = [];
+      for (const change of changes) {
+        if (change.endsWith("-") && !change.includes("=")) remove.push(change.slice(0, -1));
+        else Object.assign(set, label(change));
+      }
+      const result = await api().call("machines.setLabels", { machineId, set, remove, reason: opts.reason });
+      say(opts, result, () => `${machineId}: ${Object.entries(result.labels).map(([k, v]) => `${k}=${v}`).join(" ") || "no labels"}`);
     });
   machine
     .command("retire")

@@ -64,7 +64,7 @@ describe("orchard against a remote console", () => {
   it("prints the same and exits the same as on the database directly", async () => {
     const sims = new SimFleet(app);
     await sims.enroll("canary", 2, hex("1"), "cli-remote");
-    for (const args of [["ring", "list"], ["release", "list"], ["machine", "list"], ["machine", "list", "--json"], ["rollout", "list", "--json"], ["machine", "show", "cli-remote-000"]]) {
+    for (const args of [["ring", "list"], ["release", "list"], ["release", "show", "1"], ["machine", "list"], ["machine", "list", "--json"], ["rollout", "list", "--json"], ["machine", "show", "cli-remote-000"]]) {
       const remote = await orchard(args);
       const local = await orchard(args, { local: true });
       expect(remote.code, `${args.join(" ")}: ${remote.stderr}`).toBe(0);
@@ -76,6 +76,10 @@ describe("orchard against a remote console", () => {
       expect([remote.code, remote.stderr], args.join(" ")).toEqual([local.code, local.stderr]);
       expect(remote.code).toBe(2);
     }
+    const labelled = await orchard(["machine", "label", "cli-remote-000", "site=fra-1", "rack=7"]);
+    expect(labelled.stdout.trim()).toBe("cli-remote-000: site=fra-1 rack=7");
+    expect((await orchard(["machine", "label", "cli-remote-000", "rack-"], { local: true })).stdout.trim()).toBe("cli-remote-000: site=fra-1");
+    expect(JSON.parse((await orchard(["machine", "list", "--label", "site=fra-1", "--json"])).stdout).map((m: { machineId: string }) => m.machineId)).toEqual(["cli-remote-000"]);
     const show = await orchard(["machine", "show", "cli-remote-000"]);
     expect(show.stdout).toMatch(/deployments:\n {2}\* 1 /);
     expect(show.stdout).toMatch(/timeline \(newest first\):\n(.*\n)*.* operator machine\.enroll by enrollment token orch_e_/);

@@ -140,6 +140,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/machines/{machineId}/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Set or remove a machine's labels
+         * @description Runs the console's `machines.setLabels`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        patch: operations["machines_setLabels"];
+        trace?: never;
+    };
     "/machines/{machineId}/retire": {
         parameters: {
             query?: never;
@@ -420,6 +440,26 @@ export interface paths {
          * @description Runs the console's `releases.list`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
          */
         get: operations["releases_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases/one": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One release by version (and ref): the rings that run it, its rollouts
+         * @description Runs the console's `releases.get`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
+         */
+        get: operations["releases_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1501,6 +1541,85 @@ export interface operations {
             };
         };
     };
+    machines_setLabels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                machineId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default {} */
+                    set?: {
+                        [key: string]: string;
+                    };
+                    /** @default [] */
+                    remove?: string[];
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     machines_retire: {
         parameters: {
             query?: never;
@@ -1730,7 +1849,20 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    machineIds: string[];
+                    machineIds?: string[];
+                    matching?: {
+                        ring?: string;
+                        /** @enum {string} */
+                        health?: "healthy" | "degraded" | "unhealthy" | "unknown";
+                        /** @enum {string} */
+                        updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                        version?: string;
+                        branch?: string;
+                        label?: string & (unknown & unknown);
+                        /** @enum {string} */
+                        lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
+                        q?: string;
+                    };
                     ring: string;
                     reason?: string;
                 };
@@ -1803,7 +1935,20 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    machineIds: string[];
+                    machineIds?: string[];
+                    matching?: {
+                        ring?: string;
+                        /** @enum {string} */
+                        health?: "healthy" | "degraded" | "unhealthy" | "unknown";
+                        /** @enum {string} */
+                        updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                        version?: string;
+                        branch?: string;
+                        label?: string & (unknown & unknown);
+                        /** @enum {string} */
+                        lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
+                        q?: string;
+                    };
                     reason?: string;
                     version: string;
                     ref?: string;
@@ -1876,10 +2021,23 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
-                    machineIds: string[];
+                    machineIds?: string[];
+                    matching?: {
+                        ring?: string;
+                        /** @enum {string} */
+                        health?: "healthy" | "degraded" | "unhealthy" | "unknown";
+                        /** @enum {string} */
+                        updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                        version?: string;
+                        branch?: string;
+                        label?: string & (unknown & unknown);
+                        /** @enum {string} */
+                        lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
+                        q?: string;
+                    };
                     reason?: string;
                 };
             };
@@ -1948,10 +2106,23 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
-                    machineIds: string[];
+                    machineIds?: string[];
+                    matching?: {
+                        ring?: string;
+                        /** @enum {string} */
+                        health?: "healthy" | "degraded" | "unhealthy" | "unknown";
+                        /** @enum {string} */
+                        updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                        version?: string;
+                        branch?: string;
+                        label?: string & (unknown & unknown);
+                        /** @enum {string} */
+                        lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
+                        q?: string;
+                    };
                     reason?: string;
                 };
             };
@@ -2612,6 +2783,74 @@ export interface operations {
     releases_list: {
         parameters: {
             query?: {
+                ref?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    releases_get: {
+        parameters: {
+            query: {
+                version: string;
                 ref?: string;
             };
             header?: never;
