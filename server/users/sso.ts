@@ -6,6 +6,7 @@
 // role does. Users are matched by issuer and subject, never by e-mail: an
 // e-mail that another account holds is refused, not taken over.
 import { type Actor, writeAudit } from "../audit/audit";
+import { grantRings } from "../auth/principal";
 import { grantOfGroups, type GroupGrants } from "../auth/sso-groups";
 import type { PrismaClient } from "../db/client";
 import { endUserSessions, startSession } from "../sessions/sessions";
@@ -51,7 +52,8 @@ export async function signInWithSso(db: PrismaClient, identity: SsoIdentity, map
   const allRings = grant.rings === null;
   const rings = grant.rings ? [...grant.rings] : [];
   const matchedGroups = identity.groups.filter((group) => mapping.has(group));
-  const shown = { role: grant.role, rings: grant.rings ?? "all" };
+  // As the audit log writes a grant elsewhere: rings null for every ring.
+  const shown = { role: grant.role, rings: grant.rings };
 
   return db.$transaction(async (tx) => {
     const select = { id: true, email: true, name: true, role: true, allRings: true, rings: true, disabledAt: true } as const;
@@ -92,7 +94,7 @@ export async function signInWithSso(db: PrismaClient, identity: SsoIdentity, map
           targetType: "user",
           targetId: email,
           reason: REASON,
-          before: { email: existing.email, role: existing.role, rings: existing.allRings ? "all" : existing.rings },
+          before: { email: existing.email, role: existing.role, rings: grantRings(existing) },
           after: { email, ...shown, groups: matchedGroups, sessionsEnded },
         });
       }
@@ -100,7 +102,7 @@ export async function signInWithSso(db: PrismaClient, identity: SsoIdentity, map
     const sessionId = await startSession(tx, user.id, now);
     return {
       signedIn: true,
-      user: { id: user.id, email: user.email, name: user.name, role: user.role, rings: user.allRings ? null : user.rings },
+      user: { id: user.id, email: user.email, name: user.name, role: user.role, rings: grantRings(user) },
       sessionId,
       created: !existing,
       sessionsEnded,
