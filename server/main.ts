@@ -26,6 +26,9 @@ async function main() {
     console.log(`  e-mail:   ${running.firstAdmin.email}`);
     console.log(`  password: ${running.firstAdmin.password}`);
   }
+  if (config.sso) {
+    console.log(`Single sign-on: ${config.sso.issuer}${config.localSignIn ? ", beside passwords" : " only (ORCHARD_LOCAL_SIGN_IN=off)"}.`);
+  }
   if (config.ORCHARD_DEMO_AGENTS > 0) {
     console.log(`Demo fleet: ${config.ORCHARD_DEMO_AGENTS} simulated agents (ORCHARD_DEMO_AGENTS=0 turns it off).`);
   }

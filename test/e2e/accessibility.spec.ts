@@ -2,27 +2,10 @@
 // every control), and on the sign-in page: no serious or critical violation
 // of WCAG 2.1 A/AA, and no error in the browser's console. Each page is
 // checked once its data has arrived.
-import AxeBuilder from "@axe-core/playwright";
 import { expect, type Page, test } from "@playwright/test";
-import { ADMIN, ensureFleet, signIn, trpc } from "./helpers";
+import { ADMIN, ensureFleet, expectNoSeriousViolations, signIn, trpc } from "./helpers";
 
 test.describe.configure({ mode: "serial" });
-
-async function settle(page: Page) {
-  await page.waitForLoadState("networkidle").catch(() => undefined);
-  await expect(page.locator(".skeleton")).toHaveCount(0);
-  await expect(page.locator("h1").first()).toBeVisible();
-}
-
-async function expectNoSeriousViolations(page: Page, name: string) {
-  await settle(page);
-  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  const report = serious.map(
-    (v) => `${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `    ${n.target.join(" ")}: ${n.failureSummary?.split("\n").join(" ")}`).join("\n")}`,
-  );
-  expect(report, `axe on ${name}`).toEqual([]);
-}
 
 /**
  * A rollout to look at. When the run has none yet: a rollout of the first

@@ -1,6 +1,7 @@
 // Helpers of the browser tests: sign-in, screenshots, and a fleet that is
 // there when the test needs it.
 import { createHash } from "node:crypto";
+import AxeBuilder from "@axe-core/playwright";
 import { type APIRequestContext, expect, type Page, test } from "@playwright/test";
 
 export const ADMIN = { email: "admin@orchard.local", password: "e2e-admin-password" };
@@ -20,6 +21,23 @@ export async function shot(page: Page, name: string) {
   await page.waitForLoadState("networkidle").catch(() => undefined);
   await expect(page.locator(".skeleton")).toHaveCount(0);
   await page.screenshot({ path: `test-results/screenshots/${name}.png`, fullPage: true });
+}
+
+async function settle(page: Page) {
+  await page.waitForLoadState("networkidle").catch(() => undefined);
+  await expect(page.locator(".skeleton")).toHaveCount(0);
+  await expect(page.locator("h1").first()).toBeVisible();
+}
+
+/** axe-core on the page once it has settled: no serious or critical violation of WCAG 2.1 A/AA. */
+export async function expectNoSeriousViolations(page: Page, name: string) {
+  await settle(page);
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  const report = serious.map(
+    (v) => `${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `    ${n.target.join(" ")}: ${n.failureSummary?.split("\n").join(" ")}`).join("\n")}`,
+  );
+  expect(report, `axe on ${name}`).toEqual([]);
 }
 
 /** Calls a tRPC procedure as the signed-in user of `request` (superjson wire format). */
