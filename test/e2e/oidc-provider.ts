@@ -59,13 +59,14 @@ export async function startOidcProvider(options: {
   });
   const server: http.Server = provider.listen(port, "127.0.0.1");
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+  let stopped: Promise<void> | null = null;
   return {
     issuer,
     users,
     stop: () =>
-      new Promise<void>((resolve) => {
+      (stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      })),
   };
 }

@@ -219,3 +219,14 @@ test("with local sign-in off, the password form is gone, its endpoint refuses, a
   await page.waitForURL(`${ssoOnly.url}/dashboard`);
   expect(await me(page, ssoOnly)).toMatchObject({ name: USERS.ada.email, role: "admin", rings: null });
 });
+
+test("an identity provider that does not answer: the sign-in page says so, and nothing else happens", async ({ page }) => {
+  await provider.stop();
+  await page.goto(`${ssoOnly.url}/signin?callbackUrl=${encodeURIComponent("/rings")}`);
+  await page.getByRole("button", { name: "Sign in with Acme ID" }).click();
+  await page.waitForURL((url) => url.origin === ssoOnly.url && url.pathname === "/signin" && url.searchParams.get("error") === "OAuthSignin");
+  await expect(page.getByRole("alert").filter({ hasText: "Single sign-on could not start" })).toContainText("the identity provider did not answer");
+  await expect(page.getByRole("button", { name: "Sign in with Acme ID" })).toBeEnabled();
+  await shot(page, "sso-provider-down");
+  expect(await me(page, ssoOnly)).toBeNull();
+});
