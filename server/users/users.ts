@@ -29,14 +29,18 @@ export const userSelect = {
   disabledAt: true,
   lastSignInAt: true,
   createdAt: true,
+  ssoIssuer: true,
 } satisfies Prisma.UserSelect;
 
 export { roleAtLeast } from "../vocabulary";
 
-/** A user as the console and the API show them: their rings (null: every ring). */
-function shownUser({ allRings, rings, ...user }: Prisma.UserGetPayload<{ select: typeof userSelect }>) {
-  return { ...user, rings: grantRings({ allRings, rings }) };
+/** A user as the console and the API show them: their rings (null: every ring), and how they sign in. */
+function shownUser({ allRings, rings, ssoIssuer, ...user }: Prisma.UserGetPayload<{ select: typeof userSelect }>) {
+  return { ...user, rings: grantRings({ allRings, rings }), signsInWith: signsInWith(ssoIssuer) };
 }
+
+/** With a password, or through single sign-on (a user first seen there has no password). */
+const signsInWith = (ssoIssuer: string | null) => (ssoIssuer === null ? ("password" as const) : ("sso" as const));
 
 /** Creates a user; returns the password too when it was generated. */
 export async function createUser(db: PrismaClient, actor: Actor, input: CreateUserInput) {
@@ -206,8 +210,7 @@ export async function readAccount(db: PrismaClient, actor: Actor) {
     name: user.name,
     role: user.role,
     rings: grantRings(user),
-    /** Where the user signs in: with a password, or through single sign-on (then they have no password here). */
-    signsInWith: user.ssoIssuer === null ? ("password" as const) : ("sso" as const),
+    signsInWith: signsInWith(user.ssoIssuer),
   };
 }
 

@@ -218,6 +218,13 @@ test("with local sign-in off, the password form is gone, its endpoint refuses, a
   await signInAtProvider(page, "ada");
   await page.waitForURL(`${ssoOnly.url}/dashboard`);
   expect(await me(page, ssoOnly)).toMatchObject({ name: USERS.ada.email, role: "admin", rings: null });
+
+  // The users page says how each user signs in.
+  await page.goto(`${ssoOnly.url}/users`);
+  const row = page.getByRole("row").filter({ hasText: USERS.ada.email });
+  await expect(row).toContainText("single sign-on");
+  await shot(page, "sso-users");
+  await expectNoSeriousViolations(page, "the users page with a user of single sign-on");
 });
 
 test("an identity provider that does not answer: the sign-in page says so, and nothing else happens", async ({ page }) => {
