@@ -90,6 +90,8 @@ export const configSchema = z.object({
   ORCHARD_LOCAL_SIGN_IN: z.enum(["on", "off"], { error: "expected on or off" }).default("on"),
   /** Bearer token a Prometheus scraper sends to GET /metrics; unset: no /metrics. */
   ORCHARD_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  /** How long /metrics answers from the fleet figures it last read, in milliseconds (0: every scrape reads them). */
+  ORCHARD_METRICS_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(5000),
   /** Time a client has to send a request's headers (the whole request: twice this), in milliseconds. */
   ORCHARD_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(500).max(600_000).default(15_000),
   /** Serve the web pages (false: the agent protocol and tRPC only, no Next.js build needed). */
