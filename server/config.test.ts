@@ -39,4 +39,51 @@ describe("configuration", () => {
     expect(config.url).toBe("http://localhost:4000");
     expect(path.isAbsolute(config.dataDir)).toBe(true);
   });
+
+  describe("single sign-on", () => {
+    const SSO = {
+      ORCHARD_OIDC_ISSUER: "https://id.example.com/realms/acme",
+      ORCHARD_OIDC_CLIENT_ID: "orchard",
+      ORCHARD_OIDC_CLIENT_SECRET: "s3cret",
+      ORCHARD_OIDC_GROUPS: "orchard-admins=admin,orchard-canary-ops=operator:canary+beta",
+    };
+    const message = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return null;
+    };
+
+    it("is off unless configured, with local sign-in on", () => {
+      expect(loadConfig({})).toMatchObject({ sso: null, localSignIn: true });
+    });
+
+    it("reads the issuer, the client and the group mapping", () => {
+      const config = loadConfig({ ...SSO, ORCHARD_LOCAL_SIGN_IN: "off" });
+      expect(config.localSignIn).toBe(false);
+      expect(config.sso).toMatchObject({ issuer: SSO.ORCHARD_OIDC_ISSUER, clientId: "orchard", groupsClaim: "groups", scopes: "openid email profile" });
+      expect(config.sso?.groups.get("orchard-canary-ops")).toEqual({ role: "operator", rings: ["canary", "beta"] });
+    });
+
+    it("names the variable of a bad group mapping and says what is wrong", () => {
+      expect(message({ ...SSO, ORCHARD_OIDC_GROUPS: "orchard-admins=admin:canary" })).toMatch(
+        /ORCHARD_OIDC_GROUPS: group orchard-admins: an admin acts on the whole fleet/,
+      );
+    });
+
+    it("needs all four of issuer, client id, secret and groups", () => {
+      const text = message({ ORCHARD_OIDC_ISSUER: SSO.ORCHARD_OIDC_ISSUER });
+      expect(text).toMatch(/ORCHARD_OIDC_CLIENT_ID: required with ORCHARD_OIDC_ISSUER/);
+      expect(text).toMatch(/ORCHARD_OIDC_CLIENT_SECRET: required/);
+      expect(text).toMatch(/ORCHARD_OIDC_GROUPS: required/);
+    });
+
+    it("refuses to switch local sign-in off without single sign-on, and scopes without openid", () => {
+      expect(message({ ORCHARD_LOCAL_SIGN_IN: "off" })).toMatch(/ORCHARD_LOCAL_SIGN_IN: off needs single sign-on/);
+      expect(message({ ORCHARD_LOCAL_SIGN_IN: "no" })).toMatch(/ORCHARD_LOCAL_SIGN_IN: expected on or off/);
+      expect(message({ ...SSO, ORCHARD_OIDC_SCOPES: "email profile" })).toMatch(/ORCHARD_OIDC_SCOPES: must include openid/);
+    });
+  });
 });

@@ -3,6 +3,7 @@
 // (a unit test compares them).
 import path from "node:path";
 import { z } from "zod";
+import { type GroupGrants, GroupMappingError, parseGroupMapping } from "./auth/sso-groups";
 
 const boolFromEnv = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -57,6 +58,36 @@ export const configSchema = z.object({
   ORCHARD_SIGNIN_FREE_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** Failed sign-ins of one account from all addresses per 15 minutes before addresses it never signed in from take turns at that rate (one per 18 s for 50); 0: never. */
   ORCHARD_SIGNIN_ACCOUNT_CEILING: z.coerce.number().int().min(0).max(100_000).default(50),
+  /** Single sign-on with OpenID Connect: the identity provider's issuer URL (its /.well-known/openid-configuration is read at sign-in). */
+  ORCHARD_OIDC_ISSUER: z.url().optional(),
+  /** The console's client id at the identity provider (redirect URI: ORCHARD_URL/api/auth/callback/oidc). */
+  ORCHARD_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  /** The console's client secret at the identity provider. */
+  ORCHARD_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Which groups make a user what: GROUP=ROLE[:RING+RING],… (or a JSON object of the same), see the README. */
+  ORCHARD_OIDC_GROUPS: z
+    .string()
+    .transform((text, ctx): GroupGrants => {
+      try {
+        return parseGroupMapping(text);
+      } catch (error) {
+        if (!(error instanceof GroupMappingError)) throw error;
+        ctx.addIssue({ code: "custom", message: error.message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  /** The claim (in the ID token or from the userinfo endpoint) that lists the user's groups. */
+  ORCHARD_OIDC_GROUPS_CLAIM: z.string().min(1).default("groups"),
+  /** The scopes the console asks for, separated by spaces; add the one that releases the groups claim if the provider needs one. */
+  ORCHARD_OIDC_SCOPES: z
+    .string()
+    .regex(/(^|\s)openid(\s|$)/, "must include openid")
+    .default("openid email profile"),
+  /** What the sign-in button calls the identity provider: "Sign in with …". */
+  ORCHARD_OIDC_NAME: z.string().min(1).max(60).default("single sign-on"),
+  /** off: no sign-in with a password, single sign-on only (needs ORCHARD_OIDC_ISSUER). */
+  ORCHARD_LOCAL_SIGN_IN: z.enum(["on", "off"], { error: "expected on or off" }).default("on"),
   /** Bearer token a Prometheus scraper sends to GET /metrics; unset: no /metrics. */
   ORCHARD_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   /** How long /metrics answers from the fleet figures it last read, in milliseconds (0: every scrape reads them). */
@@ -68,13 +99,40 @@ export const configSchema = z.object({
   /** Build the web console before serving when the build is missing or stale. */
   ORCHARD_AUTO_BUILD: boolFromEnv.default(true),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+}).superRefine((config, ctx) => {
+  const sso = ["ORCHARD_OIDC_ISSUER", "ORCHARD_OIDC_CLIENT_ID", "ORCHARD_OIDC_CLIENT_SECRET", "ORCHARD_OIDC_GROUPS"] as const;
+  const given = sso.filter((key) => config[key] !== undefined);
+  if (given.length > 0) {
+    for (const key of sso) {
+      if (config[key] === undefined) {
+        ctx.addIssue({ code: "custom", path: [key], message: `required with ${given[0]}: single sign-on needs the issuer, the client id and secret, and the group mapping` });
+      }
+    }
+  }
+  if (config.ORCHARD_LOCAL_SIGN_IN === "off" && config.ORCHARD_OIDC_ISSUER === undefined) {
+    ctx.addIssue({ code: "custom", path: ["ORCHARD_LOCAL_SIGN_IN"], message: "off needs single sign-on (ORCHARD_OIDC_ISSUER and the rest), or nobody could sign in" });
+  }
 });
+
+/** Single sign-on as configured, or null when it is not. */
+export interface SsoConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  groups: GroupGrants;
+  groupsClaim: string;
+  scopes: string;
+  name: string;
+}
 
 export type Config = z.infer<typeof configSchema> & {
   /** Absolute data directory. */
   dataDir: string;
   /** Public URL of the console. */
   url: string;
+  sso: SsoConfig | null;
+  /** Sign-in with a password (ORCHARD_LOCAL_SIGN_IN). */
+  localSignIn: boolean;
 };
 
 export class ConfigError extends Error {}
@@ -97,5 +155,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...config,
     dataDir: path.resolve(config.ORCHARD_DATA_DIR),
     url: (config.ORCHARD_URL ?? `http://${host}:${config.PORT}`).replace(/\/$/, ""),
+    sso:
+      config.ORCHARD_OIDC_ISSUER && config.ORCHARD_OIDC_CLIENT_ID && config.ORCHARD_OIDC_CLIENT_SECRET && config.ORCHARD_OIDC_GROUPS
+        ? {
+            issuer: config.ORCHARD_OIDC_ISSUER,
+            clientId: config.ORCHARD_OIDC_CLIENT_ID,
+            clientSecret: config.ORCHARD_OIDC_CLIENT_SECRET,
+            groups: config.ORCHARD_OIDC_GROUPS,
+            groupsClaim: config.ORCHARD_OIDC_GROUPS_CLAIM,
+            scopes: config.ORCHARD_OIDC_SCOPES,
+            name: config.ORCHARD_OIDC_NAME,
+          }
+        : null,
+    localSignIn: config.ORCHARD_LOCAL_SIGN_IN === "on",
   };
 }

@@ -100,7 +100,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
   try {
     setDatabase(db);
     cleanups.push(async () => setDatabase(undefined));
-    const firstAdmin = await ensureFirstAdmin(db.prisma, config.ORCHARD_ADMIN_EMAIL, config.ORCHARD_ADMIN_PASSWORD);
+    // With passwords switched off, admins come through single sign-on (ORCHARD_OIDC_GROUPS): no first admin with a password.
+    const firstAdmin = config.localSignIn
+      ? await ensureFirstAdmin(db.prisma, config.ORCHARD_ADMIN_EMAIL, config.ORCHARD_ADMIN_PASSWORD)
+      : null;
     const demo = config.ORCHARD_DEMO_AGENTS > 0;
     if (demo && (await seedDemo(db.prisma, config.ORCHARD_DEMO_INTERVAL))) log.info("seeded the demo rings and releases");
 
@@ -128,7 +131,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     // the gate's stamp, with a secret of this process's own.
     const gateSecret = randomBytes(32).toString("base64url");
     const signInGuard = new SignInGuard(config.ORCHARD_SIGNIN_FREE_FAILURES, config.ORCHARD_SIGNIN_ACCOUNT_CEILING);
-    setRuntime(createConsoleRuntime({ db, guard: signInGuard, gateSecret, log }));
+    setRuntime(createConsoleRuntime({ db, guard: signInGuard, gateSecret, log, sso: config.sso, localSignIn: config.localSignIn }));
     cleanups.push(async () => setRuntime(undefined));
 
     const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });

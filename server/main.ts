@@ -55,6 +55,9 @@ function banner(config: Config, running: RunningConsole, enrolled: number) {
       `  password: ${running.firstAdmin.password}`,
     );
   }
+  if (config.sso) {
+    lines.push(`Single sign-on: ${config.sso.issuer}${config.localSignIn ? ", beside passwords" : " only (ORCHARD_LOCAL_SIGN_IN=off)"}.`);
+  }
   if (running.demo) {
     const count = enrolled >= running.demo.agents ? `${running.demo.agents}` : `${enrolled} of ${running.demo.agents} (the rest still enrolling)`;
     lines.push(`Demo fleet: ${count} simulated agents enrolled (ORCHARD_DEMO_AGENTS=0 turns it off).`);

@@ -2,6 +2,8 @@
 // the custom server's process, handed over on globalThis. It keeps the Next
 // bundle free of database code: sign-in, sessions and sign-out go through here.
 import type { Role } from "./audit/audit";
+import type { SsoIdentity } from "./users/sso";
+import type { SsoRefusal } from "./vocabulary";
 
 export interface SignedInUser {
   id: string;
@@ -10,6 +12,22 @@ export interface SignedInUser {
   role: Role;
   /** The session this sign-in opened: its id goes into the cookie. */
   sessionId: string;
+}
+
+/** How people sign in to this console. */
+export interface SignInMethods {
+  /** With an e-mail and a password (ORCHARD_LOCAL_SIGN_IN). */
+  local: boolean;
+  /** Through an OpenID Connect identity provider, when one is configured: what next-auth's provider needs. */
+  sso: {
+    issuer: string;
+    clientId: string;
+    clientSecret: string;
+    scopes: string;
+    groupsClaim: string;
+    /** What the sign-in button calls the provider. */
+    name: string;
+  } | null;
 }
 
 /** A sign-in refused before the password was looked at; the message is for the person signing in. */
@@ -24,6 +42,13 @@ export interface ConsoleRuntime {
    * Throws SignInRefused when a limit refuses it; null for wrong credentials.
    */
   authenticate(email: string, password: string, gate: string | undefined): Promise<SignedInUser | null>;
+  signInMethods: SignInMethods;
+  /**
+   * Signs in a user the identity provider vouched for (next-auth checked the
+   * ID token, state, nonce and PKCE): the user, or why they are refused. The
+   * gate's stamp is needed as for authenticate().
+   */
+  signInWithSso(identity: SsoIdentity, gate: string | undefined): Promise<{ user: SignedInUser } | { refused: SsoRefusal }>;
   /** The user of a session still on, or null. */
   resolveSession(sessionId: string): Promise<{ id: string; role: Role } | null>;
   /** Ends a session (sign-out). */

@@ -55,6 +55,18 @@ export function maySee(grant: Grant, rings: readonly string[]): boolean {
   return grant.rings === null || rings.some((ring) => grant.rings!.includes(ring));
 }
 
+// ---------------------------------------------------------------- single sign-on
+
+/**
+ * Why a sign-in through the identity provider was refused (the refusal page
+ * words each): no mapped group in the claim, a user an admin disabled, an
+ * e-mail that another account already has, no e-mail in the claim, or the
+ * console could not complete it.
+ */
+export const SSO_REFUSALS = ["no-group", "disabled", "email-taken", "no-email", "unavailable"] as const;
+export type SsoRefusal = (typeof SSO_REFUSALS)[number];
+export const isSsoRefusal = oneOf(SSO_REFUSALS);
+
 // ---------------------------------------------------------------- rollouts
 
 export const ROLLOUT_STATES = ["draft", "running", "paused", "awaiting_approval", "completed", "aborted", "reverted"] as const;

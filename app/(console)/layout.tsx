@@ -9,7 +9,7 @@ import { authOptions } from "@/server/auth/next-auth";
 export const dynamic = "force-dynamic";
 
 export default async function ConsoleLayout({ children }: { children: ReactNode }) {
-  const session = await getServerSession(authOptions);
+  const session = await getServerSession(authOptions());
   if (!session) redirect("/signin");
   return (
     <TrpcProviders>

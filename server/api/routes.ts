@@ -90,6 +90,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
 /** Procedures the REST API leaves out, and why (checked by a test against the router). */
 export const NOT_IN_API: Record<string, string> = {
   "users.changePassword": "a person changes their own password in the console; a token has none",
+  "users.account": "a person's own account page in the console (how they sign in); a token has none (GET /me says who it is)",
 };
 
 export const API_PREFIX = "/api/v1";

@@ -1,4 +1,6 @@
-// next-auth: e-mail + password sign-in, JWT sessions in an HTTP-only cookie.
+// next-auth: e-mail + password sign-in and single sign-on with OpenID
+// Connect, JWT sessions in an HTTP-only cookie; which of the two this console
+// offers is its configuration's (server/runtime.ts, `signInMethods`).
 // The JWT carries the user's id and a session id (`sid`); every use of the
 // cookie looks the session up (server/sessions/sessions.ts), so sign-out,
 // disabling a user, a new role or a new password end it on the server, and
@@ -6,10 +8,16 @@
 // each time. Database work goes through the console's runtime (server/runtime.ts).
 import type { NextAuthOptions } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
-import { getRuntime } from "../runtime";
+import type { OAuthConfig } from "next-auth/providers/oauth";
+import type { TokenSet } from "openid-client";
+import { getRuntime, type SignInMethods } from "../runtime";
 import { SESSION_LIFETIME_SECONDS } from "../sessions/sessions";
 import { sameOriginUrl } from "./redirect";
 import { SIGN_IN_GATE_HEADER } from "./sign-in-gate";
+import { groupsOfClaim } from "./sso-groups";
+
+/** next-auth's id of the single sign-on provider: its callback is /api/auth/callback/oidc. */
+export const SSO_PROVIDER_ID = "oidc";
 
 /** The cookie's lifetime; the session row's own end (sessions.ts) is what counts. */
 export const SESSION_MAX_AGE_SECONDS = SESSION_LIFETIME_SECONDS;
@@ -24,11 +32,60 @@ function headerValue(headers: unknown, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-export const authOptions: NextAuthOptions = {
+type Claims = Record<string, unknown>;
+const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : null);
+
+/**
+ * The OpenID Connect provider: discovery from the issuer, the authorization
+ * code flow with PKCE, state and nonce, the ID token verified (signature,
+ * issuer, audience, expiry) by next-auth's openid-client. The groups claim is
+ * in the ID token with some providers and only at the userinfo endpoint with
+ * others: the userinfo endpoint is asked when the ID token lacks it or the
+ * e-mail, and the ID token's claims win where both say something.
+ */
+function ssoProvider(sso: NonNullable<SignInMethods["sso"]>): OAuthConfig<Claims> {
+  return {
+    id: SSO_PROVIDER_ID,
+    name: sso.name,
+    type: "oauth",
+    wellKnown: `${sso.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`,
+    clientId: sso.clientId,
+    clientSecret: sso.clientSecret,
+    authorization: { params: { scope: sso.scopes } },
+    idToken: true,
+    checks: ["pkce", "state", "nonce"],
+    userinfo: {
+      async request({ tokens, client }) {
+        // The token set of the code exchange (client.callback, with idToken: true), as next-auth passes it.
+        const tokenSet = tokens as TokenSet;
+        const claims = tokenSet.claims() as Claims;
+        if ((claims[sso.groupsClaim] !== undefined && text(claims.email)) || !tokenSet.access_token) return claims;
+        const info = (await client.userinfo(tokenSet)) as Claims;
+        // OpenID Connect Core 5.3.2: a userinfo answer about anyone else is not used.
+        return info.sub === claims.sub ? { ...info, ...claims } : claims;
+      },
+    },
+    profile: (claims) => ({ id: String(claims.sub), email: text(claims.email), name: text(claims.name) ?? text(claims.preferred_username) }),
+  };
+}
+
+/** The refusal page for a single sign-on the console turned down. */
+const refusedUrl = (reason: string) => `/signin/refused?reason=${encodeURIComponent(reason)}`;
+
+/**
+ * next-auth's options for one request; `gate` is the console's stamp on it
+ * (server/auth/sign-in-gate.ts), needed by both kinds of sign-in. Pages and
+ * the session check (getServerSession) use the same callbacks with no gate.
+ */
+export function authOptions(gate?: string): NextAuthOptions {
+  const methods = getRuntime().signInMethods;
+  return {
   session: { strategy: "jwt", maxAge: SESSION_MAX_AGE_SECONDS },
-  pages: { signIn: "/signin" },
+  // next-auth's errors (a failed exchange with the identity provider, say) come back to the sign-in page, which words them.
+  pages: { signIn: "/signin", error: "/signin" },
   providers: [
-    CredentialsProvider({
+    ...(methods.sso ? [ssoProvider(methods.sso)] : []),
+    ...(methods.local ? [CredentialsProvider({
       name: "e-mail and password",
       credentials: {
         email: { label: "E-mail", type: "email" },
@@ -50,9 +107,37 @@ export const authOptions: NextAuthOptions = {
         }
         return user ? { id: user.id, email: user.email, name: user.name ?? user.email, sid: user.sessionId } : null;
       },
-    }),
+    })] : []),
   ],
   callbacks: {
+    /**
+     * A single sign-on: the console maps the claim and opens the session, or
+     * sends the browser to the refusal page. The user object is the one that
+     * next-auth then hands to the jwt callback: it leaves here as the
+     * console's user, with its session id.
+     */
+    async signIn({ user, account, profile }) {
+      if (account?.provider !== SSO_PROVIDER_ID || !methods.sso) return true;
+      const claims = (profile ?? {}) as Claims;
+      try {
+        const result = await getRuntime().signInWithSso(
+          {
+            issuer: String(claims.iss ?? ""),
+            subject: String(claims.sub ?? ""),
+            email: text(claims.email),
+            name: text(claims.name) ?? text(claims.preferred_username),
+            groups: groupsOfClaim(claims[methods.sso.groupsClaim]),
+          },
+          gate,
+        );
+        if ("refused" in result) return refusedUrl(result.refused);
+        Object.assign(user, { id: result.user.id, email: result.user.email, name: result.user.name ?? result.user.email, sid: result.user.sessionId });
+        return true;
+      } catch (error) {
+        console.error("single sign-on failed:", error);
+        return refusedUrl("unavailable");
+      }
+    },
     async jwt({ token, user }) {
       if (user) {
         // Signing in: the session was opened by authenticate().
@@ -89,4 +174,5 @@ export const authOptions: NextAuthOptions = {
     },
     debug() {},
   },
-};
+  };
+}

@@ -63,12 +63,15 @@ describe("which requests are sign-ins", () => {
     expect(isSignInRequest("POST", path)).toBe(false);
   });
 
-  it("counts every method that next-auth could treat as a sign-in, not GET or HEAD", () => {
-    for (const method of ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", undefined]) {
+  it("counts every method that next-auth could treat as a sign-in: GET and HEAD too for a callback (single sign-on returns with a GET)", () => {
+    for (const method of ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", undefined]) {
       expect(isSignInRequest(method, "/api/auth/callback/credentials"), String(method)).toBe(true);
+      expect(isSignInRequest(method, "/api/auth/callback/oidc?code=x&state=y"), String(method)).toBe(true);
     }
-    expect(isSignInRequest("GET", "/api/auth/callback/credentials")).toBe(false);
-    expect(isSignInRequest("HEAD", "/api/auth/callback/credentials")).toBe(false);
+    for (const method of ["POST", "PUT", undefined]) expect(isSignInRequest(method, "/api/auth/signin/oidc"), String(method)).toBe(true);
+    // GET /api/auth/signin/… only sends the browser to the sign-in page.
+    expect(isSignInRequest("GET", "/api/auth/signin/oidc")).toBe(false);
+    expect(isSignInRequest("HEAD", "/api/auth/signin/credentials")).toBe(false);
   });
 
   it("splits a target into the segments a router sees", () => {

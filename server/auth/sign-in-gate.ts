@@ -65,13 +65,16 @@ export function pathSegments(target: string): string[] {
 }
 
 /**
- * Whether a request may reach next-auth's sign-in: any method but GET and
- * HEAD to `/api/auth/callback/…` or `/api/auth/signin/…`, however spelled.
+ * Whether a request may reach next-auth's sign-in, however spelled: any
+ * request to `/api/auth/callback/…` (the identity provider sends the browser
+ * back there with a GET), and any but GET and HEAD to `/api/auth/signin/…`
+ * (which starts a single sign-on; a GET there only shows the sign-in page).
  */
 export function isSignInRequest(method: string | undefined, target: string): boolean {
-  if (method === "GET" || method === "HEAD") return false;
   const [api, auth, action] = pathSegments(target);
-  return api === "api" && auth === "auth" && (action === "callback" || action === "signin");
+  if (api !== "api" || auth !== "auth") return false;
+  if (action === "callback") return true;
+  return action === "signin" && method !== "GET" && method !== "HEAD";
 }
 
 /** The stamp's value for a request from `address`: the process's secret, then the address. */

@@ -19,7 +19,7 @@ export const SESSION_LIFETIME_SECONDS = 12 * 60 * 60;
 type Db = PrismaClient | Prisma.TransactionClient;
 
 /** Opens a session for a user who just signed in; returns its id (for the cookie). */
-export async function startSession(db: PrismaClient, userId: string, now = new Date()): Promise<string> {
+export async function startSession(db: Db, userId: string, now = new Date()): Promise<string> {
   const id = randomBytes(24).toString("base64url");
   await db.session.create({
     data: { id, userId, createdAt: now, expiresAt: new Date(now.getTime() + SESSION_LIFETIME_SECONDS * 1000) },

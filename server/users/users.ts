@@ -29,14 +29,18 @@ export const userSelect = {
   disabledAt: true,
   lastSignInAt: true,
   createdAt: true,
+  ssoIssuer: true,
 } satisfies Prisma.UserSelect;
 
 export { roleAtLeast } from "../vocabulary";
 
-/** A user as the console and the API show them: their rings (null: every ring). */
-function shownUser({ allRings, rings, ...user }: Prisma.UserGetPayload<{ select: typeof userSelect }>) {
-  return { ...user, rings: grantRings({ allRings, rings }) };
+/** A user as the console and the API show them: their rings (null: every ring), and how they sign in. */
+function shownUser({ allRings, rings, ssoIssuer, ...user }: Prisma.UserGetPayload<{ select: typeof userSelect }>) {
+  return { ...user, rings: grantRings({ allRings, rings }), signsInWith: signsInWith(ssoIssuer) };
 }
+
+/** With a password, or through single sign-on (a user first seen there has no password). */
+const signsInWith = (ssoIssuer: string | null) => (ssoIssuer === null ? ("password" as const) : ("sso" as const));
 
 /** Creates a user; returns the password too when it was generated. */
 export async function createUser(db: PrismaClient, actor: Actor, input: CreateUserInput) {
@@ -128,6 +132,9 @@ export async function changeOwnPassword(db: PrismaClient, actor: Actor, input: C
   const userId = actor.id;
   const current = await db.user.findUnique({ where: { id: userId }, select: { passwordHash: true } });
   if (!current) throw new AppError("UNAUTHORIZED", "sign in first");
+  if (current.passwordHash === null) {
+    throw new AppError("FORBIDDEN", "you sign in through single sign-on: your password is kept by your identity provider");
+  }
   if (!(await verifyPassword(data.currentPassword, current.passwordHash))) {
     throw invalid("currentPassword", "that is not your current password");
   }
@@ -180,14 +187,31 @@ export async function authenticateUser(db: PrismaClient, email: string, password
     where: { email: email.trim().toLowerCase() },
     select: { id: true, email: true, name: true, role: true, disabledAt: true, passwordHash: true },
   });
-  // Compare against a dummy hash for unknown users so timing does not tell.
+  // Compare against a dummy hash for unknown users (and users of single sign-on, who have no password) so timing does not tell.
   const ok = await verifyPassword(
     password,
     user?.passwordHash ?? "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5Q7p5aQYk6b1l0F3C6lqGm1m3x5v1yK",
   );
-  if (!user || !ok || user.disabledAt) return null;
+  if (!user || user.passwordHash === null || !ok || user.disabledAt) return null;
   await db.user.update({ where: { id: user.id }, data: { lastSignInAt: new Date() } });
   return { id: user.id, email: user.email, name: user.name, role: user.role };
+}
+
+/** The signed-in user's own account: who they are, what they may do, and how they sign in. */
+export async function readAccount(db: PrismaClient, actor: Actor) {
+  if (!actor.id) throw new AppError("FORBIDDEN", "only a signed-in user has an account");
+  const user = await db.user.findUnique({
+    where: { id: actor.id },
+    select: { email: true, name: true, role: true, allRings: true, rings: true, ssoIssuer: true },
+  });
+  if (!user) throw new AppError("UNAUTHORIZED", "sign in first");
+  return {
+    email: user.email,
+    name: user.name,
+    role: user.role,
+    rings: grantRings(user),
+    signsInWith: signsInWith(user.ssoIssuer),
+  };
 }
 
 export async function countUsers(db: PrismaClient) {

@@ -23,6 +23,23 @@ export async function shot(page: Page, name: string) {
   await page.screenshot({ path: `test-results/screenshots/${name}.png`, fullPage: true });
 }
 
+async function settle(page: Page) {
+  await page.waitForLoadState("networkidle").catch(() => undefined);
+  await expect(page.locator(".skeleton")).toHaveCount(0);
+  await expect(page.locator("h1").first()).toBeVisible();
+}
+
+/** axe-core on the page once it has settled: no serious or critical violation of WCAG 2.1 A/AA. */
+export async function expectNoSeriousViolations(page: Page, name: string) {
+  await settle(page);
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  const report = serious.map(
+    (v) => `${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `    ${n.target.join(" ")}: ${n.failureSummary?.split("\n").join(" ")}`).join("\n")}`,
+  );
+  expect(report, `axe on ${name}`).toEqual([]);
+}
+
 /** Calls a tRPC procedure as the signed-in user of `request` (superjson wire format). */
 export async function trpc<T>(request: APIRequestContext, path: string, input: unknown, kind: "query" | "mutation" = "query"): Promise<T> {
   const res =
@@ -111,21 +128,4 @@ export async function shotWide(page: Page, name: string) {
   await page.setViewportSize({ width: 1024, height: size.height });
   await shot(page, `${name}-1024`);
   await page.setViewportSize(size);
-}
-
-async function settle(page: Page) {
-  await page.waitForLoadState("networkidle").catch(() => undefined);
-  await expect(page.locator(".skeleton")).toHaveCount(0);
-  await expect(page.locator("h1").first()).toBeVisible();
-}
-
-/** axe-core on the page once its data has arrived: no serious or critical violation of WCAG 2.1 A/AA. */
-export async function expectNoSeriousViolations(page: Page, name: string) {
-  await settle(page);
-  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  const report = serious.map(
-    (v) => `${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `    ${n.target.join(" ")}: ${n.failureSummary?.split("\n").join(" ")}`).join("\n")}`,
-  );
-  expect(report, `axe on ${name}`).toEqual([]);
 }

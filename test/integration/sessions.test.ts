@@ -55,7 +55,7 @@ async function whatTheCookieCanDo(cookie: string) {
 }
 
 const jwt = (token: Record<string, unknown>) =>
-  authOptions.callbacks!.jwt!({ token, account: null, user: undefined as never, trigger: undefined } as never);
+  authOptions().callbacks!.jwt!({ token, account: null, user: undefined as never, trigger: undefined } as never);
 
 describe("sessions end on the server", () => {
   it("a signed-in cookie works until sign-out; after it, the old cookie is refused for reading and acting", async () => {
@@ -64,7 +64,7 @@ describe("sessions end on the server", () => {
     expect(await whatTheCookieCanDo(ops.cookie)).toEqual({ read: 200, act: 200 });
 
     // next-auth's sign-out event, as POST /api/auth/signout fires it with the cookie's token.
-    await authOptions.events!.signOut!({ token: { sub: ops.user.id, sid: ops.sid }, session: undefined as never });
+    await authOptions().events!.signOut!({ token: { sub: ops.user.id, sid: ops.sid }, session: undefined as never });
     expect(await whatTheCookieCanDo(ops.cookie)).toEqual({ read: 401, act: 401 });
     expect(await app.db.prisma.session.count({ where: { id: ops.sid } })).toBe(0);
     // Signing out of one browser leaves the user's other browsers signed in.
@@ -74,7 +74,7 @@ describe("sessions end on the server", () => {
   it("the jwt callback (how /api/auth/session and every page renew the cookie) refuses an ended session", async () => {
     const ops = await freshOperator();
     await expect(jwt({ sub: ops.user.id, sid: ops.sid })).resolves.toMatchObject({ sid: ops.sid });
-    await authOptions.events!.signOut!({ token: { sub: ops.user.id, sid: ops.sid }, session: undefined as never });
+    await authOptions().events!.signOut!({ token: { sub: ops.user.id, sid: ops.sid }, session: undefined as never });
     await expect(jwt({ sub: ops.user.id, sid: ops.sid })).rejects.toThrow(/session has ended/);
     // A cookie from before sessions existed (no sid) is no session either.
     await expect(jwt({ sub: ops.user.id })).rejects.toThrow(/session has ended/);

@@ -1,41 +1,56 @@
 "use client";
 // My account: who is signed in, and a form to change one's own password.
 // Changing it ends every session of the user, this one too: the browser is
-// signed out and sent to sign in with the new password.
-import { useMutation } from "@tanstack/react-query";
+// signed out and sent to sign in with the new password. A user of single
+// sign-on has no password here: the page says where they sign in instead.
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { signOut } from "next-auth/react";
 import { type FormEvent, useState } from "react";
 import { Field } from "@/components/field";
 import { invalidIf, type Problem, problemOf } from "@/components/format";
 import { ErrorNotice } from "@/components/notice";
 import { useTRPC } from "@/components/trpc";
-import { useMe } from "@/components/use-me";
 
 export function AccountView() {
-  const { me, loading } = useMe();
+  const trpc = useTRPC();
+  const account = useQuery(trpc.users.account.queryOptions());
+  const me = account.data;
   return (
     <>
       <div className="page-header">
         <h1>My account</h1>
-        <p className="muted">Who you are signed in as, and your password.</p>
+        <p className="muted">Who you are signed in as, and how you sign in.</p>
       </div>
       <div className="stack">
+        <ErrorNotice error={account.error?.message} />
         <section className="card" aria-labelledby="whoami-title">
           <h2 id="whoami-title">Signed in as</h2>
-          {loading ? (
+          {account.isPending ? (
             <div className="skeleton" aria-busy="true" />
           ) : (
             <dl className="facts">
               <dt>E-mail</dt>
-              <dd>{me?.name}</dd>
+              <dd>{me?.email}</dd>
               <dt>Role</dt>
               <dd>{me?.role}</dd>
               <dt>Rings</dt>
               <dd>{me ? (me.rings === null ? "every ring" : me.rings.join(", ")) : null}</dd>
+              <dt>Signs in with</dt>
+              <dd>{me?.signsInWith === "sso" ? "single sign-on" : me ? "e-mail and password" : null}</dd>
             </dl>
           )}
         </section>
-        <ChangePasswordForm />
+        {me?.signsInWith === "sso" ? (
+          <section className="card" aria-labelledby="password-title">
+            <h2 id="password-title">Password</h2>
+            <p className="muted">
+              You sign in through single sign-on: your password, and the groups that give you your role and rings, are kept by your
+              identity provider. Orchard has no password of yours to change.
+            </p>
+          </section>
+        ) : me ? (
+          <ChangePasswordForm />
+        ) : null}
       </div>
     </>
   );

@@ -119,6 +119,11 @@ function UsersAdmin() {
           <StateBadge tone="good">Active</StateBadge>
         ),
     },
+    {
+      id: "signsInWith",
+      header: "Signs in with",
+      cell: ({ row }) => (row.original.signsInWith === "sso" ? "single sign-on" : "password"),
+    },
     { id: "lastSignInAt", header: "Last sign-in", cell: ({ row }) => <RelativeTime value={row.original.lastSignInAt} /> },
     { id: "createdAt", header: "Created", cell: ({ row }) => <DateTime value={row.original.createdAt} relative={false} /> },
     {
@@ -256,6 +261,9 @@ function UsersAdmin() {
           Now {target ? roleWords(target.role, target.rings) : ""}. Their open sessions end at once: they sign in again to
           work with the new role.
         </p>
+        {target?.signsInWith === "sso" && (
+          <p className="muted">They sign in through single sign-on: at their next sign-in, their groups there decide their role again.</p>
+        )}
       </ConfirmDialog>
       <ConfirmDialog
         open={pending?.kind === "disable"}
@@ -270,7 +278,7 @@ function UsersAdmin() {
         <p>
           {disabling
             ? `${target?.email} will no longer be able to sign in, and their open sessions stop working at once. Their audit history stays.`
-            : `${target?.email} will be able to sign in again with their password, as ${target?.role}. Sessions they had before stay ended.`}
+            : `${target?.email} will be able to sign in again ${target?.signsInWith === "sso" ? "through single sign-on" : "with their password"}, as ${target?.role}. Sessions they had before stay ended.`}
         </p>
       </ConfirmDialog>
       <ConfirmDialog

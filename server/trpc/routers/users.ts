@@ -1,11 +1,15 @@
 // Users: who is signed in, an admin's management of users, and each user's own password.
 import { changeOwnPasswordInput, createUserInput, removeUserInput, updateUserInput } from "../../users/schemas";
-import { changeOwnPassword, createUser, listUsers, removeUser, updateUser } from "../../users/users";
+import { changeOwnPassword, createUser, listUsers, readAccount, removeUser, updateUser } from "../../users/users";
 import { adminProcedure, publicProcedure, router, viewerProcedure } from "../init";
 
 export const usersRouter = router({
   /** Who is signed in (null when nobody). */
   me: publicProcedure.query(({ ctx }) => ctx.principal),
+  /** The signed-in user's own account, and how they sign in. */
+  account: viewerProcedure
+    .meta({ rings: "none" })
+    .query(({ ctx }) => readAccount(ctx.db.prisma, ctx.actor)),
   list: adminProcedure
     .meta({ rings: "fleet" })
     .query(({ ctx }) => listUsers(ctx.db.prisma)),
