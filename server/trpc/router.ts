@@ -7,6 +7,7 @@ import { releasesRouter } from "./routers/releases";
 import { ringsRouter } from "./routers/rings";
 import { rolloutsRouter } from "./routers/rollouts";
 import { usersRouter } from "./routers/users";
+import { webhooksRouter } from "./routers/webhooks";
 
 export const appRouter = router({
   dashboard: dashboardRouter,
@@ -17,6 +18,7 @@ export const appRouter = router({
   enrollmentTokens: enrollmentTokensRouter,
   users: usersRouter,
   audit: auditRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;
