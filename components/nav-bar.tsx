@@ -14,6 +14,7 @@ const LINKS = [
   { href: "/audit", label: "Audit log", role: "viewer" },
   { href: "/enrollment-tokens", label: "Enrollment tokens", role: "admin" },
   { href: "/users", label: "Users", role: "admin" },
+  { href: "/webhooks", label: "Webhooks", role: "admin" },
 ] as const;
 
 export function NavBar() {

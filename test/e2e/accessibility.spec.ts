@@ -75,6 +75,7 @@ test("every console page has no serious or critical accessibility violations", a
     `/rollouts/${encodeURIComponent(rolloutId)}`,
     "/enrollment-tokens",
     "/users",
+    "/webhooks",
     "/audit",
     "/account",
   ];
