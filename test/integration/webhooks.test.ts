@@ -16,7 +16,15 @@ import { type Database, openDatabase } from "../../server/db/client";
 import { retireMachine } from "../../server/machines/machines";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
-import { getRollout, pauseRollout, resumeRollout, startRollout } from "../../server/rollouts/rollouts";
+import {
+  abortRollout,
+  brakeRelease,
+  getRollout,
+  pauseRollout,
+  resumeRollout,
+  revertRollout,
+  startRollout,
+} from "../../server/rollouts/rollouts";
 import { detailsOf } from "../../server/trpc/init";
 import { createCaller } from "../../server/trpc/router";
 import { WEBHOOK_EVENT_KINDS } from "../../server/vocabulary";
@@ -199,11 +207,13 @@ describe("webhooks", () => {
     expect((await getRollout(db, rollout.id)).state).toBe("completed");
     await retireMachine(db, cliActor, { machineId: fleet.stable[0].machineId, reason: "broken screen" });
 
-    const queued = await db.webhookDelivery.count({ where: { subscriptionId: subscription.id } });
-    await waitFor("every message delivered", async () => receiver.delivered().length === queued, 60_000, 100);
-    expect(receiver.received.every((r) => r.refused === null)).toBe(true);
+    const ids = new Set((await db.webhookDelivery.findMany({ where: { subscriptionId: subscription.id }, select: { eventId: true } })).map((d) => d.eventId));
+    const queued = ids.size;
+    const mine = () => receiver.delivered().filter((r) => ids.has(r.id));
+    await waitFor("every message delivered", async () => mine().length === queued, 60_000, 100);
+    expect(receiver.received.filter((r) => ids.has(r.id)).every((r) => r.refused === null)).toBe(true);
 
-    const ofRollout = receiver.delivered().filter((r) => r.data.rolloutId === rollout.id);
+    const ofRollout = mine().filter((r) => r.data.rolloutId === rollout.id);
     const lines = ofRollout.map((r) => {
       const d = r.data as { ring?: string; wave?: number; of?: number; machineId?: string; reason?: string };
       return [r.type, d.ring, d.wave && `${d.wave}/${d.of}`, d.machineId, r.type === "rollout.paused" ? d.reason : undefined].filter(Boolean).join(" ");
@@ -226,15 +236,15 @@ describe("webhooks", () => {
       "rollout.completed",
     ]);
     // Every message has its own id, kept across attempts: the first one was tried twice, 5 s apart.
-    expect(new Set(receiver.delivered().map((r) => r.id)).size).toBe(queued);
-    const started = receiver.received.filter((r) => r.type === "rollout.started");
+    expect(new Set(mine().map((r) => r.id)).size).toBe(queued);
+    const started = receiver.received.filter((r) => r.type === "rollout.started" && ids.has(r.id));
     expect(started.map((r) => r.status)).toEqual([503, 204]);
     expect(started[1].at - started[0].at).toBeGreaterThanOrEqual(4900);
     // A machine's events go on their own key: not held behind the rollout's retry.
-    expect(receiver.delivered().filter((r) => r.type === "machine.retired")).toMatchObject([
+    expect(mine().filter((r) => r.type === "machine.retired")).toMatchObject([
       { data: { machineId: fleet.stable[0].machineId, reason: "broken screen" } },
     ]);
-    const enrolled = receiver.delivered().filter((r) => r.type === "machine.enrolled");
+    const enrolled = mine().filter((r) => r.type === "machine.enrolled");
     expect(enrolled.map((r) => r.data.machineId).sort()).toEqual(all.map((m) => m.machineId).sort());
     expect(enrolled.find((r) => r.data.machineId === failing.machineId)?.data).toMatchObject({ ring: "beta", reenrolled: false });
 
@@ -249,10 +259,77 @@ describe("webhooks", () => {
     expect(deliveries.every((d) => d.state === "delivered")).toBe(true);
     console.log(
       `webhooks: ${queued} messages; retry after ${started[1].at - started[0].at} ms; ` +
-        `rollout's last message received ${ofRollout.at(-1)!.at - started[1].at} ms after the first was taken`,
+        `the rollout's other ${ofRollout.length - 1} messages followed the retried first within ${ofRollout.at(-1)!.at - started[1].at} ms`,
     );
     await caller.webhooks.remove({ id: subscription.id });
   }, 180_000);
+
+  it("tells of stops: machines that fail or go dark, an abort, the brake and a revert", async () => {
+    const db = app.db.prisma;
+    const caller = await adminCaller(true);
+    const { subscription, secret } = await caller.webhooks.create({
+      url: receiverUrl,
+      events: WEBHOOK_EVENT_KINDS.filter((k) => k !== "machine.enrolled"),
+    });
+    receiver.secret = secret;
+    receiver.answer = () => 200;
+    const sims = new SimFleet(app);
+    const R3 = hex("3");
+    await addRelease(db, cliActor, { ref: REF, checksum: R3, version: "3" });
+    for (const ring of ["stops-a", "stops-b"]) {
+      await createRing(db, cliActor, { name: ring, branch: REF });
+      await setRingRelease(db, cliActor, { ring, version: "1" });
+    }
+    const [dark, failed, fine] = await sims.enroll("stops-a", 3, R1, "sa");
+    const ringB = await sims.enroll("stops-b", 2, R1, "sb");
+    const plan = { waves: [100], singleFirst: false, soakSeconds: 3600, maxFailureRate: 1, minSample: 1, darkAfterSeconds: 600 };
+
+    // A: one machine never comes back, one reports a failed update; then an operator aborts.
+    const a = await startRollout(db, cliActor, { ...plan, version: "2", rings: ["stops-a"] });
+    await app.controller.stepRollout(a.id);
+    await sims.round([dark, fine], (m) => (m === dark ? "go-dark" : "succeed"));
+    await sims.checkin(failed);
+    Object.assign(failed, { state: "failed", target: R2, error: "no space left on device" });
+    await sims.checkin(failed);
+    app.clock.advance(601_000);
+    await app.controller.stepRollout(a.id);
+    await abortRollout(db, cliActor, { rolloutId: a.id, reason: "enough" });
+
+    // B: the brake on its release pauses it; an operator reverts it.
+    const b = await startRollout(db, cliActor, { ...plan, version: "3", rings: ["stops-b"] });
+    await app.controller.stepRollout(b.id);
+    await sims.round([...ringB]);
+    await brakeRelease(db, cliActor, { version: "3", reason: "kiosks crash" });
+    await revertRollout(db, cliActor, { rolloutId: b.id, reason: "back to 1" });
+
+    const queued = await db.webhookDelivery.count({ where: { subscriptionId: subscription.id } });
+    await waitFor("every message delivered", async () => (await db.webhookDelivery.count({ where: { subscriptionId: subscription.id, state: "delivered" } })) === queued, 30_000, 100);
+    const ids = new Set((await db.webhookDelivery.findMany({ where: { subscriptionId: subscription.id }, select: { eventId: true } })).map((d) => d.eventId));
+    const got = receiver.delivered().filter((r) => ids.has(r.id) && r.refused === null);
+    expect(got).toHaveLength(queued);
+    const of = (id: string) =>
+      got
+        .filter((r) => r.data.rolloutId === id)
+        .map((r) => [r.type, r.data.machineId ?? r.data.ring ?? r.data.reason].filter(Boolean).join(" "));
+    const linesA = of(a.id);
+    expect(linesA.slice(0, 2)).toEqual(["rollout.started", "rollout.wave_opened stops-a"]);
+    expect(linesA.slice(2, 4).sort()).toEqual([`machine.dark ${dark.machineId}`, `machine.failed ${failed.machineId}`]);
+    expect(linesA.slice(4)).toEqual(["rollout.aborted aborted by cli: enough"]);
+    expect(got.find((r) => r.type === "machine.failed")?.data).toMatchObject({ ring: "stops-a", detail: "no space left on device" });
+    expect(got.find((r) => r.type === "machine.dark")?.data.detail).toMatch(/before the deadline/);
+
+    expect(of(b.id)).toEqual([
+      "rollout.started",
+      "rollout.wave_opened stops-b",
+      "rollout.paused emergency brake on 3 by cli: kiosks crash",
+      "rollout.reverted revert of rollout 3 by cli: back to 1",
+    ]);
+    expect(got.filter((r) => r.type === "release.braked").map((r) => r.data)).toEqual([
+      expect.objectContaining({ release: { version: "3", ref: REF }, rollouts: [b.id], revert: false }),
+    ]);
+    expect(got.find((r) => r.type === "rollout.reverted")?.data).toMatchObject({ rings: ["stops-b"], whole: true, state: "reverted", machines: 2 });
+    await caller.webhooks.remove({ id: subscription.id });
+  }, 90_000);
 
   it("sends a test event, retried until the receiver takes it", async () => {
     const caller = await adminCaller(true);
