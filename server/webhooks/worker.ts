@@ -6,11 +6,13 @@
 // the console's own database, with an order per rollout that a generic job
 // queue (graphile-worker, pg-boss) does not keep: their jobs are independent,
 // where here a delivery waits while an older one of its ordering key is
-// pending. That rule is one `NOT EXISTS` in the claim below; the rest of a
+// pending. That rule is one `DISTINCT ON` in the claim below; the rest of a
 // queue (leases, retries, a history of attempts) is a few statements.
 //
 // A claim takes the oldest due deliveries that head their (subscription,
-// ordering key), and leases each for twice the receiver's timeout by moving
+// ordering key) — the oldest pending one of each, read from a partial index
+// of pending rows, so that a key with a long backlog behind a failing head
+// costs one index entry per row, not a search per row — and leases each for twice the receiver's timeout by moving
 // its next attempt that far ahead, in a short transaction of its own; the
 // HTTP request runs with no transaction open. Several console processes share
 // the work (SKIP LOCKED passes over rows another one is claiming; a leased
@@ -99,10 +101,14 @@ export class WebhookWorker {
     await this.running;
   }
 
-  /** Delivers everything due now, in its lanes, and returns how many attempts were made. */
+  /**
+   * Delivers everything due now and returns how many attempts were made: one
+   * claim of up to `lanes` deliveries (a single query when nothing is due),
+   * then each lane goes on claiming one at a time until nothing is left.
+   */
   async drain(): Promise<number> {
-    const lanes = this.options.lanes ?? 8;
-    const counts = await Promise.all(Array.from({ length: lanes }, () => this.lane()));
+    const first = await this.claim(this.options.lanes ?? 8);
+    const counts = await Promise.all(first.map((due) => this.lane(due)));
     if (Date.now() - this.lastPrune > 600_000) {
       this.lastPrune = Date.now();
       await this.db.prisma.$executeRaw`
@@ -112,11 +118,9 @@ export class WebhookWorker {
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  private async lane(): Promise<number> {
+  private async lane(first: Claimed): Promise<number> {
     let attempts = 0;
-    while (!this.stopping) {
-      const [due] = await this.claim(1);
-      if (!due) break;
+    for (let due: Claimed | undefined = first; due; due = this.stopping ? undefined : (await this.claim(1))[0]) {
       await this.deliver(due);
       attempts++;
     }
@@ -132,11 +136,11 @@ export class WebhookWorker {
              attempts = d.attempts + 1,
              first_attempt_at = COALESCE(d.first_attempt_at, now())
         FROM (SELECT c.id FROM webhook_deliveries c
-               WHERE c.state = 'pending' AND c.next_attempt_at <= now()
+               WHERE c.id IN (SELECT DISTINCT ON (h.subscription_id, h.ordering_key) h.id
+                                FROM webhook_deliveries h WHERE h.state = 'pending'
+                               ORDER BY h.subscription_id, h.ordering_key, h.seq)
+                 AND c.state = 'pending' AND c.next_attempt_at <= now()
                  AND EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = c.subscription_id AND s.enabled)
-                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
-                                  WHERE o.subscription_id = c.subscription_id AND o.ordering_key = c.ordering_key
-                                    AND o.state = 'pending' AND o.seq < c.seq)
                ORDER BY c.seq
                LIMIT ${n}
                FOR UPDATE OF c SKIP LOCKED) due,

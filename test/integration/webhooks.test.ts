@@ -28,7 +28,7 @@ import {
 import { detailsOf } from "../../server/trpc/init";
 import { createCaller } from "../../server/trpc/router";
 import { WEBHOOK_EVENT_KINDS } from "../../server/vocabulary";
-import { createWebhook, sendTestEvent } from "../../server/webhooks/webhooks";
+import { createWebhook, deleteWebhook, sendTestEvent } from "../../server/webhooks/webhooks";
 import { enqueueEvents, machineKey } from "../../server/webhooks/outbox";
 import { WebhookWorker } from "../../server/webhooks/worker";
 import { hex } from "../helpers/agent-http";
@@ -395,6 +395,36 @@ describe("a receiver that never takes a message", () => {
       app.webhooks.start();
     }
   });
+});
+
+describe("a long backlog behind a failing message", () => {
+  it("costs a claim one pass over the pending index, not a search per message", async () => {
+    const db = app.db.prisma;
+    const { subscription } = await createWebhook(db, cliActor, { url: "http://127.0.0.1:9/nobody", events: ["machine.failed"] }, { allowPrivate: true });
+    await app.webhooks.stop();
+    const worker = new WebhookWorker(app.db, { log: app.log, allowPrivate: true, timeoutMs: 1000, pollMs: 1000 });
+    try {
+      const n = 100_000;
+      const events = Array.from({ length: n }, (_, i) => ({ kind: "machine.failed" as const, key: "rollout:stuck", at: new Date(), data: { i } }));
+      for (let i = 0; i < n; i += 10_000) await db.$transaction((tx) => enqueueEvents(tx, events.slice(i, i + 10_000)));
+      await app.db.pool.query("ANALYZE webhook_deliveries");
+      // Nobody listens on port 9: the head fails and waits 5 s; the 99,999 behind it are not tried.
+      expect(await worker.drain()).toBe(1);
+      const times: number[] = [];
+      for (let k = 0; k < 5; k++) {
+        const started = performance.now();
+        expect(await worker.drain()).toBe(0);
+        times.push(performance.now() - started);
+      }
+      console.log(`webhooks: a pass of the worker over ${n} messages blocked behind one: ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
+      // A hang detector: a search per message (the first version of the claim) took 6 s at 10,000.
+      expect(Math.max(...times)).toBeLessThan(2000);
+      expect(await db.webhookAttempt.count({ where: { delivery: { subscriptionId: subscription.id } } })).toBe(1);
+    } finally {
+      await deleteWebhook(db, cliActor, { id: subscription.id });
+      app.webhooks.start();
+    }
+  }, 120_000);
 });
 
 describe("a console killed in the middle of a delivery", () => {

@@ -52,12 +52,6 @@ CREATE TABLE "webhook_attempts" (
 CREATE INDEX "webhook_subscriptions_created_at_idx" ON "webhook_subscriptions"("created_at");
 
 -- CreateIndex
-CREATE INDEX "webhook_deliveries_state_next_attempt_at_idx" ON "webhook_deliveries"("state", "next_attempt_at");
-
--- CreateIndex
-CREATE INDEX "webhook_deliveries_subscription_id_ordering_key_seq_idx" ON "webhook_deliveries"("subscription_id", "ordering_key", "seq");
-
--- CreateIndex
 CREATE INDEX "webhook_deliveries_subscription_id_created_at_idx" ON "webhook_deliveries"("subscription_id", "created_at");
 
 -- CreateIndex
@@ -72,3 +66,6 @@ ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_subscription
 -- AddForeignKey
 ALTER TABLE "webhook_attempts" ADD CONSTRAINT "webhook_attempts_delivery_id_fkey" FOREIGN KEY ("delivery_id") REFERENCES "webhook_deliveries"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
+
+-- The worker's claim: the oldest pending delivery of each (subscription, ordering key), and only pending rows.
+CREATE INDEX "webhook_deliveries_pending_key_seq_idx" ON "webhook_deliveries"("subscription_id", "ordering_key", "seq") WHERE "state" = 'pending';
