@@ -347,6 +347,7 @@ describe("webhooks", () => {
     // 5 s, then 30 s.
     expect(tries[1].at - tries[0].at).toBeGreaterThanOrEqual(4900);
     expect(tries[2].at - tries[1].at).toBeGreaterThanOrEqual(29_900);
+    console.log(`webhooks: test event retried after ${tries[1].at - tries[0].at} ms and ${tries[2].at - tries[1].at} ms`);
     const audit = await app.db.prisma.auditLog.findMany({ where: { targetId: subscription.id }, orderBy: { at: "asc" }, select: { action: true } });
     expect(audit.map((a) => a.action)).toEqual(["webhook.create", "webhook.test"]);
     await caller.webhooks.remove({ id: subscription.id });
