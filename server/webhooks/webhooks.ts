@@ -53,11 +53,13 @@ export async function listWebhooks(db: PrismaClient) {
   const [pending, failed, last] = await Promise.all([
     db.webhookDelivery.groupBy({ by: ["subscriptionId"], where: { subscriptionId: { in: ids }, state: "pending" }, _count: { _all: true } }),
     db.webhookDelivery.groupBy({ by: ["subscriptionId"], where: { subscriptionId: { in: ids }, state: "failed" }, _count: { _all: true } }),
+    // The newest delivery of each, through its (subscription_id, created_at) index.
     db.$queryRaw<{ subscription_id: string; state: string; kind: string; created_at: Date; status: number | null }[]>`
-      SELECT DISTINCT ON (d.subscription_id) d.subscription_id, d.state::text AS state, d.kind, d.created_at,
+      SELECT s.id AS subscription_id, d.state::text AS state, d.kind, d.created_at,
              (SELECT a.status FROM webhook_attempts a WHERE a.delivery_id = d.id ORDER BY a.at DESC LIMIT 1) AS status
-        FROM webhook_deliveries d WHERE d.subscription_id = ANY(${ids}::text[])
-       ORDER BY d.subscription_id, d.created_at DESC, d.seq DESC`,
+        FROM unnest(${ids}::text[]) AS s(id)
+        CROSS JOIN LATERAL (SELECT id, state, kind, created_at FROM webhook_deliveries
+                             WHERE subscription_id = s.id ORDER BY created_at DESC LIMIT 1) d`,
   ]);
   const count = (rows: { subscriptionId: string; _count: { _all: number } }[], id: string) =>
     rows.find((r) => r.subscriptionId === id)?._count._all ?? 0;

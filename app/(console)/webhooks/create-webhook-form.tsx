@@ -88,7 +88,7 @@ export function CreateWebhookForm({ onCreated, onCancel }: { onCreated: (created
           {(field) => <input {...field} name="description" maxLength={200} placeholder="On-call channel" {...invalidIf(message, "description")} />}
         </Field>
         {GROUPS.map((group) => (
-          <fieldset key={group.legend} className="radio-group" {...invalidIf(message, "events")}>
+          <fieldset key={group.legend} className="radio-group span-2">
             <legend>{group.legend}</legend>
             {group.kinds.map((kind) => (
               <label key={kind} className="check-row">

@@ -112,7 +112,7 @@ function WebhooksAdmin() {
         if (!last) return <span className="muted">none yet</span>;
         return (
           <span>
-            <DeliveryBadge state={last.state} /> {last.status !== null && <code>{last.status}</code>}
+            <DeliveryBadge state={last.state} /> {last.status !== null && <code className="nowrap">HTTP {last.status}</code>}
             <span className="block muted">
               {eventLabel(last.kind)}, <RelativeTime value={last.at} />
             </span>
