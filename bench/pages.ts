@@ -8,7 +8,10 @@ import { listMachines } from "../server/machines/machines";
 import { addRelease } from "../server/releases/releases";
 import { createRing, setRingRelease } from "../server/rings/rings";
 import { startRollout } from "../server/rollouts/rollouts";
-import { median, withBenchConsole } from "./support";
+import { encode } from "next-auth/jwt";
+import { createApiToken } from "../server/api-tokens/api-tokens";
+import { startSession } from "../server/sessions/sessions";
+import { median, timed, withBenchConsole } from "./support";
 
 /** Each read: warmed up once, then the median of 7. */
 const median7 = (fn: () => Promise<unknown>) => median(7, fn, { warmUp: true });
@@ -101,6 +104,7 @@ export async function benchPages(options: { machines: number }) {
       dashboardRawSql: await median7(() => countingStatement(app.db.pool, { table: "machines_counted", parallel: false })),
       dashboardRawSqlParallel: await median7(() => countingStatement(app.db.pool, { table: "machines_counted", parallel: true })),
       dashboardRawSqlOverMachines: await median7(() => countingStatement(app.db.pool, { table: "machines", parallel: false })),
+      ...(await httpListing(app, options.machines)),
     };
     const ms = (x: number) => x.toFixed(1).padStart(8);
     console.log(`\nConsole reads at ${options.machines.toLocaleString()} machines (median of 7, same run, same database)`);
@@ -113,6 +117,15 @@ export async function benchPages(options: { machines: number }) {
     ] as const) {
       console.log(`${label.padEnd(44)}${ms(a)}     ${ms(b)}   ${(a / b).toFixed(2)}`);
     }
+    console.log(`\nThe machines list over HTTP at ${options.machines.toLocaleString()} machines: REST (API token) beside tRPC (session cookie), same run`);
+    console.log("                                          REST ms      tRPC ms      ratio");
+    for (const [label, a, b] of [
+      ["first page of 50 (median of 7)", measured.restFirstPage, measured.trpcFirstPage],
+      ["every machine, pages of 200 (once)", measured.restWalk, measured.trpcWalk],
+    ] as const) {
+      console.log(`${label.padEnd(44)}${ms(a)}     ${ms(b)}   ${(a / b).toFixed(2)}`);
+    }
+    console.log(`(REST walks with its cursor, tRPC with page numbers as the table does; page 400 of 200 by number: ${measured.restDeepOffset.toFixed(1)} ms, by cursor: ${measured.restDeepCursor.toFixed(1)} ms)`);
     console.log(
       `(dashboard raw SQL: its counting statement alone, over machines_counted without parallel workers, as the console runs it.\n` +
         ` The same with the planner's two workers: ${measured.dashboardRawSqlParallel.toFixed(1)} ms;` +
@@ -146,4 +159,55 @@ async function countingStatement(pool: pg.Pool, options: { table: "machines_coun
   } finally {
     client.release();
   }
+}
+
+/**
+ * The machines list as a client gets it over HTTP: the same page through the
+ * REST API (API token) and through tRPC (session cookie, superjson), and every
+ * machine walked in pages of 200 (REST by cursor, tRPC by page number).
+ */
+async function httpListing(app: { url: string; db: { prisma: import("../server/db/client").PrismaClient } }, machines: number) {
+  const db = app.db.prisma;
+  const admin = await db.user.findFirstOrThrow({ where: { role: "admin" }, select: { id: true } });
+  const sid = await startSession(db, admin.id);
+  const cookie = `next-auth.session-token=${await encode({ token: { sub: admin.id, sid }, secret: "x".repeat(40) })}`;
+  const { token } = await createApiToken(db, { id: null, label: "bench", role: "admin", rings: null }, { name: "bench", role: "viewer" });
+  const rest = async (query: string) => {
+    const res = await fetch(`${app.url}/api/v1/machines?${query}`, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(`REST ${res.status}: ${await res.text()}`);
+    return (await res.json()) as { rows: unknown[]; nextCursor: string | null };
+  };
+  const trpc = async (input: Record<string, unknown>) => {
+    const res = await fetch(`${app.url}/api/trpc/machines.list?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, { headers: { cookie } });
+    if (!res.ok) throw new Error(`tRPC ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as { result: { data: { json: { rows: unknown[] } } } }).result.data.json;
+  };
+  const restWalk = async () => {
+    let cursor: string | null = null;
+    let seen = 0;
+    do {
+      const page = await rest(`pageSize=200&sort=hostname${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      seen += page.rows.length;
+      cursor = page.nextCursor;
+    } while (cursor);
+    if (seen !== machines) throw new Error(`REST walk saw ${seen} machines`);
+  };
+  const trpcWalk = async () => {
+    let seen = 0;
+    for (let page = 0; ; page++) {
+      const rows = (await trpc({ page, pageSize: 200, sort: "hostname" })).rows.length;
+      seen += rows;
+      if (rows < 200) break;
+    }
+    if (seen !== machines) throw new Error(`tRPC walk saw ${seen} machines`);
+  };
+  const middle = await db.machine.findMany({ orderBy: [{ hostname: "asc" }, { machineId: "asc" }], skip: 400 * 200 - 1, take: 1, select: { machineId: true } });
+  return {
+    restFirstPage: await median7(() => rest("page=0&pageSize=50&sort=hostname")),
+    trpcFirstPage: await median7(() => trpc({ page: 0, pageSize: 50, sort: "hostname" })),
+    restWalk: (await timed(restWalk))[0],
+    trpcWalk: (await timed(trpcWalk))[0],
+    restDeepOffset: await median7(() => rest("page=400&pageSize=200&sort=hostname")),
+    restDeepCursor: middle[0] ? await median7(() => rest(`pageSize=200&sort=hostname&cursor=${middle[0].machineId}`)) : Number.NaN,
+  };
 }

@@ -11,19 +11,26 @@ export function formatSeconds(total: number): string {
 }
 
 /**
- * The input field a server message is about. Domain and validation errors
- * start with the field's path ("version: branch … has no release 9"), which
- * lets a form mark that field.
+ * What the server said about a failed call: its message, and the input
+ * field and validation issues its error data names (server/trpc/init.ts,
+ * ErrorData). A form's own checks make one the same way.
  */
-export function errorField(message: string | null | undefined): string | undefined {
-  const match = message ? /^([A-Za-z][A-Za-z0-9_.[\]]*): /.exec(message) : null;
-  return match?.[1];
+export interface Problem {
+  message: string;
+  field?: string;
+  issues?: { path: string; message: string }[];
 }
 
-/** Props that mark an input invalid when the server's message is about it. */
-export function invalidIf(message: string | null | undefined, field: string) {
-  const bad = errorField(message);
-  return bad === field || bad?.startsWith(`${field}.`) || bad?.startsWith(`${field}[`)
+export function problemOf(error: unknown): Problem | null {
+  if (!error) return null;
+  const e = error as { message?: string; data?: { field?: string; issues?: Problem["issues"] } | null };
+  return { message: e.message ?? "failed", field: e.data?.field ?? undefined, issues: e.data?.issues ?? undefined };
+}
+
+/** Props that mark an input invalid when the problem is about its field (or a part of it). */
+export function invalidIf(problem: Problem | null | undefined, field: string) {
+  const paths = [problem?.field, ...(problem?.issues ?? []).map((issue) => issue.path)];
+  return paths.some((bad) => bad === field || bad?.startsWith(`${field}.`) || bad?.startsWith(`${field}[`))
     ? ({ "aria-invalid": true } as const)
     : {};
 }

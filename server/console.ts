@@ -17,6 +17,8 @@ import { type Database, openDatabase, setDatabase } from "./db/client";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
+import { createApiHandler } from "./api/handler";
+import { API_PREFIX } from "./api/routes";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
 import { Limit } from "./http/rate-limit";
 import { newNonce, pagePolicy } from "./http/csp";
@@ -152,8 +154,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     }, metrics);
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
-    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy: { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE } });
+    const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy });
     const handleExport = createExportHandler({ ...session, log });
+    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {
       process.env.NEXTAUTH_SECRET = secret;
@@ -211,6 +215,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
         void handleAgent(req, res, pathname);
       } else if (pathname.startsWith(`${TRPC_PREFIX}/`)) {
         handleTrpc(req, res);
+      } else if (pathname === API_PREFIX || pathname.startsWith(`${API_PREFIX}/`)) {
+        void handleApi(req, res, new URL(url, "http://localhost"));
       } else if (pathname.startsWith(EXPORT_PREFIX)) {
         void handleExport(req, res, new URL(url, "http://localhost"));
       } else if (pathname === "/metrics" && req.method === "GET") {

@@ -26,4 +26,6 @@ export class AppError extends Error {
 export const invalid = (field: string, message: string) =>
   new AppError("INVALID", `${field}: ${message}`, { field });
 export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);
-export const conflict = (message: string) => new AppError("CONFLICT", message);
+/** Not possible now; `field`: the input field it is about, if one is. */
+export const conflict = (message: string, field?: string) =>
+  new AppError("CONFLICT", field ? `${field}: ${message}` : message, field ? { field } : undefined);

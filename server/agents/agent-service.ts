@@ -9,7 +9,7 @@ import { enqueueEvents, machineKey } from "../webhooks/outbox";
 import { bearerToken, generateToken, hashesEqual, hashToken, tokenKind } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database, Prisma } from "../db/client";
-import { AppError } from "../errors";
+import { AppError, invalid } from "../errors";
 import { domainEvents } from "../events";
 import type { Logger } from "../logger";
 import type {
@@ -342,7 +342,7 @@ export class AgentService {
     const token = bearerToken(authorization);
     if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
     if (body.publicKey && !parsePublicKey(body.publicKey)) {
-      throw new AppError("INVALID", "publicKey: expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
+      throw invalid("publicKey", "expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
     }
     const hash = hashToken(token);
     const now = this.options.clock.now();
@@ -497,7 +497,7 @@ export class AgentService {
    * takes a proof by it. A key is never replaced this way.
    */
   private async registerKey(machine: MachineEntry, publicKey: string) {
-    if (!parsePublicKey(publicKey)) throw new AppError("INVALID", "publicKey: expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
+    if (!parsePublicKey(publicKey)) throw invalid("publicKey", "expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
     await this.db.agent.pool.query("UPDATE machines SET public_key = $2 WHERE id = $1 AND public_key IS NULL", [machine.id, publicKey]);
     machine.hasKey = true;
   }

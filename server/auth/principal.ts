@@ -5,14 +5,15 @@
 import type { Actor } from "../audit/audit";
 import type { Grant } from "../vocabulary";
 
-export const PRINCIPAL_KINDS = ["user", "token"] as const;
+/** A console user, an API token, or the local command line (full access to the database: an admin). */
+export const PRINCIPAL_KINDS = ["user", "token", "cli"] as const;
 export type PrincipalKind = (typeof PRINCIPAL_KINDS)[number];
 
 export interface Principal extends Grant {
   kind: PrincipalKind;
   /** The user's or the token's id. */
   id: string;
-  /** The user's e-mail, or the token's name. */
+  /** The user's e-mail, the token's name, or the login of the person running the command line. */
   name: string;
 }
 
@@ -22,7 +23,12 @@ export function grantRings(row: { allRings: boolean; rings: string[] }): string[
 }
 
 export function actorOf(principal: Principal): Actor {
-  return principal.kind === "user"
-    ? { id: principal.id, label: principal.name, role: principal.role, rings: principal.rings }
-    : { id: null, tokenId: principal.id, label: `token:${principal.name}`, role: principal.role, rings: principal.rings };
+  switch (principal.kind) {
+    case "user":
+      return { id: principal.id, label: principal.name, role: principal.role, rings: principal.rings };
+    case "token":
+      return { id: null, tokenId: principal.id, label: `token:${principal.name}`, role: principal.role, rings: principal.rings };
+    case "cli":
+      return { id: null, label: `cli:${principal.name}`, role: principal.role, rings: null };
+  }
 }

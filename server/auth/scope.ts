@@ -4,8 +4,8 @@
 // grant, so that the rule is decided in one place for tRPC, the REST API and
 // the remote CLI alike. Lists filter by the scope themselves (they are given
 // the caller's rings).
-import type { Database, PrismaClient } from "../db/client";
-import { AppError } from "../errors";
+import type { Database, Prisma, PrismaClient } from "../db/client";
+import { AppError, invalid } from "../errors";
 import { type Grant, maySee, mayAct, type Role, ringsOutside } from "../vocabulary";
 
 /**
@@ -97,6 +97,14 @@ export async function checkRingScope(
       });
     }
   }
+}
+
+/** Refuses a scope naming rings that do not exist, naming the field. */
+export async function checkRingsExist(db: Prisma.TransactionClient, rings: readonly string[] | null | undefined, field = "rings") {
+  if (!rings) return;
+  const found = await db.ring.findMany({ where: { name: { in: [...rings] } }, select: { name: true } });
+  const missing = rings.filter((ring) => !found.some((f) => f.name === ring));
+  if (missing.length) throw invalid(field, `no ring named ${missing.join(", ")}`);
 }
 
 /** The ids of the rings a scope names; null for an unscoped caller. */

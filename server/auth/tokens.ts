@@ -1,11 +1,11 @@
-// Bearer tokens for agents. A token is random; the database keeps only its
+// Bearer tokens for agents and for the REST API. A token is random; the database keeps only its
 // SHA-256. Lookups go by hash, and the stored hash is compared again in
 // constant time before a token is trusted.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-export type TokenKind = "enrollment" | "machine";
+export type TokenKind = "enrollment" | "machine" | "api";
 
-const PREFIX: Record<TokenKind, string> = { enrollment: "orch_e_", machine: "orch_m_" };
+const PREFIX: Record<TokenKind, string> = { enrollment: "orch_e_", machine: "orch_m_", api: "orch_a_" };
 
 export function generateToken(kind: TokenKind): { token: string; hash: string; prefix: string } {
   const token = PREFIX[kind] + randomBytes(24).toString("base64url");
@@ -19,6 +19,7 @@ export function hashToken(token: string): string {
 export function tokenKind(token: string): TokenKind | null {
   if (token.startsWith(PREFIX.enrollment)) return "enrollment";
   if (token.startsWith(PREFIX.machine)) return "machine";
+  if (token.startsWith(PREFIX.api)) return "api";
   return null;
 }
 

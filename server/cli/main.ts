@@ -1,43 +1,19 @@
-// The `orchard` command: the console's domain functions on the configured
+// The `orchard` command: the console's own procedures, on the configured
 // database (the embedded one through the running console's socket, when a
-// console is running). Exit codes: 0 done, 1 refused or failed, 2 bad arguments.
+// console is running), or on a remote console through its REST API with an
+// API token (ORCHARD_URL and ORCHARD_TOKEN, or --server and --token): the
+// same output and exit codes either way (server/cli/backend.ts). Exit codes:
+// 0 done, 1 refused or failed, 2 bad arguments (or nothing there), 3 `rollout
+// wait` timed out. Every command takes --json.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { ZodError } from "zod";
-import { cliActor } from "../audit/audit";
-import { ConfigError, loadConfig } from "../config";
-import { type Database, openDatabase } from "../db/client";
+import { ConfigError } from "../config";
 import { parseDuration } from "../duration";
-import { createEnrollmentToken } from "../enrollment/enrollment-tokens";
-import { AppError } from "../errors";
-import { allowReenroll, listMachines } from "../machines/machines";
-import { describeFirstIssue } from "../protocol/v1";
-import { addRelease } from "../releases/releases";
-import { createRing, setRingRelease } from "../rings/rings";
-import { pinMachine, previewUnpin, rollbackMachine, unpinMachine } from "../rollouts/machine-actions";
-import {
-  abortRollout,
-  approveRollout,
-  brakeRelease,
-  liftQuarantine,
-  listRollouts,
-  pauseRollout,
-  previewRollout,
-  resumeRollout,
-  revertRollout,
-  startRollout,
-} from "../rollouts/rollouts";
+import { weekdays } from "../rollouts/windows";
 import { roles } from "../users/schemas";
-import { createUser } from "../users/users";
+import { type Backend, chooseBackend, CliFailure, type OutputOf } from "./backend";
 import { formatTable, readStdinSecret } from "./io";
 
-let database: Database | null = null;
-
-async function db(): Promise<Database> {
-  if (database) return database;
-  const config = loadConfig();
-  database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: 2 });
-  return database;
-}
+let backend: Backend | null = null;
 
 function positiveInt(name: string) {
   return (value: string) => {
@@ -101,27 +77,94 @@ function label(value: string, previous: Record<string, string> = {}) {
   return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
 }
 
+/** A window as `mon,tue@02:00+3h`: days, start (HH:MM) and length. */
+function window(value: string, previous: { days: string[]; start: string; durationMinutes: number }[] = []) {
+  const match = /^([a-z,]+)@(\d{2}:\d{2})\+(\S+)$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError("expected DAYS@HH:MM+DURATION, such as mon,tue@02:00+3h");
+  const days = match[1].split(",").filter(Boolean);
+  const bad = days.find((d) => !(weekdays as readonly string[]).includes(d));
+  if (bad) throw new InvalidArgumentError(`${bad}: expected days among ${weekdays.join(", ")}`);
+  const seconds = parseDuration(match[3]);
+  if (seconds === null || seconds < 60) throw new InvalidArgumentError("expected a length such as 90m or 3h");
+  return [...previous, { days, start: match[2], durationMinutes: Math.round(seconds / 60) }];
+}
+
+/** A timeline value in a few words: text as it is, anything else as JSON. */
+const brief = (value: unknown) => (value === null || value === undefined ? "-" : typeof value === "string" ? value : JSON.stringify(value).slice(0, 80));
+const iso = (value: Date | string | null | undefined) => (value ? (value instanceof Date ? value.toISOString() : value) : "never");
+const json = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2);
+
 export function buildProgram(out: (line: string) => void = (line) => console.log(line)): Command {
   const program = new Command("orchard")
-    .description("Orchard console command line: users, enrollment tokens, rings, releases and machines.")
+    .description(
+      "Orchard console command line: users, tokens, rings, releases, machines, rollouts and the audit log.\n" +
+        "Runs on the configured database, or on a remote console with ORCHARD_URL and ORCHARD_TOKEN (or --server and --token).\n" +
+        "Exit codes: 0 done, 1 refused or failed, 2 bad arguments or nothing there, 3 `rollout wait` timed out.",
+    )
+    .option("--server <url>", "a remote console's URL (default: $ORCHARD_URL)")
+    .option("--token <token>", "an API token for the remote console (default: $ORCHARD_TOKEN)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   program.configureOutput({ outputError: (text, write) => write(text) });
+  const api = () => (backend ??= chooseBackend(program.opts<{ server?: string; token?: string }>()));
+  /** Prints JSON with --json, else the text. */
+  const say = (opts: { json?: boolean }, value: unknown, text: () => string | string[]) => {
+    if (opts.json) return out(json(value));
+    const lines = text();
+    for (const line of Array.isArray(lines) ? lines : [lines]) out(line);
+  };
 
+  // ---- users ---------------------------------------------------------------------------------
   const user = program.command("user").description("Console users");
   user
     .command("create")
     .description("Create a user; the password is read from stdin when piped, else generated and printed")
     .requiredOption("--email <email>", "the user's e-mail")
     .addOption(new Option("--role <role>", "what the user may do").choices(roles).makeOptionMandatory())
+    .option("--rings <names>", "the rings the role holds on, comma-separated (default: every ring)", list)
     .option("--name <name>", "display name")
-    .action(async (opts: { email: string; role: (typeof roles)[number]; name?: string }) => {
+    .option("--json", "machine-readable output")
+    .action(async (opts: { email: string; role: (typeof roles)[number]; rings?: string[]; name?: string; json?: boolean }) => {
       const piped = await readStdinSecret();
-      const created = await createUser((await db()).prisma, cliActor, { ...opts, password: piped ?? undefined });
-      out(`Created ${created.user.role} ${created.user.email}`);
-      if (created.password) out(`password: ${created.password}`);
+      const created = await api().call("users.create", { email: opts.email, role: opts.role, rings: opts.rings, name: opts.name, password: piped ?? undefined });
+      say(opts, created, () => [
+        `Created ${created.user.role} ${created.user.email}${created.user.rings ? ` of ${created.user.rings.join(", ")}` : ""}`,
+        ...(created.password ? [`password: ${created.password}`] : []),
+      ]);
+    });
+  user
+    .command("list")
+    .description("List users")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }) => {
+      const users = await api().call("users.list");
+      say(opts, users, () =>
+        formatTable(
+          ["EMAIL", "ROLE", "RINGS", "DISABLED", "LAST SIGN-IN"],
+          users.map((u) => [u.email, u.role, u.rings?.join(",") ?? "all", u.disabledAt ? "yes" : "no", iso(u.lastSignInAt)]),
+        ),
+      );
+    });
+  user
+    .command("update")
+    .description("Change a user's role or rings, or disable or enable them (their sessions end)")
+    .argument("<email>", "the user")
+    .addOption(new Option("--role <role>", "the new role").choices(roles))
+    .option("--rings <names>", "the rings the role holds on, comma-separated", list)
+    .option("--all-rings", "the role holds on every ring")
+    .option("--disable", "the user can no longer sign in")
+    .option("--enable", "the user can sign in again")
+    .option("--json", "machine-readable output")
+    .action(async (email: string, opts: { role?: (typeof roles)[number]; rings?: string[]; allRings?: boolean; disable?: boolean; enable?: boolean; json?: boolean }) => {
+      const found = (await api().call("users.list")).find((u) => u.email === email.toLowerCase());
+      if (!found) throw new CliFailure({ type: "about:blank", title: "Not Found", status: 404, detail: `email: no user ${email}`, code: "NOT_FOUND", field: "email" });
+      const rings = opts.allRings ? null : opts.rings;
+      const disabled = opts.disable ? true : opts.enable ? false : undefined;
+      const updated = await api().call("users.update", { userId: found.id, role: opts.role, rings, disabled });
+      say(opts, updated, () => `${updated.email} is ${updated.role} of ${updated.rings?.join(", ") ?? "every ring"}${updated.disabledAt ? " (disabled)" : ""}`);
     });
 
+  // ---- tokens --------------------------------------------------------------------------------
   const token = program.command("enroll-token").description("Enrollment tokens for agents");
   token
     .command("create")
@@ -131,9 +174,10 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--expires <duration>", "lifetime such as 24h or 7d", duration)
     .option("--name <name>", "what the token is for", "created on the command line")
     .option("--label <key=value>", "label given to machines that enroll with it (repeatable)", label)
+    .option("--json", "machine-readable output")
     .action(
-      async (opts: { ring?: string; uses?: number; expires?: number; name: string; label?: Record<string, string> }) => {
-        const created = await createEnrollmentToken((await db()).prisma, cliActor, {
+      async (opts: { ring?: string; uses?: number; expires?: number; name: string; label?: Record<string, string>; json?: boolean }) => {
+        const created = await api().call("enrollmentTokens.create", {
           name: opts.name,
           ring: opts.ring,
           maxUses: opts.uses,
@@ -141,13 +185,73 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
           labels: opts.label,
         });
         const r = created.record;
-        out(
-          `Enrollment token ${r.prefix}… ring=${r.ring?.name ?? "(first ring)"} uses=${r.maxUses ?? "unlimited"} expires=${r.expiresAt?.toISOString() ?? "never"}`,
-        );
-        out(created.token);
+        say(opts, created, () => [
+          `Enrollment token ${r.prefix}… ring=${r.ring?.name ?? "(first ring)"} uses=${r.maxUses ?? "unlimited"} expires=${iso(r.expiresAt)}`,
+          created.token,
+        ]);
       },
     );
+  token
+    .command("list")
+    .description("List enrollment tokens, newest first")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }) => {
+      const tokens = await api().call("enrollmentTokens.list");
+      say(opts, tokens, () =>
+        formatTable(
+          ["ID", "NAME", "TOKEN", "RING", "USES", "EXPIRES", "REVOKED"],
+          tokens.map((t) => [t.id, t.name, `${t.prefix}…`, t.ring?.name ?? "-", `${t.uses}/${t.maxUses ?? "∞"}`, iso(t.expiresAt), t.revokedAt ? "yes" : "no"]),
+        ),
+      );
+    });
+  token
+    .command("revoke")
+    .description("Revoke an enrollment token (machines that enrolled with it keep working)")
+    .argument("<id>", "the token's id (enroll-token list)")
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const revoked = await api().call("enrollmentTokens.revoke", { id });
+      say(opts, revoked, () => `Revoked enrollment token ${revoked.name} (${revoked.prefix}…)`);
+    });
 
+  const apiToken = program.command("api-token").description("API tokens for pipelines and the remote command line");
+  apiToken
+    .command("create")
+    .description("Create an API token; prints it alone on the last line (shown only once)")
+    .argument("<name>", "what it is for, such as ci-release")
+    .addOption(new Option("--role <role>", "what it may do").choices(roles).makeOptionMandatory())
+    .option("--rings <names>", "the rings the role holds on, comma-separated (default: every ring)", list)
+    .option("--expires <days>", "lifetime in days", positiveInt("--expires"))
+    .option("--json", "machine-readable output")
+    .action(async (name: string, opts: { role: (typeof roles)[number]; rings?: string[]; expires?: number; json?: boolean }) => {
+      const created = await api().call("apiTokens.create", { name, role: opts.role, rings: opts.rings, expiresInDays: opts.expires });
+      const r = created.record;
+      say(opts, created, () => [`API token ${r.name} (${r.prefix}…) role=${r.role} rings=${r.rings?.join(",") ?? "all"} expires=${iso(r.expiresAt)}`, created.token]);
+    });
+  apiToken
+    .command("list")
+    .description("List API tokens, newest first")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }) => {
+      const tokens = await api().call("apiTokens.list");
+      say(opts, tokens, () =>
+        formatTable(
+          ["ID", "NAME", "TOKEN", "ROLE", "RINGS", "STATE", "EXPIRES", "LAST USED"],
+          tokens.map((t) => [t.id, t.name, `${t.prefix}…`, t.role, t.rings?.join(",") ?? "all", t.state, iso(t.expiresAt), iso(t.lastUsedAt)]),
+        ),
+      );
+    });
+  apiToken
+    .command("revoke")
+    .description("Revoke an API token")
+    .argument("<id>", "the token's id (api-token list)")
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const revoked = await api().call("apiTokens.revoke", { id });
+      say(opts, revoked, () => `Revoked API token ${revoked.name} (${revoked.prefix}…)`);
+    });
+
+  // ---- rings ---------------------------------------------------------------------------------
   const ring = program.command("ring").description("Rings of the fleet");
   ring
     .command("create")
@@ -155,9 +259,33 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .argument("<name>", "ring name, such as canary")
     .requiredOption("--branch <ref>", "ostree ref the ring follows")
     .option("--after <ring>", "place it right after this ring (default: last)")
-    .action(async (name: string, opts: { branch: string; after?: string }) => {
-      const created = await createRing((await db()).prisma, cliActor, { name, branch: opts.branch, after: opts.after });
-      out(`Created ring ${created.name} (position ${created.position + 1}) following ${created.branch.ref}`);
+    .option("--json", "machine-readable output")
+    .action(async (name: string, opts: { branch: string; after?: string; json?: boolean }) => {
+      const created = await api().call("rings.create", { name, branch: opts.branch, after: opts.after });
+      say(opts, created, () => `Created ring ${created.name} (position ${created.position + 1}) following ${created.branch.ref}`);
+    });
+  ring
+    .command("list")
+    .description("List rings in order, with their release and policy")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }) => {
+      const rings = await api().call("rings.list");
+      say(opts, rings, () =>
+        formatTable(
+          ["RING", "BRANCH", "RELEASE", "MACHINES", "INTERVAL", "REBOOT SLOTS", "FAILURE DOMAIN", "WINDOWS", "BLACKOUT DATES"],
+          rings.map((r) => [
+            r.name,
+            r.branch.ref,
+            r.currentRelease?.version ?? "-",
+            String(r.machines),
+            `${r.checkInIntervalSeconds}s`,
+            String(r.rebootSlots),
+            r.failureDomainLabel ?? "-",
+            (r.maintenanceWindows as { days: string[]; start: string; durationMinutes: number }[]).map((w) => `${w.days.join(",")}@${w.start}+${w.durationMinutes}m`).join(" ") || "any time",
+            (r.blackoutDates as string[]).join(",") || "-",
+          ]),
+        ),
+      );
     });
   ring
     .command("set-release")
@@ -165,11 +293,66 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .argument("<ring>", "ring name")
     .argument("<version>", "release version")
     .option("--reason <text>", "why (kept in the audit log)")
-    .action(async (ringName: string, version: string, opts: { reason?: string }) => {
-      const updated = await setRingRelease((await db()).prisma, cliActor, { ring: ringName, version, reason: opts.reason });
-      out(`Ring ${updated.name} now runs ${updated.currentRelease?.version} (${updated.currentRelease?.checksum})`);
+    .option("--json", "machine-readable output")
+    .action(async (ringName: string, version: string, opts: { reason?: string; json?: boolean }) => {
+      const updated = await api().call("rings.setRelease", { ring: ringName, version, reason: opts.reason });
+      say(opts, updated, () => `Ring ${updated.name} now runs ${updated.currentRelease?.version} (${updated.currentRelease?.checksum})`);
+    });
+  ring
+    .command("policy")
+    .description("Change a ring's policy: check-in interval, reboot slots, windows, blackout dates, failure domain")
+    .argument("<ring>", "ring name")
+    .option("--interval <duration>", "how often its agents check in, such as 5m", duration)
+    .option("--reboot-slots <n>", "machines (per failure domain) that may reboot at once", positiveInt("--reboot-slots"))
+    .option("--reboot-lease <duration>", "how long a reboot slot is held before it expires", duration)
+    .option("--time-zone <zone>", "the zone its windows and dates are in, such as Europe/Berlin")
+    .option("--window <days@HH:MM+length>", "a maintenance window such as mon,tue@02:00+3h (repeatable; replaces them all)", window)
+    .option("--any-time", "no maintenance windows: machines may reboot at any time")
+    .option("--blackout <dates>", "dates with no reboots, comma-separated (replaces them all)", list)
+    .option("--no-blackout", "no blackout dates")
+    .option("--failure-domain <label>", "reboot slots count per value of this machine label (such as site)")
+    .option("--no-failure-domain", "reboot slots count per ring")
+    .option("--json", "machine-readable output")
+    .action(
+      async (
+        ringName: string,
+        opts: {
+          interval?: number;
+          rebootSlots?: number;
+          rebootLease?: number;
+          timeZone?: string;
+          window?: { days: string[]; start: string; durationMinutes: number }[];
+          anyTime?: boolean;
+          blackout?: string[] | false;
+          failureDomain?: string | false;
+          json?: boolean;
+        },
+      ) => {
+        const updated = await api().call("rings.updatePolicy", {
+          ring: ringName,
+          checkInIntervalSeconds: opts.interval,
+          rebootSlots: opts.rebootSlots,
+          rebootLeaseSeconds: opts.rebootLease,
+          timeZone: opts.timeZone,
+          maintenanceWindows: opts.anyTime ? [] : (opts.window as never),
+          blackoutDates: opts.blackout === false ? [] : opts.blackout,
+          failureDomainLabel: opts.failureDomain === false ? null : opts.failureDomain,
+        });
+        say(opts, updated, () => `Ring ${updated.name}: check-in every ${updated.checkInIntervalSeconds}s, ${updated.rebootSlots} reboot slot(s)${updated.failureDomainLabel ? ` per ${updated.failureDomainLabel}` : ""}`);
+      },
+    );
+  ring
+    .command("reshuffle")
+    .description("Draw the ring's cohorts anew (which machines go in which wave)")
+    .argument("<ring>", "ring name")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (ringName: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("rings.reshuffle", { ring: ringName, reason: opts.reason });
+      say(opts, result, () => `Ring ${ringName}: cohorts drawn anew`);
     });
 
+  // ---- releases ------------------------------------------------------------------------------
   const release = program.command("release").description("Releases: immutable commits of a branch");
   release
     .command("add")
@@ -178,30 +361,75 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .requiredOption("--checksum <hex>", "the commit checksum: 64 hex characters")
     .requiredOption("--version <version>", "version, such as 2026.11.1")
     .option("--notes <text>", "release notes")
-    .action(async (opts: { ref: string; checksum: string; version: string; notes?: string }) => {
-      const added = await addRelease((await db()).prisma, cliActor, opts);
-      out(`Added release ${added.version} of ${added.branch.ref} (${added.checksum})`);
+    .option("--json", "machine-readable output")
+    .action(async (opts: { ref: string; checksum: string; version: string; notes?: string; json?: boolean }) => {
+      const added = await api().call("releases.add", { ref: opts.ref, checksum: opts.checksum, version: opts.version, notes: opts.notes });
+      say(opts, added, () => `Added release ${added.version} of ${added.branch.ref} (${added.checksum})`);
+    });
+  release
+    .command("list")
+    .description("List releases, newest first")
+    .option("--ref <ref>", "only this branch")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { ref?: string; json?: boolean }) => {
+      const releases = await api().call("releases.list", { ref: opts.ref });
+      say(opts, releases, () =>
+        formatTable(
+          ["VERSION", "BRANCH", "CHECKSUM", "QUARANTINED", "ADDED"],
+          releases.map((r) => [r.version, r.branch.ref, r.checksum, r.quarantinedAt ? "yes" : "no", iso(r.createdAt)]),
+        ),
+      );
     });
 
+  release
+    .command("show")
+    .description("One release: checksum, notes, quarantine, the rings that run it and its rollouts")
+    .argument("<version>", "release version")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, opts: { ref?: string; json?: boolean }) => {
+      const r = await api().call("releases.get", { version, ref: opts.ref });
+      say(opts, r, () => [
+        `Release ${r.version} of ${r.branch.ref}: ${r.checksum}`,
+        ...(r.quarantinedAt ? [`quarantined since ${iso(r.quarantinedAt)}: ${r.quarantineReason ?? ""}`] : []),
+        `rings running it: ${r.currentFor.map((x) => x.name).join(", ") || "none"}`,
+        `rollouts: ${r.rollouts.map((x) => `${x.id} (${x.state})`).join(", ") || "none"}`,
+        ...(r.notes ? ["", r.notes] : []),
+      ]);
+    });
+
+  // ---- machines ------------------------------------------------------------------------------
   const machine = program.command("machine").description("Machines of the fleet");
   machine
     .command("list")
-    .description("List machines")
+    .description("List machines (the console table's filters)")
     .option("--ring <name>", "only this ring")
+    .option("--health <status>", "only this health: healthy, degraded, unhealthy, unknown")
+    .option("--update-state <state>", "only this update state")
+    .option("--version <version>", "only machines booted on this version")
+    .option("--label <key=value>", "only machines with this label")
+    .option("--search <text>", "host name or machine id contains")
     .option("--json", "machine-readable output")
-    .action(async (opts: { ring?: string; json?: boolean }) => {
-      const prisma = (await db()).prisma;
-      const rows = [];
-      for (let page = 0; ; page++) {
-        const result = await listMachines(prisma, { ring: opts.ring, page, pageSize: 200, sort: "hostname" });
+    .action(async (opts: { ring?: string; health?: string; updateState?: string; version?: string; label?: string; search?: string; json?: boolean }) => {
+      const rows: OutputOf<"machines.list">["rows"] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const result = await api().call("machines.list", {
+          ring: opts.ring,
+          health: opts.health as never,
+          updateState: opts.updateState as never,
+          version: opts.version,
+          label: opts.label,
+          q: opts.search,
+          pageSize: 200,
+          sort: "hostname",
+          cursor,
+        });
         rows.push(...result.rows);
-        if (rows.length >= result.total || result.rows.length === 0) break;
+        if (!result.nextCursor) break;
+        cursor = result.nextCursor;
       }
-      if (opts.json) {
-        out(JSON.stringify(rows, null, 2));
-        return;
-      }
-      out(
+      say(opts, rows, () => [
         formatTable(
           ["MACHINE ID", "HOSTNAME", "RING", "HEALTH", "UPDATE", "VERSION", "ONLINE", "LAST SEEN"],
           rows.map((m) => [
@@ -212,13 +440,46 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
             m.updateState.replace("_", "-"),
             m.bootedVersion ?? "-",
             m.online ? "yes" : "no",
-            m.lastSeenAt?.toISOString() ?? "never",
+            iso(m.lastSeenAt),
           ]),
         ),
-      );
-      out(`${rows.length} machine${rows.length === 1 ? "" : "s"}`);
+        `${rows.length} machine${rows.length === 1 ? "" : "s"}`,
+      ]);
     });
-
+  machine
+    .command("show")
+    .description("One machine: deployments, health checks and their output, update error, what it is told, and its timeline")
+    .argument("<machineId>", "the machine")
+    .option("--events <n>", "timeline entries to show", positiveInt("--events"), 20)
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, opts: { events: number; json?: boolean }) => {
+      const m = await api().call("machines.get", { machineId });
+      const timeline = await api().call("machines.timeline", { machineId, limit: Math.min(opts.events, 500) });
+      say(opts, { ...m, timeline: timeline.items }, () => {
+        const lines = [
+          `${m.machineId} (${m.hostname}) ring ${m.ring?.name ?? "-"}, ${m.online ? "online" : "offline"}, last seen ${iso(m.lastSeenAt)}`,
+          `health ${m.healthStatus}, update ${m.updateState.replace("_", "-")}${m.updateError ? `: ${m.updateError}` : ""}`,
+          `told: ${m.answer.title}${m.answer.detail ? ` — ${m.answer.detail}` : ""}`,
+          "deployments:",
+        ];
+        for (const d of m.deployments as { checksum: string; version?: string; ref?: string; booted?: boolean; staged?: boolean; pinned?: boolean }[]) {
+          lines.push(`  ${d.booted ? "*" : " "} ${d.version ?? "-"} ${d.ref ?? ""} ${d.checksum.slice(0, 12)}${d.staged ? " (staged)" : ""}${d.pinned ? " (pinned)" : ""}`);
+        }
+        lines.push("health checks:");
+        for (const c of (m.healthChecks ?? []) as { name: string; status: string; required?: boolean; output?: string }[]) {
+          lines.push(`  ${c.name}: ${c.status}${c.required ? " (required)" : ""}`);
+          for (const line of (c.output ?? "").split("\n").filter(Boolean).slice(0, 10)) lines.push(`    ${line}`);
+        }
+        lines.push("timeline (newest first):");
+        for (const item of timeline.items) {
+          const who = "actor" in item && item.actor ? ` by ${item.actor}` : "";
+          const change = item.source === "state" ? `: ${brief(item.before)} → ${brief(item.after)}` : "";
+          const detail = "detail" in item && item.detail ? `: ${String(item.detail)}` : change;
+          lines.push(`  ${iso(item.at)} ${item.source} ${item.kind}${who}${detail}`);
+        }
+        return lines;
+      });
+    });
   machine
     .command("pin")
     .description("Pin a machine to a release: it leaves every rollout until unpinned")
@@ -228,8 +489,8 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--reason <text>", "why (kept in the audit log)")
     .option("--json", "machine-readable output")
     .action(async (machineId: string, version: string, opts: { allowDowngrade?: boolean; reason?: string; json?: boolean }) => {
-      const result = await pinMachine((await db()).prisma, cliActor, { machineId, version, allowDowngrade: opts.allowDowngrade, reason: opts.reason });
-      out(opts.json ? JSON.stringify(result) : `Pinned ${machineId} to ${version}`);
+      const result = await api().call("machines.pin", { machineId, version, allowDowngrade: opts.allowDowngrade, reason: opts.reason });
+      say(opts, result, () => `Pinned ${machineId} to ${version}`);
     });
   machine
     .command("unpin")
@@ -239,16 +500,16 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--reason <text>", "why (kept in the audit log)")
     .option("--json", "machine-readable output")
     .action(async (machineId: string, opts: { allowDowngrade?: boolean; reason?: string; json?: boolean }) => {
-      const prisma = (await db()).prisma;
-      const after = await previewUnpin(prisma, machineId);
-      const result = await unpinMachine(prisma, cliActor, { machineId, allowDowngrade: opts.allowDowngrade, reason: opts.reason });
-      if (opts.json) return out(JSON.stringify({ ...result, sent: after.desired, downgrade: after.downgrade }));
-      out(`Unpinned ${machineId}${after.action === "none" ? "" : `: it is sent ${after.desired?.version ?? after.desired?.checksum}`}`);
-      if (after.downgrade && !opts.allowDowngrade) {
-        out(
-          `Note: that is a downgrade (it runs ${after.downgrade.from}): its agent refuses it. Unpin with --allow-downgrade, or roll ring ${after.ring} forward to ${after.downgrade.from}.`,
-        );
-      }
+      const after = await api().call("machines.unpinPreview", { machineId });
+      const result = await api().call("machines.unpin", { machineId, allowDowngrade: opts.allowDowngrade, reason: opts.reason });
+      say(opts, { ...result, sent: after.desired, downgrade: after.downgrade }, () => [
+        `Unpinned ${machineId}${after.action === "none" ? "" : `: it is sent ${after.desired?.version ?? after.desired?.checksum}`}`,
+        ...(after.downgrade && !opts.allowDowngrade
+          ? [
+              `Note: that is a downgrade (it runs ${after.downgrade.from}): its agent refuses it. Unpin with --allow-downgrade, or roll ring ${after.ring} forward to ${after.downgrade.from}.`,
+            ]
+          : []),
+      ]);
     });
   machine
     .command("allow-reenroll")
@@ -257,8 +518,8 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--reason <text>", "why (kept in the audit log)")
     .option("--json", "machine-readable output")
     .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
-      const result = await allowReenroll((await db()).prisma, cliActor, { machineId, reason: opts.reason });
-      out(opts.json ? JSON.stringify(result) : `${machineId} may enroll again until ${result.reenrollAllowedUntil.toISOString()}`);
+      const result = await api().call("machines.allowReenroll", { machineId, reason: opts.reason });
+      say(opts, result, () => `${machineId} may enroll again until ${iso(result.reenrollAllowedUntil)}`);
     });
   machine
     .command("rollback")
@@ -267,8 +528,56 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--reason <text>", "why (kept in the audit log)")
     .option("--json", "machine-readable output")
     .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
-      const result = await rollbackMachine((await db()).prisma, cliActor, { machineId, reason: opts.reason });
-      out(opts.json ? JSON.stringify(result) : `Rolling ${machineId} back to ${result.rollbackTo.version ?? result.rollbackTo.checksum}`);
+      const result = await api().call("machines.rollback", { machineId, reason: opts.reason });
+      say(opts, result, () => `Rolling ${machineId} back to ${result.rollbackTo.version ?? result.rollbackTo.checksum}`);
+    });
+  machine
+    .command("label")
+    .description("Set or remove a machine's labels: KEY=VALUE sets, KEY- removes")
+    .argument("<machineId>", "the machine")
+    .argument("<changes...>", "such as site=fra-1 rack- (rack removed)")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, changes: string[], opts: { reason?: string; json?: boolean }) => {
+      const set: Record<string, string> = {};
+      const remove: string[] = [];
+      for (const change of changes) {
+        if (change.endsWith("-") && !change.includes("=")) remove.push(change.slice(0, -1));
+        else Object.assign(set, label(change));
+      }
+      const result = await api().call("machines.setLabels", { machineId, set, remove, reason: opts.reason });
+      say(opts, result, () => `${machineId}: ${Object.entries(result.labels).map(([k, v]) => `${k}=${v}`).join(" ") || "no labels"}`);
+    });
+  machine
+    .command("retire")
+    .description("Retire a machine: its token stops working and it leaves every list")
+    .argument("<machineId>", "the machine")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("machines.retire", { machineId, reason: opts.reason });
+      say(opts, result, () => `Retired ${machineId}`);
+    });
+  machine
+    .command("move")
+    .description("Move machines to a ring")
+    .argument("<ring>", "the ring they join")
+    .argument("<machineIds...>", "the machines")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (ringName: string, machineIds: string[], opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("machines.move", { ring: ringName, machineIds, reason: opts.reason });
+      say(opts, result, () => `Moved ${machineIds.length} machine${machineIds.length === 1 ? "" : "s"} to ring ${ringName}`);
+    });
+  machine
+    .command("free-reboot-slot")
+    .description("Free the reboot slot a machine holds (it must ask again)")
+    .argument("<machineId>", "the machine")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("rings.forceReleaseLease", { machineId, reason: opts.reason });
+      say(opts, result, () => `Freed the reboot slot of ${machineId}`);
     });
 
   release
@@ -280,11 +589,12 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--reason <text>", "why (kept in the audit log)")
     .option("--json", "machine-readable output")
     .action(async (version: string, opts: { ref?: string; revert?: boolean; reason?: string; json?: boolean }) => {
-      const result = await brakeRelease((await db()).prisma, cliActor, { version, ref: opts.ref, revert: opts.revert, reason: opts.reason });
-      out(
-        opts.json
-          ? JSON.stringify(result)
-          : `Release ${version} quarantined; ${result.rolloutsStopped} rollout(s) stopped, ${result.machinesCancelled} staged machine(s) cancelling${opts.revert ? `, ${result.machinesReverted} machine(s) reverted` : ""}`,
+      const result = await api().call("releases.brake", { version, ref: opts.ref, revert: opts.revert, reason: opts.reason });
+      say(
+        opts,
+        result,
+        () =>
+          `Release ${version} quarantined; ${result.rolloutsStopped} rollout(s) stopped, ${result.machinesCancelled} staged machine(s) cancelling${opts.revert ? `, ${result.machinesReverted} machine(s) reverted` : ""}`,
       );
     });
   release
@@ -295,10 +605,11 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .requiredOption("--reason <text>", "why the release is safe again (kept in the audit log)")
     .option("--json", "machine-readable output")
     .action(async (version: string, opts: { ref?: string; reason: string; json?: boolean }) => {
-      const result = await liftQuarantine((await db()).prisma, cliActor, { version, ref: opts.ref, reason: opts.reason });
-      out(opts.json ? JSON.stringify(result) : `Release ${version} is no longer quarantined; paused rollouts stay paused until resumed`);
+      const result = await api().call("releases.liftQuarantine", { version, ref: opts.ref, reason: opts.reason });
+      say(opts, result, () => `Release ${version} is no longer quarantined; paused rollouts stay paused until resumed`);
     });
 
+  // ---- rollouts ------------------------------------------------------------------------------
   const rollout = program.command("rollout").description("Staged rollouts of a release through rings");
   const planOptions = (command: Command) =>
     command
@@ -333,32 +644,32 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
   });
   planOptions(rollout.command("preview").description("Dry run: which machines land in which wave of which ring")).action(
     async (opts: PlanFlags) => {
-      const preview = await previewRollout((await db()).prisma, planOf(opts));
-      if (opts.json) return out(JSON.stringify(preview, null, 2));
-      out(`Release ${preview.release.version} (${preview.release.ref}, ${preview.release.checksum.slice(0, 12)})`);
-      for (const ring of preview.rings) {
-        out(`ring ${ring.ring}: ${ring.machines} machines${ring.rebase ? ` (rebase from ${ring.branch})` : ""}${ring.downgrade ? " (downgrade)" : ""}`);
-        for (const wave of ring.waves) {
-          const names = wave.machines.slice(0, 8).map((m) => m.machineId).join(", ");
-          out(`  wave ${wave.number} (${wave.label}): ${wave.count} machine${wave.count === 1 ? "" : "s"}${names ? `: ${names}${wave.count > 8 ? ", …" : ""}` : ""}`);
+      const preview = await api().call("rollouts.preview", planOf(opts));
+      say(opts, preview, () => {
+        const lines = [`Release ${preview.release.version} (${preview.release.ref}, ${preview.release.checksum.slice(0, 12)})`];
+        for (const ring of preview.rings) {
+          lines.push(`ring ${ring.ring}: ${ring.machines} machines${ring.rebase ? ` (rebase from ${ring.branch})` : ""}${ring.downgrade ? " (downgrade)" : ""}`);
+          for (const wave of ring.waves) {
+            const names = wave.machines.slice(0, 8).map((m) => m.machineId).join(", ");
+            lines.push(`  wave ${wave.number} (${wave.label}): ${wave.count} machine${wave.count === 1 ? "" : "s"}${names ? `: ${names}${wave.count > 8 ? ", …" : ""}` : ""}`);
+          }
+          if (ring.excludedCount > 0) lines.push(`  left out (pinned or excluded): ${ring.excludedCount}`);
         }
-        if (ring.excludedCount > 0) out(`  left out (pinned or excluded): ${ring.excludedCount}`);
-      }
+        return lines;
+      });
     },
   );
   planOptions(rollout.command("start").description("Start a rollout; prints its id on the last line"))
     .option("--reason <text>", "why (kept in the audit log)")
     .action(async (opts: PlanFlags & { reason?: string }) => {
-      const started = await startRollout((await db()).prisma, cliActor, { ...planOf(opts), reason: opts.reason });
-      if (opts.json) return out(JSON.stringify(started, null, 2));
-      out(`Started rollout of ${started.release.version} through ${started.rings.map((r) => r.ring.name).join(" → ")}`);
-      out(started.id);
+      const started = await api().call("rollouts.start", { ...planOf(opts), reason: opts.reason });
+      say(opts, started, () => [`Started rollout of ${started.release.version} through ${started.rings.map((r) => r.ring.name).join(" → ")}`, started.id]);
     });
-  for (const [verb, fn, description] of [
-    ["pause", pauseRollout, "Pause a rollout: no new machine is sent the release"],
-    ["resume", resumeRollout, "Resume a paused rollout"],
-    ["approve", approveRollout, "Approve the ring a rollout waits for"],
-    ["abort", abortRollout, "End a rollout where it stands (updated machines stay)"],
+  for (const [verb, procedure, description] of [
+    ["pause", "rollouts.pause", "Pause a rollout: no new machine is sent the release"],
+    ["resume", "rollouts.resume", "Resume a paused rollout"],
+    ["approve", "rollouts.approve", "Approve the ring a rollout waits for"],
+    ["abort", "rollouts.abort", "End a rollout where it stands (updated machines stay)"],
   ] as const) {
     rollout
       .command(verb)
@@ -367,8 +678,8 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       .option("--reason <text>", "why (kept in the audit log)")
       .option("--json", "machine-readable output")
       .action(async (rolloutId: string, opts: { reason?: string; json?: boolean }) => {
-        const result = await fn((await db()).prisma, cliActor, { rolloutId, reason: opts.reason });
-        out(opts.json ? JSON.stringify(result, null, 2) : `Rollout ${rolloutId} is ${result.state}${result.pauseReason ? ` (${result.pauseReason})` : ""}`);
+        const result = await api().call(procedure, { rolloutId, reason: opts.reason });
+        say(opts, result, () => `Rollout ${rolloutId} is ${result.state}${result.pauseReason ? ` (${result.pauseReason})` : ""}`);
       });
   }
   rollout
@@ -379,17 +690,16 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--reason <text>", "why (kept in the audit log)")
     .option("--json", "machine-readable output")
     .action(async (rolloutId: string, opts: { ring?: string; reason?: string; json?: boolean }) => {
-      const result = await revertRollout((await db()).prisma, cliActor, { rolloutId, ring: opts.ring, reason: opts.reason });
-      out(opts.json ? JSON.stringify(result, null, 2) : `Rollout ${rolloutId} is ${result.state}: ${result.revertedMachines} machine(s) sent back`);
+      const result = await api().call("rollouts.revert", { rolloutId, ring: opts.ring, reason: opts.reason });
+      say(opts, result, () => `Rollout ${rolloutId} is ${result.state}: ${result.revertedMachines} machine(s) sent back`);
     });
   rollout
     .command("list")
     .description("List rollouts, newest first")
     .option("--json", "machine-readable output")
     .action(async (opts: { json?: boolean }) => {
-      const { rows } = await listRollouts((await db()).prisma, { pageSize: 200 });
-      if (opts.json) return out(JSON.stringify(rows, null, 2));
-      out(
+      const { rows } = await api().call("rollouts.list", { pageSize: 200 });
+      say(opts, rows, () =>
         formatTable(
           ["ID", "RELEASE", "STATE", "RINGS", "SUCCEEDED", "FAILED", "ROLLED BACK", "DARK", "HELD", "CANCELLED", "STARTED"],
           rows.map((r) => [
@@ -403,11 +713,92 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
             String(r.progress.steps.dark),
             String(r.progress.steps.held),
             String(r.progress.steps.cancelled),
-            r.startedAt?.toISOString() ?? "-",
+            iso(r.startedAt) === "never" ? "-" : iso(r.startedAt),
           ]),
         ),
       );
     });
+  rollout
+    .command("show")
+    .description("One rollout: per-ring, per-wave progress, what may be done now, and what goes on next")
+    .argument("<id>", "rollout id")
+    .option("--json", "machine-readable output")
+    .action(async (rolloutId: string, opts: { json?: boolean }) => {
+      const r = await api().call("rollouts.get", { rolloutId });
+      say(opts, r, () => {
+        const lines = [`Rollout ${r.id} of ${r.release.version}: ${r.state}${r.pauseReason ? ` (${r.pauseReason})` : ""}`];
+        for (const ring of r.rings) {
+          lines.push(`ring ${ring.ring.name}: ${ring.phase}${ring.currentWave ? `, wave ${ring.currentWave} of ${ring.waves.length}` : ""}, ${ring.steps.succeeded}/${ring.total} succeeded`);
+        }
+        if (r.next) lines.push(`next: ${r.next}`);
+        const allowed = Object.entries(r.actions).filter(([k, v]) => k !== "revertRing" && (v as { allowed: boolean }).allowed).map(([k]) => k);
+        lines.push(`may now: ${allowed.join(", ") || "nothing"}`);
+        return lines;
+      });
+    });
+  rollout
+    .command("wait")
+    .description("Wait for a rollout to end: exit 0 when it completes, 1 with the reason when it pauses, aborts or is reverted, 3 on --timeout")
+    .argument("<id>", "rollout id")
+    .option("--timeout <duration>", "give up after this long, such as 2h")
+    .option("--every <duration>", "how often to look", "10s")
+    .option("--json", "machine-readable output (the rollout as it ended)")
+    .action(async (rolloutId: string, opts: { timeout?: string; every: string; json?: boolean }) => {
+      const timeout = opts.timeout === undefined ? null : duration(opts.timeout);
+      const every = Math.max(1, parseDuration(opts.every) ?? Number.NaN);
+      if (!Number.isFinite(every)) throw new InvalidArgumentError("--every: expected a duration such as 10s");
+      const deadline = timeout === null ? Number.POSITIVE_INFINITY : Date.now() + timeout * 1000;
+      let last = "";
+      for (;;) {
+        const r = await api().call("rollouts.get", { rolloutId });
+        const where = r.rings.map((ring) => `${ring.ring.name}:${ring.phase}${ring.currentWave ? `@${ring.currentWave}/${ring.waves.length}` : ""}`).join(" ");
+        const line = `${r.state} ${where}`;
+        if (line !== last && !opts.json) out(`${new Date().toISOString()} ${line}`);
+        last = line;
+        if (r.state === "completed") {
+          if (opts.json) out(json(r));
+          return;
+        }
+        if (r.state === "paused" || r.state === "aborted" || r.state === "reverted") {
+          if (opts.json) out(json(r));
+          const reason = r.pauseReason ? `: ${r.pauseReason}` : "";
+          throw new CliFailure({ type: "about:blank", title: "Conflict", status: 409, code: "CONFLICT", detail: `rollout ${rolloutId} is ${r.state}${reason}` });
+        }
+        if (Date.now() + every * 1000 > deadline) throw new WaitTimeout(`rollout ${rolloutId} is still ${r.state} after ${opts.timeout}`);
+        await new Promise((resolve) => setTimeout(resolve, every * 1000));
+      }
+    });
+
+  // ---- audit ---------------------------------------------------------------------------------
+  const audit = program.command("audit").description("The audit log");
+  const auditFilters = (command: Command) =>
+    command
+      .option("--actor <label>", "only this actor (an e-mail, token:NAME or cli:LOGIN)")
+      .option("--action <action>", "only this action, such as rollout.start")
+      .option("--target-type <type>", "only this kind of target")
+      .option("--target-id <id>", "only this target")
+      .option("--from <time>", "from this time (ISO 8601)")
+      .option("--to <time>", "until this time (ISO 8601)");
+  type AuditFlags = { actor?: string; action?: string; targetType?: string; targetId?: string; from?: string; to?: string };
+  const filterOf = (opts: AuditFlags) =>
+    Object.fromEntries(Object.entries({ actor: opts.actor, action: opts.action, targetType: opts.targetType, targetId: opts.targetId, from: opts.from, to: opts.to }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  auditFilters(audit.command("list").description("The newest entries"))
+    .option("--limit <n>", "how many", positiveInt("--limit"), 50)
+    .option("--json", "machine-readable output")
+    .action(async (opts: AuditFlags & { limit: number; json?: boolean }) => {
+      const page = await api().call("audit.list", { ...filterOf(opts), pageSize: Math.min(opts.limit, 200) });
+      say(opts, page.rows, () =>
+        formatTable(
+          ["AT", "ACTOR", "ACTION", "TARGET", "REASON"],
+          page.rows.map((r) => [iso(r.at), r.actorLabel, r.action, `${r.targetType}:${r.targetId}`, r.reason ?? ""]),
+        ),
+      );
+    });
+  auditFilters(audit.command("export").description("The filtered audit log as CSV on stdout, oldest first")).action(async (opts: AuditFlags) => {
+    let text = "";
+    for await (const chunk of api().auditCsv(filterOf(opts))) text += chunk;
+    out(text.replace(/\r\n$/, ""));
+  });
 
   // Every command answers --help and fails with exit code 2 on bad arguments.
   for (const command of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
@@ -416,6 +807,8 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
   }
   return program;
 }
+
+class WaitTimeout extends Error {}
 
 /** Runs the command line; resolves to the exit code. */
 export async function runCli(argv: string[], out?: (line: string) => void): Promise<number> {
@@ -428,22 +821,26 @@ export async function runCli(argv: string[], out?: (line: string) => void): Prom
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return 0;
       return 2;
     }
+    if (error instanceof InvalidArgumentError) {
+      console.error(`orchard: ${error.message}`);
+      return 2;
+    }
     if (error instanceof ConfigError) {
       console.error(error.message);
       return 2;
     }
-    if (error instanceof ZodError) {
-      console.error(`orchard: ${describeFirstIssue(error)}`);
-      return 2;
-    }
-    if (error instanceof AppError) {
+    if (error instanceof WaitTimeout) {
       console.error(`orchard: ${error.message}`);
-      return error.code === "INVALID" || error.code === "NOT_FOUND" ? 2 : 1;
+      return 3;
+    }
+    if (error instanceof CliFailure) {
+      console.error(`orchard: ${error.message}`);
+      return error.exitCode;
     }
     console.error(`orchard: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   } finally {
-    await database?.close();
-    database = null;
+    await backend?.close();
+    backend = null;
   }
 }

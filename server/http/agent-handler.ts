@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import type { AgentService } from "../agents/agent-service";
 import { isDatabaseUnavailable } from "../db/unavailable";
-import { AppError } from "../errors";
+import { AppError, invalid } from "../errors";
 import type { Logger } from "../logger";
 import type { ConsoleMetrics } from "./metrics";
 import {
@@ -65,7 +65,7 @@ async function parseBody<S extends z.ZodType>(req: IncomingMessage, schema: S, o
   try {
     json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
   } catch {
-    throw new AppError("INVALID", "body: not valid UTF-8 JSON");
+    throw invalid("body", "not valid UTF-8 JSON");
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw new AppError("INVALID", describeFirstIssue(parsed.error));

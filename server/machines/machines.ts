@@ -4,6 +4,7 @@ import { type Actor, writeAudit } from "../audit/audit";
 import { enqueueEvents, machineKey } from "../webhooks/outbox";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
+import type { z } from "zod";
 import type { Prisma, PrismaClient } from "../db/client";
 import { invalid, notFound } from "../errors";
 import { ringNameWhere } from "../auth/scope";
@@ -19,10 +20,15 @@ import {
   LAST_SEEN_SECONDS,
   type ListMachinesInput,
   listMachinesInput,
+  MAX_MATCHING,
+  type MachineFilter,
+  machineFilterSchema,
   type MachineSortField,
   type MoveMachinesInput,
   moveMachinesInput,
   retireMachineInput,
+  type SetLabelsInput,
+  setLabelsInput,
 } from "./schemas";
 
 /** The deployment a rollback boots: the first reported one that is not booted and is another commit. */
@@ -74,9 +80,8 @@ export function isOnline(lastSeenAt: Date | null, intervalSeconds: number | unde
   return now.getTime() - lastSeenAt.getTime() <= OFFLINE_AFTER_INTERVALS * interval * 1000;
 }
 
-/** A page of the machines table; `scope`: the caller's rings (null: every ring). */
-export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock, scope: readonly string[] | null = null) {
-  const query = listMachinesInput.parse(input);
+/** The Prisma filter of the machines table's filters, within the caller's rings. */
+function machineWhere(query: z.output<typeof machineFilterSchema>, clock: Clock, scope: readonly string[] | null): Prisma.MachineWhereInput {
   const where: Prisma.MachineWhereInput = { retiredAt: null };
   const ring = ringNameWhere(scope, query.ring);
   if (ring) where.ring = ring;
@@ -97,11 +102,31 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
       { machineId: { contains: escapeLike(query.q), mode: "insensitive" } },
     ];
   }
+  return where;
+}
+
+/**
+ * The ids of every machine a filter matches, within the caller's rings, for a
+ * bulk action: refused (naming `matching`) when none matches or more than
+ * MAX_MATCHING do.
+ */
+export async function machinesMatching(db: Prisma.TransactionClient, filter: MachineFilter, clock: Clock, scope: readonly string[] | null) {
+  const where = machineWhere(machineFilterSchema.parse(filter), clock, scope);
+  const rows = await db.machine.findMany({ where, orderBy: { machineId: "asc" }, take: MAX_MATCHING + 1, select: { machineId: true } });
+  if (rows.length === 0) throw invalid("matching", "no machine matches the filter");
+  if (rows.length > MAX_MATCHING) throw invalid("matching", `the filter matches more than ${MAX_MATCHING} machines: narrow it`);
+  return rows.map((r) => r.machineId);
+}
+
+/** A page of the machines table; `scope`: the caller's rings (null: every ring). */
+export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock, scope: readonly string[] | null = null) {
+  const query = listMachinesInput.parse(input);
+  const where = machineWhere(query, clock, scope);
   const [rows, total] = await Promise.all([
     db.machine.findMany({
       where,
       orderBy: orderBy(query.sort, query.dir),
-      skip: query.page * query.pageSize,
+      ...(query.cursor ? { cursor: { machineId: query.cursor }, skip: 1 } : { skip: query.page * query.pageSize }),
       take: query.pageSize,
       select: machineRowSelect,
     }),
@@ -112,6 +137,8 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
     total,
     page: query.page,
     pageSize: query.pageSize,
+    /** The cursor of the next page, or null on the last one. */
+    nextCursor: rows.length === query.pageSize ? rows.at(-1)!.machineId : null,
     rows: rows.map(({ ring, ...m }) => ({
       ...m,
       ring: ring?.name ?? null,
@@ -209,17 +236,18 @@ async function machineAnswer(db: PrismaClient, machineId: string, facts: { updat
   };
 }
 
-export async function moveMachinesToRing(db: PrismaClient, actor: Actor, input: MoveMachinesInput) {
+export async function moveMachinesToRing(db: PrismaClient, actor: Actor, input: MoveMachinesInput, clock: Clock = systemClock) {
   const data = moveMachinesInput.parse(input);
   const moved = await db.$transaction(async (tx) => {
+    const machineIds = data.machineIds ?? (await machinesMatching(tx, data.matching!, clock, actor.rings));
     const ring = await tx.ring.findUnique({ where: { name: data.ring }, select: { id: true, cohortSeed: true } });
     if (!ring) throw invalid("ring", `no ring named ${data.ring}`);
     const machines = await tx.machine.findMany({
-      where: { machineId: { in: data.machineIds }, retiredAt: null },
+      where: { machineId: { in: machineIds }, retiredAt: null },
       select: { id: true, machineId: true, ring: { select: { name: true } } },
     });
     const found = new Set(machines.map((m) => m.machineId));
-    const missing = data.machineIds.find((id) => !found.has(id));
+    const missing = machineIds.find((id) => !found.has(id));
     if (missing) throw invalid("machineIds", `no machine ${missing}`);
     // A machine takes its place in the new ring's cohort space.
     await tx.$executeRaw`
@@ -279,6 +307,35 @@ export async function retireMachine(
   });
   domainEvents.emit("machineChanged", machine.id);
   return { machineId: data.machineId, retired: true };
+}
+
+/**
+ * An operator sets or removes a machine's labels (the filters, a rollout's
+ * force-first and exclude lists, and the ring's failure domain read them).
+ * Audited with the labels before and after.
+ */
+export async function setMachineLabels(db: PrismaClient, actor: Actor, input: SetLabelsInput) {
+  const data = setLabelsInput.parse(input);
+  const result = await db.$transaction(async (tx) => {
+    const machine = await tx.machine.findUnique({ where: { machineId: data.machineId }, select: { id: true, labels: true, retiredAt: true } });
+    if (!machine || machine.retiredAt) throw notFound(`machine ${data.machineId}`);
+    const before = (machine.labels ?? {}) as Record<string, string>;
+    const after: Record<string, string> = { ...before, ...data.set };
+    for (const key of data.remove) delete after[key];
+    if (Object.keys(after).length > 32) throw invalid("set", "a machine has at most 32 labels");
+    await tx.machine.update({ where: { id: machine.id }, data: { labels: after } });
+    await writeAudit(tx, actor, {
+      action: "machine.labels",
+      targetType: "machine",
+      targetId: data.machineId,
+      reason: data.reason,
+      before: { labels: before },
+      after: { labels: after },
+    });
+    return { id: machine.id, labels: after };
+  });
+  domainEvents.emit("machineChanged", result.id);
+  return { machineId: data.machineId, labels: result.labels };
 }
 
 /** How long an operator's re-image allowance lasts. */

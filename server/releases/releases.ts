@@ -1,7 +1,7 @@
 // Branches (ostree refs) and releases (immutable commits on a branch).
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
-import { conflict } from "../errors";
+import { conflict, invalid } from "../errors";
 import { escapeLike } from "../text";
 import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
 import {
@@ -46,11 +46,9 @@ export async function addRelease(db: PrismaClient, actor: Actor, input: AddRelea
       select: { version: true, checksum: true },
     });
     if (clash) {
-      throw conflict(
-        clash.version === data.version
-          ? `version: ${data.ref} already has a release ${data.version} (releases are immutable)`
-          : `checksum: ${data.checksum} is already release ${clash.version} of ${data.ref}`,
-      );
+      throw clash.version === data.version
+        ? conflict(`${data.ref} already has a release ${data.version} (releases are immutable)`, "version")
+        : conflict(`${data.checksum} is already release ${clash.version} of ${data.ref}`, "checksum");
     }
     const release = await tx.release.create({
       data: { branchId: branch.id, checksum: data.checksum, version: data.version, notes: data.notes },
@@ -63,6 +61,21 @@ export async function addRelease(db: PrismaClient, actor: Actor, input: AddRelea
       after: { ref: data.ref, checksum: data.checksum, version: data.version },
     });
     return release;
+  });
+}
+
+/** One release by version (and branch, when several have it), with the rings that run it and its rollouts. */
+export async function getRelease(db: PrismaClient, input: { version: string; ref?: string }) {
+  const found = await db.release.findMany({ where: { version: input.version, ...(input.ref ? { branch: { ref: input.ref } } : {}) }, select: { id: true }, take: 2 });
+  if (found.length === 0) throw invalid("version", `no release ${input.version}${input.ref ? ` on ${input.ref}` : ""}`);
+  if (found.length > 1) throw invalid("ref", `several branches have a release ${input.version}: name the ref`);
+  return db.release.findUniqueOrThrow({
+    where: { id: found[0].id },
+    select: {
+      ...releaseSelect,
+      currentFor: { select: { name: true }, orderBy: { position: "asc" } },
+      rollouts: { orderBy: { createdAt: "desc" }, take: 50, select: { id: true, state: true, createdAt: true, finishedAt: true } },
+    },
   });
 }
 

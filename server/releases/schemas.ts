@@ -33,3 +33,5 @@ export const listReleasesPageInput = z.object({
   pageSize: z.number().int().min(1).max(200).default(50),
 });
 export type ListReleasesPageInput = z.input<typeof listReleasesPageInput>;
+
+export const getReleaseInput = z.object({ version: versionSchema, ref: z.string().max(255).optional() });

@@ -43,7 +43,7 @@ export async function createRing(db: PrismaClient, actor: Actor, input: CreateRi
   const data = createRingInput.parse(input);
   const ring = await db.$transaction(async (tx) => {
     if (await tx.ring.findUnique({ where: { name: data.name }, select: { id: true } })) {
-      throw conflict(`name: ring ${data.name} already exists`);
+      throw conflict(`ring ${data.name} already exists`, "name");
     }
     const rings = await tx.ring.findMany({
       orderBy: [{ position: "asc" }, { name: "asc" }],

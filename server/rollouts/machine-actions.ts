@@ -46,7 +46,7 @@ export async function pinMachine(db: PrismaClient, actor: Actor, input: PinInput
 export async function pinInTransaction(tx: Prisma.TransactionClient, actor: Actor, data: z.output<typeof pinInput>, now: Date) {
   const machine = await machineFor(tx, data.machineId);
   const release = await findRelease(tx, data.version, data.ref);
-  if (release.quarantinedAt) throw conflict(`version: release ${release.version} is quarantined (emergency brake)`);
+  if (release.quarantinedAt) throw conflict(`release ${release.version} is quarantined (emergency brake)`, "version");
   const booted = await newerBooted(tx, machine.bootedChecksum, release.checksum);
   if (booted && !data.allowDowngrade) {
     throw invalid(

@@ -170,7 +170,7 @@ export async function startRollout(db: PrismaClient, actor: Actor, input: StartR
   const now = clock.now();
   const rollout = await db.$transaction(async (tx) => {
     const release = await findRelease(tx, plan.version, plan.ref);
-    if (release.quarantinedAt) throw conflict(`version: release ${release.version} is quarantined (emergency brake)`);
+    if (release.quarantinedAt) throw conflict(`release ${release.version} is quarantined (emergency brake)`, "version");
     const rings = await ringsByName(tx, plan.rings);
     for (const ring of rings) {
       if (isOlder(release, ring.currentRelease) && !plan.allowDowngrade) {
@@ -185,7 +185,7 @@ export async function startRollout(db: PrismaClient, actor: Actor, input: StartR
         where: { ringId: ring.id, rollout: { state: { in: [...ACTIVE_ROLLOUT_STATES] } }, phase: { not: "completed" } },
         select: { rollout: { select: { id: true, release: { select: { version: true } } } } },
       });
-      if (busy) throw conflict(`rings: ring ${ring.name} is already in rollout ${busy.rollout.id} (${busy.rollout.release.version})`);
+      if (busy) throw conflict(`ring ${ring.name} is already in rollout ${busy.rollout.id} (${busy.rollout.release.version})`, "rings");
     }
     const created = await tx.rollout.create({
       data: {

@@ -1,4 +1,5 @@
 import { createCallerFactory, router } from "./init";
+import { apiTokensRouter } from "./routers/api-tokens";
 import { auditRouter } from "./routers/audit";
 import { dashboardRouter } from "./routers/dashboard";
 import { enrollmentTokensRouter } from "./routers/enrollment-tokens";
@@ -17,6 +18,7 @@ export const appRouter = router({
   rollouts: rolloutsRouter,
   enrollmentTokens: enrollmentTokensRouter,
   users: usersRouter,
+  apiTokens: apiTokensRouter,
   audit: auditRouter,
   webhooks: webhooksRouter,
 });

@@ -1,5 +1,6 @@
 // Users' zod schemas, shared by the domain, the tRPC procedures and the forms.
 import { z } from "zod";
+import { ringNameSchema } from "../rings/schemas";
 
 export const roles = ["viewer", "operator", "admin"] as const;
 export const roleSchema = z.enum(roles, { error: "expected viewer, operator or admin" });
@@ -10,20 +11,43 @@ export const passwordSchema = z
   .min(12, "at least 12 characters")
   .max(200, "at most 200 characters");
 
-export const createUserInput = z.object({
-  email: emailSchema,
-  role: roleSchema,
-  name: z.string().max(100).optional(),
-  /** Generated (and returned once) when unset. */
-  password: passwordSchema.optional(),
-});
+/** A role's rings: absent (or null) for every ring, else the rings named. */
+export const ringScopeSchema = z
+  .array(ringNameSchema)
+  .min(1, "name at least one ring, or leave it out for every ring")
+  .max(100, "at most 100 rings")
+  .nullable()
+  .optional();
+
+/** An admin acts on the whole fleet: refused with rings, naming the field. */
+export function adminUnscoped(value: { role?: string; rings?: readonly string[] | null }, ctx: z.RefinementCtx) {
+  if (value.role === "admin" && value.rings) {
+    ctx.addIssue({ code: "custom", path: ["rings"], message: "an admin acts on every ring: leave rings out, or choose operator or viewer" });
+  }
+}
+
+export const createUserInput = z
+  .object({
+    email: emailSchema,
+    role: roleSchema,
+    /** The rings the role holds on; absent: every ring. */
+    rings: ringScopeSchema,
+    name: z.string().max(100).optional(),
+    /** Generated (and returned once) when unset. */
+    password: passwordSchema.optional(),
+  })
+  .superRefine(adminUnscoped);
 export type CreateUserInput = z.input<typeof createUserInput>;
 
-export const updateUserInput = z.object({
-  userId: z.string().min(1),
-  role: roleSchema.optional(),
-  disabled: z.boolean().optional(),
-});
+export const updateUserInput = z
+  .object({
+    userId: z.string().min(1),
+    role: roleSchema.optional(),
+    /** null: every ring; absent: unchanged. */
+    rings: ringScopeSchema,
+    disabled: z.boolean().optional(),
+  })
+  .superRefine(adminUnscoped);
 export type UpdateUserInput = z.infer<typeof updateUserInput>;
 
 export const changeOwnPasswordInput = z.object({

@@ -5,6 +5,8 @@ import { type Actor, writeAudit } from "../audit/audit";
 import { generatePassword, hashPassword, verifyPassword } from "../auth/passwords";
 import type { Prisma, PrismaClient } from "../db/client";
 import { AppError, conflict, invalid } from "../errors";
+import { grantRings } from "../auth/principal";
+import { checkRingsExist } from "../auth/scope";
 import { endUserSessions } from "../sessions/sessions";
 import {
   type ChangeOwnPasswordInput,
@@ -22,12 +24,19 @@ export const userSelect = {
   email: true,
   name: true,
   role: true,
+  allRings: true,
+  rings: true,
   disabledAt: true,
   lastSignInAt: true,
   createdAt: true,
 } satisfies Prisma.UserSelect;
 
 export { roleAtLeast } from "../vocabulary";
+
+/** A user as the console and the API show them: their rings (null: every ring). */
+function shownUser({ allRings, rings, ...user }: Prisma.UserGetPayload<{ select: typeof userSelect }>) {
+  return { ...user, rings: grantRings({ allRings, rings }) };
+}
 
 /** Creates a user; returns the password too when it was generated. */
 export async function createUser(db: PrismaClient, actor: Actor, input: CreateUserInput) {
@@ -36,25 +45,26 @@ export async function createUser(db: PrismaClient, actor: Actor, input: CreateUs
   const passwordHash = await hashPassword(password);
   const user = await db.$transaction(async (tx) => {
     if (await tx.user.findUnique({ where: { email: data.email }, select: { id: true } })) {
-      throw conflict(`email: a user ${data.email} already exists`);
+      throw conflict(`a user ${data.email} already exists`, "email");
     }
+    await checkRingsExist(tx, data.rings);
     const user = await tx.user.create({
-      data: { email: data.email, name: data.name, role: data.role, passwordHash },
+      data: { email: data.email, name: data.name, role: data.role, allRings: !data.rings, rings: data.rings ?? [], passwordHash },
       select: userSelect,
     });
     await writeAudit(tx, actor, {
       action: "user.create",
       targetType: "user",
       targetId: data.email,
-      after: { email: data.email, role: data.role },
+      after: { email: data.email, role: data.role, rings: data.rings ?? null },
     });
     return user;
   });
-  return { user, password: data.password ? null : password };
+  return { user: shownUser(user), password: data.password ? null : password };
 }
 
 export async function listUsers(db: PrismaClient) {
-  return db.user.findMany({ orderBy: { email: "asc" }, select: userSelect });
+  return (await db.user.findMany({ orderBy: { email: "asc" }, select: userSelect })).map(shownUser);
 }
 
 /**
@@ -78,26 +88,32 @@ export async function updateUser(db: PrismaClient, actor: Actor, input: UpdateUs
     if (before.id === actor.id && (data.disabled || (data.role && data.role !== "admin"))) {
       throw new AppError("FORBIDDEN", "you cannot demote or disable yourself");
     }
-    const roleChanges = data.role !== undefined && data.role !== before.role;
+    const role = data.role ?? before.role;
+    // An admin is never scoped: becoming one means every ring.
+    const rings = role === "admin" ? null : data.rings === undefined ? grantRings(before) : data.rings;
+    if (role === "admin" && data.rings) throw invalid("rings", "an admin acts on every ring: leave rings out, or choose operator or viewer");
+    await checkRingsExist(tx, rings);
+    const scopeChanges = JSON.stringify(rings) !== JSON.stringify(grantRings(before));
+    const roleChanges = (data.role !== undefined && data.role !== before.role) || scopeChanges;
     const disabling = data.disabled === true && before.disabledAt === null;
     if (before.role === "admin" && ((roleChanges && data.role !== "admin") || disabling)) await keepAnAdmin(tx, before.id);
     const disabledAt =
       data.disabled === undefined ? undefined : data.disabled ? (before.disabledAt ?? new Date()) : null;
     const after = await tx.user.update({
       where: { id: data.userId },
-      data: { role: data.role, disabledAt },
+      data: { role: data.role, allRings: rings === null, rings: rings ?? [], disabledAt },
       select: userSelect,
     });
-    // A new role or a disabled account ends every session: nothing signed in before carries on.
+    // A new role or scope, or a disabled account, ends every session: nothing signed in before carries on.
     const sessionsEnded = roleChanges || disabling ? await endUserSessions(tx, before.id) : 0;
     await writeAudit(tx, actor, {
       action: "user.update",
       targetType: "user",
       targetId: before.email,
-      before: { role: before.role, disabled: before.disabledAt !== null },
-      after: { role: after.role, disabled: after.disabledAt !== null, sessionsEnded },
+      before: { role: before.role, rings: grantRings(before), disabled: before.disabledAt !== null },
+      after: { role: after.role, rings, disabled: after.disabledAt !== null, sessionsEnded },
     });
-    return after;
+    return shownUser(after);
   });
 }
 

@@ -2,9 +2,10 @@
 // fingerprints mean byte-for-byte equal contents.
 import type pg from "pg";
 
-export async function databaseFingerprint(pool: pg.Pool): Promise<string> {
+export async function databaseFingerprint(pool: pg.Pool, except: string[] = []): Promise<string> {
   const { rows: tables } = await pool.query<{ name: string }>(
-    "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND NOT (tablename = ANY($1)) ORDER BY 1",
+    [except],
   );
   const parts: string[] = [];
   for (const { name } of tables) {

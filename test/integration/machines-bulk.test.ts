@@ -77,6 +77,9 @@ describe("bulk actions on machines", () => {
       [{ machineIds: ["bulk-1", "bulk-1"], version: "1.1" }, "machineIds"],
       [{ machineIds: Array.from({ length: 201 }, (_, i) => `m-${i}`), version: "1.1" }, "machineIds"],
       [{ machineIds: ["bulk-1"], version: "" }, "version"],
+      [{ version: "1.1" }, "machineIds"],
+      [{ machineIds: ["bulk-1"], matching: {}, version: "1.1" }, "machineIds"],
+      [{ matching: { label: "site=nowhere" }, version: "1.1" }, "matching"],
     ] as const) {
       const error = await operator.machines.pinMany(input as never).then(
         () => null,
@@ -150,6 +153,17 @@ describe("bulk actions on machines", () => {
       { pinnedReleaseId: null, rollbackTo: null },
     ]);
     expect((await auditRows("machine.unpin")).map((r) => r.targetId)).toEqual(["bulk-1", "bulk-2"]);
+  });
+
+  it("acts on every machine the filter matches, not only a page of them", async () => {
+    const operator = caller("operator");
+    const before = (await auditRows("machine.pin")).length;
+    expect(await operator.machines.pinMany({ matching: { version: "1.0", lastSeen: "15m" }, version: "1.1", reason: "all of them" })).toEqual({ count: 2, pinned: "1.1" });
+    const pinned = await db.prisma.machine.findMany({ where: { pinnedReleaseId: { not: null } }, select: { machineId: true }, orderBy: { machineId: "asc" } });
+    expect(pinned.map((m) => m.machineId)).toEqual(["bulk-1", "bulk-2"]);
+    expect((await auditRows("machine.pin")).length).toBe(before + 2);
+    expect(await operator.machines.unpinMany({ matching: { label: "site=fra-1" } })).toEqual({ count: 1 });
+    expect(await operator.machines.unpinMany({ matching: { label: "site=lon-1" } })).toEqual({ count: 1 });
   });
 });
 

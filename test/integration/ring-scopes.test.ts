@@ -133,6 +133,15 @@ describe("what a scoped caller sees", () => {
     await expect(operator.machines.move({ machineIds: ["m-stable"], ring: "canary" })).rejects.toThrow(/machineIds: ring stable outside/);
   });
 
+  it("acts on every machine a filter matches within its rings only", async () => {
+    const operator = caller("operator", ["canary"]);
+    expect(await operator.machines.pinMany({ matching: {}, version: "1.0", reason: "scope" })).toEqual({ count: 1, pinned: "1.0" });
+    const pinned = await db.prisma.machine.findMany({ where: { pinnedReleaseId: { not: null } }, select: { machineId: true } });
+    expect(pinned.map((m) => m.machineId)).toEqual(["m-canary"]);
+    await expect(operator.machines.unpinMany({ matching: { ring: "stable" } })).rejects.toThrow(/matching: no machine matches/);
+    expect(await operator.machines.unpinMany({ matching: {} })).toEqual({ count: 1 });
+  });
+
   it("keeps the audit log and the brake to unscoped callers", async () => {
     await expect(caller("operator", ["canary"]).audit.list({})).rejects.toThrow(/whole fleet/);
     await expect(caller("operator", ["canary"]).releases.brake({ ref: REF, version: "1.1", reason: "x" })).rejects.toThrow(/whole fleet/);

@@ -40,6 +40,20 @@ async function trpc(path: string, options: { cookie?: string; input?: unknown; m
 }
 
 describe("tRPC over HTTP", () => {
+  it("sends an error's code, field and validation issues as data, for forms to mark the field", async () => {
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });
+    const cookie = await sessionCookie(admin.id);
+    const bad = await trpc("rings.create", { cookie, mutation: true, input: { name: "Not A Ring", branch: "exampleos/x86_64/stable", rebootSlots: 0 } });
+    expect(bad.status).toBe(400);
+    const data = (bad.body.error?.json as unknown as { data: { appCode: string; field: string; issues: { path: string }[] } }).data;
+    expect(data).toMatchObject({ code: "BAD_REQUEST", appCode: "INVALID", field: "name" });
+    expect(data.issues.map((i) => i.path)).toEqual(["name", "rebootSlots"]);
+    await trpc("rings.create", { cookie, mutation: true, input: { name: "lab", branch: "exampleos/x86_64/stable" } });
+    const twice = await trpc("rings.create", { cookie, mutation: true, input: { name: "lab", branch: "exampleos/x86_64/stable" } });
+    expect(twice.status).toBe(409);
+    expect((twice.body.error?.json as unknown as { data: { field: string } }).data.field).toBe("name");
+  });
+
   it("refuses callers without a valid session", async () => {
     expect((await trpc("rings.list")).status).toBe(401);
     const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin" } });

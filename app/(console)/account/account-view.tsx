@@ -6,7 +6,7 @@ import { useMutation } from "@tanstack/react-query";
 import { signOut } from "next-auth/react";
 import { type FormEvent, useState } from "react";
 import { Field } from "@/components/field";
-import { invalidIf } from "@/components/format";
+import { invalidIf, type Problem, problemOf } from "@/components/format";
 import { ErrorNotice } from "@/components/notice";
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
@@ -48,7 +48,10 @@ function ChangePasswordForm() {
       onSuccess: () => void signOut({ callbackUrl: "/signin?changed=password" }),
     }),
   );
-  const message = mismatch ? "newPassword: the two new passwords differ" : change.error?.message;
+  const problem: Problem | null = mismatch
+    ? { message: "newPassword: the two new passwords differ", field: "newPassword" }
+    : problemOf(change.error);
+  const message = problem?.message;
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -76,7 +79,7 @@ function ChangePasswordForm() {
               required
               maxLength={200}
               autoComplete="current-password"
-              {...invalidIf(message, "currentPassword")}
+              {...invalidIf(problem, "currentPassword")}
             />
           )}
         </Field>
@@ -90,7 +93,7 @@ function ChangePasswordForm() {
               minLength={12}
               maxLength={200}
               autoComplete="new-password"
-              {...invalidIf(message, "newPassword")}
+              {...invalidIf(problem, "newPassword")}
             />
           )}
         </Field>

@@ -1,7 +1,7 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
-import { invalidIf, optionalInt } from "@/components/format";
+import { invalidIf, optionalInt, type Problem, problemOf } from "@/components/format";
 import { Field } from "@/components/field";
 import { ErrorNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
@@ -34,7 +34,7 @@ export function CreateTokenForm({ onCreated, onCancel }: { onCreated: (token: Cr
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const rings = useQuery(trpc.rings.list.queryOptions());
-  const [localError, setLocalError] = useState<string | null>(null);
+  const [localProblem, setLocalProblem] = useState<Problem | null>(null);
   const create = useMutation(
     trpc.enrollmentTokens.create.mutationOptions({
       onSuccess: async (token) => {
@@ -43,17 +43,18 @@ export function CreateTokenForm({ onCreated, onCancel }: { onCreated: (token: Cr
       },
     }),
   );
-  const message = localError ?? create.error?.message;
+  const problem = localProblem ?? problemOf(create.error);
+  const message = problem?.message;
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     const parsed = parseLabels(String(form.get("labels") ?? ""));
     if ("error" in parsed) {
-      setLocalError(parsed.error);
+      setLocalProblem({ message: parsed.error, field: "labels" });
       return;
     }
-    setLocalError(null);
+    setLocalProblem(null);
     create.mutate({
       name: String(form.get("name") ?? "").trim(),
       ring: String(form.get("ring") ?? "") || undefined,
@@ -76,13 +77,13 @@ export function CreateTokenForm({ onCreated, onCancel }: { onCreated: (token: Cr
               maxLength={100}
               placeholder="Store 12 kiosks"
               autoComplete="off"
-              {...invalidIf(message, "name")}
+              {...invalidIf(problem, "name")}
             />
           )}
         </Field>
         <Field label="Ring" hint="machines that enroll with it join this ring">
           {(field) => (
-            <select {...field} name="ring" defaultValue="" {...invalidIf(message, "ring")}>
+            <select {...field} name="ring" defaultValue="" {...invalidIf(problem, "ring")}>
               <option value="">No ring</option>
               {rings.data?.map((r) => (
                 <option key={r.name} value={r.name}>
@@ -94,7 +95,7 @@ export function CreateTokenForm({ onCreated, onCancel }: { onCreated: (token: Cr
         </Field>
         <label>
           Expires after
-          <select name="expires" defaultValue="86400" {...invalidIf(message, "expiresInSeconds")}>
+          <select name="expires" defaultValue="86400" {...invalidIf(problem, "expiresInSeconds")}>
             {EXPIRY.map((e) => (
               <option key={e.label} value={e.value}>
                 {e.label}
@@ -104,7 +105,7 @@ export function CreateTokenForm({ onCreated, onCancel }: { onCreated: (token: Cr
         </label>
         <Field label="Max uses" hint="how many machines may enroll with it; empty for no limit">
           {(field) => (
-            <input {...field} name="maxUses" type="number" min={1} max={1000000} placeholder="unlimited" {...invalidIf(message, "maxUses")} />
+            <input {...field} name="maxUses" type="number" min={1} max={1000000} placeholder="unlimited" {...invalidIf(problem, "maxUses")} />
           )}
         </Field>
         <Field
@@ -120,7 +121,7 @@ export function CreateTokenForm({ onCreated, onCancel }: { onCreated: (token: Cr
               placeholder={"site=store-12\nrole=kiosk"}
               spellCheck={false}
               className="mono"
-              {...invalidIf(message, "labels")}
+              {...invalidIf(problem, "labels")}
             />
           )}
         </Field>

@@ -4,19 +4,24 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
+import type { RouterInputs } from "@/components/router-types";
 import { plural } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
 
 export type BulkKind = "pin" | "unpin" | "move" | "rollback";
 
+/** The machines ticked, or every machine the table's filter matches (the server resolves them, within your rings). */
+export type BulkTarget = { machineIds: string[] } | { matching: RouterInputs["machines"]["pinMany"]["matching"] & object; count: number };
+
 interface Props {
   kind: BulkKind | null;
-  machineIds: string[];
+  target: BulkTarget;
   onClose: () => void;
   onDone: (message: string) => void;
 }
 
-export function BulkDialog({ kind, machineIds, onClose, onDone }: Props) {
+export function BulkDialog({ kind, target, onClose, onDone }: Props) {
+  const machines = "matching" in target ? { matching: target.matching } : { machineIds: target.machineIds };
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [reason, setReason] = useState("");
@@ -25,7 +30,7 @@ export function BulkDialog({ kind, machineIds, onClose, onDone }: Props) {
   const [ring, setRing] = useState("");
   const releases = useQuery({ ...trpc.releases.list.queryOptions({}), enabled: kind === "pin" });
   const rings = useQuery({ ...trpc.rings.list.queryOptions(), enabled: kind === "move" });
-  const n = plural(machineIds.length, "machine");
+  const n = "matching" in target ? `all ${plural(target.count, "machine")} matching the filter` : plural(target.machineIds.length, "machine");
 
   const finish = async (message: string) => {
     await queryClient.invalidateQueries(trpc.machines.pathFilter());
@@ -66,7 +71,7 @@ export function BulkDialog({ kind, machineIds, onClose, onDone }: Props) {
         busy={mutation.isPending}
         error={mutation.error?.message ?? releases.error?.message}
         onClose={close}
-        onConfirm={() => chosen && pin.mutate({ machineIds, version: chosen.version, ref: chosen.branch.ref, allowDowngrade, reason: why })}
+        onConfirm={() => chosen && pin.mutate({ ...machines, version: chosen.version, ref: chosen.branch.ref, allowDowngrade, reason: why })}
       >
         <p>
           Each of the <strong>{n}</strong> runs the release you choose and takes part in no rollout until it is unpinned.
@@ -101,7 +106,7 @@ export function BulkDialog({ kind, machineIds, onClose, onDone }: Props) {
         busy={mutation.isPending}
         error={mutation.error?.message ?? rings.error?.message}
         onClose={close}
-        onConfirm={() => move.mutate({ machineIds, ring, reason: why })}
+        onConfirm={() => move.mutate({ ...machines, ring, reason: why })}
       >
         <p>
           The <strong>{n}</strong> follow the new ring&apos;s branch and release, and take their place in its cohorts.
@@ -130,7 +135,7 @@ export function BulkDialog({ kind, machineIds, onClose, onDone }: Props) {
         busy={mutation.isPending}
         error={mutation.error?.message}
         onClose={close}
-        onConfirm={() => unpin.mutate({ machineIds, reason: why })}
+        onConfirm={() => unpin.mutate({ ...machines, reason: why })}
       >
         <p>
           Pins and rollback holds of the <strong>{n}</strong> are released: each follows its ring again and joins the
@@ -150,7 +155,7 @@ export function BulkDialog({ kind, machineIds, onClose, onDone }: Props) {
         busy={mutation.isPending}
         error={mutation.error?.message}
         onClose={close}
-        onConfirm={() => rollback.mutate({ machineIds, reason: why })}
+        onConfirm={() => rollback.mutate({ ...machines, reason: why })}
       >
         <p>
           Each of the <strong>{n}</strong> reboots into its previous deployment (no download) and stays there, out of every

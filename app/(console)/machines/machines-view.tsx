@@ -112,16 +112,23 @@ export function MachinesView() {
   const releases = useQuery({ ...trpc.releases.list.queryOptions({}), staleTime: 60_000 });
 
   const rings = useQuery(trpc.rings.list.queryOptions());
+  // The table's filter: what a page shows, and what "every machine matching" acts on.
+  const filter = {
+    ring,
+    health,
+    updateState,
+    version: version || undefined,
+    branch: branch || undefined,
+    label: labelValid ? label || undefined : undefined,
+    lastSeen,
+    q: q || undefined,
+  };
+  const filterKey = JSON.stringify(filter);
+  // "Every machine matching": held for the filter it was chosen under, dropped when the filter changes.
+  const [matchingKey, setMatchingKey] = useState<string | null>(null);
   const machines = useQuery({
     ...trpc.machines.list.queryOptions({
-      ring,
-      health,
-      updateState,
-      version: version || undefined,
-      branch: branch || undefined,
-      label: labelValid ? label || undefined : undefined,
-      lastSeen,
-      q: q || undefined,
+      ...filter,
       sort,
       dir,
       page,
@@ -134,6 +141,13 @@ export function MachinesView() {
   const rows = machines.data?.rows;
   const pageIds = rows?.map((r) => r.machineId) ?? [];
   const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
+  const total = machines.data?.total ?? 0;
+  const allMatching = matchingKey === filterKey && total > 0;
+  const chosen = allMatching || selected.size > 0;
+  const clearSelection = () => {
+    setSelected(new Set());
+    setMatchingKey(null);
+  };
   const someOnPage = pageIds.some((id) => selected.has(id));
   const toggle = (ids: string[], on: boolean) =>
     setSelected((prev) => {
@@ -281,22 +295,31 @@ export function MachinesView() {
       {operator && (
         <div className="bulk-bar" role="toolbar" aria-label="Bulk actions">
           <span className="bulk-count" aria-live="polite">
-            {selected.size === 0 ? "Select machines to act on several at once." : `${plural(selected.size, "machine")} selected`}
+            {allMatching
+              ? `All ${plural(total, "machine")} matching the filter selected`
+              : selected.size === 0
+                ? "Select machines to act on several at once."
+                : `${plural(selected.size, "machine")} selected`}
           </span>
-          <button type="button" disabled={selected.size === 0} onClick={() => setBulk("pin")}>
+          {allOnPage && !allMatching && total > pageIds.length && (
+            <button type="button" className="link-like" onClick={() => setMatchingKey(filterKey)}>
+              Select all {plural(total, "machine")} matching the filter
+            </button>
+          )}
+          <button type="button" disabled={!chosen} onClick={() => setBulk("pin")}>
             Pin…
           </button>
-          <button type="button" disabled={selected.size === 0} onClick={() => setBulk("unpin")}>
+          <button type="button" disabled={!chosen} onClick={() => setBulk("unpin")}>
             Unpin…
           </button>
-          <button type="button" disabled={selected.size === 0} onClick={() => setBulk("move")}>
+          <button type="button" disabled={!chosen} onClick={() => setBulk("move")}>
             Move to ring…
           </button>
-          <button type="button" className="danger-outline" disabled={selected.size === 0} onClick={() => setBulk("rollback")}>
+          <button type="button" className="danger-outline" disabled={!chosen} onClick={() => setBulk("rollback")}>
             Roll back…
           </button>
-          {selected.size > 0 && (
-            <button type="button" className="link-like" onClick={() => setSelected(new Set())}>
+          {chosen && (
+            <button type="button" className="link-like" onClick={clearSelection}>
               Clear selection
             </button>
           )}
@@ -304,11 +327,11 @@ export function MachinesView() {
       )}
       <BulkDialog
         kind={bulk}
-        machineIds={[...selected]}
+        target={allMatching ? { matching: filter, count: total } : { machineIds: [...selected] }}
         onClose={() => setBulk(null)}
         onDone={(message) => {
           setBulk(null);
-          setSelected(new Set());
+          clearSelection();
           setDone(message);
         }}
       />

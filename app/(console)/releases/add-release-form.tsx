@@ -1,7 +1,7 @@
 "use client";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
-import { invalidIf } from "@/components/format";
+import { invalidIf, problemOf } from "@/components/format";
 import { Field } from "@/components/field";
 import { ErrorNotice } from "@/components/notice";
 import { useTRPC } from "@/components/trpc";
@@ -29,7 +29,8 @@ export function AddReleaseForm({
       },
     }),
   );
-  const message = add.error?.message;
+  const problem = problemOf(add.error);
+  const message = problem?.message;
   const cleanChecksum = checksum.trim().toLowerCase();
   const checksumHint =
     cleanChecksum && !/^[0-9a-f]{64}$/.test(cleanChecksum)
@@ -54,7 +55,7 @@ export function AddReleaseForm({
       <div className="form-grid">
         <label>
           Branch (ostree ref)
-          <input name="ref" required list={listId} defaultValue={defaultRef} placeholder="exampleos/x86_64/stable" autoComplete="off" {...invalidIf(message, "ref")} />
+          <input name="ref" required list={listId} defaultValue={defaultRef} placeholder="exampleos/x86_64/stable" autoComplete="off" {...invalidIf(problem, "ref")} />
           <datalist id={listId}>
             {branches.map((b) => (
               <option key={b} value={b} />
@@ -63,7 +64,7 @@ export function AddReleaseForm({
         </label>
         <label>
           Version
-          <input name="version" required placeholder="2026.11.1" autoComplete="off" {...invalidIf(message, "version")} />
+          <input name="version" required placeholder="2026.11.1" autoComplete="off" {...invalidIf(problem, "version")} />
         </label>
         <Field label="Commit checksum" hint={checksumHint} className="span-2">
           {(field) => (
@@ -77,13 +78,13 @@ export function AddReleaseForm({
               placeholder="e.g. 3bfc2695…"
               autoComplete="off"
               spellCheck={false}
-              {...invalidIf(message, "checksum")}
+              {...invalidIf(problem, "checksum")}
             />
           )}
         </Field>
         <label className="span-all">
           Notes (optional)
-          <textarea name="notes" rows={3} maxLength={10000} placeholder="What changed in this release" {...invalidIf(message, "notes")} />
+          <textarea name="notes" rows={3} maxLength={10000} placeholder="What changed in this release" {...invalidIf(problem, "notes")} />
         </label>
       </div>
       <ErrorNotice error={message} />

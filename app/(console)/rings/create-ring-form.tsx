@@ -1,7 +1,7 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId } from "react";
-import { invalidIf, optionalInt } from "@/components/format";
+import { invalidIf, optionalInt, problemOf } from "@/components/format";
 import { Field } from "@/components/field";
 import { ErrorNotice } from "@/components/notice";
 import { useTRPC } from "@/components/trpc";
@@ -30,7 +30,8 @@ export function CreateRingForm({
       },
     }),
   );
-  const message = create.error?.message;
+  const problem = problemOf(create.error);
+  const message = problem?.message;
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -58,7 +59,7 @@ export function CreateRingForm({
               pattern="[a-z0-9][a-z0-9\-]{0,39}"
               placeholder="canary"
               autoComplete="off"
-              {...invalidIf(message, "name")}
+              {...invalidIf(problem, "name")}
             />
           )}
         </Field>
@@ -71,7 +72,7 @@ export function CreateRingForm({
               list={listId}
               placeholder="exampleos/x86_64/stable"
               autoComplete="off"
-              {...invalidIf(message, "branch")}
+              {...invalidIf(problem, "branch")}
             />
           )}
         </Field>
@@ -82,7 +83,7 @@ export function CreateRingForm({
         </datalist>
         <label>
           Position
-          <select name="after" defaultValue="" {...invalidIf(message, "after")}>
+          <select name="after" defaultValue="" {...invalidIf(problem, "after")}>
             <option value="">{rings.length ? "Last" : "First ring"}</option>
             {rings.map((r) => (
               <option key={r.name} value={r.name}>
@@ -93,15 +94,15 @@ export function CreateRingForm({
         </label>
         <label>
           Reboot slots
-          <input name="rebootSlots" type="number" min={1} max={10000} placeholder="1" {...invalidIf(message, "rebootSlots")} />
+          <input name="rebootSlots" type="number" min={1} max={10000} placeholder="1" {...invalidIf(problem, "rebootSlots")} />
         </label>
         <label>
           Check-in interval (s)
-          <input name="checkInIntervalSeconds" type="number" min={5} max={86400} placeholder="300" {...invalidIf(message, "checkInIntervalSeconds")} />
+          <input name="checkInIntervalSeconds" type="number" min={5} max={86400} placeholder="300" {...invalidIf(problem, "checkInIntervalSeconds")} />
         </label>
         <label>
           Reboot lease (s)
-          <input name="rebootLeaseSeconds" type="number" min={30} max={86400} placeholder="900" {...invalidIf(message, "rebootLeaseSeconds")} />
+          <input name="rebootLeaseSeconds" type="number" min={30} max={86400} placeholder="900" {...invalidIf(problem, "rebootLeaseSeconds")} />
         </label>
       </div>
       <ErrorNotice error={message} />

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useState } from "react";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
-import { formatSeconds, invalidIf } from "@/components/format";
+import { formatSeconds, invalidIf, type Problem, problemOf } from "@/components/format";
 import { Checksum, DateTime } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import type { Ring } from "./rings-view";
@@ -57,7 +57,7 @@ export function SetReleaseDialog({ ring, onClose, onDone }: Props) {
       </p>
       <label>
         Release of {ring.branch.ref}
-        <select value={version} onChange={(e) => setVersion(e.target.value)} required {...invalidIf(setRelease.error?.message, "version")}>
+        <select value={version} onChange={(e) => setVersion(e.target.value)} required {...invalidIf(problemOf(setRelease.error), "version")}>
           <option value="">{releases.isPending ? "Loading releases…" : "Choose a release"}</option>
           {releases.data?.map((r) => (
             <option key={r.version} value={r.version}>
@@ -131,7 +131,7 @@ function timeZones(): string[] {
   }
 }
 
-function WindowsEditor({ windows, onChange, error }: { windows: MaintenanceWindow[]; onChange: (next: MaintenanceWindow[]) => void; error?: string }) {
+function WindowsEditor({ windows, onChange, problem }: { windows: MaintenanceWindow[]; onChange: (next: MaintenanceWindow[]) => void; problem: Problem | null }) {
   const update = (index: number, change: Partial<MaintenanceWindow>) =>
     onChange(windows.map((w, i) => (i === index ? { ...w, ...change } : w)));
   return (
@@ -157,7 +157,7 @@ function WindowsEditor({ windows, onChange, error }: { windows: MaintenanceWindo
           </fieldset>
           <label>
             Start
-            <input type="time" required value={w.start} onChange={(e) => update(index, { start: e.target.value })} {...invalidIf(error, `maintenanceWindows.${index}.start`)} />
+            <input type="time" required value={w.start} onChange={(e) => update(index, { start: e.target.value })} {...invalidIf(problem, `maintenanceWindows[${index}].start`)} />
           </label>
           <label>
             Minutes
@@ -168,7 +168,7 @@ function WindowsEditor({ windows, onChange, error }: { windows: MaintenanceWindo
               max={10_080}
               value={Number.isNaN(w.durationMinutes) ? "" : w.durationMinutes}
               onChange={(e) => update(index, { durationMinutes: e.target.valueAsNumber })}
-              {...invalidIf(error, `maintenanceWindows.${index}.durationMinutes`)}
+              {...invalidIf(problem, `maintenanceWindows[${index}].durationMinutes`)}
             />
           </label>
           <button type="button" className="danger-outline" onClick={() => onChange(windows.filter((_, i) => i !== index))}>
@@ -243,7 +243,8 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
       },
     }),
   );
-  const message = update.error?.message;
+  const problem = problemOf(update.error);
+  const message = problem?.message;
 
   return (
     <ConfirmDialog
@@ -287,7 +288,7 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
                   step={1}
                   value={values[field.name]}
                   onChange={(e) => setValues({ ...values, [field.name]: e.target.value })}
-                  {...invalidIf(message, field.name)}
+                  {...invalidIf(problem, field.name)}
                 />
               )}
             </Field>
@@ -295,12 +296,12 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
         })}
         <Field label="Failure-domain label" hint="reboot slots count per value of this machine label (e.g. site); empty: per ring">
           {(props) => (
-            <input {...props} value={domainLabel} placeholder="site" autoComplete="off" onChange={(e) => setDomainLabel(e.target.value)} {...invalidIf(message, "failureDomainLabel")} />
+            <input {...props} value={domainLabel} placeholder="site" autoComplete="off" onChange={(e) => setDomainLabel(e.target.value)} {...invalidIf(problem, "failureDomainLabel")} />
           )}
         </Field>
         <Field label="Time zone" hint="IANA name, such as Europe/Amsterdam">
           {(props) => (
-            <input {...props} value={timeZone} list={zonesId} required autoComplete="off" onChange={(e) => setTimeZone(e.target.value)} {...invalidIf(message, "timeZone")} />
+            <input {...props} value={timeZone} list={zonesId} required autoComplete="off" onChange={(e) => setTimeZone(e.target.value)} {...invalidIf(problem, "timeZone")} />
           )}
         </Field>
         <datalist id={zonesId}>
@@ -309,7 +310,7 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
           ))}
         </datalist>
       </div>
-      <WindowsEditor windows={windows} onChange={setWindows} error={message} />
+      <WindowsEditor windows={windows} onChange={setWindows} problem={problem} />
       <BlackoutEditor dates={blackouts} onChange={setBlackouts} />
     </ConfirmDialog>
   );

@@ -6,7 +6,7 @@ import { CopyButton } from "@/components/copy-button";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
-import { invalidIf } from "@/components/format";
+import { invalidIf, problemOf } from "@/components/format";
 import { AdminsOnly, ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { DateTime, RelativeTime, StateBadge } from "@/components/status";
@@ -286,7 +286,8 @@ function CreateUserForm({
       },
     }),
   );
-  const message = create.error?.message;
+  const problem = problemOf(create.error);
+  const message = problem?.message;
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -306,15 +307,15 @@ function CreateUserForm({
       <div className="form-grid">
         <label>
           E-mail
-          <input name="email" type="email" required autoComplete="off" placeholder="ops@example.com" {...invalidIf(message, "email")} />
+          <input name="email" type="email" required autoComplete="off" placeholder="ops@example.com" {...invalidIf(problem, "email")} />
         </label>
         <label>
           Name (optional)
-          <input name="name" maxLength={100} autoComplete="off" {...invalidIf(message, "name")} />
+          <input name="name" maxLength={100} autoComplete="off" {...invalidIf(problem, "name")} />
         </label>
         <label>
           Role
-          <select name="role" defaultValue="viewer" {...invalidIf(message, "role")}>
+          <select name="role" defaultValue="viewer" {...invalidIf(problem, "role")}>
             {ROLES.map((r) => (
               <option key={r.value} value={r.value}>
                 {r.label} — {r.hint}
@@ -344,7 +345,7 @@ function CreateUserForm({
                 minLength={12}
                 maxLength={200}
                 autoComplete="new-password"
-                {...invalidIf(message, "password")}
+                {...invalidIf(problem, "password")}
               />
             )}
           </Field>

@@ -2,7 +2,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Field } from "@/components/field";
-import { invalidIf } from "@/components/format";
+import { invalidIf, problemOf } from "@/components/format";
 import { ErrorNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { useTRPC } from "@/components/trpc";
@@ -46,7 +46,8 @@ export function CreateWebhookForm({ onCreated, onCancel }: { onCreated: (created
       },
     }),
   );
-  const message = create.error?.message;
+  const problem = problemOf(create.error);
+  const message = problem?.message;
 
   function toggle(kind: WebhookEventKind, on: boolean) {
     const next = new Set(events);
@@ -80,12 +81,12 @@ export function CreateWebhookForm({ onCreated, onCancel }: { onCreated: (created
               placeholder="https://chat.example.com/hooks/orchard"
               autoComplete="off"
               spellCheck={false}
-              {...invalidIf(message, "url")}
+              {...invalidIf(problem, "url")}
             />
           )}
         </Field>
         <Field label="Description (optional)" hint="who reads it, for the list" className="span-all">
-          {(field) => <input {...field} name="description" maxLength={200} placeholder="On-call channel" {...invalidIf(message, "description")} />}
+          {(field) => <input {...field} name="description" maxLength={200} placeholder="On-call channel" {...invalidIf(problem, "description")} />}
         </Field>
         {GROUPS.map((group) => (
           <fieldset key={group.legend} className="radio-group span-2">

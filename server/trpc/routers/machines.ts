@@ -1,5 +1,5 @@
-import { allowReenroll, getMachine, listMachines, moveMachinesToRing, retireMachine } from "../../machines/machines";
-import { listMachinesInput, machineRefInput, moveMachinesInput, retireMachineInput } from "../../machines/schemas";
+import { allowReenroll, getMachine, listMachines, moveMachinesToRing, retireMachine, setMachineLabels } from "../../machines/machines";
+import { listMachinesInput, machineRefInput, moveMachinesInput, retireMachineInput, setLabelsInput } from "../../machines/schemas";
 import { z } from "zod";
 import { pinMachines, rollbackMachines, unpinMachines } from "../../machines/bulk-actions";
 import { bulkMachinesInput, bulkPinInput } from "../../machines/schemas";
@@ -30,7 +30,7 @@ export const machinesRouter = router({
   move: operatorProcedure
     .meta({ rings: ["machines", "ring"] })
     .input(moveMachinesInput)
-    .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input)),
+    .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input, ctx.clock)),
   pin: operatorProcedure
     .meta({ rings: "machine" })
     .input(pinInput)
@@ -61,6 +61,11 @@ export const machinesRouter = router({
     .meta({ rings: "machines" })
     .input(bulkMachinesInput)
     .mutation(({ ctx, input }) => rollbackMachines(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** Set or remove a machine's labels. */
+  setLabels: operatorProcedure
+    .meta({ rings: "machine" })
+    .input(setLabelsInput)
+    .mutation(({ ctx, input }) => setMachineLabels(ctx.db.prisma, ctx.actor, input)),
   retire: operatorProcedure
     .meta({ rings: "machine" })
     .input(retireMachineInput)

@@ -1,5 +1,5 @@
-import { addRelease, listBranches, listReleases, listReleasesPage } from "../../releases/releases";
-import { addReleaseInput, listReleasesInput, listReleasesPageInput } from "../../releases/schemas";
+import { addRelease, getRelease, listBranches, listReleases, listReleasesPage } from "../../releases/releases";
+import { addReleaseInput, getReleaseInput, listReleasesInput, listReleasesPageInput } from "../../releases/schemas";
 import { brakeRelease, liftQuarantine, previewBrake } from "../../rollouts/rollouts";
 import { brakeInput, liftQuarantineInput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
@@ -14,6 +14,11 @@ export const releasesRouter = router({
     .meta({ rings: "none" })
     .input(listReleasesPageInput)
     .query(({ ctx, input }) => listReleasesPage(ctx.db.prisma, input)),
+  /** One release, the rings that run it and its rollouts. */
+  get: viewerProcedure
+    .meta({ rings: "none" })
+    .input(getReleaseInput)
+    .query(({ ctx, input }) => getRelease(ctx.db.prisma, input)),
   /** Every branch (ostree ref) that rings or releases use. */
   branches: viewerProcedure
     .meta({ rings: "none" })

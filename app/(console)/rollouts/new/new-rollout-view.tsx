@@ -7,7 +7,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
-import { formatSeconds, invalidIf } from "@/components/format";
+import { formatSeconds, invalidIf, problemOf } from "@/components/format";
 import { ErrorNotice, PageState } from "@/components/notice";
 import type { RouterInputs, RouterOutputs } from "@/components/router-types";
 import { Checksum, QuarantinedBadge } from "@/components/status";
@@ -134,7 +134,7 @@ function NewRolloutForm() {
   );
   const startError = start.error?.message;
   const previewError = preview.error?.message;
-  const fieldError = startError ?? previewError;
+  const fieldProblem = problemOf(start.error) ?? problemOf(preview.error);
 
   function toggleRing(name: string, on: boolean) {
     setPicked((current) => (on ? [...current, name] : current.filter((n) => n !== name)));
@@ -171,7 +171,7 @@ function NewRolloutForm() {
                 value={release?.id ?? ""}
                 required
                 onChange={(e) => setReleaseId(e.target.value || null)}
-                {...invalidIf(fieldError, "version")}
+                {...invalidIf(fieldProblem, "version")}
               >
                 <option value="">{releases.isPending ? "Loading releases…" : "Choose a release"}</option>
                 {activeReleases.map((r) => (
@@ -192,7 +192,7 @@ function NewRolloutForm() {
             )}
           </Field>
 
-          <fieldset {...invalidIf(fieldError, "rings")}>
+          <fieldset {...invalidIf(fieldProblem, "rings")}>
             <legend>Rings, in order</legend>
             {rings.data?.length === 0 && <p className="muted">No rings yet: create one on the Rings page.</p>}
             <ul className="ring-picks">
@@ -237,7 +237,7 @@ function NewRolloutForm() {
                   inputMode="numeric"
                   autoComplete="off"
                   onChange={(e) => setWavesText(e.target.value)}
-                  {...(wavesMalformed ? { "aria-invalid": true } : invalidIf(fieldError, "waves"))}
+                  {...(wavesMalformed ? { "aria-invalid": true } : invalidIf(fieldProblem, "waves"))}
                 />
               )}
             </Field>
@@ -248,22 +248,22 @@ function NewRolloutForm() {
             <div className="two-col">
               <Field label="Soak (minutes)" hint={`a finished wave stays healthy this long${Number(soakMinutes) > 0 ? ` — ${formatSeconds(Math.round(Number(soakMinutes) * 60))}` : ""}`}>
                 {(field) => (
-                  <input {...field} type="number" min={0} step="any" value={soakMinutes} onChange={(e) => setSoakMinutes(e.target.value)} {...invalidIf(fieldError, "soakSeconds")} />
+                  <input {...field} type="number" min={0} step="any" value={soakMinutes} onChange={(e) => setSoakMinutes(e.target.value)} {...invalidIf(fieldProblem, "soakSeconds")} />
                 )}
               </Field>
               <Field label="Max failure rate (%)" hint="failed, rolled back or dark">
                 {(field) => (
-                  <input {...field} type="number" min={0} max={100} step="any" value={maxFailurePercent} onChange={(e) => setMaxFailurePercent(e.target.value)} {...invalidIf(fieldError, "maxFailureRate")} />
+                  <input {...field} type="number" min={0} max={100} step="any" value={maxFailurePercent} onChange={(e) => setMaxFailurePercent(e.target.value)} {...invalidIf(fieldProblem, "maxFailureRate")} />
                 )}
               </Field>
               <Field label="Min sample" hint="finished machines before the rate counts">
                 {(field) => (
-                  <input {...field} type="number" min={1} step={1} value={minSample} onChange={(e) => setMinSample(e.target.value)} {...invalidIf(fieldError, "minSample")} />
+                  <input {...field} type="number" min={1} step={1} value={minSample} onChange={(e) => setMinSample(e.target.value)} {...invalidIf(fieldProblem, "minSample")} />
                 )}
               </Field>
               <Field label="Dark after (minutes)" hint="no healthy boot by then: dark">
                 {(field) => (
-                  <input {...field} type="number" min={1} step="any" value={darkMinutes} onChange={(e) => setDarkMinutes(e.target.value)} {...invalidIf(fieldError, "darkAfterSeconds")} />
+                  <input {...field} type="number" min={1} step="any" value={darkMinutes} onChange={(e) => setDarkMinutes(e.target.value)} {...invalidIf(fieldProblem, "darkAfterSeconds")} />
                 )}
               </Field>
             </div>
@@ -277,19 +277,19 @@ function NewRolloutForm() {
             <legend>Machines</legend>
             <Field label="Force into the first wave (machine ids)" hint="one per line, or separated by commas">
               {(field) => (
-                <textarea {...field} rows={2} value={forceFirst} onChange={(e) => setForceFirst(e.target.value)} spellCheck={false} className="mono" {...invalidIf(fieldError, "forceFirst")} />
+                <textarea {...field} rows={2} value={forceFirst} onChange={(e) => setForceFirst(e.target.value)} spellCheck={false} className="mono" {...invalidIf(fieldProblem, "forceFirst")} />
               )}
             </Field>
             <Field label="Leave out (machine ids)" hint="pinned machines are always left out">
               {(field) => (
-                <textarea {...field} rows={2} value={exclude} onChange={(e) => setExclude(e.target.value)} spellCheck={false} className="mono" {...invalidIf(fieldError, "exclude")} />
+                <textarea {...field} rows={2} value={exclude} onChange={(e) => setExclude(e.target.value)} spellCheck={false} className="mono" {...invalidIf(fieldProblem, "exclude")} />
               )}
             </Field>
           </fieldset>
 
           {anyDowngrade && (
             <label className="check-row notice warning">
-              <input type="checkbox" checked={allowDowngrade} onChange={(e) => setAllowDowngrade(e.target.checked)} {...invalidIf(fieldError, "allowDowngrade")} />
+              <input type="checkbox" checked={allowDowngrade} onChange={(e) => setAllowDowngrade(e.target.checked)} {...invalidIf(fieldProblem, "allowDowngrade")} />
               <span>
                 <strong>Allow downgrade:</strong> roll forward to this older release on purpose (known-good)
               </span>

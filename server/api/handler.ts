@@ -1,0 +1,302 @@
+// The REST API at /api/v1: an API token (Authorization: Bearer orch_a_…)
+// calls a route of routes.ts, which runs its tRPC procedure through a
+// server-side caller: the role, the ring scope, the input's validation and
+// the audit row are the procedure's own. Errors are RFC 9457 problem
+// details naming the field. Requests that create something may carry an
+// Idempotency-Key: a retry with the same key and request gets the first
+// answer again (kept for a day) instead of acting twice.
+import { createHash } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { TRPCError } from "@trpc/server";
+import { ZodError } from "zod";
+import { getHTTPStatusCodeFromError } from "@trpc/server/http";
+import { authenticateApiToken } from "../api-tokens/api-tokens";
+import { auditCsv } from "../audit/list-audit";
+import type { Principal } from "../auth/principal";
+import { bearerToken } from "../auth/tokens";
+import type { Clock } from "../clock";
+import type { Database } from "../db/client";
+import { BodyTooLarge, readBody } from "../http/body";
+import type { Logger } from "../logger";
+import { describeFirstIssue } from "../protocol/v1";
+import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
+import { detailsOf, type ErrorData } from "../trpc/init";
+import type { Context } from "../trpc/init";
+import { createCaller } from "../trpc/router";
+import type { WebhookPolicy } from "../webhooks/webhooks";
+import { mayAct } from "../vocabulary";
+import { openApiDocument } from "./openapi";
+import { API_PREFIX, API_ROUTES, type ApiRoute } from "./routes";
+import { coerceQuery, inputSchemaOf } from "./schema";
+
+const MAX_BODY = 1024 * 1024;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+const KEEP_KEYS_MS = 24 * 3600 * 1000;
+/** A first request this old that never finished (its process died) no longer holds its key. */
+const ABANDONED_AFTER_MS = 10 * 60 * 1000;
+
+export interface Problem {
+  type: "about:blank";
+  title: string;
+  status: number;
+  detail: string;
+  /** Orchard's code: INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT… */
+  code: string;
+  field?: string;
+  issues?: ErrorData["issues"];
+}
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  422: "Unprocessable Content",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+export function problem(status: number, code: string, detail: string, extra: { field?: string; issues?: ErrorData["issues"] } = {}): Problem {
+  return { type: "about:blank", title: TITLES[status] ?? "Error", status, detail, code, ...extra };
+}
+
+/** A tRPC error as problem details: its HTTP status, message, field and issues. */
+export function problemOf(error: unknown): Problem {
+  if (!(error instanceof TRPCError)) return problem(500, "INTERNAL", "internal error");
+  const status = getHTTPStatusCodeFromError(error);
+  if (status >= 500 && error.code !== "SERVICE_UNAVAILABLE") return problem(500, "INTERNAL", "internal error");
+  const { appCode, field, issues } = detailsOf(error.cause);
+  return problem(status, appCode ?? error.code, error.message, { ...(field ? { field } : {}), ...(issues ? { issues } : {}) });
+}
+
+const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  const text = json(body);
+  res.writeHead(status, {
+    "content-type": status >= 400 ? "application/problem+json" : "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(text)),
+    "cache-control": "no-store",
+    ...headers,
+  });
+  res.end(text);
+}
+
+interface CompiledRoute extends ApiRoute {
+  pattern: RegExp;
+  params: string[];
+}
+
+const compiled: CompiledRoute[] = API_ROUTES.map((route) => {
+  const params: string[] = [];
+  const pattern = new RegExp(
+    `^${route.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+      params.push(name);
+      return "([^/]+)";
+    })}$`,
+  );
+  return { ...route, pattern, params };
+});
+
+/** The route for a method and a path under /api/v1, or what is wrong. */
+export function matchRoute(method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | { allowed: string[] } | null {
+  const allowed: string[] = [];
+  for (const route of compiled) {
+    const match = route.pattern.exec(path);
+    if (!match) continue;
+    if (route.method !== method) {
+      allowed.push(route.method);
+      continue;
+    }
+    let params: Record<string, string>;
+    try {
+      params = Object.fromEntries(route.params.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
+    } catch {
+      return null;
+    }
+    return { route, params };
+  }
+  return allowed.length ? { allowed } : null;
+}
+
+type Outcome = { status: number; body: unknown };
+
+async function call(context: Omit<Context, "principal">, principal: Principal, route: ApiRoute, input: unknown): Promise<Outcome> {
+  let target: unknown = createCaller({ ...context, principal });
+  for (const part of route.procedure.split(".")) target = (target as Record<string, unknown>)[part];
+  try {
+    const result = await (target as (input: unknown) => Promise<unknown>)(input);
+    return { status: route.creates ? 201 : 200, body: result ?? null };
+  } catch (error) {
+    const p = problemOf(error);
+    return { status: p.status, body: p };
+  }
+}
+
+/** Runs a creating request once per (token, Idempotency-Key); a retry gets the first answer. */
+async function once(db: Database, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
+  const prisma = db.prisma;
+  const now = clock.now();
+  await prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - KEEP_KEYS_MS) } } });
+  const claimed = await prisma.$executeRaw`
+    INSERT INTO idempotency_keys (token_id, key, request_hash, created_at) VALUES (${tokenId}, ${key}, ${requestHash}, ${now})
+    ON CONFLICT (token_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at
+      WHERE idempotency_keys.status IS NULL AND idempotency_keys.created_at < ${new Date(now.getTime() - ABANDONED_AFTER_MS)}
+        AND idempotency_keys.request_hash = EXCLUDED.request_hash`;
+  if (claimed === 0) {
+    const row = await prisma.idempotencyKey.findUnique({ where: { tokenId_key: { tokenId, key } } });
+    if (!row) return run();
+    if (row.requestHash !== requestHash) {
+      const p = problem(422, "INVALID", "this Idempotency-Key was used for another request", { field: "Idempotency-Key" });
+      return { status: 422, body: p };
+    }
+    if (row.status === null) {
+      const p = problem(409, "CONFLICT", "the first request with this Idempotency-Key is still under way: retry in a moment", { field: "Idempotency-Key" });
+      return { status: 409, body: p };
+    }
+    return { status: row.status, body: row.response, replayed: true };
+  }
+  let outcome: Outcome;
+  try {
+    outcome = await run();
+  } catch (error) {
+    await prisma.idempotencyKey.delete({ where: { tokenId_key: { tokenId, key } } }).catch(() => undefined);
+    throw error;
+  }
+  if (outcome.status >= 500) {
+    // Nothing was decided: the key is free for the retry.
+    await prisma.idempotencyKey.delete({ where: { tokenId_key: { tokenId, key } } }).catch(() => undefined);
+  } else {
+    await prisma.idempotencyKey.update({
+      where: { tokenId_key: { tokenId, key } },
+      data: { status: outcome.status, response: JSON.parse(json(outcome.body)) as object, completedAt: clock.now() },
+    });
+  }
+  return outcome;
+}
+
+export interface ApiOptions {
+  db: Database;
+  clock: Clock;
+  log: Logger;
+  /** The console's public URL, for the document's server. */
+  url: string;
+  /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE). */
+  webhookPolicy?: WebhookPolicy;
+}
+
+export function createApiHandler(options: ApiOptions) {
+  const { db, clock, log } = options;
+  let document: string | null = null;
+  return async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const method = req.method ?? "GET";
+    const path = url.pathname.slice(API_PREFIX.length) || "/";
+    try {
+      if (path === "/openapi.json" && method === "GET") {
+        req.resume();
+        document ??= JSON.stringify(openApiDocument(options.url));
+        res.writeHead(200, { "content-type": "application/json; charset=utf-8", "cache-control": "no-cache" });
+        res.end(document);
+        return;
+      }
+      const token = bearerToken(req.headers.authorization);
+      if (!token) {
+        req.resume();
+        return send(res, 401, problem(401, "UNAUTHORIZED", "send an API token as Authorization: Bearer orch_a_…"), { "www-authenticate": "Bearer" });
+      }
+      const auth = await authenticateApiToken(db.prisma, token, req.socket.remoteAddress ?? null, clock);
+      if ("refused" in auth) {
+        req.resume();
+        const why = { unknown: "this API token is not known", revoked: "this API token was revoked", expired: "this API token has expired" }[auth.refused];
+        return send(res, 401, problem(401, "UNAUTHORIZED", why), { "www-authenticate": `Bearer error="invalid_token"` });
+      }
+      const principal = auth.principal;
+      if (path === "/audit.csv" && method === "GET") return await auditExport(req, res, url, principal);
+
+      const matched = matchRoute(method, path);
+      if (!matched) {
+        req.resume();
+        return send(res, 404, problem(404, "NOT_FOUND", `no route ${method} ${API_PREFIX}${path} (see ${API_PREFIX}/openapi.json)`));
+      }
+      if ("allowed" in matched) {
+        req.resume();
+        return send(res, 405, problem(405, "INVALID", `${method} is not allowed here; try ${matched.allowed.join(", ")}`), { allow: matched.allowed.join(", ") });
+      }
+      const { route, params } = matched;
+      let body: Record<string, unknown> = {};
+      let raw: Buffer = Buffer.alloc(0);
+      if (method === "GET" || method === "DELETE") {
+        req.resume();
+      } else {
+        raw = await readBody(req, MAX_BODY);
+        if (raw.length > 0) {
+          const type = req.headers["content-type"] ?? "";
+          if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+            return send(res, 415, problem(415, "INVALID", "send the body as application/json", { field: "content-type" }));
+          }
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(raw.toString("utf8"));
+          } catch {
+            return send(res, 400, problem(400, "INVALID", "body: not valid JSON", { field: "body" }));
+          }
+          if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+            return send(res, 400, problem(400, "INVALID", "body: expected a JSON object", { field: "body" }));
+          }
+          body = parsed as Record<string, unknown>;
+        }
+      }
+      const query = coerceQuery(inputSchemaOf(route.procedure), url.searchParams);
+      const input = { ...query, ...body, ...params };
+      const bad = findUnstorable(input);
+      if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
+      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
+
+      const key = req.headers["idempotency-key"];
+      if (key !== undefined && route.creates) {
+        if (typeof key !== "string" || !IDEMPOTENCY_KEY.test(key)) {
+          return send(res, 400, problem(400, "INVALID", "Idempotency-Key: 1 to 200 printable characters", { field: "Idempotency-Key" }));
+        }
+        const hash = createHash("sha256").update(`${method} ${path}\n`).update(raw).digest("hex");
+        const outcome = await once(db, principal.id, key, hash, clock, run);
+        return send(res, outcome.status, outcome.body, outcome.replayed ? { "idempotent-replayed": "true" } : {});
+      }
+      const outcome = await run();
+      return send(res, outcome.status, outcome.body);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return send(res, 413, problem(413, "INVALID", `body: at most ${MAX_BODY} bytes`, { field: "body" }));
+      log.error({ err: error, path }, "API request failed");
+      if (!res.headersSent) return send(res, 500, problem(500, "INTERNAL", "internal error"));
+      res.destroy();
+    }
+  };
+
+  /** The audit log as CSV, with the audit list's filters: for unscoped tokens. */
+  async function auditExport(req: IncomingMessage, res: ServerResponse, url: URL, principal: Principal) {
+    req.resume();
+    if (!mayAct(principal, "viewer", null)) {
+      return send(res, 403, problem(403, "FORBIDDEN", "the audit log concerns the whole fleet, and this token is limited to some rings"));
+    }
+    const filter = Object.fromEntries([...url.searchParams.entries()].filter(([, v]) => v !== ""));
+    const bad = findUnstorable(filter);
+    if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
+    const lines = auditCsv(db.prisma, filter);
+    let first: IteratorResult<string>;
+    try {
+      first = await lines.next(); // validates the filter before any header is sent
+    } catch (error) {
+      if (!(error instanceof ZodError)) throw error;
+      const { field, issues } = detailsOf(error);
+      return send(res, 400, problem(400, "INVALID", describeFirstIssue(error), { field, issues }));
+    }
+    res.writeHead(200, { "content-type": "text/csv; charset=utf-8", "cache-control": "no-store" });
+    if (!first.done) res.write(first.value);
+    for await (const chunk of lines) res.write(chunk);
+    res.end();
+  }
+}

@@ -1,0 +1,148 @@
+// The OpenAPI 3.1 document of the REST API, generated from the route table
+// and each procedure's own zod input schema (zod 4's toJSONSchema), so that
+// nothing is written twice: a field, its limits and its enum values are the
+// ones the procedure enforces.
+import { z } from "zod";
+import { API_PREFIX, API_ROUTES, type ApiRoute } from "./routes";
+import { inputSchemaOf, procedureDef } from "./schema";
+
+type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[] };
+
+function jsonSchemaOf(schema: z.ZodType): JsonSchema {
+  const out = flatten(z.toJSONSchema(schema, { io: "input", target: "draft-2020-12", unrepresentable: "any" }) as JsonSchema);
+  delete out.$schema;
+  return out;
+}
+
+/** An intersection of objects (`a.and(b)`) as one object: the fields of both, for parameters and bodies. */
+function flatten(schema: JsonSchema): JsonSchema {
+  const parts = schema.allOf as JsonSchema[] | undefined;
+  if (!parts) return schema;
+  const { allOf: _allOf, ...rest } = schema;
+  const merged = parts.map(flatten);
+  return {
+    ...rest,
+    type: "object",
+    properties: Object.assign({}, ...merged.map((p) => p.properties ?? {})) as Record<string, JsonSchema>,
+    required: [...new Set(merged.flatMap((p) => p.required ?? []))],
+  };
+}
+
+const problemSchema = {
+  type: "object",
+  description: "RFC 9457 problem details, with the field the error is about and every validation issue.",
+  required: ["type", "title", "status", "detail", "code"],
+  properties: {
+    type: { type: "string" },
+    title: { type: "string" },
+    status: { type: "integer" },
+    detail: { type: "string" },
+    code: { type: "string", description: "INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, UNAVAILABLE…" },
+    field: { type: "string", description: "The input field the error is about, as a path such as rings[1]" },
+    issues: {
+      type: "array",
+      items: { type: "object", required: ["path", "message"], properties: { path: { type: "string" }, message: { type: "string" } } },
+    },
+  },
+};
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+});
+
+function operationOf(route: ApiRoute) {
+  const schema = inputSchemaOf(route.procedure);
+  const input = schema ? jsonSchemaOf(schema) : { type: "object", properties: {} };
+  const properties = { ...(input.properties ?? {}) };
+  const required = new Set(input.required ?? []);
+  const pathParams = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+  const parameters: Record<string, unknown>[] = pathParams.map((name) => {
+    const param = { name, in: "path", required: true, schema: properties[name] ?? { type: "string" } };
+    delete properties[name];
+    required.delete(name);
+    return param;
+  });
+  const withBody = route.method !== "GET" && route.method !== "DELETE";
+  if (!withBody) {
+    for (const [name, property] of Object.entries(properties)) {
+      const array = property.type === "array";
+      parameters.push({
+        name,
+        in: "query",
+        required: required.has(name),
+        ...(typeof property.description === "string" ? { description: property.description } : {}),
+        schema: property,
+        ...(array ? { style: "form", explode: true } : {}),
+      });
+    }
+  }
+  if (route.creates) {
+    parameters.push({
+      name: "Idempotency-Key",
+      in: "header",
+      required: false,
+      description: "A retry with the same key and the same request gets the first answer again instead of acting twice (kept for a day).",
+      schema: { type: "string", minLength: 1, maxLength: 200 },
+    });
+  }
+  const role = procedureDef(route.procedure)?._def.meta?.role ?? null;
+  const bodySchema = { ...input, properties, ...(required.size ? { required: [...required] } : { required: undefined }) };
+  if (!bodySchema.required) delete bodySchema.required;
+  return {
+    operationId: route.procedure.replace(".", "_"),
+    summary: route.summary,
+    description: `Runs the console's \`${route.procedure}\`. Needs the ${role ?? "no"} role${role ? " (and, for a token limited to some rings, the rings it touches)" : ""}.`,
+    tags: [route.tag],
+    ...(parameters.length ? { parameters } : {}),
+    ...(withBody && Object.keys(properties).length
+      ? { requestBody: { required: required.size > 0, content: { "application/json": { schema: bodySchema } } } }
+      : {}),
+    responses: {
+      [route.creates ? "201" : "200"]: { description: "Done", content: { "application/json": { schema: {} } } },
+      "400": problemResponse("Invalid input: the field is named"),
+      "401": problemResponse("No token, or an unknown, revoked or expired one"),
+      "403": problemResponse("The token's role or rings do not allow this"),
+      "404": problemResponse("Not found"),
+      "409": problemResponse("Not possible now (the reason says why)"),
+    },
+  };
+}
+
+export function openApiDocument(serverUrl: string) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of API_ROUTES) {
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = operationOf(route);
+  }
+  paths["/audit.csv"] = {
+    get: {
+      operationId: "audit_csv",
+      summary: "The audit log as CSV (the audit list's filters)",
+      tags: ["audit"],
+      parameters: ["actor", "action", "targetType", "targetId", "from", "to"].map((name) => ({ name, in: "query", required: false, schema: { type: "string" } })),
+      responses: {
+        "200": { description: "CSV, oldest first", content: { "text/csv": { schema: { type: "string" } } } },
+        "400": problemResponse("Invalid filter"),
+        "401": problemResponse("No token, or an unknown, revoked or expired one"),
+        "403": problemResponse("A token limited to some rings"),
+      },
+    },
+  };
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Orchard API",
+      version: "1",
+      description:
+        "Drive an Orchard console from pipelines: machines, rings and their policies, releases, rollouts, enrollment tokens, users, API tokens and the audit log. Authenticate with an API token (created by an admin in the console) as `Authorization: Bearer orch_a_…`.",
+    },
+    servers: [{ url: new URL(API_PREFIX, serverUrl).toString() }],
+    security: [{ bearer: [] }],
+    tags: [...new Set(API_ROUTES.map((r) => r.tag))].map((name) => ({ name })),
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API token, orch_a_…" } },
+      schemas: { Problem: problemSchema },
+    },
+  };
+}

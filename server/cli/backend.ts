@@ -1,0 +1,171 @@
+// Where the command line's commands run: on the configured database through
+// the console's own procedures (local), or through a console's REST API with
+// an API token (remote: ORCHARD_URL and ORCHARD_TOKEN, or --server and
+// --token). Both call the same procedure with the same input and hand back
+// the same answer, so that a command prints the same thing and exits with
+// the same code either way; both fail with the same problem details.
+import os from "node:os";
+import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
+import { problem, problemOf, type Problem } from "../api/handler";
+import { API_PREFIX, API_ROUTES } from "../api/routes";
+import type { Principal } from "../auth/principal";
+import { loadConfig } from "../config";
+import { systemClock } from "../clock";
+import { type Database, openDatabase } from "../db/client";
+import { type AppRouter, createCaller } from "../trpc/router";
+
+type Inputs = inferRouterInputs<AppRouter>;
+type Outputs = inferRouterOutputs<AppRouter>;
+/** A procedure's path, such as `rollouts.pause`. */
+export type ProcedurePath = { [R in keyof Outputs & string]: `${R}.${keyof Outputs[R] & string}` }[keyof Outputs & string];
+type At<T, P> = P extends `${infer R}.${infer Q}` ? (R extends keyof T ? (Q extends keyof T[R] ? T[R][Q] : never) : never) : never;
+export type InputOf<P extends ProcedurePath> = At<Inputs, P>;
+export type OutputOf<P extends ProcedurePath> = At<Outputs, P>;
+
+/** A refusal or failure as the console describes it; the exit code follows from its code. */
+export class CliFailure extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.detail);
+  }
+
+  /** 2 for what the caller got wrong (bad input, nothing there), 1 for the rest. */
+  get exitCode() {
+    return this.problem.code === "INVALID" || this.problem.code === "NOT_FOUND" ? 2 : 1;
+  }
+}
+
+export interface Backend {
+  readonly kind: "local" | "remote";
+  call<P extends ProcedurePath>(procedure: P, input?: InputOf<P>): Promise<OutputOf<P>>;
+  /** The audit log as CSV lines. */
+  auditCsv(filter: Record<string, string>): AsyncIterable<string>;
+  close(): Promise<void>;
+}
+
+/** The person running the command line, for the audit log (`cli:<login>`). */
+function localPrincipal(): Principal {
+  let login = process.env.SUDO_USER || process.env.USER || "unknown";
+  try {
+    login = process.env.SUDO_USER || os.userInfo().username;
+  } catch {
+    // No passwd entry (a container's numeric user): the environment's name stands.
+  }
+  return { kind: "cli", id: "cli", name: login, role: "admin", rings: null };
+}
+
+export function localBackend(): Backend {
+  let database: Database | null = null;
+  const db = async () => {
+    if (database) return database;
+    const config = loadConfig();
+    database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: 2 });
+    return database;
+  };
+  const principal = localPrincipal();
+  return {
+    kind: "local",
+    async call(procedure, input) {
+      let target: unknown = createCaller({ db: await db(), clock: systemClock, principal });
+      for (const part of procedure.split(".")) target = (target as Record<string, unknown>)[part];
+      try {
+        return (await (target as (input: unknown) => Promise<unknown>)(input)) as never;
+      } catch (error) {
+        throw new CliFailure(problemOf(error));
+      }
+    },
+    async *auditCsv(filter) {
+      const { auditCsv } = await import("../audit/list-audit");
+      try {
+        yield* auditCsv((await db()).prisma, filter);
+      } catch (error) {
+        const { ZodError } = await import("zod");
+        if (error instanceof ZodError) throw new CliFailure(problem(400, "INVALID", error.issues[0]?.message ?? "bad filter"));
+        throw error;
+      }
+    },
+    async close() {
+      await database?.close();
+      database = null;
+    },
+  };
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** JSON with its times as Dates again, as the procedures answer locally. */
+function revive(text: string): unknown {
+  return JSON.parse(text, (_key, value: unknown) => (typeof value === "string" && ISO_TIME.test(value) ? new Date(value) : value));
+}
+
+export function remoteBackend(server: string, token: string): Backend {
+  const base = new URL(API_PREFIX, server.endsWith("/") ? server : `${server}/`).toString().replace(/\/$/, "");
+  const headers = { authorization: `Bearer ${token}`, accept: "application/json" };
+
+  async function request(method: string, path: string, body?: unknown, query?: URLSearchParams) {
+    const url = `${base}${path}${query && [...query.keys()].length ? `?${query}` : ""}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
+      throw new CliFailure(problem(503, "UNAVAILABLE", `cannot reach the console at ${server}: ${cause}`));
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let p: Problem;
+      try {
+        p = JSON.parse(text) as Problem;
+      } catch {
+        p = problem(res.status, res.status === 404 ? "NOT_FOUND" : "INTERNAL", `the console answered ${res.status}: ${text.slice(0, 200)}`);
+      }
+      throw new CliFailure(p);
+    }
+    return res;
+  }
+
+  return {
+    kind: "remote",
+    async call(procedure, input) {
+      const route = API_ROUTES.find((r) => r.procedure === procedure);
+      if (!route) throw new CliFailure(problem(400, "INVALID", `${procedure} is not in the REST API`));
+      const rest: Record<string, unknown> = { ...((input as Record<string, unknown> | undefined) ?? {}) };
+      const path = route.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+        const value = rest[name];
+        delete rest[name];
+        return encodeURIComponent(String(value ?? ""));
+      });
+      const withBody = route.method !== "GET" && route.method !== "DELETE";
+      const query = new URLSearchParams();
+      if (!withBody) {
+        for (const [key, value] of Object.entries(rest)) {
+          if (value === undefined || value === null) continue;
+          for (const item of Array.isArray(value) ? value : [value]) query.append(key, item instanceof Date ? item.toISOString() : String(item));
+        }
+      }
+      const res = await request(route.method, path, withBody ? rest : undefined, query);
+      const text = await res.text();
+      return (text ? revive(text) : null) as never;
+    },
+    async *auditCsv(filter) {
+      const res = await request("GET", "/audit.csv", undefined, new URLSearchParams(filter));
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) yield decoder.decode(chunk, { stream: true });
+    },
+    async close() {},
+  };
+}
+
+/** Remote when a server and a token are given (flags first, then ORCHARD_URL and ORCHARD_TOKEN), else local. */
+export function chooseBackend(flags: { server?: string; token?: string }): Backend {
+  const server = flags.server ?? process.env.ORCHARD_URL;
+  const token = flags.token ?? process.env.ORCHARD_TOKEN;
+  if (server && token) return remoteBackend(server, token);
+  if (server || token) {
+    throw new CliFailure(problem(400, "INVALID", server ? "a server without a token: set ORCHARD_TOKEN or --token" : "a token without a server: set ORCHARD_URL or --server"));
+  }
+  return localBackend();
+}
