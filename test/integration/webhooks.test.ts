@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
 import { systemClock } from "../../server/clock";
 import { type Database, openDatabase } from "../../server/db/client";
@@ -161,6 +162,27 @@ describe("webhooks", () => {
       await allowed.webhooks.remove({ id: subscription.id });
       app.webhooks.start();
     }
+  });
+
+  it("is managed through the REST API too, under the console's policy", async () => {
+    const { token } = await createApiToken(app.db.prisma, cliActor, { name: "webhooks-admin", role: "admin" });
+    const api = (method: string, path: string, body?: unknown) =>
+      fetch(`${app.url}/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const created = await api("POST", "/webhooks", { url: receiverUrl, events: ["machine.retired"] });
+    expect(created.status).toBe(201);
+    const { subscription, secret } = (await created.json()) as { subscription: { id: string }; secret: string };
+    expect(secret).toMatch(/^whsec_/);
+    const bad = await api("POST", "/webhooks", { url: "gopher://x", events: ["machine.retired"] });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ field: "url" });
+    const listed = await (await api("GET", "/webhooks")).text();
+    expect(listed).toContain(subscription.id);
+    expect(listed).not.toContain(secret);
+    expect((await api("DELETE", `/webhooks/${subscription.id}`)).status).toBe(200);
   });
 
   it("sends every event of a three-ring rollout, signed, in order, retrying the first until it is taken", async () => {
