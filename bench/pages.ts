@@ -1,9 +1,15 @@
 // Server time of the console's heaviest reads at N machines: the machines
-// page query (with its count) and the dashboard's aggregates, each next to
-// the raw SQL of the same query in the same run.
+// page query (with its count), the dashboard's aggregates and a Prometheus
+// scrape of /metrics, each next to the raw SQL of the same queries in the
+// same run.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import type pg from "pg";
 import { cliActor } from "../server/audit/audit";
 import { fleetSummary } from "../server/dashboard/dashboard";
+import { systemClock } from "../server/clock";
+import { createMetrics } from "../server/http/metrics";
+import { logger } from "../server/logger";
 import { listMachines } from "../server/machines/machines";
 import { addRelease } from "../server/releases/releases";
 import { createRing, setRingRelease } from "../server/rings/rings";
@@ -16,8 +22,18 @@ import { median, timed, withBenchConsole } from "./support";
 /** Each read: warmed up once, then the median of 7. */
 const median7 = (fn: () => Promise<unknown>) => median(7, fn, { warmUp: true });
 
+const METRICS_TOKEN = "bench-metrics-token-0123456789";
+
+/** One scrape of /metrics as Prometheus sends it. */
+async function scrape(url: string) {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
+  return res.text();
+}
+
 export async function benchPages(options: { machines: number }) {
-  return withBenchConsole("pages", {}, async (app) => {
+  // The console's own /metrics reads the fleet at every scrape (no cache), to measure a read.
+  return withBenchConsole("pages", { env: { ORCHARD_METRICS_TOKEN: METRICS_TOKEN, ORCHARD_METRICS_CACHE_MS: "0" } }, async (app) => {
     const db = app.db.prisma;
     for (const [version, checksum] of [["2026.11.1", "a"], ["2026.11.2", "b"], ["2026.12.1", "c"]]) {
       await addRelease(db, cliActor, { ref: "exampleos/x86_64/stable", checksum: checksum.repeat(64), version });
@@ -78,6 +94,11 @@ export async function benchPages(options: { machines: number }) {
     );
     await app.db.pool.query("ANALYZE");
     const raw = (sql: string, params: unknown[] = []) => () => app.db.pool.query(sql, params);
+    // Beside it, /metrics with the default cache, as most scrapes are answered.
+    const cachedMetrics = createMetrics({ token: METRICS_TOKEN, db, clock: systemClock, log: logger.child({ bench: true }), cacheMs: 5000 });
+    const cachedServer = http.createServer((req, res) => void cachedMetrics.handle(req, res));
+    await new Promise<void>((resolve) => cachedServer.listen(0, "127.0.0.1", resolve));
+    const cachedUrl = `http://127.0.0.1:${(cachedServer.address() as AddressInfo).port}`;
     const measured = {
       machinesFirstPage: await median7(() => listMachines(db, { page: 0, pageSize: 50, sort: "hostname" })),
       machinesFirstPageRawSql: await median7(
@@ -104,8 +125,12 @@ export async function benchPages(options: { machines: number }) {
       dashboardRawSql: await median7(() => countingStatement(app.db.pool, { table: "machines_counted", parallel: false })),
       dashboardRawSqlParallel: await median7(() => countingStatement(app.db.pool, { table: "machines_counted", parallel: true })),
       dashboardRawSqlOverMachines: await median7(() => countingStatement(app.db.pool, { table: "machines", parallel: false })),
+      metricsScrape: await median7(() => scrape(app.url)),
+      metricsRawSql: await median7(() => metricsStatements(app.db.pool)),
+      metricsScrapeCached: await median7(() => scrape(cachedUrl)),
       ...(await httpListing(app, options.machines)),
     };
+    await new Promise((resolve) => cachedServer.close(resolve));
     const ms = (x: number) => x.toFixed(1).padStart(8);
     console.log(`\nConsole reads at ${options.machines.toLocaleString()} machines (median of 7, same run, same database)`);
     console.log("                                          console ms   raw SQL ms   ratio");
@@ -114,6 +139,8 @@ export async function benchPages(options: { machines: number }) {
       ["machines page, ring + health, by last seen", measured.machinesFiltered, measured.machinesFilteredRawSql],
       ["machines page, text search", measured.machinesSearch, measured.machinesSearchRawSql],
       ["dashboard, every query of the page", measured.dashboard, measured.dashboardRawSql],
+      ["/metrics scrape, reading the fleet", measured.metricsScrape, measured.metricsRawSql],
+      ["/metrics scrape, from its 5 s cache", measured.metricsScrapeCached, measured.metricsRawSql],
     ] as const) {
       console.log(`${label.padEnd(44)}${ms(a)}     ${ms(b)}   ${(a / b).toFixed(2)}`);
     }
@@ -130,6 +157,10 @@ export async function benchPages(options: { machines: number }) {
       `(dashboard raw SQL: its counting statement alone, over machines_counted without parallel workers, as the console runs it.\n` +
         ` The same with the planner's two workers: ${measured.dashboardRawSqlParallel.toFixed(1)} ms;` +
         ` the same over the machines rows themselves: ${measured.dashboardRawSqlOverMachines.toFixed(1)} ms)`,
+    );
+    console.log(
+      "(/metrics raw SQL: the statements of its read as plain SQL, at once on the pool as the console sends them;\n" +
+        " the scrape is the whole HTTP answer, the process's own metrics and the text included)",
     );
     console.log("");
     return Object.fromEntries(Object.entries(measured).map(([k, v]) => [k, Number(v.toFixed(1))]));
@@ -159,6 +190,36 @@ async function countingStatement(pool: pg.Pool, options: { table: "machines_coun
   } finally {
     client.release();
   }
+}
+
+/** The statements of a read of the fleet's figures for /metrics, as plain SQL, sent at once on the pool as the console sends them. */
+async function metricsStatements(pool: pg.Pool) {
+  await Promise.all([
+    countingStatement(pool, { table: "machines_counted", parallel: false }),
+    pool.query("SELECT name FROM rings ORDER BY position"),
+    pool.query("SELECT state, count(*) FROM rollouts GROUP BY state"),
+    pool.query(
+      `SELECT ro.id, ro.state, ro.paused_by, rel.version, rr.ring_id, rr.phase, rr.open_wave, rr.percents, rr.single_first, r.name
+         FROM rollouts ro JOIN releases rel ON rel.id = ro.release_id JOIN rollout_rings rr ON rr.rollout_id = ro.id JOIN rings r ON r.id = rr.ring_id
+        WHERE ro.state IN ('running', 'paused', 'awaiting_approval') ORDER BY ro.created_at, rr.position`,
+    ).then(async ({ rows }) => {
+      const rollouts = [...new Set(rows.map((r: { id: string }) => r.id))];
+      const rings = [...new Set(rows.map((r: { ring_id: string }) => r.ring_id))];
+      await Promise.all([
+        pool.query("SELECT rollout_id, ring_id, wave, step, count(*) FROM rollout_machines WHERE rollout_id = ANY($1) GROUP BY 1, 2, 3, 4", [rollouts]),
+        pool.query(
+          `SELECT c.ring_id, count(*) - COALESCE(max(x.n), 0)
+             FROM machines_counted c
+             LEFT JOIN (SELECT m.ring_id, count(*) AS n FROM machines m
+                         WHERE m.ring_id = ANY($1) AND m.retired_at IS NULL
+                           AND (m.pinned_release_id IS NOT NULL OR COALESCE((m.rollback_to ->> 'hold')::boolean, false))
+                         GROUP BY m.ring_id) x ON x.ring_id = c.ring_id
+            WHERE c.ring_id = ANY($1) AND NOT c.retired GROUP BY c.ring_id`,
+          [rings],
+        ),
+      ]);
+    }),
+  ]);
 }
 
 /**

@@ -59,6 +59,8 @@ export const configSchema = z.object({
   ORCHARD_SIGNIN_ACCOUNT_CEILING: z.coerce.number().int().min(0).max(100_000).default(50),
   /** Bearer token a Prometheus scraper sends to GET /metrics; unset: no /metrics. */
   ORCHARD_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  /** How long /metrics answers from the fleet figures it last read, in milliseconds (0: every scrape reads them). */
+  ORCHARD_METRICS_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(5000),
   /** Time a client has to send a request's headers (the whole request: twice this), in milliseconds. */
   ORCHARD_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(500).max(600_000).default(15_000),
   /** Deliver webhooks to loopback, private, link-local and shared (CGNAT) addresses too (refused by default: a subscription must not reach into the console's own network). */

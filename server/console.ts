@@ -49,6 +49,8 @@ export interface RunningConsole {
   webhooks: WebhookWorker;
   /** Credentials of the first admin, when this start created it. */
   firstAdmin: { email: string; password: string } | null;
+  /** The demo fleet of simulated agents, when ORCHARD_DEMO_AGENTS starts one. */
+  demo: DemoFleet | null;
   stop(): Promise<void>;
 }
 
@@ -146,7 +148,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     setRuntime(createConsoleRuntime({ db, guard: signInGuard, gateSecret, log }));
     cleanups.push(async () => setRuntime(undefined));
 
-    const metrics = createMetrics(config.ORCHARD_METRICS_TOKEN);
+    const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });
     const handleAgent = createAgentHandler(agents, log, {
       perToken: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
       perEnrollmentToken: new Limit(config.ORCHARD_ENROLL_RATE_PER_TOKEN, 60),
@@ -288,6 +290,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       controller,
       webhooks,
       firstAdmin,
+      demo: fleet,
       stop: () => (stopped ??= stopAll()),
     };
   } catch (error) {

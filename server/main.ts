@@ -1,7 +1,7 @@
 // `npm start`: the Orchard console.
 import { buildIfNeeded } from "./build";
-import { ConfigError, loadConfig } from "./config";
-import { startConsole } from "./console";
+import { type Config, ConfigError, loadConfig } from "./config";
+import { type RunningConsole, startConsole } from "./console";
 import { logger } from "./logger";
 
 async function main() {
@@ -19,17 +19,6 @@ async function main() {
   if (config.ORCHARD_SERVE_PAGES && config.ORCHARD_AUTO_BUILD) await buildIfNeeded((line) => console.log(line));
 
   const running = await startConsole(config, { next: config.ORCHARD_SERVE_PAGES });
-  const where = running.db.kind === "embedded" ? `embedded database in ${config.dataDir}` : "PostgreSQL (DATABASE_URL)";
-  console.log(`\nOrchard console: ${running.url}  (${where})`);
-  if (running.firstAdmin) {
-    console.log("First admin created. Sign in with (shown only this once):");
-    console.log(`  e-mail:   ${running.firstAdmin.email}`);
-    console.log(`  password: ${running.firstAdmin.password}`);
-  }
-  if (config.ORCHARD_DEMO_AGENTS > 0) {
-    console.log(`Demo fleet: ${config.ORCHARD_DEMO_AGENTS} simulated agents (ORCHARD_DEMO_AGENTS=0 turns it off).`);
-  }
-
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -40,6 +29,38 @@ async function main() {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+
+  // The banner comes last: after the demo fleet's enrollments (a JSON line
+  // each), so that they do not scroll the sign-in away.
+  let enrolled = 0;
+  if (running.demo) {
+    if (running.demo.toEnroll > 0) {
+      console.log(`Enrolling the demo fleet (${running.demo.toEnroll} simulated agents over ${config.ORCHARD_DEMO_INTERVAL} s); the address and sign-in follow.`);
+    }
+    enrolled = await running.demo.enrolled(config.ORCHARD_DEMO_INTERVAL * 1000 + 30_000);
+  }
+  if (stopping) return;
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  console.log(banner(config, running, enrolled));
+}
+
+/** What `npm start` prints last: where the console is, how to sign in, and the demo fleet. */
+function banner(config: Config, running: RunningConsole, enrolled: number) {
+  const where = running.db.kind === "embedded" ? `embedded database in ${config.dataDir}` : "PostgreSQL (DATABASE_URL)";
+  const lines = [`Orchard console is ready: ${running.url}  (${where})`];
+  if (running.firstAdmin) {
+    lines.push(
+      "First admin created. Sign in with (shown only this once):",
+      `  e-mail:   ${running.firstAdmin.email}`,
+      `  password: ${running.firstAdmin.password}`,
+    );
+  }
+  if (running.demo) {
+    const count = enrolled >= running.demo.agents ? `${running.demo.agents}` : `${enrolled} of ${running.demo.agents} (the rest still enrolling)`;
+    lines.push(`Demo fleet: ${count} simulated agents enrolled (ORCHARD_DEMO_AGENTS=0 turns it off).`);
+  }
+  const rule = "-".repeat(Math.max(...lines.map((l) => l.length)));
+  return ["", rule, ...lines, rule].join("\n");
 }
 
 main().catch((error) => {

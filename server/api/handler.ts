@@ -7,9 +7,7 @@
 // answer again (kept for a day) instead of acting twice.
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
-import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { authenticateApiToken } from "../api-tokens/api-tokens";
 import { auditCsv } from "../audit/list-audit";
 import type { Principal } from "../auth/principal";
@@ -20,12 +18,12 @@ import { BodyTooLarge, readBody } from "../http/body";
 import type { Logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
-import { detailsOf, type ErrorData } from "../trpc/init";
-import type { Context } from "../trpc/init";
+import { type Context, detailsOf } from "../trpc/init";
 import { createCaller } from "../trpc/router";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { mayAct } from "../vocabulary";
 import { openApiDocument } from "./openapi";
+import { problem, problemOf } from "./problem";
 import { API_PREFIX, API_ROUTES, type ApiRoute } from "./routes";
 import { coerceQuery, inputSchemaOf } from "./schema";
 
@@ -34,45 +32,6 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 const KEEP_KEYS_MS = 24 * 3600 * 1000;
 /** A first request this old that never finished (its process died) no longer holds its key. */
 const ABANDONED_AFTER_MS = 10 * 60 * 1000;
-
-export interface Problem {
-  type: "about:blank";
-  title: string;
-  status: number;
-  detail: string;
-  /** Orchard's code: INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT… */
-  code: string;
-  field?: string;
-  issues?: ErrorData["issues"];
-}
-
-const TITLES: Record<number, string> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  409: "Conflict",
-  413: "Content Too Large",
-  415: "Unsupported Media Type",
-  422: "Unprocessable Content",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-  503: "Service Unavailable",
-};
-
-export function problem(status: number, code: string, detail: string, extra: { field?: string; issues?: ErrorData["issues"] } = {}): Problem {
-  return { type: "about:blank", title: TITLES[status] ?? "Error", status, detail, code, ...extra };
-}
-
-/** A tRPC error as problem details: its HTTP status, message, field and issues. */
-export function problemOf(error: unknown): Problem {
-  if (!(error instanceof TRPCError)) return problem(500, "INTERNAL", "internal error");
-  const status = getHTTPStatusCodeFromError(error);
-  if (status >= 500 && error.code !== "SERVICE_UNAVAILABLE") return problem(500, "INTERNAL", "internal error");
-  const { appCode, field, issues } = detailsOf(error.cause);
-  return problem(status, appCode ?? error.code, error.message, { ...(field ? { field } : {}), ...(issues ? { issues } : {}) });
-}
 
 const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
 

@@ -6,7 +6,7 @@
 // the same code either way; both fail with the same problem details.
 import os from "node:os";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
-import { problem, problemOf, type Problem } from "../api/handler";
+import { problem, problemOf, type Problem } from "../api/problem";
 import { API_PREFIX, API_ROUTES } from "../api/routes";
 import type { Principal } from "../auth/principal";
 import { loadConfig } from "../config";

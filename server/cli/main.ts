@@ -6,6 +6,7 @@
 // 0 done, 1 refused or failed, 2 bad arguments (or nothing there), 3 `rollout
 // wait` timed out. Every command takes --json.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { problem } from "../api/problem";
 import { ConfigError } from "../config";
 import { parseDuration } from "../duration";
 import { weekdays } from "../rollouts/windows";
@@ -157,7 +158,7 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--json", "machine-readable output")
     .action(async (email: string, opts: { role?: (typeof roles)[number]; rings?: string[]; allRings?: boolean; disable?: boolean; enable?: boolean; json?: boolean }) => {
       const found = (await api().call("users.list")).find((u) => u.email === email.toLowerCase());
-      if (!found) throw new CliFailure({ type: "about:blank", title: "Not Found", status: 404, detail: `email: no user ${email}`, code: "NOT_FOUND", field: "email" });
+      if (!found) throw new CliFailure(problem(404, "NOT_FOUND", `email: no user ${email}`, { field: "email" }));
       const rings = opts.allRings ? null : opts.rings;
       const disabled = opts.disable ? true : opts.enable ? false : undefined;
       const updated = await api().call("users.update", { userId: found.id, role: opts.role, rings, disabled });
@@ -762,7 +763,7 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
         if (r.state === "paused" || r.state === "aborted" || r.state === "reverted") {
           if (opts.json) out(json(r));
           const reason = r.pauseReason ? `: ${r.pauseReason}` : "";
-          throw new CliFailure({ type: "about:blank", title: "Conflict", status: 409, code: "CONFLICT", detail: `rollout ${rolloutId} is ${r.state}${reason}` });
+          throw new CliFailure(problem(409, "CONFLICT", `rollout ${rolloutId} is ${r.state}${reason}`));
         }
         if (Date.now() + every * 1000 > deadline) throw new WaitTimeout(`rollout ${rolloutId} is still ${r.state} after ${opts.timeout}`);
         await new Promise((resolve) => setTimeout(resolve, every * 1000));

@@ -92,7 +92,7 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock,
  * they save on a table this size (`BENCH_ONLY=pages npm run bench` measures
  * both).
  */
-async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date, ringIds: string[] | null) {
+export async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date, ringIds: string[] | null) {
   const liveSince = (intervalSeconds: number) => new Date(now.getTime() - OFFLINE_AFTER_INTERVALS * intervalSeconds * 1000);
   const rings = await db.ring.findMany({ select: { id: true, checkInIntervalSeconds: true } });
   // A ring made since that read has the default interval.

@@ -12,6 +12,12 @@ const root = path.resolve(import.meta.dirname, "../..");
 const DEMO_PREFIX = "kiosk";
 
 export interface DemoFleet {
+  /** Agents started. */
+  agents: number;
+  /** Agents not enrolled when it started: they enroll over the first check-in interval. */
+  toEnroll: number;
+  /** Resolves once every agent has enrolled, or at `timeoutMs`: how many have. */
+  enrolled(timeoutMs: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -24,11 +30,10 @@ export async function startDemoFleet(options: {
   intervalSeconds: number;
 }): Promise<DemoFleet> {
   const split = demoSplit(options.agents);
+  const countEnrolled = () => options.db.machine.count({ where: { machineId: { startsWith: `${DEMO_PREFIX}-` }, retiredAt: null } });
   // Fresh enrollment tokens, short-lived and counted, only while some demo
   // agents have not enrolled yet (an enrolled agent keeps its machine token).
-  const enrolled = await options.db.machine.count({
-    where: { machineId: { startsWith: `${DEMO_PREFIX}-` }, retiredAt: null },
-  });
+  const enrolled = await countEnrolled();
   const groups: string[] = [];
   for (const [i, ring] of DEMO_RINGS.entries()) {
     if (split[i] === 0 || enrolled >= options.agents) continue;
@@ -83,6 +88,21 @@ export async function startDemoFleet(options: {
   });
   options.log.info({ agents: options.agents }, "demo fleet started");
   return {
+    agents: options.agents,
+    toEnroll: Math.max(0, options.agents - enrolled),
+    async enrolled(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      const pause = () => new Promise((resolve) => setTimeout(resolve, 250));
+      for (;;) {
+        const count = await countEnrolled();
+        if (count >= options.agents || Date.now() >= deadline || child.exitCode !== null) {
+          // The console logs an enrollment just after its row is written: one more pause lets the last line out.
+          await pause();
+          return count;
+        }
+        await pause();
+      }
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

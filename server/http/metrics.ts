@@ -1,10 +1,23 @@
-// Prometheus metrics at /metrics: the agent protocol's requests by route and
-// status with their latency, and the process (memory, CPU, event-loop lag,
-// GC). Served only when ORCHARD_METRICS_TOKEN is set, to a scraper that sends
-// it as a bearer token; without it /metrics does not exist.
+// Prometheus metrics at /metrics: the fleet (machines by ring, health and
+// update state; offline, stuck, dark and rolled-back machines per ring;
+// rollouts by state; every rollout under way with its rings' waves and
+// machines per step), the agent protocol's requests by route and status with
+// their latency, and the process (memory, CPU, event-loop lag, GC). Served
+// only when ORCHARD_METRICS_TOKEN is set, to a scraper that sends it as a
+// bearer token; without it /metrics does not exist.
+//
+// The fleet's figures are read from the database when a scrape asks for them
+// and kept for ORCHARD_METRICS_CACHE_MS: scrapes within that time (several
+// Prometheus servers, or one with a short interval) share one read.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { performance } from "node:perf_hooks";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { bearerToken, hashToken, hashesEqual } from "../auth/tokens";
+import type { Clock } from "../clock";
+import { type FleetFigures, fleetFigures } from "../dashboard/fleet-figures";
+import type { PrismaClient } from "../db/client";
+import type { Logger } from "../logger";
+import { MACHINE_STEPS, ROLLOUT_STATES } from "../vocabulary";
 
 export interface ConsoleMetrics {
   /** Counts one answered agent request. */
@@ -12,10 +25,48 @@ export interface ConsoleMetrics {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
+export interface MetricsOptions {
+  /** The scraper's bearer token; none: no /metrics. */
+  token: string | undefined;
+  db: PrismaClient;
+  clock: Clock;
+  log: Logger;
+  /** How long a read of the fleet's figures answers scrapes, in milliseconds. */
+  cacheMs: number;
+}
+
 /** The protocol's routes, so that an unknown path cannot add a label value. */
 const ROUTES = new Set(["POST /enroll", "POST /checkin", "POST /events", "POST /reboot-lock", "DELETE /reboot-lock"]);
 
-export function createMetrics(scrapeToken: string | undefined): ConsoleMetrics {
+interface FleetRead {
+  figures: FleetFigures | null;
+  seconds: number;
+}
+
+/** The fleet's figures, read at most once per `cacheMs` however many scrapes ask (a failed read counts too). */
+function cachedFleet(options: MetricsOptions): () => Promise<FleetRead> {
+  let cached: { until: number; read: Promise<FleetRead> } | null = null;
+  return () => {
+    if (cached && performance.now() < cached.until) return cached.read;
+    const started = performance.now();
+    const entry = {
+      until: Number.POSITIVE_INFINITY,
+      read: fleetFigures(options.db, options.clock)
+        .catch((error: unknown) => {
+          options.log.warn({ err: error }, "the fleet's metrics could not be read");
+          return null;
+        })
+        .then((figures) => {
+          entry.until = performance.now() + options.cacheMs;
+          return { figures, seconds: (performance.now() - started) / 1000 };
+        }),
+    };
+    cached = entry;
+    return entry.read;
+  };
+}
+
+export function createMetrics(options: MetricsOptions): ConsoleMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({
@@ -31,8 +82,94 @@ export function createMetrics(scrapeToken: string | undefined): ConsoleMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const tokenHash = scrapeToken ? hashToken(scrapeToken) : null;
 
+  const fleet = cachedFleet(options);
+  /** A gauge set from the fleet's figures at each scrape; none of its series when they could not be read. */
+  const fleetGauge = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    fill: (gauge: Gauge<L>, figures: FleetFigures) => void,
+  ) =>
+    new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        const read = await fleet();
+        this.reset();
+        if (read.figures) fill(this, read.figures);
+      },
+    });
+
+  new Gauge({
+    name: "orchard_fleet_metrics_up",
+    help: "1 when the fleet's figures below were read from the database, 0 when the read failed (they are then absent).",
+    registers: [registry],
+    async collect() {
+      this.set((await fleet()).figures ? 1 : 0);
+    },
+  });
+  /** Of the last read that worked (a failed one leaves them as they were). */
+  const lastRead = (name: string, help: string, value: (read: FleetRead & { figures: FleetFigures }) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const read = await fleet();
+        if (read.figures) this.set(value({ ...read, figures: read.figures }));
+      },
+    });
+  lastRead("orchard_fleet_metrics_timestamp_seconds", "When the fleet's figures were last read (scrapes within ORCHARD_METRICS_CACHE_MS share one read).", (r) => r.figures.at.getTime() / 1000);
+  lastRead("orchard_fleet_metrics_read_seconds", "Time the last read of the fleet's figures took.", (r) => r.seconds);
+  fleetGauge("orchard_machines", "Machines (not retired) by ring, health and update state.", ["ring", "health", "update_state"], (g, f) => {
+    for (const m of f.machines) g.set({ ring: m.ring, health: m.health, update_state: m.updateState }, m.n);
+  });
+  const perRing = (name: string, help: string, value: (ring: FleetFigures["rings"][number]) => number) =>
+    fleetGauge(name, help, ["ring"], (g, f) => {
+      for (const ring of f.rings) g.set({ ring: ring.ring }, value(ring));
+    });
+  perRing("orchard_machines_offline", "Machines that have not checked in for three of their ring's check-in intervals.", (r) => r.offline);
+  perRing("orchard_machines_stuck", "Machines mid-update (downloading, staged, rebooting, verifying) for more than 30 minutes.", (r) => r.stuck);
+  perRing("orchard_machines_dark", "Machines dark in a rollout under way: updated and not back healthy on the release in time.", (r) => r.dark);
+  perRing("orchard_machines_rolled_back", "Machines reporting that they rolled back to their previous deployment.", (r) => r.rolledBack);
+  fleetGauge("orchard_rollouts", "Rollouts by state (every state, zero included).", ["state"], (g, f) => {
+    for (const state of ROLLOUT_STATES) g.set({ state }, f.rolloutsByState[state]);
+  });
+  fleetGauge(
+    "orchard_rollout_state",
+    "1 for each rollout under way (running, paused, awaiting_approval), with its release and who paused it.",
+    ["rollout", "release", "state", "paused_by"],
+    (g, f) => {
+      for (const r of f.activeRollouts) {
+        const pausedBy = r.state === "paused" && r.pausedBy ? { paused_by: r.pausedBy } : {};
+        g.set({ rollout: r.id, release: r.version, state: r.state, ...pausedBy }, 1);
+      }
+    },
+  );
+  fleetGauge("orchard_rollout_ring_wave", "The newest open wave (from 1; 0 before the first opens) of each ring of a rollout under way, with the ring's phase.", ["rollout", "ring", "phase"], (g, f) => {
+    for (const r of f.activeRollouts) for (const ring of r.rings) g.set({ rollout: r.id, ring: ring.name, phase: ring.phase }, ring.currentWave);
+  });
+  fleetGauge("orchard_rollout_ring_waves", "How many waves each ring of a rollout under way has.", ["rollout", "ring"], (g, f) => {
+    for (const r of f.activeRollouts) for (const ring of r.rings) g.set({ rollout: r.id, ring: ring.name }, ring.waves);
+  });
+  fleetGauge(
+    "orchard_rollout_machines",
+    "Machines of each ring of a rollout under way by step (not_reached: eligible, in no wave yet).",
+    ["rollout", "ring", "step"],
+    (g, f) => {
+      for (const r of f.activeRollouts) {
+        for (const ring of r.rings) {
+          for (const step of MACHINE_STEPS) g.set({ rollout: r.id, ring: ring.name, step }, ring.steps[step]);
+          g.set({ rollout: r.id, ring: ring.name, step: "not_reached" }, ring.notReached);
+        }
+      }
+    },
+  );
+
+  const tokenHash = options.token ? hashToken(options.token) : null;
   return {
     agentRequest(route, status, seconds) {
       const known = ROUTES.has(route) ? route : "other";
@@ -50,7 +187,13 @@ export function createMetrics(scrapeToken: string | undefined): ConsoleMetrics {
         res.writeHead(401, { "content-type": "text/plain", "www-authenticate": "Bearer" }).end("a valid metrics token is required\n");
         return;
       }
-      res.writeHead(200, { "content-type": registry.contentType }).end(await registry.metrics());
+      try {
+        const text = await registry.metrics();
+        res.writeHead(200, { "content-type": registry.contentType }).end(text);
+      } catch (error) {
+        options.log.error({ err: error }, "metrics scrape failed");
+        res.writeHead(500, { "content-type": "text/plain" }).end("metrics could not be collected\n");
+      }
     },
   };
 }

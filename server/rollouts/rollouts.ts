@@ -17,6 +17,7 @@ import {
   type MachineStep,
   ringsOutside,
   type RingPhase,
+  ROLLOUT_STATES,
   type RolloutState,
   sqlList,
   type StepCounts,
@@ -819,6 +820,51 @@ function nextText(rings: { phase: RingPhase; openWave: number; name: string; wav
   if (ring.phase === "awaiting_approval") return `ring ${ring.name} still waits for an approval`;
   const wave = ring.waves[Math.max(0, ring.openWave)];
   return `ring ${ring.name}, wave ${Math.max(0, ring.openWave) + 1} (${wave.label}) goes on`;
+}
+
+/** How many rollouts there are in each state, every state named (for /metrics). */
+export async function countRolloutsByState(db: PrismaClient): Promise<Record<RolloutState, number>> {
+  const rows = await db.rollout.groupBy({ by: ["state"], _count: { _all: true } });
+  const counts = Object.fromEntries(ROLLOUT_STATES.map((state) => [state, 0])) as Record<RolloutState, number>;
+  for (const row of rows) counts[row.state] = row._count._all;
+  return counts;
+}
+
+/**
+ * Every rollout under way (at most one per ring), each ring with its phase,
+ * its current wave (0 before the first opens) out of how many, and its
+ * machines per step with those no wave has reached yet (for /metrics).
+ */
+export async function activeRolloutProgress(db: PrismaClient) {
+  const rows = await db.rollout.findMany({
+    where: { state: { in: [...ACTIVE_ROLLOUT_STATES] } },
+    orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+    select: {
+      id: true,
+      state: true,
+      pausedBy: true,
+      release: { select: { version: true } },
+      rings: { orderBy: { position: "asc" }, select: { ringId: true, phase: true, openWave: true, percents: true, singleFirst: true, ring: { select: { name: true } } } },
+    },
+  });
+  const progress = await rolloutProgress(db, rows);
+  return rows.map((rollout) => ({
+    id: rollout.id,
+    state: rollout.state,
+    pausedBy: rollout.pausedBy,
+    version: rollout.release.version,
+    rings: rollout.rings.map((ring, i) => {
+      const counted = progress.get(rollout.id)!.rings[i];
+      return {
+        name: ring.ring.name,
+        phase: ring.phase,
+        currentWave: currentWaveOf(ring.openWave) ?? 0,
+        waves: wavesOf({ singleFirst: ring.singleFirst, percents: ring.percents as number[] }).length,
+        steps: counted.steps,
+        notReached: counted.notReached,
+      };
+    }),
+  }));
 }
 
 /** One rollout with per-ring, per-wave progress, what may be done to it now, and what goes on next. */
