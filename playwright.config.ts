@@ -66,6 +66,8 @@ export default defineConfig({
       LOG_LEVEL: "debug",
       // The whole run signs in from one address, auth.spec.ts alone some 20 times in a minute.
       ORCHARD_SIGNIN_RATE_PER_ADDRESS: "120",
+      // webhooks.spec.ts subscribes a receiver it runs on 127.0.0.1.
+      ORCHARD_WEBHOOKS_ALLOW_PRIVATE: "1",
     },
   },
 });

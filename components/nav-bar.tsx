@@ -15,6 +15,7 @@ const LINKS = [
   { href: "/enrollment-tokens", label: "Enrollment tokens", role: "admin" },
   { href: "/api-tokens", label: "API tokens", role: "admin" },
   { href: "/users", label: "Users", role: "admin" },
+  { href: "/webhooks", label: "Webhooks", role: "admin" },
 ] as const;
 
 export function NavBar() {

@@ -94,6 +94,12 @@ export const configSchema = z.object({
   ORCHARD_METRICS_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(5000),
   /** Time a client has to send a request's headers (the whole request: twice this), in milliseconds. */
   ORCHARD_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(500).max(600_000).default(15_000),
+  /** Deliver webhooks to loopback, private, link-local and shared (CGNAT) addresses too (refused by default: a subscription must not reach into the console's own network). */
+  ORCHARD_WEBHOOKS_ALLOW_PRIVATE: boolFromEnv.default(false),
+  /** Time a webhook receiver has to answer one delivery, in milliseconds (a delivery lost in a crash is retried after twice this). */
+  ORCHARD_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(10_000),
+  /** How often the webhook worker looks for deliveries that are due, in milliseconds. */
+  ORCHARD_WEBHOOK_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** Serve the web pages (false: the agent protocol and tRPC only, no Next.js build needed). */
   ORCHARD_SERVE_PAGES: boolFromEnv.default(true),
   /** Build the web console before serving when the build is missing or stale. */

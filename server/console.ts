@@ -27,6 +27,7 @@ import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
+import { WebhookWorker } from "./webhooks/worker";
 
 export interface StartOptions {
   /** Serve the pages with Next.js (needs a build); false serves only the APIs. */
@@ -35,6 +36,8 @@ export interface StartOptions {
   log?: Logger;
   /** Run the rollout controller and the version snapshots on their timers (tests step them by hand). */
   controller?: boolean;
+  /** Run the webhook delivery worker on its timer (default true; tests may drain it by hand). */
+  webhooks?: boolean;
 }
 
 export interface RunningConsole {
@@ -43,6 +46,7 @@ export interface RunningConsole {
   db: Database;
   agents: AgentService;
   controller: RolloutController;
+  webhooks: WebhookWorker;
   /** Credentials of the first admin, when this start created it. */
   firstAdmin: { email: string; password: string } | null;
   /** The demo fleet of simulated agents, when ORCHARD_DEMO_AGENTS starts one. */
@@ -125,6 +129,19 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cleanups.push(async () => snapshots.stop());
     }
 
+    // Webhook deliveries: queued by the domain layer in the transactions of
+    // the changes they report, sent from here (server/webhooks/worker.ts).
+    const webhooks = new WebhookWorker(db, {
+      log,
+      allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE,
+      timeoutMs: config.ORCHARD_WEBHOOK_TIMEOUT_MS,
+      pollMs: config.ORCHARD_WEBHOOK_POLL_MS,
+    });
+    if (options.webhooks !== false) {
+      webhooks.start();
+      cleanups.push(() => webhooks.stop());
+    }
+
     // Sign-in: failures back off per (account, address), and an account under
     // attack from many addresses paces the addresses it does not know
     // (server/auth/sign-in-guard.ts). Only requests this server counted carry
@@ -142,9 +159,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     }, metrics);
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
-    const handleTrpc = createTrpcHandler({ ...session, clock });
+    const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy });
     const handleExport = createExportHandler({ ...session, log });
-    const handleApi = createApiHandler({ db, clock, log, url: config.url });
+    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {
       process.env.NEXTAUTH_SECRET = secret;
@@ -273,6 +291,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       db,
       agents,
       controller,
+      webhooks,
       firstAdmin,
       demo: fleet,
       stop: () => (stopped ??= stopAll()),

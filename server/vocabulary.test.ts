@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HealthStatus, MachineStep, Role, RolloutRingPhase, RolloutState, UpdateState } from "./db/generated/enums";
+import { HealthStatus, MachineStep, Role, RolloutRingPhase, RolloutState, UpdateState, WebhookDeliveryState } from "./db/generated/enums";
 import { eventTypes, updateStates } from "./protocol/v1";
 import { AgentEventType } from "./db/generated/enums";
 import {
@@ -17,6 +17,7 @@ import {
   UPDATE_STATES,
   updateStateOf,
   WAITING_STEPS,
+  WEBHOOK_DELIVERY_STATES,
 } from "./vocabulary";
 
 const sorted = (values: readonly string[]) => [...values].sort();
@@ -29,6 +30,7 @@ describe("one vocabulary", () => {
     expect(sorted(MACHINE_STEPS)).toEqual(sorted(Object.values(MachineStep)));
     expect(sorted(UPDATE_STATES)).toEqual(sorted(Object.values(UpdateState)));
     expect(sorted(HEALTH_STATUSES)).toEqual(sorted(Object.values(HealthStatus)));
+    expect(sorted(WEBHOOK_DELIVERY_STATES)).toEqual(sorted(Object.values(WebhookDeliveryState)));
     // The protocol's spellings map onto the console's one to one.
     expect(sorted(updateStates.map(updateStateOf))).toEqual(sorted(UPDATE_STATES));
     expect(sorted(eventTypes.map((t) => t.replace(".", "_")))).toEqual(sorted(Object.values(AgentEventType)));

@@ -173,6 +173,45 @@ export const isHoldableUpdate = oneOf(HOLDABLE_UPDATE_STATES);
 export const HEALTH_STATUSES = ["healthy", "degraded", "unhealthy", "unknown"] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
 
+// ---------------------------------------------------------------- webhooks
+
+/**
+ * What a webhook subscription may be told, as the `type` of each Standard
+ * Webhooks message. Rollout events and the outcomes of its machines share the
+ * rollout's ordering key: a receiver gets them in the order they happened.
+ */
+export const WEBHOOK_EVENT_KINDS = [
+  "rollout.started",
+  "rollout.wave_opened",
+  "rollout.paused",
+  "rollout.resumed",
+  "rollout.completed",
+  "rollout.aborted",
+  "rollout.reverted",
+  "release.braked",
+  "machine.rolled_back",
+  "machine.dark",
+  "machine.failed",
+  "machine.enrolled",
+  "machine.retired",
+] as const;
+export type WebhookEventKind = (typeof WEBHOOK_EVENT_KINDS)[number];
+export const isWebhookEventKind = oneOf<WebhookEventKind>(WEBHOOK_EVENT_KINDS);
+
+/** The type of the message the "send a test event" action sends; never subscribed to, sent to one subscription. */
+export const WEBHOOK_TEST_KIND = "webhook.test";
+
+/** The machine steps that a webhook reports, with the event each one sends. */
+export const WEBHOOK_STEP_EVENTS = {
+  failed: "machine.failed",
+  rolled_back: "machine.rolled_back",
+  dark: "machine.dark",
+} as const satisfies Partial<Record<MachineStep, WebhookEventKind>>;
+
+/** Where one delivery of a message to a subscription stands: retried while pending, failed after 24 hours of failures. */
+export const WEBHOOK_DELIVERY_STATES = ["pending", "delivered", "failed"] as const;
+export type WebhookDeliveryState = (typeof WEBHOOK_DELIVERY_STATES)[number];
+
 // ---------------------------------------------------------------- SQL
 
 /** A list of vocabulary values as SQL text, `('a', 'b')`: constants only, never input. */

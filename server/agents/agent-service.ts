@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import pLimit, { type LimitFunction } from "p-limit";
 import { type Actor, writeAudit } from "../audit/audit";
+import { enqueueEvents, machineKey } from "../webhooks/outbox";
 import { bearerToken, generateToken, hashesEqual, hashToken, tokenKind } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database, Prisma } from "../db/client";
@@ -432,6 +433,14 @@ export class AgentService {
       const ring = ringId
         ? await tx.ring.findUnique({ where: { id: ringId }, select: { name: true, checkInIntervalSeconds: true } })
         : null;
+      await enqueueEvents(tx, [
+        {
+          kind: "machine.enrolled",
+          key: machineKey(body.machineId),
+          at: now,
+          data: { machineId: body.machineId, hostname: body.hostname, backend: body.backend, ring: ring?.name ?? null, labels, reenrolled: Boolean(existing) },
+        },
+      ]);
       const counted = await tx.$executeRaw`UPDATE enrollment_tokens
            SET uses = uses + 1, last_used_at = GREATEST(last_used_at, ${now})
          WHERE id = ${enrollment.id} AND revoked_at IS NULL

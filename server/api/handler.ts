@@ -18,8 +18,9 @@ import { BodyTooLarge, readBody } from "../http/body";
 import type { Logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
-import { detailsOf } from "../trpc/init";
+import { type Context, detailsOf } from "../trpc/init";
 import { createCaller } from "../trpc/router";
+import type { WebhookPolicy } from "../webhooks/webhooks";
 import { mayAct } from "../vocabulary";
 import { openApiDocument } from "./openapi";
 import { problem, problemOf } from "./problem";
@@ -84,8 +85,8 @@ export function matchRoute(method: string, path: string): { route: CompiledRoute
 
 type Outcome = { status: number; body: unknown };
 
-async function call(db: Database, clock: Clock, principal: Principal, route: ApiRoute, input: unknown): Promise<Outcome> {
-  let target: unknown = createCaller({ db, clock, principal });
+async function call(context: Omit<Context, "principal">, principal: Principal, route: ApiRoute, input: unknown): Promise<Outcome> {
+  let target: unknown = createCaller({ ...context, principal });
   for (const part of route.procedure.split(".")) target = (target as Record<string, unknown>)[part];
   try {
     const result = await (target as (input: unknown) => Promise<unknown>)(input);
@@ -144,6 +145,8 @@ export interface ApiOptions {
   log: Logger;
   /** The console's public URL, for the document's server. */
   url: string;
+  /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE). */
+  webhookPolicy?: WebhookPolicy;
 }
 
 export function createApiHandler(options: ApiOptions) {
@@ -211,7 +214,7 @@ export function createApiHandler(options: ApiOptions) {
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
-      const run = () => call(db, clock, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
+      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {

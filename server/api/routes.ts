@@ -16,7 +16,7 @@ export interface ApiRoute {
   /** The tRPC procedure, such as `machines.pin`. */
   procedure: string;
   summary: string;
-  tag: "machines" | "rings" | "releases" | "rollouts" | "enrollment-tokens" | "users" | "api-tokens" | "audit" | "dashboard";
+  tag: "machines" | "rings" | "releases" | "rollouts" | "enrollment-tokens" | "users" | "api-tokens" | "webhooks" | "audit" | "dashboard";
   /** It creates something: 201, and an Idempotency-Key makes a retry safe. */
   creates?: boolean;
 }
@@ -81,6 +81,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "GET", path: "/api-tokens", procedure: "apiTokens.list", tag: "api-tokens", summary: "List API tokens" },
   { method: "POST", path: "/api-tokens", procedure: "apiTokens.create", tag: "api-tokens", summary: "Create an API token (shown once)", creates: true },
   { method: "POST", path: "/api-tokens/{id}/revoke", procedure: "apiTokens.revoke", tag: "api-tokens", summary: "Revoke an API token" },
+  // Webhooks
+  { method: "GET", path: "/webhooks", procedure: "webhooks.list", tag: "webhooks", summary: "List webhook subscriptions with their queue and last delivery" },
+  { method: "POST", path: "/webhooks", procedure: "webhooks.create", tag: "webhooks", summary: "Subscribe a URL to events (its signing secret is shown once)", creates: true },
+  { method: "PATCH", path: "/webhooks/{id}", procedure: "webhooks.update", tag: "webhooks", summary: "Change a subscription's URL, events, description, or enable or disable it" },
+  { method: "DELETE", path: "/webhooks/{id}", procedure: "webhooks.remove", tag: "webhooks", summary: "Remove a subscription and its queue" },
+  { method: "GET", path: "/webhooks/{id}/deliveries", procedure: "webhooks.deliveries", tag: "webhooks", summary: "A subscription's recent deliveries with the receiver's answers" },
+  { method: "POST", path: "/webhooks/{id}/test", procedure: "webhooks.sendTest", tag: "webhooks", summary: "Send a subscription a test event", creates: true },
   // Audit and dashboard
   { method: "GET", path: "/audit", procedure: "audit.list", tag: "audit", summary: "The audit log, filtered and paged (CSV: /audit.csv with the same filters)" },
   { method: "GET", path: "/dashboard", procedure: "dashboard.summary", tag: "dashboard", summary: "The fleet's summary: counts, versions per ring, active rollouts, attention" },

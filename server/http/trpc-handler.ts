@@ -6,13 +6,14 @@ import type { Clock } from "../clock";
 import { MAX_BATCH_SIZE } from "../trpc/batch";
 import type { Context } from "../trpc/init";
 import { appRouter } from "../trpc/router";
+import type { WebhookPolicy } from "../webhooks/webhooks";
 import { type SessionOptions, sessionUser } from "./session";
 
 export const TRPC_PREFIX = "/api/trpc";
 /** Mutations must carry this header: a cross-site form cannot set it (CSRF). */
 export const CSRF_HEADER = "x-orchard-csrf";
 
-export function createTrpcHandler(options: SessionOptions & { clock: Clock }) {
+export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy }) {
   const handler = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_PREFIX}/`,
@@ -21,7 +22,7 @@ export function createTrpcHandler(options: SessionOptions & { clock: Clock }) {
     // every console connection for seconds.
     maxBatchSize: MAX_BATCH_SIZE,
     async createContext({ req }): Promise<Context> {
-      return { db: options.db, clock: options.clock, principal: await sessionUser(req, options) };
+      return { db: options.db, clock: options.clock, principal: await sessionUser(req, options), webhookPolicy: options.webhookPolicy };
     },
   });
   return (req: IncomingMessage, res: ServerResponse) => {

@@ -1,6 +1,7 @@
 // Machines as the console sees them: lists with server-side paging, sorting
 // and filtering, one machine's detail, and operator actions on machines.
 import { type Actor, writeAudit } from "../audit/audit";
+import { enqueueEvents, machineKey } from "../webhooks/outbox";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import type { z } from "zod";
@@ -287,9 +288,13 @@ export async function retireMachine(
     });
     if (!machine) throw notFound(`machine ${data.machineId}`);
     if (machine.retiredAt) return machine;
-    await tx.machine.update({ where: { id: machine.id }, data: { retiredAt: clock.now() } });
+    const now = clock.now();
+    await tx.machine.update({ where: { id: machine.id }, data: { retiredAt: now } });
     await tx.rebootLease.deleteMany({ where: { machineId: machine.id } });
     await rejudgeMachines(tx, [machine.id]);
+    await enqueueEvents(tx, [
+      { kind: "machine.retired", key: machineKey(data.machineId), at: now, data: { machineId: data.machineId, hostname: machine.hostname, by: actor.label, reason: data.reason ?? null } },
+    ]);
     await writeAudit(tx, actor, {
       action: "machine.retire",
       targetType: "machine",

@@ -22,7 +22,8 @@ import {
 } from "./plan";
 import type { Selector } from "./schemas";
 import { countEligible, ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
-import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, sqlList, TERMINAL_STEPS } from "../vocabulary";
+import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, sqlList, TERMINAL_STEPS, WEBHOOK_STEP_EVENTS } from "../vocabulary";
+import { enqueueEvents, rolloutEvent, type WebhookEvent } from "../webhooks/outbox";
 import { type MaintenanceWindow, nextOpening, windowOpen, type WindowPolicy } from "./windows";
 
 type Tx = Prisma.TransactionClient;
@@ -222,6 +223,7 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
 
 interface TrackedRow {
   id: string;
+  machine_id: string;
   previous_checksum: string | null;
   previous_boot_id: string | null;
   boot_id: string | null;
@@ -256,7 +258,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
   // An ended rollout judges only the machines it has not finished with (a
   // revert moves the others on, and their steps stay as they were).
   const rows = await tx.$queryRaw<TrackedRow[]>`
-    SELECT rm.id, rm.previous_checksum, rm.previous_boot_id, m.boot_id,
+    SELECT rm.id, m.machine_id, rm.previous_checksum, rm.previous_boot_id, m.boot_id,
            m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.dark_at, rm.finished_at,
            m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
            m.health_status::text AS health_status, m.last_seen_at,
@@ -270,6 +272,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
             OR (rm.step NOT IN ${TERMINAL_SQL} AND rm.dark_at <= ${now}))`;
 
   const judged: { id: string; step: MachineStep; finishedAt: Date | null; detail: string | null; version: string }[] = [];
+  const events: WebhookEvent[] = [];
   for (const row of rows) {
     const step = machineStep(
       {
@@ -290,7 +293,13 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     const finishedAt = terminal ? (isTerminalStep(row.step) && row.finished_at ? row.finished_at : now) : null;
     const detail = step === "failed" || step === "rolled_back" ? row.update_error : step === "dark" ? darkDetail(row, now, target) : null;
     judged.push({ id: row.id, step, finishedAt, detail, version: row.state_version });
+    if (step !== row.step && step in WEBHOOK_STEP_EVENTS) {
+      const kind = WEBHOOK_STEP_EVENTS[step as keyof typeof WEBHOOK_STEP_EVENTS];
+      events.push(rolloutEvent(kind, rolloutRef(rollout), now, { machineId: row.machine_id, ring: ring.ring.name, detail }));
+    }
   }
+  // Each machine's outcome once, when the step first records it, in the rollout's order (under its lock).
+  await enqueueEvents(tx, events);
   for (let i = 0; i < judged.length; i += 5000) {
     const slice = judged.slice(i, i + 5000);
     await tx.$executeRaw`
@@ -377,6 +386,7 @@ async function pause(tx: Tx, rollout: LoadedRollout, reason: string, by: "gate" 
     data: { state: "paused", pausedAt: now, pausedBy: by, pauseReason: reason, waitingFor: null, version: { increment: 1 } },
   });
   await rejudgeRollout(tx, rollout.id);
+  await enqueueEvents(tx, [rolloutEvent("rollout.paused", rolloutRef(rollout), now, { reason, pausedBy: by })]);
   await writeAudit(
     tx,
     controllerActor,
@@ -422,6 +432,14 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
       await assignOpenWaves(tx, rollout.id, { ...ring, openWave: decision.wave, firstMachineIds: membership.firstMachineIds }, membership, now);
       await tx.rollout.update({ where: { id: rollout.id }, data: { waitingFor: null, version: { increment: 1 } } });
       const wave = membership.waves[decision.wave];
+      await enqueueEvents(tx, [
+        rolloutEvent("rollout.wave_opened", rolloutRef(rollout), now, {
+          ring: ring.ring.name,
+          wave: decision.wave + 1,
+          of: membership.waves.length,
+          label: wave.label,
+        }),
+      ]);
       return audit(tx, rollout, "rollout.open-wave", { ring: ring.ring.name, wave: decision.wave + 1, of: membership.waves.length, label: wave.label }, now);
     }
     case "complete-ring": {
@@ -444,9 +462,15 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
         where: { id: rollout.id },
         data: { state: "completed", finishedAt: now, waitingFor: null, version: { increment: 1 } },
       });
+      await enqueueEvents(tx, [rolloutEvent("rollout.completed", rolloutRef(rollout), now, { rings: rollout.rings.map((r) => r.ring.name) })]);
       return audit(tx, rollout, "rollout.complete", { release: rollout.release.version }, now);
     }
   }
+}
+
+/** The rollout as its webhook messages name it. */
+function rolloutRef(rollout: LoadedRollout) {
+  return { id: rollout.id, version: rollout.release.version, ref: rollout.release.branch.ref };
 }
 
 async function audit(tx: Tx, rollout: LoadedRollout, action: string, after: Prisma.InputJsonValue, now: Date) {

@@ -22,6 +22,7 @@ import {
   sqlList,
   type StepCounts,
 } from "../vocabulary";
+import { enqueueEvents, rolloutEvent, type WebhookEvent } from "../webhooks/outbox";
 import { eligibleByRing, rejudgeRollout } from "./tracking";
 import { type Candidate, pickFirstMachine, waveFor } from "./membership";
 import { wavesOf } from "./plan";
@@ -213,6 +214,13 @@ export async function startRollout(db: PrismaClient, actor: Actor, input: StartR
       },
       select: { id: true },
     });
+    await enqueueEvents(tx, [
+      rolloutEvent("rollout.started", { id: created.id, version: release.version, ref: release.branch.ref }, now, {
+        rings: rings.map((r) => r.name),
+        startedBy: actor.label,
+        reason: reason ?? null,
+      }),
+    ]);
     await writeAudit(
       tx,
       actor,
@@ -240,7 +248,7 @@ async function loadForAction(tx: Tx, rolloutId: string) {
       state: true,
       pauseReason: true,
       releaseId: true,
-      release: { select: { version: true, checksum: true, quarantinedAt: true } },
+      release: { select: { version: true, checksum: true, quarantinedAt: true, branch: { select: { ref: true } } } },
       rings: {
         orderBy: { position: "asc" },
         select: { id: true, ringId: true, phase: true, previousReleaseId: true, ring: { select: { name: true, currentReleaseId: true } } },
@@ -252,6 +260,20 @@ async function loadForAction(tx: Tx, rolloutId: string) {
 }
 
 type ActionRollout = Awaited<ReturnType<typeof loadForAction>>;
+
+/** The rollout as its webhook messages name it. */
+function rolloutRef(rollout: ActionRollout) {
+  return { id: rollout.id, version: rollout.release.version, ref: rollout.release.branch.ref };
+}
+
+/** The messages an operator's action on a rollout sends: approving sends none (it is not among the kinds). */
+const ACTION_EVENTS: Record<RolloutAction, "rollout.paused" | "rollout.resumed" | "rollout.aborted" | null> = {
+  pause: "rollout.paused",
+  resume: "rollout.resumed",
+  approve: null,
+  abort: "rollout.aborted",
+  revert: null,
+};
 
 function ringIdsOf(rollout: { rings: { ringId: string }[] }) {
   return rollout.rings.map((r) => r.ringId);
@@ -372,6 +394,12 @@ async function transition(
     });
     // Held, going on or withdrawn: the controller judges its machines again.
     await rejudgeRollout(tx, rollout.id);
+    const kind = ACTION_EVENTS[action];
+    if (kind) {
+      await enqueueEvents(tx, [
+        rolloutEvent(kind, rolloutRef(rollout), now, { state: after.state, reason: after.pauseReason, by: actor.label }),
+      ]);
+    }
     await writeAudit(
       tx,
       actor,
@@ -503,6 +531,10 @@ export async function revertRollout(db: PrismaClient, actor: Actor, input: Rever
       },
     });
     await rejudgeRollout(tx, rollout.id);
+    const reverted = rings.filter((r) => r.phase !== "pending").map((r) => r.ring.name);
+    const events: WebhookEvent[] = [rolloutEvent("rollout.reverted", rolloutRef(rollout), now, { rings: reverted, whole, state, machines, reason })];
+    if (state === "paused" && rollout.state !== "paused") events.push(rolloutEvent("rollout.paused", rolloutRef(rollout), now, { reason, pausedBy: "operator" }));
+    await enqueueEvents(tx, events);
     await writeAudit(
       tx,
       actor,
@@ -574,11 +606,15 @@ export async function brakeRelease(db: PrismaClient, actor: Actor, input: BrakeI
     const ids = await tx.rollout.findMany({ where: { releaseId: release.id, state: { in: states } }, select: { id: true } });
     let machines = 0;
     const ringIds: string[] = [];
+    const events: WebhookEvent[] = [];
     for (const { id } of ids) {
       const rollout = await loadForAction(tx, id);
       ringIds.push(...ringIdsOf(rollout));
       if (data.revert) {
-        machines += await revertRings(tx, rollout, rollout.rings, reason);
+        const sent = await revertRings(tx, rollout, rollout.rings, reason);
+        machines += sent;
+        const reverted = rollout.rings.filter((r) => r.phase !== "pending").map((r) => r.ring.name);
+        events.push(rolloutEvent("rollout.reverted", rolloutRef(rollout), now, { rings: reverted, whole: true, state: "reverted", machines: sent, reason }));
         await tx.rollout.update({
           where: { id },
           data: { state: "reverted", finishedAt: isActiveRollout(rollout.state) ? now : undefined, pausedBy: "brake", pauseReason: reason, version: { increment: 1 } },
@@ -586,9 +622,18 @@ export async function brakeRelease(db: PrismaClient, actor: Actor, input: BrakeI
       } else {
         const pausedAt = rollout.state === "paused" ? undefined : now;
         await tx.rollout.update({ where: { id }, data: { state: "paused", pausedAt, pausedBy: "brake", pauseReason: reason, version: { increment: 1 } } });
+        if (rollout.state !== "paused") events.push(rolloutEvent("rollout.paused", rolloutRef(rollout), now, { reason, pausedBy: "brake" }));
       }
       await rejudgeRollout(tx, id);
     }
+    // The brake first, then what it did to each rollout (each on its rollout's key, under its lock).
+    events.unshift({
+      kind: "release.braked",
+      key: `release:${release.id}`,
+      at: now,
+      data: { release: { version: release.version, ref: release.branch.ref }, reason, revert: data.revert, rollouts: ids.map((r) => r.id), machinesCancelled: cancelled },
+    });
+    await enqueueEvents(tx, events);
     await writeAudit(
       tx,
       actor,

@@ -13,6 +13,7 @@ import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError, invalid } from "../errors";
 import { logger } from "../logger";
 import { describeFirstIssue, formatPath } from "../protocol/v1";
+import type { WebhookPolicy } from "../webhooks/webhooks";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { roleAtLeast } from "../vocabulary";
 import { batchTooBigMessage, TRPC_BATCH_TOO_BIG } from "./batch";
@@ -22,6 +23,8 @@ export interface Context {
   clock: Clock;
   /** Who calls: the session's user, or the REST API's token; null when nobody signed in. */
   principal: Principal | null;
+  /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE); absent: loopback and private targets are refused. */
+  webhookPolicy?: WebhookPolicy;
 }
 
 export interface Meta {

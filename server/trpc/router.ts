@@ -8,6 +8,7 @@ import { releasesRouter } from "./routers/releases";
 import { ringsRouter } from "./routers/rings";
 import { rolloutsRouter } from "./routers/rollouts";
 import { usersRouter } from "./routers/users";
+import { webhooksRouter } from "./routers/webhooks";
 
 export const appRouter = router({
   dashboard: dashboardRouter,
@@ -19,6 +20,7 @@ export const appRouter = router({
   users: usersRouter,
   apiTokens: apiTokensRouter,
   audit: auditRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -59,6 +59,7 @@ test("every console page has no serious or critical accessibility violations", a
     "/enrollment-tokens",
     "/api-tokens",
     "/users",
+    "/webhooks",
     "/audit",
     "/account",
     "/api",

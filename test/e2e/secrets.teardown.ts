@@ -19,6 +19,7 @@ test("no token, password or hash in the run's logs or in any API answer", async 
   const client = new pg.Client({ connectionString: embeddedUrl(DATA_DIR) });
   await client.connect();
   const hashes: string[] = [];
+  const signingSecrets: string[] = [];
   try {
     for (const sql of [
       "SELECT token_hash AS h FROM machine_tokens",
@@ -28,6 +29,8 @@ test("no token, password or hash in the run's logs or in any API answer", async 
     ]) {
       hashes.push(...(await client.query<{ h: string }>(sql)).rows.map((r) => r.h));
     }
+    // Webhook signing secrets are shown once, in the answer that creates them.
+    signingSecrets.push(...(await client.query<{ s: string }>("SELECT secret AS s FROM webhook_subscriptions")).rows.map((r) => r.s));
   } finally {
     await client.end();
   }
@@ -52,6 +55,9 @@ test("no token, password or hash in the run's logs or in any API answer", async 
     await read("machines.timeline", { machineId: m.machineId });
   }
   await read("audit.list", { pageSize: 200 });
+  const webhooks = await trpc<{ id: string }[]>(page.request, "webhooks.list", undefined);
+  answers.push(JSON.stringify(webhooks));
+  for (const w of webhooks) await read("webhooks.deliveries", { id: w.id });
   const csv = await page.request.get("/api/export/audit.csv");
   expect(csv.ok()).toBe(true);
   answers.push(await csv.text());
@@ -63,6 +69,8 @@ test("no token, password or hash in the run's logs or in any API answer", async 
     for (const m of text.match(TOKEN) ?? []) findings.push(`${where}: a token ${m.slice(0, 11)}…`);
     for (const m of text.match(BCRYPT) ?? []) findings.push(`${where}: a password hash ${m.slice(0, 7)}…`);
     for (const h of hashes) if (text.includes(h)) findings.push(`${where}: a stored hash ${h.slice(0, 7)}…`);
+    for (const s of signingSecrets) if (text.includes(s)) findings.push(`${where}: a webhook signing secret ${s.slice(0, 8)}…`);
+    for (const m of text.match(/whsec_[A-Za-z0-9+/]{20,}/g) ?? []) findings.push(`${where}: a webhook signing secret ${m.slice(0, 8)}…`);
     // The first admin's password is printed once, in the start banner, and nowhere else.
     const lines = text.split("\n").filter((line) => line.includes(ADMIN.password));
     const allowed = where === "console log" ? lines.filter((line) => line.trim() === `password: ${ADMIN.password}`).slice(0, 1) : [];
@@ -70,7 +78,7 @@ test("no token, password or hash in the run's logs or in any API answer", async 
   }
   test.info().annotations.push({
     type: "secrets",
-    description: `${log.split("\n").length} log lines and ${answers.length} API answers checked against ${hashes.length} stored hashes`,
+    description: `${log.split("\n").length} log lines and ${answers.length} API answers checked against ${hashes.length} stored hashes and ${signingSecrets.length} webhook secrets`,
   });
   expect(findings).toEqual([]);
 });

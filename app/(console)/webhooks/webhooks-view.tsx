@@ -1,0 +1,317 @@
+"use client";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import type { ColumnDef } from "@tanstack/react-table";
+import { useState } from "react";
+import { CopyButton } from "@/components/copy-button";
+import { DataTable } from "@/components/data-table";
+import { ConfirmDialog } from "@/components/dialog";
+import { AdminsOnly, ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
+import type { RouterOutputs } from "@/components/router-types";
+import { RelativeTime, StateBadge } from "@/components/status";
+import { useTRPC } from "@/components/trpc";
+import { useMe } from "@/components/use-me";
+import { isWebhookEventKind, type WebhookDeliveryState } from "@/server/vocabulary";
+import { CreateWebhookForm, type CreatedWebhook, EVENT_LABELS } from "./create-webhook-form";
+
+type Subscription = RouterOutputs["webhooks"]["list"][number];
+type Delivery = RouterOutputs["webhooks"]["deliveries"]["deliveries"][number];
+
+const DELIVERY_BADGE: Record<WebhookDeliveryState, { tone: "good" | "warn" | "bad"; label: string }> = {
+  pending: { tone: "warn", label: "Pending" },
+  delivered: { tone: "good", label: "Delivered" },
+  failed: { tone: "bad", label: "Failed" },
+};
+
+function DeliveryBadge({ state }: { state: string }) {
+  const badge = DELIVERY_BADGE[state as WebhookDeliveryState];
+  return <StateBadge tone={badge.tone}>{badge.label}</StateBadge>;
+}
+
+const eventLabel = (kind: string) => (isWebhookEventKind(kind) ? EVENT_LABELS[kind] : kind === "webhook.test" ? "Test event" : kind);
+
+export function WebhooksView() {
+  const { role, loading, error } = useMe();
+  if (loading) return <div className="skeleton" aria-busy="true" />;
+  if (error) {
+    return (
+      <PageState title="Could not check your role" tone="error">
+        <p>{error}</p>
+      </PageState>
+    );
+  }
+  if (role !== "admin") return <AdminsOnly what="Webhooks" />;
+  return <WebhooksAdmin />;
+}
+
+function WebhooksAdmin() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const subscriptions = useQuery({ ...trpc.webhooks.list.queryOptions(), refetchInterval: 5000 });
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<CreatedWebhook | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [removing, setRemoving] = useState<Subscription | null>(null);
+  const [result, setResult] = useState<string | null>(null);
+  const refresh = () => queryClient.invalidateQueries(trpc.webhooks.pathFilter());
+  const sendTest = useMutation(
+    trpc.webhooks.sendTest.mutationOptions({
+      onSuccess: async (delivery, input) => {
+        await refresh();
+        setSelected(input.id);
+        setResult(`Test event ${delivery.eventId} queued: its delivery shows below.`);
+      },
+    }),
+  );
+  const update = useMutation(trpc.webhooks.update.mutationOptions({ onSuccess: refresh }));
+  const remove = useMutation(
+    trpc.webhooks.remove.mutationOptions({
+      onSuccess: async (removed) => {
+        await refresh();
+        if (selected === removed.id) setSelected(null);
+        setRemoving(null);
+        setResult(`Webhook removed${removed.pendingDropped ? `; ${removed.pendingDropped} undelivered message(s) dropped` : ""}.`);
+      },
+    }),
+  );
+
+  const columns: ColumnDef<Subscription, unknown>[] = [
+    {
+      id: "url",
+      header: "URL",
+      cell: ({ row }) => (
+        <span>
+          <code className="break">{row.original.url}</code>
+          {row.original.description && <span className="block muted">{row.original.description}</span>}
+        </span>
+      ),
+    },
+    {
+      id: "events",
+      header: "Events",
+      cell: ({ row }) => (
+        <ul className="chips" aria-label="Events">
+          {row.original.events.map((kind) => (
+            <li key={kind} className="chip" title={eventLabel(kind)}>
+              {kind}
+            </li>
+          ))}
+        </ul>
+      ),
+    },
+    {
+      id: "status",
+      header: "Status",
+      cell: ({ row }) =>
+        row.original.enabled ? <StateBadge tone="good">Enabled</StateBadge> : <StateBadge tone="neutral">Disabled</StateBadge>,
+    },
+    {
+      id: "last",
+      header: "Last delivery",
+      cell: ({ row }) => {
+        const last = row.original.lastDelivery;
+        if (!last) return <span className="muted">none yet</span>;
+        return (
+          <span>
+            <DeliveryBadge state={last.state} /> {last.status !== null && <code className="nowrap">HTTP {last.status}</code>}
+            <span className="block muted">
+              {eventLabel(last.kind)}, <RelativeTime value={last.at} />
+            </span>
+          </span>
+        );
+      },
+    },
+    {
+      id: "queue",
+      header: "Queue",
+      cell: ({ row }) => (
+        <span className="nowrap">
+          {row.original.pending} pending
+          {row.original.failed > 0 && <span className="block">{row.original.failed} failed</span>}
+        </span>
+      ),
+    },
+    {
+      id: "actions",
+      header: "Actions",
+      cell: ({ row }) => {
+        const s = row.original;
+        return (
+          <span className="row-actions">
+            <button type="button" aria-pressed={selected === s.id} onClick={() => setSelected(selected === s.id ? null : s.id)}>
+              Deliveries
+            </button>
+            <button type="button" disabled={!s.enabled || sendTest.isPending} onClick={() => sendTest.mutate({ id: s.id })}>
+              Send a test event
+            </button>
+            <button type="button" disabled={update.isPending} onClick={() => update.mutate({ id: s.id, enabled: !s.enabled })}>
+              {s.enabled ? "Disable" : "Enable"}
+            </button>
+            <button type="button" className="danger-outline" onClick={() => setRemoving(s)}>
+              Remove…
+            </button>
+          </span>
+        );
+      },
+    },
+  ];
+
+  const chosen = subscriptions.data?.find((s) => s.id === selected) ?? null;
+
+  return (
+    <>
+      <div className="page-header">
+        <h1>Webhooks</h1>
+        <p className="muted">
+          Orchard POSTs rollout, release and machine events to these URLs, signed as Standard Webhooks say, in order per
+          rollout, retrying for 24 hours.
+        </p>
+        <div className="actions">
+          <button
+            type="button"
+            className="primary"
+            aria-expanded={creating}
+            onClick={() => {
+              setCreating(!creating);
+              setCreated(null);
+            }}
+          >
+            {creating ? "Close" : "New webhook"}
+          </button>
+        </div>
+      </div>
+      {created && <NewSecretBox created={created} onDismiss={() => setCreated(null)} />}
+      {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
+      <ErrorNotice error={sendTest.error?.message ?? update.error?.message} />
+      {creating && (
+        <CreateWebhookForm
+          onCreated={(webhook) => {
+            setCreating(false);
+            setResult(null);
+            setCreated(webhook);
+          }}
+          onCancel={() => setCreating(false)}
+        />
+      )}
+      <DataTable
+        caption="Webhook subscriptions, newest first"
+        columns={columns}
+        rows={subscriptions.data}
+        rowKey={(s) => s.id}
+        loading={subscriptions.isFetching && !subscriptions.data}
+        error={subscriptions.error?.message}
+        empty="No webhooks yet. Subscribe a URL to be told when a rollout pauses at 3 a.m."
+      />
+      {chosen && <Deliveries subscription={chosen} />}
+      <ConfirmDialog
+        open={removing !== null}
+        title="Remove this webhook?"
+        confirmLabel="Remove webhook"
+        tone="danger"
+        busy={remove.isPending}
+        error={remove.error?.message}
+        onClose={() => {
+          remove.reset();
+          setRemoving(null);
+        }}
+        onConfirm={() => removing && remove.mutate({ id: removing.id })}
+      >
+        <p>
+          <code className="break">{removing?.url}</code> gets no more events; messages not delivered yet
+          {removing?.pending ? ` (${removing.pending})` : ""} are dropped with its delivery history.
+        </p>
+      </ConfirmDialog>
+    </>
+  );
+}
+
+function Deliveries({ subscription }: { subscription: Subscription }) {
+  const trpc = useTRPC();
+  const deliveries = useQuery({ ...trpc.webhooks.deliveries.queryOptions({ id: subscription.id, limit: 50 }), refetchInterval: 3000 });
+  const columns: ColumnDef<Delivery, unknown>[] = [
+    {
+      id: "event",
+      header: "Event",
+      cell: ({ row }) => (
+        <span>
+          {eventLabel(row.original.kind)}
+          <span className="block muted">
+            <code>{row.original.eventId}</code>
+          </span>
+        </span>
+      ),
+    },
+    { id: "state", header: "State", cell: ({ row }) => <DeliveryBadge state={row.original.state} /> },
+    { id: "attempts", header: "Attempts", cell: ({ row }) => row.original.attempts },
+    {
+      id: "answer",
+      header: "Last answer",
+      cell: ({ row }) => {
+        const last = row.original.tries[0];
+        if (!last) return <span className="muted">not tried yet</span>;
+        return (
+          <span>
+            {last.status !== null ? <code>HTTP {last.status}</code> : <span className="muted">no answer</span>}{" "}
+            <span className="muted nowrap">in {last.durationMs} ms</span>
+            {(last.error ?? last.response) && <span className="block answer-excerpt">{last.error ?? last.response}</span>}
+          </span>
+        );
+      },
+    },
+    {
+      id: "when",
+      header: "Queued",
+      cell: ({ row }) => (
+        <span>
+          <RelativeTime value={row.original.createdAt} />
+          {row.original.state === "pending" && row.original.attempts > 0 && (
+            <span className="block muted">
+              next try <RelativeTime value={row.original.nextAttemptAt} />
+            </span>
+          )}
+        </span>
+      ),
+    },
+  ];
+  return (
+    <section className="card deliveries" aria-labelledby="deliveries-title">
+      <div className="card-header">
+        <h2 id="deliveries-title">Recent deliveries</h2>
+        <code className="break muted">{subscription.url}</code>
+      </div>
+      <DataTable
+        caption={`Recent deliveries to ${subscription.url}, newest first`}
+        columns={columns}
+        rows={deliveries.data?.deliveries}
+        rowKey={(d) => d.id}
+        loading={deliveries.isFetching && !deliveries.data}
+        error={deliveries.error?.message}
+        empty="Nothing sent yet: send a test event to try the receiver."
+      />
+    </section>
+  );
+}
+
+function NewSecretBox({ created, onDismiss }: { created: CreatedWebhook; onDismiss: () => void }) {
+  return (
+    <section className="secret-box" aria-labelledby="new-secret-title" role="status">
+      <h2 id="new-secret-title">Webhook created: its signing secret</h2>
+      <p className="secret-warning">
+        <strong>Copy it now: it will not be shown again.</strong>
+      </p>
+      <div className="secret-row">
+        <code className="secret" data-testid="new-secret">
+          {created.secret}
+        </code>
+        <CopyButton value={created.secret} label="Copy secret" />
+      </div>
+      <p className="muted">
+        The receiver verifies each request&apos;s <code>webhook-signature</code> with it, for example with{" "}
+        <code>new Webhook(secret).verify(body, headers)</code> from the <code>standardwebhooks</code> library, and may
+        drop a <code>webhook-id</code> it has seen (a message can come twice).
+      </p>
+      <button type="button" onClick={onDismiss}>
+        I have copied it
+      </button>
+    </section>
+  );
+}
