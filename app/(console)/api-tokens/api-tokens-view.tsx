@@ -7,14 +7,14 @@ import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
 import { useState } from "react";
 import { CopyButton } from "@/components/copy-button";
+import { AdminGate } from "@/components/admin-gate";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog } from "@/components/dialog";
-import { AdminsOnly, PageState, SuccessNotice } from "@/components/notice";
+import { SuccessNotice } from "@/components/notice";
 import { RingScope } from "@/components/ring-scope";
 import type { RouterOutputs } from "@/components/router-types";
 import { DateTime, RelativeTime, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
-import { useMe } from "@/components/use-me";
 import { type CreatedApiToken, CreateApiTokenForm } from "./create-api-token-form";
 
 type Token = RouterOutputs["apiTokens"]["list"][number];
@@ -26,17 +26,11 @@ const STATE_BADGE: Record<Token["state"], { tone: "good" | "warn" | "bad"; label
 };
 
 export function ApiTokensView() {
-  const { role, loading, error } = useMe();
-  if (loading) return <div className="skeleton" aria-busy="true" />;
-  if (error) {
-    return (
-      <PageState title="Could not check your role" tone="error">
-        <p>{error}</p>
-      </PageState>
-    );
-  }
-  if (role !== "admin") return <AdminsOnly what="API tokens" />;
-  return <ApiTokensAdmin />;
+  return (
+    <AdminGate what="API tokens">
+      <ApiTokensAdmin />
+    </AdminGate>
+  );
 }
 
 function ApiTokensAdmin() {

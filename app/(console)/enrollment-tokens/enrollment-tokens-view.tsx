@@ -3,13 +3,13 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import { useState } from "react";
 import { CopyButton } from "@/components/copy-button";
+import { AdminGate } from "@/components/admin-gate";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog } from "@/components/dialog";
-import { AdminsOnly, PageState, SuccessNotice } from "@/components/notice";
+import { SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { DateTime, LabelChips, RelativeTime, StateBadge, useNow } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
-import { useMe } from "@/components/use-me";
 import { CreateTokenForm, type CreatedToken } from "./create-token-form";
 
 type Token = RouterOutputs["enrollmentTokens"]["list"][number];
@@ -30,17 +30,11 @@ const STATUS_BADGE: Record<Status, { tone: "good" | "warn" | "bad" | "neutral"; 
 };
 
 export function EnrollmentTokensView() {
-  const { role, loading, error } = useMe();
-  if (loading) return <div className="skeleton" aria-busy="true" />;
-  if (error) {
-    return (
-      <PageState title="Could not check your role" tone="error">
-        <p>{error}</p>
-      </PageState>
-    );
-  }
-  if (role !== "admin") return <AdminsOnly what="Enrollment tokens" />;
-  return <TokensAdmin />;
+  return (
+    <AdminGate what="Enrollment tokens">
+      <TokensAdmin />
+    </AdminGate>
+  );
 }
 
 function TokensAdmin() {

@@ -3,11 +3,12 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import { type FormEvent, useState } from "react";
 import { CopyButton } from "@/components/copy-button";
+import { AdminGate } from "@/components/admin-gate";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
 import { invalidIf, problemOf } from "@/components/format";
-import { AdminsOnly, ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
+import { ErrorNotice, SuccessNotice } from "@/components/notice";
 import { RingScope, RingScopeField, scopeOf } from "@/components/ring-scope";
 import { ROLE_OPTIONS } from "@/components/role-options";
 import type { RouterOutputs } from "@/components/router-types";
@@ -31,17 +32,11 @@ function RoleBadge({ role }: { role: Role }) {
 }
 
 export function UsersView() {
-  const { role, loading, error } = useMe();
-  if (loading) return <div className="skeleton" aria-busy="true" />;
-  if (error) {
-    return (
-      <PageState title="Could not check your role" tone="error">
-        <p>{error}</p>
-      </PageState>
-    );
-  }
-  if (role !== "admin") return <AdminsOnly what="Console users" />;
-  return <UsersAdmin />;
+  return (
+    <AdminGate what="Console users">
+      <UsersAdmin />
+    </AdminGate>
+  );
 }
 
 type Pending = { kind: "role"; user: User } | { kind: "disable"; user: User } | { kind: "remove"; user: User } | null;

@@ -3,13 +3,13 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import { useState } from "react";
 import { CopyButton } from "@/components/copy-button";
+import { AdminGate } from "@/components/admin-gate";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog } from "@/components/dialog";
-import { AdminsOnly, ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
+import { ErrorNotice, SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { RelativeTime, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
-import { useMe } from "@/components/use-me";
 import { isWebhookEventKind, type WebhookDeliveryState } from "@/server/vocabulary";
 import { CreateWebhookForm, type CreatedWebhook, EVENT_LABELS } from "./create-webhook-form";
 
@@ -30,17 +30,11 @@ function DeliveryBadge({ state }: { state: string }) {
 const eventLabel = (kind: string) => (isWebhookEventKind(kind) ? EVENT_LABELS[kind] : kind === "webhook.test" ? "Test event" : kind);
 
 export function WebhooksView() {
-  const { role, loading, error } = useMe();
-  if (loading) return <div className="skeleton" aria-busy="true" />;
-  if (error) {
-    return (
-      <PageState title="Could not check your role" tone="error">
-        <p>{error}</p>
-      </PageState>
-    );
-  }
-  if (role !== "admin") return <AdminsOnly what="Webhooks" />;
-  return <WebhooksAdmin />;
+  return (
+    <AdminGate what="Webhooks">
+      <WebhooksAdmin />
+    </AdminGate>
+  );
 }
 
 function WebhooksAdmin() {
