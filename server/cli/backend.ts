@@ -9,7 +9,7 @@ import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { problem, problemOf, type Problem } from "../api/problem";
 import { API_PREFIX, API_ROUTES } from "../api/routes";
 import type { Principal } from "../auth/principal";
-import { loadConfig } from "../config";
+import { type Config, loadConfig } from "../config";
 import { systemClock } from "../clock";
 import { type Database, openDatabase } from "../db/client";
 import { type AppRouter, createCaller } from "../trpc/router";
@@ -55,17 +55,21 @@ function localPrincipal(): Principal {
 
 export function localBackend(): Backend {
   let database: Database | null = null;
+  let config: Config | null = null;
+  const settings = () => (config ??= loadConfig());
   const db = async () => {
     if (database) return database;
-    const config = loadConfig();
-    database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: 2 });
+    database = await openDatabase({ databaseUrl: settings().DATABASE_URL, dataDir: settings().dataDir, poolSize: 2 });
     return database;
   };
   const principal = localPrincipal();
   return {
     kind: "local",
     async call(procedure, input) {
-      let target: unknown = createCaller({ db: await db(), clock: systemClock, principal });
+      const open = await db();
+      // The console's own settings, as its procedures see them in the console process.
+      const webhookPolicy = { allowPrivate: settings().ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
+      let target: unknown = createCaller({ db: open, clock: systemClock, principal, webhookPolicy });
       for (const part of procedure.split(".")) target = (target as Record<string, unknown>)[part];
       try {
         return (await (target as (input: unknown) => Promise<unknown>)(input)) as never;

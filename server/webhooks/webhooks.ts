@@ -6,7 +6,7 @@ import { type Actor, writeAudit } from "../audit/audit";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import type { Prisma, PrismaClient } from "../db/client";
-import { invalid, notFound } from "../errors";
+import { AppError, invalid } from "../errors";
 import { WEBHOOK_TEST_KIND } from "../vocabulary";
 import { resolveTarget } from "./addresses";
 import { messageBody, newMessageId } from "./outbox";
@@ -36,6 +36,9 @@ const subscriptionSelect = {
   createdAt: true,
   updatedAt: true,
 } satisfies Prisma.WebhookSubscriptionSelect;
+
+/** A subscription that is not there, naming the field that named it. */
+const noSuchWebhook = (id: string) => new AppError("NOT_FOUND", `id: no webhook subscription ${id}`, { field: "id" });
 
 /** A URL the console may POST to: http(s), no credentials in it, every address of its host allowed. */
 async function checkUrl(url: string, policy: WebhookPolicy) {
@@ -100,7 +103,7 @@ export async function updateWebhook(db: PrismaClient, actor: Actor, input: Updat
   if (data.url !== undefined) await checkUrl(data.url, policy);
   return db.$transaction(async (tx) => {
     const before = await tx.webhookSubscription.findUnique({ where: { id: data.id }, select: subscriptionSelect });
-    if (!before) throw notFound(`webhook ${data.id}`);
+    if (!before) throw noSuchWebhook(data.id);
     const after = await tx.webhookSubscription.update({
       where: { id: data.id },
       data: { url: data.url, description: data.description, events: data.events, enabled: data.enabled },
@@ -122,7 +125,7 @@ export async function deleteWebhook(db: PrismaClient, actor: Actor, input: { id:
   const { id } = webhookIdInput.parse(input);
   return db.$transaction(async (tx) => {
     const before = await tx.webhookSubscription.findUnique({ where: { id }, select: subscriptionSelect });
-    if (!before) throw notFound(`webhook ${id}`);
+    if (!before) throw noSuchWebhook(id);
     const dropped = await tx.webhookDelivery.count({ where: { subscriptionId: id, state: "pending" } });
     await tx.webhookSubscription.delete({ where: { id } });
     await writeAudit(tx, actor, {
@@ -142,7 +145,7 @@ export async function sendTestEvent(db: PrismaClient, actor: Actor, input: { id:
   const now = clock.now();
   return db.$transaction(async (tx) => {
     const subscription = await tx.webhookSubscription.findUnique({ where: { id }, select: { id: true, url: true, enabled: true } });
-    if (!subscription) throw notFound(`webhook ${id}`);
+    if (!subscription) throw noSuchWebhook(id);
     if (!subscription.enabled) throw invalid("id", "the subscription is disabled: enable it to send it a test event");
     const eventId = newMessageId();
     const delivery = await tx.webhookDelivery.create({
@@ -164,7 +167,7 @@ export async function sendTestEvent(db: PrismaClient, actor: Actor, input: { id:
 export async function listWebhookDeliveries(db: PrismaClient, input: { id: string; limit?: number }) {
   const data = listWebhookDeliveriesInput.parse(input);
   const subscription = await db.webhookSubscription.findUnique({ where: { id: data.id }, select: subscriptionSelect });
-  if (!subscription) throw notFound(`webhook ${data.id}`);
+  if (!subscription) throw noSuchWebhook(data.id);
   const deliveries = await db.webhookDelivery.findMany({
     where: { subscriptionId: data.id },
     orderBy: [{ createdAt: "desc" }, { seq: "desc" }],
