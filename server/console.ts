@@ -129,6 +129,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cleanups.push(async () => snapshots.stop());
     }
 
+    const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });
+
     // Webhook deliveries: queued by the domain layer in the transactions of
     // the changes they report, sent from here (server/webhooks/worker.ts).
     const webhooks = new WebhookWorker(db, {
@@ -136,6 +138,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE,
       timeoutMs: config.ORCHARD_WEBHOOK_TIMEOUT_MS,
       pollMs: config.ORCHARD_WEBHOOK_POLL_MS,
+      onAttempt: (subscriptionId, outcome) => metrics.webhookAttempt(subscriptionId, outcome),
     });
     if (options.webhooks !== false) {
       webhooks.start();
@@ -151,7 +154,6 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     setRuntime(createConsoleRuntime({ db, guard: signInGuard, gateSecret, log, sso: config.sso, localSignIn: config.localSignIn }));
     cleanups.push(async () => setRuntime(undefined));
 
-    const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });
     const handleAgent = createAgentHandler(agents, log, {
       perToken: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
       perEnrollmentToken: new Limit(config.ORCHARD_ENROLL_RATE_PER_TOKEN, 60),

@@ -190,3 +190,15 @@ export async function listWebhookDeliveries(db: PrismaClient, input: { id: strin
   });
   return { subscription, deliveries };
 }
+
+/** Each subscription's queue as /metrics reads it at a scrape: whether it is enabled, how many deliveries wait, and since when the oldest. */
+export async function webhookQueues(db: PrismaClient) {
+  // One index-only scan per subscription (webhook_deliveries_pending_created_at_idx).
+  return db.$queryRaw<{ id: string; enabled: boolean; pending: number; oldest: Date | null }[]>`
+    SELECT s.id, s.enabled, q.pending, q.oldest
+      FROM webhook_subscriptions s
+      CROSS JOIN LATERAL (SELECT count(*)::int AS pending, min(d.created_at) AS oldest
+                            FROM webhook_deliveries d
+                           WHERE d.subscription_id = s.id AND d.state = 'pending') q
+     ORDER BY s.id`;
+}

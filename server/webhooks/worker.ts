@@ -27,6 +27,7 @@ import https from "node:https";
 import type { LookupFunction } from "node:net";
 import type { Database } from "../db/client";
 import type { Logger } from "../logger";
+import type { WebhookAttemptOutcome } from "../vocabulary";
 import { type ResolvedTarget, resolveTarget } from "./addresses";
 import { signatureHeaders } from "./signing";
 
@@ -61,6 +62,8 @@ export interface WebhookWorkerOptions {
   pollMs: number;
   /** Deliveries in flight at once (each to a different subscription or ordering key). */
   lanes?: number;
+  /** Told of each attempt's outcome (/metrics counts them). */
+  onAttempt?: (subscriptionId: string, outcome: WebhookAttemptOutcome) => void;
 }
 
 export interface AttemptOutcome {
@@ -175,6 +178,7 @@ export class WebhookWorker {
         RETURNING state = 'failed' AS failed`;
       return row?.failed ?? false;
     });
+    this.options.onAttempt?.(due.subscription_id, delivered ? "delivered" : gaveUp ? "failed" : "retried");
     const fields = { subscriptionId: due.subscription_id, eventId: due.event_id, kind: due.kind, attempt: due.attempts, ...outcome };
     if (delivered) this.options.log.debug(fields, "webhook delivered");
     else if (gaveUp) this.options.log.warn(fields, "webhook delivery failed for 24 hours: given up");
