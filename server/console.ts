@@ -27,6 +27,8 @@ import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
+import { loadSecretBox, type SecretBox } from "./secret-box";
+import { sealClearSecrets } from "./webhooks/webhooks";
 import { WebhookWorker } from "./webhooks/worker";
 
 export interface StartOptions {
@@ -47,6 +49,8 @@ export interface RunningConsole {
   agents: AgentService;
   controller: RolloutController;
   webhooks: WebhookWorker;
+  /** The key that seals webhook signing secrets. */
+  secretBox: SecretBox;
   /** Credentials of the first admin, when this start created it. */
   firstAdmin: { email: string; password: string } | null;
   /** The demo fleet of simulated agents, when ORCHARD_DEMO_AGENTS starts one. */
@@ -90,6 +94,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
   const clock = options.clock ?? systemClock;
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const secret = sessionSecret(config);
+  // The key that seals webhook signing secrets (server/secret-box.ts): ORCHARD_ENCRYPTION_KEY, or a key file made once here.
+  const secretBox = loadSecretBox(config, { create: true });
 
   const db = await openDatabase({
     databaseUrl: config.DATABASE_URL,
@@ -104,6 +110,15 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
   try {
     setDatabase(db);
     cleanups.push(async () => setDatabase(undefined));
+    // Secrets stored in clear before they were sealed are sealed now, before anything is served.
+    const sealing = await sealClearSecrets(db.prisma, secretBox);
+    if (sealing.sealed > 0) log.info({ sealed: sealing.sealed, keyId: secretBox.keyId }, "webhook signing secrets stored in clear are now sealed");
+    if (sealing.underOtherKeys.length > 0) {
+      log.error(
+        { subscriptions: sealing.underOtherKeys, keyId: secretBox.keyId, key: secretBox.source },
+        "webhook signing secrets sealed under another encryption key: their deliveries fail until that key is restored or each gets a new secret (webhook rotate-secret)",
+      );
+    }
     // With passwords switched off, admins come through single sign-on (ORCHARD_OIDC_GROUPS): no first admin with a password.
     const firstAdmin = config.localSignIn
       ? await ensureFirstAdmin(db.prisma, config.ORCHARD_ADMIN_EMAIL, config.ORCHARD_ADMIN_PASSWORD)
@@ -136,6 +151,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const webhooks = new WebhookWorker(db, {
       log,
       allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE,
+      secrets: secretBox,
       timeoutMs: config.ORCHARD_WEBHOOK_TIMEOUT_MS,
       pollMs: config.ORCHARD_WEBHOOK_POLL_MS,
       onAttempt: (subscriptionId, outcome) => metrics.webhookAttempt(subscriptionId, outcome),
@@ -162,9 +178,9 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
-    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy });
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox });
     const handleExport = createExportHandler({ ...session, log });
-    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy });
+    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy, secretBox });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {
       process.env.NEXTAUTH_SECRET = secret;
@@ -294,6 +310,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       agents,
       controller,
       webhooks,
+      secretBox,
       firstAdmin,
       demo: fleet,
       stop: () => (stopped ??= stopAll()),

@@ -4,7 +4,9 @@
 // the audit row are the procedure's own. Errors are RFC 9457 problem
 // details naming the field. Requests that create something may carry an
 // Idempotency-Key: a retry with the same key and request gets the first
-// answer again (kept for a day) instead of acting twice.
+// answer again (kept for a day) instead of acting twice. That answer may hold
+// a secret shown once (a new API token, a webhook's signing secret): it is
+// kept sealed under the console's encryption key (server/secret-box.ts).
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ZodError } from "zod";
@@ -20,6 +22,7 @@ import { describeFirstIssue } from "../protocol/v1";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { type Context, detailsOf } from "../trpc/init";
 import { createCaller } from "../trpc/router";
+import { type SecretBox, SecretBoxError } from "../secret-box";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { mayAct } from "../vocabulary";
 import { openApiDocument } from "./openapi";
@@ -97,8 +100,29 @@ async function call(context: Omit<Context, "principal">, principal: Principal, r
   }
 }
 
+/** What a kept answer is sealed for. */
+const KEPT_ANSWER_PURPOSE = "idempotent-answer";
+
+/** A first answer as it is kept: sealed when the console has its key. */
+function keptAnswer(body: unknown, box: SecretBox | undefined): object {
+  return box?.keyId ? { sealed: box.seal(json(body), KEPT_ANSWER_PURPOSE) } : (JSON.parse(json(body)) as object);
+}
+
+/** A kept first answer again, or nothing when it does not open (the console's key changed since). */
+function replayedAnswer(kept: unknown, box: SecretBox | undefined): { body: unknown } | null {
+  const sealed = (kept as { sealed?: unknown } | null)?.sealed;
+  if (typeof sealed !== "string") return { body: kept };
+  if (!box?.keyId) return null;
+  try {
+    return { body: JSON.parse(box.open(sealed, KEPT_ANSWER_PURPOSE)) };
+  } catch (error) {
+    if (error instanceof SecretBoxError) return null;
+    throw error;
+  }
+}
+
 /** Runs a creating request once per (token, Idempotency-Key); a retry gets the first answer. */
-async function once(db: Database, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
+async function once(db: Database, box: SecretBox | undefined, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
   const prisma = db.prisma;
   const now = clock.now();
   await prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - KEEP_KEYS_MS) } } });
@@ -118,7 +142,12 @@ async function once(db: Database, tokenId: string, key: string, requestHash: str
       const p = problem(409, "CONFLICT", "the first request with this Idempotency-Key is still under way: retry in a moment", { field: "Idempotency-Key" });
       return { status: 409, body: p };
     }
-    return { status: row.status, body: row.response, replayed: true };
+    const replay = replayedAnswer(row.response, box);
+    if (!replay) {
+      const p = problem(409, "CONFLICT", "the first answer to this Idempotency-Key cannot be read back (the console's encryption key changed since): check whether it was done, then retry with a new key", { field: "Idempotency-Key" });
+      return { status: 409, body: p };
+    }
+    return { status: row.status, body: replay.body, replayed: true };
   }
   let outcome: Outcome;
   try {
@@ -133,7 +162,7 @@ async function once(db: Database, tokenId: string, key: string, requestHash: str
   } else {
     await prisma.idempotencyKey.update({
       where: { tokenId_key: { tokenId, key } },
-      data: { status: outcome.status, response: JSON.parse(json(outcome.body)) as object, completedAt: clock.now() },
+      data: { status: outcome.status, response: keptAnswer(outcome.body, box), completedAt: clock.now() },
     });
   }
   return outcome;
@@ -147,6 +176,8 @@ export interface ApiOptions {
   url: string;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE). */
   webhookPolicy?: WebhookPolicy;
+  /** The console's encryption key (server/secret-box.ts). */
+  secretBox?: SecretBox;
 }
 
 export function createApiHandler(options: ApiOptions) {
@@ -214,7 +245,7 @@ export function createApiHandler(options: ApiOptions) {
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
-      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
+      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy, secretBox: options.secretBox }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {
@@ -222,7 +253,7 @@ export function createApiHandler(options: ApiOptions) {
           return send(res, 400, problem(400, "INVALID", "Idempotency-Key: 1 to 200 printable characters", { field: "Idempotency-Key" }));
         }
         const hash = createHash("sha256").update(`${method} ${path}\n`).update(raw).digest("hex");
-        const outcome = await once(db, principal.id, key, hash, clock, run);
+        const outcome = await once(db, options.secretBox, principal.id, key, hash, clock, run);
         return send(res, outcome.status, outcome.body, outcome.replayed ? { "idempotent-replayed": "true" } : {});
       }
       const outcome = await run();

@@ -88,6 +88,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "DELETE", path: "/webhooks/{id}", procedure: "webhooks.remove", tag: "webhooks", summary: "Remove a subscription and its queue" },
   { method: "GET", path: "/webhooks/{id}/deliveries", procedure: "webhooks.deliveries", tag: "webhooks", summary: "A subscription's recent deliveries with the receiver's answers" },
   { method: "POST", path: "/webhooks/{id}/test", procedure: "webhooks.sendTest", tag: "webhooks", summary: "Send a subscription a test event", creates: true },
+  { method: "POST", path: "/webhooks/{id}/rotate-secret", procedure: "webhooks.rotateSecret", tag: "webhooks", summary: "Give a subscription a new signing secret (shown once; the old one stops at once)", creates: true },
   // Audit and dashboard
   { method: "GET", path: "/audit", procedure: "audit.list", tag: "audit", summary: "The audit log, filtered and paged (CSV: /audit.csv with the same filters)" },
   { method: "GET", path: "/dashboard", procedure: "dashboard.summary", tag: "dashboard", summary: "The fleet's summary: counts, versions per ring, active rollouts, attention" },

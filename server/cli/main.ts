@@ -307,6 +307,15 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       say(opts, updated, () => `Updated ${subscriptionLine(updated)}`);
     });
   webhook
+    .command("rotate-secret")
+    .description("Give a subscription a new signing secret; prints it alone on the last line (shown only once). The old one stops at once")
+    .argument("<id>", "the subscription (webhook list)")
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const rotated = await api().call("webhooks.rotateSecret", { id });
+      say(opts, rotated, () => [`New signing secret for ${subscriptionLine(rotated.subscription)} (shown only once):`, rotated.secret]);
+    });
+  webhook
     .command("delete")
     .description("Remove a subscription and its queue (what was not delivered yet is dropped)")
     .argument("<id>", "the subscription (webhook list)")

@@ -13,6 +13,7 @@ import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError, invalid } from "../errors";
 import { logger } from "../logger";
 import { describeFirstIssue, formatPath } from "../protocol/v1";
+import type { SecretBox } from "../secret-box";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { roleAtLeast } from "../vocabulary";
@@ -25,6 +26,8 @@ export interface Context {
   principal: Principal | null;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE); absent: loopback and private targets are refused. */
   webhookPolicy?: WebhookPolicy;
+  /** The console's encryption key (server/secret-box.ts); absent: nothing can be sealed (a webhook's signing secret). */
+  secretBox?: SecretBox;
 }
 
 export interface Meta {

@@ -1,12 +1,16 @@
 // Webhook subscriptions as an admin manages them: subscribe a URL to event
-// kinds (its signing secret shown once), change or remove it, read its
-// recent deliveries with the receiver's answers, and send it a test event.
-// Every change writes its audit row in its transaction.
+// kinds (its signing secret shown once), change or remove it, give it a new
+// secret, read its recent deliveries with the receiver's answers, and send it
+// a test event. Every change writes its audit row in its transaction. The
+// signing secret is stored sealed under the console's encryption key
+// (server/secret-box.ts): the console must read it back to sign, but a copy of
+// the database alone does not give it away.
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import type { Prisma, PrismaClient } from "../db/client";
 import { AppError, invalid } from "../errors";
+import { isSealed, type SecretBox } from "../secret-box";
 import { WEBHOOK_TEST_KIND } from "../vocabulary";
 import { resolveTarget } from "./addresses";
 import { messageBody, newMessageId } from "./outbox";
@@ -18,7 +22,7 @@ import {
   updateWebhookInput,
   webhookIdInput,
 } from "./schemas";
-import { newSigningSecret } from "./signing";
+import { newSigningSecret, SIGNING_SECRET_PURPOSE } from "./signing";
 
 export interface WebhookPolicy {
   /** ORCHARD_WEBHOOKS_ALLOW_PRIVATE: loopback and private targets allowed. */
@@ -78,13 +82,14 @@ export async function listWebhooks(db: PrismaClient) {
 }
 
 /** Subscribes a URL; the secret is returned here once and never again. */
-export async function createWebhook(db: PrismaClient, actor: Actor, input: CreateWebhookInput, policy: WebhookPolicy) {
+export async function createWebhook(db: PrismaClient, actor: Actor, input: CreateWebhookInput, policy: WebhookPolicy, secrets: SecretBox) {
   const data = createWebhookInput.parse(input);
   await checkUrl(data.url, policy);
   const secret = newSigningSecret();
+  const sealedSecret = secrets.seal(secret, SIGNING_SECRET_PURPOSE);
   const subscription = await db.$transaction(async (tx) => {
     const created = await tx.webhookSubscription.create({
-      data: { url: data.url, description: data.description, events: data.events, secret, createdBy: actor.label },
+      data: { url: data.url, description: data.description, events: data.events, sealedSecret, createdBy: actor.label },
       select: subscriptionSelect,
     });
     await writeAudit(tx, actor, {
@@ -117,6 +122,46 @@ export async function updateWebhook(db: PrismaClient, actor: Actor, input: Updat
       after: { url: after.url, description: after.description, events: after.events, enabled: after.enabled },
     });
     return after;
+  });
+}
+
+/**
+ * Gives a subscription a new signing secret, returned here once: the old one
+ * stops at once (what is pending is signed with the new one at its next
+ * attempt). The way out when the console's encryption key was lost, or the
+ * secret leaked.
+ */
+export async function rotateWebhookSecret(db: PrismaClient, actor: Actor, input: { id: string }, secrets: SecretBox) {
+  const { id } = webhookIdInput.parse(input);
+  const secret = newSigningSecret();
+  const sealedSecret = secrets.seal(secret, SIGNING_SECRET_PURPOSE);
+  const subscription = await db.$transaction(async (tx) => {
+    const { count } = await tx.webhookSubscription.updateMany({ where: { id }, data: { sealedSecret } });
+    if (count === 0) throw noSuchWebhook(id);
+    await writeAudit(tx, actor, { action: "webhook.rotate-secret", targetType: "webhook", targetId: id, after: { keyId: secrets.keyId } });
+    return tx.webhookSubscription.findUniqueOrThrow({ where: { id }, select: subscriptionSelect });
+  });
+  return { subscription, secret };
+}
+
+/**
+ * Seals the signing secrets stored in clear (before secrets were sealed; the
+ * migration could not: SQL has no key), and counts those sealed under another
+ * key than this console's, whose deliveries will fail. Run at start.
+ */
+export async function sealClearSecrets(db: PrismaClient, secrets: SecretBox) {
+  return db.$transaction(async (tx) => {
+    const clear = await tx.$queryRaw<{ id: string; sealed_secret: string }[]>`
+      SELECT id, sealed_secret FROM webhook_subscriptions WHERE sealed_secret NOT LIKE 'orchsec1.%' FOR UPDATE`;
+    for (const row of clear) {
+      if (isSealed(row.sealed_secret)) continue;
+      const sealed = secrets.seal(row.sealed_secret, SIGNING_SECRET_PURPOSE);
+      await tx.$executeRaw`UPDATE webhook_subscriptions SET sealed_secret = ${sealed} WHERE id = ${row.id}`;
+    }
+    const [other] = await tx.$queryRaw<{ ids: string[] }[]>`
+      SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM webhook_subscriptions
+       WHERE sealed_secret NOT LIKE ${`orchsec1.${secrets.keyId}.%`}`;
+    return { sealed: clear.length, underOtherKeys: other.ids };
   });
 }
 

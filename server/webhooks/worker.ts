@@ -27,9 +27,10 @@ import https from "node:https";
 import type { LookupFunction } from "node:net";
 import type { Database } from "../db/client";
 import type { Logger } from "../logger";
+import type { SecretBox } from "../secret-box";
 import type { WebhookAttemptOutcome } from "../vocabulary";
 import { type ResolvedTarget, resolveTarget } from "./addresses";
-import { signatureHeaders } from "./signing";
+import { SIGNING_SECRET_PURPOSE, signatureHeaders } from "./signing";
 
 /** Seconds to wait after the n-th failed attempt (n from 1); the last delay repeats. */
 export const RETRY_DELAYS_SECONDS = [5, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800] as const;
@@ -52,12 +53,15 @@ interface Claimed {
   body: string;
   attempts: number;
   url: string;
-  secret: string;
+  /** Sealed (server/secret-box.ts): opened for each attempt. */
+  sealed_secret: string;
 }
 
 export interface WebhookWorkerOptions {
   log: Logger;
   allowPrivate: boolean;
+  /** The console's encryption key, which opens the signing secrets. */
+  secrets: SecretBox;
   timeoutMs: number;
   pollMs: number;
   /** Deliveries in flight at once (each to a different subscription or ordering key). */
@@ -149,7 +153,7 @@ export class WebhookWorker {
                FOR UPDATE OF c SKIP LOCKED) due,
              webhook_subscriptions s
        WHERE d.id = due.id AND s.id = d.subscription_id
-      RETURNING d.id, d.subscription_id, d.event_id, d.kind, d.body, d.attempts, s.url, s.secret`;
+      RETURNING d.id, d.subscription_id, d.event_id, d.kind, d.body, d.attempts, s.url, s.sealed_secret`;
   }
 
   private async deliver(due: Claimed) {
@@ -193,7 +197,14 @@ export class WebhookWorker {
       const url = new URL(due.url);
       // Checked again at each delivery (the host's addresses may have changed), and connected to as checked.
       const target = await resolveTarget(url, this.options.allowPrivate);
-      const headers = signatureHeaders(due.secret, due.event_id, due.body, new Date());
+      // A secret that does not open (another key sealed it) fails the attempt with the reason, as an unreachable receiver would.
+      let secret: string;
+      try {
+        secret = this.options.secrets.open(due.sealed_secret, SIGNING_SECRET_PURPOSE);
+      } catch (error) {
+        return done({ status: null, response: null, error: `not sent: ${(error as Error).message}`.slice(0, RESPONSE_EXCERPT_CHARS) });
+      }
+      const headers = signatureHeaders(secret, due.event_id, due.body, new Date());
       const answer = await post(url, target, headers, due.body, this.options.timeoutMs);
       return done({ status: answer.status, response: answer.excerpt, error: null });
     } catch (error) {

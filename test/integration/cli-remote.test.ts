@@ -6,6 +6,7 @@
 // `webhook` verb, whose deliveries reach a real receiver that verifies them
 // with the Standard Webhooks library.
 import { execFile } from "node:child_process";
+import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -24,10 +25,10 @@ const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
 let app: TestConsole;
 const tokens = { operator: "", viewer: "", lab: "", admin: "" };
 
-function orchard(args: string[], mode: { token?: string; local?: boolean } = {}) {
+function orchard(args: string[], mode: { token?: string; local?: boolean; env?: Record<string, string> } = {}) {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn", ORCHARD_URL: "", ORCHARD_TOKEN: "" };
   // Locally, the command line runs with the console's own settings: its database, data folder and webhook policy.
-  if (mode.local) Object.assign(env, { DATABASE_URL: app.databaseUrl, ORCHARD_DATA_DIR: app.dataDir, ORCHARD_WEBHOOKS_ALLOW_PRIVATE: "1" });
+  if (mode.local) Object.assign(env, { DATABASE_URL: app.databaseUrl, ORCHARD_DATA_DIR: app.dataDir, ORCHARD_WEBHOOKS_ALLOW_PRIVATE: "1", ...mode.env });
   else Object.assign(env, { ORCHARD_URL: app.url, ORCHARD_TOKEN: mode.token ?? tokens.operator, DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none" });
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     const child = execFile(process.execPath, [bin, ...args], { env }, (error, stdout, stderr) => {
@@ -224,6 +225,17 @@ describe("orchard webhook", () => {
     }
     expect((await run(["webhook", "deliveries", id])).stdout).toMatch(new RegExp(`${eventId} +webhook.test +delivered +1 +- +204`));
 
+    // A new secret, made locally: sealed with the console's key (the data folder's key file), so the console signs with it.
+    const rotated = await orchard(["webhook", "rotate-secret", id], { local: true });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const newSecret = rotated.stdout.trim().split("\n").at(-1)!;
+    expect(newSecret).toMatch(/^whsec_/);
+    expect(newSecret).not.toBe(secrets[0]);
+    secrets.splice(0, secrets.length, newSecret);
+    expect((await run(["webhook", "test", id])).code).toBe(0);
+    await waitFor("the second test event", async () => received.length === 2, 20_000, 100);
+    expect(received[1]).toEqual({ type: "webhook.test", verified: true });
+
     // Removed remotely; gone for the local mode too.
     expect((await run(["webhook", "delete", id])).stdout.trim()).toBe(`Removed webhook ${id}; 0 undelivered message(s) dropped`);
     const again = await orchard(["webhook", "delete", id], { local: true });
@@ -237,6 +249,8 @@ describe("orchard webhook", () => {
       { action: "webhook.create", actorLabel: me },
       { action: "webhook.update", actorLabel: "token:hooks" },
       { action: "webhook.update", actorLabel: me },
+      { action: "webhook.test", actorLabel: "token:hooks" },
+      { action: "webhook.rotate-secret", actorLabel: me },
       { action: "webhook.test", actorLabel: "token:hooks" },
       { action: "webhook.delete", actorLabel: "token:hooks" },
       { action: "webhook.delete", actorLabel: me },
@@ -261,6 +275,19 @@ describe("orchard webhook", () => {
     const both = await run(["webhook", "update", "x", "--enable", "--disable"]);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/option '--enable' cannot be used with option '--disable'/);
+    // Locally, away from the console's key: refused with the reason and the ways out.
+    const keyless = fs.mkdtempSync(path.join(os.tmpdir(), "orch-keyless-"));
+    try {
+      const away = await orchard(["webhook", "create", "--url", url, "--events", "all"], { local: true, env: { ORCHARD_DATA_DIR: keyless } });
+      expect(away.code).toBe(1);
+      expect(away.stderr).toBe(
+        `orchard: no encryption key: ORCHARD_ENCRYPTION_KEY is unset and ${path.join(keyless, "encryption-key")} does not exist: ` +
+          "run this where the console keeps its data folder, set ORCHARD_ENCRYPTION_KEY to the console's key, or go through the console's REST API (ORCHARD_URL and ORCHARD_TOKEN)\n",
+      );
+      expect(fs.readdirSync(keyless)).not.toContain("encryption-key");
+    } finally {
+      fs.rmSync(keyless, { recursive: true, force: true });
+    }
     const operator = await orchard(["webhook", "list"]);
     expect([operator.code, operator.stderr]).toEqual([1, "orchard: this needs the admin role\n"]);
     expect(await app.db.prisma.webhookSubscription.count()).toBe(before);

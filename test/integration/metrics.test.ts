@@ -257,8 +257,8 @@ describe("webhook metrics", () => {
         return parseScrape(text);
       };
       const attempts = async () => db.webhookAttempt.count();
-      const a = (await createWebhook(db, cliActor, { url, events: ["rollout.started"] }, policy)).subscription.id;
-      const b = (await createWebhook(db, cliActor, { url: `${url}/b`, events: ["rollout.started"] }, policy)).subscription.id;
+      const a = (await createWebhook(db, cliActor, { url, events: ["rollout.started"] }, policy, hooks.secretBox)).subscription.id;
+      const b = (await createWebhook(db, cliActor, { url: `${url}/b`, events: ["rollout.started"] }, policy, hooks.secretBox)).subscription.id;
       await updateWebhook(db, cliActor, { id: b, enabled: false }, policy);
 
       // Every subscription from zero, the disabled one marked.

@@ -77,7 +77,7 @@ beforeAll(async () => {
   app = await startTestConsole({ ORCHARD_METRICS_TOKEN: METRICS_TOKEN }, { controller: false });
   await ringsOnRelease1(app, REF, ["canary"]);
   // A webhook subscription whose receiver is not there: its deliveries wait (and retry).
-  await createWebhook(app.db.prisma, cliActor, { url: "http://127.0.0.1:9/nobody", events: ["rollout.started", "rollout.paused"] }, { allowPrivate: true });
+  await createWebhook(app.db.prisma, cliActor, { url: "http://127.0.0.1:9/nobody", events: ["rollout.started", "rollout.paused"] }, { allowPrivate: true }, app.secretBox);
   sims = new SimFleet(app);
   machines = await sims.enroll("canary", 2, hex("1"));
   const rollout = await startRollout(app.db.prisma, cliActor, { version: "2", rings: ["canary"] });

@@ -11,7 +11,7 @@ import type { RouterOutputs } from "@/components/router-types";
 import { RelativeTime, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import { isWebhookEventKind, type WebhookDeliveryState } from "@/server/vocabulary";
-import { CreateWebhookForm, type CreatedWebhook, EVENT_LABELS } from "./create-webhook-form";
+import { CreateWebhookForm, EVENT_LABELS } from "./create-webhook-form";
 
 type Subscription = RouterOutputs["webhooks"]["list"][number];
 type Delivery = RouterOutputs["webhooks"]["deliveries"]["deliveries"][number];
@@ -42,7 +42,9 @@ function WebhooksAdmin() {
   const queryClient = useQueryClient();
   const subscriptions = useQuery({ ...trpc.webhooks.list.queryOptions(), refetchInterval: 5000 });
   const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<CreatedWebhook | null>(null);
+  /** A secret to show once: of a new subscription, or a new secret of one. */
+  const [shown, setShown] = useState<{ title: string; secret: string } | null>(null);
+  const [rotating, setRotating] = useState<Subscription | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const [removing, setRemoving] = useState<Subscription | null>(null);
   const [result, setResult] = useState<string | null>(null);
@@ -57,6 +59,16 @@ function WebhooksAdmin() {
     }),
   );
   const update = useMutation(trpc.webhooks.update.mutationOptions({ onSuccess: refresh }));
+  const rotate = useMutation(
+    trpc.webhooks.rotateSecret.mutationOptions({
+      onSuccess: async ({ subscription, secret }) => {
+        await refresh();
+        setRotating(null);
+        setResult(null);
+        setShown({ title: `New signing secret for ${subscription.url}`, secret });
+      },
+    }),
+  );
   const remove = useMutation(
     trpc.webhooks.remove.mutationOptions({
       onSuccess: async (removed) => {
@@ -140,6 +152,15 @@ function WebhooksAdmin() {
             <button type="button" disabled={update.isPending} onClick={() => update.mutate({ id: s.id, enabled: !s.enabled })}>
               {s.enabled ? "Disable" : "Enable"}
             </button>
+            <button
+              type="button"
+              onClick={() => {
+                rotate.reset();
+                setRotating(s);
+              }}
+            >
+              New secret…
+            </button>
             <button type="button" className="danger-outline" onClick={() => setRemoving(s)}>
               Remove…
             </button>
@@ -166,14 +187,14 @@ function WebhooksAdmin() {
             aria-expanded={creating}
             onClick={() => {
               setCreating(!creating);
-              setCreated(null);
+              setShown(null);
             }}
           >
             {creating ? "Close" : "New webhook"}
           </button>
         </div>
       </div>
-      {created && <NewSecretBox created={created} onDismiss={() => setCreated(null)} />}
+      {shown && <NewSecretBox title={shown.title} secret={shown.secret} onDismiss={() => setShown(null)} />}
       {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
       <ErrorNotice error={sendTest.error?.message ?? update.error?.message} />
       {creating && (
@@ -181,7 +202,7 @@ function WebhooksAdmin() {
           onCreated={(webhook) => {
             setCreating(false);
             setResult(null);
-            setCreated(webhook);
+            setShown({ title: "Webhook created: its signing secret", secret: webhook.secret });
           }}
           onCancel={() => setCreating(false)}
         />
@@ -196,6 +217,25 @@ function WebhooksAdmin() {
         empty="No webhooks yet. Subscribe a URL to be told when a rollout pauses at 3 a.m."
       />
       {chosen && <Deliveries subscription={chosen} />}
+      <ConfirmDialog
+        open={rotating !== null}
+        title="Give this webhook a new signing secret?"
+        confirmLabel="Make a new secret"
+        busy={rotate.isPending}
+        error={rotate.error?.message}
+        onClose={() => setRotating(null)}
+        onConfirm={() => rotating && rotate.mutate({ id: rotating.id })}
+      >
+        <p>
+          The current secret stops working at once: give the new one, shown once, to the receiver at{" "}
+          <code className="break">{rotating?.url}</code>. Until it has it, it refuses the deliveries, which are retried
+          (for 24 hours) and signed with the new secret.
+        </p>
+        <p className="muted">
+          Do this when the secret may have leaked, or when the console lost the encryption key it was sealed under (its
+          deliveries then fail with “sealed under encryption key …”).
+        </p>
+      </ConfirmDialog>
       <ConfirmDialog
         open={removing !== null}
         title="Remove this webhook?"
@@ -285,18 +325,18 @@ function Deliveries({ subscription }: { subscription: Subscription }) {
   );
 }
 
-function NewSecretBox({ created, onDismiss }: { created: CreatedWebhook; onDismiss: () => void }) {
+function NewSecretBox({ title, secret, onDismiss }: { title: string; secret: string; onDismiss: () => void }) {
   return (
     <section className="secret-box" aria-labelledby="new-secret-title" role="status">
-      <h2 id="new-secret-title">Webhook created: its signing secret</h2>
+      <h2 id="new-secret-title">{title}</h2>
       <p className="secret-warning">
         <strong>Copy it now: it will not be shown again.</strong>
       </p>
       <div className="secret-row">
         <code className="secret" data-testid="new-secret">
-          {created.secret}
+          {secret}
         </code>
-        <CopyButton value={created.secret} label="Copy secret" />
+        <CopyButton value={secret} label="Copy secret" />
       </div>
       <p className="muted">
         The receiver verifies each request&apos;s <code>webhook-signature</code> with it, for example with{" "}
