@@ -149,6 +149,11 @@ export type Config = z.infer<typeof configSchema> & {
 
 export class ConfigError extends Error {}
 
+/** How people sign in to the console, as its procedures are told (server/users/users.ts SignInPolicy). */
+export function signInPolicyOf(config: Config) {
+  return { passwords: config.localSignIn, sso: config.sso?.name ?? null };
+}
+
 /** Parses the environment; throws a ConfigError that names every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const cleaned = Object.fromEntries(

@@ -11,7 +11,7 @@ import { gateStamp, isSignInRequest, SIGN_IN_GATE_HEADER } from "./auth/sign-in-
 import { SignInGuard } from "./auth/sign-in-guard";
 import { ensureFirstAdmin } from "./bootstrap";
 import { type Clock, systemClock } from "./clock";
-import type { Config } from "./config";
+import { type Config, signInPolicyOf } from "./config";
 import { Snapshotter } from "./dashboard/snapshots";
 import { type Database, openDatabase, setDatabase } from "./db/client";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
@@ -178,9 +178,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
-    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox });
+    const signIn = signInPolicyOf(config);
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox, signIn });
     const handleExport = createExportHandler({ ...session, log });
-    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy, secretBox });
+    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy, secretBox, signIn });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {
       process.env.NEXTAUTH_SECRET = secret;

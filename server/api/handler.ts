@@ -23,6 +23,7 @@ import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { type Context, detailsOf } from "../trpc/init";
 import { createCaller } from "../trpc/router";
 import { type SecretBox, SecretBoxError } from "../secret-box";
+import type { SignInPolicy } from "../users/users";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { mayAct } from "../vocabulary";
 import { openApiDocument } from "./openapi";
@@ -178,6 +179,8 @@ export interface ApiOptions {
   webhookPolicy?: WebhookPolicy;
   /** The console's encryption key (server/secret-box.ts). */
   secretBox?: SecretBox;
+  /** How people sign in here. */
+  signIn?: SignInPolicy;
 }
 
 export function createApiHandler(options: ApiOptions) {
@@ -245,7 +248,7 @@ export function createApiHandler(options: ApiOptions) {
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
-      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy, secretBox: options.secretBox }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
+      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy, secretBox: options.secretBox, signIn: options.signIn }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {

@@ -9,7 +9,7 @@ import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { problem, problemOf, type Problem } from "../api/problem";
 import { API_PREFIX, API_ROUTES } from "../api/routes";
 import type { Principal } from "../auth/principal";
-import { type Config, loadConfig } from "../config";
+import { type Config, loadConfig, signInPolicyOf } from "../config";
 import { systemClock } from "../clock";
 import { type Database, openDatabase } from "../db/client";
 import { KEY_VARIABLE, loadSecretBox, SecretBox } from "../secret-box";
@@ -87,7 +87,7 @@ export function localBackend(): Backend {
       const open = await db();
       // The console's own settings, as its procedures see them in the console process.
       const webhookPolicy = { allowPrivate: settings().ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
-      let target: unknown = createCaller({ db: open, clock: systemClock, principal, webhookPolicy, secretBox: secretBox() });
+      let target: unknown = createCaller({ db: open, clock: systemClock, principal, webhookPolicy, secretBox: secretBox(), signIn: signInPolicyOf(settings()) });
       for (const part of procedure.split(".")) target = (target as Record<string, unknown>)[part];
       try {
         return (await (target as (input: unknown) => Promise<unknown>)(input)) as never;

@@ -7,6 +7,7 @@ import { MAX_BATCH_SIZE } from "../trpc/batch";
 import type { Context } from "../trpc/init";
 import { appRouter } from "../trpc/router";
 import type { SecretBox } from "../secret-box";
+import type { SignInPolicy } from "../users/users";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { type SessionOptions, sessionUser } from "./session";
 
@@ -14,7 +15,7 @@ export const TRPC_PREFIX = "/api/trpc";
 /** Mutations must carry this header: a cross-site form cannot set it (CSRF). */
 export const CSRF_HEADER = "x-orchard-csrf";
 
-export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox }) {
+export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox; signIn: SignInPolicy }) {
   const handler = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_PREFIX}/`,
@@ -23,7 +24,7 @@ export function createTrpcHandler(options: SessionOptions & { clock: Clock; webh
     // every console connection for seconds.
     maxBatchSize: MAX_BATCH_SIZE,
     async createContext({ req }): Promise<Context> {
-      return { db: options.db, clock: options.clock, principal: await sessionUser(req, options), webhookPolicy: options.webhookPolicy, secretBox: options.secretBox };
+      return { db: options.db, clock: options.clock, principal: await sessionUser(req, options), webhookPolicy: options.webhookPolicy, secretBox: options.secretBox, signIn: options.signIn };
     },
   });
   return (req: IncomingMessage, res: ServerResponse) => {

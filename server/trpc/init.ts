@@ -14,6 +14,7 @@ import { AppError, invalid } from "../errors";
 import { logger } from "../logger";
 import { describeFirstIssue, formatPath } from "../protocol/v1";
 import type { SecretBox } from "../secret-box";
+import type { SignInPolicy } from "../users/users";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { roleAtLeast } from "../vocabulary";
@@ -28,6 +29,8 @@ export interface Context {
   webhookPolicy?: WebhookPolicy;
   /** The console's encryption key (server/secret-box.ts); absent: nothing can be sealed (a webhook's signing secret). */
   secretBox?: SecretBox;
+  /** How people sign in here (ORCHARD_LOCAL_SIGN_IN, single sign-on); absent: with passwords only. */
+  signIn?: SignInPolicy;
 }
 
 export interface Meta {

@@ -46,6 +46,9 @@ function UsersAdmin() {
   const queryClient = useQueryClient();
   const { me } = useMe();
   const users = useQuery(trpc.users.list.queryOptions());
+  // Whether users may be created here (not with passwords switched off), as the server says.
+  const methods = useQuery(trpc.users.signInMethods.queryOptions());
+  const newUsers = methods.data?.newUsers;
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<RouterOutputs["users"]["create"] | null>(null);
   const [pending, setPending] = useState<Pending>(null);
@@ -157,20 +160,27 @@ function UsersAdmin() {
       <div className="page-header">
         <h1>Users</h1>
         <p className="muted">People who can sign in to this console, and what they may do.</p>
-        <div className="actions">
-          <button
-            type="button"
-            className="primary"
-            aria-expanded={creating}
-            onClick={() => {
-              setCreating(!creating);
-              setCreated(null);
-            }}
-          >
-            {creating ? "Close" : "New user"}
-          </button>
-        </div>
+        {newUsers?.allowed && (
+          <div className="actions">
+            <button
+              type="button"
+              className="primary"
+              aria-expanded={creating}
+              onClick={() => {
+                setCreating(!creating);
+                setCreated(null);
+              }}
+            >
+              {creating ? "Close" : "New user"}
+            </button>
+          </div>
+        )}
       </div>
+      {newUsers && !newUsers.allowed && (
+        <p className="notice info" role="note" data-testid="no-new-users">
+          No new users here: {newUsers.why}.
+        </p>
+      )}
       {created && (
         <section className="secret-box" role="status" aria-labelledby="new-user-title">
           <h2 id="new-user-title">User {created.user.email} created</h2>
@@ -196,7 +206,7 @@ function UsersAdmin() {
         </section>
       )}
       {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
-      {creating && (
+      {creating && newUsers?.allowed && (
         <CreateUserForm
           onCreated={(answer) => {
             setCreating(false);

@@ -1,7 +1,9 @@
 // Users: who is signed in, an admin's management of users, and each user's own password.
 import { changeOwnPasswordInput, createUserInput, removeUserInput, updateUserInput } from "../../users/schemas";
-import { changeOwnPassword, createUser, listUsers, readAccount, removeUser, updateUser } from "../../users/users";
-import { adminProcedure, publicProcedure, router, viewerProcedure } from "../init";
+import { changeOwnPassword, createUser, listUsers, PASSWORDS_ONLY, readAccount, removeUser, signInMethods, updateUser } from "../../users/users";
+import { adminProcedure, type Context, publicProcedure, router, viewerProcedure } from "../init";
+
+const signInOf = (ctx: Context) => ctx.signIn ?? PASSWORDS_ONLY;
 
 export const usersRouter = router({
   /** Who is signed in (null when nobody). */
@@ -13,10 +15,14 @@ export const usersRouter = router({
   list: adminProcedure
     .meta({ rings: "fleet" })
     .query(({ ctx }) => listUsers(ctx.db.prisma)),
+  /** How people sign in here, and whether a user may be created (not when passwords are switched off). */
+  signInMethods: adminProcedure
+    .meta({ rings: "fleet" })
+    .query(({ ctx }) => signInMethods(signInOf(ctx))),
   create: adminProcedure
     .meta({ rings: "fleet" })
     .input(createUserInput)
-    .mutation(({ ctx, input }) => createUser(ctx.db.prisma, ctx.actor, input)),
+    .mutation(({ ctx, input }) => createUser(ctx.db.prisma, ctx.actor, input, signInOf(ctx))),
   update: adminProcedure
     .meta({ rings: "fleet" })
     .input(updateUserInput)
