@@ -74,6 +74,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   // Users
   { method: "GET", path: "/me", procedure: "users.me", tag: "users", summary: "Who the token is: its name, role and rings" },
   { method: "GET", path: "/users", procedure: "users.list", tag: "users", summary: "List users" },
+  { method: "GET", path: "/users/by-email/{email}", procedure: "users.get", tag: "users", summary: "One user, by e-mail" },
   { method: "GET", path: "/users/sign-in-methods", procedure: "users.signInMethods", tag: "users", summary: "How people sign in here, and whether users may be created (not with passwords switched off)" },
   { method: "POST", path: "/users", procedure: "users.create", tag: "users", summary: "Create a user", creates: true },
   { method: "PATCH", path: "/users/{userId}", procedure: "users.update", tag: "users", summary: "Change a user's role, rings, or disable them" },

@@ -158,8 +158,7 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--enable", "the user can sign in again")
     .option("--json", "machine-readable output")
     .action(async (email: string, opts: { role?: (typeof roles)[number]; rings?: string[]; allRings?: boolean; disable?: boolean; enable?: boolean; json?: boolean }) => {
-      const found = (await api().call("users.list")).find((u) => u.email === email.toLowerCase());
-      if (!found) throw new CliFailure(problem(404, "NOT_FOUND", `email: no user ${email}`, { field: "email" }));
+      const found = await api().call("users.get", { email });
       const rings = opts.allRings ? null : opts.rings;
       const disabled = opts.disable ? true : opts.enable ? false : undefined;
       const updated = await api().call("users.update", { userId: found.id, role: opts.role, rings, disabled });

@@ -56,6 +56,10 @@ export const changeOwnPasswordInput = z.object({
 });
 export type ChangeOwnPasswordInput = z.input<typeof changeOwnPasswordInput>;
 
+/** One user, by e-mail (as the command line names them). */
+export const getUserInput = z.object({ email: emailSchema });
+export type GetUserInput = z.input<typeof getUserInput>;
+
 export const removeUserInput = z.object({
   userId: z.string().min(1),
   reason: z.string().max(500).optional(),

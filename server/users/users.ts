@@ -13,6 +13,8 @@ import {
   changeOwnPasswordInput,
   type CreateUserInput,
   createUserInput,
+  type GetUserInput,
+  getUserInput,
   type RemoveUserInput,
   removeUserInput,
   type UpdateUserInput,
@@ -103,6 +105,14 @@ export async function createUser(db: PrismaClient, actor: Actor, input: CreateUs
 
 export async function listUsers(db: PrismaClient) {
   return (await db.user.findMany({ orderBy: { email: "asc" }, select: userSelect })).map(shownUser);
+}
+
+/** One user by e-mail (the unique key), as the list shows them; NOT_FOUND naming the field. */
+export async function getUserByEmail(db: PrismaClient, input: GetUserInput) {
+  const { email } = getUserInput.parse(input);
+  const user = await db.user.findUnique({ where: { email }, select: userSelect });
+  if (!user) throw new AppError("NOT_FOUND", `email: no user ${email}`, { field: "email" });
+  return shownUser(user);
 }
 
 /**

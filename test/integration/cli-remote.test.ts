@@ -15,6 +15,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
+import { createRing } from "../../server/rings/rings";
 import { WEBHOOK_EVENT_KINDS } from "../../server/vocabulary";
 import { hex } from "../helpers/agent-http";
 import { startTestConsole, type TestConsole } from "../helpers/console";
@@ -143,6 +144,53 @@ describe("orchard against a remote console", () => {
     expect(lines.length).toBe(4);
     expect((await orchard(["audit", "export", "--action", "ring.create"], { local: true })).stdout).toBe(remote.stdout);
     expect((await orchard(["audit", "export"], { token: tokens.lab })).stderr).toMatch(/whole fleet/);
+  });
+});
+
+describe("orchard user update", () => {
+  it("reads the one user it names (not the whole list), and prints and refuses the same locally and remotely", async () => {
+    // Between the command line and the console: what it asks for.
+    const asked: string[] = [];
+    const proxy = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", async () => {
+        asked.push(`${req.method} ${req.url}`);
+        const body = chunks.length ? Buffer.concat(chunks) : undefined;
+        const answer = await fetch(`${app.url}${req.url}`, { method: req.method, headers: req.headers as Record<string, string>, body });
+        res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" }).end(Buffer.from(await answer.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const viaProxy = (args: string[]) => orchard(["--server", `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ...args], { token: tokens.admin });
+    try {
+      for (const ring of ["ops-a", "ops-b"]) await createRing(app.db.prisma, cliActor, { name: ring, branch: REF });
+      expect((await orchard(["user", "create", "--email", "Lab.Ops@Example.com", "--role", "viewer"], { token: tokens.admin })).code).toBe(0);
+      const args = ["user", "update", "LAB.OPS@example.com", "--role", "operator", "--rings", "ops-b,ops-a"];
+      const remote = await viaProxy(args);
+      expect(remote.code, remote.stderr).toBe(0);
+      expect(remote.stdout).toBe("lab.ops@example.com is operator of ops-b, ops-a\n");
+      expect(asked).toEqual(["GET /api/v1/users/by-email/LAB.OPS%40example.com", expect.stringMatching(/^PATCH \/api\/v1\/users\/c\w+$/)]);
+      const local = await orchard(args, { local: true });
+      expect([local.code, local.stdout]).toEqual([0, remote.stdout]);
+      for (const json of [["--json"], []]) {
+        const r = await orchard([...args, ...json], { token: tokens.admin });
+        const l = await orchard([...args, ...json], { local: true });
+        expect(r.stdout).toBe(l.stdout);
+      }
+      for (const [bad, message] of [
+        [["user", "update", "nobody@example.com", "--disable"], "orchard: email: no user nobody@example.com\n"],
+        [["user", "update", "not-an-email", "--disable"], "orchard: email: expected an e-mail address\n"],
+      ] as [string[], string][]) {
+        const r = await orchard(bad, { token: tokens.admin });
+        const l = await orchard(bad, { local: true });
+        expect([r.code, r.stderr], bad.join(" ")).toEqual([2, message]);
+        expect([l.code, l.stderr], bad.join(" ")).toEqual([2, message]);
+      }
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
 

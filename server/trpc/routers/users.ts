@@ -1,6 +1,16 @@
 // Users: who is signed in, an admin's management of users, and each user's own password.
-import { changeOwnPasswordInput, createUserInput, removeUserInput, updateUserInput } from "../../users/schemas";
-import { changeOwnPassword, createUser, listUsers, PASSWORDS_ONLY, readAccount, removeUser, signInMethods, updateUser } from "../../users/users";
+import { changeOwnPasswordInput, createUserInput, getUserInput, removeUserInput, updateUserInput } from "../../users/schemas";
+import {
+  changeOwnPassword,
+  createUser,
+  getUserByEmail,
+  listUsers,
+  PASSWORDS_ONLY,
+  readAccount,
+  removeUser,
+  signInMethods,
+  updateUser,
+} from "../../users/users";
 import { adminProcedure, type Context, publicProcedure, router, viewerProcedure } from "../init";
 
 const signInOf = (ctx: Context) => ctx.signIn ?? PASSWORDS_ONLY;
@@ -15,6 +25,11 @@ export const usersRouter = router({
   list: adminProcedure
     .meta({ rings: "fleet" })
     .query(({ ctx }) => listUsers(ctx.db.prisma)),
+  /** One user, by e-mail. */
+  get: adminProcedure
+    .meta({ rings: "fleet" })
+    .input(getUserInput)
+    .query(({ ctx, input }) => getUserByEmail(ctx.db.prisma, input)),
   /** How people sign in here, and whether a user may be created (not when passwords are switched off). */
   signInMethods: adminProcedure
     .meta({ rings: "fleet" })
