@@ -17,7 +17,7 @@ import { BrakeDialog, LiftQuarantineDialog } from "./brake-dialog";
 export type Row = RouterOutputs["releases"]["page"]["rows"][number];
 
 const PAGE_SIZE = 50;
-const SORTS = ["createdAt", "version", "ref", "builtAt"] as const;
+const SORTS = ["createdAt", "version", "ref"] as const;
 type Sort = (typeof SORTS)[number];
 
 const baseColumns: ColumnDef<Row, unknown>[] = [
@@ -40,6 +40,12 @@ const baseColumns: ColumnDef<Row, unknown>[] = [
     ),
   },
   {
+    id: "signature",
+    header: "Signature",
+    enableSorting: false,
+    cell: ({ row }) => <SignatureBadge state={row.original.signatureState} reason={row.original.signatureReason} />,
+  },
+  {
     id: "running",
     header: "Running on",
     enableSorting: false,
@@ -54,23 +60,20 @@ const baseColumns: ColumnDef<Row, unknown>[] = [
   },
   { id: "checksum", header: "Checksum", enableSorting: false, cell: ({ row }) => <Checksum value={row.original.checksum} copyable /> },
   {
-    id: "signature",
-    header: "Signature",
-    enableSorting: false,
-    cell: ({ row }) => <SignatureBadge state={row.original.signatureState} reason={row.original.signatureReason} />,
-  },
-  {
-    id: "builtAt",
-    header: "Built",
-    cell: ({ row }) => (row.original.builtAt ? <DateTime value={row.original.builtAt} stacked /> : <span className="muted">—</span>),
-  },
-  {
     id: "createdAt",
     header: "Added",
     cell: ({ row }) => (
       <span>
         <DateTime value={row.original.createdAt} stacked />
-        <span className="muted small">{row.original.source ? `from ${row.original.source.name}` : "by hand"}</span>
+        <span className="block muted small">
+          {row.original.source ? `from ${row.original.source.name}` : "by hand"}
+          {row.original.builtAt && (
+            <>
+              {", built "}
+              <DateTime value={row.original.builtAt} />
+            </>
+          )}
+        </span>
       </span>
     ),
   },
@@ -118,11 +121,6 @@ export function ReleasesView() {
           enableSorting: false,
           cell: ({ row }) => (
             <span className="row-actions">
-              {!row.original.quarantinedAt && !row.original.sendable && (
-                <span className="muted small" title={row.original.unsendableReason ?? undefined}>
-                  Cannot be rolled out
-                </span>
-              )}
               {!row.original.quarantinedAt && row.original.sendable && (
                 <Link
                   className="button-link"

@@ -16,7 +16,7 @@ export function AddSourceForm({ onAdded, onCancel }: { onAdded: (message: string
     trpc.sources.add.mutationOptions({
       onSuccess: async (source) => {
         await queryClient.invalidateQueries(trpc.sources.pathFilter());
-        onAdded(`Added source ${source.name}: it is read within seconds, then every ${source.pollIntervalSeconds} s.`);
+        onAdded(`Added source ${source.name}: it is read within seconds, then every ${Math.round(source.pollIntervalSeconds / 60)} min.`);
       },
     }),
   );

@@ -37,17 +37,17 @@ export function SourcesView() {
   const sources = useQuery({ ...trpc.sources.list.queryOptions({}), refetchInterval: 5000 });
   const [adding, setAdding] = useState(false);
   const [result, setResult] = useState<string | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
   const [removing, setRemoving] = useState<Source | null>(null);
   const refresh = () => Promise.all([queryClient.invalidateQueries(trpc.sources.pathFilter()), queryClient.invalidateQueries(trpc.releases.pathFilter())]);
   const sync = useMutation(
     trpc.sources.sync.mutationOptions({
       onSuccess: async (results) => {
         await refresh();
-        setResult(
-          results
-            .map((r) => (r.ok ? `${r.source}: ${r.created.length ? `new release${r.created.length > 1 ? "s" : ""} ${r.created.join(", ")}` : "nothing new"}` : `${r.source}: failed: ${r.error}`))
-            .join(" · ") || "No enabled sources.",
-        );
+        const ok = results.filter((r) => r.ok);
+        const failed = results.filter((r) => !r.ok);
+        setResult(ok.length ? ok.map((r) => `${r.source}: ${r.created.length ? `new release${r.created.length > 1 ? "s" : ""} ${r.created.join(", ")}` : "nothing new"}`).join(" · ") : null);
+        setFailure(failed.length ? failed.map((r) => `${r.source}: failed: ${r.error}`).join(" · ") : null);
       },
     }),
   );
@@ -164,7 +164,7 @@ export function SourcesView() {
         )}
       </div>
       {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
-      <ErrorNotice error={sync.error?.message ?? update.error?.message} />
+      <ErrorNotice error={failure ?? sync.error?.message ?? update.error?.message} />
       {operator && adding && (
         <AddSourceForm
           onAdded={(text) => {
