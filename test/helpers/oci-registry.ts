@@ -279,6 +279,8 @@ export interface TokenServer {
   rootCertBundle: string;
   /** Every token request: its query and the user of its Basic credentials (null when anonymous). */
   requests: { service: string | null; scopes: string[]; user: string | null }[];
+  /** The next token issued is already expired (the registry refuses it) while `expires_in` says 300 s. */
+  expireNextToken: boolean;
   stop(): Promise<void>;
 }
 
@@ -305,6 +307,7 @@ export async function startTokenServer(dir: string, users: Record<string, string
   const service = "orchard-test-registry";
   const issuer = "orchard-test-issuer";
   const requests: TokenServer["requests"] = [];
+  const state = { expireNextToken: false } as TokenServer;
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
@@ -332,7 +335,11 @@ export async function startTokenServer(dir: string, users: Record<string, string
       const actions = rest.pop() ?? "";
       return [{ type, name: rest.join(":"), actions: actions.split(",") }];
     });
-    const now = Math.floor(Date.now() / 1000);
+    let now = Math.floor(Date.now() / 1000);
+    if (state.expireNextToken) {
+      state.expireNextToken = false;
+      now -= 3600;
+    }
     const header = { typ: "JWT", alg: "ES256", x5c: [certDer.toString("base64")] };
     const claims = { iss: issuer, sub: user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()).slice(2), access };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
@@ -343,7 +350,7 @@ export async function startTokenServer(dir: string, users: Record<string, string
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
-  return {
+  Object.assign(state, {
     url,
     realm: `${url}/token`,
     service,
@@ -351,7 +358,8 @@ export async function startTokenServer(dir: string, users: Record<string, string
     rootCertBundle: certPath,
     requests,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  });
+  return state;
 }
 
 /** An htpasswd file with bcrypt entries (what distribution's htpasswd auth reads). */

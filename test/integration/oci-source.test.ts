@@ -271,7 +271,7 @@ describe("a registry with token auth", () => {
   const creds = { username: "ci", password: "s3cret" };
 
   beforeAll(async () => {
-    tokens = await startTokenServer(path.join(dir, "token"), { [creds.username]: creds.password });
+    tokens = await startTokenServer(path.join(dir, "token"), { [creds.username]: creds.password, renewer: "pw2" });
     stops.push(tokens.stop);
     secured = await startRegistry(path.join(dir, "secured"), {
       kind: "token",
@@ -296,6 +296,17 @@ describe("a registry with token auth", () => {
     await readOciSource({ registry: secured.url, repository: NAME, tag: "41.1", ...creds });
     expect(tokens.requests).toHaveLength(1);
     expect(images[0].digest).toBe((await skopeoInspect(secured, `${NAME}:41.2`, { creds: `${creds.username}:${creds.password}` })).Digest);
+  });
+
+  it("asks for a new token once when the registry refuses the one it holds", async () => {
+    const renewer = { username: "renewer", password: "pw2" };
+    tokens.requests.length = 0;
+    tokens.expireNextToken = true; // the first token is expired for the registry although expires_in says 300 s
+    const [image] = await readOciSource({ registry: secured.url, repository: NAME, tag: "41.2", ...renewer });
+    expect(image.version).toBe("41.2");
+    expect(tokens.requests.map((r) => r.user)).toEqual(["renewer", "renewer"]);
+    await readOciSource({ registry: secured.url, repository: NAME, tag: "41.1", ...renewer });
+    expect(tokens.requests).toHaveLength(2);
   });
 
   it("wrong or missing credentials: a sentence naming the repository", async () => {
