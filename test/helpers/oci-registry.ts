@@ -92,8 +92,12 @@ ${authYaml}`;
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   let exited = false;
+  // Never outlive the test process, even when a hook times out before stop().
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
   child.on("exit", () => {
     exited = true;
+    process.off("exit", killOnExit);
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;

@@ -83,7 +83,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const stop of stops.reverse()) await stop();
+  for (const stop of stops.reverse()) await stop().catch(() => {});
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
