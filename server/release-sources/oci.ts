@@ -21,7 +21,7 @@ import { z } from "zod";
 import { invalid } from "../errors";
 import { diffImages, type ImageDiff } from "./oci-diff";
 import { digestSyntax, type ManifestDocument, MEDIA_TYPES, RegistryClient } from "./oci-registry";
-import { checkSignatures, parsePublicKey, type SignatureResult } from "./oci-signature";
+import { checkSignatures, parsePublicKey, type SignatureResult, signatureTag } from "./oci-signature";
 import { isAttachmentTag, tagGlobToRegExp, tagPatternSyntax, tagSyntax } from "./oci-tags";
 import { SourceReadError } from "./source-error";
 
@@ -292,9 +292,16 @@ async function readImage(
     labels[LABELS.url] ? `URL: ${labels[LABELS.url]}` : null,
   ].filter((line): line is string => Boolean(line));
 
-  const signature: SignatureResult = key
+  let signature: SignatureResult = key
     ? await checkSignatures(client, key, { digest: image.digest, repository: config.repository })
     : { state: "not_checked", reason: null };
+  if (signature.state === "unsigned" && indexDigest && (await client.getManifest(signatureTag(indexDigest))) !== "missing") {
+    // `cosign sign` without --recursive signs only the list; a machine pulling the platform image by digest finds no signature.
+    signature = {
+      state: "unsigned",
+      reason: `no signature for ${image.digest}, the ${config.platform} image machines switch to; only its manifest list ${indexDigest} is signed (sign with cosign sign --recursive)`,
+    };
+  }
 
   return {
     tag,

@@ -376,6 +376,22 @@ describe("cosign signatures", () => {
     expect(byTag["other-repo"]).toEqual({ state: "invalid", reason: `the signature is for repository someone/else, not ${NAME}` });
   });
 
+  it("a manifest list: the platform image's signature counts; a signature of the list alone leaves it unsigned, with the reason", async () => {
+    await layout.push("multi", signed, "exampleos/multi", "41", { all: true });
+    const [before] = await readOciSource({ registry: signed.url, repository: "exampleos/multi", tag: "41", publicKey: key.publicKeyPem });
+    expect(before.signature.state).toBe("unsigned");
+    const indexDigest = before.indexDigest ?? "";
+    await pushSignature(path.join(dir, "sig-index"), signed, "exampleos/multi", indexDigest, key.privateKey);
+    const [listOnly] = await readOciSource({ registry: signed.url, repository: "exampleos/multi", tag: "41", publicKey: key.publicKeyPem });
+    expect(listOnly.signature).toEqual({
+      state: "unsigned",
+      reason: `no signature for ${before.digest}, the linux/amd64 image machines switch to; only its manifest list ${indexDigest} is signed (sign with cosign sign --recursive)`,
+    });
+    await pushSignature(path.join(dir, "sig-platform"), signed, "exampleos/multi", before.digest, key.privateKey);
+    const [both] = await readOciSource({ registry: signed.url, repository: "exampleos/multi", tag: "41", publicKey: key.publicKeyPem });
+    expect(both.signature).toEqual({ state: "valid", reason: null });
+  });
+
   it("invalid with another key; not checked without one", async () => {
     const [withOther] = await readOciSource({ registry: signed.url, repository: NAME, tag: "41.1", publicKey: otherKey.publicKeyPem });
     expect(withOther.signature).toEqual({ state: "invalid", reason: "the signature does not verify with the source's public key" });
