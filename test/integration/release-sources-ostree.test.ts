@@ -13,6 +13,7 @@ import { cliActor } from "../../server/audit/audit";
 import { openDatabase } from "../../server/db/client";
 import { AppError } from "../../server/errors";
 import { addSource, listSources, removeSource, syncDueSources, syncSources, updateSource } from "../../server/release-sources/sources";
+import { setFloor } from "../../server/releases/update-paths";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { pinMachines } from "../../server/machines/bulk-actions";
 import { pinMachine } from "../../server/rollouts/machine-actions";
@@ -151,6 +152,8 @@ describe("ostree release sources", () => {
       expect(ring.code).toBe("CONFLICT");
       expect(ring.field).toBe("version");
       expect(ring.message).toMatch(new RegExp(`release ${version} is (wrongly signed|unsigned).*cannot be sent to machines`));
+      const floor = await refusal(setFloor(console_.db.prisma, cliActor, { version, ref: REF, floor: true }));
+      expect([floor.code, floor.field]).toEqual(["CONFLICT", "version"]);
       const rollout = await refusal(startRollout(console_.db.prisma, cliActor, { version, ref: REF, rings: ["canary"] }));
       expect(rollout.code).toBe("CONFLICT");
       expect(rollout.field).toBe("version");

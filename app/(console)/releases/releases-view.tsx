@@ -153,13 +153,16 @@ export function ReleasesView() {
           {releases.data ? `${releases.data.total.toLocaleString()} releases · ` : ""}immutable commits of a branch: ref,
           checksum and version · <Link href="/releases/sources">Release sources</Link>
         </p>
-        {operator && (
-          <div className="actions">
+        <div className="actions">
+          <Link className="button-link" href={`/releases/paths${ref ? `?ref=${encodeURIComponent(ref)}` : ""}`}>
+            Update paths
+          </Link>
+          {operator && (
             <button type="button" className="primary" aria-expanded={adding} onClick={() => setAdding(!adding)}>
               {adding ? "Close" : "Add release"}
             </button>
-          </div>
-        )}
+          )}
+        </div>
       </div>
       {operator && !fleetOperator && (
         <p className="page-intro">
