@@ -8,9 +8,12 @@
 //   checksum, so that what was read is what ostree fetched;
 // - ed25519: the detached metadata's `ostree.sign.ed25519` signatures are
 //   checked over the commit object with the source's public key, exactly as
-//   libostree's ed25519 signer does (`ostree sign --verify`). Debian's
-//   ostree 2022.7 is built without ed25519 ("Requested signature type is not
-//   implemented"), so the check is node:crypto's, on the bytes ostree fetched;
+//   libostree's ed25519 signer does (`ostree sign --verify`;
+//   ostreedev/ostree src/libostree/ostree-sign-ed25519.c: each child of the
+//   `aay` is a detached signature over the commit variant's bytes, and one
+//   that verifies with a trusted key is enough). Debian's ostree 2022.7 is
+//   built without libsodium ("Requested signature type is not implemented"),
+//   so the check is node:crypto's, on the bytes ostree fetched;
 // - GPG: the key is imported into the remote's keyring (`ostree remote
 //   gpg-import`) and ostree itself verifies (`ostree show
 //   --gpg-verify-remote`).

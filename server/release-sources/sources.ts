@@ -266,6 +266,8 @@ export interface PassResult {
 
 export interface SyncOptions {
   workDir?: string;
+  /** Sync-now only: how long to wait for another process's pass (default SYNC_WAIT_SECONDS). */
+  waitSeconds?: number;
   log?: Logger;
   clock?: Clock;
 }
@@ -386,10 +388,13 @@ export async function syncDueSources(db: PrismaClient, options: SyncOptions & { 
   return results;
 }
 
+/** How long a sync-now waits for a pass another process has under way. */
+export const SYNC_WAIT_SECONDS = 60;
+
 /**
  * Syncs now: one source (enabled or not) or every enabled one. A source that
- * another process is passing over is waited for, then passed over again, so
- * that the answer says what the source has now.
+ * another process is passing over is waited for (up to a minute), then passed
+ * over again, so that the answer says what the source has now.
  */
 export async function syncSources(db: PrismaClient, input: { source?: string }, options: SyncOptions = {}): Promise<PassResult[]> {
   const data = syncSourcesInput.parse(input);
@@ -401,14 +406,26 @@ export async function syncSources(db: PrismaClient, input: { source?: string }, 
   if (data.source && targets.length === 0) throw invalid("source", `no source named ${data.source}`);
   const results: PassResult[] = [];
   for (const target of targets) {
-    const deadline = Date.now() + (LEASE_SECONDS + 5) * 1000;
+    const wait = options.waitSeconds ?? SYNC_WAIT_SECONDS;
+    const deadline = Date.now() + wait * 1000;
     let claimed = await claim(db, target.id);
     while (!claimed && Date.now() < deadline) {
       if (!(await db.releaseSource.findUnique({ where: { id: target.id }, select: { id: true } }))) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
       claimed = await claim(db, target.id);
     }
-    if (!claimed) continue;
+    if (!claimed) {
+      const row = await db.releaseSource.findUnique({ where: { id: target.id }, select: { leaseUntil: true, nextAttemptAt: true } });
+      if (!row) continue;
+      results.push({
+        source: target.name,
+        ok: false,
+        created: [],
+        error: `another console process has been reading this source for over ${wait} s (until ${row.leaseUntil?.toISOString() ?? "now"} at most); try again later`,
+        nextAttemptAt: row.nextAttemptAt,
+      });
+      continue;
+    }
     results.push(await pass(db, claimed, options));
   }
   return results;

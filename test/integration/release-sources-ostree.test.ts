@@ -243,6 +243,18 @@ describe("ostree release sources", () => {
     }
   });
 
+  it("waits for a pass another process has under way, and says so when it does not end", async () => {
+    // A pass that another process holds (its lease), as if it hung: sync-now does not read beside it.
+    await console_.db.prisma.releaseSource.updateMany({ where: { name: "testos-stable" }, data: { leaseUntil: new Date(Date.now() + 60_000) } });
+    const [held] = await syncSources(console_.db.prisma, { source: "testos-stable" }, { workDir: console_.sourcesDir, waitSeconds: 1 });
+    expect(held).toMatchObject({ ok: false, created: [] });
+    expect(held.error).toMatch(/another console process has been reading this source/);
+    // Its lease runs out (the process died): the next one reads it.
+    await console_.db.prisma.releaseSource.updateMany({ where: { name: "testos-stable" }, data: { leaseUntil: new Date(Date.now() - 1000) } });
+    const [after] = await syncSources(console_.db.prisma, { source: "testos-stable" }, { workDir: console_.sourcesDir });
+    expect(after).toMatchObject({ ok: true, error: null });
+  });
+
   it("reads a Flatpak repository through an app/ ref", async () => {
     const flatRepo = path.join(tmp, "flatpak-repo");
     const app = path.join(tmp, "app");
