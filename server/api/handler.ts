@@ -181,6 +181,7 @@ export interface ApiOptions {
   secretBox?: SecretBox;
   /** How people sign in here. */
   signIn?: SignInPolicy;
+  sourcesDir?: string;
 }
 
 export function createApiHandler(options: ApiOptions) {
@@ -248,7 +249,13 @@ export function createApiHandler(options: ApiOptions) {
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
-      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy, secretBox: options.secretBox, signIn: options.signIn }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
+      const run = () =>
+        call(
+          { db, clock, webhookPolicy: options.webhookPolicy, secretBox: options.secretBox, signIn: options.signIn, sourcesDir: options.sourcesDir },
+          principal,
+          route,
+          inputSchemaOf(route.procedure) ? input : undefined,
+        );
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {

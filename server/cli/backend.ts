@@ -13,6 +13,7 @@ import { type Config, loadConfig, signInPolicyOf } from "../config";
 import { systemClock } from "../clock";
 import { type Database, openDatabase } from "../db/client";
 import { KEY_VARIABLE, loadSecretBox, SecretBox } from "../secret-box";
+import { sourcesWorkDir } from "../release-sources/sources";
 import { type AppRouter, createCaller } from "../trpc/router";
 import { sealClearSecrets } from "../webhooks/webhooks";
 
@@ -87,7 +88,15 @@ export function localBackend(): Backend {
       const open = await db();
       // The console's own settings, as its procedures see them in the console process.
       const webhookPolicy = { allowPrivate: settings().ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
-      let target: unknown = createCaller({ db: open, clock: systemClock, principal, webhookPolicy, secretBox: secretBox(), signIn: signInPolicyOf(settings()) });
+      let target: unknown = createCaller({
+        db: open,
+        clock: systemClock,
+        principal,
+        webhookPolicy,
+        secretBox: secretBox(),
+        signIn: signInPolicyOf(settings()),
+        sourcesDir: sourcesWorkDir(settings().dataDir),
+      });
       for (const part of procedure.split(".")) target = (target as Record<string, unknown>)[part];
       try {
         return (await (target as (input: unknown) => Promise<unknown>)(input)) as never;

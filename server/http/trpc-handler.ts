@@ -15,7 +15,7 @@ export const TRPC_PREFIX = "/api/trpc";
 /** Mutations must carry this header: a cross-site form cannot set it (CSRF). */
 export const CSRF_HEADER = "x-orchard-csrf";
 
-export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox; signIn: SignInPolicy }) {
+export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox; signIn: SignInPolicy; sourcesDir?: string }) {
   const handler = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_PREFIX}/`,
@@ -24,7 +24,15 @@ export function createTrpcHandler(options: SessionOptions & { clock: Clock; webh
     // every console connection for seconds.
     maxBatchSize: MAX_BATCH_SIZE,
     async createContext({ req }): Promise<Context> {
-      return { db: options.db, clock: options.clock, principal: await sessionUser(req, options), webhookPolicy: options.webhookPolicy, secretBox: options.secretBox, signIn: options.signIn };
+      return {
+        db: options.db,
+        clock: options.clock,
+        principal: await sessionUser(req, options),
+        webhookPolicy: options.webhookPolicy,
+        secretBox: options.secretBox,
+        signIn: options.signIn,
+        sourcesDir: options.sourcesDir,
+      };
     },
   });
   return (req: IncomingMessage, res: ServerResponse) => {

@@ -1,12 +1,15 @@
 // Rollouts as operators drive them: dry run, start, pause, resume, approve,
 // abort, revert (whole rollout or one ring), and the release's emergency
 // brake. The controller (controller.ts) moves running rollouts forward.
+import { assertSendable, sendability } from "../releases/sendable";
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import { Prisma, type PrismaClient } from "../db/client";
 import { conflict, invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
+import { prismaQuery, readUpdatePath } from "../agents/views";
+import { hopCount } from "../releases/paths";
 import { isOnline } from "../machines/machines";
 import {
   ACTIVE_ROLLOUT_STATES,
@@ -53,7 +56,7 @@ const REBOOTING_SQL = Prisma.raw(sqlList(["rebooting", "verifying"]));
 export async function findRelease(db: Tx | PrismaClient, version: string, ref?: string) {
   const releases = await db.release.findMany({
     where: { version, ...(ref ? { branch: { ref } } : {}) },
-    select: { id: true, version: true, checksum: true, createdAt: true, quarantinedAt: true, branch: { select: { id: true, ref: true } } },
+    select: { id: true, version: true, checksum: true, createdAt: true, quarantinedAt: true, signatureState: true, signatureReason: true, branch: { select: { id: true, ref: true } } },
   });
   if (releases.length === 0) throw invalid("version", `no release ${version}${ref ? ` on ${ref}` : ""}`);
   if (releases.length > 1) throw invalid("ref", `several branches have a release ${version}: name the ref`);
@@ -90,6 +93,7 @@ async function ringCandidates(db: Tx | PrismaClient, ringId: string, intervalSec
       rollbackTo: true,
       lastSeenAt: true,
       bootedVersion: true,
+      bootedChecksum: true,
     },
     orderBy: { cohort: "asc" },
   });
@@ -103,6 +107,7 @@ async function ringCandidates(db: Tx | PrismaClient, ringId: string, intervalSec
     pinned: m.pinnedReleaseId !== null || (m.rollbackTo as { hold?: boolean } | null)?.hold === true,
     online: isOnline(m.lastSeenAt, intervalSeconds, now),
     bootedVersion: m.bootedVersion,
+    bootedChecksum: m.bootedChecksum,
   }));
 }
 
@@ -121,13 +126,18 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
   const rings = await ringsByName(db, plan.rings);
   const now = clock.now();
   const membership = membershipOf(plan);
+  const path = await readUpdatePath(prismaQuery(db), release.branch.id);
+  // Boots each machine needs to reach the release: more than one through floors or around blocked paths, none at a dead end.
+  const hopsOf = (c: { bootedChecksum: string | null }) => (path ? hopCount(path, c.bootedChecksum, release.checksum) : c.bootedChecksum === release.checksum ? 0 : 1);
   const result = [];
   for (const ring of rings) {
-    const candidates = await ringCandidates(db, ring.id, ring.checkInIntervalSeconds, now);
+    const candidates = (await ringCandidates(db, ring.id, ring.checkInIntervalSeconds, now)).map((c) => ({ ...c, hops: hopsOf(c) }));
     const first = plan.singleFirst ? pickFirstMachine(candidates, membership) : null;
     const ringMembership = { ...membership, firstMachineIds: first ? [first.machineId] : [] };
     const waves = membership.waves.map((w) => ({ number: w.index + 1, label: w.label, count: 0, machines: [] as typeof candidates }));
     const excluded: typeof candidates = [];
+    let multiHop = 0;
+    let noPath = 0;
     for (const c of candidates) {
       const wave = waveFor(c, ringMembership);
       if (wave === null) {
@@ -135,6 +145,8 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
         continue;
       }
       waves[wave].count++;
+      if (c.hops > 1) multiHop++;
+      if (c.hops === 0 && c.bootedChecksum !== release.checksum) noPath++;
       if (waves[wave].machines.length < PREVIEW_MACHINES_PER_WAVE) waves[wave].machines.push(c);
     }
     result.push({
@@ -147,17 +159,30 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
       waves: waves.map((w) => ({ ...w, machines: w.machines.map(previewMachine) })),
       excluded: excluded.slice(0, PREVIEW_MACHINES_PER_WAVE).map(previewMachine),
       excludedCount: excluded.length,
+      /** Machines that boot one or more floors (or go around a blocked path) on their way. */
+      multiHop,
+      /** Machines no allowed path takes to the release: they are sent nothing. */
+      noPath,
     });
   }
   return {
-    release: { version: release.version, ref: release.branch.ref, checksum: release.checksum, quarantined: release.quarantinedAt !== null },
+    release: {
+      version: release.version,
+      ref: release.branch.ref,
+      checksum: release.checksum,
+      quarantined: release.quarantinedAt !== null,
+      signatureState: release.signatureState,
+      // Whether it may be sent at all (server/releases/sendable.ts): the dry run says so before anyone presses start.
+      sendable: sendability(release).sendable,
+      unsendableReason: sendability(release).reason,
+    },
     plan,
     rings: result,
   };
 }
 
-function previewMachine(m: { machineId: string; hostname: string; cohort: number; online: boolean; pinned: boolean; bootedVersion: string | null }) {
-  return { machineId: m.machineId, hostname: m.hostname, cohort: m.cohort, online: m.online, pinned: m.pinned, bootedVersion: m.bootedVersion };
+function previewMachine(m: { machineId: string; hostname: string; cohort: number; online: boolean; pinned: boolean; bootedVersion: string | null; hops: number }) {
+  return { machineId: m.machineId, hostname: m.hostname, cohort: m.cohort, online: m.online, pinned: m.pinned, bootedVersion: m.bootedVersion, hops: m.hops };
 }
 
 function isOlder(release: { createdAt: Date; id?: string }, current: { createdAt: Date; id: string } | null | undefined) {
@@ -172,6 +197,7 @@ export async function startRollout(db: PrismaClient, actor: Actor, input: StartR
   const rollout = await db.$transaction(async (tx) => {
     const release = await findRelease(tx, plan.version, plan.ref);
     if (release.quarantinedAt) throw conflict(`release ${release.version} is quarantined (emergency brake)`, "version");
+    assertSendable(release, "version");
     const rings = await ringsByName(tx, plan.rings);
     for (const ring of rings) {
       if (isOlder(release, ring.currentRelease) && !plan.allowDowngrade) {
