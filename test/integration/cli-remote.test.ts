@@ -23,6 +23,8 @@ import { waitFor } from "../helpers/fleet";
 import { REF, SimFleet } from "../helpers/sim-machines";
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
+/** For a test that runs a score of commands, each a process of its own (some 2 s to start, far more on a loaded machine): a generous hang detector. */
+const MANY_COMMANDS = 300_000;
 let app: TestConsole;
 const tokens = { operator: "", viewer: "", lab: "", admin: "" };
 
@@ -191,7 +193,7 @@ describe("orchard user update", () => {
       proxy.closeAllConnections();
       await new Promise((resolve) => proxy.close(resolve));
     }
-  });
+  }, MANY_COMMANDS);
 });
 
 describe("orchard webhook", () => {
@@ -303,7 +305,7 @@ describe("orchard webhook", () => {
       { action: "webhook.delete", actorLabel: "token:hooks" },
       { action: "webhook.delete", actorLabel: me },
     ]);
-  });
+  }, MANY_COMMANDS);
 
   it("refuses bad input naming the field, and a token that is not an admin's, with the same words and exit codes either way", async () => {
     const before = await app.db.prisma.webhookSubscription.count();
@@ -339,5 +341,5 @@ describe("orchard webhook", () => {
     const operator = await orchard(["webhook", "list"]);
     expect([operator.code, operator.stderr]).toEqual([1, "orchard: this needs the admin role\n"]);
     expect(await app.db.prisma.webhookSubscription.count()).toBe(before);
-  });
+  }, MANY_COMMANDS);
 });
