@@ -126,7 +126,7 @@ async function removalBlockers(db: PrismaClient | Prisma.TransactionClient, ring
     const count = machineCount.get(id) ?? 0;
     const ofRing = rollouts.filter((r) => r.ringId === id);
     const active = ofRing.find((r) => (ACTIVE_ROLLOUT_STATES as readonly string[]).includes(r.rollout.state));
-    if (count > 0) why.set(id, `it has ${count} ${count === 1 ? "machine" : "machines"}: move or retire them first`);
+    if (count > 0) why.set(id, `it has ${count} ${count === 1 ? "machine" : "machines"}: move or retire ${count === 1 ? "it" : "them"} first`);
     else if (active) why.set(id, `rollout ${active.rollout.release.version} (${active.rollout.state.replace("_", " ")}) is under way on it`);
     else if (ofRing.length > 0) {
       const newest = ofRing[0].rollout;

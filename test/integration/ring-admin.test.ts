@@ -185,7 +185,7 @@ describe("removing a ring", () => {
     const before = [await changes(), await order()];
 
     const withMachines = await refusal(caller().rings.remove({ ring: canary }));
-    expect(withMachines).toEqual({ code: "CONFLICT", field: "ring", message: `ring: ring ${canary} cannot be removed: it has 1 machine: move or retire them first` });
+    expect(withMachines).toEqual({ code: "CONFLICT", field: "ring", message: `ring: ring ${canary} cannot be removed: it has 1 machine: move or retire it first` });
     const underWay = await refusal(caller().rings.remove({ ring: beta }));
     expect(underWay).toMatchObject({ code: "CONFLICT", field: "ring", message: expect.stringContaining("rollout 1.0 (running) is under way on it") });
     const history = await refusal(caller().rings.remove({ ring: stable }));
@@ -199,7 +199,7 @@ describe("removing a ring", () => {
     // The list says the same, ring by ring.
     const list = await caller().rings.list();
     const why = (name: string) => list.find((r) => r.name === name)!.actions.remove;
-    expect(why(canary)).toEqual({ allowed: false, why: "it has 1 machine: move or retire them first" });
+    expect(why(canary)).toEqual({ allowed: false, why: "it has 1 machine: move or retire it first" });
     expect(why(beta).why).toContain("under way");
     expect(why(stable).why).toContain("rename it instead");
     await caller().rollouts.abort({ rolloutId: running.id });
