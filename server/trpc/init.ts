@@ -27,6 +27,8 @@ export interface Context {
   webhookPolicy?: WebhookPolicy;
   /** The rings single sign-on's group mapping names (ORCHARD_OIDC_GROUPS), which a rename or removal cannot rewrite. */
   ssoRings?: readonly string[];
+  /** Where release source readers keep their state (the data folder's release-sources); absent: under ORCHARD_DATA_DIR. */
+  sourcesDir?: string;
 }
 
 export interface Meta {
