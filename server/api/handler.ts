@@ -147,6 +147,8 @@ export interface ApiOptions {
   url: string;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE). */
   webhookPolicy?: WebhookPolicy;
+  /** The rings ORCHARD_OIDC_GROUPS names (see Context). */
+  ssoRings?: readonly string[];
   sourcesDir?: string;
 }
 
@@ -215,7 +217,8 @@ export function createApiHandler(options: ApiOptions) {
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
-      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy, sourcesDir: options.sourcesDir }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
+      const run = () =>
+        call({ db, clock, webhookPolicy: options.webhookPolicy, ssoRings: options.ssoRings, sourcesDir: options.sourcesDir }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {
