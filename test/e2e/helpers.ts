@@ -121,6 +121,15 @@ async function seedMachines(request: APIRequestContext, baseURL: string, count: 
   }
 }
 
+/** The same screenshot at 1366 and at 414 px wide (`name-414.png`): a desktop and a phone. */
+export async function shotPhone(page: Page, name: string) {
+  const size = page.viewportSize() ?? { width: 1366, height: 900 };
+  await shot(page, name);
+  await page.setViewportSize({ width: 414, height: size.height });
+  await shot(page, `${name}-414`);
+  await page.setViewportSize(size);
+}
+
 /** The same screenshot at 1366 and at 1024 px wide (`name-1024.png`), for pages that must hold at both. */
 export async function shotWide(page: Page, name: string) {
   const size = page.viewportSize() ?? { width: 1366, height: 900 };
