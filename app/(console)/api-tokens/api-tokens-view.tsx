@@ -152,7 +152,14 @@ function NewApiTokenBox({ created, onDismiss }: { created: CreatedApiToken; onDi
       <p className="muted">
         It acts as {record.role === "viewer" ? "a" : "an"} {record.role} on{" "}
         {record.rings === null ? "every ring" : `${record.rings.join(", ")} only`}
-        {record.expiresAt ? `, until ${new Date(record.expiresAt).toLocaleString()}` : ", with no expiry"}. Try it:
+        {record.expiresAt ? (
+          <>
+            , until <DateTime value={record.expiresAt} relative={false} />
+          </>
+        ) : (
+          ", with no expiry"
+        )}
+        . Try it:
       </p>
       <div className="secret-row">
         <code className="secret example">{example}</code>
