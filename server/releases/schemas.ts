@@ -35,3 +35,28 @@ export const listReleasesPageInput = z.object({
 export type ListReleasesPageInput = z.input<typeof listReleasesPageInput>;
 
 export const getReleaseInput = z.object({ version: versionSchema, ref: z.string().max(255).optional() });
+
+const pathReason = z.string().trim().max(500, "at most 500 characters").optional();
+
+/** Marks (or unmarks) a release as a floor of its branch. */
+export const setFloorInput = z.object({
+  version: versionSchema,
+  ref: refSchema.optional(),
+  floor: z.boolean(),
+  reason: pathReason,
+});
+export type SetFloorInput = z.infer<typeof setFloorInput>;
+
+/** Blocks (or unblocks) the direct paths from some releases of a branch to a newer one. */
+export const blockPathInput = z.object({
+  ref: refSchema.optional(),
+  from: z.array(versionSchema).min(1, "name at least one release").max(200, "at most 200 releases"),
+  to: versionSchema,
+  reason: pathReason,
+});
+export type BlockPathInput = z.infer<typeof blockPathInput>;
+export const unblockPathInput = blockPathInput.omit({ reason: true });
+export type UnblockPathInput = z.infer<typeof unblockPathInput>;
+
+/** A branch's update graph: its releases in order, floors, blocked paths, and who runs what. */
+export const updateGraphInput = z.object({ ref: refSchema });

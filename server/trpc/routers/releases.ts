@@ -1,5 +1,15 @@
 import { addRelease, getRelease, listBranches, listReleases, listReleasesPage } from "../../releases/releases";
-import { addReleaseInput, getReleaseInput, listReleasesInput, listReleasesPageInput } from "../../releases/schemas";
+import {
+  addReleaseInput,
+  blockPathInput,
+  getReleaseInput,
+  listReleasesInput,
+  listReleasesPageInput,
+  setFloorInput,
+  unblockPathInput,
+  updateGraphInput,
+} from "../../releases/schemas";
+import { blockPath, setFloor, unblockPath, updateGraph } from "../../releases/update-paths";
 import { brakeRelease, liftQuarantine, previewBrake } from "../../rollouts/rollouts";
 import { brakeInput, liftQuarantineInput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
@@ -42,4 +52,23 @@ export const releasesRouter = router({
     .meta({ rings: "fleet" })
     .input(liftQuarantineInput)
     .mutation(({ ctx, input }) => liftQuarantine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** Marks or unmarks a floor: every machine older than it boots it before anything newer (every ring of the branch). */
+  setFloor: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(setFloorInput)
+    .mutation(({ ctx, input }) => setFloor(ctx.db.prisma, ctx.actor, input)),
+  /** Blocks the direct paths from releases to a newer one (every ring of the branch). */
+  blockPath: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(blockPathInput)
+    .mutation(({ ctx, input }) => blockPath(ctx.db.prisma, ctx.actor, input)),
+  unblockPath: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(unblockPathInput)
+    .mutation(({ ctx, input }) => unblockPath(ctx.db.prisma, ctx.actor, input)),
+  /** The branch's update graph: releases in order, floors, blocked paths, machines of each ring on each release. */
+  graph: viewerProcedure
+    .meta({ rings: "scoped" })
+    .input(updateGraphInput)
+    .query(({ ctx, input }) => updateGraph(ctx.db.prisma, input, ctx.actor.rings)),
 });
