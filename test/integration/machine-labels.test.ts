@@ -9,7 +9,7 @@ import type { Role } from "../../server/audit/audit";
 import { systemClock } from "../../server/clock";
 import { type Database, openDatabase } from "../../server/db/client";
 import { createCaller } from "../../server/trpc/router";
-import { freshDatabaseUrl, userPrincipal } from "../helpers/console";
+import { freshDatabaseUrl, oneUserPerRole, userPrincipal } from "../helpers/console";
 
 const REF = "exampleos/x86_64/stable";
 let db: Database;
@@ -28,12 +28,7 @@ const labelsOf = async (machineId: string) =>
 
 beforeAll(async () => {
   db = await openDatabase({ databaseUrl: await freshDatabaseUrl(), dataDir: "/tmp", migrate: false });
-  for (const role of ["viewer", "operator", "admin"] as const) {
-    users[role] = await db.prisma.user.create({
-      data: { email: `${role}@example.com`, role, passwordHash: "x" },
-      select: { id: true, email: true, role: true },
-    });
-  }
+  Object.assign(users, await oneUserPerRole(db.prisma));
   const admin = caller("admin");
   await admin.rings.create({ name: "canary", branch: REF, failureDomainLabel: "site" });
   await admin.rings.create({ name: "beta", branch: REF, failureDomainLabel: "rack" });
