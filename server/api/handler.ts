@@ -147,6 +147,7 @@ export interface ApiOptions {
   url: string;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE). */
   webhookPolicy?: WebhookPolicy;
+  sourcesDir?: string;
 }
 
 export function createApiHandler(options: ApiOptions) {
@@ -214,7 +215,7 @@ export function createApiHandler(options: ApiOptions) {
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
-      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
+      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy, sourcesDir: options.sourcesDir }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {

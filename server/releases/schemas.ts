@@ -19,7 +19,7 @@ export const listReleasesInput = z.object({
   ref: refSchema.optional(),
 });
 
-export const releaseSortFields = ["createdAt", "version", "ref"] as const;
+export const releaseSortFields = ["createdAt", "version", "ref", "builtAt"] as const;
 export type ReleaseSortField = (typeof releaseSortFields)[number];
 
 /** One page of releases for the console's table: filter, sort and page on the server. */

@@ -1,0 +1,108 @@
+// The contract of release sources: one config schema per kind, joined in a
+// discriminated union on `kind`, so that another kind (oci) plugs in as one
+// more member and one more reader (readers.ts).
+import { z } from "zod";
+import { refSchema } from "../protocol/v1";
+import { checkOciFields, ociSourceFields } from "./oci";
+
+export const sourceNameSchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(64, "at most 64 characters")
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "expected lower-case letters, digits, . _ - (such as exampleos-stable)");
+
+/** An ed25519 public key as `ostree sign` takes it: the base64 of its 32 bytes. */
+export const ed25519PublicKeySchema = z
+  .string()
+  .trim()
+  .refine((text) => /^[A-Za-z0-9+/]{43}=$/.test(text) && Buffer.from(text, "base64").length === 32, {
+    message: "expected an ed25519 public key: the base64 of its 32 bytes (44 characters), as ostree sign takes it",
+  });
+
+/** An armored OpenPGP public key block. */
+export const gpgPublicKeySchema = z
+  .string()
+  .trim()
+  .max(100_000, "at most 100000 characters")
+  .refine((text) => text.startsWith("-----BEGIN PGP PUBLIC KEY BLOCK-----") && text.includes("-----END PGP PUBLIC KEY BLOCK-----"), {
+    message: "expected an armored GPG public key (-----BEGIN PGP PUBLIC KEY BLOCK----- … -----END PGP PUBLIC KEY BLOCK-----)",
+  });
+
+/** How commits are checked: ostree requires a key (ed25519 as ostree sign, or GPG). */
+export const ostreeKeySchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("ed25519"), publicKey: ed25519PublicKeySchema }),
+  z.object({ type: z.literal("gpg"), publicKey: gpgPublicKeySchema }),
+]);
+export type OstreeKey = z.infer<typeof ostreeKeySchema>;
+
+export const repoUrlSchema = z
+  .string()
+  .trim()
+  .max(2000, "at most 2000 characters")
+  .refine(
+    (text) => {
+      try {
+        const url = new URL(text);
+        return (url.protocol === "http:" || url.protocol === "https:" || url.protocol === "file:") && !url.username && !url.password;
+      } catch {
+        return false;
+      }
+    },
+    { message: "expected an http(s):// or file:// URL of an ostree repository (no credentials in it)" },
+  );
+
+/**
+ * An ostree repository: OS refs (exampleos/x86_64/stable) and Flatpak refs
+ * (app/org.example.App/x86_64/stable, runtime/…); `depth`: how many commits
+ * of the ref's history a pass reads back at most.
+ */
+export const ostreeConfigSchema = z.object({
+  kind: z.literal("ostree"),
+  url: repoUrlSchema,
+  ref: refSchema,
+  key: ostreeKeySchema,
+  depth: z.number().int().min(1).max(1000).default(50),
+});
+export type OstreeConfig = z.infer<typeof ostreeConfigSchema>;
+
+/**
+ * A container registry repository of bootc images (oci.ts): the registry's
+ * URL, the repository, a tag or a tag pattern, optional credentials and an
+ * optional cosign public key (without one, signatures are not checked).
+ */
+export const ociConfigSchema = ociSourceFields.extend({ kind: z.literal("oci") }).superRefine(checkOciFields);
+export type OciConfig = z.infer<typeof ociConfigSchema>;
+
+/** Every kind's config, with its reader in reader.ts. */
+export const sourceConfigSchema = z.discriminatedUnion("kind", [ostreeConfigSchema, ociConfigSchema]);
+export type SourceConfig = z.infer<typeof sourceConfigSchema>;
+
+export const pollIntervalSchema = z.number().int().min(1, "at least 1 second").max(7 * 86_400, "at most 7 days");
+
+export const addSourceInput = z.object({
+  name: sourceNameSchema,
+  /** The branch (ref) whose releases the source brings; created on first use. */
+  branch: refSchema,
+  config: sourceConfigSchema,
+  pollIntervalSeconds: pollIntervalSchema.default(300),
+  enabled: z.boolean().default(true),
+});
+export type AddSourceInput = z.input<typeof addSourceInput>;
+
+export const updateSourceInput = z.object({
+  source: sourceNameSchema,
+  /** The whole config anew (its kind cannot change). */
+  config: sourceConfigSchema.optional(),
+  pollIntervalSeconds: pollIntervalSchema.optional(),
+  enabled: z.boolean().optional(),
+});
+export type UpdateSourceInput = z.input<typeof updateSourceInput>;
+
+export const sourceRefInput = z.object({ source: sourceNameSchema });
+
+export const syncSourcesInput = z.object({
+  /** One source; all of them (that are enabled) when absent. */
+  source: sourceNameSchema.optional(),
+});
+
+export const listSourcesInput = z.object({ branch: refSchema.optional() });
