@@ -3822,6 +3822,18 @@ export interface operations {
                         };
                         /** @default 50 */
                         depth?: number;
+                    } | {
+                        registry: string;
+                        repository: string;
+                        tag?: string;
+                        tagPattern?: string;
+                        username?: string;
+                        password?: string;
+                        publicKey?: string;
+                        /** @default linux/amd64 */
+                        platform?: string;
+                        /** @constant */
+                        kind: "oci";
                     };
                     /** @default 300 */
                     pollIntervalSeconds?: number;
@@ -4049,6 +4061,18 @@ export interface operations {
                         };
                         /** @default 50 */
                         depth?: number;
+                    } | {
+                        registry: string;
+                        repository: string;
+                        tag?: string;
+                        tagPattern?: string;
+                        username?: string;
+                        password?: string;
+                        publicKey?: string;
+                        /** @default linux/amd64 */
+                        platform?: string;
+                        /** @constant */
+                        kind: "oci";
                     };
                     pollIntervalSeconds?: number;
                     enabled?: boolean;
