@@ -18,6 +18,7 @@ import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
 import { createApiHandler } from "./api/handler";
+import { ringsOfMapping } from "./auth/sso-groups";
 import { API_PREFIX } from "./api/routes";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
 import { Limit } from "./http/rate-limit";
@@ -195,9 +196,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
     const signIn = signInPolicyOf(config);
-    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox, signIn, sourcesDir });
+    const ssoRings = ringsOfMapping(config.sso?.groups);
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox, signIn, ssoRings, sourcesDir });
     const handleExport = createExportHandler({ ...session, log });
-    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy, secretBox, signIn, sourcesDir });
+    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy, secretBox, signIn, ssoRings, sourcesDir });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {
       process.env.NEXTAUTH_SECRET = secret;

@@ -181,6 +181,8 @@ export interface ApiOptions {
   secretBox?: SecretBox;
   /** How people sign in here. */
   signIn?: SignInPolicy;
+  /** The rings ORCHARD_OIDC_GROUPS names (see Context). */
+  ssoRings?: readonly string[];
   sourcesDir?: string;
 }
 
@@ -251,7 +253,15 @@ export function createApiHandler(options: ApiOptions) {
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
       const run = () =>
         call(
-          { db, clock, webhookPolicy: options.webhookPolicy, secretBox: options.secretBox, signIn: options.signIn, sourcesDir: options.sourcesDir },
+          {
+            db,
+            clock,
+            webhookPolicy: options.webhookPolicy,
+            secretBox: options.secretBox,
+            signIn: options.signIn,
+            ssoRings: options.ssoRings,
+            sourcesDir: options.sourcesDir,
+          },
           principal,
           route,
           inputSchemaOf(route.procedure) ? input : undefined,

@@ -15,7 +15,9 @@ export const TRPC_PREFIX = "/api/trpc";
 /** Mutations must carry this header: a cross-site form cannot set it (CSRF). */
 export const CSRF_HEADER = "x-orchard-csrf";
 
-export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox; signIn: SignInPolicy; sourcesDir?: string }) {
+export function createTrpcHandler(
+  options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox; signIn: SignInPolicy; ssoRings?: readonly string[]; sourcesDir?: string },
+) {
   const handler = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_PREFIX}/`,
@@ -31,6 +33,7 @@ export function createTrpcHandler(options: SessionOptions & { clock: Clock; webh
         webhookPolicy: options.webhookPolicy,
         secretBox: options.secretBox,
         signIn: options.signIn,
+        ssoRings: options.ssoRings,
         sourcesDir: options.sourcesDir,
       };
     },

@@ -3,6 +3,7 @@
 // more member and one more reader (readers.ts).
 import { z } from "zod";
 import { refSchema } from "../protocol/v1";
+import { checkOciFields, ociSourceFields } from "./oci";
 
 export const sourceNameSchema = z
   .string()
@@ -64,8 +65,16 @@ export const ostreeConfigSchema = z.object({
 });
 export type OstreeConfig = z.infer<typeof ostreeConfigSchema>;
 
-/** Every kind's config; the OCI kind joins here (with its reader in readers.ts). */
-export const sourceConfigSchema = z.discriminatedUnion("kind", [ostreeConfigSchema]);
+/**
+ * A container registry repository of bootc images (oci.ts): the registry's
+ * URL, the repository, a tag or a tag pattern, optional credentials and an
+ * optional cosign public key (without one, signatures are not checked).
+ */
+export const ociConfigSchema = ociSourceFields.extend({ kind: z.literal("oci") }).superRefine(checkOciFields);
+export type OciConfig = z.infer<typeof ociConfigSchema>;
+
+/** Every kind's config, with its reader in reader.ts. */
+export const sourceConfigSchema = z.discriminatedUnion("kind", [ostreeConfigSchema, ociConfigSchema]);
 export type SourceConfig = z.infer<typeof sourceConfigSchema>;
 
 export const pollIntervalSchema = z.number().int().min(1, "at least 1 second").max(7 * 86_400, "at most 7 days");

@@ -44,3 +44,39 @@ export const reshuffleRingInput = z.object({
   ring: ringNameSchema,
   reason: z.string().max(500).optional(),
 });
+
+export const renameRingInput = z.object({
+  ring: ringNameSchema,
+  /** The new name: the same rule as a new ring's. */
+  name: ringNameSchema,
+  reason: z.string().max(500).optional(),
+});
+export type RenameRingInput = z.infer<typeof renameRingInput>;
+
+/** One ring moved right before or after another, or every ring in a new order. */
+export const reorderRingsInput = z
+  .object({
+    ring: ringNameSchema.optional(),
+    before: ringNameSchema.optional(),
+    after: ringNameSchema.optional(),
+    /** Every ring, each once, in the new rollout order. */
+    order: z.array(ringNameSchema).min(1, "names every ring").max(1000).optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .superRefine((input, ctx) => {
+    const moves = [input.before, input.after, input.order].filter((v) => v !== undefined).length;
+    if (moves !== 1) {
+      ctx.addIssue({ code: "custom", path: input.order ? ["order"] : ["before"], message: "give one of before, after or order" });
+    } else if (!input.order && !input.ring) {
+      ctx.addIssue({ code: "custom", path: ["ring"], message: "the ring to move, with before or after" });
+    } else if (input.order && input.ring) {
+      ctx.addIssue({ code: "custom", path: ["ring"], message: "an order names every ring: leave ring out" });
+    }
+  });
+export type ReorderRingsInput = z.infer<typeof reorderRingsInput>;
+
+export const removeRingInput = z.object({
+  ring: ringNameSchema,
+  reason: z.string().max(500).optional(),
+});
+export type RemoveRingInput = z.infer<typeof removeRingInput>;

@@ -31,6 +31,8 @@ export interface Context {
   secretBox?: SecretBox;
   /** How people sign in here (ORCHARD_LOCAL_SIGN_IN, single sign-on); absent: with passwords only. */
   signIn?: SignInPolicy;
+  /** The rings single sign-on's group mapping names (ORCHARD_OIDC_GROUPS), which a rename or removal cannot rewrite. */
+  ssoRings?: readonly string[];
   /** Where release source readers keep their state (the data folder's release-sources); absent: under ORCHARD_DATA_DIR. */
   sourcesDir?: string;
 }

@@ -2,11 +2,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import { useState } from "react";
-import { CopyButton } from "@/components/copy-button";
 import { AdminGate } from "@/components/admin-gate";
+import { AdminHeader, ResultNotice, ShownOnce, useAdminList, useConfirmRow } from "@/components/admin-list";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog } from "@/components/dialog";
-import { ErrorNotice, SuccessNotice } from "@/components/notice";
+import { ErrorNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { RelativeTime, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
@@ -27,6 +27,12 @@ function DeliveryBadge({ state }: { state: string }) {
   return <StateBadge tone={badge.tone}>{badge.label}</StateBadge>;
 }
 
+/** A signing secret shown once: of a new subscription, or a new secret of one. */
+interface ShownSecret {
+  title: string;
+  secret: string;
+}
+
 const eventLabel = (kind: string) => (isWebhookEventKind(kind) ? EVENT_LABELS[kind] : kind === "webhook.test" ? "Test event" : kind);
 
 export function WebhooksView() {
@@ -41,20 +47,17 @@ function WebhooksAdmin() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const subscriptions = useQuery({ ...trpc.webhooks.list.queryOptions(), refetchInterval: 5000 });
-  const [creating, setCreating] = useState(false);
-  /** A secret to show once: of a new subscription, or a new secret of one. */
-  const [shown, setShown] = useState<{ title: string; secret: string } | null>(null);
-  const [rotating, setRotating] = useState<Subscription | null>(null);
+  const list = useAdminList<ShownSecret>();
   const [selected, setSelected] = useState<string | null>(null);
-  const [removing, setRemoving] = useState<Subscription | null>(null);
-  const [result, setResult] = useState<string | null>(null);
+  const removing = useConfirmRow<Subscription>();
+  const rotating = useConfirmRow<Subscription>();
   const refresh = () => queryClient.invalidateQueries(trpc.webhooks.pathFilter());
   const sendTest = useMutation(
     trpc.webhooks.sendTest.mutationOptions({
       onSuccess: async (delivery, input) => {
         await refresh();
         setSelected(input.id);
-        setResult(`Test event ${delivery.eventId} queued: its delivery shows below.`);
+        list.setResult(`Test event ${delivery.eventId} queued: its delivery shows below.`);
       },
     }),
   );
@@ -63,9 +66,8 @@ function WebhooksAdmin() {
     trpc.webhooks.rotateSecret.mutationOptions({
       onSuccess: async ({ subscription, secret }) => {
         await refresh();
-        setRotating(null);
-        setResult(null);
-        setShown({ title: `New signing secret for ${subscription.url}`, secret });
+        rotating.done();
+        list.showCreated({ title: `New signing secret for ${subscription.url}`, secret });
       },
     }),
   );
@@ -74,8 +76,8 @@ function WebhooksAdmin() {
       onSuccess: async (removed) => {
         await refresh();
         if (selected === removed.id) setSelected(null);
-        setRemoving(null);
-        setResult(`Webhook removed${removed.pendingDropped ? `; ${removed.pendingDropped} undelivered message(s) dropped` : ""}.`);
+        removing.done();
+        list.setResult(`Webhook removed${removed.pendingDropped ? `; ${removed.pendingDropped} undelivered message(s) dropped` : ""}.`);
       },
     }),
   );
@@ -152,16 +154,10 @@ function WebhooksAdmin() {
             <button type="button" disabled={update.isPending} onClick={() => update.mutate({ id: s.id, enabled: !s.enabled })}>
               {s.enabled ? "Disable" : "Enable"}
             </button>
-            <button
-              type="button"
-              onClick={() => {
-                rotate.reset();
-                setRotating(s);
-              }}
-            >
+            <button type="button" onClick={() => rotating.ask(s)}>
               New secret…
             </button>
-            <button type="button" className="danger-outline" onClick={() => setRemoving(s)}>
+            <button type="button" className="danger-outline" onClick={() => removing.ask(s)}>
               Remove…
             </button>
           </span>
@@ -174,37 +170,17 @@ function WebhooksAdmin() {
 
   return (
     <>
-      <div className="page-header">
-        <h1>Webhooks</h1>
-        <p className="muted">
-          Orchard POSTs rollout, release and machine events to these URLs, signed as Standard Webhooks say, in order per
-          rollout, retrying for 24 hours.
-        </p>
-        <div className="actions">
-          <button
-            type="button"
-            className="primary"
-            aria-expanded={creating}
-            onClick={() => {
-              setCreating(!creating);
-              setShown(null);
-            }}
-          >
-            {creating ? "Close" : "New webhook"}
-          </button>
-        </div>
-      </div>
-      {shown && <NewSecretBox title={shown.title} secret={shown.secret} onDismiss={() => setShown(null)} />}
-      {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
+      <AdminHeader title="Webhooks" newLabel="New webhook" list={list}>
+        Orchard POSTs rollout, release and machine events to these URLs, signed as Standard Webhooks say, in order per
+        rollout, retrying for 24 hours.
+      </AdminHeader>
+      {list.created && <NewSecretBox shown={list.created} onDismiss={list.dismissCreated} />}
+      <ResultNotice list={list} />
       <ErrorNotice error={sendTest.error?.message ?? update.error?.message} />
-      {creating && (
+      {list.creating && (
         <CreateWebhookForm
-          onCreated={(webhook) => {
-            setCreating(false);
-            setResult(null);
-            setShown({ title: "Webhook created: its signing secret", secret: webhook.secret });
-          }}
-          onCancel={() => setCreating(false)}
+          onCreated={(created) => list.showCreated({ title: "Webhook created: its signing secret", secret: created.secret })}
+          onCancel={list.closeForm}
         />
       )}
       <DataTable
@@ -218,17 +194,14 @@ function WebhooksAdmin() {
       />
       {chosen && <Deliveries subscription={chosen} />}
       <ConfirmDialog
-        open={rotating !== null}
+        {...rotating.dialog(rotate)}
         title="Give this webhook a new signing secret?"
         confirmLabel="Make a new secret"
-        busy={rotate.isPending}
-        error={rotate.error?.message}
-        onClose={() => setRotating(null)}
-        onConfirm={() => rotating && rotate.mutate({ id: rotating.id })}
+        onConfirm={() => rotating.row && rotate.mutate({ id: rotating.row.id })}
       >
         <p>
           The current secret stops working at once: give the new one, shown once, to the receiver at{" "}
-          <code className="break">{rotating?.url}</code>. Until it has it, it refuses the deliveries, which are retried
+          <code className="break">{rotating.row?.url}</code>. Until it has it, it refuses the deliveries, which are retried
           (for 24 hours) and signed with the new secret.
         </p>
         <p className="muted">
@@ -237,21 +210,15 @@ function WebhooksAdmin() {
         </p>
       </ConfirmDialog>
       <ConfirmDialog
-        open={removing !== null}
+        {...removing.dialog(remove)}
         title="Remove this webhook?"
         confirmLabel="Remove webhook"
         tone="danger"
-        busy={remove.isPending}
-        error={remove.error?.message}
-        onClose={() => {
-          remove.reset();
-          setRemoving(null);
-        }}
-        onConfirm={() => removing && remove.mutate({ id: removing.id })}
+        onConfirm={() => removing.row && remove.mutate({ id: removing.row.id })}
       >
         <p>
-          <code className="break">{removing?.url}</code> gets no more events; messages not delivered yet
-          {removing?.pending ? ` (${removing.pending})` : ""} are dropped with its delivery history.
+          <code className="break">{removing.row?.url}</code> gets no more events; messages not delivered yet
+          {removing.row?.pending ? ` (${removing.row.pending})` : ""} are dropped with its delivery history.
         </p>
       </ConfirmDialog>
     </>
@@ -325,27 +292,21 @@ function Deliveries({ subscription }: { subscription: Subscription }) {
   );
 }
 
-function NewSecretBox({ title, secret, onDismiss }: { title: string; secret: string; onDismiss: () => void }) {
+function NewSecretBox({ shown, onDismiss }: { shown: ShownSecret; onDismiss: () => void }) {
   return (
-    <section className="secret-box" aria-labelledby="new-secret-title" role="status">
-      <h2 id="new-secret-title">{title}</h2>
-      <p className="secret-warning">
-        <strong>Copy it now: it will not be shown again.</strong>
-      </p>
-      <div className="secret-row">
-        <code className="secret" data-testid="new-secret">
-          {secret}
-        </code>
-        <CopyButton value={secret} label="Copy secret" />
-      </div>
+    <ShownOnce
+      title={shown.title}
+      secret={shown.secret}
+      testId="new-secret"
+      copyLabel="Copy secret"
+      warning={<strong>Copy it now: it will not be shown again.</strong>}
+      onDismiss={onDismiss}
+    >
       <p className="muted">
         The receiver verifies each request&apos;s <code>webhook-signature</code> with it, for example with{" "}
         <code>new Webhook(secret).verify(body, headers)</code> from the <code>standardwebhooks</code> library, and may
         drop a <code>webhook-id</code> it has seen (a message can come twice).
       </p>
-      <button type="button" onClick={onDismiss}>
-        I have copied it
-      </button>
-    </section>
+    </ShownOnce>
   );
 }

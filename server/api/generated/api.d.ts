@@ -354,7 +354,11 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Remove an empty ring (no machines, no rollout history)
+         * @description Runs the console's `rings.remove`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        delete: operations["rings_remove"];
         options?: never;
         head?: never;
         /**
@@ -378,6 +382,46 @@ export interface paths {
          * @description Runs the console's `rings.reshuffle`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
          */
         post: operations["rings_reshuffle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rings/{ring}/rename": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rename a ring (users' and API tokens' ring scopes follow)
+         * @description Runs the console's `rings.rename`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["rings_rename"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ring-order": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a ring before or after another, or set the whole rollout order
+         * @description Runs the console's `rings.reorder`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["rings_reorder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2710,6 +2754,75 @@ export interface operations {
             };
         };
     };
+    rings_remove: {
+        parameters: {
+            query?: {
+                reason?: string;
+            };
+            header?: never;
+            path: {
+                ring: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     rings_updatePolicy: {
         parameters: {
             query?: never;
@@ -2805,6 +2918,155 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rings_rename: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ring: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rings_reorder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    ring?: string;
+                    before?: string;
+                    after?: string;
+                    order?: string[];
                     reason?: string;
                 };
             };
@@ -3882,6 +4144,18 @@ export interface operations {
                         };
                         /** @default 50 */
                         depth?: number;
+                    } | {
+                        registry: string;
+                        repository: string;
+                        tag?: string;
+                        tagPattern?: string;
+                        username?: string;
+                        password?: string;
+                        publicKey?: string;
+                        /** @default linux/amd64 */
+                        platform?: string;
+                        /** @constant */
+                        kind: "oci";
                     };
                     /** @default 300 */
                     pollIntervalSeconds?: number;
@@ -4109,6 +4383,18 @@ export interface operations {
                         };
                         /** @default 50 */
                         depth?: number;
+                    } | {
+                        registry: string;
+                        repository: string;
+                        tag?: string;
+                        tagPattern?: string;
+                        username?: string;
+                        password?: string;
+                        publicKey?: string;
+                        /** @default linux/amd64 */
+                        platform?: string;
+                        /** @constant */
+                        kind: "oci";
                     };
                     pollIntervalSeconds?: number;
                     enabled?: boolean;

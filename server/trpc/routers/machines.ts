@@ -26,7 +26,7 @@ export const machinesRouter = router({
   get: viewerProcedure
     .meta({ rings: "machine" })
     .input(machineRefInput)
-    .query(({ ctx, input }) => getMachine(ctx.db.prisma, input.machineId, ctx.clock)),
+    .query(({ ctx, input }) => getMachine(ctx.db.prisma, input.machineId, ctx.clock, ctx.actor)),
   move: operatorProcedure
     .meta({ rings: ["machines", "ring"] })
     .input(moveMachinesInput)

@@ -1,6 +1,14 @@
 import { forceReleaseInput, forceReleaseLease, listRebootLeases } from "../../rings/leases";
-import { createRing, listRings, reshuffleRing, setRingRelease, updateRingPolicy } from "../../rings/rings";
-import { createRingInput, reshuffleRingInput, setRingReleaseInput, updateRingPolicyInput } from "../../rings/schemas";
+import { createRing, listRings, removeRing, renameRing, reorderRings, reshuffleRing, setRingRelease, updateRingPolicy } from "../../rings/rings";
+import {
+  createRingInput,
+  removeRingInput,
+  renameRingInput,
+  reorderRingsInput,
+  reshuffleRingInput,
+  setRingReleaseInput,
+  updateRingPolicyInput,
+} from "../../rings/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const ringsRouter = router({
@@ -23,6 +31,19 @@ export const ringsRouter = router({
     .meta({ rings: "ring" })
     .input(reshuffleRingInput)
     .mutation(({ ctx, input }) => reshuffleRing(ctx.db.prisma, ctx.actor, input)),
+  // Renaming, reordering and removing change the whole fleet (scopes and the rollout order): unscoped callers only.
+  rename: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(renameRingInput)
+    .mutation(({ ctx, input }) => renameRing(ctx.db.prisma, ctx.actor, input, { ssoRings: ctx.ssoRings })),
+  reorder: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(reorderRingsInput)
+    .mutation(({ ctx, input }) => reorderRings(ctx.db.prisma, ctx.actor, input)),
+  remove: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(removeRingInput)
+    .mutation(({ ctx, input }) => removeRing(ctx.db.prisma, ctx.actor, input, { ssoRings: ctx.ssoRings })),
   /** Who holds each reboot slot, since when. */
   leases: viewerProcedure
     .meta({ rings: "scoped" })
