@@ -67,7 +67,8 @@ export interface MachineView {
 export const DEFAULT_CHECK_IN_SECONDS = 300;
 
 /** Where the answer comes from, for the words an operator reads (explain.ts). */
-export type AnswerSource = "pin" | "rollback" | "rollout" | "ring" | "none";
+export const ANSWER_SOURCES = ["pin", "rollback", "rollout", "ring", "none"] as const;
+export type AnswerSource = (typeof ANSWER_SOURCES)[number];
 
 export interface Answer {
   action: Action;

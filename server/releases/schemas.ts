@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { checksumSchema, refSchema } from "../protocol/v1";
+import { ROLLOUT_STATES } from "../vocabulary";
 
 export const versionSchema = z
   .string()
@@ -35,3 +36,47 @@ export const listReleasesPageInput = z.object({
 export type ListReleasesPageInput = z.input<typeof listReleasesPageInput>;
 
 export const getReleaseInput = z.object({ version: versionSchema, ref: z.string().max(255).optional() });
+
+// ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
+
+/** A release: a version of a branch's commit, and its quarantine. */
+export const releaseSchema = z
+  .object({
+    id: z.string(),
+    version: z.string(),
+    checksum: z.string(),
+    notes: z.string().nullable(),
+    createdAt: z.date(),
+    branch: z.object({ ref: z.string() }),
+    /** Set by the emergency brake: no machine is sent to it. */
+    quarantinedAt: z.date().nullable(),
+    quarantineReason: z.string().nullable(),
+  })
+  .meta({ id: "Release" });
+
+export const releaseListOutput = z.array(releaseSchema);
+
+export const releasePageOutput = z.object({
+  rows: z.array(
+    releaseSchema.extend({
+      /** The rings whose current release it is. */
+      currentFor: z.array(z.object({ name: z.string() })),
+      /** Machines that booted it. */
+      bootedMachines: z.number().int(),
+      /** Its rollouts under way. */
+      activeRollouts: z.number().int(),
+    }),
+  ),
+  total: z.number().int(),
+  page: z.number().int(),
+  pageSize: z.number().int(),
+});
+
+export const releaseDetailOutput = releaseSchema.extend({
+  currentFor: z.array(z.object({ name: z.string() })),
+  rollouts: z.array(z.object({ id: z.string(), state: z.enum(ROLLOUT_STATES), createdAt: z.date(), finishedAt: z.date().nullable() })),
+});
+
+export const branchesOutput = z.array(
+  z.object({ ref: z.string(), createdAt: z.date(), /** Rings that follow it. */ rings: z.number().int(), /** Its releases. */ releases: z.number().int() }),
+);

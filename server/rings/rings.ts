@@ -8,6 +8,7 @@ import { ringNameWhere } from "../auth/scope";
 import { domainEvents } from "../events";
 import { ensureBranch } from "../releases/releases";
 import { cohortOf } from "../rollouts/cohort";
+import type { MaintenanceWindow } from "../rollouts/windows";
 import {
   type CreateRingInput,
   createRingInput,
@@ -38,6 +39,11 @@ export const ringSelect = {
   branch: { select: { ref: true } },
   currentRelease: { select: { version: true, checksum: true, createdAt: true } },
 } satisfies Prisma.RingSelect;
+
+/** A ring as the console shows it: its policy's JSON columns as they were checked when written (ringPolicySchema). */
+function shown<R extends Prisma.RingGetPayload<{ select: typeof ringSelect }>>(ring: R) {
+  return { ...ring, maintenanceWindows: ring.maintenanceWindows as MaintenanceWindow[], blackoutDates: ring.blackoutDates as string[] };
+}
 
 export async function createRing(db: PrismaClient, actor: Actor, input: CreateRingInput) {
   const data = createRingInput.parse(input);
@@ -84,7 +90,7 @@ export async function createRing(db: PrismaClient, actor: Actor, input: CreateRi
     return created;
   });
   domainEvents.emit("ringChanged", ring.id);
-  return ring;
+  return shown(ring);
 }
 
 /** Every ring, or those of the caller's scope. */
@@ -94,13 +100,13 @@ export async function listRings(db: PrismaClient, scope: readonly string[] | nul
     db.machine.groupBy({ by: ["ringId"], where: { retiredAt: null }, _count: { _all: true } }),
   ]);
   const byRing = new Map(counts.map((c) => [c.ringId, c._count._all]));
-  return rings.map((r) => ({ ...r, machines: byRing.get(r.id) ?? 0 }));
+  return rings.map((r) => ({ ...shown(r), machines: byRing.get(r.id) ?? 0 }));
 }
 
 export async function getRingByName(db: PrismaClient | Prisma.TransactionClient, name: string) {
   const ring = await db.ring.findUnique({ where: { name }, select: ringSelect });
   if (!ring) throw notFound(`ring ${name}`);
-  return ring;
+  return shown(ring);
 }
 
 export async function setRingRelease(db: PrismaClient, actor: Actor, input: SetRingReleaseInput) {
@@ -134,7 +140,7 @@ export async function setRingRelease(db: PrismaClient, actor: Actor, input: SetR
     return updated;
   });
   domainEvents.emit("ringChanged", ring.id);
-  return ring;
+  return shown(ring);
 }
 
 export async function updateRingPolicy(db: PrismaClient, actor: Actor, input: UpdateRingPolicyInput) {
@@ -154,7 +160,7 @@ export async function updateRingPolicy(db: PrismaClient, actor: Actor, input: Up
     return updated;
   });
   domainEvents.emit("ringChanged", ring.id);
-  return ring;
+  return shown(ring);
 }
 
 /** Reshuffles the ring's cohorts: a new seed, so other machines go first in its next rollouts. */

@@ -1112,6 +1112,469 @@ export interface components {
                 message: string;
             }[];
         };
+        ApiToken: {
+            id: string;
+            name: string;
+            prefix: string;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+            /** @enum {string} */
+            state: "active" | "revoked" | "expired";
+            expiresAt: string | null;
+            lastUsedAt: string | null;
+            lastUsedFrom: string | null;
+            revokedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string | null;
+        };
+        AuditRow: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actorLabel: string;
+            actorId: string | null;
+            tokenId: string | null;
+            action: string;
+            targetType: string;
+            targetId: string | null;
+            reason: string | null;
+            before: unknown;
+            after: unknown;
+        };
+        EnrollmentToken: {
+            id: string;
+            name: string;
+            prefix: string;
+            ring: {
+                name: string;
+            } | null;
+            labels: {
+                [key: string]: string;
+            };
+            expiresAt: string | null;
+            maxUses: number | null;
+            uses: number;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: {
+                email: string;
+            } | null;
+        };
+        Machine: {
+            machineId: string;
+            hostname: string;
+            /** @enum {string} */
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim";
+            agentVersion: string;
+            labels: {
+                [key: string]: string;
+            };
+            lastSeenAt: string | null;
+            /** Format: date-time */
+            enrolledAt: string;
+            bootedVersion: string | null;
+            bootedChecksum: string | null;
+            bootedRef: string | null;
+            /** @enum {string} */
+            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+            updateProgress: number | null;
+            /** @enum {string} */
+            healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+            online: boolean;
+            osId: string | null;
+            osVersionId: string | null;
+            osArch: string | null;
+            bootId: string | null;
+            lastSeq: number;
+            deployments: {
+                checksum: string;
+                ref: string;
+                version?: string | null;
+                booted: boolean;
+                staged?: boolean;
+                pinned?: boolean;
+            }[];
+            updateTarget: string | null;
+            updateError: string | null;
+            updateStateSince: string | null;
+            healthChecks: {
+                name: string;
+                /** @enum {string} */
+                status: "pass" | "warn" | "fail";
+                output?: string | null;
+            }[];
+            retiredAt: string | null;
+            reenrollAllowedUntil: string | null;
+            pinnedAt: string | null;
+            pinAllowsDowngrade: boolean;
+            pinnedRelease: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            } | null;
+            rollbackTo: {
+                checksum: string;
+                ref: string | null;
+                version: string | null;
+                reason: string;
+                hold: boolean;
+            } | null;
+            ring: {
+                name: string;
+                checkInIntervalSeconds: number;
+                branch: {
+                    ref: string;
+                };
+                currentRelease: {
+                    version: string;
+                    checksum: string;
+                } | null;
+            } | null;
+            rebootLease: {
+                /** Format: date-time */
+                acquiredAt: string;
+                /** Format: date-time */
+                expiresAt: string;
+            } | null;
+            rollouts: {
+                wave: number;
+                /** @enum {string} */
+                step: "pending" | "assigned" | "downloading" | "staged" | "held" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back" | "dark" | "cancelled";
+                /** Format: date-time */
+                assignedAt: string;
+                finishedAt: string | null;
+                previousVersion: string | null;
+                detail: string | null;
+                rollout: {
+                    id: string;
+                    /** @enum {string} */
+                    state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                    release: {
+                        version: string;
+                    };
+                };
+            }[];
+            tokens: {
+                prefix: string;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+                revokedAt: string | null;
+            }[];
+            events: {
+                eventId: string;
+                /** @enum {string} */
+                type: "update_started" | "update_downloaded" | "update_staged" | "reboot_started" | "boot_verified" | "health_failed" | "rollback_performed" | "update_failed" | "agent_started" | "update_cancelled";
+                /** Format: date-time */
+                at: string;
+                /** Format: date-time */
+                receivedAt: string;
+                checksum: string | null;
+                detail: string | null;
+            }[];
+            hasKey: boolean;
+            previousDeployment: {
+                checksum: string;
+                ref: string;
+                version?: string | null;
+                booted: boolean;
+                staged?: boolean;
+                pinned?: boolean;
+            } | null;
+            answer: {
+                /** @enum {string} */
+                kind: "up-to-date" | "update" | "updating" | "held" | "cancelling" | "refused" | "pinned" | "rolling-back" | "rolled-back" | "quarantined" | "no-ring" | "no-release";
+                /** @enum {string} */
+                tone: "good" | "info" | "warn" | "bad" | "neutral";
+                title: string;
+                detail: string;
+                rolloutId: string | null;
+                /** @enum {string} */
+                action: "none" | "update" | "rollback";
+                desired: {
+                    ref: string;
+                    checksum: string;
+                    version: string | null;
+                    reason: string;
+                    allowDowngrade?: boolean;
+                } | null;
+                hold: {
+                    checksum: string;
+                    reason: string;
+                } | null;
+                cancel: {
+                    checksum: string;
+                    reason: string;
+                } | null;
+            };
+        };
+        MachineRow: {
+            machineId: string;
+            hostname: string;
+            /** @enum {string} */
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim";
+            agentVersion: string;
+            labels: {
+                [key: string]: string;
+            };
+            lastSeenAt: string | null;
+            /** Format: date-time */
+            enrolledAt: string;
+            bootedVersion: string | null;
+            bootedChecksum: string | null;
+            bootedRef: string | null;
+            /** @enum {string} */
+            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+            updateProgress: number | null;
+            /** @enum {string} */
+            healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+            ring: string | null;
+            online: boolean;
+        };
+        Principal: {
+            /** @enum {string} */
+            kind: "user" | "token" | "cli";
+            id: string;
+            name: string;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+        };
+        Release: {
+            id: string;
+            version: string;
+            checksum: string;
+            notes: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            branch: {
+                ref: string;
+            };
+            quarantinedAt: string | null;
+            quarantineReason: string | null;
+        };
+        Ring: {
+            id: string;
+            name: string;
+            position: number;
+            rebootSlots: number;
+            rebootLeaseSeconds: number;
+            checkInIntervalSeconds: number;
+            timeZone: string;
+            maintenanceWindows: {
+                days: ("sun" | "mon" | "tue" | "wed" | "thu" | "fri" | "sat")[];
+                start: string;
+                durationMinutes: number;
+            }[];
+            blackoutDates: string[];
+            failureDomainLabel: string | null;
+            cohortSeed: string;
+            /** Format: date-time */
+            updatedAt: string;
+            branch: {
+                ref: string;
+            };
+            currentRelease: {
+                version: string;
+                checksum: string;
+                /** Format: date-time */
+                createdAt: string;
+            } | null;
+        };
+        Rollout: {
+            id: string;
+            /** @enum {string} */
+            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+            pauseReason: string | null;
+            /** @description who paused it: operator, gate, brake */
+            pausedBy: string | null;
+            waitingFor: string | null;
+            allowDowngrade: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            release: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            };
+            progress: {
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+            };
+            version: number;
+            /** Format: date-time */
+            serverTime: string;
+            rings: {
+                ringId: string;
+                ring: {
+                    name: string;
+                };
+                position: number;
+                /** @enum {string} */
+                phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                currentWave: number | null;
+                waveOpenedAt: string | null;
+                singleFirst: boolean;
+                percents: number[];
+                soakSeconds: number;
+                maxFailureRate: number;
+                minSample: number;
+                darkAfterSeconds: number;
+                approvalRequired: boolean;
+                approvedAt: string | null;
+                approvedBy: string | null;
+                forceFirst: {
+                    /** @default [] */
+                    machineIds: string[];
+                    /** @default {} */
+                    labels: {
+                        [key: string]: string;
+                    };
+                };
+                exclude: {
+                    /** @default [] */
+                    machineIds: string[];
+                    /** @default {} */
+                    labels: {
+                        [key: string]: string;
+                    };
+                };
+                startedAt: string | null;
+                completedAt: string | null;
+                machines: number;
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+                waves: {
+                    number: number;
+                    label: string;
+                    open: boolean;
+                    current: boolean;
+                    steps: components["schemas"]["StepCounts"];
+                }[];
+            }[];
+            actions: {
+                pause: {
+                    allowed: boolean;
+                    why: string | null;
+                };
+                resume: {
+                    allowed: boolean;
+                    why: string | null;
+                };
+                approve: {
+                    allowed: boolean;
+                    why: string | null;
+                };
+                abort: {
+                    allowed: boolean;
+                    why: string | null;
+                };
+                revert: {
+                    allowed: boolean;
+                    why: string | null;
+                };
+                revertRing: {
+                    [key: string]: {
+                        allowed: boolean;
+                        why: string | null;
+                    };
+                };
+            };
+            readOnly: string | null;
+            next: string | null;
+        };
+        RolloutSummary: {
+            id: string;
+            /** @enum {string} */
+            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+            pauseReason: string | null;
+            /** @description who paused it: operator, gate, brake */
+            pausedBy: string | null;
+            waitingFor: string | null;
+            allowDowngrade: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            release: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            };
+            progress: {
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+            };
+            rings: {
+                ring: {
+                    name: string;
+                };
+                /** @enum {string} */
+                phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                currentWave: number | null;
+                waves: number;
+            }[];
+        };
+        StepCounts: {
+            pending: number;
+            assigned: number;
+            downloading: number;
+            staged: number;
+            held: number;
+            rebooting: number;
+            verifying: number;
+            succeeded: number;
+            failed: number;
+            rolled_back: number;
+            dark: number;
+            cancelled: number;
+        };
+        User: {
+            id: string;
+            email: string;
+            name: string | null;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+            /** @enum {string} */
+            signsInWith: "password" | "sso";
+            disabledAt: string | null;
+            lastSignInAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        WebhookSubscription: {
+            id: string;
+            url: string;
+            description: string;
+            events: string[];
+            enabled: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1150,7 +1613,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                        nextCursor: string | null;
+                        rows: components["schemas"]["MachineRow"][];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1217,7 +1686,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Machine"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1287,7 +1756,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        checkins: {
+                            /** Format: date-time */
+                            enrolledAt: string;
+                            lastSeenAt: string | null;
+                            count: number;
+                        };
+                        items: ({
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "state";
+                            kind: string;
+                            before: string | null;
+                            after: string | null;
+                            detail: string | null;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "event";
+                            kind: string;
+                            detail: string | null;
+                            checksum: string | null;
+                            /** Format: date-time */
+                            agentTime: string;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "rollout";
+                            kind: string;
+                            rolloutId: string;
+                            release: string;
+                            wave: number;
+                            detail: string | null;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "operator";
+                            kind: string;
+                            actor: string;
+                            reason: string | null;
+                            before: unknown;
+                            after: unknown;
+                        })[];
+                        nextCursor: string | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1354,7 +1875,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        ring: string | null;
+                        /** @enum {string} */
+                        follows: "pin" | "rollback" | "rollout" | "ring" | "none";
+                        /** @enum {string} */
+                        action: "none" | "update" | "rollback";
+                        desired: {
+                            version: string | null;
+                            checksum: string;
+                            reason: string;
+                        } | null;
+                        downgrade: {
+                            from: string;
+                            to: string | null;
+                        } | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1431,7 +1968,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        pinned: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1506,7 +2046,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        pinned: null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1579,7 +2122,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        rollbackTo: {
+                            checksum: string;
+                            ref: string | null;
+                            version: string | null;
+                            reason: string;
+                            hold: boolean;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1658,7 +2210,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        labels: {
+                            [key: string]: string;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1731,7 +2288,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        retired: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1804,7 +2364,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        /** Format: date-time */
+                        reenrollAllowedUntil: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1877,7 +2441,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        released: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1963,7 +2530,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        moved: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2052,7 +2621,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                        pinned: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2137,7 +2709,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2222,7 +2796,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2287,7 +2863,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        position: number;
+                        rebootSlots: number;
+                        rebootLeaseSeconds: number;
+                        checkInIntervalSeconds: number;
+                        timeZone: string;
+                        maintenanceWindows: {
+                            days: ("sun" | "mon" | "tue" | "wed" | "thu" | "fri" | "sat")[];
+                            start: string;
+                            durationMinutes: number;
+                        }[];
+                        blackoutDates: string[];
+                        failureDomainLabel: string | null;
+                        cohortSeed: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        currentRelease: {
+                            version: string;
+                            checksum: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                        } | null;
+                        machines: number;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2368,13 +2972,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2448,7 +3052,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2531,7 +3135,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2604,7 +3208,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        reshuffled: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2669,7 +3276,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        domain: string | null;
+                        /** Format: date-time */
+                        acquiredAt: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        ring: {
+                            name: string;
+                            rebootSlots: number;
+                            failureDomainLabel: string | null;
+                        } | null;
+                        machine: {
+                            machineId: string;
+                            hostname: string;
+                            /** @enum {string} */
+                            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                            lastSeenAt: string | null;
+                        };
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2741,7 +3366,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: {
+                            id: string;
+                            version: string;
+                            checksum: string;
+                            notes: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            branch: {
+                                ref: string;
+                            };
+                            quarantinedAt: string | null;
+                            quarantineReason: string | null;
+                            currentFor: {
+                                name: string;
+                            }[];
+                            bootedMachines: number;
+                            activeRollouts: number;
+                        }[];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2812,13 +3459,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Release"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2885,7 +3532,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Release"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2953,7 +3600,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        version: string;
+                        checksum: string;
+                        notes: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        quarantinedAt: string | null;
+                        quarantineReason: string | null;
+                        currentFor: {
+                            name: string;
+                        }[];
+                        rollouts: {
+                            id: string;
+                            /** @enum {string} */
+                            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                            /** Format: date-time */
+                            createdAt: string;
+                            finishedAt: string | null;
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3018,7 +3688,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        rings: number;
+                        releases: number;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3086,7 +3762,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        ref: string;
+                        quarantined: boolean;
+                        rollouts: number;
+                        cancel: number;
+                        rebooting: number;
+                        booted: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3161,7 +3845,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        quarantined: boolean;
+                        rolloutsStopped: number;
+                        machinesReverted: number;
+                        machinesCancelled: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3234,7 +3924,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        quarantined: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3303,7 +3996,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        total: number;
+                        rows: components["schemas"]["RolloutSummary"][];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3424,13 +4120,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3553,7 +4249,99 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        release: {
+                            version: string;
+                            ref: string;
+                            checksum: string;
+                            quarantined: boolean;
+                        };
+                        plan: {
+                            version: string;
+                            ref?: string;
+                            rings: string[];
+                            /**
+                             * @default [
+                             *       10,
+                             *       50,
+                             *       100
+                             *     ]
+                             */
+                            waves: number[];
+                            /** @default true */
+                            singleFirst: boolean;
+                            /** @default 1800 */
+                            soakSeconds: number;
+                            /** @default 0.05 */
+                            maxFailureRate: number;
+                            /** @default 5 */
+                            minSample: number;
+                            /** @default 1800 */
+                            darkAfterSeconds: number;
+                            /** @default false */
+                            approveBetween: boolean;
+                            /**
+                             * @default {
+                             *       "machineIds": [],
+                             *       "labels": {}
+                             *     }
+                             */
+                            forceFirst: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            /**
+                             * @default {
+                             *       "machineIds": [],
+                             *       "labels": {}
+                             *     }
+                             */
+                            exclude: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            /** @default false */
+                            allowDowngrade: boolean;
+                        };
+                        rings: {
+                            ring: string;
+                            branch: string;
+                            currentRelease: string | null;
+                            rebase: boolean;
+                            downgrade: boolean;
+                            machines: number;
+                            waves: {
+                                number: number;
+                                label: string;
+                                count: number;
+                                machines: {
+                                    machineId: string;
+                                    hostname: string;
+                                    cohort: number;
+                                    online: boolean;
+                                    pinned: boolean;
+                                    bootedVersion: string | null;
+                                }[];
+                            }[];
+                            excluded: {
+                                machineId: string;
+                                hostname: string;
+                                cohort: number;
+                                online: boolean;
+                                pinned: boolean;
+                                bootedVersion: string | null;
+                            }[];
+                            excludedCount: number;
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3620,7 +4408,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3692,7 +4480,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: {
+                            wave: number;
+                            /** @enum {string} */
+                            step: "pending" | "assigned" | "downloading" | "staged" | "held" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back" | "dark" | "cancelled";
+                            /** Format: date-time */
+                            assignedAt: string;
+                            finishedAt: string | null;
+                            previousVersion: string | null;
+                            detail: string | null;
+                            machine: {
+                                machineId: string;
+                                hostname: string;
+                                bootedVersion: string | null;
+                                /** @enum {string} */
+                                healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+                                ring: {
+                                    name: string;
+                                } | null;
+                            };
+                        }[];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3759,7 +4571,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        newRelease: {
+                            machines: number;
+                            healthy: number;
+                            degraded: number;
+                            unhealthy: number;
+                            unknown: number;
+                            unhealthyRate: number;
+                        };
+                        oldRelease: {
+                            machines: number;
+                            healthy: number;
+                            degraded: number;
+                            unhealthy: number;
+                            unknown: number;
+                            unhealthyRate: number;
+                        };
+                        rollout: {
+                            finished: number;
+                            failed: number;
+                            rolledBack: number;
+                            dark: number;
+                            failureRate: number;
+                            rollbackRate: number;
+                        };
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3828,7 +4666,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        onTheirWay: number;
+                        rebooting: number;
+                        booted: number;
+                        waiting: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3901,7 +4744,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3974,7 +4817,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4047,7 +4890,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4120,7 +4963,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4194,7 +5037,117 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                        pauseReason: string | null;
+                        /** @description who paused it: operator, gate, brake */
+                        pausedBy: string | null;
+                        waitingFor: string | null;
+                        allowDowngrade: boolean;
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        startedAt: string | null;
+                        finishedAt: string | null;
+                        release: {
+                            version: string;
+                            checksum: string;
+                            quarantinedAt: string | null;
+                            branch: {
+                                ref: string;
+                            };
+                        };
+                        progress: {
+                            steps: components["schemas"]["StepCounts"];
+                            notReached: number;
+                            total: number;
+                        };
+                        version: number;
+                        /** Format: date-time */
+                        serverTime: string;
+                        rings: {
+                            ringId: string;
+                            ring: {
+                                name: string;
+                            };
+                            position: number;
+                            /** @enum {string} */
+                            phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                            currentWave: number | null;
+                            waveOpenedAt: string | null;
+                            singleFirst: boolean;
+                            percents: number[];
+                            soakSeconds: number;
+                            maxFailureRate: number;
+                            minSample: number;
+                            darkAfterSeconds: number;
+                            approvalRequired: boolean;
+                            approvedAt: string | null;
+                            approvedBy: string | null;
+                            forceFirst: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            exclude: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            startedAt: string | null;
+                            completedAt: string | null;
+                            machines: number;
+                            steps: components["schemas"]["StepCounts"];
+                            notReached: number;
+                            total: number;
+                            waves: {
+                                number: number;
+                                label: string;
+                                open: boolean;
+                                current: boolean;
+                                steps: components["schemas"]["StepCounts"];
+                            }[];
+                        }[];
+                        actions: {
+                            pause: {
+                                allowed: boolean;
+                                why: string | null;
+                            };
+                            resume: {
+                                allowed: boolean;
+                                why: string | null;
+                            };
+                            approve: {
+                                allowed: boolean;
+                                why: string | null;
+                            };
+                            abort: {
+                                allowed: boolean;
+                                why: string | null;
+                            };
+                            revert: {
+                                allowed: boolean;
+                                why: string | null;
+                            };
+                            revertRing: {
+                                [key: string]: {
+                                    allowed: boolean;
+                                    why: string | null;
+                                };
+                            };
+                        };
+                        readOnly: string | null;
+                        next: string | null;
+                        revertedMachines: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4259,7 +5212,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EnrollmentToken"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4333,13 +5286,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        token: string;
+                        record: components["schemas"]["EnrollmentToken"];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4406,7 +5362,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EnrollmentToken"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4471,7 +5427,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Principal"] | null;
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4536,7 +5492,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4610,13 +5566,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        user: components["schemas"]["User"];
+                        password: string | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4685,7 +5644,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        email: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4761,7 +5722,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4826,7 +5787,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiToken"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4898,13 +5859,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        token: string;
+                        record: components["schemas"]["ApiToken"];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4971,7 +5935,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiToken"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5036,7 +6000,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        url: string;
+                        description: string;
+                        events: string[];
+                        enabled: boolean;
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        pending: number;
+                        failed: number;
+                        lastDelivery: {
+                            /** @enum {string} */
+                            state: "pending" | "delivered" | "failed";
+                            kind: string;
+                            /** Format: date-time */
+                            at: string;
+                            status: number | null;
+                        } | null;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5107,13 +6092,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        subscription: components["schemas"]["WebhookSubscription"];
+                        secret: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5180,7 +6168,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        deleted: boolean;
+                        pendingDropped: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5256,7 +6248,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["WebhookSubscription"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5325,7 +6317,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        subscription: components["schemas"]["WebhookSubscription"];
+                        deliveries: {
+                            id: string;
+                            eventId: string;
+                            kind: string;
+                            /** @enum {string} */
+                            state: "pending" | "delivered" | "failed";
+                            attempts: number;
+                            /** Format: date-time */
+                            nextAttemptAt: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            finishedAt: string | null;
+                            tries: {
+                                /** Format: date-time */
+                                at: string;
+                                status: number | null;
+                                durationMs: number;
+                                error: string | null;
+                                response: string | null;
+                            }[];
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5389,13 +6404,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        eventId: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5452,8 +6470,8 @@ export interface operations {
                 action?: string;
                 targetType?: string;
                 targetId?: string;
-                from?: unknown;
-                to?: unknown;
+                from?: string;
+                to?: string;
                 page?: number;
                 pageSize?: number;
             };
@@ -5469,7 +6487,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: components["schemas"]["AuditRow"][];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5534,7 +6557,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        /** Format: date-time */
+                        serverTime: string;
+                        total: number;
+                        online: number;
+                        offline: number;
+                        byHealth: {
+                            [key: string]: number;
+                        };
+                        byUpdateState: {
+                            [key: string]: number;
+                        };
+                        versionsByRing: {
+                            ring: string | null;
+                            versions: {
+                                [key: string]: number;
+                            };
+                            total: number;
+                            online: number;
+                        }[];
+                        activeRollouts: components["schemas"]["RolloutSummary"][];
+                        attention: {
+                            dark: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            darkCount: number;
+                            rolledBack: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            failed: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            failing: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            stuck: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            stuckCount: number;
+                            stuckAfterSeconds: number;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */

@@ -1,34 +1,51 @@
 import { forceReleaseInput, forceReleaseLease, listRebootLeases } from "../../rings/leases";
 import { createRing, listRings, reshuffleRing, setRingRelease, updateRingPolicy } from "../../rings/rings";
-import { createRingInput, reshuffleRingInput, setRingReleaseInput, updateRingPolicyInput } from "../../rings/schemas";
+import {
+  createRingInput,
+  forceReleaseLeaseOutput,
+  rebootLeasesOutput,
+  reshuffleRingInput,
+  reshuffleRingOutput,
+  ringListOutput,
+  ringSchema,
+  setRingReleaseInput,
+  updateRingPolicyInput,
+} from "../../rings/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const ringsRouter = router({
   list: viewerProcedure
     .meta({ rings: "scoped" })
+    .output(ringListOutput)
     .query(({ ctx }) => listRings(ctx.db.prisma, ctx.actor.rings)),
   create: operatorProcedure
     .meta({ rings: "fleet" })
     .input(createRingInput)
+    .output(ringSchema)
     .mutation(({ ctx, input }) => createRing(ctx.db.prisma, ctx.actor, input)),
   setRelease: operatorProcedure
     .meta({ rings: "ring" })
     .input(setRingReleaseInput)
+    .output(ringSchema)
     .mutation(({ ctx, input }) => setRingRelease(ctx.db.prisma, ctx.actor, input)),
   updatePolicy: operatorProcedure
     .meta({ rings: "ring" })
     .input(updateRingPolicyInput)
+    .output(ringSchema)
     .mutation(({ ctx, input }) => updateRingPolicy(ctx.db.prisma, ctx.actor, input)),
   reshuffle: operatorProcedure
     .meta({ rings: "ring" })
     .input(reshuffleRingInput)
+    .output(reshuffleRingOutput)
     .mutation(({ ctx, input }) => reshuffleRing(ctx.db.prisma, ctx.actor, input)),
   /** Who holds each reboot slot, since when. */
   leases: viewerProcedure
     .meta({ rings: "scoped" })
+    .output(rebootLeasesOutput)
     .query(({ ctx }) => listRebootLeases(ctx.db.prisma, ctx.actor.rings)),
   forceReleaseLease: operatorProcedure
     .meta({ rings: "machine" })
     .input(forceReleaseInput)
+    .output(forceReleaseLeaseOutput)
     .mutation(({ ctx, input }) => forceReleaseLease(ctx.db.prisma, ctx.actor, input)),
 });
