@@ -162,7 +162,17 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
     const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy });
     const handleExport = createExportHandler({ ...session, log });
-    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy });
+    const handleApi = createApiHandler({
+      db,
+      clock,
+      log,
+      url: config.url,
+      webhookPolicy,
+      limits: {
+        perToken: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_LIMIT),
+        perAddress: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_PER_ADDRESS),
+      },
+    });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {
       process.env.NEXTAUTH_SECRET = secret;

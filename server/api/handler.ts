@@ -4,7 +4,9 @@
 // the audit row are the procedure's own. Errors are RFC 9457 problem
 // details naming the field. Requests that create something may carry an
 // Idempotency-Key: a retry with the same key and request gets the first
-// answer again (kept for a day) instead of acting twice.
+// answer again (kept for a day) instead of acting twice. Requests are
+// limited per token, and per client address when they carry no valid token
+// (429 with Retry-After beyond).
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ZodError } from "zod";
@@ -15,6 +17,7 @@ import { bearerToken } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { BodyTooLarge, readBody } from "../http/body";
+import { Limit } from "../http/rate-limit";
 import type { Logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
@@ -139,6 +142,13 @@ async function once(db: Database, tokenId: string, key: string, requestHash: str
   return outcome;
 }
 
+export interface ApiLimits {
+  /** Requests per API token. */
+  perToken: Limit;
+  /** Requests that carry no valid token (none, or an unknown, revoked or expired one; the document too), per client address. */
+  perAddress: Limit;
+}
+
 export interface ApiOptions {
   db: Database;
   clock: Clock;
@@ -147,16 +157,32 @@ export interface ApiOptions {
   url: string;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE). */
   webhookPolicy?: WebhookPolicy;
+  /** ORCHARD_API_RATE_LIMIT and ORCHARD_API_RATE_PER_ADDRESS; none: no limits. */
+  limits?: ApiLimits;
 }
 
 export function createApiHandler(options: ApiOptions) {
   const { db, clock, log } = options;
+  const limits = options.limits ?? { perToken: new Limit(0, 1), perAddress: new Limit(0, 1) };
   let document: string | null = null;
+
+  /** Counts the request against `limit` under `key`; over it, answers 429 with Retry-After and says so. */
+  async function refusedByLimit(req: IncomingMessage, res: ServerResponse, limit: Limit, key: string, whose: string) {
+    const wait = await limit.take(key);
+    if (wait === null) return false;
+    req.resume();
+    send(res, 429, problem(429, "RATE_LIMITED", `too many requests ${whose}; retry in ${wait} s`), { "retry-after": String(wait) });
+    return true;
+  }
+
   return async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const method = req.method ?? "GET";
     const path = url.pathname.slice(API_PREFIX.length) || "/";
+    const address = req.socket.remoteAddress ?? "unknown";
+    const withoutToken = (why: string) => refusedByLimit(req, res, limits.perAddress, address, `from this address ${why}`);
     try {
       if (path === "/openapi.json" && method === "GET") {
+        if (await withoutToken("without an API token")) return;
         req.resume();
         document ??= JSON.stringify(openApiDocument(options.url));
         res.writeHead(200, { "content-type": "application/json; charset=utf-8", "cache-control": "no-cache" });
@@ -165,16 +191,19 @@ export function createApiHandler(options: ApiOptions) {
       }
       const token = bearerToken(req.headers.authorization);
       if (!token) {
+        if (await withoutToken("without an API token")) return;
         req.resume();
         return send(res, 401, problem(401, "UNAUTHORIZED", "send an API token as Authorization: Bearer orch_a_…"), { "www-authenticate": "Bearer" });
       }
       const auth = await authenticateApiToken(db.prisma, token, req.socket.remoteAddress ?? null, clock);
       if ("refused" in auth) {
+        if (await withoutToken("with a refused API token")) return;
         req.resume();
         const why = { unknown: "this API token is not known", revoked: "this API token was revoked", expired: "this API token has expired" }[auth.refused];
         return send(res, 401, problem(401, "UNAUTHORIZED", why), { "www-authenticate": `Bearer error="invalid_token"` });
       }
       const principal = auth.principal;
+      if (await refusedByLimit(req, res, limits.perToken, principal.id, "for this API token")) return;
       if (path === "/audit.csv" && method === "GET") return await auditExport(req, res, url, principal);
 
       const matched = matchRoute(method, path);

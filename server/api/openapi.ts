@@ -67,7 +67,7 @@ const problemSchema = {
     title: { type: "string" },
     status: { type: "integer" },
     detail: { type: "string" },
-    code: { type: "string", description: "INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, UNAVAILABLE…" },
+    code: { type: "string", description: "INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, RATE_LIMITED, UNAVAILABLE…" },
     field: { type: "string", description: "The input field the error is about, as a path such as rings[1]" },
     issues: {
       type: "array",
@@ -80,6 +80,11 @@ const problemResponse = (description: string) => ({
   description,
   content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
 });
+
+const tooManyRequests = {
+  ...problemResponse("Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address"),
+  headers: { "Retry-After": { description: "Seconds to wait before the next request", schema: { type: "integer", minimum: 1 } } },
+};
 
 function operationOf(route: ApiRoute, components: Components) {
   const schema = inputSchemaOf(route.procedure);
@@ -143,6 +148,7 @@ function operationOf(route: ApiRoute, components: Components) {
       "403": problemResponse("The token's role or rings do not allow this"),
       "404": problemResponse("Not found"),
       "409": problemResponse("Not possible now (the reason says why)"),
+      "429": tooManyRequests,
     },
   };
 }
@@ -166,6 +172,7 @@ export function openApiDocument(serverUrl: string) {
         "400": problemResponse("Invalid filter"),
         "401": problemResponse("No token, or an unknown, revoked or expired one"),
         "403": problemResponse("A token limited to some rings"),
+        "429": tooManyRequests,
       },
     },
   };
