@@ -172,6 +172,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
         perToken: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_LIMIT),
         perAddress: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_PER_ADDRESS),
       },
+      metrics,
     });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {

@@ -9,6 +9,7 @@
 // (429 with Retry-After beyond).
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
 import { ZodError } from "zod";
 import { authenticateApiToken } from "../api-tokens/api-tokens";
 import { auditCsv } from "../audit/list-audit";
@@ -17,6 +18,7 @@ import { bearerToken } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { BodyTooLarge, readBody } from "../http/body";
+import type { ConsoleMetrics } from "../http/metrics";
 import { Limit } from "../http/rate-limit";
 import type { Logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
@@ -84,6 +86,17 @@ export function matchRoute(method: string, path: string): { route: CompiledRoute
     return { route, params };
   }
   return allowed.length ? { allowed } : null;
+}
+
+/**
+ * The template of the route a path under /api/v1 belongs to, whatever the
+ * method (`/api/v1/machines/{machineId}`), or `other`: a label for /metrics
+ * that never holds a concrete id.
+ */
+export function routeTemplateOf(path: string): string {
+  if (path === "/openapi.json" || path === "/audit.csv") return `${API_PREFIX}${path}`;
+  const route = compiled.find((r) => r.pattern.test(path));
+  return route ? `${API_PREFIX}${route.path}` : "other";
 }
 
 type Outcome = { status: number; body: unknown };
@@ -159,6 +172,8 @@ export interface ApiOptions {
   webhookPolicy?: WebhookPolicy;
   /** ORCHARD_API_RATE_LIMIT and ORCHARD_API_RATE_PER_ADDRESS; none: no limits. */
   limits?: ApiLimits;
+  /** Where answered requests and rate-limit refusals are counted (/metrics). */
+  metrics?: Pick<ConsoleMetrics, "apiRequest" | "apiRateLimited">;
 }
 
 export function createApiHandler(options: ApiOptions) {
@@ -166,10 +181,11 @@ export function createApiHandler(options: ApiOptions) {
   const limits = options.limits ?? { perToken: new Limit(0, 1), perAddress: new Limit(0, 1) };
   let document: string | null = null;
 
-  /** Counts the request against `limit` under `key`; over it, answers 429 with Retry-After and says so. */
-  async function refusedByLimit(req: IncomingMessage, res: ServerResponse, limit: Limit, key: string, whose: string) {
-    const wait = await limit.take(key);
+  /** Counts the request against a token's or an address's limit under `key`; over it, answers 429 with Retry-After and says so. */
+  async function refusedByLimit(req: IncomingMessage, res: ServerResponse, kind: "token" | "address", key: string, whose: string) {
+    const wait = await (kind === "token" ? limits.perToken : limits.perAddress).take(key);
     if (wait === null) return false;
+    options.metrics?.apiRateLimited(kind);
     req.resume();
     send(res, 429, problem(429, "RATE_LIMITED", `too many requests ${whose}; retry in ${wait} s`), { "retry-after": String(wait) });
     return true;
@@ -179,7 +195,12 @@ export function createApiHandler(options: ApiOptions) {
     const method = req.method ?? "GET";
     const path = url.pathname.slice(API_PREFIX.length) || "/";
     const address = req.socket.remoteAddress ?? "unknown";
-    const withoutToken = (why: string) => refusedByLimit(req, res, limits.perAddress, address, `from this address ${why}`);
+    if (options.metrics) {
+      const metrics = options.metrics;
+      const started = performance.now();
+      res.once("finish", () => metrics.apiRequest(method, routeTemplateOf(path), res.statusCode, (performance.now() - started) / 1000));
+    }
+    const withoutToken = (why: string) => refusedByLimit(req, res, "address", address, `from this address ${why}`);
     try {
       if (path === "/openapi.json" && method === "GET") {
         if (await withoutToken("without an API token")) return;
@@ -203,7 +224,7 @@ export function createApiHandler(options: ApiOptions) {
         return send(res, 401, problem(401, "UNAUTHORIZED", why), { "www-authenticate": `Bearer error="invalid_token"` });
       }
       const principal = auth.principal;
-      if (await refusedByLimit(req, res, limits.perToken, principal.id, "for this API token")) return;
+      if (await refusedByLimit(req, res, "token", principal.id, "for this API token")) return;
       if (path === "/audit.csv" && method === "GET") return await auditExport(req, res, url, principal);
 
       const matched = matchRoute(method, path);

@@ -3,20 +3,22 @@
 // for requests without a valid token, each with a burst of ten seconds'
 // worth per minute): beyond them a 429 with problem details and Retry-After,
 // other tokens unaffected, and the token served again once it waited; the
-// remote command line waits as told.
+// remote command line waits as told; /metrics counts the refusals.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
 import { remoteBackend } from "../../server/cli/backend";
 import { startTestConsole, type TestConsole } from "../helpers/console";
+import { parseScrape, valueOf } from "../helpers/prometheus";
 
 const RATE = 2;
+const METRICS_TOKEN = "m".repeat(24);
 const BURST = RATE * 10;
 let app: TestConsole;
 const tokens = { a: "", b: "", cli: "" };
 
 beforeAll(async () => {
-  app = await startTestConsole({ ORCHARD_API_RATE_LIMIT: String(RATE), ORCHARD_API_RATE_PER_ADDRESS: String(RATE) });
+  app = await startTestConsole({ ORCHARD_API_RATE_LIMIT: String(RATE), ORCHARD_API_RATE_PER_ADDRESS: String(RATE), ORCHARD_METRICS_TOKEN: METRICS_TOKEN });
   for (const name of Object.keys(tokens) as (keyof typeof tokens)[]) {
     tokens[name] = (await createApiToken(app.db.prisma, cliActor, { name, role: "viewer" })).token;
   }
@@ -76,5 +78,16 @@ describe("the REST API's rate limit", () => {
     // Refused at first (the token's second is spent), served after the wait.
     const answer = await remoteBackend(app.url, tokens.cli).call("users.me", undefined);
     expect(answer).toMatchObject({ kind: "token", name: "cli" });
+  });
+
+  it("counts its refusals in /metrics: as 429 answers of their route, and by the limit that refused", async () => {
+    const scrape = await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    const m = parseScrape(await scrape.text());
+    // Each earlier test was refused at least once by the token's limit (a, cli) or the address's.
+    expect(valueOf(m, "orchard_api_rate_limited_total", { limit: "token" })).toBeGreaterThanOrEqual(2);
+    expect(valueOf(m, "orchard_api_rate_limited_total", { limit: "address" })).toBeGreaterThanOrEqual(3);
+    expect(valueOf(m, "orchard_api_requests_total", { method: "GET", route: "/api/v1/me", status: "429" })).toBeGreaterThanOrEqual(4);
+    expect(valueOf(m, "orchard_api_requests_total", { method: "GET", route: "/api/v1/openapi.json", status: "429" })).toBeGreaterThanOrEqual(1);
+    expect(valueOf(m, "orchard_api_requests_total", { method: "GET", route: "/api/v1/me", status: "200" })).toBeGreaterThanOrEqual(2 * (RATE + 10 * RATE));
   });
 });
