@@ -17,7 +17,7 @@ import { type Database, openDatabase, setDatabase } from "./db/client";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
-import { createApiHandler } from "./api/handler";
+import { createApiHandler, IdempotencySweeper } from "./api/handler";
 import { API_PREFIX } from "./api/routes";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
 import { Limit } from "./http/rate-limit";
@@ -128,6 +128,11 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       snapshots.start();
       cleanups.push(async () => snapshots.stop());
     }
+
+    // The REST API's Idempotency-Keys are kept a day; expired ones are deleted here, not on the requests' path.
+    const idempotencySweeper = new IdempotencySweeper(db, { clock, log, intervalMs: 10 * 60 * 1000 });
+    idempotencySweeper.start();
+    cleanups.push(async () => idempotencySweeper.stop());
 
     // Webhook deliveries: queued by the domain layer in the transactions of
     // the changes they report, sent from here (server/webhooks/worker.ts).

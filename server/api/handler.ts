@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import { ZodError } from "zod";
+import { ZodError, type ZodType } from "zod";
 import { authenticateApiToken } from "../api-tokens/api-tokens";
 import { auditCsv } from "../audit/list-audit";
 import type { Principal } from "../auth/principal";
@@ -54,6 +54,8 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 interface CompiledRoute extends ApiRoute {
   pattern: RegExp;
   params: string[];
+  /** The procedure's input schema, read from the router once (null: it takes no input). */
+  input: ZodType | null;
 }
 
 const compiled: CompiledRoute[] = API_ROUTES.map((route) => {
@@ -64,7 +66,7 @@ const compiled: CompiledRoute[] = API_ROUTES.map((route) => {
       return "([^/]+)";
     })}$`,
   );
-  return { ...route, pattern, params };
+  return { ...route, pattern, params, input: inputSchemaOf(route.procedure) };
 });
 
 /** The route for a method and a path under /api/v1, or what is wrong. */
@@ -113,16 +115,22 @@ async function call(context: Omit<Context, "principal">, principal: Principal, r
   }
 }
 
-/** Runs a creating request once per (token, Idempotency-Key); a retry gets the first answer. */
+/**
+ * Runs a creating request once per (token, Idempotency-Key); a retry gets the
+ * first answer. A key older than a day is free again whether or not the
+ * sweep (IdempotencySweeper) has deleted it yet: the claim below takes over
+ * an expired row, so it is never replayed nor refused as another request's.
+ */
 async function once(db: Database, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
   const prisma = db.prisma;
   const now = clock.now();
-  await prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - KEEP_KEYS_MS) } } });
   const claimed = await prisma.$executeRaw`
     INSERT INTO idempotency_keys (token_id, key, request_hash, created_at) VALUES (${tokenId}, ${key}, ${requestHash}, ${now})
-    ON CONFLICT (token_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at
-      WHERE idempotency_keys.status IS NULL AND idempotency_keys.created_at < ${new Date(now.getTime() - ABANDONED_AFTER_MS)}
-        AND idempotency_keys.request_hash = EXCLUDED.request_hash`;
+    ON CONFLICT (token_id, key) DO UPDATE
+      SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at, status = NULL, response = NULL, completed_at = NULL
+      WHERE idempotency_keys.created_at < ${new Date(now.getTime() - KEEP_KEYS_MS)}
+         OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at < ${new Date(now.getTime() - ABANDONED_AFTER_MS)}
+             AND idempotency_keys.request_hash = EXCLUDED.request_hash)`;
   if (claimed === 0) {
     const row = await prisma.idempotencyKey.findUnique({ where: { tokenId_key: { tokenId, key } } });
     if (!row) return run();
@@ -153,6 +161,36 @@ async function once(db: Database, tokenId: string, key: string, requestHash: str
     });
   }
   return outcome;
+}
+
+/** Deletes the Idempotency-Keys older than a day (a request that finds one not yet deleted treats it as gone); how many. */
+export async function sweepIdempotencyKeys(db: Database, now: Date): Promise<number> {
+  return db.prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - KEEP_KEYS_MS) } } }).then((r) => r.count);
+}
+
+/** Sweeps expired Idempotency-Keys now and then, off the requests' path (several consoles may each sweep: the delete is the same). */
+export class IdempotencySweeper {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: { clock: Clock; log: Logger; intervalMs: number },
+  ) {}
+
+  start() {
+    const tick = () =>
+      void sweepIdempotencyKeys(this.db, this.options.clock.now()).catch((error) =>
+        this.options.log.warn({ err: error }, "sweeping expired idempotency keys failed"),
+      );
+    tick();
+    this.timer ??= setInterval(tick, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
 }
 
 export interface ApiLimits {
@@ -260,11 +298,11 @@ export function createApiHandler(options: ApiOptions) {
           body = parsed as Record<string, unknown>;
         }
       }
-      const query = coerceQuery(inputSchemaOf(route.procedure), url.searchParams);
+      const query = coerceQuery(route.input, url.searchParams);
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
-      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy }, principal, route, inputSchemaOf(route.procedure) ? input : undefined);
+      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy }, principal, route, route.input ? input : undefined);
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {
