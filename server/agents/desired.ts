@@ -2,7 +2,10 @@
 // In order: its pin, a rollback, its wave in an active rollout, its ring's
 // current release. A quarantined release is sent to no machine. An update
 // already under way on the machine is held while its rollout is paused, and
-// cancelled when the console no longer wants it (protocol v1.1).
+// cancelled when the console no longer wants it (protocol v1.1). Toward a
+// release of a branch with floors or blocked paths, the machine is sent only
+// its next hop (releases/paths.ts).
+import { routeOf, type UpdatePath } from "../releases/paths";
 import { type RingMembership, waveFor } from "../rollouts/membership";
 import type { Action, CheckinResponse, DesiredDeployment, InFlightDirective } from "../protocol/v1";
 import {
@@ -28,6 +31,8 @@ export interface ReleaseView {
   checksum: string;
   version: string;
   quarantined: boolean;
+  /** The release's branch, when it has floors or blocked paths: machines reach the release hop by hop. */
+  path?: UpdatePath | null;
 }
 
 export interface RolloutView {
@@ -70,31 +75,49 @@ export const DEFAULT_CHECK_IN_SECONDS = 300;
 export const ANSWER_SOURCES = ["pin", "rollback", "rollout", "ring", "none"] as const;
 export type AnswerSource = (typeof ANSWER_SOURCES)[number];
 
+/** The machine is sent an intermediate release first (a floor, or around a blocked path). */
+export interface Hop {
+  /** The release it is sent now. */
+  version: string;
+  /** Boots still needed to reach `toward`, this one included. */
+  steps: number;
+  toward: string;
+}
+
 export interface Answer {
   action: Action;
   desired: DesiredDeployment | null;
   hold: InFlightDirective | null;
   cancel: InFlightDirective | null;
   source: AnswerSource;
+  hop: Hop | null;
+  /** Why the machine is sent nothing toward the release it should run: no allowed path reaches it. */
+  deadEnd: string | null;
 }
 
-type Toward = Pick<Answer, "action" | "desired" | "source">;
+type Toward = Pick<Answer, "action" | "desired" | "source"> & Partial<Pick<Answer, "hop" | "deadEnd">>;
 
 const NOTHING: Toward = { action: "none", desired: null, source: "none" };
 
 function toward(machine: MachineView, release: ReleaseView, reason: string, source: Answer["source"], allowed = false): Toward {
   if (release.quarantined) return NOTHING;
-  const allowDowngrade = allowed || machine.allowDowngradeTo === release.checksum;
+  const route = release.path ? routeOf(release.path, machine.bootedChecksum, release.checksum) : null;
+  if (route?.kind === "dead_end") return { ...NOTHING, source, deadEnd: route.reason };
+  const next = route?.kind === "hops" ? route.hops[0]! : null;
+  const allowDowngrade = !next && (allowed || machine.allowDowngradeTo === release.checksum);
+  const checksum = next?.checksum ?? release.checksum;
+  const steps = route?.kind === "hops" ? route.hops.length : 1;
   return {
-    action: machine.bootedChecksum === release.checksum ? "none" : "update",
+    action: machine.bootedChecksum === checksum ? "none" : "update",
     desired: {
       ref: release.ref,
-      checksum: release.checksum,
-      version: release.version,
-      reason,
+      checksum,
+      version: next?.version ?? release.version,
+      reason: next ? `${reason} · by way of ${next.version} (${steps} boots to ${release.version})` : reason,
       ...(allowDowngrade ? { allowDowngrade: true } : {}),
     },
     source,
+    hop: next ? { version: next.version, steps, toward: release.version } : null,
   };
 }
 
@@ -124,12 +147,12 @@ function fromRollout(machine: MachineView, ring: RingView): (Toward & { hold?: I
   const reason = `rollout ${rollout.release.version} · ring ${ring.name} · wave ${wave + 1} of ${rollout.membership.waves.length}`;
   const go = toward(machine, rollout.release, reason, "rollout", rollout.allowDowngrade);
   if (rollout.state === "running" || booted) return go;
-  const flying = inFlightTo(machine, target);
+  const flying = inFlightTo(machine, go.desired?.checksum ?? target);
   // Aborted: machines that had not booted it are cancelled (below) and follow their ring.
   if (rollout.state === "aborted" || !flying) return null;
   // Paused: a machine on its way keeps what it staged and waits; one already
   // granted its reboot slot goes on.
-  if (isHoldableUpdate(machine.updateState)) return { ...go, hold: { checksum: target, reason: pausedText(rollout) } };
+  if (isHoldableUpdate(machine.updateState)) return { ...go, hold: { checksum: go.desired?.checksum ?? target, reason: pausedText(rollout) } };
   return go;
 }
 
@@ -171,7 +194,7 @@ export function answerTo(machine: MachineView, ring: RingView | null): Answer {
   const wanted = now.action !== "none" && now.desired?.checksum === target;
   const cancellable = target !== null && machine.bootedChecksum !== target && isCancellableUpdate(machine.updateState);
   const cancel = cancellable && !wanted ? { checksum: target, reason: withdrawnBecause(machine, ring, target, now) } : null;
-  return { ...now, hold: hold ?? null, cancel };
+  return { ...now, hop: now.hop ?? null, deadEnd: now.deadEnd ?? null, hold: hold ?? null, cancel };
 }
 
 /**

@@ -19,6 +19,7 @@ export const ANSWER_KINDS = [
   "quarantined",
   "no-ring",
   "no-release",
+  "no-path",
 ] as const;
 export type AnswerKind = (typeof ANSWER_KINDS)[number];
 
@@ -103,6 +104,15 @@ export function explainAnswer(machine: MachineFacts, ring: RingView | null, answ
   if (!ring) {
     return { ...base, kind: "no-ring", tone: "neutral", title: "Not in a ring", detail: "The console sends this machine no update. Move it to a ring to manage it." };
   }
+  if (!desired && answer.deadEnd) {
+    return {
+      ...base,
+      kind: "no-path",
+      tone: "bad",
+      title: "No update path",
+      detail: `It is sent nothing: ${answer.deadEnd}, so it keeps booting ${runs}. Unblock a path or change the floors of its branch to let it move.`,
+    };
+  }
   if (!desired) {
     const braked = ring.release?.quarantined || ring.rollout?.release.quarantined;
     if (braked) {
@@ -123,7 +133,8 @@ export function explainAnswer(machine: MachineFacts, ring: RingView | null, answ
     };
   }
   const target = name(desired.version, desired.checksum);
-  const from = answer.source === "rollout" ? desired.reason : `the current release of ring ${ring.name}`;
+  const by = answer.hop ? `; ${answer.hop.version} first, ${answer.hop.steps} boots in all to reach ${answer.hop.toward}` : "";
+  const from = (answer.source === "rollout" ? desired.reason : `the current release of ring ${ring.name}`) + (answer.source === "rollout" ? "" : by);
   if (answer.action === "none") {
     return { ...base, kind: "up-to-date", tone: "good", title: "Up to date", detail: `Boots ${target}, ${from}.` };
   }

@@ -4,6 +4,7 @@
 // The agent service reads these on the check-in path (through its caches);
 // the console's own pages read them to show the same answer.
 import type { Prisma, PrismaClient } from "../db/client";
+import type { UpdatePath } from "../releases/paths";
 import { wavesOf } from "../rollouts/plan";
 import type { Selector } from "../rollouts/schemas";
 import { ACTIVE_ROLLOUT_STATES, sqlList } from "../vocabulary";
@@ -73,18 +74,46 @@ export async function readMachineView(query: Query, machineId: string): Promise<
   return row ? { ...machineViewOf(row), ringId: row.ring_id } : null;
 }
 
+/**
+ * The branch's update path (its releases in order, floors, blocked paths), or
+ * null when it has neither floors nor blocked paths (every machine goes
+ * straight to its target).
+ */
+export async function readUpdatePath(query: Query, branchId: string): Promise<UpdatePath | null> {
+  const releases = await query<{ checksum: string; version: string; floor: boolean; quarantined: boolean }>(
+    `SELECT checksum, version, floor, quarantined_at IS NOT NULL AS quarantined
+       FROM releases
+      WHERE branch_id = $1
+        AND (EXISTS (SELECT 1 FROM releases f WHERE f.branch_id = $1 AND f.floor)
+             OR EXISTS (SELECT 1 FROM blocked_paths bp JOIN releases t ON t.id = bp.to_release_id WHERE t.branch_id = $1))
+      ORDER BY seq`,
+    [branchId],
+  );
+  if (releases.length === 0) return null;
+  const blocked = await query<{ from: string; to: string }>(
+    `SELECT f.checksum AS "from", t.checksum AS "to"
+       FROM blocked_paths bp
+       JOIN releases f ON f.id = bp.from_release_id
+       JOIN releases t ON t.id = bp.to_release_id
+      WHERE t.branch_id = $1`,
+    [branchId],
+  );
+  return { releases, blocked };
+}
+
 /** A ring's view: its current release and the rollout open in it. */
 export async function readRingView(query: Query, ringId: string): Promise<RingView | null> {
   const [row] = await query<{
     id: string;
     name: string;
     check_in_interval_seconds: number;
+    branch_id: string | null;
     ref: string | null;
     checksum: string | null;
     version: string | null;
     quarantined: boolean;
   }>(
-    `SELECT r.id, r.name, r.check_in_interval_seconds, b.ref, rel.checksum, rel.version,
+    `SELECT r.id, r.name, r.check_in_interval_seconds, rel.branch_id, b.ref, rel.checksum, rel.version,
             rel.quarantined_at IS NOT NULL AS quarantined
        FROM rings r
        LEFT JOIN releases rel ON rel.id = r.current_release_id
@@ -93,15 +122,22 @@ export async function readRingView(query: Query, ringId: string): Promise<RingVi
     [ringId],
   );
   if (!row) return null;
+  const rollout = await readOpenRollout(query, ringId);
+  const paths = new Map<string, Promise<UpdatePath | null>>();
+  const pathOf = (branchId: string) => {
+    if (!paths.has(branchId)) paths.set(branchId, readUpdatePath(query, branchId));
+    return paths.get(branchId)!;
+  };
+  if (rollout) rollout.release.path = await pathOf(rollout.branchId);
   return {
     id: row.id,
     name: row.name,
     checkInIntervalSeconds: row.check_in_interval_seconds,
     release:
-      row.checksum && row.ref && row.version
-        ? { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined }
+      row.checksum && row.ref && row.version && row.branch_id
+        ? { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined, path: await pathOf(row.branch_id) }
         : null,
-    rollout: await readOpenRollout(query, ringId),
+    rollout,
   };
 }
 
@@ -110,7 +146,7 @@ export async function readRingView(query: Query, ringId: string): Promise<RingVi
  * the newest aborted one, until a later rollout takes the ring (an aborted
  * rollout still keeps the machines that booted its release where they are).
  */
-async function readOpenRollout(query: Query, ringId: string): Promise<RolloutView | null> {
+async function readOpenRollout(query: Query, ringId: string): Promise<(RolloutView & { branchId: string }) | null> {
   const [row] = await query<{
     id: string;
     state: RolloutView["state"];
@@ -123,13 +159,14 @@ async function readOpenRollout(query: Query, ringId: string): Promise<RolloutVie
     force_first: Partial<Selector>;
     exclude: Partial<Selector>;
     first_machine_ids: string[];
+    branch_id: string;
     ref: string;
     checksum: string;
     version: string;
     quarantined: boolean;
   }>(
     `SELECT ro.id, ro.state::text AS state, ro.paused_by, ro.pause_reason, ro.allow_downgrade, rr.open_wave, rr.single_first,
-            rr.percents, rr.force_first, rr.exclude, rr.first_machine_ids, b.ref, rel.checksum, rel.version,
+            rr.percents, rr.force_first, rr.exclude, rr.first_machine_ids, rel.branch_id, b.ref, rel.checksum, rel.version,
             rel.quarantined_at IS NOT NULL AS quarantined
        FROM rollout_rings rr
        JOIN rollouts ro ON ro.id = rr.rollout_id
@@ -147,6 +184,7 @@ async function readOpenRollout(query: Query, ringId: string): Promise<RolloutVie
   if (!row) return null;
   return {
     id: row.id,
+    branchId: row.branch_id,
     state: row.state,
     pausedBy: row.paused_by,
     pauseReason: row.pause_reason,

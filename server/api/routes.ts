@@ -54,6 +54,10 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "GET", path: "/releases/brake-preview", procedure: "releases.brakePreview", tag: "releases", summary: "What the emergency brake would do now" },
   { method: "POST", path: "/releases/brake", procedure: "releases.brake", tag: "releases", summary: "The emergency brake: stop every rollout of a release and quarantine it" },
   { method: "POST", path: "/releases/lift-quarantine", procedure: "releases.liftQuarantine", tag: "releases", summary: "Lift a release's quarantine" },
+  { method: "POST", path: "/releases/floor", procedure: "releases.setFloor", tag: "releases", summary: "Mark or unmark a floor: machines older than it boot it before anything newer" },
+  { method: "POST", path: "/releases/block-path", procedure: "releases.blockPath", tag: "releases", summary: "Block the direct paths from releases to a newer one" },
+  { method: "POST", path: "/releases/unblock-path", procedure: "releases.unblockPath", tag: "releases", summary: "Unblock paths blocked before" },
+  { method: "GET", path: "/branches/graph", procedure: "releases.graph", tag: "releases", summary: "A branch's update graph: releases in order, floors, blocked paths, machines per ring" },
   // Rollouts
   { method: "GET", path: "/rollouts", procedure: "rollouts.list", tag: "rollouts", summary: "List rollouts" },
   { method: "POST", path: "/rollouts/preview", procedure: "rollouts.preview", tag: "rollouts", summary: "Dry run: which machines land in which wave of which ring" },

@@ -610,6 +610,58 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       say(opts, result, () => `Release ${version} is no longer quarantined; paused rollouts stay paused until resumed`);
     });
 
+  release
+    .command("floor")
+    .description("Mark a floor: every machine older than it boots it before anything newer (--off unmarks)")
+    .argument("<version>", "release version")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--off", "unmark the floor")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, opts: { ref?: string; off?: boolean; reason?: string; json?: boolean }) => {
+      const result = await api().call("releases.setFloor", { version, ref: opts.ref, floor: !opts.off, reason: opts.reason });
+      say(opts, result, () => `${result.version} of ${result.ref} is ${result.floor ? "now a floor" : "no longer a floor"}`);
+    });
+  release
+    .command("block")
+    .description("Block the direct paths from releases to a newer one: machines on them take another way, or none")
+    .requiredOption("--from <versions>", "releases the path starts from, comma-separated", list)
+    .requiredOption("--to <version>", "the newer release")
+    .option("--ref <ref>", "the branch, when several have these versions")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { from: string[]; to: string; ref?: string; reason?: string; json?: boolean }) => {
+      const result = await api().call("releases.blockPath", { from: opts.from, to: opts.to, ref: opts.ref, reason: opts.reason });
+      say(opts, result, () => `Blocked ${result.from.join(", ")} → ${result.to} on ${result.ref}`);
+    });
+  release
+    .command("unblock")
+    .description("Unblock paths blocked before")
+    .requiredOption("--from <versions>", "releases the path starts from, comma-separated", list)
+    .requiredOption("--to <version>", "the newer release")
+    .option("--ref <ref>", "the branch, when several have these versions")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { from: string[]; to: string; ref?: string; json?: boolean }) => {
+      const result = await api().call("releases.unblockPath", { from: opts.from, to: opts.to, ref: opts.ref });
+      say(opts, result, () => `Unblocked ${result.from.join(", ")} → ${result.to} on ${result.ref}`);
+    });
+  release
+    .command("graph")
+    .description("A branch's update graph: releases oldest first, floors, blocked paths, machines of each ring on each")
+    .requiredOption("--ref <ref>", "the branch")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { ref: string; json?: boolean }) => {
+      const graph = await api().call("releases.graph", { ref: opts.ref });
+      const rings = graph.rings.map((r) => r.name);
+      say(opts, graph, () => [
+        formatTable(
+          ["VERSION", "FLOOR", "QUARANTINED", ...rings.map((r) => r.toUpperCase())],
+          graph.releases.map((r) => [r.version, r.floor ? "floor" : "", r.quarantined ? "yes" : "", ...rings.map((ring) => String(r.machines[ring] ?? 0))]),
+        ),
+        ...(graph.blocked.length > 0 ? ["", "Blocked paths:", ...graph.blocked.map((b) => `  ${b.from} → ${b.to}${b.reason ? ` (${b.reason})` : ""}`)] : []),
+      ]);
+    });
+
   // ---- rollouts ------------------------------------------------------------------------------
   const rollout = program.command("rollout").description("Staged rollouts of a release through rings");
   const planOptions = (command: Command) =>

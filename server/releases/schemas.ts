@@ -37,6 +37,31 @@ export type ListReleasesPageInput = z.input<typeof listReleasesPageInput>;
 
 export const getReleaseInput = z.object({ version: versionSchema, ref: z.string().max(255).optional() });
 
+const pathReason = z.string().trim().max(500, "at most 500 characters").optional();
+
+/** Marks (or unmarks) a release as a floor of its branch. */
+export const setFloorInput = z.object({
+  version: versionSchema,
+  ref: refSchema.optional(),
+  floor: z.boolean(),
+  reason: pathReason,
+});
+export type SetFloorInput = z.infer<typeof setFloorInput>;
+
+/** Blocks (or unblocks) the direct paths from some releases of a branch to a newer one. */
+export const blockPathInput = z.object({
+  ref: refSchema.optional(),
+  from: z.array(versionSchema).min(1, "name at least one release").max(200, "at most 200 releases"),
+  to: versionSchema,
+  reason: pathReason,
+});
+export type BlockPathInput = z.infer<typeof blockPathInput>;
+export const unblockPathInput = blockPathInput.omit({ reason: true });
+export type UnblockPathInput = z.infer<typeof unblockPathInput>;
+
+/** A branch's update graph: its releases in order, floors, blocked paths, and who runs what. */
+export const updateGraphInput = z.object({ ref: refSchema });
+
 // ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
 
 /** A release: a version of a branch's commit, and its quarantine. */
@@ -80,3 +105,28 @@ export const releaseDetailOutput = releaseSchema.extend({
 export const branchesOutput = z.array(
   z.object({ ref: z.string(), createdAt: z.date(), /** Rings that follow it. */ rings: z.number().int(), /** Its releases. */ releases: z.number().int() }),
 );
+
+export const setFloorOutput = z.object({ ref: z.string(), version: z.string(), floor: z.boolean(), /** Why it is a floor. */ reason: z.string().nullable() });
+
+export const blockPathOutput = z.object({ ref: z.string(), from: z.array(z.string()), to: z.string(), /** Paths newly blocked. */ blocked: z.number().int() });
+
+export const unblockPathOutput = z.object({ ref: z.string(), from: z.array(z.string()), to: z.string(), /** Paths unblocked. */ unblocked: z.number().int() });
+
+/** A branch's update graph: its releases oldest first with floors, its blocked paths, and its rings' machines on each release. */
+export const updateGraphOutput = z.object({
+  ref: z.string(),
+  rings: z.array(z.object({ name: z.string(), currentRelease: z.string().nullable() })),
+  releases: z.array(
+    z.object({
+      version: z.string(),
+      checksum: z.string(),
+      floor: z.boolean(),
+      floorReason: z.string().nullable(),
+      quarantined: z.boolean(),
+      createdAt: z.date(),
+      /** Machines running it, by ring name. */
+      machines: z.record(z.string(), z.number().int()),
+    }),
+  ),
+  blocked: z.array(z.object({ from: z.string(), to: z.string(), reason: z.string().nullable(), createdAt: z.date() })),
+});

@@ -7,6 +7,8 @@ import { type Actor, writeAudit } from "../audit/audit";
 import type { Clock } from "../clock";
 import { type Database, Prisma } from "../db/client";
 import { domainEvents } from "../events";
+import { prismaQuery, readUpdatePath } from "../agents/views";
+import { routeOf } from "../releases/paths";
 import type { Logger } from "../logger";
 import { isOnline } from "../machines/machines";
 import { type Candidate, pickFirstMachine, type RingMembership } from "./membership";
@@ -273,7 +275,10 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
 
   const judged: { id: string; step: MachineStep; finishedAt: Date | null; detail: string | null; version: string }[] = [];
   const events: WebhookEvent[] = [];
+  const path = rows.length > 0 ? await readUpdatePath(prismaQuery(tx), rollout.release.branchId) : null;
   for (const row of rows) {
+    const route = path ? routeOf(path, row.booted_checksum, target) : null;
+    const via = route?.kind === "hops" ? route.hops.map((h) => h.checksum) : [];
     const step = machineStep(
       {
         bootedChecksum: row.booted_checksum,
@@ -288,6 +293,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
       now,
       row.excluded ? "excluded" : disposition,
       { previousChecksum: row.previous_checksum, previousBootId: row.previous_boot_id, step: row.step },
+      via,
     );
     const terminal = isTerminalStep(step);
     const finishedAt = terminal ? (isTerminalStep(row.step) && row.finished_at ? row.finished_at : now) : null;

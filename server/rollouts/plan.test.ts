@@ -165,3 +165,20 @@ describe("the next decision", () => {
     expect(decision.kind).toBe("pause");
   });
 });
+
+describe("a machine's step on its way through a floor", () => {
+  const FLOOR = "c".repeat(64);
+  const step = (r: Partial<Parameters<typeof machineStep>[0]>, via: string[]) =>
+    machineStep(report(r), T, later(3600), later(60), "go", undefined, via);
+
+  it("counts its work on the floor as work on the rollout: a failure fails, a download is under way", () => {
+    expect(step({ updateState: "failed", updateTarget: FLOOR }, [FLOOR, T])).toBe("failed");
+    expect(step({ updateState: "downloading", updateTarget: FLOOR }, [FLOOR, T])).toBe("downloading");
+    expect(step({ updateState: "failed", updateTarget: FLOOR }, [])).toBe("assigned");
+  });
+
+  it("is not done on the floor: only the final release succeeds", () => {
+    expect(step({ bootedChecksum: FLOOR, updateState: "succeeded", updateTarget: FLOOR }, [T])).toBe("assigned");
+    expect(step({ bootedChecksum: T, updateState: "succeeded", updateTarget: T }, [])).toBe("succeeded");
+  });
+});

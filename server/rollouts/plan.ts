@@ -105,8 +105,10 @@ export function machineStep(
   now: Date,
   disposition: Disposition = "go",
   assignment: Assignment = { previousChecksum: null, previousBootId: null, step: "assigned" },
+  /** The releases the machine boots on its way to the target (floors, or around a blocked path): its work on them counts. */
+  via: readonly string[] = [],
 ): MachineStep {
-  const aboutTarget = report.updateTarget === target;
+  const aboutTarget = report.updateTarget === target || (report.updateTarget !== null && via.includes(report.updateTarget));
   const overdue = disposition !== "hold" && now.getTime() > darkAt.getTime();
   const state = updateStateOf(report.updateState);
   if (report.bootedChecksum === target) {

@@ -7,6 +7,8 @@ import { systemClock } from "../clock";
 import { Prisma, type PrismaClient } from "../db/client";
 import { conflict, invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
+import { prismaQuery, readUpdatePath } from "../agents/views";
+import { hopCount } from "../releases/paths";
 import { isOnline } from "../machines/machines";
 import {
   ACTIVE_ROLLOUT_STATES,
@@ -90,6 +92,7 @@ async function ringCandidates(db: Tx | PrismaClient, ringId: string, intervalSec
       rollbackTo: true,
       lastSeenAt: true,
       bootedVersion: true,
+      bootedChecksum: true,
     },
     orderBy: { cohort: "asc" },
   });
@@ -103,6 +106,7 @@ async function ringCandidates(db: Tx | PrismaClient, ringId: string, intervalSec
     pinned: m.pinnedReleaseId !== null || (m.rollbackTo as { hold?: boolean } | null)?.hold === true,
     online: isOnline(m.lastSeenAt, intervalSeconds, now),
     bootedVersion: m.bootedVersion,
+    bootedChecksum: m.bootedChecksum,
   }));
 }
 
@@ -121,13 +125,18 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
   const rings = await ringsByName(db, plan.rings);
   const now = clock.now();
   const membership = membershipOf(plan);
+  const path = await readUpdatePath(prismaQuery(db), release.branch.id);
+  // Boots each machine needs to reach the release: more than one through floors or around blocked paths, none at a dead end.
+  const hopsOf = (c: { bootedChecksum: string | null }) => (path ? hopCount(path, c.bootedChecksum, release.checksum) : c.bootedChecksum === release.checksum ? 0 : 1);
   const result = [];
   for (const ring of rings) {
-    const candidates = await ringCandidates(db, ring.id, ring.checkInIntervalSeconds, now);
+    const candidates = (await ringCandidates(db, ring.id, ring.checkInIntervalSeconds, now)).map((c) => ({ ...c, hops: hopsOf(c) }));
     const first = plan.singleFirst ? pickFirstMachine(candidates, membership) : null;
     const ringMembership = { ...membership, firstMachineIds: first ? [first.machineId] : [] };
     const waves = membership.waves.map((w) => ({ number: w.index + 1, label: w.label, count: 0, machines: [] as typeof candidates }));
     const excluded: typeof candidates = [];
+    let multiHop = 0;
+    let noPath = 0;
     for (const c of candidates) {
       const wave = waveFor(c, ringMembership);
       if (wave === null) {
@@ -135,6 +144,8 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
         continue;
       }
       waves[wave].count++;
+      if (c.hops > 1) multiHop++;
+      if (c.hops === 0 && c.bootedChecksum !== release.checksum) noPath++;
       if (waves[wave].machines.length < PREVIEW_MACHINES_PER_WAVE) waves[wave].machines.push(c);
     }
     result.push({
@@ -147,6 +158,10 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
       waves: waves.map((w) => ({ ...w, machines: w.machines.map(previewMachine) })),
       excluded: excluded.slice(0, PREVIEW_MACHINES_PER_WAVE).map(previewMachine),
       excludedCount: excluded.length,
+      /** Machines that boot one or more floors (or go around a blocked path) on their way. */
+      multiHop,
+      /** Machines no allowed path takes to the release: they are sent nothing. */
+      noPath,
     });
   }
   return {
@@ -156,8 +171,8 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
   };
 }
 
-function previewMachine(m: { machineId: string; hostname: string; cohort: number; online: boolean; pinned: boolean; bootedVersion: string | null }) {
-  return { machineId: m.machineId, hostname: m.hostname, cohort: m.cohort, online: m.online, pinned: m.pinned, bootedVersion: m.bootedVersion };
+function previewMachine(m: { machineId: string; hostname: string; cohort: number; online: boolean; pinned: boolean; bootedVersion: string | null; hops: number }) {
+  return { machineId: m.machineId, hostname: m.hostname, cohort: m.cohort, online: m.online, pinned: m.pinned, bootedVersion: m.bootedVersion, hops: m.hops };
 }
 
 function isOlder(release: { createdAt: Date; id?: string }, current: { createdAt: Date; id: string } | null | undefined) {

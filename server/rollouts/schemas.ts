@@ -224,6 +224,8 @@ const previewMachineSchema = z.object({
   online: z.boolean(),
   pinned: z.boolean(),
   bootedVersion: z.string().nullable(),
+  /** Boots it needs to reach the release: more than one through floors or around a blocked path, 0 when already on it or no allowed path reaches it. */
+  hops: z.number().int(),
 });
 
 /** The dry run: which machines land in which wave of which ring (a sample of each wave, and its count). */
@@ -243,6 +245,10 @@ export const rolloutPreviewOutput = z.object({
       waves: z.array(z.object({ number: z.number().int(), label: z.string(), count: z.number().int(), machines: z.array(previewMachineSchema) })),
       excluded: z.array(previewMachineSchema),
       excludedCount: z.number().int(),
+      /** Machines that boot one or more floors (or go around a blocked path) on their way. */
+      multiHop: z.number().int(),
+      /** Machines no allowed path takes to the release: they are sent nothing. */
+      noPath: z.number().int(),
     }),
   ),
 });

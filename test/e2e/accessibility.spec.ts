@@ -53,6 +53,7 @@ test("every console page has no serious or critical accessibility violations", a
     `/machines/${encodeURIComponent(machines.rows[0].machineId)}`,
     "/rings",
     "/releases",
+    "/releases/paths",
     "/rollouts",
     "/rollouts/new",
     `/rollouts/${encodeURIComponent(rolloutId)}`,

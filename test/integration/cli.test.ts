@@ -100,6 +100,25 @@ describe("orchard command", () => {
     expect(again.stderr).toMatch(/immutable/);
   });
 
+  it("marks floors, blocks paths and shows a branch's update graph", async () => {
+    const REF = "exampleos/x86_64/paths";
+    for (const [c, version] of [["1", "p1"], ["2", "p2"], ["3", "p3"]]) {
+      expect((await orchard(["release", "add", "--ref", REF, "--checksum", c.repeat(64), "--version", version])).code).toBe(0);
+    }
+    expect((await orchard(["release", "floor", "p2", "--reason", "migrates"])).stdout).toMatch(/p2 of exampleos\/x86_64\/paths is now a floor/);
+    expect((await orchard(["release", "block", "--from", "p1", "--to", "p3"])).stdout).toMatch(/Blocked p1 → p3/);
+    const backwards = await orchard(["release", "block", "--from", "p3", "--to", "p1"]);
+    expect(backwards.code).toBe(2);
+    expect(backwards.stderr).toMatch(/p3 is not older than p1/);
+    const graph = await orchard(["release", "graph", "--ref", REF]);
+    expect(graph.stdout).toMatch(/^p2 +floor/m);
+    expect(graph.stdout).toMatch(/p1 → p3/);
+    const json = JSON.parse((await orchard(["release", "graph", "--ref", REF, "--json"])).stdout) as { releases: { version: string; floor: boolean }[] };
+    expect(json.releases.map((r) => [r.version, r.floor])).toEqual([["p1", false], ["p2", true], ["p3", false]]);
+    expect((await orchard(["release", "unblock", "--from", "p1", "--to", "p3"])).code).toBe(0);
+    expect((await orchard(["release", "floor", "p2", "--off"])).stdout).toMatch(/no longer a floor/);
+  });
+
   it("previews, starts, lists, pauses, resumes and reverts rollouts, and pins and rolls back machines", async () => {
     const db = await openDatabase({ databaseUrl: env.DATABASE_URL!, dataDir: "/tmp", migrate: false });
     try {

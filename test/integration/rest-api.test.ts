@@ -213,6 +213,11 @@ describe("answers as the document describes them", () => {
     ok(await viewer.GET("/releases/all"));
     ok(await viewer.GET("/releases/one", { params: { query: { version: "2" } } }));
     ok(await viewer.GET("/branches"));
+    ok(await op.POST("/releases/floor", { body: { version: "2", floor: true, reason: "migrates the data" } }));
+    ok(await op.POST("/releases/block-path", { body: { from: ["1"], to: "3" } }));
+    ok(await viewer.GET("/branches/graph", { params: { query: { ref: REF } } }));
+    ok(await op.POST("/releases/unblock-path", { body: { from: ["1"], to: "3" } }));
+    ok(await op.POST("/releases/floor", { body: { version: "2", floor: false } }));
 
     // A rollout over two rings with no machines, approved between them: approve, pause, resume, abort, revert.
     for (const name of ["tour-a", "tour-b"]) ok(await admin.POST("/rings", { body: { name, branch: REF } }), 201);

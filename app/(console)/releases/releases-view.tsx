@@ -130,13 +130,16 @@ export function ReleasesView() {
           {releases.data ? `${releases.data.total.toLocaleString()} releases · ` : ""}immutable commits of a branch: ref,
           checksum and version
         </p>
-        {operator && (
-          <div className="actions">
+        <div className="actions">
+          <Link className="button-link" href={`/releases/paths${ref ? `?ref=${encodeURIComponent(ref)}` : ""}`}>
+            Update paths
+          </Link>
+          {operator && (
             <button type="button" className="primary" aria-expanded={adding} onClick={() => setAdding(!adding)}>
               {adding ? "Close" : "Add release"}
             </button>
-          </div>
-        )}
+          )}
+        </div>
       </div>
       {operator && !fleetOperator && (
         <p className="page-intro">

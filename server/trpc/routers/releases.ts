@@ -1,6 +1,8 @@
 import { addRelease, getRelease, listBranches, listReleases, listReleasesPage } from "../../releases/releases";
 import {
   addReleaseInput,
+  blockPathInput,
+  blockPathOutput,
   branchesOutput,
   getReleaseInput,
   listReleasesInput,
@@ -9,7 +11,14 @@ import {
   releaseListOutput,
   releasePageOutput,
   releaseSchema,
+  setFloorInput,
+  setFloorOutput,
+  unblockPathInput,
+  unblockPathOutput,
+  updateGraphInput,
+  updateGraphOutput,
 } from "../../releases/schemas";
+import { blockPath, setFloor, unblockPath, updateGraph } from "../../releases/update-paths";
 import { brakeRelease, liftQuarantine, previewBrake } from "../../rollouts/rollouts";
 import { brakeInput, brakeOutput, brakePreviewOutput, liftQuarantineInput, liftQuarantineOutput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
@@ -60,4 +69,27 @@ export const releasesRouter = router({
     .input(liftQuarantineInput)
     .output(liftQuarantineOutput)
     .mutation(({ ctx, input }) => liftQuarantine(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** Marks or unmarks a floor: every machine older than it boots it before anything newer (every ring of the branch). */
+  setFloor: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(setFloorInput)
+    .output(setFloorOutput)
+    .mutation(({ ctx, input }) => setFloor(ctx.db.prisma, ctx.actor, input)),
+  /** Blocks the direct paths from releases to a newer one (every ring of the branch). */
+  blockPath: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(blockPathInput)
+    .output(blockPathOutput)
+    .mutation(({ ctx, input }) => blockPath(ctx.db.prisma, ctx.actor, input)),
+  unblockPath: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(unblockPathInput)
+    .output(unblockPathOutput)
+    .mutation(({ ctx, input }) => unblockPath(ctx.db.prisma, ctx.actor, input)),
+  /** The branch's update graph: releases in order, floors, blocked paths, machines of each ring on each release. */
+  graph: viewerProcedure
+    .meta({ rings: "scoped" })
+    .input(updateGraphInput)
+    .output(updateGraphOutput)
+    .query(({ ctx, input }) => updateGraph(ctx.db.prisma, input, ctx.actor.rings)),
 });

@@ -1,6 +1,7 @@
 "use client";
 // The dry run of a rollout plan: for each ring, the machines of each wave.
 import type { ColumnDef } from "@tanstack/react-table";
+import Link from "next/link";
 import { DataTable } from "@/components/data-table";
 import type { RouterOutputs } from "@/components/router-types";
 import { StateBadge } from "@/components/status";
@@ -170,6 +171,21 @@ export function RolloutPreview({ preview, stale, ready }: { preview: Preview | n
             <p className="notice info">
               Ring {ring.ring} follows <code>{ring.branch}</code>: its machines rebase to <code>{preview.release.ref}</code>, and
               the ring follows that branch once the rollout completes it.
+            </p>
+          )}
+          {ring.multiHop > 0 && (
+            <p className="notice info">
+              {plural(ring.multiHop, "machine")} of ring {ring.ring} {ring.multiHop === 1 ? "runs" : "run"} a release older than a floor (or
+              behind a blocked path): {ring.multiHop === 1 ? "it boots" : "they boot"} the floors first, in order, within this rollout, and
+              {ring.multiHop === 1 ? " counts" : " count"} as done only on {preview.release.version}.{" "}
+              <Link href={`/releases/paths?ref=${encodeURIComponent(preview.release.ref)}`}>Update paths</Link>
+            </p>
+          )}
+          {ring.noPath > 0 && (
+            <p className="notice warning">
+              {plural(ring.noPath, "machine")} of ring {ring.ring} {ring.noPath === 1 ? "has" : "have"} no allowed path to{" "}
+              {preview.release.version} (blocked paths): {ring.noPath === 1 ? "it is" : "they are"} sent nothing.{" "}
+              <Link href={`/releases/paths?ref=${encodeURIComponent(preview.release.ref)}`}>Update paths</Link>
             </p>
           )}
           {ring.downgrade && (
