@@ -57,3 +57,52 @@ export function answerChecker(document: OpenApi) {
     },
   };
 }
+
+type Middleware = ((opts: { next: (...args: unknown[]) => Promise<{ ok: boolean; data?: unknown }> }) => Promise<{ ok: boolean; data?: unknown }>) & { _type?: string };
+
+/** Where `raw` holds a value that `kept` lacks: `rings[].waves[].hops`, for each field a schema drops. */
+function droppedFields(raw: unknown, kept: unknown, at = ""): string[] {
+  if (Array.isArray(raw) && Array.isArray(kept)) return raw.flatMap((item, i) => droppedFields(item, kept[i], `${at}[]`));
+  if (!raw || typeof raw !== "object" || raw instanceof Date || !kept || typeof kept !== "object") return [];
+  return Object.entries(raw as Record<string, unknown>).flatMap(([key, value]) => {
+    if (value === undefined) return [];
+    const path = at ? `${at}.${key}` : key;
+    return key in kept ? droppedFields(value, (kept as Record<string, unknown>)[key], path) : [path];
+  });
+}
+
+/**
+ * Watches every procedure's output check (tRPC's `.output()` strips what its
+ * schema does not list): each field a domain function returns and the
+ * schema drops is recorded as `procedure: path`, so that a test can require
+ * none (a field added to a domain function and forgotten in its schema would
+ * otherwise vanish from tRPC and REST answers without a word). It wraps the
+ * output middleware in the router's definitions, read at each call.
+ */
+export function watchDroppedFields(procedures: Record<string, { _def: { middlewares: Middleware[]; output?: unknown } }>) {
+  const dropped = new Set<string>();
+  let watched = 0;
+  for (const [name, procedure] of Object.entries(procedures)) {
+    const middlewares = procedure._def.middlewares;
+    const index = middlewares.findIndex((m) => m._type === "output");
+    if (index < 0) continue;
+    const check = middlewares[index];
+    const watcher: Middleware = async (opts) => {
+      let raw: unknown;
+      const result = await check({
+        ...opts,
+        next: async (...args) => {
+          const inner = await opts.next(...args);
+          if (inner.ok) raw = inner.data;
+          return inner;
+        },
+      });
+      if (result.ok) for (const path of droppedFields(raw, result.data)) dropped.add(`${name}: ${path}`);
+      return result;
+    };
+    watcher._type = "output";
+    middlewares[index] = watcher;
+    watched++;
+  }
+  return { dropped, watched };
+}

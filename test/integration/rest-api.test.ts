@@ -22,7 +22,7 @@ import { appRouter } from "../../server/trpc/router";
 import { roleAtLeast } from "../../server/users/users";
 import type { Role } from "../../server/vocabulary";
 import { hex } from "../helpers/agent-http";
-import { answerChecker, type OpenApi } from "../helpers/answer-check";
+import { answerChecker, type OpenApi, watchDroppedFields } from "../helpers/answer-check";
 import { startTestConsole, type TestConsole } from "../helpers/console";
 import { databaseFingerprint } from "../helpers/db-fingerprint";
 import { REF, SimFleet, type SimMachine } from "../helpers/sim-machines";
@@ -30,6 +30,7 @@ import { REF, SimFleet, type SimMachine } from "../helpers/sim-machines";
 let app: TestConsole;
 let sims: SimFleet;
 let answers: ReturnType<typeof answerChecker>;
+let drops: ReturnType<typeof watchDroppedFields>;
 const tokens = {} as Record<"admin" | "operator" | "viewer" | "otherRings" | "revoked" | "expired", string>;
 const fleet: Record<string, SimMachine[]> = {};
 
@@ -41,6 +42,8 @@ beforeAll(async () => {
   // Webhooks to 127.0.0.1: a subscription is created (and its test event sent) against a port nobody answers.
   app = await startTestConsole({ ORCHARD_WEBHOOKS_ALLOW_PRIVATE: "true" }, { controller: false });
   answers = answerChecker((await (await fetch(`${app.url}/api/v1/openapi.json`)).json()) as OpenApi);
+  // The console runs in this process: its procedures' output checks report any field a schema drops.
+  drops = watchDroppedFields(appRouter._def.procedures as never);
   sims = new SimFleet(app);
   tokens.admin = await token("pipeline-admin", "admin");
   tokens.operator = await token("pipeline", "operator");
@@ -267,6 +270,9 @@ describe("answers as the document describes them", () => {
 
     const unchecked = [...answers.described].filter((operation) => !answers.checked.has(operation));
     expect(unchecked, "operations whose answers no test checked").toEqual([]);
+    // Nothing a domain function returned was left out of its answer by a schema that does not list it.
+    expect(drops.watched).toBeGreaterThan(60);
+    expect([...drops.dropped], "fields the domain returns and the output schema drops").toEqual([]);
   });
 
   it("refuses an answer that is not what its schema says: a field missing, one too many, a time that is not an ISO string", async () => {
@@ -368,5 +374,6 @@ describe("every route × every credential", () => {
       expect([401, 403, 500], `${method} ${path} × ${credential} → ${res.status}`).not.toContain(res.status);
       if (res.ok && res.headers.get("content-type")?.startsWith("application/json")) answers.check(method, path, res.status, await res.json());
     }
+    expect([...drops.dropped], "fields the domain returns and the output schema drops").toEqual([]);
   });
 });
