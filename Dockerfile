@@ -9,6 +9,11 @@ COPY server/db/migration-adapter.ts ./server/db/migration-adapter.ts
 RUN npm ci
 COPY . .
 RUN npx next build
+# Release sources of the ostree kind are read with the real ostree command
+# (metadata-only pulls into the data folder); gpg lets it verify GPG keys.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ostree gpg ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     PORT=3000 \
     ORCHARD_AUTO_BUILD=false \

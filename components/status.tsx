@@ -1,7 +1,7 @@
 "use client";
 // Colour for state, always with text beside it: the same meaning on every page.
 import { type ReactNode, useEffect, useState } from "react";
-import type { HealthStatus, MachineStep, PausedBy, RingPhase, RolloutState, UpdateState } from "@/server/vocabulary";
+import type { HealthStatus, MachineStep, PausedBy, RingPhase, RolloutState, SignatureState, UpdateState } from "@/server/vocabulary";
 import { CopyButton } from "./copy-button";
 
 /** The current time, refreshed every few seconds so that "2 min ago" stays true. */
@@ -312,5 +312,25 @@ export function QuarantinedBadge({ since, reason }: { since?: Date | string | nu
     <Badge kind="quarantined" title={title || undefined}>
       Quarantined
     </Badge>
+  );
+}
+
+const SIGNATURE_LABEL: Record<SignatureState, { label: string; tone: "good" | "warn" | "bad" | "neutral" }> = {
+  valid: { label: "Signed", tone: "good" },
+  unsigned: { label: "Unsigned", tone: "bad" },
+  invalid: { label: "Wrong signature", tone: "bad" },
+  not_checked: { label: "Not checked", tone: "neutral" },
+};
+
+/** A release's signature state, with the server's reason beside it when there is one. */
+export function SignatureBadge({ state, reason }: { state: string; reason?: string | null }) {
+  const { label, tone } = (SIGNATURE_LABEL as Record<string, { label: string; tone: "good" | "warn" | "bad" | "neutral" }>)[state] ?? { label: state, tone: "neutral" as const };
+  return (
+    <span className="signature-cell">
+      <Badge kind={`tone-${tone}`} title={reason ?? undefined}>
+        {label}
+      </Badge>
+      {reason && <span className="muted signature-reason">{reason}</span>}
+    </span>
   );
 }

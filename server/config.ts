@@ -104,6 +104,8 @@ export const configSchema = z.object({
   ORCHARD_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(10_000),
   /** How often the webhook worker looks for deliveries that are due, in milliseconds. */
   ORCHARD_WEBHOOK_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /** How often each console process looks for release sources that are due (each source has its own interval), in milliseconds. */
+  ORCHARD_SOURCE_POLL_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
   /** Serve the web pages (false: the agent protocol and tRPC only, no Next.js build needed). */
   ORCHARD_SERVE_PAGES: boolFromEnv.default(true),
   /** Build the web console before serving when the build is missing or stale. */

@@ -27,6 +27,7 @@ import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
+import { SourcePoller, sourcesWorkDir } from "./release-sources/sources";
 import { WebhookWorker } from "./webhooks/worker";
 
 export interface StartOptions {
@@ -38,6 +39,8 @@ export interface StartOptions {
   controller?: boolean;
   /** Run the webhook delivery worker on its timer (default true; tests may drain it by hand). */
   webhooks?: boolean;
+  /** Poll the release sources on a timer (default true; tests may step it by hand). */
+  sources?: boolean;
 }
 
 export interface RunningConsole {
@@ -47,6 +50,10 @@ export interface RunningConsole {
   agents: AgentService;
   controller: RolloutController;
   webhooks: WebhookWorker;
+  /** The release sources' poller of this process. */
+  sources: SourcePoller;
+  /** Where release source readers keep their state (under the data folder). */
+  sourcesDir: string;
   /** Credentials of the first admin, when this start created it. */
   firstAdmin: { email: string; password: string } | null;
   /** The demo fleet of simulated agents, when ORCHARD_DEMO_AGENTS starts one. */
@@ -147,6 +154,15 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cleanups.push(() => webhooks.stop());
     }
 
+    // Release sources: every process polls; a lease on each source's row
+    // makes one process pass over it at a time (server/release-sources/).
+    const sourcesDir = sourcesWorkDir(config.dataDir);
+    const sources = new SourcePoller(db.prisma, { log, clock, workDir: sourcesDir, pollMs: config.ORCHARD_SOURCE_POLL_MS });
+    if (options.sources !== false) {
+      sources.start();
+      cleanups.push(() => sources.stop());
+    }
+
     // Sign-in: failures back off per (account, address), and an account under
     // attack from many addresses paces the addresses it does not know
     // (server/auth/sign-in-guard.ts). Only requests this server counted carry
@@ -165,7 +181,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
-    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy });
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, sourcesDir });
     const handleExport = createExportHandler({ ...session, log });
     const handleApi = createApiHandler({
       db,
@@ -173,6 +189,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       log,
       url: config.url,
       webhookPolicy,
+      sourcesDir,
       limits: {
         perToken: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_LIMIT),
         perAddress: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_PER_ADDRESS),
@@ -308,6 +325,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       agents,
       controller,
       webhooks,
+      sources,
+      sourcesDir,
       firstAdmin,
       demo: fleet,
       stop: () => (stopped ??= stopAll()),

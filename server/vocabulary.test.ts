@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HealthStatus, MachineStep, Role, RolloutRingPhase, RolloutState, UpdateState, WebhookDeliveryState } from "./db/generated/enums";
+import { HealthStatus, MachineStep, ReleaseSourceKind, Role, RolloutRingPhase, RolloutState, SignatureState, UpdateState, WebhookDeliveryState } from "./db/generated/enums";
 import { eventTypes, updateStates } from "./protocol/v1";
 import { AgentEventType } from "./db/generated/enums";
 import {
@@ -7,6 +7,9 @@ import {
   FAILURE_STEPS,
   HEALTH_STATUSES,
   MACHINE_STEPS,
+  RELEASE_SOURCE_KINDS,
+  SENDABLE_SIGNATURE_STATES,
+  SIGNATURE_STATES,
   RING_PHASES,
   ROLES,
   roleAtLeast,
@@ -31,6 +34,9 @@ describe("one vocabulary", () => {
     expect(sorted(UPDATE_STATES)).toEqual(sorted(Object.values(UpdateState)));
     expect(sorted(HEALTH_STATUSES)).toEqual(sorted(Object.values(HealthStatus)));
     expect(sorted(WEBHOOK_DELIVERY_STATES)).toEqual(sorted(Object.values(WebhookDeliveryState)));
+    expect(sorted(RELEASE_SOURCE_KINDS)).toEqual(sorted(Object.values(ReleaseSourceKind)));
+    expect(sorted(SIGNATURE_STATES)).toEqual(sorted(Object.values(SignatureState)));
+    for (const state of SENDABLE_SIGNATURE_STATES) expect(SIGNATURE_STATES).toContain(state);
     // The protocol's spellings map onto the console's one to one.
     expect(sorted(updateStates.map(updateStateOf))).toEqual(sorted(UPDATE_STATES));
     expect(sorted(eventTypes.map((t) => t.replace(".", "_")))).toEqual(sorted(Object.values(AgentEventType)));

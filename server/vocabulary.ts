@@ -212,6 +212,31 @@ export const WEBHOOK_STEP_EVENTS = {
 export const WEBHOOK_DELIVERY_STATES = ["pending", "delivered", "failed"] as const;
 export type WebhookDeliveryState = (typeof WEBHOOK_DELIVERY_STATES)[number];
 
+// ---------------------------------------------------------------- releases and their sources
+
+/**
+ * Where releases come from besides an operator's hand: an ostree repository
+ * (OS and Flatpak refs) or an OCI registry repository (bootc images). Each
+ * kind has its own reader (server/release-sources/) and config schema.
+ */
+export const RELEASE_SOURCE_KINDS = ["ostree", "oci"] as const;
+export type ReleaseSourceKind = (typeof RELEASE_SOURCE_KINDS)[number];
+export const isReleaseSourceKind = oneOf<ReleaseSourceKind>(RELEASE_SOURCE_KINDS);
+
+/**
+ * A release's signature as its source's key judged it: `valid`; `unsigned`
+ * (no signature where the source has a key); `invalid` (signed, but not by
+ * the key, or a signature that does not verify); `not_checked` (no key to
+ * check with: a release made by hand, or a source kind that allows no key).
+ */
+export const SIGNATURE_STATES = ["valid", "unsigned", "invalid", "not_checked"] as const;
+export type SignatureState = (typeof SIGNATURE_STATES)[number];
+export const isSignatureState = oneOf<SignatureState>(SIGNATURE_STATES);
+
+/** Signature states that may be sent to machines: a ring's release, a rollout, a pin. */
+export const SENDABLE_SIGNATURE_STATES = ["valid", "not_checked"] as const satisfies readonly SignatureState[];
+export const isSendableSignature = oneOf(SENDABLE_SIGNATURE_STATES);
+
 // ---------------------------------------------------------------- SQL
 
 /** A list of vocabulary values as SQL text, `('a', 'b')`: constants only, never input. */

@@ -58,6 +58,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "POST", path: "/releases/block-path", procedure: "releases.blockPath", tag: "releases", summary: "Block the direct paths from releases to a newer one" },
   { method: "POST", path: "/releases/unblock-path", procedure: "releases.unblockPath", tag: "releases", summary: "Unblock paths blocked before" },
   { method: "GET", path: "/branches/graph", procedure: "releases.graph", tag: "releases", summary: "A branch's update graph: releases in order, floors, blocked paths, machines per ring" },
+  // Release sources
+  { method: "GET", path: "/sources", procedure: "sources.list", tag: "releases", summary: "List release sources: kind, URL, ref, key, interval, last sync, last error, next attempt" },
+  { method: "GET", path: "/sources/{source}", procedure: "sources.get", tag: "releases", summary: "One release source" },
+  { method: "POST", path: "/sources", procedure: "sources.add", tag: "releases", summary: "Add a release source to a branch (an ostree repository and ref, with its key)", creates: true },
+  { method: "PATCH", path: "/sources/{source}", procedure: "sources.update", tag: "releases", summary: "Change a release source's config, interval, or enable or disable it" },
+  { method: "DELETE", path: "/sources/{source}", procedure: "sources.remove", tag: "releases", summary: "Remove a release source (its releases stay)" },
+  { method: "POST", path: "/sources/sync", procedure: "sources.sync", tag: "releases", summary: "Sync now: one source (body: source) or every enabled one" },
   // Rollouts
   { method: "GET", path: "/rollouts", procedure: "rollouts.list", tag: "rollouts", summary: "List rollouts" },
   { method: "POST", path: "/rollouts/preview", procedure: "rollouts.preview", tag: "rollouts", summary: "Dry run: which machines land in which wave of which ring" },

@@ -14,10 +14,12 @@ import { type Grant, maySee, mayAct, type Role, ringsOutside } from "../vocabula
  * - `ring` / `rings`: the ring(s) named by `input.ring` / `input.rings`;
  * - `machine` / `machines`: the ring of `input.machineId` / of each of `input.machineIds`;
  * - `rollout`: every ring of `input.rolloutId`;
+ * - `branch`: every ring on the branch of `input.branch` (a ref), or of the release source `input.source`
+ *   (no source, no branch: every source, the whole fleet); a branch no ring follows is the whole fleet's;
  * - `scoped`: nothing in particular; the procedure filters what it reads by the caller's rings;
  * - `none`: nothing a ring scope limits (releases, one's own account).
  */
-export const RING_TARGETS = ["fleet", "ring", "rings", "machine", "machines", "rollout", "scoped", "none"] as const;
+export const RING_TARGETS = ["fleet", "ring", "rings", "machine", "machines", "rollout", "branch", "scoped", "none"] as const;
 export type RingTarget = (typeof RING_TARGETS)[number];
 
 type Input = Record<string, unknown> | undefined;
@@ -32,6 +34,7 @@ const FIELD: Partial<Record<RingTarget, string>> = {
   machine: "machineId",
   machines: "machineIds",
   rollout: "rolloutId",
+  branch: "branch",
 };
 
 /** The rings an input touches, per target; null for the whole fleet. */
@@ -54,6 +57,21 @@ async function ringsOfTarget(db: Database, target: RingTarget, input: Input): Pr
       if (!id) return [];
       const rows = await db.prisma.rolloutRing.findMany({ where: { rolloutId: id }, select: { ring: { select: { name: true } } } });
       return rows.map((r) => r.ring.name);
+    }
+    case "branch": {
+      // Both when both are given: a source's name cannot stand in for another branch.
+      const wheres = [
+        ...asStrings(input?.branch).map((ref) => ({ branch: { ref } })),
+        ...asStrings(input?.source).map((name) => ({ branch: { sources: { some: { name } } } })),
+      ];
+      if (wheres.length === 0) return null;
+      const names: string[] = [];
+      for (const where of wheres) {
+        const rows = await db.prisma.ring.findMany({ where, select: { name: true } });
+        if (rows.length === 0) return null;
+        names.push(...rows.map((r) => r.name));
+      }
+      return names;
     }
     case "scoped":
     case "none":

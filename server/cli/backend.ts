@@ -12,6 +12,7 @@ import type { Principal } from "../auth/principal";
 import { loadConfig } from "../config";
 import { systemClock } from "../clock";
 import { type Database, openDatabase } from "../db/client";
+import { sourcesWorkDir } from "../release-sources/sources";
 import { type AppRouter, createCaller } from "../trpc/router";
 
 type Inputs = inferRouterInputs<AppRouter>;
@@ -65,7 +66,7 @@ export function localBackend(): Backend {
   return {
     kind: "local",
     async call(procedure, input) {
-      let target: unknown = createCaller({ db: await db(), clock: systemClock, principal });
+      let target: unknown = createCaller({ db: await db(), clock: systemClock, principal, sourcesDir: sourcesWorkDir(loadConfig().dataDir) });
       for (const part of procedure.split(".")) target = (target as Record<string, unknown>)[part];
       try {
         return (await (target as (input: unknown) => Promise<unknown>)(input)) as never;

@@ -5,6 +5,7 @@
 // same output and exit codes either way (server/cli/backend.ts). Exit codes:
 // 0 done, 1 refused or failed, 2 bad arguments (or nothing there), 3 `rollout
 // wait` timed out. Every command takes --json.
+import fs from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { problem } from "../api/problem";
 import { ConfigError } from "../config";
@@ -376,8 +377,8 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       const releases = await api().call("releases.list", { ref: opts.ref });
       say(opts, releases, () =>
         formatTable(
-          ["VERSION", "BRANCH", "CHECKSUM", "QUARANTINED", "ADDED"],
-          releases.map((r) => [r.version, r.branch.ref, r.checksum, r.quarantinedAt ? "yes" : "no", iso(r.createdAt)]),
+          ["VERSION", "BRANCH", "CHECKSUM", "SIGNATURE", "QUARANTINED", "BUILT", "ADDED"],
+          releases.map((r) => [r.version, r.branch.ref, r.checksum, r.signatureState, r.quarantinedAt ? "yes" : "no", r.builtAt ? iso(r.builtAt) : "-", iso(r.createdAt)]),
         ),
       );
     });
@@ -392,12 +393,160 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       const r = await api().call("releases.get", { version, ref: opts.ref });
       say(opts, r, () => [
         `Release ${r.version} of ${r.branch.ref}: ${r.checksum}`,
+        `signature: ${r.signatureState}${r.signatureReason ? ` (${r.signatureReason})` : ""}${r.source ? `; from source ${r.source.name}` : ""}${r.builtAt ? `; built ${iso(r.builtAt)}` : ""}`,
+        ...(r.sendable ? [] : [`not sendable: ${r.unsendableReason}`]),
         ...(r.quarantinedAt ? [`quarantined since ${iso(r.quarantinedAt)}: ${r.quarantineReason ?? ""}`] : []),
         `rings running it: ${r.currentFor.map((x) => x.name).join(", ") || "none"}`,
         `rollouts: ${r.rollouts.map((x) => `${x.id} (${x.state})`).join(", ") || "none"}`,
         ...(r.notes ? ["", r.notes] : []),
       ]);
     });
+
+  release
+    .command("sync")
+    .description("Read the release sources now (one, or every enabled one); exits 1 when a pass fails")
+    .option("--source <name>", "only this source")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { source?: string; json?: boolean }) => syncNow(opts.source, opts));
+
+  // ---- release sources -----------------------------------------------------------------------
+  type SyncResults = OutputOf<"sources.sync">;
+  const syncNow = async (source: string | undefined, opts: { json?: boolean }) => {
+    const results: SyncResults = await api().call("sources.sync", { source });
+    say(opts, results, () =>
+      results.length === 0
+        ? "No enabled release sources."
+        : results.map((r) =>
+            r.ok
+              ? `${r.source}: ${r.created.length ? `${r.created.length} new release${r.created.length > 1 ? "s" : ""}: ${r.created.join(", ")}` : "nothing new"}`
+              : `${r.source}: failed: ${r.error} (next attempt ${r.nextAttemptAt ? iso(r.nextAttemptAt) : "-"})`,
+          ),
+    );
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length) throw new CliFailure(problem(502, "UNAVAILABLE", `${failed.map((r) => r.source).join(", ")} failed`));
+  };
+  type KeyFlags = { ed25519Key?: string; ed25519KeyFile?: string; gpgKeyFile?: string };
+  const keyOf = (opts: KeyFlags) => {
+    const given = [opts.ed25519Key, opts.ed25519KeyFile, opts.gpgKeyFile].filter((v) => v !== undefined);
+    if (given.length > 1) throw new InvalidArgumentError("give one key: --ed25519-key, --ed25519-key-file or --gpg-key-file");
+    const read = (file: string) => {
+      try {
+        return fs.readFileSync(file, "utf8");
+      } catch (error) {
+        throw new InvalidArgumentError(`cannot read ${file}: ${(error as Error).message}`);
+      }
+    };
+    if (opts.ed25519Key !== undefined) return { type: "ed25519" as const, publicKey: opts.ed25519Key.trim() };
+    if (opts.ed25519KeyFile !== undefined) return { type: "ed25519" as const, publicKey: read(opts.ed25519KeyFile).trim().split("\n")[0] };
+    if (opts.gpgKeyFile !== undefined) return { type: "gpg" as const, publicKey: read(opts.gpgKeyFile) };
+    return undefined;
+  };
+  const keyOptions = (command: Command) =>
+    command
+      .option("--ed25519-key <base64>", "the ed25519 public key commits are signed with (base64 of 32 bytes, as ostree sign takes it)")
+      .option("--ed25519-key-file <file>", "a file holding that key (its first line)")
+      .option("--gpg-key-file <file>", "an armored GPG public key that commits are signed with");
+  type SourceView = OutputOf<"sources.list">[number];
+  const sourceLines = (s: SourceView) => [
+    `${s.name} (${s.kind}) → ${s.branch}: ${s.url ?? ""} ${s.ref ?? ""}`,
+    `  key: ${s.key ? `${s.key.type} ${s.key.summary}` : "none"}; every ${s.pollIntervalSeconds} s; ${s.enabled ? "enabled" : "disabled"}; ${s.releases} releases`,
+    `  last sync: ${s.lastSyncAt ? iso(s.lastSyncAt) : "never"}; next attempt: ${iso(s.nextAttemptAt)}${s.lastError ? `; last error (${s.consecutiveFailures} in a row): ${s.lastError}` : ""}`,
+  ];
+  const source = program.command("source").description("Release sources: where a branch's releases are read from (ostree repositories)");
+  keyOptions(
+    source
+      .command("add")
+      .description("Add an ostree repository as a branch's release source (a key is required)")
+      .argument("<name>", "a name for the source, such as exampleos-stable")
+      .requiredOption("--branch <ref>", "the branch whose releases it brings, such as exampleos/x86_64/stable or app/org.example.App/x86_64/stable")
+      .requiredOption("--url <url>", "the repository: http(s):// or file://")
+      .option("--ref <ref>", "the ref to read in the repository (default: the branch)"),
+  )
+    .option("--depth <n>", "how many commits of its history a pass reads back at most (default 50)", positiveInt("--depth"))
+    .option("--interval <duration>", "how often it is read, such as 5m (default 5m)", duration)
+    .option("--disabled", "add it without reading it yet")
+    .option("--json", "machine-readable output")
+    .action(async (name: string, opts: KeyFlags & { branch: string; url: string; ref?: string; depth?: number; interval?: number; disabled?: boolean; json?: boolean }) => {
+      const key = keyOf(opts);
+      if (!key) throw new InvalidArgumentError("an ostree source needs a key: --ed25519-key, --ed25519-key-file or --gpg-key-file");
+      const added = await api().call("sources.add", {
+        name,
+        branch: opts.branch,
+        config: { kind: "ostree", url: opts.url, ref: opts.ref ?? opts.branch, key, ...(opts.depth ? { depth: opts.depth } : {}) },
+        ...(opts.interval ? { pollIntervalSeconds: opts.interval } : {}),
+        enabled: !opts.disabled,
+      });
+      say(opts, added, () => [`Added source ${added.name}`, ...sourceLines(added)]);
+    });
+  source
+    .command("list")
+    .description("List release sources: kind, URL, ref, key, interval, last sync, last error, next attempt")
+    .option("--branch <ref>", "only this branch's")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { branch?: string; json?: boolean }) => {
+      const sources = await api().call("sources.list", { branch: opts.branch });
+      say(opts, sources, () =>
+        formatTable(
+          ["NAME", "KIND", "BRANCH", "URL", "REF", "KEY", "EVERY", "LAST SYNC", "NEXT", "ERROR"],
+          sources.map((s) => [
+            s.name,
+            s.kind,
+            s.branch,
+            s.url ?? "",
+            s.ref ?? "",
+            s.key?.type ?? "none",
+            `${s.pollIntervalSeconds}s${s.enabled ? "" : " (off)"}`,
+            s.lastSyncAt ? iso(s.lastSyncAt) : "never",
+            iso(s.nextAttemptAt),
+            s.lastError ? `${s.lastError} (×${s.consecutiveFailures})` : "",
+          ]),
+        ),
+      );
+    });
+  keyOptions(
+    source
+      .command("update")
+      .description("Change a source: its URL, ref, key, depth, interval; enable or disable it")
+      .argument("<name>", "the source")
+      .option("--url <url>", "the repository: http(s):// or file://")
+      .option("--ref <ref>", "the ref to read in the repository"),
+  )
+    .option("--depth <n>", "how many commits of its history a pass reads back at most", positiveInt("--depth"))
+    .option("--interval <duration>", "how often it is read, such as 5m", duration)
+    .option("--enable", "read it again")
+    .option("--disable", "stop reading it")
+    .option("--json", "machine-readable output")
+    .action(async (name: string, opts: KeyFlags & { url?: string; ref?: string; depth?: number; interval?: number; enable?: boolean; disable?: boolean; json?: boolean }) => {
+      if (opts.enable && opts.disable) throw new InvalidArgumentError("--enable or --disable, not both");
+      const key = keyOf(opts);
+      let config: OutputOf<"sources.get">["config"] | undefined;
+      if (key || opts.url || opts.ref || opts.depth) {
+        const current = await api().call("sources.get", { source: name });
+        config = { ...current.config, ...(opts.url ? { url: opts.url } : {}), ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.depth ? { depth: opts.depth } : {}), ...(key ? { key } : {}) };
+      }
+      const updated = await api().call("sources.update", {
+        source: name,
+        ...(config ? { config } : {}),
+        ...(opts.interval ? { pollIntervalSeconds: opts.interval } : {}),
+        ...(opts.enable ? { enabled: true } : opts.disable ? { enabled: false } : {}),
+      });
+      say(opts, updated, () => [`Updated source ${updated.name}`, ...sourceLines(updated)]);
+    });
+  source
+    .command("remove")
+    .description("Remove a source (the releases it brought stay)")
+    .argument("<name>", "the source")
+    .option("--json", "machine-readable output")
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const removed = await api().call("sources.remove", { source: name });
+      say(opts, removed, () => `Removed source ${removed.source} (${removed.releasesKept} releases kept)`);
+    });
+  source
+    .command("sync")
+    .description("Read a source now (or every enabled one); exits 1 when a pass fails")
+    .argument("[name]", "the source (default: every enabled one)")
+    .option("--json", "machine-readable output")
+    .action(async (name: string | undefined, opts: { json?: boolean }) => syncNow(name, opts));
 
   // ---- machines ------------------------------------------------------------------------------
   const machine = program.command("machine").description("Machines of the fleet");

@@ -8,6 +8,7 @@ import type { Prisma, PrismaClient } from "../db/client";
 import { AppError } from "../errors";
 import { domainEvents } from "../events";
 import { pinInTransaction, rollbackInTransaction, unpinInTransaction } from "../rollouts/machine-actions";
+import { assertSendable } from "../releases/sendable";
 import { findRelease } from "../rollouts/rollouts";
 import { machinesMatching } from "./machines";
 import { type BulkMachinesInput, bulkMachinesInput, type BulkPinInput, bulkPinInput, type MachineFilter, MAX_MATCHING } from "./schemas";
@@ -54,7 +55,7 @@ export async function pinMachines(db: PrismaClient, actor: Actor, input: BulkPin
   const data = bulkPinInput.parse(input);
   const now = clock.now();
   // The release first, so that an error about it names the release, not a machine.
-  await findRelease(db, data.version, data.ref);
+  assertSendable(await findRelease(db, data.version, data.ref), "version");
   const count = await eachMachine(db, actor, data, clock, (tx, machineId) =>
     pinInTransaction(tx, actor, { machineId, version: data.version, ref: data.ref, allowDowngrade: data.allowDowngrade, reason: data.reason }, now),
   );

@@ -4,6 +4,7 @@ import type { Prisma, PrismaClient } from "../db/client";
 import { conflict, invalid } from "../errors";
 import { escapeLike } from "../text";
 import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
+import { sendability, type SignedRelease } from "./sendable";
 import {
   type AddReleaseInput,
   addReleaseInput,
@@ -34,8 +35,19 @@ export const releaseSelect = {
   createdAt: true,
   quarantinedAt: true,
   quarantineReason: true,
+  builtAt: true,
+  subject: true,
+  signatureState: true,
+  signatureReason: true,
+  source: { select: { name: true } },
   branch: { select: { ref: true } },
 } satisfies Prisma.ReleaseSelect;
+
+/** A release row with what the one rule says of sending it (server/releases/sendable.ts), for the console and the API to show. */
+function withSendability<R extends SignedRelease>(release: R) {
+  const { sendable, reason } = sendability(release);
+  return { ...release, sendable, unsendableReason: reason };
+}
 
 export async function addRelease(db: PrismaClient, actor: Actor, input: AddReleaseInput) {
   const data = addReleaseInput.parse(input);
@@ -69,29 +81,34 @@ export async function getRelease(db: PrismaClient, input: { version: string; ref
   const found = await db.release.findMany({ where: { version: input.version, ...(input.ref ? { branch: { ref: input.ref } } : {}) }, select: { id: true }, take: 2 });
   if (found.length === 0) throw invalid("version", `no release ${input.version}${input.ref ? ` on ${input.ref}` : ""}`);
   if (found.length > 1) throw invalid("ref", `several branches have a release ${input.version}: name the ref`);
-  return db.release.findUniqueOrThrow({
+  const release = await db.release.findUniqueOrThrow({
     where: { id: found[0].id },
     select: {
       ...releaseSelect,
+      body: true,
+      metadata: true,
       currentFor: { select: { name: true }, orderBy: { position: "asc" } },
       rollouts: { orderBy: { createdAt: "desc" }, take: 50, select: { id: true, state: true, createdAt: true, finishedAt: true } },
     },
   });
+  return withSendability(release);
 }
 
 export async function listReleases(db: PrismaClient, options: { ref?: string } = {}) {
-  return db.release.findMany({
+  const rows = await db.release.findMany({
     where: options.ref ? { branch: { ref: options.ref } } : undefined,
     orderBy: [{ createdAt: "desc" }],
     select: releaseSelect,
     take: 500,
   });
+  return rows.map(withSendability);
 }
 
 function releaseOrderBy(sort: ReleaseSortField, dir: "asc" | "desc"): Prisma.ReleaseOrderByWithRelationInput[] {
   const primary: Prisma.ReleaseOrderByWithRelationInput = {
     createdAt: { createdAt: dir },
     version: { version: dir },
+    builtAt: { builtAt: { sort: dir, nulls: "last" as const } },
     ref: { branch: { ref: dir } },
   }[sort];
   // A unique tie-breaker keeps pages stable.
@@ -132,7 +149,7 @@ export async function listReleasesPage(db: PrismaClient, input: ListReleasesPage
   });
   const bootedBy = new Map(booted.map((b) => [b.bootedChecksum, b._count._all]));
   return {
-    rows: rows.map(({ _count, ...r }) => ({ ...r, activeRollouts: _count.rollouts, bootedMachines: bootedBy.get(r.checksum) ?? 0 })),
+    rows: rows.map(({ _count, ...r }) => ({ ...withSendability(r), activeRollouts: _count.rollouts, bootedMachines: bootedBy.get(r.checksum) ?? 0 })),
     total,
     page: query.page,
     pageSize: query.pageSize,

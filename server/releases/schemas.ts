@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { checksumSchema, refSchema } from "../protocol/v1";
-import { ROLLOUT_STATES } from "../vocabulary";
+import { ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
 
 export const versionSchema = z
   .string()
@@ -20,7 +20,7 @@ export const listReleasesInput = z.object({
   ref: refSchema.optional(),
 });
 
-export const releaseSortFields = ["createdAt", "version", "ref"] as const;
+export const releaseSortFields = ["createdAt", "version", "ref", "builtAt"] as const;
 export type ReleaseSortField = (typeof releaseSortFields)[number];
 
 /** One page of releases for the console's table: filter, sort and page on the server. */
@@ -64,7 +64,7 @@ export const updateGraphInput = z.object({ ref: refSchema });
 
 // ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
 
-/** A release: a version of a branch's commit, and its quarantine. */
+/** A release: a version of a branch's commit, where it came from, its signature, and its quarantine. */
 export const releaseSchema = z
   .object({
     id: z.string(),
@@ -76,14 +76,31 @@ export const releaseSchema = z
     /** Set by the emergency brake: no machine is sent to it. */
     quarantinedAt: z.date().nullable(),
     quarantineReason: z.string().nullable(),
+    /** When its source built it (the commit's or image's time); null for one added by hand. */
+    builtAt: z.date().nullable(),
+    /** The commit's subject. */
+    subject: z.string().nullable(),
+    /** Its signature as its source's key judged it. */
+    signatureState: z.enum(SIGNATURE_STATES),
+    signatureReason: z.string().nullable(),
+    /** The release source it came from; null for one added by hand. */
+    source: z.object({ name: z.string() }).nullable(),
   })
   .meta({ id: "Release" });
 
-export const releaseListOutput = z.array(releaseSchema);
+/** What the one rule (server/releases/sendable.ts) says of sending a release to machines. */
+const sendableFields = {
+  sendable: z.boolean(),
+  /** Why it may not be sent, when it may not. */
+  unsendableReason: z.string().nullable(),
+};
+
+export const releaseListOutput = z.array(releaseSchema.extend(sendableFields));
 
 export const releasePageOutput = z.object({
   rows: z.array(
     releaseSchema.extend({
+      ...sendableFields,
       /** The rings whose current release it is. */
       currentFor: z.array(z.object({ name: z.string() })),
       /** Machines that booted it. */
@@ -98,6 +115,11 @@ export const releasePageOutput = z.object({
 });
 
 export const releaseDetailOutput = releaseSchema.extend({
+  ...sendableFields,
+  /** The commit's body. */
+  body: z.string().nullable(),
+  /** What the source says of it (the commit's metadata, the image's labels), as it said it. */
+  metadata: z.unknown(),
   currentFor: z.array(z.object({ name: z.string() })),
   rollouts: z.array(z.object({ id: z.string(), state: z.enum(ROLLOUT_STATES), createdAt: z.date(), finishedAt: z.date().nullable() })),
 });

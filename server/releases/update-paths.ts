@@ -8,6 +8,7 @@ import { conflict, invalid } from "../errors";
 import { domainEvents } from "../events";
 import { rejudgeRollout } from "../rollouts/tracking";
 import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
+import { assertSendable } from "./sendable";
 import {
   type BlockPathInput,
   blockPathInput,
@@ -28,7 +29,7 @@ async function forgetRings(db: PrismaClient) {
 async function releaseOf(tx: Tx, version: string, ref: string | undefined, field: string) {
   const found = await tx.release.findMany({
     where: { version, ...(ref ? { branch: { ref } } : {}) },
-    select: { id: true, version: true, checksum: true, seq: true, floor: true, branchId: true, branch: { select: { ref: true } } },
+    select: { id: true, version: true, checksum: true, seq: true, floor: true, signatureState: true, signatureReason: true, branchId: true, branch: { select: { ref: true } } },
     take: 2,
   });
   if (found.length === 0) throw invalid(field, `no release ${version}${ref ? ` on ${ref}` : ""}`);
@@ -53,6 +54,8 @@ export async function setFloor(db: PrismaClient, actor: Actor, input: SetFloorIn
     if (release.floor === data.floor) {
       throw conflict(`${release.version} ${data.floor ? "is already" : "is not"} a floor of ${release.branch.ref}`, "floor");
     }
+    // Machines boot a floor on their way: one that may not be sent to them cannot be one.
+    if (data.floor) assertSendable(release, "version");
     const updated = await tx.release.update({
       where: { id: release.id },
       data: { floor: data.floor, floorReason: data.floor ? (data.reason ?? null) : null },

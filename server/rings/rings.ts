@@ -1,5 +1,6 @@
 // Rings: ordered groups of machines, each following one branch, with a
 // current release and a reboot/check-in policy.
+import { assertSendable } from "../releases/sendable";
 import { randomBytes } from "node:crypto";
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
@@ -119,11 +120,12 @@ export async function setRingRelease(db: PrismaClient, actor: Actor, input: SetR
     if (!ring) throw invalid("ring", `no ring named ${data.ring}`);
     const release = await tx.release.findUnique({
       where: { branchId_version: { branchId: ring.branchId, version: data.version } },
-      select: { id: true, version: true, checksum: true },
+      select: { id: true, version: true, checksum: true, signatureState: true, signatureReason: true },
     });
     if (!release) {
       throw invalid("version", `branch ${ring.branch.ref} has no release ${data.version}`);
     }
+    assertSendable(release, "version");
     const updated = await tx.ring.update({
       where: { id: ring.id },
       data: { currentReleaseId: release.id },

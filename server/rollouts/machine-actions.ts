@@ -12,6 +12,7 @@ import { conflict, invalid, notFound } from "../errors";
 import { domainEvents } from "../events";
 import type { z } from "zod";
 import { previousDeploymentOf } from "../machines/machines";
+import { assertSendable } from "../releases/sendable";
 import { findRelease } from "./rollouts";
 import { machineActionInput, type PinInput, pinInput, unpinInput } from "./schemas";
 import { rejudgeMachines } from "./tracking";
@@ -47,6 +48,7 @@ export async function pinInTransaction(tx: Prisma.TransactionClient, actor: Acto
   const machine = await machineFor(tx, data.machineId);
   const release = await findRelease(tx, data.version, data.ref);
   if (release.quarantinedAt) throw conflict(`release ${release.version} is quarantined (emergency brake)`, "version");
+  assertSendable(release, "version");
   const booted = await newerBooted(tx, machine.bootedChecksum, release.checksum);
   if (booted && !data.allowDowngrade) {
     throw invalid(

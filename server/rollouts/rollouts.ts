@@ -1,6 +1,7 @@
 // Rollouts as operators drive them: dry run, start, pause, resume, approve,
 // abort, revert (whole rollout or one ring), and the release's emergency
 // brake. The controller (controller.ts) moves running rollouts forward.
+import { assertSendable, sendability } from "../releases/sendable";
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
@@ -55,7 +56,7 @@ const REBOOTING_SQL = Prisma.raw(sqlList(["rebooting", "verifying"]));
 export async function findRelease(db: Tx | PrismaClient, version: string, ref?: string) {
   const releases = await db.release.findMany({
     where: { version, ...(ref ? { branch: { ref } } : {}) },
-    select: { id: true, version: true, checksum: true, createdAt: true, quarantinedAt: true, branch: { select: { id: true, ref: true } } },
+    select: { id: true, version: true, checksum: true, createdAt: true, quarantinedAt: true, signatureState: true, signatureReason: true, branch: { select: { id: true, ref: true } } },
   });
   if (releases.length === 0) throw invalid("version", `no release ${version}${ref ? ` on ${ref}` : ""}`);
   if (releases.length > 1) throw invalid("ref", `several branches have a release ${version}: name the ref`);
@@ -165,7 +166,16 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
     });
   }
   return {
-    release: { version: release.version, ref: release.branch.ref, checksum: release.checksum, quarantined: release.quarantinedAt !== null },
+    release: {
+      version: release.version,
+      ref: release.branch.ref,
+      checksum: release.checksum,
+      quarantined: release.quarantinedAt !== null,
+      signatureState: release.signatureState,
+      // Whether it may be sent at all (server/releases/sendable.ts): the dry run says so before anyone presses start.
+      sendable: sendability(release).sendable,
+      unsendableReason: sendability(release).reason,
+    },
     plan,
     rings: result,
   };
@@ -187,6 +197,7 @@ export async function startRollout(db: PrismaClient, actor: Actor, input: StartR
   const rollout = await db.$transaction(async (tx) => {
     const release = await findRelease(tx, plan.version, plan.ref);
     if (release.quarantinedAt) throw conflict(`release ${release.version} is quarantined (emergency brake)`, "version");
+    assertSendable(release, "version");
     const rings = await ringsByName(tx, plan.rings);
     for (const ring of rings) {
       if (isOlder(release, ring.currentRelease) && !plan.allowDowngrade) {

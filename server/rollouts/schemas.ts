@@ -2,7 +2,7 @@ import { z } from "zod";
 import { labelsSchema, machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
 import { ringNameSchema } from "../rings/schemas";
-import { HEALTH_STATUSES, MACHINE_STEPS, type MachineStep, PAUSED_BY, RING_PHASES, ROLLOUT_STATES } from "../vocabulary";
+import { HEALTH_STATUSES, MACHINE_STEPS, type MachineStep, PAUSED_BY, RING_PHASES, ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
 
 export const selectorSchema = z.object({
   machineIds: z.array(machineIdSchema).max(10_000, "at most 10000 machines").default([]),
@@ -230,7 +230,16 @@ const previewMachineSchema = z.object({
 
 /** The dry run: which machines land in which wave of which ring (a sample of each wave, and its count). */
 export const rolloutPreviewOutput = z.object({
-  release: z.object({ version: z.string(), ref: z.string(), checksum: z.string(), quarantined: z.boolean() }),
+  release: z.object({
+    version: z.string(),
+    ref: z.string(),
+    checksum: z.string(),
+    quarantined: z.boolean(),
+    signatureState: z.enum(SIGNATURE_STATES),
+    /** Whether it may be sent at all (a rollout of it would be refused otherwise), and why not. */
+    sendable: z.boolean(),
+    unsendableReason: z.string().nullable(),
+  }),
   /** The plan with its defaults filled in. */
   plan: rolloutPlanInput,
   rings: z.array(

@@ -7,6 +7,7 @@ import { machinesRouter } from "./routers/machines";
 import { releasesRouter } from "./routers/releases";
 import { ringsRouter } from "./routers/rings";
 import { rolloutsRouter } from "./routers/rollouts";
+import { sourcesRouter } from "./routers/sources";
 import { usersRouter } from "./routers/users";
 import { webhooksRouter } from "./routers/webhooks";
 
@@ -15,6 +16,7 @@ export const appRouter = router({
   machines: machinesRouter,
   rings: ringsRouter,
   releases: releasesRouter,
+  sources: sourcesRouter,
   rollouts: rolloutsRouter,
   enrollmentTokens: enrollmentTokensRouter,
   users: usersRouter,

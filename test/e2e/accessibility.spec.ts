@@ -54,6 +54,7 @@ test("every console page has no serious or critical accessibility violations", a
     "/rings",
     "/releases",
     "/releases/paths",
+    "/releases/sources",
     "/rollouts",
     "/rollouts/new",
     `/rollouts/${encodeURIComponent(rolloutId)}`,

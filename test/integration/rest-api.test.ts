@@ -221,6 +221,17 @@ describe("answers as the document describes them", () => {
     ok(await viewer.GET("/branches/graph", { params: { query: { ref: REF } } }));
     ok(await op.POST("/releases/unblock-path", { body: { from: ["1"], to: "3" } }));
     ok(await op.POST("/releases/floor", { body: { version: "2", floor: false } }));
+    // A release source whose repository is not there: added, read, changed, synced (the pass fails, and says why), removed.
+    const source = { params: { path: { source: "tour-source" } } };
+    const config = { kind: "ostree" as const, url: "file:///nonexistent/orchard-repo", ref: REF, key: { type: "ed25519" as const, publicKey: Buffer.alloc(32, 7).toString("base64") } };
+    ok(await op.POST("/sources", { body: { name: "tour-source", branch: REF, config, enabled: false } }), 201);
+    ok(await viewer.GET("/sources"));
+    ok(await viewer.GET("/sources/{source}", source));
+    ok(await op.PATCH("/sources/{source}", { ...source, body: { pollIntervalSeconds: 600 } }));
+    const synced = await op.POST("/sources/sync", { body: { source: "tour-source" } });
+    ok(synced);
+    expect(synced.data).toMatchObject([{ source: "tour-source", ok: false }]);
+    ok(await op.DELETE("/sources/{source}", source));
 
     // A rollout over two rings with no machines, approved between them: approve, pause, resume, abort, revert.
     for (const name of ["tour-a", "tour-b"]) ok(await admin.POST("/rings", { body: { name, branch: REF } }), 201);

@@ -23,6 +23,7 @@ const RING_WORDS: Record<RingTarget, string> = {
   machine: "the machine's ring",
   machines: "the ring of every machine it names",
   rollout: "the rollout's rings (to read: one of them; to act: all of them)",
+  branch: "every ring on the branch (of the source it names); a branch no ring follows, or every source: the whole fleet",
   scoped: "answers with what the token's rings hold",
   none: "",
 };

@@ -7,7 +7,7 @@ import { DataTable } from "@/components/data-table";
 import { SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { SearchInput } from "@/components/search-input";
-import { Checksum, DateTime, QuarantinedBadge, StateBadge } from "@/components/status";
+import { Checksum, DateTime, QuarantinedBadge, SignatureBadge, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
 import { useMe } from "@/components/use-me";
@@ -40,6 +40,12 @@ const baseColumns: ColumnDef<Row, unknown>[] = [
     ),
   },
   {
+    id: "signature",
+    header: "Signature",
+    enableSorting: false,
+    cell: ({ row }) => <SignatureBadge state={row.original.signatureState} reason={row.original.signatureReason} />,
+  },
+  {
     id: "running",
     header: "Running on",
     enableSorting: false,
@@ -53,7 +59,24 @@ const baseColumns: ColumnDef<Row, unknown>[] = [
       ),
   },
   { id: "checksum", header: "Checksum", enableSorting: false, cell: ({ row }) => <Checksum value={row.original.checksum} copyable /> },
-  { id: "createdAt", header: "Added", cell: ({ row }) => <DateTime value={row.original.createdAt} stacked /> },
+  {
+    id: "createdAt",
+    header: "Added",
+    cell: ({ row }) => (
+      <span>
+        <DateTime value={row.original.createdAt} stacked />
+        <span className="block muted small">
+          {row.original.source ? `from ${row.original.source.name}` : "by hand"}
+          {row.original.builtAt && (
+            <>
+              {", built "}
+              <DateTime value={row.original.builtAt} />
+            </>
+          )}
+        </span>
+      </span>
+    ),
+  },
   {
     id: "notes",
     header: "Notes",
@@ -98,7 +121,7 @@ export function ReleasesView() {
           enableSorting: false,
           cell: ({ row }) => (
             <span className="row-actions">
-              {!row.original.quarantinedAt && (
+              {!row.original.quarantinedAt && row.original.sendable && (
                 <Link
                   className="button-link"
                   href={`/rollouts/new?version=${encodeURIComponent(row.original.version)}&ref=${encodeURIComponent(row.original.branch.ref)}`}
@@ -128,7 +151,7 @@ export function ReleasesView() {
         <h1>Releases</h1>
         <p className="muted">
           {releases.data ? `${releases.data.total.toLocaleString()} releases · ` : ""}immutable commits of a branch: ref,
-          checksum and version
+          checksum and version · <Link href="/releases/sources">Release sources</Link>
         </p>
         <div className="actions">
           <Link className="button-link" href={`/releases/paths${ref ? `?ref=${encodeURIComponent(ref)}` : ""}`}>

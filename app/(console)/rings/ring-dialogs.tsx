@@ -60,9 +60,10 @@ export function SetReleaseDialog({ ring, onClose, onDone }: Props) {
         <select value={version} onChange={(e) => setVersion(e.target.value)} required {...invalidIf(problemOf(setRelease.error), "version")}>
           <option value="">{releases.isPending ? "Loading releases…" : "Choose a release"}</option>
           {releases.data?.map((r) => (
-            <option key={r.version} value={r.version}>
+            <option key={r.version} value={r.version} disabled={!r.sendable} title={r.unsendableReason ?? undefined}>
               {r.version}
               {r.version === current?.version ? " (current)" : ""}
+              {r.sendable ? "" : ` (${r.signatureState === "unsigned" ? "unsigned" : "wrongly signed"}: cannot be sent)`}
             </option>
           ))}
         </select>

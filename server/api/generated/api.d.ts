@@ -628,6 +628,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sources": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List release sources: kind, URL, ref, key, interval, last sync, last error, next attempt
+         * @description Runs the console's `sources.list`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
+         */
+        get: operations["sources_list"];
+        put?: never;
+        /**
+         * Add a release source to a branch (an ostree repository and ref, with its key)
+         * @description Runs the console's `sources.add`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["sources_add"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sources/{source}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One release source
+         * @description Runs the console's `sources.get`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
+         */
+        get: operations["sources_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a release source (its releases stay)
+         * @description Runs the console's `sources.remove`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        delete: operations["sources_remove"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a release source's config, interval, or enable or disable it
+         * @description Runs the console's `sources.update`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        patch: operations["sources_update"];
+        trace?: never;
+    };
+    "/sources/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sync now: one source (body: source) or every enabled one
+         * @description Runs the console's `sources.sync`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["sources_sync"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rollouts": {
         parameters: {
             query?: never;
@@ -1439,6 +1511,61 @@ export interface components {
             };
             quarantinedAt: string | null;
             quarantineReason: string | null;
+            builtAt: string | null;
+            subject: string | null;
+            /** @enum {string} */
+            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+            signatureReason: string | null;
+            source: {
+                name: string;
+            } | null;
+        };
+        ReleaseSource: {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            kind: "ostree" | "oci";
+            branch: string;
+            config: {
+                /** @constant */
+                kind: "ostree";
+                url: string;
+                ref: string;
+                key: {
+                    /** @constant */
+                    type: "ed25519";
+                    publicKey: string;
+                } | {
+                    /** @constant */
+                    type: "gpg";
+                    publicKey: string;
+                };
+                /** @default 50 */
+                depth: number;
+            };
+            url: string | null;
+            ref: string | null;
+            key: {
+                /** @enum {string} */
+                type: "ed25519" | "gpg";
+                summary: string;
+            } | null;
+            pollIntervalSeconds: number;
+            enabled: boolean;
+            lastSyncAt: string | null;
+            lastSuccessAt: string | null;
+            lastError: string | null;
+            consecutiveFailures: number;
+            /** Format: date-time */
+            nextAttemptAt: string;
+            leaseUntil: string | null;
+            syncing: boolean;
+            releases: number;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
         };
         Ring: {
             id: string;
@@ -3660,7 +3787,7 @@ export interface operations {
             query?: {
                 ref?: string;
                 q?: string;
-                sort?: "createdAt" | "version" | "ref";
+                sort?: "createdAt" | "version" | "ref" | "builtAt";
                 dir?: "asc" | "desc";
                 page?: number;
                 pageSize?: number;
@@ -3690,6 +3817,16 @@ export interface operations {
                             };
                             quarantinedAt: string | null;
                             quarantineReason: string | null;
+                            builtAt: string | null;
+                            subject: string | null;
+                            /** @enum {string} */
+                            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                            signatureReason: string | null;
+                            source: {
+                                name: string;
+                            } | null;
+                            sendable: boolean;
+                            unsendableReason: string | null;
                             currentFor: {
                                 name: string;
                             }[];
@@ -3865,7 +4002,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Release"][];
+                    "application/json": {
+                        id: string;
+                        version: string;
+                        checksum: string;
+                        notes: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        quarantinedAt: string | null;
+                        quarantineReason: string | null;
+                        builtAt: string | null;
+                        subject: string | null;
+                        /** @enum {string} */
+                        signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                        signatureReason: string | null;
+                        source: {
+                            name: string;
+                        } | null;
+                        sendable: boolean;
+                        unsendableReason: string | null;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3956,6 +4115,18 @@ export interface operations {
                         };
                         quarantinedAt: string | null;
                         quarantineReason: string | null;
+                        builtAt: string | null;
+                        subject: string | null;
+                        /** @enum {string} */
+                        signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                        signatureReason: string | null;
+                        source: {
+                            name: string;
+                        } | null;
+                        sendable: boolean;
+                        unsendableReason: string | null;
+                        body: string | null;
+                        metadata: unknown;
                         currentFor: {
                             name: string;
                         }[];
@@ -4748,6 +4919,541 @@ export interface operations {
             };
         };
     };
+    sources_list: {
+        parameters: {
+            query?: {
+                branch?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseSource"][];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sources_add: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key and the same request gets the first answer again instead of acting twice (kept for a day). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    branch: string;
+                    config: {
+                        /** @constant */
+                        kind: "ostree";
+                        url: string;
+                        ref: string;
+                        key: {
+                            /** @constant */
+                            type: "ed25519";
+                            publicKey: string;
+                        } | {
+                            /** @constant */
+                            type: "gpg";
+                            publicKey: string;
+                        };
+                        /** @default 50 */
+                        depth?: number;
+                    };
+                    /** @default 300 */
+                    pollIntervalSeconds?: number;
+                    /** @default true */
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseSource"];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sources_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                source: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseSource"];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sources_remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                source: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        source: string;
+                        removed: boolean;
+                        releasesKept: number;
+                    };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sources_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                source: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    config?: {
+                        /** @constant */
+                        kind: "ostree";
+                        url: string;
+                        ref: string;
+                        key: {
+                            /** @constant */
+                            type: "ed25519";
+                            publicKey: string;
+                        } | {
+                            /** @constant */
+                            type: "gpg";
+                            publicKey: string;
+                        };
+                        /** @default 50 */
+                        depth?: number;
+                    };
+                    pollIntervalSeconds?: number;
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseSource"];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sources_sync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    source?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        source: string;
+                        ok: boolean;
+                        created: string[];
+                        error: string | null;
+                        nextAttemptAt: string | null;
+                    }[];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     rollouts_list: {
         parameters: {
             query?: {
@@ -5048,6 +5754,10 @@ export interface operations {
                             ref: string;
                             checksum: string;
                             quarantined: boolean;
+                            /** @enum {string} */
+                            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                            sendable: boolean;
+                            unsendableReason: string | null;
                         };
                         plan: {
                             version: string;

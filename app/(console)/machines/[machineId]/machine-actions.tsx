@@ -219,10 +219,11 @@ export function PinDialog({ open, machine, onClose, onDone }: Props) {
         <select value={releaseId} onChange={(e) => setReleaseId(e.target.value)} required>
           <option value="">{releases.isPending ? "Loading releases…" : "Choose a release"}</option>
           {releases.data?.map((r) => (
-            <option key={r.id} value={r.id} disabled={Boolean(r.quarantinedAt)}>
+            <option key={r.id} value={r.id} disabled={Boolean(r.quarantinedAt) || !r.sendable} title={r.unsendableReason ?? undefined}>
               {r.version} — {r.branch.ref}
               {r.checksum === machine.bootedChecksum ? " (booted)" : ""}
               {r.quarantinedAt ? " (quarantined)" : ""}
+              {r.sendable ? "" : ` (${r.signatureState === "unsigned" ? "unsigned" : "wrongly signed"}: cannot be sent)`}
             </option>
           ))}
         </select>

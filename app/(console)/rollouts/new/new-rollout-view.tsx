@@ -83,7 +83,7 @@ function NewRolloutForm() {
   const wantedVersion = url.get("version");
   const wantedRef = url.get("ref");
   const preselected = releases.data?.find(
-    (r) => r.version === wantedVersion && (!wantedRef || r.branch.ref === wantedRef) && !r.quarantinedAt,
+    (r) => r.version === wantedVersion && (!wantedRef || r.branch.ref === wantedRef) && !r.quarantinedAt && r.sendable,
   );
   const release: Release | undefined = releases.data?.find((r) => r.id === (releaseId ?? preselected?.id));
   const ringOrder = (rings.data ?? []).map((r) => r.name);
@@ -140,8 +140,10 @@ function NewRolloutForm() {
     setPicked((current) => (on ? [...current, name] : current.filter((n) => n !== name)));
   }
 
-  const activeReleases = (releases.data ?? []).filter((r) => !r.quarantinedAt);
+  const activeReleases = (releases.data ?? []).filter((r) => !r.quarantinedAt && r.sendable);
   const quarantined = (releases.data ?? []).filter((r) => r.quarantinedAt);
+  // The server's rule (server/releases/sendable.ts): unsigned or wrongly signed releases go nowhere.
+  const unsendable = (releases.data ?? []).filter((r) => !r.quarantinedAt && !r.sendable);
 
   return (
     <>
@@ -179,6 +181,15 @@ function NewRolloutForm() {
                     {r.version} — {r.branch.ref}
                   </option>
                 ))}
+                {unsendable.length > 0 && (
+                  <optgroup label="Cannot be sent (unsigned or wrongly signed)">
+                    {unsendable.map((r) => (
+                      <option key={r.id} value={r.id} disabled title={r.unsendableReason ?? undefined}>
+                        {r.version} — {r.branch.ref}
+                      </option>
+                    ))}
+                  </optgroup>
+                )}
                 {quarantined.length > 0 && (
                   <optgroup label="Quarantined (emergency brake)">
                     {quarantined.map((r) => (
@@ -300,7 +311,7 @@ function NewRolloutForm() {
 
           <ErrorNotice error={previewError} title="The plan is not valid:" />
           <div className="sticky-actions">
-            <button type="submit" className="primary" disabled={!plan || !previewData || stale || machineTotal === 0 || previewData.release.quarantined}>
+            <button type="submit" className="primary" disabled={!plan || !previewData || stale || machineTotal === 0 || previewData.release.quarantined || !previewData.release.sendable}>
               Start rollout…
             </button>
             <span className="muted small">

@@ -152,6 +152,11 @@ export function RolloutPreview({ preview, stale, ready }: { preview: Preview | n
         <strong>{preview.release.version}</strong> <code className="muted small">{preview.release.ref}</code>
         {stale && <span className="muted small"> · updating…</span>}
       </p>
+      {!preview.release.sendable && (
+        <p className="notice error" role="alert">
+          {preview.release.unsendableReason}
+        </p>
+      )}
       {preview.release.quarantined && (
         <p className="notice error" role="alert">
           Release {preview.release.version} is quarantined (emergency brake): it cannot be rolled out.

@@ -1,0 +1,51 @@
+// What every kind of release source answers: what releases it has now. A
+// reader reads only; the sync (sync.ts) decides what is new, stores it in one
+// transaction and keeps the source's state. Add a kind: its config schema in
+// schemas.ts, its reader here in READERS.
+import type { Logger } from "../logger";
+import type { ReleaseSourceKind, SignatureState } from "../vocabulary";
+import { ostreeReader } from "./ostree";
+import type { SourceConfig } from "./schemas";
+
+/** One release as the source has it. */
+export interface FoundRelease {
+  /** The ostree commit checksum, or the image's manifest digest (hex, 64). */
+  checksum: string;
+  /** The commit's `version` metadata or the image's version label; null when it has none. */
+  version: string | null;
+  builtAt: Date | null;
+  subject: string | null;
+  body: string | null;
+  /** What the source says of it (commit metadata, labels), as JSON. */
+  metadata: Record<string, unknown>;
+  signature: { state: SignatureState; reason: string | null };
+}
+
+export interface ReadContext {
+  /** The source's id: names its remote, its keyring, whatever the reader keeps. */
+  sourceId: string;
+  /** A folder under the console's data folder that readers may keep state in. */
+  workDir: string;
+  /** Checksums the branch already has: the reader may stop walking history at one. */
+  known: ReadonlySet<string>;
+  log: Logger;
+}
+
+export interface SourceReader<C extends SourceConfig = SourceConfig> {
+  kind: C["kind"];
+  /** Null when this host can read such a source; else why not (a missing command, say), in words an operator reads. */
+  unavailable(): Promise<string | null>;
+  /** The releases the source has now, newest first (those in `known` may be left out). */
+  read(config: C, context: ReadContext): Promise<FoundRelease[]>;
+  /** Forgets what it kept for a removed or changed source (best effort). */
+  forget?(sourceId: string, workDir: string): Promise<void>;
+}
+
+/** The reader of each kind this console can read. */
+export const READERS: { [K in ReleaseSourceKind]?: SourceReader<Extract<SourceConfig, { kind: K }>> } = {
+  ostree: ostreeReader,
+};
+
+export function readerFor(kind: ReleaseSourceKind): SourceReader | null {
+  return (READERS[kind] as SourceReader | undefined) ?? null;
+}
