@@ -452,27 +452,62 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     `  key: ${s.key ? `${s.key.type} ${s.key.summary}` : "none"}; every ${s.pollIntervalSeconds} s; ${s.enabled ? "enabled" : "disabled"}; ${s.releases} releases`,
     `  last sync: ${s.lastSyncAt ? iso(s.lastSyncAt) : "never"}; next attempt: ${iso(s.nextAttemptAt)}${s.lastError ? `; last error (${s.consecutiveFailures} in a row): ${s.lastError}` : ""}`,
   ];
-  const source = program.command("source").description("Release sources: where a branch's releases are read from (ostree repositories)");
+  const source = program.command("source").description("Release sources: where a branch's releases are read from (ostree repositories, container registries)");
+  type OciFlags = { registry?: string; repository?: string; tag?: string; tagPattern?: string; username?: string; passwordFile?: string; cosignKeyFile?: string; platform?: string };
+  const readFile = (file: string) => {
+    try {
+      return fs.readFileSync(file, "utf8");
+    } catch (error) {
+      throw new InvalidArgumentError(`cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
   keyOptions(
     source
       .command("add")
-      .description("Add an ostree repository as a branch's release source (a key is required)")
+      .description(
+        "Add a branch's release source: an ostree repository (--url, a key is required) or a registry repository of bootc images (--registry, --repository, --tag or --tag-pattern)",
+      )
       .argument("<name>", "a name for the source, such as exampleos-stable")
-      .requiredOption("--branch <ref>", "the branch whose releases it brings, such as exampleos/x86_64/stable or app/org.example.App/x86_64/stable")
-      .requiredOption("--url <url>", "the repository: http(s):// or file://")
-      .option("--ref <ref>", "the ref to read in the repository (default: the branch)"),
+      .requiredOption("--branch <ref>", "the branch whose releases it brings, such as exampleos/x86_64/stable, app/org.example.App/x86_64/stable, or the image machines switch to")
+      .option("--url <url>", "an ostree repository: http(s):// or file://")
+      .option("--ref <ref>", "the ref to read in the ostree repository (default: the branch)"),
   )
+    .option("--registry <url>", "a container registry: https://quay.io, http://127.0.0.1:5000")
+    .option("--repository <name>", "the repository on the registry, such as example/os")
+    .option("--tag <tag>", "the tag to follow")
+    .option("--tag-pattern <glob>", "the tags to read, such as 41.* (* any characters, ? one)")
+    .option("--username <name>", "the registry user (with --password-file)")
+    .option("--password-file <file>", "a file holding the registry password or token")
+    .option("--cosign-key-file <file>", "a cosign public key (PEM): every image's signature is checked")
+    .option("--platform <os/arch>", "the image taken from a multi-platform tag (default linux/amd64)")
     .option("--depth <n>", "how many commits of its history a pass reads back at most (default 50)", positiveInt("--depth"))
     .option("--interval <duration>", "how often it is read, such as 5m (default 5m)", duration)
     .option("--disabled", "add it without reading it yet")
     .option("--json", "machine-readable output")
-    .action(async (name: string, opts: KeyFlags & { branch: string; url: string; ref?: string; depth?: number; interval?: number; disabled?: boolean; json?: boolean }) => {
+    .action(async (name: string, opts: KeyFlags & OciFlags & { branch: string; url?: string; ref?: string; depth?: number; interval?: number; disabled?: boolean; json?: boolean }) => {
+      if ((opts.url === undefined) === (opts.registry === undefined)) throw new InvalidArgumentError("give --url (an ostree repository) or --registry (a container registry)");
       const key = keyOf(opts);
-      if (!key) throw new InvalidArgumentError("an ostree source needs a key: --ed25519-key, --ed25519-key-file or --gpg-key-file");
+      if (opts.url !== undefined && !key) throw new InvalidArgumentError("an ostree source needs a key: --ed25519-key, --ed25519-key-file or --gpg-key-file");
+      if (opts.registry !== undefined && key) throw new InvalidArgumentError("a registry source checks cosign signatures: --cosign-key-file, not an ostree key");
+      if (opts.registry !== undefined && !opts.repository) throw new InvalidArgumentError("a registry source needs --repository");
+      const config =
+        opts.url !== undefined
+          ? { kind: "ostree" as const, url: opts.url, ref: opts.ref ?? opts.branch, key: key!, ...(opts.depth ? { depth: opts.depth } : {}) }
+          : {
+              kind: "oci" as const,
+              registry: opts.registry!,
+              repository: opts.repository!,
+              ...(opts.tag !== undefined ? { tag: opts.tag } : {}),
+              ...(opts.tagPattern !== undefined ? { tagPattern: opts.tagPattern } : {}),
+              ...(opts.username !== undefined ? { username: opts.username } : {}),
+              ...(opts.passwordFile !== undefined ? { password: readFile(opts.passwordFile).trim() } : {}),
+              ...(opts.cosignKeyFile !== undefined ? { publicKey: readFile(opts.cosignKeyFile) } : {}),
+              ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
+            };
       const added = await api().call("sources.add", {
         name,
         branch: opts.branch,
-        config: { kind: "ostree", url: opts.url, ref: opts.ref ?? opts.branch, key, ...(opts.depth ? { depth: opts.depth } : {}) },
+        config,
         ...(opts.interval ? { pollIntervalSeconds: opts.interval } : {}),
         enabled: !opts.disabled,
       });

@@ -31,7 +31,8 @@ export { SourceReadError } from "./source-error";
 /** The distribution spec's repository name grammar (lower case, `/`-separated components). */
 const repositorySyntax = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 
-export const ociSourceConfigSchema = z
+/** The OCI source's fields, before the checks across fields (`ociSourceConfigSchema`); the release-source union extends it. */
+export const ociSourceFields = z
   .object({
     /** `https://registry.example.com` or `http://127.0.0.1:5000`: scheme, host and port only. */
     registry: z
@@ -83,15 +84,22 @@ export const ociSourceConfigSchema = z
       .string()
       .regex(/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/, "expected a platform such as linux/amd64 or linux/arm64/v8")
       .default("linux/amd64"),
-  })
-  .superRefine((config, ctx) => {
-    if ((config.tag === undefined) === (config.tagPattern === undefined)) {
-      ctx.addIssue({ code: "custom", path: ["tag"], message: "give exactly one of tag and tagPattern" });
-    }
-    if ((config.username === undefined) !== (config.password === undefined)) {
-      ctx.addIssue({ code: "custom", path: [config.username === undefined ? "username" : "password"], message: "give both username and password, or neither" });
-    }
   });
+
+/** Exactly one of tag and tagPattern; both username and password, or neither. */
+export function checkOciFields(
+  config: { tag?: string; tagPattern?: string; username?: string; password?: string },
+  ctx: z.RefinementCtx,
+) {
+  if ((config.tag === undefined) === (config.tagPattern === undefined)) {
+    ctx.addIssue({ code: "custom", path: ["tag"], message: "give exactly one of tag and tagPattern" });
+  }
+  if ((config.username === undefined) !== (config.password === undefined)) {
+    ctx.addIssue({ code: "custom", path: [config.username === undefined ? "username" : "password"], message: "give both username and password, or neither" });
+  }
+}
+
+export const ociSourceConfigSchema = ociSourceFields.superRefine(checkOciFields);
 export type OciSourceConfig = z.input<typeof ociSourceConfigSchema>;
 type ParsedConfig = z.output<typeof ociSourceConfigSchema>;
 

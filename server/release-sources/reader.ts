@@ -4,6 +4,7 @@
 // schemas.ts, its reader here in READERS.
 import type { Logger } from "../logger";
 import type { ReleaseSourceKind, SignatureState } from "../vocabulary";
+import { readOciSource } from "./oci";
 import { ostreeReader } from "./ostree";
 import type { SourceConfig } from "./schemas";
 
@@ -41,9 +42,37 @@ export interface SourceReader<C extends SourceConfig = SourceConfig> {
   forget?(sourceId: string, workDir: string): Promise<void>;
 }
 
+/**
+ * Images of a registry repository: the release is the image manifest's digest
+ * (what `bootc switch repo@sha256:…` boots and bootc reports), its version the
+ * `org.opencontainers.image.version` label, else the tag.
+ */
+export const ociReader: SourceReader<Extract<SourceConfig, { kind: "oci" }>> = {
+  kind: "oci",
+  // Spoken over HTTP by the console itself: nothing to install.
+  unavailable: async () => null,
+  async read(config, context) {
+    const { kind: _kind, ...registry } = config;
+    const images = await readOciSource(registry, {
+      knownDigests: new Set(context.known),
+      onSkippedTag: (tag, reason) => context.log.info({ source: context.sourceId, tag, reason }, "tag skipped"),
+    });
+    return images.map((image) => ({
+      checksum: image.checksum,
+      version: image.version ?? image.tag,
+      builtAt: image.builtAt,
+      subject: image.subject,
+      body: image.body,
+      metadata: { digest: image.digest, indexDigest: image.indexDigest, tags: image.tags, labels: image.labels, layers: image.layers },
+      signature: image.signature,
+    }));
+  },
+};
+
 /** The reader of each kind this console can read. */
 export const READERS: { [K in ReleaseSourceKind]?: SourceReader<Extract<SourceConfig, { kind: K }>> } = {
   ostree: ostreeReader,
+  oci: ociReader,
 };
 
 export function readerFor(kind: ReleaseSourceKind): SourceReader | null {

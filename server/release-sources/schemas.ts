@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { refSchema } from "../protocol/v1";
 import { RELEASE_SOURCE_KINDS } from "../vocabulary";
+import { checkOciFields, ociSourceFields } from "./oci";
 
 export const sourceNameSchema = z
   .string()
@@ -65,8 +66,16 @@ export const ostreeConfigSchema = z.object({
 });
 export type OstreeConfig = z.infer<typeof ostreeConfigSchema>;
 
-/** Every kind's config; the OCI kind joins here (with its reader in readers.ts). */
-export const sourceConfigSchema = z.discriminatedUnion("kind", [ostreeConfigSchema]);
+/**
+ * A container registry repository of bootc images (oci.ts): the registry's
+ * URL, the repository, a tag or a tag pattern, optional credentials and an
+ * optional cosign public key (without one, signatures are not checked).
+ */
+export const ociConfigSchema = ociSourceFields.extend({ kind: z.literal("oci") }).superRefine(checkOciFields);
+export type OciConfig = z.infer<typeof ociConfigSchema>;
+
+/** Every kind's config, with its reader in reader.ts. */
+export const sourceConfigSchema = z.discriminatedUnion("kind", [ostreeConfigSchema, ociConfigSchema]);
 export type SourceConfig = z.infer<typeof sourceConfigSchema>;
 
 export const pollIntervalSchema = z.number().int().min(1, "at least 1 second").max(7 * 86_400, "at most 7 days");
@@ -101,7 +110,13 @@ export const listSourcesInput = z.object({ branch: refSchema.optional() });
 
 // ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
 
-/** A release source as it is shown: its config (public keys are not secret), the key summarised, and how its passes go. */
+/** A source's config as it is shown: an OCI source's password never, only whether it has one (public keys are not secret). */
+export const publicSourceConfigSchema = z.discriminatedUnion("kind", [
+  ostreeConfigSchema,
+  ociSourceFields.omit({ password: true }).extend({ kind: z.literal("oci"), hasPassword: z.boolean() }),
+]);
+
+/** A release source as it is shown: its public config, the key summarised, and how its passes go. */
 export const releaseSourceSchema = z
   .object({
     id: z.string(),
@@ -109,11 +124,12 @@ export const releaseSourceSchema = z
     kind: z.enum(RELEASE_SOURCE_KINDS),
     /** The branch (ref) whose releases it brings. */
     branch: z.string(),
-    config: sourceConfigSchema,
+    config: publicSourceConfigSchema,
+    /** The repository's or the registry's URL. */
     url: z.string().nullable(),
     ref: z.string().nullable(),
     /** The kind of key and its first characters. */
-    key: z.object({ type: z.enum(["ed25519", "gpg"]), summary: z.string() }).nullable(),
+    key: z.object({ type: z.enum(["ed25519", "gpg", "cosign"]), summary: z.string() }).nullable(),
     pollIntervalSeconds: z.number().int(),
     enabled: z.boolean(),
     lastSyncAt: z.date().nullable(),

@@ -78,18 +78,30 @@ const sourceSelect = {
 
 type SourceRow = Prisma.ReleaseSourceGetPayload<{ select: typeof sourceSelect }>;
 
+/** A source's config as it may be shown or audited: never a registry password (only whether there is one). */
+function publicConfig(config: SourceConfig) {
+  if (config.kind !== "oci") return config;
+  const { password, ...rest } = config;
+  return { ...rest, hasPassword: password !== undefined };
+}
+
+/** The key that checks signatures, summarised (its kind and start). */
+function keyOf(config: SourceConfig) {
+  if (config.kind === "ostree") return { type: config.key.type, summary: keySummary(config.key.publicKey) };
+  return config.publicKey ? { type: "cosign" as const, summary: keySummary(config.publicKey) } : null;
+}
+
 /** What a source shows: its config with the key summarised (the kind of key and its start), never a secret. */
 function view(row: SourceRow) {
   const config = row.config as SourceConfig;
   const { _count, branch, ...rest } = row;
-  const key = "key" in config && config.key ? { type: config.key.type, summary: keySummary(config.key.publicKey) } : null;
   return {
     ...rest,
     branch: branch.ref,
-    config,
-    url: "url" in config ? config.url : null,
-    ref: "ref" in config ? config.ref : null,
-    key,
+    config: publicConfig(config),
+    url: config.kind === "ostree" ? config.url : config.registry,
+    ref: config.kind === "ostree" ? config.ref : `${config.repository}:${config.tag ?? config.tagPattern}`,
+    key: keyOf(config),
     releases: _count.releases,
     syncing: row.leaseUntil !== null && row.leaseUntil > new Date(),
   };
@@ -145,8 +157,8 @@ export async function addSource(db: PrismaClient, actor: Actor, input: AddSource
 }
 
 function auditView(branch: string, config: SourceConfig, pollIntervalSeconds: number, enabled: boolean): Prisma.InputJsonValue {
-  const { key, ...rest } = config;
-  return { branch, ...rest, key: { type: key.type, summary: keySummary(key.publicKey) }, pollIntervalSeconds, enabled };
+  const { key: _key, publicKey: _publicKey, ...rest } = publicConfig(config) as Record<string, unknown>;
+  return { branch, ...rest, key: keyOf(config), pollIntervalSeconds, enabled } as Prisma.InputJsonValue;
 }
 
 async function getSourceById(db: PrismaClient, id: string) {

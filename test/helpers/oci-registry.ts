@@ -235,7 +235,7 @@ export async function pushSignature(
   name: string,
   digest: string,
   privateKey: KeyObject,
-  options: { signedDigest?: string; dockerReference?: string } = {},
+  options: { signedDigest?: string; dockerReference?: string; creds?: string } = {},
 ) {
   const layout = await Layout.create(layoutDir);
   const payload = Buffer.from(
@@ -269,7 +269,7 @@ export async function pushSignature(
   );
   const manifestBlob = await layout.putBlob(manifest);
   await layout.tag("sig", { mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifestBlob });
-  await layout.push("sig", registry, name, `${digest.replace(":", "-")}.sig`);
+  await layout.push("sig", registry, name, `${digest.replace(":", "-")}.sig`, { creds: options.creds });
   return manifestBlob.digest;
 }
 

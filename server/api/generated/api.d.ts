@@ -1542,12 +1542,24 @@ export interface components {
                 };
                 /** @default 50 */
                 depth: number;
+            } | {
+                registry: unknown;
+                repository: string;
+                tag?: string;
+                tagPattern?: string;
+                username?: string;
+                publicKey?: string;
+                /** @default linux/amd64 */
+                platform: string;
+                /** @constant */
+                kind: "oci";
+                hasPassword: boolean;
             };
             url: string | null;
             ref: string | null;
             key: {
                 /** @enum {string} */
-                type: "ed25519" | "gpg";
+                type: "ed25519" | "gpg" | "cosign";
                 summary: string;
             } | null;
             pollIntervalSeconds: number;
@@ -5028,6 +5040,18 @@ export interface operations {
                         };
                         /** @default 50 */
                         depth?: number;
+                    } | {
+                        registry: string;
+                        repository: string;
+                        tag?: string;
+                        tagPattern?: string;
+                        username?: string;
+                        password?: string;
+                        publicKey?: string;
+                        /** @default linux/amd64 */
+                        platform?: string;
+                        /** @constant */
+                        kind: "oci";
                     };
                     /** @default 300 */
                     pollIntervalSeconds?: number;
@@ -5292,6 +5316,18 @@ export interface operations {
                         };
                         /** @default 50 */
                         depth?: number;
+                    } | {
+                        registry: string;
+                        repository: string;
+                        tag?: string;
+                        tagPattern?: string;
+                        username?: string;
+                        password?: string;
+                        publicKey?: string;
+                        /** @default linux/amd64 */
+                        platform?: string;
+                        /** @constant */
+                        kind: "oci";
                     };
                     pollIntervalSeconds?: number;
                     enabled?: boolean;
