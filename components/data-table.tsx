@@ -14,6 +14,9 @@ export interface ServerPaging {
   pageSize: number;
   total: number;
   onPage: (page: number) => void;
+  /** The page sizes the reader may choose from (with onPageSize); none: the size is fixed. */
+  pageSizes?: readonly number[];
+  onPageSize?: (size: number) => void;
 }
 
 export interface ServerSorting {
@@ -129,6 +132,18 @@ export function DataTable<T>({ columns, rows, rowKey, loading, error, empty, pag
               ? "0 results"
               : `${paging.page * paging.pageSize + 1}–${Math.min(paging.total, (paging.page + 1) * paging.pageSize)} of ${paging.total.toLocaleString()}`}
           </span>
+          {paging.pageSizes && paging.onPageSize && (
+            <label className="page-size">
+              Rows per page
+              <select value={paging.pageSize} onChange={(e) => paging.onPageSize?.(Number(e.target.value))}>
+                {paging.pageSizes.map((size) => (
+                  <option key={size} value={size}>
+                    {size}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           <button type="button" onClick={() => paging.onPage(paging.page - 1)} disabled={paging.page === 0}>
             ‹ Previous
           </button>

@@ -1,5 +1,5 @@
 "use client";
-// Filters, sort and page live in the URL so that a view can be shared.
+// Filters, sort, page and page size live in the URL so that a view can be shared.
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback } from "react";
 
@@ -21,4 +21,19 @@ export function useUrlState() {
     [params, router, pathname],
   );
   return { get, set };
+}
+
+/** The page sizes a server-paged table offers, and the one a URL without `size` gets. */
+export const PAGE_SIZES = [10, 50, 200] as const;
+export const DEFAULT_PAGE_SIZE = 50;
+
+/** The page size a URL's `size` asks for, when it is one the tables offer. */
+export function pageSizeOf(value: string | undefined): number {
+  const size = Number(value);
+  return (PAGE_SIZES as readonly number[]).includes(size) ? size : DEFAULT_PAGE_SIZE;
+}
+
+/** What a URL says for a page size: nothing for the default one. */
+export function pageSizeParam(size: number): number | undefined {
+  return size === DEFAULT_PAGE_SIZE ? undefined : size;
 }

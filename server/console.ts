@@ -18,6 +18,7 @@ import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
 import { createApiHandler, IdempotencySweeper } from "./api/handler";
+import { ringsOfMapping } from "./auth/sso-groups";
 import { API_PREFIX } from "./api/routes";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
 import { Limit } from "./http/rate-limit";
@@ -181,7 +182,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
-    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, sourcesDir });
+    const ssoRings = ringsOfMapping(config.sso?.groups);
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, ssoRings, sourcesDir });
     const handleExport = createExportHandler({ ...session, log });
     const handleApi = createApiHandler({
       db,
@@ -189,6 +191,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       log,
       url: config.url,
       webhookPolicy,
+      ssoRings,
       sourcesDir,
       limits: {
         perToken: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_LIMIT),

@@ -22,6 +22,7 @@ import type {
   RebootLockRequest,
   RebootLockResponse,
 } from "../protocol/v1";
+import { agentSettableLabels, failureDomains } from "../rings/failure-domains";
 import { cohortOf } from "../rollouts/cohort";
 import { clampTime } from "../text";
 import { checkEnrollProof, parsePublicKey } from "./identity";
@@ -377,10 +378,7 @@ export class AgentService {
         : "";
       // A failure domain (the label a ring counts reboot slots by) is the operator's to give, through the
       // enrollment token or the console: an agent cannot pick the domain with a free slot.
-      const domains = await tx.$queryRaw<{ label: string }[]>`
-        SELECT DISTINCT failure_domain_label AS label FROM rings WHERE failure_domain_label IS NOT NULL`;
-      const reserved = new Set(domains.map((d) => d.label));
-      const fromAgent = Object.fromEntries(Object.entries(body.labels ?? {}).filter(([key]) => !reserved.has(key)));
+      const fromAgent = agentSettableLabels(body.labels, await failureDomains(tx));
       const labels = {
         ...((existing?.labels as Record<string, string> | undefined) ?? {}),
         ...fromAgent,

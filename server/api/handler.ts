@@ -208,6 +208,8 @@ export interface ApiOptions {
   url: string;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE). */
   webhookPolicy?: WebhookPolicy;
+  /** The rings ORCHARD_OIDC_GROUPS names (see Context). */
+  ssoRings?: readonly string[];
   sourcesDir?: string;
   /** ORCHARD_API_RATE_LIMIT and ORCHARD_API_RATE_PER_ADDRESS; none: no limits. */
   limits?: ApiLimits;
@@ -303,7 +305,8 @@ export function createApiHandler(options: ApiOptions) {
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
-      const run = () => call({ db, clock, webhookPolicy: options.webhookPolicy, sourcesDir: options.sourcesDir }, principal, route, route.input ? input : undefined);
+      const run = () =>
+        call({ db, clock, webhookPolicy: options.webhookPolicy, ssoRings: options.ssoRings, sourcesDir: options.sourcesDir }, principal, route, route.input ? input : undefined);
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {

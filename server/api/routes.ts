@@ -44,6 +44,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "PUT", path: "/rings/{ring}/release", procedure: "rings.setRelease", tag: "rings", summary: "Set a ring's release" },
   { method: "PATCH", path: "/rings/{ring}", procedure: "rings.updatePolicy", tag: "rings", summary: "Change a ring's policy: interval, windows, blackout dates, reboot slots, failure domain" },
   { method: "POST", path: "/rings/{ring}/reshuffle", procedure: "rings.reshuffle", tag: "rings", summary: "Draw a ring's cohorts anew" },
+  { method: "POST", path: "/rings/{ring}/rename", procedure: "rings.rename", tag: "rings", summary: "Rename a ring (users' and API tokens' ring scopes follow)" },
+  { method: "POST", path: "/ring-order", procedure: "rings.reorder", tag: "rings", summary: "Move a ring before or after another, or set the whole rollout order" },
+  { method: "DELETE", path: "/rings/{ring}", procedure: "rings.remove", tag: "rings", summary: "Remove an empty ring (no machines, no rollout history)" },
   { method: "GET", path: "/reboot-leases", procedure: "rings.leases", tag: "rings", summary: "Who holds each reboot slot" },
   // Releases
   { method: "GET", path: "/releases", procedure: "releases.page", tag: "releases", summary: "List releases: filter, sort, page" },

@@ -88,6 +88,11 @@ export function grantOfGroups(mapping: GroupGrants, groups: readonly string[]): 
   return { role, rings: [...new Set(top.flatMap((grant) => grant.rings ?? []))].sort() };
 }
 
+/** Every ring the mapping names (by name: a renamed or removed ring is not followed). */
+export function ringsOfMapping(mapping: GroupGrants | undefined): string[] {
+  return mapping ? [...new Set([...mapping.values()].flatMap((grant) => grant.rings ?? []))].sort() : [];
+}
+
 /** The groups of a claim as identity providers send them: an array of strings, or one string. */
 export function groupsOfClaim(value: unknown): string[] {
   if (typeof value === "string") return [value];

@@ -354,6 +354,51 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       say(opts, result, () => `Ring ${ringName}: cohorts drawn anew`);
     });
 
+  ring
+    .command("rename")
+    .description("Rename a ring: users' and API tokens' ring scopes follow (ORCHARD_OIDC_GROUPS does not: change it yourself)")
+    .argument("<ring>", "the ring's name now")
+    .argument("<name>", "its new name")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (ringName: string, name: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("rings.rename", { ring: ringName, name, reason: opts.reason });
+      say(opts, result, () => [
+        `Ring ${result.previousName} is now ${result.ring} (${result.usersRescoped} user scope(s), ${result.apiTokensRescoped} API token scope(s) rewritten)`,
+        ...result.warnings.map((w) => `warning: ${w}`),
+      ]);
+    });
+  ring
+    .command("reorder")
+    .description("Change the rollout order: move a ring before or after another, or give every ring in order")
+    .argument("<rings...>", "the ring to move (with --before or --after), or every ring in the new order")
+    .option("--before <ring>", "move it right before this ring")
+    .option("--after <ring>", "move it right after this ring")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (names: string[], opts: { before?: string; after?: string; reason?: string; json?: boolean }) => {
+      const move = opts.before !== undefined || opts.after !== undefined;
+      if (move && names.length !== 1) throw new InvalidArgumentError("with --before or --after, name the one ring to move");
+      const result = await api().call(
+        "rings.reorder",
+        move ? { ring: names[0], before: opts.before, after: opts.after, reason: opts.reason } : { order: names, reason: opts.reason },
+      );
+      say(opts, result, () => `${result.changed ? "Rollout order" : "Rollout order unchanged"}: ${result.order.join(" → ")}`);
+    });
+  ring
+    .command("remove")
+    .description("Remove an empty ring (no machines, no rollout history); its unused enrollment tokens are revoked")
+    .argument("<ring>", "ring name")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (ringName: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("rings.remove", { ring: ringName, reason: opts.reason });
+      say(opts, result, () => [
+        `Removed ring ${result.ring} (${result.enrollmentTokensRevoked} enrollment token(s) revoked, ${result.usersRescoped} user scope(s), ${result.apiTokensRescoped} API token scope(s) rewritten)`,
+        ...result.warnings.map((w) => `warning: ${w}`),
+      ]);
+    });
+
   // ---- releases ------------------------------------------------------------------------------
   const release = program.command("release").description("Releases: immutable commits of a branch");
   release

@@ -13,7 +13,7 @@ export const TRPC_PREFIX = "/api/trpc";
 /** Mutations must carry this header: a cross-site form cannot set it (CSRF). */
 export const CSRF_HEADER = "x-orchard-csrf";
 
-export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; sourcesDir?: string }) {
+export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; ssoRings?: readonly string[]; sourcesDir?: string }) {
   const handler = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_PREFIX}/`,
@@ -22,7 +22,14 @@ export function createTrpcHandler(options: SessionOptions & { clock: Clock; webh
     // every console connection for seconds.
     maxBatchSize: MAX_BATCH_SIZE,
     async createContext({ req }): Promise<Context> {
-      return { db: options.db, clock: options.clock, principal: await sessionUser(req, options), webhookPolicy: options.webhookPolicy, sourcesDir: options.sourcesDir };
+      return {
+        db: options.db,
+        clock: options.clock,
+        principal: await sessionUser(req, options),
+        webhookPolicy: options.webhookPolicy,
+        ssoRings: options.ssoRings,
+        sourcesDir: options.sourcesDir,
+      };
     },
   });
   return (req: IncomingMessage, res: ServerResponse) => {

@@ -17,6 +17,9 @@ import type { RollbackTarget } from "../agents/desired";
 import { cohortOf } from "../rollouts/cohort";
 import { rejudgeMachines } from "../rollouts/tracking";
 import { escapeLike } from "../text";
+import { failureDomains, reservedLabelsOf } from "../rings/failure-domains";
+import type { ActionAllowed } from "../rollouts/rollouts";
+import { type Grant, mayAct, roleAtLeast } from "../vocabulary";
 import {
   LAST_SEEN_SECONDS,
   type ListMachinesInput,
@@ -154,7 +157,20 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
   };
 }
 
-export async function getMachine(db: PrismaClient, machineId: string, clock: Clock = systemClock) {
+/**
+ * Whether `grant` may change the labels of a machine in `ring`
+ * (machines.setLabels), and why not: decided here, shown as it is by the
+ * console.
+ */
+export function labelsEditable(grant: Grant, ring: string | null, retired: boolean): ActionAllowed {
+  if (!roleAtLeast(grant.role, "operator")) return { allowed: false, why: "changing labels needs the operator role" };
+  if (!mayAct(grant, "operator", ring ? [ring] : [])) return { allowed: false, why: `ring ${ring} is outside your rings` };
+  if (retired) return { allowed: false, why: "the machine is retired: its labels stay as they were until it enrolls again" };
+  return { allowed: true, why: null };
+}
+
+/** Everything about one machine; `grant`: who asks (what they may do to it; by default anything). */
+export async function getMachine(db: PrismaClient, machineId: string, clock: Clock = systemClock, grant: Grant = { role: "admin", rings: null }) {
   const machine = await db.machine.findUnique({
     where: { machineId },
     select: {
@@ -213,6 +229,7 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
   });
   if (!machine) throw notFound(`machine ${machineId}`);
   const { id: _id, rollouts, publicKey, ...rest } = machine;
+  const ring = machine.ring?.name ?? null;
   return {
     ...rest,
     // As the check-in stored them (checked by the protocol's schemas), or as an operator's rollback or a revert set it.
@@ -220,6 +237,10 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
     deployments: Array.isArray(rest.deployments) ? (rest.deployments as unknown as Deployment[]) : [],
     healthChecks: Array.isArray(rest.healthChecks) ? (rest.healthChecks as unknown as HealthCheck[]) : [],
     rollbackTo: rest.rollbackTo as unknown as RollbackTarget | null,
+    /** What the caller may do to the machine now, and why not. */
+    actions: { setLabels: labelsEditable(grant, ring, machine.retiredAt !== null) },
+    /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
+    reservedLabels: reservedLabelsOf(await failureDomains(db), ring, grant.rings),
     /** It proves itself with a key when it enrolls again (protocol v1.1). */
     hasKey: publicKey !== null,
     // Waves are numbered from 1 wherever they are shown or exported.

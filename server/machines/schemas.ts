@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { labelKeySchema, labelsSchema, machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
-import { ringNameSchema } from "../rings/schemas";
+import { actionAllowedSchema, ringNameSchema } from "../rings/schemas";
 import { ANSWER_SOURCES } from "../agents/desired";
 import { ANSWER_KINDS, ANSWER_TONES } from "../agents/explain";
 import { AgentEventType, Backend } from "../db/generated/enums";
@@ -274,6 +274,10 @@ export const machineDetailSchema = machineRowSchema
     /** What a rollback would boot (null: nothing to go back to). */
     previousDeployment: reportedDeploymentSchema.nullable(),
     answer: machineAnswerSchema,
+    /** What the caller may do to the machine now, and why not. */
+    actions: z.object({ setLabels: actionAllowedSchema }),
+    /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
+    reservedLabels: z.array(z.object({ key: z.string(), why: z.string() })),
   })
   .meta({ id: "Machine" });
 

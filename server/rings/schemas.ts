@@ -46,7 +46,46 @@ export const reshuffleRingInput = z.object({
   reason: z.string().max(500).optional(),
 });
 
+export const renameRingInput = z.object({
+  ring: ringNameSchema,
+  /** The new name: the same rule as a new ring's. */
+  name: ringNameSchema,
+  reason: z.string().max(500).optional(),
+});
+export type RenameRingInput = z.infer<typeof renameRingInput>;
+
+/** One ring moved right before or after another, or every ring in a new order. */
+export const reorderRingsInput = z
+  .object({
+    ring: ringNameSchema.optional(),
+    before: ringNameSchema.optional(),
+    after: ringNameSchema.optional(),
+    /** Every ring, each once, in the new rollout order. */
+    order: z.array(ringNameSchema).min(1, "names every ring").max(1000).optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .superRefine((input, ctx) => {
+    const moves = [input.before, input.after, input.order].filter((v) => v !== undefined).length;
+    if (moves !== 1) {
+      ctx.addIssue({ code: "custom", path: input.order ? ["order"] : ["before"], message: "give one of before, after or order" });
+    } else if (!input.order && !input.ring) {
+      ctx.addIssue({ code: "custom", path: ["ring"], message: "the ring to move, with before or after" });
+    } else if (input.order && input.ring) {
+      ctx.addIssue({ code: "custom", path: ["ring"], message: "an order names every ring: leave ring out" });
+    }
+  });
+export type ReorderRingsInput = z.infer<typeof reorderRingsInput>;
+
+export const removeRingInput = z.object({
+  ring: ringNameSchema,
+  reason: z.string().max(500).optional(),
+});
+export type RemoveRingInput = z.infer<typeof removeRingInput>;
+
 // ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
+
+/** Whether an action is possible now for the caller, and why not (in an operator's words): the console shows it as it is. */
+export const actionAllowedSchema = z.object({ allowed: z.boolean(), why: z.string().nullable() }).meta({ id: "ActionAllowed" });
 
 /** A ring with its branch, current release and policy. */
 export const ringSchema = z
@@ -70,7 +109,35 @@ export const ringSchema = z
   })
   .meta({ id: "Ring" });
 
-export const ringListOutput = z.array(ringSchema.extend({ /** Machines in the ring (not retired). */ machines: z.number().int() }));
+export const ringListOutput = z.array(
+  ringSchema.extend({
+    /** Machines in the ring (not retired). */
+    machines: z.number().int(),
+    /** What the caller may do to the ring now (rename, reorder and remove are for callers on every ring). */
+    actions: z.object({ rename: actionAllowedSchema, moveUp: actionAllowedSchema, moveDown: actionAllowedSchema, remove: actionAllowedSchema }),
+  }),
+);
+
+export const renameRingOutput = z.object({
+  ring: z.string(),
+  previousName: z.string(),
+  /** Users and API tokens whose ring scope named it, now naming the new name. */
+  usersRescoped: z.number().int(),
+  apiTokensRescoped: z.number().int(),
+  warnings: z.array(z.string()),
+});
+
+/** The rollout order after the change. */
+export const reorderRingsOutput = z.object({ order: z.array(z.string()), changed: z.boolean() });
+
+export const removeRingOutput = z.object({
+  ring: z.string(),
+  removed: z.boolean(),
+  enrollmentTokensRevoked: z.number().int(),
+  usersRescoped: z.number().int(),
+  apiTokensRescoped: z.number().int(),
+  warnings: z.array(z.string()),
+});
 
 export const reshuffleRingOutput = z.object({ ring: z.string(), reshuffled: z.boolean() });
 

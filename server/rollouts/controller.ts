@@ -401,6 +401,11 @@ async function pause(tx: Tx, rollout: LoadedRollout, reason: string, by: "gate" 
   );
 }
 
+/** What a revert puts back: the ring's release (none, for a new ring) and its branch (the one a rebase leaves). */
+function previousOf(ring: LoadedRing) {
+  return { previousReleaseId: ring.ring.currentReleaseId, previousBranchId: ring.ring.branchId };
+}
+
 async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Date) {
   switch (decision.kind) {
     case "wait": {
@@ -413,7 +418,7 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
       return pause(tx, rollout, decision.reason, "gate", now);
     case "await-approval": {
       const ring = rollout.rings[decision.ring];
-      await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "awaiting_approval", previousReleaseId: ring.ring.currentReleaseId } });
+      await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "awaiting_approval", ...previousOf(ring) } });
       await tx.rollout.update({
         where: { id: rollout.id },
         data: { state: "awaiting_approval", waitingFor: `approval to start ring ${ring.ring.name}`, version: { increment: 1 } },
@@ -427,7 +432,7 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
       if (decision.wave === 0) {
         data.phase = "active";
         data.startedAt = now;
-        data.previousReleaseId = ring.ring.currentReleaseId;
+        Object.assign(data, previousOf(ring));
         if (ring.singleFirst) {
           const first = await chooseFirstMachine(tx, ring, membership, now);
           data.firstMachineIds = first ? [first] : [];
@@ -453,7 +458,7 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
       // What a revert puts back: the ring's release just before the rollout takes it over.
       await tx.rolloutRing.update({
         where: { id: ring.id },
-        data: { phase: "completed", completedAt: now, previousReleaseId: ring.ring.currentReleaseId },
+        data: { phase: "completed", completedAt: now, ...previousOf(ring) },
       });
       // The ring now runs the release (and follows its branch: a rebase completes here).
       await tx.ring.update({

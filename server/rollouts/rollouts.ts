@@ -277,7 +277,14 @@ async function loadForAction(tx: Tx, rolloutId: string) {
       release: { select: { version: true, checksum: true, quarantinedAt: true, branch: { select: { ref: true } } } },
       rings: {
         orderBy: { position: "asc" },
-        select: { id: true, ringId: true, phase: true, previousReleaseId: true, ring: { select: { name: true, currentReleaseId: true } } },
+        select: {
+          id: true,
+          ringId: true,
+          phase: true,
+          previousReleaseId: true,
+          previousBranchId: true,
+          ring: { select: { name: true, currentReleaseId: true } },
+        },
       },
     },
   });
@@ -505,7 +512,11 @@ async function revertRings(tx: Tx, rollout: ActionRollout, rings: ActionRollout[
   for (const ring of touched) {
     await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "reverted" } });
     if (ring.ring.currentReleaseId === rollout.releaseId) {
-      await tx.ring.update({ where: { id: ring.ringId }, data: { currentReleaseId: ring.previousReleaseId } });
+      // A reverted rebase puts the ring back on its old branch too (rows from before the branch was recorded keep it).
+      await tx.ring.update({
+        where: { id: ring.ringId },
+        data: { currentReleaseId: ring.previousReleaseId, ...(ring.previousBranchId ? { branchId: ring.previousBranchId } : {}) },
+      });
     }
   }
   if (touched.length === 0) return 0;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { labelsSchema, machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
-import { ringNameSchema } from "../rings/schemas";
+import { actionAllowedSchema, ringNameSchema } from "../rings/schemas";
 import { HEALTH_STATUSES, MACHINE_STEPS, type MachineStep, PAUSED_BY, RING_PHASES, ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
 
 export const selectorSchema = z.object({
@@ -151,7 +151,6 @@ export const rolloutSummarySchema = z
 
 export const rolloutListOutput = z.object({ total: z.number().int(), rows: z.array(rolloutSummarySchema) });
 
-const actionAllowedSchema = z.object({ allowed: z.boolean(), /** Why not, when not. */ why: z.string().nullable() });
 
 /** One rollout with per-ring, per-wave progress, what may be done to it now and what goes on next. */
 export const rolloutDetailSchema = z

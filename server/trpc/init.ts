@@ -25,6 +25,8 @@ export interface Context {
   principal: Principal | null;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE); absent: loopback and private targets are refused. */
   webhookPolicy?: WebhookPolicy;
+  /** The rings single sign-on's group mapping names (ORCHARD_OIDC_GROUPS), which a rename or removal cannot rewrite. */
+  ssoRings?: readonly string[];
   /** Where release source readers keep their state (the data folder's release-sources); absent: under ORCHARD_DATA_DIR. */
   sourcesDir?: string;
 }

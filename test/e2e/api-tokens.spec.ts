@@ -70,6 +70,10 @@ test("an admin creates an API token, sees it once, a script calls the API with i
   await expect(row).toContainText(token.slice(0, 11));
   await expect(row.locator("td").nth(6)).toHaveText("never");
   await expect(row).toContainText(`by ${ADMIN.email}`);
+  // The box writes the expiry as the table does ("30 Dec, 13:37:46"), not in the browser's locale format.
+  const expires = (await row.locator("td").nth(5).locator("time").first().textContent())!;
+  expect(expires).toMatch(/^\d{1,2} [A-Z][a-z]{2}( \d{4})?, \d\d:\d\d:\d\d$/);
+  await expect(page.getByRole("status").filter({ hasText: "It acts as an operator" }).locator("time")).toHaveText(expires);
   await expectNoSeriousViolations(page, "/api-tokens, a new token shown");
   await shotBoth(page, "api-tokens-created");
 

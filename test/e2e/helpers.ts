@@ -82,7 +82,6 @@ const demoChecksum = (version: string) => createHash("sha256").update(`exampleos
 /** Enrolls `count` machines across the demo rings and has each check in once, as a real agent would. */
 async function seedMachines(request: APIRequestContext, baseURL: string, count: number) {
   const rings = await trpc<{ name: string }[]>(request, "rings.list", undefined);
-  const factory = { checksum: demoChecksum("2026.10.3"), version: "2026.10.3" };
   for (let i = 0; i < count; i++) {
     const ring = rings.length ? rings[i % rings.length].name : undefined;
     const { token } = await trpc<{ token: string }>(
@@ -91,34 +90,52 @@ async function seedMachines(request: APIRequestContext, baseURL: string, count: 
       { name: `e2e seed ${i}`, ring, maxUses: 1, expiresInSeconds: 3600 },
       "mutation",
     );
-    const machineId = `e2e-${String(i).padStart(3, "0")}`;
-    const agent = async (path: string, bearer: string, body: unknown) => {
-      const res = await fetch(`${baseURL}/api/agent/v1${path}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-      return (await res.json()) as { token: string };
-    };
-    const enrolled = await agent("/enroll", token, {
-      machineId,
-      hostname: `${machineId}.e2e.example.net`,
-      backend: "sim",
-      agentVersion: "e2e",
-      os: { id: "exampleos", versionId: "2026.10", arch: "x86_64" },
-      labels: { site: "e2e" },
-    });
-    await agent("/checkin", enrolled.token, {
-      seq: 1,
-      sentAt: new Date().toISOString(),
-      bootId: `boot-${machineId}`,
-      agentVersion: "e2e",
-      deployments: [{ checksum: factory.checksum, ref: DEMO_REF, version: factory.version, booted: true, staged: false, pinned: false }],
-      update: { state: "idle", targetChecksum: null, progress: null, error: null },
-      health: { status: "healthy", checks: [{ name: "sshd.service", status: "pass" }] },
-    });
+    await enrollMachine(baseURL, token, `e2e-${String(i).padStart(3, "0")}`, { site: "e2e" });
   }
+}
+
+/**
+ * Enrolls one machine with an enrollment token through the agent protocol and
+ * has it check in once, booted on the demo's factory release, as a real agent
+ * would.
+ */
+export async function enrollMachine(baseURL: string, enrollmentToken: string, machineId: string, labels: Record<string, string> = {}) {
+  const factory = { checksum: demoChecksum("2026.10.3"), version: "2026.10.3" };
+  const agent = async (path: string, bearer: string, body: unknown) => {
+    const res = await fetch(`${baseURL}/api/agent/v1${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { token: string };
+  };
+  const enrolled = await agent("/enroll", enrollmentToken, {
+    machineId,
+    hostname: `${machineId}.e2e.example.net`,
+    backend: "sim",
+    agentVersion: "e2e",
+    os: { id: "exampleos", versionId: "2026.10", arch: "x86_64" },
+    labels,
+  });
+  await agent("/checkin", enrolled.token, {
+    seq: 1,
+    sentAt: new Date().toISOString(),
+    bootId: `boot-${machineId}`,
+    agentVersion: "e2e",
+    deployments: [{ checksum: factory.checksum, ref: DEMO_REF, version: factory.version, booted: true, staged: false, pinned: false }],
+    update: { state: "idle", targetChecksum: null, progress: null, error: null },
+    health: { status: "healthy", checks: [{ name: "sshd.service", status: "pass" }] },
+  });
+}
+
+/** The same screenshot at 1366 and at 414 px wide (`name-414.png`): a desktop and a phone. */
+export async function shotPhone(page: Page, name: string) {
+  const size = page.viewportSize() ?? { width: 1366, height: 900 };
+  await shot(page, name);
+  await page.setViewportSize({ width: 414, height: size.height });
+  await shot(page, `${name}-414`);
+  await page.setViewportSize(size);
 }
 
 /** The same screenshot at 1366 and at 1024 px wide (`name-1024.png`), for pages that must hold at both. */

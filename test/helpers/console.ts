@@ -8,6 +8,7 @@ import { type Actor, cliActor, type Role } from "../../server/audit/audit";
 import type { Principal } from "../../server/auth/principal";
 import { OffsetClock } from "../../server/clock";
 import { loadConfig } from "../../server/config";
+import type { PrismaClient } from "../../server/db/client";
 import { type RunningConsole, startConsole } from "../../server/console";
 import { createEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
 import { addRelease } from "../../server/releases/releases";
@@ -86,6 +87,18 @@ export async function ringsOnRelease1(running: RunningConsole, ref: string, ring
     await createRing(db, cliActor, { name: ring, branch: ref });
     await setRingRelease(db, cliActor, { ring, version: "1" });
   }
+}
+
+/** One user of each role (viewer@example.com, operator@…, admin@…), for tRPC callers. */
+export async function oneUserPerRole(db: PrismaClient) {
+  const users = {} as Record<Role, { id: string; email: string; role: Role }>;
+  for (const role of ["viewer", "operator", "admin"] as const) {
+    users[role] = await db.user.create({
+      data: { email: `${role}@example.com`, role, passwordHash: "x" },
+      select: { id: true, email: true, role: true },
+    });
+  }
+  return users;
 }
 
 /** The tRPC principal of a user row, optionally scoped to some rings. */

@@ -22,7 +22,7 @@ export interface SimMachine {
 
 export interface CheckinAnswer {
   action: string;
-  desired: { checksum: string; version: string | null; allowDowngrade?: boolean } | null;
+  desired: { ref?: string; checksum: string; version: string | null; allowDowngrade?: boolean } | null;
   hold: { checksum: string; reason: string } | null;
   cancel: { checksum: string; reason: string } | null;
   checkInIntervalSeconds: number;
@@ -35,13 +35,21 @@ export type Behaviour = "succeed" | "roll-back" | "go-dark" | "stage";
 const versionOf = (checksum: string) => (/^(\d)\1{63}$/.test(checksum) ? checksum[0] : "prev");
 
 export class SimFleet {
+  /** The ref each checksum was built on (REF unless a test says otherwise): what machines report booting. */
+  readonly refs = new Map<string, string>();
+
   constructor(private readonly app: TestConsole) {}
+
+  private refOf(checksum: string) {
+    return this.refs.get(checksum) ?? REF;
+  }
 
   async checkin(m: SimMachine): Promise<CheckinAnswer> {
     m.seq++;
-    const deployments = [{ checksum: m.booted, ref: REF, version: versionOf(m.booted), booted: true }];
-    if (m.state === "staged" && m.target && m.target !== m.booted) deployments.unshift({ checksum: m.target, ref: REF, version: versionOf(m.target), booted: false });
-    if (m.previous && m.previous !== m.booted) deployments.push({ checksum: m.previous, ref: REF, version: versionOf(m.previous), booted: false });
+    const deployment = (checksum: string, booted: boolean) => ({ checksum, ref: this.refOf(checksum), version: versionOf(checksum), booted });
+    const deployments = [deployment(m.booted, true)];
+    if (m.state === "staged" && m.target && m.target !== m.booted) deployments.unshift(deployment(m.target, false));
+    if (m.previous && m.previous !== m.booted) deployments.push(deployment(m.previous, false));
     const res = await call<CheckinAnswer>(this.app.url, "POST", "/checkin", {
       token: m.token,
       body: {

@@ -6,12 +6,17 @@
 import { execFile } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
 import { hex } from "../helpers/agent-http";
 import { startTestConsole, type TestConsole } from "../helpers/console";
 import { REF, SimFleet } from "../helpers/sim-machines";
+
+// Each test runs a few dozen `orchard` processes, each a Node start: on a
+// shared 2-core machine that takes close to a minute. The deadline only
+// catches a hang.
+vi.setConfig({ testTimeout: 180_000 });
 
 const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
 let app: TestConsole;

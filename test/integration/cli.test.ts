@@ -69,6 +69,28 @@ describe("orchard command", () => {
     expect(JSON.parse(list.stdout)).toEqual([]);
   });
 
+  it("renames, reorders and removes rings, with --json and clear refusals", async () => {
+    for (const ring of ["ra", "rb"]) expect((await orchard(["ring", "create", ring, "--branch", "exampleos/x86_64/stable"])).code).toBe(0);
+    const renamed = await orchard(["ring", "rename", "ra", "rfirst", "--json"]);
+    expect(JSON.parse(renamed.stdout)).toMatchObject({ ring: "rfirst", previousName: "ra", usersRescoped: 0, apiTokensRescoped: 0, warnings: [] });
+    expect((await orchard(["ring", "reorder", "rb", "--before", "rfirst"])).stdout).toMatch(/Rollout order: .*rb → rfirst/);
+    const names = async () => (JSON.parse((await orchard(["ring", "list", "--json"])).stdout) as { name: string }[]).map((r) => r.name);
+    const order = await names();
+    expect(order.indexOf("rb")).toBe(order.indexOf("rfirst") - 1);
+    const full = await orchard(["ring", "reorder", ...order.filter((n) => n !== "rb"), "rb", "--json"]);
+    expect(JSON.parse(full.stdout)).toMatchObject({ changed: true });
+    expect((await names()).at(-1)).toBe("rb");
+    const taken = await orchard(["ring", "rename", "rfirst", "rb"]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toMatch(/name: ring rb already exists/);
+    expect((await orchard(["ring", "reorder", "rb", "rfirst", "--after", "canary"])).code).toBe(2);
+    expect((await orchard(["ring", "remove", "rb"])).stdout).toMatch(/Removed ring rb \(0 enrollment token\(s\) revoked/);
+    const unknown = await orchard(["ring", "remove", "nope"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/ring: no ring named nope/);
+    expect(await names()).not.toContain("rb");
+  });
+
   it("reads the new user's password from stdin, or generates and prints it", async () => {
     const piped = await orchard(["user", "create", "--email", "ops@example.com", "--role", "operator"], "a-long-password-123\n");
     expect(piped.code).toBe(0);

@@ -8,7 +8,7 @@ import type { Role } from "../../server/audit/audit";
 import { systemClock } from "../../server/clock";
 import { type Database, openDatabase } from "../../server/db/client";
 import { createCaller } from "../../server/trpc/router";
-import { freshDatabaseUrl, userPrincipal } from "../helpers/console";
+import { freshDatabaseUrl, oneUserPerRole, userPrincipal } from "../helpers/console";
 
 const REF = "exampleos/x86_64/stable";
 const OTHER_REF = "exampleos/x86_64/testing";
@@ -43,12 +43,7 @@ async function auditRows(action: string) {
 
 beforeAll(async () => {
   db = await openDatabase({ databaseUrl: await freshDatabaseUrl(), dataDir: "/tmp", migrate: false });
-  for (const role of ["viewer", "operator", "admin"] as const) {
-    users[role] = await db.prisma.user.create({
-      data: { email: `${role}@example.com`, role, passwordHash: "x" },
-      select: { id: true, email: true, role: true },
-    });
-  }
+  Object.assign(users, await oneUserPerRole(db.prisma));
   const admin = caller("admin");
   await admin.releases.add({ ref: REF, version: "1.0", checksum: sum("a") });
   await admin.releases.add({ ref: REF, version: "1.1", checksum: sum("c") });

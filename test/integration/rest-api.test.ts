@@ -211,6 +211,11 @@ describe("answers as the document describes them", () => {
 
     ok(await viewer.GET("/rings"));
     ok(await op.POST("/rings/{ring}/reshuffle", { params: { path: { ring: "lab" } }, body: {} }));
+    // A ring made, renamed, moved first and removed.
+    ok(await admin.POST("/rings", { body: { name: "tour-x", branch: REF } }), 201);
+    ok(await op.POST("/rings/{ring}/rename", { params: { path: { ring: "tour-x" } }, body: { name: "tour-y" } }));
+    ok(await op.POST("/ring-order", { body: { ring: "tour-y", before: "canary" } }));
+    ok(await op.DELETE("/rings/{ring}", { params: { path: { ring: "tour-y" } } }));
     ok(await op.POST("/releases", { body: { ref: REF, version: "3", checksum: hex("3") } }), 201);
     ok(await viewer.GET("/releases", { params: { query: { pageSize: 5 } } }));
     ok(await viewer.GET("/releases/all"));

@@ -9,20 +9,14 @@ import { systemClock } from "../../server/clock";
 import { type Database, openDatabase } from "../../server/db/client";
 import { appRouter, createCaller } from "../../server/trpc/router";
 import { roleAtLeast } from "../../server/users/users";
-import { freshDatabaseUrl, userPrincipal } from "../helpers/console";
+import { freshDatabaseUrl, oneUserPerRole, userPrincipal } from "../helpers/console";
 
 let db: Database;
 const users: Record<Role, { id: string; email: string; role: Role }> = {} as never;
 
 beforeAll(async () => {
   db = await openDatabase({ databaseUrl: await freshDatabaseUrl(), dataDir: "/tmp", migrate: false });
-  for (const role of ["viewer", "operator", "admin"] as const) {
-    const user = await db.prisma.user.create({
-      data: { email: `${role}@example.com`, role, passwordHash: "x" },
-      select: { id: true, email: true, role: true },
-    });
-    users[role] = user;
-  }
+  Object.assign(users, await oneUserPerRole(db.prisma));
 });
 
 afterAll(async () => {

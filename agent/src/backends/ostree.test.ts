@@ -42,6 +42,9 @@ const summary = async (backend: OstreeBackend) =>
     (d) => `${d.version}${d.booted ? " booted" : ""}${d.staged ? " staged" : ""}${d.pinned ? " pinned" : ""}`,
   );
 
+/** Another major stream of the same OS, in the same repository. */
+const NEXT_MAJOR = "exampleos/x86_64/next";
+
 describe.skipIf(skipWithoutOstree)("ostree backend on a real sysroot", () => {
   beforeAll(async () => {
     lab = await OstreeLab.create();
@@ -85,6 +88,26 @@ describe.skipIf(skipWithoutOstree)("ostree backend on a real sysroot", () => {
     await back.makeDefault(current.checksum);
     expect(await summary(back)).toEqual(["2026.10.3 booted", "2026.11.1"]);
     expect(await adminStatusOf(sysroot)).toHaveLength(2);
+  });
+
+  it("moves to another branch (a rebase): deploys the other ref's commit with that ref as its origin, and goes back with the old one", async () => {
+    const major = await lab.commit("2027.1.0", "2027-01-12 08:00:00", undefined, NEXT_MAJOR);
+    const { sysroot, stateDir, backend } = await machine();
+    await backend.stage({ ref: NEXT_MAJOR, ...major }, () => {}, never);
+    expect((await adminStatusOf(sysroot)).map((d) => [d.version, d.ref])).toEqual([
+      ["2027.1.0", NEXT_MAJOR],
+      ["2026.10.3", REF],
+    ]);
+    const booted = await reboot(backend, sysroot, stateDir);
+    expect((await booted.status()).deployments.map((d) => [d.version, d.ref, d.booted])).toEqual([
+      ["2027.1.0", NEXT_MAJOR, true],
+      ["2026.10.3", REF, false],
+    ]);
+    // The console's revert: back to the old branch's deployment, whose origin still names the old ref.
+    await booted.makeDefault(current.checksum);
+    const back = await reboot(booted, sysroot, stateDir);
+    expect((await back.status()).deployments.filter((d) => d.booted).map((d) => [d.version, d.ref])).toEqual([["2026.10.3", REF]]);
+    expect((await adminStatusOf(sysroot))[0]).toMatchObject({ checksum: current.checksum, ref: REF });
   });
 
   it("discards a staged deployment with ostree admin undeploy: the booted one is the default again", async () => {

@@ -73,7 +73,8 @@ export class OstreeLab {
   }
 
   /** Commits a release of exampleos made at `date` ("2026-11-24 09:12:44"), optionally signed. */
-  async commit(version: string, date: string, signedBy?: GpgKey): Promise<Release> {
+  /** A commit of `ref` (REF unless another major stream is wanted) with this version. */
+  async commit(version: string, date: string, signedBy?: GpgKey, ref = REF): Promise<Release> {
     const tree = path.join(this.dir, `tree-${version}`);
     await mkdir(path.join(tree, "usr/lib/modules/6.1.0"), { recursive: true });
     await mkdir(path.join(tree, "usr/etc"), { recursive: true });
@@ -83,7 +84,7 @@ export class OstreeLab {
     const checksum = await run("ostree", [
       `--repo=${this.repo}`,
       "commit",
-      `--branch=${REF}`,
+      `--branch=${ref}`,
       `--tree=dir=${tree}`,
       `--add-metadata-string=version=${version}`,
       `--timestamp=${date}`,

@@ -5,12 +5,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
-import { useState } from "react";
-import { CopyButton } from "@/components/copy-button";
 import { AdminGate } from "@/components/admin-gate";
+import { AdminHeader, ResultNotice, ShownOnce, useAdminList, useConfirmRow } from "@/components/admin-list";
+import { CopyButton } from "@/components/copy-button";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog } from "@/components/dialog";
-import { SuccessNotice } from "@/components/notice";
 import { RingScope } from "@/components/ring-scope";
 import type { RouterOutputs } from "@/components/router-types";
 import { DateTime, RelativeTime, StateBadge } from "@/components/status";
@@ -37,16 +36,14 @@ function ApiTokensAdmin() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const tokens = useQuery(trpc.apiTokens.list.queryOptions());
-  const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<CreatedApiToken | null>(null);
-  const [revoking, setRevoking] = useState<Token | null>(null);
-  const [result, setResult] = useState<string | null>(null);
+  const list = useAdminList<CreatedApiToken>();
+  const revoking = useConfirmRow<Token>();
   const revoke = useMutation(
     trpc.apiTokens.revoke.mutationOptions({
       onSuccess: async (token) => {
         await queryClient.invalidateQueries(trpc.apiTokens.pathFilter());
-        setRevoking(null);
-        setResult(`Revoked “${token.name}” (${token.prefix}…): every call with it is refused from now on.`);
+        revoking.done();
+        list.setResult(`Revoked “${token.name}” (${token.prefix}…): every call with it is refused from now on.`);
       },
     }),
   );
@@ -103,7 +100,7 @@ function ApiTokensAdmin() {
       header: "Actions",
       cell: ({ row }) =>
         row.original.state === "active" ? (
-          <button type="button" className="danger-outline" onClick={() => setRevoking(row.original)}>
+          <button type="button" className="danger-outline" onClick={() => revoking.ask(row.original)}>
             Revoke…
           </button>
         ) : null,
@@ -112,40 +109,16 @@ function ApiTokensAdmin() {
 
   return (
     <>
-      <div className="page-header">
-        <h1>API tokens</h1>
-        <div className="actions">
-          <button
-            type="button"
-            className="primary"
-            aria-expanded={creating}
-            onClick={() => {
-              setCreating(!creating);
-              setCreated(null);
-            }}
-          >
-            {creating ? "Close" : "New API token"}
-          </button>
-        </div>
-      </div>
+      <AdminHeader title="API tokens" newLabel="New API token" list={list} />
       <p className="page-intro">
         An API token lets a pipeline or a script drive this console through its REST API: register the release it built,
         start a rollout, wait for it. It acts with its role, on every ring or on the rings you choose, and the audit log
         names it. Send it as <code>Authorization: Bearer orch_a_…</code>; the <Link href="/api">API reference</Link> lists
         every call.
       </p>
-      {created && <NewApiTokenBox created={created} onDismiss={() => setCreated(null)} />}
-      {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
-      {creating && (
-        <CreateApiTokenForm
-          onCreated={(token) => {
-            setCreating(false);
-            setResult(null);
-            setCreated(token);
-          }}
-          onCancel={() => setCreating(false)}
-        />
-      )}
+      {list.created && <NewApiTokenBox created={list.created} onDismiss={list.dismissCreated} />}
+      <ResultNotice list={list} />
+      {list.creating && <CreateApiTokenForm onCreated={list.showCreated} onCancel={list.closeForm} />}
       <DataTable
         caption="API tokens, newest first"
         columns={columns}
@@ -156,20 +129,14 @@ function ApiTokensAdmin() {
         empty="No API tokens yet. Create one for a pipeline or a script."
       />
       <ConfirmDialog
-        open={revoking !== null}
-        title={`Revoke “${revoking?.name ?? ""}”?`}
+        {...revoking.dialog(revoke)}
+        title={`Revoke “${revoking.row?.name ?? ""}”?`}
         confirmLabel="Revoke token"
         tone="danger"
-        busy={revoke.isPending}
-        error={revoke.error?.message}
-        onClose={() => {
-          revoke.reset();
-          setRevoking(null);
-        }}
-        onConfirm={() => revoking && revoke.mutate({ id: revoking.id })}
+        onConfirm={() => revoking.row && revoke.mutate({ id: revoking.row.id })}
       >
         <p>
-          Every call made with <code>{revoking?.prefix}…</code> is refused from now on, whatever uses it. This cannot be
+          Every call made with <code>{revoking.row?.prefix}…</code> is refused from now on, whatever uses it. This cannot be
           undone: create a new token to give access again. It stays listed, so that the audit log keeps its name.
         </p>
       </ConfirmDialog>
@@ -181,29 +148,23 @@ function NewApiTokenBox({ created, onDismiss }: { created: CreatedApiToken; onDi
   const { record } = created;
   const example = `curl -H "Authorization: Bearer $ORCHARD_TOKEN" ${window.location.origin}/api/v1/me`;
   return (
-    <section className="secret-box" aria-labelledby="new-api-token-title" role="status">
-      <h2 id="new-api-token-title">API token “{record.name}” created</h2>
-      <p className="secret-warning">
-        <strong>Copy it now: it will not be shown again.</strong> Orchard keeps only a hash of it.
-      </p>
-      <div className="secret-row">
-        <code className="secret" data-testid="new-api-token">
-          {created.token}
-        </code>
-        <CopyButton value={created.token} label="Copy token" />
-      </div>
+    <ShownOnce title={`API token “${record.name}” created`} secret={created.token} testId="new-api-token" copyLabel="Copy token" onDismiss={onDismiss}>
       <p className="muted">
         It acts as {record.role === "viewer" ? "a" : "an"} {record.role} on{" "}
         {record.rings === null ? "every ring" : `${record.rings.join(", ")} only`}
-        {record.expiresAt ? `, until ${new Date(record.expiresAt).toLocaleString()}` : ", with no expiry"}. Try it:
+        {record.expiresAt ? (
+          <>
+            , until <DateTime value={record.expiresAt} relative={false} />
+          </>
+        ) : (
+          ", with no expiry"
+        )}
+        . Try it:
       </p>
       <div className="secret-row">
         <code className="secret example">{example}</code>
         <CopyButton value={example} label="Copy command" />
       </div>
-      <button type="button" onClick={onDismiss}>
-        I have copied it
-      </button>
-    </section>
+    </ShownOnce>
   );
 }

@@ -1,12 +1,10 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
-import { useState } from "react";
-import { CopyButton } from "@/components/copy-button";
 import { AdminGate } from "@/components/admin-gate";
+import { AdminHeader, ResultNotice, ShownOnce, useAdminList, useConfirmRow } from "@/components/admin-list";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog } from "@/components/dialog";
-import { SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { DateTime, LabelChips, RelativeTime, StateBadge, useNow } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
@@ -42,16 +40,14 @@ function TokensAdmin() {
   const queryClient = useQueryClient();
   const now = useNow();
   const tokens = useQuery(trpc.enrollmentTokens.list.queryOptions());
-  const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<CreatedToken | null>(null);
-  const [revoking, setRevoking] = useState<Token | null>(null);
-  const [result, setResult] = useState<string | null>(null);
+  const list = useAdminList<CreatedToken>();
+  const revoking = useConfirmRow<Token>();
   const revoke = useMutation(
     trpc.enrollmentTokens.revoke.mutationOptions({
       onSuccess: async (token) => {
         await queryClient.invalidateQueries(trpc.enrollmentTokens.pathFilter());
-        setRevoking(null);
-        setResult(`Revoked “${token.name}” (${token.prefix}…). Machines that enrolled with it keep working.`);
+        revoking.done();
+        list.setResult(`Revoked “${token.name}” (${token.prefix}…). Machines that enrolled with it keep working.`);
       },
     }),
   );
@@ -111,7 +107,7 @@ function TokensAdmin() {
       header: "Actions",
       cell: ({ row }) =>
         statusOf(row.original, now) !== "active" ? null : (
-          <button type="button" className="danger-outline" onClick={() => setRevoking(row.original)}>
+          <button type="button" className="danger-outline" onClick={() => revoking.ask(row.original)}>
             Revoke…
           </button>
         ),
@@ -120,35 +116,12 @@ function TokensAdmin() {
 
   return (
     <>
-      <div className="page-header">
-        <h1>Enrollment tokens</h1>
-        <p className="muted">An agent trades an enrollment token for its own machine token, once per machine.</p>
-        <div className="actions">
-          <button
-            type="button"
-            className="primary"
-            aria-expanded={creating}
-            onClick={() => {
-              setCreating(!creating);
-              setCreated(null);
-            }}
-          >
-            {creating ? "Close" : "New enrollment token"}
-          </button>
-        </div>
-      </div>
-      {created && <NewTokenBox created={created} onDismiss={() => setCreated(null)} />}
-      {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
-      {creating && (
-        <CreateTokenForm
-          onCreated={(token) => {
-            setCreating(false);
-            setResult(null);
-            setCreated(token);
-          }}
-          onCancel={() => setCreating(false)}
-        />
-      )}
+      <AdminHeader title="Enrollment tokens" newLabel="New enrollment token" list={list}>
+        An agent trades an enrollment token for its own machine token, once per machine.
+      </AdminHeader>
+      {list.created && <NewTokenBox created={list.created} onDismiss={list.dismissCreated} />}
+      <ResultNotice list={list} />
+      {list.creating && <CreateTokenForm onCreated={list.showCreated} onCancel={list.closeForm} />}
       <DataTable
         caption="Enrollment tokens, newest first"
         columns={columns}
@@ -160,20 +133,14 @@ function TokensAdmin() {
       />
       {tokens.data && tokens.data.length >= 500 && <p className="muted">Showing the newest 500 tokens.</p>}
       <ConfirmDialog
-        open={revoking !== null}
-        title={`Revoke “${revoking?.name ?? ""}”?`}
+        {...revoking.dialog(revoke)}
+        title={`Revoke “${revoking.row?.name ?? ""}”?`}
         confirmLabel="Revoke token"
         tone="danger"
-        busy={revoke.isPending}
-        error={revoke.error?.message}
-        onClose={() => {
-          revoke.reset();
-          setRevoking(null);
-        }}
-        onConfirm={() => revoking && revoke.mutate({ id: revoking.id })}
+        onConfirm={() => revoking.row && revoke.mutate({ id: revoking.row.id })}
       >
         <p>
-          No new machine can enroll with <code>{revoking?.prefix}…</code> after this. Machines that already enrolled with
+          No new machine can enroll with <code>{revoking.row?.prefix}…</code> after this. Machines that already enrolled with
           it keep their own tokens and keep working.
         </p>
       </ConfirmDialog>
@@ -183,26 +150,13 @@ function TokensAdmin() {
 
 function NewTokenBox({ created, onDismiss }: { created: CreatedToken; onDismiss: () => void }) {
   return (
-    <section className="secret-box" aria-labelledby="new-token-title" role="status">
-      <h2 id="new-token-title">Enrollment token “{created.record.name}” created</h2>
-      <p className="secret-warning">
-        <strong>Copy it now: it will not be shown again.</strong> Orchard keeps only a hash of it.
-      </p>
-      <div className="secret-row">
-        <code className="secret" data-testid="new-token">
-          {created.token}
-        </code>
-        <CopyButton value={created.token} label="Copy token" />
-      </div>
+    <ShownOnce title={`Enrollment token “${created.record.name}” created`} secret={created.token} testId="new-token" copyLabel="Copy token" onDismiss={onDismiss}>
       <p className="muted">
         Give it to the agent as <code>ORCHARD_ENROLLMENT_TOKEN</code>
         {created.record.ring ? ` — machines join ring ${created.record.ring.name}` : ""}
         {created.record.maxUses ? `, up to ${created.record.maxUses} machines` : ""}
         {created.record.expiresAt ? "" : ", no expiry"}.
       </p>
-      <button type="button" onClick={onDismiss}>
-        I have copied it
-      </button>
-    </section>
+    </ShownOnce>
   );
 }

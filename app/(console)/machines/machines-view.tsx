@@ -17,7 +17,7 @@ import {
   updateStateOptions,
 } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
-import { useUrlState } from "@/components/url-state";
+import { PAGE_SIZES, pageSizeOf, pageSizeParam, useUrlState } from "@/components/url-state";
 import type { RouterInputs, RouterOutputs } from "@/components/router-types";
 import { plural } from "@/components/step-bar";
 import { useMe } from "@/components/use-me";
@@ -25,7 +25,6 @@ import { BulkDialog, type BulkKind } from "./bulk-actions";
 
 type Row = RouterOutputs["machines"]["list"]["rows"][number];
 
-const PAGE_SIZE = 50;
 const SORTS = ["hostname", "machineId", "ring", "health", "updateState", "version", "lastSeenAt", "enrolledAt"] as const;
 type Sort = (typeof SORTS)[number];
 type Health = "healthy" | "degraded" | "unhealthy" | "unknown";
@@ -95,6 +94,7 @@ export function MachinesView() {
   const sort: Sort = sortParam && SORTS.includes(sortParam) ? sortParam : "hostname";
   const dir = url.get("dir") === "desc" ? "desc" : "asc";
   const page = Math.max(0, Number.parseInt(url.get("page") ?? "0", 10) || 0);
+  const pageSize = pageSizeOf(url.get("size"));
   const version = url.get("version") ?? "";
   const branch = url.get("branch") ?? "";
   const label = url.get("label") ?? "";
@@ -132,7 +132,7 @@ export function MachinesView() {
       sort,
       dir,
       page,
-      pageSize: PAGE_SIZE,
+      pageSize,
     }),
     placeholderData: keepPreviousData,
     refetchInterval: 5000,
@@ -346,9 +346,12 @@ export function MachinesView() {
         sorting={{ sort, dir, onSort: (s, d) => url.set({ sort: s, dir: d, page: undefined }) }}
         paging={{
           page,
-          pageSize: PAGE_SIZE,
+          pageSize,
           total: machines.data?.total ?? 0,
           onPage: (p) => url.set({ page: p || undefined }),
+          pageSizes: PAGE_SIZES,
+          // A new page size starts again at the first page.
+          onPageSize: (size) => url.set({ size: pageSizeParam(size), page: undefined }),
         }}
       />
     </>

@@ -349,3 +349,93 @@ export function ReshuffleDialog({ ring, onClose, onDone }: Props) {
     </ConfirmDialog>
   );
 }
+
+/** Renames the ring; the server rewrites the ring scopes that name it, and says what it could not rewrite. */
+export function RenameRingDialog({ ring, onClose, onDone }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [name, setName] = useState(ring.name);
+  const [reason, setReason] = useState("");
+  const rename = useMutation(
+    trpc.rings.rename.mutationOptions({
+      onSuccess: async (result) => {
+        await queryClient.invalidateQueries(trpc.rings.pathFilter());
+        await queryClient.invalidateQueries(trpc.machines.pathFilter());
+        await queryClient.invalidateQueries(trpc.rollouts.pathFilter());
+        const scopes = result.usersRescoped + result.apiTokensRescoped;
+        onDone(
+          [
+            `Renamed ring ${result.previousName} to ${result.ring}${scopes > 0 ? `; ${result.usersRescoped} user and ${result.apiTokensRescoped} API token ring scopes follow` : ""}.`,
+            ...result.warnings,
+          ].join(" "),
+        );
+      },
+    }),
+  );
+  return (
+    <ConfirmDialog
+      open
+      title={`Rename ring ${ring.name}`}
+      confirmLabel="Rename"
+      busy={rename.isPending}
+      error={rename.error?.message}
+      confirmDisabled={name.trim() === "" || name.trim() === ring.name}
+      onClose={onClose}
+      onConfirm={() => rename.mutate({ ring: ring.name, name: name.trim(), reason: reason.trim() || undefined })}
+    >
+      <Field label="New name" hint="1 to 40 lower-case letters, digits and -; users' and API tokens' ring scopes follow">
+        {(props) => (
+          <input {...props} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" required {...invalidIf(problemOf(rename.error), "name")} />
+        )}
+      </Field>
+      <ReasonInput value={reason} onChange={setReason} />
+    </ConfirmDialog>
+  );
+}
+
+/** Removes an empty ring, or shows the server's reason why it cannot be removed. */
+export function RemoveRingDialog({ ring, onClose, onDone }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [reason, setReason] = useState("");
+  const remove = useMutation(
+    trpc.rings.remove.mutationOptions({
+      onSuccess: async (result) => {
+        await queryClient.invalidateQueries(trpc.rings.pathFilter());
+        await queryClient.invalidateQueries(trpc.enrollmentTokens.pathFilter());
+        onDone(
+          [
+            `Removed ring ${result.ring}${result.enrollmentTokensRevoked > 0 ? `; ${result.enrollmentTokensRevoked} enrollment tokens of it revoked` : ""}.`,
+            ...result.warnings,
+          ].join(" "),
+        );
+      },
+    }),
+  );
+  const allowed = ring.actions.remove;
+  return (
+    <ConfirmDialog
+      open
+      title={allowed.allowed ? `Remove ring ${ring.name}?` : `Ring ${ring.name} cannot be removed`}
+      confirmLabel="Remove"
+      tone="danger"
+      busy={remove.isPending}
+      error={remove.error?.message}
+      confirmDisabled={!allowed.allowed}
+      onClose={onClose}
+      onConfirm={() => remove.mutate({ ring: ring.name, reason: reason.trim() || undefined })}
+    >
+      {allowed.allowed ? (
+        <>
+          <p>
+            The ring is empty. Its enrollment tokens are revoked and its name leaves users&apos; and API tokens&apos; ring
+            scopes.
+          </p>
+          <ReasonInput value={reason} onChange={setReason} />
+        </>
+      ) : (
+        <p role="status">The server says: {allowed.why}.</p>
+      )}
+    </ConfirmDialog>
+  );
+}

@@ -6,13 +6,13 @@ import { useState } from "react";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { formatSeconds } from "@/components/format";
-import { SuccessNotice } from "@/components/notice";
+import { ErrorNotice, SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { Checksum, DateTime, RelativeTime, UpdateStateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import { CreateRingForm } from "./create-ring-form";
-import { blackoutsOf, PolicyDialog, ReshuffleDialog, SetReleaseDialog, windowsOf, windowText } from "./ring-dialogs";
+import { blackoutsOf, PolicyDialog, RemoveRingDialog, RenameRingDialog, ReshuffleDialog, SetReleaseDialog, windowsOf, windowText } from "./ring-dialogs";
 
 export type Ring = RouterOutputs["rings"]["list"][number];
 type Lease = RouterOutputs["rings"]["leases"][number];
@@ -33,8 +33,25 @@ export function RingsView() {
   const fleetOperator = canOnFleet("operator");
   const rings = useQuery({ ...trpc.rings.list.queryOptions(), refetchInterval: 10_000 });
   const [creating, setCreating] = useState(false);
-  const [dialog, setDialog] = useState<{ kind: "release" | "policy" | "reshuffle"; ring: Ring } | null>(null);
+  const [dialog, setDialog] = useState<{ kind: "release" | "policy" | "reshuffle" | "rename" | "remove"; ring: Ring } | null>(null);
   const [result, setResult] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const reorder = useMutation(
+    trpc.rings.reorder.mutationOptions({
+      onSuccess: async (moved) => {
+        await queryClient.invalidateQueries(trpc.rings.pathFilter());
+        setResult(`Rollout order: ${moved.order.join(" → ")}.`);
+      },
+    }),
+  );
+  /** Moves a ring one place up or down: before the ring above it, after the ring below it. */
+  const move = (index: number, by: -1 | 1) => {
+    const list = rings.data ?? [];
+    const ring = list[index];
+    const other = list[index + by];
+    if (!ring || !other) return;
+    reorder.mutate(by < 0 ? { ring: ring.name, before: other.name } : { ring: ring.name, after: other.name });
+  };
 
   const columns: ColumnDef<Ring, unknown>[] = [
     {
@@ -125,7 +142,7 @@ export function RingsView() {
       id: "actions",
       header: "Actions",
       cell: ({ row }) => (
-        <span className="row-actions">
+        <span className="row-actions ring-actions">
           <button type="button" onClick={() => setDialog({ kind: "release", ring: row.original })}>
             Set release…
           </button>
@@ -135,6 +152,46 @@ export function RingsView() {
           <button type="button" onClick={() => setDialog({ kind: "reshuffle", ring: row.original })}>
             Reshuffle…
           </button>
+          {fleetOperator && (
+            <>
+              <span className="order-buttons" role="group" aria-label={`Rollout order of ${row.original.name}`}>
+              <button
+                type="button"
+                aria-label={`Move ${row.original.name} up`}
+                title={row.original.actions.moveUp.why ?? "Earlier in the rollout order"}
+                disabled={!row.original.actions.moveUp.allowed || reorder.isPending}
+                onClick={() => move(row.index, -1)}
+              >
+                ↑
+              </button>
+              <button
+                type="button"
+                aria-label={`Move ${row.original.name} down`}
+                title={row.original.actions.moveDown.why ?? "Later in the rollout order"}
+                disabled={!row.original.actions.moveDown.allowed || reorder.isPending}
+                onClick={() => move(row.index, 1)}
+              >
+                ↓
+              </button>
+              </span>
+              <button
+                type="button"
+                title={row.original.actions.rename.why ?? undefined}
+                disabled={!row.original.actions.rename.allowed}
+                onClick={() => setDialog({ kind: "rename", ring: row.original })}
+              >
+                Rename…
+              </button>
+              <button
+                type="button"
+                className="danger-outline"
+                title={row.original.actions.remove.why ?? undefined}
+                onClick={() => setDialog({ kind: "remove", ring: row.original })}
+              >
+                Remove…
+              </button>
+            </>
+          )}
         </span>
       ),
     });
@@ -159,6 +216,7 @@ export function RingsView() {
         )}
       </div>
       {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
+      {reorder.error && <ErrorNotice error={reorder.error.message} title="The rollout order did not change" />}
       {fleetOperator && creating && (
         <CreateRingForm
           rings={rings.data ?? []}
@@ -183,6 +241,12 @@ export function RingsView() {
       )}
       {operator && dialog?.kind === "policy" && (
         <PolicyDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />
+      )}
+      {fleetOperator && dialog?.kind === "rename" && (
+        <RenameRingDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />
+      )}
+      {fleetOperator && dialog?.kind === "remove" && (
+        <RemoveRingDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />
       )}
       {operator && dialog?.kind === "reshuffle" && (
         <ReshuffleDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />

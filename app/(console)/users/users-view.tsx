@@ -2,13 +2,13 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import { type FormEvent, useState } from "react";
-import { CopyButton } from "@/components/copy-button";
 import { AdminGate } from "@/components/admin-gate";
+import { AdminHeader, ResultNotice, ShownOnce, useAdminList, useConfirmRow } from "@/components/admin-list";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
 import { invalidIf, problemOf } from "@/components/format";
-import { ErrorNotice, SuccessNotice } from "@/components/notice";
+import { ErrorNotice } from "@/components/notice";
 import { RingScope, RingScopeField, scopeOf } from "@/components/ring-scope";
 import { ROLE_OPTIONS } from "@/components/role-options";
 import type { RouterOutputs } from "@/components/router-types";
@@ -39,27 +39,26 @@ export function UsersView() {
   );
 }
 
-type Pending = { kind: "role"; user: User } | { kind: "disable"; user: User } | { kind: "remove"; user: User } | null;
+/** What the admin is about to do to a user, behind its confirmation. */
+type Pending = { kind: "role" | "disable" | "remove"; user: User };
 
 function UsersAdmin() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const { me } = useMe();
   const users = useQuery(trpc.users.list.queryOptions());
-  const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<RouterOutputs["users"]["create"] | null>(null);
-  const [pending, setPending] = useState<Pending>(null);
+  const list = useAdminList<RouterOutputs["users"]["create"]>();
+  const pending = useConfirmRow<Pending>();
   const [newRole, setNewRole] = useState<Role>("viewer");
   const [newRings, setNewRings] = useState<string[]>([]);
   const rings = useQuery(trpc.rings.list.queryOptions());
-  const [result, setResult] = useState<string | null>(null);
   const [reason, setReason] = useState("");
   const remove = useMutation(
     trpc.users.remove.mutationOptions({
       onSuccess: async ({ email }) => {
         await queryClient.invalidateQueries(trpc.users.pathFilter());
-        setPending(null);
-        setResult(`${email} is removed: they can no longer sign in, and their sessions have ended.`);
+        pending.done();
+        list.setResult(`${email} is removed: they can no longer sign in, and their sessions have ended.`);
       },
     }),
   );
@@ -67,8 +66,8 @@ function UsersAdmin() {
     trpc.users.update.mutationOptions({
       onSuccess: async (user, input) => {
         await queryClient.invalidateQueries(trpc.users.pathFilter());
-        setPending(null);
-        setResult(
+        pending.done();
+        list.setResult(
           input.disabled === undefined
             ? `${user.email} is now ${roleWords(user.role, user.rings)}${user.rings ? " only" : ""}.`
             : input.disabled
@@ -83,11 +82,11 @@ function UsersAdmin() {
     update.reset();
     remove.reset();
     setReason("");
-    if (next?.kind === "role") {
+    if (next.kind === "role") {
       setNewRole(next.user.role);
       setNewRings(next.user.rings ? [...next.user.rings] : []);
     }
-    setPending(next);
+    pending.ask(next);
   };
 
   const columns: ColumnDef<User, unknown>[] = [
@@ -146,66 +145,37 @@ function UsersAdmin() {
     },
   ];
 
-  const target = pending?.user;
-  const disabling = pending?.kind === "disable" && !target?.disabledAt;
+  const target = pending.row?.user;
+  const disabling = pending.row?.kind === "disable" && !target?.disabledAt;
   // An admin is never scoped: the rings chosen count for operators and viewers only.
   const chosenScope = newRole === "admin" ? null : scopeOf(newRings);
   const scopeChanges = target ? !sameScope(chosenScope, target.rings) : false;
 
   return (
     <>
-      <div className="page-header">
-        <h1>Users</h1>
-        <p className="muted">People who can sign in to this console, and what they may do.</p>
-        <div className="actions">
-          <button
-            type="button"
-            className="primary"
-            aria-expanded={creating}
-            onClick={() => {
-              setCreating(!creating);
-              setCreated(null);
-            }}
-          >
-            {creating ? "Close" : "New user"}
-          </button>
-        </div>
-      </div>
-      {created && (
-        <section className="secret-box" role="status" aria-labelledby="new-user-title">
-          <h2 id="new-user-title">User {created.user.email} created</h2>
-          {created.password ? (
+      <AdminHeader title="Users" newLabel="New user" list={list}>
+        People who can sign in to this console, and what they may do.
+      </AdminHeader>
+      {list.created && (
+        <ShownOnce
+          title={`User ${list.created.user.email} created`}
+          secret={list.created.password ?? undefined}
+          testId="new-password"
+          copyLabel="Copy password"
+          warning={
             <>
-              <p className="secret-warning">
-                <strong>Copy this password now: it will not be shown again.</strong> Give it to {created.user.email} over
-                a safe channel.
-              </p>
-              <div className="secret-row">
-                <code className="secret" data-testid="new-password">
-                  {created.password}
-                </code>
-                <CopyButton value={created.password} label="Copy password" />
-              </div>
+              <strong>Copy this password now: it will not be shown again.</strong> Give it to {list.created.user.email} over a
+              safe channel.
             </>
-          ) : (
-            <p>They can sign in with the password you chose.</p>
-          )}
-          <button type="button" onClick={() => setCreated(null)}>
-            Done
-          </button>
-        </section>
+          }
+          dismissLabel="Done"
+          onDismiss={list.dismissCreated}
+        >
+          {!list.created.password && <p>They can sign in with the password you chose.</p>}
+        </ShownOnce>
       )}
-      {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
-      {creating && (
-        <CreateUserForm
-          onCreated={(answer) => {
-            setCreating(false);
-            setResult(null);
-            setCreated(answer);
-          }}
-          onCancel={() => setCreating(false)}
-        />
-      )}
+      <ResultNotice list={list} />
+      {list.creating && <CreateUserForm onCreated={list.showCreated} onCancel={list.closeForm} />}
       <DataTable
         caption="Users"
         columns={columns}
@@ -216,13 +186,10 @@ function UsersAdmin() {
         empty="No users."
       />
       <ConfirmDialog
-        open={pending?.kind === "role"}
+        {...pending.dialog(update, (p) => p.kind === "role")}
         title={`Change the role and rings of ${target?.email ?? ""}`}
         confirmLabel={`Make ${newRole}${chosenScope ? ` of ${chosenScope.join(", ")}` : scopeChanges && newRole !== "admin" ? " of every ring" : ""}`}
         confirmDisabled={newRole === target?.role && !scopeChanges}
-        busy={update.isPending}
-        error={update.error?.message}
-        onClose={() => setPending(null)}
         onConfirm={() =>
           target && update.mutate({ userId: target.id, role: newRole, rings: newRole === "admin" ? undefined : chosenScope })
         }
@@ -261,13 +228,10 @@ function UsersAdmin() {
         )}
       </ConfirmDialog>
       <ConfirmDialog
-        open={pending?.kind === "disable"}
+        {...pending.dialog(update, (p) => p.kind === "disable")}
         title={disabling ? `Disable ${target?.email ?? ""}?` : `Enable ${target?.email ?? ""}?`}
         confirmLabel={disabling ? "Disable user" : "Enable user"}
         tone={disabling ? "danger" : "primary"}
-        busy={update.isPending}
-        error={update.error?.message}
-        onClose={() => setPending(null)}
         onConfirm={() => target && update.mutate({ userId: target.id, disabled: disabling })}
       >
         <p>
@@ -277,13 +241,10 @@ function UsersAdmin() {
         </p>
       </ConfirmDialog>
       <ConfirmDialog
-        open={pending?.kind === "remove"}
+        {...pending.dialog(remove, (p) => p.kind === "remove")}
         title={`Remove ${target?.email ?? ""}?`}
         confirmLabel="Remove user"
         tone="danger"
-        busy={remove.isPending}
-        error={remove.error?.message}
-        onClose={() => setPending(null)}
         onConfirm={() => target && remove.mutate({ userId: target.id, reason: reason.trim() || undefined })}
       >
         <p>

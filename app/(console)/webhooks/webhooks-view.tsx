@@ -2,11 +2,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import { useState } from "react";
-import { CopyButton } from "@/components/copy-button";
 import { AdminGate } from "@/components/admin-gate";
+import { AdminHeader, ResultNotice, ShownOnce, useAdminList, useConfirmRow } from "@/components/admin-list";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog } from "@/components/dialog";
-import { ErrorNotice, SuccessNotice } from "@/components/notice";
+import { ErrorNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { RelativeTime, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
@@ -41,18 +41,16 @@ function WebhooksAdmin() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const subscriptions = useQuery({ ...trpc.webhooks.list.queryOptions(), refetchInterval: 5000 });
-  const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<CreatedWebhook | null>(null);
+  const list = useAdminList<CreatedWebhook>();
   const [selected, setSelected] = useState<string | null>(null);
-  const [removing, setRemoving] = useState<Subscription | null>(null);
-  const [result, setResult] = useState<string | null>(null);
+  const removing = useConfirmRow<Subscription>();
   const refresh = () => queryClient.invalidateQueries(trpc.webhooks.pathFilter());
   const sendTest = useMutation(
     trpc.webhooks.sendTest.mutationOptions({
       onSuccess: async (delivery, input) => {
         await refresh();
         setSelected(input.id);
-        setResult(`Test event ${delivery.eventId} queued: its delivery shows below.`);
+        list.setResult(`Test event ${delivery.eventId} queued: its delivery shows below.`);
       },
     }),
   );
@@ -62,8 +60,8 @@ function WebhooksAdmin() {
       onSuccess: async (removed) => {
         await refresh();
         if (selected === removed.id) setSelected(null);
-        setRemoving(null);
-        setResult(`Webhook removed${removed.pendingDropped ? `; ${removed.pendingDropped} undelivered message(s) dropped` : ""}.`);
+        removing.done();
+        list.setResult(`Webhook removed${removed.pendingDropped ? `; ${removed.pendingDropped} undelivered message(s) dropped` : ""}.`);
       },
     }),
   );
@@ -140,7 +138,7 @@ function WebhooksAdmin() {
             <button type="button" disabled={update.isPending} onClick={() => update.mutate({ id: s.id, enabled: !s.enabled })}>
               {s.enabled ? "Disable" : "Enable"}
             </button>
-            <button type="button" className="danger-outline" onClick={() => setRemoving(s)}>
+            <button type="button" className="danger-outline" onClick={() => removing.ask(s)}>
               Remove…
             </button>
           </span>
@@ -153,39 +151,14 @@ function WebhooksAdmin() {
 
   return (
     <>
-      <div className="page-header">
-        <h1>Webhooks</h1>
-        <p className="muted">
-          Orchard POSTs rollout, release and machine events to these URLs, signed as Standard Webhooks say, in order per
-          rollout, retrying for 24 hours.
-        </p>
-        <div className="actions">
-          <button
-            type="button"
-            className="primary"
-            aria-expanded={creating}
-            onClick={() => {
-              setCreating(!creating);
-              setCreated(null);
-            }}
-          >
-            {creating ? "Close" : "New webhook"}
-          </button>
-        </div>
-      </div>
-      {created && <NewSecretBox created={created} onDismiss={() => setCreated(null)} />}
-      {result && <SuccessNotice onDismiss={() => setResult(null)}>{result}</SuccessNotice>}
+      <AdminHeader title="Webhooks" newLabel="New webhook" list={list}>
+        Orchard POSTs rollout, release and machine events to these URLs, signed as Standard Webhooks say, in order per
+        rollout, retrying for 24 hours.
+      </AdminHeader>
+      {list.created && <NewSecretBox created={list.created} onDismiss={list.dismissCreated} />}
+      <ResultNotice list={list} />
       <ErrorNotice error={sendTest.error?.message ?? update.error?.message} />
-      {creating && (
-        <CreateWebhookForm
-          onCreated={(webhook) => {
-            setCreating(false);
-            setResult(null);
-            setCreated(webhook);
-          }}
-          onCancel={() => setCreating(false)}
-        />
-      )}
+      {list.creating && <CreateWebhookForm onCreated={list.showCreated} onCancel={list.closeForm} />}
       <DataTable
         caption="Webhook subscriptions, newest first"
         columns={columns}
@@ -197,21 +170,15 @@ function WebhooksAdmin() {
       />
       {chosen && <Deliveries subscription={chosen} />}
       <ConfirmDialog
-        open={removing !== null}
+        {...removing.dialog(remove)}
         title="Remove this webhook?"
         confirmLabel="Remove webhook"
         tone="danger"
-        busy={remove.isPending}
-        error={remove.error?.message}
-        onClose={() => {
-          remove.reset();
-          setRemoving(null);
-        }}
-        onConfirm={() => removing && remove.mutate({ id: removing.id })}
+        onConfirm={() => removing.row && remove.mutate({ id: removing.row.id })}
       >
         <p>
-          <code className="break">{removing?.url}</code> gets no more events; messages not delivered yet
-          {removing?.pending ? ` (${removing.pending})` : ""} are dropped with its delivery history.
+          <code className="break">{removing.row?.url}</code> gets no more events; messages not delivered yet
+          {removing.row?.pending ? ` (${removing.row.pending})` : ""} are dropped with its delivery history.
         </p>
       </ConfirmDialog>
     </>
@@ -287,25 +254,19 @@ function Deliveries({ subscription }: { subscription: Subscription }) {
 
 function NewSecretBox({ created, onDismiss }: { created: CreatedWebhook; onDismiss: () => void }) {
   return (
-    <section className="secret-box" aria-labelledby="new-secret-title" role="status">
-      <h2 id="new-secret-title">Webhook created: its signing secret</h2>
-      <p className="secret-warning">
-        <strong>Copy it now: it will not be shown again.</strong>
-      </p>
-      <div className="secret-row">
-        <code className="secret" data-testid="new-secret">
-          {created.secret}
-        </code>
-        <CopyButton value={created.secret} label="Copy secret" />
-      </div>
+    <ShownOnce
+      title="Webhook created: its signing secret"
+      secret={created.secret}
+      testId="new-secret"
+      copyLabel="Copy secret"
+      warning={<strong>Copy it now: it will not be shown again.</strong>}
+      onDismiss={onDismiss}
+    >
       <p className="muted">
         The receiver verifies each request&apos;s <code>webhook-signature</code> with it, for example with{" "}
         <code>new Webhook(secret).verify(body, headers)</code> from the <code>standardwebhooks</code> library, and may
         drop a <code>webhook-id</code> it has seen (a message can come twice).
       </p>
-      <button type="button" onClick={onDismiss}>
-        I have copied it
-      </button>
-    </section>
+    </ShownOnce>
   );
 }

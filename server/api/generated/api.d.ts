@@ -354,7 +354,11 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Remove an empty ring (no machines, no rollout history)
+         * @description Runs the console's `rings.remove`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        delete: operations["rings_remove"];
         options?: never;
         head?: never;
         /**
@@ -378,6 +382,46 @@ export interface paths {
          * @description Runs the console's `rings.reshuffle`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
          */
         post: operations["rings_reshuffle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rings/{ring}/rename": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rename a ring (users' and API tokens' ring scopes follow)
+         * @description Runs the console's `rings.rename`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["rings_rename"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ring-order": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a ring before or after another, or set the whole rollout order
+         * @description Runs the console's `rings.reorder`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["rings_reorder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1264,6 +1308,10 @@ export interface components {
                 message: string;
             }[];
         };
+        ActionAllowed: {
+            allowed: boolean;
+            why: string | null;
+        };
         ApiToken: {
             id: string;
             name: string;
@@ -1466,6 +1514,13 @@ export interface components {
                     reason: string;
                 } | null;
             };
+            actions: {
+                setLabels: components["schemas"]["ActionAllowed"];
+            };
+            reservedLabels: {
+                key: string;
+                why: string;
+            }[];
         };
         MachineRow: {
             machineId: string;
@@ -1687,31 +1742,13 @@ export interface components {
                 }[];
             }[];
             actions: {
-                pause: {
-                    allowed: boolean;
-                    why: string | null;
-                };
-                resume: {
-                    allowed: boolean;
-                    why: string | null;
-                };
-                approve: {
-                    allowed: boolean;
-                    why: string | null;
-                };
-                abort: {
-                    allowed: boolean;
-                    why: string | null;
-                };
-                revert: {
-                    allowed: boolean;
-                    why: string | null;
-                };
+                pause: components["schemas"]["ActionAllowed"];
+                resume: components["schemas"]["ActionAllowed"];
+                approve: components["schemas"]["ActionAllowed"];
+                abort: components["schemas"]["ActionAllowed"];
+                revert: components["schemas"]["ActionAllowed"];
                 revertRing: {
-                    [key: string]: {
-                        allowed: boolean;
-                        why: string | null;
-                    };
+                    [key: string]: components["schemas"]["ActionAllowed"];
                 };
             };
             readOnly: string | null;
@@ -3275,6 +3312,12 @@ export interface operations {
                             createdAt: string;
                         } | null;
                         machines: number;
+                        actions: {
+                            rename: components["schemas"]["ActionAllowed"];
+                            moveUp: components["schemas"]["ActionAllowed"];
+                            moveDown: components["schemas"]["ActionAllowed"];
+                            remove: components["schemas"]["ActionAllowed"];
+                        };
                     }[];
                 };
             };
@@ -3519,6 +3562,93 @@ export interface operations {
             };
         };
     };
+    rings_remove: {
+        parameters: {
+            query?: {
+                reason?: string;
+            };
+            header?: never;
+            path: {
+                ring: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ring: string;
+                        removed: boolean;
+                        enrollmentTokensRevoked: number;
+                        usersRescoped: number;
+                        apiTokensRescoped: number;
+                        warnings: string[];
+                    };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     rings_updatePolicy: {
         parameters: {
             query?: never;
@@ -3639,6 +3769,186 @@ export interface operations {
                     "application/json": {
                         ring: string;
                         reshuffled: boolean;
+                    };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rings_rename: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ring: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ring: string;
+                        previousName: string;
+                        usersRescoped: number;
+                        apiTokensRescoped: number;
+                        warnings: string[];
+                    };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rings_reorder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    ring?: string;
+                    before?: string;
+                    after?: string;
+                    order?: string[];
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        order: string[];
+                        changed: boolean;
                     };
                 };
             };
@@ -6759,31 +7069,13 @@ export interface operations {
                             }[];
                         }[];
                         actions: {
-                            pause: {
-                                allowed: boolean;
-                                why: string | null;
-                            };
-                            resume: {
-                                allowed: boolean;
-                                why: string | null;
-                            };
-                            approve: {
-                                allowed: boolean;
-                                why: string | null;
-                            };
-                            abort: {
-                                allowed: boolean;
-                                why: string | null;
-                            };
-                            revert: {
-                                allowed: boolean;
-                                why: string | null;
-                            };
+                            pause: components["schemas"]["ActionAllowed"];
+                            resume: components["schemas"]["ActionAllowed"];
+                            approve: components["schemas"]["ActionAllowed"];
+                            abort: components["schemas"]["ActionAllowed"];
+                            revert: components["schemas"]["ActionAllowed"];
                             revertRing: {
-                                [key: string]: {
-                                    allowed: boolean;
-                                    why: string | null;
-                                };
+                                [key: string]: components["schemas"]["ActionAllowed"];
                             };
                         };
                         readOnly: string | null;

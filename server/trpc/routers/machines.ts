@@ -40,7 +40,7 @@ export const machinesRouter = router({
     .meta({ rings: "machine" })
     .input(machineRefInput)
     .output(machineDetailSchema)
-    .query(({ ctx, input }) => getMachine(ctx.db.prisma, input.machineId, ctx.clock)),
+    .query(({ ctx, input }) => getMachine(ctx.db.prisma, input.machineId, ctx.clock, ctx.actor)),
   move: operatorProcedure
     .meta({ rings: ["machines", "ring"] })
     .input(moveMachinesInput)

@@ -1,9 +1,15 @@
 import { forceReleaseInput, forceReleaseLease, listRebootLeases } from "../../rings/leases";
-import { createRing, listRings, reshuffleRing, setRingRelease, updateRingPolicy } from "../../rings/rings";
+import { createRing, listRings, removeRing, renameRing, reorderRings, reshuffleRing, setRingRelease, updateRingPolicy } from "../../rings/rings";
 import {
   createRingInput,
   forceReleaseLeaseOutput,
   rebootLeasesOutput,
+  removeRingInput,
+  removeRingOutput,
+  renameRingInput,
+  renameRingOutput,
+  reorderRingsInput,
+  reorderRingsOutput,
   reshuffleRingInput,
   reshuffleRingOutput,
   ringListOutput,
@@ -38,6 +44,22 @@ export const ringsRouter = router({
     .input(reshuffleRingInput)
     .output(reshuffleRingOutput)
     .mutation(({ ctx, input }) => reshuffleRing(ctx.db.prisma, ctx.actor, input)),
+  // Renaming, reordering and removing change the whole fleet (scopes and the rollout order): unscoped callers only.
+  rename: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(renameRingInput)
+    .output(renameRingOutput)
+    .mutation(({ ctx, input }) => renameRing(ctx.db.prisma, ctx.actor, input, { ssoRings: ctx.ssoRings })),
+  reorder: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(reorderRingsInput)
+    .output(reorderRingsOutput)
+    .mutation(({ ctx, input }) => reorderRings(ctx.db.prisma, ctx.actor, input)),
+  remove: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(removeRingInput)
+    .output(removeRingOutput)
+    .mutation(({ ctx, input }) => removeRing(ctx.db.prisma, ctx.actor, input, { ssoRings: ctx.ssoRings })),
   /** Who holds each reboot slot, since when. */
   leases: viewerProcedure
     .meta({ rings: "scoped" })

@@ -5,7 +5,7 @@ import Link from "next/link";
 import { useState } from "react";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import type { RouterOutputs } from "@/components/router-types";
-import { Checksum } from "@/components/status";
+import { Checksum, formatDateTime } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 
 type Machine = RouterOutputs["machines"]["get"];
@@ -133,7 +133,7 @@ export function ReenrollDialog({ open, machine, onClose, onDone }: Props) {
     trpc.machines.allowReenroll.mutationOptions({
       onSuccess: async (answer) => {
         await queryClient.invalidateQueries(trpc.machines.pathFilter());
-        onDone(`${machine.hostname} may enroll again, with a new key, until ${answer.reenrollAllowedUntil.toLocaleString()}.`);
+        onDone(`${machine.hostname} may enroll again, with a new key, until ${formatDateTime(answer.reenrollAllowedUntil, new Date().getFullYear())}.`);
         setReason("");
       },
     }),

@@ -33,6 +33,7 @@ import {
   rollbackOf,
   UnpinDialog,
 } from "./machine-actions";
+import { LabelsDialog } from "./labels-dialog";
 import { MachineTimeline } from "./machine-timeline";
 
 type Machine = RouterOutputs["machines"]["get"];
@@ -185,7 +186,7 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
   const { can, canOnFleet } = useMe();
-  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | null>(null);
+  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | "labels" | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const query = useQuery({
     ...trpc.machines.get.queryOptions({ machineId }),
@@ -372,7 +373,15 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               )}
             </Fact>
             <Fact label="Labels">
-              <LabelChips labels={m.labels} />
+              <span className="labels-fact">
+                <LabelChips labels={m.labels} />
+                {/* The server says whether this caller may change them (its role, its rings, a retired machine). */}
+                {m.actions.setLabels.allowed && (
+                  <button type="button" className="link-like" onClick={() => setDialog("labels")}>
+                    Edit labels…
+                  </button>
+                )}
+              </span>
             </Fact>
           </dl>
         </section>
@@ -490,6 +499,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
           <RollbackDialog open={dialog === "rollback"} machine={m} onClose={closeDialog} onDone={dialogDone} />
         </>
       )}
+      {dialog === "labels" && m.actions.setLabels.allowed && <LabelsDialog machine={m} onClose={closeDialog} onDone={dialogDone} />}
       {can("operator") && <ReenrollDialog open={dialog === "reenroll"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
     </>
   );
