@@ -2,7 +2,9 @@
 // update state; offline, stuck, dark and rolled-back machines per ring;
 // rollouts by state; every rollout under way with its rings' waves and
 // machines per step), the agent protocol's requests by route and status with
-// their latency, and the process (memory, CPU, event-loop lag, GC). Served
+// their latency, the REST API's by method, route template and status with
+// theirs (and its rate limit's refusals), and the process (memory, CPU,
+// event-loop lag, GC). Served
 // only when ORCHARD_METRICS_TOKEN is set, to a scraper that sends it as a
 // bearer token; without it /metrics does not exist.
 //
@@ -22,6 +24,10 @@ import { MACHINE_STEPS, ROLLOUT_STATES } from "../vocabulary";
 export interface ConsoleMetrics {
   /** Counts one answered agent request. */
   agentRequest(route: string, status: number, seconds: number): void;
+  /** Counts one answered REST API request; `route` is its template (`/api/v1/machines/{machineId}`), never a concrete path. */
+  apiRequest(method: string, route: string, status: number, seconds: number): void;
+  /** Counts a REST API request refused by a rate limit: an API token's, or an address's without a valid token. */
+  apiRateLimited(limit: "token" | "address"): void;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
@@ -37,6 +43,9 @@ export interface MetricsOptions {
 
 /** The protocol's routes, so that an unknown path cannot add a label value. */
 const ROUTES = new Set(["POST /enroll", "POST /checkin", "POST /events", "POST /reboot-lock", "DELETE /reboot-lock"]);
+
+/** The REST API's methods, so that an odd one cannot add a label value (its routes are templates already). */
+const API_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
 interface FleetRead {
   figures: FleetFigures | null;
@@ -82,6 +91,27 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+
+  const apiRequests = new Counter({
+    name: "orchard_api_requests_total",
+    help: "REST API (/api/v1) requests answered, by method, route template and HTTP status.",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+  });
+  const apiDuration = new Histogram({
+    name: "orchard_api_request_duration_seconds",
+    help: "Time to answer a REST API request, by method and route template.",
+    labelNames: ["method", "route"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const apiRateLimited = new Counter({
+    name: "orchard_api_rate_limited_total",
+    help: "REST API requests refused with 429 by a rate limit: an API token's (ORCHARD_API_RATE_LIMIT) or an address's without a valid token (ORCHARD_API_RATE_PER_ADDRESS).",
+    labelNames: ["limit"] as const,
+    registers: [registry],
+  });
+  for (const limit of ["token", "address"] as const) apiRateLimited.inc({ limit }, 0);
 
   const fleet = cachedFleet(options);
   /** A gauge set from the fleet's figures at each scrape; none of its series when they could not be read. */
@@ -175,6 +205,14 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
       const known = ROUTES.has(route) ? route : "other";
       requests.inc({ route: known, status: String(status) });
       duration.observe({ route: known }, seconds);
+    },
+    apiRequest(method, route, status, seconds) {
+      const known = API_METHODS.has(method) ? method : "other";
+      apiRequests.inc({ method: known, route, status: String(status) });
+      apiDuration.observe({ method: known, route }, seconds);
+    },
+    apiRateLimited(limit) {
+      apiRateLimited.inc({ limit });
     },
     async handle(req, res) {
       req.resume();

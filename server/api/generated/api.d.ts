@@ -1299,7 +1299,7 @@ export interface components {
             title: string;
             status: number;
             detail: string;
-            /** @description INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, UNAVAILABLE… */
+            /** @description INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, RATE_LIMITED, UNAVAILABLE… */
             code: string;
             /** @description The input field the error is about, as a path such as rings[1] */
             field?: string;
@@ -1307,6 +1307,529 @@ export interface components {
                 path: string;
                 message: string;
             }[];
+        };
+        ActionAllowed: {
+            allowed: boolean;
+            why: string | null;
+        };
+        ApiToken: {
+            id: string;
+            name: string;
+            prefix: string;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+            /** @enum {string} */
+            state: "active" | "revoked" | "expired";
+            expiresAt: string | null;
+            lastUsedAt: string | null;
+            lastUsedFrom: string | null;
+            revokedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string | null;
+        };
+        AuditRow: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actorLabel: string;
+            actorId: string | null;
+            tokenId: string | null;
+            action: string;
+            targetType: string;
+            targetId: string | null;
+            reason: string | null;
+            before: unknown;
+            after: unknown;
+        };
+        EnrollmentToken: {
+            id: string;
+            name: string;
+            prefix: string;
+            ring: {
+                name: string;
+            } | null;
+            labels: {
+                [key: string]: string;
+            };
+            expiresAt: string | null;
+            maxUses: number | null;
+            uses: number;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: {
+                email: string;
+            } | null;
+        };
+        Machine: {
+            machineId: string;
+            hostname: string;
+            /** @enum {string} */
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim";
+            agentVersion: string;
+            labels: {
+                [key: string]: string;
+            };
+            lastSeenAt: string | null;
+            /** Format: date-time */
+            enrolledAt: string;
+            bootedVersion: string | null;
+            bootedChecksum: string | null;
+            bootedRef: string | null;
+            /** @enum {string} */
+            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+            updateProgress: number | null;
+            /** @enum {string} */
+            healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+            online: boolean;
+            osId: string | null;
+            osVersionId: string | null;
+            osArch: string | null;
+            bootId: string | null;
+            lastSeq: number;
+            deployments: {
+                checksum: string;
+                ref: string;
+                version?: string | null;
+                booted: boolean;
+                staged?: boolean;
+                pinned?: boolean;
+            }[];
+            updateTarget: string | null;
+            updateError: string | null;
+            updateStateSince: string | null;
+            healthChecks: {
+                name: string;
+                /** @enum {string} */
+                status: "pass" | "warn" | "fail";
+                output?: string | null;
+            }[];
+            retiredAt: string | null;
+            reenrollAllowedUntil: string | null;
+            pinnedAt: string | null;
+            pinAllowsDowngrade: boolean;
+            pinnedRelease: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            } | null;
+            rollbackTo: {
+                checksum: string;
+                ref: string | null;
+                version: string | null;
+                reason: string;
+                hold: boolean;
+            } | null;
+            ring: {
+                name: string;
+                checkInIntervalSeconds: number;
+                branch: {
+                    ref: string;
+                };
+                currentRelease: {
+                    version: string;
+                    checksum: string;
+                } | null;
+            } | null;
+            rebootLease: {
+                /** Format: date-time */
+                acquiredAt: string;
+                /** Format: date-time */
+                expiresAt: string;
+            } | null;
+            rollouts: {
+                wave: number;
+                /** @enum {string} */
+                step: "pending" | "assigned" | "downloading" | "staged" | "held" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back" | "dark" | "cancelled";
+                /** Format: date-time */
+                assignedAt: string;
+                finishedAt: string | null;
+                previousVersion: string | null;
+                detail: string | null;
+                rollout: {
+                    id: string;
+                    /** @enum {string} */
+                    state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                    release: {
+                        version: string;
+                    };
+                };
+            }[];
+            tokens: {
+                prefix: string;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+                revokedAt: string | null;
+            }[];
+            events: {
+                eventId: string;
+                /** @enum {string} */
+                type: "update_started" | "update_downloaded" | "update_staged" | "reboot_started" | "boot_verified" | "health_failed" | "rollback_performed" | "update_failed" | "agent_started" | "update_cancelled";
+                /** Format: date-time */
+                at: string;
+                /** Format: date-time */
+                receivedAt: string;
+                checksum: string | null;
+                detail: string | null;
+            }[];
+            hasKey: boolean;
+            previousDeployment: {
+                checksum: string;
+                ref: string;
+                version?: string | null;
+                booted: boolean;
+                staged?: boolean;
+                pinned?: boolean;
+            } | null;
+            answer: {
+                /** @enum {string} */
+                kind: "up-to-date" | "update" | "updating" | "held" | "cancelling" | "refused" | "pinned" | "rolling-back" | "rolled-back" | "quarantined" | "no-ring" | "no-release" | "no-path";
+                /** @enum {string} */
+                tone: "good" | "info" | "warn" | "bad" | "neutral";
+                title: string;
+                detail: string;
+                rolloutId: string | null;
+                /** @enum {string} */
+                action: "none" | "update" | "rollback";
+                desired: {
+                    ref: string;
+                    checksum: string;
+                    version: string | null;
+                    reason: string;
+                    allowDowngrade?: boolean;
+                } | null;
+                hold: {
+                    checksum: string;
+                    reason: string;
+                } | null;
+                cancel: {
+                    checksum: string;
+                    reason: string;
+                } | null;
+            };
+            actions: {
+                setLabels: components["schemas"]["ActionAllowed"];
+            };
+            reservedLabels: {
+                key: string;
+                why: string;
+            }[];
+        };
+        MachineRow: {
+            machineId: string;
+            hostname: string;
+            /** @enum {string} */
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim";
+            agentVersion: string;
+            labels: {
+                [key: string]: string;
+            };
+            lastSeenAt: string | null;
+            /** Format: date-time */
+            enrolledAt: string;
+            bootedVersion: string | null;
+            bootedChecksum: string | null;
+            bootedRef: string | null;
+            /** @enum {string} */
+            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+            updateProgress: number | null;
+            /** @enum {string} */
+            healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+            ring: string | null;
+            online: boolean;
+        };
+        Principal: {
+            /** @enum {string} */
+            kind: "user" | "token" | "cli";
+            id: string;
+            name: string;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+        };
+        Release: {
+            id: string;
+            version: string;
+            checksum: string;
+            notes: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            branch: {
+                ref: string;
+            };
+            quarantinedAt: string | null;
+            quarantineReason: string | null;
+            builtAt: string | null;
+            subject: string | null;
+            /** @enum {string} */
+            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+            signatureReason: string | null;
+            source: {
+                name: string;
+            } | null;
+        };
+        ReleaseSource: {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            kind: "ostree" | "oci";
+            branch: string;
+            config: {
+                /** @constant */
+                kind: "ostree";
+                url: string;
+                ref: string;
+                key: {
+                    /** @constant */
+                    type: "ed25519";
+                    publicKey: string;
+                } | {
+                    /** @constant */
+                    type: "gpg";
+                    publicKey: string;
+                };
+                /** @default 50 */
+                depth: number;
+            } | {
+                registry: unknown;
+                repository: string;
+                tag?: string;
+                tagPattern?: string;
+                username?: string;
+                publicKey?: string;
+                /** @default linux/amd64 */
+                platform: string;
+                /** @constant */
+                kind: "oci";
+                hasPassword: boolean;
+            };
+            url: string | null;
+            ref: string | null;
+            key: {
+                /** @enum {string} */
+                type: "ed25519" | "gpg" | "cosign";
+                summary: string;
+            } | null;
+            pollIntervalSeconds: number;
+            enabled: boolean;
+            lastSyncAt: string | null;
+            lastSuccessAt: string | null;
+            lastError: string | null;
+            consecutiveFailures: number;
+            /** Format: date-time */
+            nextAttemptAt: string;
+            leaseUntil: string | null;
+            syncing: boolean;
+            releases: number;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        Ring: {
+            id: string;
+            name: string;
+            position: number;
+            rebootSlots: number;
+            rebootLeaseSeconds: number;
+            checkInIntervalSeconds: number;
+            timeZone: string;
+            maintenanceWindows: {
+                days: ("sun" | "mon" | "tue" | "wed" | "thu" | "fri" | "sat")[];
+                start: string;
+                durationMinutes: number;
+            }[];
+            blackoutDates: string[];
+            failureDomainLabel: string | null;
+            cohortSeed: string;
+            /** Format: date-time */
+            updatedAt: string;
+            branch: {
+                ref: string;
+            };
+            currentRelease: {
+                version: string;
+                checksum: string;
+                /** Format: date-time */
+                createdAt: string;
+            } | null;
+        };
+        Rollout: {
+            id: string;
+            /** @enum {string} */
+            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+            pauseReason: string | null;
+            /** @description who paused it: operator, gate, brake */
+            pausedBy: string | null;
+            waitingFor: string | null;
+            allowDowngrade: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            release: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            };
+            progress: {
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+            };
+            version: number;
+            /** Format: date-time */
+            serverTime: string;
+            rings: {
+                ringId: string;
+                ring: {
+                    name: string;
+                };
+                position: number;
+                /** @enum {string} */
+                phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                currentWave: number | null;
+                waveOpenedAt: string | null;
+                singleFirst: boolean;
+                percents: number[];
+                soakSeconds: number;
+                maxFailureRate: number;
+                minSample: number;
+                darkAfterSeconds: number;
+                approvalRequired: boolean;
+                approvedAt: string | null;
+                approvedBy: string | null;
+                forceFirst: {
+                    /** @default [] */
+                    machineIds: string[];
+                    /** @default {} */
+                    labels: {
+                        [key: string]: string;
+                    };
+                };
+                exclude: {
+                    /** @default [] */
+                    machineIds: string[];
+                    /** @default {} */
+                    labels: {
+                        [key: string]: string;
+                    };
+                };
+                startedAt: string | null;
+                completedAt: string | null;
+                machines: number;
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+                waves: {
+                    number: number;
+                    label: string;
+                    open: boolean;
+                    current: boolean;
+                    steps: components["schemas"]["StepCounts"];
+                }[];
+            }[];
+            actions: {
+                pause: components["schemas"]["ActionAllowed"];
+                resume: components["schemas"]["ActionAllowed"];
+                approve: components["schemas"]["ActionAllowed"];
+                abort: components["schemas"]["ActionAllowed"];
+                revert: components["schemas"]["ActionAllowed"];
+                revertRing: {
+                    [key: string]: components["schemas"]["ActionAllowed"];
+                };
+            };
+            readOnly: string | null;
+            next: string | null;
+        };
+        RolloutSummary: {
+            id: string;
+            /** @enum {string} */
+            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+            pauseReason: string | null;
+            /** @description who paused it: operator, gate, brake */
+            pausedBy: string | null;
+            waitingFor: string | null;
+            allowDowngrade: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            release: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            };
+            progress: {
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+            };
+            rings: {
+                ring: {
+                    name: string;
+                };
+                /** @enum {string} */
+                phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                currentWave: number | null;
+                waves: number;
+            }[];
+        };
+        StepCounts: {
+            pending: number;
+            assigned: number;
+            downloading: number;
+            staged: number;
+            held: number;
+            rebooting: number;
+            verifying: number;
+            succeeded: number;
+            failed: number;
+            rolled_back: number;
+            dark: number;
+            cancelled: number;
+        };
+        User: {
+            id: string;
+            email: string;
+            name: string | null;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+            /** @enum {string} */
+            signsInWith: "password" | "sso";
+            disabledAt: string | null;
+            lastSignInAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        WebhookSubscription: {
+            id: string;
+            url: string;
+            description: string;
+            events: string[];
+            enabled: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
         };
     };
     responses: never;
@@ -1346,7 +1869,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                        nextCursor: string | null;
+                        rows: components["schemas"]["MachineRow"][];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1388,6 +1917,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1413,7 +1953,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Machine"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1455,6 +1995,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1483,7 +2034,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        checkins: {
+                            /** Format: date-time */
+                            enrolledAt: string;
+                            lastSeenAt: string | null;
+                            count: number;
+                        };
+                        items: ({
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "state";
+                            kind: string;
+                            before: string | null;
+                            after: string | null;
+                            detail: string | null;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "event";
+                            kind: string;
+                            detail: string | null;
+                            checksum: string | null;
+                            /** Format: date-time */
+                            agentTime: string;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "rollout";
+                            kind: string;
+                            rolloutId: string;
+                            release: string;
+                            wave: number;
+                            detail: string | null;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "operator";
+                            kind: string;
+                            actor: string;
+                            reason: string | null;
+                            before: unknown;
+                            after: unknown;
+                        })[];
+                        nextCursor: string | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1525,6 +2128,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1550,7 +2164,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        ring: string | null;
+                        /** @enum {string} */
+                        follows: "pin" | "rollback" | "rollout" | "ring" | "none";
+                        /** @enum {string} */
+                        action: "none" | "update" | "rollback";
+                        desired: {
+                            version: string | null;
+                            checksum: string;
+                            reason: string;
+                        } | null;
+                        downgrade: {
+                            from: string;
+                            to: string | null;
+                        } | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1592,6 +2222,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1627,7 +2268,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        pinned: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1669,6 +2313,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1702,7 +2357,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        pinned: null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1744,6 +2402,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1775,7 +2444,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        rollbackTo: {
+                            checksum: string;
+                            ref: string | null;
+                            version: string | null;
+                            reason: string;
+                            hold: boolean;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1817,6 +2495,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1854,7 +2543,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        labels: {
+                            [key: string]: string;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1896,6 +2590,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1927,7 +2632,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        retired: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1969,6 +2677,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2000,7 +2719,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        /** Format: date-time */
+                        reenrollAllowedUntil: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2042,6 +2765,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2073,7 +2807,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        released: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2115,6 +2852,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2159,7 +2907,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        moved: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2201,6 +2951,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2248,7 +3009,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                        pinned: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2290,6 +3054,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2333,7 +3108,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2375,6 +3152,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2418,7 +3206,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2460,6 +3250,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2483,7 +3284,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        position: number;
+                        rebootSlots: number;
+                        rebootLeaseSeconds: number;
+                        checkInIntervalSeconds: number;
+                        timeZone: string;
+                        maintenanceWindows: {
+                            days: ("sun" | "mon" | "tue" | "wed" | "thu" | "fri" | "sat")[];
+                            start: string;
+                            durationMinutes: number;
+                        }[];
+                        blackoutDates: string[];
+                        failureDomainLabel: string | null;
+                        cohortSeed: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        currentRelease: {
+                            version: string;
+                            checksum: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                        } | null;
+                        machines: number;
+                        actions: {
+                            rename: components["schemas"]["ActionAllowed"];
+                            moveUp: components["schemas"]["ActionAllowed"];
+                            moveDown: components["schemas"]["ActionAllowed"];
+                            remove: components["schemas"]["ActionAllowed"];
+                        };
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2525,6 +3360,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2564,13 +3410,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2612,6 +3458,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2644,7 +3501,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2686,6 +3543,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2713,7 +3581,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        removed: boolean;
+                        enrollmentTokensRevoked: number;
+                        usersRescoped: number;
+                        apiTokensRescoped: number;
+                        warnings: string[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2755,6 +3630,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2796,7 +3682,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2838,6 +3724,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2869,7 +3766,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        reshuffled: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2911,6 +3811,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2943,7 +3854,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        previousName: string;
+                        usersRescoped: number;
+                        apiTokensRescoped: number;
+                        warnings: string[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2985,6 +3902,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3018,7 +3946,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        order: string[];
+                        changed: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3060,6 +3991,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3083,7 +4025,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        domain: string | null;
+                        /** Format: date-time */
+                        acquiredAt: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        ring: {
+                            name: string;
+                            rebootSlots: number;
+                            failureDomainLabel: string | null;
+                        } | null;
+                        machine: {
+                            machineId: string;
+                            hostname: string;
+                            /** @enum {string} */
+                            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                            lastSeenAt: string | null;
+                        };
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3125,6 +4085,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3155,7 +4126,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: {
+                            id: string;
+                            version: string;
+                            checksum: string;
+                            notes: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            branch: {
+                                ref: string;
+                            };
+                            quarantinedAt: string | null;
+                            quarantineReason: string | null;
+                            builtAt: string | null;
+                            subject: string | null;
+                            /** @enum {string} */
+                            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                            signatureReason: string | null;
+                            source: {
+                                name: string;
+                            } | null;
+                            sendable: boolean;
+                            unsendableReason: string | null;
+                            currentFor: {
+                                name: string;
+                            }[];
+                            bootedMachines: number;
+                            activeRollouts: number;
+                        }[];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3197,6 +4200,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3226,13 +4240,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Release"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3274,6 +4288,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3299,7 +4324,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        version: string;
+                        checksum: string;
+                        notes: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        quarantinedAt: string | null;
+                        quarantineReason: string | null;
+                        builtAt: string | null;
+                        subject: string | null;
+                        /** @enum {string} */
+                        signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                        signatureReason: string | null;
+                        source: {
+                            name: string;
+                        } | null;
+                        sendable: boolean;
+                        unsendableReason: string | null;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3341,6 +4388,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3367,7 +4425,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        version: string;
+                        checksum: string;
+                        notes: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        quarantinedAt: string | null;
+                        quarantineReason: string | null;
+                        builtAt: string | null;
+                        subject: string | null;
+                        /** @enum {string} */
+                        signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                        signatureReason: string | null;
+                        source: {
+                            name: string;
+                        } | null;
+                        sendable: boolean;
+                        unsendableReason: string | null;
+                        body: string | null;
+                        metadata: unknown;
+                        currentFor: {
+                            name: string;
+                        }[];
+                        rollouts: {
+                            id: string;
+                            /** @enum {string} */
+                            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                            /** Format: date-time */
+                            createdAt: string;
+                            finishedAt: string | null;
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3409,6 +4502,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3432,7 +4536,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        rings: number;
+                        releases: number;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3474,6 +4584,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3500,7 +4621,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        ref: string;
+                        quarantined: boolean;
+                        rollouts: number;
+                        cancel: number;
+                        rebooting: number;
+                        booted: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3542,6 +4671,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3575,7 +4715,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        quarantined: boolean;
+                        rolloutsStopped: number;
+                        machinesReverted: number;
+                        machinesCancelled: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3617,6 +4763,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3648,7 +4805,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        quarantined: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3690,6 +4850,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3722,7 +4893,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        version: string;
+                        floor: boolean;
+                        reason: string | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3764,6 +4940,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3796,7 +4983,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        from: string[];
+                        to: string;
+                        blocked: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3838,6 +5030,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3869,7 +5072,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        from: string[];
+                        to: string;
+                        unblocked: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3911,6 +5119,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3936,7 +5155,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        rings: {
+                            name: string;
+                            currentRelease: string | null;
+                        }[];
+                        releases: {
+                            version: string;
+                            checksum: string;
+                            floor: boolean;
+                            floorReason: string | null;
+                            quarantined: boolean;
+                            /** Format: date-time */
+                            createdAt: string;
+                            machines: {
+                                [key: string]: number;
+                            };
+                        }[];
+                        blocked: {
+                            from: string;
+                            to: string;
+                            reason: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3978,6 +5222,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4003,7 +5258,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReleaseSource"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4045,6 +5300,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4105,13 +5371,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReleaseSource"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4153,6 +5419,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4178,7 +5455,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReleaseSource"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4220,6 +5497,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4245,7 +5533,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        source: string;
+                        removed: boolean;
+                        releasesKept: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4287,6 +5579,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4348,7 +5651,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReleaseSource"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4390,6 +5693,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4419,7 +5733,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        source: string;
+                        ok: boolean;
+                        created: string[];
+                        error: string | null;
+                        nextAttemptAt: string | null;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4461,6 +5781,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4488,7 +5819,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        total: number;
+                        rows: components["schemas"]["RolloutSummary"][];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4530,6 +5864,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4609,13 +5954,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4657,6 +6002,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4738,7 +6094,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        release: {
+                            version: string;
+                            ref: string;
+                            checksum: string;
+                            quarantined: boolean;
+                            /** @enum {string} */
+                            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                            sendable: boolean;
+                            unsendableReason: string | null;
+                        };
+                        plan: {
+                            version: string;
+                            ref?: string;
+                            rings: string[];
+                            /**
+                             * @default [
+                             *       10,
+                             *       50,
+                             *       100
+                             *     ]
+                             */
+                            waves: number[];
+                            /** @default true */
+                            singleFirst: boolean;
+                            /** @default 1800 */
+                            soakSeconds: number;
+                            /** @default 0.05 */
+                            maxFailureRate: number;
+                            /** @default 5 */
+                            minSample: number;
+                            /** @default 1800 */
+                            darkAfterSeconds: number;
+                            /** @default false */
+                            approveBetween: boolean;
+                            /**
+                             * @default {
+                             *       "machineIds": [],
+                             *       "labels": {}
+                             *     }
+                             */
+                            forceFirst: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            /**
+                             * @default {
+                             *       "machineIds": [],
+                             *       "labels": {}
+                             *     }
+                             */
+                            exclude: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            /** @default false */
+                            allowDowngrade: boolean;
+                        };
+                        rings: {
+                            ring: string;
+                            branch: string;
+                            currentRelease: string | null;
+                            rebase: boolean;
+                            downgrade: boolean;
+                            machines: number;
+                            waves: {
+                                number: number;
+                                label: string;
+                                count: number;
+                                machines: {
+                                    machineId: string;
+                                    hostname: string;
+                                    cohort: number;
+                                    online: boolean;
+                                    pinned: boolean;
+                                    bootedVersion: string | null;
+                                    hops: number;
+                                }[];
+                            }[];
+                            excluded: {
+                                machineId: string;
+                                hostname: string;
+                                cohort: number;
+                                online: boolean;
+                                pinned: boolean;
+                                bootedVersion: string | null;
+                                hops: number;
+                            }[];
+                            excludedCount: number;
+                            multiHop: number;
+                            noPath: number;
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4780,6 +6236,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4805,7 +6272,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4847,6 +6314,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4877,7 +6355,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: {
+                            wave: number;
+                            /** @enum {string} */
+                            step: "pending" | "assigned" | "downloading" | "staged" | "held" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back" | "dark" | "cancelled";
+                            /** Format: date-time */
+                            assignedAt: string;
+                            finishedAt: string | null;
+                            previousVersion: string | null;
+                            detail: string | null;
+                            machine: {
+                                machineId: string;
+                                hostname: string;
+                                bootedVersion: string | null;
+                                /** @enum {string} */
+                                healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+                                ring: {
+                                    name: string;
+                                } | null;
+                            };
+                        }[];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4919,6 +6421,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4944,7 +6457,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        newRelease: {
+                            machines: number;
+                            healthy: number;
+                            degraded: number;
+                            unhealthy: number;
+                            unknown: number;
+                            unhealthyRate: number;
+                        };
+                        oldRelease: {
+                            machines: number;
+                            healthy: number;
+                            degraded: number;
+                            unhealthy: number;
+                            unknown: number;
+                            unhealthyRate: number;
+                        };
+                        rollout: {
+                            finished: number;
+                            failed: number;
+                            rolledBack: number;
+                            dark: number;
+                            failureRate: number;
+                            rollbackRate: number;
+                        };
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4986,6 +6525,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5013,7 +6563,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        onTheirWay: number;
+                        rebooting: number;
+                        booted: number;
+                        waiting: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5055,6 +6610,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5086,7 +6652,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5128,6 +6694,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5159,7 +6736,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5201,6 +6778,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5232,7 +6820,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5274,6 +6862,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5305,7 +6904,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5347,6 +6946,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5379,7 +6989,99 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                        pauseReason: string | null;
+                        /** @description who paused it: operator, gate, brake */
+                        pausedBy: string | null;
+                        waitingFor: string | null;
+                        allowDowngrade: boolean;
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        startedAt: string | null;
+                        finishedAt: string | null;
+                        release: {
+                            version: string;
+                            checksum: string;
+                            quarantinedAt: string | null;
+                            branch: {
+                                ref: string;
+                            };
+                        };
+                        progress: {
+                            steps: components["schemas"]["StepCounts"];
+                            notReached: number;
+                            total: number;
+                        };
+                        version: number;
+                        /** Format: date-time */
+                        serverTime: string;
+                        rings: {
+                            ringId: string;
+                            ring: {
+                                name: string;
+                            };
+                            position: number;
+                            /** @enum {string} */
+                            phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                            currentWave: number | null;
+                            waveOpenedAt: string | null;
+                            singleFirst: boolean;
+                            percents: number[];
+                            soakSeconds: number;
+                            maxFailureRate: number;
+                            minSample: number;
+                            darkAfterSeconds: number;
+                            approvalRequired: boolean;
+                            approvedAt: string | null;
+                            approvedBy: string | null;
+                            forceFirst: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            exclude: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            startedAt: string | null;
+                            completedAt: string | null;
+                            machines: number;
+                            steps: components["schemas"]["StepCounts"];
+                            notReached: number;
+                            total: number;
+                            waves: {
+                                number: number;
+                                label: string;
+                                open: boolean;
+                                current: boolean;
+                                steps: components["schemas"]["StepCounts"];
+                            }[];
+                        }[];
+                        actions: {
+                            pause: components["schemas"]["ActionAllowed"];
+                            resume: components["schemas"]["ActionAllowed"];
+                            approve: components["schemas"]["ActionAllowed"];
+                            abort: components["schemas"]["ActionAllowed"];
+                            revert: components["schemas"]["ActionAllowed"];
+                            revertRing: {
+                                [key: string]: components["schemas"]["ActionAllowed"];
+                            };
+                        };
+                        readOnly: string | null;
+                        next: string | null;
+                        revertedMachines: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5421,6 +7123,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5444,7 +7157,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EnrollmentToken"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5486,6 +7199,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5518,13 +7242,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        token: string;
+                        record: components["schemas"]["EnrollmentToken"];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5566,6 +7293,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5591,7 +7329,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EnrollmentToken"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5633,6 +7371,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5656,7 +7405,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Principal"] | null;
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5698,6 +7447,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5721,7 +7481,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5763,6 +7523,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5795,13 +7566,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        user: components["schemas"]["User"];
+                        password: string | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5843,6 +7617,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5870,7 +7655,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        email: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5912,6 +7699,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5946,7 +7744,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5988,6 +7786,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6011,7 +7820,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiToken"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6053,6 +7862,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6083,13 +7903,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        token: string;
+                        record: components["schemas"]["ApiToken"];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6131,6 +7954,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6156,7 +7990,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiToken"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6198,6 +8032,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6221,7 +8066,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        url: string;
+                        description: string;
+                        events: string[];
+                        enabled: boolean;
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        pending: number;
+                        failed: number;
+                        lastDelivery: {
+                            /** @enum {string} */
+                            state: "pending" | "delivered" | "failed";
+                            kind: string;
+                            /** Format: date-time */
+                            at: string;
+                            status: number | null;
+                        } | null;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6263,6 +8129,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6292,13 +8169,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        subscription: components["schemas"]["WebhookSubscription"];
+                        secret: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6340,6 +8220,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6365,7 +8256,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        deleted: boolean;
+                        pendingDropped: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6407,6 +8302,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6441,7 +8347,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["WebhookSubscription"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6483,6 +8389,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6510,7 +8427,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        subscription: components["schemas"]["WebhookSubscription"];
+                        deliveries: {
+                            id: string;
+                            eventId: string;
+                            kind: string;
+                            /** @enum {string} */
+                            state: "pending" | "delivered" | "failed";
+                            attempts: number;
+                            /** Format: date-time */
+                            nextAttemptAt: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            finishedAt: string | null;
+                            tries: {
+                                /** Format: date-time */
+                                at: string;
+                                status: number | null;
+                                durationMs: number;
+                                error: string | null;
+                                response: string | null;
+                            }[];
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6552,6 +8492,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6574,13 +8525,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        eventId: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6622,6 +8576,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6637,8 +8602,8 @@ export interface operations {
                 action?: string;
                 targetType?: string;
                 targetId?: string;
-                from?: unknown;
-                to?: unknown;
+                from?: string;
+                to?: string;
                 page?: number;
                 pageSize?: number;
             };
@@ -6654,7 +8619,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: components["schemas"]["AuditRow"][];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6696,6 +8666,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6719,7 +8700,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        /** Format: date-time */
+                        serverTime: string;
+                        total: number;
+                        online: number;
+                        offline: number;
+                        byHealth: {
+                            [key: string]: number;
+                        };
+                        byUpdateState: {
+                            [key: string]: number;
+                        };
+                        versionsByRing: {
+                            ring: string | null;
+                            versions: {
+                                [key: string]: number;
+                            };
+                            total: number;
+                            online: number;
+                        }[];
+                        activeRollouts: components["schemas"]["RolloutSummary"][];
+                        attention: {
+                            dark: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            darkCount: number;
+                            rolledBack: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            failed: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            failing: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            stuck: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            stuckCount: number;
+                            stuckAfterSeconds: number;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6761,6 +8803,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6835,6 +8888,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     audit_csv: {
@@ -6883,6 +8947,17 @@ export interface operations {
             /** @description A token limited to some rings */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -1,5 +1,16 @@
 // Webhook subscriptions (admins): subscribe, change, remove, read deliveries, send a test event.
-import { createWebhookInput, listWebhookDeliveriesInput, updateWebhookInput, webhookIdInput } from "../../webhooks/schemas";
+import {
+  createWebhookInput,
+  createWebhookOutput,
+  deleteWebhookOutput,
+  listWebhookDeliveriesInput,
+  sendTestEventOutput,
+  updateWebhookInput,
+  webhookDeliveriesOutput,
+  webhookIdInput,
+  webhookListOutput,
+  webhookSubscriptionSchema,
+} from "../../webhooks/schemas";
 import {
   createWebhook,
   deleteWebhook,
@@ -15,26 +26,32 @@ const policyOf = (ctx: Context) => ctx.webhookPolicy ?? { allowPrivate: false };
 export const webhooksRouter = router({
   list: adminProcedure
     .meta({ rings: "fleet" })
+    .output(webhookListOutput)
     .query(({ ctx }) => listWebhooks(ctx.db.prisma)),
   deliveries: adminProcedure
     .meta({ rings: "fleet" })
     .input(listWebhookDeliveriesInput)
+    .output(webhookDeliveriesOutput)
     .query(({ ctx, input }) => listWebhookDeliveries(ctx.db.prisma, input)),
   /** The answer carries the signing secret, once. */
   create: adminProcedure
     .meta({ rings: "fleet" })
     .input(createWebhookInput)
+    .output(createWebhookOutput)
     .mutation(({ ctx, input }) => createWebhook(ctx.db.prisma, ctx.actor, input, policyOf(ctx))),
   update: adminProcedure
     .meta({ rings: "fleet" })
     .input(updateWebhookInput)
+    .output(webhookSubscriptionSchema)
     .mutation(({ ctx, input }) => updateWebhook(ctx.db.prisma, ctx.actor, input, policyOf(ctx))),
   remove: adminProcedure
     .meta({ rings: "fleet" })
     .input(webhookIdInput)
+    .output(deleteWebhookOutput)
     .mutation(({ ctx, input }) => deleteWebhook(ctx.db.prisma, ctx.actor, input)),
   sendTest: adminProcedure
     .meta({ rings: "fleet" })
     .input(webhookIdInput)
+    .output(sendTestEventOutput)
     .mutation(({ ctx, input }) => sendTestEvent(ctx.db.prisma, ctx.actor, input, ctx.clock)),
 });
