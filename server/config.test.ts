@@ -22,14 +22,17 @@ describe("configuration", () => {
   });
 
   it("names every bad variable", () => {
-    expect(() => loadConfig({ PORT: "http", ORCHARD_DEMO_AGENTS: "-1", DATABASE_URL: "mysql://x" })).toThrow(ConfigError);
+    const bad = { PORT: "http", ORCHARD_DEMO_AGENTS: "-1", DATABASE_URL: "mysql://x", ORCHARD_API_RATE_LIMIT: "lots", ORCHARD_API_RATE_PER_ADDRESS: "-5" };
+    expect(() => loadConfig(bad)).toThrow(ConfigError);
     try {
-      loadConfig({ PORT: "http", ORCHARD_DEMO_AGENTS: "-1", DATABASE_URL: "mysql://x" });
+      loadConfig(bad);
     } catch (error) {
       const message = (error as Error).message;
       expect(message).toMatch(/PORT:/);
       expect(message).toMatch(/ORCHARD_DEMO_AGENTS:/);
       expect(message).toMatch(/DATABASE_URL: expected a postgresql:\/\/ URL/);
+      expect(message).toMatch(/ORCHARD_API_RATE_LIMIT:/);
+      expect(message).toMatch(/ORCHARD_API_RATE_PER_ADDRESS:/);
     }
   });
 

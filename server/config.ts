@@ -58,6 +58,10 @@ export const configSchema = z.object({
   ORCHARD_ENROLL_RATE_PER_TOKEN: z.coerce.number().int().min(0).default(3000),
   /** Agent requests allowed per client address per minute (many machines may share one); 0: no limit. */
   ORCHARD_AGENT_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(120_000),
+  /** REST API (/api/v1) requests allowed per API token per second, with a burst of ten seconds' worth more per minute; 0: no limit. */
+  ORCHARD_API_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000).default(20),
+  /** REST API requests allowed per client address per second without a valid API token (no token, or an unknown, revoked or expired one; the OpenAPI document too), with the same burst; 0: no limit. */
+  ORCHARD_API_RATE_PER_ADDRESS: z.coerce.number().int().min(0).max(100_000).default(5),
   /** Sign-in attempts allowed per client address per minute; 0: no limit. */
   ORCHARD_SIGNIN_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(30),
   /** Failed sign-ins of one account from one address before each further one shuts that address out of it for twice as long (2 s … 15 min). */

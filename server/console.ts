@@ -17,7 +17,7 @@ import { type Database, openDatabase, setDatabase } from "./db/client";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
-import { createApiHandler } from "./api/handler";
+import { createApiHandler, IdempotencySweeper } from "./api/handler";
 import { ringsOfMapping } from "./auth/sso-groups";
 import { API_PREFIX } from "./api/routes";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
@@ -153,6 +153,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     }
 
     const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });
+    // The REST API's Idempotency-Keys are kept a day; expired ones are deleted here, not on the requests' path.
+    const idempotencySweeper = new IdempotencySweeper(db, { clock, log, intervalMs: 10 * 60 * 1000 });
+    idempotencySweeper.start();
+    cleanups.push(async () => idempotencySweeper.stop());
 
     // Webhook deliveries: queued by the domain layer in the transactions of
     // the changes they report, sent from here (server/webhooks/worker.ts).
@@ -199,7 +203,22 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const ssoRings = ringsOfMapping(config.sso?.groups);
     const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox, signIn, ssoRings, sourcesDir });
     const handleExport = createExportHandler({ ...session, log });
-    const handleApi = createApiHandler({ db, clock, log, url: config.url, webhookPolicy, secretBox, signIn, ssoRings, sourcesDir });
+    const handleApi = createApiHandler({
+      db,
+      clock,
+      log,
+      url: config.url,
+      webhookPolicy,
+      secretBox,
+      signIn,
+      ssoRings,
+      sourcesDir,
+      limits: {
+        perToken: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_LIMIT),
+        perAddress: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_PER_ADDRESS),
+      },
+      metrics,
+    });
     let handleNext: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
     if (options.next !== false) {
       process.env.NEXTAUTH_SECRET = secret;

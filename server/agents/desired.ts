@@ -72,7 +72,8 @@ export interface MachineView {
 export const DEFAULT_CHECK_IN_SECONDS = 300;
 
 /** Where the answer comes from, for the words an operator reads (explain.ts). */
-export type AnswerSource = "pin" | "rollback" | "rollout" | "ring" | "none";
+export const ANSWER_SOURCES = ["pin", "rollback", "rollout", "ring", "none"] as const;
+export type AnswerSource = (typeof ANSWER_SOURCES)[number];
 
 /** The machine is sent an intermediate release first (a floor, or around a blocked path). */
 export interface Hop {

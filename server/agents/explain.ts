@@ -23,9 +23,12 @@ export const ANSWER_KINDS = [
 ] as const;
 export type AnswerKind = (typeof ANSWER_KINDS)[number];
 
+/** The badge's colour. */
+export const ANSWER_TONES = ["good", "info", "warn", "bad", "neutral"] as const;
+
 export interface ExplainedAnswer {
   kind: AnswerKind;
-  tone: "good" | "info" | "warn" | "bad" | "neutral";
+  tone: (typeof ANSWER_TONES)[number];
   /** The badge's text. */
   title: string;
   /** One or two sentences. */

@@ -13,7 +13,9 @@ import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import type { Prisma, PrismaClient } from "../db/client";
 import { conflict, notFound } from "../errors";
-import { type CreateApiTokenInput, createApiTokenInput } from "./schemas";
+import { API_TOKEN_STATES, type CreateApiTokenInput, createApiTokenInput } from "./schemas";
+
+type ApiTokenState = (typeof API_TOKEN_STATES)[number];
 
 const LAST_USE_EVERY_MS = 60_000;
 
@@ -37,7 +39,7 @@ type ApiTokenRow = Prisma.ApiTokenGetPayload<{ select: typeof apiTokenSelect }>;
 /** A token as lists and the API show it: its rings (null: every ring) and whether it still works. */
 function shown(row: ApiTokenRow, now: Date) {
   const { allRings, rings, createdBy, ...rest } = row;
-  const state = row.revokedAt ? "revoked" : row.expiresAt && row.expiresAt <= now ? "expired" : "active";
+  const state: ApiTokenState = row.revokedAt ? "revoked" : row.expiresAt && row.expiresAt <= now ? "expired" : "active";
   return { ...rest, rings: grantRings({ allRings, rings }), createdBy: createdBy?.email ?? null, state };
 }
 

@@ -7,9 +7,12 @@
 // answer again (kept for a day) instead of acting twice. That answer may hold
 // a secret shown once (a new API token, a webhook's signing secret): it is
 // kept sealed under the console's encryption key (server/secret-box.ts).
+// Requests are limited per token, and per client address when they carry no
+// valid token (429 with Retry-After beyond).
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ZodError } from "zod";
+import { performance } from "node:perf_hooks";
+import { ZodError, type ZodType } from "zod";
 import { authenticateApiToken } from "../api-tokens/api-tokens";
 import { auditCsv } from "../audit/list-audit";
 import type { Principal } from "../auth/principal";
@@ -17,6 +20,8 @@ import { bearerToken } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { BodyTooLarge, readBody } from "../http/body";
+import type { ConsoleMetrics } from "../http/metrics";
+import { Limit } from "../http/rate-limit";
 import type { Logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
@@ -53,6 +58,8 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 interface CompiledRoute extends ApiRoute {
   pattern: RegExp;
   params: string[];
+  /** The procedure's input schema, read from the router once (null: it takes no input). */
+  input: ZodType | null;
 }
 
 const compiled: CompiledRoute[] = API_ROUTES.map((route) => {
@@ -63,7 +70,7 @@ const compiled: CompiledRoute[] = API_ROUTES.map((route) => {
       return "([^/]+)";
     })}$`,
   );
-  return { ...route, pattern, params };
+  return { ...route, pattern, params, input: inputSchemaOf(route.procedure) };
 });
 
 /** The route for a method and a path under /api/v1, or what is wrong. */
@@ -85,6 +92,17 @@ export function matchRoute(method: string, path: string): { route: CompiledRoute
     return { route, params };
   }
   return allowed.length ? { allowed } : null;
+}
+
+/**
+ * The template of the route a path under /api/v1 belongs to, whatever the
+ * method (`/api/v1/machines/{machineId}`), or `other`: a label for /metrics
+ * that never holds a concrete id.
+ */
+export function routeTemplateOf(path: string): string {
+  if (path === "/openapi.json" || path === "/audit.csv") return `${API_PREFIX}${path}`;
+  const route = compiled.find((r) => r.pattern.test(path));
+  return route ? `${API_PREFIX}${route.path}` : "other";
 }
 
 type Outcome = { status: number; body: unknown };
@@ -122,16 +140,22 @@ function replayedAnswer(kept: unknown, box: SecretBox | undefined): { body: unkn
   }
 }
 
-/** Runs a creating request once per (token, Idempotency-Key); a retry gets the first answer. */
+/**
+ * Runs a creating request once per (token, Idempotency-Key); a retry gets the
+ * first answer. A key older than a day is free again whether or not the
+ * sweep (IdempotencySweeper) has deleted it yet: the claim below takes over
+ * an expired row, so it is never replayed nor refused as another request's.
+ */
 async function once(db: Database, box: SecretBox | undefined, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
   const prisma = db.prisma;
   const now = clock.now();
-  await prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - KEEP_KEYS_MS) } } });
   const claimed = await prisma.$executeRaw`
     INSERT INTO idempotency_keys (token_id, key, request_hash, created_at) VALUES (${tokenId}, ${key}, ${requestHash}, ${now})
-    ON CONFLICT (token_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at
-      WHERE idempotency_keys.status IS NULL AND idempotency_keys.created_at < ${new Date(now.getTime() - ABANDONED_AFTER_MS)}
-        AND idempotency_keys.request_hash = EXCLUDED.request_hash`;
+    ON CONFLICT (token_id, key) DO UPDATE
+      SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at, status = NULL, response = NULL, completed_at = NULL
+      WHERE idempotency_keys.created_at < ${new Date(now.getTime() - KEEP_KEYS_MS)}
+         OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at < ${new Date(now.getTime() - ABANDONED_AFTER_MS)}
+             AND idempotency_keys.request_hash = EXCLUDED.request_hash)`;
   if (claimed === 0) {
     const row = await prisma.idempotencyKey.findUnique({ where: { tokenId_key: { tokenId, key } } });
     if (!row) return run();
@@ -169,6 +193,43 @@ async function once(db: Database, box: SecretBox | undefined, tokenId: string, k
   return outcome;
 }
 
+/** Deletes the Idempotency-Keys older than a day (a request that finds one not yet deleted treats it as gone); how many. */
+export async function sweepIdempotencyKeys(db: Database, now: Date): Promise<number> {
+  return db.prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - KEEP_KEYS_MS) } } }).then((r) => r.count);
+}
+
+/** Sweeps expired Idempotency-Keys now and then, off the requests' path (several consoles may each sweep: the delete is the same). */
+export class IdempotencySweeper {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: { clock: Clock; log: Logger; intervalMs: number },
+  ) {}
+
+  start() {
+    const tick = () =>
+      void sweepIdempotencyKeys(this.db, this.options.clock.now()).catch((error) =>
+        this.options.log.warn({ err: error }, "sweeping expired idempotency keys failed"),
+      );
+    tick();
+    this.timer ??= setInterval(tick, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+export interface ApiLimits {
+  /** Requests per API token. */
+  perToken: Limit;
+  /** Requests that carry no valid token (none, or an unknown, revoked or expired one; the document too), per client address. */
+  perAddress: Limit;
+}
+
 export interface ApiOptions {
   db: Database;
   clock: Clock;
@@ -184,16 +245,40 @@ export interface ApiOptions {
   /** The rings ORCHARD_OIDC_GROUPS names (see Context). */
   ssoRings?: readonly string[];
   sourcesDir?: string;
+  /** ORCHARD_API_RATE_LIMIT and ORCHARD_API_RATE_PER_ADDRESS; none: no limits. */
+  limits?: ApiLimits;
+  /** Where answered requests and rate-limit refusals are counted (/metrics). */
+  metrics?: Pick<ConsoleMetrics, "apiRequest" | "apiRateLimited">;
 }
 
 export function createApiHandler(options: ApiOptions) {
   const { db, clock, log } = options;
+  const limits = options.limits ?? { perToken: new Limit(0, 1), perAddress: new Limit(0, 1) };
   let document: string | null = null;
+
+  /** Counts the request against a token's or an address's limit under `key`; over it, answers 429 with Retry-After and says so. */
+  async function refusedByLimit(req: IncomingMessage, res: ServerResponse, kind: "token" | "address", key: string, whose: string) {
+    const wait = await (kind === "token" ? limits.perToken : limits.perAddress).take(key);
+    if (wait === null) return false;
+    options.metrics?.apiRateLimited(kind);
+    req.resume();
+    send(res, 429, problem(429, "RATE_LIMITED", `too many requests ${whose}; retry in ${wait} s`), { "retry-after": String(wait) });
+    return true;
+  }
+
   return async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const method = req.method ?? "GET";
     const path = url.pathname.slice(API_PREFIX.length) || "/";
+    const address = req.socket.remoteAddress ?? "unknown";
+    if (options.metrics) {
+      const metrics = options.metrics;
+      const started = performance.now();
+      res.once("finish", () => metrics.apiRequest(method, routeTemplateOf(path), res.statusCode, (performance.now() - started) / 1000));
+    }
+    const withoutToken = (why: string) => refusedByLimit(req, res, "address", address, `from this address ${why}`);
     try {
       if (path === "/openapi.json" && method === "GET") {
+        if (await withoutToken("without an API token")) return;
         req.resume();
         document ??= JSON.stringify(openApiDocument(options.url));
         res.writeHead(200, { "content-type": "application/json; charset=utf-8", "cache-control": "no-cache" });
@@ -202,16 +287,19 @@ export function createApiHandler(options: ApiOptions) {
       }
       const token = bearerToken(req.headers.authorization);
       if (!token) {
+        if (await withoutToken("without an API token")) return;
         req.resume();
         return send(res, 401, problem(401, "UNAUTHORIZED", "send an API token as Authorization: Bearer orch_a_…"), { "www-authenticate": "Bearer" });
       }
       const auth = await authenticateApiToken(db.prisma, token, req.socket.remoteAddress ?? null, clock);
       if ("refused" in auth) {
+        if (await withoutToken("with a refused API token")) return;
         req.resume();
         const why = { unknown: "this API token is not known", revoked: "this API token was revoked", expired: "this API token has expired" }[auth.refused];
         return send(res, 401, problem(401, "UNAUTHORIZED", why), { "www-authenticate": `Bearer error="invalid_token"` });
       }
       const principal = auth.principal;
+      if (await refusedByLimit(req, res, "token", principal.id, "for this API token")) return;
       if (path === "/audit.csv" && method === "GET") return await auditExport(req, res, url, principal);
 
       const matched = matchRoute(method, path);
@@ -247,7 +335,7 @@ export function createApiHandler(options: ApiOptions) {
           body = parsed as Record<string, unknown>;
         }
       }
-      const query = coerceQuery(inputSchemaOf(route.procedure), url.searchParams);
+      const query = coerceQuery(route.input, url.searchParams);
       const input = { ...query, ...body, ...params };
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
@@ -264,7 +352,7 @@ export function createApiHandler(options: ApiOptions) {
           },
           principal,
           route,
-          inputSchemaOf(route.procedure) ? input : undefined,
+          route.input ? input : undefined,
         );
 
       const key = req.headers["idempotency-key"];

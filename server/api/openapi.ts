@@ -1,17 +1,47 @@
 // The OpenAPI 3.1 document of the REST API, generated from the route table
-// and each procedure's own zod input schema (zod 4's toJSONSchema), so that
+// and each procedure's own zod schemas (zod 4's toJSONSchema), so that
 // nothing is written twice: a field, its limits and its enum values are the
-// ones the procedure enforces.
+// ones the procedure enforces, and an answer is described by the schema its
+// procedure's `.output()` checks it against.
 import { z } from "zod";
 import { API_PREFIX, API_ROUTES, type ApiRoute } from "./routes";
-import { inputSchemaOf, procedureDef } from "./schema";
+import { inputSchemaOf, outputSchemaOf, procedureDef } from "./schema";
 
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[] };
 
-function jsonSchemaOf(schema: z.ZodType): JsonSchema {
-  const out = flatten(z.toJSONSchema(schema, { io: "input", target: "draft-2020-12", unrepresentable: "any" }) as JsonSchema);
+/** Named schemas (`.meta({ id })`), shared by the operations that answer with them. */
+type Components = Record<string, JsonSchema>;
+
+/**
+ * A zod schema as JSON Schema, as it travels: the REST API writes its
+ * answers with JSON.stringify, so a Date is an ISO 8601 string in UTC
+ * (`2026-11-30T12:00:00.000Z`), and a date given as input is read from one.
+ * Schemas with an id go into `components` once, referred to from here.
+ */
+function jsonSchemaOf(schema: z.ZodType, io: "input" | "output", components: Components): JsonSchema {
+  const out = z.toJSONSchema(schema, {
+    io,
+    target: "draft-2020-12",
+    unrepresentable: "any",
+    override: ({ zodSchema, jsonSchema }) => {
+      if (zodSchema._zod.def.type === "date") Object.assign(jsonSchema, { type: "string", format: "date-time" });
+      // z.number().int() says "a safe integer" with two bounds on every count: the type says enough.
+      if (jsonSchema.minimum === Number.MIN_SAFE_INTEGER) delete jsonSchema.minimum;
+      if (jsonSchema.maximum === Number.MAX_SAFE_INTEGER) delete jsonSchema.maximum;
+    },
+  }) as JsonSchema;
   delete out.$schema;
-  return out;
+  const defs = (out.$defs ?? {}) as Record<string, JsonSchema>;
+  delete out.$defs;
+  const refs = <T>(value: T): T => JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', '"#/components/schemas/')) as T;
+  for (const [id, def] of Object.entries(defs)) {
+    // zod names the schemas it must (a recursive one) __schema0, __schema1… in every conversion anew: they cannot be shared.
+    if (id.startsWith("__")) throw new Error(`a recursive schema needs a name (.meta({ id })) to be shared: ${JSON.stringify(def).slice(0, 200)}`);
+    const named = refs(def);
+    if (components[id] && JSON.stringify(components[id]) !== JSON.stringify(named)) throw new Error(`two different schemas are named ${id}`);
+    components[id] = named;
+  }
+  return flatten(refs(out));
 }
 
 /** An intersection of objects (`a.and(b)`) as one object: the fields of both, for parameters and bodies. */
@@ -37,7 +67,7 @@ const problemSchema = {
     title: { type: "string" },
     status: { type: "integer" },
     detail: { type: "string" },
-    code: { type: "string", description: "INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, UNAVAILABLE…" },
+    code: { type: "string", description: "INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, RATE_LIMITED, UNAVAILABLE…" },
     field: { type: "string", description: "The input field the error is about, as a path such as rings[1]" },
     issues: {
       type: "array",
@@ -51,9 +81,15 @@ const problemResponse = (description: string) => ({
   content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
 });
 
-function operationOf(route: ApiRoute) {
+const tooManyRequests = {
+  ...problemResponse("Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address"),
+  headers: { "Retry-After": { description: "Seconds to wait before the next request", schema: { type: "integer", minimum: 1 } } },
+};
+
+function operationOf(route: ApiRoute, components: Components) {
   const schema = inputSchemaOf(route.procedure);
-  const input = schema ? jsonSchemaOf(schema) : { type: "object", properties: {} };
+  const input = schema ? jsonSchemaOf(schema, "input", components) : { type: "object", properties: {} };
+  const output = outputSchemaOf(route.procedure);
   const properties = { ...(input.properties ?? {}) };
   const required = new Set(input.required ?? []);
   const pathParams = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
@@ -103,20 +139,25 @@ function operationOf(route: ApiRoute) {
       ? { requestBody: { required: required.size > 0, content: { "application/json": { schema: bodySchema } } } }
       : {}),
     responses: {
-      [route.creates ? "201" : "200"]: { description: "Done", content: { "application/json": { schema: {} } } },
+      [route.creates ? "201" : "200"]: {
+        description: route.creates ? "Created" : "Done",
+        content: { "application/json": { schema: output ? jsonSchemaOf(output, "output", components) : {} } },
+      },
       "400": problemResponse("Invalid input: the field is named"),
       "401": problemResponse("No token, or an unknown, revoked or expired one"),
       "403": problemResponse("The token's role or rings do not allow this"),
       "404": problemResponse("Not found"),
       "409": problemResponse("Not possible now (the reason says why)"),
+      "429": tooManyRequests,
     },
   };
 }
 
 export function openApiDocument(serverUrl: string) {
   const paths: Record<string, Record<string, unknown>> = {};
+  const components: Components = {};
   for (const route of API_ROUTES) {
-    (paths[route.path] ??= {})[route.method.toLowerCase()] = operationOf(route);
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = operationOf(route, components);
   }
   paths["/audit.csv"] = {
     get: {
@@ -131,6 +172,7 @@ export function openApiDocument(serverUrl: string) {
         "400": problemResponse("Invalid filter"),
         "401": problemResponse("No token, or an unknown, revoked or expired one"),
         "403": problemResponse("A token limited to some rings"),
+        "429": tooManyRequests,
       },
     },
   };
@@ -140,7 +182,7 @@ export function openApiDocument(serverUrl: string) {
       title: "Orchard API",
       version: "1",
       description:
-        "Drive an Orchard console from pipelines: machines, rings and their policies, releases, rollouts, enrollment tokens, users, API tokens and the audit log. Authenticate with an API token (created by an admin in the console) as `Authorization: Bearer orch_a_…`.",
+        "Drive an Orchard console from pipelines: machines, rings and their policies, releases, rollouts, enrollment tokens, users, API tokens and the audit log. Authenticate with an API token (created by an admin in the console) as `Authorization: Bearer orch_a_…`. Answers are JSON: times are ISO 8601 strings in UTC (`2026-11-30T12:00:00.000Z`), and an answer has exactly the fields its schema lists.",
     },
     servers: [{ url: new URL(API_PREFIX, serverUrl).toString() }],
     security: [{ bearer: [] }],
@@ -148,7 +190,7 @@ export function openApiDocument(serverUrl: string) {
     paths,
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API token, orch_a_…" } },
-      schemas: { Problem: problemSchema },
+      schemas: { Problem: problemSchema, ...Object.fromEntries(Object.entries(components).sort(([a], [b]) => a.localeCompare(b))) },
     },
   };
 }

@@ -9,7 +9,7 @@ import { appRouter } from "../trpc/router";
 type AnySchema = z.ZodType;
 
 interface ProcedureDef {
-  _def: { type: "query" | "mutation"; inputs: unknown[]; meta?: { role?: string | null; rings?: RingTarget | readonly RingTarget[] } };
+  _def: { type: "query" | "mutation"; inputs: unknown[]; output?: unknown; meta?: { role?: string | null; rings?: RingTarget | readonly RingTarget[] } };
 }
 
 export function procedureDef(path: string): ProcedureDef | undefined {
@@ -20,6 +20,11 @@ export function procedureDef(path: string): ProcedureDef | undefined {
 export function inputSchemaOf(path: string): AnySchema | null {
   const inputs = procedureDef(path)?._def.inputs ?? [];
   return (inputs.at(-1) as AnySchema | undefined) ?? null;
+}
+
+/** The schema the procedure's answer is checked against (its `.output()`), or null for none. */
+export function outputSchemaOf(path: string): AnySchema | null {
+  return (procedureDef(path)?._def.output as AnySchema | undefined) ?? null;
 }
 
 /** The fields of an input schema: an object's, or those of both sides of an intersection. */

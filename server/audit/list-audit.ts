@@ -20,6 +20,32 @@ export const listAuditInput = auditFilterSchema.extend({
 });
 export type ListAuditInput = z.input<typeof listAuditInput>;
 
+/** One row of the audit log. */
+export const auditRowSchema = z
+  .object({
+    id: z.string(),
+    at: z.date(),
+    /** Who: a user's e-mail, token:<name>, cli:<login>, or the controller. */
+    actorLabel: z.string(),
+    actorId: z.string().nullable(),
+    tokenId: z.string().nullable(),
+    action: z.string(),
+    targetType: z.string(),
+    targetId: z.string().nullable(),
+    reason: z.string().nullable(),
+    /** What the action changed, as it was before and after (any JSON). */
+    before: z.unknown(),
+    after: z.unknown(),
+  })
+  .meta({ id: "AuditRow" });
+
+export const listAuditOutput = z.object({
+  rows: z.array(auditRowSchema),
+  total: z.number().int(),
+  page: z.number().int(),
+  pageSize: z.number().int(),
+});
+
 function whereOf(filter: z.output<typeof auditFilterSchema>): Prisma.AuditLogWhereInput {
   return {
     actorLabel: filter.actor || undefined,

@@ -121,6 +121,9 @@ export function localBackend(): Backend {
   };
 }
 
+/** How often a request refused by the rate limit (429) is sent in all, each after its Retry-After. */
+const RATE_LIMITED_ATTEMPTS = 5;
+
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 /** JSON with its times as Dates again, as the procedures answer locally. */
@@ -135,15 +138,22 @@ export function remoteBackend(server: string, token: string): Backend {
   async function request(method: string, path: string, body?: unknown, query?: URLSearchParams) {
     const url = `${base}${path}${query && [...query.keys()].length ? `?${query}` : ""}`;
     let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (error) {
-      const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
-      throw new CliFailure(problem(503, "UNAVAILABLE", `cannot reach the console at ${server}: ${cause}`));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await fetch(url, {
+          method,
+          headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch (error) {
+        const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
+        throw new CliFailure(problem(503, "UNAVAILABLE", `cannot reach the console at ${server}: ${cause}`));
+      }
+      // Over the token's rate limit nothing was done: wait as the console says, a few times, then give up with its answer.
+      if (res.status !== 429 || attempt === RATE_LIMITED_ATTEMPTS) break;
+      await res.arrayBuffer();
+      const wait = Math.min(Math.max(Number(res.headers.get("retry-after")) || 1, 1), 30);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
     }
     if (!res.ok) {
       const text = await res.text();

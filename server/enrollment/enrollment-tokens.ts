@@ -23,6 +23,11 @@ export const enrollmentTokenSelect = {
   createdBy: { select: { email: true } },
 } satisfies Prisma.EnrollmentTokenSelect;
 
+/** A token as lists show it: its labels as stored (checked by labelsSchema when it was created). */
+function shown(row: Prisma.EnrollmentTokenGetPayload<{ select: typeof enrollmentTokenSelect }>) {
+  return { ...row, labels: (row.labels ?? {}) as Record<string, string> };
+}
+
 export async function createEnrollmentToken(
   db: PrismaClient,
   actor: Actor,
@@ -66,19 +71,20 @@ export async function createEnrollmentToken(
     });
     return created;
   });
-  return { token, record };
+  return { token, record: shown(record) };
 }
 
 export async function listEnrollmentTokens(db: PrismaClient) {
-  return db.enrollmentToken.findMany({
+  const rows = await db.enrollmentToken.findMany({
     orderBy: { createdAt: "desc" },
     select: enrollmentTokenSelect,
     take: 500,
   });
+  return rows.map(shown);
 }
 
 export async function revokeEnrollmentToken(db: PrismaClient, actor: Actor, id: string, clock: Clock = systemClock) {
-  return db.$transaction(async (tx) => {
+  const row = await db.$transaction(async (tx) => {
     const before = await tx.enrollmentToken.findUnique({ where: { id }, select: { id: true, name: true, prefix: true, revokedAt: true } });
     if (!before) throw notFound("enrollment token");
     if (before.revokedAt) return tx.enrollmentToken.findUniqueOrThrow({ where: { id }, select: enrollmentTokenSelect });
@@ -96,4 +102,5 @@ export async function revokeEnrollmentToken(db: PrismaClient, actor: Actor, id: 
     });
     return after;
   });
+  return shown(row);
 }

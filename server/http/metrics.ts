@@ -2,9 +2,11 @@
 // update state; offline, stuck, dark and rolled-back machines per ring;
 // rollouts by state; every rollout under way with its rings' waves and
 // machines per step), the agent protocol's requests by route and status with
-// their latency, webhook deliveries (attempts by outcome; each subscription's
-// queue and the age of its oldest delivery; labelled by the subscription's
-// id, never its URL), and the process (memory, CPU, event-loop lag, GC). Served
+// their latency, the REST API's by method, route template and status with
+// theirs (and its rate limit's refusals), webhook deliveries (attempts by
+// outcome; each subscription's queue and the age of its oldest delivery;
+// labelled by the subscription's id, never its URL), and the process
+// (memory, CPU, event-loop lag, GC). Served
 // only when ORCHARD_METRICS_TOKEN is set, to a scraper that sends it as a
 // bearer token; without it /metrics does not exist.
 //
@@ -25,6 +27,10 @@ import { webhookQueues } from "../webhooks/webhooks";
 export interface ConsoleMetrics {
   /** Counts one answered agent request. */
   agentRequest(route: string, status: number, seconds: number): void;
+  /** Counts one answered REST API request; `route` is its template (`/api/v1/machines/{machineId}`), never a concrete path. */
+  apiRequest(method: string, route: string, status: number, seconds: number): void;
+  /** Counts a REST API request refused by a rate limit: an API token's, or an address's without a valid token. */
+  apiRateLimited(limit: "token" | "address"): void;
   /** Counts one attempt at a webhook delivery by this process. */
   webhookAttempt(subscriptionId: string, outcome: WebhookAttemptOutcome): void;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
@@ -45,6 +51,9 @@ const ROUTES = new Set(["POST /enroll", "POST /checkin", "POST /events", "POST /
 
 /** What a scrape reads from the database: the fleet, and each webhook subscription's queue. */
 type Figures = FleetFigures & { webhooks: Awaited<ReturnType<typeof webhookQueues>> };
+
+/** The REST API's methods, so that an odd one cannot add a label value (its routes are templates already). */
+const API_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
 interface FleetRead {
   figures: Figures | null;
@@ -91,6 +100,27 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+
+  const apiRequests = new Counter({
+    name: "orchard_api_requests_total",
+    help: "REST API (/api/v1) requests answered, by method, route template and HTTP status.",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+  });
+  const apiDuration = new Histogram({
+    name: "orchard_api_request_duration_seconds",
+    help: "Time to answer a REST API request, by method and route template.",
+    labelNames: ["method", "route"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const apiRateLimited = new Counter({
+    name: "orchard_api_rate_limited_total",
+    help: "REST API requests refused with 429 by a rate limit: an API token's (ORCHARD_API_RATE_LIMIT) or an address's without a valid token (ORCHARD_API_RATE_PER_ADDRESS).",
+    labelNames: ["limit"] as const,
+    registers: [registry],
+  });
+  for (const limit of ["token", "address"] as const) apiRateLimited.inc({ limit }, 0);
 
   const fleet = cachedFleet(options);
   /** A gauge set from the fleet's figures at each scrape; none of its series when they could not be read. */
@@ -228,6 +258,14 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
     },
     webhookAttempt(subscriptionId, outcome) {
       attempts.inc({ subscription: subscriptionId, outcome });
+    },
+    apiRequest(method, route, status, seconds) {
+      const known = API_METHODS.has(method) ? method : "other";
+      apiRequests.inc({ method: known, route, status: String(status) });
+      apiDuration.observe({ method: known, route }, seconds);
+    },
+    apiRateLimited(limit) {
+      apiRateLimited.inc({ limit });
     },
     async handle(req, res) {
       req.resume();

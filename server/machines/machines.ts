@@ -12,7 +12,8 @@ import { domainEvents } from "../events";
 import { answerTo } from "../agents/desired";
 import { explainAnswer } from "../agents/explain";
 import { prismaQuery, readMachineView, readRingView } from "../agents/views";
-import type { Deployment } from "../protocol/v1";
+import type { Deployment, HealthCheck } from "../protocol/v1";
+import type { RollbackTarget } from "../agents/desired";
 import { cohortOf } from "../rollouts/cohort";
 import { rejudgeMachines } from "../rollouts/tracking";
 import { escapeLike } from "../text";
@@ -38,6 +39,11 @@ import {
 export function previousDeploymentOf(deployments: unknown, booted: string | null): Deployment | null {
   if (!Array.isArray(deployments)) return null;
   return (deployments as Deployment[]).find((d) => !d.booted && d.checksum !== booted) ?? null;
+}
+
+/** A machine's labels as stored (checked by labelsSchema on the way in). */
+export function labelsOf(labels: Prisma.JsonValue): Record<string, string> {
+  return labels && typeof labels === "object" && !Array.isArray(labels) ? (labels as Record<string, string>) : {};
 }
 
 /** A machine counts as offline after this many of its check-in intervals of silence. */
@@ -144,6 +150,7 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
     nextCursor: rows.length === query.pageSize ? rows.at(-1)!.machineId : null,
     rows: rows.map(({ ring, ...m }) => ({
       ...m,
+      labels: labelsOf(m.labels),
       ring: ring?.name ?? null,
       online: isOnline(m.lastSeenAt, ring?.checkInIntervalSeconds, now),
     })),
@@ -225,6 +232,11 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
   const ring = machine.ring?.name ?? null;
   return {
     ...rest,
+    // As the check-in stored them (checked by the protocol's schemas), or as an operator's rollback or a revert set it.
+    labels: labelsOf(rest.labels),
+    deployments: Array.isArray(rest.deployments) ? (rest.deployments as unknown as Deployment[]) : [],
+    healthChecks: Array.isArray(rest.healthChecks) ? (rest.healthChecks as unknown as HealthCheck[]) : [],
+    rollbackTo: rest.rollbackTo as unknown as RollbackTarget | null,
     /** What the caller may do to the machine now, and why not. */
     actions: { setLabels: labelsEditable(grant, ring, machine.retiredAt !== null) },
     /** Labels its agent cannot set for itself (a ring's failure domain), with why. */

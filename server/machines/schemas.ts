@@ -1,8 +1,11 @@
 import { z } from "zod";
 import { labelKeySchema, labelsSchema, machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
-import { ringNameSchema } from "../rings/schemas";
-import { HEALTH_STATUSES, UPDATE_STATES } from "../vocabulary";
+import { actionAllowedSchema, ringNameSchema } from "../rings/schemas";
+import { ANSWER_SOURCES } from "../agents/desired";
+import { ANSWER_KINDS, ANSWER_TONES } from "../agents/explain";
+import { AgentEventType, Backend } from "../db/generated/enums";
+import { HEALTH_STATUSES, MACHINE_STEPS, ROLLOUT_STATES, UPDATE_STATES } from "../vocabulary";
 
 export const healthFilterValues = HEALTH_STATUSES;
 export const updateStateFilterValues = UPDATE_STATES;
@@ -123,3 +126,208 @@ export const setLabelsInput = z
   })
   .refine((v) => Object.keys(v.set).length > 0 || v.remove.length > 0, { path: ["set"], message: "set or remove at least one label" });
 export type SetLabelsInput = z.input<typeof setLabelsInput>;
+
+// ---- Answers: each procedure's `.output()`, and the REST API's response schemas (server/api/openapi.ts).
+// Dates are Dates here; the REST API sends them as ISO 8601 strings.
+
+/** A machine's labels as stored: key → value. */
+export const machineLabelsSchema = z.record(z.string(), z.string());
+
+/** A deployment as the agent last reported it (protocol v1 `deployments[]`). */
+export const reportedDeploymentSchema = z.object({
+  checksum: z.string(),
+  ref: z.string(),
+  version: z.string().nullable().optional(),
+  booted: z.boolean(),
+  staged: z.boolean().optional(),
+  pinned: z.boolean().optional(),
+});
+
+/** A health check as the agent last reported it, with its (truncated) output. */
+export const reportedHealthCheckSchema = z.object({
+  name: z.string(),
+  status: z.enum(["pass", "warn", "fail"]),
+  output: z.string().nullable().optional(),
+});
+
+/** Set by a revert or an operator's rollback: boot this previous deployment. */
+export const rollbackTargetSchema = z.object({
+  checksum: z.string(),
+  ref: z.string().nullable(),
+  version: z.string().nullable(),
+  reason: z.string(),
+  /** Stay there until an operator releases the machine, or move on once booted. */
+  hold: z.boolean(),
+});
+
+/** A row of the machines table. */
+export const machineRowSchema = z
+  .object({
+    machineId: z.string(),
+    hostname: z.string(),
+    backend: z.enum(Backend),
+    agentVersion: z.string(),
+    labels: machineLabelsSchema,
+    lastSeenAt: z.date().nullable(),
+    enrolledAt: z.date(),
+    bootedVersion: z.string().nullable(),
+    bootedChecksum: z.string().nullable(),
+    bootedRef: z.string().nullable(),
+    updateState: z.enum(UPDATE_STATES),
+    /** 0 to 1 while downloading, as the agent reports it. */
+    updateProgress: z.number().nullable(),
+    healthStatus: z.enum(HEALTH_STATUSES),
+    ring: z.string().nullable(),
+    /** Checked in within three of its ring's check-in intervals. */
+    online: z.boolean(),
+  })
+  .meta({ id: "MachineRow" });
+
+export const machineListOutput = z.object({
+  total: z.number().int(),
+  page: z.number().int(),
+  pageSize: z.number().int(),
+  /** The `cursor` of the next page, or null on the last one. */
+  nextCursor: z.string().nullable(),
+  rows: z.array(machineRowSchema),
+});
+
+const desiredSchema = z.object({
+  ref: z.string(),
+  checksum: z.string(),
+  version: z.string().nullable(),
+  reason: z.string(),
+  allowDowngrade: z.boolean().optional(),
+});
+const directiveSchema = z.object({ checksum: z.string(), reason: z.string() }).nullable();
+
+/** The console's answer to the machine now, as its agent gets it, and in words. */
+export const machineAnswerSchema = z.object({
+  kind: z.enum(ANSWER_KINDS),
+  tone: z.enum(ANSWER_TONES),
+  title: z.string(),
+  detail: z.string(),
+  rolloutId: z.string().nullable(),
+  action: z.enum(["none", "update", "rollback"]),
+  desired: desiredSchema.nullable(),
+  hold: directiveSchema,
+  cancel: directiveSchema,
+});
+
+/** One machine: the row's facts, its deployments, health checks, update error, recent events and rollouts, and its answer. */
+export const machineDetailSchema = machineRowSchema
+  .omit({ ring: true })
+  .extend({
+    osId: z.string().nullable(),
+    osVersionId: z.string().nullable(),
+    osArch: z.string().nullable(),
+    bootId: z.string().nullable(),
+    /** Check-ins since the machine last enrolled (its agent's seq). */
+    lastSeq: z.number().int(),
+    deployments: z.array(reportedDeploymentSchema),
+    updateTarget: z.string().nullable(),
+    updateError: z.string().nullable(),
+    updateStateSince: z.date().nullable(),
+    healthChecks: z.array(reportedHealthCheckSchema),
+    retiredAt: z.date().nullable(),
+    reenrollAllowedUntil: z.date().nullable(),
+    pinnedAt: z.date().nullable(),
+    pinAllowsDowngrade: z.boolean(),
+    pinnedRelease: z
+      .object({ version: z.string(), checksum: z.string(), quarantinedAt: z.date().nullable(), branch: z.object({ ref: z.string() }) })
+      .nullable(),
+    rollbackTo: rollbackTargetSchema.nullable(),
+    ring: z
+      .object({
+        name: z.string(),
+        checkInIntervalSeconds: z.number().int(),
+        branch: z.object({ ref: z.string() }),
+        currentRelease: z.object({ version: z.string(), checksum: z.string() }).nullable(),
+      })
+      .nullable(),
+    rebootLease: z.object({ acquiredAt: z.date(), expiresAt: z.date() }).nullable(),
+    /** Its last rollouts, newest first (waves numbered from 1). */
+    rollouts: z.array(
+      z.object({
+        wave: z.number().int(),
+        step: z.enum(MACHINE_STEPS),
+        assignedAt: z.date(),
+        finishedAt: z.date().nullable(),
+        previousVersion: z.string().nullable(),
+        detail: z.string().nullable(),
+        rollout: z.object({ id: z.string(), state: z.enum(ROLLOUT_STATES), release: z.object({ version: z.string() }) }),
+      }),
+    ),
+    tokens: z.array(z.object({ prefix: z.string(), createdAt: z.date(), lastUsedAt: z.date().nullable(), revokedAt: z.date().nullable() })),
+    events: z.array(
+      z.object({
+        eventId: z.string(),
+        type: z.enum(AgentEventType),
+        at: z.date(),
+        receivedAt: z.date(),
+        checksum: z.string().nullable(),
+        detail: z.string().nullable(),
+      }),
+    ),
+    /** It proves itself with a key when it enrolls again (protocol v1.1). */
+    hasKey: z.boolean(),
+    /** What a rollback would boot (null: nothing to go back to). */
+    previousDeployment: reportedDeploymentSchema.nullable(),
+    answer: machineAnswerSchema,
+    /** What the caller may do to the machine now, and why not. */
+    actions: z.object({ setLabels: actionAllowedSchema }),
+    /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
+    reservedLabels: z.array(z.object({ key: z.string(), why: z.string() })),
+  })
+  .meta({ id: "Machine" });
+
+const timelineEntry = <S extends string, F extends z.ZodRawShape>(source: S, fields: F) =>
+  z.object({
+    /** The entry's place in the timeline; as `cursor`, it asks for the entries older than this one. */
+    key: z.string(),
+    at: z.date(),
+    source: z.literal(source),
+    kind: z.string(),
+    ...fields,
+  });
+
+export const timelineItemSchema = z.discriminatedUnion("source", [
+  timelineEntry("state", { before: z.string().nullable(), after: z.string().nullable(), detail: z.string().nullable() }),
+  timelineEntry("event", { detail: z.string().nullable(), checksum: z.string().nullable(), agentTime: z.date() }),
+  timelineEntry("rollout", { rolloutId: z.string(), release: z.string(), wave: z.number().int(), detail: z.string().nullable() }),
+  timelineEntry("operator", { actor: z.string(), reason: z.string().nullable(), before: z.unknown(), after: z.unknown() }),
+]);
+export type TimelineItem = z.output<typeof timelineItemSchema>;
+
+export const machineTimelineOutput = z.object({
+  checkins: z.object({ enrolledAt: z.date(), lastSeenAt: z.date().nullable(), count: z.number().int() }),
+  /** Newest first. */
+  items: z.array(timelineItemSchema),
+  /** The cursor of the next, older page; null when nothing is older. */
+  nextCursor: z.string().nullable(),
+});
+
+/** What one machine's action did. */
+export const machineActionOutputs = {
+  pin: z.object({ machineId: z.string(), pinned: z.string() }),
+  unpin: z.object({ machineId: z.string(), pinned: z.null() }),
+  rollback: z.object({ machineId: z.string(), rollbackTo: rollbackTargetSchema }),
+  retire: z.object({ machineId: z.string(), retired: z.boolean() }),
+  setLabels: z.object({ machineId: z.string(), labels: machineLabelsSchema }),
+  allowReenroll: z.object({ machineId: z.string(), reenrollAllowedUntil: z.date() }),
+  move: z.object({ moved: z.number().int() }),
+  pinMany: z.object({ count: z.number().int(), pinned: z.string() }),
+  /** unpinMany, rollbackMany */
+  many: z.object({ count: z.number().int() }),
+};
+
+export const unpinPreviewOutput = z.object({
+  machineId: z.string(),
+  ring: z.string().nullable(),
+  /** Where its answer would come from: its pin, a rollback, a rollout, its ring, or nothing. */
+  follows: z.enum(ANSWER_SOURCES),
+  action: z.enum(["none", "update", "rollback"]),
+  desired: z.object({ version: z.string().nullable(), checksum: z.string(), reason: z.string() }).nullable(),
+  /** Its agent would refuse this as a downgrade unless the unpin allows it. */
+  downgrade: z.object({ from: z.string(), to: z.string().nullable() }).nullable(),
+});

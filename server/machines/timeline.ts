@@ -29,16 +29,7 @@
 import { z } from "zod";
 import type { Prisma, PrismaClient } from "../db/client";
 import { notFound } from "../errors";
-
-export type TimelineItem = (
-  | { at: Date; source: "state"; kind: string; before: string | null; after: string | null; detail: string | null }
-  | { at: Date; source: "event"; kind: string; detail: string | null; checksum: string | null; agentTime: Date }
-  | { at: Date; source: "rollout"; kind: string; rolloutId: string; release: string; wave: number; detail: string | null }
-  | { at: Date; source: "operator"; kind: string; actor: string; reason: string | null; before: unknown; after: unknown }
-) & {
-  /** The entry's place in the timeline; as `cursor`, it asks for the entries older than this one. */
-  key: string;
-};
+import type { TimelineItem } from "./schemas";
 
 /** Sources of entries, in their order at one time. */
 const RANKS = ["state", "event", "finished", "assigned", "operator"] as const;

@@ -3,6 +3,7 @@
 // more member and one more reader (readers.ts).
 import { z } from "zod";
 import { refSchema } from "../protocol/v1";
+import { RELEASE_SOURCE_KINDS } from "../vocabulary";
 import { checkOciFields, ociSourceFields } from "./oci";
 
 export const sourceNameSchema = z
@@ -106,3 +107,56 @@ export const syncSourcesInput = z.object({
 });
 
 export const listSourcesInput = z.object({ branch: refSchema.optional() });
+
+// ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
+
+/** A source's config as it is shown: an OCI source's password never, only whether it has one (public keys are not secret). */
+export const publicSourceConfigSchema = z.discriminatedUnion("kind", [
+  ostreeConfigSchema,
+  ociSourceFields.omit({ password: true }).extend({ kind: z.literal("oci"), hasPassword: z.boolean() }),
+]);
+
+/** A release source as it is shown: its public config, the key summarised, and how its passes go. */
+export const releaseSourceSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    kind: z.enum(RELEASE_SOURCE_KINDS),
+    /** The branch (ref) whose releases it brings. */
+    branch: z.string(),
+    config: publicSourceConfigSchema,
+    /** The repository's or the registry's URL. */
+    url: z.string().nullable(),
+    ref: z.string().nullable(),
+    /** The kind of key and its first characters. */
+    key: z.object({ type: z.enum(["ed25519", "gpg", "cosign"]), summary: z.string() }).nullable(),
+    pollIntervalSeconds: z.number().int(),
+    enabled: z.boolean(),
+    lastSyncAt: z.date().nullable(),
+    /** The last pass that worked. */
+    lastSuccessAt: z.date().nullable(),
+    /** Why the last pass failed; null after one that worked. */
+    lastError: z.string().nullable(),
+    consecutiveFailures: z.number().int(),
+    /** When the next pass is due. */
+    nextAttemptAt: z.date(),
+    /** A pass is under way (in some console process) until then. */
+    leaseUntil: z.date().nullable(),
+    /** A pass is under way now. */
+    syncing: z.boolean(),
+    /** Releases it brought. */
+    releases: z.number().int(),
+    createdBy: z.string(),
+    createdAt: z.date(),
+    updatedAt: z.date(),
+  })
+  .meta({ id: "ReleaseSource" });
+
+export const sourceListOutput = z.array(releaseSourceSchema);
+
+export const removeSourceOutput = z.object({ source: z.string(), removed: z.boolean(), /** Its releases stay. */ releasesKept: z.number().int() });
+
+/** What each pass did: the releases it created, or why it failed, and when the next is due. */
+export const syncSourcesOutput = z.array(
+  z.object({ source: z.string(), ok: z.boolean(), created: z.array(z.string()), error: z.string().nullable(), nextAttemptAt: z.date().nullable() }),
+);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { checksumSchema, refSchema } from "../protocol/v1";
+import { ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
 
 export const versionSchema = z
   .string()
@@ -60,3 +61,94 @@ export type UnblockPathInput = z.infer<typeof unblockPathInput>;
 
 /** A branch's update graph: its releases in order, floors, blocked paths, and who runs what. */
 export const updateGraphInput = z.object({ ref: refSchema });
+
+// ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
+
+/** A release: a version of a branch's commit, where it came from, its signature, and its quarantine. */
+export const releaseSchema = z
+  .object({
+    id: z.string(),
+    version: z.string(),
+    checksum: z.string(),
+    notes: z.string().nullable(),
+    createdAt: z.date(),
+    branch: z.object({ ref: z.string() }),
+    /** Set by the emergency brake: no machine is sent to it. */
+    quarantinedAt: z.date().nullable(),
+    quarantineReason: z.string().nullable(),
+    /** When its source built it (the commit's or image's time); null for one added by hand. */
+    builtAt: z.date().nullable(),
+    /** The commit's subject. */
+    subject: z.string().nullable(),
+    /** Its signature as its source's key judged it. */
+    signatureState: z.enum(SIGNATURE_STATES),
+    signatureReason: z.string().nullable(),
+    /** The release source it came from; null for one added by hand. */
+    source: z.object({ name: z.string() }).nullable(),
+  })
+  .meta({ id: "Release" });
+
+/** What the one rule (server/releases/sendable.ts) says of sending a release to machines. */
+const sendableFields = {
+  sendable: z.boolean(),
+  /** Why it may not be sent, when it may not. */
+  unsendableReason: z.string().nullable(),
+};
+
+export const releaseListOutput = z.array(releaseSchema.extend(sendableFields));
+
+export const releasePageOutput = z.object({
+  rows: z.array(
+    releaseSchema.extend({
+      ...sendableFields,
+      /** The rings whose current release it is. */
+      currentFor: z.array(z.object({ name: z.string() })),
+      /** Machines that booted it. */
+      bootedMachines: z.number().int(),
+      /** Its rollouts under way. */
+      activeRollouts: z.number().int(),
+    }),
+  ),
+  total: z.number().int(),
+  page: z.number().int(),
+  pageSize: z.number().int(),
+});
+
+export const releaseDetailOutput = releaseSchema.extend({
+  ...sendableFields,
+  /** The commit's body. */
+  body: z.string().nullable(),
+  /** What the source says of it (the commit's metadata, the image's labels), as it said it. */
+  metadata: z.unknown(),
+  currentFor: z.array(z.object({ name: z.string() })),
+  rollouts: z.array(z.object({ id: z.string(), state: z.enum(ROLLOUT_STATES), createdAt: z.date(), finishedAt: z.date().nullable() })),
+});
+
+export const branchesOutput = z.array(
+  z.object({ ref: z.string(), createdAt: z.date(), /** Rings that follow it. */ rings: z.number().int(), /** Its releases. */ releases: z.number().int() }),
+);
+
+export const setFloorOutput = z.object({ ref: z.string(), version: z.string(), floor: z.boolean(), /** Why it is a floor. */ reason: z.string().nullable() });
+
+export const blockPathOutput = z.object({ ref: z.string(), from: z.array(z.string()), to: z.string(), /** Paths newly blocked. */ blocked: z.number().int() });
+
+export const unblockPathOutput = z.object({ ref: z.string(), from: z.array(z.string()), to: z.string(), /** Paths unblocked. */ unblocked: z.number().int() });
+
+/** A branch's update graph: its releases oldest first with floors, its blocked paths, and its rings' machines on each release. */
+export const updateGraphOutput = z.object({
+  ref: z.string(),
+  rings: z.array(z.object({ name: z.string(), currentRelease: z.string().nullable() })),
+  releases: z.array(
+    z.object({
+      version: z.string(),
+      checksum: z.string(),
+      floor: z.boolean(),
+      floorReason: z.string().nullable(),
+      quarantined: z.boolean(),
+      createdAt: z.date(),
+      /** Machines running it, by ring name. */
+      machines: z.record(z.string(), z.number().int()),
+    }),
+  ),
+  blocked: z.array(z.object({ from: z.string(), to: z.string(), reason: z.string().nullable(), createdAt: z.date() })),
+});

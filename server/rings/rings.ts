@@ -10,6 +10,7 @@ import { ringNameWhere } from "../auth/scope";
 import { domainEvents } from "../events";
 import { ensureBranch } from "../releases/releases";
 import { cohortOf } from "../rollouts/cohort";
+import type { MaintenanceWindow } from "../rollouts/windows";
 import {
   type CreateRingInput,
   createRingInput,
@@ -46,6 +47,11 @@ export const ringSelect = {
   branch: { select: { ref: true } },
   currentRelease: { select: { version: true, checksum: true, createdAt: true } },
 } satisfies Prisma.RingSelect;
+
+/** A ring as the console shows it: its policy's JSON columns as they were checked when written (ringPolicySchema). */
+function shown<R extends Prisma.RingGetPayload<{ select: typeof ringSelect }>>(ring: R) {
+  return { ...ring, maintenanceWindows: ring.maintenanceWindows as MaintenanceWindow[], blackoutDates: ring.blackoutDates as string[] };
+}
 
 /** Serialises changes to the rings' order (create, reorder, remove) so positions stay 0, 1, 2… */
 async function lockRingOrder(tx: Prisma.TransactionClient) {
@@ -98,7 +104,7 @@ export async function createRing(db: PrismaClient, actor: Actor, input: CreateRi
     return created;
   });
   domainEvents.emit("ringChanged", ring.id);
-  return ring;
+  return shown(ring);
 }
 
 /** Whether an action on a ring is possible now, and why not (in an operator's words). */
@@ -161,14 +167,14 @@ export async function listRings(db: PrismaClient, scope: readonly string[] | nul
             moveDown: index === total - 1 ? no("it is the last ring already") : yes,
             remove: blocked ? no(blocked) : yes,
           };
-    return { ...r, machines, actions };
+    return { ...shown(r), machines, actions };
   });
 }
 
 export async function getRingByName(db: PrismaClient | Prisma.TransactionClient, name: string) {
   const ring = await db.ring.findUnique({ where: { name }, select: ringSelect });
   if (!ring) throw notFound(`ring ${name}`);
-  return ring;
+  return shown(ring);
 }
 
 export async function setRingRelease(db: PrismaClient, actor: Actor, input: SetRingReleaseInput) {
@@ -203,7 +209,7 @@ export async function setRingRelease(db: PrismaClient, actor: Actor, input: SetR
     return updated;
   });
   domainEvents.emit("ringChanged", ring.id);
-  return ring;
+  return shown(ring);
 }
 
 export async function updateRingPolicy(db: PrismaClient, actor: Actor, input: UpdateRingPolicyInput) {
@@ -223,7 +229,7 @@ export async function updateRingPolicy(db: PrismaClient, actor: Actor, input: Up
     return updated;
   });
   domainEvents.emit("ringChanged", ring.id);
-  return ring;
+  return shown(ring);
 }
 
 /** Reshuffles the ring's cohorts: a new seed, so other machines go first in its next rollouts. */

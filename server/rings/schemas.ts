@@ -2,6 +2,7 @@ import { z } from "zod";
 import { labelKeySchema, refSchema } from "../protocol/v1";
 import { blackoutDateSchema, maintenanceWindowSchema, timeZoneSchema } from "../rollouts/windows";
 import { versionSchema } from "../releases/schemas";
+import { UPDATE_STATES } from "../vocabulary";
 
 export const ringNameSchema = z
   .string()
@@ -80,3 +81,75 @@ export const removeRingInput = z.object({
   reason: z.string().max(500).optional(),
 });
 export type RemoveRingInput = z.infer<typeof removeRingInput>;
+
+// ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
+
+/** Whether an action is possible now for the caller, and why not (in an operator's words): the console shows it as it is. */
+export const actionAllowedSchema = z.object({ allowed: z.boolean(), why: z.string().nullable() }).meta({ id: "ActionAllowed" });
+
+/** A ring with its branch, current release and policy. */
+export const ringSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    /** Its place in the order of rings, from 0. */
+    position: z.number().int(),
+    rebootSlots: z.number().int(),
+    rebootLeaseSeconds: z.number().int(),
+    checkInIntervalSeconds: z.number().int(),
+    timeZone: z.string(),
+    maintenanceWindows: z.array(maintenanceWindowSchema),
+    blackoutDates: z.array(z.string()),
+    failureDomainLabel: z.string().nullable(),
+    /** Where its machines' cohorts come from (a reshuffle draws a new one). */
+    cohortSeed: z.string(),
+    updatedAt: z.date(),
+    branch: z.object({ ref: z.string() }),
+    currentRelease: z.object({ version: z.string(), checksum: z.string(), createdAt: z.date() }).nullable(),
+  })
+  .meta({ id: "Ring" });
+
+export const ringListOutput = z.array(
+  ringSchema.extend({
+    /** Machines in the ring (not retired). */
+    machines: z.number().int(),
+    /** What the caller may do to the ring now (rename, reorder and remove are for callers on every ring). */
+    actions: z.object({ rename: actionAllowedSchema, moveUp: actionAllowedSchema, moveDown: actionAllowedSchema, remove: actionAllowedSchema }),
+  }),
+);
+
+export const renameRingOutput = z.object({
+  ring: z.string(),
+  previousName: z.string(),
+  /** Users and API tokens whose ring scope named it, now naming the new name. */
+  usersRescoped: z.number().int(),
+  apiTokensRescoped: z.number().int(),
+  warnings: z.array(z.string()),
+});
+
+/** The rollout order after the change. */
+export const reorderRingsOutput = z.object({ order: z.array(z.string()), changed: z.boolean() });
+
+export const removeRingOutput = z.object({
+  ring: z.string(),
+  removed: z.boolean(),
+  enrollmentTokensRevoked: z.number().int(),
+  usersRescoped: z.number().int(),
+  apiTokensRescoped: z.number().int(),
+  warnings: z.array(z.string()),
+});
+
+export const reshuffleRingOutput = z.object({ ring: z.string(), reshuffled: z.boolean() });
+
+/** Who holds each reboot slot, since when, until when. */
+export const rebootLeasesOutput = z.array(
+  z.object({
+    domain: z.string().nullable(),
+    acquiredAt: z.date(),
+    expiresAt: z.date(),
+    ring: z.object({ name: z.string(), rebootSlots: z.number().int(), failureDomainLabel: z.string().nullable() }).nullable(),
+    machine: z.object({ machineId: z.string(), hostname: z.string(), updateState: z.enum(UPDATE_STATES), lastSeenAt: z.date().nullable() }),
+  }),
+);
+
+export const forceReleaseLeaseOutput = z.object({ machineId: z.string(), released: z.boolean() });

@@ -955,6 +955,10 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
     const waves = wavesOf({ singleFirst: r.singleFirst, percents: r.percents as number[] });
     return {
       ...r,
+      // As the start wrote them (checked by rolloutPlanInput).
+      percents: r.percents as number[],
+      forceFirst: r.forceFirst as Selector,
+      exclude: r.exclude as Selector,
       currentWave: currentWaveOf(openWave),
       machines: counted.machines,
       steps: counted.steps,

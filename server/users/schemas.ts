@@ -1,5 +1,6 @@
 // Users' zod schemas, shared by the domain, the tRPC procedures and the forms.
 import { z } from "zod";
+import { PRINCIPAL_KINDS } from "../auth/principal";
 import { ringNameSchema } from "../rings/schemas";
 
 export const roles = ["viewer", "operator", "admin"] as const;
@@ -65,3 +66,58 @@ export const removeUserInput = z.object({
   reason: z.string().max(500).optional(),
 });
 export type RemoveUserInput = z.input<typeof removeUserInput>;
+
+// ---- Answers: each procedure's `.output()`, and the REST API's response schemas.
+
+/** Who calls: a console user, an API token, or the local command line, with the grant it holds. */
+export const principalSchema = z
+  .object({
+    kind: z.enum(PRINCIPAL_KINDS),
+    /** The user's or the token's id. */
+    id: z.string(),
+    /** The user's e-mail, the token's name, or the login of the person running the command line. */
+    name: z.string(),
+    role: roleSchema,
+    /** The rings the role holds on; null: every ring. */
+    rings: z.array(z.string()).readonly().nullable(),
+  })
+  .meta({ id: "Principal" });
+
+export const signInMethods = ["password", "sso"] as const;
+
+export const userSchema = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    name: z.string().nullable(),
+    role: roleSchema,
+    /** Its rings; null: every ring. */
+    rings: z.array(z.string()).nullable(),
+    /** With a password, or through single sign-on. */
+    signsInWith: z.enum(signInMethods),
+    disabledAt: z.date().nullable(),
+    lastSignInAt: z.date().nullable(),
+    createdAt: z.date(),
+  })
+  .meta({ id: "User" });
+
+export const userListOutput = z.array(userSchema);
+
+export const createUserOutput = z.object({
+  user: userSchema,
+  /** The generated password, shown this once; null when the request gave one. */
+  password: z.string().nullable(),
+});
+
+export const removeUserOutput = z.object({ email: z.string() });
+
+/** How people sign in to this console, and whether an admin may create a user here (and why not). */
+export const signInMethodsOutput = z
+  .object({
+    /** Sign-in with a password (ORCHARD_LOCAL_SIGN_IN). */
+    passwords: z.boolean(),
+    /** What the sign-in page calls the identity provider; null without single sign-on. */
+    sso: z.string().nullable(),
+    newUsers: z.object({ allowed: z.boolean(), /** Why not, when not. */ why: z.string().nullable() }),
+  })
+  .meta({ id: "SignInMethods" });

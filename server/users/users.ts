@@ -71,7 +71,7 @@ function whyNoNewUsers(policy: SignInPolicy): string | null {
  * provider's subject, never by e-mail, and their role comes from their groups
  * at every sign-in (server/users/sso.ts).
  */
-export function signInMethods(policy: SignInPolicy) {
+export function readSignInMethods(policy: SignInPolicy) {
   const why = whyNoNewUsers(policy);
   return { passwords: policy.passwords, sso: policy.sso, newUsers: { allowed: why === null, why } };
 }

@@ -11,7 +11,7 @@ import { systemClock } from "../clock";
 import type { Prisma, PrismaClient } from "../db/client";
 import { AppError, invalid } from "../errors";
 import { isSealed, type SecretBox } from "../secret-box";
-import { WEBHOOK_TEST_KIND } from "../vocabulary";
+import { WEBHOOK_TEST_KIND, type WebhookDeliveryState } from "../vocabulary";
 import { resolveTarget } from "./addresses";
 import { messageBody, newMessageId } from "./outbox";
 import {
@@ -61,7 +61,7 @@ export async function listWebhooks(db: PrismaClient) {
     db.webhookDelivery.groupBy({ by: ["subscriptionId"], where: { subscriptionId: { in: ids }, state: "pending" }, _count: { _all: true } }),
     db.webhookDelivery.groupBy({ by: ["subscriptionId"], where: { subscriptionId: { in: ids }, state: "failed" }, _count: { _all: true } }),
     // The newest delivery of each, through its (subscription_id, created_at) index.
-    db.$queryRaw<{ subscription_id: string; state: string; kind: string; created_at: Date; status: number | null }[]>`
+    db.$queryRaw<{ subscription_id: string; state: WebhookDeliveryState; kind: string; created_at: Date; status: number | null }[]>`
       SELECT s.id AS subscription_id, d.state::text AS state, d.kind, d.created_at,
              (SELECT a.status FROM webhook_attempts a WHERE a.delivery_id = d.id ORDER BY a.at DESC LIMIT 1) AS status
         FROM unnest(${ids}::text[]) AS s(id)

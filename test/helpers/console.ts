@@ -46,6 +46,8 @@ export async function startTestConsole(
     // Simulated agents here poll far faster than real ones; limits have tests of their own.
     ORCHARD_AGENT_RATE_PER_TOKEN: "0",
     ORCHARD_SIGNIN_RATE_PER_ADDRESS: "0",
+    ORCHARD_API_RATE_LIMIT: "0",
+    ORCHARD_API_RATE_PER_ADDRESS: "0",
     DATABASE_URL: databaseUrl,
     ...env,
   });

@@ -7,6 +7,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
 import { fleetSummary } from "../../server/dashboard/dashboard";
 import { NO_RING } from "../../server/dashboard/fleet-figures";
@@ -54,6 +55,37 @@ describe("metrics", () => {
     expect(text).toMatch(/orchard_agent_request_duration_seconds_count\{route="POST \/checkin"\} 2/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
     expect(text).not.toContain(enrolled.body.token);
+  });
+
+  it("counts REST API requests by method, route template and status, with their latency, and never names a machine", async () => {
+    const machineId = "api-metrics-7f3a";
+    const enrolled = await call(app.url, "POST", "/enroll", { token: await enrollmentToken(app), body: enrollBody(machineId) });
+    expect(enrolled.status).toBe(201);
+    const token = (await createApiToken(app.db.prisma, cliActor, { name: "metrics-reader", role: "viewer" })).token;
+    const get = (path: string, bearer: string | null = token) =>
+      fetch(`${app.url}/api/v1${path}`, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+    expect((await get(`/machines/${machineId}`)).status).toBe(200);
+    expect((await get(`/machines/${machineId}/timeline`)).status).toBe(200);
+    expect((await get("/machines/no-such-machine-9c2e")).status).toBe(404);
+    expect((await get(`/machines/${machineId}`, null)).status).toBe(401);
+    expect((await fetch(`${app.url}/api/v1/machines/${machineId}`, { method: "PUT", headers: { authorization: `Bearer ${token}` } })).status).toBe(405);
+    expect((await get("/nowhere/at-all")).status).toBe(404);
+
+    const text = await (await scrape(app.url, METRICS_TOKEN)).text();
+    const m = parseScrape(text);
+    const requests = (method: string, route: string, status: string) => valueOf(m, "orchard_api_requests_total", { method, route, status });
+    expect(requests("GET", "/api/v1/machines/{machineId}", "200")).toBe(1);
+    expect(requests("GET", "/api/v1/machines/{machineId}", "404")).toBe(1);
+    expect(requests("GET", "/api/v1/machines/{machineId}", "401")).toBe(1);
+    expect(requests("PUT", "/api/v1/machines/{machineId}", "405")).toBe(1);
+    expect(requests("GET", "/api/v1/machines/{machineId}/timeline", "200")).toBe(1);
+    // A path that is no route does not make a label of its own.
+    expect(requests("GET", "other", "404")).toBe(1);
+    expect(valueOf(m, "orchard_api_request_duration_seconds_count", { method: "GET", route: "/api/v1/machines/{machineId}" })).toBe(3);
+    expect(valueOf(m, "orchard_api_rate_limited_total", { limit: "token" })).toBe(0);
+    // Routes are templates: no machine's id, nor any path as it was asked.
+    for (const concrete of [machineId, "no-such-machine-9c2e", "nowhere"]) expect(text).not.toContain(concrete);
+    for (const series of seriesOf(m, "orchard_api_requests_total")) expect(series.labels.route).toMatch(/^(\/api\/v1(\/[a-z.-]+|\/\{\w+\})+|other)$/);
   });
 
   it("has no /metrics without a configured token", async () => {

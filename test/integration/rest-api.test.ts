@@ -4,7 +4,9 @@
 // rollout; and every route of the document × {no token, revoked, expired,
 // viewer, operator of other rings, operator, admin} is refused or allowed as
 // the procedure's role and ring scope say, the database unchanged after each
-// refusal.
+// refusal. Every answer the client gets is checked against the document's
+// response schema (test/helpers/answer-check.ts), and every operation the
+// document describes gets a real answer checked.
 import { readFileSync } from "node:fs";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import createClient from "openapi-fetch";
@@ -13,19 +15,22 @@ import { generatedApiFiles } from "../../scripts/api-types";
 import { createApiToken } from "../../server/api-tokens/api-tokens";
 import type { paths } from "../../server/api/generated/api";
 import { API_ROUTES, NOT_IN_API } from "../../server/api/routes";
-import { procedureDef } from "../../server/api/schema";
+import { outputSchemaOf, procedureDef } from "../../server/api/schema";
 import { cliActor } from "../../server/audit/audit";
 import type { RingTarget } from "../../server/auth/scope";
 import { appRouter } from "../../server/trpc/router";
 import { roleAtLeast } from "../../server/users/users";
 import type { Role } from "../../server/vocabulary";
 import { hex } from "../helpers/agent-http";
+import { answerChecker, type OpenApi, watchDroppedFields } from "../helpers/answer-check";
 import { startTestConsole, type TestConsole } from "../helpers/console";
 import { databaseFingerprint } from "../helpers/db-fingerprint";
 import { REF, SimFleet, type SimMachine } from "../helpers/sim-machines";
 
 let app: TestConsole;
 let sims: SimFleet;
+let answers: ReturnType<typeof answerChecker>;
+let drops: ReturnType<typeof watchDroppedFields>;
 const tokens = {} as Record<"admin" | "operator" | "viewer" | "otherRings" | "revoked" | "expired", string>;
 const fleet: Record<string, SimMachine[]> = {};
 
@@ -34,7 +39,11 @@ async function token(name: string, role: Role, rings?: string[]) {
 }
 
 beforeAll(async () => {
-  app = await startTestConsole({}, { controller: false });
+  // Webhooks to 127.0.0.1: a subscription is created (and its test event sent) against a port nobody answers.
+  app = await startTestConsole({ ORCHARD_WEBHOOKS_ALLOW_PRIVATE: "true" }, { controller: false });
+  answers = answerChecker((await (await fetch(`${app.url}/api/v1/openapi.json`)).json()) as OpenApi);
+  // The console runs in this process: its procedures' output checks report any field a schema drops.
+  drops = watchDroppedFields(appRouter._def.procedures as never);
   sims = new SimFleet(app);
   tokens.admin = await token("pipeline-admin", "admin");
   tokens.operator = await token("pipeline", "operator");
@@ -56,8 +65,18 @@ afterAll(async () => {
   await app?.stop();
 });
 
+/** The generated client, every success answer checked against the document's schema for it. */
 function client(bearer: string) {
-  return createClient<paths>({ baseUrl: `${app.url}/api/v1`, headers: { authorization: `Bearer ${bearer}` } });
+  const api = createClient<paths>({ baseUrl: `${app.url}/api/v1`, headers: { authorization: `Bearer ${bearer}` } });
+  api.use({
+    async onResponse({ request, response, schemaPath }) {
+      if (response.ok && response.headers.get("content-type")?.startsWith("application/json")) {
+        answers.check(request.method, schemaPath, response.status, await response.clone().json());
+      }
+      return response;
+    },
+  });
+  return api;
 }
 
 describe("the OpenAPI document", () => {
@@ -102,8 +121,8 @@ describe("a pipeline through the generated client", () => {
     const again = await api.POST("/rollouts", { body: plan, params: { header: headers } });
     expect(again.response.status).toBe(201);
     expect(again.response.headers.get("idempotent-replayed")).toBe("true");
-    const rolloutId = (first.data as { id: string }).id;
-    expect((again.data as { id: string }).id).toBe(rolloutId);
+    const rolloutId = first.data!.id;
+    expect(again.data!.id).toBe(rolloutId);
     const other = await api.POST("/rollouts", { body: { ...plan, waves: [100] }, params: { header: headers } });
     expect(other.response.status).toBe(422);
     expect(other.error).toMatchObject({ field: "Idempotency-Key" });
@@ -114,14 +133,12 @@ describe("a pipeline through the generated client", () => {
       await app.controller.stepRollout(rolloutId);
       const got = await api.GET("/rollouts/{rolloutId}", { params: { path: { rolloutId } } });
       expect(got.response.status).toBe(200);
-      state = (got.data as { state: string }).state;
+      state = got.data!.state;
       await sims.round(Object.values(fleet).flat());
       app.clock.advance(61_000);
     }
     expect(state).toBe("completed");
-    const done = (await api.GET("/rollouts/{rolloutId}", { params: { path: { rolloutId } } })).data as {
-      rings: { ring: { name: string }; phase: string; waves: { open: boolean }[] }[];
-    };
+    const done = (await api.GET("/rollouts/{rolloutId}", { params: { path: { rolloutId } } })).data!;
     expect(done.rings.map((r) => [r.ring.name, r.phase])).toEqual([["canary", "completed"], ["beta", "completed"], ["stable", "completed"]]);
 
     // The table's filters with cursor paging: every machine once.
@@ -130,15 +147,14 @@ describe("a pipeline through the generated client", () => {
     do {
       const page = await api.GET("/machines", { params: { query: { version: "2", sort: "hostname", pageSize: 4, cursor } } });
       expect(page.response.status, JSON.stringify(page.error)).toBe(200);
-      const body = page.data as { rows: { machineId: string }[]; nextCursor: string | null };
-      seen.push(...body.rows.map((r) => r.machineId));
-      cursor = body.nextCursor ?? undefined;
+      seen.push(...page.data!.rows.map((r) => r.machineId));
+      cursor = page.data!.nextCursor ?? undefined;
     } while (cursor);
     expect(seen.sort()).toEqual(Object.values(fleet).flat().map((m) => m.machineId).sort());
 
     // Audit rows name the token.
     const audit = await client(tokens.admin).GET("/audit", { params: { query: { action: "rollout.start" } } });
-    expect((audit.data as { rows: { actorLabel: string; tokenId: string | null }[] }).rows[0]).toMatchObject({ actorLabel: "token:pipeline" });
+    expect(audit.data!.rows[0]).toMatchObject({ actorLabel: "token:pipeline" });
     const csv = await fetch(`${app.url}/api/v1/audit.csv?action=rollout.start`, { headers: { authorization: `Bearer ${tokens.admin}` } });
     expect(await csv.text()).toContain('"token:pipeline","rollout.start"');
   });
@@ -158,6 +174,137 @@ describe("a pipeline through the generated client", () => {
     const json = await fetch(`${app.url}/api/v1/releases`, { method: "POST", headers: { authorization: `Bearer ${tokens.operator}`, "content-type": "application/json" }, body: "{" });
     expect(await json.json()).toMatchObject({ status: 400, field: "body" });
     expect(await databaseFingerprint(app.db.pool, ["api_tokens"])).toBe(before);
+  });
+});
+
+describe("answers as the document describes them", () => {
+  /** A call's status, with the problem's detail when it is not the one expected. */
+  const ok = (r: { response: Response; error?: unknown }, status = 200) => expect(r.response.status, `${r.response.url} ${JSON.stringify(r.error)}`).toBe(status);
+
+  it("every operation with a response schema answers as it says (each answer checked by the client)", async () => {
+    const admin = client(tokens.admin);
+    const op = client(tokens.operator);
+    const viewer = client(tokens.viewer);
+    const [one, two, three] = fleet.beta;
+    const machine = { params: { path: { machineId: one.machineId } } };
+
+    ok(await viewer.GET("/me"));
+    ok(await viewer.GET("/machines/{machineId}", machine));
+    ok(await viewer.GET("/machines/{machineId}/timeline", { params: { path: { machineId: one.machineId }, query: { limit: 5 } } }));
+    ok(await viewer.GET("/machines/{machineId}/unpin-preview", machine));
+    ok(await op.POST("/machines/{machineId}/pin", { ...machine, body: { version: "2" } }));
+    ok(await op.POST("/machines/{machineId}/unpin", { ...machine, body: {} }));
+    ok(await op.POST("/machines/{machineId}/rollback", { ...machine, body: {} }));
+    ok(await op.PATCH("/machines/{machineId}/labels", { ...machine, body: { set: { site: "ams" } } }));
+    ok(await op.POST("/machines/{machineId}/allow-reenroll", { ...machine, body: {} }));
+    // A reboot slot the second machine holds.
+    const held = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: two.machineId }, select: { id: true, ringId: true } });
+    await app.db.prisma.rebootLease.create({ data: { machineId: held.id, ringId: held.ringId, expiresAt: new Date(app.clock.now().getTime() + 600_000) } });
+    ok(await viewer.GET("/reboot-leases"));
+    ok(await op.POST("/machines/{machineId}/free-reboot-slot", { params: { path: { machineId: two.machineId } }, body: {} }));
+    const some = [two.machineId, three.machineId];
+    ok(await op.POST("/machine-actions/pin", { body: { machineIds: some, version: "2" } }));
+    ok(await op.POST("/machine-actions/unpin", { body: { machineIds: some } }));
+    ok(await op.POST("/machine-actions/rollback", { body: { machineIds: [three.machineId] } }));
+    ok(await op.POST("/machine-actions/move", { body: { machineIds: [three.machineId], ring: "lab" } }));
+    ok(await op.POST("/machines/{machineId}/retire", { params: { path: { machineId: three.machineId } }, body: {} }));
+
+    ok(await viewer.GET("/rings"));
+    ok(await op.POST("/rings/{ring}/reshuffle", { params: { path: { ring: "lab" } }, body: {} }));
+    // A ring made, renamed, moved first and removed.
+    ok(await admin.POST("/rings", { body: { name: "tour-x", branch: REF } }), 201);
+    ok(await op.POST("/rings/{ring}/rename", { params: { path: { ring: "tour-x" } }, body: { name: "tour-y" } }));
+    ok(await op.POST("/ring-order", { body: { ring: "tour-y", before: "canary" } }));
+    ok(await op.DELETE("/rings/{ring}", { params: { path: { ring: "tour-y" } } }));
+    ok(await op.POST("/releases", { body: { ref: REF, version: "3", checksum: hex("3") } }), 201);
+    ok(await viewer.GET("/releases", { params: { query: { pageSize: 5 } } }));
+    ok(await viewer.GET("/releases/all"));
+    ok(await viewer.GET("/releases/one", { params: { query: { version: "2" } } }));
+    ok(await viewer.GET("/branches"));
+    ok(await op.POST("/releases/floor", { body: { version: "2", floor: true, reason: "migrates the data" } }));
+    ok(await op.POST("/releases/block-path", { body: { from: ["1"], to: "3" } }));
+    ok(await viewer.GET("/branches/graph", { params: { query: { ref: REF } } }));
+    ok(await op.POST("/releases/unblock-path", { body: { from: ["1"], to: "3" } }));
+    ok(await op.POST("/releases/floor", { body: { version: "2", floor: false } }));
+    // A release source whose repository is not there: added, read, changed, synced (the pass fails, and says why), removed.
+    const source = { params: { path: { source: "tour-source" } } };
+    const config = { kind: "ostree" as const, url: "file:///nonexistent/orchard-repo", ref: REF, key: { type: "ed25519" as const, publicKey: Buffer.alloc(32, 7).toString("base64") } };
+    ok(await op.POST("/sources", { body: { name: "tour-source", branch: REF, config, enabled: false } }), 201);
+    ok(await viewer.GET("/sources"));
+    ok(await viewer.GET("/sources/{source}", source));
+    ok(await op.PATCH("/sources/{source}", { ...source, body: { pollIntervalSeconds: 600 } }));
+    const synced = await op.POST("/sources/sync", { body: { source: "tour-source" } });
+    ok(synced);
+    expect(synced.data).toMatchObject([{ source: "tour-source", ok: false }]);
+    ok(await op.DELETE("/sources/{source}", source));
+
+    // A rollout over two rings with no machines, approved between them: approve, pause, resume, abort, revert.
+    for (const name of ["tour-a", "tour-b"]) ok(await admin.POST("/rings", { body: { name, branch: REF } }), 201);
+    const started = await op.POST("/rollouts", { body: { version: "3", rings: ["tour-a", "tour-b"], approveBetween: true, soakSeconds: 0 } });
+    ok(started, 201);
+    const rolloutId = started.data!.id;
+    const rollout = { params: { path: { rolloutId } } };
+    for (let step = 0; step < 10 && (await viewer.GET("/rollouts/{rolloutId}", rollout)).data!.state === "running"; step++) {
+      await app.controller.stepRollout(rolloutId);
+    }
+    expect((await viewer.GET("/rollouts/{rolloutId}", rollout)).data!.state).toBe("awaiting_approval");
+    ok(await op.POST("/rollouts/{rolloutId}/approve", { ...rollout, body: {} }));
+    ok(await op.POST("/rollouts/{rolloutId}/pause", { ...rollout, body: { reason: "a look first" } }));
+    ok(await op.POST("/rollouts/{rolloutId}/resume", { ...rollout, body: {} }));
+    ok(await viewer.GET("/rollouts"));
+    ok(await viewer.GET("/rollouts/{rolloutId}/machines", rollout));
+    ok(await viewer.GET("/rollouts/{rolloutId}/comparison", rollout));
+    ok(await viewer.GET("/rollouts/{rolloutId}/action-preview", rollout));
+    ok(await op.POST("/rollouts/{rolloutId}/abort", { ...rollout, body: {} }));
+    ok(await op.POST("/rollouts/{rolloutId}/revert", { ...rollout, body: {} }));
+    ok(await viewer.GET("/releases/brake-preview", { params: { query: { version: "3" } } }));
+    ok(await op.POST("/releases/brake", { body: { version: "3" } }));
+    ok(await op.POST("/releases/lift-quarantine", { body: { version: "3", reason: "the fix is in" } }));
+
+    const enrollment = await admin.POST("/enrollment-tokens", { body: { name: "tour", ring: "lab", labels: { site: "ams" } } });
+    ok(enrollment, 201);
+    ok(await admin.GET("/enrollment-tokens"));
+    ok(await admin.POST("/enrollment-tokens/{id}/revoke", { params: { path: { id: enrollment.data!.record.id } } }));
+    const user = await admin.POST("/users", { body: { email: "tour@example.com", role: "viewer", rings: ["lab"] } });
+    ok(user, 201);
+    const userId = { params: { path: { userId: user.data!.user.id } } };
+    ok(await admin.GET("/users"));
+    ok(await admin.PATCH("/users/{userId}", { ...userId, body: { role: "operator" } }));
+    ok(await admin.DELETE("/users/{userId}", userId));
+    ok(await admin.POST("/api-tokens", { body: { name: "tour", role: "viewer", rings: ["lab"], expiresInDays: 1 } }), 201);
+    ok(await admin.GET("/api-tokens"));
+    const hook = await admin.POST("/webhooks", { body: { url: "http://127.0.0.1:9/hook", events: ["rollout.started"] } });
+    ok(hook, 201);
+    const hookId = { params: { path: { id: hook.data!.subscription.id } } };
+    ok(await admin.POST("/webhooks/{id}/test", hookId), 201);
+    ok(await admin.GET("/webhooks"));
+    ok(await admin.GET("/webhooks/{id}/deliveries", hookId));
+    ok(await admin.PATCH("/webhooks/{id}", { ...hookId, body: { enabled: false } }));
+    ok(await admin.DELETE("/webhooks/{id}", hookId));
+    ok(await viewer.GET("/dashboard"));
+    ok(await admin.GET("/audit", { params: { query: { pageSize: 200 } } }));
+
+    const unchecked = [...answers.described].filter((operation) => !answers.checked.has(operation));
+    expect(unchecked, "operations whose answers no test checked").toEqual([]);
+    // Nothing a domain function returned was left out of its answer by a schema that does not list it.
+    expect(drops.watched).toBeGreaterThan(60);
+    expect([...drops.dropped], "fields the domain returns and the output schema drops").toEqual([]);
+  });
+
+  it("refuses an answer that is not what its schema says: a field missing, one too many, a time that is not an ISO string", async () => {
+    const got = await client(tokens.viewer).GET("/machines/{machineId}", { params: { path: { machineId: fleet.canary[0].machineId } } });
+    ok(got);
+    const check = (body: unknown) => () => answers.check("GET", "/machines/{machineId}", 200, body);
+    expect(check(got.data)).not.toThrow();
+    const { hostname: _hostname, ...missing } = got.data!;
+    expect(check(missing)).toThrow(/hostname/);
+    expect(check({ ...got.data, nickname: "x" })).toThrow(/additional/);
+    expect(check({ ...got.data, enrolledAt: "yesterday" })).toThrow(/enrolledAt.*date-time/);
+    expect(check({ ...got.data, answer: { ...got.data!.answer, kind: "maybe" } })).toThrow(/answer\/kind/);
+  });
+
+  it("describes every operation's answer but the version history's (a version is a key of each point)", () => {
+    expect(API_ROUTES.filter((r) => !outputSchemaOf(r.procedure)).map((r) => r.procedure)).toEqual(["dashboard.versionHistory"]);
   });
 });
 
@@ -241,6 +388,8 @@ describe("every route × every credential", () => {
         body: method === "GET" || method === "DELETE" ? undefined : JSON.stringify(body),
       });
       expect([401, 403, 500], `${method} ${path} × ${credential} → ${res.status}`).not.toContain(res.status);
+      if (res.ok && res.headers.get("content-type")?.startsWith("application/json")) answers.check(method, path, res.status, await res.json());
     }
+    expect([...drops.dropped], "fields the domain returns and the output schema drops").toEqual([]);
   });
 });

@@ -1359,7 +1359,7 @@ export interface components {
             title: string;
             status: number;
             detail: string;
-            /** @description INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, UNAVAILABLE… */
+            /** @description INVALID, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, RATE_LIMITED, UNAVAILABLE… */
             code: string;
             /** @description The input field the error is about, as a path such as rings[1] */
             field?: string;
@@ -1367,6 +1367,537 @@ export interface components {
                 path: string;
                 message: string;
             }[];
+        };
+        ActionAllowed: {
+            allowed: boolean;
+            why: string | null;
+        };
+        ApiToken: {
+            id: string;
+            name: string;
+            prefix: string;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+            /** @enum {string} */
+            state: "active" | "revoked" | "expired";
+            expiresAt: string | null;
+            lastUsedAt: string | null;
+            lastUsedFrom: string | null;
+            revokedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string | null;
+        };
+        AuditRow: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actorLabel: string;
+            actorId: string | null;
+            tokenId: string | null;
+            action: string;
+            targetType: string;
+            targetId: string | null;
+            reason: string | null;
+            before: unknown;
+            after: unknown;
+        };
+        EnrollmentToken: {
+            id: string;
+            name: string;
+            prefix: string;
+            ring: {
+                name: string;
+            } | null;
+            labels: {
+                [key: string]: string;
+            };
+            expiresAt: string | null;
+            maxUses: number | null;
+            uses: number;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: {
+                email: string;
+            } | null;
+        };
+        Machine: {
+            machineId: string;
+            hostname: string;
+            /** @enum {string} */
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim";
+            agentVersion: string;
+            labels: {
+                [key: string]: string;
+            };
+            lastSeenAt: string | null;
+            /** Format: date-time */
+            enrolledAt: string;
+            bootedVersion: string | null;
+            bootedChecksum: string | null;
+            bootedRef: string | null;
+            /** @enum {string} */
+            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+            updateProgress: number | null;
+            /** @enum {string} */
+            healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+            online: boolean;
+            osId: string | null;
+            osVersionId: string | null;
+            osArch: string | null;
+            bootId: string | null;
+            lastSeq: number;
+            deployments: {
+                checksum: string;
+                ref: string;
+                version?: string | null;
+                booted: boolean;
+                staged?: boolean;
+                pinned?: boolean;
+            }[];
+            updateTarget: string | null;
+            updateError: string | null;
+            updateStateSince: string | null;
+            healthChecks: {
+                name: string;
+                /** @enum {string} */
+                status: "pass" | "warn" | "fail";
+                output?: string | null;
+            }[];
+            retiredAt: string | null;
+            reenrollAllowedUntil: string | null;
+            pinnedAt: string | null;
+            pinAllowsDowngrade: boolean;
+            pinnedRelease: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            } | null;
+            rollbackTo: {
+                checksum: string;
+                ref: string | null;
+                version: string | null;
+                reason: string;
+                hold: boolean;
+            } | null;
+            ring: {
+                name: string;
+                checkInIntervalSeconds: number;
+                branch: {
+                    ref: string;
+                };
+                currentRelease: {
+                    version: string;
+                    checksum: string;
+                } | null;
+            } | null;
+            rebootLease: {
+                /** Format: date-time */
+                acquiredAt: string;
+                /** Format: date-time */
+                expiresAt: string;
+            } | null;
+            rollouts: {
+                wave: number;
+                /** @enum {string} */
+                step: "pending" | "assigned" | "downloading" | "staged" | "held" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back" | "dark" | "cancelled";
+                /** Format: date-time */
+                assignedAt: string;
+                finishedAt: string | null;
+                previousVersion: string | null;
+                detail: string | null;
+                rollout: {
+                    id: string;
+                    /** @enum {string} */
+                    state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                    release: {
+                        version: string;
+                    };
+                };
+            }[];
+            tokens: {
+                prefix: string;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+                revokedAt: string | null;
+            }[];
+            events: {
+                eventId: string;
+                /** @enum {string} */
+                type: "update_started" | "update_downloaded" | "update_staged" | "reboot_started" | "boot_verified" | "health_failed" | "rollback_performed" | "update_failed" | "agent_started" | "update_cancelled";
+                /** Format: date-time */
+                at: string;
+                /** Format: date-time */
+                receivedAt: string;
+                checksum: string | null;
+                detail: string | null;
+            }[];
+            hasKey: boolean;
+            previousDeployment: {
+                checksum: string;
+                ref: string;
+                version?: string | null;
+                booted: boolean;
+                staged?: boolean;
+                pinned?: boolean;
+            } | null;
+            answer: {
+                /** @enum {string} */
+                kind: "up-to-date" | "update" | "updating" | "held" | "cancelling" | "refused" | "pinned" | "rolling-back" | "rolled-back" | "quarantined" | "no-ring" | "no-release" | "no-path";
+                /** @enum {string} */
+                tone: "good" | "info" | "warn" | "bad" | "neutral";
+                title: string;
+                detail: string;
+                rolloutId: string | null;
+                /** @enum {string} */
+                action: "none" | "update" | "rollback";
+                desired: {
+                    ref: string;
+                    checksum: string;
+                    version: string | null;
+                    reason: string;
+                    allowDowngrade?: boolean;
+                } | null;
+                hold: {
+                    checksum: string;
+                    reason: string;
+                } | null;
+                cancel: {
+                    checksum: string;
+                    reason: string;
+                } | null;
+            };
+            actions: {
+                setLabels: components["schemas"]["ActionAllowed"];
+            };
+            reservedLabels: {
+                key: string;
+                why: string;
+            }[];
+        };
+        MachineRow: {
+            machineId: string;
+            hostname: string;
+            /** @enum {string} */
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim";
+            agentVersion: string;
+            labels: {
+                [key: string]: string;
+            };
+            lastSeenAt: string | null;
+            /** Format: date-time */
+            enrolledAt: string;
+            bootedVersion: string | null;
+            bootedChecksum: string | null;
+            bootedRef: string | null;
+            /** @enum {string} */
+            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+            updateProgress: number | null;
+            /** @enum {string} */
+            healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+            ring: string | null;
+            online: boolean;
+        };
+        Principal: {
+            /** @enum {string} */
+            kind: "user" | "token" | "cli";
+            id: string;
+            name: string;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+        };
+        Release: {
+            id: string;
+            version: string;
+            checksum: string;
+            notes: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            branch: {
+                ref: string;
+            };
+            quarantinedAt: string | null;
+            quarantineReason: string | null;
+            builtAt: string | null;
+            subject: string | null;
+            /** @enum {string} */
+            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+            signatureReason: string | null;
+            source: {
+                name: string;
+            } | null;
+        };
+        ReleaseSource: {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            kind: "ostree" | "oci";
+            branch: string;
+            config: {
+                /** @constant */
+                kind: "ostree";
+                url: string;
+                ref: string;
+                key: {
+                    /** @constant */
+                    type: "ed25519";
+                    publicKey: string;
+                } | {
+                    /** @constant */
+                    type: "gpg";
+                    publicKey: string;
+                };
+                /** @default 50 */
+                depth: number;
+            } | {
+                registry: unknown;
+                repository: string;
+                tag?: string;
+                tagPattern?: string;
+                username?: string;
+                publicKey?: string;
+                /** @default linux/amd64 */
+                platform: string;
+                /** @constant */
+                kind: "oci";
+                hasPassword: boolean;
+            };
+            url: string | null;
+            ref: string | null;
+            key: {
+                /** @enum {string} */
+                type: "ed25519" | "gpg" | "cosign";
+                summary: string;
+            } | null;
+            pollIntervalSeconds: number;
+            enabled: boolean;
+            lastSyncAt: string | null;
+            lastSuccessAt: string | null;
+            lastError: string | null;
+            consecutiveFailures: number;
+            /** Format: date-time */
+            nextAttemptAt: string;
+            leaseUntil: string | null;
+            syncing: boolean;
+            releases: number;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        Ring: {
+            id: string;
+            name: string;
+            position: number;
+            rebootSlots: number;
+            rebootLeaseSeconds: number;
+            checkInIntervalSeconds: number;
+            timeZone: string;
+            maintenanceWindows: {
+                days: ("sun" | "mon" | "tue" | "wed" | "thu" | "fri" | "sat")[];
+                start: string;
+                durationMinutes: number;
+            }[];
+            blackoutDates: string[];
+            failureDomainLabel: string | null;
+            cohortSeed: string;
+            /** Format: date-time */
+            updatedAt: string;
+            branch: {
+                ref: string;
+            };
+            currentRelease: {
+                version: string;
+                checksum: string;
+                /** Format: date-time */
+                createdAt: string;
+            } | null;
+        };
+        Rollout: {
+            id: string;
+            /** @enum {string} */
+            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+            pauseReason: string | null;
+            /** @description who paused it: operator, gate, brake */
+            pausedBy: string | null;
+            waitingFor: string | null;
+            allowDowngrade: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            release: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            };
+            progress: {
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+            };
+            version: number;
+            /** Format: date-time */
+            serverTime: string;
+            rings: {
+                ringId: string;
+                ring: {
+                    name: string;
+                };
+                position: number;
+                /** @enum {string} */
+                phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                currentWave: number | null;
+                waveOpenedAt: string | null;
+                singleFirst: boolean;
+                percents: number[];
+                soakSeconds: number;
+                maxFailureRate: number;
+                minSample: number;
+                darkAfterSeconds: number;
+                approvalRequired: boolean;
+                approvedAt: string | null;
+                approvedBy: string | null;
+                forceFirst: {
+                    /** @default [] */
+                    machineIds: string[];
+                    /** @default {} */
+                    labels: {
+                        [key: string]: string;
+                    };
+                };
+                exclude: {
+                    /** @default [] */
+                    machineIds: string[];
+                    /** @default {} */
+                    labels: {
+                        [key: string]: string;
+                    };
+                };
+                startedAt: string | null;
+                completedAt: string | null;
+                machines: number;
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+                waves: {
+                    number: number;
+                    label: string;
+                    open: boolean;
+                    current: boolean;
+                    steps: components["schemas"]["StepCounts"];
+                }[];
+            }[];
+            actions: {
+                pause: components["schemas"]["ActionAllowed"];
+                resume: components["schemas"]["ActionAllowed"];
+                approve: components["schemas"]["ActionAllowed"];
+                abort: components["schemas"]["ActionAllowed"];
+                revert: components["schemas"]["ActionAllowed"];
+                revertRing: {
+                    [key: string]: components["schemas"]["ActionAllowed"];
+                };
+            };
+            readOnly: string | null;
+            next: string | null;
+        };
+        RolloutSummary: {
+            id: string;
+            /** @enum {string} */
+            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+            pauseReason: string | null;
+            /** @description who paused it: operator, gate, brake */
+            pausedBy: string | null;
+            waitingFor: string | null;
+            allowDowngrade: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            release: {
+                version: string;
+                checksum: string;
+                quarantinedAt: string | null;
+                branch: {
+                    ref: string;
+                };
+            };
+            progress: {
+                steps: components["schemas"]["StepCounts"];
+                notReached: number;
+                total: number;
+            };
+            rings: {
+                ring: {
+                    name: string;
+                };
+                /** @enum {string} */
+                phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                currentWave: number | null;
+                waves: number;
+            }[];
+        };
+        SignInMethods: {
+            passwords: boolean;
+            sso: string | null;
+            newUsers: {
+                allowed: boolean;
+                why: string | null;
+            };
+        };
+        StepCounts: {
+            pending: number;
+            assigned: number;
+            downloading: number;
+            staged: number;
+            held: number;
+            rebooting: number;
+            verifying: number;
+            succeeded: number;
+            failed: number;
+            rolled_back: number;
+            dark: number;
+            cancelled: number;
+        };
+        User: {
+            id: string;
+            email: string;
+            name: string | null;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "admin";
+            rings: string[] | null;
+            /** @enum {string} */
+            signsInWith: "password" | "sso";
+            disabledAt: string | null;
+            lastSignInAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        WebhookSubscription: {
+            id: string;
+            url: string;
+            description: string;
+            events: string[];
+            enabled: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
         };
     };
     responses: never;
@@ -1406,7 +1937,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                        nextCursor: string | null;
+                        rows: components["schemas"]["MachineRow"][];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1448,6 +1985,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1473,7 +2021,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Machine"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1515,6 +2063,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1543,7 +2102,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        checkins: {
+                            /** Format: date-time */
+                            enrolledAt: string;
+                            lastSeenAt: string | null;
+                            count: number;
+                        };
+                        items: ({
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "state";
+                            kind: string;
+                            before: string | null;
+                            after: string | null;
+                            detail: string | null;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "event";
+                            kind: string;
+                            detail: string | null;
+                            checksum: string | null;
+                            /** Format: date-time */
+                            agentTime: string;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "rollout";
+                            kind: string;
+                            rolloutId: string;
+                            release: string;
+                            wave: number;
+                            detail: string | null;
+                        } | {
+                            key: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @constant */
+                            source: "operator";
+                            kind: string;
+                            actor: string;
+                            reason: string | null;
+                            before: unknown;
+                            after: unknown;
+                        })[];
+                        nextCursor: string | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1585,6 +2196,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1610,7 +2232,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        ring: string | null;
+                        /** @enum {string} */
+                        follows: "pin" | "rollback" | "rollout" | "ring" | "none";
+                        /** @enum {string} */
+                        action: "none" | "update" | "rollback";
+                        desired: {
+                            version: string | null;
+                            checksum: string;
+                            reason: string;
+                        } | null;
+                        downgrade: {
+                            from: string;
+                            to: string | null;
+                        } | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1652,6 +2290,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1687,7 +2336,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        pinned: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1729,6 +2381,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1762,7 +2425,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        pinned: null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1804,6 +2470,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1835,7 +2512,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        rollbackTo: {
+                            checksum: string;
+                            ref: string | null;
+                            version: string | null;
+                            reason: string;
+                            hold: boolean;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1877,6 +2563,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1914,7 +2611,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        labels: {
+                            [key: string]: string;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -1956,6 +2658,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1987,7 +2700,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        retired: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2029,6 +2745,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2060,7 +2787,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        /** Format: date-time */
+                        reenrollAllowedUntil: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2102,6 +2833,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2133,7 +2875,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        machineId: string;
+                        released: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2175,6 +2920,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2219,7 +2975,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        moved: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2261,6 +3019,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2308,7 +3077,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                        pinned: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2350,6 +3122,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2393,7 +3176,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2435,6 +3220,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2478,7 +3274,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        count: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2520,6 +3318,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2543,7 +3352,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        position: number;
+                        rebootSlots: number;
+                        rebootLeaseSeconds: number;
+                        checkInIntervalSeconds: number;
+                        timeZone: string;
+                        maintenanceWindows: {
+                            days: ("sun" | "mon" | "tue" | "wed" | "thu" | "fri" | "sat")[];
+                            start: string;
+                            durationMinutes: number;
+                        }[];
+                        blackoutDates: string[];
+                        failureDomainLabel: string | null;
+                        cohortSeed: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        currentRelease: {
+                            version: string;
+                            checksum: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                        } | null;
+                        machines: number;
+                        actions: {
+                            rename: components["schemas"]["ActionAllowed"];
+                            moveUp: components["schemas"]["ActionAllowed"];
+                            moveDown: components["schemas"]["ActionAllowed"];
+                            remove: components["schemas"]["ActionAllowed"];
+                        };
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2585,6 +3428,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2624,13 +3478,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2672,6 +3526,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2704,7 +3569,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2746,6 +3611,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2773,7 +3649,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        removed: boolean;
+                        enrollmentTokensRevoked: number;
+                        usersRescoped: number;
+                        apiTokensRescoped: number;
+                        warnings: string[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2815,6 +3698,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2856,7 +3750,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Ring"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2898,6 +3792,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2929,7 +3834,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        reshuffled: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -2971,6 +3879,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3003,7 +3922,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        previousName: string;
+                        usersRescoped: number;
+                        apiTokensRescoped: number;
+                        warnings: string[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3045,6 +3970,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3078,7 +4014,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        order: string[];
+                        changed: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3120,6 +4059,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3143,7 +4093,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        domain: string | null;
+                        /** Format: date-time */
+                        acquiredAt: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        ring: {
+                            name: string;
+                            rebootSlots: number;
+                            failureDomainLabel: string | null;
+                        } | null;
+                        machine: {
+                            machineId: string;
+                            hostname: string;
+                            /** @enum {string} */
+                            updateState: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
+                            lastSeenAt: string | null;
+                        };
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3185,6 +4153,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3215,7 +4194,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: {
+                            id: string;
+                            version: string;
+                            checksum: string;
+                            notes: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            branch: {
+                                ref: string;
+                            };
+                            quarantinedAt: string | null;
+                            quarantineReason: string | null;
+                            builtAt: string | null;
+                            subject: string | null;
+                            /** @enum {string} */
+                            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                            signatureReason: string | null;
+                            source: {
+                                name: string;
+                            } | null;
+                            sendable: boolean;
+                            unsendableReason: string | null;
+                            currentFor: {
+                                name: string;
+                            }[];
+                            bootedMachines: number;
+                            activeRollouts: number;
+                        }[];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3257,6 +4268,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3286,13 +4308,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Release"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3334,6 +4356,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3359,7 +4392,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        version: string;
+                        checksum: string;
+                        notes: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        quarantinedAt: string | null;
+                        quarantineReason: string | null;
+                        builtAt: string | null;
+                        subject: string | null;
+                        /** @enum {string} */
+                        signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                        signatureReason: string | null;
+                        source: {
+                            name: string;
+                        } | null;
+                        sendable: boolean;
+                        unsendableReason: string | null;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3401,6 +4456,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3427,7 +4493,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        version: string;
+                        checksum: string;
+                        notes: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        branch: {
+                            ref: string;
+                        };
+                        quarantinedAt: string | null;
+                        quarantineReason: string | null;
+                        builtAt: string | null;
+                        subject: string | null;
+                        /** @enum {string} */
+                        signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                        signatureReason: string | null;
+                        source: {
+                            name: string;
+                        } | null;
+                        sendable: boolean;
+                        unsendableReason: string | null;
+                        body: string | null;
+                        metadata: unknown;
+                        currentFor: {
+                            name: string;
+                        }[];
+                        rollouts: {
+                            id: string;
+                            /** @enum {string} */
+                            state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                            /** Format: date-time */
+                            createdAt: string;
+                            finishedAt: string | null;
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3469,6 +4570,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3492,7 +4604,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        rings: number;
+                        releases: number;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3534,6 +4652,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3560,7 +4689,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        ref: string;
+                        quarantined: boolean;
+                        rollouts: number;
+                        cancel: number;
+                        rebooting: number;
+                        booted: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3602,6 +4739,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3635,7 +4783,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        quarantined: boolean;
+                        rolloutsStopped: number;
+                        machinesReverted: number;
+                        machinesCancelled: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3677,6 +4831,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3708,7 +4873,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        version: string;
+                        quarantined: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3750,6 +4918,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3782,7 +4961,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        version: string;
+                        floor: boolean;
+                        reason: string | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3824,6 +5008,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3856,7 +5051,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        from: string[];
+                        to: string;
+                        blocked: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3898,6 +5098,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3929,7 +5140,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        from: string[];
+                        to: string;
+                        unblocked: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -3971,6 +5187,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3996,7 +5223,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ref: string;
+                        rings: {
+                            name: string;
+                            currentRelease: string | null;
+                        }[];
+                        releases: {
+                            version: string;
+                            checksum: string;
+                            floor: boolean;
+                            floorReason: string | null;
+                            quarantined: boolean;
+                            /** Format: date-time */
+                            createdAt: string;
+                            machines: {
+                                [key: string]: number;
+                            };
+                        }[];
+                        blocked: {
+                            from: string;
+                            to: string;
+                            reason: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4038,6 +5290,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4063,7 +5326,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReleaseSource"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4105,6 +5368,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4165,13 +5439,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReleaseSource"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4213,6 +5487,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4238,7 +5523,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReleaseSource"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4280,6 +5565,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4305,7 +5601,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        source: string;
+                        removed: boolean;
+                        releasesKept: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4347,6 +5647,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4408,7 +5719,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReleaseSource"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4450,6 +5761,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4479,7 +5801,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        source: string;
+                        ok: boolean;
+                        created: string[];
+                        error: string | null;
+                        nextAttemptAt: string | null;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4521,6 +5849,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4548,7 +5887,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        total: number;
+                        rows: components["schemas"]["RolloutSummary"][];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4590,6 +5932,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4669,13 +6022,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4717,6 +6070,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4798,7 +6162,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        release: {
+                            version: string;
+                            ref: string;
+                            checksum: string;
+                            quarantined: boolean;
+                            /** @enum {string} */
+                            signatureState: "valid" | "unsigned" | "invalid" | "not_checked";
+                            sendable: boolean;
+                            unsendableReason: string | null;
+                        };
+                        plan: {
+                            version: string;
+                            ref?: string;
+                            rings: string[];
+                            /**
+                             * @default [
+                             *       10,
+                             *       50,
+                             *       100
+                             *     ]
+                             */
+                            waves: number[];
+                            /** @default true */
+                            singleFirst: boolean;
+                            /** @default 1800 */
+                            soakSeconds: number;
+                            /** @default 0.05 */
+                            maxFailureRate: number;
+                            /** @default 5 */
+                            minSample: number;
+                            /** @default 1800 */
+                            darkAfterSeconds: number;
+                            /** @default false */
+                            approveBetween: boolean;
+                            /**
+                             * @default {
+                             *       "machineIds": [],
+                             *       "labels": {}
+                             *     }
+                             */
+                            forceFirst: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            /**
+                             * @default {
+                             *       "machineIds": [],
+                             *       "labels": {}
+                             *     }
+                             */
+                            exclude: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            /** @default false */
+                            allowDowngrade: boolean;
+                        };
+                        rings: {
+                            ring: string;
+                            branch: string;
+                            currentRelease: string | null;
+                            rebase: boolean;
+                            downgrade: boolean;
+                            machines: number;
+                            waves: {
+                                number: number;
+                                label: string;
+                                count: number;
+                                machines: {
+                                    machineId: string;
+                                    hostname: string;
+                                    cohort: number;
+                                    online: boolean;
+                                    pinned: boolean;
+                                    bootedVersion: string | null;
+                                    hops: number;
+                                }[];
+                            }[];
+                            excluded: {
+                                machineId: string;
+                                hostname: string;
+                                cohort: number;
+                                online: boolean;
+                                pinned: boolean;
+                                bootedVersion: string | null;
+                                hops: number;
+                            }[];
+                            excludedCount: number;
+                            multiHop: number;
+                            noPath: number;
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4840,6 +6304,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4865,7 +6340,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4907,6 +6382,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4937,7 +6423,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: {
+                            wave: number;
+                            /** @enum {string} */
+                            step: "pending" | "assigned" | "downloading" | "staged" | "held" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back" | "dark" | "cancelled";
+                            /** Format: date-time */
+                            assignedAt: string;
+                            finishedAt: string | null;
+                            previousVersion: string | null;
+                            detail: string | null;
+                            machine: {
+                                machineId: string;
+                                hostname: string;
+                                bootedVersion: string | null;
+                                /** @enum {string} */
+                                healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
+                                ring: {
+                                    name: string;
+                                } | null;
+                            };
+                        }[];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -4979,6 +6489,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5004,7 +6525,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        ring: string;
+                        newRelease: {
+                            machines: number;
+                            healthy: number;
+                            degraded: number;
+                            unhealthy: number;
+                            unknown: number;
+                            unhealthyRate: number;
+                        };
+                        oldRelease: {
+                            machines: number;
+                            healthy: number;
+                            degraded: number;
+                            unhealthy: number;
+                            unknown: number;
+                            unhealthyRate: number;
+                        };
+                        rollout: {
+                            finished: number;
+                            failed: number;
+                            rolledBack: number;
+                            dark: number;
+                            failureRate: number;
+                            rollbackRate: number;
+                        };
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5046,6 +6593,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5073,7 +6631,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        onTheirWay: number;
+                        rebooting: number;
+                        booted: number;
+                        waiting: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5115,6 +6678,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5146,7 +6720,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5188,6 +6762,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5219,7 +6804,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5261,6 +6846,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5292,7 +6888,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5334,6 +6930,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5365,7 +6972,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5407,6 +7014,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5439,7 +7057,99 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        state: "draft" | "running" | "paused" | "awaiting_approval" | "completed" | "aborted" | "reverted";
+                        pauseReason: string | null;
+                        /** @description who paused it: operator, gate, brake */
+                        pausedBy: string | null;
+                        waitingFor: string | null;
+                        allowDowngrade: boolean;
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        startedAt: string | null;
+                        finishedAt: string | null;
+                        release: {
+                            version: string;
+                            checksum: string;
+                            quarantinedAt: string | null;
+                            branch: {
+                                ref: string;
+                            };
+                        };
+                        progress: {
+                            steps: components["schemas"]["StepCounts"];
+                            notReached: number;
+                            total: number;
+                        };
+                        version: number;
+                        /** Format: date-time */
+                        serverTime: string;
+                        rings: {
+                            ringId: string;
+                            ring: {
+                                name: string;
+                            };
+                            position: number;
+                            /** @enum {string} */
+                            phase: "pending" | "active" | "awaiting_approval" | "completed" | "reverted";
+                            currentWave: number | null;
+                            waveOpenedAt: string | null;
+                            singleFirst: boolean;
+                            percents: number[];
+                            soakSeconds: number;
+                            maxFailureRate: number;
+                            minSample: number;
+                            darkAfterSeconds: number;
+                            approvalRequired: boolean;
+                            approvedAt: string | null;
+                            approvedBy: string | null;
+                            forceFirst: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            exclude: {
+                                /** @default [] */
+                                machineIds: string[];
+                                /** @default {} */
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                            startedAt: string | null;
+                            completedAt: string | null;
+                            machines: number;
+                            steps: components["schemas"]["StepCounts"];
+                            notReached: number;
+                            total: number;
+                            waves: {
+                                number: number;
+                                label: string;
+                                open: boolean;
+                                current: boolean;
+                                steps: components["schemas"]["StepCounts"];
+                            }[];
+                        }[];
+                        actions: {
+                            pause: components["schemas"]["ActionAllowed"];
+                            resume: components["schemas"]["ActionAllowed"];
+                            approve: components["schemas"]["ActionAllowed"];
+                            abort: components["schemas"]["ActionAllowed"];
+                            revert: components["schemas"]["ActionAllowed"];
+                            revertRing: {
+                                [key: string]: components["schemas"]["ActionAllowed"];
+                            };
+                        };
+                        readOnly: string | null;
+                        next: string | null;
+                        revertedMachines: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5481,6 +7191,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5504,7 +7225,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EnrollmentToken"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5546,6 +7267,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5578,13 +7310,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        token: string;
+                        record: components["schemas"]["EnrollmentToken"];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5626,6 +7361,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5651,7 +7397,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EnrollmentToken"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5693,6 +7439,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5716,7 +7473,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Principal"] | null;
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5758,6 +7515,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5781,7 +7549,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5823,6 +7591,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5855,13 +7634,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        user: components["schemas"]["User"];
+                        password: string | null;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5903,6 +7685,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5928,7 +7721,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -5970,6 +7763,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5993,7 +7797,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SignInMethods"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6035,6 +7839,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6062,7 +7877,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        email: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6104,6 +7921,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6138,7 +7966,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6180,6 +8008,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6203,7 +8042,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiToken"][];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6245,6 +8084,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6275,13 +8125,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        token: string;
+                        record: components["schemas"]["ApiToken"];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6323,6 +8176,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6348,7 +8212,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiToken"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6390,6 +8254,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6413,7 +8288,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        url: string;
+                        description: string;
+                        events: string[];
+                        enabled: boolean;
+                        createdBy: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        pending: number;
+                        failed: number;
+                        lastDelivery: {
+                            /** @enum {string} */
+                            state: "pending" | "delivered" | "failed";
+                            kind: string;
+                            /** Format: date-time */
+                            at: string;
+                            status: number | null;
+                        } | null;
+                    }[];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6455,6 +8351,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6484,13 +8391,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        subscription: components["schemas"]["WebhookSubscription"];
+                        secret: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6532,6 +8442,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6557,7 +8478,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        deleted: boolean;
+                        pendingDropped: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6599,6 +8524,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6633,7 +8569,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["WebhookSubscription"];
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6675,6 +8611,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6702,7 +8649,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        subscription: components["schemas"]["WebhookSubscription"];
+                        deliveries: {
+                            id: string;
+                            eventId: string;
+                            kind: string;
+                            /** @enum {string} */
+                            state: "pending" | "delivered" | "failed";
+                            attempts: number;
+                            /** Format: date-time */
+                            nextAttemptAt: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            finishedAt: string | null;
+                            tries: {
+                                /** Format: date-time */
+                                at: string;
+                                status: number | null;
+                                durationMs: number;
+                                error: string | null;
+                                response: string | null;
+                            }[];
+                        }[];
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6744,6 +8714,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6766,13 +8747,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        id: string;
+                        eventId: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6814,6 +8798,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6836,13 +8831,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Done */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        subscription: components["schemas"]["WebhookSubscription"];
+                        secret: string;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6884,6 +8882,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6899,8 +8908,8 @@ export interface operations {
                 action?: string;
                 targetType?: string;
                 targetId?: string;
-                from?: unknown;
-                to?: unknown;
+                from?: string;
+                to?: string;
                 page?: number;
                 pageSize?: number;
             };
@@ -6916,7 +8925,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        rows: components["schemas"]["AuditRow"][];
+                        total: number;
+                        page: number;
+                        pageSize: number;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -6958,6 +8972,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6981,7 +9006,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        /** Format: date-time */
+                        serverTime: string;
+                        total: number;
+                        online: number;
+                        offline: number;
+                        byHealth: {
+                            [key: string]: number;
+                        };
+                        byUpdateState: {
+                            [key: string]: number;
+                        };
+                        versionsByRing: {
+                            ring: string | null;
+                            versions: {
+                                [key: string]: number;
+                            };
+                            total: number;
+                            online: number;
+                        }[];
+                        activeRollouts: components["schemas"]["RolloutSummary"][];
+                        attention: {
+                            dark: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            darkCount: number;
+                            rolledBack: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            failed: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            failing: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            stuck: {
+                                machineId: string;
+                                hostname: string;
+                                ring: string | null;
+                                since: string | null;
+                                detail: string | null;
+                            }[];
+                            stuckCount: number;
+                            stuckAfterSeconds: number;
+                        };
+                    };
                 };
             };
             /** @description Invalid input: the field is named */
@@ -7023,6 +9109,17 @@ export interface operations {
             /** @description Not possible now (the reason says why) */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7097,6 +9194,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     audit_csv: {
@@ -7145,6 +9253,17 @@ export interface operations {
             /** @description A token limited to some rings */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

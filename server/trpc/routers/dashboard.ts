@@ -2,10 +2,12 @@ import { z } from "zod";
 import { fleetSummary, versionHistory } from "../../dashboard/dashboard";
 import { ringNameSchema } from "../../rings/schemas";
 import { router, viewerProcedure } from "../init";
+import { fleetSummaryOutput } from "../../dashboard/schemas";
 
 export const dashboardRouter = router({
   summary: viewerProcedure
     .meta({ rings: "scoped" })
+    .output(fleetSummaryOutput)
     .query(({ ctx }) => fleetSummary(ctx.db.prisma, ctx.clock, ctx.actor.rings)),
   versionHistory: viewerProcedure
     .meta({ rings: "scoped" })
