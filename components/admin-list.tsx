@@ -47,27 +47,31 @@ export function useAdminList<Created>(): AdminList<Created> {
   };
 }
 
-/** The page's title, a line about it, and the button that opens (and closes) the form for a new one. */
+/** The page's title, a line about it, and the button that opens (and closes) the form for a new one (none when the server says there may be no new one). */
 export function AdminHeader({
   title,
   newLabel,
   list,
+  canCreate = true,
   children,
 }: {
   title: string;
   newLabel: string;
   list: Pick<AdminList<unknown>, "creating" | "toggleForm">;
+  canCreate?: boolean;
   children?: ReactNode;
 }) {
   return (
     <div className="page-header">
       <h1>{title}</h1>
       {children && <p className="muted">{children}</p>}
-      <div className="actions">
-        <button type="button" className="primary" aria-expanded={list.creating} onClick={list.toggleForm}>
-          {list.creating ? "Close" : newLabel}
-        </button>
-      </div>
+      {canCreate && (
+        <div className="actions">
+          <button type="button" className="primary" aria-expanded={list.creating} onClick={list.toggleForm}>
+            {list.creating ? "Close" : newLabel}
+          </button>
+        </div>
+      )}
     </div>
   );
 }

@@ -115,6 +115,7 @@ async function main() {
         NODE_ENV: "production",
         ORCHARD_DATA_DIR: path.join(scratch, "console"),
         ORCHARD_SECRET: "s".repeat(40),
+        ORCHARD_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64"),
         ORCHARD_SERVE_PAGES: "false",
         ORCHARD_DEMO_AGENTS: "0",
         ORCHARD_BUSY_INTERVAL: String(INTERVAL),

@@ -4,6 +4,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { type GroupGrants, GroupMappingError, parseGroupMapping } from "./auth/sso-groups";
+import { decodeKey } from "./secret-box";
 
 const boolFromEnv = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -26,6 +27,11 @@ export const configSchema = z.object({
   ORCHARD_DATA_DIR: z.string().min(1).default(".orchard"),
   /** Secret that signs session cookies; generated into the data dir when unset (development only). */
   ORCHARD_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Key that encrypts secrets kept in the database (webhook signing secrets): 32 bytes in base64; generated into the data dir when unset (development only). */
+  ORCHARD_ENCRYPTION_KEY: z
+    .string()
+    .refine((text) => decodeKey(text) !== null, "must be 32 bytes in base64 (openssl rand -base64 32)")
+    .optional(),
   /** E-mail of the first admin, created on an empty database. */
   ORCHARD_ADMIN_EMAIL: z.email().default("admin@orchard.local"),
   /** Password of the first admin; generated and printed once when unset. */
@@ -148,6 +154,11 @@ export type Config = z.infer<typeof configSchema> & {
 };
 
 export class ConfigError extends Error {}
+
+/** How people sign in to the console, as its procedures are told (server/users/users.ts SignInPolicy). */
+export function signInPolicyOf(config: Config) {
+  return { passwords: config.localSignIn, sso: config.sso?.name ?? null };
+}
 
 /** Parses the environment; throws a ConfigError that names every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {

@@ -11,7 +11,7 @@ import { gateStamp, isSignInRequest, SIGN_IN_GATE_HEADER } from "./auth/sign-in-
 import { SignInGuard } from "./auth/sign-in-guard";
 import { ensureFirstAdmin } from "./bootstrap";
 import { type Clock, systemClock } from "./clock";
-import type { Config } from "./config";
+import { type Config, signInPolicyOf } from "./config";
 import { Snapshotter } from "./dashboard/snapshots";
 import { type Database, openDatabase, setDatabase } from "./db/client";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
@@ -28,6 +28,8 @@ import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
 import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
+import { loadSecretBox, type SecretBox } from "./secret-box";
+import { sealClearSecrets } from "./webhooks/webhooks";
 import { SourcePoller, sourcesWorkDir } from "./release-sources/sources";
 import { WebhookWorker } from "./webhooks/worker";
 
@@ -51,6 +53,8 @@ export interface RunningConsole {
   agents: AgentService;
   controller: RolloutController;
   webhooks: WebhookWorker;
+  /** The key that seals webhook signing secrets. */
+  secretBox: SecretBox;
   /** The release sources' poller of this process. */
   sources: SourcePoller;
   /** Where release source readers keep their state (under the data folder). */
@@ -98,6 +102,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
   const clock = options.clock ?? systemClock;
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const secret = sessionSecret(config);
+  // The key that seals webhook signing secrets (server/secret-box.ts): ORCHARD_ENCRYPTION_KEY, or a key file made once here.
+  const secretBox = loadSecretBox(config, { create: true });
 
   const db = await openDatabase({
     databaseUrl: config.DATABASE_URL,
@@ -112,6 +118,15 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
   try {
     setDatabase(db);
     cleanups.push(async () => setDatabase(undefined));
+    // Secrets stored in clear before they were sealed are sealed now, before anything is served.
+    const sealing = await sealClearSecrets(db.prisma, secretBox);
+    if (sealing.sealed > 0) log.info({ sealed: sealing.sealed, keyId: secretBox.keyId }, "webhook signing secrets stored in clear are now sealed");
+    if (sealing.underOtherKeys.length > 0) {
+      log.error(
+        { subscriptions: sealing.underOtherKeys, keyId: secretBox.keyId, key: secretBox.source },
+        "webhook signing secrets sealed under another encryption key: their deliveries fail until that key is restored or each gets a new secret (webhook rotate-secret)",
+      );
+    }
     // With passwords switched off, admins come through single sign-on (ORCHARD_OIDC_GROUPS): no first admin with a password.
     const firstAdmin = config.localSignIn
       ? await ensureFirstAdmin(db.prisma, config.ORCHARD_ADMIN_EMAIL, config.ORCHARD_ADMIN_PASSWORD)
@@ -137,6 +152,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cleanups.push(async () => snapshots.stop());
     }
 
+    const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });
     // The REST API's Idempotency-Keys are kept a day; expired ones are deleted here, not on the requests' path.
     const idempotencySweeper = new IdempotencySweeper(db, { clock, log, intervalMs: 10 * 60 * 1000 });
     idempotencySweeper.start();
@@ -147,8 +163,10 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const webhooks = new WebhookWorker(db, {
       log,
       allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE,
+      secrets: secretBox,
       timeoutMs: config.ORCHARD_WEBHOOK_TIMEOUT_MS,
       pollMs: config.ORCHARD_WEBHOOK_POLL_MS,
+      onAttempt: (subscriptionId, outcome) => metrics.webhookAttempt(subscriptionId, outcome),
     });
     if (options.webhooks !== false) {
       webhooks.start();
@@ -173,7 +191,6 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     setRuntime(createConsoleRuntime({ db, guard: signInGuard, gateSecret, log, sso: config.sso, localSignIn: config.localSignIn }));
     cleanups.push(async () => setRuntime(undefined));
 
-    const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });
     const handleAgent = createAgentHandler(agents, log, {
       perToken: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
       perEnrollmentToken: new Limit(config.ORCHARD_ENROLL_RATE_PER_TOKEN, 60),
@@ -182,8 +199,9 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
+    const signIn = signInPolicyOf(config);
     const ssoRings = ringsOfMapping(config.sso?.groups);
-    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, ssoRings, sourcesDir });
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox, signIn, ssoRings, sourcesDir });
     const handleExport = createExportHandler({ ...session, log });
     const handleApi = createApiHandler({
       db,
@@ -191,6 +209,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       log,
       url: config.url,
       webhookPolicy,
+      secretBox,
+      signIn,
       ssoRings,
       sourcesDir,
       limits: {
@@ -328,6 +348,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       agents,
       controller,
       webhooks,
+      secretBox,
       sources,
       sourcesDir,
       firstAdmin,

@@ -212,6 +212,10 @@ export const WEBHOOK_STEP_EVENTS = {
 export const WEBHOOK_DELIVERY_STATES = ["pending", "delivered", "failed"] as const;
 export type WebhookDeliveryState = (typeof WEBHOOK_DELIVERY_STATES)[number];
 
+/** What came of one attempt at a delivery, as /metrics counts them: delivered, failed and to be retried, or failed for good (24 hours of failures). */
+export const WEBHOOK_ATTEMPT_OUTCOMES = ["delivered", "retried", "failed"] as const;
+export type WebhookAttemptOutcome = (typeof WEBHOOK_ATTEMPT_OUTCOMES)[number];
+
 // ---------------------------------------------------------------- releases and their sources
 
 /**

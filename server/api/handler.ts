@@ -4,9 +4,11 @@
 // the audit row are the procedure's own. Errors are RFC 9457 problem
 // details naming the field. Requests that create something may carry an
 // Idempotency-Key: a retry with the same key and request gets the first
-// answer again (kept for a day) instead of acting twice. Requests are
-// limited per token, and per client address when they carry no valid token
-// (429 with Retry-After beyond).
+// answer again (kept for a day) instead of acting twice. That answer may hold
+// a secret shown once (a new API token, a webhook's signing secret): it is
+// kept sealed under the console's encryption key (server/secret-box.ts).
+// Requests are limited per token, and per client address when they carry no
+// valid token (429 with Retry-After beyond).
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -25,6 +27,8 @@ import { describeFirstIssue } from "../protocol/v1";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { type Context, detailsOf } from "../trpc/init";
 import { createCaller } from "../trpc/router";
+import { type SecretBox, SecretBoxError } from "../secret-box";
+import type { SignInPolicy } from "../users/users";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { mayAct } from "../vocabulary";
 import { openApiDocument } from "./openapi";
@@ -115,13 +119,34 @@ async function call(context: Omit<Context, "principal">, principal: Principal, r
   }
 }
 
+/** What a kept answer is sealed for. */
+const KEPT_ANSWER_PURPOSE = "idempotent-answer";
+
+/** A first answer as it is kept: sealed when the console has its key. */
+function keptAnswer(body: unknown, box: SecretBox | undefined): object {
+  return box?.keyId ? { sealed: box.seal(json(body), KEPT_ANSWER_PURPOSE) } : (JSON.parse(json(body)) as object);
+}
+
+/** A kept first answer again, or nothing when it does not open (the console's key changed since). */
+function replayedAnswer(kept: unknown, box: SecretBox | undefined): { body: unknown } | null {
+  const sealed = (kept as { sealed?: unknown } | null)?.sealed;
+  if (typeof sealed !== "string") return { body: kept };
+  if (!box?.keyId) return null;
+  try {
+    return { body: JSON.parse(box.open(sealed, KEPT_ANSWER_PURPOSE)) };
+  } catch (error) {
+    if (error instanceof SecretBoxError) return null;
+    throw error;
+  }
+}
+
 /**
  * Runs a creating request once per (token, Idempotency-Key); a retry gets the
  * first answer. A key older than a day is free again whether or not the
  * sweep (IdempotencySweeper) has deleted it yet: the claim below takes over
  * an expired row, so it is never replayed nor refused as another request's.
  */
-async function once(db: Database, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
+async function once(db: Database, box: SecretBox | undefined, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
   const prisma = db.prisma;
   const now = clock.now();
   const claimed = await prisma.$executeRaw`
@@ -142,7 +167,12 @@ async function once(db: Database, tokenId: string, key: string, requestHash: str
       const p = problem(409, "CONFLICT", "the first request with this Idempotency-Key is still under way: retry in a moment", { field: "Idempotency-Key" });
       return { status: 409, body: p };
     }
-    return { status: row.status, body: row.response, replayed: true };
+    const replay = replayedAnswer(row.response, box);
+    if (!replay) {
+      const p = problem(409, "CONFLICT", "the first answer to this Idempotency-Key cannot be read back (the console's encryption key changed since): check whether it was done, then retry with a new key", { field: "Idempotency-Key" });
+      return { status: 409, body: p };
+    }
+    return { status: row.status, body: replay.body, replayed: true };
   }
   let outcome: Outcome;
   try {
@@ -157,7 +187,7 @@ async function once(db: Database, tokenId: string, key: string, requestHash: str
   } else {
     await prisma.idempotencyKey.update({
       where: { tokenId_key: { tokenId, key } },
-      data: { status: outcome.status, response: JSON.parse(json(outcome.body)) as object, completedAt: clock.now() },
+      data: { status: outcome.status, response: keptAnswer(outcome.body, box), completedAt: clock.now() },
     });
   }
   return outcome;
@@ -208,6 +238,10 @@ export interface ApiOptions {
   url: string;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE). */
   webhookPolicy?: WebhookPolicy;
+  /** The console's encryption key (server/secret-box.ts). */
+  secretBox?: SecretBox;
+  /** How people sign in here. */
+  signIn?: SignInPolicy;
   /** The rings ORCHARD_OIDC_GROUPS names (see Context). */
   ssoRings?: readonly string[];
   sourcesDir?: string;
@@ -306,7 +340,20 @@ export function createApiHandler(options: ApiOptions) {
       const bad = findUnstorable(input);
       if (bad) return send(res, 400, problem(400, "INVALID", `${bad}: ${UNSTORABLE_MESSAGE}`, { field: bad }));
       const run = () =>
-        call({ db, clock, webhookPolicy: options.webhookPolicy, ssoRings: options.ssoRings, sourcesDir: options.sourcesDir }, principal, route, route.input ? input : undefined);
+        call(
+          {
+            db,
+            clock,
+            webhookPolicy: options.webhookPolicy,
+            secretBox: options.secretBox,
+            signIn: options.signIn,
+            ssoRings: options.ssoRings,
+            sourcesDir: options.sourcesDir,
+          },
+          principal,
+          route,
+          route.input ? input : undefined,
+        );
 
       const key = req.headers["idempotency-key"];
       if (key !== undefined && route.creates) {
@@ -314,7 +361,7 @@ export function createApiHandler(options: ApiOptions) {
           return send(res, 400, problem(400, "INVALID", "Idempotency-Key: 1 to 200 printable characters", { field: "Idempotency-Key" }));
         }
         const hash = createHash("sha256").update(`${method} ${path}\n`).update(raw).digest("hex");
-        const outcome = await once(db, principal.id, key, hash, clock, run);
+        const outcome = await once(db, options.secretBox, principal.id, key, hash, clock, run);
         return send(res, outcome.status, outcome.body, outcome.replayed ? { "idempotent-replayed": "true" } : {});
       }
       const outcome = await run();

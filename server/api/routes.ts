@@ -88,6 +88,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   // Users
   { method: "GET", path: "/me", procedure: "users.me", tag: "users", summary: "Who the token is: its name, role and rings" },
   { method: "GET", path: "/users", procedure: "users.list", tag: "users", summary: "List users" },
+  { method: "GET", path: "/users/by-email/{email}", procedure: "users.get", tag: "users", summary: "One user, by e-mail" },
+  { method: "GET", path: "/users/sign-in-methods", procedure: "users.signInMethods", tag: "users", summary: "How people sign in here, and whether users may be created (not with passwords switched off)" },
   { method: "POST", path: "/users", procedure: "users.create", tag: "users", summary: "Create a user", creates: true },
   { method: "PATCH", path: "/users/{userId}", procedure: "users.update", tag: "users", summary: "Change a user's role, rings, or disable them" },
   { method: "DELETE", path: "/users/{userId}", procedure: "users.remove", tag: "users", summary: "Remove a user" },
@@ -102,6 +104,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "DELETE", path: "/webhooks/{id}", procedure: "webhooks.remove", tag: "webhooks", summary: "Remove a subscription and its queue" },
   { method: "GET", path: "/webhooks/{id}/deliveries", procedure: "webhooks.deliveries", tag: "webhooks", summary: "A subscription's recent deliveries with the receiver's answers" },
   { method: "POST", path: "/webhooks/{id}/test", procedure: "webhooks.sendTest", tag: "webhooks", summary: "Send a subscription a test event", creates: true },
+  { method: "POST", path: "/webhooks/{id}/rotate-secret", procedure: "webhooks.rotateSecret", tag: "webhooks", summary: "Give a subscription a new signing secret (shown once; the old one stops at once)", creates: true },
   // Audit and dashboard
   { method: "GET", path: "/audit", procedure: "audit.list", tag: "audit", summary: "The audit log, filtered and paged (CSV: /audit.csv with the same filters)" },
   { method: "GET", path: "/dashboard", procedure: "dashboard.summary", tag: "dashboard", summary: "The fleet's summary: counts, versions per ring, active rollouts, attention" },

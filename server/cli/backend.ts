@@ -9,11 +9,13 @@ import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { problem, problemOf, type Problem } from "../api/problem";
 import { API_PREFIX, API_ROUTES } from "../api/routes";
 import type { Principal } from "../auth/principal";
-import { loadConfig } from "../config";
+import { type Config, loadConfig, signInPolicyOf } from "../config";
 import { systemClock } from "../clock";
 import { type Database, openDatabase } from "../db/client";
+import { KEY_VARIABLE, loadSecretBox, SecretBox } from "../secret-box";
 import { sourcesWorkDir } from "../release-sources/sources";
 import { type AppRouter, createCaller } from "../trpc/router";
+import { sealClearSecrets } from "../webhooks/webhooks";
 
 type Inputs = inferRouterInputs<AppRouter>;
 type Outputs = inferRouterOutputs<AppRouter>;
@@ -56,17 +58,45 @@ function localPrincipal(): Principal {
 
 export function localBackend(): Backend {
   let database: Database | null = null;
+  let config: Config | null = null;
+  const settings = () => (config ??= loadConfig());
+  let box: SecretBox | null = null;
+  /** The console's encryption key, as the console has it; never a new one (the console would not have it). */
+  const secretBox = () => {
+    if (box) return box;
+    try {
+      box = loadSecretBox(settings(), { create: false });
+    } catch (error) {
+      box = SecretBox.unavailable(
+        `${(error as Error).message}: run this where the console keeps its data folder, set ${KEY_VARIABLE} to the console's key, ` +
+          "or go through the console's REST API (ORCHARD_URL and ORCHARD_TOKEN)",
+      );
+    }
+    return box;
+  };
   const db = async () => {
     if (database) return database;
-    const config = loadConfig();
-    database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: 2 });
+    database = await openDatabase({ databaseUrl: settings().DATABASE_URL, dataDir: settings().dataDir, poolSize: 2 });
+    // As the console does at start: secrets from before they were sealed are sealed (when this has the key).
+    if (secretBox().keyId) await sealClearSecrets(database.prisma, secretBox());
     return database;
   };
   const principal = localPrincipal();
   return {
     kind: "local",
     async call(procedure, input) {
-      let target: unknown = createCaller({ db: await db(), clock: systemClock, principal, sourcesDir: sourcesWorkDir(loadConfig().dataDir) });
+      const open = await db();
+      // The console's own settings, as its procedures see them in the console process.
+      const webhookPolicy = { allowPrivate: settings().ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
+      let target: unknown = createCaller({
+        db: open,
+        clock: systemClock,
+        principal,
+        webhookPolicy,
+        secretBox: secretBox(),
+        signIn: signInPolicyOf(settings()),
+        sourcesDir: sourcesWorkDir(settings().dataDir),
+      });
       for (const part of procedure.split(".")) target = (target as Record<string, unknown>)[part];
       try {
         return (await (target as (input: unknown) => Promise<unknown>)(input)) as never;

@@ -12,6 +12,7 @@ import { ConfigError } from "../config";
 import { parseDuration } from "../duration";
 import { weekdays } from "../rollouts/windows";
 import { roles } from "../users/schemas";
+import { WEBHOOK_EVENT_KINDS } from "../vocabulary";
 import { type Backend, chooseBackend, CliFailure, type OutputOf } from "./backend";
 import { formatTable, readStdinSecret } from "./io";
 
@@ -99,7 +100,7 @@ const json = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (type
 export function buildProgram(out: (line: string) => void = (line) => console.log(line)): Command {
   const program = new Command("orchard")
     .description(
-      "Orchard console command line: users, tokens, rings, releases, machines, rollouts and the audit log.\n" +
+      "Orchard console command line: users, tokens, webhooks, rings, releases, machines, rollouts and the audit log.\n" +
         "Runs on the configured database, or on a remote console with ORCHARD_URL and ORCHARD_TOKEN (or --server and --token).\n" +
         "Exit codes: 0 done, 1 refused or failed, 2 bad arguments or nothing there, 3 `rollout wait` timed out.",
     )
@@ -158,8 +159,7 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--enable", "the user can sign in again")
     .option("--json", "machine-readable output")
     .action(async (email: string, opts: { role?: (typeof roles)[number]; rings?: string[]; allRings?: boolean; disable?: boolean; enable?: boolean; json?: boolean }) => {
-      const found = (await api().call("users.list")).find((u) => u.email === email.toLowerCase());
-      if (!found) throw new CliFailure(problem(404, "NOT_FOUND", `email: no user ${email}`, { field: "email" }));
+      const found = await api().call("users.get", { email });
       const rings = opts.allRings ? null : opts.rings;
       const disabled = opts.disable ? true : opts.enable ? false : undefined;
       const updated = await api().call("users.update", { userId: found.id, role: opts.role, rings, disabled });
@@ -251,6 +251,107 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .action(async (id: string, opts: { json?: boolean }) => {
       const revoked = await api().call("apiTokens.revoke", { id });
       say(opts, revoked, () => `Revoked API token ${revoked.name} (${revoked.prefix}…)`);
+    });
+
+  // ---- webhooks ------------------------------------------------------------------------------
+  const webhook = program.command("webhook").description("Webhook subscriptions: URLs told of rollout, release and machine events");
+  const events = (value: string) => (value.trim() === "all" ? [...WEBHOOK_EVENT_KINDS] : list(value));
+  const eventsHelp = `event kinds, comma-separated, or all: ${WEBHOOK_EVENT_KINDS.join(", ")}`;
+  const subscriptionLine = (s: { id: string; url: string; events: string[]; enabled: boolean }) =>
+    `${s.id} ${s.url}${s.enabled ? "" : " (disabled)"}: ${s.events.join(", ")}`;
+  webhook
+    .command("list")
+    .description("List subscriptions with their queue and last delivery")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }) => {
+      const subscriptions = await api().call("webhooks.list");
+      say(opts, subscriptions, () =>
+        formatTable(
+          ["ID", "URL", "EVENTS", "ENABLED", "PENDING", "FAILED", "LAST DELIVERY"],
+          subscriptions.map((s) => [
+            s.id,
+            s.url,
+            s.events.length === WEBHOOK_EVENT_KINDS.length ? "all" : s.events.join(","),
+            s.enabled ? "yes" : "no",
+            String(s.pending),
+            String(s.failed),
+            s.lastDelivery ? `${iso(s.lastDelivery.at)} ${s.lastDelivery.kind} ${s.lastDelivery.state}${s.lastDelivery.status === null ? "" : ` (${s.lastDelivery.status})`}` : "never",
+          ]),
+        ),
+      );
+    });
+  webhook
+    .command("create")
+    .description("Subscribe a URL to events; prints the signing secret alone on the last line (shown only once)")
+    .requiredOption("--url <url>", "where the console POSTs each event (http:// or https://)")
+    .requiredOption("--events <kinds>", eventsHelp, events)
+    .option("--description <text>", "what it is for")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { url: string; events: string[]; description?: string; json?: boolean }) => {
+      const created = await api().call("webhooks.create", { url: opts.url, events: opts.events as never, description: opts.description });
+      say(opts, created, () => [`Subscribed ${subscriptionLine(created.subscription)}`, "Signing secret (Standard Webhooks; shown only once):", created.secret]);
+    });
+  webhook
+    .command("update")
+    .description("Change a subscription's URL, events or description, or enable or disable it")
+    .argument("<id>", "the subscription (webhook list)")
+    .option("--url <url>", "a new URL")
+    .option("--events <kinds>", eventsHelp, events)
+    .option("--description <text>", "a new description")
+    .addOption(new Option("--enable", "deliver again: what was queued before it was disabled goes out, in order").conflicts("disable"))
+    .option("--disable", "send it nothing and queue nothing for it; what is queued waits until it is enabled again")
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts: { url?: string; events?: string[]; description?: string; enable?: boolean; disable?: boolean; json?: boolean }) => {
+      const enabled = opts.enable ? true : opts.disable ? false : undefined;
+      const updated = await api().call("webhooks.update", { id, url: opts.url, events: opts.events as never, description: opts.description, enabled });
+      say(opts, updated, () => `Updated ${subscriptionLine(updated)}`);
+    });
+  webhook
+    .command("rotate-secret")
+    .description("Give a subscription a new signing secret; prints it alone on the last line (shown only once). The old one stops at once")
+    .argument("<id>", "the subscription (webhook list)")
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const rotated = await api().call("webhooks.rotateSecret", { id });
+      say(opts, rotated, () => [`New signing secret for ${subscriptionLine(rotated.subscription)} (shown only once):`, rotated.secret]);
+    });
+  webhook
+    .command("delete")
+    .description("Remove a subscription and its queue (what was not delivered yet is dropped)")
+    .argument("<id>", "the subscription (webhook list)")
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const removed = await api().call("webhooks.remove", { id });
+      say(opts, removed, () => `Removed webhook ${removed.id}; ${removed.pendingDropped} undelivered message(s) dropped`);
+    });
+  webhook
+    .command("test")
+    .description("Send the subscription a webhook.test event (queued; see webhook deliveries)")
+    .argument("<id>", "the subscription (webhook list)")
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const queued = await api().call("webhooks.sendTest", { id });
+      say(opts, queued, () => `Queued test event ${queued.eventId} for webhook ${id}`);
+    });
+  webhook
+    .command("deliveries")
+    .description("A subscription's newest deliveries: state, attempts and the receiver's last answer")
+    .argument("<id>", "the subscription (webhook list)")
+    .option("--limit <n>", "how many (at most 200)", positiveInt("--limit"), 20)
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts: { limit: number; json?: boolean }) => {
+      const result = await api().call("webhooks.deliveries", { id, limit: Math.min(opts.limit, 200) });
+      say(opts, result, () => [
+        subscriptionLine(result.subscription),
+        formatTable(
+          ["CREATED", "MESSAGE", "EVENT", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ANSWER"],
+          result.deliveries.map((d) => {
+            const last = d.tries[0];
+            const answer = !last ? "-" : last.status !== null ? `${last.status} ${brief(last.response ?? "")}`.trim() : `error: ${brief(last.error)}`;
+            return [iso(d.createdAt), d.eventId, d.kind, d.state, String(d.attempts), d.state === "pending" ? iso(d.nextAttemptAt) : "-", answer.replace(/\s+/g, " ").slice(0, 80)];
+          }),
+        ),
+      ]);
     });
 
   // ---- rings ---------------------------------------------------------------------------------

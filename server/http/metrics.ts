@@ -3,12 +3,14 @@
 // rollouts by state; every rollout under way with its rings' waves and
 // machines per step), the agent protocol's requests by route and status with
 // their latency, the REST API's by method, route template and status with
-// theirs (and its rate limit's refusals), and the process (memory, CPU,
-// event-loop lag, GC). Served
+// theirs (and its rate limit's refusals), webhook deliveries (attempts by
+// outcome; each subscription's queue and the age of its oldest delivery;
+// labelled by the subscription's id, never its URL), and the process
+// (memory, CPU, event-loop lag, GC). Served
 // only when ORCHARD_METRICS_TOKEN is set, to a scraper that sends it as a
 // bearer token; without it /metrics does not exist.
 //
-// The fleet's figures are read from the database when a scrape asks for them
+// The fleet's figures (and the webhook queues) are read from the database when a scrape asks for them
 // and kept for ORCHARD_METRICS_CACHE_MS: scrapes within that time (several
 // Prometheus servers, or one with a short interval) share one read.
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -19,7 +21,8 @@ import type { Clock } from "../clock";
 import { type FleetFigures, fleetFigures } from "../dashboard/fleet-figures";
 import type { PrismaClient } from "../db/client";
 import type { Logger } from "../logger";
-import { MACHINE_STEPS, ROLLOUT_STATES } from "../vocabulary";
+import { MACHINE_STEPS, ROLLOUT_STATES, WEBHOOK_ATTEMPT_OUTCOMES, type WebhookAttemptOutcome } from "../vocabulary";
+import { webhookQueues } from "../webhooks/webhooks";
 
 export interface ConsoleMetrics {
   /** Counts one answered agent request. */
@@ -28,6 +31,8 @@ export interface ConsoleMetrics {
   apiRequest(method: string, route: string, status: number, seconds: number): void;
   /** Counts a REST API request refused by a rate limit: an API token's, or an address's without a valid token. */
   apiRateLimited(limit: "token" | "address"): void;
+  /** Counts one attempt at a webhook delivery by this process. */
+  webhookAttempt(subscriptionId: string, outcome: WebhookAttemptOutcome): void;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
@@ -44,11 +49,14 @@ export interface MetricsOptions {
 /** The protocol's routes, so that an unknown path cannot add a label value. */
 const ROUTES = new Set(["POST /enroll", "POST /checkin", "POST /events", "POST /reboot-lock", "DELETE /reboot-lock"]);
 
+/** What a scrape reads from the database: the fleet, and each webhook subscription's queue. */
+type Figures = FleetFigures & { webhooks: Awaited<ReturnType<typeof webhookQueues>> };
+
 /** The REST API's methods, so that an odd one cannot add a label value (its routes are templates already). */
 const API_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
 interface FleetRead {
-  figures: FleetFigures | null;
+  figures: Figures | null;
   seconds: number;
 }
 
@@ -60,7 +68,8 @@ function cachedFleet(options: MetricsOptions): () => Promise<FleetRead> {
     const started = performance.now();
     const entry = {
       until: Number.POSITIVE_INFINITY,
-      read: fleetFigures(options.db, options.clock)
+      read: Promise.all([fleetFigures(options.db, options.clock), webhookQueues(options.db)])
+        .then(([fleet, webhooks]): Figures => ({ ...fleet, webhooks }))
         .catch((error: unknown) => {
           options.log.warn({ err: error }, "the fleet's metrics could not be read");
           return null;
@@ -119,7 +128,7 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
     name: string,
     help: string,
     labelNames: readonly L[],
-    fill: (gauge: Gauge<L>, figures: FleetFigures) => void,
+    fill: (gauge: Gauge<L>, figures: Figures) => void,
   ) =>
     new Gauge<L>({
       name,
@@ -142,7 +151,7 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
     },
   });
   /** Of the last read that worked (a failed one leaves them as they were). */
-  const lastRead = (name: string, help: string, value: (read: FleetRead & { figures: FleetFigures }) => number) =>
+  const lastRead = (name: string, help: string, value: (read: FleetRead & { figures: Figures }) => number) =>
     new Gauge({
       name,
       help,
@@ -199,12 +208,56 @@ export function createMetrics(options: MetricsOptions): ConsoleMetrics {
     },
   );
 
+  // Webhooks. Each process counts its own attempts (sum them over the
+  // processes); the queues come from the database (take the max).
+  fleetGauge("orchard_webhook_subscription_enabled", "1 for each enabled webhook subscription, 0 for a disabled one (its queue waits).", ["subscription"], (g, f) => {
+    for (const q of f.webhooks) g.set({ subscription: q.id }, q.enabled ? 1 : 0);
+  });
+  fleetGauge("orchard_webhook_queue_pending", "Deliveries of each webhook subscription not yet delivered nor given up.", ["subscription"], (g, f) => {
+    for (const q of f.webhooks) g.set({ subscription: q.id }, q.pending);
+  });
+  fleetGauge(
+    "orchard_webhook_queue_oldest_age_seconds",
+    "How long the oldest pending delivery of each webhook subscription has waited since it was queued (0: none pending).",
+    ["subscription"],
+    (g, f) => {
+      const now = options.clock.now().getTime();
+      for (const q of f.webhooks) g.set({ subscription: q.id }, q.oldest ? Math.max(0, (now - q.oldest.getTime()) / 1000) : 0);
+    },
+  );
+  /** Subscriptions whose counters this process shows (every one known at the last read, from zero). */
+  const counted = new Set<string>();
+  const attempts = new Counter({
+    name: "orchard_webhook_deliveries_total",
+    help: "Attempts at webhook deliveries by this process, by subscription and outcome: delivered, retried (failed, tried again later), failed (given up after 24 hours of failures).",
+    labelNames: ["subscription", "outcome"] as const,
+    registers: [registry],
+    async collect() {
+      const { figures } = await fleet();
+      if (!figures) return;
+      const ids = new Set(figures.webhooks.map((q) => q.id));
+      for (const id of counted) {
+        if (ids.has(id)) continue;
+        for (const outcome of WEBHOOK_ATTEMPT_OUTCOMES) this.remove({ subscription: id, outcome });
+        counted.delete(id);
+      }
+      for (const id of ids) {
+        if (counted.has(id)) continue;
+        for (const outcome of WEBHOOK_ATTEMPT_OUTCOMES) this.inc({ subscription: id, outcome }, 0);
+        counted.add(id);
+      }
+    },
+  });
+
   const tokenHash = options.token ? hashToken(options.token) : null;
   return {
     agentRequest(route, status, seconds) {
       const known = ROUTES.has(route) ? route : "other";
       requests.inc({ route: known, status: String(status) });
       duration.observe({ route: known }, seconds);
+    },
+    webhookAttempt(subscriptionId, outcome) {
+      attempts.inc({ subscription: subscriptionId, outcome });
     },
     apiRequest(method, route, status, seconds) {
       const known = API_METHODS.has(method) ? method : "other";

@@ -6,6 +6,8 @@ import type { Clock } from "../clock";
 import { MAX_BATCH_SIZE } from "../trpc/batch";
 import type { Context } from "../trpc/init";
 import { appRouter } from "../trpc/router";
+import type { SecretBox } from "../secret-box";
+import type { SignInPolicy } from "../users/users";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { type SessionOptions, sessionUser } from "./session";
 
@@ -13,7 +15,9 @@ export const TRPC_PREFIX = "/api/trpc";
 /** Mutations must carry this header: a cross-site form cannot set it (CSRF). */
 export const CSRF_HEADER = "x-orchard-csrf";
 
-export function createTrpcHandler(options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; ssoRings?: readonly string[]; sourcesDir?: string }) {
+export function createTrpcHandler(
+  options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox; signIn: SignInPolicy; ssoRings?: readonly string[]; sourcesDir?: string },
+) {
   const handler = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_PREFIX}/`,
@@ -27,6 +31,8 @@ export function createTrpcHandler(options: SessionOptions & { clock: Clock; webh
         clock: options.clock,
         principal: await sessionUser(req, options),
         webhookPolicy: options.webhookPolicy,
+        secretBox: options.secretBox,
+        signIn: options.signIn,
         ssoRings: options.ssoRings,
         sourcesDir: options.sourcesDir,
       };

@@ -13,6 +13,8 @@ import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError, invalid } from "../errors";
 import { logger } from "../logger";
 import { describeFirstIssue, formatPath } from "../protocol/v1";
+import type { SecretBox } from "../secret-box";
+import type { SignInPolicy } from "../users/users";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { findUnstorable, UNSTORABLE_MESSAGE } from "../text";
 import { roleAtLeast } from "../vocabulary";
@@ -25,6 +27,10 @@ export interface Context {
   principal: Principal | null;
   /** Where webhooks may go (ORCHARD_WEBHOOKS_ALLOW_PRIVATE); absent: loopback and private targets are refused. */
   webhookPolicy?: WebhookPolicy;
+  /** The console's encryption key (server/secret-box.ts); absent: nothing can be sealed (a webhook's signing secret). */
+  secretBox?: SecretBox;
+  /** How people sign in here (ORCHARD_LOCAL_SIGN_IN, single sign-on); absent: with passwords only. */
+  signIn?: SignInPolicy;
   /** The rings single sign-on's group mapping names (ORCHARD_OIDC_GROUPS), which a rename or removal cannot rewrite. */
   ssoRings?: readonly string[];
   /** Where release source readers keep their state (the data folder's release-sources); absent: under ORCHARD_DATA_DIR. */

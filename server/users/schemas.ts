@@ -57,6 +57,10 @@ export const changeOwnPasswordInput = z.object({
 });
 export type ChangeOwnPasswordInput = z.input<typeof changeOwnPasswordInput>;
 
+/** One user, by e-mail (as the command line names them). */
+export const getUserInput = z.object({ email: emailSchema });
+export type GetUserInput = z.input<typeof getUserInput>;
+
 export const removeUserInput = z.object({
   userId: z.string().min(1),
   reason: z.string().max(500).optional(),
@@ -106,3 +110,14 @@ export const createUserOutput = z.object({
 });
 
 export const removeUserOutput = z.object({ email: z.string() });
+
+/** How people sign in to this console, and whether an admin may create a user here (and why not). */
+export const signInMethodsOutput = z
+  .object({
+    /** Sign-in with a password (ORCHARD_LOCAL_SIGN_IN). */
+    passwords: z.boolean(),
+    /** What the sign-in page calls the identity provider; null without single sign-on. */
+    sso: z.string().nullable(),
+    newUsers: z.object({ allowed: z.boolean(), /** Why not, when not. */ why: z.string().nullable() }),
+  })
+  .meta({ id: "SignInMethods" });

@@ -13,6 +13,8 @@ import {
   changeOwnPasswordInput,
   type CreateUserInput,
   createUserInput,
+  type GetUserInput,
+  getUserInput,
   type RemoveUserInput,
   removeUserInput,
   type UpdateUserInput,
@@ -42,9 +44,43 @@ function shownUser({ allRings, rings, ssoIssuer, ...user }: Prisma.UserGetPayloa
 /** With a password, or through single sign-on (a user first seen there has no password). */
 const signsInWith = (ssoIssuer: string | null) => (ssoIssuer === null ? ("password" as const) : ("sso" as const));
 
-/** Creates a user; returns the password too when it was generated. */
-export async function createUser(db: PrismaClient, actor: Actor, input: CreateUserInput) {
+/** How people sign in to this console, as the console is configured (ORCHARD_LOCAL_SIGN_IN, ORCHARD_OIDC_*). */
+export interface SignInPolicy {
+  /** Sign-in with an e-mail and a password. */
+  passwords: boolean;
+  /** What the sign-in page calls the identity provider of single sign-on; null without one. */
+  sso: string | null;
+}
+
+/** Passwords only: a console with no single sign-on (and the tests' default). */
+export const PASSWORDS_ONLY: SignInPolicy = { passwords: true, sso: null };
+
+/** Why an admin may not create a user here, or null when they may. */
+function whyNoNewUsers(policy: SignInPolicy): string | null {
+  if (policy.passwords) return null;
+  return (
+    `sign-in with a password is switched off on this console (ORCHARD_LOCAL_SIGN_IN=off): people sign in through ${policy.sso ?? "single sign-on"}, ` +
+    "and each one's user is created at their first sign-in, with the role and rings their groups give"
+  );
+}
+
+/**
+ * How people sign in here and whether an admin may create a user, for the
+ * users page to show as the server decides it. Users of single sign-on are
+ * never made ahead of their first sign-in: they are matched by the identity
+ * provider's subject, never by e-mail, and their role comes from their groups
+ * at every sign-in (server/users/sso.ts).
+ */
+export function readSignInMethods(policy: SignInPolicy) {
+  const why = whyNoNewUsers(policy);
+  return { passwords: policy.passwords, sso: policy.sso, newUsers: { allowed: why === null, why } };
+}
+
+/** Creates a user with a password; returns the password too when it was generated. Refused when passwords are switched off. */
+export async function createUser(db: PrismaClient, actor: Actor, input: CreateUserInput, policy: SignInPolicy = PASSWORDS_ONLY) {
   const data = createUserInput.parse(input);
+  const refused = whyNoNewUsers(policy);
+  if (refused) throw conflict(refused, "password");
   const password = data.password ?? generatePassword();
   const passwordHash = await hashPassword(password);
   const user = await db.$transaction(async (tx) => {
@@ -69,6 +105,14 @@ export async function createUser(db: PrismaClient, actor: Actor, input: CreateUs
 
 export async function listUsers(db: PrismaClient) {
   return (await db.user.findMany({ orderBy: { email: "asc" }, select: userSelect })).map(shownUser);
+}
+
+/** One user by e-mail (the unique key), as the list shows them; NOT_FOUND naming the field. */
+export async function getUserByEmail(db: PrismaClient, input: GetUserInput) {
+  const { email } = getUserInput.parse(input);
+  const user = await db.user.findUnique({ where: { email }, select: userSelect });
+  if (!user) throw new AppError("NOT_FOUND", `email: no user ${email}`, { field: "email" });
+  return shownUser(user);
 }
 
 /**

@@ -7,6 +7,9 @@ import { createHmac, randomBytes } from "node:crypto";
 
 const PREFIX = "whsec_";
 
+/** What a signing secret is sealed for at rest (server/secret-box.ts): a value sealed for another use does not open as one. */
+export const SIGNING_SECRET_PURPOSE = "webhook-signing-secret";
+
 /** A new signing secret: `whsec_` and 24 random bytes in base64, as Standard Webhooks libraries expect. */
 export function newSigningSecret(): string {
   return PREFIX + randomBytes(24).toString("base64");

@@ -27,8 +27,10 @@ import https from "node:https";
 import type { LookupFunction } from "node:net";
 import type { Database } from "../db/client";
 import type { Logger } from "../logger";
+import type { SecretBox } from "../secret-box";
+import type { WebhookAttemptOutcome } from "../vocabulary";
 import { type ResolvedTarget, resolveTarget } from "./addresses";
-import { signatureHeaders } from "./signing";
+import { SIGNING_SECRET_PURPOSE, signatureHeaders } from "./signing";
 
 /** Seconds to wait after the n-th failed attempt (n from 1); the last delay repeats. */
 export const RETRY_DELAYS_SECONDS = [5, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800] as const;
@@ -51,16 +53,21 @@ interface Claimed {
   body: string;
   attempts: number;
   url: string;
-  secret: string;
+  /** Sealed (server/secret-box.ts): opened for each attempt. */
+  sealed_secret: string;
 }
 
 export interface WebhookWorkerOptions {
   log: Logger;
   allowPrivate: boolean;
+  /** The console's encryption key, which opens the signing secrets. */
+  secrets: SecretBox;
   timeoutMs: number;
   pollMs: number;
   /** Deliveries in flight at once (each to a different subscription or ordering key). */
   lanes?: number;
+  /** Told of each attempt's outcome (/metrics counts them). */
+  onAttempt?: (subscriptionId: string, outcome: WebhookAttemptOutcome) => void;
 }
 
 export interface AttemptOutcome {
@@ -146,7 +153,7 @@ export class WebhookWorker {
                FOR UPDATE OF c SKIP LOCKED) due,
              webhook_subscriptions s
        WHERE d.id = due.id AND s.id = d.subscription_id
-      RETURNING d.id, d.subscription_id, d.event_id, d.kind, d.body, d.attempts, s.url, s.secret`;
+      RETURNING d.id, d.subscription_id, d.event_id, d.kind, d.body, d.attempts, s.url, s.sealed_secret`;
   }
 
   private async deliver(due: Claimed) {
@@ -175,6 +182,7 @@ export class WebhookWorker {
         RETURNING state = 'failed' AS failed`;
       return row?.failed ?? false;
     });
+    this.options.onAttempt?.(due.subscription_id, delivered ? "delivered" : gaveUp ? "failed" : "retried");
     const fields = { subscriptionId: due.subscription_id, eventId: due.event_id, kind: due.kind, attempt: due.attempts, ...outcome };
     if (delivered) this.options.log.debug(fields, "webhook delivered");
     else if (gaveUp) this.options.log.warn(fields, "webhook delivery failed for 24 hours: given up");
@@ -189,7 +197,14 @@ export class WebhookWorker {
       const url = new URL(due.url);
       // Checked again at each delivery (the host's addresses may have changed), and connected to as checked.
       const target = await resolveTarget(url, this.options.allowPrivate);
-      const headers = signatureHeaders(due.secret, due.event_id, due.body, new Date());
+      // A secret that does not open (another key sealed it) fails the attempt with the reason, as an unreachable receiver would.
+      let secret: string;
+      try {
+        secret = this.options.secrets.open(due.sealed_secret, SIGNING_SECRET_PURPOSE);
+      } catch (error) {
+        return done({ status: null, response: null, error: `not sent: ${(error as Error).message}`.slice(0, RESPONSE_EXCERPT_CHARS) });
+      }
+      const headers = signatureHeaders(secret, due.event_id, due.body, new Date());
       const answer = await post(url, target, headers, due.body, this.options.timeoutMs);
       return done({ status: answer.status, response: answer.excerpt, error: null });
     } catch (error) {

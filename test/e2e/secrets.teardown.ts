@@ -7,6 +7,8 @@ import fs from "node:fs";
 import { expect, test } from "@playwright/test";
 import pg from "pg";
 import { embeddedUrl } from "../../server/db/embedded";
+import { loadSecretBox } from "../../server/secret-box";
+import { SIGNING_SECRET_PURPOSE } from "../../server/webhooks/signing";
 import { CONSOLE_LOG, DATA_DIR } from "./paths";
 import { ADMIN, signIn, trpc } from "./helpers";
 
@@ -29,8 +31,10 @@ test("no token, password or hash in the run's logs or in any API answer", async 
     ]) {
       hashes.push(...(await client.query<{ h: string }>(sql)).rows.map((r) => r.h));
     }
-    // Webhook signing secrets are shown once, in the answer that creates them.
-    signingSecrets.push(...(await client.query<{ s: string }>("SELECT secret AS s FROM webhook_subscriptions")).rows.map((r) => r.s));
+    // Webhook signing secrets are shown once, in the answer that creates them; stored sealed under the console's key.
+    const box = loadSecretBox({ NODE_ENV: "development", dataDir: DATA_DIR }, { create: false });
+    const sealed = (await client.query<{ s: string }>("SELECT sealed_secret AS s FROM webhook_subscriptions")).rows.map((r) => r.s);
+    signingSecrets.push(...sealed.map((s) => box.open(s, SIGNING_SECRET_PURPOSE)));
   } finally {
     await client.end();
   }

@@ -223,7 +223,15 @@ test("with local sign-in off, the password form is gone, its endpoint refuses, a
   await page.goto(`${ssoOnly.url}/users`);
   const row = page.getByRole("row").filter({ hasText: USERS.ada.email });
   await expect(row).toContainText("single sign-on");
+  // No user with a password can be made here: the page says what the server says, and offers no form.
+  await expect(page.getByTestId("no-new-users")).toContainText(
+    "No new users here: sign-in with a password is switched off on this console (ORCHARD_LOCAL_SIGN_IN=off): people sign in through Acme ID",
+  );
+  await expect(page.getByRole("button", { name: "New user" })).toHaveCount(0);
   await shot(page, "sso-users");
+  await page.setViewportSize({ width: 414, height: 900 });
+  await shot(page, "sso-users-414");
+  await page.setViewportSize({ width: 1366, height: 900 });
   await expectNoSeriousViolations(page, "the users page with a user of single sign-on");
 });
 

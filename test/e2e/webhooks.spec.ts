@@ -89,6 +89,30 @@ test("an admin subscribes a receiver, sends it a test event and reads the answer
   await expectNoSeriousViolations(page, "a delivery shown");
   await shot(page, "webhooks-deliveries");
 
+  // A new secret: asked first, shown once; the old one stops and the next delivery verifies with the new one.
+  await row.getByRole("button", { name: "New secret…" }).click();
+  await expect(page.getByRole("dialog")).toContainText("The current secret stops working at once");
+  await expectNoSeriousViolations(page, "the new-secret dialog");
+  await shot(page, "webhooks-rotate-dialog");
+  await page.setViewportSize({ width: 414, height: 900 });
+  await shot(page, "webhooks-rotate-dialog-414");
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.getByRole("dialog").getByRole("button", { name: "Make a new secret" }).click();
+  await expect(page.getByRole("heading", { name: `New signing secret for ${receiverUrl}` })).toBeVisible();
+  const rotated = (await page.getByTestId("new-secret").textContent())!;
+  expect(rotated).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
+  expect(rotated).not.toBe(secret);
+  await expectNoSeriousViolations(page, "the new secret shown");
+  await shot(page, "webhooks-rotated");
+  await page.setViewportSize({ width: 414, height: 900 });
+  await shot(page, "webhooks-rotated-414");
+  await page.setViewportSize({ width: 1366, height: 900 });
+  secret = rotated;
+  await page.getByRole("button", { name: "I have copied it" }).click();
+  await row.getByRole("button", { name: "Send a test event" }).click();
+  await expect.poll(() => verified.length).toBe(2);
+  expect(refused).toEqual([]);
+
   // Removing it asks first, then drops it from the list.
   await row.getByRole("button", { name: "Remove…" }).click();
   await expectNoSeriousViolations(page, "the remove dialog");

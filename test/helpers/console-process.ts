@@ -52,6 +52,8 @@ export async function startConsoleProcess(slot: ConsoleProcess) {
       HOST: "127.0.0.1",
       ORCHARD_DATA_DIR: slot.dataDir,
       ORCHARD_SECRET: "c".repeat(40),
+      // As production asks (NODE_ENV may be unset here, and DATABASE_URL is): a fixed test key.
+      ORCHARD_ENCRYPTION_KEY: Buffer.alloc(32, 3).toString("base64"),
       ORCHARD_SERVE_PAGES: "false",
       ORCHARD_DEMO_AGENTS: "0",
       ORCHARD_CONTROLLER_INTERVAL_MS: "300",

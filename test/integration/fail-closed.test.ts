@@ -13,6 +13,18 @@ describe("fail closed", () => {
     await expect(startConsole(config, { next: false })).rejects.toThrow(/ORCHARD_SECRET is required/);
   });
 
+  it("refuses to start in production with DATABASE_URL and no ORCHARD_ENCRYPTION_KEY, naming it", async () => {
+    const config = loadConfig({
+      NODE_ENV: "production",
+      DATABASE_URL: await freshDatabaseUrl(),
+      ORCHARD_SECRET: "s".repeat(40),
+      PORT: "0",
+      ORCHARD_DEMO_AGENTS: "0",
+      ORCHARD_DATA_DIR: "/tmp/orch-fail-closed",
+    });
+    await expect(startConsole(config, { next: false })).rejects.toThrow(/^ORCHARD_ENCRYPTION_KEY is required in production with DATABASE_URL/);
+  });
+
   it("answers every agent route 401 without a valid token", async () => {
     const app = await startTestConsole();
     try {

@@ -1,7 +1,11 @@
 // /metrics: Prometheus text for a scraper holding the metrics token, nothing
 // for anyone else, and no such path when no token is configured; the fleet's
 // figures (machines, rollouts under way, waves, dark and rolled-back
-// machines) against what the console itself shows, read once per cache time.
+// machines) against what the console itself shows, read once per cache time;
+// webhook deliveries by outcome and each subscription's queue, against a real
+// receiver.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
@@ -9,11 +13,13 @@ import { fleetSummary } from "../../server/dashboard/dashboard";
 import { NO_RING } from "../../server/dashboard/fleet-figures";
 import { createRing } from "../../server/rings/rings";
 import { abortRollout, approveRollout, getRollout, startRollout } from "../../server/rollouts/rollouts";
-import { MACHINE_STEPS, ROLLOUT_STATES } from "../../server/vocabulary";
+import { MACHINE_STEPS, ROLLOUT_STATES, WEBHOOK_ATTEMPT_OUTCOMES } from "../../server/vocabulary";
+import { createWebhook, deleteWebhook, sendTestEvent, updateWebhook } from "../../server/webhooks/webhooks";
 import { call, checkinBody, enrollBody, hex } from "../helpers/agent-http";
 import { enrollmentToken, ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
 import { parseScrape, seriesOf, sumOf, valueOf } from "../helpers/prometheus";
 import { REF, SimFleet } from "../helpers/sim-machines";
+import { waitFor } from "../helpers/fleet";
 
 const METRICS_TOKEN = "m".repeat(24);
 let app: TestConsole;
@@ -253,6 +259,100 @@ describe("the fleet's figures are read once per ORCHARD_METRICS_CACHE_MS", () =>
       expect(sumOf(later, "orchard_machines")).toBe(1);
     } finally {
       await cached.stop();
+    }
+  });
+});
+
+describe("webhook metrics", () => {
+  it("count attempts by subscription and outcome, and show each queue's depth and the age of its oldest delivery, by id and never by URL", async () => {
+    let status = 503;
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => res.writeHead(status).end());
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/metrics-hook`;
+    const hooks = await startTestConsole({
+      ORCHARD_METRICS_TOKEN: METRICS_TOKEN,
+      ORCHARD_METRICS_CACHE_MS: "0",
+      ORCHARD_WEBHOOKS_ALLOW_PRIVATE: "1",
+      ORCHARD_WEBHOOK_POLL_MS: "100",
+    });
+    try {
+      const db = hooks.db.prisma;
+      const policy = { allowPrivate: true };
+      const read = async () => {
+        const res = await scrape(hooks.url, METRICS_TOKEN);
+        expect(res.status).toBe(200);
+        const text = await res.text();
+        expect(text).not.toContain(url);
+        return parseScrape(text);
+      };
+      const attempts = async () => db.webhookAttempt.count();
+      const a = (await createWebhook(db, cliActor, { url, events: ["rollout.started"] }, policy, hooks.secretBox)).subscription.id;
+      const b = (await createWebhook(db, cliActor, { url: `${url}/b`, events: ["rollout.started"] }, policy, hooks.secretBox)).subscription.id;
+      await updateWebhook(db, cliActor, { id: b, enabled: false }, policy);
+
+      // Every subscription from zero, the disabled one marked.
+      let m = await read();
+      for (const subscription of [a, b]) {
+        for (const outcome of WEBHOOK_ATTEMPT_OUTCOMES) expect(valueOf(m, "orchard_webhook_deliveries_total", { subscription, outcome }), outcome).toBe(0);
+        expect(valueOf(m, "orchard_webhook_queue_pending", { subscription })).toBe(0);
+        expect(valueOf(m, "orchard_webhook_queue_oldest_age_seconds", { subscription })).toBe(0);
+      }
+      expect(valueOf(m, "orchard_webhook_subscription_enabled", { subscription: a })).toBe(1);
+      expect(valueOf(m, "orchard_webhook_subscription_enabled", { subscription: b })).toBe(0);
+
+      // The receiver fails: retried, and the message waits; an hour later it has waited an hour.
+      await sendTestEvent(db, cliActor, { id: a });
+      await waitFor("a failed attempt", async () => (await attempts()) === 1, 20_000, 50);
+      m = await read();
+      expect(valueOf(m, "orchard_webhook_deliveries_total", { subscription: a, outcome: "retried" })).toBe(1);
+      expect(valueOf(m, "orchard_webhook_queue_pending", { subscription: a })).toBe(1);
+      const age = valueOf(m, "orchard_webhook_queue_oldest_age_seconds", { subscription: a })!;
+      expect(age).toBeGreaterThan(0);
+      expect(age).toBeLessThan(60);
+      hooks.clock.advance(3600_000);
+      m = await read();
+      expect(valueOf(m, "orchard_webhook_queue_oldest_age_seconds", { subscription: a })).toBeGreaterThanOrEqual(3600);
+
+      // Failing 24 hours after its first attempt: given up.
+      await db.webhookDelivery.updateMany({
+        where: { subscriptionId: a },
+        data: { firstAttemptAt: new Date(Date.now() - 25 * 3600_000), nextAttemptAt: new Date(Date.now() - 1000) },
+      });
+      await waitFor("the delivery given up", async () => (await db.webhookDelivery.count({ where: { subscriptionId: a, state: "failed" } })) === 1, 20_000, 50);
+      // (Each attempt before the last was retried: one, or more if the 5 s retry came first on a slow machine.)
+      const retried = (await db.webhookAttempt.count({ where: { delivery: { subscriptionId: a, state: "failed" } } })) - 1;
+      expect(retried).toBeGreaterThanOrEqual(1);
+      m = await read();
+      expect(valueOf(m, "orchard_webhook_deliveries_total", { subscription: a, outcome: "failed" })).toBe(1);
+      expect(valueOf(m, "orchard_webhook_deliveries_total", { subscription: a, outcome: "retried" })).toBe(retried);
+      expect(valueOf(m, "orchard_webhook_queue_pending", { subscription: a })).toBe(0);
+      expect(valueOf(m, "orchard_webhook_queue_oldest_age_seconds", { subscription: a })).toBe(0);
+
+      // The receiver answers: delivered.
+      status = 204;
+      await sendTestEvent(db, cliActor, { id: a });
+      await waitFor("a delivery", async () => (await db.webhookDelivery.count({ where: { subscriptionId: a, state: "delivered" } })) === 1, 20_000, 50);
+      m = await read();
+      expect(Object.fromEntries(WEBHOOK_ATTEMPT_OUTCOMES.map((outcome) => [outcome, valueOf(m, "orchard_webhook_deliveries_total", { subscription: a, outcome })]))).toEqual({
+        delivered: 1,
+        retried,
+        failed: 1,
+      });
+
+      // A removed subscription leaves the scrape.
+      await deleteWebhook(db, cliActor, { id: a });
+      m = await read();
+      for (const name of ["orchard_webhook_deliveries_total", "orchard_webhook_queue_pending", "orchard_webhook_queue_oldest_age_seconds", "orchard_webhook_subscription_enabled"]) {
+        expect(seriesOf(m, name, { subscription: a }), name).toEqual([]);
+        expect(seriesOf(m, name, { subscription: b }).length, name).toBeGreaterThan(0);
+      }
+    } finally {
+      await hooks.stop();
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
     }
   });
 });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { cliActor } from "../../server/audit/audit";
 import { pauseRollout, startRollout } from "../../server/rollouts/rollouts";
+import { createWebhook } from "../../server/webhooks/webhooks";
 import { hex } from "../helpers/agent-http";
 import { freePort } from "../helpers/console-process";
 import { ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
@@ -72,9 +73,11 @@ let sims: SimFleet;
 let machines: SimMachine[];
 
 beforeAll(async () => {
-  // A console with machines and a rollout paused by an operator, so that every family has series with their labels.
+  // A console with machines, a rollout paused by an operator and a webhook, so that every family has series with their labels.
   app = await startTestConsole({ ORCHARD_METRICS_TOKEN: METRICS_TOKEN }, { controller: false });
   await ringsOnRelease1(app, REF, ["canary"]);
+  // A webhook subscription whose receiver is not there: its deliveries wait (and retry).
+  await createWebhook(app.db.prisma, cliActor, { url: "http://127.0.0.1:9/nobody", events: ["rollout.started", "rollout.paused"] }, { allowPrivate: true }, app.secretBox);
   sims = new SimFleet(app);
   machines = await sims.enroll("canary", 2, hex("1"));
   const rollout = await startRollout(app.db.prisma, cliActor, { version: "2", rings: ["canary"] });

@@ -269,6 +269,8 @@ describe("answers as the document describes them", () => {
     ok(user, 201);
     const userId = { params: { path: { userId: user.data!.user.id } } };
     ok(await admin.GET("/users"));
+    ok(await admin.GET("/users/by-email/{email}", { params: { path: { email: "tour@example.com" } } }));
+    ok(await admin.GET("/users/sign-in-methods"));
     ok(await admin.PATCH("/users/{userId}", { ...userId, body: { role: "operator" } }));
     ok(await admin.DELETE("/users/{userId}", userId));
     ok(await admin.POST("/api-tokens", { body: { name: "tour", role: "viewer", rings: ["lab"], expiresInDays: 1 } }), 201);
@@ -277,6 +279,7 @@ describe("answers as the document describes them", () => {
     ok(hook, 201);
     const hookId = { params: { path: { id: hook.data!.subscription.id } } };
     ok(await admin.POST("/webhooks/{id}/test", hookId), 201);
+    ok(await admin.POST("/webhooks/{id}/rotate-secret", hookId), 201);
     ok(await admin.GET("/webhooks"));
     ok(await admin.GET("/webhooks/{id}/deliveries", hookId));
     ok(await admin.PATCH("/webhooks/{id}", { ...hookId, body: { enabled: false } }));

@@ -4,9 +4,13 @@
 // claim, and a change ends the user's other sessions; a user with no mapped
 // group (or disabled, or whose e-mail another account has) is refused and
 // nothing changes; users of single sign-on have no password; local sign-in
-// can be switched off. The browser side, against a real OpenID provider, is
+// can be switched off, and then no user with a password is made, by any way
+// in. The browser side, against a real OpenID provider, is
 // test/e2e/sso.spec.ts.
+import { execFile } from "node:child_process";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
 import { createConsoleRuntime } from "../../server/auth/sign-in";
 import { gateStamp } from "../../server/auth/sign-in-gate";
@@ -17,6 +21,7 @@ import { SignInRefused } from "../../server/runtime";
 import { createCaller } from "../../server/trpc/router";
 import type { SsoIdentity } from "../../server/users/sso";
 import { createUser, updateUser } from "../../server/users/users";
+import { detailsOf } from "../../server/trpc/init";
 import { startTestConsole, type TestConsole, userPrincipal } from "../helpers/console";
 
 const ISSUER = "https://id.example.com/realms/acme";
@@ -198,5 +203,75 @@ describe("local sign-in switched off", () => {
     await expect(runtime(false).authenticate("ops.local@example.com", "ops-password-1234", gate)).rejects.toThrow(SignInRefused);
     await expect(runtime(false).authenticate("ops.local@example.com", "ops-password-1234", gate)).rejects.toThrow(/switched off/);
     expect(runtime(false).signInMethods).toMatchObject({ local: false, sso: { issuer: ISSUER, name: "single sign-on" } });
+  });
+});
+
+describe("with local sign-in switched off, no user with a password is made", () => {
+  const off = { ...SSO_ENV, ORCHARD_OIDC_NAME: "Acme ID", ORCHARD_LOCAL_SIGN_IN: "off" };
+  let ssoOnly: TestConsole;
+  beforeAll(async () => {
+    ssoOnly = await startTestConsole(off);
+  });
+  afterAll(async () => {
+    await ssoOnly?.stop();
+  });
+  const WHY =
+    "password: sign-in with a password is switched off on this console (ORCHARD_LOCAL_SIGN_IN=off): people sign in through Acme ID, " +
+    "and each one's user is created at their first sign-in, with the role and rings their groups give";
+  const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
+  const orchard = (args: string[], env: Record<string, string>) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [bin, ...args], { env: { ...process.env, LOG_LEVEL: "warn", ORCHARD_URL: "", ORCHARD_TOKEN: "", ...env } }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin?.end("a-long-password-123\n");
+    });
+
+  it("refuses creating one, through tRPC, REST and the command line, naming the field, changing nothing; the server tells the users page so", async () => {
+    const db = ssoOnly.db.prisma;
+    // No first admin with a password: the admin comes through the groups.
+    expect(await db.user.count()).toBe(0);
+    const result = await createConsoleRuntime({ db: ssoOnly.db, guard: new SignInGuard(5, 50), gateSecret, log: ssoOnly.log, sso: loadConfig(off).sso, localSignIn: false }).signInWithSso(
+      person(["orchard-admins"]),
+      gate,
+    );
+    if (!("user" in result)) throw new Error(`refused: ${result.refused}`);
+    const caller = createCaller({ db: ssoOnly.db, clock: systemClock, principal: userPrincipal(result.user), signIn: { passwords: false, sso: "Acme ID" } });
+    const { token } = await createApiToken(db, cliActor, { name: "provisioning", role: "admin" });
+    const before = { users: await db.user.findMany({ select: { id: true } }), audit: await db.auditLog.count() };
+
+    expect(await caller.users.signInMethods()).toEqual({ passwords: false, sso: "Acme ID", newUsers: { allowed: false, why: WHY.slice("password: ".length) } });
+    for (const password of [undefined, "a-long-password-123"]) {
+      const refusal = await caller.users.create({ email: "ops@example.com", role: "operator", password }).catch((error: unknown) => error);
+      expect(refusal).toMatchObject({ code: "CONFLICT", message: WHY });
+      expect(detailsOf((refusal as { cause?: unknown }).cause)).toEqual({ appCode: "CONFLICT", field: "password" });
+    }
+
+    const api = await fetch(`${ssoOnly.url}/api/v1/users`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ email: "ops@example.com", role: "operator" }),
+    });
+    expect(api.status).toBe(409);
+    expect(await api.json()).toMatchObject({ code: "CONFLICT", field: "password", detail: WHY });
+    const methods = await fetch(`${ssoOnly.url}/api/v1/users/sign-in-methods`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await methods.json()).toMatchObject({ passwords: false, newUsers: { allowed: false } });
+
+    // The command line, on the database (with the console's settings) and through the REST API: exit 1, the same words.
+    const local = await orchard(["user", "create", "--email", "ops@example.com", "--role", "operator"], {
+      DATABASE_URL: ssoOnly.databaseUrl,
+      ORCHARD_DATA_DIR: ssoOnly.dataDir,
+      ...off,
+    });
+    const remote = await orchard(["user", "create", "--email", "ops@example.com", "--role", "operator"], { ORCHARD_URL: ssoOnly.url, ORCHARD_TOKEN: token });
+    for (const run of [local, remote]) expect([run.code, run.stderr]).toEqual([1, `orchard: ${WHY}\n`]);
+
+    expect({ users: await db.user.findMany({ select: { id: true } }), audit: await db.auditLog.count() }).toEqual(before);
+  });
+
+  it("with passwords on, the users page is told it may create users", async () => {
+    const admin = await app.db.prisma.user.findFirstOrThrow({ where: { role: "admin", passwordHash: { not: null } } });
+    const caller = createCaller({ db: app.db, clock: systemClock, principal: userPrincipal(admin), signIn: { passwords: true, sso: "single sign-on" } });
+    expect(await caller.users.signInMethods()).toEqual({ passwords: true, sso: "single sign-on", newUsers: { allowed: true, why: null } });
   });
 });

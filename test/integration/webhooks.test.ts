@@ -5,6 +5,7 @@
 // the controller must reach it whole and in order; a receiver that fails is
 // retried; a console process killed (SIGKILL) in the middle of a delivery
 // delivers it after its restart; private targets are refused unless allowed.
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -26,10 +27,11 @@ import {
   revertRollout,
   startRollout,
 } from "../../server/rollouts/rollouts";
+import { SecretBox } from "../../server/secret-box";
 import { detailsOf } from "../../server/trpc/init";
 import { createCaller } from "../../server/trpc/router";
 import { WEBHOOK_EVENT_KINDS } from "../../server/vocabulary";
-import { createWebhook, deleteWebhook, sendTestEvent } from "../../server/webhooks/webhooks";
+import { createWebhook, deleteWebhook, rotateWebhookSecret, sealClearSecrets, sendTestEvent } from "../../server/webhooks/webhooks";
 import { enqueueEvents, machineKey } from "../../server/webhooks/outbox";
 import { WebhookWorker } from "../../server/webhooks/worker";
 import { hex } from "../helpers/agent-http";
@@ -121,6 +123,18 @@ afterAll(async () => {
   await receiver?.close();
 });
 
+/** The tables with a row whose text holds `text` (every table of the schema, every column). */
+async function tablesHolding(text: string, database: Database = app.db) {
+  const { rows: tables } = await database.pool.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'`);
+  const holding: string[] = [];
+  for (const { name } of tables) {
+    const { rows } = await database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${name}" t WHERE strpos(t::text, $1) > 0`, [text]);
+    if (rows[0].n > 0) holding.push(name);
+  }
+  expect(tables.length).toBeGreaterThan(20);
+  return holding;
+}
+
 /** The field a refused call names, as the tRPC error's data carries it. */
 const fieldOf = (error: unknown) => detailsOf((error as { cause?: unknown }).cause).field;
 
@@ -130,6 +144,7 @@ async function adminCaller(allowPrivate: boolean | undefined) {
     db: app.db,
     clock: systemClock,
     principal: userPrincipal(admin),
+    secretBox: app.secretBox,
     ...(allowPrivate === undefined ? {} : { webhookPolicy: { allowPrivate } }),
   });
 }
@@ -151,7 +166,7 @@ describe("webhooks", () => {
     // Allowed by the operator, it is saved; a worker that does not allow it refuses again at delivery time.
     const allowed = await adminCaller(true);
     const { subscription } = await allowed.webhooks.create({ url: "http://127.0.0.1:9/nobody", events: ["machine.retired"] });
-    const strict = new WebhookWorker(app.db, { log: app.log, allowPrivate: false, timeoutMs: 1000, pollMs: 1000 });
+    const strict = new WebhookWorker(app.db, { log: app.log, allowPrivate: false, secrets: app.secretBox, timeoutMs: 1000, pollMs: 1000 });
     await app.webhooks.stop();
     try {
       const { id } = await allowed.webhooks.sendTest({ id: subscription.id });
@@ -172,10 +187,21 @@ describe("webhooks", () => {
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-    const created = await api("POST", "/webhooks", { url: receiverUrl, events: ["machine.retired"] });
+    const create = (key: string) =>
+      fetch(`${app.url}/api/v1/webhooks`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "idempotency-key": key },
+        body: JSON.stringify({ url: receiverUrl, events: ["machine.retired"] }),
+      });
+    const created = await create("hook-1");
     expect(created.status).toBe(201);
     const { subscription, secret } = (await created.json()) as { subscription: { id: string }; secret: string };
     expect(secret).toMatch(/^whsec_/);
+    // A retry gets the first answer, secret included, from an answer kept sealed: no table holds the secret.
+    const replay = await create("hook-1");
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(((await replay.json()) as { secret: string }).secret).toBe(secret);
+    expect(await tablesHolding(secret.slice("whsec_".length))).toEqual([]);
     const bad = await api("POST", "/webhooks", { url: "gopher://x", events: ["machine.retired"] });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ field: "url" });
@@ -376,6 +402,101 @@ describe("webhooks", () => {
   }, 90_000);
 });
 
+describe("signing secrets at rest", () => {
+  it("are kept sealed under the console's key: no table holds one in clear, and the database refuses one in clear", async () => {
+    const db = app.db.prisma;
+    const caller = await adminCaller(true);
+    const { subscription, secret } = await caller.webhooks.create({ url: receiverUrl, events: ["machine.retired"] });
+    const rotated = await caller.webhooks.rotateSecret({ id: subscription.id });
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(secret);
+    expect(rotated.subscription).toMatchObject({ id: subscription.id });
+    for (const s of [secret, rotated.secret]) expect(await tablesHolding(s.slice("whsec_".length)), s).toEqual([]);
+    const [row] = await db.$queryRaw<{ sealed_secret: string }[]>`SELECT sealed_secret FROM webhook_subscriptions WHERE id = ${subscription.id}`;
+    expect(row.sealed_secret).toMatch(new RegExp(`^orchsec1\\.${app.secretBox.keyId}\\.[\\w-]+\\.[\\w-]+\\.[\\w-]+$`));
+    expect(await db.auditLog.findFirst({ where: { action: "webhook.rotate-secret", targetId: subscription.id } })).toMatchObject({ after: { keyId: app.secretBox.keyId } });
+    // Whatever writes to the table (a script, an older console): a secret in clear is refused.
+    await expect(db.$executeRaw`UPDATE webhook_subscriptions SET sealed_secret = ${secret} WHERE id = ${subscription.id}`).rejects.toThrow(/webhook_subscriptions_secret_sealed/);
+
+    // Deliveries are signed with the new secret, as the Standard Webhooks library verifies.
+    receiver.secret = rotated.secret;
+    receiver.answer = () => 204;
+    const { eventId } = await caller.webhooks.sendTest({ id: subscription.id });
+    await waitFor("the test event", async () => receiver.delivered().some((r) => r.id === eventId), 20_000, 50);
+    expect(receiver.received.filter((r) => r.id === eventId).map((r) => r.refused)).toEqual([null]);
+    await caller.webhooks.remove({ id: subscription.id });
+  });
+
+  it("under another key: the delivery fails saying so, nothing is sent, and a new secret mends it", async () => {
+    const db = app.db.prisma;
+    const caller = await adminCaller(true);
+    const { subscription } = await caller.webhooks.create({ url: receiverUrl, events: ["machine.retired"] });
+    // The console restarted with another key (the old one lost).
+    const other = SecretBox.withKey(randomBytes(32), "ORCHARD_ENCRYPTION_KEY");
+    expect((await sealClearSecrets(db, other)).underOtherKeys).toContain(subscription.id);
+    await app.webhooks.stop();
+    const worker = new WebhookWorker(app.db, { log: app.log, allowPrivate: true, secrets: other, timeoutMs: 2000, pollMs: 1000 });
+    try {
+      const sent = receiver.received.length;
+      const { eventId } = await caller.webhooks.sendTest({ id: subscription.id });
+      expect(await worker.drain()).toBe(1);
+      expect(receiver.received.length).toBe(sent);
+      const delivery = await db.webhookDelivery.findFirstOrThrow({ where: { eventId }, select: { state: true, tries: { select: { status: true, error: true } } } });
+      expect(delivery.state).toBe("pending");
+      expect(delivery.tries).toEqual([
+        {
+          status: null,
+          error: `not sent: the secret was sealed under encryption key ${app.secretBox.keyId}, but this console's key (ORCHARD_ENCRYPTION_KEY) is ${other.keyId}: restore that key, or give the subscription a new secret`,
+        },
+      ]);
+
+      // The admin gives it a new secret (sealed under the key the console now has): the retry goes out, verified.
+      const { secret } = await rotateWebhookSecret(db, cliActor, { id: subscription.id }, other);
+      receiver.secret = secret;
+      receiver.answer = () => 204;
+      await db.webhookDelivery.updateMany({ where: { eventId }, data: { nextAttemptAt: new Date(Date.now() - 1000) } });
+      expect(await worker.drain()).toBe(1);
+      expect(receiver.delivered().filter((r) => r.id === eventId).map((r) => r.refused)).toEqual([null]);
+      expect((await sealClearSecrets(db, other)).underOtherKeys).not.toContain(subscription.id);
+    } finally {
+      await worker.stop();
+      await deleteWebhook(db, cliActor, { id: subscription.id });
+      app.webhooks.start();
+    }
+  });
+
+  it("stored in clear before this version are sealed at the first start, and still verify", async () => {
+    const databaseUrl = await freshDatabaseUrl();
+    const old = await openDatabase({ databaseUrl, dataDir: os.tmpdir(), migrate: false });
+    const secret = "whsec_" + randomBytes(24).toString("base64");
+    try {
+      // The database as the version before left it: the column in clear, the sealing migration not applied.
+      await old.pool.query(`ALTER TABLE webhook_subscriptions DROP CONSTRAINT webhook_subscriptions_secret_sealed`);
+      await old.pool.query(`ALTER TABLE webhook_subscriptions RENAME COLUMN sealed_secret TO secret`);
+      await old.pool.query(`DELETE FROM _prisma_migrations WHERE migration_name LIKE '%\\_webhook\\_secrets\\_sealed'`);
+      await old.pool.query(
+        `INSERT INTO webhook_subscriptions (id, url, events, secret, created_by, updated_at) VALUES ('old-hook', $1, '{machine.retired}', $2, 'admin@example.com', now())`,
+        [receiverUrl, secret],
+      );
+    } finally {
+      await old.close();
+    }
+    const upgraded = await startTestConsole({ DATABASE_URL: databaseUrl, ORCHARD_WEBHOOKS_ALLOW_PRIVATE: "1", ORCHARD_WEBHOOK_POLL_MS: "100" });
+    try {
+      const [row] = await upgraded.db.prisma.$queryRaw<{ sealed_secret: string }[]>`SELECT sealed_secret FROM webhook_subscriptions WHERE id = 'old-hook'`;
+      expect(row.sealed_secret.startsWith(`orchsec1.${upgraded.secretBox.keyId}.`)).toBe(true);
+      expect(await tablesHolding(secret.slice("whsec_".length), upgraded.db)).toEqual([]);
+      receiver.secret = secret;
+      receiver.answer = () => 204;
+      const { eventId } = await sendTestEvent(upgraded.db.prisma, cliActor, { id: "old-hook" });
+      await waitFor("the old subscription's test event", async () => receiver.delivered().some((r) => r.id === eventId), 20_000, 50);
+      expect(receiver.received.filter((r) => r.id === eventId).map((r) => r.refused)).toEqual([null]);
+    } finally {
+      await upgraded.stop();
+    }
+  });
+});
+
 describe("a receiver that never takes a message", () => {
   it("fails it 24 hours after its first attempt, then sends the next one of its key", async () => {
     const db = app.db.prisma;
@@ -384,7 +505,7 @@ describe("a receiver that never takes a message", () => {
     receiver.secret = secret;
     receiver.answer = ({ id }) => (id === firstId ? 500 : 204);
     await app.webhooks.stop();
-    const worker = new WebhookWorker(app.db, { log: app.log, allowPrivate: true, timeoutMs: 2000, pollMs: 1000 });
+    const worker = new WebhookWorker(app.db, { log: app.log, allowPrivate: true, secrets: app.secretBox, timeoutMs: 2000, pollMs: 1000 });
     try {
       await db.$transaction((tx) =>
         enqueueEvents(tx, [
@@ -423,9 +544,9 @@ describe("a receiver that never takes a message", () => {
 describe("a long backlog behind a failing message", () => {
   it("costs a claim one pass over the pending index, not a search per message", async () => {
     const db = app.db.prisma;
-    const { subscription } = await createWebhook(db, cliActor, { url: "http://127.0.0.1:9/nobody", events: ["machine.failed"] }, { allowPrivate: true });
+    const { subscription } = await createWebhook(db, cliActor, { url: "http://127.0.0.1:9/nobody", events: ["machine.failed"] }, { allowPrivate: true }, app.secretBox);
     await app.webhooks.stop();
-    const worker = new WebhookWorker(app.db, { log: app.log, allowPrivate: true, timeoutMs: 1000, pollMs: 1000 });
+    const worker = new WebhookWorker(app.db, { log: app.log, allowPrivate: true, secrets: app.secretBox, timeoutMs: 1000, pollMs: 1000 });
     try {
       const n = 100_000;
       const events = Array.from({ length: n }, (_, i) => ({ kind: "machine.failed" as const, key: "rollout:stuck", at: new Date(), data: { i } }));
@@ -462,11 +583,14 @@ describe("a console killed in the middle of a delivery", () => {
   it("delivers it after the restart", async () => {
     const databaseUrl = await freshDatabaseUrl();
     db = await openDatabase({ databaseUrl, dataDir: os.tmpdir(), migrate: false });
-    const { subscription, secret } = await createWebhook(db.prisma, cliActor, { url: receiverUrl, events: ["machine.retired"] }, { allowPrivate: true });
+    // The test seals the secret with the key it then gives the console process.
+    const key = randomBytes(32);
+    const { subscription, secret } = await createWebhook(db.prisma, cliActor, { url: receiverUrl, events: ["machine.retired"] }, { allowPrivate: true }, SecretBox.withKey(key, "the test"));
     receiver.secret = secret;
     let held = 0;
     receiver.answer = () => (held++ === 0 ? "hold" : 200);
     slot.value = await consoleProcessSlot(databaseUrl, {
+      ORCHARD_ENCRYPTION_KEY: key.toString("base64"),
       ORCHARD_WEBHOOKS_ALLOW_PRIVATE: "1",
       ORCHARD_WEBHOOK_TIMEOUT_MS: "1000",
       ORCHARD_WEBHOOK_POLL_MS: "100",

@@ -24,6 +24,8 @@ describe("docker-compose.yml", () => {
     expect(url.pathname).toBe(`/${compose.services.postgres.environment.POSTGRES_DB}`);
     expect(url.username).toBe(compose.services.postgres.environment.POSTGRES_USER);
     expect(console.environment.ORCHARD_SECRET).toMatch(/ORCHARD_SECRET/);
+    // The container's data folder does not outlive it: the key that seals webhook secrets comes from outside.
+    expect(console.environment.ORCHARD_ENCRYPTION_KEY).toMatch(/ORCHARD_ENCRYPTION_KEY:\?/);
     expect(console.ports).toContain("3000:3000");
     expect(console.healthcheck.test.join(" ")).toMatch(/healthz/);
   });

@@ -48,6 +48,9 @@ function UsersAdmin() {
   const { me } = useMe();
   const users = useQuery(trpc.users.list.queryOptions());
   const list = useAdminList<RouterOutputs["users"]["create"]>();
+  // Whether users may be created here (not with passwords switched off), as the server says.
+  const methods = useQuery(trpc.users.signInMethods.queryOptions());
+  const newUsers = methods.data?.newUsers;
   const pending = useConfirmRow<Pending>();
   const [newRole, setNewRole] = useState<Role>("viewer");
   const [newRings, setNewRings] = useState<string[]>([]);
@@ -153,9 +156,14 @@ function UsersAdmin() {
 
   return (
     <>
-      <AdminHeader title="Users" newLabel="New user" list={list}>
+      <AdminHeader title="Users" newLabel="New user" list={list} canCreate={newUsers?.allowed === true}>
         People who can sign in to this console, and what they may do.
       </AdminHeader>
+      {newUsers && !newUsers.allowed && (
+        <p className="notice info" role="note" data-testid="no-new-users">
+          No new users here: {newUsers.why}.
+        </p>
+      )}
       {list.created && (
         <ShownOnce
           title={`User ${list.created.user.email} created`}
@@ -175,7 +183,7 @@ function UsersAdmin() {
         </ShownOnce>
       )}
       <ResultNotice list={list} />
-      {list.creating && <CreateUserForm onCreated={list.showCreated} onCancel={list.closeForm} />}
+      {list.creating && newUsers?.allowed && <CreateUserForm onCreated={list.showCreated} onCancel={list.closeForm} />}
       <DataTable
         caption="Users"
         columns={columns}

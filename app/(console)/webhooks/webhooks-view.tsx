@@ -11,7 +11,7 @@ import type { RouterOutputs } from "@/components/router-types";
 import { RelativeTime, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
 import { isWebhookEventKind, type WebhookDeliveryState } from "@/server/vocabulary";
-import { CreateWebhookForm, type CreatedWebhook, EVENT_LABELS } from "./create-webhook-form";
+import { CreateWebhookForm, EVENT_LABELS } from "./create-webhook-form";
 
 type Subscription = RouterOutputs["webhooks"]["list"][number];
 type Delivery = RouterOutputs["webhooks"]["deliveries"]["deliveries"][number];
@@ -25,6 +25,12 @@ const DELIVERY_BADGE: Record<WebhookDeliveryState, { tone: "good" | "warn" | "ba
 function DeliveryBadge({ state }: { state: string }) {
   const badge = DELIVERY_BADGE[state as WebhookDeliveryState];
   return <StateBadge tone={badge.tone}>{badge.label}</StateBadge>;
+}
+
+/** A signing secret shown once: of a new subscription, or a new secret of one. */
+interface ShownSecret {
+  title: string;
+  secret: string;
 }
 
 const eventLabel = (kind: string) => (isWebhookEventKind(kind) ? EVENT_LABELS[kind] : kind === "webhook.test" ? "Test event" : kind);
@@ -41,9 +47,10 @@ function WebhooksAdmin() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const subscriptions = useQuery({ ...trpc.webhooks.list.queryOptions(), refetchInterval: 5000 });
-  const list = useAdminList<CreatedWebhook>();
+  const list = useAdminList<ShownSecret>();
   const [selected, setSelected] = useState<string | null>(null);
   const removing = useConfirmRow<Subscription>();
+  const rotating = useConfirmRow<Subscription>();
   const refresh = () => queryClient.invalidateQueries(trpc.webhooks.pathFilter());
   const sendTest = useMutation(
     trpc.webhooks.sendTest.mutationOptions({
@@ -55,6 +62,15 @@ function WebhooksAdmin() {
     }),
   );
   const update = useMutation(trpc.webhooks.update.mutationOptions({ onSuccess: refresh }));
+  const rotate = useMutation(
+    trpc.webhooks.rotateSecret.mutationOptions({
+      onSuccess: async ({ subscription, secret }) => {
+        await refresh();
+        rotating.done();
+        list.showCreated({ title: `New signing secret for ${subscription.url}`, secret });
+      },
+    }),
+  );
   const remove = useMutation(
     trpc.webhooks.remove.mutationOptions({
       onSuccess: async (removed) => {
@@ -138,6 +154,9 @@ function WebhooksAdmin() {
             <button type="button" disabled={update.isPending} onClick={() => update.mutate({ id: s.id, enabled: !s.enabled })}>
               {s.enabled ? "Disable" : "Enable"}
             </button>
+            <button type="button" onClick={() => rotating.ask(s)}>
+              New secret…
+            </button>
             <button type="button" className="danger-outline" onClick={() => removing.ask(s)}>
               Remove…
             </button>
@@ -155,10 +174,15 @@ function WebhooksAdmin() {
         Orchard POSTs rollout, release and machine events to these URLs, signed as Standard Webhooks say, in order per
         rollout, retrying for 24 hours.
       </AdminHeader>
-      {list.created && <NewSecretBox created={list.created} onDismiss={list.dismissCreated} />}
+      {list.created && <NewSecretBox shown={list.created} onDismiss={list.dismissCreated} />}
       <ResultNotice list={list} />
       <ErrorNotice error={sendTest.error?.message ?? update.error?.message} />
-      {list.creating && <CreateWebhookForm onCreated={list.showCreated} onCancel={list.closeForm} />}
+      {list.creating && (
+        <CreateWebhookForm
+          onCreated={(created) => list.showCreated({ title: "Webhook created: its signing secret", secret: created.secret })}
+          onCancel={list.closeForm}
+        />
+      )}
       <DataTable
         caption="Webhook subscriptions, newest first"
         columns={columns}
@@ -169,6 +193,22 @@ function WebhooksAdmin() {
         empty="No webhooks yet. Subscribe a URL to be told when a rollout pauses at 3 a.m."
       />
       {chosen && <Deliveries subscription={chosen} />}
+      <ConfirmDialog
+        {...rotating.dialog(rotate)}
+        title="Give this webhook a new signing secret?"
+        confirmLabel="Make a new secret"
+        onConfirm={() => rotating.row && rotate.mutate({ id: rotating.row.id })}
+      >
+        <p>
+          The current secret stops working at once: give the new one, shown once, to the receiver at{" "}
+          <code className="break">{rotating.row?.url}</code>. Until it has it, it refuses the deliveries, which are retried
+          (for 24 hours) and signed with the new secret.
+        </p>
+        <p className="muted">
+          Do this when the secret may have leaked, or when the console lost the encryption key it was sealed under (its
+          deliveries then fail with “sealed under encryption key …”).
+        </p>
+      </ConfirmDialog>
       <ConfirmDialog
         {...removing.dialog(remove)}
         title="Remove this webhook?"
@@ -252,11 +292,11 @@ function Deliveries({ subscription }: { subscription: Subscription }) {
   );
 }
 
-function NewSecretBox({ created, onDismiss }: { created: CreatedWebhook; onDismiss: () => void }) {
+function NewSecretBox({ shown, onDismiss }: { shown: ShownSecret; onDismiss: () => void }) {
   return (
     <ShownOnce
-      title="Webhook created: its signing secret"
-      secret={created.secret}
+      title={shown.title}
+      secret={shown.secret}
       testId="new-secret"
       copyLabel="Copy secret"
       warning={<strong>Copy it now: it will not be shown again.</strong>}

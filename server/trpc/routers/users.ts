@@ -3,15 +3,29 @@ import {
   changeOwnPasswordInput,
   createUserInput,
   createUserOutput,
+  getUserInput,
   principalSchema,
   removeUserInput,
   removeUserOutput,
+  signInMethodsOutput,
   updateUserInput,
   userListOutput,
   userSchema,
 } from "../../users/schemas";
-import { changeOwnPassword, createUser, listUsers, readAccount, removeUser, updateUser } from "../../users/users";
-import { adminProcedure, publicProcedure, router, viewerProcedure } from "../init";
+import {
+  changeOwnPassword,
+  createUser,
+  getUserByEmail,
+  listUsers,
+  PASSWORDS_ONLY,
+  readAccount,
+  readSignInMethods,
+  removeUser,
+  updateUser,
+} from "../../users/users";
+import { adminProcedure, type Context, publicProcedure, router, viewerProcedure } from "../init";
+
+const signInOf = (ctx: Context) => ctx.signIn ?? PASSWORDS_ONLY;
 
 export const usersRouter = router({
   /** Who is signed in (null when nobody). */
@@ -24,11 +38,22 @@ export const usersRouter = router({
     .meta({ rings: "fleet" })
     .output(userListOutput)
     .query(({ ctx }) => listUsers(ctx.db.prisma)),
+  /** One user, by e-mail. */
+  get: adminProcedure
+    .meta({ rings: "fleet" })
+    .input(getUserInput)
+    .output(userSchema)
+    .query(({ ctx, input }) => getUserByEmail(ctx.db.prisma, input)),
+  /** How people sign in here, and whether a user may be created (not when passwords are switched off). */
+  signInMethods: adminProcedure
+    .meta({ rings: "fleet" })
+    .output(signInMethodsOutput)
+    .query(({ ctx }) => readSignInMethods(signInOf(ctx))),
   create: adminProcedure
     .meta({ rings: "fleet" })
     .input(createUserInput)
     .output(createUserOutput)
-    .mutation(({ ctx, input }) => createUser(ctx.db.prisma, ctx.actor, input)),
+    .mutation(({ ctx, input }) => createUser(ctx.db.prisma, ctx.actor, input, signInOf(ctx))),
   update: adminProcedure
     .meta({ rings: "fleet" })
     .input(updateUserInput)

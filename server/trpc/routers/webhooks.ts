@@ -1,4 +1,4 @@
-// Webhook subscriptions (admins): subscribe, change, remove, read deliveries, send a test event.
+// Webhook subscriptions (admins): subscribe, change, remove, give a new secret, read deliveries, send a test event.
 import {
   createWebhookInput,
   createWebhookOutput,
@@ -16,12 +16,15 @@ import {
   deleteWebhook,
   listWebhookDeliveries,
   listWebhooks,
+  rotateWebhookSecret,
   sendTestEvent,
   updateWebhook,
 } from "../../webhooks/webhooks";
+import { SecretBox } from "../../secret-box";
 import { adminProcedure, type Context, router } from "../init";
 
 const policyOf = (ctx: Context) => ctx.webhookPolicy ?? { allowPrivate: false };
+const secretsOf = (ctx: Context) => ctx.secretBox ?? SecretBox.unavailable("this console has no encryption key to seal a signing secret with");
 
 export const webhooksRouter = router({
   list: adminProcedure
@@ -38,12 +41,18 @@ export const webhooksRouter = router({
     .meta({ rings: "fleet" })
     .input(createWebhookInput)
     .output(createWebhookOutput)
-    .mutation(({ ctx, input }) => createWebhook(ctx.db.prisma, ctx.actor, input, policyOf(ctx))),
+    .mutation(({ ctx, input }) => createWebhook(ctx.db.prisma, ctx.actor, input, policyOf(ctx), secretsOf(ctx))),
   update: adminProcedure
     .meta({ rings: "fleet" })
     .input(updateWebhookInput)
     .output(webhookSubscriptionSchema)
     .mutation(({ ctx, input }) => updateWebhook(ctx.db.prisma, ctx.actor, input, policyOf(ctx))),
+  /** A new signing secret, in the answer once; the old one stops at once. */
+  rotateSecret: adminProcedure
+    .meta({ rings: "fleet" })
+    .input(webhookIdInput)
+    .output(createWebhookOutput)
+    .mutation(({ ctx, input }) => rotateWebhookSecret(ctx.db.prisma, ctx.actor, input, secretsOf(ctx))),
   remove: adminProcedure
     .meta({ rings: "fleet" })
     .input(webhookIdInput)
