@@ -53,8 +53,16 @@ async function standing(db: Database["prisma"], ring: string, version: string) {
     db.machine.count({ where: { ring: { name: ring }, bootedChecksum: checksum } }),
     // Granted a reboot slot and not booted on it yet: these may still boot it.
     db.rebootLease.count({ where: { ring: { name: ring }, machine: { bootedChecksum: { not: checksum } } } }),
+    // On their way and holding no slot: a machine granted its slot (still "staged" until its reboot
+    // is reported) may go on and boot the release, and is counted in `granted` instead.
     db.machine.findMany({
-      where: { ring: { name: ring }, updateTarget: checksum, bootedChecksum: { not: checksum }, updateState: { in: ["downloading", "staged"] } },
+      where: {
+        ring: { name: ring },
+        updateTarget: checksum,
+        bootedChecksum: { not: checksum },
+        updateState: { in: ["downloading", "staged"] },
+        rebootLease: { is: null },
+      },
       select: { id: true },
     }),
   ]);
