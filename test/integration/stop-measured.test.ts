@@ -83,7 +83,14 @@ async function cancelledBy(db: Database["prisma"], ids: string[], version: strin
     },
     timeoutMs,
     100,
-  );
+  ).catch(async (error: Error) => {
+    // Say who did not: their state as the console knows it, and what they last reported.
+    const missing = await db.machine.findMany({
+      where: { id: { in: ids }, OR: [{ updateState: { not: "idle" } }, { events: { none: { type: "update_cancelled", checksum } } }] },
+      select: { machineId: true, updateState: true, lastSeenAt: true, events: { orderBy: { receivedAt: "desc" }, take: 3, select: { type: true, receivedAt: true } } },
+    });
+    throw new Error(`${error.message}; not yet: ${JSON.stringify(missing)}`);
+  });
   const last = await db.agentEvent.aggregate({ where: { machineId: { in: ids }, type: "update_cancelled", checksum }, _max: { receivedAt: true } });
   return last._max.receivedAt!;
 }
@@ -226,7 +233,7 @@ describe("a console killed between the brake and the agents' next check-ins", ()
       await new Promise((r) => setTimeout(r, 3000));
       const restarted = new Date();
       await startConsoleProcess(slot);
-      const last = await cancelledBy(db, at.onTheirWay, "2", 90_000);
+      const last = await cancelledBy(db, at.onTheirWay, "2", 150_000);
       await new Promise((r) => setTimeout(r, 4 * BUSY * 1000));
       const after = await standing(db, "killed", "2");
       expect(after.booted).toBeLessThanOrEqual(at.booted + at.granted);
