@@ -59,6 +59,26 @@ export function composeHeader(): string[] {
   return header;
 }
 
+/** What the user exports before `docker compose up` (the file's header says how), with values of the tests'. */
+export const COMPOSE_ENV = {
+  ORCHARD_SECRET: "s".repeat(48),
+  ORCHARD_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64"),
+};
+
+/** The documented `orchard enroll-token create …` arguments, from the file's header. */
+export function documentedTokenArguments(): string[] {
+  const line = composeHeader().find((l) => l.includes("enroll-token create"));
+  if (!line) throw new Error("docker-compose.yml documents no enroll-token create");
+  const command = line.slice(line.indexOf("bin/orchard.js") + "bin/orchard.js".length, line.indexOf("|")).trim();
+  return command.split(/\s+/);
+}
+
+/** The value after `name` in a command line. */
+export function flag(command: string[], name: string) {
+  const at = command.indexOf(name);
+  return at >= 0 ? command[at + 1] : undefined;
+}
+
 export interface Image {
   env: Record<string, string>;
   /** The user the container runs as (the last USER). */

@@ -10,8 +10,11 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../server/config";
 import { DEMO_FACTORY, DEMO_RINGS } from "../../server/demo/seed";
 import {
+  COMPOSE_ENV,
   type ComposeService,
   composeHeader,
+  documentedTokenArguments,
+  flag,
   dockerIgnores,
   mountOf,
   ownerOf,
@@ -19,12 +22,6 @@ import {
   readDockerfile,
   repoRoot,
 } from "../helpers/compose-file";
-
-/** What the user exports before `docker compose up` (the file's header says how). */
-export const COMPOSE_ENV = {
-  ORCHARD_SECRET: "s".repeat(48),
-  ORCHARD_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64"),
-};
 
 const compose = readCompose(COMPOSE_ENV);
 const image = readDockerfile();
@@ -37,25 +34,11 @@ const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf
   devDependencies: Record<string, string>;
 };
 
-/** The value after `flag` in a command line. */
-function flag(command: string[], name: string) {
-  const at = command.indexOf(name);
-  return at >= 0 ? command[at + 1] : undefined;
-}
-
 function dependsOn(service: ComposeService): Record<string, string> {
   const given = service.depends_on ?? [];
   return Array.isArray(given)
     ? Object.fromEntries(given.map((name) => [name, "service_started"]))
     : Object.fromEntries(Object.entries(given).map(([name, d]) => [name, d.condition]));
-}
-
-/** The documented `orchard enroll-token create …` arguments, from the file's header. */
-export function documentedTokenArguments(): string[] {
-  const line = composeHeader().find((l) => l.includes("enroll-token create"));
-  if (!line) throw new Error("docker-compose.yml documents no enroll-token create");
-  const command = line.slice(line.indexOf("bin/orchard.js") + "bin/orchard.js".length, line.indexOf("|")).trim();
-  return command.split(/\s+/);
 }
 
 describe("docker-compose.yml", () => {
