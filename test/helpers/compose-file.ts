@@ -65,12 +65,22 @@ export const COMPOSE_ENV = {
   ORCHARD_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64"),
 };
 
-/** The documented `orchard enroll-token create …` arguments, from the file's header. */
-export function documentedTokenArguments(): string[] {
+/**
+ * The documented `docker compose exec … console-1 node bin/orchard.js enroll-token create …`
+ * from the file's header: the variables its -e flags set, its exec flags, and the command line's arguments.
+ */
+export function documentedTokenCommand(): { env: Record<string, string>; execFlags: string[]; service: string; args: string[] } {
   const line = composeHeader().find((l) => l.includes("enroll-token create"));
   if (!line) throw new Error("docker-compose.yml documents no enroll-token create");
+  const exec = line.slice(line.indexOf("docker compose exec") + "docker compose exec".length, line.indexOf("node bin/orchard.js")).trim().split(/\s+/);
+  const service = exec.at(-1)!;
+  const execFlags = exec.slice(0, -1);
+  const env: Record<string, string> = {};
+  execFlags.forEach((word, i) => {
+    if (execFlags[i - 1] === "-e") env[word.slice(0, word.indexOf("="))] = word.slice(word.indexOf("=") + 1);
+  });
   const command = line.slice(line.indexOf("bin/orchard.js") + "bin/orchard.js".length, line.indexOf("|")).trim();
-  return command.split(/\s+/);
+  return { env, execFlags, service, args: command.split(/\s+/) };
 }
 
 /** The value after `name` in a command line. */

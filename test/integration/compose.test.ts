@@ -12,8 +12,7 @@ import { DEMO_FACTORY, DEMO_RINGS } from "../../server/demo/seed";
 import {
   COMPOSE_ENV,
   type ComposeService,
-  composeHeader,
-  documentedTokenArguments,
+  documentedTokenCommand,
   flag,
   dockerIgnores,
   mountOf,
@@ -147,13 +146,18 @@ describe("docker-compose.yml", () => {
   });
 
   it("documents an enrollment token for a ring the replicas make, on the agents' factory release", () => {
-    const args = documentedTokenArguments();
+    const { args, execFlags, service } = documentedTokenCommand();
+    expect(consoles.map(([name]) => name)).toContain(service);
     expect(args.slice(0, 2)).toEqual(["enroll-token", "create"]);
     const ring = DEMO_RINGS.find((r) => r.name === flag(args, "--ring"));
     expect(ring, `--ring ${flag(args, "--ring")} is a demo ring`).toBeDefined();
     expect(ring!.release).toBe(DEMO_FACTORY.version);
     expect(Number(flag(args, "--uses"))).toBeGreaterThanOrEqual(Number(flag(compose.services.agents.command!, "--agents")));
     // Without a terminal: `exec` with one ends the token with a carriage return.
-    expect(composeHeader().find((l) => l.includes("enroll-token create"))).toMatch(/docker compose exec -T console-1 /);
+    expect(execFlags).toContain("-T");
+    // The README shows the same command.
+    const header = fs.readFileSync(path.join(repoRoot, "docker-compose.yml"), "utf8").split("\n").find((l) => l.includes("enroll-token create"))!;
+    const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8");
+    expect(readme).toContain(header.slice(header.indexOf("docker compose exec"), header.indexOf("| tail -1)") + "| tail -1)".length));
   });
 });

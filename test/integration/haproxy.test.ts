@@ -11,7 +11,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../../server/db/client";
-import { COMPOSE_ENV, documentedTokenArguments, flag, readCompose, repoRoot } from "../helpers/compose-file";
+import { COMPOSE_ENV, documentedTokenCommand, flag, readCompose, readDockerfile, repoRoot } from "../helpers/compose-file";
 import { freshDatabaseUrl } from "../helpers/console";
 import { type ConsoleProcess, consoleProcessSlot, freePort, killConsoleProcess, removeConsoleProcess, startConsoleProcess } from "../helpers/console-process";
 import { startFleet, waitFor } from "../helpers/fleet";
@@ -19,15 +19,18 @@ import { startFleet, waitFor } from "../helpers/fleet";
 const CONFIG = path.join(repoRoot, "deploy/haproxy/haproxy.cfg");
 const METRICS_TOKEN = "m".repeat(32);
 const compose = readCompose(COMPOSE_ENV);
-const replicaEnv = compose.services["console-1"].environment!;
+/** The replicas' environment in compose, but for what is this machine's: the database, the port, the data folder. */
+const replicaEnv = Object.fromEntries(
+  Object.entries(compose.services["console-1"].environment!).filter(([key]) => !["DATABASE_URL", "PORT", "ORCHARD_DATA_DIR"].includes(key)),
+);
 const agentsCommand = compose.services.agents.command!;
 const factory = {
   ref: flag(agentsCommand, "--factory-ref")!,
   checksum: flag(agentsCommand, "--factory-checksum")!,
   version: flag(agentsCommand, "--factory-version")!,
 };
-const tokenArguments = documentedTokenArguments();
-const ring = flag(tokenArguments, "--ring")!;
+const tokenCommand = documentedTokenCommand();
+const ring = flag(tokenCommand.args, "--ring")!;
 
 let databaseUrl: string;
 let db: Database;
@@ -56,9 +59,18 @@ async function throughHaproxy(pathname: string) {
   }
 }
 
-function orchard(args: string[]) {
-  return promisify(execFile)(process.execPath, [path.join(repoRoot, "bin/orchard.js"), ...args], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, ORCHARD_ENCRYPTION_KEY: COMPOSE_ENV.ORCHARD_ENCRYPTION_KEY, LOG_LEVEL: "warn" },
+/** The documented command line, as `docker compose exec` runs it in a replica: the image's, the replica's and its -e variables. */
+function documentedTokenCreate() {
+  return promisify(execFile)(process.execPath, [path.join(repoRoot, "bin/orchard.js"), ...tokenCommand.args], {
+    env: {
+      ...process.env,
+      ...readDockerfile().env,
+      ...replicaEnv,
+      DATABASE_URL: databaseUrl,
+      ORCHARD_DATA_DIR: consoles[0].dataDir,
+      LOG_LEVEL: "warn",
+      ...tokenCommand.env,
+    },
   });
 }
 
@@ -70,11 +82,7 @@ beforeAll(async () => {
   db = await openDatabase({ databaseUrl, dataDir: os.tmpdir(), migrate: false });
   // As compose starts them: the first replica (migrations, demo rings), then the second.
   for (let i = 0; i < 2; i++) {
-    const slot = await consoleProcessSlot(databaseUrl, {
-      ORCHARD_DEMO_AGENTS: replicaEnv.ORCHARD_DEMO_AGENTS,
-      ORCHARD_DEMO_RINGS: replicaEnv.ORCHARD_DEMO_RINGS,
-      ORCHARD_METRICS_TOKEN: METRICS_TOKEN,
-    });
+    const slot = await consoleProcessSlot(databaseUrl, { ...replicaEnv, ORCHARD_METRICS_TOKEN: METRICS_TOKEN });
     consoles.push(slot);
     await startConsoleProcess(slot);
   }
@@ -117,7 +125,7 @@ describe("HAProxy in front of two console replicas", () => {
   });
 
   it("enrolls agents with the documented token into its ring, spreading their requests over both replicas", async () => {
-    const created = await orchard(tokenArguments);
+    const created = await documentedTokenCreate();
     token = created.stdout.trim().split("\n").at(-1)!;
     expect(token.length).toBeGreaterThan(20);
     const before = await Promise.all(consoles.map(agentRequests));
