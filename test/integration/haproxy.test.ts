@@ -184,9 +184,14 @@ describe("HAProxy in front of two console replicas", () => {
       `after the kill: ${after.length} requests through HAProxy over ${Math.round((after.at(-1)!.at - killedAt) / 1000)} s, ${failed.length} failed (${failed.map((p) => p.status).join(", ")})` +
         (lastFailure === null ? "" : `, the last ${lastFailure} ms after the kill`),
     );
-    // Measured: none fail (a refused connection is sent to the other replica).
-    // Asserted generously: any failure is over within the health checks' 2 × 2 s, plus slack.
-    expect(lastFailure ?? 0, haproxyOutput).toBeLessThan(8000);
+    // Measured: one fails, the one under way at the kill; a refused connection
+    // is sent to the other replica at once, before the health checks (2 × 2 s)
+    // take the dead one out. Asserted generously: a few failures at most, all
+    // over within the health checks' time plus slack. Without redispatch, about
+    // half the requests of those seconds fail.
+    const log = `HAProxy's log ends:\n${haproxyOutput.slice(-2000)}`;
+    expect(failed.length, log).toBeLessThanOrEqual(5);
+    expect(lastFailure ?? 0, log).toBeLessThan(8000);
     expect(after.filter((p) => p.at > killedAt + 8000).length).toBeGreaterThan(50);
     expect(after.filter((p) => p.at > killedAt + 8000).every((p) => p.status === 200)).toBe(true);
 
