@@ -155,6 +155,10 @@ describe("docker-compose.yml", () => {
     expect(Number(flag(args, "--uses"))).toBeGreaterThanOrEqual(Number(flag(compose.services.agents.command!, "--agents")));
     // Without a terminal: `exec` with one ends the token with a carriage return.
     expect(execFlags).toContain("-T");
+    // Where the first admin's password is: the banner console-1 prints.
+    const grep = fs.readFileSync(path.join(repoRoot, "docker-compose.yml"), "utf8").match(/docker compose logs console-1 \| grep -A\d '([^']+)'/);
+    expect(grep, "the header says where the first admin's password is").not.toBeNull();
+    expect(fs.readFileSync(path.join(repoRoot, "server/main.ts"), "utf8")).toContain(`"${grep![1]}`);
     // The README shows the same command.
     const header = fs.readFileSync(path.join(repoRoot, "docker-compose.yml"), "utf8").split("\n").find((l) => l.includes("enroll-token create"))!;
     const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8");
