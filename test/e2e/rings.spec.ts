@@ -85,13 +85,13 @@ test("an operator turns a ring's follow mode on with its default rollout policy,
   await policy.getByRole("button", { name: "Save policy" }).click();
   await expect(policy.getByRole("alert")).toContainText("waves must grow");
   await expect(policy.getByLabel("Waves (% of the ring)")).toHaveAttribute("aria-invalid", "true");
+  await shotPhone(page, "ring-follow-policy-refused");
   await policy.getByLabel("Waves (% of the ring)").fill("20, 100");
   await policy.getByLabel("Soak (minutes)").fill("10");
   await policy.getByLabel("One machine alone first").uncheck();
-  await shotPhone(page, "ring-follow-policy");
   await policy.getByRole("button", { name: "Save policy" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Saved the policy of ring e2e-follow" })).toBeVisible();
-  await expect(ring).toContainText(`follows ${REF} · approval`);
+  await expect(ring).toContainText(`follows ${REF} · approval before it`);
   await expect(ring).toContainText("waves 20/100%");
   await expect(ring).not.toContainText("after one");
   await expect(ring).toContainText("soak 10 min");

@@ -146,7 +146,7 @@ export function RingsView() {
           <span className="stacked small">
             <span>
               {ring.follow ? <strong>follows {ring.branch.ref}</strong> : <span className="muted">no follow</span>}
-              {ring.follow && ring.followApproval ? " · approval" : ""}
+              {ring.follow && ring.followApproval ? " · approval before it" : ""}
             </span>
             <span title="The ring's default rollout policy: what its follow rollouts use">
               waves {p.waves.join("/")}%{p.singleFirst ? " after one" : ""}
