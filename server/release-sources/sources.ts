@@ -22,6 +22,7 @@ import { logger as rootLogger } from "../logger";
 import { SecretBox } from "../secret-box";
 import { ensureBranch } from "../releases/releases";
 import { sendability } from "../releases/sendable";
+import { followNewReleases } from "../rollouts/follow";
 import { versionSchema } from "../releases/schemas";
 import type { ReleaseSourceKind } from "../vocabulary";
 import { type FoundRelease, readerFor } from "./reader";
@@ -327,6 +328,8 @@ export interface PassResult {
   ok: boolean;
   /** Releases this pass stored (versions). */
   created: string[];
+  /** The rollout follow mode started of one of them. */
+  rolloutStarted: { rolloutId: string; version: string } | null;
   error: string | null;
   nextAttemptAt: Date | null;
 }
@@ -376,14 +379,14 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
       data: { lastSyncAt: clock.now(), lastError: message, consecutiveFailures: failures, nextAttemptAt: next, leaseUntil: null },
     });
     log.warn({ source: source.name, failures, err: message }, "release source pass failed");
-    return { source: source.name, ok: false, created: [], error: message, nextAttemptAt: next };
+    return { source: source.name, ok: false, created: [], rolloutStarted: null, error: message, nextAttemptAt: next };
   }
   const now = clock.now();
   const next = new Date(now.getTime() + source.poll_interval_seconds * 1000);
-  const created = await db.$transaction(
+  const { created, follow } = await db.$transaction(
     async (tx) => {
       const still = await tx.releaseSource.findUnique({ where: { id: source.id }, select: { id: true } });
-      if (!still) return [];
+      if (!still) return { created: [], follow: null };
       const existing = await tx.release.findMany({ where: { branchId: source.branch_id }, select: { checksum: true, version: true } });
       const have = new Set(existing.map((r) => r.checksum));
       const taken = new Set(existing.map((r) => r.version));
@@ -431,16 +434,20 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
           now,
         );
       }
+      // Only the transaction that inserted a release starts its follow rollout: once per release.
+      const follow = await followNewReleases(tx, actor, source.branch_id, inserted.map((r) => r.id), now);
       await tx.releaseSource.update({
         where: { id: source.id },
         data: { lastSyncAt: now, lastSuccessAt: now, lastError: null, consecutiveFailures: 0, nextAttemptAt: next, leaseUntil: null },
       });
-      return inserted.map((r) => r.version);
+      return { created: inserted.map((r) => r.version), follow };
     },
     { timeout: 60_000, maxWait: 30_000 },
   );
   if (created.length) log.info({ source: source.name, created }, "release source brought releases");
-  return { source: source.name, ok: true, created, error: null, nextAttemptAt: next };
+  if (follow?.started) log.info({ source: source.name, ...follow.started }, "follow mode started a rollout");
+  for (const skip of follow?.skipped ?? []) log.info({ source: source.name, version: skip.version, why: skip.reason }, "follow mode started nothing");
+  return { source: source.name, ok: true, created, rolloutStarted: follow?.started ?? null, error: null, nextAttemptAt: next };
 }
 
 /**
@@ -490,6 +497,7 @@ export async function syncSources(db: PrismaClient, input: { source?: string }, 
         source: target.name,
         ok: false,
         created: [],
+        rolloutStarted: null,
         error: `another console process has been reading this source for over ${wait} s (until ${row.leaseUntil?.toISOString() ?? "now"} at most); try again later`,
         nextAttemptAt: row.nextAttemptAt,
       });

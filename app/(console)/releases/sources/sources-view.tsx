@@ -53,7 +53,7 @@ export function SourcesView() {
         await refresh();
         const ok = results.filter((r) => r.ok);
         const failed = results.filter((r) => !r.ok);
-        setResult(ok.length ? ok.map((r) => `${r.source}: ${r.created.length ? `new release${r.created.length > 1 ? "s" : ""} ${r.created.join(", ")}` : "nothing new"}`).join(" · ") : null);
+        setResult(ok.length ? ok.map((r) => `${r.source}: ${r.created.length ? `new release${r.created.length > 1 ? "s" : ""} ${r.created.join(", ")}` : "nothing new"}${r.rolloutStarted ? `; follow mode started a rollout of ${r.rolloutStarted.version}` : ""}`).join(" · ") : null);
         setFailure(failed.length ? failed.map((r) => `${r.source}: failed: ${r.error}`).join(" · ") : null);
       },
     }),
