@@ -22,7 +22,8 @@ import { ensureBranch } from "../releases/releases";
 import { sendability } from "../releases/sendable";
 import { versionSchema } from "../releases/schemas";
 import type { ReleaseSourceKind } from "../vocabulary";
-import { type FoundRelease, readerFor } from "./reader";
+import { recordChanges } from "./changes";
+import { type FoundRelease, type ReadContext, readerFor, type SourceReader } from "./reader";
 import {
   type AddSourceInput,
   addSourceInput,
@@ -302,14 +303,18 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
   const clock = options.clock ?? systemClock;
   const workDir = options.workDir ?? sourcesWorkDir();
   let found: FoundRelease[];
+  let reader: SourceReader | null = null;
+  let config: SourceConfig | null = null;
+  let context: ReadContext | null = null;
   try {
-    const reader = readerFor(source.kind);
+    reader = readerFor(source.kind);
     if (!reader) throw new Error(`this console cannot read ${source.kind} sources`);
-    const config = sourceConfigSchema.parse(source.config);
+    config = sourceConfigSchema.parse(source.config);
     const known = new Set(
       (await db.release.findMany({ where: { branchId: source.branch_id }, select: { checksum: true } })).map((r) => r.checksum),
     );
-    found = await reader.read(config, { sourceId: source.id, workDir, known, log });
+    context = { sourceId: source.id, workDir, known, log };
+    found = await reader.read(config, context);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).slice(0, 2000);
     const failures = source.consecutive_failures + 1;
@@ -356,7 +361,7 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
         ? await tx.release.createManyAndReturn({
             data: rows,
             skipDuplicates: true,
-            select: { id: true, version: true, checksum: true, signatureState: true, signatureReason: true, branch: { select: { ref: true } } },
+            select: { id: true, version: true, checksum: true, seq: true, signatureState: true, signatureReason: true, branch: { select: { ref: true } } },
           })
         : [];
       const actor = sourceActor(source.name);
@@ -378,10 +383,16 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
         where: { id: source.id },
         data: { lastSyncAt: now, lastSuccessAt: now, lastError: null, consecutiveFailures: 0, nextAttemptAt: next, leaseUntil: null },
       });
-      return inserted.map((r) => r.version);
+      return [...inserted].sort((a, b) => a.seq - b.seq);
     },
     { timeout: 60_000, maxWait: 30_000 },
-  );
+  ).then(async (inserted) => {
+    // Outside the transaction: a diff may read the repository for a while.
+    if (inserted.length && reader && config && context) {
+      await recordChanges(db, { name: source.name, kind: source.kind }, reader, config, context, inserted.map((r) => r.id), log);
+    }
+    return inserted.map((r) => r.version);
+  });
   if (created.length) log.info({ source: source.name, created }, "release source brought releases");
   return { source: source.name, ok: true, created, error: null, nextAttemptAt: next };
 }
