@@ -2,6 +2,8 @@
 // when its source brought it (server/release-sources/changes.ts): never read
 // from a repository here.
 import type { PrismaClient } from "../db/client";
+import type { MetadataDiff } from "../release-sources/changes";
+import type { ImageDiff } from "../release-sources/oci-diff";
 import { invalid } from "../errors";
 import { type ChangedPathsInput, changedPathsInput, type GetReleaseInput, PATH_CHANGES } from "./schemas";
 
@@ -63,8 +65,8 @@ export async function releaseChanges(
         base: { id: row.baseReleaseId, version: row.baseVersion },
         kind: row.kind,
         files,
-        metadata: (row.metadata ?? null) as never,
-        image: (row.image ?? null) as never,
+        metadata: (row.metadata ?? null) as MetadataDiff | null,
+        image: (row.image ?? null) as ImageDiff | null,
         error: row.error,
         computedAt: row.computedAt,
       },

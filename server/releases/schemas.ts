@@ -234,6 +234,7 @@ export const updateGraphOutput = z.object({
   rings: z.array(z.object({ name: z.string(), currentRelease: z.string().nullable() })),
   releases: z.array(
     z.object({
+      id: z.string(),
       version: z.string(),
       checksum: z.string(),
       floor: z.boolean(),

@@ -5418,6 +5418,7 @@ export interface operations {
                             currentRelease: string | null;
                         }[];
                         releases: {
+                            id: string;
                             version: string;
                             checksum: string;
                             floor: boolean;
