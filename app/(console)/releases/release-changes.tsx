@@ -201,8 +201,8 @@ export function ChangedPaths({ release }: { release: Release }) {
       </div>
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <SearchInput
-          label="Path"
-          placeholder="part of a path"
+          label="Path contains"
+          placeholder="such as /etc/"
           value={q}
           onSearch={(text) => {
             setQ(text);
@@ -210,7 +210,7 @@ export function ChangedPaths({ release }: { release: Release }) {
           }}
         />
         <label>
-          Change
+          Kind of change
           <select
             value={change}
             onChange={(e) => {

@@ -97,6 +97,7 @@ export function ReleaseDetail({ releaseId }: { releaseId: string }) {
         </div>
       </div>
 
+      <div className="stack">
       <div className="grid">
         <section className="card" aria-labelledby="facts-title">
           <h2 id="facts-title">Release</h2>
@@ -156,6 +157,7 @@ export function ReleaseDetail({ releaseId }: { releaseId: string }) {
         <h2 id="rollouts-title">Rollouts</h2>
         <DataTable caption="Rollouts of this release" columns={rolloutColumns} rows={r.rollouts} rowKey={(x) => x.id} empty="No rollout of this release yet." />
       </section>
+      </div>
     </>
   );
 }
