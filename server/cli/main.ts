@@ -552,6 +552,26 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     });
 
   // ---- releases ------------------------------------------------------------------------------
+  /** What changed since the previous release, in lines. */
+  const changeLines = (r: OutputOf<"releases.get">): string[] => {
+    const c = r.changes;
+    if (!c) return [`changes: ${r.changesAbsent ?? "none"}`];
+    const lines = [`changes since ${c.base.version}:`];
+    if (c.files) {
+      lines.push(`  files: ${c.files.added} added, ${c.files.removed} removed, ${c.files.modified} modified${c.files.pathsTruncated ? ` (paths listed: the first ${c.files.pathsKept})` : ""}`);
+    }
+    if (c.error) lines.push(`  not compared: ${c.error}`);
+    const keys = (record: Record<string, unknown>) => Object.keys(record).join(", ") || "none";
+    if (c.metadata) {
+      lines.push(`  metadata: added ${keys(c.metadata.added)}; removed ${keys(c.metadata.removed)}; changed ${Object.entries(c.metadata.changed).map(([k, v]) => `${k} ${JSON.stringify(v.from)} → ${JSON.stringify(v.to)}`).join(", ") || "none"}`);
+    }
+    if (c.image) {
+      const i = c.image;
+      lines.push(`  layers: ${i.layersAdded.length} added, ${i.layersRemoved.length} removed, ${i.layersKept.length} kept; size ${i.sizeDelta >= 0 ? "+" : ""}${i.sizeDelta} bytes`);
+      lines.push(`  labels: added ${keys(i.labelsAdded)}; removed ${keys(i.labelsRemoved)}; changed ${Object.entries(i.labelsChanged).map(([k, v]) => `${k} ${v.from} → ${v.to}`).join(", ") || "none"}`);
+    }
+    return lines;
+  };
   const release = program.command("release").description("Releases: immutable commits of a branch");
   release
     .command("add")
@@ -582,19 +602,32 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
 
   release
     .command("show")
-    .description("One release: checksum, notes, quarantine, the rings that run it and its rollouts")
+    .description("One release: checksum, signature, floor, the rings that run it or are getting it, its rollouts, what changed since the previous one")
     .argument("<version>", "release version")
     .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--paths", "list every changed path kept (A added, D removed, M modified)")
     .option("--json", "machine-readable output")
-    .action(async (version: string, opts: { ref?: string; json?: boolean }) => {
+    .action(async (version: string, opts: { ref?: string; paths?: boolean; json?: boolean }) => {
       const r = await api().call("releases.get", { version, ref: opts.ref });
-      say(opts, r, () => [
+      const paths: OutputOf<"releases.changedPaths">["rows"] = [];
+      if (opts.paths && r.changes?.files) {
+        for (let page = 0; ; page++) {
+          const got = await api().call("releases.changedPaths", { id: r.id, page, pageSize: 1000 });
+          paths.push(...got.rows);
+          if (got.rows.length < got.pageSize) break;
+        }
+      }
+      say(opts, opts.paths ? { ...r, paths } : r, () => [
         `Release ${r.version} of ${r.branch.ref}: ${r.checksum}`,
-        `signature: ${r.signatureState}${r.signatureReason ? ` (${r.signatureReason})` : ""}${r.source ? `; from source ${r.source.name}` : ""}${r.builtAt ? `; built ${iso(r.builtAt)}` : ""}`,
+        `signature: ${r.signatureState}${r.signatureReason ? ` (${r.signatureReason})` : ""}${r.source ? `; from source ${r.source.name}` : "; added by hand"}${r.builtAt ? `; built ${iso(r.builtAt)}` : ""}`,
+        ...(r.floor ? [`floor${r.floorReason ? `: ${r.floorReason}` : ""}`] : []),
         ...(r.sendable ? [] : [`not sendable: ${r.unsendableReason}`]),
         ...(r.quarantinedAt ? [`quarantined since ${iso(r.quarantinedAt)}: ${r.quarantineReason ?? ""}`] : []),
         `rings running it: ${r.currentFor.map((x) => x.name).join(", ") || "none"}`,
+        `rings getting it: ${r.rollingTo.map((x) => `${x.name} (rollout ${x.rolloutId})`).join(", ") || "none"}`,
         `rollouts: ${r.rollouts.map((x) => `${x.id} (${x.state})`).join(", ") || "none"}`,
+        ...changeLines(r),
+        ...paths.map((p) => `${p.change}    ${p.path}`),
         ...(r.notes ? ["", r.notes] : []),
       ]);
     });

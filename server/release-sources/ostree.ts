@@ -25,6 +25,7 @@ import { createHash, createPublicKey, verify } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { decode } from "./gvariant";
+import { diffCommits, repositoryFetcher } from "./ostree-diff";
 import type { FoundRelease, ReadContext, SourceReader } from "./reader";
 import type { OstreeConfig } from "./schemas";
 
@@ -239,6 +240,11 @@ export const ostreeReader: SourceReader<OstreeConfig> = {
       checksum = commit.parent;
     }
     return found;
+  },
+  // The commits are in the console's copy (a metadata-only pull); the dirtrees are read from the source.
+  async changes(config, context, older, newer) {
+    const fetch = repositoryFetcher(config.url, { local: repoDir(context.workDir, context.sourceId) });
+    return { files: await diffCommits(fetch, older.checksum, newer.checksum) };
   },
   async forget(sourceId, workDir) {
     fs.rmSync(repoDir(workDir, sourceId), { recursive: true, force: true });

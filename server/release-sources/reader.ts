@@ -4,8 +4,11 @@
 // schemas.ts, its reader here in READERS.
 import type { Logger } from "../logger";
 import type { ReleaseSourceKind, SignatureState } from "../vocabulary";
+import { z } from "zod";
 import { readOciSource } from "./oci";
+import { diffImages, type ImageDiff } from "./oci-diff";
 import { ostreeReader } from "./ostree";
+import type { TreeDiff } from "./ostree-diff";
 import type { SourceConfig } from "./schemas";
 
 /** One release as the source has it. */
@@ -32,12 +35,31 @@ export interface ReadContext {
   log: Logger;
 }
 
+/** A release as stored: what a reader compares. */
+export interface StoredRelease {
+  checksum: string;
+  metadata: unknown;
+}
+
+/** What changed from one release of a source's branch to the next, as its kind can tell. */
+export interface FoundChanges {
+  /** ostree: the paths, as `ostree diff` lists them. */
+  files?: TreeDiff;
+  /** Images: layers and labels. */
+  image?: ImageDiff;
+}
+
 export interface SourceReader<C extends SourceConfig = SourceConfig> {
   kind: C["kind"];
   /** Null when this host can read such a source; else why not (a missing command, say), in words an operator reads. */
   unavailable(): Promise<string | null>;
   /** The releases the source has now, newest first (those in `known` may be left out). */
   read(config: C, context: ReadContext): Promise<FoundRelease[]>;
+  /**
+   * What changed from `older` to `newer` (releases of the source's branch,
+   * `older` the one before `newer`); may read the source, never the database.
+   */
+  changes?(config: C, context: ReadContext, older: StoredRelease, newer: StoredRelease): Promise<FoundChanges>;
   /** Forgets what it kept for a removed or changed source (best effort). */
   forget?(sourceId: string, workDir: string): Promise<void>;
 }
@@ -67,7 +89,22 @@ export const ociReader: SourceReader<Extract<SourceConfig, { kind: "oci" }>> = {
       signature: image.signature,
     }));
   },
+  // The layers and labels were stored with each release: nothing to read.
+  async changes(_config, _context, older, newer) {
+    return { image: diffImages(storedImage(older, "the previous release"), storedImage(newer, "the release")) };
+  },
 };
+
+const storedImageSchema = z.object({
+  labels: z.record(z.string(), z.string()),
+  layers: z.array(z.object({ digest: z.string(), size: z.number(), mediaType: z.string() })),
+});
+
+function storedImage(release: StoredRelease, what: string) {
+  const parsed = storedImageSchema.safeParse(release.metadata);
+  if (!parsed.success) throw new Error(`${what} has no stored layers and labels (it was read before the console kept them)`);
+  return parsed.data;
+}
 
 /** The reader of each kind this console can read. */
 export const READERS: { [K in ReleaseSourceKind]?: SourceReader<Extract<SourceConfig, { kind: K }>> } = {

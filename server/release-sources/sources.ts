@@ -25,7 +25,8 @@ import { sendability } from "../releases/sendable";
 import { followNewReleases } from "../rollouts/follow";
 import { versionSchema } from "../releases/schemas";
 import type { ReleaseSourceKind } from "../vocabulary";
-import { type FoundRelease, readerFor } from "./reader";
+import { recordChanges } from "./changes";
+import { type FoundRelease, type ReadContext, readerFor, type SourceReader } from "./reader";
 import {
   type AddSourceInput,
   addSourceInput,
@@ -362,14 +363,18 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
   const clock = options.clock ?? systemClock;
   const workDir = options.workDir ?? sourcesWorkDir();
   let found: FoundRelease[];
+  let reader: SourceReader | null = null;
+  let config: SourceConfig | null = null;
+  let context: ReadContext | null = null;
   try {
-    const reader = readerFor(source.kind);
+    reader = readerFor(source.kind);
     if (!reader) throw new Error(`this console cannot read ${source.kind} sources`);
-    const config = openConfig(source.config, options.secrets ?? noKey());
+    config = openConfig(source.config, options.secrets ?? noKey());
     const known = new Set(
       (await db.release.findMany({ where: { branchId: source.branch_id }, select: { checksum: true } })).map((r) => r.checksum),
     );
-    found = await reader.read(config, { sourceId: source.id, workDir, known, log });
+    context = { sourceId: source.id, workDir, known, log };
+    found = await reader.read(config, context);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).slice(0, 2000);
     const failures = source.consecutive_failures + 1;
@@ -386,7 +391,7 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
   const { created, follow } = await db.$transaction(
     async (tx) => {
       const still = await tx.releaseSource.findUnique({ where: { id: source.id }, select: { id: true } });
-      if (!still) return { created: [], follow: null };
+      if (!still) return { inserted: [], follow: null };
       const existing = await tx.release.findMany({ where: { branchId: source.branch_id }, select: { checksum: true, version: true } });
       const have = new Set(existing.map((r) => r.checksum));
       const taken = new Set(existing.map((r) => r.version));
@@ -416,7 +421,7 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
         ? await tx.release.createManyAndReturn({
             data: rows,
             skipDuplicates: true,
-            select: { id: true, version: true, checksum: true, signatureState: true, signatureReason: true, branch: { select: { ref: true } } },
+            select: { id: true, version: true, checksum: true, seq: true, signatureState: true, signatureReason: true, branch: { select: { ref: true } } },
           })
         : [];
       const actor = sourceActor(source.name);
@@ -440,10 +445,16 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
         where: { id: source.id },
         data: { lastSyncAt: now, lastSuccessAt: now, lastError: null, consecutiveFailures: 0, nextAttemptAt: next, leaseUntil: null },
       });
-      return { created: inserted.map((r) => r.version), follow };
+      return { inserted: [...inserted].sort((a, b) => a.seq - b.seq), follow };
     },
     { timeout: 60_000, maxWait: 30_000 },
-  );
+  ).then(async ({ inserted, follow }) => {
+    // Outside the transaction: a diff may read the repository for a while.
+    if (inserted.length && reader && config && context) {
+      await recordChanges(db, { name: source.name, kind: source.kind }, reader, config, context, inserted.map((r) => r.id), log);
+    }
+    return { created: inserted.map((r) => r.version), follow };
+  });
   if (created.length) log.info({ source: source.name, created }, "release source brought releases");
   if (follow?.started) log.info({ source: source.name, ...follow.started }, "follow mode started a rollout");
   for (const skip of follow?.skipped ?? []) log.info({ source: source.name, version: skip.version, why: skip.reason }, "follow mode started nothing");

@@ -1,13 +1,16 @@
 // Branches (ostree refs) and releases (immutable commits on a branch).
 import { type Actor, writeAudit } from "../audit/audit";
 import type { Prisma, PrismaClient } from "../db/client";
-import { conflict, invalid } from "../errors";
+import { conflict } from "../errors";
 import { escapeLike } from "../text";
 import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
+import { findReleaseId, releaseChanges } from "./changes";
 import { sendability, type SignedRelease } from "./sendable";
 import {
   type AddReleaseInput,
   addReleaseInput,
+  type GetReleaseInput,
+  getReleaseInput,
   type ListReleasesPageInput,
   listReleasesPageInput,
   type ReleaseSortField,
@@ -76,22 +79,44 @@ export async function addRelease(db: PrismaClient, actor: Actor, input: AddRelea
   });
 }
 
-/** One release by version (and branch, when several have it), with the rings that run it and its rollouts. */
-export async function getRelease(db: PrismaClient, input: { version: string; ref?: string }) {
-  const found = await db.release.findMany({ where: { version: input.version, ...(input.ref ? { branch: { ref: input.ref } } : {}) }, select: { id: true }, take: 2 });
-  if (found.length === 0) throw invalid("version", `no release ${input.version}${input.ref ? ` on ${input.ref}` : ""}`);
-  if (found.length > 1) throw invalid("ref", `several branches have a release ${input.version}: name the ref`);
+/**
+ * One release (by id, or by version and branch): its signature, floor and
+ * source, the rings that run it and those a rollout under way brings it to,
+ * its rollouts, and what changed since the previous release of its branch.
+ */
+export async function getRelease(db: PrismaClient, input: GetReleaseInput) {
+  const id = await findReleaseId(db, getReleaseInput.parse(input));
   const release = await db.release.findUniqueOrThrow({
-    where: { id: found[0].id },
+    where: { id },
     select: {
       ...releaseSelect,
       body: true,
       metadata: true,
+      floor: true,
+      floorReason: true,
+      seq: true,
+      branchId: true,
+      sourceId: true,
       currentFor: { select: { name: true }, orderBy: { position: "asc" } },
       rollouts: { orderBy: { createdAt: "desc" }, take: 50, select: { id: true, state: true, createdAt: true, finishedAt: true } },
     },
   });
-  return withSendability(release);
+  const [previous, rolling, changes] = await Promise.all([
+    db.release.findFirst({ where: { branchId: release.branchId, seq: { lt: release.seq } }, orderBy: { seq: "desc" }, select: { id: true, version: true } }),
+    db.rolloutRing.findMany({
+      where: { rollout: { releaseId: id, state: { in: [...ACTIVE_ROLLOUT_STATES] } } },
+      orderBy: [{ rollout: { createdAt: "asc" } }, { position: "asc" }],
+      select: { rolloutId: true, ring: { select: { name: true } } },
+    }),
+    releaseChanges(db, release),
+  ]);
+  const { seq: _seq, branchId: _branchId, sourceId: _sourceId, ...rest } = release;
+  return {
+    ...withSendability(rest),
+    previous,
+    rollingTo: rolling.map((r) => ({ name: r.ring.name, rolloutId: r.rolloutId })),
+    ...changes,
+  };
 }
 
 export async function listReleases(db: PrismaClient, options: { ref?: string } = {}) {

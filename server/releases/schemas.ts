@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { checksumSchema, refSchema } from "../protocol/v1";
-import { ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
+import { RELEASE_SOURCE_KINDS, ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
 
 export const versionSchema = z
   .string()
@@ -35,7 +35,37 @@ export const listReleasesPageInput = z.object({
 });
 export type ListReleasesPageInput = z.input<typeof listReleasesPageInput>;
 
-export const getReleaseInput = z.object({ version: versionSchema, ref: z.string().max(255).optional() });
+/** One release: by its id, or by its version (and ref, when several branches have it). */
+export const getReleaseInput = z
+  .object({
+    version: versionSchema.optional(),
+    ref: z.string().max(255).optional(),
+    id: z.string().min(1).max(64).optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (!value.version && !value.id) ctx.addIssue({ code: "custom", path: ["version"], message: "name a release: its version (and ref), or its id" });
+  });
+export type GetReleaseInput = z.infer<typeof getReleaseInput>;
+
+export const PATH_CHANGES = ["A", "D", "M"] as const;
+
+/** A page of the paths a release changed since the previous release of its branch. */
+export const changedPathsInput = z
+  .object({
+    version: versionSchema.optional(),
+    ref: z.string().max(255).optional(),
+    id: z.string().min(1).max(64).optional(),
+    /** Paths that contain this text. */
+    q: z.string().trim().max(500, "at most 500 characters").optional(),
+    /** Only added (A), removed (D) or modified (M) paths. */
+    change: z.enum(PATH_CHANGES).optional(),
+    page: z.number().int().min(0).max(100_000).default(0),
+    pageSize: z.number().int().min(1).max(1000).default(100),
+  })
+  .superRefine((value, ctx) => {
+    if (!value.version && !value.id) ctx.addIssue({ code: "custom", path: ["version"], message: "name a release: its version (and ref), or its id" });
+  });
+export type ChangedPathsInput = z.input<typeof changedPathsInput>;
 
 const pathReason = z.string().trim().max(500, "at most 500 characters").optional();
 
@@ -114,14 +144,78 @@ export const releasePageOutput = z.object({
   pageSize: z.number().int(),
 });
 
+const layerSchema = z.object({ digest: z.string(), size: z.number(), mediaType: z.string() });
+
+/** What changed in a release since the previous release of its branch (server/release-sources/changes.ts). */
+export const releaseChangesSchema = z
+  .object({
+    /** The release it was compared with; id null when that release was removed since. */
+    base: z.object({ id: z.string().nullable(), version: z.string() }),
+    kind: z.enum(RELEASE_SOURCE_KINDS),
+    /** ostree: paths added, removed and modified, as `ostree diff` counts them; null for images or when the diff failed. */
+    files: z
+      .object({
+        added: z.number().int(),
+        removed: z.number().int(),
+        modified: z.number().int(),
+        /** Paths kept: the list stops at 10000 (pathsTruncated), the counts do not. */
+        pathsKept: z.number().int(),
+        pathsTruncated: z.boolean(),
+      })
+      .nullable(),
+    /** ostree: commit metadata keys added, removed and changed. */
+    metadata: z
+      .object({
+        added: z.record(z.string(), z.unknown()),
+        removed: z.record(z.string(), z.unknown()),
+        changed: z.record(z.string(), z.object({ from: z.unknown(), to: z.unknown() })),
+      })
+      .nullable(),
+    /** Images: layers added, removed and kept, labels added, removed and changed, the size delta (bytes, compressed). */
+    image: z
+      .object({
+        layersAdded: z.array(layerSchema),
+        layersRemoved: z.array(layerSchema),
+        layersKept: z.array(layerSchema),
+        labelsAdded: z.record(z.string(), z.string()),
+        labelsRemoved: z.record(z.string(), z.string()),
+        labelsChanged: z.record(z.string(), z.object({ from: z.string(), to: z.string() })),
+        sizeDelta: z.number(),
+      })
+      .nullable(),
+    /** Why the files or layers could not be compared, when they could not. */
+    error: z.string().nullable(),
+    computedAt: z.date(),
+  })
+  .meta({ id: "ReleaseChanges" });
+
 export const releaseDetailOutput = releaseSchema.extend({
   ...sendableFields,
   /** The commit's body. */
   body: z.string().nullable(),
   /** What the source says of it (the commit's metadata, the image's labels), as it said it. */
   metadata: z.unknown(),
+  /** A floor of its branch: machines older than it boot it before anything newer. */
+  floor: z.boolean(),
+  floorReason: z.string().nullable(),
+  /** The previous release of its branch. */
+  previous: z.object({ id: z.string(), version: z.string() }).nullable(),
   currentFor: z.array(z.object({ name: z.string() })),
+  /** Rings a rollout under way is bringing it to. */
+  rollingTo: z.array(z.object({ name: z.string(), rolloutId: z.string() })),
   rollouts: z.array(z.object({ id: z.string(), state: z.enum(ROLLOUT_STATES), createdAt: z.date(), finishedAt: z.date().nullable() })),
+  /** What changed since the previous release of its branch; null when nothing was compared (changesAbsent says why). */
+  changes: releaseChangesSchema.nullable(),
+  /** Why there are no changes to show, in words an operator reads. */
+  changesAbsent: z.string().nullable(),
+});
+
+export const changedPathsOutput = z.object({
+  rows: z.array(z.object({ path: z.string(), change: z.enum(PATH_CHANGES) })),
+  /** Paths that match the filter (among those kept). */
+  total: z.number().int(),
+  page: z.number().int(),
+  pageSize: z.number().int(),
 });
 
 export const branchesOutput = z.array(
@@ -140,6 +234,7 @@ export const updateGraphOutput = z.object({
   rings: z.array(z.object({ name: z.string(), currentRelease: z.string().nullable() })),
   releases: z.array(
     z.object({
+      id: z.string(),
       version: z.string(),
       checksum: z.string(),
       floor: z.boolean(),

@@ -162,6 +162,7 @@ export async function updateGraph(db: PrismaClient, input: { ref: string }, scop
     ref: branch.ref,
     rings: rings.map((r) => ({ name: r.name, currentRelease: r.currentRelease?.version ?? null })),
     releases: releases.map((r) => ({
+      id: r.id,
       version: r.version,
       checksum: r.checksum,
       floor: r.floor,

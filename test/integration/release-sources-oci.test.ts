@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { addSource, getSource, REGISTRY_PASSWORD_PURPOSE, syncSources } from "../../server/release-sources/sources";
 import { sealStoredSecrets } from "../../server/sealing";
+import { getRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { startTestConsole, type TestConsole } from "../helpers/console";
 import { Layout, pushSignature, type Registry, requireTools, signingKey, skopeoInspect, startRegistry, writeHtpasswd } from "../helpers/oci-registry";
@@ -82,6 +83,22 @@ describe("OCI release sources", () => {
     expect(second).toMatchObject({ ok: true, created: ["41.2"] });
     expect(await release("41.2")).toMatchObject({ signatureState: "unsigned", signatureReason: expect.stringMatching(/signature/) });
     await expect(setRingRelease(app.db.prisma, cliActor, { ring: "bootc", version: "41.2" })).rejects.toMatchObject({ field: "version" });
+
+    // What changed since 41.1: the layer umoci added on top of 41.1's, and the version label.
+    const layers = (await skopeoInspect(registry, `${NAME}:41.2`, { creds })).Layers as string[];
+    expect(layers.length).toBeGreaterThanOrEqual(2);
+    const r2 = await getRelease(app.db.prisma, { version: "41.2", ref: BRANCH });
+    expect(r2.changes).toMatchObject({ kind: "oci", base: { version: "41.1" }, files: null, metadata: null, error: null });
+    const image = r2.changes!.image!;
+    expect(image.layersAdded.map((l) => l.digest)).toEqual(layers.slice(-1));
+    expect(image.layersKept.map((l) => l.digest)).toEqual(layers.slice(0, -1));
+    expect(image.layersRemoved).toEqual([]);
+    expect(image.layersAdded[0].size).toBeGreaterThan(0);
+    expect(image.sizeDelta).toBe(image.layersAdded[0].size);
+    expect(image.labelsChanged).toEqual({ "org.opencontainers.image.version": { from: "41.1", to: "41.2" } });
+    expect(image.labelsAdded).toEqual({});
+    expect(image.labelsRemoved).toEqual({});
+    expect((await getRelease(app.db.prisma, { version: "41.1", ref: BRANCH })).changesAbsent).toMatch(/first release/);
 
     // Idempotent: nothing new, nothing stored twice.
     const [third] = await syncSources(app.db.prisma, { source: "example-os" }, { secrets: app.secretBox });

@@ -220,6 +220,7 @@ describe("answers as the document describes them", () => {
     ok(await viewer.GET("/releases", { params: { query: { pageSize: 5 } } }));
     ok(await viewer.GET("/releases/all"));
     ok(await viewer.GET("/releases/one", { params: { query: { version: "2" } } }));
+    ok(await viewer.GET("/releases/changed-paths", { params: { query: { version: "2", change: "A" } } }));
     ok(await viewer.GET("/branches"));
     ok(await op.POST("/releases/floor", { body: { version: "2", floor: true, reason: "migrates the data" } }));
     ok(await op.POST("/releases/block-path", { body: { from: ["1"], to: "3" } }));

@@ -27,7 +27,9 @@ const baseColumns: ColumnDef<Row, unknown>[] = [
     header: "Version",
     cell: ({ row }) => (
       <span className="version-cell">
-        <strong>{row.original.version}</strong>{" "}
+        <Link href={`/releases/${encodeURIComponent(row.original.id)}`} className="strong">
+          {row.original.version}
+        </Link>{" "}
         {row.original.quarantinedAt && (
           <QuarantinedBadge since={row.original.quarantinedAt} reason={row.original.quarantineReason} />
         )}{" "}

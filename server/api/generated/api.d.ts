@@ -500,10 +500,30 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One release by version (and ref): the rings that run it, its rollouts
+         * One release by id, or by version (and ref): signature, floor, the rings that run it or are getting it, its rollouts, what changed since the previous release
          * @description Runs the console's `releases.get`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
          */
         get: operations["releases_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases/changed-paths": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A page of the paths a release changed since the previous release of its branch (A, D, M, as ostree diff lists them)
+         * @description Runs the console's `releases.changedPaths`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
+         */
+        get: operations["releases_changedPaths"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1640,6 +1660,68 @@ export interface components {
             source: {
                 name: string;
             } | null;
+        };
+        ReleaseChanges: {
+            base: {
+                id: string | null;
+                version: string;
+            };
+            /** @enum {string} */
+            kind: "ostree" | "oci";
+            files: {
+                added: number;
+                removed: number;
+                modified: number;
+                pathsKept: number;
+                pathsTruncated: boolean;
+            } | null;
+            metadata: {
+                added: {
+                    [key: string]: unknown;
+                };
+                removed: {
+                    [key: string]: unknown;
+                };
+                changed: {
+                    [key: string]: {
+                        from: unknown;
+                        to: unknown;
+                    };
+                };
+            } | null;
+            image: {
+                layersAdded: {
+                    digest: string;
+                    size: number;
+                    mediaType: string;
+                }[];
+                layersRemoved: {
+                    digest: string;
+                    size: number;
+                    mediaType: string;
+                }[];
+                layersKept: {
+                    digest: string;
+                    size: number;
+                    mediaType: string;
+                }[];
+                labelsAdded: {
+                    [key: string]: string;
+                };
+                labelsRemoved: {
+                    [key: string]: string;
+                };
+                labelsChanged: {
+                    [key: string]: {
+                        from: string;
+                        to: string;
+                    };
+                };
+                sizeDelta: number;
+            } | null;
+            error: string | null;
+            /** Format: date-time */
+            computedAt: string;
         };
         ReleaseSource: {
             id: string;
@@ -4519,9 +4601,10 @@ export interface operations {
     };
     releases_get: {
         parameters: {
-            query: {
-                version: string;
+            query?: {
+                version?: string;
                 ref?: string;
+                id?: string;
             };
             header?: never;
             path?: never;
@@ -4559,8 +4642,18 @@ export interface operations {
                         unsendableReason: string | null;
                         body: string | null;
                         metadata: unknown;
+                        floor: boolean;
+                        floorReason: string | null;
+                        previous: {
+                            id: string;
+                            version: string;
+                        } | null;
                         currentFor: {
                             name: string;
+                        }[];
+                        rollingTo: {
+                            name: string;
+                            rolloutId: string;
                         }[];
                         rollouts: {
                             id: string;
@@ -4570,6 +4663,101 @@ export interface operations {
                             createdAt: string;
                             finishedAt: string | null;
                         }[];
+                        changes: components["schemas"]["ReleaseChanges"] | null;
+                        changesAbsent: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    releases_changedPaths: {
+        parameters: {
+            query?: {
+                version?: string;
+                ref?: string;
+                id?: string;
+                q?: string;
+                change?: "A" | "D" | "M";
+                page?: number;
+                pageSize?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rows: {
+                            path: string;
+                            /** @enum {string} */
+                            change: "A" | "D" | "M";
+                        }[];
+                        total: number;
+                        page: number;
+                        pageSize: number;
                     };
                 };
             };
@@ -5272,6 +5460,7 @@ export interface operations {
                             currentRelease: string | null;
                         }[];
                         releases: {
+                            id: string;
                             version: string;
                             checksum: string;
                             floor: boolean;

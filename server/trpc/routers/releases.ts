@@ -1,9 +1,12 @@
+import { listChangedPaths } from "../../releases/changes";
 import { addRelease, getRelease, listBranches, listReleases, listReleasesPage } from "../../releases/releases";
 import {
   addReleaseInput,
   blockPathInput,
   blockPathOutput,
   branchesOutput,
+  changedPathsInput,
+  changedPathsOutput,
   getReleaseInput,
   listReleasesInput,
   listReleasesPageInput,
@@ -35,12 +38,18 @@ export const releasesRouter = router({
     .input(listReleasesPageInput)
     .output(releasePageOutput)
     .query(({ ctx, input }) => listReleasesPage(ctx.db.prisma, input)),
-  /** One release, the rings that run it and its rollouts. */
+  /** One release: signature, floor, source, the rings that run it or are getting it, its rollouts, what changed since the previous one. */
   get: viewerProcedure
     .meta({ rings: "none" })
     .input(getReleaseInput)
     .output(releaseDetailOutput)
     .query(({ ctx, input }) => getRelease(ctx.db.prisma, input)),
+  /** A page of the paths a release changed since the previous release of its branch (as stored when its source brought it). */
+  changedPaths: viewerProcedure
+    .meta({ rings: "none" })
+    .input(changedPathsInput)
+    .output(changedPathsOutput)
+    .query(({ ctx, input }) => listChangedPaths(ctx.db.prisma, input)),
   /** Every branch (ostree ref) that rings or releases use. */
   branches: viewerProcedure
     .meta({ rings: "none" })

@@ -91,7 +91,9 @@ export function PathsView() {
       header: "Release",
       cell: ({ row }) => (
         <span className="version-cell">
-          <strong>{row.original.version}</strong>{" "}
+          <Link href={`/releases/${encodeURIComponent(row.original.id)}`} className="strong">
+            {row.original.version}
+          </Link>{" "}
           {row.original.floor && <StateBadge tone="warn">floor</StateBadge>}{" "}
           {row.original.quarantined && <QuarantinedBadge />}{" "}
           {row.original.current.map((ring) => (

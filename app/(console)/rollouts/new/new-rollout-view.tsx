@@ -16,6 +16,7 @@ import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
 import { useMe } from "@/components/use-me";
 import { wavePlanText } from "../rollout-parts";
+import { ChangesSummary } from "../../releases/release-changes";
 import { RolloutPreview } from "./rollout-preview";
 
 type Plan = RouterInputs["rollouts"]["preview"];
@@ -86,6 +87,8 @@ function NewRolloutForm() {
     (r) => r.version === wantedVersion && (!wantedRef || r.branch.ref === wantedRef) && !r.quarantinedAt && r.sendable,
   );
   const release: Release | undefined = releases.data?.find((r) => r.id === (releaseId ?? preselected?.id));
+  // What changed in it since the previous release of its branch (stored when its source brought it).
+  const chosen = useQuery({ ...trpc.releases.get.queryOptions({ id: release?.id ?? "" }), enabled: Boolean(release) });
   const ringOrder = (rings.data ?? []).map((r) => r.name);
   const orderedRings = ringOrder.filter((name) => picked.includes(name));
 
@@ -332,6 +335,7 @@ function NewRolloutForm() {
           </h2>
           {release?.quarantinedAt && <QuarantinedBadge since={release.quarantinedAt} reason={release.quarantineReason} />}
           <RolloutPreview preview={previewData} stale={stale} ready={plan !== null} />
+          {chosen.data && chosen.data.id === release?.id && <ChangesSummary release={chosen.data} pageLink />}
         </section>
       </div>
 
