@@ -1,0 +1,229 @@
+// Replicas that agree: two console processes on one database (a load
+// balancer's view), and the `orchard` command as a third. A change made
+// through one of them (a retirement, a pin, a ring's release, the brake, a
+// revert) reaches the other's caches within a second, through NOTIFY; a lost
+// notification connection falls back to the TTL and comes back; and no
+// answer ever joins a fresh ring with a stale machine: after a revert made
+// by the command line, a touched machine is told `rollback`, never a plain
+// `update` to the older release.
+import { execFile } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiToken } from "../../server/api-tokens/api-tokens";
+import { cliActor } from "../../server/audit/audit";
+import { LISTEN_APPLICATION_NAME } from "../../server/db/cache-channel";
+import { type Database, openDatabase } from "../../server/db/client";
+import { createEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { addRelease } from "../../server/releases/releases";
+import { createRing, setRingRelease } from "../../server/rings/rings";
+import { getRollout, startRollout } from "../../server/rollouts/rollouts";
+import { hex, ProtocolMachines } from "../helpers/agent-http";
+import { freshDatabaseUrl } from "../helpers/console";
+import { type ConsoleProcess, consoleProcessSlot, removeConsoleProcess, startConsoleProcess } from "../helpers/console-process";
+import { FACTORY, waitFor } from "../helpers/fleet";
+
+const REF = FACTORY.ref;
+const R1 = hex("1");
+const R2 = hex("2");
+const R3 = hex("3");
+/** A machine that rebooted into release 2. */
+const ON_R2 = { booted: R2, version: "2", bootId: "1f3c2a8e-6b1d-4e55-9a57-3f0c1d2e4b6b" };
+/** The bound this test measures: a change is in the other process's answers within this. */
+const AGREE_MS = 1000;
+
+const bin = path.resolve(import.meta.dirname, "../../bin/orchard.js");
+let databaseUrl: string;
+let db: Database;
+let a: ConsoleProcess;
+let b: ConsoleProcess;
+let adminToken: string;
+let enrollToken: string;
+/** Agents talking to console B. */
+let viaB: ProtocolMachines;
+
+function orchard(args: string[]) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "warn" } }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function rest(slot: ConsoleProcess, method: string, route: string, body?: unknown) {
+  const res = await fetch(`${slot.url}/api/v1${route}`, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+type Checkin = Awaited<ReturnType<ProtocolMachines["report"]>>;
+
+/**
+ * Checks `machineId` in through B every 20 ms until `agreed` says the answer
+ * reflects the change; returns how long that took after `since`. Every answer
+ * on the way is handed to `seen` (to assert what may never be answered).
+ */
+async function untilAgreed(machineId: string, since: number, agreed: (res: Checkin) => boolean, seen: (res: Checkin) => void = () => {}, report: Parameters<ProtocolMachines["report"]>[1] = { booted: R1 }) {
+  for (;;) {
+    const res = await viaB.report(machineId, report);
+    seen(res);
+    if (agreed(res)) return performance.now() - since;
+    if (performance.now() - since > 20_000) throw new Error(`${machineId}: B never agreed; last answer ${res.status} ${JSON.stringify(res.body)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function listenConnections() {
+  const { rows } = await db.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 ORDER BY pid", [LISTEN_APPLICATION_NAME]);
+  return rows.map((r) => r.pid);
+}
+
+beforeAll(async () => {
+  databaseUrl = await freshDatabaseUrl();
+  db = await openDatabase({ databaseUrl, dataDir: os.tmpdir(), migrate: false });
+  const prisma = db.prisma;
+  await addRelease(prisma, cliActor, { ref: REF, checksum: R1, version: "1" });
+  await addRelease(prisma, cliActor, { ref: REF, checksum: R2, version: "2" });
+  await addRelease(prisma, cliActor, { ref: REF, checksum: R3, version: "3" });
+  for (const ring of ["canary", "lab"]) {
+    await createRing(prisma, cliActor, { name: ring, branch: REF, checkInIntervalSeconds: 60 });
+    await setRingRelease(prisma, cliActor, { ring, version: "1" });
+  }
+  adminToken = (await createApiToken(prisma, cliActor, { name: "replicas", role: "admin" })).token;
+  enrollToken = (await createEnrollmentToken(prisma, cliActor, { name: "replicas", ring: "lab" })).token;
+  const env = { ORCHARD_API_RATE_LIMIT: "0", ORCHARD_API_RATE_PER_ADDRESS: "0" };
+  a = await consoleProcessSlot(databaseUrl, env);
+  b = await consoleProcessSlot(databaseUrl, env);
+  await Promise.all([startConsoleProcess(a), startConsoleProcess(b)]);
+  viaB = new ProtocolMachines(b.url);
+}, 120_000);
+
+afterAll(async () => {
+  for (const slot of [a, b]) if (slot) await removeConsoleProcess(slot);
+  await db?.close();
+});
+
+/** A machine enrolled through B into ring `lab`, moved to `ring`, and cached by B (answered once). */
+async function cachedMachine(machineId: string, ring = "lab") {
+  expect((await viaB.enroll(machineId, enrollToken)).status).toBe(201);
+  if (ring !== "lab") await db.prisma.machine.update({ where: { machineId }, data: { ring: { connect: { name: ring } } } });
+  const first = await viaB.report(machineId, { booted: R1 });
+  expect(first.status).toBe(200);
+  return first;
+}
+
+describe("two console processes and the command line agree", () => {
+  it("each console listens on a connection of its own", async () => {
+    expect(await listenConnections()).toHaveLength(2);
+    for (const slot of [a, b]) {
+      const ready = await fetch(`${slot.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: "ready" });
+    }
+  });
+
+  it(`a machine retired through one console is refused by the other within ${AGREE_MS} ms`, async () => {
+    await cachedMachine("m-retire");
+    const since = performance.now();
+    await rest(a, "POST", "/machines/m-retire/retire", { reason: "replicas test" });
+    const took = await untilAgreed("m-retire", since, (res) => res.status === 410);
+    expect(took).toBeLessThan(AGREE_MS);
+  });
+
+  it(`a pin through one console is the other's answer within ${AGREE_MS} ms`, async () => {
+    const first = await cachedMachine("m-pin");
+    expect(first.body).toMatchObject({ action: "none" });
+    const since = performance.now();
+    await rest(a, "POST", "/machines/m-pin/pin", { version: "2" });
+    const took = await untilAgreed("m-pin", since, (res) => res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2);
+    expect(took).toBeLessThan(AGREE_MS);
+  });
+
+  it(`a ring's release set by the command line is the console's answer within ${AGREE_MS} ms`, async () => {
+    await cachedMachine("m-ring");
+    const res = await orchard(["ring", "set-release", "lab", "2"]);
+    expect(res.code, res.stderr).toBe(0);
+    const since = performance.now();
+    const took = await untilAgreed("m-ring", since, (r) => r.body?.action === "update" && (r.body.desired as { checksum: string }).checksum === R2);
+    expect(took).toBeLessThan(AGREE_MS);
+    expect((await orchard(["ring", "set-release", "lab", "1"])).code).toBe(0);
+  });
+
+  it(`the brake by the command line stops the other console's answers within ${AGREE_MS} ms`, async () => {
+    await cachedMachine("m-brake");
+    await rest(a, "POST", "/machines/m-brake/pin", { version: "3" });
+    await untilAgreed("m-brake", performance.now(), (r) => r.body?.action === "update" && (r.body.desired as { checksum: string }).checksum === R3);
+    const res = await orchard(["release", "brake", "3", "--reason", "replicas test"]);
+    expect(res.code, res.stderr).toBe(0);
+    const since = performance.now();
+    const took = await untilAgreed("m-brake", since, (r) => r.status === 200 && r.body?.action === "none");
+    expect(took).toBeLessThan(AGREE_MS);
+  });
+
+  it("after a revert by the command line, every touched machine is told rollback, never a plain update to the older release", async () => {
+    const machines = ["c-1", "c-2", "c-3", "c-4", "c-5"];
+    for (const id of machines) await cachedMachine(id, "canary");
+    const rollout = await startRollout(db.prisma, cliActor, { version: "2", rings: ["canary"], waves: [100], soakSeconds: 0, darkAfterSeconds: 900 });
+    // The machines take release 2 as B tells them (the consoles' controllers open the waves).
+    const booted = new Set<string>();
+    await waitFor("the canary machines to boot release 2", async () => {
+      for (const id of machines) {
+        const res = await viaB.report(id, booted.has(id) ? ON_R2 : { booted: R1 });
+        if (res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2) booted.add(id);
+      }
+      return booted.size === machines.length;
+    }, 90_000, 200);
+    await waitFor("the rollout to complete", async () => {
+      for (const id of machines) await viaB.report(id, ON_R2);
+      return (await getRollout(db.prisma, rollout.id)).state === "completed";
+    }, 60_000, 300);
+    // B has every machine and the ring cached now.
+    for (const id of machines) expect((await viaB.report(id, ON_R2)).body).toMatchObject({ action: "none" });
+
+    const res = await orchard(["rollout", "revert", rollout.id, "--reason", "replicas test"]);
+    expect(res.code, res.stderr).toBe(0);
+    const since = performance.now();
+    const answers: string[] = [];
+    const never = (r: Checkin) => {
+      answers.push(`${r.status} ${r.body?.action}`);
+      // The issue's case: an update to release 1 without allow-downgrade.
+      expect(r.body?.action, JSON.stringify(r.body)).not.toBe("update");
+    };
+    let slowest = 0;
+    for (const id of machines) {
+      slowest = Math.max(slowest, await untilAgreed(id, since, (r) => r.body?.action === "rollback" && (r.body.desired as { checksum: string }).checksum === R1, never, ON_R2));
+    }
+    expect(slowest).toBeLessThan(AGREE_MS);
+    // And past the ring's TTL (5 s without notifications), still rollback, never update.
+    await new Promise((r) => setTimeout(r, 5500));
+    for (const id of machines) {
+      const again = await viaB.report(id, ON_R2);
+      never(again);
+      expect(again.body).toMatchObject({ action: "rollback" });
+    }
+  }, 180_000);
+
+  it("a lost notification connection comes back, and changes are heard again", async () => {
+    const before = await listenConnections();
+    await cachedMachine("m-lost");
+    await db.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()", [LISTEN_APPLICATION_NAME]);
+    // Meanwhile the caches fall back to their TTL: a change made now is seen (after the reconnection, everything is read again).
+    await rest(a, "POST", "/machines/m-lost/pin", { version: "2" });
+    await untilAgreed("m-lost", performance.now(), (r) => r.body?.action === "update");
+    const after = await waitFor("both consoles to listen again", async () => {
+      const pids = await listenConnections();
+      return pids.length === 2 && pids.every((p) => !before.includes(p)) ? pids : null;
+    }, 30_000, 100);
+    expect(after).toHaveLength(2);
+    // Heard again: a change reaches B within the bound.
+    const since = performance.now();
+    await rest(a, "POST", "/machines/m-lost/unpin", {});
+    const took = await untilAgreed("m-lost", since, (r) => r.body?.action === "none");
+    expect(took).toBeLessThan(AGREE_MS);
+  });
+});
