@@ -13,13 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
 import { LISTEN_APPLICATION_NAME } from "../../server/db/cache-channel";
-import { type Database, openDatabase } from "../../server/db/client";
+import { type Database, openDatabase, type PrismaClient } from "../../server/db/client";
 import { createEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { getRollout, startRollout } from "../../server/rollouts/rollouts";
 import { hex, ProtocolMachines } from "../helpers/agent-http";
-import { freshDatabaseUrl } from "../helpers/console";
+import { freshDatabaseUrl, startTestConsole } from "../helpers/console";
 import { type ConsoleProcess, consoleProcessSlot, removeConsoleProcess, startConsoleProcess } from "../helpers/console-process";
 import { FACTORY, waitFor } from "../helpers/fleet";
 
@@ -42,9 +42,9 @@ let enrollToken: string;
 /** Agents talking to console B. */
 let viaB: ProtocolMachines;
 
-function orchard(args: string[]) {
+function orchard(args: string[], url = databaseUrl) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "warn" } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: "warn" } }, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -68,9 +68,9 @@ type Checkin = Awaited<ReturnType<ProtocolMachines["report"]>>;
  * reflects the change; returns how long that took after `since`. Every answer
  * on the way is handed to `seen` (to assert what may never be answered).
  */
-async function untilAgreed(machineId: string, since: number, agreed: (res: Checkin) => boolean, seen: (res: Checkin) => void = () => {}, report: Parameters<ProtocolMachines["report"]>[1] = { booted: R1 }) {
+async function untilAgreed(via: ProtocolMachines, machineId: string, since: number, agreed: (res: Checkin) => boolean, seen: (res: Checkin) => void = () => {}, report: Parameters<ProtocolMachines["report"]>[1] = { booted: R1 }) {
   for (;;) {
-    const res = await viaB.report(machineId, report);
+    const res = await via.report(machineId, report);
     seen(res);
     if (agreed(res)) return performance.now() - since;
     if (performance.now() - since > 20_000) throw new Error(`${machineId}: B never agreed; last answer ${res.status} ${JSON.stringify(res.body)}`);
@@ -81,6 +81,50 @@ async function untilAgreed(machineId: string, since: number, agreed: (res: Check
 async function listenConnections() {
   const { rows } = await db.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 ORDER BY pid", [LISTEN_APPLICATION_NAME]);
   return rows.map((r) => r.pid);
+}
+
+/**
+ * Rolls release 2 out to ring canary, with `machines` (enrolled there, on
+ * release 1) checking in through `via` until it completes; then reverts it
+ * with the command line. Every answer after that must be anything but an
+ * update (the issue's case: an update to release 1 without allow-downgrade);
+ * returns how long after the command ended the last machine was told
+ * rollback. The answers stay rollback past the fallback TTL.
+ */
+async function revertByTheCommandLine(prisma: PrismaClient, url: string, via: ProtocolMachines, machines: string[]) {
+  const rollout = await startRollout(prisma, cliActor, { version: "2", rings: ["canary"], waves: [100], soakSeconds: 0, darkAfterSeconds: 900 });
+  // The machines take release 2 as they are told (the consoles' controllers open the waves).
+  const booted = new Set<string>();
+  await waitFor("the canary machines to boot release 2", async () => {
+    for (const id of machines) {
+      const res = await via.report(id, booted.has(id) ? ON_R2 : { booted: R1 });
+      if (res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2) booted.add(id);
+    }
+    return booted.size === machines.length;
+  }, 90_000, 200);
+  await waitFor("the rollout to complete", async () => {
+    for (const id of machines) await via.report(id, ON_R2);
+    return (await getRollout(prisma, rollout.id)).state === "completed";
+  }, 60_000, 300);
+  // Every machine and the ring are cached now.
+  for (const id of machines) expect((await via.report(id, ON_R2)).body).toMatchObject({ action: "none" });
+
+  const res = await orchard(["rollout", "revert", rollout.id, "--reason", "replicas test"], url);
+  expect(res.code, res.stderr).toBe(0);
+  const since = performance.now();
+  const never = (r: Checkin) => expect(r.body?.action, JSON.stringify(r.body)).not.toBe("update");
+  let slowest = 0;
+  for (const id of machines) {
+    slowest = Math.max(slowest, await untilAgreed(via, id, since, (r) => r.body?.action === "rollback" && (r.body.desired as { checksum: string }).checksum === R1, never, ON_R2));
+  }
+  // Past the ring's fallback TTL (5 s), still rollback, never update.
+  await new Promise((r) => setTimeout(r, 5500));
+  for (const id of machines) {
+    const again = await via.report(id, ON_R2);
+    never(again);
+    expect(again.body).toMatchObject({ action: "rollback" });
+  }
+  return slowest;
 }
 
 beforeAll(async () => {
@@ -131,7 +175,7 @@ describe("two console processes and the command line agree", () => {
     await cachedMachine("m-retire");
     const since = performance.now();
     await rest(a, "POST", "/machines/m-retire/retire", { reason: "replicas test" });
-    const took = await untilAgreed("m-retire", since, (res) => res.status === 410);
+    const took = await untilAgreed(viaB, "m-retire", since, (res) => res.status === 410);
     expect(took).toBeLessThan(AGREE_MS);
   });
 
@@ -140,7 +184,7 @@ describe("two console processes and the command line agree", () => {
     expect(first.body).toMatchObject({ action: "none" });
     const since = performance.now();
     await rest(a, "POST", "/machines/m-pin/pin", { version: "2" });
-    const took = await untilAgreed("m-pin", since, (res) => res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2);
+    const took = await untilAgreed(viaB, "m-pin", since, (res) => res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2);
     expect(took).toBeLessThan(AGREE_MS);
   });
 
@@ -149,7 +193,7 @@ describe("two console processes and the command line agree", () => {
     const res = await orchard(["ring", "set-release", "lab", "2"]);
     expect(res.code, res.stderr).toBe(0);
     const since = performance.now();
-    const took = await untilAgreed("m-ring", since, (r) => r.body?.action === "update" && (r.body.desired as { checksum: string }).checksum === R2);
+    const took = await untilAgreed(viaB, "m-ring", since, (r) => r.body?.action === "update" && (r.body.desired as { checksum: string }).checksum === R2);
     expect(took).toBeLessThan(AGREE_MS);
     expect((await orchard(["ring", "set-release", "lab", "1"])).code).toBe(0);
   });
@@ -157,55 +201,19 @@ describe("two console processes and the command line agree", () => {
   it(`the brake by the command line stops the other console's answers within ${AGREE_MS} ms`, async () => {
     await cachedMachine("m-brake");
     await rest(a, "POST", "/machines/m-brake/pin", { version: "3" });
-    await untilAgreed("m-brake", performance.now(), (r) => r.body?.action === "update" && (r.body.desired as { checksum: string }).checksum === R3);
+    await untilAgreed(viaB, "m-brake", performance.now(), (r) => r.body?.action === "update" && (r.body.desired as { checksum: string }).checksum === R3);
     const res = await orchard(["release", "brake", "3", "--reason", "replicas test"]);
     expect(res.code, res.stderr).toBe(0);
     const since = performance.now();
-    const took = await untilAgreed("m-brake", since, (r) => r.status === 200 && r.body?.action === "none");
+    const took = await untilAgreed(viaB, "m-brake", since, (r) => r.status === 200 && r.body?.action === "none");
     expect(took).toBeLessThan(AGREE_MS);
   });
 
   it("after a revert by the command line, every touched machine is told rollback, never a plain update to the older release", async () => {
     const machines = ["c-1", "c-2", "c-3", "c-4", "c-5"];
     for (const id of machines) await cachedMachine(id, "canary");
-    const rollout = await startRollout(db.prisma, cliActor, { version: "2", rings: ["canary"], waves: [100], soakSeconds: 0, darkAfterSeconds: 900 });
-    // The machines take release 2 as B tells them (the consoles' controllers open the waves).
-    const booted = new Set<string>();
-    await waitFor("the canary machines to boot release 2", async () => {
-      for (const id of machines) {
-        const res = await viaB.report(id, booted.has(id) ? ON_R2 : { booted: R1 });
-        if (res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2) booted.add(id);
-      }
-      return booted.size === machines.length;
-    }, 90_000, 200);
-    await waitFor("the rollout to complete", async () => {
-      for (const id of machines) await viaB.report(id, ON_R2);
-      return (await getRollout(db.prisma, rollout.id)).state === "completed";
-    }, 60_000, 300);
-    // B has every machine and the ring cached now.
-    for (const id of machines) expect((await viaB.report(id, ON_R2)).body).toMatchObject({ action: "none" });
-
-    const res = await orchard(["rollout", "revert", rollout.id, "--reason", "replicas test"]);
-    expect(res.code, res.stderr).toBe(0);
-    const since = performance.now();
-    const answers: string[] = [];
-    const never = (r: Checkin) => {
-      answers.push(`${r.status} ${r.body?.action}`);
-      // The issue's case: an update to release 1 without allow-downgrade.
-      expect(r.body?.action, JSON.stringify(r.body)).not.toBe("update");
-    };
-    let slowest = 0;
-    for (const id of machines) {
-      slowest = Math.max(slowest, await untilAgreed(id, since, (r) => r.body?.action === "rollback" && (r.body.desired as { checksum: string }).checksum === R1, never, ON_R2));
-    }
+    const slowest = await revertByTheCommandLine(db.prisma, databaseUrl, viaB, machines);
     expect(slowest).toBeLessThan(AGREE_MS);
-    // And past the ring's TTL (5 s without notifications), still rollback, never update.
-    await new Promise((r) => setTimeout(r, 5500));
-    for (const id of machines) {
-      const again = await viaB.report(id, ON_R2);
-      never(again);
-      expect(again.body).toMatchObject({ action: "rollback" });
-    }
   }, 180_000);
 
   it("a lost notification connection comes back, and changes are heard again", async () => {
@@ -214,7 +222,7 @@ describe("two console processes and the command line agree", () => {
     await db.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()", [LISTEN_APPLICATION_NAME]);
     // Meanwhile the caches fall back to their TTL: a change made now is seen (after the reconnection, everything is read again).
     await rest(a, "POST", "/machines/m-lost/pin", { version: "2" });
-    await untilAgreed("m-lost", performance.now(), (r) => r.body?.action === "update");
+    await untilAgreed(viaB, "m-lost", performance.now(), (r) => r.body?.action === "update");
     const after = await waitFor("both consoles to listen again", async () => {
       const pids = await listenConnections();
       return pids.length === 2 && pids.every((p) => !before.includes(p)) ? pids : null;
@@ -223,7 +231,34 @@ describe("two console processes and the command line agree", () => {
     // Heard again: a change reaches B within the bound.
     const since = performance.now();
     await rest(a, "POST", "/machines/m-lost/unpin", {});
-    const took = await untilAgreed("m-lost", since, (r) => r.body?.action === "none");
+    const took = await untilAgreed(viaB, "m-lost", since, (r) => r.body?.action === "none");
     expect(took).toBeLessThan(AGREE_MS);
   });
+});
+
+describe("while no notification is heard", () => {
+  it("a console on its TTL alone still never answers a stale machine from a fresh ring: the revert's machines are told rollback within the fallback TTL", async () => {
+    const app = await startTestConsole({ ORCHARD_CONTROLLER_INTERVAL_MS: "300", ORCHARD_BUSY_INTERVAL: "1" }, { controller: true });
+    try {
+      const prisma = app.db.prisma;
+      await addRelease(prisma, cliActor, { ref: REF, checksum: R1, version: "1" });
+      await addRelease(prisma, cliActor, { ref: REF, checksum: R2, version: "2" });
+      await createRing(prisma, cliActor, { name: "canary", branch: REF, checkInIntervalSeconds: 60 });
+      await setRingRelease(prisma, cliActor, { ring: "canary", version: "1" });
+      const token = (await createEnrollmentToken(prisma, cliActor, { name: "fallback", ring: "canary" })).token;
+      // Deaf to other processes from here on: the command line's revert reaches it only through the TTL.
+      await app.cacheChannel?.stop();
+      const via = new ProtocolMachines(app.url);
+      const machines = ["f-1", "f-2", "f-3"];
+      for (const id of machines) {
+        expect((await via.enroll(id, token)).status).toBe(201);
+        expect((await via.report(id, { booted: R1 })).status).toBe(200);
+      }
+      const slowest = await revertByTheCommandLine(prisma, app.databaseUrl, via, machines);
+      // The fallback TTL of a ring view is 5 s; a machine is read again after its ring.
+      expect(slowest).toBeLessThan(5000 + AGREE_MS);
+    } finally {
+      await app.stop();
+    }
+  }, 180_000);
 });
