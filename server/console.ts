@@ -33,8 +33,8 @@ import { type Logger, logger as rootLogger } from "./logger";
 import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
 import { loadSecretBox, type SecretBox } from "./secret-box";
-import { sealClearSecrets } from "./webhooks/webhooks";
 import { SourcePoller, sourcesWorkDir } from "./release-sources/sources";
+import { sealStoredSecrets } from "./sealing";
 import { WebhookWorker } from "./webhooks/worker";
 
 export interface StartOptions {
@@ -125,8 +125,9 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     setDatabase(db);
     cleanups.push(async () => setDatabase(undefined));
     // Secrets stored in clear before they were sealed are sealed now, before anything is served.
-    const sealing = await sealClearSecrets(db.prisma, secretBox);
+    const sealing = await sealStoredSecrets(db.prisma, secretBox);
     if (sealing.sealed > 0) log.info({ sealed: sealing.sealed, keyId: secretBox.keyId }, "webhook signing secrets stored in clear are now sealed");
+    if (sealing.registryPasswords > 0) log.info({ sealed: sealing.registryPasswords, keyId: secretBox.keyId }, "registry passwords stored in clear are now sealed");
     if (sealing.underOtherKeys.length > 0) {
       log.error(
         { subscriptions: sealing.underOtherKeys, keyId: secretBox.keyId, key: secretBox.source },
@@ -194,7 +195,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     // Release sources: every process polls; a lease on each source's row
     // makes one process pass over it at a time (server/release-sources/).
     const sourcesDir = sourcesWorkDir(config.dataDir);
-    const sources = new SourcePoller(db.prisma, { log, clock, workDir: sourcesDir, pollMs: config.ORCHARD_SOURCE_POLL_MS });
+    const sources = new SourcePoller(db.prisma, { log, clock, workDir: sourcesDir, secrets: secretBox, pollMs: config.ORCHARD_SOURCE_POLL_MS });
     if (options.sources !== false) {
       sources.start();
       cleanups.push(() => sources.stop());

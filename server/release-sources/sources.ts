@@ -11,6 +11,7 @@
 // consoles passing at once, store nothing twice. A pass that fails stores no
 // release; the source records the error and is tried again after its
 // interval, doubling at each further failure up to a cap.
+import { createHash, createPublicKey } from "node:crypto";
 import path from "node:path";
 import { type Actor, writeAudit } from "../audit/audit";
 import { type Clock, systemClock } from "../clock";
@@ -18,6 +19,7 @@ import type { Prisma, PrismaClient } from "../db/client";
 import { AppError, conflict, invalid, notFound } from "../errors";
 import type { Logger } from "../logger";
 import { logger as rootLogger } from "../logger";
+import { SecretBox } from "../secret-box";
 import { ensureBranch } from "../releases/releases";
 import { sendability } from "../releases/sendable";
 import { versionSchema } from "../releases/schemas";
@@ -78,6 +80,41 @@ const sourceSelect = {
 
 type SourceRow = Prisma.ReleaseSourceGetPayload<{ select: typeof sourceSelect }>;
 
+/** What a registry password is sealed for (server/secret-box.ts): a value sealed for another use does not open as one. */
+export const REGISTRY_PASSWORD_PURPOSE = "registry-password";
+
+const noKey = () => SecretBox.unavailable("this console has no encryption key to seal a registry password with");
+
+/** The config as it is stored: a registry password sealed (a copy of the database does not give it away). */
+function sealedConfig(config: SourceConfig, secrets: SecretBox): SourceConfig {
+  if (config.kind !== "oci" || config.password === undefined) return config;
+  return { ...config, password: secrets.seal(config.password, REGISTRY_PASSWORD_PURPOSE) };
+}
+
+/** The stored config, checked, with its registry password opened for the reader. */
+export function openConfig(stored: unknown, secrets: SecretBox): SourceConfig {
+  const raw = stored as { kind?: string; password?: unknown };
+  const password = raw.kind === "oci" && typeof raw.password === "string" ? secrets.open(raw.password, REGISTRY_PASSWORD_PURPOSE) : undefined;
+  return sourceConfigSchema.parse(password === undefined ? stored : { ...raw, password });
+}
+
+/**
+ * Seals the registry passwords stored in clear (before they were sealed; the
+ * migration could not: SQL has no key). Run at start, as webhook secrets are.
+ */
+export async function sealClearPasswords(db: PrismaClient, secrets: SecretBox): Promise<number> {
+  return db.$transaction(async (tx) => {
+    const clear = await tx.$queryRaw<{ id: string; config: { password: string } }[]>`
+      SELECT id, config FROM release_sources
+       WHERE kind = 'oci' AND config ? 'password' AND config ->> 'password' NOT LIKE 'orchsec1.%' FOR UPDATE`;
+    for (const row of clear) {
+      const config = { ...row.config, password: secrets.seal(row.config.password, REGISTRY_PASSWORD_PURPOSE) };
+      await tx.releaseSource.update({ where: { id: row.id }, data: { config } });
+    }
+    return clear.length;
+  });
+}
+
 /** A source's config as it may be shown or audited: never a registry password (only whether there is one). */
 function publicConfig(config: SourceConfig) {
   if (config.kind !== "oci") return config;
@@ -88,7 +125,7 @@ function publicConfig(config: SourceConfig) {
 /** The key that checks signatures, summarised (its kind and start). */
 function keyOf(config: SourceConfig) {
   if (config.kind === "ostree") return { type: config.key.type, summary: keySummary(config.key.publicKey) };
-  return config.publicKey ? { type: "cosign" as const, summary: keySummary(config.publicKey) } : null;
+  return config.publicKey ? { type: "cosign" as const, summary: pemFingerprint(config.publicKey) } : null;
 }
 
 /** What a source shows: its config with the key summarised (the kind of key and its start), never a secret. */
@@ -105,6 +142,16 @@ function view(row: SourceRow) {
     releases: _count.releases,
     syncing: row.leaseUntil !== null && row.leaseUntil > new Date(),
   };
+}
+
+/** A PEM public key told apart from others: the start of the SHA-256 of its DER (every P-256 key's PEM starts alike). */
+function pemFingerprint(pem: string) {
+  try {
+    const der = createPublicKey(pem).export({ type: "spki", format: "der" });
+    return `sha256:${createHash("sha256").update(der).digest("hex").slice(0, 16)}`;
+  } catch {
+    return keySummary(pem);
+  }
 }
 
 function keySummary(key: string) {
@@ -125,9 +172,10 @@ export async function ringsOfBranch(db: PrismaClient | Prisma.TransactionClient,
   return rows.map((r) => r.name);
 }
 
-export async function addSource(db: PrismaClient, actor: Actor, input: AddSourceInput) {
+export async function addSource(db: PrismaClient, actor: Actor, input: AddSourceInput, options: { secrets?: SecretBox } = {}) {
   const data = addSourceInput.parse(input);
   await assertReadable(data.config.kind);
+  const stored = sealedConfig(data.config, options.secrets ?? noKey());
   const id = await db.$transaction(async (tx) => {
     if (await tx.releaseSource.findUnique({ where: { name: data.name }, select: { id: true } })) {
       throw conflict(`a source named ${data.name} already exists`, "name");
@@ -138,7 +186,7 @@ export async function addSource(db: PrismaClient, actor: Actor, input: AddSource
         name: data.name,
         branchId: branch.id,
         kind: data.config.kind,
-        config: data.config,
+        config: stored,
         pollIntervalSeconds: data.pollIntervalSeconds,
         enabled: data.enabled,
         createdBy: actor.label,
@@ -183,13 +231,20 @@ export async function listSources(db: PrismaClient, input: { branch?: string } =
   return rows.map(view);
 }
 
-export async function updateSource(db: PrismaClient, actor: Actor, input: UpdateSourceInput, clock: Clock = systemClock) {
+export async function updateSource(
+  db: PrismaClient,
+  actor: Actor,
+  input: UpdateSourceInput,
+  options: { clock?: Clock; secrets?: SecretBox } = {},
+) {
   const data = updateSourceInput.parse(input);
+  const clock = options.clock ?? systemClock;
+  const stored = data.config ? sealedConfig(data.config, options.secrets ?? noKey()) : undefined;
   const id = await db.$transaction(async (tx) => {
     const before = await tx.releaseSource.findUnique({ where: { name: data.source }, select: sourceSelect });
     if (!before) throw notFound(`source ${data.source}`);
     if (data.config && data.config.kind !== before.kind) throw invalid("config.kind", `a ${before.kind} source stays one (remove it and add another)`);
-    const config = data.config ?? (before.config as SourceConfig);
+    const config = stored ?? (before.config as SourceConfig);
     const pollIntervalSeconds = data.pollIntervalSeconds ?? before.pollIntervalSeconds;
     const enabled = data.enabled ?? before.enabled;
     await tx.releaseSource.update({
@@ -282,6 +337,8 @@ export interface SyncOptions {
   waitSeconds?: number;
   log?: Logger;
   clock?: Clock;
+  /** Opens a registry password (the console's key). */
+  secrets?: SecretBox;
 }
 
 /** The version a found release is stored under: its own when it has a usable one not yet taken on the branch. */
@@ -305,7 +362,7 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
   try {
     const reader = readerFor(source.kind);
     if (!reader) throw new Error(`this console cannot read ${source.kind} sources`);
-    const config = sourceConfigSchema.parse(source.config);
+    const config = openConfig(source.config, options.secrets ?? noKey());
     const known = new Set(
       (await db.release.findMany({ where: { branchId: source.branch_id }, select: { checksum: true } })).map((r) => r.checksum),
     );

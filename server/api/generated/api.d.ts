@@ -1575,6 +1575,12 @@ export interface components {
                 } | null;
             };
             actions: {
+                move: components["schemas"]["ActionAllowed"];
+                pin: components["schemas"]["ActionAllowed"];
+                unpin: components["schemas"]["ActionAllowed"];
+                rollback: components["schemas"]["ActionAllowed"];
+                retire: components["schemas"]["ActionAllowed"];
+                allowReenroll: components["schemas"]["ActionAllowed"];
                 setLabels: components["schemas"]["ActionAllowed"];
             };
             reservedLabels: {
