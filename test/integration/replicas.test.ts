@@ -63,6 +63,13 @@ async function rest(slot: ConsoleProcess, method: string, route: string, body?: 
 
 type Checkin = Awaited<ReturnType<ProtocolMachines["report"]>>;
 
+/** The figures measured (printed at the end, for RELIABILITY.md). */
+const figures: string[] = [];
+function measured(what: string, ms: number) {
+  figures.push(`${what}: ${Math.round(ms)} ms`);
+  return ms;
+}
+
 /**
  * Checks `machineId` in through B every 20 ms until `agreed` says the answer
  * reflects the change; returns how long that took after `since`. Every answer
@@ -148,6 +155,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  console.info(`replicas, measured:\n  ${figures.join("\n  ")}`);
   for (const slot of [a, b]) if (slot) await removeConsoleProcess(slot);
   await db?.close();
 });
@@ -175,7 +183,7 @@ describe("two console processes and the command line agree", () => {
     await cachedMachine("m-retire");
     const since = performance.now();
     await rest(a, "POST", "/machines/m-retire/retire", { reason: "replicas test" });
-    const took = await untilAgreed(viaB, "m-retire", since, (res) => res.status === 410);
+    const took = measured("retired through A, refused by B", await untilAgreed(viaB, "m-retire", since, (res) => res.status === 410));
     expect(took).toBeLessThan(AGREE_MS);
   });
 
@@ -184,7 +192,7 @@ describe("two console processes and the command line agree", () => {
     expect(first.body).toMatchObject({ action: "none" });
     const since = performance.now();
     await rest(a, "POST", "/machines/m-pin/pin", { version: "2" });
-    const took = await untilAgreed(viaB, "m-pin", since, (res) => res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2);
+    const took = measured("pinned through A, answered by B", await untilAgreed(viaB, "m-pin", since, (res) => res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2));
     expect(took).toBeLessThan(AGREE_MS);
   });
 
@@ -193,7 +201,7 @@ describe("two console processes and the command line agree", () => {
     const res = await orchard(["ring", "set-release", "lab", "2"]);
     expect(res.code, res.stderr).toBe(0);
     const since = performance.now();
-    const took = await untilAgreed(viaB, "m-ring", since, (r) => r.body?.action === "update" && (r.body.desired as { checksum: string }).checksum === R2);
+    const took = measured("ring release set by the command line, answered by B", await untilAgreed(viaB, "m-ring", since, (r) => r.body?.action === "update" && (r.body.desired as { checksum: string }).checksum === R2));
     expect(took).toBeLessThan(AGREE_MS);
     expect((await orchard(["ring", "set-release", "lab", "1"])).code).toBe(0);
   });
@@ -205,14 +213,14 @@ describe("two console processes and the command line agree", () => {
     const res = await orchard(["release", "brake", "3", "--reason", "replicas test"]);
     expect(res.code, res.stderr).toBe(0);
     const since = performance.now();
-    const took = await untilAgreed(viaB, "m-brake", since, (r) => r.status === 200 && r.body?.action === "none");
+    const took = measured("brake by the command line, answered by B", await untilAgreed(viaB, "m-brake", since, (r) => r.status === 200 && r.body?.action === "none"));
     expect(took).toBeLessThan(AGREE_MS);
   });
 
   it("after a revert by the command line, every touched machine is told rollback, never a plain update to the older release", async () => {
     const machines = ["c-1", "c-2", "c-3", "c-4", "c-5"];
     for (const id of machines) await cachedMachine(id, "canary");
-    const slowest = await revertByTheCommandLine(db.prisma, databaseUrl, viaB, machines);
+    const slowest = measured("revert by the command line, last of 5 machines told rollback by B", await revertByTheCommandLine(db.prisma, databaseUrl, viaB, machines));
     expect(slowest).toBeLessThan(AGREE_MS);
   }, 180_000);
 
@@ -220,18 +228,20 @@ describe("two console processes and the command line agree", () => {
     const before = await listenConnections();
     await cachedMachine("m-lost");
     await db.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()", [LISTEN_APPLICATION_NAME]);
+    const killedAt = performance.now();
     // Meanwhile the caches fall back to their TTL: a change made now is seen (after the reconnection, everything is read again).
     await rest(a, "POST", "/machines/m-lost/pin", { version: "2" });
-    await untilAgreed(viaB, "m-lost", performance.now(), (r) => r.body?.action === "update");
+    measured("pinned through A right after the LISTEN connections were killed, answered by B", await untilAgreed(viaB, "m-lost", performance.now(), (r) => r.body?.action === "update"));
     const after = await waitFor("both consoles to listen again", async () => {
       const pids = await listenConnections();
       return pids.length === 2 && pids.every((p) => !before.includes(p)) ? pids : null;
     }, 30_000, 100);
     expect(after).toHaveLength(2);
+    measured("both consoles listening again after the kill", performance.now() - killedAt);
     // Heard again: a change reaches B within the bound.
     const since = performance.now();
     await rest(a, "POST", "/machines/m-lost/unpin", {});
-    const took = await untilAgreed(viaB, "m-lost", since, (r) => r.body?.action === "none");
+    const took = measured("after the reconnection, unpinned through A, answered by B", await untilAgreed(viaB, "m-lost", since, (r) => r.body?.action === "none"));
     expect(took).toBeLessThan(AGREE_MS);
   });
 });
@@ -254,7 +264,7 @@ describe("while no notification is heard", () => {
         expect((await via.enroll(id, token)).status).toBe(201);
         expect((await via.report(id, { booted: R1 })).status).toBe(200);
       }
-      const slowest = await revertByTheCommandLine(prisma, app.databaseUrl, via, machines);
+      const slowest = measured("deaf console (TTL only): revert by the command line, last of 3 machines told rollback", await revertByTheCommandLine(prisma, app.databaseUrl, via, machines));
       // The fallback TTL of a ring view is 5 s; a machine is read again after its ring.
       expect(slowest).toBeLessThan(5000 + AGREE_MS);
     } finally {
