@@ -46,8 +46,6 @@ export class CacheChannel {
   private retry: NodeJS.Timeout | null = null;
   private failures = 0;
   private heard = false;
-  /** Connections made so far (the first, then every reconnection). */
-  connections = 0;
 
   constructor(
     private readonly url: string,
@@ -73,11 +71,6 @@ export class CacheChannel {
     this.client = null;
     this.setListening(false);
     await client?.end().catch(() => undefined);
-  }
-
-  /** The backend pid of the listening connection (tests end it with pg_terminate_backend). */
-  get pid(): number | null {
-    return (this.client as unknown as { processID?: number } | null)?.processID ?? null;
   }
 
   private async connect() {
@@ -113,7 +106,6 @@ export class CacheChannel {
       return;
     }
     this.client = client;
-    this.connections++;
     this.failures = 0;
     // Whatever changed while nobody listened is not in any notification.
     domainEvents.emit("everythingChanged");

@@ -181,8 +181,9 @@ describe("two console processes and the command line agree", () => {
 
   it(`a machine retired through one console is refused by the other within ${AGREE_MS} ms`, async () => {
     await cachedMachine("m-retire");
-    const since = performance.now();
     await rest(a, "POST", "/machines/m-retire/retire", { reason: "replicas test" });
+    // From A's answer (the change committed before it).
+    const since = performance.now();
     const took = measured("retired through A, refused by B", await untilAgreed(viaB, "m-retire", since, (res) => res.status === 410));
     expect(took).toBeLessThan(AGREE_MS);
   });
@@ -190,8 +191,8 @@ describe("two console processes and the command line agree", () => {
   it(`a pin through one console is the other's answer within ${AGREE_MS} ms`, async () => {
     const first = await cachedMachine("m-pin");
     expect(first.body).toMatchObject({ action: "none" });
-    const since = performance.now();
     await rest(a, "POST", "/machines/m-pin/pin", { version: "2" });
+    const since = performance.now();
     const took = measured("pinned through A, answered by B", await untilAgreed(viaB, "m-pin", since, (res) => res.body?.action === "update" && (res.body.desired as { checksum: string }).checksum === R2));
     expect(took).toBeLessThan(AGREE_MS);
   });
@@ -239,8 +240,8 @@ describe("two console processes and the command line agree", () => {
     expect(after).toHaveLength(2);
     measured("both consoles listening again after the kill", performance.now() - killedAt);
     // Heard again: a change reaches B within the bound.
-    const since = performance.now();
     await rest(a, "POST", "/machines/m-lost/unpin", {});
+    const since = performance.now();
     const took = measured("after the reconnection, unpinned through A, answered by B", await untilAgreed(viaB, "m-lost", since, (r) => r.body?.action === "none"));
     expect(took).toBeLessThan(AGREE_MS);
   });
