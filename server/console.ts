@@ -139,7 +139,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       ? await ensureFirstAdmin(db.prisma, config.ORCHARD_ADMIN_EMAIL, config.ORCHARD_ADMIN_PASSWORD)
       : null;
     const demo = config.ORCHARD_DEMO_AGENTS > 0;
-    if (demo && (await seedDemo(db.prisma, config.ORCHARD_DEMO_INTERVAL))) log.info("seeded the demo rings and releases");
+    if ((config.ORCHARD_DEMO_RINGS ?? demo) && (await seedDemo(db.prisma, config.ORCHARD_DEMO_INTERVAL))) log.info("seeded the demo rings and releases");
 
     const agents = new AgentService(db, {
       clock,
