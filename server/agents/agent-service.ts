@@ -33,6 +33,7 @@ import {
   rebootWanted,
   type RingView,
 } from "./desired";
+import { backgroundConnections, PeriodicJob } from "../jobs/periodic-job";
 import { LastSeenBuffer } from "./last-seen";
 import { MACHINE_VIEW_COLUMNS, MACHINE_VIEW_JOINS, machineViewOf, type MachineViewRow, type Query, readRingView } from "./views";
 
@@ -149,7 +150,7 @@ export class AgentService {
   private readonly lastSeen: LastSeenBuffer;
   private readonly cacheTtlMs: number;
   private readonly cacheSize: number;
-  private sweeper: NodeJS.Timeout | null = null;
+  private readonly leaseSweeper: PeriodicJob;
   /**
    * Enrollments run a transaction each: a burst (a whole site booting one
    * image) waits its turn here instead of taking every pool connection from
@@ -168,7 +169,9 @@ export class AgentService {
     private readonly db: Database,
     private readonly options: AgentServiceOptions,
   ) {
-    this.lastSeen = new LastSeenBuffer(db.agent.pool, options.log, options.lastSeenFlushMs);
+    // Background work takes the console's connections, never the agents' (server/jobs/periodic-job.ts).
+    this.lastSeen = new LastSeenBuffer(backgroundConnections(db).pool, options.log, options.lastSeenFlushMs);
+    this.leaseSweeper = new PeriodicJob({ name: "freeing expired reboot slots", intervalMs: 15_000, runAtStart: false, log: options.log, step: () => this.freeExpiredLeases() });
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.cacheSize = options.cacheSize ?? 200_000;
     this.enrollments = pLimit(Math.max(1, Math.floor(db.agent.pool.options.max / 2)));
@@ -180,20 +183,14 @@ export class AgentService {
     domainEvents.on("ringChanged", this.onRingChanged);
     domainEvents.on("machineChanged", this.onMachineChanged);
     domainEvents.on("machinesChanged", this.onMachinesChanged);
-    this.sweeper ??= setInterval(() => {
-      void this.freeExpiredLeases().catch((error) =>
-        this.options.log.warn({ err: error }, "freeing expired reboot slots failed"),
-      );
-    }, 15_000);
-    this.sweeper.unref();
+    this.leaseSweeper.start();
   }
 
   async stop() {
     domainEvents.off("ringChanged", this.onRingChanged);
     domainEvents.off("machineChanged", this.onMachineChanged);
     domainEvents.off("machinesChanged", this.onMachinesChanged);
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = null;
+    await this.leaseSweeper.stop();
     await this.lastSeen.stop();
   }
 
@@ -701,7 +698,7 @@ export class AgentService {
 
   /** Frees every reboot slot past its expiry; returns how many. */
   async freeExpiredLeases(): Promise<number> {
-    const { count } = await this.db.agent.prisma.rebootLease.deleteMany({
+    const { count } = await backgroundConnections(this.db).prisma.rebootLease.deleteMany({
       where: { expiresAt: { lte: this.options.clock.now() } },
     });
     return count;

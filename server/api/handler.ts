@@ -198,31 +198,6 @@ export async function sweepIdempotencyKeys(db: Database, now: Date): Promise<num
   return db.prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - KEEP_KEYS_MS) } } }).then((r) => r.count);
 }
 
-/** Sweeps expired Idempotency-Keys now and then, off the requests' path (several consoles may each sweep: the delete is the same). */
-export class IdempotencySweeper {
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    private readonly db: Database,
-    private readonly options: { clock: Clock; log: Logger; intervalMs: number },
-  ) {}
-
-  start() {
-    const tick = () =>
-      void sweepIdempotencyKeys(this.db, this.options.clock.now()).catch((error) =>
-        this.options.log.warn({ err: error }, "sweeping expired idempotency keys failed"),
-      );
-    tick();
-    this.timer ??= setInterval(tick, this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  stop() {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-}
-
 export interface ApiLimits {
   /** Requests per API token. */
   perToken: Limit;

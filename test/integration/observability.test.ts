@@ -77,8 +77,8 @@ describe("dashboard", () => {
   });
 
   it("keeps version snapshots for the history chart", async () => {
-    expect(await takeSnapshot(app.db, app.clock.now(), 60_000)).toBe(true);
-    expect(await takeSnapshot(app.db, app.clock.now(), 60_000)).toBe(false); // too soon
+    expect(await takeSnapshot(app.db.prisma, app.clock.now(), 60_000)).toBe(true);
+    expect(await takeSnapshot(app.db.prisma, app.clock.now(), 60_000)).toBe(false); // too soon
     const history = await versionHistory(app.db.prisma, { hours: 1 }, app.clock);
     expect(history.points).toHaveLength(1);
     expect(history.points[0]).toMatchObject({ "1": 9, "2": 1 });
