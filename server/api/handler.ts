@@ -19,6 +19,7 @@ import type { Principal } from "../auth/principal";
 import { bearerToken } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
+import { AppError } from "../errors";
 import { BodyTooLarge, readBody } from "../http/body";
 import type { ConsoleMetrics } from "../http/metrics";
 import { Limit } from "../http/rate-limit";
@@ -363,6 +364,7 @@ export function createApiHandler(options: ApiOptions) {
     try {
       first = await lines.next(); // validates the filter before any header is sent
     } catch (error) {
+      if (error instanceof AppError && error.code === "INVALID") return send(res, 400, problem(400, "INVALID", error.message, { field: error.field }));
       if (!(error instanceof ZodError)) throw error;
       const { field, issues } = detailsOf(error);
       return send(res, 400, problem(400, "INVALID", describeFirstIssue(error), { field, issues }));
