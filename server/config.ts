@@ -12,8 +12,8 @@ const boolFromEnv = z
   .transform((v) => v === "true" || v === "1" || v === "yes");
 
 const durationSeconds = z.coerce.number().int().positive();
-/** Days of retention; 0 keeps for good. */
-const keepDays = z.coerce.number().int().min(0).max(36_500);
+/** Days of retention, fractions allowed (0.5: twelve hours); 0 keeps for good. */
+const keepDays = z.coerce.number().min(0).max(36_500);
 
 export const configSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
