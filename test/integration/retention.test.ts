@@ -7,6 +7,7 @@
 // connection.
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
 import { takeSnapshot } from "../../server/dashboard/snapshots";
 import { PeriodicJob } from "../../server/jobs/periodic-job";
@@ -169,6 +170,14 @@ describe("retention", () => {
     await expect(async () => {
       for await (const chunk of auditCsv(app.db.prisma, { from: to, to: from })) void chunk;
     }).rejects.toMatchObject({ code: "INVALID", field: "to" });
+    // The same through the REST API, with an API token.
+    const { token } = await createApiToken(app.db.prisma, cliActor, { name: "archive", role: "viewer" });
+    const rest = await fetch(`${app.url}/api/v1/audit.csv?from=${from}&to=${to}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(rest.status).toBe(200);
+    expect((await rest.text()).trim().split("\r\n").slice(1)).toEqual(lines);
+    const refused = await fetch(`${app.url}/api/v1/audit.csv?from=${to}&to=${from}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ code: "INVALID", field: "to" });
   });
 });
 
