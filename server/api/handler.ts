@@ -144,7 +144,7 @@ function replayedAnswer(kept: unknown, box: SecretBox | undefined): { body: unkn
 /**
  * Runs a creating request once per (token, Idempotency-Key); a retry gets the
  * first answer. A key older than a day is free again whether or not the
- * sweep (IdempotencySweeper) has deleted it yet: the claim below takes over
+ * sweep (a background job in server/console.ts) has deleted it yet: the claim below takes over
  * an expired row, so it is never replayed nor refused as another request's.
  */
 async function once(db: Database, box: SecretBox | undefined, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
