@@ -77,6 +77,8 @@ interface Sample {
   /** The whole database, and the rows of the tables retention prunes. */
   databaseMB: number;
   prunedRows: number;
+  /** Each table's size with its indexes and TOAST, in kB. */
+  tablesKB: Record<string, number>;
 }
 
 async function databaseFigures(client: pg.Client, dbName: string) {
@@ -85,7 +87,14 @@ async function databaseFigures(client: pg.Client, dbName: string) {
             (SELECT count(*) FROM agent_events) + (SELECT count(*) FROM machine_changes) + (SELECT count(*) FROM version_snapshots) AS rows`,
     [dbName],
   );
-  return { databaseMB: Math.round(Number(rows[0].size) / 1e5) / 10, prunedRows: Number(rows[0].rows) };
+  const tables = await client.query<{ name: string; kb: string }>(
+    "SELECT relname AS name, pg_total_relation_size(oid) / 1024 AS kb FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace",
+  );
+  return {
+    databaseMB: Math.round(Number(rows[0].size) / 1e5) / 10,
+    prunedRows: Number(rows[0].rows),
+    tablesKB: Object.fromEntries(tables.rows.map((t) => [t.name, Number(t.kb)])),
+  };
 }
 
 function metricSum(text: string, name: string, filter: (labels: string) => boolean = () => true): number {
@@ -277,6 +286,13 @@ async function main() {
       keepMinutes: KEEP_MINUTES,
       appliesAtSeconds: Math.round(appliesAt),
       rolloutCompletedAtSeconds: completedAt === null ? null : Math.round((completedAt - startedAt) / 1000),
+      // What grew in the window, biggest first (kB).
+      tablesGrewKB: Object.fromEntries(
+        Object.entries(retained.at(-1)!.tablesKB)
+          .map(([name, kb]) => [name, kb - (retained[0].tablesKB[name] ?? 0)] as const)
+          .filter(([, kb]) => kb !== 0)
+          .sort((a, b) => b[1] - a[1]),
+      ),
       databaseMB: { firstHalfMax: Math.max(...earlyRetained.map((s) => s.databaseMB)), secondHalfMax: Math.max(...lateRetained.map((s) => s.databaseMB)), beforeRollout: first.databaseMB },
       prunedRows: { firstHalfMax: Math.max(...earlyRetained.map((s) => s.prunedRows)), secondHalfMax: Math.max(...lateRetained.map((s) => s.prunedRows)), peak: Math.max(...samples.map((s) => s.prunedRows)) },
     };
@@ -328,7 +344,7 @@ async function main() {
         `console RSS ${first.rssMB} → ${last.rssMB} MB (peak ${peakRss}; floor ${floors.rssMB.first} → ${floors.rssMB.last}), ` +
         `heap ${first.heapUsedMB} → ${last.heapUsedMB} MB (floor ${floors.heapUsedMB.first} → ${floors.heapUsedMB.last})` +
         (retention
-          ? `; retention (${KEEP_MINUTES} min) applied at ${retention.appliesAtSeconds} s: database at most ${retention.databaseMB.firstHalfMax} → at most ${retention.databaseMB.secondHalfMax} MB, pruned tables at most ${retention.prunedRows.firstHalfMax} → at most ${retention.prunedRows.secondHalfMax} rows (peak ${retention.prunedRows.peak})`
+          ? `; retention (${KEEP_MINUTES} min) applied at ${retention.appliesAtSeconds} s: database at most ${retention.databaseMB.firstHalfMax} → at most ${retention.databaseMB.secondHalfMax} MB, pruned tables at most ${retention.prunedRows.firstHalfMax} → at most ${retention.prunedRows.secondHalfMax} rows (peak ${retention.prunedRows.peak}); grew in the window (kB): ${JSON.stringify(retention.tablesGrewKB)}`
           : ""),
     );
     fs.mkdirSync(path.join(root, "bench/results"), { recursive: true });
