@@ -19,7 +19,12 @@ ENV NODE_ENV=production \
     ORCHARD_AUTO_BUILD=false \
     ORCHARD_DEMO_AGENTS=0 \
     ORCHARD_DATA_DIR=/var/lib/orchard
-RUN mkdir -p /var/lib/orchard && chown node:node /var/lib/orchard
+# The folders docker-compose.yml mounts its volumes on: the consoles' data
+# (release sources' work folders) and the simulated agents' state. Made here,
+# the user node's, because Docker makes a volume's missing mount point as root
+# and copies the image folder's owner into a new volume.
+RUN mkdir -p /var/lib/orchard /var/lib/orchard-fleet \
+ && chown node:node /var/lib/orchard /var/lib/orchard-fleet
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \

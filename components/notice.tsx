@@ -47,3 +47,36 @@ export function AdminsOnly({ what }: { what: string }) {
     </PageState>
   );
 }
+
+/** A form's end: its error, the submit button (with its label while pending) and, when it can be closed, Cancel. */
+export function FormFooter({
+  error,
+  pending,
+  label,
+  pendingLabel,
+  disabled = false,
+  onCancel,
+}: {
+  error: string | null | undefined;
+  pending: boolean;
+  label: string;
+  pendingLabel: string;
+  disabled?: boolean;
+  onCancel?: () => void;
+}) {
+  return (
+    <>
+      <ErrorNotice error={error} />
+      <div className="form-actions">
+        <button type="submit" className="primary" disabled={pending || disabled}>
+          {pending ? pendingLabel : label}
+        </button>
+        {onCancel && (
+          <button type="button" onClick={onCancel}>
+            Cancel
+          </button>
+        )}
+      </div>
+    </>
+  );
+}

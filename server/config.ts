@@ -41,6 +41,8 @@ export const configSchema = z.object({
   ORCHARD_ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
   /** Number of simulated agents started with the console; 0 turns the demo fleet off. */
   ORCHARD_DEMO_AGENTS: z.coerce.number().int().min(0).max(10000).default(50),
+  /** Seed the demo rings and releases on a database with no rings: unset, when ORCHARD_DEMO_AGENTS starts a demo fleet; true also without one (simulated agents run elsewhere, as docker-compose's agents). */
+  ORCHARD_DEMO_RINGS: boolFromEnv.optional(),
   /** Check-in interval of the demo fleet's rings, in seconds. */
   ORCHARD_DEMO_INTERVAL: durationSeconds.default(20),
   /** How often coalesced last-seen times are written, in milliseconds. */

@@ -31,8 +31,8 @@ import { prune, retentionOf } from "./retention/retention";
 import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
 import { loadSecretBox, type SecretBox } from "./secret-box";
-import { sealClearSecrets } from "./webhooks/webhooks";
 import { SourcePoller, sourcesWorkDir } from "./release-sources/sources";
+import { sealStoredSecrets } from "./sealing";
 import { WebhookWorker } from "./webhooks/worker";
 
 export interface StartOptions {
@@ -131,8 +131,9 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     setDatabase(db);
     cleanups.push(async () => setDatabase(undefined));
     // Secrets stored in clear before they were sealed are sealed now, before anything is served.
-    const sealing = await sealClearSecrets(db.prisma, secretBox);
+    const sealing = await sealStoredSecrets(db.prisma, secretBox);
     if (sealing.sealed > 0) log.info({ sealed: sealing.sealed, keyId: secretBox.keyId }, "webhook signing secrets stored in clear are now sealed");
+    if (sealing.registryPasswords > 0) log.info({ sealed: sealing.registryPasswords, keyId: secretBox.keyId }, "registry passwords stored in clear are now sealed");
     if (sealing.underOtherKeys.length > 0) {
       log.error(
         { subscriptions: sealing.underOtherKeys, keyId: secretBox.keyId, key: secretBox.source },
@@ -144,7 +145,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       ? await ensureFirstAdmin(db.prisma, config.ORCHARD_ADMIN_EMAIL, config.ORCHARD_ADMIN_PASSWORD)
       : null;
     const demo = config.ORCHARD_DEMO_AGENTS > 0;
-    if (demo && (await seedDemo(db.prisma, config.ORCHARD_DEMO_INTERVAL))) log.info("seeded the demo rings and releases");
+    if ((config.ORCHARD_DEMO_RINGS ?? demo) && (await seedDemo(db.prisma, config.ORCHARD_DEMO_INTERVAL))) log.info("seeded the demo rings and releases");
 
     const agents = new AgentService(db, {
       clock,
@@ -216,7 +217,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     // Release sources: every process polls; a lease on each source's row
     // makes one process pass over it at a time (server/release-sources/).
     const sourcesDir = sourcesWorkDir(config.dataDir);
-    const sources = new SourcePoller(db.prisma, { log, clock, workDir: sourcesDir, pollMs: config.ORCHARD_SOURCE_POLL_MS });
+    const sources = new SourcePoller(db.prisma, { log, clock, workDir: sourcesDir, secrets: secretBox, pollMs: config.ORCHARD_SOURCE_POLL_MS });
     if (options.sources !== false) {
       sources.start();
       cleanups.push(() => sources.stop());

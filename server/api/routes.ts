@@ -42,7 +42,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "GET", path: "/rings", procedure: "rings.list", tag: "rings", summary: "List rings with their release and policy" },
   { method: "POST", path: "/rings", procedure: "rings.create", tag: "rings", summary: "Create a ring", creates: true },
   { method: "PUT", path: "/rings/{ring}/release", procedure: "rings.setRelease", tag: "rings", summary: "Set a ring's release" },
-  { method: "PATCH", path: "/rings/{ring}", procedure: "rings.updatePolicy", tag: "rings", summary: "Change a ring's policy: interval, windows, blackout dates, reboot slots, failure domain" },
+  { method: "PATCH", path: "/rings/{ring}", procedure: "rings.updatePolicy", tag: "rings", summary: "Change a ring's policy: interval, windows, blackout dates, reboot slots, failure domain, follow mode and its default rollout policy" },
   { method: "POST", path: "/rings/{ring}/reshuffle", procedure: "rings.reshuffle", tag: "rings", summary: "Draw a ring's cohorts anew" },
   { method: "POST", path: "/rings/{ring}/rename", procedure: "rings.rename", tag: "rings", summary: "Rename a ring (users' and API tokens' ring scopes follow)" },
   { method: "POST", path: "/ring-order", procedure: "rings.reorder", tag: "rings", summary: "Move a ring before or after another, or set the whole rollout order" },

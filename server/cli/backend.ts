@@ -14,8 +14,8 @@ import { systemClock } from "../clock";
 import { type Database, openDatabase } from "../db/client";
 import { KEY_VARIABLE, loadSecretBox, SecretBox } from "../secret-box";
 import { sourcesWorkDir } from "../release-sources/sources";
+import { sealStoredSecrets } from "../sealing";
 import { type AppRouter, createCaller } from "../trpc/router";
-import { sealClearSecrets } from "../webhooks/webhooks";
 
 type Inputs = inferRouterInputs<AppRouter>;
 type Outputs = inferRouterOutputs<AppRouter>;
@@ -78,7 +78,7 @@ export function localBackend(): Backend {
     if (database) return database;
     database = await openDatabase({ databaseUrl: settings().DATABASE_URL, dataDir: settings().dataDir, poolSize: 2 });
     // As the console does at start: secrets from before they were sealed are sealed (when this has the key).
-    if (secretBox().keyId) await sealClearSecrets(database.prisma, secretBox());
+    if (secretBox().keyId) await sealStoredSecrets(database.prisma, secretBox());
     return database;
   };
   const principal = localPrincipal();

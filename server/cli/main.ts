@@ -74,6 +74,22 @@ interface PlanFlags {
   json?: boolean;
 }
 
+/** A ring's follow mode in words. */
+function followText(ring: { follow: boolean; followApproval: boolean }) {
+  return ring.follow ? `follows its branch${ring.followApproval ? " (an operator approves before it, unless it is the first following ring)" : ""}` : "does not follow its branch";
+}
+
+/** A default rollout policy on one line: waves 10,50,100 · single first · soak 30m · ≤5% of ≥5 · dark 30m. */
+function policyText(p: { waves: number[]; singleFirst: boolean; soakSeconds: number; maxFailureRate: number; minSample: number; darkAfterSeconds: number }) {
+  return [
+    `waves ${p.waves.join(",")}`,
+    p.singleFirst ? "single first" : "no single first",
+    `soak ${p.soakSeconds}s`,
+    `max failure ${Math.round(p.maxFailureRate * 1000) / 10}% of ${p.minSample}+`,
+    `dark after ${p.darkAfterSeconds}s`,
+  ].join(" · ");
+}
+
 function label(value: string, previous: Record<string, string> = {}) {
   const at = value.indexOf("=");
   if (at < 1) throw new InvalidArgumentError("expected KEY=VALUE");
@@ -375,7 +391,7 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       const rings = await api().call("rings.list");
       say(opts, rings, () =>
         formatTable(
-          ["RING", "BRANCH", "RELEASE", "MACHINES", "INTERVAL", "REBOOT SLOTS", "FAILURE DOMAIN", "WINDOWS", "BLACKOUT DATES"],
+          ["RING", "BRANCH", "RELEASE", "MACHINES", "INTERVAL", "REBOOT SLOTS", "FAILURE DOMAIN", "WINDOWS", "BLACKOUT DATES", "FOLLOW", "ROLLOUT POLICY"],
           rings.map((r) => [
             r.name,
             r.branch.ref,
@@ -386,6 +402,8 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
             r.failureDomainLabel ?? "-",
             (r.maintenanceWindows as { days: string[]; start: string; durationMinutes: number }[]).map((w) => `${w.days.join(",")}@${w.start}+${w.durationMinutes}m`).join(" ") || "any time",
             (r.blackoutDates as string[]).join(",") || "-",
+            r.follow ? (r.followApproval ? "yes (approval)" : "yes") : "no",
+            policyText(r.rolloutPolicy),
           ]),
         ),
       );
@@ -403,7 +421,8 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     });
   ring
     .command("policy")
-    .description("Change a ring's policy: check-in interval, reboot slots, windows, blackout dates, failure domain")
+    .alias("update")
+    .description("Change a ring's policy: check-in interval, reboot slots, windows, blackout dates, failure domain, follow mode and its default rollout policy")
     .argument("<ring>", "ring name")
     .option("--interval <duration>", "how often its agents check in, such as 5m", duration)
     .option("--reboot-slots <n>", "machines (per failure domain) that may reboot at once", positiveInt("--reboot-slots"))
@@ -415,11 +434,30 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .option("--no-blackout", "no blackout dates")
     .option("--failure-domain <label>", "reboot slots count per value of this machine label (such as site)")
     .option("--no-failure-domain", "reboot slots count per ring")
+    .option("--follow", "follow mode: a new release its branch's source brings, signed by the source's key, starts a rollout by itself")
+    .option("--no-follow", "no follow mode (the default): rollouts start by hand")
+    .option("--follow-approval", "a follow rollout waits for an operator's approval before this ring (the default; never before the first following ring)")
+    .option("--no-follow-approval", "a follow rollout goes on to this ring by itself")
+    .option("--waves <percents>", "default rollout policy: wave sizes as percentages of the ring", percents)
+    .option("--single-first", "default rollout policy: a first wave of a single machine")
+    .option("--no-single-first", "default rollout policy: no first wave of a single machine")
+    .option("--soak <duration>", "default rollout policy: time a finished wave must stay healthy before the next opens (0: none)", durationOrZero)
+    .option("--max-failure <percent>", "default rollout policy: highest failure rate a wave may show", rate)
+    .option("--min-sample <n>", "default rollout policy: finished machines needed before the rate is trusted", positiveInt("--min-sample"))
+    .option("--dark-after <duration>", "default rollout policy: an updated machine not healthy on the release by then is dark", duration)
     .option("--json", "machine-readable output")
     .action(
       async (
         ringName: string,
         opts: {
+          follow?: boolean;
+          followApproval?: boolean;
+          waves?: number[];
+          singleFirst?: boolean;
+          soak?: number;
+          maxFailure?: number;
+          minSample?: number;
+          darkAfter?: number;
           interval?: number;
           rebootSlots?: number;
           rebootLease?: number;
@@ -440,8 +478,21 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
           maintenanceWindows: opts.anyTime ? [] : (opts.window as never),
           blackoutDates: opts.blackout === false ? [] : opts.blackout,
           failureDomainLabel: opts.failureDomain === false ? null : opts.failureDomain,
+          follow: opts.follow,
+          followApproval: opts.followApproval,
+          rolloutPolicy: {
+            waves: opts.waves,
+            singleFirst: opts.singleFirst,
+            soakSeconds: opts.soak,
+            maxFailureRate: opts.maxFailure,
+            minSample: opts.minSample,
+            darkAfterSeconds: opts.darkAfter,
+          },
         });
-        say(opts, updated, () => `Ring ${updated.name}: check-in every ${updated.checkInIntervalSeconds}s, ${updated.rebootSlots} reboot slot(s)${updated.failureDomainLabel ? ` per ${updated.failureDomainLabel}` : ""}`);
+        say(opts, updated, () => [
+          `Ring ${updated.name}: check-in every ${updated.checkInIntervalSeconds}s, ${updated.rebootSlots} reboot slot(s)${updated.failureDomainLabel ? ` per ${updated.failureDomainLabel}` : ""}`,
+          `${followText(updated)}; default rollout policy: ${policyText(updated.rolloutPolicy)}`,
+        ]);
       },
     );
   ring
@@ -564,7 +615,9 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
         ? "No enabled release sources."
         : results.map((r) =>
             r.ok
-              ? `${r.source}: ${r.created.length ? `${r.created.length} new release${r.created.length > 1 ? "s" : ""}: ${r.created.join(", ")}` : "nothing new"}`
+              ? `${r.source}: ${r.created.length ? `${r.created.length} new release${r.created.length > 1 ? "s" : ""}: ${r.created.join(", ")}` : "nothing new"}${
+                  r.rolloutStarted ? `; follow mode started rollout ${r.rolloutStarted.rolloutId} of ${r.rolloutStarted.version}` : ""
+                }`
               : `${r.source}: failed: ${r.error} (next attempt ${r.nextAttemptAt ? iso(r.nextAttemptAt) : "-"})`,
           ),
     );

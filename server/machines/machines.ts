@@ -157,16 +157,33 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
   };
 }
 
+const allowed: ActionAllowed = { allowed: true, why: null };
+const refused = (why: string): ActionAllowed => ({ allowed: false, why });
+
 /**
- * Whether `grant` may change the labels of a machine in `ring`
- * (machines.setLabels), and why not: decided here, shown as it is by the
- * console.
+ * What `grant` may do to one machine now, and why not: decided here, shown as
+ * it is by the console (which offers an action only when it is allowed).
  */
-export function labelsEditable(grant: Grant, ring: string | null, retired: boolean): ActionAllowed {
-  if (!roleAtLeast(grant.role, "operator")) return { allowed: false, why: "changing labels needs the operator role" };
-  if (!mayAct(grant, "operator", ring ? [ring] : [])) return { allowed: false, why: `ring ${ring} is outside your rings` };
-  if (retired) return { allowed: false, why: "the machine is retired: its labels stay as they were until it enrolls again" };
-  return { allowed: true, why: null };
+export function machineActions(
+  grant: Grant,
+  machine: { ring: string | null; retired: boolean; pinned: boolean; held: boolean; hasPrevious: boolean },
+) {
+  const acting = !roleAtLeast(grant.role, "operator")
+    ? refused("acting on a machine needs the operator role")
+    : !mayAct(grant, "operator", machine.ring ? [machine.ring] : [])
+      ? refused(`ring ${machine.ring} is outside your rings`)
+      : allowed;
+  const live = acting.allowed && machine.retired ? refused("the machine is retired") : acting;
+  return {
+    move: live,
+    pin: live,
+    unpin: live.allowed && !machine.pinned && !machine.held ? refused("the machine is neither pinned nor held") : live,
+    rollback: live.allowed && !machine.hasPrevious ? refused("the machine reports no previous deployment") : live,
+    retire: live,
+    // A retired machine may be let back in too (it enrolls anew).
+    allowReenroll: acting,
+    setLabels: live.allowed || !acting.allowed ? live : refused("the machine is retired: its labels stay as they were until it enrolls again"),
+  };
 }
 
 /** Everything about one machine; `grant`: who asks (what they may do to it; by default anything). */
@@ -238,7 +255,13 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
     healthChecks: Array.isArray(rest.healthChecks) ? (rest.healthChecks as unknown as HealthCheck[]) : [],
     rollbackTo: rest.rollbackTo as unknown as RollbackTarget | null,
     /** What the caller may do to the machine now, and why not. */
-    actions: { setLabels: labelsEditable(grant, ring, machine.retiredAt !== null) },
+    actions: machineActions(grant, {
+      ring,
+      retired: machine.retiredAt !== null,
+      pinned: machine.pinnedRelease !== null,
+      held: machine.rollbackTo !== null,
+      hasPrevious: previousDeploymentOf(machine.deployments, machine.bootedChecksum) !== null,
+    }),
     /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
     reservedLabels: reservedLabelsOf(await failureDomains(db), ring, grant.rings),
     /** It proves itself with a key when it enrolls again (protocol v1.1). */

@@ -275,7 +275,15 @@ export const machineDetailSchema = machineRowSchema
     previousDeployment: reportedDeploymentSchema.nullable(),
     answer: machineAnswerSchema,
     /** What the caller may do to the machine now, and why not. */
-    actions: z.object({ setLabels: actionAllowedSchema }),
+    actions: z.object({
+      move: actionAllowedSchema,
+      pin: actionAllowedSchema,
+      unpin: actionAllowedSchema,
+      rollback: actionAllowedSchema,
+      retire: actionAllowedSchema,
+      allowReenroll: actionAllowedSchema,
+      setLabels: actionAllowedSchema,
+    }),
     /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
     reservedLabels: z.array(z.object({ key: z.string(), why: z.string() })),
   })

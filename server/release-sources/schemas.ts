@@ -158,5 +158,13 @@ export const removeSourceOutput = z.object({ source: z.string(), removed: z.bool
 
 /** What each pass did: the releases it created, or why it failed, and when the next is due. */
 export const syncSourcesOutput = z.array(
-  z.object({ source: z.string(), ok: z.boolean(), created: z.array(z.string()), error: z.string().nullable(), nextAttemptAt: z.date().nullable() }),
+  z.object({
+    source: z.string(),
+    ok: z.boolean(),
+    created: z.array(z.string()),
+    /** The rollout a ring's follow mode started of one of them. */
+    rolloutStarted: z.object({ rolloutId: z.string(), version: z.string() }).nullable(),
+    error: z.string().nullable(),
+    nextAttemptAt: z.date().nullable(),
+  }),
 );

@@ -11,6 +11,7 @@
 // consoles passing at once, store nothing twice. A pass that fails stores no
 // release; the source records the error and is tried again after its
 // interval, doubling at each further failure up to a cap.
+import { createHash, createPublicKey } from "node:crypto";
 import path from "node:path";
 import { type Actor, writeAudit } from "../audit/audit";
 import { type Clock, systemClock } from "../clock";
@@ -19,8 +20,10 @@ import { AppError, conflict, invalid, notFound } from "../errors";
 import { PeriodicJob } from "../jobs/periodic-job";
 import type { Logger } from "../logger";
 import { logger as rootLogger } from "../logger";
+import { SecretBox } from "../secret-box";
 import { ensureBranch } from "../releases/releases";
 import { sendability } from "../releases/sendable";
+import { followNewReleases } from "../rollouts/follow";
 import { versionSchema } from "../releases/schemas";
 import type { ReleaseSourceKind } from "../vocabulary";
 import { type FoundRelease, readerFor } from "./reader";
@@ -79,6 +82,41 @@ const sourceSelect = {
 
 type SourceRow = Prisma.ReleaseSourceGetPayload<{ select: typeof sourceSelect }>;
 
+/** What a registry password is sealed for (server/secret-box.ts): a value sealed for another use does not open as one. */
+export const REGISTRY_PASSWORD_PURPOSE = "registry-password";
+
+const noKey = () => SecretBox.unavailable("this console has no encryption key to seal a registry password with");
+
+/** The config as it is stored: a registry password sealed (a copy of the database does not give it away). */
+function sealedConfig(config: SourceConfig, secrets: SecretBox): SourceConfig {
+  if (config.kind !== "oci" || config.password === undefined) return config;
+  return { ...config, password: secrets.seal(config.password, REGISTRY_PASSWORD_PURPOSE) };
+}
+
+/** The stored config, checked, with its registry password opened for the reader. */
+export function openConfig(stored: unknown, secrets: SecretBox): SourceConfig {
+  const raw = stored as { kind?: string; password?: unknown };
+  const password = raw.kind === "oci" && typeof raw.password === "string" ? secrets.open(raw.password, REGISTRY_PASSWORD_PURPOSE) : undefined;
+  return sourceConfigSchema.parse(password === undefined ? stored : { ...raw, password });
+}
+
+/**
+ * Seals the registry passwords stored in clear (before they were sealed; the
+ * migration could not: SQL has no key). Run at start, as webhook secrets are.
+ */
+export async function sealClearPasswords(db: PrismaClient, secrets: SecretBox): Promise<number> {
+  return db.$transaction(async (tx) => {
+    const clear = await tx.$queryRaw<{ id: string; config: { password: string } }[]>`
+      SELECT id, config FROM release_sources
+       WHERE kind = 'oci' AND config ? 'password' AND config ->> 'password' NOT LIKE 'orchsec1.%' FOR UPDATE`;
+    for (const row of clear) {
+      const config = { ...row.config, password: secrets.seal(row.config.password, REGISTRY_PASSWORD_PURPOSE) };
+      await tx.releaseSource.update({ where: { id: row.id }, data: { config } });
+    }
+    return clear.length;
+  });
+}
+
 /** A source's config as it may be shown or audited: never a registry password (only whether there is one). */
 function publicConfig(config: SourceConfig) {
   if (config.kind !== "oci") return config;
@@ -89,7 +127,7 @@ function publicConfig(config: SourceConfig) {
 /** The key that checks signatures, summarised (its kind and start). */
 function keyOf(config: SourceConfig) {
   if (config.kind === "ostree") return { type: config.key.type, summary: keySummary(config.key.publicKey) };
-  return config.publicKey ? { type: "cosign" as const, summary: keySummary(config.publicKey) } : null;
+  return config.publicKey ? { type: "cosign" as const, summary: pemFingerprint(config.publicKey) } : null;
 }
 
 /** What a source shows: its config with the key summarised (the kind of key and its start), never a secret. */
@@ -106,6 +144,16 @@ function view(row: SourceRow) {
     releases: _count.releases,
     syncing: row.leaseUntil !== null && row.leaseUntil > new Date(),
   };
+}
+
+/** A PEM public key told apart from others: the start of the SHA-256 of its DER (every P-256 key's PEM starts alike). */
+function pemFingerprint(pem: string) {
+  try {
+    const der = createPublicKey(pem).export({ type: "spki", format: "der" });
+    return `sha256:${createHash("sha256").update(der).digest("hex").slice(0, 16)}`;
+  } catch {
+    return keySummary(pem);
+  }
 }
 
 function keySummary(key: string) {
@@ -126,9 +174,10 @@ export async function ringsOfBranch(db: PrismaClient | Prisma.TransactionClient,
   return rows.map((r) => r.name);
 }
 
-export async function addSource(db: PrismaClient, actor: Actor, input: AddSourceInput) {
+export async function addSource(db: PrismaClient, actor: Actor, input: AddSourceInput, options: { secrets?: SecretBox } = {}) {
   const data = addSourceInput.parse(input);
   await assertReadable(data.config.kind);
+  const stored = sealedConfig(data.config, options.secrets ?? noKey());
   const id = await db.$transaction(async (tx) => {
     if (await tx.releaseSource.findUnique({ where: { name: data.name }, select: { id: true } })) {
       throw conflict(`a source named ${data.name} already exists`, "name");
@@ -139,7 +188,7 @@ export async function addSource(db: PrismaClient, actor: Actor, input: AddSource
         name: data.name,
         branchId: branch.id,
         kind: data.config.kind,
-        config: data.config,
+        config: stored,
         pollIntervalSeconds: data.pollIntervalSeconds,
         enabled: data.enabled,
         createdBy: actor.label,
@@ -184,13 +233,20 @@ export async function listSources(db: PrismaClient, input: { branch?: string } =
   return rows.map(view);
 }
 
-export async function updateSource(db: PrismaClient, actor: Actor, input: UpdateSourceInput, clock: Clock = systemClock) {
+export async function updateSource(
+  db: PrismaClient,
+  actor: Actor,
+  input: UpdateSourceInput,
+  options: { clock?: Clock; secrets?: SecretBox } = {},
+) {
   const data = updateSourceInput.parse(input);
+  const clock = options.clock ?? systemClock;
+  const stored = data.config ? sealedConfig(data.config, options.secrets ?? noKey()) : undefined;
   const id = await db.$transaction(async (tx) => {
     const before = await tx.releaseSource.findUnique({ where: { name: data.source }, select: sourceSelect });
     if (!before) throw notFound(`source ${data.source}`);
     if (data.config && data.config.kind !== before.kind) throw invalid("config.kind", `a ${before.kind} source stays one (remove it and add another)`);
-    const config = data.config ?? (before.config as SourceConfig);
+    const config = stored ?? (before.config as SourceConfig);
     const pollIntervalSeconds = data.pollIntervalSeconds ?? before.pollIntervalSeconds;
     const enabled = data.enabled ?? before.enabled;
     await tx.releaseSource.update({
@@ -273,6 +329,8 @@ export interface PassResult {
   ok: boolean;
   /** Releases this pass stored (versions). */
   created: string[];
+  /** The rollout follow mode started of one of them. */
+  rolloutStarted: { rolloutId: string; version: string } | null;
   error: string | null;
   nextAttemptAt: Date | null;
 }
@@ -283,6 +341,8 @@ export interface SyncOptions {
   waitSeconds?: number;
   log?: Logger;
   clock?: Clock;
+  /** Opens a registry password (the console's key). */
+  secrets?: SecretBox;
 }
 
 /** The version a found release is stored under: its own when it has a usable one not yet taken on the branch. */
@@ -306,7 +366,7 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
   try {
     const reader = readerFor(source.kind);
     if (!reader) throw new Error(`this console cannot read ${source.kind} sources`);
-    const config = sourceConfigSchema.parse(source.config);
+    const config = openConfig(source.config, options.secrets ?? noKey());
     const known = new Set(
       (await db.release.findMany({ where: { branchId: source.branch_id }, select: { checksum: true } })).map((r) => r.checksum),
     );
@@ -320,14 +380,14 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
       data: { lastSyncAt: clock.now(), lastError: message, consecutiveFailures: failures, nextAttemptAt: next, leaseUntil: null },
     });
     log.warn({ source: source.name, failures, err: message }, "release source pass failed");
-    return { source: source.name, ok: false, created: [], error: message, nextAttemptAt: next };
+    return { source: source.name, ok: false, created: [], rolloutStarted: null, error: message, nextAttemptAt: next };
   }
   const now = clock.now();
   const next = new Date(now.getTime() + source.poll_interval_seconds * 1000);
-  const created = await db.$transaction(
+  const { created, follow } = await db.$transaction(
     async (tx) => {
       const still = await tx.releaseSource.findUnique({ where: { id: source.id }, select: { id: true } });
-      if (!still) return [];
+      if (!still) return { created: [], follow: null };
       const existing = await tx.release.findMany({ where: { branchId: source.branch_id }, select: { checksum: true, version: true } });
       const have = new Set(existing.map((r) => r.checksum));
       const taken = new Set(existing.map((r) => r.version));
@@ -375,16 +435,20 @@ async function pass(db: PrismaClient, source: Claimed, options: SyncOptions): Pr
           now,
         );
       }
+      // Only the transaction that inserted a release starts its follow rollout: once per release.
+      const follow = await followNewReleases(tx, actor, source.branch_id, inserted.map((r) => r.id), now);
       await tx.releaseSource.update({
         where: { id: source.id },
         data: { lastSyncAt: now, lastSuccessAt: now, lastError: null, consecutiveFailures: 0, nextAttemptAt: next, leaseUntil: null },
       });
-      return inserted.map((r) => r.version);
+      return { created: inserted.map((r) => r.version), follow };
     },
     { timeout: 60_000, maxWait: 30_000 },
   );
   if (created.length) log.info({ source: source.name, created }, "release source brought releases");
-  return { source: source.name, ok: true, created, error: null, nextAttemptAt: next };
+  if (follow?.started) log.info({ source: source.name, ...follow.started }, "follow mode started a rollout");
+  for (const skip of follow?.skipped ?? []) log.info({ source: source.name, version: skip.version, why: skip.reason }, "follow mode started nothing");
+  return { source: source.name, ok: true, created, rolloutStarted: follow?.started ?? null, error: null, nextAttemptAt: next };
 }
 
 /**
@@ -434,6 +498,7 @@ export async function syncSources(db: PrismaClient, input: { source?: string }, 
         source: target.name,
         ok: false,
         created: [],
+        rolloutStarted: null,
         error: `another console process has been reading this source for over ${wait} s (until ${row.leaseUntil?.toISOString() ?? "now"} at most); try again later`,
         nextAttemptAt: row.nextAttemptAt,
       });

@@ -34,3 +34,15 @@ export function assertSendable(release: SignedRelease, field: string): void {
 
 /** The columns `sendability` reads, for a Prisma select. */
 export const signatureSelect = { version: true, signatureState: true, signatureReason: true } as const;
+
+/**
+ * Whether a release a source brought may start a rollout by itself (a ring's
+ * follow mode): only when its source's key vouched for it. A release not
+ * checked against a key may be sent by an operator, never by itself.
+ */
+export function followability(release: SignedRelease): { followable: boolean; reason: string | null } {
+  if (release.signatureState === "valid") return { followable: true, reason: null };
+  const { sendable, reason } = sendability(release);
+  if (!sendable) return { followable: false, reason };
+  return { followable: false, reason: `release ${release.version} is ${STATE_WORDS[release.signatureState]}: follow mode starts only releases signed by their source's key` };
+}

@@ -10,6 +10,7 @@ import { ringNameWhere } from "../auth/scope";
 import { domainEvents } from "../events";
 import { ensureBranch } from "../releases/releases";
 import { cohortOf } from "../rollouts/cohort";
+import { policyOf } from "../rollouts/policy";
 import type { MaintenanceWindow } from "../rollouts/windows";
 import {
   type CreateRingInput,
@@ -35,6 +36,9 @@ const policySelect = {
   maintenanceWindows: true,
   blackoutDates: true,
   failureDomainLabel: true,
+  follow: true,
+  followApproval: true,
+  rolloutPolicy: true,
 } satisfies Prisma.RingSelect;
 
 export const ringSelect = {
@@ -50,7 +54,12 @@ export const ringSelect = {
 
 /** A ring as the console shows it: its policy's JSON columns as they were checked when written (ringPolicySchema). */
 function shown<R extends Prisma.RingGetPayload<{ select: typeof ringSelect }>>(ring: R) {
-  return { ...ring, maintenanceWindows: ring.maintenanceWindows as MaintenanceWindow[], blackoutDates: ring.blackoutDates as string[] };
+  return {
+    ...ring,
+    maintenanceWindows: ring.maintenanceWindows as MaintenanceWindow[],
+    blackoutDates: ring.blackoutDates as string[],
+    rolloutPolicy: policyOf(ring.rolloutPolicy),
+  };
 }
 
 /** Serialises changes to the rings' order (create, reorder, remove) so positions stay 0, 1, 2… */
@@ -213,18 +222,24 @@ export async function setRingRelease(db: PrismaClient, actor: Actor, input: SetR
 }
 
 export async function updateRingPolicy(db: PrismaClient, actor: Actor, input: UpdateRingPolicyInput) {
-  const { ring: name, ...policy } = updateRingPolicyInput.parse(input);
+  const { ring: name, rolloutPolicy: policyChange, ...policy } = updateRingPolicyInput.parse(input);
   const ring = await db.$transaction(async (tx) => {
     const before = await tx.ring.findUnique({ where: { name }, select: { id: true, ...policySelect } });
     if (!before) throw invalid("ring", `no ring named ${name}`);
-    const updated = await tx.ring.update({ where: { id: before.id }, data: policy, select: { ...ringSelect, ...policySelect } });
+    // The default rollout policy changes part by part: what the change does not name stays.
+    const named = Object.fromEntries(Object.entries(policyChange ?? {}).filter(([, v]) => v !== undefined));
+    const rolloutPolicy = policyChange ? { ...policyOf(before.rolloutPolicy), ...named } : undefined;
+    const updated = await tx.ring.update({ where: { id: before.id }, data: { ...policy, rolloutPolicy }, select: { ...ringSelect, ...policySelect } });
     const { id: _id, ...beforePolicy } = before;
     await writeAudit(tx, actor, {
       action: "ring.update-policy",
       targetType: "ring",
       targetId: name,
-      before: beforePolicy as Prisma.InputJsonValue,
-      after: Object.fromEntries(Object.keys(policySelect).map((k) => [k, updated[k as keyof typeof policySelect]])) as Prisma.InputJsonValue,
+      before: { ...beforePolicy, rolloutPolicy: policyOf(before.rolloutPolicy) } as Prisma.InputJsonValue,
+      after: {
+        ...Object.fromEntries(Object.keys(policySelect).map((k) => [k, updated[k as keyof typeof policySelect]])),
+        rolloutPolicy: policyOf(updated.rolloutPolicy),
+      } as Prisma.InputJsonValue,
     });
     return updated;
   });

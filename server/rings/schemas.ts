@@ -2,6 +2,7 @@ import { z } from "zod";
 import { labelKeySchema, refSchema } from "../protocol/v1";
 import { blackoutDateSchema, maintenanceWindowSchema, timeZoneSchema } from "../rollouts/windows";
 import { versionSchema } from "../releases/schemas";
+import { rolloutPolicyChange, rolloutPolicySchema } from "../rollouts/policy";
 import { UPDATE_STATES } from "../vocabulary";
 
 export const ringNameSchema = z
@@ -35,9 +36,20 @@ export const setRingReleaseInput = z.object({
 });
 export type SetRingReleaseInput = z.infer<typeof setRingReleaseInput>;
 
+/** Follow mode and the ring's default rollout policy (what its follow rollouts use). */
+export const ringFollowSchema = z.object({
+  /** A new release its branch's source brings, signed by the source's key, starts a rollout by itself. */
+  follow: z.boolean(),
+  /** A follow rollout waits for an operator's approval before this ring (never before the first following ring). */
+  followApproval: z.boolean(),
+});
+
 export const updateRingPolicyInput = z.object({
   ring: ringNameSchema,
   ...ringPolicySchema.partial().shape,
+  ...ringFollowSchema.partial().shape,
+  /** The parts of the default rollout policy to change; the others stay. */
+  rolloutPolicy: rolloutPolicyChange.optional(),
 });
 export type UpdateRingPolicyInput = z.infer<typeof updateRingPolicyInput>;
 
@@ -101,6 +113,9 @@ export const ringSchema = z
     maintenanceWindows: z.array(maintenanceWindowSchema),
     blackoutDates: z.array(z.string()),
     failureDomainLabel: z.string().nullable(),
+    ...ringFollowSchema.shape,
+    /** The default rollout policy: what its follow rollouts use. */
+    rolloutPolicy: rolloutPolicySchema,
     /** Where its machines' cohorts come from (a reshuffle draws a new one). */
     cohortSeed: z.string(),
     updatedAt: z.date(),

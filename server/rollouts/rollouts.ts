@@ -29,6 +29,7 @@ import { enqueueEvents, rolloutEvent, type WebhookEvent } from "../webhooks/outb
 import { eligibleByRing, rejudgeRollout } from "./tracking";
 import { type Candidate, pickFirstMachine, waveFor } from "./membership";
 import { wavesOf } from "./plan";
+import type { RolloutPolicy } from "./policy";
 import {
   type BrakeInput,
   brakeInput,
@@ -63,18 +64,20 @@ export async function findRelease(db: Tx | PrismaClient, version: string, ref?: 
   return releases[0];
 }
 
+/** What starting a rollout reads of each of its rings. */
+export const startRingSelect = {
+  id: true,
+  name: true,
+  cohortSeed: true,
+  checkInIntervalSeconds: true,
+  branch: { select: { ref: true } },
+  currentRelease: { select: { id: true, version: true, checksum: true, createdAt: true } },
+} satisfies Prisma.RingSelect;
+export type StartRing = Prisma.RingGetPayload<{ select: typeof startRingSelect }>;
+export type StartRelease = Awaited<ReturnType<typeof findRelease>>;
+
 async function ringsByName(db: Tx | PrismaClient, names: string[]) {
-  const rings = await db.ring.findMany({
-    where: { name: { in: names } },
-    select: {
-      id: true,
-      name: true,
-      cohortSeed: true,
-      checkInIntervalSeconds: true,
-      branch: { select: { ref: true } },
-      currentRelease: { select: { id: true, version: true, checksum: true, createdAt: true } },
-    },
-  });
+  const rings = await db.ring.findMany({ where: { name: { in: names } }, select: startRingSelect });
   const missing = names.find((n) => !rings.some((r) => r.name === n));
   if (missing) throw invalid("rings", `no ring named ${missing}`);
   return names.map((n) => rings.find((r) => r.name === n)!);
@@ -189,6 +192,105 @@ function isOlder(release: { createdAt: Date; id?: string }, current: { createdAt
   return Boolean(current && current.id !== release.id && release.createdAt < current.createdAt);
 }
 
+/** One ring of a rollout to be: its policy, and whether an operator approves before it starts. */
+export interface RingStart {
+  ring: StartRing;
+  policy: RolloutPolicy;
+  approvalRequired: boolean;
+  forceFirst: Selector;
+  exclude: Selector;
+}
+
+/**
+ * Takes the rollout-start locks of the rings (in one order, so that two
+ * starts over the same rings never wait for each other), then says why a
+ * rollout of the release may not start on them now (the field it concerns,
+ * the fact and the message that adds what to do), or null. Every start takes these locks: no two active
+ * rollouts share a ring.
+ */
+export async function whyNotStart(tx: Tx, release: StartRelease, rings: readonly StartRing[], allowDowngrade: boolean) {
+  for (const id of rings.map((r) => r.id).sort()) {
+    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`orchard:ring:${id}`}))::text`;
+  }
+  for (const ring of rings) {
+    if (isOlder(release, ring.currentRelease) && !allowDowngrade) {
+      const why = `ring ${ring.name} runs ${ring.currentRelease?.version}, newer than ${release.version}`;
+      return { field: "allowDowngrade", why, message: `${why}: rolling forward to an older release needs allowDowngrade` };
+    }
+    const busy = await tx.rolloutRing.findFirst({
+      where: { ringId: ring.id, rollout: { state: { in: [...ACTIVE_ROLLOUT_STATES] } }, phase: { not: "completed" } },
+      select: { rollout: { select: { id: true, release: { select: { version: true } } } } },
+    });
+    if (busy) {
+      const why = `ring ${ring.name} is already in rollout ${busy.rollout.id} (${busy.rollout.release.version})`;
+      return { field: "rings", why, message: why };
+    }
+  }
+  return null;
+}
+
+/**
+ * Creates a running rollout over the rings, in order, with its webhook
+ * message and audit row, in the caller's transaction (after whyNotStart said
+ * nothing against it): an operator's start and a ring's follow mode both
+ * start rollouts here.
+ */
+export async function insertRollout(
+  tx: Tx,
+  actor: Actor,
+  release: StartRelease,
+  starts: readonly RingStart[],
+  options: { allowDowngrade: boolean; reason?: string; after: Record<string, unknown> },
+  now: Date,
+) {
+  const created = await tx.rollout.create({
+    data: {
+      releaseId: release.id,
+      state: "running",
+      allowDowngrade: options.allowDowngrade,
+      createdById: actor.id,
+      createdBy: actor.label,
+      startedAt: now,
+      rings: {
+        create: starts.map((start, position) => ({
+          ringId: start.ring.id,
+          position,
+          singleFirst: start.policy.singleFirst,
+          percents: start.policy.waves,
+          soakSeconds: start.policy.soakSeconds,
+          maxFailureRate: start.policy.maxFailureRate,
+          minSample: start.policy.minSample,
+          darkAfterSeconds: start.policy.darkAfterSeconds,
+          approvalRequired: start.approvalRequired && position > 0,
+          forceFirst: start.forceFirst,
+          exclude: start.exclude,
+        })),
+      },
+    },
+    select: { id: true },
+  });
+  await enqueueEvents(tx, [
+    rolloutEvent("rollout.started", { id: created.id, version: release.version, ref: release.branch.ref }, now, {
+      rings: starts.map((s) => s.ring.name),
+      startedBy: actor.label,
+      reason: options.reason ?? null,
+    }),
+  ]);
+  await writeAudit(
+    tx,
+    actor,
+    {
+      action: "rollout.start",
+      targetType: "rollout",
+      targetId: created.id,
+      reason: options.reason,
+      after: { release: release.version, ref: release.branch.ref, ...options.after } as Prisma.InputJsonValue,
+    },
+    now,
+  );
+  return created;
+}
+
 /** Creates a rollout and starts it; the controller opens its first wave. */
 export async function startRollout(db: PrismaClient, actor: Actor, input: StartRolloutInput, clock: Clock = systemClock) {
   const { reason, ...planInput } = startRolloutInput.parse(input);
@@ -199,67 +301,19 @@ export async function startRollout(db: PrismaClient, actor: Actor, input: StartR
     if (release.quarantinedAt) throw conflict(`release ${release.version} is quarantined (emergency brake)`, "version");
     assertSendable(release, "version");
     const rings = await ringsByName(tx, plan.rings);
-    for (const ring of rings) {
-      if (isOlder(release, ring.currentRelease) && !plan.allowDowngrade) {
-        throw invalid(
-          "allowDowngrade",
-          `ring ${ring.name} runs ${ring.currentRelease?.version}, newer than ${release.version}: rolling forward to an older release needs allowDowngrade`,
-        );
-      }
-      // Serialise rollout starts on this ring, then refuse a second active rollout.
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`orchard:ring:${ring.id}`}))::text`;
-      const busy = await tx.rolloutRing.findFirst({
-        where: { ringId: ring.id, rollout: { state: { in: [...ACTIVE_ROLLOUT_STATES] } }, phase: { not: "completed" } },
-        select: { rollout: { select: { id: true, release: { select: { version: true } } } } },
-      });
-      if (busy) throw conflict(`ring ${ring.name} is already in rollout ${busy.rollout.id} (${busy.rollout.release.version})`, "rings");
-    }
-    const created = await tx.rollout.create({
-      data: {
-        releaseId: release.id,
-        state: "running",
-        allowDowngrade: plan.allowDowngrade,
-        createdById: actor.id,
-        createdBy: actor.label,
-        startedAt: now,
-        rings: {
-          create: rings.map((ring, position) => ({
-            ringId: ring.id,
-            position,
-            singleFirst: plan.singleFirst,
-            percents: plan.waves,
-            soakSeconds: plan.soakSeconds,
-            maxFailureRate: plan.maxFailureRate,
-            minSample: plan.minSample,
-            darkAfterSeconds: plan.darkAfterSeconds,
-            approvalRequired: plan.approveBetween && position > 0,
-            forceFirst: plan.forceFirst,
-            exclude: plan.exclude,
-          })),
-        },
-      },
-      select: { id: true },
-    });
-    await enqueueEvents(tx, [
-      rolloutEvent("rollout.started", { id: created.id, version: release.version, ref: release.branch.ref }, now, {
-        rings: rings.map((r) => r.name),
-        startedBy: actor.label,
-        reason: reason ?? null,
-      }),
-    ]);
-    await writeAudit(
-      tx,
-      actor,
-      {
-        action: "rollout.start",
-        targetType: "rollout",
-        targetId: created.id,
-        reason,
-        after: { release: release.version, ref: release.branch.ref, ...plan } as Prisma.InputJsonValue,
-      },
-      now,
-    );
-    return created;
+    const refusal = await whyNotStart(tx, release, rings, plan.allowDowngrade);
+    if (refusal) throw refusal.field === "rings" ? conflict(refusal.message, refusal.field) : invalid(refusal.field, refusal.message);
+    const policy: RolloutPolicy = {
+      waves: plan.waves,
+      singleFirst: plan.singleFirst,
+      soakSeconds: plan.soakSeconds,
+      maxFailureRate: plan.maxFailureRate,
+      minSample: plan.minSample,
+      darkAfterSeconds: plan.darkAfterSeconds,
+    };
+    const starts = rings.map((ring) => ({ ring, policy, approvalRequired: plan.approveBetween, forceFirst: plan.forceFirst, exclude: plan.exclude }));
+    const { version: _version, ref: _ref, ...after } = plan;
+    return insertRollout(tx, actor, release, starts, { allowDowngrade: plan.allowDowngrade, reason, after }, now);
   });
   return getRollout(db, rollout.id, clock);
 }

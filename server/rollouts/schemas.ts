@@ -2,6 +2,7 @@ import { z } from "zod";
 import { labelsSchema, machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
 import { actionAllowedSchema, ringNameSchema } from "../rings/schemas";
+import { rolloutPolicyFields } from "./policy";
 import { HEALTH_STATUSES, MACHINE_STEPS, type MachineStep, PAUSED_BY, RING_PHASES, ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
 
 export const selectorSchema = z.object({
@@ -17,19 +18,7 @@ export const rolloutPlanInput = z
     version: versionSchema,
     ref: z.string().optional(),
     rings: z.array(ringNameSchema).min(1, "at least one ring").max(20, "at most 20 rings"),
-    /** Percentages of each ring, ascending, ending at 100. */
-    waves: z
-      .array(z.number().int("whole percentages").min(1, "at least 1 %").max(100, "at most 100 %"))
-      .min(1, "at least one wave")
-      .max(10, "at most 10 waves")
-      .default([10, 50, 100])
-      .refine((w) => w.every((p, i) => i === 0 || p > w[i - 1]), "waves must grow")
-      .refine((w) => w.at(-1) === 100, "the last wave must be 100"),
-    singleFirst: z.boolean().default(true),
-    soakSeconds: z.number().int().min(0).max(30 * 86_400, "at most 30 days").default(1800),
-    maxFailureRate: z.number().min(0, "between 0 and 1").max(1, "between 0 and 1").default(0.05),
-    minSample: z.number().int().min(1, "at least 1").max(100_000).default(5),
-    darkAfterSeconds: z.number().int().min(60, "at least a minute").max(7 * 86_400, "at most a week").default(1800),
+    ...rolloutPolicyFields,
     /** An operator approves before each ring after the first. */
     approveBetween: z.boolean().default(false),
     forceFirst: selectorSchema.default({ machineIds: [], labels: {} }),

@@ -236,6 +236,13 @@ test("the API reference lists every operation of the document, with its role and
 
   const windows = page.getByRole("article", { name: "PATCH /rings/{ring}", exact: true }).getByRole("table");
   await expect(windows.locator("tbody tr", { hasText: "maintenanceWindows[].start" })).toContainText("required");
+  // What comes back: the named schema, and its fields on demand.
+  const machine = page.getByRole("article", { name: "GET /machines/{machineId}", exact: true });
+  await expect(machine.locator("dl")).toContainText("200, JSON: Machine");
+  await machine.getByText(/Fields of the answer/).click();
+  const answer = machine.getByRole("table", { name: "Answer of GET /machines/{machineId}" });
+  await expect(answer.locator("tbody tr").filter({ has: page.locator("code", { hasText: /^actions\.rollback\.why$/ }) })).toContainText("string | null");
+  await machine.screenshot({ path: "test-results/screenshots/api-reference-answer.png" });
   await expect(page.getByRole("link", { name: "OpenAPI document (JSON)" })).toHaveAttribute("href", "/api/v1/openapi.json");
   await expect(page.getByText("Authorization: Bearer orch_a_…").first()).toBeVisible();
   await shotBoth(page, "api-reference");

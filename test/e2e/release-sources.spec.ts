@@ -82,7 +82,7 @@ test("an operator adds an ostree source and sees its releases with their signatu
   await page.setViewportSize({ width: 1366, height: 900 });
   repo.failing = true;
   await page.goto("/releases/sources");
-  await page.getByRole("button", { name: "Sync now" }).click();
+  await page.getByRole("row", { name: /e2eos-stable/ }).getByRole("button", { name: "Sync now" }).click();
   await expect(page.getByRole("alert").filter({ hasText: /e2eos-stable: failed: .*500/ })).toBeVisible();
   await expect(page.getByRole("row", { name: /e2eos-stable/ }).getByText("Failing")).toBeVisible();
   await shot(page, "release-sources-failing-1366");

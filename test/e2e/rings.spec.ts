@@ -4,7 +4,7 @@
 // ones. Leaves the demo fleet's rings as it found them. Screenshots at 1366
 // and 414 px in test-results/screenshots/.
 import { expect, type Page, test } from "@playwright/test";
-import { ADMIN, ensureFleet, shot, signIn, trpc } from "./helpers";
+import { ADMIN, ensureFleet, shot, shotPhone, signIn, trpc } from "./helpers";
 
 test.describe.configure({ mode: "serial" });
 
@@ -66,4 +66,39 @@ test("an admin reorders, renames and removes rings, and is told why a ring with 
     await expect(row(page, name)).toHaveCount(0);
   }
   expect(await names(page)).toEqual(before.slice(0, -2));
+});
+
+test("an operator turns a ring's follow mode on with its default rollout policy, and a bad wave list is refused on its field", async ({ page, baseURL }) => {
+  await signIn(page, ADMIN);
+  await ensureFleet(page.request, baseURL!);
+  await trpc(page.request, "rings.create", { name: "e2e-follow", branch: REF }, "mutation");
+  await page.goto("/rings");
+  const ring = row(page, "e2e-follow");
+  await expect(ring).toContainText("no follow");
+  await expect(ring).toContainText("waves 10/50/100% after one");
+
+  await ring.getByRole("button", { name: "Policy…" }).click();
+  const policy = page.getByRole("dialog", { name: "Policy of ring e2e-follow" });
+  await policy.getByLabel(/^Follow exampleos/).check();
+  await expect(policy.getByLabel(/waits for an operator's approval/)).toBeChecked();
+  await policy.getByLabel("Waves (% of the ring)").fill("50, 20");
+  await policy.getByRole("button", { name: "Save policy" }).click();
+  await expect(policy.getByRole("alert")).toContainText("waves must grow");
+  await expect(policy.getByLabel("Waves (% of the ring)")).toHaveAttribute("aria-invalid", "true");
+  await shotPhone(page, "ring-follow-policy-refused");
+  await policy.getByLabel("Waves (% of the ring)").fill("20, 100");
+  await policy.getByLabel("Soak (minutes)").fill("10");
+  await policy.getByLabel("One machine alone first").uncheck();
+  await policy.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Saved the policy of ring e2e-follow" })).toBeVisible();
+  await expect(ring).toContainText(`follows ${REF} · approval before it`);
+  await expect(ring).toContainText("waves 20/100%");
+  await expect(ring).not.toContainText("after one");
+  await expect(ring).toContainText("soak 10 min");
+  await shotPhone(page, "rings-follow");
+
+  // The server keeps it: the same ring through the API, then it goes.
+  const listed = (await trpc(page.request, "rings.list", undefined)) as { name: string; follow: boolean; rolloutPolicy: { waves: number[]; soakSeconds: number; singleFirst: boolean } }[];
+  expect(listed.find((r) => r.name === "e2e-follow")).toMatchObject({ follow: true, rolloutPolicy: { waves: [20, 100], soakSeconds: 600, singleFirst: false } });
+  await trpc(page.request, "rings.remove", { ring: "e2e-follow" }, "mutation");
 });

@@ -19,6 +19,8 @@ export function startFleet(options: {
   /** Each agent's stage and reboot take ±50 % around these (0.5 s by default). */
   stageSeconds?: number;
   rebootSeconds?: number;
+  /** The deployment a new sim machine boots (FACTORY by default). */
+  factory?: { ref: string; checksum: string; version: string };
 }): Fleet & { stateDir: string } {
   const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "orch-fleet-"));
   const fleet = runFleet({
@@ -30,7 +32,7 @@ export function startFleet(options: {
     clockSkewSeconds: 0,
     healthGraceSeconds: 2,
     sim: {
-      factory: FACTORY,
+      factory: options.factory ?? FACTORY,
       stageSeconds: options.stageSeconds ?? 0.5,
       rebootSeconds: options.rebootSeconds ?? 0.5,
       failRate: 0,

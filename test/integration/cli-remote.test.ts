@@ -72,6 +72,20 @@ describe("orchard against a remote console", () => {
     const policy = await orchard(["ring", "policy", "beta", "--interval", "2m", "--reboot-slots", "3", "--failure-domain", "site", "--window", "mon,tue@02:00+3h", "--blackout", "2026-12-24"]);
     expect(policy.code, policy.stderr).toBe(0);
     expect(policy.stdout).toMatch(/check-in every 120s, 3 reboot slot\(s\) per site/);
+    // Follow mode and the default rollout policy, through PATCH /api/v1/rings/{ring}.
+    const follow = await orchard(["ring", "update", "beta", "--follow", "--no-follow-approval", "--waves", "20,100", "--soak", "0", "--max-failure", "2%", "--json"]);
+    expect(follow.code, follow.stderr).toBe(0);
+    expect(JSON.parse(follow.stdout)).toMatchObject({
+      follow: true,
+      followApproval: false,
+      rolloutPolicy: { waves: [20, 100], singleFirst: true, soakSeconds: 0, maxFailureRate: 0.02, minSample: 5, darkAfterSeconds: 1800 },
+    });
+    const off = await orchard(["ring", "update", "beta", "--no-follow"]);
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stdout).toMatch(/does not follow its branch; default rollout policy: waves 20,100 · single first · soak 0s · max failure 2% of 5\+ · dark after 1800s/);
+    const badWaves = await orchard(["ring", "update", "beta", "--waves", "50,20"]);
+    expect(badWaves.code).not.toBe(0);
+    expect(badWaves.stderr).toMatch(/rolloutPolicy\.waves.*waves must grow/);
     const rows = await app.db.prisma.auditLog.findMany({ where: { action: { in: ["ring.create", "release.add"] } }, select: { actorLabel: true, tokenId: true } });
     expect(rows.length).toBe(5);
     expect(rows.every((r) => r.actorLabel === "token:ci" && r.tokenId)).toBe(true);

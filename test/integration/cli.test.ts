@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 describe("orchard command", () => {
   it("answers --help on every command", async () => {
-    for (const args of [[], ["user", "create"], ["enroll-token", "create"], ["ring", "create"], ["ring", "set-release"], ["release", "add"], ["machine", "list"], ["webhook", "create"], ["webhook", "deliveries"]]) {
+    for (const args of [[], ["user", "create"], ["enroll-token", "create"], ["ring", "create"], ["ring", "set-release"], ["ring", "update"], ["release", "add"], ["machine", "list"], ["webhook", "create"], ["webhook", "deliveries"]]) {
       const res = await orchard([...args, "--help"]);
       expect(res.code, args.join(" ")).toBe(0);
       expect(res.stdout).toMatch(/Usage: orchard/);

@@ -49,9 +49,30 @@ describe("what machines.get says of labels", () => {
     expect((await caller("operator", ["canary"]).machines.get({ machineId: "m-canary" })).actions.setLabels).toEqual({ allowed: true, why: null });
     expect((await caller("viewer").machines.get({ machineId: "m-canary" })).actions.setLabels).toEqual({
       allowed: false,
-      why: "changing labels needs the operator role",
+      why: "acting on a machine needs the operator role",
     });
     expect((await caller("operator").machines.get({ machineId: "m-retired" })).actions.setLabels).toMatchObject({ allowed: false, why: expect.stringMatching(/retired/) });
+  });
+
+  it("says what else the caller may do to the machine, and why not: the console offers exactly those", async () => {
+    const none = { allowed: false, why: "acting on a machine needs the operator role" };
+    const viewer = (await caller("viewer").machines.get({ machineId: "m-canary" })).actions;
+    expect(Object.values(viewer).every((a) => a.allowed === false && a.why === none.why)).toBe(true);
+    const ok = { allowed: true, why: null };
+    // Neither pinned nor held, and reporting no previous deployment.
+    expect((await caller("operator", ["canary"]).machines.get({ machineId: "m-canary" })).actions).toEqual({
+      move: ok,
+      pin: ok,
+      unpin: { allowed: false, why: "the machine is neither pinned nor held" },
+      rollback: { allowed: false, why: "the machine reports no previous deployment" },
+      retire: ok,
+      allowReenroll: ok,
+      setLabels: ok,
+    });
+    const retired = (await caller("admin").machines.get({ machineId: "m-retired" })).actions;
+    expect(retired.retire).toEqual({ allowed: false, why: "the machine is retired" });
+    expect(retired.pin.allowed).toBe(false);
+    expect(retired.allowReenroll).toEqual(ok);
   });
 
   it("names the failure domains the agent cannot set, naming only the caller's rings", async () => {

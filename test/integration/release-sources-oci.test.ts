@@ -3,12 +3,14 @@
 // a cosign-format signature pushed with skopeo, and the console's sync turning
 // each new image into a release (the manifest digest, the version label),
 // sendable or not by its signature, with the password never shown or audited.
+import { createHash, createPublicKey } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
-import { addSource, getSource, syncSources } from "../../server/release-sources/sources";
+import { addSource, getSource, REGISTRY_PASSWORD_PURPOSE, syncSources } from "../../server/release-sources/sources";
+import { sealStoredSecrets } from "../../server/sealing";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { startTestConsole, type TestConsole } from "../helpers/console";
 import { Layout, pushSignature, type Registry, requireTools, signingKey, skopeoInspect, startRegistry, writeHtpasswd } from "../helpers/oci-registry";
@@ -60,8 +62,8 @@ describe("OCI release sources", () => {
       branch: BRANCH,
       config: { kind: "oci", registry: registry.url, repository: NAME, tagPattern: "41.*", username: "ci", password: "s3cret-registry-password", publicKey: key.publicKeyPem },
       enabled: false,
-    });
-    const [first] = await syncSources(app.db.prisma, { source: "example-os" });
+    }, { secrets: app.secretBox });
+    const [first] = await syncSources(app.db.prisma, { source: "example-os" }, { secrets: app.secretBox });
     expect(first).toMatchObject({ ok: true, created: ["41.1"] });
     const r1 = await release("41.1");
     expect(r1).toMatchObject({
@@ -76,21 +78,42 @@ describe("OCI release sources", () => {
     // A second image, not signed: a release that no ring may be sent to.
     await layout.build("41.2", "41.1", { "usr/share/motd": "41.2\n" }, { labels: { "org.opencontainers.image.version": "41.2" } });
     await layout.push("41.2", registry, NAME, "41.2", { creds });
-    const [second] = await syncSources(app.db.prisma, { source: "example-os" });
+    const [second] = await syncSources(app.db.prisma, { source: "example-os" }, { secrets: app.secretBox });
     expect(second).toMatchObject({ ok: true, created: ["41.2"] });
     expect(await release("41.2")).toMatchObject({ signatureState: "unsigned", signatureReason: expect.stringMatching(/signature/) });
     await expect(setRingRelease(app.db.prisma, cliActor, { ring: "bootc", version: "41.2" })).rejects.toMatchObject({ field: "version" });
 
     // Idempotent: nothing new, nothing stored twice.
-    const [third] = await syncSources(app.db.prisma, { source: "example-os" });
+    const [third] = await syncSources(app.db.prisma, { source: "example-os" }, { secrets: app.secretBox });
     expect(third).toMatchObject({ ok: true, created: [] });
     expect(await app.db.prisma.release.count({ where: { branch: { ref: BRANCH } } })).toBe(2);
+  });
+
+  it("keeps the registry password sealed in the database; one stored in clear is sealed at start and still logs in", async () => {
+    const stored = await app.db.prisma.$queryRaw<{ password: string }[]>`SELECT config ->> 'password' AS password FROM release_sources WHERE name = 'example-os'`;
+    expect(stored[0].password).toMatch(/^orchsec1\./);
+    expect(JSON.stringify(await app.db.prisma.releaseSource.findMany())).not.toContain("s3cret-registry-password");
+    expect(app.secretBox.open(stored[0].password, REGISTRY_PASSWORD_PURPOSE)).toBe("s3cret-registry-password");
+    // Sealed for this use only: it does not open as another secret.
+    expect(() => app.secretBox.open(stored[0].password, "webhook-signing-secret")).toThrow(/altered/);
+
+    // A source stored before passwords were sealed: the start seals it, and it reads the registry as before.
+    await app.db.prisma.$executeRaw`UPDATE release_sources SET config = jsonb_set(config, '{password}', '"s3cret-registry-password"') WHERE name = 'example-os'`;
+    expect(await sealStoredSecrets(app.db.prisma, app.secretBox)).toMatchObject({ registryPasswords: 1 });
+    const resealed = await app.db.prisma.$queryRaw<{ password: string }[]>`SELECT config ->> 'password' AS password FROM release_sources WHERE name = 'example-os'`;
+    expect(resealed[0].password).toMatch(/^orchsec1\./);
+    expect(await sealStoredSecrets(app.db.prisma, app.secretBox)).toMatchObject({ registryPasswords: 0 });
+    const [pass] = await syncSources(app.db.prisma, { source: "example-os" }, { secrets: app.secretBox });
+    expect(pass).toMatchObject({ ok: true, created: [] });
   });
 
   it("never shows nor audits the registry password, and says why a refused login fails", async () => {
     const shown = await getSource(app.db.prisma, { source: "example-os" });
     expect(JSON.stringify(shown)).not.toContain("s3cret-registry-password");
     expect(shown).toMatchObject({ kind: "oci", url: registry.url, ref: `${NAME}:41.*`, key: { type: "cosign" }, config: { hasPassword: true } });
+    // The key is told by its fingerprint (SHA-256 of its DER), not by the start every P-256 key's PEM shares.
+    const der = createPublicKey(key.publicKeyPem).export({ type: "spki", format: "der" });
+    expect(shown.key!.summary).toBe(`sha256:${createHash("sha256").update(der).digest("hex").slice(0, 16)}`);
     const audit = await app.db.prisma.auditLog.findMany({ where: { targetType: "release-source" } });
     expect(audit.length).toBeGreaterThan(0);
     expect(JSON.stringify(audit)).not.toContain("s3cret-registry-password");
@@ -100,8 +123,8 @@ describe("OCI release sources", () => {
       branch: BRANCH,
       config: { kind: "oci", registry: registry.url, repository: NAME, tag: "41.1", username: "ci", password: "not-it" },
       enabled: false,
-    });
-    const [failed] = await syncSources(app.db.prisma, { source: "wrong-password" });
+    }, { secrets: app.secretBox });
+    const [failed] = await syncSources(app.db.prisma, { source: "wrong-password" }, { secrets: app.secretBox });
     expect(failed).toMatchObject({ ok: false, error: expect.stringMatching(/refused the credentials/) });
     expect(await getSource(app.db.prisma, { source: "wrong-password" })).toMatchObject({ lastError: expect.stringMatching(/refused the credentials/), consecutiveFailures: 1 });
   });

@@ -4,7 +4,7 @@
 // limits in words.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { type OpenApiDocument, operationFields, operationsByTag } from "../../app/(console)/api/openapi-fields";
+import { answerFields, type OpenApiDocument, operationFields, operationsByTag } from "../../app/(console)/api/openapi-fields";
 import { API_ROUTES } from "../../server/api/routes";
 
 const doc = JSON.parse(readFileSync("server/api/generated/openapi.json", "utf8")) as OpenApiDocument;
@@ -42,5 +42,20 @@ describe("the API reference's fields", () => {
       description: "at least 1 item",
     });
     expect(field("post", "/rollouts", "exclude.labels")?.type).toBe("map of string");
+  });
+
+  it("describes each answer: its named schema, its fields with nested ones, a list's items as []", () => {
+    const machine = answerFields(doc.paths["/machines/{machineId}"].get, doc);
+    expect(machine?.type).toBe("Machine");
+    const byName = new Map(machine!.fields.map((f) => [f.name, f]));
+    expect(byName.get("machineId")).toMatchObject({ where: "answer", type: "string" });
+    // The ActionAllowed schema is looked up where the machine's actions name it.
+    expect(byName.get("actions.rollback")?.type).toBe("ActionAllowed");
+    expect(byName.get("actions.rollback.why")?.type).toBe("string | null");
+    const tokens = answerFields(doc.paths["/api-tokens"].get, doc);
+    expect(tokens?.fields.some((f) => f.name.startsWith("[]."))).toBe(true);
+    // Every operation with a JSON answer but the two that are not described (CSV, and the version history keyed by version).
+    const described = operationsByTag(doc).flatMap((g) => g.operations).filter(({ op }) => answerFields(op, doc)?.fields.length);
+    expect(described.length).toBeGreaterThan(60);
   });
 });

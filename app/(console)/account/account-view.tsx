@@ -8,7 +8,7 @@ import { signOut } from "next-auth/react";
 import { type FormEvent, useState } from "react";
 import { Field } from "@/components/field";
 import { invalidIf, type Problem, problemOf } from "@/components/format";
-import { ErrorNotice } from "@/components/notice";
+import { ErrorNotice, FormFooter } from "@/components/notice";
 import { useTRPC } from "@/components/trpc";
 
 export function AccountView() {
@@ -120,12 +120,7 @@ function ChangePasswordForm() {
           )}
         </Field>
       </div>
-      <ErrorNotice error={message} />
-      <div className="form-actions">
-        <button type="submit" className="primary" disabled={change.isPending || change.isSuccess}>
-          {change.isPending ? "Changing…" : change.isSuccess ? "Signing out…" : "Change password"}
-        </button>
-      </div>
+      <FormFooter error={message} pending={change.isPending} label={change.isSuccess ? "Signing out…" : "Change password"} pendingLabel="Changing…" disabled={change.isSuccess} />
     </form>
   );
 }

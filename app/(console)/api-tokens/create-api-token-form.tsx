@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Field } from "@/components/field";
 import { invalidIf, optionalInt, problemOf } from "@/components/format";
-import { ErrorNotice } from "@/components/notice";
+import { FormFooter } from "@/components/notice";
 import { RingScopeField, scopeOf } from "@/components/ring-scope";
 import { ROLE_OPTIONS } from "@/components/role-options";
 import type { RouterOutputs } from "@/components/router-types";
@@ -92,15 +92,7 @@ export function CreateApiTokenForm({ onCreated, onCancel }: { onCreated: (token:
           />
         </div>
       </div>
-      <ErrorNotice error={problem?.message} />
-      <div className="form-actions">
-        <button type="submit" className="primary" disabled={create.isPending}>
-          {create.isPending ? "Creating…" : "Create token"}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter error={problem?.message} pending={create.isPending} label="Create token" pendingLabel="Creating…" onCancel={onCancel} />
     </form>
   );
 }

@@ -11,7 +11,7 @@ import { DataTable } from "@/components/data-table";
 import { PageState } from "@/components/notice";
 import { useMe } from "@/components/use-me";
 import type { RingTarget } from "@/server/auth/scope";
-import { type FieldRow, type OpenApiDocument, type Operation, operationFields, operationsByTag } from "./openapi-fields";
+import { answerFields, type FieldRow, type OpenApiDocument, type Operation, operationFields, operationsByTag } from "./openapi-fields";
 
 const DOCUMENT_URL = "/api/v1/openapi.json";
 
@@ -51,6 +51,9 @@ const fieldColumns: ColumnDef<FieldRow, unknown>[] = [
     cell: ({ row }) => <span className="field-description">{row.original.description || <span className="muted">—</span>}</span>,
   },
 ];
+
+/** An answer's fields: always there (null is written as a type), so no Where and no Required. */
+const answerColumns = fieldColumns.filter((c) => c.id !== "where" && c.id !== "required");
 
 async function fetchDocument(): Promise<OpenApiDocument> {
   const res = await fetch(DOCUMENT_URL, { headers: { accept: "application/json" } });
@@ -184,7 +187,7 @@ function Reference({ doc }: { doc: OpenApiDocument }) {
         <section key={g.tag} className="api-tag" aria-labelledby={`tag-${g.tag}`}>
           <h2 id={`tag-${g.tag}`}>{TAG_TITLES[g.tag] ?? g.tag}</h2>
           {g.operations.map(({ method, path, op }) => (
-            <OperationCard key={`${method} ${path}`} method={method} path={path} op={op} />
+            <OperationCard key={`${method} ${path}`} method={method} path={path} op={op} doc={doc} />
           ))}
         </section>
       ))}
@@ -192,9 +195,10 @@ function Reference({ doc }: { doc: OpenApiDocument }) {
   );
 }
 
-function OperationCard({ method, path, op }: { method: string; path: string; op: Operation }) {
+function OperationCard({ method, path, op, doc }: { method: string; path: string; op: Operation; doc: OpenApiDocument }) {
   const titleId = `op-${op.operationId}`;
   const fields = operationFields(op);
+  const answer = answerFields(op, doc);
   const role = op["x-orchard-role"];
   const rings = (op["x-orchard-rings"] ?? []).map((t) => RING_WORDS[t as RingTarget] ?? t).filter(Boolean);
   const success = Object.keys(op.responses ?? {}).find((status) => status.startsWith("2"));
@@ -219,6 +223,12 @@ function OperationCard({ method, path, op }: { method: string; path: string; op:
             <dd>
               {success}
               {op.responses?.[success]?.content?.["text/csv"] ? ", CSV" : ", JSON"}
+              {answer && (
+                <>
+                  {": "}
+                  <code className="field-type">{answer.type}</code>
+                </>
+              )}
             </dd>
           </>
         )}
@@ -227,6 +237,12 @@ function OperationCard({ method, path, op }: { method: string; path: string; op:
         <DataTable caption={`Fields of ${method} ${path}`} columns={fieldColumns} rows={fields} rowKey={(f) => `${f.where} ${f.name}`} />
       ) : (
         <p className="muted small">No parameters.</p>
+      )}
+      {answer && answer.fields.length > 0 && (
+        <details className="api-answer">
+          <summary>Fields of the answer ({answer.fields.length})</summary>
+          <DataTable caption={`Answer of ${method} ${path}`} columns={answerColumns} rows={answer.fields} rowKey={(f) => f.name} />
+        </details>
       )}
     </article>
   );

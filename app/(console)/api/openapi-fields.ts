@@ -3,6 +3,8 @@
 // names) with their JSON Schema types written the way a reader expects.
 
 export interface JsonSchema {
+  /** `#/components/schemas/Name`: a schema the document names once (Machine, Rollout…). */
+  $ref?: string;
   type?: string | string[];
   enum?: unknown[];
   const?: unknown;
@@ -54,11 +56,33 @@ export interface OpenApiDocument {
   servers?: { url: string }[];
   tags?: { name: string }[];
   paths: Record<string, Record<string, Operation>>;
+  components?: { schemas?: Record<string, JsonSchema> };
 }
+
+/** Looks a `$ref` up in the document's components (a few hops at most); other schemas as they are. */
+export type Resolve = (schema: JsonSchema) => JsonSchema;
+
+export function resolverOf(doc: OpenApiDocument): Resolve {
+  return (schema) => {
+    let current = schema;
+    for (let hops = 0; current.$ref && hops < 5; hops++) {
+      const name = current.$ref.replace("#/components/schemas/", "");
+      const found = doc.components?.schemas?.[name];
+      if (!found) break;
+      current = { ...found, description: current.description ?? found.description };
+    }
+    return current;
+  };
+}
+
+const asIs: Resolve = (schema) => schema;
+
+/** The name a `$ref` points at (`Machine`), or null. */
+const refName = (schema: JsonSchema | undefined) => schema?.$ref?.replace("#/components/schemas/", "") ?? null;
 
 export interface FieldRow {
   name: string;
-  where: Parameter["in"] | "body";
+  where: Parameter["in"] | "body" | "answer";
   type: string;
   required: boolean;
   description: string;
@@ -77,6 +101,8 @@ function nonNull(schema: JsonSchema): { schema: JsonSchema; nullable: boolean } 
 /** `string`, `integer`, `"a" | "b"`, `string[]`, `string (date-time)`, `object`… */
 export function typeText(schema: JsonSchema | undefined): string {
   if (!schema) return "any";
+  const named = refName(schema);
+  if (named) return named;
   if (schema.const !== undefined) return JSON.stringify(schema.const);
   if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
   const options = schema.anyOf ?? schema.oneOf;
@@ -121,18 +147,30 @@ function describe(schema: JsonSchema | undefined, description?: string): string 
 }
 
 /** An object's fields, and those of objects within it (`exclude.labels`, `maintenanceWindows[].days`). */
-function fieldsOf(schema: JsonSchema, where: FieldRow["where"], prefix: string, depth: number): FieldRow[] {
+function fieldsOf(schema: JsonSchema, where: FieldRow["where"], prefix: string, depth: number, resolve: Resolve = asIs): FieldRow[] {
   const required = new Set(schema.required ?? []);
   return Object.entries(schema.properties ?? {}).flatMap(([key, property]) => {
     const name = `${prefix}${key}`;
-    const row: FieldRow = { name, where, type: typeText(property), required: required.has(key), description: describe(property) };
+    const row: FieldRow = { name, where, type: typeText(property), required: required.has(key), description: describe(resolve(property)) };
     if (depth >= 3) return [row];
-    const inner = nonNull(property).schema;
-    const item = inner.type === "array" && inner.items ? nonNull(inner.items).schema : null;
-    if (inner.properties) return [row, ...fieldsOf(inner, where, `${name}.`, depth + 1)];
-    if (item?.properties) return [row, ...fieldsOf(item, where, `${name}[].`, depth + 1)];
+    const inner = resolve(nonNull(resolve(property)).schema);
+    const item = inner.type === "array" && inner.items ? resolve(nonNull(resolve(inner.items)).schema) : null;
+    if (inner.properties) return [row, ...fieldsOf(inner, where, `${name}.`, depth + 1, resolve)];
+    if (item?.properties) return [row, ...fieldsOf(item, where, `${name}[].`, depth + 1, resolve)];
     return [row];
   });
+}
+
+/** The fields of an operation's JSON answer (a list's items as `[].…`), or none for CSV or an answer not described. */
+export function answerFields(op: Operation, doc: OpenApiDocument): { type: string; fields: FieldRow[] } | null {
+  const success = Object.entries(op.responses ?? {}).find(([status]) => status.startsWith("2"))?.[1];
+  const content = success?.content?.["application/json"] as { schema?: JsonSchema } | undefined;
+  if (!content?.schema) return null;
+  const resolve = resolverOf(doc);
+  const top = resolve(content.schema);
+  const item = top.type === "array" && top.items ? resolve(top.items) : null;
+  const fields = item ? fieldsOf(item, "answer", "[].", 1, resolve) : fieldsOf(top, "answer", "", 0, resolve);
+  return { type: typeText(content.schema), fields };
 }
 
 /** Every field of an operation: its path, query and header parameters, then its JSON body's fields. */

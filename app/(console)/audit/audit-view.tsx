@@ -29,6 +29,7 @@ const ACTIONS = [
   "release.add",
   "release.brake",
   "rollout.start",
+  "rollout.follow-skip",
   "rollout.pause",
   "rollout.resume",
   "rollout.approve",

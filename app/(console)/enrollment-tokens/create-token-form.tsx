@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { invalidIf, optionalInt, type Problem, problemOf } from "@/components/format";
 import { Field } from "@/components/field";
-import { ErrorNotice } from "@/components/notice";
+import { FormFooter } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { useTRPC } from "@/components/trpc";
 
@@ -126,15 +126,7 @@ export function CreateTokenForm({ onCreated, onCancel }: { onCreated: (token: Cr
           )}
         </Field>
       </div>
-      <ErrorNotice error={message} />
-      <div className="form-actions">
-        <button type="submit" className="primary" disabled={create.isPending}>
-          {create.isPending ? "Creating…" : "Create token"}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter error={message} pending={create.isPending} label="Create token" pendingLabel="Creating…" onCancel={onCancel} />
     </form>
   );
 }

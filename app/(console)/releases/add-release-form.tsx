@@ -3,7 +3,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
 import { invalidIf, problemOf } from "@/components/format";
 import { Field } from "@/components/field";
-import { ErrorNotice } from "@/components/notice";
+import { FormFooter } from "@/components/notice";
 import { useTRPC } from "@/components/trpc";
 
 export function AddReleaseForm({
@@ -87,15 +87,7 @@ export function AddReleaseForm({
           <textarea name="notes" rows={3} maxLength={10000} placeholder="What changed in this release" {...invalidIf(problem, "notes")} />
         </label>
       </div>
-      <ErrorNotice error={message} />
-      <div className="form-actions">
-        <button type="submit" className="primary" disabled={add.isPending}>
-          {add.isPending ? "Adding…" : "Add release"}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter error={message} pending={add.isPending} label="Add release" pendingLabel="Adding…" onCancel={onCancel} />
     </form>
   );
 }

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId } from "react";
 import { invalidIf, optionalInt, problemOf } from "@/components/format";
 import { Field } from "@/components/field";
-import { ErrorNotice } from "@/components/notice";
+import { FormFooter } from "@/components/notice";
 import { useTRPC } from "@/components/trpc";
 import type { Ring } from "./rings-view";
 
@@ -105,15 +105,7 @@ export function CreateRingForm({
           <input name="rebootLeaseSeconds" type="number" min={30} max={86400} placeholder="900" {...invalidIf(problem, "rebootLeaseSeconds")} />
         </label>
       </div>
-      <ErrorNotice error={message} />
-      <div className="form-actions">
-        <button type="submit" className="primary" disabled={create.isPending}>
-          {create.isPending ? "Creating…" : "Create ring"}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter error={message} pending={create.isPending} label="Create ring" pendingLabel="Creating…" onCancel={onCancel} />
     </form>
   );
 }

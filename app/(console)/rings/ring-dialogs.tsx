@@ -96,6 +96,17 @@ const POLICY_FIELDS = [
 
 type PolicyName = (typeof POLICY_FIELDS)[number]["name"];
 
+/** The ring's default rollout policy, as its follow rollouts use it (the same parts as a rollout's plan). */
+const ROLLOUT_POLICY_FIELDS = [
+  { name: "waves", problem: "rolloutPolicy.waves", label: "Waves (% of the ring)", hint: "ascending, ending at 100, such as 10, 50, 100" },
+  { name: "soakMinutes", problem: "rolloutPolicy.soakSeconds", label: "Soak (minutes)", hint: "a finished wave stays healthy this long before the next opens" },
+  { name: "maxFailurePercent", problem: "rolloutPolicy.maxFailureRate", label: "Max failure rate (%)", hint: "a wave failing more pauses the rollout" },
+  { name: "minSample", problem: "rolloutPolicy.minSample", label: "Min sample", hint: "finished machines before the rate is trusted" },
+  { name: "darkMinutes", problem: "rolloutPolicy.darkAfterSeconds", label: "Dark after (minutes)", hint: "an updated machine not healthy on the release by then is dark" },
+] as const;
+
+type RolloutPolicyName = (typeof ROLLOUT_POLICY_FIELDS)[number]["name"];
+
 export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
 type Weekday = (typeof WEEKDAYS)[number];
 const DAY_LABEL: Record<Weekday, string> = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat", sun: "Sun" };
@@ -235,6 +246,16 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
   const [windows, setWindows] = useState<MaintenanceWindow[]>(() => windowsOf(ring));
   const [blackouts, setBlackouts] = useState<string[]>(() => blackoutsOf(ring));
   const [domainLabel, setDomainLabel] = useState(ring.failureDomainLabel ?? "");
+  const [follow, setFollow] = useState(ring.follow);
+  const [followApproval, setFollowApproval] = useState(ring.followApproval);
+  const [rolloutPolicy, setRolloutPolicy] = useState<Record<RolloutPolicyName, string>>({
+    waves: ring.rolloutPolicy.waves.join(", "),
+    soakMinutes: String(ring.rolloutPolicy.soakSeconds / 60),
+    maxFailurePercent: String(Math.round(ring.rolloutPolicy.maxFailureRate * 1000) / 10),
+    minSample: String(ring.rolloutPolicy.minSample),
+    darkMinutes: String(ring.rolloutPolicy.darkAfterSeconds / 60),
+  });
+  const [singleFirst, setSingleFirst] = useState(ring.rolloutPolicy.singleFirst);
   const [zones] = useState(timeZones);
   const update = useMutation(
     trpc.rings.updatePolicy.mutationOptions({
@@ -266,6 +287,16 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
           maintenanceWindows: windows,
           blackoutDates: blackouts,
           failureDomainLabel: domainLabel.trim() || null,
+          follow,
+          followApproval,
+          rolloutPolicy: {
+            waves: rolloutPolicy.waves.split(/[\s,%]+/).filter(Boolean).map(Number),
+            singleFirst,
+            soakSeconds: Math.round(Number(rolloutPolicy.soakMinutes) * 60),
+            maxFailureRate: Number(rolloutPolicy.maxFailurePercent) / 100,
+            minSample: Number(rolloutPolicy.minSample),
+            darkAfterSeconds: Math.round(Number(rolloutPolicy.darkMinutes) * 60),
+          },
         })
       }
     >
@@ -313,6 +344,37 @@ export function PolicyDialog({ ring, onClose, onDone }: Props) {
       </div>
       <WindowsEditor windows={windows} onChange={setWindows} problem={problem} />
       <BlackoutEditor dates={blackouts} onChange={setBlackouts} />
+      <fieldset className="radio-group">
+        <legend>Follow mode and default rollout policy</legend>
+        <label className="check-row">
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} {...invalidIf(problem, "follow")} />
+          Follow {ring.branch.ref}: a new release its source brings, signed by the source&apos;s key, starts a rollout by itself
+        </label>
+        <label className="check-row">
+          <input type="checkbox" checked={followApproval} onChange={(e) => setFollowApproval(e.target.checked)} {...invalidIf(problem, "followApproval")} />
+          A follow rollout waits for an operator&apos;s approval before this ring (never before the first following ring)
+        </label>
+        <label className="check-row">
+          <input type="checkbox" checked={singleFirst} onChange={(e) => setSingleFirst(e.target.checked)} {...invalidIf(problem, "rolloutPolicy.singleFirst")} />
+          One machine alone first
+        </label>
+        <div className="policy-grid">
+          {ROLLOUT_POLICY_FIELDS.map((field) => (
+            <Field key={field.name} label={field.label} hint={field.hint}>
+              {(props) => (
+                <input
+                  {...props}
+                  required
+                  inputMode={field.name === "waves" ? "text" : "decimal"}
+                  value={rolloutPolicy[field.name]}
+                  onChange={(e) => setRolloutPolicy({ ...rolloutPolicy, [field.name]: e.target.value })}
+                  {...invalidIf(problem, field.problem)}
+                />
+              )}
+            </Field>
+          ))}
+        </div>
+      </fieldset>
     </ConfirmDialog>
   );
 }

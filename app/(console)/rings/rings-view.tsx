@@ -136,6 +136,28 @@ export function RingsView() {
         );
       },
     },
+    {
+      id: "follow",
+      header: "Follow · rollout policy",
+      cell: ({ row }) => {
+        const ring = row.original;
+        const p = ring.rolloutPolicy;
+        return (
+          <span className="stacked small">
+            <span>
+              {ring.follow ? <strong>follows {ring.branch.ref}</strong> : <span className="muted">no follow</span>}
+              {ring.follow && ring.followApproval ? " · approval before it" : ""}
+            </span>
+            <span title="The ring's default rollout policy: what its follow rollouts use">
+              waves {p.waves.join("/")}%{p.singleFirst ? " after one" : ""}
+            </span>
+            <span>
+              soak <Seconds value={p.soakSeconds} /> · ≤{Math.round(p.maxFailureRate * 1000) / 10}% of {p.minSample}+ · dark <Seconds value={p.darkAfterSeconds} />
+            </span>
+          </span>
+        );
+      },
+    },
   ];
   if (operator) {
     columns.push({

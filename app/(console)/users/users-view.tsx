@@ -8,7 +8,7 @@ import { DataTable } from "@/components/data-table";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { Field } from "@/components/field";
 import { invalidIf, problemOf } from "@/components/format";
-import { ErrorNotice } from "@/components/notice";
+import { FormFooter } from "@/components/notice";
 import { RingScope, RingScopeField, scopeOf } from "@/components/ring-scope";
 import { ROLE_OPTIONS } from "@/components/role-options";
 import type { RouterOutputs } from "@/components/router-types";
@@ -359,15 +359,7 @@ function CreateUserForm({
           </Field>
         )}
       </div>
-      <ErrorNotice error={message} />
-      <div className="form-actions">
-        <button type="submit" className="primary" disabled={create.isPending}>
-          {create.isPending ? "Creating…" : "Create user"}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter error={message} pending={create.isPending} label="Create user" pendingLabel="Creating…" onCancel={onCancel} />
     </form>
   );
 }

@@ -3,7 +3,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Field } from "@/components/field";
 import { invalidIf, problemOf } from "@/components/format";
-import { ErrorNotice } from "@/components/notice";
+import { FormFooter } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { useTRPC } from "@/components/trpc";
 import { WEBHOOK_EVENT_KINDS, type WebhookEventKind } from "@/server/vocabulary";
@@ -100,15 +100,7 @@ export function CreateWebhookForm({ onCreated, onCancel }: { onCreated: (created
           </fieldset>
         ))}
       </div>
-      <ErrorNotice error={message} />
-      <div className="form-actions">
-        <button type="submit" className="primary" disabled={create.isPending || events.size === 0}>
-          {create.isPending ? "Subscribing…" : "Subscribe"}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter error={message} pending={create.isPending} label="Subscribe" pendingLabel="Subscribing…" disabled={events.size === 0} onCancel={onCancel} />
     </form>
   );
 }

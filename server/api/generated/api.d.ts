@@ -362,7 +362,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a ring's policy: interval, windows, blackout dates, reboot slots, failure domain
+         * Change a ring's policy: interval, windows, blackout dates, reboot slots, failure domain, follow mode and its default rollout policy
          * @description Runs the console's `rings.updatePolicy`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
          */
         patch: operations["rings_updatePolicy"];
@@ -1575,6 +1575,12 @@ export interface components {
                 } | null;
             };
             actions: {
+                move: components["schemas"]["ActionAllowed"];
+                pin: components["schemas"]["ActionAllowed"];
+                unpin: components["schemas"]["ActionAllowed"];
+                rollback: components["schemas"]["ActionAllowed"];
+                retire: components["schemas"]["ActionAllowed"];
+                allowReenroll: components["schemas"]["ActionAllowed"];
                 setLabels: components["schemas"]["ActionAllowed"];
             };
             reservedLabels: {
@@ -1709,6 +1715,9 @@ export interface components {
             }[];
             blackoutDates: string[];
             failureDomainLabel: string | null;
+            follow: boolean;
+            followApproval: boolean;
+            rolloutPolicy: components["schemas"]["RolloutPolicy"];
             cohortSeed: string;
             /** Format: date-time */
             updatedAt: string;
@@ -1813,6 +1822,26 @@ export interface components {
             };
             readOnly: string | null;
             next: string | null;
+        };
+        RolloutPolicy: {
+            /**
+             * @default [
+             *       10,
+             *       50,
+             *       100
+             *     ]
+             */
+            waves: number[];
+            /** @default true */
+            singleFirst: boolean;
+            /** @default 1800 */
+            soakSeconds: number;
+            /** @default 0.05 */
+            maxFailureRate: number;
+            /** @default 5 */
+            minSample: number;
+            /** @default 1800 */
+            darkAfterSeconds: number;
         };
         RolloutSummary: {
             id: string;
@@ -3367,6 +3396,9 @@ export interface operations {
                         }[];
                         blackoutDates: string[];
                         failureDomainLabel: string | null;
+                        follow: boolean;
+                        followApproval: boolean;
+                        rolloutPolicy: components["schemas"]["RolloutPolicy"];
                         cohortSeed: string;
                         /** Format: date-time */
                         updatedAt: string;
@@ -3740,6 +3772,16 @@ export interface operations {
                     }[];
                     blackoutDates?: string[];
                     failureDomainLabel?: string | null;
+                    follow?: boolean;
+                    followApproval?: boolean;
+                    rolloutPolicy?: {
+                        waves?: number[];
+                        singleFirst?: boolean;
+                        soakSeconds?: number;
+                        maxFailureRate?: number;
+                        minSample?: number;
+                        darkAfterSeconds?: number;
+                    };
                 };
             };
         };
@@ -5805,6 +5847,10 @@ export interface operations {
                         source: string;
                         ok: boolean;
                         created: string[];
+                        rolloutStarted: {
+                            rolloutId: string;
+                            version: string;
+                        } | null;
                         error: string | null;
                         nextAttemptAt: string | null;
                     }[];

@@ -28,12 +28,12 @@ export const sourcesRouter = router({
     .meta({ rings: "branch" })
     .input(addSourceInput)
     .output(releaseSourceSchema)
-    .mutation(({ ctx, input }) => addSource(ctx.db.prisma, ctx.actor, input)),
+    .mutation(({ ctx, input }) => addSource(ctx.db.prisma, ctx.actor, input, { secrets: ctx.secretBox })),
   update: operatorProcedure
     .meta({ rings: "branch" })
     .input(updateSourceInput)
     .output(releaseSourceSchema)
-    .mutation(({ ctx, input }) => updateSource(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+    .mutation(({ ctx, input }) => updateSource(ctx.db.prisma, ctx.actor, input, { clock: ctx.clock, secrets: ctx.secretBox })),
   remove: operatorProcedure
     .meta({ rings: "branch" })
     .input(sourceRefInput)
@@ -44,5 +44,5 @@ export const sourcesRouter = router({
     .meta({ rings: "branch" })
     .input(syncSourcesInput)
     .output(syncSourcesOutput)
-    .mutation(({ ctx, input }) => syncSources(ctx.db.prisma, input, { workDir: ctx.sourcesDir ?? sourcesWorkDir(), clock: ctx.clock })),
+    .mutation(({ ctx, input }) => syncSources(ctx.db.prisma, input, { workDir: ctx.sourcesDir ?? sourcesWorkDir(), clock: ctx.clock, secrets: ctx.secretBox })),
 });

@@ -185,7 +185,7 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
 
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
-  const { can, canOnFleet } = useMe();
+  const { canOnFleet } = useMe();
   const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | "labels" | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const query = useQuery({
@@ -236,10 +236,8 @@ export function MachineDetail({ machineId }: { machineId: string }) {
   const deployments = deploymentsOf(m);
   const checks = checksOf(m);
   const retired = m.retiredAt !== null;
-  const operator = can("operator") && !retired;
   const os = [m.osId, m.osVersionId, m.osArch].filter(Boolean).join(" ");
   const hold = rollbackOf(m);
-  const previous = m.previousDeployment;
   const closeDialog = () => setDialog(null);
   const dialogDone = (text: string) => {
     setDialog(null);
@@ -270,33 +268,39 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               Audit history
             </Link>
           )}
-          {operator && (
-            <>
-              <button type="button" onClick={() => setDialog("move")}>
-                Move to ring…
-              </button>
-              <button type="button" onClick={() => setDialog("pin")}>
-                {m.pinnedRelease ? "Pin to another release…" : "Pin to release…"}
-              </button>
-              {(m.pinnedRelease || hold) && (
-                <button type="button" onClick={() => setDialog("unpin")}>
-                  {m.pinnedRelease ? "Unpin…" : "Release hold…"}
-                </button>
-              )}
-              <button
-                type="button"
-                disabled={!previous}
-                title={previous ? undefined : "The machine reports no previous deployment"}
-                onClick={() => setDialog("rollback")}
-              >
-                Roll back…
-              </button>
-              <button type="button" className="danger-outline" onClick={() => setDialog("retire")}>
-                Retire…
-              </button>
-            </>
+          {/* The server says what this caller may do to the machine now (its role, its rings, the machine's state). */}
+          {m.actions.move.allowed && (
+            <button type="button" onClick={() => setDialog("move")}>
+              Move to ring…
+            </button>
           )}
-          {can("operator") && (
+          {m.actions.pin.allowed && (
+            <button type="button" onClick={() => setDialog("pin")}>
+              {m.pinnedRelease ? "Pin to another release…" : "Pin to release…"}
+            </button>
+          )}
+          {m.actions.unpin.allowed && (
+            <button type="button" onClick={() => setDialog("unpin")}>
+              {m.pinnedRelease ? "Unpin…" : "Release hold…"}
+            </button>
+          )}
+          {/* Beside the other actions, a rollback the machine cannot take says why. */}
+          {(m.actions.rollback.allowed || m.actions.pin.allowed) && (
+            <button
+              type="button"
+              disabled={!m.actions.rollback.allowed}
+              title={m.actions.rollback.why ?? undefined}
+              onClick={() => setDialog("rollback")}
+            >
+              Roll back…
+            </button>
+          )}
+          {m.actions.retire.allowed && (
+            <button type="button" className="danger-outline" onClick={() => setDialog("retire")}>
+              Retire…
+            </button>
+          )}
+          {m.actions.allowReenroll.allowed && (
             <button type="button" onClick={() => setDialog("reenroll")}>
               Allow re-enrollment…
             </button>
@@ -474,33 +478,13 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         empty="No tokens."
       />
 
-      {operator && (
-        <>
-          <MoveDialog
-            open={dialog === "move"}
-            machine={m}
-            onClose={() => setDialog(null)}
-            onDone={(text) => {
-              setDialog(null);
-              setResult(text);
-            }}
-          />
-          <RetireDialog
-            open={dialog === "retire"}
-            machine={m}
-            onClose={() => setDialog(null)}
-            onDone={(text) => {
-              setDialog(null);
-              setResult(text);
-            }}
-          />
-          <PinDialog open={dialog === "pin"} machine={m} onClose={closeDialog} onDone={dialogDone} />
-          <UnpinDialog open={dialog === "unpin"} machine={m} onClose={closeDialog} onDone={dialogDone} />
-          <RollbackDialog open={dialog === "rollback"} machine={m} onClose={closeDialog} onDone={dialogDone} />
-        </>
-      )}
+      {m.actions.move.allowed && <MoveDialog open={dialog === "move"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
+      {m.actions.retire.allowed && <RetireDialog open={dialog === "retire"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
+      {m.actions.pin.allowed && <PinDialog open={dialog === "pin"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
+      {m.actions.unpin.allowed && <UnpinDialog open={dialog === "unpin"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
+      {m.actions.rollback.allowed && <RollbackDialog open={dialog === "rollback"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
       {dialog === "labels" && m.actions.setLabels.allowed && <LabelsDialog machine={m} onClose={closeDialog} onDone={dialogDone} />}
-      {can("operator") && <ReenrollDialog open={dialog === "reenroll"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
+      {m.actions.allowReenroll.allowed && <ReenrollDialog open={dialog === "reenroll"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
     </>
   );
 }

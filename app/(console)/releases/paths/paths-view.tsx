@@ -10,7 +10,7 @@ import { type FormEvent, useState } from "react";
 import { DataTable } from "@/components/data-table";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import { invalidIf, problemOf } from "@/components/format";
-import { ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
+import { ErrorNotice, FormFooter, PageState, SuccessNotice } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
 import { DateTime, QuarantinedBadge, StateBadge } from "@/components/status";
 import { useTRPC } from "@/components/trpc";
@@ -292,12 +292,7 @@ function BlockPathForm({ refName, versions, onDone }: { refName: string; version
           <input name="reason" maxLength={500} placeholder="e.g. 43 needs the migration in 42" {...invalidIf(problem, "reason")} />
         </label>
       </div>
-      <ErrorNotice error={problem?.message} />
-      <div className="form-actions">
-        <button type="submit" className="primary" disabled={block.isPending}>
-          {block.isPending ? "Blocking…" : "Block path"}
-        </button>
-      </div>
+      <FormFooter error={problem?.message} pending={block.isPending} label="Block path" pendingLabel="Blocking…" />
     </form>
   );
 }

@@ -14,6 +14,13 @@ import { AddSourceForm } from "./add-source-form";
 
 type Source = RouterOutputs["sources"]["list"][number];
 
+/** How each kind of key is named to an operator. */
+const KEY_KINDS: Record<NonNullable<Source["key"]>["type"], string> = {
+  ed25519: "ed25519",
+  gpg: "GPG",
+  cosign: "cosign",
+};
+
 function every(seconds: number) {
   if (seconds % 3600 === 0) return `${seconds / 3600} h`;
   if (seconds % 60 === 0) return `${seconds / 60} min`;
@@ -46,7 +53,7 @@ export function SourcesView() {
         await refresh();
         const ok = results.filter((r) => r.ok);
         const failed = results.filter((r) => !r.ok);
-        setResult(ok.length ? ok.map((r) => `${r.source}: ${r.created.length ? `new release${r.created.length > 1 ? "s" : ""} ${r.created.join(", ")}` : "nothing new"}`).join(" · ") : null);
+        setResult(ok.length ? ok.map((r) => `${r.source}: ${r.created.length ? `new release${r.created.length > 1 ? "s" : ""} ${r.created.join(", ")}` : "nothing new"}${r.rolloutStarted ? `; follow mode started a rollout of ${r.rolloutStarted.version}` : ""}`).join(" · ") : null);
         setFailure(failed.length ? failed.map((r) => `${r.source}: failed: ${r.error}`).join(" · ") : null);
       },
     }),
@@ -93,7 +100,7 @@ export function SourcesView() {
       cell: ({ row }) =>
         row.original.key ? (
           <span>
-            {row.original.key.type === "gpg" ? "GPG" : "ed25519"} <code className="muted">{row.original.key.summary}</code>
+            {KEY_KINDS[row.original.key.type]} <code className="muted">{row.original.key.summary}</code>
           </span>
         ) : (
           <span className="muted">none</span>
@@ -181,7 +188,7 @@ export function SourcesView() {
         rowKey={(s) => s.id}
         loading={sources.isFetching && !sources.data}
         error={sources.error?.message}
-        empty={operator ? "No sources yet. Add an ostree repository with “Add source”." : "No sources yet."}
+        empty={operator ? "No sources yet. Add an ostree repository or a container registry with “Add source”." : "No sources yet."}
       />
       <ConfirmDialog
         open={removing !== null}
