@@ -5,6 +5,7 @@ import path from "node:path";
 import { z } from "zod";
 import { type GroupGrants, GroupMappingError, parseGroupMapping } from "./auth/sso-groups";
 import { parseTrustedProxies } from "./http/client-address";
+import { DEFAULT_RETENTION } from "./retention/retention";
 import { decodeKey } from "./secret-box";
 
 const boolFromEnv = z
@@ -12,6 +13,8 @@ const boolFromEnv = z
   .transform((v) => v === "true" || v === "1" || v === "yes");
 
 const durationSeconds = z.coerce.number().int().positive();
+/** Days of retention, fractions allowed (0.5: twelve hours); 0 keeps for good. */
+const keepDays = z.coerce.number().min(0).max(36_500);
 
 export const configSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
@@ -45,7 +48,7 @@ export const configSchema = z.object({
   ORCHARD_DEMO_INTERVAL: durationSeconds.default(20),
   /** How often coalesced last-seen times are written, in milliseconds. */
   ORCHARD_LASTSEEN_FLUSH_MS: z.coerce.number().int().min(100).max(60000).default(2000),
-  /** The console's connections to a PostgreSQL server: pages, tRPC, exports, the rollout controller (the embedded database always uses one in all). */
+  /** The console's connections to a PostgreSQL server: pages, tRPC, exports, and every background job (the rollout controller, snapshots, the last-seen flush, pruning); the embedded database always uses one in all. */
   ORCHARD_DB_POOL: z.coerce.number().int().min(1).max(100).default(10),
   /** The agent protocol's own connections, which no console query can take; 0 shares ORCHARD_DB_POOL's (not recommended). */
   ORCHARD_DB_AGENT_POOL: z.coerce.number().int().min(0).max(100).default(10),
@@ -55,6 +58,18 @@ export const configSchema = z.object({
   ORCHARD_CONTROLLER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
   /** How often the versions running in each ring are recorded for the dashboard's history, in milliseconds. */
   ORCHARD_SNAPSHOT_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
+  /** Agent events are kept this many days (0: for good). */
+  ORCHARD_KEEP_AGENT_EVENTS_DAYS: keepDays.default(DEFAULT_RETENTION.agentEventsDays),
+  /** Machine changes (each machine's timeline) are kept this many days (0: for good). */
+  ORCHARD_KEEP_MACHINE_CHANGES_DAYS: keepDays.default(DEFAULT_RETENTION.machineChangesDays),
+  /** Version snapshots (the dashboard's version history) are kept this many days (0: for good). */
+  ORCHARD_KEEP_VERSION_SNAPSHOTS_DAYS: keepDays.default(DEFAULT_RETENTION.versionSnapshotsDays),
+  /** A finished rollout's per-machine rows are kept this many days after it finished (0: for good). */
+  ORCHARD_KEEP_ROLLOUT_MACHINES_DAYS: keepDays.default(DEFAULT_RETENTION.rolloutMachinesDays),
+  /** A retired machine is purged, with its events, changes and tokens, this many days after it was retired (0: never). */
+  ORCHARD_KEEP_RETIRED_MACHINES_DAYS: keepDays.default(DEFAULT_RETENTION.retiredMachinesDays),
+  /** How often rows past their period are pruned, in milliseconds. */
+  ORCHARD_PRUNE_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(3_600_000),
   /** Agent requests allowed per machine token per minute; 0: no limit. */
   ORCHARD_AGENT_RATE_PER_TOKEN: z.coerce.number().int().min(0).default(120),
   /** Enrollments allowed per enrollment token per minute (one token is shared by every machine of an image); 0: no limit. */

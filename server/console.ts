@@ -12,7 +12,7 @@ import { SignInGuard } from "./auth/sign-in-guard";
 import { ensureFirstAdmin } from "./bootstrap";
 import { type Clock, systemClock } from "./clock";
 import { type Config, signInPolicyOf } from "./config";
-import { Snapshotter } from "./dashboard/snapshots";
+import { takeSnapshot } from "./dashboard/snapshots";
 import { CacheChannel } from "./db/cache-channel";
 import { type Database, openDatabase, setDatabase } from "./db/client";
 import { committedMigrations } from "./db/migrate";
@@ -20,7 +20,7 @@ import { readiness } from "./db/readiness";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
-import { createApiHandler, IdempotencySweeper } from "./api/handler";
+import { createApiHandler, sweepIdempotencyKeys } from "./api/handler";
 import { ringsOfMapping } from "./auth/sso-groups";
 import { API_PREFIX } from "./api/routes";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
@@ -29,7 +29,9 @@ import { Limit } from "./http/rate-limit";
 import { newNonce, pagePolicy } from "./http/csp";
 import { createMetrics } from "./http/metrics";
 import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
+import { backgroundConnections, PeriodicJob } from "./jobs/periodic-job";
 import { type Logger, logger as rootLogger } from "./logger";
+import { prune, retentionOf } from "./retention/retention";
 import { RolloutController } from "./rollouts/controller";
 import { setRuntime } from "./runtime";
 import { loadSecretBox, type SecretBox } from "./secret-box";
@@ -48,6 +50,15 @@ export interface StartOptions {
   webhooks?: boolean;
   /** Poll the release sources on a timer (default true; tests may step it by hand). */
   sources?: boolean;
+  /** Prune rows past their retention on a timer (default true; tests may step it by hand). */
+  prune?: boolean;
+}
+
+/** The console's background jobs that are not part of a service (each on the console's connections). */
+export interface BackgroundJobs {
+  snapshots: PeriodicJob;
+  prune: PeriodicJob;
+  idempotencyKeys: PeriodicJob;
 }
 
 export interface RunningConsole {
@@ -59,6 +70,7 @@ export interface RunningConsole {
   cacheChannel: CacheChannel | null;
   controller: RolloutController;
   webhooks: WebhookWorker;
+  jobs: BackgroundJobs;
   /** The key that seals webhook signing secrets. */
   secretBox: SecretBox;
   /** The release sources' poller of this process. */
@@ -162,20 +174,48 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cleanups.push(() => channel.stop());
     }
 
+    // Background jobs (server/jobs/periodic-job.ts): on the console's connections, retried with backoff, each failure logged once.
+    const background = backgroundConnections(db);
+    const jobs: BackgroundJobs = {
+      snapshots: new PeriodicJob({
+        name: "version snapshot",
+        intervalMs: config.ORCHARD_SNAPSHOT_INTERVAL_MS,
+        log,
+        step: () => takeSnapshot(background.prisma, clock.now(), config.ORCHARD_SNAPSHOT_INTERVAL_MS / 2),
+      }),
+      prune: new PeriodicJob({
+        name: "pruning",
+        intervalMs: config.ORCHARD_PRUNE_INTERVAL_MS,
+        log,
+        step: async () => {
+          const pruned = await prune(background.pool, retentionOf(config), clock.now());
+          const removed = Object.fromEntries(Object.entries(pruned).filter(([, kind]) => kind.removed > 0).map(([name, kind]) => [name, kind.removed]));
+          if (Object.keys(removed).length > 0) log.info({ removed }, "pruned rows past their retention");
+        },
+      }),
+      // The REST API's Idempotency-Keys are kept a day; expired ones are deleted here, not on the requests' path.
+      idempotencyKeys: new PeriodicJob({
+        name: "sweeping expired idempotency keys",
+        intervalMs: 10 * 60 * 1000,
+        log,
+        step: () => sweepIdempotencyKeys(db, clock.now()),
+      }),
+    };
     const controller = new RolloutController(db, { clock, log, intervalMs: config.ORCHARD_CONTROLLER_INTERVAL_MS });
     if (options.controller !== false) {
       controller.start();
       cleanups.push(() => controller.stop());
-      const snapshots = new Snapshotter(db, { clock, log, intervalMs: config.ORCHARD_SNAPSHOT_INTERVAL_MS });
-      snapshots.start();
-      cleanups.push(async () => snapshots.stop());
+      jobs.snapshots.start();
+      cleanups.push(() => jobs.snapshots.stop());
     }
+    if (options.prune !== false) {
+      jobs.prune.start();
+      cleanups.push(() => jobs.prune.stop());
+    }
+    jobs.idempotencyKeys.start();
+    cleanups.push(() => jobs.idempotencyKeys.stop());
 
     const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });
-    // The REST API's Idempotency-Keys are kept a day; expired ones are deleted here, not on the requests' path.
-    const idempotencySweeper = new IdempotencySweeper(db, { clock, log, intervalMs: 10 * 60 * 1000 });
-    idempotencySweeper.start();
-    cleanups.push(async () => idempotencySweeper.stop());
 
     // Webhook deliveries: queued by the domain layer in the transactions of
     // the changes they report, sent from here (server/webhooks/worker.ts).
@@ -378,6 +418,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       cacheChannel,
       controller,
       webhooks,
+      jobs,
       secretBox,
       sources,
       sourcesDir,

@@ -41,6 +41,7 @@ import {
   rebootWanted,
   type RingView,
 } from "./desired";
+import { backgroundConnections, PeriodicJob } from "../jobs/periodic-job";
 import { LastSeenBuffer } from "./last-seen";
 import { MACHINE_VIEW_COLUMNS, MACHINE_VIEW_JOINS, machineViewOf, type MachineViewRow, type Query, readRingView } from "./views";
 
@@ -180,7 +181,7 @@ export class AgentService {
   private machineReads = 0;
   private readonly forgottenDuringReads = new Map<string, number>();
   private readonly cacheSize: number;
-  private sweeper: NodeJS.Timeout | null = null;
+  private readonly leaseSweeper: PeriodicJob;
   /**
    * Enrollments run a transaction each: a burst (a whole site booting one
    * image) waits its turn here instead of taking every pool connection from
@@ -203,7 +204,9 @@ export class AgentService {
     private readonly db: Database,
     private readonly options: AgentServiceOptions,
   ) {
-    this.lastSeen = new LastSeenBuffer(db.agent.pool, options.log, options.lastSeenFlushMs);
+    // Background work takes the console's connections, never the agents' (server/jobs/periodic-job.ts).
+    this.lastSeen = new LastSeenBuffer(backgroundConnections(db).pool, options.log, options.lastSeenFlushMs);
+    this.leaseSweeper = new PeriodicJob({ name: "freeing expired reboot slots", intervalMs: 15_000, runAtStart: false, log: options.log, step: () => this.freeExpiredLeases() });
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.fallbackTtlMs = Math.min(this.cacheTtlMs, options.fallbackTtlMs ?? 5000);
     this.cacheSize = options.cacheSize ?? 200_000;
@@ -218,12 +221,7 @@ export class AgentService {
     domainEvents.on("machinesChanged", this.onMachinesChanged);
     domainEvents.on("everythingChanged", this.onEverythingChanged);
     domainEvents.on("listening", this.onListening);
-    this.sweeper ??= setInterval(() => {
-      void this.freeExpiredLeases().catch((error) =>
-        this.options.log.warn({ err: error }, "freeing expired reboot slots failed"),
-      );
-    }, 15_000);
-    this.sweeper.unref();
+    this.leaseSweeper.start();
   }
 
   async stop() {
@@ -232,8 +230,7 @@ export class AgentService {
     domainEvents.off("machinesChanged", this.onMachinesChanged);
     domainEvents.off("everythingChanged", this.onEverythingChanged);
     domainEvents.off("listening", this.onListening);
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = null;
+    await this.leaseSweeper.stop();
     await this.lastSeen.stop();
   }
 
@@ -786,7 +783,7 @@ export class AgentService {
 
   /** Frees every reboot slot past its expiry; returns how many. */
   async freeExpiredLeases(): Promise<number> {
-    const { count } = await this.db.agent.prisma.rebootLease.deleteMany({
+    const { count } = await backgroundConnections(this.db).prisma.rebootLease.deleteMany({
       where: { expiresAt: { lte: this.options.clock.now() } },
     });
     return count;

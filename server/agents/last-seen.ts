@@ -1,9 +1,12 @@
 // Coalesces the last-seen time and seq of check-ins that changed nothing (and
 // the last use of each machine token), and writes them in multi-row
-// statements every few seconds. A crash loses at
-// most one interval of last-seen times; never a state change (those are
-// written before the answer) and never an event.
+// statements every few seconds, on the console's connections (a background
+// job: server/jobs/periodic-job.ts), not the agent protocol's. A crash loses
+// at most one interval of last-seen times; never a state change (those are
+// written before the answer) and never an event. A flush that fails keeps its
+// entries for the next.
 import type pg from "pg";
+import { PeriodicJob } from "../jobs/periodic-job";
 import type { Logger } from "../logger";
 
 interface Pending {
@@ -16,20 +19,19 @@ const BATCH = 5000;
 
 export class LastSeenBuffer {
   private pending = new Map<string, Pending>();
-  private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  private readonly job: PeriodicJob;
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly log: Logger,
-    private readonly intervalMs: number,
-  ) {}
+    log: Logger,
+    intervalMs: number,
+  ) {
+    this.job = new PeriodicJob({ name: "last-seen flush", intervalMs, runAtStart: false, maxRetryMs: Math.max(intervalMs, 10_000), log, step: () => this.flush() });
+  }
 
   start() {
-    this.timer ??= setInterval(() => {
-      void this.flush().catch((error) => this.log.warn({ err: error }, "last-seen flush failed; will retry"));
-    }, this.intervalMs);
-    this.timer.unref();
+    this.job.start();
   }
 
   touch(machineDbId: string, seenAt: Date, seq: number, tokenId: string) {
@@ -84,8 +86,7 @@ export class LastSeenBuffer {
   }
 
   async stop() {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    await this.job.stop();
     await this.flush();
   }
 }

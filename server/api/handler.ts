@@ -19,6 +19,7 @@ import type { Principal } from "../auth/principal";
 import { bearerToken } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
+import { AppError } from "../errors";
 import { BodyTooLarge, readBody } from "../http/body";
 import type { ConsoleMetrics } from "../http/metrics";
 import { Limit } from "../http/rate-limit";
@@ -144,7 +145,7 @@ function replayedAnswer(kept: unknown, box: SecretBox | undefined): { body: unkn
 /**
  * Runs a creating request once per (token, Idempotency-Key); a retry gets the
  * first answer. A key older than a day is free again whether or not the
- * sweep (IdempotencySweeper) has deleted it yet: the claim below takes over
+ * sweep (a background job in server/console.ts) has deleted it yet: the claim below takes over
  * an expired row, so it is never replayed nor refused as another request's.
  */
 async function once(db: Database, box: SecretBox | undefined, tokenId: string, key: string, requestHash: string, clock: Clock, run: () => Promise<Outcome>): Promise<Outcome & { replayed?: boolean }> {
@@ -197,31 +198,6 @@ async function once(db: Database, box: SecretBox | undefined, tokenId: string, k
 /** Deletes the Idempotency-Keys older than a day (a request that finds one not yet deleted treats it as gone); how many. */
 export async function sweepIdempotencyKeys(db: Database, now: Date): Promise<number> {
   return db.prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - KEEP_KEYS_MS) } } }).then((r) => r.count);
-}
-
-/** Sweeps expired Idempotency-Keys now and then, off the requests' path (several consoles may each sweep: the delete is the same). */
-export class IdempotencySweeper {
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    private readonly db: Database,
-    private readonly options: { clock: Clock; log: Logger; intervalMs: number },
-  ) {}
-
-  start() {
-    const tick = () =>
-      void sweepIdempotencyKeys(this.db, this.options.clock.now()).catch((error) =>
-        this.options.log.warn({ err: error }, "sweeping expired idempotency keys failed"),
-      );
-    tick();
-    this.timer ??= setInterval(tick, this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  stop() {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
 }
 
 export interface ApiLimits {
@@ -389,6 +365,7 @@ export function createApiHandler(options: ApiOptions) {
     try {
       first = await lines.next(); // validates the filter before any header is sent
     } catch (error) {
+      if (error instanceof AppError && error.code === "INVALID") return send(res, 400, problem(400, "INVALID", error.message, { field: error.field }));
       if (!(error instanceof ZodError)) throw error;
       const { field, issues } = detailsOf(error);
       return send(res, 400, problem(400, "INVALID", describeFirstIssue(error), { field, issues }));

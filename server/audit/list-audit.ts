@@ -1,7 +1,10 @@
 // Reading the audit log: filters by actor, action, target and time, paged
-// for the console and streamed as CSV for export.
+// for the console and streamed as CSV for export. The console never removes
+// an entry (server/retention/ prunes everything else): exporting a time
+// range (from inclusive, to exclusive) is how an old part is archived.
 import { z } from "zod";
 import type { Prisma, PrismaClient } from "../db/client";
+import { invalid } from "../errors";
 import { inStoredRange, TIME_RANGE_MESSAGE } from "../text";
 
 export const auditFilterSchema = z.object({
@@ -46,7 +49,9 @@ export const listAuditOutput = z.object({
   pageSize: z.number().int(),
 });
 
+/** The rows a filter selects; a time range that ends before it starts is refused (naming `to`). */
 function whereOf(filter: z.output<typeof auditFilterSchema>): Prisma.AuditLogWhereInput {
+  if (filter.from && filter.to && filter.to.getTime() <= filter.from.getTime()) throw invalid("to", "must be after from");
   return {
     actorLabel: filter.actor || undefined,
     action: filter.action || undefined,

@@ -19,11 +19,12 @@ export interface Connections {
 }
 
 /**
- * `prisma` and `pool` are the console's: pages, tRPC, exports, the rollout
- * controller, the command line. `agent` is the agent protocol's (check-ins,
- * enrollments, events, reboot slots, and the agent service's own timers):
- * a pool of its own, so that no console query, however many a browser sends,
- * can keep a check-in waiting for a connection. On the embedded database
+ * `prisma` and `pool` are the console's: pages, tRPC, exports, the command
+ * line, and every background job (the rollout controller, snapshots, the
+ * last-seen flush, pruning: server/jobs/periodic-job.ts). `agent` is the
+ * agent protocol's (check-ins, enrollments, events, reboot slots): a pool of
+ * its own, so that no console query, however many a browser sends, and no
+ * background job can keep a check-in waiting for a connection. On the embedded database
  * (one connection in all) and with `agentPoolSize: 0` it is the console's.
  */
 export interface Database extends Connections {

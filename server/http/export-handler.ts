@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ZodError } from "zod";
 import { auditCsv } from "../audit/list-audit";
+import { AppError } from "../errors";
 import type { Logger } from "../logger";
 import { describeFirstIssue } from "../protocol/v1";
 import { mayAct } from "../vocabulary";
@@ -38,6 +39,7 @@ export function createExportHandler(options: SessionOptions & { log: Logger }) {
       res.end();
     } catch (error) {
       if (error instanceof ZodError) return plain(400, describeFirstIssue(error));
+      if (error instanceof AppError && error.code === "INVALID") return plain(400, error.message);
       options.log.error({ err: error }, "audit export failed");
       if (!res.headersSent) return plain(500, "internal error");
       res.destroy();

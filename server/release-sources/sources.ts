@@ -17,6 +17,7 @@ import { type Actor, writeAudit } from "../audit/audit";
 import { type Clock, systemClock } from "../clock";
 import type { Prisma, PrismaClient } from "../db/client";
 import { AppError, conflict, invalid, notFound } from "../errors";
+import { PeriodicJob } from "../jobs/periodic-job";
 import type { Logger } from "../logger";
 import { logger as rootLogger } from "../logger";
 import { SecretBox } from "../secret-box";
@@ -521,32 +522,28 @@ export async function syncSources(db: PrismaClient, input: { source?: string }, 
 
 /** The poller of one console process: steps `syncDueSources` on a timer. */
 export class SourcePoller {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
+  private readonly job: PeriodicJob;
 
-  constructor(
-    private readonly db: PrismaClient,
-    private readonly options: SyncOptions & { pollMs: number },
-  ) {}
+  constructor(db: PrismaClient, options: SyncOptions & { pollMs: number }) {
+    this.job = new PeriodicJob({
+      name: "release source poll",
+      intervalMs: options.pollMs,
+      runAtStart: false,
+      log: options.log ?? rootLogger,
+      step: () => syncDueSources(db, options),
+    });
+  }
 
   start() {
-    this.timer ??= setInterval(() => void this.step(), this.options.pollMs);
-    this.timer.unref();
+    this.job.start();
   }
 
   /** One step now (unless one is under way); resolves when it is done. */
-  step(): Promise<unknown> {
-    this.running ??= syncDueSources(this.db, this.options)
-      .catch((error) => (this.options.log ?? rootLogger).error({ err: error }, "release source poll failed"))
-      .finally(() => {
-        this.running = null;
-      });
-    return this.running;
+  step(): Promise<void> {
+    return this.job.runNow();
   }
 
-  async stop() {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+  stop() {
+    return this.job.stop();
   }
 }

@@ -9,6 +9,7 @@ import { type Database, Prisma } from "../db/client";
 import { domainEvents } from "../events";
 import { prismaQuery, readUpdatePath } from "../agents/views";
 import { routeOf } from "../releases/paths";
+import { PeriodicJob } from "../jobs/periodic-job";
 import type { Logger } from "../logger";
 import { isOnline } from "../machines/machines";
 import { type Candidate, pickFirstMachine, type RingMembership } from "./membership";
@@ -43,30 +44,29 @@ export interface StepResult {
 }
 
 export class RolloutController {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
+  private readonly job: PeriodicJob;
 
   constructor(
     private readonly db: Database,
     private readonly options: { clock: Clock; log: Logger; intervalMs: number },
-  ) {}
-
-  start() {
-    this.timer ??= setInterval(() => {
-      if (this.running) return;
-      this.running = this.step()
-        .catch((error) => this.options.log.error({ err: error }, "rollout controller step failed"))
-        .finally(() => {
-          this.running = null;
-        });
-    }, this.options.intervalMs);
-    this.timer.unref();
+  ) {
+    this.job = new PeriodicJob({
+      name: "rollout controller step",
+      intervalMs: options.intervalMs,
+      runAtStart: false,
+      // Back at work within ten seconds of the database's return.
+      maxRetryMs: 10_000,
+      log: options.log,
+      step: () => this.step(),
+    });
   }
 
-  async stop() {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+  start() {
+    this.job.start();
+  }
+
+  stop() {
+    return this.job.stop();
   }
 
   /**

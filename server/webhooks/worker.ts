@@ -26,6 +26,7 @@ import http from "node:http";
 import https from "node:https";
 import type { LookupFunction } from "node:net";
 import type { Database } from "../db/client";
+import { PeriodicJob } from "../jobs/periodic-job";
 import type { Logger } from "../logger";
 import type { SecretBox } from "../secret-box";
 import type { WebhookAttemptOutcome } from "../vocabulary";
@@ -78,34 +79,25 @@ export interface AttemptOutcome {
 }
 
 export class WebhookWorker {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
+  private readonly job: PeriodicJob;
   private stopping = false;
   private lastPrune = 0;
 
   constructor(
     private readonly db: Database,
     private readonly options: WebhookWorkerOptions,
-  ) {}
+  ) {
+    this.job = new PeriodicJob({ name: "webhook delivery pass", intervalMs: options.pollMs, runAtStart: false, log: options.log, step: () => this.drain() });
+  }
 
   start() {
     this.stopping = false;
-    this.timer ??= setInterval(() => {
-      if (this.running) return;
-      this.running = this.drain()
-        .catch((error) => this.options.log.error({ err: error }, "webhook delivery pass failed"))
-        .finally(() => {
-          this.running = null;
-        });
-    }, this.options.pollMs);
-    this.timer.unref();
+    this.job.start();
   }
 
   async stop() {
     this.stopping = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+    await this.job.stop();
   }
 
   /**

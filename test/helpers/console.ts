@@ -29,7 +29,7 @@ export async function freshDatabaseUrl() {
 
 export async function startTestConsole(
   env: Record<string, string> = {},
-  options: { controller?: boolean; log?: Logger } = {},
+  options: { controller?: boolean; log?: Logger; prune?: boolean } = {},
 ): Promise<TestConsole> {
   const databaseUrl = env.DATABASE_URL ?? (await freshDatabaseUrl());
   // A data directory the caller names is the caller's to delete.
@@ -54,7 +54,7 @@ export async function startTestConsole(
   const clock = new OffsetClock();
   const log = options.log ?? logger.child({ test: true });
   if (!options.log) log.level = process.env.LOG_LEVEL ?? "silent";
-  const running = await startConsole(config, { next: false, clock, log, controller: options.controller ?? false });
+  const running = await startConsole(config, { next: false, clock, log, controller: options.controller ?? false, prune: options.prune });
   return {
     ...running,
     clock,

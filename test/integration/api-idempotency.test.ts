@@ -3,7 +3,8 @@
 // key is free again, before the periodic sweep has deleted it as after; the
 // sweep deletes expired keys only.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IdempotencySweeper, sweepIdempotencyKeys } from "../../server/api/handler";
+import { sweepIdempotencyKeys } from "../../server/api/handler";
+import { PeriodicJob } from "../../server/jobs/periodic-job";
 import { createApiToken } from "../../server/api-tokens/api-tokens";
 import { cliActor } from "../../server/audit/audit";
 import { startTestConsole, type TestConsole } from "../helpers/console";
@@ -63,9 +64,9 @@ describe("Idempotency-Keys over time", () => {
     expect((await app.db.prisma.idempotencyKey.findMany({ select: { key: true } })).map((k) => k.key)).toEqual(["build-3"]);
   });
 
-  it("sweeps when it starts and then on its timer", async () => {
+  it("sweeps when it starts and then on its timer (the console's job, on a short interval)", async () => {
     app.clock.advance(DAY_MS + 60_000);
-    const sweeper = new IdempotencySweeper(app.db, { clock: app.clock, log: app.log, intervalMs: 50 });
+    const sweeper = new PeriodicJob({ name: "sweeping expired idempotency keys", intervalMs: 50, log: app.log, step: () => sweepIdempotencyKeys(app.db, app.clock.now()) });
     sweeper.start();
     try {
       const deadline = Date.now() + 30_000;
@@ -76,7 +77,7 @@ describe("Idempotency-Keys over time", () => {
       while ((await app.db.prisma.idempotencyKey.count()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       expect(await app.db.prisma.idempotencyKey.count()).toBe(0);
     } finally {
-      sweeper.stop();
+      await sweeper.stop();
     }
   });
 });

@@ -77,8 +77,8 @@ describe("dashboard", () => {
   });
 
   it("keeps version snapshots for the history chart", async () => {
-    expect(await takeSnapshot(app.db, app.clock.now(), 60_000)).toBe(true);
-    expect(await takeSnapshot(app.db, app.clock.now(), 60_000)).toBe(false); // too soon
+    expect(await takeSnapshot(app.db.prisma, app.clock.now(), 60_000)).toBe(true);
+    expect(await takeSnapshot(app.db.prisma, app.clock.now(), 60_000)).toBe(false); // too soon
     const history = await versionHistory(app.db.prisma, { hours: 1 }, app.clock);
     expect(history.points).toHaveLength(1);
     expect(history.points[0]).toMatchObject({ "1": 9, "2": 1 });
@@ -146,7 +146,13 @@ describe("audit export", () => {
     expect(bad.status).toBe(400);
     expect(await bad.text()).toMatch(/from: expected a date/);
     // Text and times the database cannot take: a 400 naming the field, before any CSV header.
-    for (const [query, field] of [["actor=ops%00x", "actor"], ["targetId=%00", "targetId"], ["from=0000-01-01T00:00:00Z", "from"], ["to=99999-01-01", "to"]]) {
+    for (const [query, field] of [
+      ["actor=ops%00x", "actor"],
+      ["targetId=%00", "targetId"],
+      ["from=0000-01-01T00:00:00Z", "from"],
+      ["to=99999-01-01", "to"],
+      ["from=2026-02-01&to=2026-01-01", "to"],
+    ]) {
       const refused = await fetch(`${app.url}/api/export/audit.csv?${query}`, { headers: { cookie } });
       expect(refused.status, query).toBe(400);
       expect(refused.headers.get("content-type"), query).toMatch(/text\/plain/);
