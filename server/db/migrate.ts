@@ -19,7 +19,8 @@ export function committedMigrations(): string[] {
     .sort();
 }
 
-export async function pendingMigrations(pool: pg.Pool, committed: string[] = committedMigrations()): Promise<string[]> {
+export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
+  const committed = committedMigrations();
   const exists = await pool.query<{ ok: boolean }>(
     "SELECT to_regclass('public._prisma_migrations') IS NOT NULL AS ok",
   );
