@@ -153,11 +153,11 @@ test("rings: maintenance windows, reboot slots; releases: the emergency brake", 
     .filter({ has: page.getByText("stable", { exact: true }) });
   await stable.getByRole("button", { name: "Policy…" }).click();
   const policy = page.getByRole("dialog");
-  await policy.getByLabel("Time zone").fill("Europe/Amsterdam");
+  await policy.getByLabel("Time zone", { exact: true }).fill("Europe/Amsterdam");
   await policy.getByRole("button", { name: "Add window" }).click();
-  await policy.getByLabel("Start").fill("02:00");
-  await policy.getByLabel("Minutes").fill("180");
-  await policy.getByLabel("Date").fill("2026-12-24");
+  await policy.getByLabel("Start", { exact: true }).fill("02:00");
+  await policy.getByLabel("Minutes", { exact: true }).fill("180");
+  await policy.getByLabel("Date", { exact: true }).fill("2026-12-24");
   await policy.getByRole("button", { name: "Add date" }).click();
   await expect(policy.getByRole("list", { name: "Blackout dates" })).toContainText("2026-12-24");
   await shotWide(page, "ring-policy");
