@@ -2,7 +2,8 @@
 import { useQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
-import { type ReactNode, useState } from "react";
+import { useState } from "react";
+import { Fact } from "@/components/fact";
 import { DataTable } from "@/components/data-table";
 import { CopyButton } from "@/components/copy-button";
 import { ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
@@ -173,15 +174,6 @@ const tokenColumns: ColumnDef<TokenRow, unknown>[] = [
       ),
   },
 ];
-
-function Fact({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <>
-      <dt>{label}</dt>
-      <dd>{children}</dd>
-    </>
-  );
-}
 
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();

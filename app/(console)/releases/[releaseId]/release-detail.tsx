@@ -6,7 +6,7 @@
 import { useQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
-import type { ReactNode } from "react";
+import { Fact } from "@/components/fact";
 import { DataTable } from "@/components/data-table";
 import { PageState } from "@/components/notice";
 import type { RouterOutputs } from "@/components/router-types";
@@ -24,15 +24,6 @@ const rolloutColumns: ColumnDef<RolloutRow, unknown>[] = [
   { id: "createdAt", header: "Started", cell: ({ row }) => <DateTime value={row.original.createdAt} stacked /> },
   { id: "finishedAt", header: "Finished", cell: ({ row }) => (row.original.finishedAt ? <DateTime value={row.original.finishedAt} stacked /> : <span className="muted">—</span>) },
 ];
-
-function Fact({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <>
-      <dt>{label}</dt>
-      <dd>{children}</dd>
-    </>
-  );
-}
 
 export function ReleaseDetail({ releaseId }: { releaseId: string }) {
   const trpc = useTRPC();

@@ -2,7 +2,8 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
-import { type ReactNode, useState } from "react";
+import { useState } from "react";
+import { Fact } from "@/components/fact";
 import { DataTable } from "@/components/data-table";
 import { formatSeconds } from "@/components/format";
 import { ErrorNotice, PageState, SuccessNotice } from "@/components/notice";
@@ -33,15 +34,6 @@ type MachineRow = RouterOutputs["rollouts"]["machines"]["rows"][number];
 type Step = RouterInputs["rollouts"]["machines"]["step"];
 
 const PAGE_SIZE = 50;
-
-function Fact({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <>
-      <dt>{label}</dt>
-      <dd>{children}</dd>
-    </>
-  );
-}
 
 function selectorText(value: unknown) {
   const selector = (value ?? {}) as { machineIds?: string[]; labels?: Record<string, string> };
