@@ -2,6 +2,14 @@
 // reboot slots. This is the hot path of the system, so it keeps a small
 // cache of authenticated machines and ring answers, writes a machine row only
 // when its reported state changed, and coalesces last-seen times.
+//
+// The caches forget an entry as soon as any process changes what it was read
+// from (domainEvents, fed by PostgreSQL NOTIFY: server/db/cache-channel.ts);
+// their TTL is only the fallback while notifications are not heard. An
+// answer never joins a ring view with a machine read before it: after a
+// revert, a machine is answered from the reverted ring only with its own
+// row as it was after the revert too (its rollback, not a plain update to
+// the older release).
 import { createHash } from "node:crypto";
 import pLimit, { type LimitFunction } from "p-limit";
 import { type Actor, writeAudit } from "../audit/audit";
@@ -43,8 +51,10 @@ export interface AgentServiceOptions {
   /** Check-in interval while a machine is mid-update. */
   busyIntervalSeconds: number;
   lastSeenFlushMs: number;
-  /** How long a cached machine or ring answer is trusted (another console process may change it). */
+  /** How long a cached machine or ring view is kept at most (while changes by other processes are heard). */
   cacheTtlMs?: number;
+  /** How long a cached ring view is kept while changes by other processes are not heard (default 5 s). */
+  fallbackTtlMs?: number;
   /** Most machines kept in the token cache. */
   cacheSize?: number;
 }
@@ -62,6 +72,14 @@ interface MachineEntry extends MachineView {
   lastSeq: number;
   stateHash: string | null;
   expiresAt: number;
+  /** When it was read (a tick of AgentService's read clock, taken before the read). */
+  readAt: number;
+}
+
+interface RingEntry {
+  view: RingView | null;
+  /** A tick of AgentService's read clock, taken after the read: a machine read before it is too old to join it. */
+  readAt: number;
 }
 
 export interface Reply<T> {
@@ -146,9 +164,22 @@ export class AgentService {
   private readonly byToken = new Map<string, MachineEntry>();
   /** Machine id → the token hash it is cached under, to forget a machine without a scan. */
   private readonly tokenOf = new Map<string, string>();
-  private readonly rings = new Map<string, { expiresAt: number; view: Promise<RingView | null> }>();
+  private readonly rings = new Map<string, { expiresAt: number; entry: Promise<RingEntry> }>();
   private readonly lastSeen: LastSeenBuffer;
   private readonly cacheTtlMs: number;
+  private readonly fallbackTtlMs: number;
+  /** Whether changes by other processes are heard (NOTIFY); else ring views expire after fallbackTtlMs. */
+  private listening = false;
+  /**
+   * Orders reads and forgettings: every machine read takes a tick before it
+   * starts, every ring read one after it ended, every forgetting one.
+   */
+  private ticks = 0;
+  /** Entries read before this tick are stale (everything was forgotten then). */
+  private floor = 0;
+  /** Machine reads under way, and the machines forgotten meanwhile (with the tick): such a read is not kept. */
+  private machineReads = 0;
+  private readonly forgottenDuringReads = new Map<string, number>();
   private readonly cacheSize: number;
   private readonly leaseSweeper: PeriodicJob;
   /**
@@ -160,9 +191,13 @@ export class AgentService {
   private readonly query: Query;
   private readonly onRingChanged = (ringId: string) => this.rings.delete(ringId);
   private readonly onMachineChanged = (id: string) => this.forgetMachine(id);
-  private readonly onMachinesChanged = () => {
-    this.byToken.clear();
-    this.tokenOf.clear();
+  private readonly onMachinesChanged = () => this.forgetAllMachines();
+  private readonly onEverythingChanged = () => {
+    this.forgetAllMachines();
+    this.rings.clear();
+  };
+  private readonly onListening = (listening: boolean) => {
+    this.listening = listening;
   };
 
   constructor(
@@ -173,6 +208,7 @@ export class AgentService {
     this.lastSeen = new LastSeenBuffer(backgroundConnections(db).pool, options.log, options.lastSeenFlushMs);
     this.leaseSweeper = new PeriodicJob({ name: "freeing expired reboot slots", intervalMs: 15_000, runAtStart: false, log: options.log, step: () => this.freeExpiredLeases() });
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
+    this.fallbackTtlMs = Math.min(this.cacheTtlMs, options.fallbackTtlMs ?? 5000);
     this.cacheSize = options.cacheSize ?? 200_000;
     this.enrollments = pLimit(Math.max(1, Math.floor(db.agent.pool.options.max / 2)));
     this.query = async <T>(sql: string, params: unknown[]) => (await db.agent.pool.query(sql, params)).rows as T[];
@@ -183,6 +219,8 @@ export class AgentService {
     domainEvents.on("ringChanged", this.onRingChanged);
     domainEvents.on("machineChanged", this.onMachineChanged);
     domainEvents.on("machinesChanged", this.onMachinesChanged);
+    domainEvents.on("everythingChanged", this.onEverythingChanged);
+    domainEvents.on("listening", this.onListening);
     this.leaseSweeper.start();
   }
 
@@ -190,6 +228,8 @@ export class AgentService {
     domainEvents.off("ringChanged", this.onRingChanged);
     domainEvents.off("machineChanged", this.onMachineChanged);
     domainEvents.off("machinesChanged", this.onMachinesChanged);
+    domainEvents.off("everythingChanged", this.onEverythingChanged);
+    domainEvents.off("listening", this.onListening);
     await this.leaseSweeper.stop();
     await this.lastSeen.stop();
   }
@@ -208,7 +248,7 @@ export class AgentService {
     const hash = hashToken(token);
     const now = Date.now();
     let entry = this.byToken.get(hash);
-    if (!entry || entry.expiresAt < now) {
+    if (!entry || entry.expiresAt < now || entry.readAt < this.floor) {
       entry = await this.loadMachineByToken(hash, token);
       this.remember(entry);
     }
@@ -245,7 +285,11 @@ export class AgentService {
   }
 
   private async loadMachineByToken(hash: string, token: string): Promise<MachineEntry> {
-    const row = await this.readMachine(hash);
+    const readAt = ++this.ticks;
+    this.machineReads++;
+    const row = await this.readMachine(hash).finally(() => {
+      if (--this.machineReads === 0) this.forgottenDuringReads.clear();
+    });
     if (!row) {
       if (tokenKind(token) === "enrollment" && (await this.enrollmentTokenUsable(hash))) {
         throw new AppError("FORBIDDEN", "an enrollment token is only for POST /api/agent/v1/enroll");
@@ -265,24 +309,39 @@ export class AgentService {
       slotRefusedTarget: row.slot_refused_target,
       hasKey: row.has_key,
       expiresAt: Date.now() + this.cacheTtlMs,
+      readAt,
     };
   }
 
+  /** Keeps a machine just read, unless it was forgotten (changed) while it was read. */
   private remember(entry: MachineEntry) {
-    this.forgetMachine(entry.id);
+    if (entry.readAt < this.floor || (this.forgottenDuringReads.get(entry.id) ?? 0) > entry.readAt) return;
+    this.drop(entry.id);
     this.byToken.set(entry.tokenHash, entry);
     this.tokenOf.set(entry.id, entry.tokenHash);
     if (this.byToken.size > this.cacheSize) {
       const oldest = this.byToken.values().next().value;
-      if (oldest) this.forgetMachine(oldest.id);
+      if (oldest) this.drop(oldest.id);
     }
   }
 
+  /** Forgets a machine that changed (a read of it under way is not kept either). */
   private forgetMachine(machineDbId: string) {
+    if (this.machineReads > 0) this.forgottenDuringReads.set(machineDbId, ++this.ticks);
+    this.drop(machineDbId);
+  }
+
+  private drop(machineDbId: string) {
     const hash = this.tokenOf.get(machineDbId);
     if (hash === undefined) return;
     this.tokenOf.delete(machineDbId);
     this.byToken.delete(hash);
+  }
+
+  private forgetAllMachines() {
+    this.floor = ++this.ticks;
+    this.byToken.clear();
+    this.tokenOf.clear();
   }
 
   private async enrollmentTokenUsable(hash: string) {
@@ -467,7 +526,8 @@ export class AgentService {
 
   // ---------------------------------------------------------------- check-in
 
-  async checkin(machine: MachineEntry, body: CheckinRequest): Promise<CheckinResponse> {
+  async checkin(cached: MachineEntry, body: CheckinRequest): Promise<CheckinResponse> {
+    let machine = cached;
     const now = this.options.clock.now();
     if (body.publicKey && !machine.hasKey) await this.registerKey(machine, body.publicKey);
     if (body.seq > machine.lastSeq) {
@@ -479,10 +539,21 @@ export class AgentService {
       }
       this.lastSeen.touch(machine.id, now, body.seq, machine.tokenId);
     }
-    const ring = await this.ringView(machine.ringId);
+    let ring = await this.ringView(machine.ringId);
+    // Never a ring view read after the machine: read the machine again (and
+    // its ring, should it have moved) until the machine is the newer read.
+    for (let attempt = 0; ring && machine.readAt < ring.readAt && attempt < 3; attempt++) {
+      machine = await this.loadMachineByToken(machine.tokenHash, "");
+      this.remember(machine);
+      if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
+      ring = await this.ringView(machine.ringId);
+    }
+    if (ring && machine.readAt < ring.readAt) {
+      throw new AppError("UNAVAILABLE", "the machine's ring changes faster than it can be read; retry later");
+    }
     return {
       serverTime: now.toISOString(),
-      ...desiredFor(machine, ring, this.options.busyIntervalSeconds),
+      ...desiredFor(machine, ring?.view ?? null, this.options.busyIntervalSeconds),
     };
   }
 
@@ -572,18 +643,23 @@ export class AgentService {
     }
   }
 
-  private ringView(ringId: string | null): Promise<RingView | null> {
+  /** A ring's view, cached until it changes (or its TTL ends: the fallback's short one while changes are not heard). */
+  private ringView(ringId: string | null): Promise<RingEntry | null> {
     if (!ringId) return Promise.resolve(null);
     const cached = this.rings.get(ringId);
-    if (cached && cached.expiresAt > Date.now()) return cached.view;
-    const view = this.loadRing(ringId);
-    this.rings.set(ringId, { expiresAt: Date.now() + Math.min(this.cacheTtlMs, 5000), view });
-    view.catch(() => this.rings.delete(ringId));
-    return view;
+    if (cached && cached.expiresAt > Date.now()) return cached.entry;
+    const entry = this.loadRing(ringId);
+    const cell = { expiresAt: Date.now() + (this.listening ? this.cacheTtlMs : this.fallbackTtlMs), entry };
+    this.rings.set(ringId, cell);
+    entry.catch(() => {
+      if (this.rings.get(ringId) === cell) this.rings.delete(ringId);
+    });
+    return entry;
   }
 
-  private loadRing(ringId: string): Promise<RingView | null> {
-    return readRingView(this.query, ringId);
+  private async loadRing(ringId: string): Promise<RingEntry> {
+    const view = await readRingView(this.query, ringId);
+    return { view, readAt: ++this.ticks };
   }
 
   // ---------------------------------------------------------------- events
@@ -624,10 +700,19 @@ export class AgentService {
    */
   async acquireRebootSlot(cached: MachineEntry, request: RebootLockRequest): Promise<Reply<RebootLockResponse>> {
     const now = this.options.clock.now();
-    const machine = await this.loadMachineByToken(cached.tokenHash, "");
+    // The ring first, then the machine (as on a check-in, never a ring newer than the machine).
+    let ringId = cached.ringId;
+    let ringEntry = ringId ? await this.loadRing(ringId) : null;
+    let machine = await this.loadMachineByToken(cached.tokenHash, "");
+    for (let attempt = 0; machine.ringId !== ringId; attempt++) {
+      if (attempt === 3) throw new AppError("UNAVAILABLE", "the machine's ring changes faster than it can be read; retry later");
+      ringId = machine.ringId;
+      ringEntry = ringId ? await this.loadRing(ringId) : null;
+      machine = await this.loadMachineByToken(cached.tokenHash, "");
+    }
     this.remember(machine);
     if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
-    const ring = machine.ringId ? await this.loadRing(machine.ringId) : null;
+    const ring = ringEntry?.view ?? null;
     const checksum = request.checksum ?? machine.updateTarget;
     // An operator freed this machine's slot for this target by force: that sticks until its target changes.
     const wanted = checksum !== null && checksum === machine.slotRefusedTarget ? "not_wanted" : rebootWanted(machine, ring, checksum);
