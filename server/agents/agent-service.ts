@@ -165,6 +165,8 @@ export class AgentService {
   /** Machine id → the token hash it is cached under, to forget a machine without a scan. */
   private readonly tokenOf = new Map<string, string>();
   private readonly rings = new Map<string, { expiresAt: number; entry: Promise<RingEntry> }>();
+  /** Each ring's last view read, and what it read as (see loadRing). */
+  private readonly lastRingReads = new Map<string, { key: string; entry: RingEntry }>();
   private readonly lastSeen: LastSeenBuffer;
   private readonly cacheTtlMs: number;
   private readonly fallbackTtlMs: number;
@@ -534,8 +536,13 @@ export class AgentService {
       const hash = reportedStateHash(body);
       if (hash === machine.stateHash) {
         machine.lastSeq = body.seq;
-      } else {
-        await this.applyReportedState(machine, body, hash, now);
+      } else if (!(await this.applyReportedState(machine, body, hash, now))) {
+        // Refused: the row already holds this seq or a newer one (a retry
+        // whose first answer was lost, or another process was first). Answer
+        // from the row as it is, never from the entry that missed it.
+        machine = await this.loadMachineByToken(machine.tokenHash, "");
+        this.remember(machine);
+        if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
       }
       this.lastSeen.touch(machine.id, now, body.seq, machine.tokenId);
     }
@@ -568,7 +575,8 @@ export class AgentService {
     machine.hasKey = true;
   }
 
-  private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date) {
+  /** Writes the reported state; false when the row already holds this seq or a newer one. */
+  private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date): Promise<boolean> {
     const booted = body.deployments.find((d) => d.booted) ?? null;
     const failing = body.health.checks.filter((c) => c.status === "fail").map((c) => c.name);
     // One statement: the machine row, and a timeline entry for each of
@@ -629,9 +637,9 @@ export class AgentService {
       ],
     );
     if (result.rows[0]?.applied !== 1) {
-      // Another process applied a newer seq first: our cached view is stale.
+      // The row holds this seq or a newer one already: the cached entry is stale.
       this.forgetMachine(machine.id);
-      return;
+      return false;
     }
     machine.lastSeq = body.seq;
     machine.stateHash = hash;
@@ -641,6 +649,7 @@ export class AgentService {
     if (machine.rollbackTo && machine.rollbackTo.checksum === machine.bootedChecksum && !machine.rollbackTo.hold) {
       machine.rollbackTo = null;
     }
+    return true;
   }
 
   /** A ring's view, cached until it changes (or its TTL ends: the fallback's short one while changes are not heard). */
@@ -657,9 +666,20 @@ export class AgentService {
     return entry;
   }
 
+  /**
+   * Reads a ring's view. One that reads as the last read did keeps that
+   * read's tick: the machines read since then are not older than anything it
+   * says, so an expired TTL or a change elsewhere (a tracked wave's progress)
+   * costs one ring read, not a read of every machine in the ring.
+   */
   private async loadRing(ringId: string): Promise<RingEntry> {
     const view = await readRingView(this.query, ringId);
-    return { view, readAt: ++this.ticks };
+    const key = JSON.stringify(view);
+    const last = this.lastRingReads.get(ringId);
+    if (last && last.key === key) return last.entry;
+    const entry = { view, readAt: ++this.ticks };
+    this.lastRingReads.set(ringId, { key, entry });
+    return entry;
   }
 
   // ---------------------------------------------------------------- events

@@ -218,6 +218,25 @@ describe("two console processes and the command line agree", () => {
     expect(took).toBeLessThan(AGREE_MS);
   });
 
+  it("a check-in older than what another console applied is answered from the row, never from the stale entry", async () => {
+    await cachedMachine("m-late");
+    await rest(a, "POST", "/machines/m-late/pin", { version: "2" });
+    await untilAgreed(viaB, "m-late", performance.now(), (r) => r.body?.action === "update");
+    // B has the machine cached on release 1. Another console applies a newer check-in: booted release 2, seq 50
+    // (a check-in's own write notifies nobody, as state_hash changes with it).
+    await db.pool.query(
+      `UPDATE machines SET last_seq = 50, booted_checksum = $1, booted_version = '2', update_state = 'succeeded', update_target = $1,
+                           state_hash = 'applied by another console' WHERE machine_id = 'm-late'`,
+      [R2],
+    );
+    // The machine's slower, older check-in reaches B after it: refused as older, and answered from the row.
+    const late = await viaB.report("m-late", { booted: R1, state: "rebooting", target: R2 });
+    expect(late.status).toBe(200);
+    expect(late.body).toMatchObject({ action: "none" });
+    const row = await db.prisma.machine.findUniqueOrThrow({ where: { machineId: "m-late" } });
+    expect([row.lastSeq, row.bootedChecksum]).toEqual([50n, R2]);
+  });
+
   it("after a revert by the command line, every touched machine is told rollback, never a plain update to the older release", async () => {
     const machines = ["c-1", "c-2", "c-3", "c-4", "c-5"];
     for (const id of machines) await cachedMachine(id, "canary");
