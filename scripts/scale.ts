@@ -293,6 +293,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     console.error(`\nscale: ${signal}: stopping the fleets, consoles and HAProxy, dropping ${dbName || "the database"}`);
     void cleanUp().then(() => process.exit(130));
+    // A second Ctrl-C, or removing 100,000 state folders on a loaded machine: do not wait for ever.
+    process.once(signal, () => process.exit(130));
   });
 }
 
@@ -572,6 +574,7 @@ async function main() {
     cores: os.availableParallelism(),
     loadAverageAtEnd: os.loadavg().map((n) => round(n, 2)),
     enrolledAfterSeconds: enrolledSeconds,
+    enrollmentsPerSecond: round(MACHINES / enrolledSeconds, 1),
     enrollment5xx,
     rollout: {
       state: final.state,
@@ -624,7 +627,7 @@ async function main() {
   console.log(`  5xx in the rollout's window: ${result.window.status5xx} (consoles) + ${windowFleetErrors} fleet errors; during enrollment: ${enrollment5xx} (consoles)`);
   console.log(`  rollout: ${final.state} in ${round(seconds)} s beside ${soaks} s of soaks (${final.rings.length} rings × waves ${WAVES.join("/")} % × ${SOAK_SECONDS} s); ${updated} of ${MACHINES} machines on version ${NEXT.version}`);
   console.log(`  rings: ${result.rollout.rings.map((ring) => `${ring.name} ${ring.seconds} s (${ring.waves} waves)`).join(", ")}`);
-  console.log(`  enrolled and reporting after ${enrolledSeconds} s (starts spread over ${RAMP_SECONDS} s)`);
+  console.log(`  enrolled and reporting after ${enrolledSeconds} s (${result.enrollmentsPerSecond}/s; starts spread over ${RAMP_SECONDS} s; 503s shed: ${enrollment5xx})`);
   console.log(`  database ${result.database.totalMB} MB (${result.database.bytesPerMachine} B per machine):`);
   for (const [table, t] of Object.entries(tables)) console.log(`    ${table.padEnd(18)} ${pad(t.rows, 9)} rows  ${pad(t.totalMB, 8)} MB  ${pad(t.bytesPerMachine, 6)} B per machine`);
   fs.mkdirSync(path.join(root, "bench/results"), { recursive: true });
