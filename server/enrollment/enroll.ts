@@ -35,6 +35,11 @@ const MAX_BATCHES_IN_FLIGHT = 2;
 /** Times an enrollment is tried again after a concurrent change to its machine or token, before a 503. */
 const MAX_ATTEMPTS = 5;
 
+/** How long a token found usable answers the early check without a query. */
+const TRUSTED_FOR_MS = 1000;
+/** Most token hashes remembered as usable (only real, usable tokens get there). */
+const MAX_TRUSTED_TOKENS = 1000;
+
 const UNUSABLE = "unknown, expired, revoked or used-up enrollment token";
 
 interface Pending {
@@ -254,6 +259,13 @@ export class Enrollments {
   private batches = 0;
   /** Token checks under way, by token hash: concurrent checks of one token share one query. */
   private readonly checks = new Map<string, Promise<boolean>>();
+  /**
+   * Token hashes found usable, until when they are trusted for the early
+   * check: only an early answer (a token revoked meanwhile has its body read
+   * and then its 401 from the write, which checks it again), and it keeps a
+   * query per request off a burst of enrollments.
+   */
+  private readonly usable = new Map<string, number>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -282,6 +294,8 @@ export class Enrollments {
   }
 
   private tokenUsable(hash: string): Promise<boolean> {
+    const until = this.usable.get(hash);
+    if (until !== undefined && until > Date.now()) return Promise.resolve(true);
     const running = this.checks.get(hash);
     if (running) return running;
     const check = this.pool
@@ -292,10 +306,18 @@ export class Enrollments {
             AND (max_uses IS NULL OR uses < max_uses)`,
         [hash, this.options.clock.now()],
       )
-      .then((result) => result.rows.length > 0)
+      .then((result) => {
+        if (result.rows.length > 0) this.remember(hash);
+        return result.rows.length > 0;
+      })
       .finally(() => this.checks.delete(hash));
     this.checks.set(hash, check);
     return check;
+  }
+
+  private remember(hash: string) {
+    if (this.usable.size >= MAX_TRUSTED_TOKENS) this.usable.clear();
+    this.usable.set(hash, Date.now() + TRUSTED_FOR_MS);
   }
 
   /** Enrolls a machine: 201 for a new one, 200 when it enrolled again (its old token retired). */
@@ -384,6 +406,10 @@ export class Enrollments {
     ]);
     const { tokens, machines, rings } = read.rows[0];
     const tokenByHash = new Map(tokens.map((t) => [t.token_hash, t]));
+    for (const t of tokens) {
+      if (usable(t, now)) this.remember(t.token_hash);
+      else this.usable.delete(t.token_hash);
+    }
     const machineById = new Map(machines.map((m) => [m.machine_id, m]));
     const ringById = new Map(rings.map((r) => [r.id, r]));
     // A failure domain (the label a ring counts reboot slots by) is the operator's to give, through the
