@@ -4,6 +4,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { type GroupGrants, GroupMappingError, parseGroupMapping } from "./auth/sso-groups";
+import { parseTrustedProxies } from "./http/client-address";
 import { DEFAULT_RETENTION } from "./retention/retention";
 import { decodeKey } from "./secret-box";
 
@@ -79,6 +80,20 @@ export const configSchema = z.object({
   ORCHARD_API_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000).default(20),
   /** REST API requests allowed per client address per second without a valid API token (no token, or an unknown, revoked or expired one; the OpenAPI document too), with the same burst; 0: no limit. */
   ORCHARD_API_RATE_PER_ADDRESS: z.coerce.number().int().min(0).max(100_000).default(5),
+  /**
+   * Load balancers and reverse proxies (addresses and CIDR blocks, comma-separated) whose X-Forwarded-For
+   * names the client: only from these peers; the per-address limits count that client. Default: none.
+   */
+  ORCHARD_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      try {
+        parseTrustedProxies(value);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+      }
+    }),
   /** Sign-in attempts allowed per client address per minute; 0: no limit. */
   ORCHARD_SIGNIN_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(30),
   /** Failed sign-ins of one account from one address before each further one shuts that address out of it for twice as long (2 s … 15 min). */

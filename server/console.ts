@@ -13,7 +13,10 @@ import { ensureFirstAdmin } from "./bootstrap";
 import { type Clock, systemClock } from "./clock";
 import { type Config, signInPolicyOf } from "./config";
 import { takeSnapshot } from "./dashboard/snapshots";
+import { CacheChannel } from "./db/cache-channel";
 import { type Database, openDatabase, setDatabase } from "./db/client";
+import { committedMigrations } from "./db/migrate";
+import { readiness } from "./db/readiness";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
@@ -21,6 +24,7 @@ import { createApiHandler, sweepIdempotencyKeys } from "./api/handler";
 import { ringsOfMapping } from "./auth/sso-groups";
 import { API_PREFIX } from "./api/routes";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
+import { clientAddress, clientAddressOf, parseTrustedProxies, setClientAddress } from "./http/client-address";
 import { Limit } from "./http/rate-limit";
 import { newNonce, pagePolicy } from "./http/csp";
 import { createMetrics } from "./http/metrics";
@@ -62,6 +66,8 @@ export interface RunningConsole {
   port: number;
   db: Database;
   agents: AgentService;
+  /** Hears other processes' changes (null on the embedded database: one process, and the TTL for the command line's changes). */
+  cacheChannel: CacheChannel | null;
   controller: RolloutController;
   webhooks: WebhookWorker;
   jobs: BackgroundJobs;
@@ -155,6 +161,18 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     });
     agents.start();
     cleanups.push(() => agents.stop());
+    // Changes made by other processes (consoles, the command line) reach the
+    // caches through NOTIFY. PGlite is one session behind its socket: a
+    // notification goes to whichever connection ran the query that committed,
+    // never to a listener, so the embedded console relies on the TTL for the
+    // command line's changes (its own reach the caches in-process).
+    let cacheChannel: CacheChannel | null = null;
+    if (db.kind === "postgres") {
+      const channel = new CacheChannel(db.url, { log });
+      cacheChannel = channel;
+      await channel.start();
+      cleanups.push(() => channel.stop());
+    }
 
     // Background jobs (server/jobs/periodic-job.ts): on the console's connections, retried with backoff, each failure logged once.
     const background = backgroundConnections(db);
@@ -279,6 +297,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       requestTimeout: config.ORCHARD_HTTP_HEADERS_TIMEOUT_MS * 2,
       connectionsCheckingInterval: 1000,
     };
+    const migrations = committedMigrations();
+    const trustedProxies = parseTrustedProxies(config.ORCHARD_TRUSTED_PROXIES);
     const notFound = (res: http.ServerResponse) => {
       res.writeHead(404, { "content-type": "text/plain" });
       res.end("not found\n");
@@ -298,6 +318,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const server = http.createServer(serverOptions, (req, res) => {
       // Only this server sets the gate's header, and only on a request it counted as a sign-in.
       delete req.headers[SIGN_IN_GATE_HEADER];
+      setClientAddress(req, clientAddressOf(req, trustedProxies));
       const url = req.url ?? "/";
       // On every answer; the pages also get their Content-Security-Policy (serveNext).
       res.setHeader("x-content-type-options", "nosniff");
@@ -326,9 +347,16 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       } else if (pathname === "/healthz") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.end("ok\n");
+      } else if (pathname === "/readyz") {
+        // Ready: the database answers and has every migration of this version (server/db/readiness.ts).
+        void readiness(db.pool, migrations).then((ready) => {
+          const body = JSON.stringify(ready.ready ? { status: "ready" } : { status: "not_ready", reason: ready.reason, pending: ready.pending });
+          res.writeHead(ready.ready ? 200 : 503, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+          res.end(body);
+        });
       } else if (isSignInRequest(req.method, url)) {
         // Whatever the spelling of the path (server/auth/sign-in-gate.ts): counted, then stamped for next-auth.
-        const address = req.socket.remoteAddress ?? "unknown";
+        const address = clientAddress(req);
         void signInsPerAddress.count(address).then(({ wait, limit, remaining, resetSeconds }) => {
           if (signInsPerAddress.enabled) {
             res.setHeader("ratelimit-limit", String(limit));
@@ -387,6 +415,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       port,
       db,
       agents,
+      cacheChannel,
       controller,
       webhooks,
       jobs,

@@ -80,6 +80,24 @@ describe("agent against a console", () => {
     ]);
   });
 
+  it("does not act on an answer to a check-in sent before the (sim) machine rebooted: it updates once", async () => {
+    fake.desired = NEXT;
+    // The check-in reporting `rebooting` is answered late, after the reboot and the boot's
+    // verification: its answer (update to NEXT, as the machine had not booted it yet) is stale.
+    let held = false;
+    fake.answerDelayMs = (body) => (body.update.state === "rebooting" && !held ? ((held = true), 1500) : 0);
+    await start({ agent: { timing: { retryBaseSeconds: 0.01, healthGraceSeconds: 0.3, healthRetrySeconds: 0.02, reportBeforeRebootSeconds: 0.2, requestTimeoutSeconds: 5 } } });
+    await settled("succeeded");
+    // Past the late answer, and a few check-ins more.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const seq = lastCheckin()!.seq;
+    await eventually(() => lastCheckin()!.seq >= seq + 3, 5000, "more check-ins");
+    expect(held).toBe(true);
+    expect(eventTypes().filter((t) => t === "update.started")).toHaveLength(1);
+    expect(lastCheckin()!.update.state).toBe("succeeded");
+    expect(booted()).toBe(NEXT.checksum);
+  });
+
   it("keeps the last release that passed the health gate pinned, and unpins the one before", async () => {
     fake.desired = NEXT;
     const agent = await start();

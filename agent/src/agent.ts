@@ -71,6 +71,8 @@ export class Agent {
   private inFlight: InFlight | null = null;
   /** Set while the (sim) machine reboots: nothing checks in from a machine that is down. */
   private machineDown: Promise<void> | null = null;
+  /** Reboots begun by this process (the sim's: a real agent does not outlive one). */
+  private boots = 0;
   private exit: AgentExit | null = null;
   /** The machine's public key, sent with every check-in (the console keeps the first it sees). */
   private publicKey: string | null = null;
@@ -198,6 +200,7 @@ export class Agent {
   }
 
   private async checkinOnce(checkin: number) {
+    const bootsBefore = this.boots;
     const store = this.store!;
     const client = this.client!;
     const status = await this.options.backend.status();
@@ -248,7 +251,14 @@ export class Agent {
       this.options.log.info(`the console moved on from ${checksum.slice(0, 12)}; it may be tried again when asked for anew`);
     }
     if (!(await sendQueuedEvents(client, store, this.options.log, this.signal))) this.counters.errors++;
-    await this.reconcile(answer, status);
+    if (this.boots === bootsBefore) await this.reconcile(answer, status);
+    else {
+      // The (sim) machine rebooted while this check-in was under way: the
+      // answer is about the machine before it, as was `status`. A real
+      // machine's agent dies with such a request; the next check-in asks anew.
+      this.options.log.info("a check-in sent before the reboot was answered after it; its answer is not acted on");
+      this.waker.wake();
+    }
     this.answered(checkin, answer);
     await this.releaseSlotIfDone();
   }
@@ -468,6 +478,7 @@ export class Agent {
 
   /** Reboots the machine (the sim returns after its new boot). */
   private async reboot() {
+    this.boots++;
     let up = () => {};
     this.machineDown = new Promise((resolve) => {
       up = resolve;

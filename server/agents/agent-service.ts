@@ -2,6 +2,14 @@
 // reboot slots. This is the hot path of the system, so it keeps a small
 // cache of authenticated machines and ring answers, writes a machine row only
 // when its reported state changed, and coalesces last-seen times.
+//
+// The caches forget an entry as soon as any process changes what it was read
+// from (domainEvents, fed by PostgreSQL NOTIFY: server/db/cache-channel.ts);
+// their TTL is only the fallback while notifications are not heard. An
+// answer never joins a ring view with a machine read before it: after a
+// revert, a machine is answered from the reverted ring only with its own
+// row as it was after the revert too (its rollback, not a plain update to
+// the older release).
 import { createHash } from "node:crypto";
 import { bearerToken, hashesEqual, hashToken, tokenKind } from "../auth/tokens";
 import type { Clock } from "../clock";
@@ -39,8 +47,10 @@ export interface AgentServiceOptions {
   /** Check-in interval while a machine is mid-update. */
   busyIntervalSeconds: number;
   lastSeenFlushMs: number;
-  /** How long a cached machine or ring answer is trusted (another console process may change it). */
+  /** How long a cached machine or ring view is kept at most (while changes by other processes are heard). */
   cacheTtlMs?: number;
+  /** How long a cached ring view is kept while changes by other processes are not heard (default 5 s). */
+  fallbackTtlMs?: number;
   /** Most machines kept in the token cache. */
   cacheSize?: number;
 }
@@ -58,6 +68,14 @@ interface MachineEntry extends MachineView {
   lastSeq: number;
   stateHash: string | null;
   expiresAt: number;
+  /** When it was read (a tick of AgentService's read clock, taken before the read). */
+  readAt: number;
+}
+
+interface RingEntry {
+  view: RingView | null;
+  /** A tick of AgentService's read clock, taken after the read: a machine read before it is too old to join it. */
+  readAt: number;
 }
 
 export interface Reply<T> {
@@ -103,9 +121,24 @@ export class AgentService {
   private readonly byToken = new Map<string, MachineEntry>();
   /** Machine id → the token hash it is cached under, to forget a machine without a scan. */
   private readonly tokenOf = new Map<string, string>();
-  private readonly rings = new Map<string, { expiresAt: number; view: Promise<RingView | null> }>();
+  private readonly rings = new Map<string, { expiresAt: number; entry: Promise<RingEntry> }>();
+  /** Each ring's last view read, and what it read as (see loadRing). */
+  private readonly lastRingReads = new Map<string, { key: string; entry: RingEntry }>();
   private readonly lastSeen: LastSeenBuffer;
   private readonly cacheTtlMs: number;
+  private readonly fallbackTtlMs: number;
+  /** Whether changes by other processes are heard (NOTIFY); else ring views expire after fallbackTtlMs. */
+  private listening = false;
+  /**
+   * Orders reads and forgettings: every machine read takes a tick before it
+   * starts, every ring read one after it ended, every forgetting one.
+   */
+  private ticks = 0;
+  /** Entries read before this tick are stale (everything was forgotten then). */
+  private floor = 0;
+  /** Machine reads under way, and the machines forgotten meanwhile (with the tick): such a read is not kept. */
+  private machineReads = 0;
+  private readonly forgottenDuringReads = new Map<string, number>();
   private readonly cacheSize: number;
   private readonly leaseSweeper: PeriodicJob;
   /** Enrollments, written in batches (server/enrollment/enroll.ts). */
@@ -113,9 +146,13 @@ export class AgentService {
   private readonly query: Query;
   private readonly onRingChanged = (ringId: string) => this.rings.delete(ringId);
   private readonly onMachineChanged = (id: string) => this.forgetMachine(id);
-  private readonly onMachinesChanged = () => {
-    this.byToken.clear();
-    this.tokenOf.clear();
+  private readonly onMachinesChanged = () => this.forgetAllMachines();
+  private readonly onEverythingChanged = () => {
+    this.forgetAllMachines();
+    this.rings.clear();
+  };
+  private readonly onListening = (listening: boolean) => {
+    this.listening = listening;
   };
 
   constructor(
@@ -126,6 +163,7 @@ export class AgentService {
     this.lastSeen = new LastSeenBuffer(backgroundConnections(db).pool, options.log, options.lastSeenFlushMs);
     this.leaseSweeper = new PeriodicJob({ name: "freeing expired reboot slots", intervalMs: 15_000, runAtStart: false, log: options.log, step: () => this.freeExpiredLeases() });
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
+    this.fallbackTtlMs = Math.min(this.cacheTtlMs, options.fallbackTtlMs ?? 5000);
     this.cacheSize = options.cacheSize ?? 200_000;
     this.enrollments = Enrollments.forDatabase(db, { clock: options.clock, log: options.log });
     this.query = async <T>(sql: string, params: unknown[]) => (await db.agent.pool.query(sql, params)).rows as T[];
@@ -136,6 +174,8 @@ export class AgentService {
     domainEvents.on("ringChanged", this.onRingChanged);
     domainEvents.on("machineChanged", this.onMachineChanged);
     domainEvents.on("machinesChanged", this.onMachinesChanged);
+    domainEvents.on("everythingChanged", this.onEverythingChanged);
+    domainEvents.on("listening", this.onListening);
     this.leaseSweeper.start();
   }
 
@@ -143,6 +183,8 @@ export class AgentService {
     domainEvents.off("ringChanged", this.onRingChanged);
     domainEvents.off("machineChanged", this.onMachineChanged);
     domainEvents.off("machinesChanged", this.onMachinesChanged);
+    domainEvents.off("everythingChanged", this.onEverythingChanged);
+    domainEvents.off("listening", this.onListening);
     await this.leaseSweeper.stop();
     await this.lastSeen.stop();
   }
@@ -161,7 +203,7 @@ export class AgentService {
     const hash = hashToken(token);
     const now = Date.now();
     let entry = this.byToken.get(hash);
-    if (!entry || entry.expiresAt < now) {
+    if (!entry || entry.expiresAt < now || entry.readAt < this.floor) {
       entry = await this.loadMachineByToken(hash, token);
       this.remember(entry);
     }
@@ -198,7 +240,11 @@ export class AgentService {
   }
 
   private async loadMachineByToken(hash: string, token: string): Promise<MachineEntry> {
-    const row = await this.readMachine(hash);
+    const readAt = ++this.ticks;
+    this.machineReads++;
+    const row = await this.readMachine(hash).finally(() => {
+      if (--this.machineReads === 0) this.forgottenDuringReads.clear();
+    });
     if (!row) {
       if (tokenKind(token) === "enrollment" && (await this.enrollmentTokenUsable(hash))) {
         throw new AppError("FORBIDDEN", "an enrollment token is only for POST /api/agent/v1/enroll");
@@ -218,24 +264,39 @@ export class AgentService {
       slotRefusedTarget: row.slot_refused_target,
       hasKey: row.has_key,
       expiresAt: Date.now() + this.cacheTtlMs,
+      readAt,
     };
   }
 
+  /** Keeps a machine just read, unless it was forgotten (changed) while it was read. */
   private remember(entry: MachineEntry) {
-    this.forgetMachine(entry.id);
+    if (entry.readAt < this.floor || (this.forgottenDuringReads.get(entry.id) ?? 0) > entry.readAt) return;
+    this.drop(entry.id);
     this.byToken.set(entry.tokenHash, entry);
     this.tokenOf.set(entry.id, entry.tokenHash);
     if (this.byToken.size > this.cacheSize) {
       const oldest = this.byToken.values().next().value;
-      if (oldest) this.forgetMachine(oldest.id);
+      if (oldest) this.drop(oldest.id);
     }
   }
 
+  /** Forgets a machine that changed (a read of it under way is not kept either). */
   private forgetMachine(machineDbId: string) {
+    if (this.machineReads > 0) this.forgottenDuringReads.set(machineDbId, ++this.ticks);
+    this.drop(machineDbId);
+  }
+
+  private drop(machineDbId: string) {
     const hash = this.tokenOf.get(machineDbId);
     if (hash === undefined) return;
     this.tokenOf.delete(machineDbId);
     this.byToken.delete(hash);
+  }
+
+  private forgetAllMachines() {
+    this.floor = ++this.ticks;
+    this.byToken.clear();
+    this.tokenOf.clear();
   }
 
   private async enrollmentTokenUsable(hash: string) {
@@ -265,22 +326,39 @@ export class AgentService {
 
   // ---------------------------------------------------------------- check-in
 
-  async checkin(machine: MachineEntry, body: CheckinRequest): Promise<CheckinResponse> {
+  async checkin(cached: MachineEntry, body: CheckinRequest): Promise<CheckinResponse> {
+    let machine = cached;
     const now = this.options.clock.now();
     if (body.publicKey && !machine.hasKey) await this.registerKey(machine, body.publicKey);
     if (body.seq > machine.lastSeq) {
       const hash = reportedStateHash(body);
       if (hash === machine.stateHash) {
         machine.lastSeq = body.seq;
-      } else {
-        await this.applyReportedState(machine, body, hash, now);
+      } else if (!(await this.applyReportedState(machine, body, hash, now))) {
+        // Refused: the row already holds this seq or a newer one (a retry
+        // whose first answer was lost, or another process was first). Answer
+        // from the row as it is, never from the entry that missed it.
+        machine = await this.loadMachineByToken(machine.tokenHash, "");
+        this.remember(machine);
+        if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
       }
       this.lastSeen.touch(machine.id, now, body.seq, machine.tokenId);
     }
-    const ring = await this.ringView(machine.ringId);
+    let ring = await this.ringView(machine.ringId);
+    // Never a ring view read after the machine: read the machine again (and
+    // its ring, should it have moved) until the machine is the newer read.
+    for (let attempt = 0; ring && machine.readAt < ring.readAt && attempt < 3; attempt++) {
+      machine = await this.loadMachineByToken(machine.tokenHash, "");
+      this.remember(machine);
+      if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
+      ring = await this.ringView(machine.ringId);
+    }
+    if (ring && machine.readAt < ring.readAt) {
+      throw new AppError("UNAVAILABLE", "the machine's ring changes faster than it can be read; retry later");
+    }
     return {
       serverTime: now.toISOString(),
-      ...desiredFor(machine, ring, this.options.busyIntervalSeconds),
+      ...desiredFor(machine, ring?.view ?? null, this.options.busyIntervalSeconds),
     };
   }
 
@@ -295,7 +373,8 @@ export class AgentService {
     machine.hasKey = true;
   }
 
-  private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date) {
+  /** Writes the reported state; false when the row already holds this seq or a newer one. */
+  private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date): Promise<boolean> {
     const booted = body.deployments.find((d) => d.booted) ?? null;
     const failing = body.health.checks.filter((c) => c.status === "fail").map((c) => c.name);
     // One statement: the machine row, and a timeline entry for each of
@@ -356,9 +435,9 @@ export class AgentService {
       ],
     );
     if (result.rows[0]?.applied !== 1) {
-      // Another process applied a newer seq first: our cached view is stale.
+      // The row holds this seq or a newer one already: the cached entry is stale.
       this.forgetMachine(machine.id);
-      return;
+      return false;
     }
     machine.lastSeq = body.seq;
     machine.stateHash = hash;
@@ -368,20 +447,37 @@ export class AgentService {
     if (machine.rollbackTo && machine.rollbackTo.checksum === machine.bootedChecksum && !machine.rollbackTo.hold) {
       machine.rollbackTo = null;
     }
+    return true;
   }
 
-  private ringView(ringId: string | null): Promise<RingView | null> {
+  /** A ring's view, cached until it changes (or its TTL ends: the fallback's short one while changes are not heard). */
+  private ringView(ringId: string | null): Promise<RingEntry | null> {
     if (!ringId) return Promise.resolve(null);
     const cached = this.rings.get(ringId);
-    if (cached && cached.expiresAt > Date.now()) return cached.view;
-    const view = this.loadRing(ringId);
-    this.rings.set(ringId, { expiresAt: Date.now() + Math.min(this.cacheTtlMs, 5000), view });
-    view.catch(() => this.rings.delete(ringId));
-    return view;
+    if (cached && cached.expiresAt > Date.now()) return cached.entry;
+    const entry = this.loadRing(ringId);
+    const cell = { expiresAt: Date.now() + (this.listening ? this.cacheTtlMs : this.fallbackTtlMs), entry };
+    this.rings.set(ringId, cell);
+    entry.catch(() => {
+      if (this.rings.get(ringId) === cell) this.rings.delete(ringId);
+    });
+    return entry;
   }
 
-  private loadRing(ringId: string): Promise<RingView | null> {
-    return readRingView(this.query, ringId);
+  /**
+   * Reads a ring's view. One that reads as the last read did keeps that
+   * read's tick: the machines read since then are not older than anything it
+   * says, so an expired TTL or a change elsewhere (a tracked wave's progress)
+   * costs one ring read, not a read of every machine in the ring.
+   */
+  private async loadRing(ringId: string): Promise<RingEntry> {
+    const view = await readRingView(this.query, ringId);
+    const key = JSON.stringify(view);
+    const last = this.lastRingReads.get(ringId);
+    if (last && last.key === key) return last.entry;
+    const entry = { view, readAt: ++this.ticks };
+    this.lastRingReads.set(ringId, { key, entry });
+    return entry;
   }
 
   // ---------------------------------------------------------------- events
@@ -422,10 +518,19 @@ export class AgentService {
    */
   async acquireRebootSlot(cached: MachineEntry, request: RebootLockRequest): Promise<Reply<RebootLockResponse>> {
     const now = this.options.clock.now();
-    const machine = await this.loadMachineByToken(cached.tokenHash, "");
+    // The ring first, then the machine (as on a check-in, never a ring newer than the machine).
+    let ringId = cached.ringId;
+    let ringEntry = ringId ? await this.loadRing(ringId) : null;
+    let machine = await this.loadMachineByToken(cached.tokenHash, "");
+    for (let attempt = 0; machine.ringId !== ringId; attempt++) {
+      if (attempt === 3) throw new AppError("UNAVAILABLE", "the machine's ring changes faster than it can be read; retry later");
+      ringId = machine.ringId;
+      ringEntry = ringId ? await this.loadRing(ringId) : null;
+      machine = await this.loadMachineByToken(cached.tokenHash, "");
+    }
     this.remember(machine);
     if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
-    const ring = machine.ringId ? await this.loadRing(machine.ringId) : null;
+    const ring = ringEntry?.view ?? null;
     const checksum = request.checksum ?? machine.updateTarget;
     // An operator freed this machine's slot for this target by force: that sticks until its target changes.
     const wanted = checksum !== null && checksum === machine.slotRefusedTarget ? "not_wanted" : rebootWanted(machine, ring, checksum);

@@ -32,6 +32,7 @@ import { type SecretBox, SecretBoxError } from "../secret-box";
 import type { SignInPolicy } from "../users/users";
 import type { WebhookPolicy } from "../webhooks/webhooks";
 import { mayAct } from "../vocabulary";
+import { clientAddress } from "../http/client-address";
 import { openApiDocument } from "./openapi";
 import { problem, problemOf } from "./problem";
 import { API_PREFIX, API_ROUTES, type ApiRoute } from "./routes";
@@ -245,7 +246,7 @@ export function createApiHandler(options: ApiOptions) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const method = req.method ?? "GET";
     const path = url.pathname.slice(API_PREFIX.length) || "/";
-    const address = req.socket.remoteAddress ?? "unknown";
+    const address = clientAddress(req);
     if (options.metrics) {
       const metrics = options.metrics;
       const started = performance.now();
@@ -267,7 +268,7 @@ export function createApiHandler(options: ApiOptions) {
         req.resume();
         return send(res, 401, problem(401, "UNAUTHORIZED", "send an API token as Authorization: Bearer orch_a_…"), { "www-authenticate": "Bearer" });
       }
-      const auth = await authenticateApiToken(db.prisma, token, req.socket.remoteAddress ?? null, clock);
+      const auth = await authenticateApiToken(db.prisma, token, address, clock);
       if ("refused" in auth) {
         if (await withoutToken("with a refused API token")) return;
         req.resume();

@@ -19,8 +19,7 @@ export function committedMigrations(): string[] {
     .sort();
 }
 
-export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
-  const committed = committedMigrations();
+export async function pendingMigrations(pool: pg.Pool, committed: string[] = committedMigrations()): Promise<string[]> {
   const exists = await pool.query<{ ok: boolean }>(
     "SELECT to_regclass('public._prisma_migrations') IS NOT NULL AS ok",
   );

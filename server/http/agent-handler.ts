@@ -20,6 +20,7 @@ import {
 } from "../protocol/v1";
 import { bearerToken, hashToken, tokenKind } from "../auth/tokens";
 import { BodyTooLarge, readBody } from "./body";
+import { clientAddress } from "./client-address";
 import type { Limit } from "./rate-limit";
 
 const STATUS: Record<AppError["code"], [number, ErrorCode]> = {
@@ -99,7 +100,7 @@ export interface AgentLimits {
 
 /** Counts the request against its address and token; throws the protocol's 429 when over a limit. */
 async function enforceLimits(req: IncomingMessage, limits: AgentLimits) {
-  const address = req.socket.remoteAddress ?? "unknown";
+  const address = clientAddress(req);
   const byAddress = await limits.perAddress.take(address);
   if (byAddress !== null) throw new RateLimited(byAddress, "this address");
   const token = bearerToken(req.headers.authorization);
@@ -168,7 +169,7 @@ export function createAgentHandler(service: AgentService, log: Logger, limits: A
         : (["debug", "agent request"] as const);
       // The check-in path: no log entry is built unless it is written.
       if (log.isLevelEnabled(level)) {
-        log[level]({ method: req.method, path: pathname, status, ms: Math.round(ms), address: req.socket.remoteAddress }, message);
+        log[level]({ method: req.method, path: pathname, status, ms: Math.round(ms), address: clientAddress(req) }, message);
       }
     });
     try {

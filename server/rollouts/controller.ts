@@ -100,7 +100,11 @@ export class RolloutController {
     if (outcome.decision && outcome.decision.kind !== "wait") {
       this.options.log.info({ rolloutId, decision: outcome.decision }, "rollout decision");
     }
-    for (const ringId of outcome.ringIds) domainEvents.emit("ringChanged", ringId);
+    // Only a decision changes what the rings answer (a wave, a phase, a pause);
+    // a step that only tracked progress leaves the agents' cached ring views be.
+    if (outcome.decision && outcome.decision.kind !== "wait") {
+      for (const ringId of outcome.ringIds) domainEvents.emit("ringChanged", ringId);
+    }
     return { rolloutId, acted: outcome.acted, decision: outcome.decision };
   }
 }

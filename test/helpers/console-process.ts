@@ -66,15 +66,24 @@ export async function startConsoleProcess(slot: ConsoleProcess) {
     },
     stdio: ["ignore", "ignore", "pipe"],
   });
-  child.stderr?.resume();
+  // The last of what it wrote, for the error should it never answer.
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString("utf8")).slice(-4000);
+  });
   slot.child = child;
-  await waitFor(`console on port ${slot.port}`, async () => {
-    try {
-      return (await fetch(`${slot.url}/healthz`)).ok;
-    } catch {
-      return false;
-    }
-  }, 60_000, 200);
+  try {
+    await waitFor(`console on port ${slot.port}`, async () => {
+      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
+      try {
+        return (await fetch(`${slot.url}/healthz`)).ok;
+      } catch {
+        return false;
+      }
+    }, 60_000, 200);
+  } catch (error) {
+    throw new Error(`the console process did not start: ${(error as Error).message}\n${stderr}`, { cause: error });
+  }
 }
 
 /** SIGKILL: no shutdown of any kind. */

@@ -22,12 +22,6 @@ import {
   repoRoot,
 } from "../helpers/compose-file";
 
-/**
- * Variables the replicas are given for a console change not merged yet
- * (ORCHARD_TRUSTED_PROXIES: X-Forwarded-For from HAProxy only). Once the console
- * knows one, this test says so: take it out of here.
- */
-const AWAITED = ["ORCHARD_TRUSTED_PROXIES"];
 
 const compose = readCompose(COMPOSE_ENV);
 const image = readDockerfile();
@@ -102,10 +96,7 @@ describe("docker-compose.yml", () => {
     expect(second.build).toEqual(first.build);
 
     // Every variable is one the console knows (a misspelt one would be ignored silently).
-    for (const key of Object.keys(first.environment ?? {})) {
-      if (AWAITED.includes(key)) expect(Object.keys(configSchema.shape), `${key} has landed: remove it from AWAITED`).not.toContain(key);
-      else expect(Object.keys(configSchema.shape), key).toContain(key);
-    }
+    for (const key of Object.keys(first.environment ?? {})) expect(Object.keys(configSchema.shape), key).toContain(key);
     const config = loadConfig({ ...image.env, ...first.environment });
     expect(config.NODE_ENV).toBe("production");
     expect(config.ORCHARD_SECRET).toBe(COMPOSE_ENV.ORCHARD_SECRET);

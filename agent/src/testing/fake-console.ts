@@ -64,6 +64,8 @@ export class FakeConsole {
   answerExtras: ((body: CheckinRequest) => Record<string, unknown>) | null = null;
   /** Faults for the next calls, by route (e.g. "POST /events"), used up in order. */
   readonly faults = new Map<string, Fault[]>();
+  /** How long to hold a check-in's answer, decided as it arrives (the answer is what held then): a console slow to answer. */
+  answerDelayMs: ((body: CheckinRequest) => number) | null = null;
   /** Called as a check-in arrives, before it is applied. */
   onCheckin: ((body: CheckinRequest, machine: FakeMachine) => void) | null = null;
 
@@ -115,6 +117,8 @@ export class FakeConsole {
       return send(res, fault.status, { error: { code: "internal", message: "injected fault" } }, headers);
     }
     const answer = this.answer(route, req.headers.authorization ?? "", body);
+    const delay = route === "POST /checkin" && this.answerDelayMs ? this.answerDelayMs(body as CheckinRequest) : 0;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     if (fault === "drop-after-handling") return res.destroy();
     send(res, answer.status, answer.body);
   }
