@@ -1,10 +1,12 @@
-// Load generator for the check-in benchmark, in its own thread so that the
-// server under test keeps its event loop. Plain JavaScript: it needs no
-// loader. Keep-alive connections, each sending one request at a time.
+// Load generator for the check-in and enrollment benchmarks, in its own
+// thread so that the server under test keeps its event loop. Plain
+// JavaScript: it needs no loader. Keep-alive connections, each sending one
+// request at a time. With `enrollAs` set, each request enrolls a new machine
+// (`<enrollAs>-<n>`) with the (enrollment) token, and a 201 is a success.
 import http from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
 
-const { url, tokens, connections, durationMs, changeState, seqStart } = workerData;
+const { url, tokens, connections, durationMs, changeState, seqStart, enrollAs } = workerData;
 const target = new URL(url);
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
 const checksum = "b".repeat(64);
@@ -29,11 +31,18 @@ function body(token, seq) {
   });
 }
 
+let enrolled = 0;
+function enrollBody() {
+  const id = `${enrollAs}-${enrolled++}`;
+  return JSON.stringify({ machineId: id, hostname: id, backend: "sim", agentVersion: "1.0.0", labels: { bench: "yes" } });
+}
+
 function once(token) {
   return new Promise((resolve) => {
     const seq = (seqs.get(token) ?? seqStart) + 1;
     seqs.set(token, seq);
-    const payload = body(token, seq);
+    const payload = enrollAs ? enrollBody() : body(token, seq);
+    const success = enrollAs ? 201 : 200;
     const started = process.hrtime.bigint();
     const req = http.request(
       {
@@ -52,7 +61,7 @@ function once(token) {
         res.resume();
         res.on("end", () => {
           statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-          if (res.statusCode === 200) {
+          if (res.statusCode === success) {
             ok++;
             latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
           } else errors++;

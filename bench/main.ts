@@ -2,10 +2,11 @@
 // same run on the same machine (these machines are shared and noisy, so the
 // ratio is the figure to compare). Needs PostgreSQL (TEST_DATABASE_URL,
 // default the local server); creates and drops its own databases.
-// BENCH_JSON=1 prints the figures as JSON too; BENCH_ONLY=checkins|controller|pages|agent runs one.
+// BENCH_JSON=1 prints the figures as JSON too; BENCH_ONLY=checkins|enroll|controller|pages|agent runs one.
 import { benchAgent } from "./agent";
 import { benchCheckins } from "./checkin";
 import { benchController } from "./controller";
+import { benchEnroll } from "./enroll";
 import { benchPages } from "./pages";
 
 const only = process.env.BENCH_ONLY;
@@ -15,6 +16,13 @@ if (!only || only === "checkins") {
     machines: Number(process.env.BENCH_MACHINES ?? 1000),
     connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
     seconds: Number(process.env.BENCH_SECONDS ?? 10),
+  });
+}
+if (!only || only === "enroll") {
+  results.enroll = await benchEnroll({
+    connections: Number(process.env.BENCH_ENROLL_CONNECTIONS ?? 100),
+    seconds: Number(process.env.BENCH_SECONDS ?? 10),
+    agentPool: Number(process.env.BENCH_AGENT_POOL ?? 10),
   });
 }
 if (!only || only === "controller") {

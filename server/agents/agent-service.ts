@@ -11,10 +11,7 @@
 // row as it was after the revert too (its rollback, not a plain update to
 // the older release).
 import { createHash } from "node:crypto";
-import pLimit, { type LimitFunction } from "p-limit";
-import { type Actor, writeAudit } from "../audit/audit";
-import { enqueueEvents, machineKey } from "../webhooks/outbox";
-import { bearerToken, generateToken, hashesEqual, hashToken, tokenKind } from "../auth/tokens";
+import { bearerToken, hashesEqual, hashToken, tokenKind } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database, Prisma } from "../db/client";
 import { AppError, invalid } from "../errors";
@@ -30,10 +27,8 @@ import type {
   RebootLockRequest,
   RebootLockResponse,
 } from "../protocol/v1";
-import { agentSettableLabels, failureDomains } from "../rings/failure-domains";
-import { cohortOf } from "../rollouts/cohort";
 import { clampTime } from "../text";
-import { checkEnrollProof, parsePublicKey } from "./identity";
+import { parsePublicKey } from "./identity";
 import {
   DEFAULT_CHECK_IN_SECONDS,
   desiredFor,
@@ -43,6 +38,7 @@ import {
 } from "./desired";
 import { backgroundConnections, PeriodicJob } from "../jobs/periodic-job";
 import { LastSeenBuffer } from "./last-seen";
+import { Enrollments } from "../enrollment/enroll";
 import { StateWriter } from "./state-writer";
 import { MACHINE_VIEW_COLUMNS, MACHINE_VIEW_JOINS, machineViewOf, type MachineViewRow, type Query, readRingView } from "./views";
 
@@ -86,45 +82,6 @@ interface RingEntry {
 export interface Reply<T> {
   status: number;
   body: T;
-}
-
-/** Enrollments waiting for a turn before the console answers 503 at once. */
-const MAX_QUEUED_ENROLLMENTS = 2000;
-/** An enrollment that waited longer than this for its turn is answered 503 instead (agents wait 30 s by default). */
-const MAX_ENROLLMENT_WAIT_MS = 20_000;
-
-class TokenUsedUp extends Error {}
-
-/**
- * How a machine that exists proves it is that machine when it enrolls again:
- * its key's proof, or an operator's re-image allowance; an enrollment token
- * alone never suffices (every machine of an image shares it). A retired
- * machine stays retired unless an operator allowed it back.
- */
-function provenIdentity(
-  existing: { retiredAt: Date | null; publicKey: string | null; reenrollAllowedUntil: Date | null },
-  body: EnrollRequest,
-  now: Date,
-): "key" | "operator" {
-  if (existing.reenrollAllowedUntil && existing.reenrollAllowedUntil > now) return "operator";
-  if (existing.retiredAt) {
-    throw new AppError("GONE", `machine ${body.machineId} was retired; an operator must allow it to enroll again (a re-image)`);
-  }
-  if (!existing.publicKey) {
-    throw new AppError(
-      "FORBIDDEN",
-      `machine ${body.machineId} is enrolled and has no key to prove itself with; an operator must allow it to enroll again (a re-image)`,
-    );
-  }
-  if (!body.proof) {
-    throw new AppError(
-      "FORBIDDEN",
-      `machine ${body.machineId} is enrolled: enrolling again needs proof by its key (orchard-agent sends it), or an operator's re-image allowance`,
-    );
-  }
-  const wrong = checkEnrollProof(existing.publicKey, body.machineId, body.proof, now);
-  if (wrong) throw new AppError("FORBIDDEN", `machine ${body.machineId}: ${wrong}`);
-  return "key";
 }
 
 /**
@@ -187,12 +144,8 @@ export class AgentService {
   private readonly forgottenDuringReads = new Map<string, number>();
   private readonly cacheSize: number;
   private readonly leaseSweeper: PeriodicJob;
-  /**
-   * Enrollments run a transaction each: a burst (a whole site booting one
-   * image) waits its turn here instead of taking every pool connection from
-   * the check-ins; past MAX_QUEUED_ENROLLMENTS the agent is told to come back.
-   */
-  private readonly enrollments: LimitFunction;
+  /** Enrollments, written in batches (server/enrollment/enroll.ts). */
+  private readonly enrollments: Enrollments;
   private readonly query: Query;
   private readonly onRingChanged = (ringId: string) => this.rings.delete(ringId);
   private readonly onMachineChanged = (id: string) => this.forgetMachine(id);
@@ -215,7 +168,7 @@ export class AgentService {
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.fallbackTtlMs = Math.min(this.cacheTtlMs, options.fallbackTtlMs ?? 5000);
     this.cacheSize = options.cacheSize ?? 200_000;
-    this.enrollments = pLimit(Math.max(1, Math.floor(db.agent.pool.options.max / 2)));
+    this.enrollments = Enrollments.forDatabase(db, { clock: options.clock, log: options.log });
     this.stateWriter = new StateWriter(db.agent.pool);
     this.query = async <T>(sql: string, params: unknown[]) => (await db.agent.pool.query(sql, params)).rows as T[];
   }
@@ -361,173 +314,18 @@ export class AgentService {
     return rows.length > 0;
   }
 
-  private async machineTokenValid(hash: string) {
-    const { rows } = await this.db.agent.pool.query(
-      "SELECT 1 FROM machine_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-      [hash],
-    );
-    return rows.length > 0;
-  }
-
   // ---------------------------------------------------------------- enroll
 
   /**
    * Checks the token of an enroll request before its body is read: the
    * protocol's 401 (no usable enrollment token) or 403 (a machine token).
    */
-  async checkEnrollmentToken(authorization: string | undefined): Promise<void> {
-    const token = bearerToken(authorization);
-    if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
-    const hash = hashToken(token);
-    if (await this.enrollmentTokenUsable(hash)) return;
-    if (tokenKind(token) === "machine" && (await this.machineTokenValid(hash))) {
-      throw new AppError("FORBIDDEN", "a machine token cannot enroll; use an enrollment token");
-    }
-    throw new AppError("UNAUTHORIZED", "unknown, expired, revoked or used-up enrollment token");
+  checkEnrollmentToken(authorization: string | undefined): Promise<void> {
+    return this.enrollments.checkToken(authorization);
   }
 
-  async enroll(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
-    if (this.enrollments.pendingCount >= MAX_QUEUED_ENROLLMENTS) {
-      throw new AppError("UNAVAILABLE", "too many enrollments at once; retry later");
-    }
-    const queuedAt = Date.now();
-    return this.enrollments(() => {
-      // The agent gave up on this answer by now (its request timeout): tell
-      // it to come back rather than do the work for nobody.
-      if (Date.now() - queuedAt > MAX_ENROLLMENT_WAIT_MS) {
-        throw new AppError("UNAVAILABLE", "too many enrollments at once; retry later");
-      }
-      return this.enrollNow(authorization, body);
-    });
-  }
-
-  private async enrollNow(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
-    const token = bearerToken(authorization);
-    if (!token) throw new AppError("UNAUTHORIZED", "missing bearer token");
-    if (body.publicKey && !parsePublicKey(body.publicKey)) {
-      throw invalid("publicKey", "expected an ed25519 public key (SubjectPublicKeyInfo DER, base64)");
-    }
-    const hash = hashToken(token);
-    const now = this.options.clock.now();
-    const machineToken = generateToken("machine");
-
-    const result = await this.db.agent.prisma.$transaction(async (tx) => {
-      // Every machine of an image enrolls with the same token: its row is
-      // read here without a lock, and its use counted by the transaction's
-      // last statement, so that concurrent enrollments hold the row's lock
-      // only for that statement and the commit.
-      const found = await tx.$queryRaw<
-        { id: string; ring_id: string | null; labels: Record<string, string>; prefix: string; token_hash: string }[]
-      >`SELECT id, ring_id, labels, prefix, token_hash FROM enrollment_tokens
-         WHERE token_hash = ${hash} AND revoked_at IS NULL
-           AND (expires_at IS NULL OR expires_at > ${now})
-           AND (max_uses IS NULL OR uses < max_uses)`;
-      const enrollment = found[0];
-      if (!enrollment || !hashesEqual(enrollment.token_hash, hash)) return null;
-
-      const existing = await tx.machine.findUnique({
-        where: { machineId: body.machineId },
-        select: { id: true, ringId: true, labels: true, retiredAt: true, publicKey: true, reenrollAllowedUntil: true },
-      });
-      const proven = existing ? provenIdentity(existing, body, now) : "new";
-      let ringId = enrollment.ring_id ?? existing?.ringId ?? null;
-      if (!ringId) {
-        const first = await tx.ring.findFirst({ orderBy: [{ position: "asc" }, { name: "asc" }], select: { id: true } });
-        ringId = first?.id ?? null;
-      }
-      const ringSeed = ringId
-        ? ((await tx.ring.findUnique({ where: { id: ringId }, select: { cohortSeed: true } }))?.cohortSeed ?? "")
-        : "";
-      // A failure domain (the label a ring counts reboot slots by) is the operator's to give, through the
-      // enrollment token or the console: an agent cannot pick the domain with a free slot.
-      const fromAgent = agentSettableLabels(body.labels, await failureDomains(tx));
-      const labels = {
-        ...((existing?.labels as Record<string, string> | undefined) ?? {}),
-        ...fromAgent,
-        ...enrollment.labels,
-      };
-      const fields = {
-        hostname: body.hostname,
-        backend: body.backend === "rpm-ostree" ? ("rpm_ostree" as const) : body.backend,
-        agentVersion: body.agentVersion,
-        osId: body.os?.id ?? null,
-        osVersionId: body.os?.versionId ?? null,
-        osArch: body.os?.arch ?? null,
-        labels,
-        ringId,
-        cohort: cohortOf(body.machineId, ringSeed),
-        retiredAt: null,
-        enrolledAt: now,
-        // A proven machine keeps its key (or registers its first); a re-imaged one takes its new key.
-        publicKey: proven === "key" ? existing?.publicKey : (body.publicKey ?? null),
-        reenrollAllowedUntil: null,
-        // A new machine token starts a new seq count (an agent that lost its
-        // state starts again from 1).
-        lastSeq: -1,
-        stateHash: null,
-      };
-      const machine = existing
-        ? await tx.machine.update({ where: { id: existing.id }, data: fields, select: { id: true } })
-        : await tx.machine.create({ data: { machineId: body.machineId, ...fields }, select: { id: true } });
-      if (existing) {
-        await tx.machineToken.updateMany({
-          where: { machineId: machine.id, revokedAt: null },
-          data: { revokedAt: now },
-        });
-      }
-      await tx.machineToken.create({
-        data: { machineId: machine.id, tokenHash: machineToken.hash, prefix: machineToken.prefix, createdAt: now },
-      });
-      const actor: Actor = { id: null, label: `enrollment token ${enrollment.prefix}…`, role: "viewer", rings: null };
-      await writeAudit(
-        tx,
-        actor,
-        {
-          action: existing ? "machine.re-enroll" : "machine.enroll",
-          targetType: "machine",
-          targetId: body.machineId,
-          after: { hostname: body.hostname, backend: body.backend, labels, proven } as Prisma.InputJsonValue,
-        },
-        now,
-      );
-      const ring = ringId
-        ? await tx.ring.findUnique({ where: { id: ringId }, select: { name: true, checkInIntervalSeconds: true } })
-        : null;
-      await enqueueEvents(tx, [
-        {
-          kind: "machine.enrolled",
-          key: machineKey(body.machineId),
-          at: now,
-          data: { machineId: body.machineId, hostname: body.hostname, backend: body.backend, ring: ring?.name ?? null, labels, reenrolled: Boolean(existing) },
-        },
-      ]);
-      const counted = await tx.$executeRaw`UPDATE enrollment_tokens
-           SET uses = uses + 1, last_used_at = GREATEST(last_used_at, ${now})
-         WHERE id = ${enrollment.id} AND revoked_at IS NULL
-           AND (expires_at IS NULL OR expires_at > ${now})
-           AND (max_uses IS NULL OR uses < max_uses)`;
-      // Revoked or used up by a concurrent enrollment since it was read: nothing of this one stays.
-      if (counted !== 1) throw new TokenUsedUp();
-      return { created: !existing, machineDbId: machine.id, ring };
-    }, AGENT_TRANSACTION).catch((error: unknown) => {
-      if (error instanceof TokenUsedUp) return null;
-      throw error;
-    });
-
-    // The token was checked before the body was read; it can still run out
-    // (its last use taken by a concurrent enrollment) in between.
-    if (!result) throw new AppError("UNAUTHORIZED", "unknown, expired, revoked or used-up enrollment token");
-    this.forgetMachine(result.machineDbId);
-    domainEvents.emit("machineChanged", result.machineDbId);
-    return {
-      status: result.created ? 201 : 200,
-      body: {
-        machineId: body.machineId,
-        token: machineToken.token,
-        ring: result.ring?.name ?? null,
-        checkInIntervalSeconds: result.ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS,
-      },
-    };
+  enroll(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
+    return this.enrollments.enroll(authorization, body);
   }
 
   // ---------------------------------------------------------------- check-in
