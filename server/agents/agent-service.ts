@@ -39,6 +39,7 @@ import {
 import { backgroundConnections, PeriodicJob } from "../jobs/periodic-job";
 import { LastSeenBuffer } from "./last-seen";
 import { Enrollments } from "../enrollment/enroll";
+import { StateWriter } from "./state-writer";
 import { MACHINE_VIEW_COLUMNS, MACHINE_VIEW_JOINS, machineViewOf, type MachineViewRow, type Query, readRingView } from "./views";
 
 export interface AgentServiceOptions {
@@ -125,6 +126,8 @@ export class AgentService {
   /** Each ring's last view read, and what it read as (see loadRing). */
   private readonly lastRingReads = new Map<string, { key: string; entry: RingEntry }>();
   private readonly lastSeen: LastSeenBuffer;
+  /** Check-ins' state writes, grouped into one statement while another is under way. */
+  private readonly stateWriter: StateWriter;
   private readonly cacheTtlMs: number;
   private readonly fallbackTtlMs: number;
   /** Whether changes by other processes are heard (NOTIFY); else ring views expire after fallbackTtlMs. */
@@ -166,6 +169,7 @@ export class AgentService {
     this.fallbackTtlMs = Math.min(this.cacheTtlMs, options.fallbackTtlMs ?? 5000);
     this.cacheSize = options.cacheSize ?? 200_000;
     this.enrollments = Enrollments.forDatabase(db, { clock: options.clock, log: options.log });
+    this.stateWriter = new StateWriter(db.agent.pool);
     this.query = async <T>(sql: string, params: unknown[]) => (await db.agent.pool.query(sql, params)).rows as T[];
   }
 
@@ -373,68 +377,34 @@ export class AgentService {
     machine.hasKey = true;
   }
 
-  /** Writes the reported state; false when the row already holds this seq or a newer one. */
+  /**
+   * Writes the reported state (grouped with other check-ins' writes: see
+   * state-writer.ts) and returns once it is committed; false when the row
+   * already holds this seq or a newer one.
+   */
   private async applyReportedState(machine: MachineEntry, body: CheckinRequest, hash: string, now: Date): Promise<boolean> {
     const booted = body.deployments.find((d) => d.booted) ?? null;
     const failing = body.health.checks.filter((c) => c.status === "fail").map((c) => c.name);
-    // One statement: the machine row, and a timeline entry for each of
-    // deployment, update state and health that changed.
-    const result = await this.db.agent.pool.query<{ applied: number }>(
-      `WITH prev AS (
-         SELECT id, booted_checksum, booted_version, update_state::text AS update_state, health_status::text AS health_status
-           FROM machines WHERE id = $1 AND last_seq < $16 FOR UPDATE
-       ), applied AS (
-         UPDATE machines AS m SET
-           agent_version = $2, boot_id = $3, deployments = $4::jsonb,
-           booted_checksum = $5, booted_version = $6, booted_ref = $7,
-           update_state_since = CASE WHEN m.update_state <> $8::"UpdateState" OR m.update_state_since IS NULL
-                                     THEN $14 ELSE m.update_state_since END,
-           update_state = $8::"UpdateState", update_target = $9, update_progress = $10, update_error = $11,
-           health_status_since = CASE WHEN m.health_status <> $12::"HealthStatus" OR m.health_status_since IS NULL
-                                      THEN $14 ELSE m.health_status_since END,
-           health_status = $12::"HealthStatus", health_checks = $13::jsonb,
-           state_hash = $15, last_seq = $16, state_version = nextval('machine_state_version'),
-           rollback_to = CASE WHEN m.rollback_to->>'checksum' = $5 AND NOT COALESCE((m.rollback_to->>'hold')::boolean, false)
-                              THEN NULL ELSE m.rollback_to END,
-           slot_refused_target = CASE WHEN m.slot_refused_target IS DISTINCT FROM $9 THEN NULL ELSE m.slot_refused_target END,
-           last_seen_at = GREATEST(m.last_seen_at, $14), updated_at = $14
-          FROM prev WHERE m.id = prev.id
-          RETURNING m.id
-       ), history AS (
-         INSERT INTO machine_changes (machine_id, at, kind, before, after, detail)
-         SELECT prev.id, $14, c.kind::"MachineChangeKind", c.before, c.after, c.detail
-           FROM prev JOIN applied ON applied.id = prev.id,
-                LATERAL (VALUES
-                  ('deployment', concat_ws(' ', prev.booted_version, left(prev.booted_checksum, 12)),
-                                 concat_ws(' ', $6::text, left($5::text, 12)), NULL::text,
-                   prev.booted_checksum IS DISTINCT FROM $5::text),
-                  ('update', prev.update_state, $8::text, $11::text, prev.update_state IS DISTINCT FROM $8::text),
-                  ('health', prev.health_status, $12::text, NULLIF($17::text, ''), prev.health_status IS DISTINCT FROM $12::text)
-                ) AS c(kind, before, after, detail, changed)
-          WHERE c.changed
-       )
-       SELECT count(*)::int AS applied FROM applied`,
-      [
-        machine.id,
-        body.agentVersion,
-        body.bootId ?? null,
-        JSON.stringify(body.deployments),
-        booted?.checksum ?? null,
-        booted?.version ?? null,
-        booted?.ref ?? null,
-        body.update.state,
-        body.update.targetChecksum,
-        body.update.progress,
-        body.update.error,
-        body.health.status,
-        JSON.stringify(body.health.checks),
-        now,
-        hash,
-        body.seq,
-        failing.length ? `failing: ${failing.join(", ")}` : "",
-      ],
-    );
-    if (result.rows[0]?.applied !== 1) {
+    const applied = await this.stateWriter.write({
+      machineId: machine.id,
+      seq: body.seq,
+      at: now,
+      stateHash: hash,
+      agentVersion: body.agentVersion,
+      bootId: body.bootId ?? null,
+      deployments: JSON.stringify(body.deployments),
+      bootedChecksum: booted?.checksum ?? null,
+      bootedVersion: booted?.version ?? null,
+      bootedRef: booted?.ref ?? null,
+      updateState: body.update.state,
+      updateTarget: body.update.targetChecksum,
+      updateProgress: body.update.progress,
+      updateError: body.update.error,
+      healthStatus: body.health.status,
+      healthChecks: JSON.stringify(body.health.checks),
+      healthDetail: failing.length ? `failing: ${failing.join(", ")}` : null,
+    });
+    if (!applied) {
       // The row holds this seq or a newer one already: the cached entry is stale.
       this.forgetMachine(machine.id);
       return false;
