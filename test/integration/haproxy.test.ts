@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../../server/db/client";
 import { COMPOSE_ENV, documentedTokenCommand, flag, readCompose, readDockerfile, repoRoot } from "../helpers/compose-file";
 import { freshDatabaseUrl } from "../helpers/console";
+import { agentRequests, stopHaproxy } from "../helpers/haproxy";
 import { type ConsoleProcess, consoleProcessSlot, freePort, killConsoleProcess, removeConsoleProcess, startConsoleProcess } from "../helpers/console-process";
 import { startFleet, waitFor } from "../helpers/fleet";
 
@@ -41,15 +42,6 @@ let haproxyUrl = "";
 let haproxyEnv: Record<string, string>;
 let token = "";
 const fleets: ReturnType<typeof startFleet>[] = [];
-
-/** Agent requests a console process answered, from its own /metrics (not through HAProxy). */
-async function agentRequests(slot: ConsoleProcess): Promise<number> {
-  const text = await (await fetch(`${slot.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith("orchard_agent_requests_total{"))
-    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
-}
 
 async function throughHaproxy(pathname: string) {
   try {
@@ -104,11 +96,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(fleets.map((f) => f.stop()));
-  if (haproxy && haproxy.exitCode === null && haproxy.signalCode === null) {
-    const exited = new Promise((resolve) => haproxy!.once("exit", resolve));
-    haproxy.kill("SIGTERM");
-    await exited;
-  }
+  await stopHaproxy(haproxy);
   for (const slot of consoles) await removeConsoleProcess(slot);
   for (const f of fleets) fs.rmSync(f.stateDir, { recursive: true, force: true });
   await db?.close();
@@ -128,7 +116,7 @@ describe("HAProxy in front of two console replicas", () => {
     const created = await documentedTokenCreate();
     token = created.stdout.trim().split("\n").at(-1)!;
     expect(token.length).toBeGreaterThan(20);
-    const before = await Promise.all(consoles.map(agentRequests));
+    const before = await Promise.all(consoles.map((slot) => agentRequests(slot, METRICS_TOKEN)));
     fleets.push(startFleet({ server: haproxyUrl, token, count: 20, prefix: "lb", factory }));
     await waitFor(
       `20 machines in ring ${ring} on ${factory.version}`,
@@ -138,7 +126,7 @@ describe("HAProxy in front of two console replicas", () => {
     // The factory release is the ring's: nothing to update, nothing in no ring.
     expect(await db.prisma.machine.count({ where: { ringId: null } })).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    const served = (await Promise.all(consoles.map(agentRequests))).map((n, i) => n - before[i]);
+    const served = (await Promise.all(consoles.map((slot) => agentRequests(slot, METRICS_TOKEN)))).map((n, i) => n - before[i]);
     const total = served[0] + served[1];
     console.log(`agent requests through HAProxy: ${served.join(" + ")} = ${total}`);
     expect(total).toBeGreaterThanOrEqual(40);
@@ -198,7 +186,7 @@ describe("HAProxy in front of two console replicas", () => {
     // Restarted, the replica is checked back in and answers agents again.
     await startConsoleProcess(consoles[0]);
     const backAt = Date.now();
-    await waitFor("the restarted replica answering agents through HAProxy", async () => (await agentRequests(consoles[0])) > 0, 60_000);
+    await waitFor("the restarted replica answering agents through HAProxy", async () => (await agentRequests(consoles[0], METRICS_TOKEN)) > 0, 60_000);
     console.log(`the restarted replica took agent requests ${Date.now() - backAt} ms after it answered /healthz`);
   });
 });

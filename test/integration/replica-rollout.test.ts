@@ -22,6 +22,7 @@ import { getRollout, startRollout } from "../../server/rollouts/rollouts";
 import { hex, ProtocolMachines } from "../helpers/agent-http";
 import { repoRoot } from "../helpers/compose-file";
 import { freshDatabaseUrl } from "../helpers/console";
+import { agentRequests, stopHaproxy } from "../helpers/haproxy";
 import { type ConsoleProcess, consoleProcessSlot, freePort, killConsoleProcess, removeConsoleProcess, startConsoleProcess } from "../helpers/console-process";
 import { FACTORY, startFleet, waitFor } from "../helpers/fleet";
 
@@ -53,15 +54,6 @@ function threeConsoleConfig() {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "orch-haproxy-")), "haproxy.cfg");
   fs.writeFileSync(file, config.replace(second, `${second}\n${third}`));
   return file;
-}
-
-/** Agent requests a console process answered, from its own /metrics. */
-async function agentRequests(slot: ConsoleProcess): Promise<number> {
-  const text = await (await fetch(`${slot.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith("orchard_agent_requests_total{"))
-    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
 }
 
 const ringPhases = async (rolloutId: string) =>
@@ -143,11 +135,7 @@ beforeAll(async () => {
 afterAll(async () => {
   console.info(`replica rollout, measured:\n  ${figures.join("\n  ")}`);
   await Promise.all(fleets.map((f) => f.stop()));
-  if (haproxy && haproxy.exitCode === null && haproxy.signalCode === null) {
-    const exited = new Promise((resolve) => haproxy!.once("exit", resolve));
-    haproxy.kill("SIGTERM");
-    await exited;
-  }
+  await stopHaproxy(haproxy);
   for (const slot of consoles) await removeConsoleProcess(slot);
   for (const f of fleets) fs.rmSync(f.stateDir, { recursive: true, force: true });
   await db?.close();
@@ -266,7 +254,7 @@ describe(`three console processes behind HAProxy, ${MACHINES} simulated agents`,
     expect(wrong.slice(0, 5)).toEqual([]);
 
     // Each process served agents, the restarted one included.
-    const served = await Promise.all(consoles.map((slot) => agentRequests(slot)));
+    const served = await Promise.all(consoles.map((slot) => agentRequests(slot, METRICS_TOKEN)));
     figures.push(`agent requests answered per process (console 2 since its restart): ${served.join(", ")}`);
     for (const n of served) expect(n, haproxyOutput).toBeGreaterThan(0);
   }, 600_000);
