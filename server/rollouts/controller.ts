@@ -209,7 +209,8 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
     };
     if (!base.windowOpen) base.windowOpensAt = nextOpening(policyOf(ring), now);
     if (ring.phase === "active") Object.assign(base, await trackRing(tx, rollout, ring, now));
-    else if (ring.phase === "pending" || ring.phase === "awaiting_approval") {
+    else if ((ring.phase === "pending" || ring.phase === "awaiting_approval") && progress.every((p) => p.phase === "completed")) {
+      // Only the first ring not completed is decided on, and only a ring not started by its machines.
       base.machines = await countEligible(tx, ring.ringId);
     }
     progress.push(base);
@@ -334,10 +335,8 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     if (g.last) last = Math.max(last, g.last.getTime());
   }
   const allTerminal = grouped.every((g) => isTerminalStep(g.step));
-  const machines = await countEligible(tx, ring.ringId);
   return {
     counts,
-    machines,
     // No machines yet, or all finished: settled when the last one finished.
     settledAt: allTerminal ? new Date(last) : null,
   };
