@@ -357,6 +357,10 @@ function darkDetail(row: TrackedRow, now: Date, target: string) {
  * `waveFor` (membership.ts) in SQL: the first wave takes the chosen and
  * forced machines, then each wave the machines below its threshold;
  * pinned and excluded machines take no part. A test keeps the two in step.
+ * Machines that have a row already are passed over by the conflict's check
+ * of the unique index (no NOT EXISTS: planned over a rollout_machines its
+ * statistics call empty, that anti-join rescanned the rows being inserted,
+ * for minutes).
  */
 async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, membership: RingMembership, now: Date) {
   if (ring.openWave < 0) return 0;
@@ -385,7 +389,6 @@ async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, memb
      WHERE m.ring_id = ${ring.ringId} AND ${ELIGIBLE_SQL}
        AND NOT ${excluded}
        AND (${isFirst} OR m.cohort < ${threshold}::float8)
-       AND NOT EXISTS (SELECT 1 FROM rollout_machines rm WHERE rm.rollout_id = ${rolloutId} AND rm.machine_id = m.id)
     ON CONFLICT (rollout_id, machine_id) DO NOTHING`;
 }
 
