@@ -1,7 +1,9 @@
 // The rollout controller's step over N machines in one ring, next to a plain
 // SQL count over the same rows in the same run: the step that opens a first
-// wave of a tenth of the ring, steps with nothing changed, and the step after
-// that wave reported success (a long soak keeps the second wave shut).
+// wave of a tenth of the ring, steps with nothing changed, the step after
+// that wave reported success (a long soak keeps the second wave shut); then,
+// the soak cut short, the step that opens the rest of the ring and steps with
+// nothing changed over every machine.
 import { cliActor } from "../server/audit/audit";
 import { addRelease } from "../server/releases/releases";
 import { createRing, setRingRelease } from "../server/rings/rings";
@@ -54,6 +56,12 @@ export async function benchController(options: { machines: number }) {
       [A, ring.id],
     );
     const [progressMs] = await timed(() => app.controller.stepRollout(rollout.id));
+    const idleAfterMs = await median(5, () => app.controller.stepRollout(rollout.id));
+    // The soak cut short: the next step opens the last wave (the rest of the ring), then every machine is in the rollout.
+    await app.db.pool.query("UPDATE rollout_rings SET soak_seconds = 0 WHERE rollout_id = $1", [rollout.id]);
+    const [openAllMs] = await timed(() => app.controller.stepRollout(rollout.id));
+    const allMachines = Number((await app.db.pool.query("SELECT count(*) FROM rollout_machines WHERE rollout_id = $1", [rollout.id])).rows[0].count);
+    const idleAllMs = await median(5, () => app.controller.stepRollout(rollout.id));
     const table = {
       machines: options.machines,
       seedMs: Math.round(seedMs),
@@ -62,13 +70,22 @@ export async function benchController(options: { machines: number }) {
       stepOpeningTheWaveMs: Math.round(openMs),
       stepNothingChangedMs: Math.round(idleMs),
       stepTenPercentSucceededMs: Math.round(progressMs),
+      stepNothingChangedAfterMs: Math.round(idleAfterMs),
+      allMachines,
+      stepOpeningTheRestMs: Math.round(openAllMs),
+      stepNothingChangedAllMs: Math.round(idleAllMs),
       ratioStepToCount: Number((idleMs / countMs).toFixed(1)),
+      ratioStepAllToCount: Number((idleAllMs / countMs).toFixed(1)),
     };
     console.log(`\nController step, one ring of ${options.machines.toLocaleString()} machines (same run, same database)`);
-    console.log(`  plain SQL count over the ring's rows           ${table.plainSqlCountMs} ms (baseline)`);
-    console.log(`  step that opens the 10 % wave (assigns ${waveSize.toLocaleString()})   ${table.stepOpeningTheWaveMs} ms`);
-    console.log(`  step with nothing changed (median of 5)        ${table.stepNothingChangedMs} ms  (${table.ratioStepToCount}× the count)`);
-    console.log(`  step after the 10 % wave reported success      ${table.stepTenPercentSucceededMs} ms\n`);
+    const line = (label: string, ms: number, note = "") => console.log(`  ${label.padEnd(62)} ${ms} ms${note}`);
+    line("plain SQL count over the ring's rows", table.plainSqlCountMs, " (baseline)");
+    line(`step that opens the 10 % wave (assigns ${waveSize.toLocaleString()})`, table.stepOpeningTheWaveMs);
+    line("step with nothing changed (median of 5)", table.stepNothingChangedMs, `  (${table.ratioStepToCount}× the count)`);
+    line("step after the 10 % wave reported success", table.stepTenPercentSucceededMs);
+    line("step with nothing changed after it (median of 5)", table.stepNothingChangedAfterMs);
+    line(`step that opens the last wave (${allMachines.toLocaleString()} machines in all)`, table.stepOpeningTheRestMs);
+    line("step with nothing changed, all in the rollout (median of 5)", table.stepNothingChangedAllMs, `  (${table.ratioStepAllToCount}× the count)\n`);
     return table;
   });
 }
