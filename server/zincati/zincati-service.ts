@@ -107,8 +107,9 @@ export class ZincatiService {
    */
   private report(machine: MachineEntry, booted: { checksum: string; version: string | null; ref: string } | null, node: NodeState, error: string | null): Promise<Omit<CheckinResponse, "serverTime"> & { serverTime: string }> {
     const body: CheckinRequest = {
-      // Zincati counts nothing: the console's clock orders a node's reports.
-      seq: Math.max(machine.lastSeq + 1, this.options.clock.now().getTime()),
+      // Zincati counts nothing: the console counts for it (the timeline's number of check-ins). Two
+      // requests of one node at once: one is applied, the other answered from the row (the seq rule).
+      seq: machine.lastSeq + 1,
       sentAt: this.options.clock.now().toISOString(),
       bootId: null,
       agentVersion: ZINCATI_AGENT_VERSION,

@@ -93,6 +93,10 @@ describe("a node is a machine", () => {
     expect(await offered(z)).toBeNull(); // the ring runs what it booted
     expect(await machine(z.identity.nodeUuid)).toMatchObject({ bootedChecksum: R1, bootedVersion: "41.20261101.3.0", updateState: "idle" });
     expect(await db().auditLog.count({ where: { action: "machine.enroll", targetId: z.identity.nodeUuid } })).toBe(1);
+    // The console counts its check-ins for it (the seq the timeline counts by): two graph requests, seq 0 and 1.
+    await offered(z);
+    await app.agents.flushLastSeen();
+    expect(Number((await db().machine.findUniqueOrThrow({ where: { machineId: z.identity.nodeUuid }, select: { lastSeq: true } })).lastSeq)).toBe(1);
   });
 
   it("counts a use of the token: a used-up token enrolls no new node but serves the one it enrolled; a revoked one serves none", async () => {
