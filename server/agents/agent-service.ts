@@ -20,7 +20,6 @@ import type { Logger } from "../logger";
 import type {
   CheckinRequest,
   CheckinResponse,
-  EnrollRequest,
   EnrollResponse,
   EventsRequest,
   EventsResponse,
@@ -38,7 +37,7 @@ import {
 } from "./desired";
 import { backgroundConnections, PeriodicJob } from "../jobs/periodic-job";
 import { LastSeenBuffer } from "./last-seen";
-import { Enrollments } from "../enrollment/enroll";
+import { type Enrollment, Enrollments } from "../enrollment/enroll";
 import { RebootSlots } from "./reboot-slots";
 import { StateWriter } from "./state-writer";
 import { MACHINE_VIEW_COLUMNS, MACHINE_VIEW_JOINS, machineViewOf, type MachineViewRow, type Query, readRingView } from "./views";
@@ -57,7 +56,7 @@ export interface AgentServiceOptions {
   cacheSize?: number;
 }
 
-interface MachineEntry extends MachineView {
+export interface MachineEntry extends MachineView {
   id: string;
   /** An operator force-freed its slot while it worked on this target: no slot for it again. */
   slotRefusedTarget: string | null;
@@ -311,6 +310,68 @@ export class AgentService {
     return rows.length > 0;
   }
 
+  /**
+   * A machine by its machine id, read now and not cached, for a machine whose
+   * own updater speaks to the console without a token of its own (a Zincati
+   * node: server/zincati/). `entry` is null when it has no live machine
+   * token (it never enrolled through the console); `backend` and `retired`
+   * say what it is.
+   */
+  async machineByMachineId(
+    machineId: string,
+  ): Promise<{ entry: MachineEntry | null; backend: string; retired: boolean; reenrollAllowed: boolean } | null> {
+    const readAt = ++this.ticks;
+    const [row] = await this.query<
+      MachineViewRow & {
+        token_id: string | null;
+        token_hash: string | null;
+        id: string;
+        ring_id: string | null;
+        retired_at: Date | null;
+        reenroll_allowed_until: Date | null;
+        backend: string;
+        last_seq: string;
+        state_hash: string | null;
+        slot_refused_target: string | null;
+        has_key: boolean;
+      }
+    >(
+      `SELECT t.id AS token_id, t.token_hash, m.id, m.ring_id, m.retired_at, m.reenroll_allowed_until, m.backend::text AS backend,
+              m.last_seq, m.state_hash, m.slot_refused_target, m.public_key IS NOT NULL AS has_key,
+              ${MACHINE_VIEW_COLUMNS}
+         FROM machines m
+         LEFT JOIN LATERAL (SELECT id, token_hash FROM machine_tokens
+                             WHERE machine_id = m.id AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1) t ON true
+         ${MACHINE_VIEW_JOINS}
+        WHERE m.machine_id = $1`,
+      [machineId],
+    );
+    if (!row) return null;
+    const retired = row.retired_at !== null;
+    const reenrollAllowed = row.reenroll_allowed_until !== null && row.reenroll_allowed_until > this.options.clock.now();
+    if (!row.token_id || !row.token_hash) return { entry: null, backend: row.backend, retired, reenrollAllowed };
+    const entry: MachineEntry = {
+      ...machineViewOf(row),
+      id: row.id,
+      tokenId: row.token_id,
+      ringId: row.ring_id,
+      retired,
+      tokenHash: row.token_hash,
+      lastSeq: Number(row.last_seq),
+      stateHash: row.state_hash,
+      slotRefusedTarget: row.slot_refused_target,
+      hasKey: row.has_key,
+      expiresAt: Date.now() + this.cacheTtlMs,
+      readAt,
+    };
+    return { entry, backend: row.backend, retired, reenrollAllowed };
+  }
+
+  /** A machine's ring view as the check-in reads it (cached until it changes), or null outside any ring. */
+  async ringViewOf(ringId: string | null): Promise<RingView | null> {
+    return (await this.ringView(ringId))?.view ?? null;
+  }
+
   // ---------------------------------------------------------------- enroll
 
   /**
@@ -321,7 +382,7 @@ export class AgentService {
     return this.enrollments.checkToken(authorization);
   }
 
-  enroll(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
+  enroll(authorization: string | undefined, body: Enrollment): Promise<Reply<EnrollResponse>> {
     return this.enrollments.enroll(authorization, body);
   }
 

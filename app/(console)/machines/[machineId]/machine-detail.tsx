@@ -25,6 +25,7 @@ import {
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import type { Deployment, HealthCheck } from "@/server/protocol/v1";
+import { BACKEND_LABELS, reportsHealth } from "@/server/vocabulary";
 import {
   MoveDialog,
   PinDialog,
@@ -43,7 +44,6 @@ type RolloutRow = Machine["rollouts"][number];
 type DeploymentRow = Deployment & { position: number };
 type CheckRow = HealthCheck & { position: number };
 
-const BACKEND_LABEL: Record<string, string> = { ostree: "ostree", rpm_ostree: "rpm-ostree", bootc: "bootc", sim: "simulated" };
 
 /** The reported deployments, in boot order (stored as JSON: read defensively). */
 function deploymentsOf(machine: Machine): DeploymentRow[] {
@@ -353,7 +353,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               {m.bootedVersion ?? <span className="muted">unknown</span>} <Checksum value={m.bootedChecksum} />
             </Fact>
             <Fact label="Agent">{m.agentVersion}</Fact>
-            <Fact label="Backend">{BACKEND_LABEL[m.backend] ?? m.backend}</Fact>
+            <Fact label="Backend">{BACKEND_LABELS[m.backend]}</Fact>
             <Fact label="OS">{os || <span className="muted">unknown</span>}</Fact>
             <Fact label="Enrolled">
               <DateTime value={m.enrolledAt} />
@@ -456,7 +456,11 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         columns={checkColumns}
         rows={checks}
         rowKey={(c) => `${c.position}-${c.name}`}
-        empty="The agent reports no health checks."
+        empty={
+          reportsHealth(m.backend)
+            ? "The agent reports no health checks."
+            : "Zincati reports no health checks: a rollout counts this node done once it reports the release booted, and dark if it has not by the rollout's dark deadline."
+        }
       />
 
       <MachineTimeline machineId={m.machineId} />
