@@ -126,6 +126,8 @@ export function MachinesView() {
   const filterKey = JSON.stringify(filter);
   // "Every machine matching": held for the filter it was chosen under, dropped when the filter changes.
   const [matchingKey, setMatchingKey] = useState<string | null>(null);
+  // "Count them all": asked for the filter it was asked under (a count of a million rows takes seconds).
+  const [exactKey, setExactKey] = useState<string | null>(null);
   const machines = useQuery({
     ...trpc.machines.list.queryOptions({
       ...filter,
@@ -133,6 +135,7 @@ export function MachinesView() {
       dir,
       page,
       pageSize,
+      exactTotal: exactKey === filterKey,
     }),
     placeholderData: keepPreviousData,
     refetchInterval: 5000,
@@ -142,7 +145,9 @@ export function MachinesView() {
   const pageIds = rows?.map((r) => r.machineId) ?? [];
   const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
   const total = machines.data?.total ?? 0;
-  const allMatching = matchingKey === filterKey && total > 0;
+  // False: more than `total` (the server's cap) match.
+  const totalExact = machines.data?.totalExact ?? true;
+  const allMatching = matchingKey === filterKey && total > 0 && totalExact;
   const chosen = allMatching || selected.size > 0;
   const clearSelection = () => {
     setSelected(new Set());
@@ -189,7 +194,20 @@ export function MachinesView() {
     <>
       <div className="page-header">
         <h1>Machines</h1>
-        <p className="muted">{machines.data ? plural(machines.data.total, "machine") : "\u00a0"}</p>
+        <p className="muted">
+          {!machines.data ? (
+            "\u00a0"
+          ) : totalExact ? (
+            plural(total, "machine")
+          ) : (
+            <>
+              More than {plural(total, "machine")}{" "}
+              <button type="button" className="link-like" onClick={() => setExactKey(filterKey)} disabled={exactKey === filterKey}>
+                {exactKey === filterKey ? "counting…" : "count them all"}
+              </button>
+            </>
+          )}
+        </p>
       </div>
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <SearchInput
@@ -301,7 +319,10 @@ export function MachinesView() {
                 ? "Select machines to act on several at once."
                 : `${plural(selected.size, "machine")} selected`}
           </span>
-          {allOnPage && !allMatching && total > pageIds.length && (
+          {allOnPage && !allMatching && !totalExact && (
+            <span className="muted">More than {plural(total, "machine")} match the filter: narrow it to act on all of them.</span>
+          )}
+          {allOnPage && !allMatching && totalExact && total > pageIds.length && (
             <button type="button" className="link-like" onClick={() => setMatchingKey(filterKey)}>
               Select all {plural(total, "machine")} matching the filter
             </button>
@@ -348,6 +369,8 @@ export function MachinesView() {
           page,
           pageSize,
           total: machines.data?.total ?? 0,
+          totalExact,
+          more: machines.data?.nextCursor != null,
           onPage: (p) => url.set({ page: p || undefined }),
           pageSizes: PAGE_SIZES,
           // A new page size starts again at the first page.
