@@ -5,7 +5,7 @@ import { actionAllowedSchema, ringNameSchema } from "../rings/schemas";
 import { ANSWER_SOURCES } from "../agents/desired";
 import { ANSWER_KINDS, ANSWER_TONES } from "../agents/explain";
 import { AgentEventType, Backend } from "../db/generated/enums";
-import { HEALTH_STATUSES, MACHINE_STEPS, ROLLOUT_STATES, UPDATE_STATES } from "../vocabulary";
+import { HEALTH_STATUSES, MACHINE_STEPS, MAX_MATCHING, ROLLOUT_STATES, UPDATE_STATES } from "../vocabulary";
 
 export const healthFilterValues = HEALTH_STATUSES;
 export const updateStateFilterValues = UPDATE_STATES;
@@ -70,8 +70,7 @@ export type ListMachinesInput = z.input<typeof listMachinesInput>;
 
 export const machineRefInput = z.object({ machineId: machineIdSchema });
 
-/** At most this many machines match a bulk action's filter, all changed in one transaction. */
-export const MAX_MATCHING = 10_000;
+export { MAX_MATCHING };
 
 /**
  * A list's total is counted up to this many machines, unless the filter is

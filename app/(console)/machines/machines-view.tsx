@@ -21,6 +21,7 @@ import { PAGE_SIZES, pageSizeOf, pageSizeParam, useUrlState } from "@/components
 import type { RouterInputs, RouterOutputs } from "@/components/router-types";
 import { plural } from "@/components/step-bar";
 import { useMe } from "@/components/use-me";
+import { MAX_MATCHING } from "@/server/vocabulary";
 import { BulkDialog, type BulkKind } from "./bulk-actions";
 
 type Row = RouterOutputs["machines"]["list"]["rows"][number];
@@ -147,7 +148,7 @@ export function MachinesView() {
   const total = machines.data?.total ?? 0;
   // False: more than `total` (the server's cap) match.
   const totalExact = machines.data?.totalExact ?? true;
-  const allMatching = matchingKey === filterKey && total > 0 && totalExact;
+  const allMatching = matchingKey === filterKey && total > 0 && totalExact && total <= MAX_MATCHING;
   const chosen = allMatching || selected.size > 0;
   const clearSelection = () => {
     setSelected(new Set());
@@ -319,10 +320,13 @@ export function MachinesView() {
                 ? "Select machines to act on several at once."
                 : `${plural(selected.size, "machine")} selected`}
           </span>
-          {allOnPage && !allMatching && !totalExact && (
-            <span className="muted">More than {plural(total, "machine")} match the filter: narrow it to act on all of them.</span>
+          {allOnPage && !allMatching && (!totalExact || total > MAX_MATCHING) && (
+            <span className="muted">
+              {totalExact ? plural(total, "machine") : `More than ${plural(total, "machine")}`} match the filter: narrow it to{" "}
+              {MAX_MATCHING.toLocaleString()} or fewer to act on all of them.
+            </span>
           )}
-          {allOnPage && !allMatching && totalExact && total > pageIds.length && (
+          {allOnPage && !allMatching && totalExact && total <= MAX_MATCHING && total > pageIds.length && (
             <button type="button" className="link-like" onClick={() => setMatchingKey(filterKey)}>
               Select all {plural(total, "machine")} matching the filter
             </button>
