@@ -52,13 +52,23 @@ export const MACHINE_COUNTS_FOLD_MS = 10_000;
 
 /**
  * Folds machine_counts into one row per group (dropping groups at zero), in
- * one statement. Deltas appended meanwhile by transactions not yet committed
- * are not seen and stay as they are; two folds at once are safe too (the
- * second skips the rows the first deleted). Returns the rows left.
+ * one statement, touching only groups of several rows or none left: a table
+ * already folded is not written. Deltas appended meanwhile by transactions
+ * not yet committed are not seen and stay as they are; two folds at once are
+ * safe too (the second skips the rows the first deleted). Returns the rows
+ * written.
  */
 export async function foldMachineCounts(db: PrismaClient): Promise<number> {
   return db.$executeRaw`
-    WITH gone AS (DELETE FROM machine_counts RETURNING ring_id, booted_version, health_status, update_state, n)
+    WITH loose AS (
+      SELECT ring_id, booted_version, health_status, update_state FROM machine_counts
+       GROUP BY 1, 2, 3, 4 HAVING count(*) > 1 OR sum(n) = 0
+    ), gone AS (
+      DELETE FROM machine_counts c USING loose l
+       WHERE (c.ring_id, c.booted_version, c.health_status, c.update_state)
+             IS NOT DISTINCT FROM (l.ring_id, l.booted_version, l.health_status, l.update_state)
+      RETURNING c.ring_id, c.booted_version, c.health_status, c.update_state, c.n
+    )
     INSERT INTO machine_counts (ring_id, booted_version, health_status, update_state, n)
     SELECT ring_id, booted_version, health_status, update_state, sum(n) FROM gone
      GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0`;
