@@ -20,6 +20,8 @@ import { readiness } from "./db/readiness";
 import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
+import { createZincatiHandler, ZINCATI_PREFIX } from "./http/zincati-handler";
+import { ZincatiService } from "./zincati/zincati-service";
 import { createApiHandler, sweepIdempotencyKeys } from "./api/handler";
 import { ringsOfMapping } from "./auth/sso-groups";
 import { API_PREFIX } from "./api/routes";
@@ -266,6 +268,11 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       perEnrollmentToken: new Limit(config.ORCHARD_ENROLL_RATE_PER_TOKEN, 60),
       perAddress: new Limit(config.ORCHARD_AGENT_RATE_PER_ADDRESS, 60),
     }, metrics);
+    // Zincati nodes (server/zincati/): the agents' limits, per address and per node.
+    const handleZincati = createZincatiHandler(new ZincatiService(db, agents, { clock, log }), log, {
+      perAddress: new Limit(config.ORCHARD_AGENT_RATE_PER_ADDRESS, 60),
+      perNode: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
+    }, metrics);
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
@@ -347,6 +354,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       }
       if (pathname.startsWith("/api/agent/")) {
         void handleAgent(req, res, pathname);
+      } else if (pathname.startsWith(ZINCATI_PREFIX)) {
+        void handleZincati(req, res, url);
       } else if (pathname.startsWith(`${TRPC_PREFIX}/`)) {
         handleTrpc(req, res);
       } else if (pathname === API_PREFIX || pathname.startsWith(`${API_PREFIX}/`)) {

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { HealthStatus, MachineStep, ReleaseSourceKind, Role, RolloutRingPhase, RolloutState, SignatureState, UpdateState, WebhookDeliveryState } from "./db/generated/enums";
+import { Backend, HealthStatus, MachineStep, ReleaseSourceKind, Role, RolloutRingPhase, RolloutState, SignatureState, UpdateState, WebhookDeliveryState } from "./db/generated/enums";
 import { eventTypes, updateStates } from "./protocol/v1";
 import { AgentEventType } from "./db/generated/enums";
 import {
   ACTIVE_ROLLOUT_STATES,
   FAILURE_STEPS,
   HEALTH_STATUSES,
+  MACHINE_BACKENDS,
   MACHINE_STEPS,
   RELEASE_SOURCE_KINDS,
   SENDABLE_SIGNATURE_STATES,
@@ -33,6 +34,7 @@ describe("one vocabulary", () => {
     expect(sorted(MACHINE_STEPS)).toEqual(sorted(Object.values(MachineStep)));
     expect(sorted(UPDATE_STATES)).toEqual(sorted(Object.values(UpdateState)));
     expect(sorted(HEALTH_STATUSES)).toEqual(sorted(Object.values(HealthStatus)));
+    expect(sorted(MACHINE_BACKENDS)).toEqual(sorted(Object.values(Backend)));
     expect(sorted(WEBHOOK_DELIVERY_STATES)).toEqual(sorted(Object.values(WebhookDeliveryState)));
     expect(sorted(RELEASE_SOURCE_KINDS)).toEqual(sorted(Object.values(ReleaseSourceKind)));
     expect(sorted(SIGNATURE_STATES)).toEqual(sorted(Object.values(SignatureState)));

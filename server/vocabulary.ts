@@ -173,6 +173,34 @@ export const isCancellableUpdate = oneOf(CANCELLABLE_UPDATE_STATES);
 export const HOLDABLE_UPDATE_STATES = ["downloading", "staged"] as const satisfies readonly UpdateState[];
 export const isHoldableUpdate = oneOf(HOLDABLE_UPDATE_STATES);
 
+/**
+ * How a machine is updated, as the database spells it: by our agent with one
+ * of its backends (the agent protocol spells rpm_ostree `rpm-ostree`), or by
+ * Zincati, Fedora CoreOS's own updater, which asks the console over FleetLock
+ * and Cincinnati (server/zincati/) and reports no health.
+ */
+export const MACHINE_BACKENDS = ["ostree", "rpm_ostree", "bootc", "sim", "zincati"] as const;
+export type MachineBackend = (typeof MACHINE_BACKENDS)[number];
+
+/** What the console calls each backend. */
+export const BACKEND_LABELS: Record<MachineBackend, string> = {
+  ostree: "ostree",
+  rpm_ostree: "rpm-ostree",
+  bootc: "bootc",
+  sim: "simulated",
+  zincati: "Zincati (FleetLock + Cincinnati)",
+};
+
+/** Whether the machine's updater reports health checks (Zincati does not: a rollout counts its boot of the release). */
+export const reportsHealth = (backend: string) => backend !== "zincati";
+
+/**
+ * Whether the machine's updater holds a machine token and a key of its own
+ * (our agent). A Zincati node is named by its node id, and the enrollment
+ * token in its configured URL is its only credential.
+ */
+export const holdsOwnCredentials = (backend: string) => backend !== "zincati";
+
 export const HEALTH_STATUSES = ["healthy", "degraded", "unhealthy", "unknown"] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
 

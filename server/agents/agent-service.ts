@@ -20,7 +20,6 @@ import type { Logger } from "../logger";
 import type {
   CheckinRequest,
   CheckinResponse,
-  EnrollRequest,
   EnrollResponse,
   EventsRequest,
   EventsResponse,
@@ -38,7 +37,8 @@ import {
 } from "./desired";
 import { backgroundConnections, PeriodicJob } from "../jobs/periodic-job";
 import { LastSeenBuffer } from "./last-seen";
-import { Enrollments } from "../enrollment/enroll";
+import { type Enrollment, Enrollments } from "../enrollment/enroll";
+import { RebootSlots } from "./reboot-slots";
 import { StateWriter } from "./state-writer";
 import { MACHINE_VIEW_COLUMNS, MACHINE_VIEW_JOINS, machineViewOf, type MachineViewRow, type Query, readRingView } from "./views";
 
@@ -56,7 +56,7 @@ export interface AgentServiceOptions {
   cacheSize?: number;
 }
 
-interface MachineEntry extends MachineView {
+export interface MachineEntry extends MachineView {
   id: string;
   /** An operator force-freed its slot while it worked on this target: no slot for it again. */
   slotRefusedTarget: string | null;
@@ -102,13 +102,6 @@ export const MAX_EVENTS_PER_MACHINE = 2000;
 /** A reboot slot is held at most this many leases' time in all, renewals included. */
 const MAX_HOLD_LEASES = 2;
 
-/**
- * The agent routes' transactions (enroll, the reboot lock's grant) may wait
- * this long for a pool connection under load: well inside an agent's 30 s
- * request timeout, and far better than a 503 after Prisma's default 2 s.
- */
-const AGENT_TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
-
 /** A stable hash of everything a check-in reports except its seq and clock. */
 export function reportedStateHash(body: CheckinRequest): string {
   return createHash("sha1")
@@ -128,6 +121,8 @@ export class AgentService {
   private readonly lastSeen: LastSeenBuffer;
   /** Check-ins' state writes, grouped into one statement while another is under way. */
   private readonly stateWriter: StateWriter;
+  /** Reboot slot grants, one at a time per ring and domain (server/agents/reboot-slots.ts). */
+  private readonly rebootSlots: RebootSlots;
   private readonly cacheTtlMs: number;
   private readonly fallbackTtlMs: number;
   /** Whether changes by other processes are heard (NOTIFY); else ring views expire after fallbackTtlMs. */
@@ -170,6 +165,7 @@ export class AgentService {
     this.cacheSize = options.cacheSize ?? 200_000;
     this.enrollments = Enrollments.forDatabase(db, { clock: options.clock, log: options.log });
     this.stateWriter = new StateWriter(db.agent.pool);
+    this.rebootSlots = new RebootSlots(db.agent.pool);
     this.query = async <T>(sql: string, params: unknown[]) => (await db.agent.pool.query(sql, params)).rows as T[];
   }
 
@@ -314,6 +310,68 @@ export class AgentService {
     return rows.length > 0;
   }
 
+  /**
+   * A machine by its machine id, read now and not cached, for a machine whose
+   * own updater speaks to the console without a token of its own (a Zincati
+   * node: server/zincati/). `entry` is null when it has no live machine
+   * token (it never enrolled through the console); `backend` and `retired`
+   * say what it is.
+   */
+  async machineByMachineId(
+    machineId: string,
+  ): Promise<{ entry: MachineEntry | null; backend: string; retired: boolean; reenrollAllowed: boolean } | null> {
+    const readAt = ++this.ticks;
+    const [row] = await this.query<
+      MachineViewRow & {
+        token_id: string | null;
+        token_hash: string | null;
+        id: string;
+        ring_id: string | null;
+        retired_at: Date | null;
+        reenroll_allowed_until: Date | null;
+        backend: string;
+        last_seq: string;
+        state_hash: string | null;
+        slot_refused_target: string | null;
+        has_key: boolean;
+      }
+    >(
+      `SELECT t.id AS token_id, t.token_hash, m.id, m.ring_id, m.retired_at, m.reenroll_allowed_until, m.backend::text AS backend,
+              m.last_seq, m.state_hash, m.slot_refused_target, m.public_key IS NOT NULL AS has_key,
+              ${MACHINE_VIEW_COLUMNS}
+         FROM machines m
+         LEFT JOIN LATERAL (SELECT id, token_hash FROM machine_tokens
+                             WHERE machine_id = m.id AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1) t ON true
+         ${MACHINE_VIEW_JOINS}
+        WHERE m.machine_id = $1`,
+      [machineId],
+    );
+    if (!row) return null;
+    const retired = row.retired_at !== null;
+    const reenrollAllowed = row.reenroll_allowed_until !== null && row.reenroll_allowed_until > this.options.clock.now();
+    if (!row.token_id || !row.token_hash) return { entry: null, backend: row.backend, retired, reenrollAllowed };
+    const entry: MachineEntry = {
+      ...machineViewOf(row),
+      id: row.id,
+      tokenId: row.token_id,
+      ringId: row.ring_id,
+      retired,
+      tokenHash: row.token_hash,
+      lastSeq: Number(row.last_seq),
+      stateHash: row.state_hash,
+      slotRefusedTarget: row.slot_refused_target,
+      hasKey: row.has_key,
+      expiresAt: Date.now() + this.cacheTtlMs,
+      readAt,
+    };
+    return { entry, backend: row.backend, retired, reenrollAllowed };
+  }
+
+  /** A machine's ring view as the check-in reads it (cached until it changes), or null outside any ring. */
+  async ringViewOf(ringId: string | null): Promise<RingView | null> {
+    return (await this.ringView(ringId))?.view ?? null;
+  }
+
   // ---------------------------------------------------------------- enroll
 
   /**
@@ -324,7 +382,7 @@ export class AgentService {
     return this.enrollments.checkToken(authorization);
   }
 
-  enroll(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
+  enroll(authorization: string | undefined, body: Enrollment): Promise<Reply<EnrollResponse>> {
     return this.enrollments.enroll(authorization, body);
   }
 
@@ -509,59 +567,41 @@ export class AgentService {
     // While a wave waits for slots, most asks find the ring full: answer
     // those from one read, without a lock or a transaction. Only an ask that
     // may get a slot takes the lock and decides.
+    // Machines outside any ring share one slot.
+    let policy = { slots: 1, leaseSeconds: 900, domain: null as string | null };
     if (machine.ringId) {
-      const { rows } = await this.db.agent.pool.query<{ slots: number; held: number; soonest: Date | null; mine: boolean }>(
+      const { rows } = await this.db.agent.pool.query<{ slots: number; lease_seconds: number; domain: string | null; held: number; soonest: Date | null; mine: boolean }>(
         `WITH r AS (
-           SELECT reboot_slots,
+           SELECT reboot_slots, reboot_lease_seconds,
                   CASE WHEN failure_domain_label IS NULL THEN NULL ELSE COALESCE($2::jsonb ->> failure_domain_label, '') END AS domain
              FROM rings WHERE id = $1
          )
-         SELECT r.reboot_slots AS slots, count(l.id)::int AS held, min(l.expires_at) AS soonest,
+         SELECT r.reboot_slots AS slots, r.reboot_lease_seconds AS lease_seconds, r.domain,
+                count(l.id)::int AS held, min(l.expires_at) AS soonest,
                 EXISTS (SELECT 1 FROM reboot_leases WHERE machine_id = $4) AS mine
            FROM r LEFT JOIN reboot_leases l
              ON l.ring_id = $1 AND l.domain IS NOT DISTINCT FROM r.domain AND l.expires_at > $3
-          GROUP BY r.reboot_slots`,
+          GROUP BY r.reboot_slots, r.reboot_lease_seconds, r.domain`,
         [machine.ringId, JSON.stringify(machine.labels), now, machine.id],
       );
       const view = rows[0];
       if (view && !view.mine && view.held >= view.slots) return ringFull(view.soonest, now, busyInterval);
-    }
-    return this.db.agent.prisma.$transaction(async (tx) => {
-      const ring = machine.ringId
-        ? await tx.ring.findUnique({
-            where: { id: machine.ringId },
-            select: { rebootSlots: true, rebootLeaseSeconds: true, failureDomainLabel: true },
-          })
-        : null;
       // Slots count per ring, or per failure domain of the ring (a label such as site).
-      const domain = ring?.failureDomainLabel ? (machine.labels[ring.failureDomainLabel] ?? "") : null;
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`orchard:reboot:${machine.ringId ?? ""}:${domain ?? ""}`}))::text`;
-      const slots = ring?.rebootSlots ?? 1;
-      const leaseMs = (ring?.rebootLeaseSeconds ?? 900) * 1000;
-      const ringWhere = { ringId: machine.ringId, domain };
-      await tx.rebootLease.deleteMany({ where: { ...ringWhere, expiresAt: { lte: now } } });
-      const held = await tx.rebootLease.findMany({
-        where: ringWhere,
-        select: { machineId: true, acquiredAt: true, expiresAt: true },
-        orderBy: { expiresAt: "asc" },
-      });
-      const expiresAt = new Date(now.getTime() + leaseMs);
-      const mine = held.find((l) => l.machineId === machine.id);
+      if (view) policy = { slots: view.slots, leaseSeconds: view.lease_seconds, domain: view.domain };
+    }
+    const leaseMs = policy.leaseSeconds * 1000;
+    const decision = await this.rebootSlots.ask({
+      machineId: machine.id,
+      ringId: machine.ringId,
+      domain: policy.domain,
+      slots: policy.slots,
+      leaseMs,
       // Renewing is for a reboot that runs late, not for keeping a slot: at most twice the lease in all.
-      if (mine && now.getTime() - mine.acquiredAt.getTime() >= MAX_HOLD_LEASES * leaseMs) {
-        return ringFull(mine.expiresAt, now, Number.POSITIVE_INFINITY);
-      }
-      if (mine || held.length < slots) {
-        await tx.rebootLease.upsert({
-          where: { machineId: machine.id },
-          create: { machineId: machine.id, ringId: machine.ringId, domain, acquiredAt: now, expiresAt },
-          // Asking again while holding the slot renews it (idempotent).
-          update: { ringId: machine.ringId, domain, expiresAt },
-        });
-        return { status: 200, body: { granted: true as const, expiresAt: expiresAt.toISOString() } };
-      }
-      return ringFull(held[0]?.expiresAt ?? null, now, busyInterval);
-    }, AGENT_TRANSACTION);
+      maxHoldMs: MAX_HOLD_LEASES * leaseMs,
+      clock: this.options.clock,
+    });
+    if (decision.granted) return { status: 200, body: { granted: true as const, expiresAt: decision.expiresAt.toISOString() } };
+    return ringFull(decision.soonest, decision.at, decision.overheld ? Number.POSITIVE_INFINITY : busyInterval);
   }
 
   async releaseRebootSlot(machine: MachineEntry): Promise<{ released: boolean }> {

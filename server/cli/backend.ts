@@ -4,18 +4,10 @@
 // --token). Both call the same procedure with the same input and hand back
 // the same answer, so that a command prints the same thing and exits with
 // the same code either way; both fail with the same problem details.
-import os from "node:os";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
-import { problem, problemOf, type Problem } from "../api/problem";
+import { problem, type Problem } from "../api/problem";
 import { API_PREFIX, API_ROUTES } from "../api/routes";
-import type { Principal } from "../auth/principal";
-import { type Config, loadConfig, signInPolicyOf } from "../config";
-import { systemClock } from "../clock";
-import { type Database, openDatabase } from "../db/client";
-import { KEY_VARIABLE, loadSecretBox, SecretBox } from "../secret-box";
-import { sourcesWorkDir } from "../release-sources/sources";
-import { sealStoredSecrets } from "../sealing";
-import { type AppRouter, createCaller } from "../trpc/router";
+import type { AppRouter } from "../trpc/router";
 
 type Inputs = inferRouterInputs<AppRouter>;
 type Outputs = inferRouterOutputs<AppRouter>;
@@ -43,82 +35,6 @@ export interface Backend {
   /** The audit log as CSV lines. */
   auditCsv(filter: Record<string, string>): AsyncIterable<string>;
   close(): Promise<void>;
-}
-
-/** The person running the command line, for the audit log (`cli:<login>`). */
-function localPrincipal(): Principal {
-  let login = process.env.SUDO_USER || process.env.USER || "unknown";
-  try {
-    login = process.env.SUDO_USER || os.userInfo().username;
-  } catch {
-    // No passwd entry (a container's numeric user): the environment's name stands.
-  }
-  return { kind: "cli", id: "cli", name: login, role: "admin", rings: null };
-}
-
-export function localBackend(): Backend {
-  let database: Database | null = null;
-  let config: Config | null = null;
-  const settings = () => (config ??= loadConfig());
-  let box: SecretBox | null = null;
-  /** The console's encryption key, as the console has it; never a new one (the console would not have it). */
-  const secretBox = () => {
-    if (box) return box;
-    try {
-      box = loadSecretBox(settings(), { create: false });
-    } catch (error) {
-      box = SecretBox.unavailable(
-        `${(error as Error).message}: run this where the console keeps its data folder, set ${KEY_VARIABLE} to the console's key, ` +
-          "or go through the console's REST API (ORCHARD_URL and ORCHARD_TOKEN)",
-      );
-    }
-    return box;
-  };
-  const db = async () => {
-    if (database) return database;
-    database = await openDatabase({ databaseUrl: settings().DATABASE_URL, dataDir: settings().dataDir, poolSize: 2 });
-    // As the console does at start: secrets from before they were sealed are sealed (when this has the key).
-    if (secretBox().keyId) await sealStoredSecrets(database.prisma, secretBox());
-    return database;
-  };
-  const principal = localPrincipal();
-  return {
-    kind: "local",
-    async call(procedure, input) {
-      const open = await db();
-      // The console's own settings, as its procedures see them in the console process.
-      const webhookPolicy = { allowPrivate: settings().ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
-      let target: unknown = createCaller({
-        db: open,
-        clock: systemClock,
-        principal,
-        webhookPolicy,
-        secretBox: secretBox(),
-        signIn: signInPolicyOf(settings()),
-        sourcesDir: sourcesWorkDir(settings().dataDir),
-      });
-      for (const part of procedure.split(".")) target = (target as Record<string, unknown>)[part];
-      try {
-        return (await (target as (input: unknown) => Promise<unknown>)(input)) as never;
-      } catch (error) {
-        throw new CliFailure(problemOf(error));
-      }
-    },
-    async *auditCsv(filter) {
-      const { auditCsv } = await import("../audit/list-audit");
-      try {
-        yield* auditCsv((await db()).prisma, filter);
-      } catch (error) {
-        const { ZodError } = await import("zod");
-        if (error instanceof ZodError) throw new CliFailure(problem(400, "INVALID", error.issues[0]?.message ?? "bad filter"));
-        throw error;
-      }
-    },
-    async close() {
-      await database?.close();
-      database = null;
-    },
-  };
 }
 
 /** How often a request refused by the rate limit (429) is sent in all, each after its Retry-After. */
@@ -208,5 +124,25 @@ export function chooseBackend(flags: { server?: string; token?: string }): Backe
   if (server || token) {
     throw new CliFailure(problem(400, "INVALID", server ? "a server without a token: set ORCHARD_TOKEN or --token" : "a token without a server: set ORCHARD_URL or --server"));
   }
-  return localBackend();
+  return lazyLocalBackend();
+}
+
+/**
+ * The local backend, loaded on first use: it brings the whole console (its
+ * router, Prisma, the database driver), which a remote command never needs
+ * and which takes most of a command's start.
+ */
+function lazyLocalBackend(): Backend {
+  let loaded: Promise<Backend> | null = null;
+  const load = () => (loaded ??= import("./local-backend").then((m) => m.localBackend()));
+  return {
+    kind: "local",
+    call: async (procedure, input) => (await load()).call(procedure, input),
+    async *auditCsv(filter) {
+      yield* (await load()).auditCsv(filter);
+    },
+    async close() {
+      if (loaded) await (await loaded).close();
+    },
+  };
 }

@@ -42,9 +42,21 @@ const MAX_TRUSTED_TOKENS = 1000;
 
 const UNUSABLE = "unknown, expired, revoked or used-up enrollment token";
 
+/**
+ * What an enrollment carries: an agent's request, or one the console makes
+ * for a machine whose own updater speaks to it (a Zincati node: backend
+ * `zincati`, and `updaterLabels`, such as its FleetLock reboot group, which
+ * that updater's protocol lets the node choose: they may set a failure
+ * domain; the token's labels still win).
+ */
+export type Enrollment = Omit<EnrollRequest, "backend"> & {
+  backend: EnrollRequest["backend"] | "zincati";
+  updaterLabels?: Record<string, string>;
+};
+
 interface Pending {
   tokenHash: string;
-  body: EnrollRequest;
+  body: Enrollment;
   queuedAt: number;
   attempts: number;
   resolve: (reply: Reply<EnrollResponse>) => void;
@@ -111,7 +123,7 @@ interface Prepared {
  */
 export function provenIdentity(
   existing: { retiredAt: Date | null; publicKey: string | null; reenrollAllowedUntil: Date | null },
-  body: EnrollRequest,
+  body: Pick<EnrollRequest, "machineId" | "proof">,
   now: Date,
 ): "key" | "operator" {
   if (existing.reenrollAllowedUntil && existing.reenrollAllowedUntil > now) return "operator";
@@ -321,7 +333,7 @@ export class Enrollments {
   }
 
   /** Enrolls a machine: 201 for a new one, 200 when it enrolled again (its old token retired). */
-  enroll(authorization: string | undefined, body: EnrollRequest): Promise<Reply<EnrollResponse>> {
+  enroll(authorization: string | undefined, body: Enrollment): Promise<Reply<EnrollResponse>> {
     const token = bearerToken(authorization);
     if (!token) return Promise.reject(new AppError("UNAUTHORIZED", "missing bearer token"));
     if (body.publicKey && !parsePublicKey(body.publicKey)) {
@@ -504,7 +516,7 @@ export class Enrollments {
       : "new";
     const ringId = token.ring_id ?? existing?.ring_id ?? firstRing?.id ?? null;
     const ring = ringId ? (ringById.get(ringId) ?? null) : null;
-    const labels = { ...(existing?.labels ?? {}), ...agentSettableLabels(body.labels, domains), ...(token.labels ?? {}) };
+    const labels = { ...(existing?.labels ?? {}), ...agentSettableLabels(body.labels, domains), ...(body.updaterLabels ?? {}), ...(token.labels ?? {}) };
     const machineToken = { ...generateToken("machine"), id: randomUUID() };
     return {
       item,

@@ -47,7 +47,17 @@ export interface MetricsOptions {
 }
 
 /** The protocol's routes, so that an unknown path cannot add a label value. */
-const ROUTES = new Set(["POST /enroll", "POST /checkin", "POST /events", "POST /reboot-lock", "DELETE /reboot-lock"]);
+const ROUTES = new Set([
+  "POST /enroll",
+  "POST /checkin",
+  "POST /events",
+  "POST /reboot-lock",
+  "DELETE /reboot-lock",
+  // Zincati's (server/http/zincati-handler.ts): never the token in its URL.
+  "zincati GET /v1/graph",
+  "zincati POST /v1/pre-reboot",
+  "zincati POST /v1/steady-state",
+]);
 
 /** What a scrape reads from the database: the fleet, and each webhook subscription's queue. */
 type Figures = FleetFigures & { webhooks: Awaited<ReturnType<typeof webhookQueues>> };

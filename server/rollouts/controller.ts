@@ -25,7 +25,7 @@ import {
 } from "./plan";
 import type { Selector } from "./schemas";
 import { countEligible, ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
-import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, sqlList, TERMINAL_STEPS, WEBHOOK_STEP_EVENTS } from "../vocabulary";
+import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, reportsHealth, sqlList, TERMINAL_STEPS, WEBHOOK_STEP_EVENTS } from "../vocabulary";
 import { enqueueEvents, rolloutEvent, type WebhookEvent } from "../webhooks/outbox";
 import { type MaintenanceWindow, nextOpening, windowOpen, type WindowPolicy } from "./windows";
 
@@ -244,6 +244,7 @@ interface TrackedRow {
   update_error: string | null;
   health_status: string;
   last_seen_at: Date | null;
+  backend: string;
   /** Pinned, moved to another ring, held by an operator's rollback or retired since it was assigned. */
   excluded: boolean;
 }
@@ -267,7 +268,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     SELECT rm.id, m.machine_id, rm.previous_checksum, rm.previous_boot_id, m.boot_id,
            m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.dark_at, rm.finished_at,
            m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
-           m.health_status::text AS health_status, m.last_seen_at,
+           m.health_status::text AS health_status, m.last_seen_at, m.backend::text AS backend,
            (m.retired_at IS NOT NULL OR m.pinned_release_id IS NOT NULL OR m.ring_id IS DISTINCT FROM rm.ring_id
             OR COALESCE((m.rollback_to ->> 'hold')::boolean, false)) AS excluded
       FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
@@ -291,6 +292,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
         updateTarget: row.update_target,
         healthStatus: row.health_status,
         lastSeenAt: row.last_seen_at,
+        healthReported: reportsHealth(row.backend),
       },
       target,
       row.dark_at,

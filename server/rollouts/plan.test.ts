@@ -79,6 +79,22 @@ describe("a machine's step: it really changed", () => {
   });
 });
 
+describe("a machine's step when its updater reports no health (Zincati)", () => {
+  const zincati = (r: Partial<Parameters<typeof machineStep>[0]> = {}) => report({ healthStatus: "unknown", healthReported: false, updateState: "idle", ...r });
+  const assignment: Assignment = { previousChecksum: OLD, previousBootId: null, step: "assigned" };
+  it.each([
+    ["booted the target: succeeded (the boot is all it reports)", zincati({ bootedChecksum: T }), 60, "succeeded"],
+    ["given the target, not booted it by the deadline: dark", zincati({ updateState: "downloading", updateTarget: T }), 7200, "dark"],
+    ["staged, waiting for its reboot slot", zincati({ updateState: "staged", updateTarget: T }), 60, "staged"],
+  ] as const)("%s", (_, r, seconds, step) => {
+    expect(machineStep(r, T, later(1800), later(seconds), "go", assignment)).toBe(step);
+  });
+
+  it("never lets our agent's unknown health count as a success", () => {
+    expect(machineStep(report({ bootedChecksum: T, healthStatus: "unknown" }), T, later(1800), later(60), "go", assignment)).toBe("verifying");
+  });
+});
+
 describe("a machine's step while held or withdrawn", () => {
   it.each([
     ["staged while paused: held", report({ updateState: "staged", updateTarget: T }), 60, "hold", "held"],

@@ -62,6 +62,12 @@ export interface MachineReport {
   updateTarget: string | null;
   healthStatus: string;
   lastSeenAt: Date | null;
+  /**
+   * False for an updater that reports no health (Zincati): booting the
+   * target is all it can tell, so that is its success; the dark deadline
+   * still applies. Absent: it reports health (our agent).
+   */
+  healthReported?: boolean;
 }
 
 /** What the machine was when the rollout took it, and its step so far. */
@@ -89,7 +95,8 @@ export type Disposition = "go" | "hold" | "withdrawn" | "excluded";
  * A machine's step towards `target`, from what it reported. A machine counts
  * as succeeded only once it really changed: it booted the target in a new
  * boot (a boot id other than the one it had when assigned, where the agent
- * reports one) and reports itself healthy, never on "installed"; a machine
+ * reports one) and reports itself healthy (an updater that reports no health,
+ * Zincati, only the boot), never on "installed"; a machine
  * already on the target when assigned has nothing to change. Once succeeded,
  * a degraded report keeps it succeeded (an unhealthy one fails it: the soak
  * catches late failures). It goes dark when it has not done so
@@ -116,7 +123,10 @@ export function machineStep(
     if (report.healthStatus === "unhealthy") return "failed";
     const wasThere = assignment.previousChecksum === target;
     const sameBoot = !wasThere && report.bootId != null && report.bootId === assignment.previousBootId;
-    const healthy = report.healthStatus === "healthy" || (report.healthStatus === "degraded" && assignment.step === "succeeded");
+    const healthy =
+      report.healthStatus === "healthy" ||
+      (report.healthStatus === "degraded" && assignment.step === "succeeded") ||
+      (report.healthReported === false && report.healthStatus === "unknown");
     if (healthy && !sameBoot) return "succeeded";
     // Booted it but not (yet) healthy, or reporting the target without a new boot: not done.
     return overdue ? "dark" : "verifying";

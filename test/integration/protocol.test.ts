@@ -363,6 +363,40 @@ describe("reboot slots", () => {
     expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 409]);
   });
 
+  it("grants a wave's burst of asks through two consoles: exactly the ring's slots, with the waiting asks queued in memory, not on connections", async () => {
+    await ringWithRelease("wave", { rebootSlots: 20 });
+    const second = await startTestConsole({ DATABASE_URL: app.databaseUrl, ORCHARD_DB_AGENT_POOL: "4" });
+    try {
+      const tokens: string[] = [];
+      for (let i = 0; i < 120; i++) tokens.push(await staged(await enrolled(`wave-${i}`, "wave")));
+      const bystander = await enrolled("wave-bystander", "canary");
+      // Sessions waiting for an advisory lock (the ring's), sampled while the asks are under way.
+      let sampling = true;
+      let mostWaiting = 0;
+      const sampler = (async () => {
+        while (sampling) {
+          const { rows } = await app.db.pool.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+          );
+          mostWaiting = Math.max(mostWaiting, rows[0].n);
+        }
+      })();
+      const asks = tokens.map((token, i) => call(i % 2 ? second.url : url, "POST", "/reboot-lock", { token }));
+      const checkin = call(url, "POST", "/checkin", { token: bystander, body: checkinBody(1) });
+      const answers = await Promise.all(asks);
+      sampling = false;
+      await sampler;
+      expect(answers.filter((a) => a.status === 200)).toHaveLength(20);
+      expect(answers.filter((a) => a.status === 409).map((a) => (a.body as { reason: string }).reason)).toEqual(Array(100).fill("ring_full"));
+      expect((await checkin).status).toBe(200);
+      // One ask per console at most waits for the other's, in PostgreSQL.
+      expect(mostWaiting).toBeLessThanOrEqual(2);
+      expect(await app.db.prisma.rebootLease.count({ where: { ring: { name: "wave" } } })).toBe(20);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it("counts slots per failure domain when the ring names a label for it", async () => {
     await ringWithRelease("sites", { rebootSlots: 1, failureDomainLabel: "site" });
     // Each site's machines enroll with their site's token: the operator gives the failure domain.

@@ -1448,7 +1448,7 @@ export interface components {
             machineId: string;
             hostname: string;
             /** @enum {string} */
-            backend: "ostree" | "rpm_ostree" | "bootc" | "sim";
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim" | "zincati";
             agentVersion: string;
             labels: {
                 [key: string]: string;
@@ -1612,7 +1612,7 @@ export interface components {
             machineId: string;
             hostname: string;
             /** @enum {string} */
-            backend: "ostree" | "rpm_ostree" | "bootc" | "sim";
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim" | "zincati";
             agentVersion: string;
             labels: {
                 [key: string]: string;

@@ -25,6 +25,7 @@ import {
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import type { Deployment, HealthCheck } from "@/server/protocol/v1";
+import { BACKEND_LABELS, holdsOwnCredentials, reportsHealth } from "@/server/vocabulary";
 import {
   MoveDialog,
   PinDialog,
@@ -43,7 +44,6 @@ type RolloutRow = Machine["rollouts"][number];
 type DeploymentRow = Deployment & { position: number };
 type CheckRow = HealthCheck & { position: number };
 
-const BACKEND_LABEL: Record<string, string> = { ostree: "ostree", rpm_ostree: "rpm-ostree", bootc: "bootc", sim: "simulated" };
 
 /** The reported deployments, in boot order (stored as JSON: read defensively). */
 function deploymentsOf(machine: Machine): DeploymentRow[] {
@@ -353,14 +353,20 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               {m.bootedVersion ?? <span className="muted">unknown</span>} <Checksum value={m.bootedChecksum} />
             </Fact>
             <Fact label="Agent">{m.agentVersion}</Fact>
-            <Fact label="Backend">{BACKEND_LABEL[m.backend] ?? m.backend}</Fact>
+            <Fact label="Backend">{BACKEND_LABELS[m.backend]}</Fact>
             <Fact label="OS">{os || <span className="muted">unknown</span>}</Fact>
             <Fact label="Enrolled">
               <DateTime value={m.enrolledAt} />
             </Fact>
             <Fact label="Boot id">{m.bootId ? <code>{m.bootId}</code> : <span className="muted">unknown</span>}</Fact>
             <Fact label="Identity">
-              {m.hasKey ? "proves itself with its own key" : <span className="muted">no key yet (an older agent): enrolling again needs an operator</span>}
+              {!holdsOwnCredentials(m.backend) ? (
+                <span className="muted">its node id, from Zincati: the enrollment token in its configured URLs is its only credential</span>
+              ) : m.hasKey ? (
+                "proves itself with its own key"
+              ) : (
+                <span className="muted">no key yet (an older agent): enrolling again needs an operator</span>
+              )}
               {m.reenrollAllowedUntil && (
                 <span className="muted small">
                   {" "}
@@ -456,19 +462,27 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         columns={checkColumns}
         rows={checks}
         rowKey={(c) => `${c.position}-${c.name}`}
-        empty="The agent reports no health checks."
+        empty={
+          reportsHealth(m.backend)
+            ? "The agent reports no health checks."
+            : "Zincati reports no health checks: a rollout counts this node done once it reports the release booted, and dark if it has not by the rollout's dark deadline."
+        }
       />
 
       <MachineTimeline machineId={m.machineId} />
 
-      <h2>Machine tokens</h2>
-      <DataTable
-        caption="Machine tokens"
-        columns={tokenColumns}
-        rows={m.tokens}
-        rowKey={(t) => `${t.prefix}-${t.createdAt.toISOString()}`}
-        empty="No tokens."
-      />
+      {holdsOwnCredentials(m.backend) && (
+        <>
+          <h2>Machine tokens</h2>
+          <DataTable
+            caption="Machine tokens"
+            columns={tokenColumns}
+            rows={m.tokens}
+            rowKey={(t) => `${t.prefix}-${t.createdAt.toISOString()}`}
+            empty="No tokens."
+          />
+        </>
+      )}
 
       {m.actions.move.allowed && <MoveDialog open={dialog === "move"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
       {m.actions.retire.allowed && <RetireDialog open={dialog === "retire"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
