@@ -76,23 +76,35 @@ export async function benchPages(options: { machines: number }) {
     );
     // Rollout history as a real fleet has it: one rollout finished over
     // every machine, one under way in the stable ring with its first wave
-    // open and a few machines dark.
+    // (10 %, by cohort) open and a few machines dark. The rows are written
+    // as the controller leaves them, in SQL: its steps over a million
+    // machines take longer than the bench (and the step's transaction) may.
     const done = await startRollout(db, cliActor, { version: "2026.11.2", rings: ["canary", "beta", "stable"], waves: [100], singleFirst: false, soakSeconds: 0 });
-    for (let i = 0; i < 3; i++) await app.controller.stepRollout(done.id);
     for (const sql of [
-      "UPDATE rollout_machines SET step = 'succeeded', finished_at = now() WHERE rollout_id = $1",
-      "UPDATE rollout_rings SET phase = 'completed', completed_at = now() WHERE rollout_id = $1",
+      `INSERT INTO rollout_machines (id, rollout_id, machine_id, ring_id, wave, step, assigned_at, dark_at, finished_at,
+                                     previous_checksum, previous_ref, previous_version, updated_at)
+       SELECT 'rmd' || m.id, $1, m.id, m.ring_id, 0, 'succeeded', now() - interval '2 days', now() - interval '2 days' + interval '1 hour',
+              now() - interval '2 days' + interval '10 minutes', m.booted_checksum, m.booted_ref, m.booted_version, now()
+         FROM machines m WHERE m.ring_id IS NOT NULL`,
+      "UPDATE rollout_rings SET phase = 'completed', open_wave = 0, started_at = now() - interval '2 days', completed_at = now() WHERE rollout_id = $1",
       "UPDATE rollouts SET state = 'completed', finished_at = now() WHERE id = $1",
     ]) {
       await app.db.pool.query(sql, [done.id]);
     }
     const active = await startRollout(db, cliActor, { version: "2026.12.1", rings: ["stable"], waves: [10, 50, 100], singleFirst: false, soakSeconds: 0 });
-    await app.controller.stepRollout(active.id);
-    await app.db.pool.query(
+    for (const sql of [
+      `INSERT INTO rollout_machines (id, rollout_id, machine_id, ring_id, wave, step, assigned_at, dark_at, finished_at,
+                                     previous_checksum, previous_ref, previous_version, updated_at)
+       SELECT 'rma' || m.id, $1, m.id, m.ring_id, 0, CASE WHEN m.cohort < 0.05 THEN 'succeeded' ELSE 'downloading' END::"MachineStep",
+              now() - interval '40 minutes', now() + interval '20 minutes', CASE WHEN m.cohort < 0.05 THEN now() - interval '10 minutes' END,
+              m.booted_checksum, m.booted_ref, m.booted_version, now()
+         FROM machines m JOIN rings r ON r.id = m.ring_id WHERE r.name = 'stable' AND m.cohort < 0.1`,
+      "UPDATE rollout_rings SET phase = 'active', open_wave = 0, started_at = now() - interval '40 minutes', wave_opened_at = now() - interval '40 minutes' WHERE rollout_id = $1",
       `UPDATE rollout_machines SET step = 'dark', finished_at = now(), detail = 'silent for 30 min after assignment'
-        WHERE rollout_id = $1 AND wave = 0 AND random() < 0.01`,
-      [active.id],
-    );
+        WHERE rollout_id = $1 AND wave = 0 AND step = 'downloading' AND random() < 0.01`,
+    ]) {
+      await app.db.pool.query(sql, [active.id]);
+    }
     await app.db.pool.query("ANALYZE");
     const raw = (sql: string, params: unknown[] = []) => () => app.db.pool.query(sql, params);
     // Beside it, /metrics with the default cache, as most scrapes are answered.
@@ -104,8 +116,9 @@ export async function benchPages(options: { machines: number }) {
       machinesFirstPage: await median7(() => listMachines(db, { page: 0, pageSize: 50, sort: "hostname" })),
       machinesFirstPageRawSql: await median7(
         raw(`SELECT m.*, r.name FROM machines m LEFT JOIN rings r ON r.id = m.ring_id WHERE m.retired_at IS NULL ORDER BY m.hostname, m.machine_id LIMIT 50;
-             SELECT count(*) FROM machines WHERE retired_at IS NULL`),
+             SELECT COALESCE(sum(n), 0) FROM machine_counts`),
       ),
+      exactCountRawSql: await median7(raw("SELECT count(*) FROM machines WHERE retired_at IS NULL")),
       machinesFiltered: await median7(() =>
         listMachines(db, { ring: "stable", health: "unhealthy", sort: "lastSeenAt", dir: "desc", page: 3, pageSize: 50 }),
       ),
@@ -113,23 +126,29 @@ export async function benchPages(options: { machines: number }) {
         raw(
           `SELECT m.*, r.name FROM machines m JOIN rings r ON r.id = m.ring_id WHERE m.retired_at IS NULL AND r.name = 'stable' AND m.health_status = 'unhealthy'
             ORDER BY m.last_seen_at DESC NULLS FIRST, m.machine_id LIMIT 50 OFFSET 150;
-           SELECT count(*) FROM machines m JOIN rings r ON r.id = m.ring_id WHERE m.retired_at IS NULL AND r.name = 'stable' AND m.health_status = 'unhealthy'`,
+           SELECT COALESCE(sum(c.n), 0) FROM machine_counts c JOIN rings r ON r.id = c.ring_id WHERE r.name = 'stable' AND c.health_status = 'unhealthy'`,
         ),
       ),
       machinesSearch: await median7(() => listMachines(db, { q: "kiosk-0421", page: 0, pageSize: 50 })),
       machinesSearchRawSql: await median7(
         raw(`SELECT m.* FROM machines m WHERE m.retired_at IS NULL AND (m.hostname ILIKE '%kiosk-0421%' OR m.machine_id ILIKE '%kiosk-0421%')
               ORDER BY m.hostname LIMIT 50;
-             SELECT count(*) FROM machines m WHERE m.retired_at IS NULL AND (m.hostname ILIKE '%kiosk-0421%' OR m.machine_id ILIKE '%kiosk-0421%')`),
+             SELECT count(*) FROM (SELECT 1 FROM machines m WHERE m.retired_at IS NULL
+                                      AND (m.hostname ILIKE '%kiosk-0421%' OR m.machine_id ILIKE '%kiosk-0421%') LIMIT 10001) x`),
+      ),
+      machinesLabel: await median7(() => listMachines(db, { label: "site=ams-1", page: 0, pageSize: 50 })),
+      machinesLabelRawSql: await median7(
+        raw(`SELECT m.* FROM machines m WHERE m.retired_at IS NULL AND m.labels #>> '{site}' = 'ams-1' ORDER BY m.hostname, m.machine_id LIMIT 50;
+             SELECT count(*) FROM (SELECT 1 FROM machines m WHERE m.retired_at IS NULL AND m.labels #>> '{site}' = 'ams-1' LIMIT 10001) x`),
       ),
       dashboard: await median7(() => fleetSummary(db)),
-      dashboardRawSql: await median7(() => countingStatement(app.db.pool, { table: "machines_counted", parallel: false })),
+      dashboardRawSql: await median7(() => dashboardStatements(app.db.pool)),
+      dashboardRawSqlOneScan: await median7(() => countingStatement(app.db.pool, { table: "machines_counted", parallel: false })),
       dashboardRawSqlParallel: await median7(() => countingStatement(app.db.pool, { table: "machines_counted", parallel: true })),
       dashboardRawSqlOverMachines: await median7(() => countingStatement(app.db.pool, { table: "machines", parallel: false })),
       metricsScrape: await median7(() => scrape(app.url)),
       metricsRawSql: await median7(() => metricsStatements(app.db.pool)),
       metricsScrapeCached: await median7(() => scrape(cachedUrl)),
-      ...(await httpListing(app, options.machines)),
     };
     await new Promise((resolve) => cachedServer.close(resolve));
     const ms = (x: number) => x.toFixed(1).padStart(8);
@@ -139,36 +158,67 @@ export async function benchPages(options: { machines: number }) {
       ["machines page, first page + count", measured.machinesFirstPage, measured.machinesFirstPageRawSql],
       ["machines page, ring + health, by last seen", measured.machinesFiltered, measured.machinesFilteredRawSql],
       ["machines page, text search", measured.machinesSearch, measured.machinesSearchRawSql],
+      ["machines page, label (count capped)", measured.machinesLabel, measured.machinesLabelRawSql],
       ["dashboard, every query of the page", measured.dashboard, measured.dashboardRawSql],
       ["/metrics scrape, reading the fleet", measured.metricsScrape, measured.metricsRawSql],
       ["/metrics scrape, from its 5 s cache", measured.metricsScrapeCached, measured.metricsRawSql],
     ] as const) {
       console.log(`${label.padEnd(44)}${ms(a)}     ${ms(b)}   ${(a / b).toFixed(2)}`);
     }
-    console.log(`\nThe machines list over HTTP at ${options.machines.toLocaleString()} machines: REST (API token) beside tRPC (session cookie), same run`);
-    console.log("                                          REST ms      tRPC ms      ratio");
-    for (const [label, a, b] of [
-      ["first page of 50 (median of 7)", measured.restFirstPage, measured.trpcFirstPage],
-      ["every machine, pages of 200 (once)", measured.restWalk, measured.trpcWalk],
-    ] as const) {
-      console.log(`${label.padEnd(44)}${ms(a)}     ${ms(b)}   ${(a / b).toFixed(2)}`);
-    }
-    console.log(`(REST walks with its cursor, tRPC with page numbers as the table does; page 400 of 200 by number: ${measured.restDeepOffset.toFixed(1)} ms, by cursor: ${measured.restDeepCursor.toFixed(1)} ms)`);
     console.log(
-      `(dashboard raw SQL: its counting statement alone, over machines_counted without parallel workers, as the console runs it.\n` +
-        ` The same with the planner's two workers: ${measured.dashboardRawSqlParallel.toFixed(1)} ms;` +
-        ` the same over the machines rows themselves: ${measured.dashboardRawSqlOverMachines.toFixed(1)} ms)`,
+      `(machines page raw SQL: the page's rows and its total as the console reads it: summed from machine_counts, or counted\n` +
+        ` up to 10,001 rows for filters machine_counts cannot answer. An exact count of every machine instead: ${measured.exactCountRawSql.toFixed(1)} ms)`,
+    );
+    console.log(
+      `(dashboard raw SQL: its counting statements alone, on one connection without parallel workers, as the console runs them:\n` +
+        ` the sum over machine_counts and one scan of machines_counted for online and stuck per ring. Counting every group in one scan\n` +
+        ` of machines_counted instead, as before machine_counts: ${measured.dashboardRawSqlOneScan.toFixed(1)} ms; with the planner's two workers:` +
+        ` ${measured.dashboardRawSqlParallel.toFixed(1)} ms; over the machines rows themselves: ${measured.dashboardRawSqlOverMachines.toFixed(1)} ms)`,
     );
     console.log(
       "(/metrics raw SQL: the statements of its read as plain SQL, at once on the pool as the console sends them;\n" +
         " the scrape is the whole HTTP answer, the process's own metrics and the text included)",
     );
+    const listing = await httpListing(app, options.machines);
+    console.log(`\nThe machines list over HTTP at ${options.machines.toLocaleString()} machines: REST (API token) beside tRPC (session cookie), same run`);
+    console.log("                                          REST ms      tRPC ms      ratio");
+    for (const [label, a, b] of [
+      ["first page of 50 (median of 7)", listing.restFirstPage, listing.trpcFirstPage],
+      [`${Math.min(options.machines, WALK_MACHINES).toLocaleString()} machines, pages of 200 (once)`, listing.restWalk, listing.trpcWalk],
+    ] as const) {
+      console.log(`${label.padEnd(44)}${ms(a)}     ${ms(b)}   ${(a / b).toFixed(2)}`);
+    }
+    console.log(`(REST walks with its cursor, tRPC with page numbers as the table does; page 400 of 200 by number: ${listing.restDeepOffset.toFixed(1)} ms, by cursor: ${listing.restDeepCursor.toFixed(1)} ms)`);
     console.log("");
-    return Object.fromEntries(Object.entries(measured).map(([k, v]) => [k, Number(v.toFixed(1))]));
+    return Object.fromEntries(Object.entries({ ...measured, ...listing }).map(([k, v]) => [k, Number(v.toFixed(1))]));
   });
 }
 
-/** The dashboard's one scan, as plain SQL on one connection, over machines_counted or over machines. */
+/** The dashboard's counting statements as plain SQL on one connection: the sum over machine_counts, online and stuck per ring. */
+async function dashboardStatements(pool: pg.Pool) {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query("SET LOCAL max_parallel_workers_per_gather = 0");
+    const rings = await client.query<{ id: string; seconds: number }>("SELECT id, 3 * check_in_interval_seconds AS seconds FROM rings");
+    const since = `CASE m.ring_id ${rings.rows.map((r) => `WHEN '${r.id}' THEN now() - interval '${r.seconds} seconds'`).join(" ")}
+                   ELSE now() - interval '900 seconds' END`;
+    await client.query(
+      `SELECT ring_id, booted_version, health_status, update_state, sum(n) FROM machine_counts GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0`,
+    );
+    await client.query(
+      `SELECT m.ring_id, count(*) FILTER (WHERE m.last_seen_at > ${since}) AS online,
+              count(*) FILTER (WHERE m.update_state IN ('downloading', 'staged', 'rebooting', 'verifying')
+                                 AND m.update_state_since < now() - interval '30 minutes') AS stuck
+         FROM machines_counted m WHERE NOT m.retired GROUP BY 1`,
+    );
+    await client.query("COMMIT");
+  } finally {
+    client.release();
+  }
+}
+
+/** The dashboard's one scan before machine_counts, as plain SQL on one connection, over machines_counted or over machines. */
 async function countingStatement(pool: pg.Pool, options: { table: "machines_counted" | "machines"; parallel: boolean }) {
   const retired = options.table === "machines" ? "m.retired_at IS NOT NULL" : "m.retired";
   const client = await pool.connect();
@@ -196,7 +246,7 @@ async function countingStatement(pool: pg.Pool, options: { table: "machines_coun
 /** The statements of a read of the fleet's figures for /metrics, as plain SQL, sent at once on the pool as the console sends them. */
 async function metricsStatements(pool: pg.Pool) {
   await Promise.all([
-    countingStatement(pool, { table: "machines_counted", parallel: false }),
+    dashboardStatements(pool),
     pool.query("SELECT name FROM rings ORDER BY position"),
     pool.query("SELECT state, count(*) FROM rollouts GROUP BY state"),
     pool.query(
@@ -223,6 +273,9 @@ async function metricsStatements(pool: pg.Pool) {
   ]);
 }
 
+/** The walks cover at most this many machines (BENCH_WALK_MACHINES): by page number, a walk over a million is minutes of deep OFFSETs. */
+const WALK_MACHINES = Number(process.env.BENCH_WALK_MACHINES ?? 100_000);
+
 /**
  * The machines list as a client gets it over HTTP: the same page through the
  * REST API (API token) and through tRPC (session cookie, superjson), and every
@@ -244,6 +297,7 @@ async function httpListing(app: { url: string; db: { prisma: import("../server/d
     if (!res.ok) throw new Error(`tRPC ${res.status}: ${await res.text()}`);
     return ((await res.json()) as { result: { data: { json: { rows: unknown[] } } } }).result.data.json;
   };
+  const walked = Math.min(machines, WALK_MACHINES);
   const restWalk = async () => {
     let cursor: string | null = null;
     let seen = 0;
@@ -251,17 +305,17 @@ async function httpListing(app: { url: string; db: { prisma: import("../server/d
       const page = await rest(`pageSize=200&sort=hostname${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
       seen += page.rows.length;
       cursor = page.nextCursor;
-    } while (cursor);
-    if (seen !== machines) throw new Error(`REST walk saw ${seen} machines`);
+    } while (cursor && seen < walked);
+    if (seen !== walked) throw new Error(`REST walk saw ${seen} machines`);
   };
   const trpcWalk = async () => {
     let seen = 0;
-    for (let page = 0; ; page++) {
+    for (let page = 0; seen < walked; page++) {
       const rows = (await trpc({ page, pageSize: 200, sort: "hostname" })).rows.length;
       seen += rows;
       if (rows < 200) break;
     }
-    if (seen !== machines) throw new Error(`tRPC walk saw ${seen} machines`);
+    if (seen !== walked) throw new Error(`tRPC walk saw ${seen} machines`);
   };
   const middle = await db.machine.findMany({ orderBy: [{ hostname: "asc" }, { machineId: "asc" }], skip: 400 * 200 - 1, take: 1, select: { machineId: true } });
   return {

@@ -13,6 +13,10 @@ export interface ServerPaging {
   page: number;
   pageSize: number;
   total: number;
+  /** False: more than `total` match (the server counted up to a cap); the pages end where `more` says. Default true. */
+  totalExact?: boolean;
+  /** With an inexact total: whether a page follows this one. */
+  more?: boolean;
   onPage: (page: number) => void;
   /** The page sizes the reader may choose from (with onPageSize); none: the size is fixed. */
   pageSizes?: readonly number[];
@@ -52,7 +56,9 @@ export function DataTable<T>({ columns, rows, rowKey, loading, error, empty, pag
     enableSorting: Boolean(sorting),
   });
 
+  const exact = paging?.totalExact ?? true;
   const pageCount = paging ? Math.max(1, Math.ceil(paging.total / paging.pageSize)) : 1;
+  const lastPage = paging ? (exact ? paging.page + 1 >= pageCount : !paging.more) : true;
 
   return (
     <div className="table-wrap">
@@ -130,7 +136,9 @@ export function DataTable<T>({ columns, rows, rowKey, loading, error, empty, pag
           <span className="muted">
             {paging.total === 0
               ? "0 results"
-              : `${paging.page * paging.pageSize + 1}–${Math.min(paging.total, (paging.page + 1) * paging.pageSize)} of ${paging.total.toLocaleString()}`}
+              : exact
+                ? `${paging.page * paging.pageSize + 1}–${Math.min(paging.total, (paging.page + 1) * paging.pageSize)} of ${paging.total.toLocaleString()}`
+                : `${paging.page * paging.pageSize + 1}–${paging.page * paging.pageSize + (rows?.length ?? paging.pageSize)} of more than ${paging.total.toLocaleString()}`}
           </span>
           {paging.pageSizes && paging.onPageSize && (
             <label className="page-size">
@@ -147,10 +155,8 @@ export function DataTable<T>({ columns, rows, rowKey, loading, error, empty, pag
           <button type="button" onClick={() => paging.onPage(paging.page - 1)} disabled={paging.page === 0}>
             ‹ Previous
           </button>
-          <span>
-            Page {paging.page + 1} of {pageCount}
-          </span>
-          <button type="button" onClick={() => paging.onPage(paging.page + 1)} disabled={paging.page + 1 >= pageCount}>
+          <span>{exact ? `Page ${paging.page + 1} of ${pageCount}` : `Page ${paging.page + 1}`}</span>
+          <button type="button" onClick={() => paging.onPage(paging.page + 1)} disabled={lastPage}>
             Next ›
           </button>
         </nav>

@@ -31,6 +31,7 @@ import { Limit } from "./http/rate-limit";
 import { newNonce, pagePolicy } from "./http/csp";
 import { createMetrics } from "./http/metrics";
 import { createTrpcHandler, TRPC_PREFIX } from "./http/trpc-handler";
+import { foldMachineCounts, MACHINE_COUNTS_FOLD_MS } from "./machines/counts";
 import { backgroundConnections, PeriodicJob } from "./jobs/periodic-job";
 import { type Logger, logger as rootLogger } from "./logger";
 import { prune, retentionOf } from "./retention/retention";
@@ -61,6 +62,7 @@ export interface BackgroundJobs {
   snapshots: PeriodicJob;
   prune: PeriodicJob;
   idempotencyKeys: PeriodicJob;
+  machineCounts: PeriodicJob;
 }
 
 export interface RunningConsole {
@@ -202,6 +204,13 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
         log,
         step: () => sweepIdempotencyKeys(db, clock.now()),
       }),
+      // machine_counts gains rows with every change of a machine's counted columns; folded here to one per group.
+      machineCounts: new PeriodicJob({
+        name: "folding machine counts",
+        intervalMs: MACHINE_COUNTS_FOLD_MS,
+        log,
+        step: () => foldMachineCounts(background.prisma),
+      }),
     };
     const controller = new RolloutController(db, { clock, log, intervalMs: config.ORCHARD_CONTROLLER_INTERVAL_MS });
     if (options.controller !== false) {
@@ -216,6 +225,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     }
     jobs.idempotencyKeys.start();
     cleanups.push(() => jobs.idempotencyKeys.stop());
+    jobs.machineCounts.start();
+    cleanups.push(() => jobs.machineCounts.stop());
 
     const metrics = createMetrics({ token: config.ORCHARD_METRICS_TOKEN, db: db.prisma, clock, log, cacheMs: config.ORCHARD_METRICS_CACHE_MS });
 

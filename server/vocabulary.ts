@@ -154,6 +154,9 @@ export function updateStateOf(reported: string): UpdateState {
   return reported === "rolled-back" ? "rolled_back" : (reported as UpdateState);
 }
 
+/** At most this many machines match a bulk action's filter, all changed in one transaction (the machines page says so past it). */
+export const MAX_MATCHING = 10_000;
+
 /** Mid-update: the machine works on a target (and may hold a reboot slot). */
 export const BUSY_UPDATE_STATES = ["downloading", "staged", "rebooting", "verifying"] as const satisfies readonly UpdateState[];
 export const isBusyUpdate = oneOf(BUSY_UPDATE_STATES);

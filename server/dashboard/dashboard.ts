@@ -9,23 +9,13 @@ import { OFFLINE_AFTER_INTERVALS } from "../machines/machines";
 import { listRollouts } from "../rollouts/rollouts";
 import { scopeRingIds } from "../auth/scope";
 import { ACTIVE_ROLLOUT_STATES, BUSY_UPDATE_STATES, sqlList } from "../vocabulary";
+import { countMachineGroups } from "../machines/counts";
 
 /** A machine mid-update for longer than this is stuck. */
 export const STUCK_AFTER_SECONDS = 30 * 60;
 const ATTENTION_LIMIT = 25;
 /** The update steps a machine should not stay in for long. */
 const STUCK_STATES = Prisma.raw(sqlList(BUSY_UPDATE_STATES).slice(1, -1));
-
-interface CountRow {
-  ring: string | null;
-  position: number | null;
-  version: string | null;
-  health: string;
-  update: string;
-  n: number;
-  online: number;
-  stuck: number;
-}
 
 /** A SQL condition on `m.ring_id`: within the scope's rings (true for an unscoped caller). */
 function inScope(ringIds: string[] | null) {
@@ -46,24 +36,28 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock,
   const byHealth: Record<string, number> = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
   const byUpdateState: Record<string, number> = {};
   const rings = new Map<string, { ring: string | null; position: number; versions: Record<string, number>; total: number; online: number }>();
-  let online = 0;
-  let stuck = 0;
+  const ringOf = (ring: { name: string | null; position: number | null }) => {
+    const key = ring.name ?? "";
+    const entry = rings.get(key) ?? { ring: ring.name, position: ring.position ?? Number.MAX_SAFE_INTEGER, versions: {}, total: 0, online: 0 };
+    rings.set(key, entry);
+    return entry;
+  };
   let total = 0;
-  for (const row of counts) {
-    stuck += row.stuck;
+  for (const row of counts.groups) {
     byHealth[row.health] = (byHealth[row.health] ?? 0) + row.n;
-    // The database spells it rolled-back (the protocol's word); the console's enums say rolled_back.
-    const update = row.update.replace("-", "_");
-    byUpdateState[update] = (byUpdateState[update] ?? 0) + row.n;
-    online += row.online;
+    byUpdateState[row.update] = (byUpdateState[row.update] ?? 0) + row.n;
     total += row.n;
-    const key = row.ring ?? "";
-    const entry = rings.get(key) ?? { ring: row.ring, position: row.position ?? Number.MAX_SAFE_INTEGER, versions: {}, total: 0, online: 0 };
+    const entry = ringOf(row.ring);
     const version = row.version ?? "not reported";
     entry.versions[version] = (entry.versions[version] ?? 0) + row.n;
     entry.total += row.n;
-    entry.online += row.online;
-    rings.set(key, entry);
+  }
+  let online = 0;
+  let stuck = 0;
+  for (const row of counts.liveness) {
+    online += row.online;
+    stuck += row.stuck;
+    ringOf(row.ring).online += row.online;
   }
   const versionsByRing = [...rings.values()]
     .sort((a, b) => a.position - b.position)
@@ -82,19 +76,43 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock,
 }
 
 /**
- * Every count of the page from one scan of machines_counted (the narrow copy
- * of the machines' counted columns, kept by triggers): grouped on the raw
- * columns (a hash aggregate over few groups), liveness counted against each
- * ring's own interval (a CASE over the few rings: half the cost of joining
- * every row to its ring), ring names joined to the few groups afterwards.
- *
- * Without parallel workers: on two cores, starting them costs more than
- * they save on a table this size (`BENCH_ONLY=pages npm run bench` measures
- * both).
+ * The page's counts: machines per ring, version, health and update state
+ * summed from machine_counts (server/machines/counts.ts: a few hundred rows
+ * at any fleet size), and per ring those online and those stuck, which
+ * depend on the time and so are counted from the machines' last-seen and
+ * update times.
  */
 export async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date, ringIds: string[] | null) {
+  const rings = await db.ring.findMany({ select: { id: true, name: true, position: true, checkInIntervalSeconds: true } });
+  const [groups, liveness] = await Promise.all([countMachineGroups(db, { ringIds }), ringLiveness(db, rings, now, stuckBefore, ringIds)]);
+  const byId = new Map(rings.map((r) => [r.id, r]));
+  // A ring deleted since its machines were counted: counted with no ring, as its machines now are.
+  const ringOf = (id: string | null) => {
+    const ring = id === null ? undefined : byId.get(id);
+    return { name: ring?.name ?? null, position: ring?.position ?? null };
+  };
+  return {
+    groups: groups.map(({ ringId, ...row }) => ({ ...row, ring: ringOf(ringId) })),
+    liveness: liveness.map(({ ringId, ...row }) => ({ ...row, ring: ringOf(ringId) })),
+  };
+}
+
+/**
+ * Per ring, the machines online (seen within three of the ring's check-in
+ * intervals) and stuck (mid-update since before `stuckBefore`): one scan of
+ * machines_counted, the narrow copy of the machines' counted columns,
+ * liveness counted against each ring's own interval (a CASE over the few
+ * rings), without parallel workers (on two cores, starting them costs more
+ * than they save: `BENCH_ONLY=pages npm run bench` measures both).
+ */
+async function ringLiveness(
+  db: PrismaClient,
+  rings: { id: string; checkInIntervalSeconds: number }[],
+  now: Date,
+  stuckBefore: Date,
+  ringIds: string[] | null,
+) {
   const liveSince = (intervalSeconds: number) => new Date(now.getTime() - OFFLINE_AFTER_INTERVALS * intervalSeconds * 1000);
-  const rings = await db.ring.findMany({ select: { id: true, checkInIntervalSeconds: true } });
   // A ring made since that read has the default interval.
   const otherwise = Prisma.sql`${liveSince(DEFAULT_CHECK_IN_SECONDS)}::timestamptz`;
   const since = rings.length
@@ -103,20 +121,17 @@ export async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date
         " ",
       )} ELSE ${otherwise} END`
     : otherwise;
-  const [, counts] = await db.$transaction([
+  const [, rows] = await db.$transaction([
     db.$executeRawUnsafe("SET LOCAL max_parallel_workers_per_gather = 0"),
-    db.$queryRaw<CountRow[]>`
-      SELECT r.name AS ring, r.position, g.version, g.health::text AS health, g.update::text AS update, g.n, g.online, g.stuck
-        FROM (SELECT m.ring_id, m.booted_version AS version, m.health_status AS health, m.update_state AS update,
-                     count(*)::int AS n,
-                     count(*) FILTER (WHERE m.last_seen_at > ${since})::int AS online,
-                     count(*) FILTER (WHERE m.update_state IN (${STUCK_STATES}) AND m.update_state_since < ${stuckBefore})::int AS stuck
-                FROM machines_counted m
-               WHERE NOT m.retired AND ${inScope(ringIds)}
-               GROUP BY m.ring_id, m.booted_version, m.health_status, m.update_state) AS g
-        LEFT JOIN rings r ON r.id = g.ring_id`,
+    db.$queryRaw<{ ringId: string | null; online: number; stuck: number }[]>`
+      SELECT m.ring_id AS "ringId",
+             count(*) FILTER (WHERE m.last_seen_at > ${since})::int AS online,
+             count(*) FILTER (WHERE m.update_state IN (${STUCK_STATES}) AND m.update_state_since < ${stuckBefore})::int AS stuck
+        FROM machines_counted m
+       WHERE NOT m.retired AND ${inScope(ringIds)}
+       GROUP BY m.ring_id`,
   ]);
-  return counts;
+  return rows;
 }
 
 type AttentionRow = { machineId: string; hostname: string; ring: string | null; since: Date | null; detail: string | null };

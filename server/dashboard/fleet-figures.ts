@@ -7,7 +7,7 @@
 import { type Clock, systemClock } from "../clock";
 import type { PrismaClient } from "../db/client";
 import { activeRolloutProgress, countRolloutsByState } from "../rollouts/rollouts";
-import { type HealthStatus, type UpdateState, updateStateOf } from "../vocabulary";
+import type { HealthStatus, UpdateState } from "../vocabulary";
 import { fleetCounts, STUCK_AFTER_SECONDS } from "./dashboard";
 
 /** The `ring` label of machines in no ring (not a valid ring name, so never one). */
@@ -43,18 +43,20 @@ export async function fleetFigures(db: PrismaClient, clock: Clock = systemClock)
     return entry;
   };
   const machines = new Map<string, { ring: string; health: HealthStatus; updateState: UpdateState; n: number }>();
-  for (const row of counts) {
-    const ring = row.ring ?? NO_RING;
-    const health = row.health as HealthStatus;
-    const updateState = updateStateOf(row.update);
-    const key = `${ring}\0${health}\0${updateState}`;
-    const entry = machines.get(key) ?? { ring, health, updateState, n: 0 };
+  for (const row of counts.groups) {
+    const ring = row.ring.name ?? NO_RING;
+    const key = `${ring}\0${row.health}\0${row.update}`;
+    const entry = machines.get(key) ?? { ring, health: row.health, updateState: row.update, n: 0 };
     entry.n += row.n;
     machines.set(key, entry);
     const figures = ringOf(ring);
-    figures.offline += row.n - row.online;
+    figures.offline += row.n;
+    if (row.update === "rolled_back") figures.rolledBack += row.n;
+  }
+  for (const row of counts.liveness) {
+    const figures = ringOf(row.ring.name ?? NO_RING);
+    figures.offline -= row.online;
     figures.stuck += row.stuck;
-    if (updateState === "rolled_back") figures.rolledBack += row.n;
   }
   for (const rollout of activeRollouts) for (const ring of rollout.rings) ringOf(ring.name).dark += ring.steps.dark;
 

@@ -26,7 +26,7 @@ export async function takeSnapshot(
     if (last && now.getTime() - last.at.getTime() < minGapMs) return false;
     await tx.$executeRaw`
       INSERT INTO version_snapshots (at, ring_id, version, machines)
-      SELECT ${now}, ring_id, booted_version, count(*)::int FROM machines_counted WHERE NOT retired GROUP BY 2, 3`;
+      SELECT ${now}, ring_id, booted_version, sum(n)::int FROM machine_counts GROUP BY 2, 3 HAVING sum(n) <> 0`;
     return true;
   }, transaction);
 }

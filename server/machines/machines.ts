@@ -17,6 +17,7 @@ import type { RollbackTarget } from "../agents/desired";
 import { cohortOf } from "../rollouts/cohort";
 import { rejudgeMachines } from "../rollouts/tracking";
 import { escapeLike } from "../text";
+import { countMachines } from "./counts";
 import { failureDomains, reservedLabelsOf } from "../rings/failure-domains";
 import type { ActionAllowed } from "../rollouts/rollouts";
 import { type Grant, mayAct, roleAtLeast } from "../vocabulary";
@@ -26,6 +27,7 @@ import {
   listMachinesInput,
   MAX_MATCHING,
   type MachineFilter,
+  TOTAL_CAP,
   machineFilterSchema,
   type MachineSortField,
   type MoveMachinesInput,
@@ -127,11 +129,36 @@ export async function machinesMatching(db: Prisma.TransactionClient, filter: Mac
   return rows.map((r) => r.machineId);
 }
 
+/**
+ * How many machines a list's filter matches: summed from machine_counts when
+ * the filter is on ring, health, update state or version only (exact, and a
+ * few hundred rows at any fleet size); otherwise counted, up to TOTAL_CAP
+ * unless the caller asks for every one (a count of a million rows takes
+ * seconds).
+ */
+async function listTotal(
+  db: PrismaClient,
+  query: z.output<typeof listMachinesInput>,
+  where: Prisma.MachineWhereInput,
+  scope: readonly string[] | null,
+): Promise<{ total: number; exact: boolean }> {
+  const counted = !query.branch && !query.label && !query.lastSeen && !query.q;
+  if (counted) {
+    const rings = query.ring ? (scope === null || scope.includes(query.ring) ? [query.ring] : []) : scope;
+    const ringIds = rings === null ? null : (await db.ring.findMany({ where: { name: { in: [...rings] } }, select: { id: true } })).map((r) => r.id);
+    const total = await countMachines(db, { ringIds, health: query.health, updateState: query.updateState, version: query.version });
+    return { total, exact: true };
+  }
+  if (query.exactTotal) return { total: await db.machine.count({ where }), exact: true };
+  const total = await db.machine.count({ where, take: TOTAL_CAP + 1 });
+  return total > TOTAL_CAP ? { total: TOTAL_CAP, exact: false } : { total, exact: true };
+}
+
 /** A page of the machines table; `scope`: the caller's rings (null: every ring). */
 export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock, scope: readonly string[] | null = null) {
   const query = listMachinesInput.parse(input);
   const where = machineWhere(query, clock, scope);
-  const [rows, total] = await Promise.all([
+  const [rows, { total, exact }] = await Promise.all([
     db.machine.findMany({
       where,
       orderBy: orderBy(query.sort, query.dir),
@@ -139,11 +166,12 @@ export async function listMachines(db: PrismaClient, input: ListMachinesInput, c
       take: query.pageSize,
       select: machineRowSelect,
     }),
-    db.machine.count({ where }),
+    listTotal(db, query, where, scope),
   ]);
   const now = clock.now();
   return {
     total,
+    totalExact: exact,
     page: query.page,
     pageSize: query.pageSize,
     /** The cursor of the next page, or null on the last one. */

@@ -5,7 +5,7 @@ import { actionAllowedSchema, ringNameSchema } from "../rings/schemas";
 import { ANSWER_SOURCES } from "../agents/desired";
 import { ANSWER_KINDS, ANSWER_TONES } from "../agents/explain";
 import { AgentEventType, Backend } from "../db/generated/enums";
-import { HEALTH_STATUSES, MACHINE_STEPS, ROLLOUT_STATES, UPDATE_STATES } from "../vocabulary";
+import { HEALTH_STATUSES, MACHINE_STEPS, MAX_MATCHING, ROLLOUT_STATES, UPDATE_STATES } from "../vocabulary";
 
 export const healthFilterValues = HEALTH_STATUSES;
 export const updateStateFilterValues = UPDATE_STATES;
@@ -59,13 +59,26 @@ export const listMachinesInput = machineFilterSchema.extend({
   pageSize: z.number().int().min(1).max(200).default(50),
   /** Cursor paging: the page after this machine (a page's `nextCursor`), in the same order; instead of `page`. */
   cursor: machineIdSchema.optional(),
+  /**
+   * Count every machine the filter matches, however many. Otherwise a filter
+   * on more than ring, health, update state and version is counted up to
+   * TOTAL_CAP (the answer says whether its total is exact).
+   */
+  exactTotal: z.boolean().default(false),
 });
 export type ListMachinesInput = z.input<typeof listMachinesInput>;
 
 export const machineRefInput = z.object({ machineId: machineIdSchema });
 
-/** At most this many machines match a bulk action's filter, all changed in one transaction. */
-export const MAX_MATCHING = 10_000;
+export { MAX_MATCHING };
+
+/**
+ * A list's total is counted up to this many machines, unless the filter is
+ * one machine_counts answers (ring, health, update state, version) or the
+ * caller asks for the exact total: past it the total is "more than
+ * 10,000", as many as a bulk action may act on.
+ */
+export const TOTAL_CAP = MAX_MATCHING;
 
 /** A bulk action names its machines, or acts on every machine its filter matches (in the caller's rings). */
 function oneTarget(value: { machineIds?: string[]; matching?: unknown }, ctx: z.RefinementCtx) {
@@ -184,7 +197,10 @@ export const machineRowSchema = z
   .meta({ id: "MachineRow" });
 
 export const machineListOutput = z.object({
+  /** Machines the filter matches: exactly, or (totalExact false) at least this many, TOTAL_CAP. */
   total: z.number().int(),
+  /** Whether `total` is every match; false: more than `total` match (ask again with exactTotal to count them all). */
+  totalExact: z.boolean(),
   page: z.number().int(),
   pageSize: z.number().int(),
   /** The `cursor` of the next page, or null on the last one. */

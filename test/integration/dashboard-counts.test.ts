@@ -1,15 +1,19 @@
 // The dashboard counts from machines_counted, a narrow copy of the machines'
-// counted columns kept by triggers. These tests change machines every way
-// the console does (enrolment, check-ins, last-seen flushes, moves,
-// retirement, deletion, bulk statements, concurrent writers) and check after
-// each that the copy equals machines and that the dashboard's counts equal
-// a count of machines itself.
+// counted columns kept by triggers, and from machine_counts, the counts per
+// group kept from it by triggers. These tests change machines every way the
+// console does (enrolment, check-ins, last-seen flushes, moves, retirement,
+// deletion, the retention purge, bulk statements, concurrent writers) and
+// check after each that the copy equals machines, that the kept counts equal
+// a fresh count, and that the dashboard's counts and the machines page's
+// totals equal a count of machines itself.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { fleetSummary } from "../../server/dashboard/dashboard";
 import { allowReenroll, listMachines, moveMachinesToRing, retireMachine } from "../../server/machines/machines";
 import { updateRingPolicy } from "../../server/rings/rings";
 import { abortRollout, startRollout } from "../../server/rollouts/rollouts";
+import { foldMachineCounts } from "../../server/machines/counts";
+import { DEFAULT_RETENTION, prune } from "../../server/retention/retention";
 import { hex, ProtocolMachines, type ReportOptions } from "../helpers/agent-http";
 import { enrollmentToken, ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
 
@@ -35,8 +39,23 @@ async function differences() {
   return rows;
 }
 
+/** Groups where machine_counts (summed deltas) and a fresh count of machines differ; empty when they agree. */
+async function countDifferences() {
+  const { rows } = await app.db.pool.query(
+    `WITH truth AS (SELECT ring_id, booted_version, health_status, update_state, count(*)::int AS n
+                      FROM machines WHERE retired_at IS NULL GROUP BY 1, 2, 3, 4),
+          kept AS (SELECT ring_id, booted_version, health_status, update_state, sum(n)::int AS n
+                     FROM machine_counts GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0)
+     (SELECT 'counted', * FROM truth EXCEPT SELECT 'counted', * FROM kept)
+     UNION ALL
+     (SELECT 'kept', * FROM kept EXCEPT SELECT 'kept', * FROM truth)`,
+  );
+  return rows;
+}
+
 /** The dashboard's counts, next to the same counts taken from machines. */
 async function dashboardAgainstMachines() {
+  expect(await countDifferences()).toEqual([]);
   const summary = await fleetSummary(app.db.prisma, app.clock);
   const { rows } = await app.db.pool.query<{ health: string; update: string; ring: string | null; n: number }>(
     `SELECT m.health_status::text AS health, replace(m.update_state::text, '-', '_') AS update, r.name AS ring, count(*)::int AS n
@@ -186,5 +205,35 @@ describe("the dashboard's copy of the machines", () => {
     const retired = await app.db.prisma.machine.count({ where: { id: { startsWith: "bulk-" }, retiredAt: { not: null } } });
     expect(retired).toBeGreaterThan(0);
     expect(summary.total).toBe(7 + 2000 - retired);
+  });
+  it("keeps its counts through the retention purge and folds them to a row per group", async () => {
+    // The machines page's totals for the filters machine_counts answers, against a count of machines.
+    for (const filter of [{}, { ring: "stable" }, { health: "unhealthy" as const }, { updateState: "failed" as const }, { version: "2", ring: "stable" }]) {
+      const listed = await listMachines(app.db.prisma, { ...filter, pageSize: 1 }, app.clock);
+      const ring = filter.ring ? await app.db.prisma.ring.findUniqueOrThrow({ where: { name: filter.ring } }) : null;
+      const truth = await app.db.prisma.machine.count({
+        where: { retiredAt: null, ringId: ring?.id, healthStatus: filter.health, updateState: filter.updateState, bootedVersion: filter.version },
+      });
+      expect(listed, JSON.stringify(filter)).toMatchObject({ total: truth, totalExact: true });
+    }
+    // Retired long ago: the purge deletes them (with their counted rows, by cascade).
+    const { rowCount } = await app.db.pool.query(
+      "UPDATE machines SET retired_at = now() - interval '400 days' WHERE id LIKE 'bulk-%' AND substr(id, 6)::int % 5 = 0",
+    );
+    expect(rowCount).toBeGreaterThan(0);
+    expect(await countDifferences()).toEqual([]);
+    // 20 machines per statement (a fiftieth of the batch).
+    await prune(app.db.pool, DEFAULT_RETENTION, new Date(), { batch: 1000 });
+    expect(await app.db.prisma.machine.count({ where: { retiredAt: { lt: new Date(Date.now() - 300 * 86_400_000) } } })).toBe(0);
+    expect(await differences()).toEqual([]);
+    await dashboardAgainstMachines();
+    const groups = Number((await app.db.pool.query("SELECT count(DISTINCT (ring_id, booted_version, health_status, update_state)) AS n FROM machine_counts")).rows[0].n);
+    await foldMachineCounts(app.db.prisma);
+    // Folded already: the next fold writes nothing.
+    expect(await foldMachineCounts(app.db.prisma)).toBe(0);
+    const after = Number((await app.db.pool.query("SELECT count(*) AS n FROM machine_counts")).rows[0].n);
+    expect(after).toBeLessThanOrEqual(groups);
+    const summary = await dashboardAgainstMachines();
+    expect(summary.total).toBe(await app.db.prisma.machine.count({ where: { retiredAt: null } }));
   });
 });

@@ -21,6 +21,7 @@ import { PAGE_SIZES, pageSizeOf, pageSizeParam, useUrlState } from "@/components
 import type { RouterInputs, RouterOutputs } from "@/components/router-types";
 import { plural } from "@/components/step-bar";
 import { useMe } from "@/components/use-me";
+import { MAX_MATCHING } from "@/server/vocabulary";
 import { BulkDialog, type BulkKind } from "./bulk-actions";
 
 type Row = RouterOutputs["machines"]["list"]["rows"][number];
@@ -126,6 +127,8 @@ export function MachinesView() {
   const filterKey = JSON.stringify(filter);
   // "Every machine matching": held for the filter it was chosen under, dropped when the filter changes.
   const [matchingKey, setMatchingKey] = useState<string | null>(null);
+  // "Count them all": asked for the filter it was asked under (a count of a million rows takes seconds).
+  const [exactKey, setExactKey] = useState<string | null>(null);
   const machines = useQuery({
     ...trpc.machines.list.queryOptions({
       ...filter,
@@ -133,6 +136,7 @@ export function MachinesView() {
       dir,
       page,
       pageSize,
+      exactTotal: exactKey === filterKey,
     }),
     placeholderData: keepPreviousData,
     refetchInterval: 5000,
@@ -142,7 +146,9 @@ export function MachinesView() {
   const pageIds = rows?.map((r) => r.machineId) ?? [];
   const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
   const total = machines.data?.total ?? 0;
-  const allMatching = matchingKey === filterKey && total > 0;
+  // False: more than `total` (the server's cap) match.
+  const totalExact = machines.data?.totalExact ?? true;
+  const allMatching = matchingKey === filterKey && total > 0 && totalExact && total <= MAX_MATCHING;
   const chosen = allMatching || selected.size > 0;
   const clearSelection = () => {
     setSelected(new Set());
@@ -189,7 +195,20 @@ export function MachinesView() {
     <>
       <div className="page-header">
         <h1>Machines</h1>
-        <p className="muted">{machines.data ? plural(machines.data.total, "machine") : "\u00a0"}</p>
+        <p className="muted">
+          {!machines.data ? (
+            "\u00a0"
+          ) : totalExact ? (
+            plural(total, "machine")
+          ) : (
+            <>
+              More than {plural(total, "machine")}{" "}
+              <button type="button" className="link-like" onClick={() => setExactKey(filterKey)} disabled={exactKey === filterKey}>
+                {exactKey === filterKey ? "counting…" : "count them all"}
+              </button>
+            </>
+          )}
+        </p>
       </div>
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <SearchInput
@@ -301,7 +320,13 @@ export function MachinesView() {
                 ? "Select machines to act on several at once."
                 : `${plural(selected.size, "machine")} selected`}
           </span>
-          {allOnPage && !allMatching && total > pageIds.length && (
+          {allOnPage && !allMatching && (!totalExact || total > MAX_MATCHING) && (
+            <span className="muted">
+              {totalExact ? plural(total, "machine") : `More than ${plural(total, "machine")}`} match the filter: narrow it to{" "}
+              {MAX_MATCHING.toLocaleString()} or fewer to act on all of them.
+            </span>
+          )}
+          {allOnPage && !allMatching && totalExact && total <= MAX_MATCHING && total > pageIds.length && (
             <button type="button" className="link-like" onClick={() => setMatchingKey(filterKey)}>
               Select all {plural(total, "machine")} matching the filter
             </button>
@@ -348,6 +373,8 @@ export function MachinesView() {
           page,
           pageSize,
           total: machines.data?.total ?? 0,
+          totalExact,
+          more: machines.data?.nextCursor != null,
           onPage: (p) => url.set({ page: p || undefined }),
           pageSizes: PAGE_SIZES,
           // A new page size starts again at the first page.

@@ -2035,6 +2035,7 @@ export interface operations {
                 page?: number;
                 pageSize?: number;
                 cursor?: string;
+                exactTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -2050,6 +2051,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         total: number;
+                        totalExact: boolean;
                         page: number;
                         pageSize: number;
                         nextCursor: string | null;
