@@ -191,6 +191,13 @@ export const BACKEND_LABELS: Record<MachineBackend, string> = {
 /** Whether the machine's updater reports health checks (Zincati does not: a rollout counts its boot of the release). */
 export const reportsHealth = (backend: string) => backend !== "zincati";
 
+/**
+ * Whether the machine's updater holds a machine token and a key of its own
+ * (our agent). A Zincati node is named by its node id, and the enrollment
+ * token in its configured URL is its only credential.
+ */
+export const holdsOwnCredentials = (backend: string) => backend !== "zincati";
+
 export const HEALTH_STATUSES = ["healthy", "degraded", "unhealthy", "unknown"] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
 

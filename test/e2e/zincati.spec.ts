@@ -23,5 +23,8 @@ test("a Zincati node shows as a machine of its token's ring, backend Zincati, wi
   await expect(page.getByText("Zincati (FleetLock + Cincinnati)")).toBeVisible();
   await expect(page.getByText("41.20261101.3.0").first()).toBeVisible();
   await expect(page.getByText(/Zincati reports no health checks: a rollout counts this node done/)).toBeVisible();
+  await expect(page.getByText(/its node id, from Zincati: the enrollment token in its configured URLs is its only credential/)).toBeVisible();
+  // The machine token enrollment made for it is the console's own: never handed out, not shown.
+  await expect(page.getByRole("heading", { name: "Machine tokens" })).toHaveCount(0);
   await shot(page, "zincati-node");
 });

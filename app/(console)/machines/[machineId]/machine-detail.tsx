@@ -25,7 +25,7 @@ import {
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import type { Deployment, HealthCheck } from "@/server/protocol/v1";
-import { BACKEND_LABELS, reportsHealth } from "@/server/vocabulary";
+import { BACKEND_LABELS, holdsOwnCredentials, reportsHealth } from "@/server/vocabulary";
 import {
   MoveDialog,
   PinDialog,
@@ -360,7 +360,13 @@ export function MachineDetail({ machineId }: { machineId: string }) {
             </Fact>
             <Fact label="Boot id">{m.bootId ? <code>{m.bootId}</code> : <span className="muted">unknown</span>}</Fact>
             <Fact label="Identity">
-              {m.hasKey ? "proves itself with its own key" : <span className="muted">no key yet (an older agent): enrolling again needs an operator</span>}
+              {!holdsOwnCredentials(m.backend) ? (
+                <span className="muted">its node id, from Zincati: the enrollment token in its configured URLs is its only credential</span>
+              ) : m.hasKey ? (
+                "proves itself with its own key"
+              ) : (
+                <span className="muted">no key yet (an older agent): enrolling again needs an operator</span>
+              )}
               {m.reenrollAllowedUntil && (
                 <span className="muted small">
                   {" "}
@@ -465,14 +471,18 @@ export function MachineDetail({ machineId }: { machineId: string }) {
 
       <MachineTimeline machineId={m.machineId} />
 
-      <h2>Machine tokens</h2>
-      <DataTable
-        caption="Machine tokens"
-        columns={tokenColumns}
-        rows={m.tokens}
-        rowKey={(t) => `${t.prefix}-${t.createdAt.toISOString()}`}
-        empty="No tokens."
-      />
+      {holdsOwnCredentials(m.backend) && (
+        <>
+          <h2>Machine tokens</h2>
+          <DataTable
+            caption="Machine tokens"
+            columns={tokenColumns}
+            rows={m.tokens}
+            rowKey={(t) => `${t.prefix}-${t.createdAt.toISOString()}`}
+            empty="No tokens."
+          />
+        </>
+      )}
 
       {m.actions.move.allowed && <MoveDialog open={dialog === "move"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
       {m.actions.retire.allowed && <RetireDialog open={dialog === "retire"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
