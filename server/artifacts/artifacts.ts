@@ -14,6 +14,7 @@ import type { Prisma, PrismaClient } from "../db/client";
 import { AppError, conflict, invalid, notFound } from "../errors";
 import {
   type Artifact,
+  findArtifactInput,
   listArtifactsInput,
   type RemoveArtifactInput,
   removeArtifactInput,
@@ -165,8 +166,9 @@ export async function listArtifacts(db: PrismaClient, input: { releaseId: string
 
 /** One artifact and where its bytes are, for serving it. */
 export async function findArtifactFile(db: PrismaClient, input: { releaseId: string; name: string }, dir: string) {
-  const row = await db.releaseArtifact.findUnique({ where: { releaseId_name: { releaseId: input.releaseId, name: input.name } }, select: artifactSelect });
-  if (!row) throw notFound(`artifact ${input.name} of release ${input.releaseId}`);
+  const { releaseId, name } = findArtifactInput.parse(input);
+  const row = await db.releaseArtifact.findUnique({ where: { releaseId_name: { releaseId, name } }, select: artifactSelect });
+  if (!row) throw notFound(`artifact ${name} of release ${releaseId}`);
   const artifact = shown(row);
   return { ...artifact, path: path.join(dir, artifact.id) };
 }

@@ -19,7 +19,11 @@ export const contentTypeSchema = z
   .max(200, "at most 200 characters")
   .regex(/^[\w.+-]+\/[\w.+-]+$/, "expected a media type such as application/octet-stream");
 
-export const releaseIdSchema = z.string().min(1, "must not be empty").max(64, "at most 64 characters");
+export const releaseIdSchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(64, "at most 64 characters")
+  .regex(/^[\w-]+$/, "expected a release's id (see GET /api/v1/releases/one)");
 
 /** What an uploader declares besides the bytes. */
 export const storeArtifactInput = z.object({
@@ -31,6 +35,7 @@ export const storeArtifactInput = z.object({
 export type StoreArtifactInput = z.input<typeof storeArtifactInput>;
 
 export const listArtifactsInput = z.object({ releaseId: releaseIdSchema });
+export const findArtifactInput = z.object({ releaseId: releaseIdSchema, name: artifactNameSchema });
 export const removeArtifactInput = z.object({
   releaseId: releaseIdSchema,
   name: artifactNameSchema,

@@ -107,6 +107,8 @@ describe("release artifacts", () => {
     expect(await badName.json()).toMatchObject({ status: 400, field: "name" });
     const unknown = await fetch(url("x.bin", "nope"), { method: "PUT", headers: { authorization: `Bearer ${tokens.operator}`, "x-checksum-sha256": sha256(body) }, body: new Uint8Array(body) });
     expect(unknown.status).toBe(404);
+    const nul = await fetch(url("x.bin", "%00"), { headers: { authorization: `Bearer ${tokens.viewer}` } });
+    expect(await nul.json()).toMatchObject({ status: 400, field: "releaseId" });
     // Over the limit, announced (Content-Length) and not announced (chunked).
     const big = randomBytes(MAX + 1);
     const over = await put("big.bin", big);

@@ -83,7 +83,8 @@ export function ArtifactsSection({ releaseId, version }: { releaseId: string; ve
     const file = data.get("file");
     if (!(file instanceof File) || !file.name) return;
     const name = String(data.get("name") ?? "").trim() || file.name;
-    upload.mutate({ file, name, sha256: pasted });
+    const form = event.currentTarget;
+    upload.mutate({ file, name, sha256: pasted }, { onSuccess: () => form.reset() });
   }
 
   const columns: ColumnDef<Artifact, unknown>[] = [
