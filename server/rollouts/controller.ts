@@ -25,14 +25,16 @@ import {
 } from "./plan";
 import type { Selector } from "./schemas";
 import { countEligible, ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
-import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, reportsHealth, sqlList, TERMINAL_STEPS, WEBHOOK_STEP_EVENTS } from "../vocabulary";
+import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, reportsHealth, sqlList, WEBHOOK_STEP_EVENTS } from "../vocabulary";
 import { enqueueEvents, rolloutEvent, type WebhookEvent } from "../webhooks/outbox";
 import { type MaintenanceWindow, nextOpening, windowOpen, type WindowPolicy } from "./windows";
 
 type Tx = Prisma.TransactionClient;
 
 const ACTIVE_STATES_SQL = Prisma.raw(sqlList(ACTIVE_ROLLOUT_STATES));
-const TERMINAL_SQL = Prisma.raw(sqlList(TERMINAL_STEPS));
+
+/** Rows a wave's opening adds before the controller refreshes rollout_machines' statistics. */
+const ANALYZE_AFTER_ROWS = 10_000;
 
 const controllerActor: Actor = { id: null, label: "controller", role: "admin", rings: null };
 
@@ -92,11 +94,14 @@ export class RolloutController {
       async (tx) => {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`
           SELECT pg_try_advisory_xact_lock(hashtext(${`orchard:rollout:${rolloutId}`})) AS locked`;
-        if (!lock?.locked) return { acted: false, decision: null, ringIds: [] as string[] };
+        if (!lock?.locked) return { acted: false, decision: null, ringIds: [] as string[], assigned: 0 };
         return stepInTransaction(tx, rolloutId, now);
       },
       { timeout: 120_000, maxWait: 30_000 },
     );
+    // A large wave just added its rows: statistics that still describe the
+    // table without them would plan the next steps' reads badly.
+    if (outcome.assigned >= ANALYZE_AFTER_ROWS) await this.db.prisma.$executeRaw`ANALYZE rollout_machines`;
     if (outcome.decision && outcome.decision.kind !== "wait") {
       this.options.log.info({ rolloutId, decision: outcome.decision }, "rollout decision");
     }
@@ -116,6 +121,8 @@ async function loadRollout(tx: Tx, rolloutId: string) {
       id: true,
       state: true,
       waitingFor: true,
+      pendingVersion: true,
+      pendingWriters: true,
       release: { select: { id: true, version: true, checksum: true, branchId: true, quarantinedAt: true, branch: { select: { ref: true } } } },
       rings: {
         orderBy: { position: "asc" },
@@ -137,6 +144,7 @@ async function loadRollout(tx: Tx, rolloutId: string) {
           forceFirst: true,
           exclude: true,
           firstMachineIds: true,
+          trackedVersion: true,
           ring: {
             select: {
               name: true,
@@ -181,13 +189,20 @@ function policyOf(ring: LoadedRing): WindowPolicy {
 }
 
 async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
+  // Before anything else this step reads (see readVersionMark).
+  const mark = await readVersionMark(tx);
   const rollout = await loadRollout(tx, rolloutId);
   const ringIds = rollout?.rings.map((r) => r.ringId) ?? [];
-  if (!rollout) return { acted: true, decision: null, ringIds };
+  if (!rollout) return { acted: true, decision: null, ringIds, assigned: 0 };
+  const safe = await safeVersion(tx, rollout, mark);
+  // Raw, so as not to move the rollout's updated_at; only when it moved.
+  await tx.$executeRaw`
+    UPDATE rollouts SET pending_version = ${mark.last}, pending_writers = ${mark.writers}::text[]
+     WHERE id = ${rollout.id} AND (pending_version IS DISTINCT FROM ${mark.last} OR pending_writers IS DISTINCT FROM ${mark.writers}::text[])`;
   if (!isActiveRollout(rollout.state)) {
     // Ended: only its withdrawn machines are followed until they stop.
-    for (const ring of rollout.rings) if (ring.phase !== "pending") await trackRing(tx, rollout, ring, now);
-    return { acted: true, decision: null, ringIds };
+    for (const ring of rollout.rings) if (ring.phase !== "pending") await trackRing(tx, rollout, ring, now, safe);
+    return { acted: true, decision: null, ringIds, assigned: 0 };
   }
 
   const progress: RingProgress[] = [];
@@ -208,23 +223,77 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
       machines: 0,
     };
     if (!base.windowOpen) base.windowOpensAt = nextOpening(policyOf(ring), now);
-    if (ring.phase === "active") Object.assign(base, await trackRing(tx, rollout, ring, now));
-    else if (ring.phase === "pending" || ring.phase === "awaiting_approval") {
+    if (ring.phase === "active") Object.assign(base, await trackRing(tx, rollout, ring, now, safe));
+    else if ((ring.phase === "pending" || ring.phase === "awaiting_approval") && progress.every((p) => p.phase === "completed")) {
+      // Only the first ring not completed is decided on, and only a ring not started by its machines.
       base.machines = await countEligible(tx, ring.ringId);
     }
     progress.push(base);
   }
 
   // Paused and awaiting rollouts are tracked (their progress stays true) but make no decisions.
-  if (rollout.state !== "running") return { acted: true, decision: null, ringIds };
+  if (rollout.state !== "running") return { acted: true, decision: null, ringIds, assigned: 0 };
   if (rollout.release.quarantinedAt) {
     await pause(tx, rollout, `release ${rollout.release.version} is quarantined`, "brake", now);
-    return { acted: true, decision: { kind: "pause", ring: 0, reason: "quarantined" } as Decision, ringIds };
+    return { acted: true, decision: { kind: "pause", ring: 0, reason: "quarantined" } as Decision, ringIds, assigned: 0 };
   }
 
   const decision = nextDecision(progress, now);
-  await apply(tx, rollout, decision, now);
-  return { acted: true, decision, ringIds };
+  const assigned = await apply(tx, rollout, decision, now, safe);
+  return { acted: true, decision, ringIds, assigned: assigned ?? 0 };
+}
+
+/**
+ * The watermark. A step reads, of a large ring, only the machines whose
+ * state_version is above the ring's watermark (rollout_rings.tracked_version),
+ * so it must never pass over a change committed late with a smaller number:
+ * a transaction may take a value from machine_state_version, and commit it
+ * well after another has taken and committed a larger one.
+ *
+ * The rule: a value is only ever taken by a statement that writes machines
+ * (the state writer; the triggers on enrollment and on a change of ring,
+ * pin, labels…), so its transaction holds a write lock on machines from before
+ * it takes the value until it ends, and the sequence hands out values in
+ * order (CACHE 1, set by the migration). Each step reads, before anything
+ * else, the sequence's last value `last` and then the transactions holding
+ * such a lock (`writers`, from pg_locks, in this database, not this one):
+ * every transaction that took a value at most `last` and has not ended is
+ * among them. So once every one of `writers` has ended, every value at most
+ * `last` is committed (or never will be), and whatever reads after that sees
+ * all of them. The step sets a ring's watermark, after reading its rows, to:
+ * `last`, when there were no writers; else the previous step's `last` when
+ * none of that step's writers is still running; else it leaves it as it was
+ * (and reads a little more next time). Never lower: a stalled watermark only
+ * costs reading. Its rows are judged on `m.state_version > rm.seen_version`
+ * as always, so reading more than needed changes nothing.
+ */
+interface VersionMark {
+  last: bigint;
+  writers: string[];
+}
+
+async function readVersionMark(tx: Tx): Promise<VersionMark> {
+  // In this order, in two statements: the sequence, then the writers.
+  const [sequence] = await tx.$queryRaw<{ last: bigint }[]>`
+    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS last FROM machine_state_version`;
+  const writers = await tx.$queryRaw<{ vxid: string }[]>`
+    SELECT DISTINCT l.virtualtransaction AS vxid FROM pg_locks l
+     WHERE l.locktype = 'relation' AND l.relation = 'machines'::regclass
+       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+       AND l.pid IS DISTINCT FROM pg_backend_pid()`;
+  return { last: sequence.last, writers: writers.map((w) => w.vxid) };
+}
+
+/** The largest version below which every change is committed and seen by this step's reads, or null (see VersionMark). */
+async function safeVersion(tx: Tx, rollout: LoadedRollout, mark: VersionMark): Promise<bigint | null> {
+  if (mark.writers.length === 0) return mark.last;
+  if (rollout.pendingVersion === null) return null;
+  if (rollout.pendingWriters.length === 0) return rollout.pendingVersion;
+  // A running transaction always holds the lock on its own virtual transaction id.
+  const [still] = await tx.$queryRaw<{ running: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM pg_locks WHERE virtualtransaction = ANY(${rollout.pendingWriters}::text[])) AS running`;
+  return still.running ? null : rollout.pendingVersion;
 }
 
 interface TrackedRow {
@@ -252,19 +321,23 @@ interface TrackedRow {
 /**
  * Brings the active ring's rollout machines up to date and returns its
  * progress. Only rows whose machine's state version moved since they were
- * last judged (or just assigned on the release already, or past their dark
- * deadline) are judged again, so a step over a quiet ring of 100,000
- * machines reads little; the counts come from one GROUP BY.
+ * last judged (or marked to be judged again, or just assigned on the release
+ * already, or past their dark deadline) are judged again, and the rows to
+ * look at are found through the ring's watermark (see VersionMark): the
+ * machines changed since, the rows marked, the unfinished rows past their
+ * deadline, each through its own index. So a step over a quiet ring of a
+ * million machines reads little; the counts come from one GROUP BY.
  */
-async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: Date): Promise<Partial<RingProgress>> {
+async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: Date, safe: bigint | null): Promise<Partial<RingProgress>> {
   const target = rollout.release.checksum;
   const active = isActiveRollout(rollout.state);
-  if (active) await assignOpenWaves(tx, rollout.id, ring, membershipOf(ring), now);
+  const since = ring.trackedVersion;
+  if (active) await assignOpenWaves(tx, rollout, ring, membershipOf(ring), now, since);
   const disposition = dispositionOf(rollout);
 
   // An ended rollout judges only the machines it has not finished with (a
   // revert moves the others on, and their steps stay as they were).
-  const rows = await tx.$queryRaw<TrackedRow[]>`
+  const read = (where: Prisma.Sql) => Prisma.sql`
     SELECT rm.id, m.machine_id, rm.previous_checksum, rm.previous_boot_id, m.boot_id,
            m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.dark_at, rm.finished_at,
            m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
@@ -272,11 +345,23 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
            (m.retired_at IS NOT NULL OR m.pinned_release_id IS NOT NULL OR m.ring_id IS DISTINCT FROM rm.ring_id
             OR COALESCE((m.rollback_to ->> 'hold')::boolean, false)) AS excluded
       FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
-     WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ${ring.ringId}
+     WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ${ring.ringId} AND ${where}
        AND (${active} OR rm.finished_at IS NULL)
-       AND (m.state_version > rm.seen_version
-            OR (rm.assigned_at >= ${now} AND (m.booted_checksum = ${target} OR m.update_target = ${target}))
-            OR (rm.step NOT IN ${TERMINAL_SQL} AND rm.dark_at <= ${now}))`;
+       AND (m.state_version > rm.seen_version OR (rm.finished_at IS NULL AND rm.dark_at <= ${now}))`;
+  // With a watermark, two disjoint parts, each through its own index: the
+  // machines changed since; and of the others, the rows marked to be judged
+  // again (seen_version -1) or unfinished past their deadline.
+  const rows = await tx.$queryRaw<TrackedRow[]>(
+    since === null
+      ? read(Prisma.sql`true`)
+      : Prisma.sql`${read(Prisma.sql`m.state_version > ${since}`)}
+         UNION ALL
+         ${read(Prisma.sql`m.state_version <= ${since} AND (rm.seen_version < 0 OR (rm.finished_at IS NULL AND rm.dark_at <= ${now}))`)}`,
+  );
+  // Every change up to `safe` was committed before this step read the ring's rows.
+  if (safe !== null && (since === null || safe > since)) {
+    await tx.rolloutRing.update({ where: { id: ring.id }, data: { trackedVersion: safe } });
+  }
 
   const judged: { id: string; step: MachineStep; finishedAt: Date | null; detail: string | null; version: string }[] = [];
   const events: WebhookEvent[] = [];
@@ -336,10 +421,8 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     if (g.last) last = Math.max(last, g.last.getTime());
   }
   const allTerminal = grouped.every((g) => isTerminalStep(g.step));
-  const machines = await countEligible(tx, ring.ringId);
   return {
     counts,
-    machines,
     // No machines yet, or all finished: settled when the last one finished.
     settledAt: allTerminal ? new Date(last) : null,
   };
@@ -360,9 +443,25 @@ function darkDetail(row: TrackedRow, now: Date, target: string) {
  * `waveFor` (membership.ts) in SQL: the first wave takes the chosen and
  * forced machines, then each wave the machines below its threshold;
  * pinned and excluded machines take no part. A test keeps the two in step.
+ * With `since` (the ring's watermark) only machines changed since are looked
+ * at: whatever makes a machine join (enrolled, moved in, unpinned, no longer
+ * held, relabelled) moves its state_version (triggers, migration
+ * controller_watermark). A row assigned on the release already (or updating
+ * to it) is marked to be judged at once (seen_version -1). Machines that have a row
+ * already are passed over by the conflict's check of the unique index (no
+ * NOT EXISTS: planned over a rollout_machines its statistics call empty,
+ * that anti-join rescanned the rows being inserted, for minutes).
  */
-async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, membership: RingMembership, now: Date) {
+async function assignOpenWaves(
+  tx: Tx,
+  rollout: LoadedRollout,
+  ring: LoadedRing,
+  membership: RingMembership,
+  now: Date,
+  since: bigint | null,
+) {
   if (ring.openWave < 0) return 0;
+  const target = rollout.release.checksum;
   const first = [...membership.firstMachineIds, ...(membership.forceFirst.machineIds ?? [])];
   const forcedLabels = membership.forceFirst.labels ?? {};
   const isFirst = Object.keys(forcedLabels).length
@@ -379,16 +478,17 @@ async function assignOpenWaves(tx: Tx, rolloutId: string, ring: LoadedRing, memb
   )} ELSE ${waves.length - 1}::int END`;
   const threshold = waves[ring.openWave].threshold;
   const darkAt = new Date(now.getTime() + ring.darkAfterSeconds * 1000);
+  const changed = since === null ? Prisma.empty : Prisma.sql`AND m.state_version > ${since}`;
   return tx.$executeRaw`
     INSERT INTO rollout_machines (id, rollout_id, machine_id, ring_id, wave, step, assigned_at, dark_at,
                                   previous_checksum, previous_ref, previous_version, previous_boot_id, seen_version, updated_at)
-    SELECT gen_random_uuid()::text, ${rolloutId}, m.id, m.ring_id, ${waveCase}, 'assigned', ${now}, ${darkAt},
-           m.booted_checksum, m.booted_ref, m.booted_version, m.boot_id, m.state_version, ${now}
+    SELECT gen_random_uuid()::text, ${rollout.id}, m.id, m.ring_id, ${waveCase}, 'assigned', ${now}, ${darkAt},
+           m.booted_checksum, m.booted_ref, m.booted_version, m.boot_id,
+           CASE WHEN m.booted_checksum = ${target} OR m.update_target = ${target} THEN -1 ELSE m.state_version END, ${now}
       FROM machines m
-     WHERE m.ring_id = ${ring.ringId} AND ${ELIGIBLE_SQL}
+     WHERE m.ring_id = ${ring.ringId} AND ${ELIGIBLE_SQL} ${changed}
        AND NOT ${excluded}
        AND (${isFirst} OR m.cohort < ${threshold}::float8)
-       AND NOT EXISTS (SELECT 1 FROM rollout_machines rm WHERE rm.rollout_id = ${rolloutId} AND rm.machine_id = m.id)
     ON CONFLICT (rollout_id, machine_id) DO NOTHING`;
 }
 
@@ -412,7 +512,8 @@ function previousOf(ring: LoadedRing) {
   return { previousReleaseId: ring.ring.currentReleaseId, previousBranchId: ring.ring.branchId };
 }
 
-async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Date) {
+/** Applies the decision; returns the machines it assigned (a wave opened). */
+async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Date, safe: bigint | null): Promise<number | void> {
   switch (decision.kind) {
     case "wait": {
       if (rollout.waitingFor !== decision.why) {
@@ -438,6 +539,8 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
       if (decision.wave === 0) {
         data.phase = "active";
         data.startedAt = now;
+        // Its machines are read below, after every change up to `safe` was committed.
+        data.trackedVersion = safe;
         Object.assign(data, previousOf(ring));
         if (ring.singleFirst) {
           const first = await chooseFirstMachine(tx, ring, membership, now);
@@ -446,7 +549,14 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
         }
       }
       await tx.rolloutRing.update({ where: { id: ring.id }, data });
-      await assignOpenWaves(tx, rollout.id, { ...ring, openWave: decision.wave, firstMachineIds: membership.firstMachineIds }, membership, now);
+      const assigned = await assignOpenWaves(
+        tx,
+        rollout,
+        { ...ring, openWave: decision.wave, firstMachineIds: membership.firstMachineIds },
+        membership,
+        now,
+        null,
+      );
       await tx.rollout.update({ where: { id: rollout.id }, data: { waitingFor: null, version: { increment: 1 } } });
       const wave = membership.waves[decision.wave];
       await enqueueEvents(tx, [
@@ -457,7 +567,8 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
           label: wave.label,
         }),
       ]);
-      return audit(tx, rollout, "rollout.open-wave", { ring: ring.ring.name, wave: decision.wave + 1, of: membership.waves.length, label: wave.label }, now);
+      await audit(tx, rollout, "rollout.open-wave", { ring: ring.ring.name, wave: decision.wave + 1, of: membership.waves.length, label: wave.label }, now);
+      return assigned;
     }
     case "complete-ring": {
       const ring = rollout.rings[decision.ring];

@@ -209,7 +209,7 @@ export interface RingProgress {
   windowOpen: boolean;
   /** When the ring's maintenance window next opens, while it is shut (null: open, or shut for a year). */
   windowOpensAt: Date | null;
-  /** Machines in the ring (eligible for the rollout). */
+  /** Machines in the ring (eligible for the rollout); read only when the ring is about to start, and counted only then. */
   machines: number;
 }
 

@@ -25,19 +25,24 @@ export const ELIGIBLE_SQL = Prisma.sql`m.retired_at IS NULL AND NOT ${EXCLUDED_S
  */
 export async function eligibleByRing(db: Tx | PrismaClient, ringIds: string[]): Promise<Map<string, number>> {
   if (ringIds.length === 0) return new Map();
+  // Counted first, then less the held out: a join before the count sorted every counted row.
   const rows = await db.$queryRaw<{ ring_id: string; n: number }[]>`
-    SELECT c.ring_id, (count(*) - COALESCE(max(x.n), 0))::int AS n
-      FROM machines_counted c
+    SELECT c.ring_id, (c.n - COALESCE(x.n, 0))::int AS n
+      FROM (SELECT ring_id, count(*) AS n FROM machines_counted
+             WHERE ring_id = ANY(${ringIds}::text[]) AND NOT retired
+             GROUP BY ring_id) c
       LEFT JOIN (SELECT m.ring_id, count(*) AS n FROM machines m
                   WHERE m.ring_id = ANY(${ringIds}::text[]) AND m.retired_at IS NULL AND ${EXCLUDED_SQL}
-                  GROUP BY m.ring_id) x ON x.ring_id = c.ring_id
-     WHERE c.ring_id = ANY(${ringIds}::text[]) AND NOT c.retired
-     GROUP BY c.ring_id`;
+                  GROUP BY m.ring_id) x ON x.ring_id = c.ring_id`;
   return new Map(rows.map((r) => [r.ring_id, r.n]));
 }
 
+/** One ring's eligible machines, as eligibleByRing counts them: two plain counts, no grouping to plan. */
 export async function countEligible(tx: Tx, ringId: string) {
-  return (await eligibleByRing(tx, [ringId])).get(ringId) ?? 0;
+  const [row] = await tx.$queryRaw<{ n: number }[]>`
+    SELECT ((SELECT count(*) FROM machines_counted c WHERE c.ring_id = ${ringId} AND NOT c.retired)
+          - (SELECT count(*) FROM machines m WHERE m.ring_id = ${ringId} AND m.retired_at IS NULL AND ${EXCLUDED_SQL}))::int AS n`;
+  return row?.n ?? 0;
 }
 
 /** The rollout's unfinished machines are judged again at the controller's next step (its disposition changed). */
