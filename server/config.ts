@@ -94,6 +94,8 @@ export const configSchema = z.object({
         ctx.addIssue({ code: "custom", message: (error as Error).message });
       }
     }),
+  /** The largest release artifact accepted, in bytes (2 GiB). */
+  ORCHARD_ARTIFACT_MAX_BYTES: z.coerce.number().int().min(1).max(2 ** 50).default(2 * 1024 ** 3),
   /** Sign-in attempts allowed per client address per minute; 0: no limit. */
   ORCHARD_SIGNIN_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(30),
   /** Failed sign-ins of one account from one address before each further one shuts that address out of it for twice as long (2 s … 15 min). */

@@ -23,6 +23,7 @@ import { createAgentHandler } from "./http/agent-handler";
 import { createZincatiHandler, ZINCATI_PREFIX } from "./http/zincati-handler";
 import { ZincatiService } from "./zincati/zincati-service";
 import { createApiHandler, sweepIdempotencyKeys } from "./api/handler";
+import { artifactsDir } from "./artifacts/artifacts";
 import { ringsOfMapping } from "./auth/sso-groups";
 import { API_PREFIX } from "./api/routes";
 import { createExportHandler, EXPORT_PREFIX } from "./http/export-handler";
@@ -278,7 +279,9 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
     const signIn = signInPolicyOf(config);
     const ssoRings = ringsOfMapping(config.sso?.groups);
-    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox, signIn, ssoRings, sourcesDir });
+    // Release artifacts (server/artifacts/): under the data folder, which every console process shares (docker-compose's data volume).
+    const artifactsFolder = artifactsDir(config.dataDir);
+    const handleTrpc = createTrpcHandler({ ...session, clock, webhookPolicy, secretBox, signIn, ssoRings, sourcesDir, artifactsDir: artifactsFolder });
     const handleExport = createExportHandler({ ...session, log });
     const handleApi = createApiHandler({
       db,
@@ -290,6 +293,9 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       signIn,
       ssoRings,
       sourcesDir,
+      artifactsDir: artifactsFolder,
+      artifactMaxBytes: config.ORCHARD_ARTIFACT_MAX_BYTES,
+      session: { secret, secureCookie: session.secureCookie },
       limits: {
         perToken: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_LIMIT),
         perAddress: Limit.perSecondWithBurst(config.ORCHARD_API_RATE_PER_ADDRESS),

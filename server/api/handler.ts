@@ -36,6 +36,9 @@ import { clientAddress } from "../http/client-address";
 import { openApiDocument } from "./openapi";
 import { problem, problemOf } from "./problem";
 import { API_PREFIX, API_ROUTES, type ApiRoute } from "./routes";
+import { ARTIFACT_METHODS, ARTIFACT_PATH, handleArtifactRequest } from "./artifacts";
+import { artifactsDir, DEFAULT_ARTIFACT_MAX_BYTES } from "../artifacts/artifacts";
+import { type SessionOptions, sessionUser } from "../http/session";
 import { coerceQuery, inputSchemaOf } from "./schema";
 
 const MAX_BODY = 1024 * 1024;
@@ -222,6 +225,12 @@ export interface ApiOptions {
   /** The rings ORCHARD_OIDC_GROUPS names (see Context). */
   ssoRings?: readonly string[];
   sourcesDir?: string;
+  /** Where release artifacts are kept (the data folder's artifacts/); absent: under ORCHARD_DATA_DIR. */
+  artifactsDir?: string;
+  /** ORCHARD_ARTIFACT_MAX_BYTES. */
+  artifactMaxBytes?: number;
+  /** The console's sessions: a signed-in user may upload and download artifacts (the console's release page) without a token. */
+  session?: Omit<SessionOptions, "db">;
   /** ORCHARD_API_RATE_LIMIT and ORCHARD_API_RATE_PER_ADDRESS; none: no limits. */
   limits?: ApiLimits;
   /** Where answered requests and rate-limit refusals are counted (/metrics). */
@@ -232,6 +241,7 @@ export function createApiHandler(options: ApiOptions) {
   const { db, clock, log } = options;
   const limits = options.limits ?? { perToken: new Limit(0, 1), perAddress: new Limit(0, 1) };
   let document: string | null = null;
+  const artifactOptions = { db, dir: options.artifactsDir ?? artifactsDir(), maxBytes: options.artifactMaxBytes ?? DEFAULT_ARTIFACT_MAX_BYTES };
 
   /** Counts the request against a token's or an address's limit under `key`; over it, answers 429 with Retry-After and says so. */
   async function refusedByLimit(req: IncomingMessage, res: ServerResponse, kind: "token" | "address", key: string, whose: string) {
@@ -263,6 +273,21 @@ export function createApiHandler(options: ApiOptions) {
         return;
       }
       const token = bearerToken(req.headers.authorization);
+      const artifact = (ARTIFACT_METHODS as readonly string[]).includes(method) ? ARTIFACT_PATH.exec(path) : null;
+      if (!token && artifact && options.session && req.headers.cookie) {
+        // The console's own pages upload and download artifacts with the signed-in user's session.
+        const user = await sessionUser(req, { ...options.session, db });
+        if (user) {
+          let params: { releaseId: string; name: string };
+          try {
+            params = { releaseId: decodeURIComponent(artifact[1]), name: decodeURIComponent(artifact[2]) };
+          } catch {
+            req.resume();
+            return send(res, 404, problem(404, "NOT_FOUND", `no route ${method} ${API_PREFIX}${path}`));
+          }
+          return await handleArtifactRequest(req, res, method, params, user, artifactOptions, (status, body) => send(res, status, body));
+        }
+      }
       if (!token) {
         if (await withoutToken("without an API token")) return;
         req.resume();
@@ -278,6 +303,16 @@ export function createApiHandler(options: ApiOptions) {
       const principal = auth.principal;
       if (await refusedByLimit(req, res, "token", principal.id, "for this API token")) return;
       if (path === "/audit.csv" && method === "GET") return await auditExport(req, res, url, principal);
+      if (artifact) {
+        let params: { releaseId: string; name: string };
+        try {
+          params = { releaseId: decodeURIComponent(artifact[1]), name: decodeURIComponent(artifact[2]) };
+        } catch {
+          req.resume();
+          return send(res, 404, problem(404, "NOT_FOUND", `no route ${method} ${API_PREFIX}${path}`));
+        }
+        return await handleArtifactRequest(req, res, method, params, principal, artifactOptions, (status, body) => send(res, status, body));
+      }
 
       const matched = matchRoute(method, path);
       if (!matched) {
@@ -326,6 +361,7 @@ export function createApiHandler(options: ApiOptions) {
             signIn: options.signIn,
             ssoRings: options.ssoRings,
             sourcesDir: options.sourcesDir,
+            artifactsDir: artifactOptions.dir,
           },
           principal,
           route,

@@ -4,6 +4,7 @@
 // ones the procedure enforces, and an answer is described by the schema its
 // procedure's `.output()` checks it against.
 import { z } from "zod";
+import { artifactSchema } from "../artifacts/schemas";
 import { API_PREFIX, API_ROUTES, type ApiRoute } from "./routes";
 import { inputSchemaOf, outputSchemaOf, procedureDef } from "./schema";
 
@@ -174,6 +175,52 @@ export function openApiDocument(serverUrl: string) {
         "403": problemResponse("A token limited to some rings"),
         "429": tooManyRequests,
       },
+    },
+  };
+  // Release artifacts' bytes: the streaming route of server/api/artifacts.ts, beside the procedures' JSON routes.
+  const artifact = (paths["/releases/{releaseId}/artifacts/{name}"] ??= {});
+  const artifactParams = [
+    { name: "releaseId", in: "path", required: true, schema: { type: "string" } },
+    { name: "name", in: "path", required: true, schema: { type: "string", pattern: "^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$", maxLength: 200 } },
+  ];
+  const artifactSchemaRef = jsonSchemaOf(artifactSchema, "output", components);
+  artifact.put = {
+    operationId: "releases_uploadArtifact",
+    summary: "Upload a release's artifact: the raw bytes as the body (streamed to disk), stored only if their sha256 is the X-Checksum-Sha256 header's",
+    tags: ["releases"],
+    "x-orchard-role": "operator",
+    "x-orchard-rings": ["fleet"],
+    parameters: [
+      ...artifactParams,
+      { name: "X-Checksum-Sha256", in: "header", required: true, description: "The file's sha256 (64 hex characters); a mismatch stores nothing (400, field sha256).", schema: { type: "string", pattern: "^[0-9a-fA-F]{64}$" } },
+    ],
+    requestBody: { required: true, description: "The file's bytes; Content-Type is kept as the artifact's type (default application/octet-stream).", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
+    responses: {
+      "201": { description: "The stored artifact", content: { "application/json": { schema: artifactSchemaRef } } },
+      "400": problemResponse("No or a wrong sha256 (nothing stored), or a bad name"),
+      "401": problemResponse("No token, or an unknown, revoked or expired one"),
+      "403": problemResponse("Not an operator over the whole fleet"),
+      "404": problemResponse("No such release"),
+      "409": problemResponse("The release has an artifact of this name"),
+      "413": problemResponse("Over ORCHARD_ARTIFACT_MAX_BYTES (nothing stored)"),
+      "429": tooManyRequests,
+    },
+  };
+  artifact.get = {
+    operationId: "releases_downloadArtifact",
+    summary: "Download a release's artifact (HEAD too): one byte range (206 with Content-Range; 416 when it cannot be satisfied), ETag the sha256",
+    tags: ["releases"],
+    "x-orchard-role": "viewer",
+    "x-orchard-rings": ["none"],
+    parameters: [...artifactParams, { name: "Range", in: "header", required: false, description: "One range: bytes=0-99, bytes=100-, bytes=-100", schema: { type: "string" } }],
+    responses: {
+      "200": { description: "The whole file", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
+      "206": { description: "The range asked for", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
+      "304": { description: "If-None-Match named its ETag" },
+      "401": problemResponse("No token, or an unknown, revoked or expired one"),
+      "404": problemResponse("No such artifact"),
+      "416": { description: "The range starts past the end (Content-Range: bytes */size)" },
+      "429": tooManyRequests,
     },
   };
   return {

@@ -3,6 +3,9 @@
 // every validation issue, from the same data the tRPC errors carry.
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
+import { ZodError } from "zod";
+import { AppError } from "../errors";
+import { describeFirstIssue } from "../protocol/v1";
 import { detailsOf, type ErrorData } from "../trpc/init";
 
 export interface Problem {
@@ -42,4 +45,26 @@ export function problemOf(error: unknown): Problem {
   if (status >= 500 && error.code !== "SERVICE_UNAVAILABLE") return problem(500, "INTERNAL", "internal error");
   const { appCode, field, issues } = detailsOf(error.cause);
   return problem(status, appCode ?? error.code, error.message, { ...(field ? { field } : {}), ...(issues ? { issues } : {}) });
+}
+
+const DOMAIN_STATUS: Record<AppError["code"], number> = {
+  INVALID: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  GONE: 404,
+  UNAVAILABLE: 503,
+};
+
+/** A domain error or a failed parse, thrown outside a procedure (the streaming routes), as problem details; null for anything else. */
+export function problemOfDomain(error: unknown): Problem | null {
+  if (error instanceof AppError) {
+    return problem(DOMAIN_STATUS[error.code], error.code, error.message, error.field ? { field: error.field } : {});
+  }
+  if (error instanceof ZodError) {
+    const { field, issues } = detailsOf(error);
+    return problem(400, "INVALID", describeFirstIssue(error), { ...(field ? { field } : {}), ...(issues ? { issues } : {}) });
+  }
+  return null;
 }

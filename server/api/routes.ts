@@ -53,6 +53,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "GET", path: "/releases/all", procedure: "releases.list", tag: "releases", summary: "Releases of a branch (or all), newest first" },
   { method: "GET", path: "/releases/one", procedure: "releases.get", tag: "releases", summary: "One release by id, or by version (and ref): signature, floor, the rings that run it or are getting it, its rollouts, what changed since the previous release" },
   { method: "GET", path: "/releases/changed-paths", procedure: "releases.changedPaths", tag: "releases", summary: "A page of the paths a release changed since the previous release of its branch (A, D, M, as ostree diff lists them)" },
+  { method: "GET", path: "/releases/{releaseId}/artifacts", procedure: "releases.artifacts", tag: "releases", summary: "A release's artifacts: name, size, sha256, sha1, md5, type, who uploaded them (upload: PUT /releases/{releaseId}/artifacts/{name} with the raw bytes and X-Checksum-Sha256; download: GET or HEAD there, with Range)" },
+  { method: "DELETE", path: "/releases/{releaseId}/artifacts/{name}", procedure: "releases.removeArtifact", tag: "releases", summary: "Remove a release's artifact (its file too)" },
   { method: "GET", path: "/branches", procedure: "releases.branches", tag: "releases", summary: "Every branch rings or releases use" },
   { method: "POST", path: "/releases", procedure: "releases.add", tag: "releases", summary: "Register a release", creates: true },
   { method: "GET", path: "/releases/brake-preview", procedure: "releases.brakePreview", tag: "releases", summary: "What the emergency brake would do now" },

@@ -5,9 +5,12 @@
 // the same answer, so that a command prints the same thing and exits with
 // the same code either way; both fail with the same problem details.
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
+import fs from "node:fs";
+import { Readable } from "node:stream";
 import { problem, type Problem } from "../api/problem";
 import { API_PREFIX, API_ROUTES } from "../api/routes";
 import type { AppRouter } from "../trpc/router";
+import type { Artifact } from "../artifacts/schemas";
 
 type Inputs = inferRouterInputs<AppRouter>;
 type Outputs = inferRouterOutputs<AppRouter>;
@@ -34,7 +37,18 @@ export interface Backend {
   call<P extends ProcedurePath>(procedure: P, input?: InputOf<P>): Promise<OutputOf<P>>;
   /** The audit log as CSV lines. */
   auditCsv(filter: Record<string, string>): AsyncIterable<string>;
+  /** Uploads a file as a release's artifact (its sha256 computed here and checked by the console). */
+  uploadArtifact(upload: ArtifactUpload): Promise<Artifact>;
   close(): Promise<void>;
+}
+
+export interface ArtifactUpload {
+  releaseId: string;
+  name: string;
+  /** The local file. */
+  file: string;
+  sha256: string;
+  contentType: string;
 }
 
 /** How often a request refused by the rate limit (429) is sent in all, each after its Retry-After. */
@@ -51,16 +65,27 @@ export function remoteBackend(server: string, token: string): Backend {
   const base = new URL(API_PREFIX, server.endsWith("/") ? server : `${server}/`).toString().replace(/\/$/, "");
   const headers = { authorization: `Bearer ${token}`, accept: "application/json" };
 
-  async function request(method: string, path: string, body?: unknown, query?: URLSearchParams) {
+  async function request(method: string, path: string, body?: unknown, query?: URLSearchParams, upload?: ArtifactUpload) {
     const url = `${base}${path}${query && [...query.keys()].length ? `?${query}` : ""}`;
     let res: Response;
     for (let attempt = 1; ; attempt++) {
       try {
-        res = await fetch(url, {
-          method,
-          headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
+        res = await fetch(
+          url,
+          upload
+            ? {
+                method,
+                headers: { ...headers, "content-type": upload.contentType, "x-checksum-sha256": upload.sha256, "content-length": String(fs.statSync(upload.file).size) },
+                // Streamed from the file, never read whole; a fresh stream for each attempt.
+                body: Readable.toWeb(fs.createReadStream(upload.file)) as ReadableStream,
+                duplex: "half",
+              } as RequestInit
+            : {
+                method,
+                headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+                body: body === undefined ? undefined : JSON.stringify(body),
+              },
+        );
       } catch (error) {
         const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
         throw new CliFailure(problem(503, "UNAVAILABLE", `cannot reach the console at ${server}: ${cause}`));
@@ -107,6 +132,11 @@ export function remoteBackend(server: string, token: string): Backend {
       const text = await res.text();
       return (text ? revive(text) : null) as never;
     },
+    async uploadArtifact(upload) {
+      const path = `/releases/${encodeURIComponent(upload.releaseId)}/artifacts/${encodeURIComponent(upload.name)}`;
+      const res = await request("PUT", path, undefined, undefined, upload);
+      return revive(await res.text()) as Artifact;
+    },
     async *auditCsv(filter) {
       const res = await request("GET", "/audit.csv", undefined, new URLSearchParams(filter));
       const decoder = new TextDecoder();
@@ -138,6 +168,7 @@ function lazyLocalBackend(): Backend {
   return {
     kind: "local",
     call: async (procedure, input) => (await load()).call(procedure, input),
+    uploadArtifact: async (upload) => (await load()).uploadArtifact(upload),
     async *auditCsv(filter) {
       yield* (await load()).auditCsv(filter);
     },

@@ -2,13 +2,15 @@
 // configured database, as the person running the command (server/cli/backend.ts
 // loads it only for a local command).
 import os from "node:os";
-import { problem, problemOf } from "../api/problem";
-import type { Principal } from "../auth/principal";
+import fs from "node:fs";
+import { problem, problemOf, problemOfDomain } from "../api/problem";
+import { actorOf, type Principal } from "../auth/principal";
 import { type Config, loadConfig, signInPolicyOf } from "../config";
 import { systemClock } from "../clock";
 import { type Database, openDatabase } from "../db/client";
 import { KEY_VARIABLE, loadSecretBox, SecretBox } from "../secret-box";
 import { sourcesWorkDir } from "../release-sources/sources";
+import { artifactsDir } from "../artifacts/artifacts";
 import { sealStoredSecrets } from "../sealing";
 import { createCaller } from "../trpc/router";
 import { type Backend, CliFailure } from "./backend";
@@ -64,12 +66,28 @@ export function localBackend(): Backend {
         secretBox: secretBox(),
         signIn: signInPolicyOf(settings()),
         sourcesDir: sourcesWorkDir(settings().dataDir),
+        artifactsDir: artifactsDir(settings().dataDir),
       });
       for (const part of procedure.split(".")) target = (target as Record<string, unknown>)[part];
       try {
         return (await (target as (input: unknown) => Promise<unknown>)(input)) as never;
       } catch (error) {
         throw new CliFailure(problemOf(error));
+      }
+    },
+    async uploadArtifact(upload) {
+      const open = await db();
+      const { storeArtifact } = await import("../artifacts/artifacts");
+      try {
+        return await storeArtifact(
+          open.prisma,
+          actorOf(principal),
+          { releaseId: upload.releaseId, name: upload.name, sha256: upload.sha256, contentType: upload.contentType },
+          fs.createReadStream(upload.file),
+          { dir: artifactsDir(settings().dataDir), maxBytes: settings().ORCHARD_ARTIFACT_MAX_BYTES, declaredSize: fs.statSync(upload.file).size },
+        );
+      } catch (error) {
+        throw new CliFailure(problemOfDomain(error) ?? problemOf(error));
       }
     },
     async *auditCsv(filter) {

@@ -5,7 +5,10 @@
 // same output and exit codes either way (server/cli/backend.ts). Exit codes:
 // 0 done, 1 refused or failed, 2 bad arguments (or nothing there), 3 `rollout
 // wait` timed out. Every command takes --json.
+import { createHash } from "node:crypto";
 import fs from "node:fs";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { problem } from "../api/problem";
 import { ConfigError } from "../config";
@@ -17,6 +20,13 @@ import { type Backend, chooseBackend, CliFailure, type OutputOf } from "./backen
 import { formatTable, readStdinSecret } from "./io";
 
 let backend: Backend | null = null;
+
+/** A file's sha256, read as a stream. */
+async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(fs.createReadStream(file), hash);
+  return hash.digest("hex");
+}
 
 function positiveInt(name: string) {
   return (value: string) => {
@@ -630,6 +640,56 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
         ...paths.map((p) => `${p.change}    ${p.path}`),
         ...(r.notes ? ["", r.notes] : []),
       ]);
+    });
+
+  // Artifacts: the files a release carries (server/artifacts/).
+  const artifact = release.command("artifact").description("A release's files (a .swu, a .raucb, anything), with their sha256, sha1 and md5");
+  const releaseIdOf = async (version: string, ref?: string) => (await api().call("releases.get", { version, ref })).id;
+  artifact
+    .command("add")
+    .description("Upload a file as an artifact of a release: its sha256 is computed here and the console stores it only if what arrived matches")
+    .argument("<release>", "release version")
+    .argument("<file>", "the file")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--name <name>", "its name in the release (default: the file's name)")
+    .option("--type <media-type>", "its content type", "application/octet-stream")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, file: string, opts: { ref?: string; name?: string; type: string; json?: boolean }) => {
+      let sha256: string;
+      try {
+        sha256 = await sha256OfFile(file);
+      } catch (error) {
+        throw new CliFailure(problem(400, "INVALID", `file: cannot read ${file}: ${(error as Error).message}`, { field: "file" }));
+      }
+      const releaseId = await releaseIdOf(version, opts.ref);
+      const added = await api().uploadArtifact({ releaseId, name: opts.name ?? path.basename(file), file, sha256, contentType: opts.type });
+      say(opts, added, () => `Added ${added.name} to release ${version}: ${added.size} bytes, sha256 ${added.sha256}`);
+    });
+  artifact
+    .command("list")
+    .description("A release's artifacts")
+    .argument("<release>", "release version")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, opts: { ref?: string; json?: boolean }) => {
+      const rows = await api().call("releases.artifacts", { releaseId: await releaseIdOf(version, opts.ref) });
+      say(opts, rows, () =>
+        rows.length === 0
+          ? `Release ${version} has no artifacts.`
+          : formatTable(["NAME", "SIZE", "SHA256", "TYPE", "UPLOADED BY", "UPLOADED"], rows.map((a) => [a.name, String(a.size), a.sha256, a.contentType, a.uploadedBy, iso(a.createdAt)])),
+      );
+    });
+  artifact
+    .command("rm")
+    .description("Remove an artifact from a release (its file too; audited)")
+    .argument("<release>", "release version")
+    .argument("<name>", "the artifact's name")
+    .option("--ref <ref>", "the release's branch, when several have this version")
+    .option("--reason <text>", "why, for the audit log")
+    .option("--json", "machine-readable output")
+    .action(async (version: string, name: string, opts: { ref?: string; reason?: string; json?: boolean }) => {
+      const done = await api().call("releases.removeArtifact", { releaseId: await releaseIdOf(version, opts.ref), name, reason: opts.reason });
+      say(opts, done, () => `Removed ${done.removed.name} from release ${version}`);
     });
 
   release

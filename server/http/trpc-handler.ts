@@ -16,7 +16,7 @@ export const TRPC_PREFIX = "/api/trpc";
 export const CSRF_HEADER = "x-orchard-csrf";
 
 export function createTrpcHandler(
-  options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox; signIn: SignInPolicy; ssoRings?: readonly string[]; sourcesDir?: string },
+  options: SessionOptions & { clock: Clock; webhookPolicy: WebhookPolicy; secretBox: SecretBox; signIn: SignInPolicy; ssoRings?: readonly string[]; sourcesDir?: string; artifactsDir?: string },
 ) {
   const handler = createHTTPHandler({
     router: appRouter,
@@ -35,6 +35,7 @@ export function createTrpcHandler(
         signIn: options.signIn,
         ssoRings: options.ssoRings,
         sourcesDir: options.sourcesDir,
+        artifactsDir: options.artifactsDir,
       };
     },
   });

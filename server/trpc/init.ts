@@ -35,6 +35,8 @@ export interface Context {
   ssoRings?: readonly string[];
   /** Where release source readers keep their state (the data folder's release-sources); absent: under ORCHARD_DATA_DIR. */
   sourcesDir?: string;
+  /** Where release artifacts are kept (the data folder's artifacts/); absent: under ORCHARD_DATA_DIR. */
+  artifactsDir?: string;
 }
 
 export interface Meta {

@@ -25,8 +25,22 @@ import { blockPath, setFloor, unblockPath, updateGraph } from "../../releases/up
 import { brakeRelease, liftQuarantine, previewBrake } from "../../rollouts/rollouts";
 import { brakeInput, brakeOutput, brakePreviewOutput, liftQuarantineInput, liftQuarantineOutput } from "../../rollouts/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
+import { artifactsDir, listArtifacts, removeArtifact } from "../../artifacts/artifacts";
+import { artifactListOutput, listArtifactsInput, removeArtifactInput, removeArtifactOutput } from "../../artifacts/schemas";
 
 export const releasesRouter = router({
+  /** A release's artifacts (upload and download: PUT and GET /api/v1/releases/{releaseId}/artifacts/{name}). */
+  artifacts: viewerProcedure
+    .meta({ rings: "none" })
+    .input(listArtifactsInput)
+    .output(artifactListOutput)
+    .query(({ ctx, input }) => listArtifacts(ctx.db.prisma, input)),
+  /** Removes an artifact (audited): its file serves every ring that runs the release, so a fleet-wide operator's. */
+  removeArtifact: operatorProcedure
+    .meta({ rings: "fleet" })
+    .input(removeArtifactInput)
+    .output(removeArtifactOutput)
+    .mutation(({ ctx, input }) => removeArtifact(ctx.db.prisma, ctx.actor, input, ctx.artifactsDir ?? artifactsDir())),
   list: viewerProcedure
     .meta({ rings: "none" })
     .input(listReleasesInput)

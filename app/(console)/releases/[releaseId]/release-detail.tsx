@@ -14,6 +14,7 @@ import { Checksum, DateTime, QuarantinedBadge, RolloutStateBadge, SignatureBadge
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import { ChangedPaths, ChangesSummary } from "../release-changes";
+import { ArtifactsSection } from "./artifacts-section";
 
 type Release = RouterOutputs["releases"]["get"];
 type RolloutRow = Release["rollouts"][number];
@@ -140,6 +141,8 @@ export function ReleaseDetail({ releaseId }: { releaseId: string }) {
           )}
         </section>
       </div>
+
+      <ArtifactsSection releaseId={r.id} version={r.version} />
 
       <ChangesSummary release={r} />
       <ChangedPaths release={r} />
