@@ -278,10 +278,8 @@ export function createApiHandler(options: ApiOptions) {
         // The console's own pages upload and download artifacts with the signed-in user's session.
         const user = await sessionUser(req, { ...options.session, db });
         if (user) {
-          let params: { releaseId: string; name: string };
-          try {
-            params = { releaseId: decodeURIComponent(artifact[1]), name: decodeURIComponent(artifact[2]) };
-          } catch {
+          const params = artifactParams(artifact);
+          if (!params) {
             req.resume();
             return send(res, 404, problem(404, "NOT_FOUND", `no route ${method} ${API_PREFIX}${path}`));
           }
@@ -304,10 +302,8 @@ export function createApiHandler(options: ApiOptions) {
       if (await refusedByLimit(req, res, "token", principal.id, "for this API token")) return;
       if (path === "/audit.csv" && method === "GET") return await auditExport(req, res, url, principal);
       if (artifact) {
-        let params: { releaseId: string; name: string };
-        try {
-          params = { releaseId: decodeURIComponent(artifact[1]), name: decodeURIComponent(artifact[2]) };
-        } catch {
+        const params = artifactParams(artifact);
+        if (!params) {
           req.resume();
           return send(res, 404, problem(404, "NOT_FOUND", `no route ${method} ${API_PREFIX}${path}`));
         }
@@ -410,5 +406,14 @@ export function createApiHandler(options: ApiOptions) {
     if (!first.done) res.write(first.value);
     for await (const chunk of lines) res.write(chunk);
     res.end();
+  }
+}
+
+/** An artifact path's release id and name, decoded; null when they are not valid percent-encoding. */
+function artifactParams(match: RegExpExecArray): { releaseId: string; name: string } | null {
+  try {
+    return { releaseId: decodeURIComponent(match[1]), name: decodeURIComponent(match[2]) };
+  } catch {
+    return null;
   }
 }

@@ -33,7 +33,8 @@ const STATUS: Record<AppError["code"], [number, ErrorCode]> = {
   UNAVAILABLE: [503, "internal"],
 };
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+/** A JSON answer the protocols' clients must not cache (the agent protocol's, Zincati's). */
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json; charset=utf-8",

@@ -16,6 +16,7 @@ import {
   type ZincatiErrorBody,
 } from "../zincati/protocol";
 import { type ZincatiService, zincatiErrorOf } from "../zincati/zincati-service";
+import { send } from "./agent-handler";
 import { BodyTooLarge, readBody } from "./body";
 import { clientAddress } from "./client-address";
 import type { ConsoleMetrics } from "./metrics";
@@ -32,17 +33,6 @@ export function redactedPath(pathname: string): string {
   const rest = pathname.slice(ZINCATI_PREFIX.length);
   const slash = rest.indexOf("/");
   return `${ZINCATI_PREFIX}…${slash < 0 ? "" : rest.slice(slash)}`;
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(text),
-    "cache-control": "no-store",
-    ...headers,
-  });
-  res.end(text);
 }
 
 function sendError(res: ServerResponse, error: ZincatiError) {
