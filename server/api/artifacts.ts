@@ -10,6 +10,7 @@
 // Uploading needs a fleet-wide operator (a release's files serve every ring
 // that runs it); downloading, any viewer.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { finished } from "node:stream/promises";
 import type { Principal } from "../auth/principal";
 import { actorOf } from "../auth/principal";
 import { ArtifactTooLarge, findArtifactFile, storeArtifact } from "../artifacts/artifacts";
@@ -69,9 +70,17 @@ export async function handleArtifactRequest(
     await serveFile(req, res, file);
   } catch (error) {
     if (error instanceof ArtifactTooLarge) {
-      // The rest of an oversize body is not read: the connection closes after the answer.
       res.setHeader("connection", "close");
-      res.once("finish", () => req.destroy());
+      const declared = Number(req.headers["content-length"]);
+      if (!req.complete && Number.isFinite(declared) && declared <= READ_PAST_REFUSAL_BYTES) {
+        // A small body is read to its end before the answer: a client still
+        // sending would otherwise meet a closed connection, not the 413.
+        req.resume();
+        await finished(req).catch(() => undefined);
+      } else {
+        // The rest of a large body is not read: the connection closes after the answer.
+        res.once("finish", () => req.destroy());
+      }
       return send(413, problem(413, "INVALID", error.message, { field: "size" }));
     }
     const p = problemOfDomain(error);
@@ -79,5 +88,8 @@ export async function handleArtifactRequest(
     refuse(p);
   }
 }
+
+/** An oversize body up to this size is read to its end before the 413 (see the refusal). */
+const READ_PAST_REFUSAL_BYTES = 8 * 1024 * 1024;
 
 const db = (options: ArtifactRouteOptions) => options.db.prisma;
