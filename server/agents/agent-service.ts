@@ -73,6 +73,19 @@ export interface MachineEntry extends MachineView {
   readAt: number;
 }
 
+/** A machine's row with its live machine token, as the entry reads are selected. */
+type MachineRow = MachineViewRow & {
+  token_id: string;
+  token_hash: string;
+  id: string;
+  ring_id: string | null;
+  retired_at: Date | null;
+  last_seq: string;
+  state_hash: string | null;
+  slot_refused_target: string | null;
+  has_key: boolean;
+};
+
 interface RingEntry {
   view: RingView | null;
   /** A tick of AgentService's read clock, taken after the read: a machine read before it is too old to join it. */
@@ -213,20 +226,7 @@ export class AgentService {
 
   /** The machine behind a token hash, read now (no cache), or null. */
   private async readMachine(hash: string) {
-    const [row] = await this.query<
-      MachineViewRow & {
-        token_id: string;
-        token_hash: string;
-        revoked_at: Date | null;
-        id: string;
-        ring_id: string | null;
-        retired_at: Date | null;
-        last_seq: string;
-        state_hash: string | null;
-        slot_refused_target: string | null;
-        has_key: boolean;
-      }
-    >(
+    const [row] = await this.query<MachineRow & { revoked_at: Date | null }>(
       `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.ring_id, m.retired_at, m.last_seq, m.state_hash,
               m.slot_refused_target, m.public_key IS NOT NULL AS has_key,
               ${MACHINE_VIEW_COLUMNS}
@@ -252,6 +252,11 @@ export class AgentService {
       throw new AppError("UNAUTHORIZED", "unknown token");
     }
     if (row.revoked_at) throw new AppError("UNAUTHORIZED", "this token was revoked (the machine enrolled again)");
+    return this.entryOf(row, readAt);
+  }
+
+  /** A machine as the caches keep it, from its row and machine token as read at tick `readAt`. */
+  private entryOf(row: MachineRow, readAt: number): MachineEntry {
     return {
       ...machineViewOf(row),
       id: row.id,
@@ -350,21 +355,7 @@ export class AgentService {
     const retired = row.retired_at !== null;
     const reenrollAllowed = row.reenroll_allowed_until !== null && row.reenroll_allowed_until > this.options.clock.now();
     if (!row.token_id || !row.token_hash) return { entry: null, backend: row.backend, retired, reenrollAllowed };
-    const entry: MachineEntry = {
-      ...machineViewOf(row),
-      id: row.id,
-      tokenId: row.token_id,
-      ringId: row.ring_id,
-      retired,
-      tokenHash: row.token_hash,
-      lastSeq: Number(row.last_seq),
-      stateHash: row.state_hash,
-      slotRefusedTarget: row.slot_refused_target,
-      hasKey: row.has_key,
-      expiresAt: Date.now() + this.cacheTtlMs,
-      readAt,
-    };
-    return { entry, backend: row.backend, retired, reenrollAllowed };
+    return { entry: this.entryOf({ ...row, token_id: row.token_id, token_hash: row.token_hash }, readAt), backend: row.backend, retired, reenrollAllowed };
   }
 
   /** A machine's ring view as the check-in reads it (cached until it changes), or null outside any ring. */
