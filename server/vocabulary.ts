@@ -154,6 +154,24 @@ export function updateStateOf(reported: string): UpdateState {
   return reported === "rolled-back" ? "rolled_back" : (reported as UpdateState);
 }
 
+/**
+ * An app's update states (protocol v1.2), as the database and the console
+ * spell them: the machine's without `staged` and `rebooting` (an app update
+ * needs no reboot).
+ */
+export const APP_UPDATE_STATES = ["idle", "downloading", "verifying", "succeeded", "failed", "rolled_back"] as const satisfies readonly UpdateState[];
+export type AppUpdateState = (typeof APP_UPDATE_STATES)[number];
+/** An app update under way. */
+export const isBusyAppUpdate = oneOf(["downloading", "verifying"] as const satisfies readonly AppUpdateState[]);
+
+/** What a Flatpak ref names: an app (in a ring's app set) or a runtime (brought by an app). */
+export const FLATPAK_REF_KINDS = ["app", "runtime"] as const;
+export type FlatpakRefKind = (typeof FLATPAK_REF_KINDS)[number];
+/** Whether a release's ref is a Flatpak app's (`app/ID/ARCH/BRANCH`): its rollouts are app rollouts. */
+export function isAppRef(ref: string): boolean {
+  return ref.startsWith("app/");
+}
+
 /** At most this many machines match a bulk action's filter, all changed in one transaction (the machines page says so past it). */
 export const MAX_MATCHING = 10_000;
 

@@ -23,10 +23,12 @@ import type {
   EnrollResponse,
   EventsRequest,
   EventsResponse,
+  InstalledApp,
   RebootLockRequest,
   RebootLockResponse,
 } from "../protocol/v1";
 import { clampTime } from "../text";
+import { appsHash, installedStates, writeInstalledApps } from "../apps/app-state-writer";
 import { parsePublicKey } from "./identity";
 import {
   DEFAULT_CHECK_IN_SECONDS,
@@ -68,6 +70,8 @@ export interface MachineEntry extends MachineView {
   tokenHash: string;
   lastSeq: number;
   stateHash: string | null;
+  /** Hash of its last applied `apps` (protocol v1.2). */
+  appsHash: string | null;
   expiresAt: number;
   /** When it was read (a tick of AgentService's read clock, taken before the read). */
   readAt: number;
@@ -82,6 +86,7 @@ type MachineRow = MachineViewRow & {
   retired_at: Date | null;
   last_seq: string;
   state_hash: string | null;
+  apps_hash: string | null;
   slot_refused_target: string | null;
   has_key: boolean;
 };
@@ -227,7 +232,7 @@ export class AgentService {
   /** The machine behind a token hash, read now (no cache), or null. */
   private async readMachine(hash: string) {
     const [row] = await this.query<MachineRow & { revoked_at: Date | null }>(
-      `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.ring_id, m.retired_at, m.last_seq, m.state_hash,
+      `SELECT t.id AS token_id, t.token_hash, t.revoked_at, m.id, m.ring_id, m.retired_at, m.last_seq, m.state_hash, m.apps_hash,
               m.slot_refused_target, m.public_key IS NOT NULL AS has_key,
               ${MACHINE_VIEW_COLUMNS}
          FROM machine_tokens t
@@ -266,6 +271,7 @@ export class AgentService {
       tokenHash: row.token_hash,
       lastSeq: Number(row.last_seq),
       stateHash: row.state_hash,
+      appsHash: row.apps_hash,
       slotRefusedTarget: row.slot_refused_target,
       hasKey: row.has_key,
       expiresAt: Date.now() + this.cacheTtlMs,
@@ -337,12 +343,13 @@ export class AgentService {
         backend: string;
         last_seq: string;
         state_hash: string | null;
+        apps_hash: string | null;
         slot_refused_target: string | null;
         has_key: boolean;
       }
     >(
       `SELECT t.id AS token_id, t.token_hash, m.id, m.ring_id, m.retired_at, m.reenroll_allowed_until, m.backend::text AS backend,
-              m.last_seq, m.state_hash, m.slot_refused_target, m.public_key IS NOT NULL AS has_key,
+              m.last_seq, m.state_hash, m.apps_hash, m.slot_refused_target, m.public_key IS NOT NULL AS has_key,
               ${MACHINE_VIEW_COLUMNS}
          FROM machines m
          LEFT JOIN LATERAL (SELECT id, token_hash FROM machine_tokens
@@ -395,6 +402,7 @@ export class AgentService {
         this.remember(machine);
         if (machine.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
       }
+      if (body.apps !== undefined) machine = await this.applyReportedApps(machine, body.seq, body.apps, now);
       this.lastSeen.touch(machine.id, now, body.seq, machine.tokenId);
     }
     let ring = await this.ringView(machine.ringId);
@@ -467,6 +475,33 @@ export class AgentService {
       machine.rollbackTo = null;
     }
     return true;
+  }
+
+  /**
+   * Writes the reported apps (protocol v1.2) when they differ from the last
+   * applied ones: a check-in whose apps did not change costs one hash. The
+   * entry answered from is the one that holds them (read again when another
+   * write was first).
+   */
+  private async applyReportedApps(machine: MachineEntry, seq: number, apps: InstalledApp[], now: Date): Promise<MachineEntry> {
+    const hash = appsHash(apps);
+    if (hash === machine.appsHash) return machine;
+    const seen = new Set<string>();
+    apps.forEach((app, i) => {
+      if (seen.has(app.ref)) throw invalid(`apps[${i}].ref`, `${app.ref} is reported twice`);
+      seen.add(app.ref);
+    });
+    const { applied } = await writeInstalledApps(this.db.agent.pool, { machineId: machine.id, seq, hash, apps, at: now });
+    if (!applied) {
+      this.forgetMachine(machine.id);
+      const fresh = await this.loadMachineByToken(machine.tokenHash, "");
+      this.remember(fresh);
+      if (fresh.retired) throw new AppError("GONE", "this machine was retired; enroll again to return");
+      return fresh;
+    }
+    machine.appsHash = hash;
+    machine.apps = installedStates(apps.filter((a) => a.ref.startsWith("app/")));
+    return machine;
   }
 
   /** A ring's view, cached until it changes (or its TTL ends: the fallback's short one while changes are not heard). */

@@ -5,11 +5,14 @@
 // cancelled when the console no longer wants it (protocol v1.1). Toward a
 // release of a branch with floors or blocked paths, the machine is sent only
 // its next hop (releases/paths.ts).
+import { appAnswersTo, inOpenAppWave, type RingAppView } from "../apps/desired-apps";
+import type { InstalledAppState } from "../apps/app-state-writer";
 import { routeOf, type UpdatePath } from "../releases/paths";
 import { type RingMembership, waveFor } from "../rollouts/membership";
 import type { Action, CheckinResponse, DesiredDeployment, InFlightDirective } from "../protocol/v1";
 import {
   type ActiveRolloutState,
+  isBusyAppUpdate,
   isBusyUpdate,
   isCancellableUpdate,
   isHoldableUpdate,
@@ -51,8 +54,12 @@ export interface RingView {
   name: string;
   checkInIntervalSeconds: number;
   release: ReleaseView | null;
-  /** The rollout whose waves are open in this ring, if any. */
+  /** The OS rollout whose waves are open in this ring, if any. */
   rollout: RolloutView | null;
+  /** The ring's app set (protocol v1.2); null: the ring never had one, its machines' apps are left alone. */
+  apps?: RingAppView[] | null;
+  /** The app rollout whose waves are open in this ring, if any (its release's ref is the app's). */
+  appRollout?: RolloutView | null;
 }
 
 export interface MachineView {
@@ -67,6 +74,10 @@ export interface MachineView {
   rollbackTo: RollbackTarget | null;
   /** An operator's unpin allowed the machine down to this (older) release of its ring. */
   allowDowngradeTo: string | null;
+  /** Its installed apps by ref, as last reported (protocol v1.2). */
+  apps?: Record<string, InstalledAppState>;
+  /** Its pins per app, by ref. */
+  appPins?: Record<string, Pick<ReleaseView, "checksum" | "version" | "quarantined">>;
 }
 
 export const DEFAULT_CHECK_IN_SECONDS = 300;
@@ -214,13 +225,16 @@ export function desiredFor(
 ): Omit<CheckinResponse, "serverTime"> {
   const idleInterval = ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS;
   const { action, desired, hold, cancel } = answerTo(machine, ring);
+  const apps = appAnswersTo(machine, ring);
   const inOpenWave = ring?.rollout != null && desired?.checksum === ring.rollout.release.checksum;
-  const busy = action !== "none" || inOpenWave || isBusyUpdate(machine.updateState);
+  const appBusy = inOpenAppWave(machine, ring, apps) || Object.values(machine.apps ?? {}).some((a) => isBusyAppUpdate(a.updateState));
+  const busy = action !== "none" || inOpenWave || appBusy || isBusyUpdate(machine.updateState);
   return {
     checkInIntervalSeconds: busy ? Math.min(busyIntervalSeconds, idleInterval) : idleInterval,
     action,
     desired,
     hold,
     cancel,
+    ...(apps ? { apps: apps.map(({ source: _source, ...app }) => app) } : {}),
   };
 }

@@ -8,6 +8,7 @@ import type { UpdatePath } from "../releases/paths";
 import { wavesOf } from "../rollouts/plan";
 import type { Selector } from "../rollouts/schemas";
 import { ACTIVE_ROLLOUT_STATES, sqlList } from "../vocabulary";
+import type { RingAppView } from "../apps/desired-apps";
 import type { MachineView, RingView, RollbackTarget, RolloutView } from "./desired";
 
 /** Runs one SQL statement with $1… parameters: the pg pool on the hot path, Prisma elsewhere. */
@@ -22,7 +23,11 @@ export const prismaQuery =
 export const MACHINE_VIEW_COLUMNS = `m.machine_id, m.booted_checksum, m.update_state, m.update_target, m.labels, m.cohort,
        m.rollback_to, m.pin_allows_downgrade, m.allow_downgrade_to,
        p.checksum AS pinned_checksum, p.version AS pinned_version, pb.ref AS pinned_ref,
-       p.quarantined_at IS NOT NULL AS pinned_quarantined`;
+       p.quarantined_at IS NOT NULL AS pinned_quarantined,
+       (SELECT jsonb_object_agg(a.ref, jsonb_build_object('commit', a.commit, 'updateState', a.update_state, 'updateTarget', a.update_target))
+          FROM machine_apps a WHERE a.machine_id = m.id AND a.ref LIKE 'app/%') AS apps,
+       (SELECT jsonb_object_agg(ap.ref, jsonb_build_object('checksum', ar.checksum, 'version', ar.version, 'quarantined', ar.quarantined_at IS NOT NULL))
+          FROM machine_app_pins ap JOIN releases ar ON ar.id = ap.release_id WHERE ap.machine_id = m.id) AS app_pins`;
 export const MACHINE_VIEW_JOINS = `LEFT JOIN releases p ON p.id = m.pinned_release_id
          LEFT JOIN branches pb ON pb.id = p.branch_id`;
 
@@ -40,6 +45,8 @@ export interface MachineViewRow {
   pinned_version: string | null;
   pinned_ref: string | null;
   pinned_quarantined: boolean;
+  apps: MachineView["apps"] | null;
+  app_pins: MachineView["appPins"] | null;
 }
 
 export function machineViewOf(row: MachineViewRow): MachineView {
@@ -52,6 +59,8 @@ export function machineViewOf(row: MachineViewRow): MachineView {
     cohort: row.cohort,
     rollbackTo: row.rollback_to,
     allowDowngradeTo: row.allow_downgrade_to,
+    apps: row.apps ?? {},
+    appPins: row.app_pins ?? {},
     pinned:
       row.pinned_checksum && row.pinned_ref && row.pinned_version
         ? {
@@ -107,13 +116,14 @@ export async function readRingView(query: Query, ringId: string): Promise<RingVi
     id: string;
     name: string;
     check_in_interval_seconds: number;
+    apps_managed: boolean;
     branch_id: string | null;
     ref: string | null;
     checksum: string | null;
     version: string | null;
     quarantined: boolean;
   }>(
-    `SELECT r.id, r.name, r.check_in_interval_seconds, rel.branch_id, b.ref, rel.checksum, rel.version,
+    `SELECT r.id, r.name, r.check_in_interval_seconds, r.apps_managed, rel.branch_id, b.ref, rel.checksum, rel.version,
             rel.quarantined_at IS NOT NULL AS quarantined
        FROM rings r
        LEFT JOIN releases rel ON rel.id = r.current_release_id
@@ -122,7 +132,9 @@ export async function readRingView(query: Query, ringId: string): Promise<RingVi
     [ringId],
   );
   if (!row) return null;
-  const rollout = await readOpenRollout(query, ringId);
+  const rollout = await readOpenRollout(query, ringId, false);
+  const appRollout = row.apps_managed ? await readOpenRollout(query, ringId, true) : null;
+  const apps = row.apps_managed ? await readRingApps(query, ringId) : null;
   const paths = new Map<string, Promise<UpdatePath | null>>();
   const pathOf = (branchId: string) => {
     if (!paths.has(branchId)) paths.set(branchId, readUpdatePath(query, branchId));
@@ -138,7 +150,36 @@ export async function readRingView(query: Query, ringId: string): Promise<RingVi
         ? { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined, path: await pathOf(row.branch_id) }
         : null,
     rollout,
+    apps,
+    appRollout,
   };
+}
+
+/** A ring's app set, in order (protocol v1.2). */
+async function readRingApps(query: Query, ringId: string): Promise<RingAppView[]> {
+  const rows = await query<{
+    ref: string;
+    remote_name: string;
+    remote_url: string;
+    remote_gpg_key: string | null;
+    allow_downgrade: boolean;
+    checksum: string;
+    version: string;
+    quarantined: boolean;
+  }>(
+    `SELECT a.ref, a.remote_name, a.remote_url, a.remote_gpg_key, a.allow_downgrade, rel.checksum, rel.version,
+            rel.quarantined_at IS NOT NULL AS quarantined
+       FROM ring_apps a JOIN releases rel ON rel.id = a.release_id
+      WHERE a.ring_id = $1
+      ORDER BY a.position, a.ref`,
+    [ringId],
+  );
+  return rows.map((r) => ({
+    ref: r.ref,
+    remote: { name: r.remote_name, url: r.remote_url, gpgKey: r.remote_gpg_key },
+    release: { checksum: r.checksum, version: r.version, quarantined: r.quarantined },
+    allowDowngrade: r.allow_downgrade,
+  }));
 }
 
 /**
@@ -146,7 +187,7 @@ export async function readRingView(query: Query, ringId: string): Promise<RingVi
  * the newest aborted one, until a later rollout takes the ring (an aborted
  * rollout still keeps the machines that booted its release where they are).
  */
-async function readOpenRollout(query: Query, ringId: string): Promise<(RolloutView & { branchId: string }) | null> {
+async function readOpenRollout(query: Query, ringId: string, apps: boolean): Promise<(RolloutView & { branchId: string }) | null> {
   const [row] = await query<{
     id: string;
     state: RolloutView["state"];
@@ -172,14 +213,16 @@ async function readOpenRollout(query: Query, ringId: string): Promise<(RolloutVi
        JOIN rollouts ro ON ro.id = rr.rollout_id
        JOIN releases rel ON rel.id = ro.release_id
        JOIN branches b ON b.id = rel.branch_id
-      WHERE rr.ring_id = $1 AND rr.phase = 'active' AND rr.open_wave >= 0
+      WHERE rr.ring_id = $1 AND rr.phase = 'active' AND rr.open_wave >= 0 AND (b.ref LIKE 'app/%') = $2
         AND (ro.state IN ${sqlList(ACTIVE_ROLLOUT_STATES)}
              OR (ro.state = 'aborted' AND NOT EXISTS (
                    SELECT 1 FROM rollout_rings later JOIN rollouts lro ON lro.id = later.rollout_id
-                    WHERE later.ring_id = rr.ring_id AND later.phase <> 'pending' AND lro.created_at > ro.created_at)))
+                    JOIN releases lrel ON lrel.id = lro.release_id JOIN branches lb ON lb.id = lrel.branch_id
+                    WHERE later.ring_id = rr.ring_id AND later.phase <> 'pending' AND lro.created_at > ro.created_at
+                      AND (lb.ref LIKE 'app/%') = $2)))
       ORDER BY ro.state = 'aborted', ro.created_at DESC
       LIMIT 1`,
-    [ringId],
+    [ringId, apps],
   );
   if (!row) return null;
   return {

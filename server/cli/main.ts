@@ -505,6 +505,69 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
         ]);
       },
     );
+  // A ring's app set (protocol v1.2): `orchard ring app set|rm|list`.
+  const ringApp = ring.command("app").description("A ring's app set: the Flatpak apps its machines keep, from which remote, at which release");
+  ringApp
+    .command("list")
+    .description("List the ring's apps with their remote and release")
+    .argument("<ring>", "ring name")
+    .option("--json", "machine-readable output")
+    .action(async (ringName: string, opts: { json?: boolean }) => {
+      const result = await api().call("rings.apps", { ring: ringName });
+      say(opts, result, () =>
+        result.apps.length === 0
+          ? `Ring ${result.ring} has no apps${result.managed ? " (its machines remove the apps Orchard installed)" : " (its machines' apps are left alone)"}`
+          : formatTable(
+              ["REF", "RELEASE", "COMMIT", "REMOTE", "URL", "KEY"],
+              result.apps.map((a) => [
+                a.ref,
+                `${a.release.version}${a.release.quarantined ? " (quarantined)" : ""}${a.allowDowngrade ? " (allowed down)" : ""}`,
+                a.release.checksum.slice(0, 12),
+                a.remote.name,
+                a.remote.url,
+                a.remote.gpgKey ? "gpg" : "none",
+              ]),
+            ),
+      );
+    });
+  ringApp
+    .command("set")
+    .description("Add an app to the ring's app set, or change its release or remote")
+    .argument("<ring>", "ring name")
+    .argument("<ref>", "the app's Flatpak ref: app/ID/ARCH/BRANCH")
+    .argument("<version>", "a release of that ref")
+    .option("--remote <name>", "the Flatpak remote's name on the machines (needed for an app new to the ring)")
+    .option("--url <url>", "the remote's URL (needed with --remote)")
+    .option("--gpg-key-file <file>", "the remote's GPG public key (a binary or armoured key file); without it the remote is not verified")
+    .option("--allow-downgrade", "the release is older than the ring's: let machines go back to it")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(
+      async (
+        ringName: string,
+        ref: string,
+        version: string,
+        opts: { remote?: string; url?: string; gpgKeyFile?: string; allowDowngrade?: boolean; reason?: string; json?: boolean },
+      ) => {
+        if ((opts.remote === undefined) !== (opts.url === undefined)) throw new InvalidArgumentError("give --remote and --url together");
+        const gpgKey = opts.gpgKeyFile ? fs.readFileSync(opts.gpgKeyFile).toString("base64") : null;
+        const remote = opts.remote && opts.url ? { name: opts.remote, url: opts.url, gpgKey } : undefined;
+        const app = await api().call("rings.setApp", { ring: ringName, ref, version, remote, allowDowngrade: opts.allowDowngrade, reason: opts.reason });
+        say(opts, app, () => `Ring ${ringName} runs ${app.ref} ${app.release.version} (${app.release.checksum}) from ${app.remote.name} ${app.remote.url}`);
+      },
+    );
+  ringApp
+    .command("rm")
+    .alias("remove")
+    .description("Take an app out of the ring's app set: its machines remove it if Orchard installed it")
+    .argument("<ring>", "ring name")
+    .argument("<ref>", "the app's Flatpak ref")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (ringName: string, ref: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("rings.removeApp", { ring: ringName, ref, reason: opts.reason });
+      say(opts, result, () => `Ring ${ringName} no longer has ${ref}`);
+    });
   ring
     .command("reshuffle")
     .description("Draw the ring's cohorts anew (which machines go in which wave)")
@@ -968,6 +1031,52 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
     .action(async (machineId: string, version: string, opts: { allowDowngrade?: boolean; reason?: string; json?: boolean }) => {
       const result = await api().call("machines.pin", { machineId, version, allowDowngrade: opts.allowDowngrade, reason: opts.reason });
       say(opts, result, () => `Pinned ${machineId} to ${version}`);
+    });
+  machine
+    .command("apps")
+    .description("A machine's installed Flatpak apps and runtimes: version, commit, update state, health")
+    .argument("<machineId>", "the machine")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, opts: { json?: boolean }) => {
+      const apps = await api().call("machines.apps", { machineId });
+      say(opts, apps, () =>
+        formatTable(
+          ["REF", "VERSION", "COMMIT", "UPDATE", "HEALTH", "ORIGIN", "MANAGED", "PINNED"],
+          apps.map((a) => [
+            a.ref,
+            a.version ?? "-",
+            a.commit?.slice(0, 12) ?? "-",
+            a.updateState ? `${a.updateState}${a.updateError ? `: ${a.updateError}` : ""}` : "-",
+            a.healthStatus ?? "-",
+            a.origin ?? "-",
+            a.managed ? "yes" : "no",
+            a.pinnedVersion ?? "-",
+          ]),
+        ),
+      );
+    });
+  machine
+    .command("pin-app")
+    .description("Pin one app of a machine to a release of it: it keeps that release whatever its ring runs or rolls out")
+    .argument("<machineId>", "the machine")
+    .argument("<ref>", "the app's Flatpak ref")
+    .argument("<version>", "a release of that ref")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, ref: string, version: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("machines.pinApp", { machineId, ref, version, reason: opts.reason });
+      say(opts, result, () => `Pinned ${ref} on ${machineId} to ${version}`);
+    });
+  machine
+    .command("unpin-app")
+    .description("Let one app of a machine follow its ring again")
+    .argument("<machineId>", "the machine")
+    .argument("<ref>", "the app's Flatpak ref")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, ref: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("machines.unpinApp", { machineId, ref, reason: opts.reason });
+      say(opts, result, () => `Unpinned ${ref} on ${machineId}: it follows its ring again`);
     });
   machine
     .command("unpin")

@@ -25,7 +25,7 @@ import {
 } from "./plan";
 import type { Selector } from "./schemas";
 import { countEligible, ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
-import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isTerminalStep, reportsHealth, sqlList, WEBHOOK_STEP_EVENTS } from "../vocabulary";
+import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isAppRef, isTerminalStep, reportsHealth, sqlList, WEBHOOK_STEP_EVENTS } from "../vocabulary";
 import { enqueueEvents, rolloutEvent, type WebhookEvent } from "../webhooks/outbox";
 import { type MaintenanceWindow, nextOpening, windowOpen, type WindowPolicy } from "./windows";
 
@@ -162,8 +162,37 @@ async function loadRollout(tx: Tx, rolloutId: string) {
   });
 }
 
-type LoadedRollout = NonNullable<Awaited<ReturnType<typeof loadRollout>>>;
-type LoadedRing = LoadedRollout["rings"][number];
+type LoadedRing = NonNullable<Awaited<ReturnType<typeof loadRollout>>>["rings"][number] & {
+  /** An app rollout: the ring's release of the app (in its app set) now. */
+  appReleaseId?: string | null;
+};
+type LoadedRollout = Omit<NonNullable<Awaited<ReturnType<typeof loadRollout>>>, "rings"> & {
+  rings: LoadedRing[];
+  /** The Flatpak app ref of an app release's rollout; null for an OS release. */
+  appRef: string | null;
+};
+
+/**
+ * An app release's rollout (its ref is a Flatpak app's) runs on the same
+ * machinery as an OS release's; what differs is read from the app's rows:
+ * each ring's release of the app is its app set's (ring_apps), a machine's
+ * progress is its installed app (machine_apps: commit, update state, the
+ * app's health), and nothing reboots.
+ */
+async function withAppReleases(tx: Tx, loaded: Awaited<ReturnType<typeof loadRollout>>): Promise<LoadedRollout | null> {
+  if (!loaded) return null;
+  const ref = loaded.release.branch.ref;
+  if (!isAppRef(ref)) return { ...loaded, appRef: null };
+  const apps = await tx.ringApp.findMany({
+    where: { ringId: { in: loaded.rings.map((r) => r.ringId) }, ref },
+    select: { ringId: true, releaseId: true },
+  });
+  return {
+    ...loaded,
+    appRef: ref,
+    rings: loaded.rings.map((r) => ({ ...r, appReleaseId: apps.find((a) => a.ringId === r.ringId)?.releaseId ?? null })),
+  };
+}
 
 function membershipOf(ring: LoadedRing): RingMembership {
   return {
@@ -191,7 +220,7 @@ function policyOf(ring: LoadedRing): WindowPolicy {
 async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
   // Before anything else this step reads (see readVersionMark).
   const mark = await readVersionMark(tx);
-  const rollout = await loadRollout(tx, rolloutId);
+  const rollout = await withAppReleases(tx, await loadRollout(tx, rolloutId));
   const ringIds = rollout?.rings.map((r) => r.ringId) ?? [];
   if (!rollout) return { acted: true, decision: null, ringIds, assigned: 0 };
   const safe = await safeVersion(tx, rollout, mark);
@@ -312,6 +341,8 @@ interface TrackedRow {
   update_target: string | null;
   update_error: string | null;
   health_status: string;
+  /** An app rollout: whether the app's health counts (null: an OS rollout, the backend says). */
+  health_reported: boolean | null;
   last_seen_at: Date | null;
   backend: string;
   /** Pinned, moved to another ring, held by an operator's rollback or retired since it was assigned. */
@@ -337,14 +368,28 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
 
   // An ended rollout judges only the machines it has not finished with (a
   // revert moves the others on, and their steps stay as they were).
+  // An app rollout reads the machine's installed app where an OS rollout
+  // reads its booted deployment; an app that reports no health (no checks
+  // configured on the machine) succeeds by its succeeded update, as an
+  // updater that reports no health succeeds by its boot.
+  const app = rollout.appRef;
+  const columns = app
+    ? Prisma.sql`NULL::text AS boot_id, a.commit AS booted_checksum, COALESCE(a.update_state, 'idle') AS update_state,
+           a.update_target, a.update_error, COALESCE(a.health_status, 'unknown') AS health_status,
+           NOT (a.health_status IS NULL AND a.update_state = 'succeeded') AS health_reported`
+    : Prisma.sql`m.boot_id, m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
+           m.health_status::text AS health_status, NULL::boolean AS health_reported`;
+  const appJoin = app ? Prisma.sql`LEFT JOIN machine_apps a ON a.machine_id = m.id AND a.ref = ${app}` : Prisma.empty;
+  const appPinned = app
+    ? Prisma.sql`OR EXISTS (SELECT 1 FROM machine_app_pins ap WHERE ap.machine_id = m.id AND ap.ref = ${app})`
+    : Prisma.empty;
   const read = (where: Prisma.Sql) => Prisma.sql`
-    SELECT rm.id, m.machine_id, rm.previous_checksum, rm.previous_boot_id, m.boot_id,
+    SELECT rm.id, m.machine_id, rm.previous_checksum, rm.previous_boot_id,
            m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.dark_at, rm.finished_at,
-           m.booted_checksum, m.update_state::text AS update_state, m.update_target, m.update_error,
-           m.health_status::text AS health_status, m.last_seen_at, m.backend::text AS backend,
+           ${columns}, m.last_seen_at, m.backend::text AS backend,
            (m.retired_at IS NOT NULL OR m.pinned_release_id IS NOT NULL OR m.ring_id IS DISTINCT FROM rm.ring_id
-            OR COALESCE((m.rollback_to ->> 'hold')::boolean, false)) AS excluded
-      FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
+            OR COALESCE((m.rollback_to ->> 'hold')::boolean, false) ${appPinned}) AS excluded
+      FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id ${appJoin}
      WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ${ring.ringId} AND ${where}
        AND (${active} OR rm.finished_at IS NULL)
        AND (m.state_version > rm.seen_version OR (rm.finished_at IS NULL AND rm.dark_at <= ${now}))`;
@@ -365,7 +410,8 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
 
   const judged: { id: string; step: MachineStep; finishedAt: Date | null; detail: string | null; version: string }[] = [];
   const events: WebhookEvent[] = [];
-  const path = rows.length > 0 ? await readUpdatePath(prismaQuery(tx), rollout.release.branchId) : null;
+  // An app has no floors or blocked paths: its machines go straight to the commit.
+  const path = rows.length > 0 && !app ? await readUpdatePath(prismaQuery(tx), rollout.release.branchId) : null;
   for (const row of rows) {
     const route = path ? routeOf(path, row.booted_checksum, target) : null;
     const via = route?.kind === "hops" ? route.hops.map((h) => h.checksum) : [];
@@ -377,7 +423,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
         updateTarget: row.update_target,
         healthStatus: row.health_status,
         lastSeenAt: row.last_seen_at,
-        healthReported: reportsHealth(row.backend),
+        healthReported: row.health_reported ?? reportsHealth(row.backend),
       },
       target,
       row.dark_at,
@@ -388,7 +434,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     );
     const terminal = isTerminalStep(step);
     const finishedAt = terminal ? (isTerminalStep(row.step) && row.finished_at ? row.finished_at : now) : null;
-    const detail = step === "failed" || step === "rolled_back" ? row.update_error : step === "dark" ? darkDetail(row, now, target) : null;
+    const detail = step === "failed" || step === "rolled_back" ? row.update_error : step === "dark" ? darkDetail(row, now, target, app) : null;
     judged.push({ id: row.id, step, finishedAt, detail, version: row.state_version });
     if (step !== row.step && step in WEBHOOK_STEP_EVENTS) {
       const kind = WEBHOOK_STEP_EVENTS[step as keyof typeof WEBHOOK_STEP_EVENTS];
@@ -428,7 +474,12 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
   };
 }
 
-function darkDetail(row: TrackedRow, now: Date, target: string) {
+function darkDetail(row: TrackedRow, now: Date, target: string, app: string | null) {
+  if (app) {
+    const silence = row.last_seen_at ? Math.round((now.getTime() - row.last_seen_at.getTime()) / 1000) : null;
+    const what = row.booted_checksum === target ? `runs the app's commit but reports it ${row.health_status}` : `last ${row.update_state}`;
+    return `no healthy update of ${app} before the deadline; ${what}${silence === null ? ", never seen" : `, seen ${silence} s ago`}`;
+  }
   if (row.booted_checksum === target) {
     const why = row.boot_id && row.boot_id === row.previous_boot_id ? "without a new boot" : `but reports ${row.health_status}`;
     return `booted the release ${why} until the deadline`;
@@ -479,6 +530,24 @@ async function assignOpenWaves(
   const threshold = waves[ring.openWave].threshold;
   const darkAt = new Date(now.getTime() + ring.darkAfterSeconds * 1000);
   const changed = since === null ? Prisma.empty : Prisma.sql`AND m.state_version > ${since}`;
+  if (rollout.appRef) {
+    // An app rollout: what the machine had is its installed app (what a revert goes back to); machines pinned for the app take no part.
+    const app = rollout.appRef;
+    return tx.$executeRaw`
+      INSERT INTO rollout_machines (id, rollout_id, machine_id, ring_id, wave, step, assigned_at, dark_at,
+                                    previous_checksum, previous_ref, previous_version, previous_boot_id, seen_version, updated_at)
+      SELECT gen_random_uuid()::text, ${rollout.id}, m.id, m.ring_id, ${waveCase}, 'assigned', ${now}, ${darkAt},
+             a.commit, ${app}, pr.version, NULL,
+             CASE WHEN a.commit = ${target} OR a.update_target = ${target} THEN -1 ELSE m.state_version END, ${now}
+        FROM machines m
+        LEFT JOIN machine_apps a ON a.machine_id = m.id AND a.ref = ${app}
+        LEFT JOIN LATERAL (SELECT r.version FROM releases r WHERE r.branch_id = ${rollout.release.branchId} AND r.checksum = a.commit) pr ON true
+       WHERE m.ring_id = ${ring.ringId} AND ${ELIGIBLE_SQL} ${changed}
+         AND NOT EXISTS (SELECT 1 FROM machine_app_pins ap WHERE ap.machine_id = m.id AND ap.ref = ${app})
+         AND NOT ${excluded}
+         AND (${isFirst} OR m.cohort < ${threshold}::float8)
+      ON CONFLICT (rollout_id, machine_id) DO NOTHING`;
+  }
   return tx.$executeRaw`
     INSERT INTO rollout_machines (id, rollout_id, machine_id, ring_id, wave, step, assigned_at, dark_at,
                                   previous_checksum, previous_ref, previous_version, previous_boot_id, seen_version, updated_at)
@@ -509,6 +578,8 @@ async function pause(tx: Tx, rollout: LoadedRollout, reason: string, by: "gate" 
 
 /** What a revert puts back: the ring's release (none, for a new ring) and its branch (the one a rebase leaves). */
 function previousOf(ring: LoadedRing) {
+  // An app rollout: the ring's release of the app (the ring's branch is not the app's).
+  if (ring.appReleaseId !== undefined) return { previousReleaseId: ring.appReleaseId, previousBranchId: null };
   return { previousReleaseId: ring.ring.currentReleaseId, previousBranchId: ring.ring.branchId };
 }
 
@@ -577,11 +648,18 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
         where: { id: ring.id },
         data: { phase: "completed", completedAt: now, ...previousOf(ring) },
       });
-      // The ring now runs the release (and follows its branch: a rebase completes here).
-      await tx.ring.update({
-        where: { id: ring.ringId },
-        data: { currentReleaseId: rollout.release.id, branchId: rollout.release.branchId },
-      });
+      if (rollout.appRef) {
+        // The ring's app set now runs the app's release (no longer allowed down: that was a revert's).
+        await tx.$executeRaw`
+          UPDATE ring_apps SET release_id = ${rollout.release.id}, allow_downgrade = false, updated_at = ${now}
+           WHERE ring_id = ${ring.ringId} AND ref = ${rollout.appRef}`;
+      } else {
+        // The ring now runs the release (and follows its branch: a rebase completes here).
+        await tx.ring.update({
+          where: { id: ring.ringId },
+          data: { currentReleaseId: rollout.release.id, branchId: rollout.release.branchId },
+        });
+      }
       await tx.rollout.update({ where: { id: rollout.id }, data: { waitingFor: null, version: { increment: 1 } } });
       return audit(tx, rollout, "rollout.complete-ring", { ring: ring.ring.name, release: rollout.release.version }, now);
     }

@@ -17,6 +17,7 @@ import {
   HOLDABLE_UPDATE_STATES,
   WAITING_STEPS,
   isActiveRollout,
+  isAppRef,
   type MachineStep,
   ringsOutside,
   type RingPhase,
@@ -291,6 +292,26 @@ export async function insertRollout(
   return created;
 }
 
+/**
+ * The rings of an app release's rollout (its ref is a Flatpak app's), each
+ * with the app's release in its app set as its current release (what
+ * "older" is measured against): every ring must have the app in its set,
+ * which says the remote its machines install from. An OS release's rings
+ * are returned as they are.
+ */
+export async function appRingsOf(tx: Tx, release: StartRelease, rings: StartRing[]): Promise<StartRing[]> {
+  if (!isAppRef(release.branch.ref)) return rings;
+  const apps = await tx.ringApp.findMany({
+    where: { ringId: { in: rings.map((r) => r.id) }, ref: release.branch.ref },
+    select: { ringId: true, release: { select: { id: true, version: true, checksum: true, createdAt: true } } },
+  });
+  return rings.map((ring) => {
+    const app = apps.find((a) => a.ringId === ring.id);
+    if (!app) throw invalid("rings", `ring ${ring.name} has no app ${release.branch.ref} in its app set: add it first (with its remote)`);
+    return { ...ring, currentRelease: app.release };
+  });
+}
+
 /** Creates a rollout and starts it; the controller opens its first wave. */
 export async function startRollout(db: PrismaClient, actor: Actor, input: StartRolloutInput, clock: Clock = systemClock) {
   const { reason, ...planInput } = startRolloutInput.parse(input);
@@ -300,7 +321,7 @@ export async function startRollout(db: PrismaClient, actor: Actor, input: StartR
     const release = await findRelease(tx, plan.version, plan.ref);
     if (release.quarantinedAt) throw conflict(`release ${release.version} is quarantined (emergency brake)`, "version");
     assertSendable(release, "version");
-    const rings = await ringsByName(tx, plan.rings);
+    const rings = await appRingsOf(tx, release, await ringsByName(tx, plan.rings));
     const refusal = await whyNotStart(tx, release, rings, plan.allowDowngrade);
     if (refusal) throw refusal.field === "rings" ? conflict(refusal.message, refusal.field) : invalid(refusal.field, refusal.message);
     const policy: RolloutPolicy = {
@@ -562,6 +583,7 @@ export function abortRollout(db: PrismaClient, actor: Actor, input: RolloutActio
  * wants the release). Returns how many machines are sent back.
  */
 async function revertRings(tx: Tx, rollout: ActionRollout, rings: ActionRollout["rings"], reason: string) {
+  if (isAppRef(rollout.release.branch.ref)) return revertAppRings(tx, rollout, rings);
   const touched = rings.filter((r) => r.phase !== "pending" && r.phase !== "reverted");
   for (const ring of touched) {
     await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "reverted" } });
@@ -588,6 +610,33 @@ async function revertRings(tx: Tx, rollout: ActionRollout, rings: ActionRollout[
        AND m.pinned_release_id IS NULL
        AND (m.booted_checksum = ${rollout.release.checksum}
             OR (m.update_target = ${rollout.release.checksum} AND m.update_state IN ${REBOOTING_SQL}))`;
+}
+
+/**
+ * The revert of an app rollout: no reboot, no rollback directive. Each ring
+ * the rollout reached goes back to the app's release it ran before (in its
+ * app set), allowed down to it; its machines are answered that release, with
+ * allowDowngrade, and the agent updates the app back to it. Returns how many
+ * machines run the rollout's commit of the app and are sent back.
+ */
+async function revertAppRings(tx: Tx, rollout: ActionRollout, rings: ActionRollout["rings"]) {
+  const touched = rings.filter((r) => r.phase !== "pending" && r.phase !== "reverted");
+  const ref = rollout.release.branch.ref;
+  for (const ring of touched) {
+    await tx.rolloutRing.update({ where: { id: ring.id }, data: { phase: "reverted" } });
+    const previous = ring.previousReleaseId;
+    if (previous) {
+      await tx.$executeRaw`
+        UPDATE ring_apps SET release_id = ${previous}, allow_downgrade = true, updated_at = now()
+         WHERE ring_id = ${ring.ringId} AND ref = ${ref}`;
+    }
+  }
+  if (touched.length === 0) return 0;
+  const [row] = await tx.$queryRaw<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM rollout_machines rm JOIN machine_apps a ON a.machine_id = rm.machine_id AND a.ref = ${ref}
+     WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ANY(${touched.map((r) => r.ringId)}::text[])
+       AND (a.commit = ${rollout.release.checksum} OR a.update_target = ${rollout.release.checksum})`;
+  return row?.n ?? 0;
 }
 
 /**

@@ -80,6 +80,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/machines/{machineId}/apps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A machine's installed Flatpak apps and runtimes: version, commit, update state, health, pin
+         * @description Runs the console's `machines.apps`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
+         */
+        get: operations["machines_apps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/machines/{machineId}/pin-app": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pin one app of a machine to a release of it
+         * @description Runs the console's `machines.pinApp`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["machines_pinApp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/machines/{machineId}/unpin-app": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Let one app of a machine follow its ring again
+         * @description Runs the console's `machines.unpinApp`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["machines_unpinApp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/machines/{machineId}/pin": {
         parameters: {
             query?: never;
@@ -339,6 +399,34 @@ export interface paths {
         put: operations["rings_setRelease"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rings/{ring}/apps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A ring's app set: Flatpak apps, their remotes and the release each runs
+         * @description Runs the console's `rings.apps`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
+         */
+        get: operations["rings_apps"];
+        /**
+         * Add an app to a ring's app set or change it (body: ref, version, remote)
+         * @description Runs the console's `rings.setApp`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        put: operations["rings_setApp"];
+        post?: never;
+        /**
+         * Take an app out of a ring's app set (query: ref); its machines remove it if Orchard installed it
+         * @description Runs the console's `rings.removeApp`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        delete: operations["rings_removeApp"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1650,6 +1738,27 @@ export interface components {
                 why: string;
             }[];
         };
+        MachineApp: {
+            ref: string;
+            /** @enum {string} */
+            kind: "app" | "runtime";
+            commit: string | null;
+            version: string | null;
+            origin: string | null;
+            managed: boolean;
+            updateState: ("idle" | "downloading" | "verifying" | "succeeded" | "failed" | "rolled_back") | null;
+            updateTarget: string | null;
+            updateError: string | null;
+            healthStatus: string | null;
+            healthChecks: {
+                name: string;
+                status: string;
+                output?: string | null;
+            }[];
+            pinnedVersion: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+        };
         MachineRow: {
             machineId: string;
             hostname: string;
@@ -1854,6 +1963,28 @@ export interface components {
                 /** Format: date-time */
                 createdAt: string;
             } | null;
+        };
+        RingApp: {
+            ref: string;
+            remote: {
+                name: string;
+                url: string;
+                gpgKey: string | null;
+            };
+            release: {
+                version: string;
+                checksum: string;
+                quarantined: boolean;
+            };
+            allowDowngrade: boolean;
+            position: number;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        RingApps: {
+            ring: string;
+            managed: boolean;
+            apps: components["schemas"]["RingApp"][];
         };
         Rollout: {
             id: string;
@@ -2403,6 +2534,263 @@ export interface operations {
                             from: string;
                             to: string | null;
                         } | null;
+                    };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    machines_apps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                machineId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MachineApp"][];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    machines_pinApp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                machineId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    ref: string;
+                    version: string;
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        machineId: string;
+                        ref: string;
+                        pinned: string;
+                    };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    machines_unpinApp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                machineId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    ref: string;
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        machineId: string;
+                        ref: string;
+                        pinned: null;
                     };
                 };
             };
@@ -3728,6 +4116,261 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Ring"];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rings_apps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ring: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RingApps"];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rings_setApp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ring: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    ref: string;
+                    version: string;
+                    remote?: {
+                        name: string;
+                        url: string;
+                        gpgKey?: string | null;
+                    };
+                    allowDowngrade?: boolean;
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RingApp"];
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rings_removeApp: {
+        parameters: {
+            query: {
+                ref: string;
+                reason?: string;
+            };
+            header?: never;
+            path: {
+                ring: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ring: string;
+                        ref: string;
+                        removed: boolean;
+                    };
                 };
             };
             /** @description Invalid input: the field is named */

@@ -17,6 +17,8 @@ import { bulkMachinesInput, bulkPinInput } from "../../machines/schemas";
 import { machineTimeline, timelineCursorSchema } from "../../machines/timeline";
 import { pinMachine, previewUnpin, rollbackMachine, unpinMachine } from "../../rollouts/machine-actions";
 import { machineActionInput, pinInput, unpinInput } from "../../rollouts/schemas";
+import { listMachineApps, pinMachineApp, unpinMachineApp } from "../../apps/machine-apps";
+import { machineAppsOutput, pinMachineAppInput, unpinMachineAppInput } from "../../apps/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const machinesRouter = router({
@@ -46,6 +48,22 @@ export const machinesRouter = router({
     .input(moveMachinesInput)
     .output(machineActionOutputs.move)
     .mutation(({ ctx, input }) => moveMachinesToRing(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** Its installed Flatpak apps and runtimes as last reported (protocol v1.2), with version, update state, health and pin. */
+  apps: viewerProcedure
+    .meta({ rings: "machine" })
+    .input(machineRefInput)
+    .output(machineAppsOutput)
+    .query(({ ctx, input }) => listMachineApps(ctx.db.prisma, input)),
+  pinApp: operatorProcedure
+    .meta({ rings: "machine" })
+    .input(pinMachineAppInput)
+    .output(z.object({ machineId: z.string(), ref: z.string(), pinned: z.string() }))
+    .mutation(({ ctx, input }) => pinMachineApp(ctx.db.prisma, ctx.actor, input)),
+  unpinApp: operatorProcedure
+    .meta({ rings: "machine" })
+    .input(unpinMachineAppInput)
+    .output(z.object({ machineId: z.string(), ref: z.string(), pinned: z.null() }))
+    .mutation(({ ctx, input }) => unpinMachineApp(ctx.db.prisma, ctx.actor, input)),
   pin: operatorProcedure
     .meta({ rings: "machine" })
     .input(pinInput)

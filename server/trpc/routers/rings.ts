@@ -17,6 +17,8 @@ import {
   setRingReleaseInput,
   updateRingPolicyInput,
 } from "../../rings/schemas";
+import { listRingApps, removeRingApp, setRingApp } from "../../apps/ring-apps";
+import { listRingAppsInput, removeRingAppInput, removeRingAppOutput, ringAppSchema, ringAppsOutput, setRingAppInput } from "../../apps/schemas";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const ringsRouter = router({
@@ -34,6 +36,22 @@ export const ringsRouter = router({
     .input(setRingReleaseInput)
     .output(ringSchema)
     .mutation(({ ctx, input }) => setRingRelease(ctx.db.prisma, ctx.actor, input)),
+  /** The ring's app set (protocol v1.2): Flatpak apps, their remotes and releases. */
+  apps: viewerProcedure
+    .meta({ rings: "ring" })
+    .input(listRingAppsInput)
+    .output(ringAppsOutput)
+    .query(({ ctx, input }) => listRingApps(ctx.db.prisma, input)),
+  setApp: operatorProcedure
+    .meta({ rings: "ring" })
+    .input(setRingAppInput)
+    .output(ringAppSchema)
+    .mutation(({ ctx, input }) => setRingApp(ctx.db.prisma, ctx.actor, input)),
+  removeApp: operatorProcedure
+    .meta({ rings: "ring" })
+    .input(removeRingAppInput)
+    .output(removeRingAppOutput)
+    .mutation(({ ctx, input }) => removeRingApp(ctx.db.prisma, ctx.actor, input)),
   updatePolicy: operatorProcedure
     .meta({ rings: "ring" })
     .input(updateRingPolicyInput)
