@@ -13,6 +13,7 @@ import { createEnrollmentToken } from "../server/enrollment/enrollment-tokens";
 import { addRelease } from "../server/releases/releases";
 import { createRing, setRingRelease } from "../server/rings/rings";
 import { startRollout } from "../server/rollouts/rollouts";
+import { setRingApp } from "../server/apps/ring-apps";
 import { withBenchConsole } from "./support";
 
 interface LoadResult {
@@ -26,10 +27,13 @@ interface LoadResult {
   seqEnd: number;
 }
 
+/** BENCH_APPS=1: the ring has an app set and every check-in reports the same two installed apps (protocol v1.2). */
+const withApps = process.env.BENCH_APPS === "1";
+
 function runLoad(options: { url: string; tokens: string[]; connections: number; seconds: number; changeState: boolean; seqStart: number }) {
   return new Promise<LoadResult>((resolve, reject) => {
     const worker = new Worker(new URL("./load-worker.mjs", import.meta.url), {
-      workerData: { ...options, durationMs: options.seconds * 1000 },
+      workerData: { ...options, durationMs: options.seconds * 1000, withApps },
     });
     worker.once("message", resolve);
     worker.once("error", reject);
@@ -159,6 +163,11 @@ export async function benchCheckins(options: { machines: number; connections: nu
     await createRing(db, cliActor, { name: "bench", branch: "exampleos/x86_64/stable" });
     await addRelease(db, cliActor, { ref: "exampleos/x86_64/stable", checksum: "a".repeat(64), version: "2026.11.1" });
     await setRingRelease(db, cliActor, { ring: "bench", version: "2026.11.1" });
+    if (withApps) {
+      const ref = "app/org.example.Kiosk/x86_64/stable";
+      await addRelease(db, cliActor, { ref, checksum: "c".repeat(64), version: "v1" });
+      await setRingApp(db, cliActor, { ring: "bench", ref, version: "v1", remote: { name: "orchard-kiosk", url: "https://apps.example.com/repo" } });
+    }
     const { token: enrollment } = await createEnrollmentToken(db, cliActor, { name: "bench", ring: "bench" });
 
     // Enroll every machine through the protocol.

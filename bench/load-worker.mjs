@@ -6,7 +6,7 @@
 import http from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
 
-const { url, tokens, connections, durationMs, changeState, seqStart, enrollAs } = workerData;
+const { url, tokens, connections, durationMs, changeState, seqStart, enrollAs, withApps } = workerData;
 const target = new URL(url);
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
 const checksum = "b".repeat(64);
@@ -28,8 +28,19 @@ function body(token, seq) {
       status: changeState && seq % 2 === 0 ? "degraded" : "healthy",
       checks: [{ name: "sshd.service", status: "pass" }],
     },
+    // BENCH_APPS: a 1.2 agent's installed apps, the same every time (what a quiet check-in carries).
+    ...(withApps ? { apps: BENCH_APPS } : {}),
   });
 }
+
+const BENCH_APPS = [
+  {
+    ref: "app/org.example.Kiosk/x86_64/stable", commit: "c".repeat(64), origin: "orchard-kiosk", managed: true,
+    update: { state: "succeeded", targetCommit: "c".repeat(64), error: null },
+    health: { status: "healthy", checks: [{ name: "kiosk-http", status: "pass" }] },
+  },
+  { ref: "runtime/org.example.Platform/x86_64/1.0", commit: "d".repeat(64), origin: "orchard-kiosk", managed: true },
+];
 
 let enrolled = 0;
 function enrollBody() {

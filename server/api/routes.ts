@@ -117,6 +117,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   // Audit and dashboard
   { method: "GET", path: "/audit", procedure: "audit.list", tag: "audit", summary: "The audit log, filtered and paged (CSV: /audit.csv with the same filters)" },
   { method: "GET", path: "/dashboard", procedure: "dashboard.summary", tag: "dashboard", summary: "The fleet's summary: counts, versions per ring, active rollouts, attention" },
+  { method: "GET", path: "/dashboard/app-versions", procedure: "dashboard.appVersions", tag: "dashboard", summary: "App versions per ring: of each app a ring lists, machines per version" },
   { method: "GET", path: "/dashboard/version-history", procedure: "dashboard.versionHistory", tag: "dashboard", summary: "Versions over time" },
 ];
 

@@ -92,8 +92,14 @@ export function isOnline(lastSeenAt: Date | null, intervalSeconds: number | unde
 }
 
 /** The Prisma filter of the machines table's filters, within the caller's rings. */
-function machineWhere(query: z.output<typeof machineFilterSchema>, clock: Clock, scope: readonly string[] | null): Prisma.MachineWhereInput {
+function machineWhere(
+  query: z.output<typeof machineFilterSchema>,
+  clock: Clock,
+  scope: readonly string[] | null,
+  appCommit: string | null = null,
+): Prisma.MachineWhereInput {
   const where: Prisma.MachineWhereInput = { retiredAt: null };
+  if (query.app) where.apps = { some: { ref: query.app, ...(appCommit ? { commit: appCommit } : {}) } };
   const ring = ringNameWhere(scope, query.ring);
   if (ring) where.ring = ring;
   if (query.health) where.healthStatus = query.health;
@@ -116,13 +122,23 @@ function machineWhere(query: z.output<typeof machineFilterSchema>, clock: Clock,
   return where;
 }
 
+/** The commit the app filter's version names (the release of the app's ref), or the error naming the field. */
+async function appCommitOf(db: Prisma.TransactionClient | PrismaClient, query: z.output<typeof machineFilterSchema>): Promise<string | null> {
+  if (!query.appVersion) return null;
+  if (!query.app) throw invalid("appVersion", "filter on an app's version together with the app (its ref)");
+  const release = await db.release.findFirst({ where: { version: query.appVersion, branch: { ref: query.app } }, select: { checksum: true } });
+  if (!release) throw invalid("appVersion", `app ${query.app} has no release ${query.appVersion}`);
+  return release.checksum;
+}
+
 /**
  * The ids of every machine a filter matches, within the caller's rings, for a
  * bulk action: refused (naming `matching`) when none matches or more than
  * MAX_MATCHING do.
  */
 export async function machinesMatching(db: Prisma.TransactionClient, filter: MachineFilter, clock: Clock, scope: readonly string[] | null) {
-  const where = machineWhere(machineFilterSchema.parse(filter), clock, scope);
+  const query = machineFilterSchema.parse(filter);
+  const where = machineWhere(query, clock, scope, await appCommitOf(db, query));
   const rows = await db.machine.findMany({ where, orderBy: { machineId: "asc" }, take: MAX_MATCHING + 1, select: { machineId: true } });
   if (rows.length === 0) throw invalid("matching", "no machine matches the filter");
   if (rows.length > MAX_MATCHING) throw invalid("matching", `the filter matches more than ${MAX_MATCHING} machines: narrow it`);
@@ -142,7 +158,7 @@ async function listTotal(
   where: Prisma.MachineWhereInput,
   scope: readonly string[] | null,
 ): Promise<{ total: number; exact: boolean }> {
-  const counted = !query.branch && !query.label && !query.lastSeen && !query.q;
+  const counted = !query.branch && !query.label && !query.lastSeen && !query.q && !query.app;
   if (counted) {
     const rings = query.ring ? (scope === null || scope.includes(query.ring) ? [query.ring] : []) : scope;
     const ringIds = rings === null ? null : (await db.ring.findMany({ where: { name: { in: [...rings] } }, select: { id: true } })).map((r) => r.id);
@@ -157,7 +173,7 @@ async function listTotal(
 /** A page of the machines table; `scope`: the caller's rings (null: every ring). */
 export async function listMachines(db: PrismaClient, input: ListMachinesInput, clock: Clock = systemClock, scope: readonly string[] | null = null) {
   const query = listMachinesInput.parse(input);
-  const where = machineWhere(query, clock, scope);
+  const where = machineWhere(query, clock, scope, await appCommitOf(db, query));
   const [rows, { total, exact }] = await Promise.all([
     db.machine.findMany({
       where,

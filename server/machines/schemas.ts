@@ -37,6 +37,10 @@ export const machineFilterSchema = z.object({
   version: z.string().trim().min(1).max(128, "at most 128 characters").regex(PRINTABLE, "no control characters").optional(),
   /** Booted branch (ostree ref), exactly. */
   branch: z.string().trim().min(1).max(255, "at most 255 characters").regex(PRINTABLE, "no control characters").optional(),
+  /** Has this Flatpak app (or runtime) installed: its ref, exactly (protocol v1.2). */
+  app: z.string().trim().min(1).max(255, "at most 255 characters").regex(PRINTABLE, "no control characters").optional(),
+  /** With `app`: runs this release of it (a version of the app's ref). */
+  appVersion: z.string().trim().min(1).max(128, "at most 128 characters").regex(PRINTABLE, "no control characters").optional(),
   /** One label as key=value. */
   label: z
     .string()
@@ -317,7 +321,8 @@ const timelineEntry = <S extends string, F extends z.ZodRawShape>(source: S, fie
 
 export const timelineItemSchema = z.discriminatedUnion("source", [
   timelineEntry("state", { before: z.string().nullable(), after: z.string().nullable(), detail: z.string().nullable() }),
-  timelineEntry("event", { detail: z.string().nullable(), checksum: z.string().nullable(), agentTime: z.date() }),
+  /** `ref`: the Flatpak app an app.* event is about (protocol v1.2). */
+  timelineEntry("event", { detail: z.string().nullable(), checksum: z.string().nullable(), ref: z.string().nullable(), agentTime: z.date() }),
   timelineEntry("rollout", { rolloutId: z.string(), release: z.string(), wave: z.number().int(), detail: z.string().nullable() }),
   timelineEntry("operator", { actor: z.string(), reason: z.string().nullable(), before: z.unknown(), after: z.unknown() }),
 ]);

@@ -136,7 +136,7 @@ export async function machineTimeline(
       },
       orderBy: [{ receivedAt: "desc" }, { id: "desc" }],
       take,
-      select: { id: true, receivedAt: true, at: true, type: true, detail: true, checksum: true },
+      select: { id: true, receivedAt: true, at: true, type: true, detail: true, checksum: true, ref: true },
     }),
     db.rolloutMachine.findMany({
       where: {
@@ -194,9 +194,11 @@ export async function machineTimeline(
         key: cursorOf(e.receivedAt, "event", e.id),
         at: e.receivedAt,
         source: "event" as const,
-        kind: e.type.replace("_", "."),
+        // The protocol's spelling: app_rolled_back is app.rolled-back.
+        kind: e.type.replace("_", ".").replace(/_/g, "-"),
         detail: e.detail,
         checksum: e.checksum,
+        ref: e.ref,
         agentTime: e.at,
       },
     })),

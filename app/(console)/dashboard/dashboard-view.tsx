@@ -159,6 +159,8 @@ export function DashboardView() {
         </section>
       </div>
 
+      <AppVersions />
+
       <section className="card dash-section" aria-labelledby="active-rollouts">
         <div className="card-header">
           <h2 id="active-rollouts">Active rollouts</h2>
@@ -272,6 +274,64 @@ function CountRow({ label, n, total, href, what }: { label: ReactNode; n: number
         </span>
       )}
     </li>
+  );
+}
+
+/** Of each app a ring lists (protocol v1.2), how many of its machines run which version; shown once any ring has apps. */
+function AppVersions() {
+  const trpc = useTRPC();
+  const apps = useQuery({ ...trpc.dashboard.appVersions.queryOptions(), refetchInterval: 15_000 });
+  if (!apps.data || apps.data.length === 0) return null;
+  return (
+    <section className="card dash-section" aria-labelledby="app-versions">
+      <h2 id="app-versions">App versions per ring</h2>
+      <p className="muted section-note">Flatpak apps each ring keeps: the release it names, and what its machines run.</p>
+      <table className="mini-table">
+        <caption className="sr-only">Machines per app version in each ring</caption>
+        <thead>
+          <tr>
+            <th scope="col">Ring</th>
+            <th scope="col">App</th>
+            <th scope="col">Ring&apos;s release</th>
+            <th scope="col">Machines on each version</th>
+          </tr>
+        </thead>
+        <tbody>
+          {apps.data.map((a) => {
+            const reported = Object.values(a.versions).reduce((sum, n) => sum + n, 0);
+            return (
+              <tr key={`${a.ring} ${a.ref}`}>
+                <th scope="row">
+                  <Link href={`/machines?ring=${encodeURIComponent(a.ring)}`}>{a.ring}</Link>
+                </th>
+                <td>
+                  <code className="small">{a.ref}</code>
+                </td>
+                <td>
+                  <strong>{a.wanted}</strong>
+                </td>
+                <td>
+                  {sortVersions(Object.keys(a.versions)).map((v, i) => (
+                    <span key={v}>
+                      {i > 0 ? " · " : ""}
+                      <Link href={`/machines?ring=${encodeURIComponent(a.ring)}&app=${encodeURIComponent(a.ref)}&appVersion=${encodeURIComponent(v)}`}>
+                        {a.versions[v].toLocaleString()} on {v}
+                      </Link>
+                    </span>
+                  ))}
+                  {a.machines > reported && (
+                    <span className="muted">
+                      {reported > 0 ? " · " : ""}
+                      {(a.machines - reported).toLocaleString()} not reporting it
+                    </span>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </section>
   );
 }
 

@@ -21,7 +21,7 @@ import { PAGE_SIZES, pageSizeOf, pageSizeParam, useUrlState } from "@/components
 import type { RouterInputs, RouterOutputs } from "@/components/router-types";
 import { plural } from "@/components/step-bar";
 import { useMe } from "@/components/use-me";
-import { MAX_MATCHING } from "@/server/vocabulary";
+import { isAppRef, MAX_MATCHING } from "@/server/vocabulary";
 import { BulkDialog, type BulkKind } from "./bulk-actions";
 
 type Row = RouterOutputs["machines"]["list"]["rows"][number];
@@ -98,6 +98,8 @@ export function MachinesView() {
   const pageSize = pageSizeOf(url.get("size"));
   const version = url.get("version") ?? "";
   const branch = url.get("branch") ?? "";
+  const appRef = url.get("app") ?? "";
+  const appVersion = url.get("appVersion") ?? "";
   const label = url.get("label") ?? "";
   const lastSeenParam = url.get("seen") as LastSeen | undefined;
   const lastSeen = LAST_SEEN_OPTIONS.some((o) => o.value === lastSeenParam) ? lastSeenParam : undefined;
@@ -110,6 +112,8 @@ export function MachinesView() {
   const [done, setDone] = useState<string | null>(null);
   const versionsId = useId();
   const branchesId = useId();
+  const appsId = useId();
+  const appVersionsId = useId();
   const releases = useQuery({ ...trpc.releases.list.queryOptions({}), staleTime: 60_000 });
 
   const rings = useQuery(trpc.rings.list.queryOptions());
@@ -120,6 +124,8 @@ export function MachinesView() {
     updateState,
     version: version || undefined,
     branch: branch || undefined,
+    app: appRef || undefined,
+    appVersion: appRef && appVersion ? appVersion : undefined,
     label: labelValid ? label || undefined : undefined,
     lastSeen,
     q: q || undefined,
@@ -187,8 +193,12 @@ export function MachinesView() {
     ),
   };
   const columns = operator ? [selectColumn, ...dataColumns] : dataColumns;
-  const filtered = Boolean(ring || health || updateState || q || version || branch || label || lastSeen);
-  const versions = [...new Set(releases.data?.map((r) => r.version) ?? [])];
+  const filtered = Boolean(ring || health || updateState || q || version || branch || appRef || label || lastSeen);
+  // Releases of Flatpak apps (their refs are app/…) are the app filters' choices; the others the booted version's.
+  const osReleases = releases.data?.filter((r) => !isAppRef(r.branch.ref)) ?? [];
+  const versions = [...new Set(osReleases.map((r) => r.version))];
+  const appRefs = [...new Set(releases.data?.filter((r) => isAppRef(r.branch.ref)).map((r) => r.branch.ref) ?? [])];
+  const appVersions = [...new Set(releases.data?.filter((r) => r.branch.ref === appRef).map((r) => r.version) ?? [])];
   const branches = [...new Set([...(releases.data?.map((r) => r.branch.ref) ?? []), ...(rings.data?.map((r) => r.branch.ref) ?? [])])];
 
   return (
@@ -277,6 +287,36 @@ export function MachinesView() {
           ))}
         </datalist>
         <SearchInput
+          label="App"
+          type="text"
+          placeholder="app/ID/ARCH/BRANCH"
+          list={appsId}
+          value={appRef}
+          onSearch={(text) => url.set({ app: text.trim() || undefined, appVersion: undefined, page: undefined })}
+        />
+        <datalist id={appsId}>
+          {appRefs.map((a) => (
+            <option key={a} value={a} />
+          ))}
+        </datalist>
+        {appRef && (
+          <>
+            <SearchInput
+              label="App version"
+              type="text"
+              placeholder="any version"
+              list={appVersionsId}
+              value={appVersion}
+              onSearch={(text) => url.set({ appVersion: text.trim() || undefined, page: undefined })}
+            />
+            <datalist id={appVersionsId}>
+              {appVersions.map((v) => (
+                <option key={v} value={v} />
+              ))}
+            </datalist>
+          </>
+        )}
+        <SearchInput
           label="Label"
           type="text"
           placeholder="key=value"
@@ -298,7 +338,7 @@ export function MachinesView() {
           <button
             type="button"
             onClick={() =>
-              url.set({ ring: undefined, health: undefined, update: undefined, q: undefined, version: undefined, branch: undefined, label: undefined, seen: undefined, page: undefined })
+              url.set({ ring: undefined, health: undefined, update: undefined, q: undefined, version: undefined, branch: undefined, app: undefined, appVersion: undefined, label: undefined, seen: undefined, page: undefined })
             }
           >
             Clear filters

@@ -12,6 +12,7 @@ import { Checksum, DateTime, RelativeTime, UpdateStateBadge } from "@/components
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import { CreateRingForm } from "./create-ring-form";
+import { RingAppsCell, RingAppsDialog } from "./ring-apps";
 import { blackoutsOf, PolicyDialog, RemoveRingDialog, RenameRingDialog, ReshuffleDialog, SetReleaseDialog, windowsOf, windowText } from "./ring-dialogs";
 
 export type Ring = RouterOutputs["rings"]["list"][number];
@@ -33,7 +34,7 @@ export function RingsView() {
   const fleetOperator = canOnFleet("operator");
   const rings = useQuery({ ...trpc.rings.list.queryOptions(), refetchInterval: 10_000 });
   const [creating, setCreating] = useState(false);
-  const [dialog, setDialog] = useState<{ kind: "release" | "policy" | "reshuffle" | "rename" | "remove"; ring: Ring } | null>(null);
+  const [dialog, setDialog] = useState<{ kind: "release" | "apps" | "policy" | "reshuffle" | "rename" | "remove"; ring: Ring } | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const queryClient = useQueryClient();
   const reorder = useMutation(
@@ -83,6 +84,11 @@ export function RingsView() {
         ) : (
           <span className="muted">none set</span>
         ),
+    },
+    {
+      id: "apps",
+      header: "Apps",
+      cell: ({ row }) => <RingAppsCell ring={row.original} />,
     },
     {
       id: "machines",
@@ -167,6 +173,9 @@ export function RingsView() {
         <span className="row-actions ring-actions">
           <button type="button" onClick={() => setDialog({ kind: "release", ring: row.original })}>
             Set release…
+          </button>
+          <button type="button" onClick={() => setDialog({ kind: "apps", ring: row.original })}>
+            Apps…
           </button>
           <button type="button" onClick={() => setDialog({ kind: "policy", ring: row.original })}>
             Policy…
@@ -261,6 +270,7 @@ export function RingsView() {
       {operator && dialog?.kind === "release" && (
         <SetReleaseDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />
       )}
+      {operator && dialog?.kind === "apps" && <RingAppsDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />}
       {operator && dialog?.kind === "policy" && (
         <PolicyDialog ring={dialog.ring} onClose={() => setDialog(null)} onDone={done} />
       )}

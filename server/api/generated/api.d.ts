@@ -1462,6 +1462,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dashboard/app-versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * App versions per ring: of each app a ring lists, machines per version
+         * @description Runs the console's `dashboard.appVersions`. Needs the viewer role (and, for a token limited to some rings, the rings it touches).
+         */
+        get: operations["dashboard_appVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/version-history": {
         parameters: {
             query?: never;
@@ -1539,6 +1559,15 @@ export interface components {
             createdAt: string;
             createdBy: string | null;
         };
+        AppVersionsByRing: {
+            ring: string;
+            ref: string;
+            wanted: string;
+            versions: {
+                [key: string]: number;
+            };
+            machines: number;
+        }[];
         AuditRow: {
             id: string;
             /** Format: date-time */
@@ -2200,6 +2229,8 @@ export interface operations {
                 updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
                 version?: string;
                 branch?: string;
+                app?: string;
+                appVersion?: string;
                 label?: string & (unknown & unknown);
                 lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
                 q?: string;
@@ -2414,6 +2445,7 @@ export interface operations {
                             kind: string;
                             detail: string | null;
                             checksum: string | null;
+                            ref: string | null;
                             /** Format: date-time */
                             agentTime: string;
                         } | {
@@ -3501,6 +3533,8 @@ export interface operations {
                         updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
                         version?: string;
                         branch?: string;
+                        app?: string;
+                        appVersion?: string;
                         label?: string & (unknown & unknown);
                         /** @enum {string} */
                         lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
@@ -3600,6 +3634,8 @@ export interface operations {
                         updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
                         version?: string;
                         branch?: string;
+                        app?: string;
+                        appVersion?: string;
                         label?: string & (unknown & unknown);
                         /** @enum {string} */
                         lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
@@ -3703,6 +3739,8 @@ export interface operations {
                         updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
                         version?: string;
                         branch?: string;
+                        app?: string;
+                        appVersion?: string;
                         label?: string & (unknown & unknown);
                         /** @enum {string} */
                         lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
@@ -3801,6 +3839,8 @@ export interface operations {
                         updateState?: "idle" | "downloading" | "staged" | "rebooting" | "verifying" | "succeeded" | "failed" | "rolled_back";
                         version?: string;
                         branch?: string;
+                        app?: string;
+                        appVersion?: string;
                         label?: string & (unknown & unknown);
                         /** @enum {string} */
                         lastSeen?: "15m" | "1h" | "24h" | "7d" | "never";
@@ -10361,6 +10401,82 @@ export interface operations {
                             stuckAfterSeconds: number;
                         };
                     };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    dashboard_appVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppVersionsByRing"];
                 };
             };
             /** @description Invalid input: the field is named */

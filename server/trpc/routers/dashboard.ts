@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { fleetSummary, versionHistory } from "../../dashboard/dashboard";
 import { ringNameSchema } from "../../rings/schemas";
+import { appVersionsByRing, appVersionsOutput } from "../../apps/app-versions";
 import { router, viewerProcedure } from "../init";
 import { fleetSummaryOutput } from "../../dashboard/schemas";
 
@@ -9,6 +10,11 @@ export const dashboardRouter = router({
     .meta({ rings: "scoped" })
     .output(fleetSummaryOutput)
     .query(({ ctx }) => fleetSummary(ctx.db.prisma, ctx.clock, ctx.actor.rings)),
+  /** Of each app a ring lists, how many of its machines run which version (protocol v1.2). */
+  appVersions: viewerProcedure
+    .meta({ rings: "scoped" })
+    .output(appVersionsOutput)
+    .query(({ ctx }) => appVersionsByRing(ctx.db.prisma, ctx.actor.rings)),
   versionHistory: viewerProcedure
     .meta({ rings: "scoped" })
     .input(z.object({ hours: z.number().int().min(1).max(24 * 90).default(24), ring: ringNameSchema.optional() }))

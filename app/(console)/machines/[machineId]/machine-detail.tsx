@@ -1,5 +1,6 @@
 "use client";
 import { useQuery } from "@tanstack/react-query";
+import { MachineApps } from "./machine-apps";
 import type { ColumnDef } from "@tanstack/react-table";
 import Link from "next/link";
 import { useState } from "react";
@@ -468,6 +469,8 @@ export function MachineDetail({ machineId }: { machineId: string }) {
             : "Zincati reports no health checks: a rollout counts this node done once it reports the release booted, and dark if it has not by the rollout's dark deadline."
         }
       />
+
+      <MachineApps machineId={m.machineId} />
 
       <MachineTimeline machineId={m.machineId} />
 

@@ -56,6 +56,40 @@ function Change({ before, after, render }: { before: string | null; after: strin
   );
 }
 
+/** An app's change as the check-in ingest words it: "REF COMMIT12 UPDATE-STATE HEALTH" before and after (server/apps/app-state-writer.ts). */
+function AppChange({ before, after }: { before: string | null; after: string | null }) {
+  const parts = (v: string | null) => (v ? v.split(" ") : null);
+  const [b, a] = [parts(before), parts(after)];
+  const ref = a?.[0] ?? b?.[0] ?? "";
+  const side = (p: string[] | null) =>
+    !p ? (
+      <span className="muted">{a ? "not installed" : "removed"}</span>
+    ) : (
+      <span className="nowrap">
+        <code>{p[1] === "-" ? "no commit" : p[1]}</code>
+        {p[2] && p[2] !== "-" && (
+          <>
+            {" "}
+            <UpdateStateBadge state={p[2]} />
+          </>
+        )}
+        {p[3] && p[3] !== "-" && (
+          <>
+            {" "}
+            <HealthBadge status={p[3]} />
+          </>
+        )}
+      </span>
+    );
+  return (
+    <span className="tl-change">
+      <code className="small">{ref}</code> {side(b)}
+      <span aria-label="changed to"> → </span>
+      {side(a)}
+    </span>
+  );
+}
+
 function json(value: unknown) {
   if (value === null || value === undefined) return null;
   return JSON.stringify(value).replace(/,"/g, ', "').replace(/":/g, '": ');
@@ -80,6 +114,13 @@ function Describe({ item }: { item: Item }) {
             {item.detail && <span className="tl-note">{item.detail}</span>}
           </>
         );
+      if (item.kind === "app")
+        return (
+          <>
+            <span className="tl-title">App</span> <AppChange before={item.before} after={item.after} />
+            {item.detail && <pre className="tl-detail">{item.detail}</pre>}
+          </>
+        );
       return (
         <>
           <span className="tl-title">Booted deployment</span>{" "}
@@ -92,6 +133,7 @@ function Describe({ item }: { item: Item }) {
         <>
           <span className={`tl-title event event-${item.kind.replace(".", "_")}`}>{(EVENT_LABEL as Record<string, string>)[item.kind] ?? item.kind}</span>{" "}
           <code className="muted small">{item.kind}</code>
+          {item.ref && <code className="small"> {item.ref}</code>}
           {item.checksum && (
             <code className="muted small" title={item.checksum}>
               {" "}
