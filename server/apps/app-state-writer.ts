@@ -69,8 +69,9 @@ const APPS_WRITE = `
   ), history AS (
     INSERT INTO machine_changes (machine_id, at, kind, before, after, detail)
     SELECT $1, $5, 'app', h.before, h.after, h.detail FROM (
-      SELECT c.ref || ' ' || COALESCE(left(c.prev_commit, 12), '-') || ' ' || COALESCE(c.prev_update_state, '-')
-               || ' ' || COALESCE(c.prev_health_status, '-') AS before,
+      SELECT CASE WHEN c.added THEN NULL
+                  ELSE c.ref || ' ' || COALESCE(left(c.prev_commit, 12), '-') || ' ' || COALESCE(c.prev_update_state, '-')
+                       || ' ' || COALESCE(c.prev_health_status, '-') END AS before,
              c.ref || ' ' || COALESCE(left(c.commit, 12), '-') || ' ' || COALESCE(c.update_state, '-')
                || ' ' || COALESCE(c.health_status, '-') AS after,
              c.update_error AS detail

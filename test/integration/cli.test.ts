@@ -69,6 +69,22 @@ describe("orchard command", () => {
     expect(JSON.parse(list.stdout)).toEqual([]);
   });
 
+  it("keeps a ring's app set: orchard ring app set, list and rm, a bad ref refused with exit 2", async () => {
+    const kiosk = "app/org.example.Kiosk/x86_64/stable";
+    expect((await orchard(["ring", "create", "kiosks", "--branch", "exampleos/x86_64/stable"])).code).toBe(0);
+    expect((await orchard(["release", "add", "--ref", kiosk, "--checksum", "c".repeat(64), "--version", "k1"])).code).toBe(0);
+    const set = await orchard(["ring", "app", "set", "kiosks", kiosk, "k1", "--remote", "orchard-kiosk", "--url", "https://apps.example.com/repo"]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/Ring kiosks runs app\/org.example.Kiosk\/x86_64\/stable k1/);
+    const list = JSON.parse((await orchard(["ring", "app", "list", "kiosks", "--json"])).stdout) as { managed: boolean; apps: { ref: string; remote: { name: string } }[] };
+    expect(list).toMatchObject({ managed: true, apps: [{ ref: kiosk, remote: { name: "orchard-kiosk" } }] });
+    const bad = await orchard(["ring", "app", "set", "kiosks", "runtime/org.example.Platform/x86_64/1.0", "k1"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/ref/);
+    expect((await orchard(["ring", "app", "rm", "kiosks", kiosk])).stdout).toMatch(/no longer has/);
+    expect((await orchard(["ring", "app", "list", "kiosks"])).stdout).toMatch(/has no apps \(its machines remove the apps Orchard installed\)/);
+  });
+
   it("renames, reorders and removes rings, with --json and clear refusals", async () => {
     for (const ring of ["ra", "rb"]) expect((await orchard(["ring", "create", ring, "--branch", "exampleos/x86_64/stable"])).code).toBe(0);
     const renamed = await orchard(["ring", "rename", "ra", "rfirst", "--json"]);

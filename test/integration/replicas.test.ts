@@ -207,6 +207,22 @@ describe("two console processes and the command line agree", () => {
     expect((await orchard(["ring", "set-release", "lab", "1"])).code).toBe(0);
   });
 
+  it(`a ring's app set changed by the command line is the console's answer within ${AGREE_MS} ms`, async () => {
+    const kiosk = "app/org.example.Kiosk/x86_64/stable";
+    expect((await orchard(["release", "add", "--ref", kiosk, "--checksum", hex("c"), "--version", "k1"])).code).toBe(0);
+    await cachedMachine("m-apps");
+    const set = await orchard(["ring", "app", "set", "lab", kiosk, "k1", "--remote", "orchard-kiosk", "--url", "https://apps.example.com/repo"]);
+    expect(set.code, set.stderr).toBe(0);
+    let since = performance.now();
+    const apps = (r: Checkin) => (r.body as { apps?: { commit: string }[] } | null)?.apps;
+    const added = measured("app set by the command line, answered by B", await untilAgreed(viaB, "m-apps", since, (r) => apps(r)?.[0]?.commit === hex("c")));
+    expect(added).toBeLessThan(AGREE_MS);
+    expect((await orchard(["ring", "app", "rm", "lab", kiosk])).code).toBe(0);
+    since = performance.now();
+    const removed = measured("app taken out by the command line, answered by B", await untilAgreed(viaB, "m-apps", since, (r) => apps(r)?.length === 0));
+    expect(removed).toBeLessThan(AGREE_MS);
+  });
+
   it(`the brake by the command line stops the other console's answers within ${AGREE_MS} ms`, async () => {
     await cachedMachine("m-brake");
     await rest(a, "POST", "/machines/m-brake/pin", { version: "3" });

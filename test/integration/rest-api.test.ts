@@ -212,6 +212,21 @@ describe("answers as the document describes them", () => {
 
     ok(await viewer.GET("/rings"));
     ok(await op.POST("/rings/{ring}/reshuffle", { params: { path: { ring: "lab" } }, body: {} }));
+    // A ring's app set (protocol v1.2): an app added, listed, pinned on a machine, unpinned, taken out.
+    const kiosk = "app/org.example.Kiosk/x86_64/stable";
+    const lab = { params: { path: { ring: "lab" } } };
+    ok(await op.POST("/releases", { body: { ref: kiosk, version: "k1", checksum: hex("c") } }), 201);
+    ok(await op.PUT("/rings/{ring}/apps", { ...lab, body: { ref: kiosk, version: "k1", remote: { name: "kiosk", url: "https://apps.example.com/repo" } } }));
+    ok(await viewer.GET("/rings/{ring}/apps", lab));
+    ok(await viewer.GET("/dashboard/app-versions"));
+    ok(await viewer.GET("/machines/{machineId}/apps", machine));
+    ok(await op.POST("/machines/{machineId}/pin-app", { ...machine, body: { ref: kiosk, version: "k1" } }));
+    ok(await op.POST("/machines/{machineId}/unpin-app", { ...machine, body: { ref: kiosk } }));
+    ok(await op.DELETE("/rings/{ring}/apps", { params: { path: { ring: "lab" }, query: { ref: kiosk } } }));
+    // Bad input names the field (problem+json), never a 500.
+    const bad = await op.PUT("/rings/{ring}/apps", { ...lab, body: { ref: "runtime/org.example.Platform/x86_64/1.0", version: "k1" } });
+    expect(bad.response.status).toBe(400);
+    expect(JSON.stringify(bad.error)).toContain("ref");
     // A ring made, renamed, moved first and removed.
     ok(await admin.POST("/rings", { body: { name: "tour-x", branch: REF } }), 201);
     ok(await op.POST("/rings/{ring}/rename", { params: { path: { ring: "tour-x" } }, body: { name: "tour-y" } }));

@@ -23,7 +23,7 @@ export function RingAppsCell({ ring }: { ring: Ring }) {
   const apps = useQuery({ ...trpc.rings.apps.queryOptions({ ring: ring.name }), refetchInterval: 10_000 });
   if (!apps.data) return <span className="muted small">…</span>;
   if (apps.data.apps.length === 0)
-    return <span className="muted small">{apps.data.managed ? "none (Orchard's apps removed)" : "not managed"}</span>;
+    return <span className="muted small">{apps.data.managed ? "no apps (those Orchard installed are removed)" : "apps not managed"}</span>;
   return (
     <ul className="window-list">
       {apps.data.apps.map((a) => (
@@ -119,14 +119,34 @@ export function RingAppsDialog({ ring, onClose, onDone }: { ring: Ring; onClose:
               <th>App</th>
               <th>Release</th>
               <th>Remote</th>
-              <th aria-label="Actions" />
             </tr>
           </thead>
           <tbody>
             {apps.data.apps.map((a) => (
               <tr key={a.ref}>
                 <td>
-                  <code>{a.ref}</code>
+                  <span className="stacked">
+                    <code>{a.ref}</code>
+                    <span className="row-actions">
+                      <button type="button" onClick={() => choose(a.ref)}>
+                        Change…
+                      </button>
+                      {removing === a.ref ? (
+                        <button
+                          type="button"
+                          className="danger"
+                          disabled={removeApp.isPending}
+                          onClick={() => removeApp.mutate({ ring: ring.name, ref: a.ref, reason: reason.trim() || undefined })}
+                        >
+                          Remove from {ring.name}
+                        </button>
+                      ) : (
+                        <button type="button" className="danger-outline" onClick={() => setRemoving(a.ref)}>
+                          Remove…
+                        </button>
+                      )}
+                    </span>
+                  </span>
                 </td>
                 <td>
                   <strong>{a.release.version}</strong> <Checksum value={a.release.checksum} />
@@ -137,27 +157,6 @@ export function RingAppsDialog({ ring, onClose, onDone }: { ring: Ring; onClose:
                     <span>{a.remote.name}</span>
                     <code>{a.remote.url}</code>
                     <span className="muted">{a.remote.gpgKey ? "GPG key set" : "not verified (no GPG key)"}</span>
-                  </span>
-                </td>
-                <td>
-                  <span className="row-actions">
-                    <button type="button" onClick={() => choose(a.ref)}>
-                      Change…
-                    </button>
-                    {removing === a.ref ? (
-                      <button
-                        type="button"
-                        className="danger"
-                        disabled={removeApp.isPending}
-                        onClick={() => removeApp.mutate({ ring: ring.name, ref: a.ref, reason: reason.trim() || undefined })}
-                      >
-                        Remove from {ring.name}
-                      </button>
-                    ) : (
-                      <button type="button" className="danger-outline" onClick={() => setRemoving(a.ref)}>
-                        Remove…
-                      </button>
-                    )}
                   </span>
                 </td>
               </tr>

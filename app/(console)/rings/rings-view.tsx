@@ -74,21 +74,20 @@ export function RingsView() {
     },
     {
       id: "release",
-      header: "Current release",
-      cell: ({ row }) =>
-        row.original.currentRelease ? (
-          <span className="stacked">
-            <strong>{row.original.currentRelease.version}</strong>
-            <Checksum value={row.original.currentRelease.checksum} />
-          </span>
-        ) : (
-          <span className="muted">none set</span>
-        ),
-    },
-    {
-      id: "apps",
-      header: "Apps",
-      cell: ({ row }) => <RingAppsCell ring={row.original} />,
+      header: "Current release · apps",
+      cell: ({ row }) => (
+        <span className="stacked">
+          {row.original.currentRelease ? (
+            <span className="stacked">
+              <strong>{row.original.currentRelease.version}</strong>
+              <Checksum value={row.original.currentRelease.checksum} />
+            </span>
+          ) : (
+            <span className="muted">none set</span>
+          )}
+          <RingAppsCell ring={row.original} />
+        </span>
+      ),
     },
     {
       id: "machines",
