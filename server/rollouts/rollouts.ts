@@ -127,12 +127,16 @@ function membershipOf(plan: Pick<RolloutPlan, "singleFirst" | "waves" | "forceFi
 export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, clock: Clock = systemClock) {
   const plan = rolloutPlanInput.parse(input);
   const release = await findRelease(db, plan.version, plan.ref);
-  const rings = await ringsByName(db, plan.rings);
+  // An app release: each ring's release is its app set's (and every ring must list the app).
+  const app = isAppRef(release.branch.ref);
+  const rings = app ? await db.$transaction((tx) => ringsByName(tx, plan.rings).then((r) => appRingsOf(tx, release, r))) : await ringsByName(db, plan.rings);
   const now = clock.now();
   const membership = membershipOf(plan);
-  const path = await readUpdatePath(prismaQuery(db), release.branch.id);
+  const path = app ? null : await readUpdatePath(prismaQuery(db), release.branch.id);
   // Boots each machine needs to reach the release: more than one through floors or around blocked paths, none at a dead end.
-  const hopsOf = (c: { bootedChecksum: string | null }) => (path ? hopCount(path, c.bootedChecksum, release.checksum) : c.bootedChecksum === release.checksum ? 0 : 1);
+  // An app has no update path: one update each (the machine's booted deployment says nothing of its apps).
+  const hopsOf = (c: { bootedChecksum: string | null }) =>
+    app ? 1 : path ? hopCount(path, c.bootedChecksum, release.checksum) : c.bootedChecksum === release.checksum ? 0 : 1;
   const result = [];
   for (const ring of rings) {
     const candidates = (await ringCandidates(db, ring.id, ring.checkInIntervalSeconds, now)).map((c) => ({ ...c, hops: hopsOf(c) }));
@@ -157,7 +161,7 @@ export async function previewRollout(db: PrismaClient, input: RolloutPlanInput, 
       ring: ring.name,
       branch: ring.branch.ref,
       currentRelease: ring.currentRelease?.version ?? null,
-      rebase: ring.branch.ref !== release.branch.ref,
+      rebase: !app && ring.branch.ref !== release.branch.ref,
       downgrade: isOlder(release, ring.currentRelease),
       machines: candidates.length,
       waves: waves.map((w) => ({ ...w, machines: w.machines.map(previewMachine) })),

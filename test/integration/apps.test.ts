@@ -13,7 +13,7 @@ import { cliActor } from "../../server/audit/audit";
 import { AppError } from "../../server/errors";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
-import { getRollout, listRolloutMachines, revertRollout, startRollout } from "../../server/rollouts/rollouts";
+import { getRollout, listRolloutMachines, previewRollout, revertRollout, startRollout } from "../../server/rollouts/rollouts";
 import { call, enrollBody, hex } from "../helpers/agent-http";
 import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
 
@@ -279,6 +279,9 @@ describe("an app rollout through three rings", () => {
   });
 
   it("rolls v2 out wave by wave, ring by ring, judged by the apps' reports", async () => {
+    // The dry run measures against each ring's app release, and no ring rebases.
+    const preview = await previewRollout(db(), plan("v2"));
+    expect(preview.rings.map((r) => [r.ring, r.currentRelease, r.rebase, r.downgrade, r.machines])).toEqual(rings.map((r) => [r, "v1", false, false, 5]));
     const rollout = await startRollout(db(), cliActor, plan("v2"));
     // Before any wave opens, machines keep v1.
     expect((await fleet.get("canary")![0].checkin()).apps).toEqual([expect.objectContaining({ commit: K1 })]);
