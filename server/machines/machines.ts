@@ -12,6 +12,7 @@ import { domainEvents } from "../events";
 import { answerTo } from "../agents/desired";
 import { explainAnswer } from "../agents/explain";
 import { prismaQuery, readMachineView, readRingView } from "../agents/views";
+import { appAnswersTo } from "../apps/desired-apps";
 import type { Deployment, HealthCheck } from "../protocol/v1";
 import type { RollbackTarget } from "../agents/desired";
 import { cohortOf } from "../rollouts/cohort";
@@ -327,11 +328,13 @@ async function machineAnswer(db: PrismaClient, machineId: string, facts: { updat
   if (!view) throw notFound(`machine ${machineId}`);
   const ring = view.ringId ? await readRingView(query, view.ringId) : null;
   const answer = answerTo(view, ring);
+  const apps = appAnswersTo(view, ring);
   return {
     action: answer.action,
     desired: answer.desired,
     hold: answer.hold,
     cancel: answer.cancel,
+    apps: apps?.map((a) => ({ ref: a.ref, commit: a.commit, version: a.version, reason: a.reason, allowDowngrade: a.allowDowngrade, source: a.source })) ?? null,
     ...explainAnswer({ ...view, ...facts }, ring, answer),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { labelKeySchema, labelsSchema, machineIdSchema } from "../protocol/v1";
+import { APP_ANSWER_SOURCES } from "../apps/desired-apps";
 import { versionSchema } from "../releases/schemas";
 import { actionAllowedSchema, ringNameSchema } from "../rings/schemas";
 import { ANSWER_SOURCES } from "../agents/desired";
@@ -232,6 +233,23 @@ export const machineAnswerSchema = z.object({
   desired: desiredSchema.nullable(),
   hold: directiveSchema,
   cancel: directiveSchema,
+  /**
+   * The answer's `apps` (protocol v1.2), each with where it comes from (its
+   * pin, the ring's app rollout, the ring's app set, or its commit kept while
+   * its release is braked); null: not sent, the machine's apps are left alone.
+   */
+  apps: z
+    .array(
+      z.object({
+        ref: z.string(),
+        commit: z.string(),
+        version: z.string().nullable(),
+        reason: z.string(),
+        allowDowngrade: z.boolean(),
+        source: z.enum(APP_ANSWER_SOURCES),
+      }),
+    )
+    .nullable(),
 });
 
 /** One machine: the row's facts, its deployments, health checks, update error, recent events and rollouts, and its answer. */

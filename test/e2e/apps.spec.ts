@@ -103,6 +103,8 @@ test("an operator keeps an app on a ring, and its machines' apps show on the mac
   await expect(apps).toContainText("runtime from orchard-kiosk");
   await expect(page.getByText("App installed")).toBeVisible();
   await expect(page.locator(".tl-title", { hasText: /^App$/ }).first()).toBeVisible();
+  // What the console wants: the ring's app, in words.
+  await expect(page.getByRole("region", { name: "What the console wants" })).toContainText(`ring ${ring} · release v1`);
   await shotPhone(page, "apps-machine");
 
   // The machines table: filtered by the app's version.

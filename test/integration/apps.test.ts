@@ -11,6 +11,7 @@ import { pinMachineApp, unpinMachineApp, listMachineApps } from "../../server/ap
 import { listRingApps, removeRingApp, setRingApp } from "../../server/apps/ring-apps";
 import { cliActor } from "../../server/audit/audit";
 import { AppError } from "../../server/errors";
+import { getMachine } from "../../server/machines/machines";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { getRollout, listRolloutMachines, previewRollout, revertRollout, startRollout } from "../../server/rollouts/rollouts";
@@ -220,6 +221,8 @@ describe("the answer's apps", () => {
     await pinMachineApp(db(), cliActor, { machineId: "answer-1", ref: KIOSK, version: "v1" });
     answer = await m.checkin();
     expect(answer.apps).toEqual([expect.objectContaining({ ref: KIOSK, commit: K1, version: "v1", allowDowngrade: true, reason: "pinned to v1" })]);
+    // The machine page's answer says the same, with where it comes from.
+    expect((await getMachine(db(), "answer-1")).answer.apps).toEqual([expect.objectContaining({ ref: KIOSK, commit: K1, source: "pin", allowDowngrade: true })]);
     await unpinMachineApp(db(), cliActor, { machineId: "answer-1", ref: KIOSK });
     expect((await m.checkin()).apps).toEqual([expect.objectContaining({ commit: K2 })]);
 

@@ -1752,6 +1752,15 @@ export interface components {
                     checksum: string;
                     reason: string;
                 } | null;
+                apps: {
+                    ref: string;
+                    commit: string;
+                    version: string | null;
+                    reason: string;
+                    allowDowngrade: boolean;
+                    /** @enum {string} */
+                    source: "pin" | "rollout" | "ring" | "kept";
+                }[] | null;
             };
             actions: {
                 move: components["schemas"]["ActionAllowed"];

@@ -421,6 +421,25 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         <section className="card" aria-labelledby="desired-title">
           <h2 id="desired-title">What the console wants</h2>
           <Desired machine={m} />
+          {m.answer.apps && (
+            <>
+              <h3>Apps</h3>
+              {m.answer.apps.length === 0 ? (
+                <p className="muted">None: the agent removes the apps Orchard installed.</p>
+              ) : (
+                <ul className="ring-steps">
+                  {m.answer.apps.map((a) => (
+                    <li key={a.ref}>
+                      <code className="small">{a.ref.split("/")[1] ?? a.ref}</code> <strong>{a.version ?? a.commit.slice(0, 12)}</strong>
+                      {a.allowDowngrade ? <span className="muted small"> (may go back)</span> : null}
+                      <br />
+                      <span className="muted small">{a.reason}</span>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </>
+          )}
           <h3>Reboot slot</h3>
           {m.rebootLease ? (
             <p>
