@@ -4,10 +4,14 @@
 // knobs below. Its state lives in a file beside the agent's, so a restarted
 // sim machine remembers what it booted. Its releases were built in version
 // order (2026.10.3 before 2026.11.1), standing in for commit timestamps.
-import { randomUUID } from "node:crypto";
+// It has Flatpak apps too (protocol 1.2): installed from the console's
+// remotes in a moment, each bringing one shared runtime, ordered by their
+// versions as well; an app release named by `failAppRelease` fails its app check.
+import { createHash, randomUUID } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
-import { checksumSchema, type HealthCheck, refSchema } from "../../../server/protocol/v1.ts";
+import { checksumSchema, flatpakRefSchema, type HealthCheck, refSchema } from "../../../server/protocol/v1.ts";
+import { type AppChecks, type AppDriver, type AppRemote, type AppTarget, appIdOf, type InstalledRef } from "../apps/driver.ts";
 import {
   type Backend,
   deploymentOf,
@@ -41,6 +45,10 @@ export interface SimOptions {
   degradedRate: number;
   /** Probability that the boot loader falls back to the previous deployment when a new one is the default. */
   fallbackRate: number;
+  /** An app release (version or commit) whose app check always fails. */
+  failAppRelease?: string | null;
+  /** How long installing or updating an app takes. */
+  appInstallSeconds?: number;
   random?: Random;
 }
 
@@ -52,6 +60,8 @@ export const simDefaults = {
   darkRate: 0,
   degradedRate: 0,
   fallbackRate: 0,
+  failAppRelease: null,
+  appInstallSeconds: 2,
 } satisfies Partial<SimOptions>;
 
 const simDeploymentSchema = z.object({
@@ -73,6 +83,14 @@ const simMachineSchema = z.object({
   failing: z.object({ name: z.string(), output: z.string() }).nullable(),
   /** The machine went down for good. */
   dark: z.boolean(),
+  /** Installed apps and runtimes. */
+  apps: z
+    .array(z.object({ ref: flatpakRefSchema, commit: checksumSchema, origin: z.string(), runtime: flatpakRefSchema.nullable() }))
+    .default([]),
+  /** Flatpak remotes by name: their URL. */
+  remotes: z.record(z.string(), z.string()).default({}),
+  /** The versions of the app commits seen, by commit. */
+  appVersions: z.record(z.string(), z.string()).default({}),
 });
 type SimMachine = z.infer<typeof simMachineSchema>;
 
@@ -83,7 +101,13 @@ export function simMachineFile(stateDir: string): string {
   return path.join(stateDir, "sim-machine.json");
 }
 
-export class SimBackend implements Backend, HealthSource {
+/** The runtime every sim app brings, on the app's architecture. */
+function simRuntimeOf(appRef: string) {
+  const arch = appRef.split("/")[2] ?? "x86_64";
+  return { ref: `runtime/org.example.Platform/${arch}/1.0`, commit: createHash("sha256").update(`sim runtime ${arch}`).digest("hex") };
+}
+
+export class SimBackend implements Backend, HealthSource, AppDriver, AppChecks {
   readonly kind = "sim" as const;
   private readonly random: Random;
 
@@ -105,6 +129,9 @@ export class SimBackend implements Backend, HealthSource {
         provenGood: [options.factory.checksum],
         failing: null,
         dark: false,
+        apps: [],
+        remotes: {},
+        appVersions: {},
       }));
     return new SimBackend(options, machine);
   }
@@ -213,6 +240,72 @@ export class SimBackend implements Backend, HealthSource {
       this.random() < this.options.degradedRate
         ? { name: "disk:/var", status: "warn", output: "/var is 93% full" }
         : { name: "disk:/var", status: "pass", output: null },
+    ];
+    return { status: healthStatusOf(checks), checks };
+  }
+
+  // ---------------------------------------------------------------- apps
+
+  async list(): Promise<InstalledRef[]> {
+    return this.alive().apps.map((a) => ({ ...a }));
+  }
+
+  async ensureRemote(remote: AppRemote): Promise<void> {
+    if (this.alive().remotes[remote.name] === remote.url) return;
+    await this.machine.update((state) => {
+      state.remotes[remote.name] = remote.url;
+    });
+  }
+
+  async install(remote: string, ref: string, target: AppTarget, signal: AbortSignal): Promise<void> {
+    const m = this.alive();
+    if (!(remote in m.remotes)) throw new Error(`error: No remote ${remote}`);
+    if (m.apps.some((a) => a.ref === ref)) throw new Error(`${ref} is already installed`);
+    await sleep(this.options.appInstallSeconds ?? simDefaults.appInstallSeconds, signal);
+    const runtime = simRuntimeOf(ref);
+    await this.machine.update((state) => {
+      if (!state.apps.some((a) => a.ref === runtime.ref)) state.apps.push({ ...runtime, origin: remote, runtime: null });
+      state.apps.push({ ref, commit: target.commit, origin: remote, runtime: runtime.ref });
+      if (target.version) state.appVersions[target.commit] = target.version;
+    });
+  }
+
+  async update(ref: string, target: AppTarget, signal: AbortSignal): Promise<void> {
+    if (!this.alive().apps.some((a) => a.ref === ref)) throw new Error(`error: ${ref} not installed`);
+    await sleep(this.options.appInstallSeconds ?? simDefaults.appInstallSeconds, signal);
+    await this.machine.update((state) => {
+      for (const a of state.apps) if (a.ref === ref) a.commit = target.commit;
+      if (target.version) state.appVersions[target.commit] = target.version;
+    });
+  }
+
+  async uninstall(ref: string): Promise<void> {
+    const m = this.alive();
+    if (!m.apps.some((a) => a.ref === ref)) throw new Error(`error: ${ref} not installed`);
+    const user = m.apps.find((a) => a.runtime === ref);
+    if (user) throw new Error(`error: ${ref} is needed by the installed app ${user.ref}`);
+    await this.machine.update((state) => {
+      state.apps = state.apps.filter((a) => a.ref !== ref);
+    });
+  }
+
+  async isOlder(_remote: string, _ref: string, target: AppTarget, active: string): Promise<boolean> {
+    const activeVersion = this.alive().appVersions[active];
+    const numbered = (v: string | null | undefined): v is string => /^\d/.test(v ?? "");
+    if (!numbered(target.version) || !numbered(activeVersion)) return false;
+    return compareVersions(target.version, activeVersion) < 0;
+  }
+
+  async appHealth(app: { ref: string; commit: string }): Promise<HealthReport> {
+    const m = this.alive();
+    const version = m.appVersions[app.commit] ?? null;
+    const failing = this.options.failAppRelease ?? null;
+    const name = `${appIdOf(app.ref)}: running`;
+    const doomed = failing !== null && (failing === app.commit || failing === version);
+    const checks: HealthCheck[] = [
+      doomed
+        ? { name, status: "fail", output: `${appIdOf(app.ref)} exited with status 1 (release ${version ?? app.commit.slice(0, 12)})` }
+        : { name, status: "pass", output: null },
     ];
     return { status: healthStatusOf(checks), checks };
   }

@@ -20,6 +20,8 @@ export const fleetFlagsSchema = z.object({
   interval: number.positive("must be positive"),
   failRate: probability,
   failRelease: z.string().min(1).optional(),
+  failAppRelease: z.string().min(1).optional(),
+  appInstallSeconds: number.nonnegative("must not be negative"),
   darkRate: probability,
   degradedRate: probability,
   fallbackRate: probability,
