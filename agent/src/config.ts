@@ -79,7 +79,9 @@ const appsSchema = z.strictObject({
   checksDir: z.string().min(1, "must not be empty").default("/etc/orchard/app-check"),
   /** HTTP probes per app ID. */
   probes: z
-    .record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/, "expected an app ID such as org.example.Kiosk"), z.array(probeSchema).max(16, "at most 16 probes"))
+    .record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/), z.array(probeSchema).max(16, "at most 16 probes"), {
+      error: (issue) => (issue.code === "invalid_key" ? "expected an app ID such as org.example.Kiosk" : "expected an object"),
+    })
     .default({}),
   /** How long after an install or update an app's required checks may take to pass before it goes back. */
   graceSeconds: z.number().nonnegative("must not be negative").default(60),

@@ -12,7 +12,10 @@ import { agentEventSchema, type DesiredApp } from "../../../server/protocol/v1.t
 import { type CommandOptions, runCommand } from "../command.ts";
 import { createLogger } from "../log.ts";
 import { StateFile } from "../store.ts";
-import { FlatpakLab, skipWithoutFlatpak } from "../testing/flatpak-lab.ts";
+import { FlatpakLab, keyBase64, skipWithoutFlatpak } from "../testing/flatpak-lab.ts";
+import { eventually, FakeConsole } from "../testing/fake-console.ts";
+import { makeGpgKey } from "../testing/ostree-lab.ts";
+import { startTestAgent } from "../testing/test-agent.ts";
 import { AppHealth } from "./app-health.ts";
 import type { AppDriver } from "./driver.ts";
 import { FlatpakDriver, parseLog } from "./flatpak.ts";
@@ -225,4 +228,42 @@ describe.skipIf(skipWithoutFlatpak)("apps with the real flatpak", () => {
     const remotes = (await runCommand("flatpak", ["remotes", "--user", "--columns=name,url"], { env })).stdout;
     expect(remotes).toContain(`orchard-kiosk\t${lab.url}/`);
   }, 120_000);
+
+  it("refuses commits not signed by the remote's key", async () => {
+    const stranger = await keyBase64(await makeGpgKey("stranger"));
+    const { driver } = await lab.installation();
+    // flatpak checks the repository's signed summary as the remote is added.
+    await expect(driver.ensureRemote({ name: "orchard-kiosk", url: lab.url, gpgKey: stranger }, never)).rejects.toThrow(/signature/i);
+    await expect(driver.install("orchard-kiosk", KIOSK, { commit: commits[0], version: null }, never)).rejects.toThrow();
+    expect(await driver.list(never)).toEqual([]);
+  }, 120_000);
+
+  it("an agent checks in its real Flatpak apps to a console over HTTP and follows the answer's app set", async () => {
+    const [c1, c2] = commits;
+    const fake = await FakeConsole.start();
+    const { dir, driver } = await lab.installation();
+    const agent = await startTestAgent(fake, {
+      agent: {
+        apps: {
+          driver,
+          checks: new AppHealth({ checksDir: path.join(dir, "app-check"), probes: {}, timeoutSeconds: 30, run: runCommand }),
+          timing: { graceSeconds: 0.2, checkRetrySeconds: 0.05 },
+        },
+      },
+    });
+    try {
+      const machine = () => fake.machine("test-0001");
+      const kioskIn = () => machine().checkins.at(-1)?.apps?.find((a) => a.ref === KIOSK);
+      let apps = [kiosk(c1)];
+      fake.answerExtras = () => ({ apps });
+      await eventually(() => kioskIn()?.commit === c1 && kioskIn()?.update?.state === "succeeded", 60_000, "kiosk on c1");
+      expect(machine().checkins.at(-1)?.apps?.find((a) => a.ref === PLATFORM)).toMatchObject({ managed: true, origin: "orchard-kiosk" });
+      apps = [kiosk(c2)];
+      await eventually(() => kioskIn()?.commit === c2 && kioskIn()?.update?.state === "succeeded", 60_000, "kiosk on c2");
+      await eventually(() => machine().events.some((e) => e.type === "app.updated" && e.ref === KIOSK && e.checksum === c2), 10_000, "app.updated");
+    } finally {
+      await agent.stop();
+      await fake.close();
+    }
+  }, 180_000);
 });

@@ -62,7 +62,7 @@ async function setup(sim: Partial<SimOptions> = {}, dir?: string) {
   return { stateDir, machine, store, apps, installed, events, changes: () => changes };
 }
 
-describe("app reconciler", () => {
+describe("app reconciler", { timeout: 30_000 }, () => {
   it("installs in order, updates, refuses a downgrade unless allowed, removes with the runtime", async () => {
     const { apps, store, installed, events, changes } = await setup();
     await apps.reconcile([app(KIOSK, "1"), app(SIGNAGE, "1")], never);
@@ -158,7 +158,7 @@ describe("app reconciler", () => {
   });
 });
 
-describe("sim apps", () => {
+describe("sim apps", { timeout: 30_000 }, () => {
   it("keeps its apps across restarts, orders releases by version, and refuses to remove a runtime in use", async () => {
     const { machine, stateDir } = await setup();
     await machine.ensureRemote({ name: "orchard", url: "https://apps.example.com/repo", gpgKey: null });

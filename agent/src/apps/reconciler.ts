@@ -71,6 +71,8 @@ export class AppReconciler {
   private again = false;
   /** The last inventory read, for check-ins while a read fails. */
   private inventory: InstalledRef[] = [];
+  /** The inventory was read in this pass and nothing changed since: a pass reads it once, and again after each change. */
+  private fresh = false;
 
   constructor(private readonly host: AppsHost) {
     this.timing = { ...defaultAppTiming, ...host.timing };
@@ -125,6 +127,7 @@ export class AppReconciler {
   /** One pass over `desired`: each listed app, in order, then the removals. */
   async reconcile(desired: DesiredApp[], signal: AbortSignal): Promise<void> {
     this.desired = desired;
+    this.fresh = false;
     await this.forgetFailures(desired);
     for (const app of desired) {
       if (signal.aborted || this.again) return;
@@ -238,8 +241,7 @@ export class AppReconciler {
     try {
       await this.host.driver.ensureRemote(app.remote, signal);
       const target = { commit, version: app.version };
-      if (installed) await this.host.driver.update(ref, target, signal);
-      else await this.host.driver.install(app.remote.name, ref, target, signal);
+      await this.change((driver) => (installed ? driver.update(ref, target, signal) : driver.install(app.remote.name, ref, target, signal)));
     } catch (error) {
       signal.throwIfAborted();
       await this.failAttempt(app, this.record.apps[ref], `${installed ? "updating" : "installing"} ${describe(app)} failed: ${errorMessage(error)}`);
@@ -291,7 +293,7 @@ export class AppReconciler {
     const { ref, commit } = app;
     this.host.log.warn(`${describe(app)}: ${why}; going back to ${previous ? previous.slice(0, 12) : "not installed"}`);
     try {
-      if (previous) await this.host.driver.update(ref, { commit: previous, version: null }, signal);
+      if (previous) await this.change((driver) => driver.update(ref, { commit: previous, version: null }, signal));
       else await this.uninstallApp(ref, signal);
     } catch (error) {
       signal.throwIfAborted();
@@ -346,7 +348,7 @@ export class AppReconciler {
 
   /** Uninstalls a managed app, then the runtimes only it brought that nothing else uses. */
   private async uninstallApp(ref: string, signal: AbortSignal) {
-    await this.host.driver.uninstall(ref, signal);
+    await this.change((driver) => driver.uninstall(ref, signal));
     await this.pruneRuntimes(signal);
   }
 
@@ -363,7 +365,7 @@ export class AppReconciler {
       const present = inventory.some((i) => i.ref === runtime);
       if (still.length === 0 && present && !used.has(runtime)) {
         try {
-          await this.host.driver.uninstall(runtime, signal);
+          await this.change((driver) => driver.uninstall(runtime, signal));
           this.host.log.info(`${runtime} uninstalled: no app uses it any more`);
         } catch (error) {
           signal.throwIfAborted();
@@ -392,8 +394,19 @@ export class AppReconciler {
   }
 
   private async list(signal: AbortSignal): Promise<InstalledRef[]> {
+    if (this.fresh) return this.inventory;
     this.inventory = await this.host.driver.list(signal);
+    this.fresh = true;
     return this.inventory;
+  }
+
+  /** Runs a change of the installation: the inventory is read anew after it. */
+  private async change(work: (driver: AppDriver) => Promise<void>): Promise<void> {
+    try {
+      await work(this.host.driver);
+    } finally {
+      this.fresh = false;
+    }
   }
 
   private isFailed(ref: string, commit: string) {

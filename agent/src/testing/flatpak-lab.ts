@@ -27,6 +27,13 @@ async function run(file: string, args: string[], env?: NodeJS.ProcessEnv) {
   return (await runCommand(file, args, { timeoutSeconds: 120, env })).stdout.trim();
 }
 
+/** A public key as a console sends it: base64 of the binary key. */
+export async function keyBase64(key: GpgKey): Promise<string> {
+  const file = path.join(key.home, "public.gpg");
+  await run("gpg", ["--batch", "--yes", "--homedir", key.home, "--output", file, "--export", key.id]);
+  return (await readFile(file)).toString("base64");
+}
+
 export class FlatpakLab {
   private constructor(
     readonly dir: string,
@@ -45,10 +52,8 @@ export class FlatpakLab {
   }
 
   /** The public key as a console sends it: base64 of the binary key. */
-  async gpgKeyBase64(): Promise<string> {
-    const file = path.join(this.key.home, "public.gpg");
-    await run("gpg", ["--batch", "--homedir", this.key.home, "--output", file, "--export", this.key.id]);
-    return (await readFile(file)).toString("base64");
+  gpgKeyBase64(): Promise<string> {
+    return keyBase64(this.key);
   }
 
   private get signing() {
