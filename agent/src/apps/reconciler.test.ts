@@ -158,6 +158,64 @@ describe("app reconciler", { timeout: 30_000 }, () => {
   });
 });
 
+describe("app reconciler after a restart", { timeout: 30_000 }, () => {
+  it("finishes going back after a stop in the middle of it, without trying the failed release again", async () => {
+    const first = await setup({ failAppRelease: "2", appInstallSeconds: 0.3 });
+    await first.apps.reconcile([app(KIOSK, "1")], never);
+    const stop = new AbortController();
+    const under = first.apps.reconcile([app(KIOSK, "2")], stop.signal);
+    await expect.poll(() => first.store.state.apps.apps[KIOSK]?.reverting, { timeout: 10_000 }).toBe(true);
+    stop.abort(new Error("stopped"));
+    await expect(under).rejects.toThrow();
+    expect((await first.installed())[KIOSK]).toBe(commit("2"));
+
+    const again = await setup({ failAppRelease: "2", appInstallSeconds: 0.3 }, first.stateDir);
+    const states: string[] = [];
+    const apps = new AppReconciler({
+      driver: again.machine,
+      checks: again.machine,
+      store: again.store,
+      log: createLogger("silent"),
+      now: () => new Date(),
+      changed: () => states.push(again.store.state.apps.apps[KIOSK]?.state ?? "none"),
+    });
+    await apps.reconcile([app(KIOSK, "2")], never);
+    expect((await again.installed())[KIOSK]).toBe(commit("1"));
+    expect(again.store.state.apps.apps[KIOSK]).toMatchObject({ state: "rolled-back", reverting: false, targetCommit: commit("2") });
+    expect(again.store.state.apps.apps[KIOSK].error).toMatch(/release 2/);
+    expect(states).toEqual(["rolled-back"]);
+    expect(again.events()).toEqual([`app.installed ${KIOSK}`, `app.rolled-back ${KIOSK}`]);
+  });
+
+  it("counts a runtime that a first install brought before a stop as Orchard's", async () => {
+    const first = await setup({ appInstallSeconds: 0 });
+    // The state a stop right after the install leaves: the app and its runtime on disk, the record still downloading.
+    await first.store.update((s) => {
+      s.apps.managed.push(KIOSK);
+      s.apps.apps[KIOSK] = {
+        state: "downloading",
+        targetCommit: commit("1"),
+        previousCommit: null,
+        error: null,
+        verifyingSince: null,
+        health: null,
+        attempts: 0,
+        retryAt: null,
+        runtimesBefore: [],
+        reverting: false,
+      };
+    });
+    await first.machine.ensureRemote({ name: "orchard", url: "https://apps.example.com/repo", gpgKey: null });
+    await first.machine.install("orchard", KIOSK, { commit: commit("1"), version: "1" }, never);
+    const again = await setup({}, first.stateDir);
+    await again.apps.reconcile([app(KIOSK, "1")], never);
+    expect(again.store.state.apps.apps[KIOSK]).toMatchObject({ state: "succeeded" });
+    expect(again.store.state.apps.runtimes).toEqual({ [RUNTIME]: [KIOSK] });
+    await again.apps.reconcile([], never);
+    expect(await again.installed()).toEqual({});
+  });
+});
+
 describe("sim apps", { timeout: 30_000 }, () => {
   it("keeps its apps across restarts, orders releases by version, and refuses to remove a runtime in use", async () => {
     const { machine, stateDir } = await setup();

@@ -57,6 +57,8 @@ const IDLE: AppRecord = {
   health: null,
   attempts: 0,
   retryAt: null,
+  runtimesBefore: [],
+  reverting: false,
 };
 
 /** What a check-in keeps of a check's output and of an app's error (the body stays under 64 KiB). */
@@ -196,7 +198,15 @@ export class AppReconciler {
     if (this.isFailed(ref, commit)) return;
 
     const resuming = record && (record.state === "downloading" || record.state === "verifying") && record.targetCommit === commit;
+    if (resuming && record.reverting) {
+      // Stopped while going back: finish going back.
+      const health = record.health ?? { status: "unknown" as const, checks: [] };
+      await this.rollBack(app, record.previousCommit, health, record.error ?? "the app's checks failed", signal);
+      return;
+    }
     if (resuming && installed?.commit === commit) {
+      // Stopped after the change: note what it brought (once), then check the app.
+      if (record.state === "downloading") await this.afterChange(ref, record.runtimesBefore, signal);
       await this.verify(app, record.previousCommit, signal);
       return;
     }
@@ -231,13 +241,20 @@ export class AppReconciler {
     }
 
     // The change goes to disk first: a restart finds it and resumes (a first install is managed from here on).
+    const runtimesBefore = inventory.filter((i) => i.ref.startsWith("runtime/")).map((i) => i.ref);
     await this.host.store.update((s) => {
-      s.apps.apps[ref] = { ...IDLE, state: "downloading", targetCommit: commit, previousCommit: previous, attempts: record?.attempts ?? 0 };
+      s.apps.apps[ref] = {
+        ...IDLE,
+        state: "downloading",
+        targetCommit: commit,
+        previousCommit: previous,
+        attempts: record?.attempts ?? 0,
+        runtimesBefore: resuming ? record.runtimesBefore : runtimesBefore,
+      };
       if (!s.apps.managed.includes(ref)) s.apps.managed.push(ref);
     });
     this.host.changed?.();
     this.host.log.info(`${installed ? "updating" : "installing"} ${describe(app)}${app.reason ? ` (${app.reason})` : ""}`);
-    const runtimesBefore = new Set(inventory.filter((i) => i.ref.startsWith("runtime/")).map((i) => i.ref));
     try {
       await this.host.driver.ensureRemote(app.remote, signal);
       const target = { commit, version: app.version };
@@ -247,14 +264,19 @@ export class AppReconciler {
       await this.failAttempt(app, this.record.apps[ref], `${installed ? "updating" : "installing"} ${describe(app)} failed: ${errorMessage(error)}`);
       return;
     }
+    await this.afterChange(ref, this.record.apps[ref].runtimesBefore, signal);
+    await this.verify(app, previous, signal);
+  }
+
+  /** After an install or update: the runtimes it brought are Orchard's, and the app's checks begin. */
+  private async afterChange(ref: string, runtimesBefore: readonly string[], signal: AbortSignal) {
     const after = await this.list(signal);
-    const brought = after.filter((i) => i.ref.startsWith("runtime/") && !runtimesBefore.has(i.ref)).map((i) => i.ref);
+    const brought = after.filter((i) => i.ref.startsWith("runtime/") && !runtimesBefore.includes(i.ref)).map((i) => i.ref);
     await this.host.store.update((s) => {
       for (const runtime of brought) s.apps.runtimes[runtime] = [...new Set([...(s.apps.runtimes[runtime] ?? []), ref])];
       s.apps.apps[ref] = { ...s.apps.apps[ref], state: "verifying", verifyingSince: this.host.now().toISOString() };
     });
     this.host.changed?.();
-    await this.verify(app, previous, signal);
   }
 
   /** Runs the app's checks until they pass or the grace period ends; then goes back if a required one still fails. */
@@ -292,9 +314,16 @@ export class AppReconciler {
   private async rollBack(app: DesiredApp, previous: string | null, health: HealthReport, why: string, signal: AbortSignal) {
     const { ref, commit } = app;
     this.host.log.warn(`${describe(app)}: ${why}; going back to ${previous ? previous.slice(0, 12) : "not installed"}`);
+    await this.host.store.update((s) => {
+      s.apps.apps[ref] = { ...s.apps.apps[ref], reverting: true, error: why, health };
+    });
     try {
-      if (previous) await this.change((driver) => driver.update(ref, { commit: previous, version: null }, signal));
-      else await this.uninstallApp(ref, signal);
+      const installed = (await this.list(signal)).find((i) => i.ref === ref);
+      if (previous && installed?.commit !== previous) {
+        await this.change((driver) => driver.update(ref, { commit: previous, version: null }, signal));
+      } else if (!previous && installed) {
+        await this.uninstallApp(ref, signal);
+      }
     } catch (error) {
       signal.throwIfAborted();
       const failed = `${why}; going back failed: ${errorMessage(error)}`;
@@ -306,16 +335,13 @@ export class AppReconciler {
       return;
     }
     const back = previous ? `back on ${previous.slice(0, 12)}` : "uninstalled";
+    // A first install that went is no longer Orchard's to remove.
+    const unmanage = previous ? undefined : (s: { apps: AppsRecord }) => void (s.apps.managed = s.apps.managed.filter((r) => r !== ref));
     await this.finish(ref, { ...IDLE, state: "rolled-back", targetCommit: commit, previousCommit: previous, error: why, health }, {
       type: "app.rolled-back",
       checksum: commit,
       detail: `${describe(app)}: ${why}; ${back}`,
-    }, { downgrade: false });
-    if (!previous) {
-      await this.host.store.update((s) => {
-        s.apps.managed = s.apps.managed.filter((r) => r !== ref);
-      });
-    }
+    }, { downgrade: false }, unmanage);
   }
 
   private async remove(ref: string, signal: AbortSignal) {
@@ -445,8 +471,15 @@ export class AppReconciler {
   }
 
   /** An app's new state, its event and (when given) its target refused for good, in one write. */
-  private async finish(ref: string, record: AppRecord, event: Omit<NewEvent, "ref">, failed?: { downgrade: boolean }) {
+  private async finish(
+    ref: string,
+    record: AppRecord,
+    event: Omit<NewEvent, "ref">,
+    failed?: { downgrade: boolean },
+    also?: (s: { apps: AppsRecord }) => void,
+  ) {
     await this.host.store.update((s) => {
+      also?.(s);
       s.apps.apps[ref] = record;
       if (failed && !s.apps.failed.some((f) => f.ref === ref && f.commit === record.targetCommit)) {
         s.apps.failed.push({ ref, commit: record.targetCommit!, downgrade: failed.downgrade });

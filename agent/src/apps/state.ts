@@ -19,6 +19,10 @@ export const appRecordSchema = z.object({
   /** Failed attempts at this target in a row, and when (agent clock) the next may start. */
   attempts: z.number().int().min(0),
   retryAt: z.string().nullable(),
+  /** The runtimes installed before this change: those that are there after it came with the app. */
+  runtimesBefore: z.array(z.string()).default([]),
+  /** The checks failed and the app goes back to `previousCommit` (`error` and `health` say why): a restart finishes it. */
+  reverting: z.boolean().default(false),
 });
 export type AppRecord = z.infer<typeof appRecordSchema>;
 
