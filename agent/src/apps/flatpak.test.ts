@@ -14,8 +14,8 @@ import { createLogger } from "../log.ts";
 import { StateFile } from "../store.ts";
 import { FlatpakLab, keyBase64, skipWithoutFlatpak } from "../testing/flatpak-lab.ts";
 import { eventually, FakeConsole } from "../testing/fake-console.ts";
-import { makeGpgKey } from "../testing/ostree-lab.ts";
-import { startTestAgent } from "../testing/test-agent.ts";
+import { makeGpgKey, OstreeLab, skipWithoutOstree } from "../testing/ostree-lab.ts";
+import { spawnAgentCommand, startTestAgent } from "../testing/test-agent.ts";
 import { AppHealth } from "./app-health.ts";
 import type { AppDriver } from "./driver.ts";
 import { FlatpakDriver, parseLog } from "./flatpak.ts";
@@ -27,6 +27,7 @@ const OTHER = "app/org.example.Other/x86_64/stable";
 const PLATFORM = "runtime/org.example.Platform/x86_64/1.0";
 const OTHER_PLATFORM = "runtime/org.example.OtherPlatform/x86_64/1.0";
 
+const bin = path.resolve(import.meta.dirname, "../../../bin/orchard-agent.js");
 const fileSchema = z.object({ apps: appsRecordSchema, queue: z.array(agentEventSchema) });
 
 let lab: FlatpakLab;
@@ -264,6 +265,42 @@ describe.skipIf(skipWithoutFlatpak)("apps with the real flatpak", () => {
     } finally {
       await agent.stop();
       await fake.close();
+    }
+  }, 180_000);
+
+  it.skipIf(skipWithoutOstree)("orchard-agent run (ostree backend) keeps the apps of its Flatpak installation", async () => {
+    const c2 = commits[1];
+    const ostree = await OstreeLab.create();
+    const booted = await ostree.commit("2026.10.3", "2026-10-28 14:40:11");
+    const fake = await FakeConsole.start();
+    const { dir, env, driver } = await lab.installation();
+    const configFile = path.join(dir, "agent.json");
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        server: fake.url,
+        enrollmentToken: "enroll-me",
+        stateDir: path.join(dir, "state"),
+        machineId: "flatpak-1",
+        backend: "ostree",
+        reboot: "marker",
+        ostree: { sysroot: await ostree.sysroot(booted) },
+        health: { checksDir: path.join(dir, "check"), failedUnits: "ignore" },
+        apps: { installation: "user", checksDir: path.join(dir, "app-check"), graceSeconds: 0.5 },
+      }),
+    );
+    fake.answerExtras = () => ({ apps: [kiosk(c2)] });
+    const agent = spawnAgentCommand(bin, ["run"], { ORCHARD_AGENT_CONFIG: configFile, FLATPAK_USER_DIR: env.FLATPAK_USER_DIR! });
+    try {
+      const kioskIn = () => fake.machines.get("flatpak-1")?.checkins.at(-1)?.apps?.find((a) => a.ref === KIOSK);
+      await eventually(() => kioskIn()?.update?.state === "succeeded", 90_000, "kiosk installed by the agent process");
+      expect(kioskIn()).toMatchObject({ commit: c2, origin: "orchard-kiosk", managed: true });
+      expect((await driver.list(never)).find((i) => i.ref === KIOSK)?.commit).toBe(c2);
+    } finally {
+      agent.child.kill("SIGTERM");
+      const stopped = await agent.done;
+      await fake.close();
+      expect(stopped.code).toBe(0);
     }
   }, 180_000);
 });

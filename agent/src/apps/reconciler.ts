@@ -6,7 +6,7 @@
 // managed apps the answer no longer lists, with the runtimes they alone
 // brought. Apps it did not install are never touched. Every step is on disk
 // (with its event) before the next begins, so that a restart resumes it.
-import type { AgentEvent, DesiredApp, InstalledApp } from "../../../server/protocol/v1.ts";
+import { type AgentEvent, checksumSchema, type DesiredApp, flatpakRefSchema, type InstalledApp } from "../../../server/protocol/v1.ts";
 import type { HealthReport } from "../backend.ts";
 import { clip, type NewEvent, queueEvent } from "../events.ts";
 import { errorMessage, type Logger } from "../log.ts";
@@ -152,7 +152,9 @@ export class AppReconciler {
       this.host.log.warn(`listing the apps failed: ${errorMessage(error)}; reporting the last list`);
     }
     const { managed, runtimes, apps } = this.record;
-    const entries: InstalledApp[] = this.inventory.map((i) => {
+    // A ref the protocol cannot carry would make the console refuse every check-in: it is left out.
+    const reportable = this.inventory.filter((i) => flatpakRefSchema.safeParse(i.ref).success && checksumSchema.safeParse(i.commit).success);
+    const entries: InstalledApp[] = reportable.map((i) => {
       const record = i.ref.startsWith("app/") ? apps[i.ref] : undefined;
       return {
         ref: i.ref,
