@@ -49,14 +49,14 @@ async function openStore(file: string): Promise<AppsStore> {
   return (await StateFile.open(file, fileSchema)) ?? StateFile.create(file, { apps: emptyApps(), queue: [] });
 }
 
-function reconcilerOn(driver: AppDriver, store: AppsStore, checksDir: string) {
+function reconcilerOn(driver: AppDriver, store: AppsStore, checksDir: string, retryBaseSeconds = 0.01) {
   return new AppReconciler({
     driver,
     checks: new AppHealth({ checksDir, probes: {}, timeoutSeconds: 30, run: runCommand }),
     store,
     log: createLogger(process.env.AGENT_TEST_LOG ? "debug" : "silent"),
     now: () => new Date(),
-    timing: { graceSeconds: 0.5, checkRetrySeconds: 0.1, retryBaseSeconds: 0.01 },
+    timing: { graceSeconds: 0.5, checkRetrySeconds: 0.1, retryBaseSeconds },
   });
 }
 
@@ -228,6 +228,23 @@ describe.skipIf(skipWithoutFlatpak)("apps with the real flatpak", () => {
     await driver.ensureRemote({ name: "orchard-kiosk", url: `${lab.url}/`, gpgKey }, never);
     const remotes = (await runCommand("flatpak", ["remotes", "--user", "--columns=name,url"], { env })).stdout;
     expect(remotes).toContain(`orchard-kiosk\t${lab.url}/`);
+  }, 120_000);
+
+  it("reports a failed install with flatpak's reason, and waits its backoff before trying again", async () => {
+    const { dir, driver } = await lab.installation();
+    const store = await openStore(path.join(dir, "state", "state.json"));
+    const apps = reconcilerOn(driver, store, path.join(dir, "app-check"), 3600);
+    const nowhere = { ...kiosk(commits[0]), remote: { name: "nowhere", url: `file://${dir}/no-such-repo`, gpgKey: null } };
+    await apps.reconcile([nowhere], never);
+    const failed = store.state.apps.apps[KIOSK];
+    expect(failed).toMatchObject({ state: "failed", targetCommit: commits[0], attempts: 1 });
+    expect(failed.error).toMatch(/^installing app\/org.example.Kiosk\/x86_64\/stable v1 \([0-9a-f]{12}\) failed: flatpak /);
+    expect(new Date(failed.retryAt!).getTime()).toBeGreaterThan(Date.now() + 1000_000);
+    expect(store.state.queue.map((e) => e.type)).toEqual(["app.failed"]);
+    await apps.reconcile([nowhere], never);
+    expect(store.state.queue.map((e) => e.type)).toEqual(["app.failed"]);
+    expect(await driver.list(never)).toEqual([]);
+    expect((await apps.report(never)).find((a) => a.ref === KIOSK)).toMatchObject({ commit: null, managed: true, update: { state: "failed" } });
   }, 120_000);
 
   it("refuses commits not signed by the remote's key", async () => {
