@@ -122,6 +122,17 @@ describe("app reconciler", { timeout: 30_000 }, () => {
     expect(report.find((a) => a.ref === RUNTIME)).toMatchObject({ managed: false });
   });
 
+  it("keeps a runtime it brought while an app not Orchard's uses it", async () => {
+    const { apps, machine, store, installed } = await setup();
+    await apps.reconcile([app(KIOSK, "1")], never);
+    expect(store.state.apps.runtimes).toEqual({ [RUNTIME]: [KIOSK] });
+    await machine.install("orchard", SIGNAGE, { commit: commit("7"), version: "7" }, never);
+    await apps.reconcile([], never);
+    expect(Object.keys(await installed()).sort()).toEqual([SIGNAGE, RUNTIME].sort());
+    expect(store.state.apps.runtimes).toEqual({});
+    expect((await apps.report(never)).find((a) => a.ref === RUNTIME)).toMatchObject({ managed: false });
+  });
+
   it("changes nothing without `apps` in the answer, and remembers that a console sent them", async () => {
     const { apps, store, installed } = await setup();
     await apps.follow(undefined, never);
