@@ -28,6 +28,7 @@ const simSchema = z.strictObject({
   failRelease: z.string().min(1).nullable().default(null),
   /** An app release (its version or commit) whose app checks always fail. */
   failAppRelease: z.string().min(1).nullable().default(null),
+  failAppRate: probability.default(0),
   appInstallSeconds: seconds.default(2),
   darkRate: probability.default(0),
   degradedRate: probability.default(0),

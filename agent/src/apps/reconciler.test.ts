@@ -249,4 +249,15 @@ describe("sim apps", { timeout: 30_000 }, () => {
     const byCommit = (await setup({ failAppRelease: commit("3") })).machine;
     expect((await byCommit.appHealth({ ref: KIOSK, commit: commit("3") })).checks[0]).toMatchObject({ status: "fail" });
   });
+
+  it("fails the app check of a release new to the machine by failAppRate, for good on that machine", async () => {
+    const always = (await setup({ failAppRate: 1 })).machine;
+    await always.ensureRemote({ name: "orchard", url: "u", gpgKey: null });
+    await always.install("orchard", KIOSK, { commit: commit("2"), version: "2" }, never);
+    expect((await always.appHealth({ ref: KIOSK, commit: commit("2") })).status).toBe("unhealthy");
+    const never0 = (await setup({ failAppRate: 0 })).machine;
+    await never0.ensureRemote({ name: "orchard", url: "u", gpgKey: null });
+    await never0.install("orchard", KIOSK, { commit: commit("2"), version: "2" }, never);
+    expect((await never0.appHealth({ ref: KIOSK, commit: commit("2") })).status).toBe("healthy");
+  });
 });

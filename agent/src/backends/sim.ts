@@ -6,7 +6,8 @@
 // order (2026.10.3 before 2026.11.1), standing in for commit timestamps.
 // It has Flatpak apps too (protocol 1.2): installed from the console's
 // remotes in a moment, each bringing one shared runtime, ordered by their
-// versions as well; an app release named by `failAppRelease` fails its app check.
+// versions as well; an app release named by `failAppRelease` fails its app
+// check, and a new one fails it with probability `failAppRate`.
 import { createHash, randomUUID } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
@@ -47,6 +48,8 @@ export interface SimOptions {
   fallbackRate: number;
   /** An app release (version or commit) whose app check always fails. */
   failAppRelease?: string | null;
+  /** Probability that an app commit new to this machine fails its app check here. */
+  failAppRate?: number;
   /** How long installing or updating an app takes. */
   appInstallSeconds?: number;
   random?: Random;
@@ -61,6 +64,7 @@ export const simDefaults = {
   degradedRate: 0,
   fallbackRate: 0,
   failAppRelease: null,
+  failAppRate: 0,
   appInstallSeconds: 2,
 } satisfies Partial<SimOptions>;
 
@@ -91,6 +95,9 @@ const simMachineSchema = z.object({
   remotes: z.record(z.string(), z.string()).default({}),
   /** The versions of the app commits seen, by commit. */
   appVersions: z.record(z.string(), z.string()).default({}),
+  /** App commits seen here, and those of them that fail their check here (by failAppRate). */
+  appSeen: z.array(checksumSchema).default([]),
+  appFailing: z.array(checksumSchema).default([]),
 });
 type SimMachine = z.infer<typeof simMachineSchema>;
 
@@ -132,6 +139,8 @@ export class SimBackend implements Backend, HealthSource, AppDriver, AppChecks {
         apps: [],
         remotes: {},
         appVersions: {},
+        appSeen: [],
+        appFailing: [],
       }));
     return new SimBackend(options, machine);
   }
@@ -266,7 +275,7 @@ export class SimBackend implements Backend, HealthSource, AppDriver, AppChecks {
     await this.machine.update((state) => {
       if (!state.apps.some((a) => a.ref === runtime.ref)) state.apps.push({ ...runtime, origin: remote, runtime: null });
       state.apps.push({ ref, commit: target.commit, origin: remote, runtime: runtime.ref });
-      if (target.version) state.appVersions[target.commit] = target.version;
+      this.seeApp(state, target);
     });
   }
 
@@ -275,7 +284,7 @@ export class SimBackend implements Backend, HealthSource, AppDriver, AppChecks {
     await sleep(this.options.appInstallSeconds ?? simDefaults.appInstallSeconds, signal);
     await this.machine.update((state) => {
       for (const a of state.apps) if (a.ref === ref) a.commit = target.commit;
-      if (target.version) state.appVersions[target.commit] = target.version;
+      this.seeApp(state, target);
     });
   }
 
@@ -287,6 +296,14 @@ export class SimBackend implements Backend, HealthSource, AppDriver, AppChecks {
     await this.machine.update((state) => {
       state.apps = state.apps.filter((a) => a.ref !== ref);
     });
+  }
+
+  /** Notes an app commit's version, and (the first time) whether it fails here by failAppRate. */
+  private seeApp(state: SimMachine, target: AppTarget) {
+    if (target.version) state.appVersions[target.commit] = target.version;
+    if (state.appSeen.includes(target.commit)) return;
+    state.appSeen.push(target.commit);
+    if (this.random() < (this.options.failAppRate ?? 0)) state.appFailing.push(target.commit);
   }
 
   async isOlder(_remote: string, _ref: string, target: AppTarget, active: string): Promise<boolean> {
@@ -301,7 +318,7 @@ export class SimBackend implements Backend, HealthSource, AppDriver, AppChecks {
     const version = m.appVersions[app.commit] ?? null;
     const failing = this.options.failAppRelease ?? null;
     const name = `${appIdOf(app.ref)}: running`;
-    const doomed = failing !== null && (failing === app.commit || failing === version);
+    const doomed = (failing !== null && (failing === app.commit || failing === version)) || m.appFailing.includes(app.commit);
     const checks: HealthCheck[] = [
       doomed
         ? { name, status: "fail", output: `${appIdOf(app.ref)} exited with status 1 (release ${version ?? app.commit.slice(0, 12)})` }

@@ -21,6 +21,7 @@ export const fleetFlagsSchema = z.object({
   failRate: probability,
   failRelease: z.string().min(1).optional(),
   failAppRelease: z.string().min(1).optional(),
+  failAppRate: probability,
   appInstallSeconds: number.nonnegative("must not be negative"),
   darkRate: probability,
   degradedRate: probability,
