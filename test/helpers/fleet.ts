@@ -21,6 +21,9 @@ export function startFleet(options: {
   rebootSeconds?: number;
   /** The deployment a new sim machine boots (FACTORY by default). */
   factory?: { ref: string; checksum: string; version: string };
+  /** Apps (protocol 1.2): an app release (version or commit) whose app check always fails, and how long an app install takes (0.5 s by default). */
+  failAppRelease?: string | null;
+  appInstallSeconds?: number;
 }): Fleet & { stateDir: string } {
   const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "orch-fleet-"));
   const fleet = runFleet({
@@ -40,6 +43,8 @@ export function startFleet(options: {
       darkRate: options.darkRate ?? 0,
       degradedRate: 0,
       fallbackRate: 0,
+      failAppRelease: options.failAppRelease ?? null,
+      appInstallSeconds: options.appInstallSeconds ?? 0.5,
     },
     log: createLogger(process.env.FLEET_LOG === "1" ? "info" : "silent"),
   });
