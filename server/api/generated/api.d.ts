@@ -10351,6 +10351,8 @@ export interface operations {
                     "application/json": {
                         /** Format: date-time */
                         serverTime: string;
+                        /** Format: date-time */
+                        livenessAt: string;
                         total: number;
                         online: number;
                         offline: number;

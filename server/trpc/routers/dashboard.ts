@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { fleetSummary, versionHistory } from "../../dashboard/dashboard";
+import { livenessCounts } from "../../dashboard/liveness";
 import { ringNameSchema } from "../../rings/schemas";
 import { appVersionsByRing, appVersionsOutput } from "../../apps/app-versions";
 import { router, viewerProcedure } from "../init";
@@ -9,7 +10,7 @@ export const dashboardRouter = router({
   summary: viewerProcedure
     .meta({ rings: "scoped" })
     .output(fleetSummaryOutput)
-    .query(({ ctx }) => fleetSummary(ctx.db.prisma, ctx.clock, ctx.actor.rings)),
+    .query(({ ctx }) => fleetSummary(ctx.db.prisma, ctx.clock, ctx.actor.rings, livenessCounts(ctx.db.prisma, ctx.clock))),
   /** Of each app a ring lists, how many of its machines run which version (protocol v1.2). */
   appVersions: viewerProcedure
     .meta({ rings: "scoped" })
