@@ -25,7 +25,7 @@ import {
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import type { Deployment, HealthCheck } from "@/server/protocol/v1";
-import { BACKEND_LABELS, holdsOwnCredentials, reportsHealth } from "@/server/vocabulary";
+import { BACKEND_LABELS, foreignUpdaterWords, holdsOwnCredentials, reportsHealth } from "@/server/vocabulary";
 import {
   MoveDialog,
   PinDialog,
@@ -361,7 +361,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
             <Fact label="Boot id">{m.bootId ? <code>{m.bootId}</code> : <span className="muted">unknown</span>}</Fact>
             <Fact label="Identity">
               {!holdsOwnCredentials(m.backend) ? (
-                <span className="muted">its node id, from Zincati: the enrollment token in its configured URLs is its only credential</span>
+                <span className="muted">{foreignUpdaterWords(m.backend)?.identity}</span>
               ) : m.hasKey ? (
                 "proves itself with its own key"
               ) : (
@@ -463,9 +463,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         rows={checks}
         rowKey={(c) => `${c.position}-${c.name}`}
         empty={
-          reportsHealth(m.backend)
-            ? "The agent reports no health checks."
-            : "Zincati reports no health checks: a rollout counts this node done once it reports the release booted, and dark if it has not by the rollout's dark deadline."
+          reportsHealth(m.backend) ? "The agent reports no health checks." : (foreignUpdaterWords(m.backend)?.noHealth ?? "")
         }
       />
 
