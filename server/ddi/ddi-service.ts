@@ -222,7 +222,8 @@ export class DdiService {
       const release = (await this.releasesByChecksum([offer.checksum], machine.ringId)).get(offer.checksum);
       if (release && offer.kind === "cancel") links.cancelAction = { href: `${url}/cancelAction/${release.seq}` };
       // Outside the ring's maintenance window a device is offered nothing new (SWUpdate does not read the window); an installed one still confirms.
-      else if (release && (machine.updateState === "rebooting" || (await this.maintenanceOf(machine)) !== "unavailable")) {
+      // A release with no artifact has nothing to install: offered to no DDI device.
+      else if (release && (await this.hasArtifacts(release)) && (machine.updateState === "rebooting" || (await this.maintenanceOf(machine)) !== "unavailable")) {
         links.deploymentBase = { href: `${url}/deploymentBase/${release.seq}` };
       }
     }
@@ -239,6 +240,11 @@ export class DdiService {
     const mine = release && [offer.kind !== "none" ? offer.checksum : null, machine.updateTarget, machine.bootedChecksum].includes(release.checksum);
     if (!release || !mine) throw new DdiError(404, "orchard.ddi.notFound", `action ${actionId} is not one of controller ${machine.machineId}'s`, "actionId");
     return release;
+  }
+
+  private async hasArtifacts(release: ActionRelease): Promise<boolean> {
+    const { rows } = await this.db.agent.pool.query("SELECT 1 FROM release_artifacts WHERE release_id = $1 LIMIT 1", [release.id]);
+    return rows.length > 0;
   }
 
   private async artifactsOf(release: ActionRelease, url: string): Promise<DdiArtifact[]> {

@@ -339,6 +339,8 @@ export const machineActionOutputs = {
   retire: z.object({ machineId: z.string(), retired: z.boolean() }),
   setLabels: z.object({ machineId: z.string(), labels: machineLabelsSchema }),
   allowReenroll: z.object({ machineId: z.string(), reenrollAllowedUntil: z.date() }),
+  /** A DDI device's new target token, shown this once (server/ddi/target-tokens.ts). */
+  targetToken: z.object({ machineId: z.string(), targetToken: z.string(), prefix: z.string() }),
   move: z.object({ moved: z.number().int() }),
   pinMany: z.object({ count: z.number().int(), pinned: z.string() }),
   /** unpinMany, rollbackMany */
