@@ -215,14 +215,16 @@ export const reportsHealth = (backend: string) => !isForeignUpdater(backend);
  */
 export const holdsOwnCredentials = (backend: string) => !isForeignUpdater(backend);
 
-/** What the machine page says of a foreign updater's identity and of its missing health checks. */
-export const FOREIGN_UPDATER_WORDS: Record<(typeof FOREIGN_UPDATER_BACKENDS)[number], { identity: string; noHealth: string }> = {
+/** What the console says of a foreign updater: its kind (a badge in the machine lists), its identity and its missing health checks (the machine page). */
+export const FOREIGN_UPDATER_WORDS: Record<(typeof FOREIGN_UPDATER_BACKENDS)[number], { kind: string; identity: string; noHealth: string }> = {
   zincati: {
+    kind: "Zincati",
     identity: "its node id, from Zincati: the enrollment token in its configured URLs is its only credential",
     noHealth:
       "Zincati reports no health checks: a rollout counts this node done once it reports the release booted, and dark if it has not by the rollout's dark deadline.",
   },
   swupdate: {
+    kind: "SWUpdate · DDI",
     identity:
       "its DDI controller id, from SWUpdate: it authenticates with a gateway token (an enrollment token of its ring) or its own target token",
     noHealth:

@@ -1,0 +1,35 @@
+// A SWUpdate (hawkBit DDI) device in the machines list and on its machine
+// page: enrolled by its first poll with a gateway token (an enrollment
+// token), marked by kind in the list, shown as backend SWUpdate with how it
+// authenticates, no machine tokens, and why it has no health checks, its
+// configData attributes as labels. Screenshots in
+// test-results/screenshots/ddi-machines.png and ddi-device.png.
+import { expect, test } from "@playwright/test";
+import { ADMIN, shot, signIn, trpc } from "./helpers";
+
+const DEVICE = `e2e-ddi-${Date.now().toString(16)}`;
+
+test("a DDI device shows in the machines list marked SWUpdate, and on its page as backend SWUpdate with its identity and no health checks", async ({ page, baseURL }) => {
+  await signIn(page, ADMIN);
+  const { token } = await trpc<{ token: string }>(page.request, "enrollmentTokens.create", { name: "e2e ddi", maxUses: 1, expiresInSeconds: 600 }, "mutation");
+  const base = `${baseURL}/ddi/DEFAULT/controller/v1/${DEVICE}`;
+  const headers = { authorization: `GatewayToken ${token}`, "content-type": "application/json" };
+  const poll = await fetch(base, { headers });
+  expect(poll.status).toBe(200);
+  expect(((await poll.json()) as { config: { polling: { sleep: string } } }).config.polling.sleep).toMatch(/^\d\d:\d\d:\d\d$/);
+  const config = await fetch(`${base}/configData`, { method: "PUT", headers, body: JSON.stringify({ mode: "merge", data: { hwRevision: "1.0", board: "acme-a" } }) });
+  expect(config.status).toBe(200);
+
+  await page.goto(`/machines?q=${encodeURIComponent(DEVICE)}`);
+  const row = page.getByRole("row", { name: new RegExp(DEVICE) });
+  await expect(row.getByText("SWUpdate · DDI")).toBeVisible();
+  await shot(page, "ddi-machines");
+
+  await page.goto(`/machines/${DEVICE}`);
+  await expect(page.getByText("SWUpdate (hawkBit DDI)")).toBeVisible();
+  await expect(page.getByText(/its DDI controller id, from SWUpdate: it authenticates with a gateway token/)).toBeVisible();
+  await expect(page.getByText(/SWUpdate reports no health checks: a rollout counts this device done once it confirms the install/)).toBeVisible();
+  await expect(page.getByText("acme-a").first()).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Machine tokens" })).toHaveCount(0);
+  await shot(page, "ddi-device");
+});
