@@ -41,7 +41,7 @@ describe("one vocabulary", () => {
     for (const state of SENDABLE_SIGNATURE_STATES) expect(SIGNATURE_STATES).toContain(state);
     // The protocol's spellings map onto the console's one to one.
     expect(sorted(updateStates.map(updateStateOf))).toEqual(sorted(UPDATE_STATES));
-    expect(sorted(eventTypes.map((t) => t.replace(".", "_")))).toEqual(sorted(Object.values(AgentEventType)));
+    expect(sorted(eventTypes.map((t) => t.replace(".", "_").replace("-", "_")))).toEqual(sorted(Object.values(AgentEventType)));
   });
 
   it("sorts every step into exactly one of waiting, under way or finished", () => {

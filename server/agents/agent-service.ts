@@ -507,12 +507,13 @@ export class AgentService {
       data: body.events.map((e) => ({
         machineId: machine.id,
         eventId: e.id,
-        type: e.type.replace(".", "_") as Prisma.AgentEventCreateManyInput["type"],
+        type: e.type.replace(".", "_").replace("-", "_") as Prisma.AgentEventCreateManyInput["type"],
         // The agent's clock is a hint: a broken one (year 0, year 10000) is kept within what the console stores.
         at: clampTime(new Date(e.at)),
         receivedAt,
         checksum: e.checksum ?? null,
         detail: e.detail ?? null,
+        ref: e.ref ?? null,
       })),
       skipDuplicates: true,
     });

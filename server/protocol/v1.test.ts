@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { checkinRequestSchema, describeFirstIssue, enrollRequestSchema, eventsRequestSchema, formatPath } from "./v1";
+import {
+  checkinRequestSchema,
+  checkinResponseSchema,
+  describeFirstIssue,
+  enrollRequestSchema,
+  eventsRequestSchema,
+  formatPath,
+} from "./v1";
 
 function firstIssue(schema: { safeParse(v: unknown): { success: boolean; error?: unknown } }, value: unknown) {
   const result = schema.safeParse(value);
@@ -94,5 +101,29 @@ describe("text that cannot be stored", () => {
     expect(firstIssue(checkinRequestSchema, checkin({ health: { status: "unknown", checks: [{ name: "\u0000", status: "pass" }] } }))).toMatch(
       /^health\.checks\[0\]\.name: must not be empty/,
     );
+  });
+
+  it("v1.2: reads installed apps and names a wrong field", () => {
+    const app = { ref: "app/org.example.Kiosk/x86_64/stable", commit: "b".repeat(64), origin: "orchard-kiosk", managed: true };
+    const runtime = { ref: "runtime/org.example.Platform/x86_64/1.0", commit: "c".repeat(64) };
+    expect(firstIssue(checkinRequestSchema, checkin({ apps: [app, runtime] }))).toBe("ok");
+    const parsed = checkinRequestSchema.parse(checkin({ apps: [runtime] }));
+    expect(parsed.apps?.[0]).toMatchObject({ managed: false, origin: null, update: null, health: null });
+    expect(firstIssue(checkinRequestSchema, checkin({ apps: [{ ...app, ref: "exampleos/x86_64/stable" }] }))).toBe(
+      "apps[0].ref: expected a Flatpak ref: app/ID/ARCH/BRANCH or runtime/ID/ARCH/BRANCH",
+    );
+    expect(firstIssue(checkinRequestSchema, checkin({ apps: [{ ...app, update: { state: "staged" } }] }))).toMatch(/^apps\[0\]\.update\.state: /);
+    expect(firstIssue(checkinRequestSchema, checkin({ apps: [{ ...app, commit: undefined }] }))).toBe("apps[0].commit: is required");
+  });
+
+  it("v1.2: an answer without apps, or with a malformed list, leaves apps alone", () => {
+    const answer = { serverTime: "2026-12-01T00:00:00Z", checkInIntervalSeconds: 60, action: "none", desired: null };
+    expect(checkinResponseSchema.parse(answer).apps).toBeUndefined();
+    expect(checkinResponseSchema.parse({ ...answer, apps: [{ ref: "app/x" }] }).apps).toBeUndefined();
+    const one = { ref: "app/org.example.Kiosk/x86_64/stable", remote: { name: "orchard-kiosk", url: "file:///repo" }, commit: "d".repeat(64) };
+    expect(checkinResponseSchema.parse({ ...answer, apps: [one] }).apps).toEqual([
+      { ...one, remote: { ...one.remote, gpgKey: null }, version: null, reason: "", allowDowngrade: false },
+    ]);
+    expect(checkinResponseSchema.parse({ ...answer, apps: [] }).apps).toEqual([]);
   });
 });

@@ -164,6 +164,64 @@ export const healthCheckSchema = object({
 });
 export type HealthCheck = z.infer<typeof healthCheckSchema>;
 
+
+// ------------------------------------------------------------------ v1.2: apps
+
+export const MAX_APPS = 64;
+
+/** A Flatpak ref: `app/ID/ARCH/BRANCH` or `runtime/ID/ARCH/BRANCH`. */
+export const flatpakRefSchema = z
+  .string({ error: typeError("a string") })
+  .max(255, "at most 255 characters")
+  .regex(
+    /^(app|runtime)\/[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\/[A-Za-z0-9_-]+\/[A-Za-z0-9._-]+$/,
+    "expected a Flatpak ref: app/ID/ARCH/BRANCH or runtime/ID/ARCH/BRANCH",
+  );
+
+/** The update states of an app: those of the OS without `staged` and `rebooting` (no reboot). */
+export const appUpdateStates = ["idle", "downloading", "verifying", "succeeded", "failed", "rolled-back"] as const;
+export type AppUpdateState = (typeof appUpdateStates)[number];
+
+/** v1.2: one installed app or runtime, as the check-in reports it. */
+export const installedAppSchema = object({
+  ref: flatpakRefSchema,
+  commit: checksumSchema.nullable(),
+  origin: shortText(128).nullable().optional().default(null),
+  managed: z.boolean({ error: typeError("true or false") }).optional().default(false),
+  update: object({
+    state: z.enum(appUpdateStates, { error: typeError(`one of ${appUpdateStates.join(", ")}`) }),
+    targetCommit: checksumSchema.nullable().optional().default(null),
+    error: passedOnText(4096).nullable().optional().default(null),
+  })
+    .nullable()
+    .optional()
+    .default(null),
+  health: object({
+    status: z.enum(healthStatuses, { error: typeError(`one of ${healthStatuses.join(", ")}`) }),
+    checks: z.array(healthCheckSchema, { error: typeError("an array") }).max(16, "at most 16 checks").default([]),
+  })
+    .nullable()
+    .optional()
+    .default(null),
+});
+export type InstalledApp = z.infer<typeof installedAppSchema>;
+
+/** v1.2: one app the machine should have, as the check-in answer lists it. */
+export const desiredAppSchema = z.object({
+  ref: flatpakRefSchema,
+  remote: z.object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+    url: z.string().min(1),
+    /** Base64 of a GPG public key; null: the remote is added without verification. */
+    gpgKey: z.string().nullable().optional().default(null),
+  }),
+  commit: checksumSchema,
+  version: z.string().nullable().optional().default(null),
+  reason: z.string().optional().default(""),
+  allowDowngrade: z.boolean().optional().default(false),
+});
+export type DesiredApp = z.output<typeof desiredAppSchema>;
+
 export const checkinRequestSchema = object({
   seq: z
     .number({ error: typeError("an integer") })
@@ -198,6 +256,8 @@ export const checkinRequestSchema = object({
   }),
   /** v1.1: the machine's key, registered once for a machine that enrolled before it had one. */
   publicKey: publicKeySchema.optional(),
+  /** v1.2: every installed app and runtime; sent only to a console that has sent `apps`. */
+  apps: z.array(installedAppSchema, { error: typeError("an array") }).max(MAX_APPS, `at most ${MAX_APPS} apps`).optional(),
 });
 export type CheckinRequest = z.infer<typeof checkinRequestSchema>;
 
@@ -234,6 +294,12 @@ export const checkinResponseSchema = z.object({
   hold: directive,
   /** v1.1: the console withdrew `checksum`: stop it and remove its staged deployment unless the machine already booted it. */
   cancel: directive,
+  /**
+   * v1.2: the whole app set the machine should have; absent: the console does
+   * not manage this machine's apps. A malformed list from a newer console is
+   * read as absent, so that the agent changes nothing.
+   */
+  apps: z.array(desiredAppSchema).max(MAX_APPS).optional().catch(undefined),
 });
 export type CheckinResponse = z.output<typeof checkinResponseSchema>;
 
@@ -249,6 +315,12 @@ export const eventTypes = [
   "agent.started",
   /** v1.1: an update was stopped before its reboot, at the console's word; its staged deployment is gone. */
   "update.cancelled",
+  /** v1.2 (apps): each names the app's `ref` and, as `checksum`, the commit it concerns. */
+  "app.installed",
+  "app.updated",
+  "app.failed",
+  "app.rolled-back",
+  "app.removed",
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 
@@ -260,6 +332,8 @@ export const agentEventSchema = object({
   type: z.enum(eventTypes, { error: typeError(`one of ${eventTypes.join(", ")}`) }),
   checksum: checksumSchema.nullable().optional(),
   detail: passedOnText(4096).nullable().optional(),
+  /** v1.2: the Flatpak ref an `app.*` event is about. */
+  ref: z.lazy(() => flatpakRefSchema).nullable().optional(),
 });
 export type AgentEvent = z.infer<typeof agentEventSchema>;
 

@@ -1613,7 +1613,7 @@ export interface components {
             events: {
                 eventId: string;
                 /** @enum {string} */
-                type: "update_started" | "update_downloaded" | "update_staged" | "reboot_started" | "boot_verified" | "health_failed" | "rollback_performed" | "update_failed" | "agent_started" | "update_cancelled";
+                type: "update_started" | "update_downloaded" | "update_staged" | "reboot_started" | "boot_verified" | "health_failed" | "rollback_performed" | "update_failed" | "agent_started" | "update_cancelled" | "app_installed" | "app_updated" | "app_failed" | "app_rolled_back" | "app_removed";
                 /** Format: date-time */
                 at: string;
                 /** Format: date-time */

@@ -37,6 +37,11 @@ const EVENT_LABEL: Record<EventType, string> = {
   "update.failed": "Update failed",
   "agent.started": "Agent started",
   "update.cancelled": "Update cancelled",
+  "app.installed": "App installed",
+  "app.updated": "App updated",
+  "app.failed": "App update failed",
+  "app.rolled-back": "App rolled back",
+  "app.removed": "App removed",
 };
 
 const LIMIT = 100;
