@@ -12,7 +12,7 @@ import { issueTargetToken } from "../../server/ddi/target-tokens";
 import { allowReenroll, retireMachine } from "../../server/machines/machines";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
-import { startRollout } from "../../server/rollouts/rollouts";
+import { brakeRelease, startRollout } from "../../server/rollouts/rollouts";
 import { call, enrollBody, hex } from "../helpers/agent-http";
 import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
 
@@ -184,6 +184,44 @@ describe("deployments", () => {
     expect(poll.json.config.polling.sleep).toBe("00:00:10");
     const base = await ddi("GET", `/dev-wave-1/deploymentBase/${withArtifact.seq}`, { gateway });
     expect(base.json.deployment).toMatchObject({ update: "attempt", maintenanceWindow: "available" });
+  });
+});
+
+describe("cancelAction", () => {
+  it("a device downloading a release the brake stopped is sent cancelAction, and its acknowledgement leaves it idle; one already installed keeps its deployment to confirm", async () => {
+    const r3 = await addRelease(db(), cliActor, { ref: REF, checksum: hex("3"), version: "3.0" });
+    await storeArtifact(db(), cliActor, { releaseId: r3.id, name: "update.swu", sha256: SWU_SHA256 }, Readable.from([SWU]), { dir: artifactsDir(app.dataDir), maxBytes: 1 << 20 });
+    const seq = (await db().release.findUniqueOrThrow({ where: { id: r3.id }, select: { seq: true } })).seq;
+    const gateway = await ring("ddi-brake");
+    expect((await ddi("GET", "/dev-brake-1", { gateway })).status).toBe(200);
+    expect((await ddi("GET", "/dev-brake-2", { gateway })).status).toBe(200);
+    const rollout = await startRollout(db(), cliActor, { version: "3.0", rings: ["ddi-brake"], singleFirst: false, waves: [100], soakSeconds: 0, minSample: 5, maxFailureRate: 0.5, darkAfterSeconds: 3600 }, app.clock);
+    await app.controller.stepRollout(rollout.id);
+    for (const id of ["dev-brake-1", "dev-brake-2"]) {
+      expect((await ddi("GET", `/${id}`, { gateway })).json._links.deploymentBase.href).toMatch(new RegExp(`/deploymentBase/${seq}$`));
+      expect((await ddi("GET", `/${id}/deploymentBase/${seq}`, { gateway })).status).toBe(200);
+    }
+    // dev-brake-2 installed before the brake: it keeps its deployment to confirm, never a cancel.
+    await ddi("POST", `/dev-brake-2/deploymentBase/${seq}/feedback`, { gateway }, { id: seq, status: { execution: "proceeding", result: { finished: "none", progress: { cnt: 1, of: 1 } }, details: ["All Chunks Installed."] } });
+
+    await brakeRelease(db(), cliActor, { version: "3.0", ref: REF, reason: "boot loop" }, app.clock);
+    const poll = await ddi("GET", "/dev-brake-1", { gateway });
+    expect(poll.json._links.deploymentBase).toBeUndefined();
+    expect(poll.json._links.cancelAction.href).toMatch(new RegExp(`/cancelAction/${seq}$`));
+    expect((await ddi("GET", `/dev-brake-1/cancelAction/${seq}`, { gateway })).json).toEqual({ id: String(seq), cancelAction: { stopId: String(seq) } });
+    const installed = await ddi("GET", "/dev-brake-2", { gateway });
+    expect(installed.json._links.cancelAction).toBeUndefined();
+    expect(installed.json._links.deploymentBase.href).toMatch(new RegExp(`/deploymentBase/${seq}$`));
+
+    // A refusal changes nothing; closed + success gives the update up.
+    expect((await ddi("POST", `/dev-brake-1/cancelAction/${seq}/feedback`, { gateway }, { id: seq, status: { execution: "rejected", result: { finished: "none" } } })).status).toBe(200);
+    expect(await machine("dev-brake-1")).toMatchObject({ updateState: "downloading", updateTarget: hex("3") });
+    const ack = await ddi("POST", `/dev-brake-1/cancelAction/${seq}/feedback`, { gateway }, { id: seq, time: "20261201T060000", status: { execution: "closed", result: { finished: "success" }, details: ["cancellation acknowledged."] } });
+    expect(ack).toMatchObject({ status: 200, text: "" });
+    expect(await machine("dev-brake-1")).toMatchObject({ updateState: "idle", updateTarget: null });
+    expect((await ddi("GET", "/dev-brake-1", { gateway })).json._links.cancelAction).toBeUndefined();
+    await app.controller.stepRollout(rollout.id);
+    expect((await db().rolloutMachine.findFirstOrThrow({ where: { rolloutId: rollout.id, machine: { machineId: "dev-brake-1" } }, select: { step: true } })).step).toBe("cancelled");
   });
 });
 
