@@ -217,7 +217,10 @@ export class DdiService {
     const answer = await this.report(machine, null);
     const offer = await this.offerOf(machine);
     const url = this.controllerUrl(target);
-    const links: ControllerBase["_links"] = { configData: { href: `${url}/configData` } };
+    const links: ControllerBase["_links"] = {};
+    // configData only until the device sent its attributes once: SWUpdate sends them instead of installing whenever the link is there.
+    const { rows } = await this.db.agent.pool.query<{ ddi_attributes_at: Date | null }>("SELECT ddi_attributes_at FROM machines WHERE id = $1", [machine.id]);
+    if (!rows[0]?.ddi_attributes_at) links.configData = { href: `${url}/configData` };
     if (offer.kind !== "none") {
       const release = (await this.releasesByChecksum([offer.checksum], machine.ringId)).get(offer.checksum);
       if (release && offer.kind === "cancel") links.cancelAction = { href: `${url}/cancelAction/${release.seq}` };
@@ -325,7 +328,7 @@ export class DdiService {
     await this.report(machine, report);
   }
 
-  /** PUT …/configData: the device's attributes become its labels (changed ones only, audited). */
+  /** PUT …/configData: the device's attributes become its labels (changed ones only, audited); the poll links configData no more. */
   async configData(credential: DdiCredential, target: DdiTarget, body: ConfigData): Promise<void> {
     const machine = await this.deviceOf(credential, target);
     const labels: Record<string, string> = {};
@@ -336,9 +339,11 @@ export class DdiService {
       labels[key] = text;
     }
     const changed = Object.entries(labels).filter(([key, value]) => machine.labels[key] !== value);
-    if (changed.length === 0) return;
-    const actor: Actor = { id: null, label: `ddi:${machine.machineId}`, role: "operator", rings: null };
-    await setMachineLabels(this.db.prisma, actor, { machineId: machine.machineId, set: Object.fromEntries(changed), reason: "configData from the device" });
+    if (changed.length > 0) {
+      const actor: Actor = { id: null, label: `ddi:${machine.machineId}`, role: "operator", rings: null };
+      await setMachineLabels(this.db.prisma, actor, { machineId: machine.machineId, set: Object.fromEntries(changed), reason: "configData from the device" });
+    }
+    await this.db.agent.pool.query("UPDATE machines SET ddi_attributes_at = $2 WHERE id = $1", [machine.id, this.options.clock.now()]);
   }
 
   /** The artifact file of an action of this device, for serveFile. */

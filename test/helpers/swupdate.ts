@@ -90,6 +90,8 @@ export function startSwupdate(options: {
   confirm?: 2 | 3;
   /** Its download speed limit (`-n`), such as "200k": a download slow enough to be cancelled halfway. */
   maxDownloadSpeed?: string;
+  /** Attributes for swupdate.cfg's `identify` section: the client PUTs them as configData. */
+  identify?: Record<string, string>;
 }): SwupdateDevice {
   const home = path.join(options.dir, options.id);
   const installDir = path.join(home, "installed");
@@ -98,7 +100,15 @@ export function startSwupdate(options: {
   fs.mkdirSync(run, { recursive: true });
   const auth = "gateway" in options.token ? ["-g", options.token.gateway] : ["-k", options.token.target];
   const suricatta = ["-t", options.tenant ?? "DEFAULT", "-u", options.url, "-i", options.id, ...auth, "-p", String(options.pollSeconds ?? 1), ...(options.confirm ? ["-c", String(options.confirm)] : []), ...(options.maxDownloadSpeed ? ["-n", options.maxDownloadSpeed] : [])];
-  const child: ChildProcess = spawn("swupdate", ["-v", "-H", "board:1.0", "-k", options.cert, "-u", suricatta.join(" ")], {
+  const config: string[] = [];
+  if (options.identify) {
+    // SWUpdate reads `identify` only from a configuration file, which needs its `globals` section too.
+    const cfg = path.join(home, "swupdate.cfg");
+    const entries = Object.entries(options.identify).map(([name, value]) => `  { name = "${name}"; value = "${value}"; }`);
+    fs.writeFileSync(cfg, `globals :\n{\n  verbose = true;\n};\n\nidentify : (\n${entries.join(",\n")}\n);\n`);
+    config.push("-f", cfg);
+  }
+  const child: ChildProcess = spawn("swupdate", [...config, "-v", "-H", "board:1.0", "-k", options.cert, "-u", suricatta.join(" ")], {
     cwd: home,
     // Its sockets (sockinstctrl, swupdateprog) go to TMPDIR: one folder per device, so that several run at once.
     env: { ...process.env, TMPDIR: run, HOME: home, RUNTIME_DIRECTORY: run },

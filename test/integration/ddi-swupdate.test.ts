@@ -1,8 +1,9 @@
 // hawkBit DDI against Debian's stock SWUpdate (suricatta), real processes
 // against a real console on real PostgreSQL: devices enroll with a gateway
-// token, a rollout's waves reach them one at a time, they download and
-// install a signed .swu, confirm after their restart (-c 2) and the rollout
-// moves on; a .swu whose payload hash is wrong is reported failed and the gate
+// token (one says who it is through swupdate.cfg's identify: configData,
+// kept as labels), a rollout's waves reach them one at a time, they download
+// and install a signed .swu, confirm after their restart (-c 2, one with a
+// target token issued meanwhile) and the rollout moves on; a .swu whose payload hash is wrong is reported failed and the gate
 // pauses the rollout; an abort reaches a device as cancelAction. Deadlines
 // are hang detectors only: each wait polls the database.
 import fs from "node:fs";
@@ -10,6 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { artifactsDir, storeArtifact } from "../../server/artifacts/artifacts";
 import { cliActor } from "../../server/audit/audit";
+import { issueTargetToken } from "../../server/ddi/target-tokens";
 import { addRelease } from "../../server/releases/releases";
 import { createRing } from "../../server/rings/rings";
 import { abortRollout, getRollout, startRollout } from "../../server/rollouts/rollouts";
@@ -43,16 +45,16 @@ async function release(version: string, swu: { path: string; sha256: string }) {
   return { ...added, checksum: swu.sha256 };
 }
 
-function device(id: string, gateway: string, confirm?: 2, maxDownloadSpeed?: string): SwupdateDevice {
-  const d = startSwupdate({ dir, url: `${app.url}/ddi`, id, cert: signer.cert, token: { gateway }, confirm, maxDownloadSpeed });
+function device(id: string, token: string | { target: string }, options: { confirm?: 2; maxDownloadSpeed?: string; identify?: Record<string, string> } = {}): SwupdateDevice {
+  const d = startSwupdate({ dir, url: `${app.url}/ddi`, id, cert: signer.cert, token: typeof token === "string" ? { gateway: token } : token, ...options });
   devices.push(d);
   return d;
 }
 
 /** Restarts the device as its start-up after the update would: `-c 2` confirms the install. */
-async function restart(d: SwupdateDevice, gateway: string) {
+async function restart(d: SwupdateDevice, token: string | { target: string }) {
   await d.stop();
-  return device(d.id, gateway, 2);
+  return device(d.id, token, { confirm: 2 });
 }
 
 const machine = (id: string) =>
@@ -60,7 +62,7 @@ const machine = (id: string) =>
 const stepOf = async (rolloutId: string, id: string) => (await db().rolloutMachine.findFirst({ where: { rolloutId, machine: { machineId: id } }, select: { step: true } }))?.step;
 
 /** Waits (stepping the rollout, if any) until `check` holds; the deadline only detects a hang, with the devices' output. */
-async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, rolloutId?: string, seconds = 120): Promise<T> {
+async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, rolloutId?: string, seconds = 90): Promise<T> {
   const end = Date.now() + seconds * 1000;
   for (;;) {
     if (rolloutId) await app.controller.stepRollout(rolloutId);
@@ -74,7 +76,8 @@ async function until<T>(what: string, check: () => Promise<T | null | undefined 
   }
 }
 
-describe("SWUpdate over DDI", () => {
+// Hang detectors: a whole test waits at most this long (each wait inside it at most 90 s).
+describe("SWUpdate over DDI", { timeout: 300_000 }, () => {
   it("enrolls with a gateway token, installs in its wave, confirms after its restart, and the rollout moves on", async () => {
     // The folder a .swu installs into is inside it: the ring's devices share one here.
     const shared = path.join(dir, "shared-install");
@@ -84,13 +87,16 @@ describe("SWUpdate over DDI", () => {
     await createRing(db(), cliActor, { name: "swu-a", branch: REF, checkInIntervalSeconds: 5 });
     const gateway = await enrollmentToken(app, { ring: "swu-a" });
 
-    let a = device("swu-a-1", gateway);
+    // One device says who it is (swupdate.cfg's identify): its attributes become its labels.
+    let a = device("swu-a-1", gateway, { identify: { hwRevision: "1.0", site: "fra-1" } });
     let b = device("swu-a-2", gateway);
     const ringId = (await db().ring.findUniqueOrThrow({ where: { name: "swu-a" }, select: { id: true } })).id;
     for (const d of [a, b]) {
       const m = await until(`${d.id} to enroll`, () => machine(d.id));
       expect(m).toMatchObject({ backend: "swupdate", ringId, updateState: "idle" });
     }
+    await until("swu-a-1's configData", async () => (await machine("swu-a-1"))?.labels && JSON.stringify((await machine("swu-a-1"))!.labels).includes("fra-1"));
+    expect((await machine("swu-a-1"))!.labels).toMatchObject({ hwRevision: "1.0", site: "fra-1" });
 
     const rollout = await startRollout(db(), cliActor, { version: "2.0.0", rings: ["swu-a"], singleFirst: true, waves: [100], soakSeconds: 0, minSample: 1, maxFailureRate: 0.5, darkAfterSeconds: 3600 }, app.clock);
     // The single first device of the wave installs; it waits for its restart to confirm.
@@ -105,8 +111,10 @@ describe("SWUpdate over DDI", () => {
     // The other is not in an open wave yet: offered nothing.
     expect(await machine(second.id)).toMatchObject({ updateState: "idle", updateTarget: null });
 
-    // Its restart confirms it (closed, success): it runs 2.0.0, and the rest of the ring opens.
-    const restarted = await restart(first, gateway);
+    // Its restart confirms it (closed, success): it runs 2.0.0, and the rest of the ring opens. It comes
+    // back with a target token of its own (SWUpdate's -k), issued by an operator; its gateway days are over.
+    const { targetToken } = await issueTargetToken(db(), cliActor, { machineId: first.id }, app.clock);
+    const restarted = await restart(first, { target: targetToken });
     if (first === a) a = restarted;
     else b = restarted;
     await until(`${first.id} to confirm`, async () => (await stepOf(rollout.id, first.id)) === "succeeded", rollout.id);
@@ -160,7 +168,7 @@ describe("SWUpdate over DDI", () => {
     const big = await release("4.0.0", buildSwu(dir, signer, { version: "4.0.0", content: "four\n".repeat(400_000), installDir: install }));
     await createRing(db(), cliActor, { name: "swu-c", branch: REF, checkInIntervalSeconds: 5 });
     const gateway = await enrollmentToken(app, { ring: "swu-c" });
-    const d = device("swu-c-1", gateway, undefined, "100k");
+    const d = device("swu-c-1", gateway, { maxDownloadSpeed: "100k" });
     await until(`${d.id} to enroll`, () => machine(d.id));
 
     const rollout = await startRollout(db(), cliActor, { version: "4.0.0", rings: ["swu-c"], singleFirst: false, waves: [100], soakSeconds: 0, minSample: 1, maxFailureRate: 0.5, darkAfterSeconds: 3600 }, app.clock);

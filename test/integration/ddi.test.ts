@@ -226,13 +226,16 @@ describe("cancelAction", () => {
 });
 
 describe("configData", () => {
-  it("keeps the device's attributes as its labels (200), audited only when they change", async () => {
+  it("keeps the device's attributes as its labels (200), audited only when they change; links configData only until it came", async () => {
     const gateway = await ring("ddi-config");
     const body = { mode: "merge", data: { hwRevision: "1.0", site: "fra-1" } };
     expect(await ddi("PUT", "/dev-config-1/configData", { gateway }, body)).toMatchObject({ status: 200, text: "" });
     expect((await machine("dev-config-1")).labels).toMatchObject({ hwRevision: "1.0", site: "fra-1" });
     expect((await ddi("PUT", "/dev-config-1/configData", { gateway }, body)).status).toBe(200);
     expect(await db().auditLog.count({ where: { action: "machine.labels", targetId: "dev-config-1" } })).toBe(1);
+    // Sent once: the poll links configData no more (SWUpdate would send it instead of installing).
+    expect((await ddi("GET", "/dev-config-1", { gateway })).json._links.configData).toBeUndefined();
+    expect((await ddi("GET", "/dev-config-2", { gateway })).json._links.configData).toBeDefined();
   });
 });
 
