@@ -194,7 +194,7 @@ const refused = (why: string): ActionAllowed => ({ allowed: false, why });
  */
 export function machineActions(
   grant: Grant,
-  machine: { ring: string | null; retired: boolean; pinned: boolean; held: boolean; hasPrevious: boolean },
+  machine: { ring: string | null; retired: boolean; pinned: boolean; held: boolean; hasPrevious: boolean; backend: string },
 ) {
   const acting = !roleAtLeast(grant.role, "operator")
     ? refused("acting on a machine needs the operator role")
@@ -211,6 +211,8 @@ export function machineActions(
     // A retired machine may be let back in too (it enrolls anew).
     allowReenroll: acting,
     setLabels: live.allowed || !acting.allowed ? live : refused("the machine is retired: its labels stay as they were until it enrolls again"),
+    // A DDI device's own credential (server/ddi/target-tokens.ts); our agent and Zincati have none of this kind.
+    issueTargetToken: live.allowed && machine.backend !== "swupdate" ? refused("only a device updated over hawkBit DDI takes a target token") : live,
   };
 }
 
@@ -289,6 +291,7 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
       pinned: machine.pinnedRelease !== null,
       held: machine.rollbackTo !== null,
       hasPrevious: previousDeploymentOf(machine.deployments, machine.bootedChecksum) !== null,
+      backend: machine.backend,
     }),
     /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
     reservedLabels: reservedLabelsOf(await failureDomains(db), ring, grant.rings),

@@ -299,6 +299,7 @@ export const machineDetailSchema = machineRowSchema
       retire: actionAllowedSchema,
       allowReenroll: actionAllowedSchema,
       setLabels: actionAllowedSchema,
+      issueTargetToken: actionAllowedSchema,
     }),
     /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
     reservedLabels: z.array(z.object({ key: z.string(), why: z.string() })),

@@ -2,8 +2,9 @@
 // page: enrolled by its first poll with a gateway token (an enrollment
 // token), marked by kind in the list, shown as backend SWUpdate with how it
 // authenticates, no machine tokens, and why it has no health checks, its
-// configData attributes as labels. Screenshots in
-// test-results/screenshots/ddi-machines.png and ddi-device.png.
+// configData attributes as labels; an operator issues its target token.
+// Screenshots in test-results/screenshots/ddi-machines.png, ddi-device.png
+// and ddi-target-token.png.
 import { expect, test } from "@playwright/test";
 import { ADMIN, shot, signIn, trpc } from "./helpers";
 
@@ -32,4 +33,14 @@ test("a DDI device shows in the machines list marked SWUpdate, and on its page a
   await expect(page.getByText("acme-a").first()).toBeVisible();
   await expect(page.getByRole("heading", { name: "Machine tokens" })).toHaveCount(0);
   await shot(page, "ddi-device");
+
+  // An operator gives it its own target token: shown once, and it works where the gateway token did.
+  await page.getByRole("button", { name: "Issue target token…" }).click();
+  await page.getByRole("button", { name: "Issue target token", exact: true }).click();
+  const targetToken = (await page.locator("dialog code.secret").textContent())?.trim() ?? "";
+  expect(targetToken).toMatch(/^orch_m_/);
+  await shot(page, "ddi-target-token");
+  await page.getByRole("button", { name: "Done" }).click();
+  await expect(page.getByText(/Issued a target token for/)).toBeVisible();
+  expect((await fetch(base, { headers: { authorization: `TargetToken ${targetToken}` } })).status).toBe(200);
 });

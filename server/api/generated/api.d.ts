@@ -1664,6 +1664,7 @@ export interface components {
                 retire: components["schemas"]["ActionAllowed"];
                 allowReenroll: components["schemas"]["ActionAllowed"];
                 setLabels: components["schemas"]["ActionAllowed"];
+                issueTargetToken: components["schemas"]["ActionAllowed"];
             };
             reservedLabels: {
                 key: string;

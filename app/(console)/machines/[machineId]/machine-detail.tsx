@@ -32,6 +32,7 @@ import {
   ReenrollDialog,
   RetireDialog,
   RollbackDialog,
+  TargetTokenDialog,
   rollbackOf,
   UnpinDialog,
 } from "./machine-actions";
@@ -178,7 +179,7 @@ const tokenColumns: ColumnDef<TokenRow, unknown>[] = [
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
   const { canOnFleet } = useMe();
-  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | "labels" | null>(null);
+  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | "labels" | "targetToken" | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const query = useQuery({
     ...trpc.machines.get.queryOptions({ machineId }),
@@ -295,6 +296,11 @@ export function MachineDetail({ machineId }: { machineId: string }) {
           {m.actions.allowReenroll.allowed && (
             <button type="button" onClick={() => setDialog("reenroll")}>
               Allow re-enrollment…
+            </button>
+          )}
+          {m.actions.issueTargetToken.allowed && (
+            <button type="button" onClick={() => setDialog("targetToken")}>
+              Issue target token…
             </button>
           )}
         </div>
@@ -489,6 +495,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
       {m.actions.rollback.allowed && <RollbackDialog open={dialog === "rollback"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
       {dialog === "labels" && m.actions.setLabels.allowed && <LabelsDialog machine={m} onClose={closeDialog} onDone={dialogDone} />}
       {m.actions.allowReenroll.allowed && <ReenrollDialog open={dialog === "reenroll"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
+      {m.actions.issueTargetToken.allowed && <TargetTokenDialog open={dialog === "targetToken"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
     </>
   );
 }
