@@ -44,3 +44,21 @@ test("a DDI device shows in the machines list marked SWUpdate, and on its page a
   await expect(page.getByText(/Issued a target token for/)).toBeVisible();
   expect((await fetch(base, { headers: { authorization: `TargetToken ${targetToken}` } })).status).toBe(200);
 });
+
+test("a DDI device in a rollout's machine list is marked SWUpdate", async ({ page, baseURL }) => {
+  await signIn(page, ADMIN);
+  const suffix = Date.now().toString(16);
+  const ring = `e2e-ddi-${suffix}`;
+  const ref = `ddios/board/e2e-${suffix}`;
+  await trpc(page.request, "rings.create", { name: ring, branch: ref }, "mutation");
+  await trpc(page.request, "releases.add", { ref, checksum: "d".repeat(64), version: "1.0" }, "mutation");
+  const { token } = await trpc<{ token: string }>(page.request, "enrollmentTokens.create", { name: "e2e ddi rollout", ring, maxUses: 1, expiresInSeconds: 600 }, "mutation");
+  const device = `e2e-ddi-r-${suffix}`;
+  expect((await fetch(`${baseURL}/ddi/DEFAULT/controller/v1/${device}`, { headers: { authorization: `GatewayToken ${token}` } })).status).toBe(200);
+  const rollout = await trpc<{ id: string }>(page.request, "rollouts.start", { version: "1.0", ref, rings: [ring], waves: [100], singleFirst: false, reason: "e2e: a DDI device in a rollout" }, "mutation");
+  await page.goto(`/rollouts/${rollout.id}`);
+  await expect(page.getByRole("link", { name: device })).toBeVisible();
+  await expect(page.getByText("SWUpdate · DDI").first()).toBeVisible();
+  await shot(page, "ddi-rollout");
+  await trpc(page.request, "rollouts.abort", { rolloutId: rollout.id }, "mutation");
+});

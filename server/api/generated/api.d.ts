@@ -7195,6 +7195,8 @@ export interface operations {
                             machine: {
                                 machineId: string;
                                 hostname: string;
+                                /** @enum {string} */
+                                backend: "ostree" | "rpm_ostree" | "bootc" | "sim" | "zincati" | "swupdate";
                                 bootedVersion: string | null;
                                 /** @enum {string} */
                                 healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";
