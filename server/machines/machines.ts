@@ -308,18 +308,27 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
 }
 
 /** The console's answer to the machine now, as its agent gets it, in words. */
-async function machineAnswer(db: PrismaClient, machineId: string, facts: { updateError: string | null; bootedVersion: string | null; bootedRef: string | null }) {
+async function machineAnswer(
+  db: PrismaClient,
+  machineId: string,
+  facts: { updateError: string | null; bootedVersion: string | null; bootedRef: string | null; backend: string },
+) {
   const query = prismaQuery(db);
   const view = await readMachineView(query, machineId);
   if (!view) throw notFound(`machine ${machineId}`);
   const ring = view.ringId ? await readRingView(query, view.ringId) : null;
   const answer = answerTo(view, ring);
+  // A DDI device is offered only a release that carries an artifact (server/ddi/ddi-service.ts).
+  const ddi =
+    facts.backend === "swupdate" && answer.desired
+      ? { targetHasArtifacts: (await db.releaseArtifact.count({ where: { release: { checksum: answer.desired.checksum } }, take: 1 })) > 0 }
+      : undefined;
   return {
     action: answer.action,
     desired: answer.desired,
     hold: answer.hold,
     cancel: answer.cancel,
-    ...explainAnswer({ ...view, ...facts }, ring, answer),
+    ...explainAnswer({ ...view, ...facts, ddi }, ring, answer),
   };
 }
 

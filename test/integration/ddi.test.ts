@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { artifactsDir, storeArtifact } from "../../server/artifacts/artifacts";
 import { cliActor } from "../../server/audit/audit";
 import { issueTargetToken } from "../../server/ddi/target-tokens";
-import { allowReenroll, retireMachine } from "../../server/machines/machines";
+import { allowReenroll, getMachine, retireMachine } from "../../server/machines/machines";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
 import { brakeRelease, startRollout } from "../../server/rollouts/rollouts";
@@ -173,6 +173,8 @@ describe("deployments", () => {
     expect(poll.json._links.deploymentBase).toBeUndefined();
     expect((await ddi("GET", `/dev-empty-1/deploymentBase/${withArtifact.seq}`, { gateway })).status).toBe(404);
     expect((await ddi("GET", `/dev-empty-1/softwaremodules/${withArtifact.seq}/artifacts/update.swu`, { gateway })).status).toBe(404);
+    // The machine page says so rather than "told at its next check-in".
+    expect((await getMachine(db(), "dev-empty-1", app.clock)).answer).toMatchObject({ tone: "warn", title: "Nothing to install for 1.0" });
   });
 
   it("polls at the ring's interval when idle, at the busy interval in an open wave, and says the ring's maintenance window", async () => {
