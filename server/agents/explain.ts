@@ -176,7 +176,7 @@ export function explainAnswer(machine: MachineFacts, ring: RingView | null, answ
       kind: "update",
       tone: "warn",
       title: `Nothing to install for ${target}`,
-      detail: `The console would send ${target} (${from}), but the release carries no artifact (a .swu): a DDI device is offered nothing until one is uploaded to the release, and keeps booting ${runs}.`,
+      detail: `The console would send ${target} (${from}), but the release carries no artifact (a .swu): a DDI device is offered nothing until one is uploaded to the release, and keeps what it runs (${runs}).`,
     };
   }
   const told = machine.ddi ? "The device is offered it at its next poll" : "The agent is told at its next check-in";
