@@ -4,7 +4,9 @@
 // taking the answer's hold or cancel for it. Failures are retried with
 // backoff; a retired machine stops; a refused token is traded for a new one
 // when an enrollment token is configured.
-import type { CheckinResponse } from "../../server/protocol/v1.ts";
+import { type CheckinRequest, type CheckinResponse, MAX_BODY_BYTES } from "../../server/protocol/v1.ts";
+import type { AppChecks, AppDriver } from "./apps/driver.ts";
+import { AppReconciler, type AppTiming } from "./apps/reconciler.ts";
 import { type Backend, type HealthSource, MachineHalted, type MachineStatus } from "./backend.ts";
 import { AgentClient, ApiError } from "./client.ts";
 import { type Enrollment, enrollMachine } from "./enroll.ts";
@@ -47,6 +49,11 @@ export interface AgentOptions {
   /** The agent's clock, for `sentAt` and event times (the fleet skews it). */
   now?: () => Date;
   random?: Random;
+  /**
+   * v1.2: the machine's apps (a Flatpak installation, or the sim's). Without
+   * it the agent reports no apps and leaves them alone whatever the answer says.
+   */
+  apps?: { driver: AppDriver; checks: AppChecks; timing?: Partial<AppTiming> };
 }
 
 /**
@@ -83,6 +90,8 @@ export class Agent {
   /** Check-ins started so far, and who waits for the answer of one started after a given number. */
   private checkinsStarted = 0;
   private answerWaiters: { after: number; take: (answer: CheckinResponse) => void }[] = [];
+  /** v1.2: keeps the apps on the answer's app set, beside (never in the way of) the OS update. */
+  private apps: AppReconciler | null = null;
 
   constructor(private readonly options: AgentOptions) {
     this.timing = { ...defaultTiming, ...options.timing };
@@ -114,6 +123,15 @@ export class Agent {
       // A machine that enrolled before it had a key (an older agent) makes one now, and registers it at check-in.
       this.publicKey = (await machineKey(this.options.stateDir)).publicKey;
       this.client = this.createClient(store);
+      if (this.options.apps) {
+        this.apps = new AppReconciler({
+          ...this.options.apps,
+          store,
+          log: this.options.log,
+          now: () => this.now(),
+          changed: () => this.waker.wake(),
+        });
+      }
       await this.announceStart();
       if (isActive(store.state.update.phase)) this.startUpdateTask((host) => runUpdate(host));
       await this.loop();
@@ -123,6 +141,7 @@ export class Agent {
     } finally {
       this.controller.abort();
       await this.updateTask;
+      await this.apps?.settled();
       this.settleReports(Number.POSITIVE_INFINITY);
       await this.store?.flush();
       signal?.removeEventListener("abort", stop);
@@ -216,7 +235,9 @@ export class Agent {
     }
     this.seqReserved = false;
     const { update } = store.state;
-    const answer = await client.checkin({
+    // v1.2: only a console that has sent `apps` hears of them.
+    const apps = this.apps && store.state.apps.consoleSentApps ? await this.apps.report(this.signal) : undefined;
+    const answer = await client.checkin(fitBody({
       seq: store.state.seq,
       sentAt: this.now().toISOString(),
       bootId: status.bootId,
@@ -231,7 +252,8 @@ export class Agent {
       // Outputs kept short here (the full one goes with a health.failed event): 64 long ones would pass 64 KiB.
       health: { ...health, checks: health.checks.map((c) => ({ ...c, output: c.output && clip(c.output, 512) })) },
       publicKey: this.publicKey ?? undefined,
-    });
+      apps,
+    }));
     this.counters.checkins++;
     const denylist = denylistAfter(store.state.denylist, answer);
     const forgotten = store.state.denylist.filter((c) => !denylist.includes(c));
@@ -251,8 +273,11 @@ export class Agent {
       this.options.log.info(`the console moved on from ${checksum.slice(0, 12)}; it may be tried again when asked for anew`);
     }
     if (!(await sendQueuedEvents(client, store, this.options.log, this.signal))) this.counters.errors++;
-    if (this.boots === bootsBefore) await this.reconcile(answer, status);
-    else {
+    if (this.boots === bootsBefore) {
+      await this.reconcile(answer, status);
+      // App changes run in the background: they never hold up a check-in or the OS update.
+      await this.apps?.follow(answer.apps, this.signal);
+    } else {
       // The (sim) machine rebooted while this check-in was under way: the
       // answer is about the machine before it, as was `status`. A real
       // machine's agent dies with such a request; the next check-in asks anew.
@@ -515,6 +540,31 @@ export class Agent {
     for (const waiter of due) waiter.done();
   }
 }
+
+/** Room kept in a check-in for what the client adds around the body. */
+const BODY_BYTES = MAX_BODY_BYTES - 512;
+
+/**
+ * A check-in body under the 64 KiB limit: check outputs go first (the apps',
+ * then the machine's), then the apps' health details, then their errors.
+ */
+export function fitBody(body: CheckinRequest): CheckinRequest {
+  const fits = (b: CheckinRequest) => Buffer.byteLength(JSON.stringify(b)) <= BODY_BYTES;
+  const eachApp = (b: CheckinRequest, change: (app: App) => App): CheckinRequest => ({ ...b, apps: b.apps?.map(change) });
+  const steps: ((b: CheckinRequest) => CheckinRequest)[] = [
+    (b) => eachApp(b, (a) => ({ ...a, health: a.health && { ...a.health, checks: a.health.checks.map((c) => ({ ...c, output: null })) } })),
+    (b) => ({ ...b, health: { ...b.health, checks: b.health.checks.map((c) => ({ ...c, output: null })) } }),
+    (b) => eachApp(b, (a) => ({ ...a, health: a.health && { ...a.health, checks: [] } })),
+    (b) => eachApp(b, (a) => ({ ...a, update: a.update && { ...a.update, error: a.update.error && clip(a.update.error, 128) } })),
+  ];
+  let fitted = body;
+  for (const step of steps) {
+    if (fits(fitted)) break;
+    fitted = step(fitted);
+  }
+  return fitted;
+}
+type App = NonNullable<CheckinRequest["apps"]>[number];
 
 function isRetryable(error: ApiError) {
   return error.kind === "unavailable" || error.kind === "rate-limited";

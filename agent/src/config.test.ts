@@ -20,6 +20,30 @@ describe("agent configuration", () => {
     expect(config.health).toEqual({ checksDir: "/etc/orchard/check", failedUnits: "wanted", probes: [], timeoutSeconds: 30 });
   });
 
+  it("has an apps section: the system installation by default, checks and probes per app ID", async () => {
+    expect(loadConfig({ file: "/etc/orchard/agent.json", env: {} }).apps).toEqual({
+      enabled: true,
+      installation: "system",
+      checksDir: "/etc/orchard/app-check",
+      probes: {},
+      graceSeconds: 60,
+      timeoutSeconds: 30,
+      commandTimeoutSeconds: 1800,
+    });
+    const file = await configFile({
+      apps: { installation: "user", probes: { "org.example.Kiosk": [{ name: "kiosk", url: "http://127.0.0.1:8080/" }] }, graceSeconds: 5 },
+    });
+    expect(loadConfig({ file, env: {} }).apps).toMatchObject({
+      installation: "user",
+      graceSeconds: 5,
+      probes: { "org.example.Kiosk": [{ name: "kiosk", url: "http://127.0.0.1:8080/", required: true }] },
+    });
+    const bad = await configFile({ apps: { probes: { kiosk: [] } } });
+    expect(() => loadConfig({ file: bad, env: {} })).toThrow(`bad configuration: ${bad}: apps.probes.kiosk: expected an app ID such as org.example.Kiosk`);
+    const badInstallation = await configFile({ apps: { installation: "../etc" } });
+    expect(() => loadConfig({ file: badInstallation, env: {} })).toThrow(/apps.installation: expected "system", "user" or an installation name/);
+  });
+
   it("lets the environment override the file, and flags override both", async () => {
     const file = await configFile({ server: "https://file.example", stateDir: "/from/file", sim: { failRate: 0.1 } });
     const env = { ORCHARD_SERVER: "https://env.example", ORCHARD_STATE_DIR: "/from/env" };

@@ -26,6 +26,10 @@ const simSchema = z.strictObject({
   rebootSeconds: seconds.default(10),
   failRate: probability.default(0),
   failRelease: z.string().min(1).nullable().default(null),
+  /** An app release (its version or commit) whose app checks always fail. */
+  failAppRelease: z.string().min(1).nullable().default(null),
+  failAppRate: probability.default(0),
+  appInstallSeconds: seconds.default(2),
   darkRate: probability.default(0),
   degradedRate: probability.default(0),
   fallbackRate: probability.default(0),
@@ -64,6 +68,30 @@ const healthSchema = z.strictObject({
   timeoutSeconds: z.number().positive("must be positive").default(30),
 });
 
+const appsSchema = z.strictObject({
+  /** False: the agent reports no apps and leaves them alone whatever the console says. */
+  enabled: z.boolean().default(true),
+  /** The Flatpak installation: "system", "user" (of the agent's user), or the name of one in /etc/flatpak/installations.d. */
+  installation: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected "system", "user" or an installation name of [A-Za-z0-9._-]')
+    .default("system"),
+  /** Each app's check scripts: `<checksDir>/<APP_ID>/required.d/` and `wanted.d/`. */
+  checksDir: z.string().min(1, "must not be empty").default("/etc/orchard/app-check"),
+  /** HTTP probes per app ID. */
+  probes: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/), z.array(probeSchema).max(16, "at most 16 probes"), {
+      error: (issue) => (issue.code === "invalid_key" ? "expected an app ID such as org.example.Kiosk" : "expected an object"),
+    })
+    .default({}),
+  /** How long after an install or update an app's required checks may take to pass before it goes back. */
+  graceSeconds: z.number().nonnegative("must not be negative").default(60),
+  /** Each check's timeout. */
+  timeoutSeconds: z.number().positive("must be positive").default(30),
+  /** Each install, update or uninstall's timeout (they download). */
+  commandTimeoutSeconds: z.number().positive("must be positive").default(1800),
+});
+
 export const configSchema = z.strictObject({
   /** The console, e.g. https://orchard.example.com. */
   server: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).optional(),
@@ -87,6 +115,8 @@ export const configSchema = z.strictObject({
   bootc: z.strictObject({ enforceSignaturePolicy: z.boolean().default(false) }).prefault({}),
   health: healthSchema.prefault({}),
   sim: simSchema.prefault({}),
+  /** v1.2: Flatpak apps the console keeps per ring. */
+  apps: appsSchema.prefault({}),
 });
 export type AgentConfig = z.infer<typeof configSchema>;
 type Field = keyof z.input<typeof configSchema>;

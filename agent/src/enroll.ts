@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import type { Backend } from "./backend.ts";
 import { enroll } from "./client.ts";
 import { enrollProof, machineKey } from "./identity.ts";
+import { emptyApps } from "./apps/state.ts";
 import { type AgentStore, createAgentStore, idleUpdate } from "./store.ts";
 
 export interface Enrollment {
@@ -70,6 +71,7 @@ export async function enrollMachine(
     pinnedByAgent: null,
     holdsRebootLock: false,
     lastCheckin: null,
+    apps: emptyApps(),
   });
   return { store, ring: answer.ring };
 }

@@ -10,6 +10,8 @@ export interface NewEvent {
   type: EventType;
   checksum: string | null;
   detail: string | null;
+  /** v1.2: the Flatpak ref of an `app.*` event. */
+  ref?: string;
 }
 
 /** Enough for weeks offline; beyond it the oldest events go, so the state file stays small. */
@@ -17,13 +19,14 @@ export const MAX_QUEUED_EVENTS = 1000;
 const MAX_TEXT = 4096;
 
 /** Appends `event` to the queue, dropping the oldest beyond MAX_QUEUED_EVENTS. */
-export function queueEvent(state: AgentState, event: NewEvent, at: Date): void {
+export function queueEvent(state: Pick<AgentState, "queue">, event: NewEvent, at: Date): void {
   const queued: AgentEvent = {
     id: randomUUID(),
     at: at.toISOString(),
     type: event.type,
     checksum: event.checksum,
     detail: event.detail === null ? null : clip(event.detail),
+    ...(event.ref === undefined ? {} : { ref: event.ref }),
   };
   state.queue.push(queued);
   const excess = state.queue.length - MAX_QUEUED_EVENTS;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CheckinResponse } from "../../server/protocol/v1.ts";
+import { emptyApps } from "./apps/state.ts";
 import { type AgentState, idleUpdate, type UpdatePhase } from "./store.ts";
 import { FACTORY, release } from "./testing/test-agent.ts";
 import { asksFor, denylistAfter, planUpdate, reportedState, steerUpdate } from "./plan.ts";
@@ -28,6 +29,7 @@ function state(change: Partial<AgentState> = {}): AgentState {
     pinnedByAgent: null,
     holdsRebootLock: false,
     lastCheckin: null,
+    apps: emptyApps(),
     ...change,
   };
 }

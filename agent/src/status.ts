@@ -36,6 +36,20 @@ export function formatStatus(state: AgentState): string {
     ["queued events", String(state.queue.length)],
     ["denied", state.denylist.length > 0 ? state.denylist.map((c) => c.slice(0, 12)).join(" ") : "none"],
     ["reboot slot", state.holdsRebootLock ? "held" : "not held"],
+    ...appRows(state),
   ];
   return rows.map(([key, value]) => `${key.padEnd(14)}${value}`).join("\n");
+}
+
+/** v1.2: one row per app the agent manages or was asked for, with its last change. */
+function appRows(state: AgentState): [string, string][] {
+  const { consoleSentApps, managed, apps } = state.apps;
+  if (!consoleSentApps) return [["apps", "not managed by the console"]];
+  const refs = [...new Set([...managed, ...Object.keys(apps)])];
+  if (refs.length === 0) return [["apps", "none"]];
+  return refs.map((ref) => {
+    const a = apps[ref];
+    const change = a ? `${a.state}${a.targetCommit ? ` ${a.targetCommit.slice(0, 12)}` : ""}${a.error ? `: ${a.error.split("\n")[0]}` : ""}` : "";
+    return ["app", `${ref}${managed.includes(ref) ? "" : " (not managed)"} ${change}`.trim()];
+  });
 }

@@ -15,6 +15,7 @@ import {
   refSchema,
   updateStates,
 } from "../../server/protocol/v1.ts";
+import { appsRecordSchema, emptyApps } from "./apps/state.ts";
 
 const TEMP_MARK = ".tmp-";
 
@@ -185,6 +186,8 @@ export const agentStateSchema = z.object({
       desired: versionedSchema.nullable(),
     })
     .nullable(),
+  /** v1.2: the apps the agent manages (absent in a state written before apps: none). */
+  apps: appsRecordSchema.default(emptyApps),
 });
 export type AgentState = z.infer<typeof agentStateSchema>;
 

@@ -4,31 +4,35 @@
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import { Prisma, type PrismaClient } from "../db/client";
-import { DEFAULT_CHECK_IN_SECONDS } from "../agents/desired";
-import { OFFLINE_AFTER_INTERVALS } from "../machines/machines";
 import { listRollouts } from "../rollouts/rollouts";
 import { scopeRingIds } from "../auth/scope";
-import { ACTIVE_ROLLOUT_STATES, BUSY_UPDATE_STATES, sqlList } from "../vocabulary";
+import { ACTIVE_ROLLOUT_STATES } from "../vocabulary";
 import { countMachineGroups } from "../machines/counts";
+import { countLiveness, type Liveness, type LivenessCounts, STUCK_AFTER_SECONDS, STUCK_STATES } from "./liveness";
 
-/** A machine mid-update for longer than this is stuck. */
-export const STUCK_AFTER_SECONDS = 30 * 60;
 const ATTENTION_LIMIT = 25;
-/** The update steps a machine should not stay in for long. */
-const STUCK_STATES = Prisma.raw(sqlList(BUSY_UPDATE_STATES).slice(1, -1));
 
 /** A SQL condition on `m.ring_id`: within the scope's rings (true for an unscoped caller). */
 function inScope(ringIds: string[] | null) {
   return ringIds === null ? Prisma.sql`TRUE` : Prisma.sql`m.ring_id = ANY(${ringIds}::text[])`;
 }
 
-/** The dashboard: the whole fleet, or the rings of `scope` only. */
-export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock, scope: readonly string[] | null = null) {
+/**
+ * The dashboard: the whole fleet, or the rings of `scope` only. Online and
+ * stuck are counted now, or taken from `liveness`, a console process's
+ * recent count (server/dashboard/liveness.ts), as `livenessAt` says.
+ */
+export async function fleetSummary(
+  db: PrismaClient,
+  clock: Clock = systemClock,
+  scope: readonly string[] | null = null,
+  liveness: LivenessCounts | null = null,
+) {
   const now = clock.now();
   const stuckBefore = new Date(now.getTime() - STUCK_AFTER_SECONDS * 1000);
   const ringIds = await scopeRingIds(db, scope);
   const [counts, rollouts, attention] = await Promise.all([
-    fleetCounts(db, now, stuckBefore, ringIds),
+    fleetCounts(db, ringIds, liveness ? liveness.read() : countLiveness(db, clock)),
     listRollouts(db, { states: [...ACTIVE_ROLLOUT_STATES], pageSize: 20 }, scope).then((r) => r.rows),
     needsAttention(db, stuckBefore, ringIds),
   ]);
@@ -55,15 +59,19 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock,
   let online = 0;
   let stuck = 0;
   for (const row of counts.liveness) {
-    online += row.online;
+    // A count taken a little before the kept counts: never more online than there are machines.
+    const entry = ringOf(row.ring);
+    const ringOnline = Math.min(row.online, Math.max(0, entry.total - entry.online));
+    online += ringOnline;
     stuck += row.stuck;
-    ringOf(row.ring).online += row.online;
+    entry.online += ringOnline;
   }
   const versionsByRing = [...rings.values()]
     .sort((a, b) => a.position - b.position)
     .map(({ position: _position, ...ring }) => ring);
   return {
     serverTime: now,
+    livenessAt: counts.livenessAt,
     total,
     online,
     offline: total - online,
@@ -80,58 +88,26 @@ export async function fleetSummary(db: PrismaClient, clock: Clock = systemClock,
  * summed from machine_counts (server/machines/counts.ts: a few hundred rows
  * at any fleet size), and per ring those online and those stuck, which
  * depend on the time and so are counted from the machines' last-seen and
- * update times.
+ * update times (`liveness`, taken at `livenessAt`), for the rings in scope.
  */
-export async function fleetCounts(db: PrismaClient, now: Date, stuckBefore: Date, ringIds: string[] | null) {
-  const rings = await db.ring.findMany({ select: { id: true, name: true, position: true, checkInIntervalSeconds: true } });
-  const [groups, liveness] = await Promise.all([countMachineGroups(db, { ringIds }), ringLiveness(db, rings, now, stuckBefore, ringIds)]);
+export async function fleetCounts(db: PrismaClient, ringIds: string[] | null, liveness: Promise<Liveness>) {
+  const [rings, groups, live] = await Promise.all([
+    db.ring.findMany({ select: { id: true, name: true, position: true } }),
+    countMachineGroups(db, { ringIds }),
+    liveness,
+  ]);
   const byId = new Map(rings.map((r) => [r.id, r]));
   // A ring deleted since its machines were counted: counted with no ring, as its machines now are.
   const ringOf = (id: string | null) => {
     const ring = id === null ? undefined : byId.get(id);
     return { name: ring?.name ?? null, position: ring?.position ?? null };
   };
+  const wanted = ringIds === null ? () => true : (id: string | null) => id !== null && ringIds.includes(id);
   return {
     groups: groups.map(({ ringId, ...row }) => ({ ...row, ring: ringOf(ringId) })),
-    liveness: liveness.map(({ ringId, ...row }) => ({ ...row, ring: ringOf(ringId) })),
+    liveness: live.rows.filter((row) => wanted(row.ringId)).map(({ ringId, ...row }) => ({ ...row, ring: ringOf(ringId) })),
+    livenessAt: live.at,
   };
-}
-
-/**
- * Per ring, the machines online (seen within three of the ring's check-in
- * intervals) and stuck (mid-update since before `stuckBefore`): one scan of
- * machines_counted, the narrow copy of the machines' counted columns,
- * liveness counted against each ring's own interval (a CASE over the few
- * rings), without parallel workers (on two cores, starting them costs more
- * than they save: `BENCH_ONLY=pages npm run bench` measures both).
- */
-async function ringLiveness(
-  db: PrismaClient,
-  rings: { id: string; checkInIntervalSeconds: number }[],
-  now: Date,
-  stuckBefore: Date,
-  ringIds: string[] | null,
-) {
-  const liveSince = (intervalSeconds: number) => new Date(now.getTime() - OFFLINE_AFTER_INTERVALS * intervalSeconds * 1000);
-  // A ring made since that read has the default interval.
-  const otherwise = Prisma.sql`${liveSince(DEFAULT_CHECK_IN_SECONDS)}::timestamptz`;
-  const since = rings.length
-    ? Prisma.sql`CASE m.ring_id ${Prisma.join(
-        rings.map((r) => Prisma.sql`WHEN ${r.id} THEN ${liveSince(r.checkInIntervalSeconds)}::timestamptz`),
-        " ",
-      )} ELSE ${otherwise} END`
-    : otherwise;
-  const [, rows] = await db.$transaction([
-    db.$executeRawUnsafe("SET LOCAL max_parallel_workers_per_gather = 0"),
-    db.$queryRaw<{ ringId: string | null; online: number; stuck: number }[]>`
-      SELECT m.ring_id AS "ringId",
-             count(*) FILTER (WHERE m.last_seen_at > ${since})::int AS online,
-             count(*) FILTER (WHERE m.update_state IN (${STUCK_STATES}) AND m.update_state_since < ${stuckBefore})::int AS stuck
-        FROM machines_counted m
-       WHERE NOT m.retired AND ${inScope(ringIds)}
-       GROUP BY m.ring_id`,
-  ]);
-  return rows;
 }
 
 type AttentionRow = { machineId: string; hostname: string; ring: string | null; since: Date | null; detail: string | null };

@@ -8,7 +8,8 @@ import { type Clock, systemClock } from "../clock";
 import type { PrismaClient } from "../db/client";
 import { activeRolloutProgress, countRolloutsByState } from "../rollouts/rollouts";
 import type { HealthStatus, UpdateState } from "../vocabulary";
-import { fleetCounts, STUCK_AFTER_SECONDS } from "./dashboard";
+import { fleetCounts } from "./dashboard";
+import { countLiveness, type LivenessCounts } from "./liveness";
 
 /** The `ring` label of machines in no ring (not a valid ring name, so never one). */
 export const NO_RING = "(none)";
@@ -25,11 +26,11 @@ export interface RingFigures {
   rolledBack: number;
 }
 
-export async function fleetFigures(db: PrismaClient, clock: Clock = systemClock) {
+/** The figures; offline and stuck counted now, or taken from `liveness`, a console process's recent count (server/dashboard/liveness.ts). */
+export async function fleetFigures(db: PrismaClient, clock: Clock = systemClock, liveness: LivenessCounts | null = null) {
   const now = clock.now();
-  const stuckBefore = new Date(now.getTime() - STUCK_AFTER_SECONDS * 1000);
   const [counts, rings, rolloutsByState, activeRollouts] = await Promise.all([
-    fleetCounts(db, now, stuckBefore, null),
+    fleetCounts(db, null, liveness ? liveness.read() : countLiveness(db, clock)),
     db.ring.findMany({ orderBy: { position: "asc" }, select: { name: true } }),
     countRolloutsByState(db),
     activeRolloutProgress(db),
@@ -55,7 +56,8 @@ export async function fleetFigures(db: PrismaClient, clock: Clock = systemClock)
   }
   for (const row of counts.liveness) {
     const figures = ringOf(row.ring.name ?? NO_RING);
-    figures.offline -= row.online;
+    // A count taken a little before the kept counts: never fewer than none offline.
+    figures.offline = Math.max(0, figures.offline - row.online);
     figures.stuck += row.stuck;
   }
   for (const rollout of activeRollouts) for (const ring of rollout.rings) ringOf(ring.name).dark += ring.steps.dark;

@@ -13,6 +13,8 @@ const attentionRowSchema = z.object({
 
 export const fleetSummaryOutput = z.object({
   serverTime: z.date(),
+  /** When online, offline and stuck were counted: up to a few seconds before serverTime on a large fleet (server/dashboard/liveness.ts). */
+  livenessAt: z.date(),
   /** Machines (not retired). */
   total: z.number().int(),
   online: z.number().int(),

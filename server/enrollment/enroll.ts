@@ -158,15 +158,23 @@ function usable(token: TokenRow, now: Date) {
   );
 }
 
-/** Everything one batch needs to decide: its tokens, the machines that exist, the rings. */
+/**
+ * Everything one batch needs to decide: its tokens, the machines that exist, the rings.
+ * The machines are looked up one id at a time through the unique btree index
+ * (machines_machine_id_key): given `machine_id = ANY($2)`, the planner picks the
+ * trigram GIN index instead (pg_trgm answers equality too), whose scan reads
+ * every pending entry of the GIN's fast-update list and every row sharing a
+ * trigram — 3 ms for 3 ids and 117 ms for 50 on 8,000 machines, named alike
+ * (`site-1`, `site-2`…), which held a burst of enrollments to ~450/s.
+ */
 const READ_BATCH = `
   SELECT
     (SELECT coalesce(json_agg(t), '[]') FROM (
        SELECT id, token_hash, prefix, ring_id, labels, revoked_at, expires_at, max_uses, uses
          FROM enrollment_tokens WHERE token_hash = ANY($1::text[])) t) AS tokens,
-    (SELECT coalesce(json_agg(m), '[]') FROM (
+    (SELECT coalesce(json_agg(m), '[]') FROM unnest($2::text[]) AS wanted(machine_id) CROSS JOIN LATERAL (
        SELECT id, machine_id, ring_id, labels, retired_at, public_key, reenroll_allowed_until, xmin::text AS version
-         FROM machines WHERE machine_id = ANY($2::text[])) m) AS machines,
+         FROM machines WHERE machine_id = wanted.machine_id ORDER BY machine_id LIMIT 1) m) AS machines,
     (SELECT coalesce(json_agg(r ORDER BY r.position, r.name), '[]') FROM (
        SELECT id, name, position, cohort_seed, check_in_interval_seconds, failure_domain_label FROM rings) r) AS rings`;
 
@@ -269,6 +277,8 @@ export class Enrollments {
   /** Machine ids in a batch being written: an id is in at most one batch at a time. */
   private readonly inFlight = new Set<string>();
   private batches = 0;
+  /** Batches written and the most enrollments one of them carried, since start (how much a burst was grouped). */
+  readonly written = { batches: 0, largest: 0 };
   /** Token checks under way, by token hash: concurrent checks of one token share one query. */
   private readonly checks = new Map<string, Promise<boolean>>();
   /**
@@ -469,6 +479,8 @@ export class Enrollments {
       column((p) => p.eventBody),
       now,
     ]);
+    this.written.batches++;
+    this.written.largest = Math.max(this.written.largest, prepared.length);
     const outcomes = new Map(rows.map((r) => [r.n, r.outcome]));
     prepared.forEach((p, n) => {
       const outcome = outcomes.get(n);

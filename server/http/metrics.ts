@@ -19,6 +19,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { bearerToken, hashToken, hashesEqual } from "../auth/tokens";
 import type { Clock } from "../clock";
 import { type FleetFigures, fleetFigures } from "../dashboard/fleet-figures";
+import { livenessCounts } from "../dashboard/liveness";
 import type { PrismaClient } from "../db/client";
 import type { Logger } from "../logger";
 import { MACHINE_STEPS, ROLLOUT_STATES, WEBHOOK_ATTEMPT_OUTCOMES, type WebhookAttemptOutcome } from "../vocabulary";
@@ -88,7 +89,7 @@ function cachedFleet(options: MetricsOptions): () => Promise<FleetRead> {
     const started = performance.now();
     const entry = {
       until: Number.POSITIVE_INFINITY,
-      read: Promise.all([fleetFigures(options.db, options.clock), webhookQueues(options.db)])
+      read: Promise.all([fleetFigures(options.db, options.clock, livenessCounts(options.db, options.clock)), webhookQueues(options.db)])
         .then(([fleet, webhooks]): Figures => ({ ...fleet, webhooks }))
         .catch((error: unknown) => {
           options.log.warn({ err: error }, "the fleet's metrics could not be read");

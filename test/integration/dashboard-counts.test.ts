@@ -13,6 +13,7 @@ import { allowReenroll, listMachines, moveMachinesToRing, retireMachine } from "
 import { updateRingPolicy } from "../../server/rings/rings";
 import { abortRollout, startRollout } from "../../server/rollouts/rollouts";
 import { foldMachineCounts } from "../../server/machines/counts";
+import { LivenessCounts } from "../../server/dashboard/liveness";
 import { DEFAULT_RETENTION, prune } from "../../server/retention/retention";
 import { hex, ProtocolMachines, type ReportOptions } from "../helpers/agent-http";
 import { enrollmentToken, ringsOnRelease1, startTestConsole, type TestConsole } from "../helpers/console";
@@ -235,5 +236,64 @@ describe("the dashboard's copy of the machines", () => {
     expect(after).toBeLessThanOrEqual(groups);
     const summary = await dashboardAgainstMachines();
     expect(summary.total).toBe(await app.db.prisma.machine.count({ where: { retiredAt: null } }));
+  });
+});
+
+describe("online and stuck, counted by a console process every few seconds on a large fleet", () => {
+  it("answers a young count with its time, a stale one while counting again, and never one older than a minute", async () => {
+    // Limits of a large fleet, whatever this count costs: young for 10 s, answered up to 60 s old.
+    const counts = new LivenessCounts(app.db.prisma, app.clock, { countAgainUnderMs: 0, freshPerScan: 1e9, freshAtMostMs: 10_000, staleAtMostMs: 60_000 });
+    const cached = () => fleetSummary(app.db.prisma, app.clock, null, counts);
+    const now = () => fleetSummary(app.db.prisma, app.clock);
+
+    const first = await cached();
+    expect(first.serverTime.getTime() - first.livenessAt.getTime()).toBeLessThan(1000);
+    const truth = await now();
+    expect(first.online).toBe(truth.online);
+    expect(first.online).toBeGreaterThan(0);
+
+    try {
+      // Canary's machines go offline after three minutes: 200 s later they are.
+      await updateRingPolicy(app.db.prisma, cliActor, { ring: "canary", checkInIntervalSeconds: 60 });
+      app.clock.advance(5_000);
+      const young = await cached();
+      // Five seconds on, the count is the first one, and says so.
+      expect(young.livenessAt).toEqual(first.livenessAt);
+      expect(young.online).toBe(first.online);
+
+      app.clock.advance(195_000);
+      // 200 s old (past a minute): the answer waits for a new count, which sees canary offline.
+      const recounted = await cached();
+      expect(recounted.serverTime.getTime() - recounted.livenessAt.getTime()).toBeLessThan(1000);
+      const later = await now();
+      expect(later.versionsByRing.find((r) => r.ring === "canary")?.online).toBe(0);
+      expect(recounted.online).toBe(later.online);
+      expect(recounted.offline).toBe(later.offline);
+      expect(recounted.online).toBeLessThan(first.online);
+
+      // 20 s later (stale, under a minute): the last count is answered at once and a new one taken meanwhile.
+      await updateRingPolicy(app.db.prisma, cliActor, { ring: "canary", checkInIntervalSeconds: 300 });
+      app.clock.advance(20_000);
+      const stale = await cached();
+      expect(stale.livenessAt).toEqual(recounted.livenessAt);
+      expect(stale.online).toBe(recounted.online);
+      await expect.poll(async () => (await cached()).livenessAt.getTime(), { timeout: 30_000 }).toBeGreaterThan(recounted.livenessAt.getTime());
+      expect((await cached()).online).toBe((await now()).online);
+    } finally {
+      app.clock.advance(-220_000);
+      await updateRingPolicy(app.db.prisma, cliActor, { ring: "canary", checkInIntervalSeconds: 300 });
+    }
+  });
+
+  it("counts afresh on every answer while counting is cheap (a small fleet)", async () => {
+    const counts = new LivenessCounts(app.db.prisma, app.clock);
+    const first = await fleetSummary(app.db.prisma, app.clock, null, counts);
+    app.clock.advance(1_000);
+    try {
+      const second = await fleetSummary(app.db.prisma, app.clock, null, counts);
+      expect(second.livenessAt.getTime()).toBeGreaterThan(first.livenessAt.getTime());
+    } finally {
+      app.clock.advance(-1_000);
+    }
   });
 });

@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliActor } from "../../server/audit/audit";
 import { createEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
 import { createRing } from "../../server/rings/rings";
-import { generateMachineKey } from "../../agent/src/identity";
+import { enrollProof, generateMachineKey } from "../../agent/src/identity";
+import { type Enrollment, Enrollments } from "../../server/enrollment/enroll";
+import { AppError } from "../../server/errors";
+import { hashToken } from "../../server/auth/tokens";
 import { call, enrollBody } from "../helpers/agent-http";
 import { startTestConsole, type TestConsole } from "../helpers/console";
 
@@ -88,5 +91,57 @@ describe("enrollment bursts", () => {
     expect(await consistent("twin-")).toEqual({ machines: 1, tokens: 1, audit: 1 });
     const used = await app.db.prisma.enrollmentToken.findUniqueOrThrow({ where: { id: record.id }, select: { uses: true } });
     expect(used.uses).toBe(1);
+  });
+
+  it("grouped: a burst of new and re-enrolling machines in shared batches takes exactly the token's max uses", async () => {
+    // One process's queue, driven directly: every enrollment of the burst is
+    // waiting before the first batch is read, so batches carry many at once.
+    const enrollments = Enrollments.forDatabase(app.db, { clock: app.clock, log: app.log });
+    const sim = (machineId: string, extra: Partial<Enrollment> = {}): Enrollment => ({ ...enrollBody(machineId), backend: "sim", ...extra });
+    const setup = await createEnrollmentToken(app.db.prisma, cliActor, { name: "grouped-setup", ring: "site" });
+    const keys = Array.from({ length: 80 }, () => generateMachineKey());
+    const first = await Promise.all(
+      keys.map((key, i) => enrollments.enroll(`Bearer ${setup.token}`, sim(`grouped-old-${i}`, { publicKey: key.publicKey }))),
+    );
+    expect(first.every((a) => a.status === 201)).toBe(true);
+
+    const { token, record } = await createEnrollmentToken(app.db.prisma, cliActor, { name: "grouped", ring: "site", maxUses: 90 });
+    const now = app.clock.now();
+    const burst = await Promise.allSettled(
+      Array.from({ length: 160 }, (_, i) => {
+        const n = i >> 1;
+        // Interleaved: an existing machine enrolling again with its key's proof, then a new machine.
+        const body =
+          i % 2 === 0
+            ? sim(`grouped-old-${n}`, { publicKey: keys[n].publicKey, proof: enrollProof(keys[n], `grouped-old-${n}`, now) })
+            : sim(`grouped-new-${n}`);
+        return enrollments.enroll(`Bearer ${token}`, body);
+      }),
+    );
+    expect(enrollments.written.largest).toBeGreaterThan(1);
+    const granted = burst.filter((r) => r.status === "fulfilled").map((r) => r.value);
+    expect(granted).toHaveLength(90);
+    for (const refused of burst.filter((r) => r.status === "rejected")) {
+      expect(refused.reason).toBeInstanceOf(AppError);
+      expect((refused.reason as AppError).code).toBe("UNAUTHORIZED");
+    }
+    const again = granted.filter((a) => a.status === 200).map((a) => a.body.machineId);
+    const fresh = granted.filter((a) => a.status === 201).map((a) => a.body.machineId);
+    expect(again.every((id) => id.startsWith("grouped-old-"))).toBe(true);
+    expect(fresh.every((id) => id.startsWith("grouped-new-"))).toBe(true);
+    expect(again.length + fresh.length).toBe(90);
+
+    const used = await app.db.prisma.enrollmentToken.findUniqueOrThrow({ where: { id: record.id }, select: { uses: true } });
+    expect(used.uses).toBe(90);
+    expect(await consistent("grouped-new-")).toEqual({ machines: fresh.length, tokens: fresh.length, audit: fresh.length });
+    // Every old machine has exactly one live token: its new one if it enrolled again (the old one revoked), else its first.
+    const live = await app.db.prisma.$queryRaw<{ machine_id: string; token_hash: string }[]>`
+      SELECT m.machine_id, t.token_hash FROM machine_tokens t JOIN machines m ON m.id = t.machine_id
+       WHERE m.machine_id LIKE 'grouped-old-%' AND t.revoked_at IS NULL`;
+    expect(live).toHaveLength(80);
+    const liveHash = new Map(live.map((t) => [t.machine_id, t.token_hash]));
+    for (const answer of granted.filter((a) => a.status === 200)) expect(liveHash.get(answer.body.machineId)).toBe(hashToken(answer.body.token));
+    const reenrolled = await app.db.prisma.auditLog.count({ where: { action: "machine.re-enroll", targetId: { startsWith: "grouped-old-" } } });
+    expect(reenrolled).toBe(again.length);
   });
 });

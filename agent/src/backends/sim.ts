@@ -4,10 +4,15 @@
 // knobs below. Its state lives in a file beside the agent's, so a restarted
 // sim machine remembers what it booted. Its releases were built in version
 // order (2026.10.3 before 2026.11.1), standing in for commit timestamps.
-import { randomUUID } from "node:crypto";
+// It has Flatpak apps too (protocol 1.2): installed from the console's
+// remotes in a moment, each bringing one shared runtime, ordered by their
+// versions as well; an app release named by `failAppRelease` fails its app
+// check, and a new one fails it with probability `failAppRate`.
+import { createHash, randomUUID } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
-import { checksumSchema, type HealthCheck, refSchema } from "../../../server/protocol/v1.ts";
+import { checksumSchema, flatpakRefSchema, type HealthCheck, refSchema } from "../../../server/protocol/v1.ts";
+import { type AppChecks, type AppDriver, type AppRemote, type AppTarget, appIdOf, type InstalledRef } from "../apps/driver.ts";
 import {
   type Backend,
   deploymentOf,
@@ -41,6 +46,12 @@ export interface SimOptions {
   degradedRate: number;
   /** Probability that the boot loader falls back to the previous deployment when a new one is the default. */
   fallbackRate: number;
+  /** An app release (version or commit) whose app check always fails. */
+  failAppRelease?: string | null;
+  /** Probability that an app commit new to this machine fails its app check here. */
+  failAppRate?: number;
+  /** How long installing or updating an app takes. */
+  appInstallSeconds?: number;
   random?: Random;
 }
 
@@ -52,6 +63,9 @@ export const simDefaults = {
   darkRate: 0,
   degradedRate: 0,
   fallbackRate: 0,
+  failAppRelease: null,
+  failAppRate: 0,
+  appInstallSeconds: 2,
 } satisfies Partial<SimOptions>;
 
 const simDeploymentSchema = z.object({
@@ -73,6 +87,17 @@ const simMachineSchema = z.object({
   failing: z.object({ name: z.string(), output: z.string() }).nullable(),
   /** The machine went down for good. */
   dark: z.boolean(),
+  /** Installed apps and runtimes. */
+  apps: z
+    .array(z.object({ ref: flatpakRefSchema, commit: checksumSchema, origin: z.string(), runtime: flatpakRefSchema.nullable() }))
+    .default([]),
+  /** Flatpak remotes by name: their URL. */
+  remotes: z.record(z.string(), z.string()).default({}),
+  /** The versions of the app commits seen, by commit. */
+  appVersions: z.record(z.string(), z.string()).default({}),
+  /** App commits seen here, and those of them that fail their check here (by failAppRate). */
+  appSeen: z.array(checksumSchema).default([]),
+  appFailing: z.array(checksumSchema).default([]),
 });
 type SimMachine = z.infer<typeof simMachineSchema>;
 
@@ -83,7 +108,13 @@ export function simMachineFile(stateDir: string): string {
   return path.join(stateDir, "sim-machine.json");
 }
 
-export class SimBackend implements Backend, HealthSource {
+/** The runtime every sim app brings, on the app's architecture. */
+function simRuntimeOf(appRef: string) {
+  const arch = appRef.split("/")[2] ?? "x86_64";
+  return { ref: `runtime/org.example.Platform/${arch}/1.0`, commit: createHash("sha256").update(`sim runtime ${arch}`).digest("hex") };
+}
+
+export class SimBackend implements Backend, HealthSource, AppDriver, AppChecks {
   readonly kind = "sim" as const;
   private readonly random: Random;
 
@@ -105,6 +136,11 @@ export class SimBackend implements Backend, HealthSource {
         provenGood: [options.factory.checksum],
         failing: null,
         dark: false,
+        apps: [],
+        remotes: {},
+        appVersions: {},
+        appSeen: [],
+        appFailing: [],
       }));
     return new SimBackend(options, machine);
   }
@@ -213,6 +249,80 @@ export class SimBackend implements Backend, HealthSource {
       this.random() < this.options.degradedRate
         ? { name: "disk:/var", status: "warn", output: "/var is 93% full" }
         : { name: "disk:/var", status: "pass", output: null },
+    ];
+    return { status: healthStatusOf(checks), checks };
+  }
+
+  // ---------------------------------------------------------------- apps
+
+  async list(): Promise<InstalledRef[]> {
+    return this.alive().apps.map((a) => ({ ...a }));
+  }
+
+  async ensureRemote(remote: AppRemote): Promise<void> {
+    if (this.alive().remotes[remote.name] === remote.url) return;
+    await this.machine.update((state) => {
+      state.remotes[remote.name] = remote.url;
+    });
+  }
+
+  async install(remote: string, ref: string, target: AppTarget, signal: AbortSignal): Promise<void> {
+    const m = this.alive();
+    if (!(remote in m.remotes)) throw new Error(`error: No remote ${remote}`);
+    if (m.apps.some((a) => a.ref === ref)) throw new Error(`${ref} is already installed`);
+    await sleep(this.options.appInstallSeconds ?? simDefaults.appInstallSeconds, signal);
+    const runtime = simRuntimeOf(ref);
+    await this.machine.update((state) => {
+      if (!state.apps.some((a) => a.ref === runtime.ref)) state.apps.push({ ...runtime, origin: remote, runtime: null });
+      state.apps.push({ ref, commit: target.commit, origin: remote, runtime: runtime.ref });
+      this.seeApp(state, target);
+    });
+  }
+
+  async update(ref: string, target: AppTarget, signal: AbortSignal): Promise<void> {
+    if (!this.alive().apps.some((a) => a.ref === ref)) throw new Error(`error: ${ref} not installed`);
+    await sleep(this.options.appInstallSeconds ?? simDefaults.appInstallSeconds, signal);
+    await this.machine.update((state) => {
+      for (const a of state.apps) if (a.ref === ref) a.commit = target.commit;
+      this.seeApp(state, target);
+    });
+  }
+
+  async uninstall(ref: string): Promise<void> {
+    const m = this.alive();
+    if (!m.apps.some((a) => a.ref === ref)) throw new Error(`error: ${ref} not installed`);
+    const user = m.apps.find((a) => a.runtime === ref);
+    if (user) throw new Error(`error: ${ref} is needed by the installed app ${user.ref}`);
+    await this.machine.update((state) => {
+      state.apps = state.apps.filter((a) => a.ref !== ref);
+    });
+  }
+
+  /** Notes an app commit's version, and (the first time) whether it fails here by failAppRate. */
+  private seeApp(state: SimMachine, target: AppTarget) {
+    if (target.version) state.appVersions[target.commit] = target.version;
+    if (state.appSeen.includes(target.commit)) return;
+    state.appSeen.push(target.commit);
+    if (this.random() < (this.options.failAppRate ?? 0)) state.appFailing.push(target.commit);
+  }
+
+  async isOlder(_remote: string, _ref: string, target: AppTarget, active: string): Promise<boolean> {
+    const activeVersion = this.alive().appVersions[active];
+    const numbered = (v: string | null | undefined): v is string => /^\d/.test(v ?? "");
+    if (!numbered(target.version) || !numbered(activeVersion)) return false;
+    return compareVersions(target.version, activeVersion) < 0;
+  }
+
+  async appHealth(app: { ref: string; commit: string }): Promise<HealthReport> {
+    const m = this.alive();
+    const version = m.appVersions[app.commit] ?? null;
+    const failing = this.options.failAppRelease ?? null;
+    const name = `${appIdOf(app.ref)}: running`;
+    const doomed = (failing !== null && (failing === app.commit || failing === version)) || m.appFailing.includes(app.commit);
+    const checks: HealthCheck[] = [
+      doomed
+        ? { name, status: "fail", output: `${appIdOf(app.ref)} exited with status 1 (release ${version ?? app.commit.slice(0, 12)})` }
+        : { name, status: "pass", output: null },
     ];
     return { status: healthStatusOf(checks), checks };
   }

@@ -129,6 +129,8 @@ async function runMember(
           }
         : undefined,
       timing: { healthGraceSeconds: options.healthGraceSeconds },
+      // Sim machines keep the apps their answers list; an app's checks get the OS health grace.
+      apps: { driver: backend, checks: backend, timing: { graceSeconds: options.healthGraceSeconds } },
       now: () => new Date(Date.now() + skewMs),
       random,
     });

@@ -21,6 +21,9 @@ function parseArguments(argv: string[]) {
     .option("--interval <seconds>", "agents start spread over this many seconds", "60")
     .option("--fail-rate <p>", "probability that a boot into a new deployment fails its health checks", "0")
     .option("--fail-release <version>", "a version whose boot always fails its health checks")
+    .option("--fail-app-release <version|commit>", "an app release whose app check always fails")
+    .option("--fail-app-rate <p>", "probability that an app release new to a machine fails its app check there", "0")
+    .option("--app-install-seconds <s>", "time to install or update an app", "2")
     .option("--dark-rate <p>", "probability that a machine never comes back from a reboot", "0")
     .option("--degraded-rate <p>", "probability that a health check run shows a warning", "0")
     .option("--fallback-rate <p>", "probability that the boot loader falls back to the previous deployment", "0")
@@ -67,6 +70,9 @@ async function main(argv: string[]): Promise<number> {
       rebootSeconds: flags.rebootSeconds,
       failRate: flags.failRate,
       failRelease: flags.failRelease ?? null,
+      failAppRelease: flags.failAppRelease ?? null,
+      failAppRate: flags.failAppRate,
+      appInstallSeconds: flags.appInstallSeconds,
       darkRate: flags.darkRate,
       degradedRate: flags.degradedRate,
       fallbackRate: flags.fallbackRate,

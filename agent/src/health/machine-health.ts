@@ -27,6 +27,8 @@ export interface MachineHealthOptions {
   probes: HttpProbe[];
   timeoutSeconds: number;
   run: Run;
+  /** More environment for the check scripts (an app's checks get the app's ref and commit). */
+  env?: Record<string, string>;
 }
 
 /** What a check's report keeps of its output (the protocol takes up to 4096 characters). */
@@ -57,6 +59,7 @@ export class MachineHealth implements HealthSource {
         ORCHARD_BOOTED_CHECKSUM: booted?.checksum ?? "",
         ORCHARD_BOOTED_REF: booted?.ref ?? "",
         ORCHARD_BOOTED_VERSION: booted?.version ?? "",
+        ...this.options.env,
       };
       try {
         const { stdout, stderr } = await this.options.run(path.join(dir, file), [], {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Agent, type AgentExit, type AgentOptions } from "../agent.ts";
 import { SimBackend, type SimOptions, simMachineFile } from "../backends/sim.ts";
+import type { AppTiming } from "../apps/reconciler.ts";
 import { createLogger } from "../log.ts";
 import type { UpdateTarget } from "../store.ts";
 import type { FakeConsole } from "./fake-console.ts";
@@ -35,6 +36,8 @@ export interface TestAgentOptions {
   agent?: Partial<AgentOptions>;
   /** Pass null to run without an enrollment token. */
   enrollmentToken?: string | null;
+  /** v1.2: give the agent the sim's apps, with this timing. */
+  apps?: Partial<AppTiming>;
 }
 
 export async function tempDir() {
@@ -72,6 +75,7 @@ export async function startTestAgent(console: Pick<FakeConsole, "url">, options:
       reportBeforeRebootSeconds: 2,
       requestTimeoutSeconds: 2,
     },
+    ...(options.apps ? { apps: { driver: backend, checks: backend, timing: options.apps } } : {}),
     ...options.agent,
   });
   const controller = new AbortController();

@@ -101,7 +101,7 @@ export function DashboardView() {
             />
           ))}
         </CountCard>
-        <CountCard title="Check-ins" loading={!data} note="Offline: silent for more than three check-in intervals of its ring.">
+        <CountCard title="Check-ins" loading={!data} note={`Offline: silent for more than three check-in intervals of its ring.${livenessAge(data)}`}>
           <CountRow label={<OnlineBadge online />} n={data?.online ?? null} total={data?.total ?? 0} what="Online" />
           <CountRow label={<OnlineBadge online={false} />} n={data?.offline ?? null} total={data?.total ?? 0} what="Offline" />
         </CountCard>
@@ -230,6 +230,13 @@ export function DashboardView() {
       </section>
     </>
   );
+}
+
+/** How long before the page's answer online and offline were counted (a large fleet is counted every few seconds), when a second or more. */
+function livenessAge(data: { serverTime: Date; livenessAt: Date } | undefined) {
+  if (!data) return "";
+  const seconds = Math.floor((data.serverTime.getTime() - data.livenessAt.getTime()) / 1000);
+  return seconds >= 1 ? ` Counted ${seconds} s before the rest of this page.` : "";
 }
 
 function CountCard({ title, loading, note, children }: { title: string; loading: boolean; note?: string; children: ReactNode }) {

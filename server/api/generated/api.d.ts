@@ -9770,6 +9770,8 @@ export interface operations {
                     "application/json": {
                         /** Format: date-time */
                         serverTime: string;
+                        /** Format: date-time */
+                        livenessAt: string;
                         total: number;
                         online: number;
                         offline: number;
