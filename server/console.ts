@@ -21,6 +21,8 @@ import { type DemoFleet, startDemoFleet } from "./demo/fleet";
 import { seedDemo } from "./demo/seed";
 import { createAgentHandler } from "./http/agent-handler";
 import { createZincatiHandler, ZINCATI_PREFIX } from "./http/zincati-handler";
+import { createDdiHandler, DDI_PREFIX } from "./http/ddi-handler";
+import { DdiService } from "./ddi/ddi-service";
 import { ZincatiService } from "./zincati/zincati-service";
 import { createApiHandler, sweepIdempotencyKeys } from "./api/handler";
 import { artifactsDir } from "./artifacts/artifacts";
@@ -274,6 +276,11 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       perAddress: new Limit(config.ORCHARD_AGENT_RATE_PER_ADDRESS, 60),
       perNode: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
     }, metrics);
+    // hawkBit DDI devices (server/ddi/): the agents' limits, per address and per device; downloads from the artifacts folder.
+    const handleDdi = createDdiHandler(new DdiService(db, agents, { clock, log }), log, {
+      perAddress: new Limit(config.ORCHARD_AGENT_RATE_PER_ADDRESS, 60),
+      perDevice: new Limit(config.ORCHARD_AGENT_RATE_PER_TOKEN, 60),
+    }, metrics, artifactsDir(config.dataDir));
     const signInsPerAddress = new Limit(config.ORCHARD_SIGNIN_RATE_PER_ADDRESS, 60);
     const session = { db, secret, secureCookie: config.url.startsWith("https:") };
     const webhookPolicy = { allowPrivate: config.ORCHARD_WEBHOOKS_ALLOW_PRIVATE };
@@ -362,6 +369,8 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
         void handleAgent(req, res, pathname);
       } else if (pathname.startsWith(ZINCATI_PREFIX)) {
         void handleZincati(req, res, url);
+      } else if (pathname.startsWith(DDI_PREFIX)) {
+        void handleDdi(req, res, url);
       } else if (pathname.startsWith(`${TRPC_PREFIX}/`)) {
         handleTrpc(req, res);
       } else if (pathname === API_PREFIX || pathname.startsWith(`${API_PREFIX}/`)) {

@@ -195,9 +195,12 @@ export const isHoldableUpdate = oneOf(HOLDABLE_UPDATE_STATES);
  * How a machine is updated, as the database spells it: by our agent with one
  * of its backends (the agent protocol spells rpm_ostree `rpm-ostree`), or by
  * Zincati, Fedora CoreOS's own updater, which asks the console over FleetLock
- * and Cincinnati (server/zincati/) and reports no health.
+ * and Cincinnati (server/zincati/) and reports no health, or by SWUpdate (or
+ * another hawkBit DDI client), which polls the console's DDI controller API
+ * (server/ddi/) and reports no health either: its confirmation after the
+ * restart is what a rollout counts.
  */
-export const MACHINE_BACKENDS = ["ostree", "rpm_ostree", "bootc", "sim", "zincati"] as const;
+export const MACHINE_BACKENDS = ["ostree", "rpm_ostree", "bootc", "sim", "zincati", "swupdate"] as const;
 export type MachineBackend = (typeof MACHINE_BACKENDS)[number];
 
 /** What the console calls each backend. */
@@ -207,17 +210,50 @@ export const BACKEND_LABELS: Record<MachineBackend, string> = {
   bootc: "bootc",
   sim: "simulated",
   zincati: "Zincati (FleetLock + Cincinnati)",
+  swupdate: "SWUpdate (hawkBit DDI)",
 };
 
-/** Whether the machine's updater reports health checks (Zincati does not: a rollout counts its boot of the release). */
-export const reportsHealth = (backend: string) => backend !== "zincati";
+/** Machines whose own updater speaks another protocol to the console (no Orchard agent on them). */
+export const FOREIGN_UPDATER_BACKENDS = ["zincati", "swupdate"] as const satisfies readonly MachineBackend[];
+const isForeignUpdater = oneOf(FOREIGN_UPDATER_BACKENDS);
+
+/**
+ * Whether the machine's updater reports health checks (Zincati and SWUpdate
+ * do not: a rollout counts the node's boot of the release, the device's
+ * confirmed install).
+ */
+export const reportsHealth = (backend: string) => !isForeignUpdater(backend);
 
 /**
  * Whether the machine's updater holds a machine token and a key of its own
  * (our agent). A Zincati node is named by its node id, and the enrollment
- * token in its configured URL is its only credential.
+ * token in its configured URL is its only credential; a DDI device is named
+ * by its controller id and authenticates with a gateway token (an
+ * enrollment token) or its own target token.
  */
-export const holdsOwnCredentials = (backend: string) => backend !== "zincati";
+export const holdsOwnCredentials = (backend: string) => !isForeignUpdater(backend);
+
+/** What the console says of a foreign updater: its kind (a badge in the machine lists), its identity and its missing health checks (the machine page). */
+export const FOREIGN_UPDATER_WORDS: Record<(typeof FOREIGN_UPDATER_BACKENDS)[number], { kind: string; identity: string; noHealth: string }> = {
+  zincati: {
+    kind: "Zincati",
+    identity: "its node id, from Zincati: the enrollment token in its configured URLs is its only credential",
+    noHealth:
+      "Zincati reports no health checks: a rollout counts this node done once it reports the release booted, and dark if it has not by the rollout's dark deadline.",
+  },
+  swupdate: {
+    kind: "SWUpdate · DDI",
+    identity:
+      "its DDI controller id, from SWUpdate: it authenticates with a gateway token (an enrollment token of its ring) or its own target token",
+    noHealth:
+      "SWUpdate reports no health checks: a rollout counts this device done once it confirms the install after its restart (closed, success), failed when it reports a failure, and dark if neither came by the rollout's dark deadline.",
+  },
+};
+
+/** The machine page's words for a foreign updater, or null for our agent. */
+export function foreignUpdaterWords(backend: string) {
+  return isForeignUpdater(backend) ? FOREIGN_UPDATER_WORDS[backend] : null;
+}
 
 export const HEALTH_STATUSES = ["healthy", "degraded", "unhealthy", "unknown"] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];

@@ -41,6 +41,8 @@ export interface MachineFacts extends MachineView {
   updateError: string | null;
   bootedVersion: string | null;
   bootedRef: string | null;
+  /** A DDI device (server/ddi/): told at its next poll, and only of a release that carries an artifact. */
+  ddi?: { targetHasArtifacts: boolean };
 }
 
 const name = (version: string | null | undefined, checksum: string) => version ?? checksum.slice(0, 12);
@@ -168,12 +170,22 @@ export function explainAnswer(machine: MachineFacts, ring: RingView | null, answ
       detail: `It is on its way (${state === "staged" ? "staged, waiting for a reboot slot" : state}): ${from}.`,
     };
   }
+  if (machine.ddi && !machine.ddi.targetHasArtifacts) {
+    return {
+      ...base,
+      kind: "update",
+      tone: "warn",
+      title: `Nothing to install for ${target}`,
+      detail: `The console would send ${target} (${from}), but the release carries no artifact (a .swu): a DDI device is offered nothing until one is uploaded to the release, and keeps what it runs (${runs}).`,
+    };
+  }
+  const told = machine.ddi ? "The device is offered it at its next poll" : "The agent is told at its next check-in";
   return {
     ...base,
     kind: "update",
     tone: "info",
     title: `Update pending to ${target}`,
-    detail: `The console sends ${target} (${from}); the machine boots ${runs}. The agent is told at its next check-in.${
+    detail: `The console sends ${target} (${from}); the machine boots ${runs}. ${told}.${
       desired.allowDowngrade ? " It may go down to it: an operator allowed the downgrade." : ""
     }${machine.bootedRef && machine.bootedRef !== desired.ref ? ` It also switches branch: ${machine.bootedRef} → ${desired.ref}.` : ""}`,
   };

@@ -36,6 +36,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "PATCH", path: "/machines/{machineId}/labels", procedure: "machines.setLabels", tag: "machines", summary: "Set or remove a machine's labels" },
   { method: "POST", path: "/machines/{machineId}/retire", procedure: "machines.retire", tag: "machines", summary: "Retire a machine" },
   { method: "POST", path: "/machines/{machineId}/allow-reenroll", procedure: "machines.allowReenroll", tag: "machines", summary: "Let a re-imaged machine enroll again (24 hours)" },
+  { method: "POST", path: "/machines/{machineId}/target-token", procedure: "machines.issueTargetToken", tag: "machines", summary: "Issue a DDI device's target token (revokes its previous ones; shown once)" },
   { method: "POST", path: "/machines/{machineId}/free-reboot-slot", procedure: "rings.forceReleaseLease", tag: "machines", summary: "Free the reboot slot a machine holds" },
   { method: "POST", path: "/machine-actions/move", procedure: "machines.move", tag: "machines", summary: "Move machines to a ring" },
   { method: "POST", path: "/machine-actions/pin", procedure: "machines.pinMany", tag: "machines", summary: "Pin many machines (all or none)" },

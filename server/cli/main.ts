@@ -1108,6 +1108,16 @@ export function buildProgram(out: (line: string) => void = (line) => console.log
       say(opts, result, () => `${machineId} may enroll again until ${iso(result.reenrollAllowedUntil)}`);
     });
   machine
+    .command("target-token")
+    .description("Issue a DDI device's target token (SWUpdate's -k): its previous tokens stop working; shown once")
+    .argument("<machineId>", "the device (its controller id)")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .option("--json", "machine-readable output")
+    .action(async (machineId: string, opts: { reason?: string; json?: boolean }) => {
+      const result = await api().call("machines.issueTargetToken", { machineId, reason: opts.reason });
+      say(opts, result, () => [`Target token for ${machineId} (shown once; keep it on the device):`, result.targetToken].join("\n"));
+    });
+  machine
     .command("rollback")
     .description("Boot the machine's previous deployment (no download) and hold it there until unpinned")
     .argument("<machineId>", "the machine")

@@ -45,12 +45,12 @@ const UNUSABLE = "unknown, expired, revoked or used-up enrollment token";
 /**
  * What an enrollment carries: an agent's request, or one the console makes
  * for a machine whose own updater speaks to it (a Zincati node: backend
- * `zincati`, and `updaterLabels`, such as its FleetLock reboot group, which
+ * `zincati`; a DDI device: `swupdate`), and `updaterLabels`, such as its FleetLock reboot group, which
  * that updater's protocol lets the node choose: they may set a failure
  * domain; the token's labels still win).
  */
 export type Enrollment = Omit<EnrollRequest, "backend"> & {
-  backend: EnrollRequest["backend"] | "zincati";
+  backend: EnrollRequest["backend"] | "zincati" | "swupdate";
   updaterLabels?: Record<string, string>;
 };
 

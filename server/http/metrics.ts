@@ -58,6 +58,16 @@ const ROUTES = new Set([
   "zincati GET /v1/graph",
   "zincati POST /v1/pre-reboot",
   "zincati POST /v1/steady-state",
+  // hawkBit DDI's (server/http/ddi-handler.ts): route names, never ids.
+  "ddi GET base",
+  "ddi GET deploymentBase",
+  "ddi POST deploymentBase feedback",
+  "ddi GET cancelAction",
+  "ddi POST cancelAction feedback",
+  "ddi GET installedBase",
+  "ddi PUT configData",
+  "ddi GET artifact",
+  "ddi HEAD artifact",
 ]);
 
 /** What a scrape reads from the database: the fleet, and each webhook subscription's queue. */

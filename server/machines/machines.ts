@@ -211,7 +211,7 @@ const refused = (why: string): ActionAllowed => ({ allowed: false, why });
  */
 export function machineActions(
   grant: Grant,
-  machine: { ring: string | null; retired: boolean; pinned: boolean; held: boolean; hasPrevious: boolean },
+  machine: { ring: string | null; retired: boolean; pinned: boolean; held: boolean; hasPrevious: boolean; backend: string },
 ) {
   const acting = !roleAtLeast(grant.role, "operator")
     ? refused("acting on a machine needs the operator role")
@@ -228,6 +228,8 @@ export function machineActions(
     // A retired machine may be let back in too (it enrolls anew).
     allowReenroll: acting,
     setLabels: live.allowed || !acting.allowed ? live : refused("the machine is retired: its labels stay as they were until it enrolls again"),
+    // A DDI device's own credential (server/ddi/target-tokens.ts); our agent and Zincati have none of this kind.
+    issueTargetToken: live.allowed && machine.backend !== "swupdate" ? refused("only a device updated over hawkBit DDI takes a target token") : live,
   };
 }
 
@@ -306,6 +308,7 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
       pinned: machine.pinnedRelease !== null,
       held: machine.rollbackTo !== null,
       hasPrevious: previousDeploymentOf(machine.deployments, machine.bootedChecksum) !== null,
+      backend: machine.backend,
     }),
     /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
     reservedLabels: reservedLabelsOf(await failureDomains(db), ring, grant.rings),
@@ -322,20 +325,29 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
 }
 
 /** The console's answer to the machine now, as its agent gets it, in words. */
-async function machineAnswer(db: PrismaClient, machineId: string, facts: { updateError: string | null; bootedVersion: string | null; bootedRef: string | null }) {
+async function machineAnswer(
+  db: PrismaClient,
+  machineId: string,
+  facts: { updateError: string | null; bootedVersion: string | null; bootedRef: string | null; backend: string },
+) {
   const query = prismaQuery(db);
   const view = await readMachineView(query, machineId);
   if (!view) throw notFound(`machine ${machineId}`);
   const ring = view.ringId ? await readRingView(query, view.ringId) : null;
   const answer = answerTo(view, ring);
   const apps = appAnswersTo(view, ring);
+  // A DDI device is offered only a release that carries an artifact (server/ddi/ddi-service.ts).
+  const ddi =
+    facts.backend === "swupdate" && answer.desired
+      ? { targetHasArtifacts: (await db.releaseArtifact.count({ where: { release: { checksum: answer.desired.checksum } }, take: 1 })) > 0 }
+      : undefined;
   return {
     action: answer.action,
     desired: answer.desired,
     hold: answer.hold,
     cancel: answer.cancel,
     apps: apps?.map((a) => ({ ref: a.ref, commit: a.commit, version: a.version, reason: a.reason, allowDowngrade: a.allowDowngrade, source: a.source })) ?? null,
-    ...explainAnswer({ ...view, ...facts }, ring, answer),
+    ...explainAnswer({ ...view, ...facts, ddi }, ring, answer),
   };
 }
 

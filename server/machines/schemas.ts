@@ -321,6 +321,7 @@ export const machineDetailSchema = machineRowSchema
       retire: actionAllowedSchema,
       allowReenroll: actionAllowedSchema,
       setLabels: actionAllowedSchema,
+      issueTargetToken: actionAllowedSchema,
     }),
     /** Labels its agent cannot set for itself (a ring's failure domain), with why. */
     reservedLabels: z.array(z.object({ key: z.string(), why: z.string() })),
@@ -362,6 +363,8 @@ export const machineActionOutputs = {
   retire: z.object({ machineId: z.string(), retired: z.boolean() }),
   setLabels: z.object({ machineId: z.string(), labels: machineLabelsSchema }),
   allowReenroll: z.object({ machineId: z.string(), reenrollAllowedUntil: z.date() }),
+  /** A DDI device's new target token, shown this once (server/ddi/target-tokens.ts). */
+  targetToken: z.object({ machineId: z.string(), targetToken: z.string(), prefix: z.string() }),
   move: z.object({ moved: z.number().int() }),
   pinMany: z.object({ count: z.number().int(), pinned: z.string() }),
   /** unpinMany, rollbackMany */

@@ -1164,7 +1164,7 @@ export async function listRolloutMachines(
         finishedAt: true,
         previousVersion: true,
         detail: true,
-        machine: { select: { machineId: true, hostname: true, healthStatus: true, bootedVersion: true, ring: { select: { name: true } } } },
+        machine: { select: { machineId: true, hostname: true, backend: true, healthStatus: true, bootedVersion: true, ring: { select: { name: true } } } },
       },
     }),
     db.rolloutMachine.count({ where }),

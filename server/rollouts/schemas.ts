@@ -3,7 +3,7 @@ import { labelsSchema, machineIdSchema } from "../protocol/v1";
 import { versionSchema } from "../releases/schemas";
 import { actionAllowedSchema, ringNameSchema } from "../rings/schemas";
 import { rolloutPolicyFields } from "./policy";
-import { HEALTH_STATUSES, MACHINE_STEPS, type MachineStep, PAUSED_BY, RING_PHASES, ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
+import { HEALTH_STATUSES, MACHINE_BACKENDS, MACHINE_STEPS, type MachineStep, PAUSED_BY, RING_PHASES, ROLLOUT_STATES, SIGNATURE_STATES } from "../vocabulary";
 
 export const selectorSchema = z.object({
   machineIds: z.array(machineIdSchema).max(10_000, "at most 10000 machines").default([]),
@@ -262,6 +262,8 @@ export const rolloutMachinesOutput = z.object({
       machine: z.object({
         machineId: z.string(),
         hostname: z.string(),
+        /** How it is updated: the list marks a machine whose own updater speaks to the console (Zincati, SWUpdate). */
+        backend: z.enum(MACHINE_BACKENDS),
         bootedVersion: z.string().nullable(),
         healthStatus: z.enum(HEALTH_STATUSES),
         ring: z.object({ name: z.string() }).nullable(),

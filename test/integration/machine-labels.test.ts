@@ -68,6 +68,7 @@ describe("what machines.get says of labels", () => {
       retire: ok,
       allowReenroll: ok,
       setLabels: ok,
+      issueTargetToken: { allowed: false, why: "only a device updated over hawkBit DDI takes a target token" },
     });
     const retired = (await caller("admin").machines.get({ machineId: "m-retired" })).actions;
     expect(retired.retire).toEqual({ allowed: false, why: "the machine is retired" });

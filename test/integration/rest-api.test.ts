@@ -24,7 +24,7 @@ import { roleAtLeast } from "../../server/users/users";
 import type { Role } from "../../server/vocabulary";
 import { hex } from "../helpers/agent-http";
 import { answerChecker, type OpenApi, watchDroppedFields } from "../helpers/answer-check";
-import { startTestConsole, type TestConsole } from "../helpers/console";
+import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
 import { databaseFingerprint } from "../helpers/db-fingerprint";
 import { REF, SimFleet, type SimMachine } from "../helpers/sim-machines";
 
@@ -198,6 +198,10 @@ describe("answers as the document describes them", () => {
     ok(await op.POST("/machines/{machineId}/rollback", { ...machine, body: {} }));
     ok(await op.PATCH("/machines/{machineId}/labels", { ...machine, body: { set: { site: "ams" } } }));
     ok(await op.POST("/machines/{machineId}/allow-reenroll", { ...machine, body: {} }));
+    // A DDI device (server/ddi/), enrolled by its first poll with a gateway token (an enrollment token of its ring).
+    const gateway = await enrollmentToken(app, { ring: "lab" });
+    expect((await fetch(`${app.url}/ddi/DEFAULT/controller/v1/rest-ddi-1`, { headers: { authorization: `GatewayToken ${gateway}` } })).status).toBe(200);
+    ok(await op.POST("/machines/{machineId}/target-token", { params: { path: { machineId: "rest-ddi-1" } }, body: {} }));
     // A reboot slot the second machine holds.
     const held = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: two.machineId }, select: { id: true, ringId: true } });
     await app.db.prisma.rebootLease.create({ data: { machineId: held.id, ringId: held.ringId, expiresAt: new Date(app.clock.now().getTime() + 600_000) } });

@@ -13,6 +13,7 @@ import {
   LabelChips,
   OnlineBadge,
   RelativeTime,
+  StateBadge,
   UpdateStateBadge,
   updateStateOptions,
 } from "@/components/status";
@@ -21,7 +22,7 @@ import { PAGE_SIZES, pageSizeOf, pageSizeParam, useUrlState } from "@/components
 import type { RouterInputs, RouterOutputs } from "@/components/router-types";
 import { plural } from "@/components/step-bar";
 import { useMe } from "@/components/use-me";
-import { isAppRef, MAX_MATCHING } from "@/server/vocabulary";
+import { foreignUpdaterWords, isAppRef, MAX_MATCHING } from "@/server/vocabulary";
 import { BulkDialog, type BulkKind } from "./bulk-actions";
 
 type Row = RouterOutputs["machines"]["list"]["rows"][number];
@@ -44,11 +45,21 @@ const dataColumns: ColumnDef<Row, unknown>[] = [
   {
     id: "hostname",
     header: "Hostname",
-    cell: ({ row }) => (
-      <Link href={`/machines/${encodeURIComponent(row.original.machineId)}`} className="strong nowrap">
-        {row.original.hostname}
-      </Link>
-    ),
+    cell: ({ row }) => {
+      const foreign = foreignUpdaterWords(row.original.backend);
+      const link = (
+        <Link href={`/machines/${encodeURIComponent(row.original.machineId)}`} className="strong nowrap">
+          {row.original.hostname}
+        </Link>
+      );
+      if (!foreign) return link;
+      return (
+        <span className="badges">
+          {link}
+          <StateBadge tone="info">{foreign.kind}</StateBadge>
+        </span>
+      );
+    },
   },
   { id: "machineId", header: "Machine id", cell: ({ row }) => <code>{row.original.machineId}</code> },
   { id: "ring", header: "Ring", cell: ({ row }) => row.original.ring ?? <span className="muted">none</span> },

@@ -260,6 +260,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/machines/{machineId}/target-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a DDI device's target token (revokes its previous ones; shown once)
+         * @description Runs the console's `machines.issueTargetToken`. Needs the operator role (and, for a token limited to some rings, the rings it touches).
+         */
+        post: operations["machines_issueTargetToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/machines/{machineId}/free-reboot-slot": {
         parameters: {
             query?: never;
@@ -1607,7 +1627,7 @@ export interface components {
             machineId: string;
             hostname: string;
             /** @enum {string} */
-            backend: "ostree" | "rpm_ostree" | "bootc" | "sim" | "zincati";
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim" | "zincati" | "swupdate";
             agentVersion: string;
             labels: {
                 [key: string]: string;
@@ -1770,6 +1790,7 @@ export interface components {
                 retire: components["schemas"]["ActionAllowed"];
                 allowReenroll: components["schemas"]["ActionAllowed"];
                 setLabels: components["schemas"]["ActionAllowed"];
+                issueTargetToken: components["schemas"]["ActionAllowed"];
             };
             reservedLabels: {
                 key: string;
@@ -1801,7 +1822,7 @@ export interface components {
             machineId: string;
             hostname: string;
             /** @enum {string} */
-            backend: "ostree" | "rpm_ostree" | "bootc" | "sim" | "zincati";
+            backend: "ostree" | "rpm_ostree" | "bootc" | "sim" | "zincati" | "swupdate";
             agentVersion: string;
             labels: {
                 [key: string]: string;
@@ -3375,6 +3396,94 @@ export interface operations {
                         machineId: string;
                         /** Format: date-time */
                         reenrollAllowedUntil: string;
+                    };
+                };
+            };
+            /** @description Invalid input: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No token, or an unknown, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or rings do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not possible now (the reason says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: for this token (ORCHARD_API_RATE_LIMIT per second), or without a valid token from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    machines_issueTargetToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                machineId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        machineId: string;
+                        targetToken: string;
+                        prefix: string;
                     };
                 };
             };
@@ -7778,6 +7887,8 @@ export interface operations {
                             machine: {
                                 machineId: string;
                                 hostname: string;
+                                /** @enum {string} */
+                                backend: "ostree" | "rpm_ostree" | "bootc" | "sim" | "zincati" | "swupdate";
                                 bootedVersion: string | null;
                                 /** @enum {string} */
                                 healthStatus: "healthy" | "degraded" | "unhealthy" | "unknown";

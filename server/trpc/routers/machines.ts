@@ -1,3 +1,4 @@
+import { issueTargetToken } from "../../ddi/target-tokens";
 import { allowReenroll, getMachine, listMachines, moveMachinesToRing, retireMachine, setMachineLabels } from "../../machines/machines";
 import {
   listMachinesInput,
@@ -118,4 +119,10 @@ export const machinesRouter = router({
     .input(retireMachineInput)
     .output(machineActionOutputs.allowReenroll)
     .mutation(({ ctx, input }) => allowReenroll(ctx.db.prisma, ctx.actor, input, ctx.clock)),
+  /** A DDI device's new target token (its previous ones revoked), shown once. */
+  issueTargetToken: operatorProcedure
+    .meta({ rings: "machine" })
+    .input(retireMachineInput)
+    .output(machineActionOutputs.targetToken)
+    .mutation(({ ctx, input }) => issueTargetToken(ctx.db.prisma, ctx.actor, input, ctx.clock)),
 });

@@ -3,6 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
+import { CopyButton } from "@/components/copy-button";
 import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import type { RouterOutputs } from "@/components/router-types";
 import { Checksum, formatDateTime } from "@/components/status";
@@ -157,6 +158,51 @@ export function ReenrollDialog({ open, machine, onClose, onDone }: Props) {
         machine of an image, never takes it over. After a re-image (its disk, and so its key, are gone)
         {machine.retiredAt ? ", or to bring a retired machine back," : ""} allow it once here: for the next 24 hours{" "}
         <code>{machine.machineId}</code> may enroll with any valid enrollment token, and its new key replaces the old one.
+      </p>
+      <ReasonInput value={reason} onChange={setReason} />
+    </ConfirmDialog>
+  );
+}
+
+/** A DDI device's target token: issued (its previous ones revoked) and shown this once. */
+export function TargetTokenDialog({ open, machine, onClose, onDone }: Props) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [reason, setReason] = useState("");
+  const issue = useMutation(trpc.machines.issueTargetToken.mutationOptions({ onSuccess: () => setReason("") }));
+  const close = () => {
+    const issued = issue.data;
+    issue.reset();
+    onClose();
+    if (issued) {
+      void queryClient.invalidateQueries(trpc.machines.pathFilter());
+      onDone(`Issued a target token for ${machine.hostname} (${issued.prefix}…); its previous tokens no longer work.`);
+    }
+  };
+  if (issue.data) {
+    return (
+      <ConfirmDialog open={open} title={`Target token for ${machine.hostname}`} confirmLabel="Done" onClose={close} onConfirm={close}>
+        <p>Shown this once: the console keeps only its hash. Put it in the device&apos;s <code>swupdate.cfg</code> (<code>targettoken</code>) or on its command line (<code>-k</code> inside <code>-u</code>).</p>
+        <p className="nowrap">
+          <code className="secret">{issue.data.targetToken}</code> <CopyButton value={issue.data.targetToken} />
+        </p>
+      </ConfirmDialog>
+    );
+  }
+  return (
+    <ConfirmDialog
+      open={open}
+      title={`Issue a target token for ${machine.hostname}?`}
+      confirmLabel="Issue target token"
+      busy={issue.isPending}
+      error={issue.error?.message}
+      onClose={close}
+      onConfirm={() => issue.mutate({ machineId: machine.machineId, reason: reason.trim() || undefined })}
+    >
+      <p>
+        A target token is this device&apos;s own credential for the DDI API (<code>Authorization: TargetToken …</code>), in place of its
+        ring&apos;s gateway token. Issuing one revokes the tokens it had: a device still using an older target token is refused until
+        it is given the new one.
       </p>
       <ReasonInput value={reason} onChange={setReason} />
     </ConfirmDialog>

@@ -26,13 +26,14 @@ import {
 import { useTRPC } from "@/components/trpc";
 import { useMe } from "@/components/use-me";
 import type { Deployment, HealthCheck } from "@/server/protocol/v1";
-import { BACKEND_LABELS, holdsOwnCredentials, reportsHealth } from "@/server/vocabulary";
+import { BACKEND_LABELS, foreignUpdaterWords, holdsOwnCredentials, reportsHealth } from "@/server/vocabulary";
 import {
   MoveDialog,
   PinDialog,
   ReenrollDialog,
   RetireDialog,
   RollbackDialog,
+  TargetTokenDialog,
   rollbackOf,
   UnpinDialog,
 } from "./machine-actions";
@@ -179,7 +180,7 @@ const tokenColumns: ColumnDef<TokenRow, unknown>[] = [
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
   const { canOnFleet } = useMe();
-  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | "labels" | null>(null);
+  const [dialog, setDialog] = useState<"move" | "retire" | "pin" | "unpin" | "rollback" | "reenroll" | "labels" | "targetToken" | null>(null);
   const [result, setResult] = useState<string | null>(null);
   const query = useQuery({
     ...trpc.machines.get.queryOptions({ machineId }),
@@ -298,6 +299,11 @@ export function MachineDetail({ machineId }: { machineId: string }) {
               Allow re-enrollment…
             </button>
           )}
+          {m.actions.issueTargetToken.allowed && (
+            <button type="button" onClick={() => setDialog("targetToken")}>
+              Issue target token…
+            </button>
+          )}
         </div>
       </div>
 
@@ -362,7 +368,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
             <Fact label="Boot id">{m.bootId ? <code>{m.bootId}</code> : <span className="muted">unknown</span>}</Fact>
             <Fact label="Identity">
               {!holdsOwnCredentials(m.backend) ? (
-                <span className="muted">its node id, from Zincati: the enrollment token in its configured URLs is its only credential</span>
+                <span className="muted">{foreignUpdaterWords(m.backend)?.identity}</span>
               ) : m.hasKey ? (
                 "proves itself with its own key"
               ) : (
@@ -483,9 +489,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         rows={checks}
         rowKey={(c) => `${c.position}-${c.name}`}
         empty={
-          reportsHealth(m.backend)
-            ? "The agent reports no health checks."
-            : "Zincati reports no health checks: a rollout counts this node done once it reports the release booted, and dark if it has not by the rollout's dark deadline."
+          reportsHealth(m.backend) ? "The agent reports no health checks." : (foreignUpdaterWords(m.backend)?.noHealth ?? "")
         }
       />
 
@@ -513,6 +517,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
       {m.actions.rollback.allowed && <RollbackDialog open={dialog === "rollback"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
       {dialog === "labels" && m.actions.setLabels.allowed && <LabelsDialog machine={m} onClose={closeDialog} onDone={dialogDone} />}
       {m.actions.allowReenroll.allowed && <ReenrollDialog open={dialog === "reenroll"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
+      {m.actions.issueTargetToken.allowed && <TargetTokenDialog open={dialog === "targetToken"} machine={m} onClose={closeDialog} onDone={dialogDone} />}
     </>
   );
 }

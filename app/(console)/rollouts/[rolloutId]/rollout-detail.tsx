@@ -17,6 +17,7 @@ import {
   RelativeTime,
   RingPhaseBadge,
   RolloutStateBadge,
+  StateBadge,
   StepBadge,
   stepOptions,
 } from "@/components/status";
@@ -24,7 +25,7 @@ import { plural, StepBar, StepLegend } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
 import { useMe } from "@/components/use-me";
-import { isActiveRollout } from "@/server/vocabulary";
+import { foreignUpdaterWords, isActiveRollout } from "@/server/vocabulary";
 import { HealthComparison } from "./health-comparison";
 import { percentText, ringPhaseFor, soakText, TextWithTimes, wavePlanText } from "../rollout-parts";
 import { type PendingAction, type Rollout, RolloutActionDialog } from "./rollout-actions";
@@ -287,6 +288,7 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
           {row.original.machine.machineId !== row.original.machine.hostname && (
             <code className="muted small">{row.original.machine.machineId}</code>
           )}
+          {foreignUpdaterWords(row.original.machine.backend) && <StateBadge tone="info">{foreignUpdaterWords(row.original.machine.backend)!.kind}</StateBadge>}
         </span>
       ),
     },

@@ -1,0 +1,3 @@
+-- AlterEnum
+ALTER TYPE "Backend" ADD VALUE 'swupdate';
+

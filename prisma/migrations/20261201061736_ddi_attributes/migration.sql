@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "machines" ADD COLUMN     "ddi_attributes_at" TIMESTAMPTZ(3);
+
