@@ -71,6 +71,10 @@ describe("the answer's apps", () => {
   it("keeps a machine pinned for the app on its pin, allowed down to it, whatever the rollout", () => {
     const pinned = machine({ appPins: { [KIOSK]: { checksum: V3, version: "v0", quarantined: false } } });
     expect(commits(pinned, ring({ appRollout: appRollout() }))).toEqual([[V3, "pin", true]]);
+    // A braked pin: the machine keeps what it has (left out, the app would be removed); one without the app is not sent it.
+    const brakedPin = { [KIOSK]: { checksum: V3, version: "v0", quarantined: true } };
+    expect(commits(machine({ appPins: brakedPin }), ring({ appRollout: appRollout() }))).toEqual([[V1, "kept", false]]);
+    expect(commits(machine({ appPins: brakedPin, apps: {} }), ring())).toEqual([]);
   });
 
   it("sends a machine of an open wave the rollout's commit; one past the open wave the ring's", () => {

@@ -60,28 +60,29 @@ function fromRollout(machine: MachineView, ring: RingView, app: RingAppView, rol
   return null;
 }
 
+/** The app as the machine has it, or null (not sent) when it has none. */
+function keep(
+  app: RingAppView,
+  installed: { commit: string | null } | null,
+  braked: { checksum: string; version: string | null },
+  reason: string,
+): AppAnswer | null {
+  if (!installed?.commit) return null;
+  const version = installed.commit === braked.checksum ? braked.version : null;
+  return { ref: app.ref, remote: app.remote, commit: installed.commit, version, reason, allowDowngrade: false, source: "kept" };
+}
+
 function answerForApp(machine: MachineView, ring: RingView, app: RingAppView): AppAnswer | null {
   const pin = machine.appPins?.[app.ref];
   const installed = machine.apps?.[app.ref] ?? null;
   if (pin) {
-    if (pin.quarantined) return null;
+    // A braked pin is sent to nobody, but an app left out would be removed: a machine that has the app keeps its commit.
+    if (pin.quarantined) return keep(app, installed, pin, `pinned release ${pin.version} was stopped by the emergency brake: kept`);
     return { ref: app.ref, remote: app.remote, commit: pin.checksum, version: pin.version, reason: `pinned to ${pin.version}`, allowDowngrade: true, source: "pin" };
   }
   const rollout = ring.appRollout ? fromRollout(machine, ring, app, ring.appRollout) : null;
   if (rollout) return rollout;
-  if (app.release.quarantined) {
-    if (!installed?.commit) return null;
-    const version = installed.commit === app.release.checksum ? app.release.version : null;
-    return {
-      ref: app.ref,
-      remote: app.remote,
-      commit: installed.commit,
-      version,
-      reason: `release ${app.release.version} was stopped by the emergency brake: kept`,
-      allowDowngrade: false,
-      source: "kept",
-    };
-  }
+  if (app.release.quarantined) return keep(app, installed, app.release, `release ${app.release.version} was stopped by the emergency brake: kept`);
   return {
     ref: app.ref,
     remote: app.remote,
