@@ -162,7 +162,8 @@ export function updateStateOf(reported: string): UpdateState {
 export const APP_UPDATE_STATES = ["idle", "downloading", "verifying", "succeeded", "failed", "rolled_back"] as const satisfies readonly UpdateState[];
 export type AppUpdateState = (typeof APP_UPDATE_STATES)[number];
 /** An app update under way. */
-export const isBusyAppUpdate = oneOf(["downloading", "verifying"] as const satisfies readonly AppUpdateState[]);
+export const BUSY_APP_UPDATE_STATES = ["downloading", "verifying"] as const satisfies readonly AppUpdateState[];
+export const isBusyAppUpdate = oneOf(BUSY_APP_UPDATE_STATES);
 
 /** What a Flatpak ref names: an app (in a ring's app set) or a runtime (brought by an app). */
 export const FLATPAK_REF_KINDS = ["app", "runtime"] as const;

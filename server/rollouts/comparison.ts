@@ -2,19 +2,27 @@
 // to those still on the old one — their health, and the new side's rollbacks
 // and failures.
 import { Prisma, type PrismaClient } from "../db/client";
-import { FAILURE_STEPS, sqlList } from "../vocabulary";
+import { FAILURE_STEPS, isAppRef, sqlList } from "../vocabulary";
 import { notFound } from "../errors";
 
 export async function healthComparison(db: PrismaClient, rolloutId: string) {
   const rollout = await db.rollout.findUnique({
     where: { id: rolloutId },
-    select: { release: { select: { checksum: true } }, rings: { orderBy: { position: "asc" }, select: { ringId: true, ring: { select: { name: true } } } } },
+    select: { release: { select: { checksum: true, branch: { select: { ref: true } } } }, rings: { orderBy: { position: "asc" }, select: { ringId: true, ring: { select: { name: true } } } } },
   });
   if (!rollout) throw notFound(`rollout ${rolloutId}`);
   const target = rollout.release.checksum;
   const ringIds = rollout.rings.map((r) => r.ringId);
+  const ref = rollout.release.branch.ref;
   const [health, outcomes] = await Promise.all([
-    db.$queryRaw<{ ring_id: string; on_new: boolean; health: string; n: number }[]>`
+    // An app rollout compares the app's own health on its new commit against its old one (a machine without the app: unknown).
+    isAppRef(ref)
+      ? db.$queryRaw<{ ring_id: string; on_new: boolean; health: string; n: number }[]>`
+      SELECT m.ring_id, a.commit IS NOT DISTINCT FROM ${target} AS on_new, coalesce(a.health_status, 'unknown') AS health, count(*)::int AS n
+        FROM machines m LEFT JOIN machine_apps a ON a.machine_id = m.id AND a.ref = ${ref}
+       WHERE m.ring_id = ANY(${ringIds}::text[]) AND m.retired_at IS NULL
+       GROUP BY 1, 2, 3`
+      : db.$queryRaw<{ ring_id: string; on_new: boolean; health: string; n: number }[]>`
       SELECT ring_id, booted_checksum = ${target} AS on_new, health_status::text AS health, count(*)::int AS n
         FROM machines WHERE ring_id = ANY(${ringIds}::text[]) AND retired_at IS NULL
        GROUP BY 1, 2, 3`,

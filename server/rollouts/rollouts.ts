@@ -13,7 +13,9 @@ import { hopCount } from "../releases/paths";
 import { isOnline } from "../machines/machines";
 import {
   ACTIVE_ROLLOUT_STATES,
+  BUSY_APP_UPDATE_STATES,
   emptyStepCounts,
+  type HealthStatus,
   HOLDABLE_UPDATE_STATES,
   WAITING_STEPS,
   isActiveRollout,
@@ -1117,13 +1119,29 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
 export async function previewRolloutAction(db: PrismaClient, input: { rolloutId: string; ring?: string }) {
   const rollout = await db.rollout.findUnique({
     where: { id: input.rolloutId },
-    select: { id: true, release: { select: { checksum: true } }, rings: { select: { ringId: true, ring: { select: { name: true } } } } },
+    select: {
+      id: true,
+      release: { select: { checksum: true, branch: { select: { ref: true } } } },
+      rings: { select: { ringId: true, ring: { select: { name: true } } } },
+    },
   });
   if (!rollout) throw notFound(`rollout ${input.rolloutId}`);
   const ringIds = rollout.rings.filter((r) => !input.ring || r.ring.name === input.ring).map((r) => r.ringId);
   if (input.ring && ringIds.length === 0) throw invalid("ring", `ring ${input.ring} is not part of this rollout`);
   const target = rollout.release.checksum;
-  const [row] = await db.$queryRaw<{ on_way: number; rebooting: number; booted: number; waiting: number }[]>`
+  const ref = rollout.release.branch.ref;
+  // An app rollout is judged by the app as the machine reports it: an app update has no reboot.
+  const [row] = isAppRef(ref)
+    ? await db.$queryRaw<{ on_way: number; rebooting: number; booted: number; waiting: number }[]>`
+    SELECT count(*) FILTER (WHERE a.commit IS DISTINCT FROM ${target} AND a.update_target = ${target}
+                              AND a.update_state IN ${Prisma.raw(sqlList(BUSY_APP_UPDATE_STATES))})::int AS on_way,
+           0 AS rebooting,
+           count(*) FILTER (WHERE a.commit = ${target})::int AS booted,
+           count(*) FILTER (WHERE rm.step IN ${Prisma.raw(sqlList(WAITING_STEPS))})::int AS waiting
+      FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id
+      LEFT JOIN machine_apps a ON a.machine_id = m.id AND a.ref = ${ref}
+     WHERE rm.rollout_id = ${rollout.id} AND rm.ring_id = ANY(${ringIds}::text[]) AND m.retired_at IS NULL`
+    : await db.$queryRaw<{ on_way: number; rebooting: number; booted: number; waiting: number }[]>`
     SELECT count(*) FILTER (WHERE m.booted_checksum IS DISTINCT FROM ${target} AND m.update_target = ${target}
                               AND m.update_state IN ${HOLDABLE_SQL})::int AS on_way,
            count(*) FILTER (WHERE m.booted_checksum IS DISTINCT FROM ${target} AND m.update_target = ${target}
@@ -1135,7 +1153,7 @@ export async function previewRolloutAction(db: PrismaClient, input: { rolloutId:
   const counts = row ?? { on_way: 0, rebooting: 0, booted: 0, waiting: 0 };
   return {
     onTheirWay: counts.on_way,
-    rebooting: counts.rebooting,
+    rebooting: Number(counts.rebooting),
     booted: counts.booted,
     waiting: counts.waiting,
   };
@@ -1151,6 +1169,8 @@ export async function listRolloutMachines(
   const where: Prisma.RolloutMachineWhereInput = { rolloutId: input.rolloutId, step: input.step, ringId };
   const page = input.page ?? 0;
   const pageSize = input.pageSize ?? 50;
+  const rollout = await db.rollout.findUnique({ where: { id: input.rolloutId }, select: { release: { select: { branch: { select: { ref: true } } } } } });
+  if (!rollout) throw notFound(`rollout ${input.rolloutId}`);
   const [rows, total] = await Promise.all([
     db.rolloutMachine.findMany({
       where,
@@ -1169,8 +1189,27 @@ export async function listRolloutMachines(
     }),
     db.rolloutMachine.count({ where }),
   ]);
+  // An app rollout's machines show the app as each reports it: its release's version and the app's own health.
+  const ref = rollout.release.branch.ref;
+  const apps = isAppRef(ref) ? await appsOf(db, ref, rows.map((r) => r.machine.machineId)) : null;
+  const shown = rows.map((r) => {
+    if (!apps) return r;
+    const app = apps.get(r.machine.machineId);
+    return { ...r, machine: { ...r.machine, bootedVersion: app?.version ?? null, healthStatus: app?.health ?? "unknown" } };
+  });
   // Waves are numbered from 1 wherever they are shown or exported.
-  return { rows: rows.map((r) => ({ ...r, wave: r.wave + 1 })), total, page, pageSize };
+  return { rows: shown.map((r) => ({ ...r, wave: r.wave + 1 })), total, page, pageSize, appRollout: apps !== null };
+}
+
+/** The app `ref` on each of these machines: the version of the release it runs (its commit when no release names it) and its health. */
+async function appsOf(db: PrismaClient, ref: string, machineIds: string[]) {
+  const rows = await db.$queryRaw<{ machine_id: string; version: string | null; health: HealthStatus | null }[]>`
+    SELECT m.machine_id, coalesce(r.version, left(a.commit, 12)) AS version, a.health_status AS health
+      FROM machines m JOIN machine_apps a ON a.machine_id = m.id AND a.ref = ${ref}
+      LEFT JOIN branches b ON b.ref = a.ref
+      LEFT JOIN releases r ON r.branch_id = b.id AND r.checksum = a.commit
+     WHERE m.machine_id = ANY(${machineIds}::text[])`;
+  return new Map(rows.map((r) => [r.machine_id, { version: r.version, health: r.health ?? "unknown" }]));
 }
 
 export type SelectorJson = Partial<Selector>;

@@ -273,6 +273,8 @@ export const rolloutMachinesOutput = z.object({
   total: z.number().int(),
   page: z.number().int(),
   pageSize: z.number().int(),
+  /** An app rollout: each machine's version and health are the app's, as the machine reports it. */
+  appRollout: z.boolean(),
 });
 
 const healthSideSchema = z.object({

@@ -14,7 +14,8 @@ import { AppError } from "../../server/errors";
 import { getMachine } from "../../server/machines/machines";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
-import { getRollout, listRolloutMachines, previewRollout, revertRollout, startRollout } from "../../server/rollouts/rollouts";
+import { healthComparison } from "../../server/rollouts/comparison";
+import { getRollout, listRolloutMachines, previewRollout, previewRolloutAction, revertRollout, startRollout } from "../../server/rollouts/rollouts";
 import { call, enrollBody, hex } from "../helpers/agent-http";
 import { enrollmentToken, startTestConsole, type TestConsole } from "../helpers/console";
 
@@ -310,6 +311,24 @@ describe("an app rollout through three rings", () => {
     // The failing machine rolled back and reported it: counted, with the agent's words.
     const rows = await listRolloutMachines(db(), { rolloutId: rollout.id });
     expect(rows.rows.find((r) => r.machine.machineId === failing.machineId)).toMatchObject({ step: "rolled_back", detail: "kiosk-http: exit 1" });
+    // The rollout page shows the app as each machine reports it (not its OS): the failing one back on v2, the others on v3.
+    expect(rows.appRollout).toBe(true);
+    const canaryRows = rows.rows.filter((r) => r.machine.ring?.name === "canary");
+    expect(canaryRows.map((r) => [r.machine.machineId === failing.machineId, r.machine.bootedVersion, r.machine.healthStatus]).sort()).toEqual([
+      [false, "v3", "healthy"],
+      [false, "v3", "healthy"],
+      [false, "v3", "healthy"],
+      [false, "v3", "healthy"],
+      [true, "v2", "healthy"],
+    ]);
+    // Its confirmations count the app's commit (no reboots), and the A/B view compares the app's health.
+    expect(await previewRolloutAction(db(), { rolloutId: rollout.id })).toEqual({ onTheirWay: 0, rebooting: 0, booted: 4, waiting: 0 });
+    const comparison = await healthComparison(db(), rollout.id);
+    expect(comparison.map((r) => [r.ring, r.newRelease.machines, r.oldRelease.machines, r.newRelease.healthy])).toEqual([
+      ["canary", 4, 1, 4],
+      ["beta", 0, 5, 0],
+      ["stable", 0, 5, 0],
+    ]);
     // The other rings never started: their machines are still on v2.
     expect(fleet.get("beta")!.every((m) => m.apps.get(KIOSK)?.commit === K2)).toBe(true);
     expect(fleet.get("canary")!.filter((m) => m.apps.get(KIOSK)?.commit === K3)).toHaveLength(4);

@@ -7900,6 +7900,7 @@ export interface operations {
                         total: number;
                         page: number;
                         pageSize: number;
+                        appRollout: boolean;
                     };
                 };
             };

@@ -41,7 +41,7 @@ function Verdict({ ring }: { ring: Ring }) {
   return <StateBadge tone="neutral">No difference</StateBadge>;
 }
 
-export function HealthComparison({ rolloutId, live }: { rolloutId: string; live: boolean }) {
+export function HealthComparison({ rolloutId, live, app }: { rolloutId: string; live: boolean; app: boolean }) {
   const trpc = useTRPC();
   const query = useQuery({
     ...trpc.rollouts.comparison.queryOptions({ rolloutId }),
@@ -52,8 +52,9 @@ export function HealthComparison({ rolloutId, live }: { rolloutId: string; live:
     <section aria-labelledby="comparison-title" className="comparison">
       <h2 id="comparison-title">Health: new release against old</h2>
       <p className="muted section-note">
-        In each ring, machines already booted into the new release next to those still on the old one, and what the
-        rollout&apos;s finished machines came to.
+        {app
+          ? "In each ring, the app's own health on machines already running its new release next to those still on the old one (or without the app), and what the rollout's finished machines came to."
+          : "In each ring, machines already booted into the new release next to those still on the old one, and what the rollout's finished machines came to."}
       </p>
       <div className="table-wrap">
         <table className="data-table" aria-busy={query.isFetching || undefined}>

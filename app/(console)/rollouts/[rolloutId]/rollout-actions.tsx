@@ -8,6 +8,7 @@ import { ConfirmDialog, ReasonInput } from "@/components/dialog";
 import type { RouterOutputs } from "@/components/router-types";
 import { agree, plural } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
+import { isAppRef } from "@/server/vocabulary";
 
 export type Rollout = RouterOutputs["rollouts"]["get"];
 export type ActionKind = "pause" | "resume" | "approve" | "abort" | "revert";
@@ -64,6 +65,8 @@ export function RolloutActionDialog({
   const current = action ? mutations[action.kind] : null;
 
   const version = rollout.release.version;
+  // An app rollout: an app update has no staged deployment and no reboot.
+  const app = isAppRef(rollout.release.branch.ref);
   const preview = useQuery({
     ...trpc.rollouts.actionPreview.queryOptions({ rolloutId: rollout.id, ring: action?.ring }),
     enabled: action !== null && action.kind !== "approve",
@@ -87,20 +90,29 @@ export function RolloutActionDialog({
           <p>No wave opens and no new machine is sent {version} until someone resumes it.</p>
           <ul className="confirm-counts">
             <Counted n={counts?.onTheirWay}>
-              {(n) => (
-                <>
-                  <strong>{plural(n, "machine")}</strong> downloading or staged {agree(n, "holds", "hold")}: {agree(n, "it keeps", "they keep")} what{" "}
-                  {agree(n, "it", "they")} staged and {agree(n, "does", "do")} not reboot into it until the rollout resumes.
-                </>
-              )}
+              {(n) =>
+                app ? (
+                  <>
+                    <strong>{plural(n, "machine")}</strong> updating the app {agree(n, "finishes", "finish")} (an app update has no reboot to
+                    hold it before).
+                  </>
+                ) : (
+                  <>
+                    <strong>{plural(n, "machine")}</strong> downloading or staged {agree(n, "holds", "hold")}: {agree(n, "it keeps", "they keep")} what{" "}
+                    {agree(n, "it", "they")} staged and {agree(n, "does", "do")} not reboot into it until the rollout resumes.
+                  </>
+                )
+              }
             </Counted>
-            <Counted n={counts?.rebooting}>
-              {(n) => (
-                <>
-                  <strong>{plural(n, "machine")}</strong> already granted a reboot slot {agree(n, "goes", "go")} on.
-                </>
-              )}
-            </Counted>
+            {!app && (
+              <Counted n={counts?.rebooting}>
+                {(n) => (
+                  <>
+                    <strong>{plural(n, "machine")}</strong> already granted a reboot slot {agree(n, "goes", "go")} on.
+                  </>
+                )}
+              </Counted>
+            )}
             <Counted n={counts?.waiting}>
               {(n) => (
                 <>
@@ -118,9 +130,11 @@ export function RolloutActionDialog({
         <>
           <p>The controller carries on: {rollout.next ?? "it goes on"}.</p>
           <ul className="confirm-counts">
-            <li>
-              <strong>{plural(held, "held machine")}</strong> {agree(held, "reboots", "reboot")} into {version} as reboot slots free up.
-            </li>
+            {!app && (
+              <li>
+                <strong>{plural(held, "held machine")}</strong> {agree(held, "reboots", "reboot")} into {version} as reboot slots free up.
+              </li>
+            )}
             <Counted n={counts?.waiting}>
               {(n) => (
                 <>
@@ -160,26 +174,35 @@ export function RolloutActionDialog({
             <Counted n={counts?.booted}>
               {(n) => (
                 <>
-                  <strong>{plural(n, "machine")}</strong> that {agree(n, "boots", "boot")} {version} {agree(n, "stays", "stay")} on it (revert to
-                  send {agree(n, "it", "them")} back).
+                  <strong>{plural(n, "machine")}</strong> that {app ? agree(n, "runs", "run") : agree(n, "boots", "boot")} {version}{" "}
+                  {agree(n, "stays", "stay")} on it (revert to send {agree(n, "it", "them")} back).
                 </>
               )}
             </Counted>
             <Counted n={counts?.onTheirWay}>
-              {(n) => (
-                <>
-                  <strong>{plural(n, "machine")}</strong> downloading or staged {agree(n, "cancels", "cancel")}: the staged deployment is removed
-                  and {agree(n, "it keeps", "they keep")} booting what {agree(n, "it runs", "they run")}.
-                </>
-              )}
+              {(n) =>
+                app ? (
+                  <>
+                    <strong>{plural(n, "machine")}</strong> updating the app to it {agree(n, "finishes", "finish")} and{" "}
+                    {agree(n, "keeps", "keep")} it (an app update is not cancelled halfway).
+                  </>
+                ) : (
+                  <>
+                    <strong>{plural(n, "machine")}</strong> downloading or staged {agree(n, "cancels", "cancel")}: the staged deployment is removed
+                    and {agree(n, "it keeps", "they keep")} booting what {agree(n, "it runs", "they run")}.
+                  </>
+                )
+              }
             </Counted>
-            <Counted n={counts?.rebooting}>
-              {(n) => (
-                <>
-                  <strong>{plural(n, "machine")}</strong> already granted a reboot slot may still boot it.
-                </>
-              )}
-            </Counted>
+            {!app && (
+              <Counted n={counts?.rebooting}>
+                {(n) => (
+                  <>
+                    <strong>{plural(n, "machine")}</strong> already granted a reboot slot may still boot it.
+                  </>
+                )}
+              </Counted>
+            )}
             <Counted n={counts?.waiting}>
               {(n) => (
                 <>
@@ -204,17 +227,25 @@ export function RolloutActionDialog({
         <>
           <ul className="confirm-counts">
             <Counted n={counts && counts.booted + counts.rebooting}>
-              {(n) => (
-                <>
-                  <strong>{plural(n, "machine")}</strong> on {version} (or rebooting into it) {agree(n, "boots its", "boot their")} previous
-                  deployment again (a reboot, no download).
-                </>
-              )}
+              {(n) =>
+                app ? (
+                  <>
+                    <strong>{plural(n, "machine")}</strong> on {version} {agree(n, "goes", "go")} back to the app&apos;s previous release (no
+                    reboot).
+                  </>
+                ) : (
+                  <>
+                    <strong>{plural(n, "machine")}</strong> on {version} (or rebooting into it) {agree(n, "boots its", "boot their")} previous
+                    deployment again (a reboot, no download).
+                  </>
+                )
+              }
             </Counted>
             <Counted n={counts?.onTheirWay}>
               {(n) => (
                 <>
-                  <strong>{plural(n, "machine")}</strong> downloading or staged {agree(n, "cancels", "cancel")}.
+                  <strong>{plural(n, "machine")}</strong>{" "}
+                  {app ? `updating the app to it ${agree(n, "goes", "go")} back once the update ends` : `downloading or staged ${agree(n, "cancels", "cancel")}`}.
                 </>
               )}
             </Counted>

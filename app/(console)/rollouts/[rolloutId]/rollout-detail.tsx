@@ -25,7 +25,7 @@ import { plural, StepBar, StepLegend } from "@/components/step-bar";
 import { useTRPC } from "@/components/trpc";
 import { useUrlState } from "@/components/url-state";
 import { useMe } from "@/components/use-me";
-import { foreignUpdaterWords, isActiveRollout } from "@/server/vocabulary";
+import { foreignUpdaterWords, isActiveRollout, isAppRef } from "@/server/vocabulary";
 import { HealthComparison } from "./health-comparison";
 import { percentText, ringPhaseFor, soakText, TextWithTimes, wavePlanText } from "../rollout-parts";
 import { type PendingAction, type Rollout, RolloutActionDialog } from "./rollout-actions";
@@ -320,13 +320,15 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
               {before ?? <span className="muted">unknown</span>} <span className="muted">→</span> {r.release.version}
             </span>
             {now !== r.release.version && (
-              <span className="muted small">boots {now ?? "an unknown version"} now</span>
+              <span className="muted small">
+                {machines.data?.appRollout ? `runs ${now ?? "no release of the app"} now` : `boots ${now ?? "an unknown version"} now`}
+              </span>
             )}
           </span>
         );
       },
     },
-    { id: "health", header: "Health", cell: ({ row }) => <HealthBadge status={row.original.machine.healthStatus} /> },
+    { id: "health", header: machines.data?.appRollout ? "App health" : "Health", cell: ({ row }) => <HealthBadge status={row.original.machine.healthStatus} /> },
     {
       id: "times",
       header: "Assigned · done",
@@ -483,7 +485,7 @@ export function RolloutDetail({ rolloutId }: { rolloutId: string }) {
         ))}
       </div>
 
-      <HealthComparison rolloutId={r.id} live={active} />
+      <HealthComparison rolloutId={r.id} live={active} app={isAppRef(r.release.branch.ref)} />
 
       <h2 id="machines-title">Machines</h2>
       <form className="filters" role="search" aria-labelledby="machines-title" onSubmit={(e) => e.preventDefault()}>
