@@ -121,4 +121,41 @@ test("an operator keeps an app on a ring, and its machines' apps show on the mac
   await expect(section).toContainText(ring);
   await expect(section).toContainText("1 on v1");
   await shotPhone(page, "apps-dashboard");
+
+  // An app rollout of v2: the machine takes it, and the rollout page speaks of the app, not the OS.
+  const rollout = await trpc<{ id: string }>(
+    page.request,
+    "rollouts.start",
+    { version: "v2", ref: KIOSK, rings: [ring], waves: [100], singleFirst: false, soakSeconds: 3600, reason: "e2e: an app rollout" },
+    "mutation",
+  );
+  let seq = 3;
+  await expect(async () => {
+    const next = await checkin(seq++, [{ ref: KIOSK, commit: V1, origin: "orchard-kiosk", managed: true }]);
+    expect(next.apps).toEqual([expect.objectContaining({ commit: V2 })]);
+  }).toPass({ timeout: 60_000 });
+  await checkin(seq++, [
+    {
+      ref: KIOSK,
+      commit: V2,
+      origin: "orchard-kiosk",
+      managed: true,
+      update: { state: "succeeded", targetCommit: V2, error: null },
+      health: { status: "healthy", checks: [{ name: "kiosk-http", status: "pass" }] },
+    },
+  ]);
+  await page.goto(`/rollouts/${rollout.id}`);
+  const machinesTable = page.getByRole("table", { name: "Machines of this rollout" });
+  await expect(machinesTable.getByRole("columnheader", { name: "App health" })).toBeVisible();
+  await expect(machinesTable.locator("tbody tr").filter({ hasText: machineId })).toContainText("v1 → v2");
+  await expect(page.getByText("the app's own health on machines already running its new release")).toBeVisible();
+  await page.getByRole("button", { name: "Abort…" }).click();
+  const abort = page.getByRole("dialog", { name: "Abort this rollout?" });
+  await expect(abort).toContainText("1 machine that runs v2 stays on it");
+  await expect(abort).not.toContainText("reboot");
+  await shotPhone(page, "apps-rollout-abort");
+  await abort.getByRole("button", { name: "Cancel" }).click();
+  await trpc(page.request, "rollouts.abort", { rolloutId: rollout.id }, "mutation");
+  // The machine leaves the fleet that later browser tests count.
+  await trpc(page.request, "machines.retire", { machineId, reason: "e2e: apps test done" }, "mutation");
 });

@@ -79,6 +79,11 @@ test("the dashboard shows the fleet's counts as the database has them, with both
     for (const ring of rings) {
       const row = byRing.getByRole("row", { name: new RegExp(`^${ring.name} `) });
       const machines = await list(page.request, { ring: ring.name });
+      // A ring left with no machines (an earlier browser test retired its own) has no versions to chart: no row, or 0.
+      if (machines.total === 0) {
+        if ((await row.count()) > 0) await expect(row.getByRole("cell").first()).toHaveText("0", { timeout: 1000 });
+        continue;
+      }
       await expect(row.getByRole("cell").first()).toHaveText(String(machines.total), { timeout: 1000 });
       const versions = new Map<string, number>();
       for (const m of machines.rows) versions.set(m.bootedVersion ?? "not reported", (versions.get(m.bootedVersion ?? "not reported") ?? 0) + 1);

@@ -43,6 +43,8 @@ test("a DDI device shows in the machines list marked SWUpdate, and on its page a
   await page.getByRole("button", { name: "Done" }).click();
   await expect(page.getByText(/Issued a target token for/)).toBeVisible();
   expect((await fetch(base, { headers: { authorization: `TargetToken ${targetToken}` } })).status).toBe(200);
+  // The device leaves the fleet that later browser tests count.
+  await trpc(page.request, "machines.retire", { machineId: DEVICE, reason: "e2e: DDI test done" }, "mutation");
 });
 
 test("a DDI device in a rollout's machine list is marked SWUpdate", async ({ page, baseURL }) => {
@@ -61,4 +63,5 @@ test("a DDI device in a rollout's machine list is marked SWUpdate", async ({ pag
   await expect(page.getByText("SWUpdate · DDI").first()).toBeVisible();
   await shot(page, "ddi-rollout");
   await trpc(page.request, "rollouts.abort", { rolloutId: rollout.id }, "mutation");
+  await trpc(page.request, "machines.retire", { machineId: device, reason: "e2e: DDI test done" }, "mutation");
 });

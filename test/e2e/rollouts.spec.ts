@@ -31,7 +31,7 @@ test("an operator rolls a release out through two rings, pauses and reverts it, 
   const releaseRow = page.getByRole("table", { name: "Releases" }).locator("tbody tr", { hasText: VERSION });
   await releaseRow.getByRole("link", { name: "Roll out…" }).click();
   await expect(page).toHaveURL(/\/rollouts\/new\?version=2027\.1\.1/);
-  await expect(page.getByLabel("Release")).toHaveValue(/.+/);
+  await expect(page.getByLabel("Release", { exact: true })).toHaveValue(/.+/);
   await expect(page.getByText("Choose a release and at least one ring")).toBeVisible();
 
   // Two rings, small waves, no soak; a gate that never trips on the demo fleet's random failures.
