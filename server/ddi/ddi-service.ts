@@ -10,10 +10,11 @@
 // would get (ddi/mapping.ts says how it maps).
 import type { AgentService, MachineEntry } from "../agents/agent-service";
 import { answerTo } from "../agents/desired";
-import { hashesEqual, hashToken, tokenKind } from "../auth/tokens";
+import { tokenKind } from "../auth/tokens";
 import type { Actor } from "../audit/audit";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
+import { isLiveEnrollmentToken } from "../enrollment/enrollment-tokens";
 import { AppError } from "../errors";
 import type { Logger } from "../logger";
 import { setMachineLabels } from "../machines/machines";
@@ -79,14 +80,9 @@ export class DdiService {
 
   /** A gateway token: an enrollment token, not revoked (an expired or used-up one still serves the devices it enrolled). */
   private async checkGatewayToken(token: string) {
-    const unknown = new DdiError(401, "orchard.ddi.unauthorized", "unknown or revoked gateway token (an enrollment token of the device's ring)");
-    if (tokenKind(token) !== "enrollment") throw unknown;
-    const hash = hashToken(token);
-    const { rows } = await this.db.agent.pool.query<{ token_hash: string; revoked_at: Date | null }>(
-      "SELECT token_hash, revoked_at FROM enrollment_tokens WHERE token_hash = $1",
-      [hash],
-    );
-    if (!rows[0] || !hashesEqual(rows[0].token_hash, hash) || rows[0].revoked_at) throw unknown;
+    if (!(await isLiveEnrollmentToken(this.db, token))) {
+      throw new DdiError(401, "orchard.ddi.unauthorized", "unknown or revoked gateway token (an enrollment token of the device's ring)");
+    }
   }
 
   /** The device's machine: by its target token, or by a gateway token (enrolled into the token's ring at its first request). */

@@ -1,10 +1,10 @@
 // Enrollment tokens: created by an operator, traded by an agent for a
 // machine token. Only a hash is stored; the token is shown once.
 import { type Actor, writeAudit } from "../audit/audit";
-import { generateToken } from "../auth/tokens";
+import { generateToken, hashesEqual, hashToken, tokenKind } from "../auth/tokens";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
-import type { Prisma, PrismaClient } from "../db/client";
+import type { Database, Prisma, PrismaClient } from "../db/client";
 import { invalid, notFound } from "../errors";
 import { type CreateEnrollmentTokenInput, createEnrollmentTokenInput } from "./schemas";
 
@@ -103,4 +103,20 @@ export async function revokeEnrollmentToken(db: PrismaClient, actor: Actor, id: 
     return after;
   });
   return shown(row);
+}
+
+/**
+ * Whether `token` is an enrollment token that is not revoked: what lets an
+ * updater that is not our agent (Zincati, SWUpdate) in. An expired or used-up
+ * one still serves the machines it enrolled (it only enrolls no new one); a
+ * revoked one serves nobody. Read on the agent pool.
+ */
+export async function isLiveEnrollmentToken(db: Database, token: string): Promise<boolean> {
+  if (tokenKind(token) !== "enrollment") return false;
+  const hash = hashToken(token);
+  const { rows } = await db.agent.pool.query<{ token_hash: string; revoked_at: Date | null }>(
+    "SELECT token_hash, revoked_at FROM enrollment_tokens WHERE token_hash = $1",
+    [hash],
+  );
+  return Boolean(rows[0] && hashesEqual(rows[0].token_hash, hash) && !rows[0].revoked_at);
 }

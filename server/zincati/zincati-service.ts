@@ -7,9 +7,9 @@
 // service's check-in; the reboot lock is the agent's reboot slot. The answer
 // it acts on is the one our agent would get.
 import type { AgentService, MachineEntry } from "../agents/agent-service";
-import { hashesEqual, hashToken, tokenKind } from "../auth/tokens";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
+import { isLiveEnrollmentToken } from "../enrollment/enrollment-tokens";
 import { AppError } from "../errors";
 import type { Logger } from "../logger";
 import type { CheckinRequest, CheckinResponse } from "../protocol/v1";
@@ -54,20 +54,9 @@ export class ZincatiService {
     private readonly options: { clock: Clock; log: Logger },
   ) {}
 
-  /**
-   * The token in the URL: an enrollment token, not revoked. An expired or
-   * used-up one still serves the nodes it enrolled (it only enrolls no new
-   * one); a revoked one serves nobody.
-   */
+  /** The token in the URL: a live enrollment token (see isLiveEnrollmentToken). */
   private async checkToken(token: string) {
-    const unknown = new ZincatiError(401, "unknown_token", "unknown or revoked enrollment token in the URL");
-    if (tokenKind(token) !== "enrollment") throw unknown;
-    const hash = hashToken(token);
-    const { rows } = await this.db.agent.pool.query<{ token_hash: string; revoked_at: Date | null }>(
-      "SELECT token_hash, revoked_at FROM enrollment_tokens WHERE token_hash = $1",
-      [hash],
-    );
-    if (!rows[0] || !hashesEqual(rows[0].token_hash, hash) || rows[0].revoked_at) throw unknown;
+    if (!(await isLiveEnrollmentToken(this.db, token))) throw new ZincatiError(401, "unknown_token", "unknown or revoked enrollment token in the URL");
   }
 
   /** The node's machine, enrolled through the token at its first request. */
