@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { artifactsDir, storeArtifact } from "../../server/artifacts/artifacts";
 import { cliActor } from "../../server/audit/audit";
 import { issueTargetToken } from "../../server/ddi/target-tokens";
+import { revokeEnrollmentToken } from "../../server/enrollment/enrollment-tokens";
+import { hashToken } from "../../server/auth/tokens";
 import { allowReenroll, getMachine, retireMachine } from "../../server/machines/machines";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
@@ -82,6 +84,12 @@ describe("tokens", () => {
     expect((await ddi("GET", "/dev-auth-1", { raw: "Bearer orch_e_x" })).status).toBe(401);
     expect((await ddi("GET", "/dev-auth-1", { gateway: "orch_e_nosuchtoken" })).status).toBe(401);
     expect((await ddi("GET", "/dev-auth-1", { target: "orch_m_nosuchtoken" })).status).toBe(401);
+    // A revoked gateway token serves no device, not even one it enrolled.
+    const gateway = await ring("ddi-revoked");
+    expect((await ddi("GET", "/dev-auth-2", { gateway })).status).toBe(200);
+    const { id } = await db().enrollmentToken.findUniqueOrThrow({ where: { tokenHash: hashToken(gateway) }, select: { id: true } });
+    await revokeEnrollmentToken(db(), cliActor, id);
+    expect((await ddi("GET", "/dev-auth-2", { gateway })).status).toBe(401);
   });
 
   it("takes a target token an operator issued (shown once, hashed), refuses it for another device and once replaced", async () => {
