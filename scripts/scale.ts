@@ -640,16 +640,24 @@ async function main() {
     final.state !== "completed" && `the rollout is ${final.state} (${rings})`,
   ].filter(Boolean);
   if (failures.length) {
-    console.error(`scale: ${failures.join("; ")} (logs kept in ${path.relative(root, file).replace(/\.json$/, "-logs")})`);
-    fs.cpSync(scratch, file.replace(/\.json$/, "-logs"), { recursive: true, filter: (src) => !/fleet-\d+$/.test(path.dirname(src)) && !/\/fleet-\d+\//.test(src) });
+    console.error(`scale: ${failures.join("; ")} (logs kept in ${keepLogs(file.replace(/\.json$/, "-logs"))})`);
     process.exitCode = 1;
   }
+}
+
+/** Copies the consoles', fleets' and HAProxy's logs (not the fleets' machine folders) out of the scratch folder before it goes. */
+function keepLogs(to: string): string {
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.cpSync(scratch, to, { recursive: true, filter: (src) => !/fleet-\d+$/.test(path.dirname(src)) && !/\/fleet-\d+\//.test(src) });
+  return path.relative(root, to);
 }
 
 try {
   await main();
 } catch (error) {
   console.error(`scale: ${(error as Error).stack ?? error}`);
+  // A run that stopped half way (machines that never enrolled, say) keeps its logs too: they say why.
+  if (scratch) console.error(`scale: logs kept in ${keepLogs(path.join(root, `bench/results/scale-${new Date().toISOString().replace(/[:.]/g, "-")}-logs`))}`);
   process.exitCode = 1;
 } finally {
   await cleanUp();
