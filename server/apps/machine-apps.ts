@@ -79,9 +79,7 @@ export async function pinMachineApp(db: PrismaClient, actor: Actor, input: PinMa
       create: { machineId: machine.id, ref: data.ref, releaseId: release.id },
       update: { releaseId: release.id },
     });
-    // Its part in the app's rollouts changed: raise its version, judge it again.
-    await tx.$executeRaw`UPDATE machines SET state_version = nextval('machine_state_version') WHERE id = ${machine.id}`;
-    await rejudgeMachines(tx, [machine.id]);
+    await rejudgeForApps(tx, machine.id);
     await writeAudit(tx, actor, {
       action: "machine.pin-app",
       targetType: "machine",
@@ -96,6 +94,16 @@ export async function pinMachineApp(db: PrismaClient, actor: Actor, input: PinMa
   return { machineId: data.machineId, ref: data.ref, pinned: data.version };
 }
 
+/**
+ * A machine's part in its app rollouts changed (an app pin, kept in its own
+ * table, which the machines triggers do not see): raise its version so the
+ * controller looks at it again, and judge it now.
+ */
+async function rejudgeForApps(tx: Prisma.TransactionClient, machineId: string) {
+  await tx.$executeRaw`UPDATE machines SET state_version = nextval('machine_state_version') WHERE id = ${machineId}`;
+  await rejudgeMachines(tx, [machineId]);
+}
+
 /** Lets one app of a machine follow its ring again. */
 export async function unpinMachineApp(db: PrismaClient, actor: Actor, input: UnpinMachineAppInput) {
   const data = unpinMachineAppInput.parse(input);
@@ -107,8 +115,7 @@ export async function unpinMachineApp(db: PrismaClient, actor: Actor, input: Unp
     });
     if (!before) throw invalid("ref", `machine ${data.machineId} is not pinned for ${data.ref}`);
     await tx.machineAppPin.delete({ where: { machineId_ref: { machineId: machine.id, ref: data.ref } } });
-    await tx.$executeRaw`UPDATE machines SET state_version = nextval('machine_state_version') WHERE id = ${machine.id}`;
-    await rejudgeMachines(tx, [machine.id]);
+    await rejudgeForApps(tx, machine.id);
     await writeAudit(tx, actor, {
       action: "machine.unpin-app",
       targetType: "machine",

@@ -8,7 +8,7 @@ import { SimBackend, type SimOptions, simMachineFile } from "../backends/sim.ts"
 import { createLogger } from "../log.ts";
 import { StateFile } from "../store.ts";
 import { FACTORY, tempDir } from "../testing/test-agent.ts";
-import { AppReconciler, type AppsStore } from "./reconciler.ts";
+import { AppReconciler, type AppsStore, IDLE } from "./reconciler.ts";
 import { appsRecordSchema, emptyApps } from "./state.ts";
 
 const KIOSK = "app/org.example.Kiosk/x86_64/stable";
@@ -203,18 +203,7 @@ describe("app reconciler after a restart", { timeout: 30_000 }, () => {
     // The state a stop right after the install leaves: the app and its runtime on disk, the record still downloading.
     await first.store.update((s) => {
       s.apps.managed.push(KIOSK);
-      s.apps.apps[KIOSK] = {
-        state: "downloading",
-        targetCommit: commit("1"),
-        previousCommit: null,
-        error: null,
-        verifyingSince: null,
-        health: null,
-        attempts: 0,
-        retryAt: null,
-        runtimesBefore: [],
-        reverting: false,
-      };
+      s.apps.apps[KIOSK] = { ...IDLE, state: "downloading", targetCommit: commit("1") };
     });
     await first.machine.ensureRemote({ name: "orchard", url: "https://apps.example.com/repo", gpgKey: null });
     await first.machine.install("orchard", KIOSK, { commit: commit("1"), version: "1" }, never);

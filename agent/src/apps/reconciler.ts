@@ -48,7 +48,8 @@ export interface AppsHost {
   changed?: () => void;
 }
 
-const IDLE: AppRecord = {
+/** An app with nothing done or tried yet: the base of every record. */
+export const IDLE: AppRecord = {
   state: "idle",
   targetCommit: null,
   previousCommit: null,
