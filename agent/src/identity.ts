@@ -8,7 +8,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject,
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { type EnrollProof, enrollProofMessage } from "../../server/protocol/v1.ts";
-import { writeFileAtomic } from "./store.ts";
+import { withFileSlot, writeFileAtomic } from "./store.ts";
 
 export const IDENTITY_FILE = "identity.pem";
 
@@ -27,7 +27,7 @@ function keyOf(privateKey: KeyObject): MachineKey {
 export async function readMachineKey(dir: string): Promise<MachineKey | null> {
   let pem: string;
   try {
-    pem = await readFile(path.join(dir, IDENTITY_FILE), "utf8");
+    pem = await withFileSlot(() => readFile(path.join(dir, IDENTITY_FILE), "utf8"));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;

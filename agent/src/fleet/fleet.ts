@@ -3,6 +3,8 @@
 // console. Starts are spread over the first interval, so that a fleet
 // started at once does not arrive at once.
 import { setMaxListeners } from "node:events";
+import http from "node:http";
+import https from "node:https";
 import path from "node:path";
 import { type UpdateState, updateStates } from "../../../server/protocol/v1.ts";
 import { Agent, type AgentExit } from "../agent.ts";
@@ -37,6 +39,21 @@ export interface FleetOptions {
 }
 
 export const SITES = ["ams-1", "fra-1", "lon-1"] as const;
+
+/** Sockets a fleet process keeps open to its console at most (its descriptor limit is 20,000 on our machines). */
+export const FLEET_SOCKETS = 1024;
+
+/**
+ * Makes the process's agents share at most `max` sockets to the console.
+ * Each agent asks one thing at a time, but tens of thousands of them in one
+ * process each hold a socket while a busy console is slow to answer, past the
+ * process's descriptor limit (EMFILE). Past `max`, a request waits for a
+ * socket, and the wait counts in its timeout, as a queue in the network would.
+ */
+export function shareSockets(max = FLEET_SOCKETS): void {
+  http.globalAgent.maxSockets = max;
+  https.globalAgent.maxSockets = max;
+}
 
 export type MemberStatus = "starting" | "running" | AgentExit | "failed";
 

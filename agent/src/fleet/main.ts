@@ -4,7 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { createLogger, errorMessage } from "../log.ts";
 import { storage } from "../store.ts";
-import { type FleetStats, runFleet } from "./fleet.ts";
+import { type FleetStats, runFleet, shareSockets } from "./fleet.ts";
 import { fleetGroups, parseFleetFlags, UsageError } from "./options.ts";
 import { formatSummary } from "./summary.ts";
 
@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { flags, groups } = parsed;
   storage.durable = false;
+  shareSockets();
   const fleet = runFleet({
     server: flags.server,
     groups,
