@@ -2,7 +2,6 @@
 // identity, state dir, clock skew and timing, all speaking real HTTP to the
 // console. Starts are spread over the first interval, so that a fleet
 // started at once does not arrive at once.
-import { setMaxListeners } from "node:events";
 import http from "node:http";
 import https from "node:https";
 import path from "node:path";
@@ -79,6 +78,13 @@ interface Member {
   machineId: string;
   agent: Agent | null;
   status: MemberStatus;
+  /**
+   * Stops this agent. Each agent has a signal of its own: its sleeps and
+   * requests listen on it, and adding a listener to a signal walks those it
+   * has, so one signal for a whole fleet made every start and request cost
+   * time in the fleet's size (44 % of a 50,000-agent fleet's CPU).
+   */
+  stop: AbortController;
 }
 
 export function machineIdOf(prefix: string, index: number): string {
@@ -87,16 +93,13 @@ export function machineIdOf(prefix: string, index: number): string {
 
 export function runFleet(options: FleetOptions): Fleet {
   const random = options.random ?? Math.random;
-  const controller = new AbortController();
-  // Every agent listens for the fleet's stop: thousands of listeners on one signal are expected.
-  setMaxListeners(0, controller.signal);
   const members: Member[] = [];
   const runs: Promise<void>[] = [];
   for (const group of options.groups) {
     for (let n = 0; n < group.count; n++) {
       const machineId = machineIdOf(options.namePrefix, members.length);
-      const member: Member = { machineId, agent: null, status: "starting" };
-      runs.push(runMember(options, member, members.length, group.token, random, controller.signal));
+      const member: Member = { machineId, agent: null, status: "starting", stop: new AbortController() };
+      runs.push(runMember(options, member, members.length, group.token, random));
       members.push(member);
     }
   }
@@ -104,7 +107,7 @@ export function runFleet(options: FleetOptions): Fleet {
   return {
     stats: () => statsOf(members),
     stop: async () => {
-      controller.abort();
+      for (const member of members) member.stop.abort();
       await done;
     },
     done,
@@ -117,8 +120,8 @@ async function runMember(
   index: number,
   token: string | null,
   random: Random,
-  signal: AbortSignal,
 ) {
+  const signal = member.stop.signal;
   const log = options.log.child(member.machineId);
   try {
     await sleep(random() * options.intervalSeconds, signal);
