@@ -292,6 +292,8 @@ function cleanUp(): Promise<void> {
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     console.error(`\nscale: ${signal}: stopping the fleets, consoles and HAProxy, dropping ${dbName || "the database"}`);
+    // A run stopped by hand keeps its logs, as one that failed does: they say how far it got.
+    if (scratch) console.error(`scale: logs kept in ${keepLogs(logsFolder())}`);
     void cleanUp().then(() => process.exit(130));
     // A second Ctrl-C, or removing 100,000 state folders on a loaded machine: do not wait for ever.
     process.once(signal, () => process.exit(130));
@@ -427,6 +429,8 @@ async function main() {
   // The fleets.
   const fleetErrors: { at: number; errors: number }[] = [];
   const fleetLast: string[] = [];
+  // Sim agents that ended on an error they do not retry, per fleet (its summary line's "N failed").
+  const fleetFailed: number[] = [];
   const fleetPids: number[] = [];
   for (let f = 0; f < FLEETS; f++) {
     if (perFleet[f].length === 0) continue;
@@ -453,6 +457,7 @@ async function main() {
         if (errors) {
           fleetErrors.push({ at: Date.now(), errors: Number(errors[1]) });
           fleetLast[f] = line;
+          fleetFailed[f] = Number(/(\d+) failed/.exec(line)?.[1] ?? 0);
         }
       },
     );
@@ -471,7 +476,11 @@ async function main() {
       const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM machines WHERE booted_checksum = $1", [FACTORY.checksum]);
       if (Date.now() - lastPrint > 30_000) {
         lastPrint = Date.now();
-        console.log(`  ${round((Date.now() - startedAt) / 1000)} s: ${rows[0].n} of ${MACHINES} machines reporting; load ${load()}`);
+        const failed = fleetFailed.reduce((sum, n) => sum + (n ?? 0), 0);
+        console.log(
+          `  ${round((Date.now() - startedAt) / 1000)} s: ${rows[0].n} of ${MACHINES} machines reporting` +
+            `${failed ? `; ${failed} sim agents failed (the fleets' logs say why)` : ""}; load ${load()}`,
+        );
       }
       return rows[0].n === MACHINES;
     },
@@ -645,6 +654,10 @@ async function main() {
   }
 }
 
+function logsFolder(): string {
+  return path.join(root, `bench/results/scale-${new Date().toISOString().replace(/[:.]/g, "-")}-logs`);
+}
+
 /** Copies the consoles', fleets' and HAProxy's logs (not the fleets' machine folders) out of the scratch folder before it goes. */
 function keepLogs(to: string): string {
   fs.mkdirSync(path.dirname(to), { recursive: true });
@@ -657,7 +670,7 @@ try {
 } catch (error) {
   console.error(`scale: ${(error as Error).stack ?? error}`);
   // A run that stopped half way (machines that never enrolled, say) keeps its logs too: they say why.
-  if (scratch) console.error(`scale: logs kept in ${keepLogs(path.join(root, `bench/results/scale-${new Date().toISOString().replace(/[:.]/g, "-")}-logs`))}`);
+  if (scratch) console.error(`scale: logs kept in ${keepLogs(logsFolder())}`);
   process.exitCode = 1;
 } finally {
   await cleanUp();
