@@ -293,6 +293,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     console.error(`\nscale: ${signal}: stopping the fleets, consoles and HAProxy, dropping ${dbName || "the database"}`);
     // A run stopped by hand keeps its logs, as one that failed does: they say how far it got.
+    stopping = true;
     if (scratch) console.error(`scale: logs kept in ${keepLogs(logsFolder())}`);
     void cleanUp().then(() => process.exit(130));
     // A second Ctrl-C, or removing 100,000 state folders on a loaded machine: do not wait for ever.
@@ -654,6 +655,9 @@ async function main() {
   }
 }
 
+/** Set by Ctrl-C or SIGTERM. */
+let stopping = false;
+
 function logsFolder(): string {
   return path.join(root, `bench/results/scale-${new Date().toISOString().replace(/[:.]/g, "-")}-logs`);
 }
@@ -670,7 +674,8 @@ try {
 } catch (error) {
   console.error(`scale: ${(error as Error).stack ?? error}`);
   // A run that stopped half way (machines that never enrolled, say) keeps its logs too: they say why.
-  if (scratch) console.error(`scale: logs kept in ${keepLogs(logsFolder())}`);
+  // (A run stopped by hand kept them already; what it was waiting for then fails as it stops.)
+  if (scratch && !stopping) console.error(`scale: logs kept in ${keepLogs(logsFolder())}`);
   process.exitCode = 1;
 } finally {
   await cleanUp();
