@@ -384,7 +384,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
         res.end("ok\n");
       } else if (pathname === "/readyz") {
         // Ready: the database answers and has every migration of this version (server/db/readiness.ts).
-        void readiness(db.pool, migrations).then((ready) => {
+        void readiness(db.readiness, migrations).then((ready) => {
           const body = JSON.stringify(ready.ready ? { status: "ready" } : { status: "not_ready", reason: ready.reason, pending: ready.pending });
           res.writeHead(ready.ready ? 200 : 503, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
           res.end(body);

@@ -29,6 +29,14 @@ export interface Connections {
  */
 export interface Database extends Connections {
   agent: Connections;
+  /**
+   * One connection of its own for /readyz: a load balancer's check must not
+   * wait behind the console pool's background jobs, or a busy process that
+   * serves check-ins is taken out of rotation (seen at 100,000 machines, where
+   * every replica's check timed out at once). The console's pool on the
+   * embedded database.
+   */
+  readiness: pg.Pool;
   kind: "embedded" | "postgres";
   url: string;
   close(): Promise<void>;
@@ -47,7 +55,7 @@ export interface OpenOptions {
 }
 
 /** Shown in pg_stat_activity, to tell the two pools' connections apart. */
-export const APPLICATION_NAMES = { console: "orchard-console", agent: "orchard-agents" } as const;
+export const APPLICATION_NAMES = { console: "orchard-console", agent: "orchard-agents", readiness: "orchard-readiness" } as const;
 
 function openPool(url: string, max: number, applicationName: string): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, application_name: applicationName });
@@ -88,13 +96,16 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     const agentPool = openPool(url, agentPoolSize, APPLICATION_NAMES.agent);
     agent = { prisma: new PrismaClient({ adapter: new PrismaPg(agentPool) }), pool: agentPool };
   }
+  const readiness = kind === "embedded" ? pool : openPool(url, 1, APPLICATION_NAMES.readiness);
   return {
     prisma,
     pool,
     agent,
+    readiness,
     kind,
     url,
     close: async () => {
+      if (readiness !== pool) await endWithin(readiness, CLOSE_DEADLINE_MS);
       if (agent.pool !== pool) {
         await agent.prisma.$disconnect();
         await endWithin(agent.pool, CLOSE_DEADLINE_MS);

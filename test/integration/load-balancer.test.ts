@@ -169,6 +169,21 @@ describe("rate limits with several console processes", () => {
 });
 
 describe("/readyz", () => {
+  it("answers ready while every connection of the console pool is taken: a balancer's check does not wait behind background jobs", async () => {
+    const app = await startTestConsole({ ORCHARD_DB_POOL: "2" });
+    const held: pg.PoolClient[] = [];
+    try {
+      // Both console connections checked out, as a long snapshot and a controller step would hold them.
+      for (let i = 0; i < 2; i++) held.push(await app.db.pool.connect());
+      const answer = await fetch(`${app.url}/readyz`);
+      expect(await answer.json()).toEqual({ status: "ready" });
+      expect(answer.status).toBe(200);
+    } finally {
+      for (const client of held) client.release();
+      await app.stop();
+    }
+  });
+
   it("is ready with every migration applied, not ready (503, why) with one missing or the database gone; /healthz stays alive", async () => {
     const app = await startTestConsole();
     try {
