@@ -289,6 +289,9 @@ function cleanUp(): Promise<void> {
   return cleaning;
 }
 
+/** Set by Ctrl-C or SIGTERM. */
+let stopping = false;
+
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     console.error(`\nscale: ${signal}: stopping the fleets, consoles and HAProxy, dropping ${dbName || "the database"}`);
@@ -654,9 +657,6 @@ async function main() {
     process.exitCode = 1;
   }
 }
-
-/** Set by Ctrl-C or SIGTERM. */
-let stopping = false;
 
 function logsFolder(): string {
   return path.join(root, `bench/results/scale-${new Date().toISOString().replace(/[:.]/g, "-")}-logs`);
