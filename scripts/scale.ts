@@ -508,7 +508,10 @@ async function main() {
     soakSeconds: SOAK_SECONDS,
     maxFailureRate: 0.05,
     minSample: 5,
-    darkAfterSeconds: 600,
+    // A machine learns that its wave opened at its next idle check-in, up to
+    // an interval later: a deadline under the interval would judge healthy
+    // machines dark. Three intervals, as "online" is counted.
+    darkAfterSeconds: Math.max(600, 3 * INTERVAL),
   });
   console.log(`scale: rollout of version ${NEXT.version} started across ${RINGS.map((r) => r.name).join(" → ")}, waves ${WAVES.join("/")} %, soak ${SOAK_SECONDS} s`);
   console.log("    at s  check-ins/s per replica     5xx  fleet errors  PG CPU %  load        rollout");
