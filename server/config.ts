@@ -5,6 +5,7 @@ import path from "node:path";
 import { z } from "zod";
 import { type GroupGrants, GroupMappingError, parseGroupMapping } from "./auth/sso-groups";
 import { parseTrustedProxies } from "./http/client-address";
+import { DEFAULT_WAVE_CHECKINS } from "./agents/desired";
 import { DEFAULT_RETENTION } from "./retention/retention";
 import { decodeKey } from "./secret-box";
 
@@ -54,6 +55,12 @@ export const configSchema = z.object({
   ORCHARD_DB_AGENT_POOL: z.coerce.number().int().min(0).max(100).default(10),
   /** Check-in interval while a machine has work to do or holds a reboot slot, in seconds. */
   ORCHARD_BUSY_INTERVAL: durationSeconds.default(10),
+  /**
+   * Check-ins a second that one open wave's machines with nothing left to do
+   * may ask in all: their interval stretches from the busy one toward the
+   * ring's as the wave grows (desired.ts).
+   */
+  ORCHARD_WAVE_CHECKINS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_WAVE_CHECKINS),
   /** How often the rollout controller steps, in milliseconds. */
   ORCHARD_CONTROLLER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
   /** How often the versions running in each ring are recorded for the dashboard's history, in milliseconds. */

@@ -164,6 +164,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       clock,
       log,
       busyIntervalSeconds: config.ORCHARD_BUSY_INTERVAL,
+      waveCheckinsPerSecond: config.ORCHARD_WAVE_CHECKINS,
       lastSeenFlushMs: config.ORCHARD_LASTSEEN_FLUSH_MS,
     });
     agents.start();

@@ -49,6 +49,8 @@ export interface AgentServiceOptions {
   log: Logger;
   /** Check-in interval while a machine is mid-update. */
   busyIntervalSeconds: number;
+  /** Check-ins a second one open wave's machines done with the update may ask in all (default DEFAULT_WAVE_CHECKINS). */
+  waveCheckinsPerSecond?: number;
   lastSeenFlushMs: number;
   /** How long a cached machine or ring view is kept at most (while changes by other processes are heard). */
   cacheTtlMs?: number;
@@ -419,7 +421,7 @@ export class AgentService {
     }
     return {
       serverTime: now.toISOString(),
-      ...desiredFor(machine, ring?.view ?? null, this.options.busyIntervalSeconds),
+      ...desiredFor(machine, ring?.view ?? null, this.options.busyIntervalSeconds, this.options.waveCheckinsPerSecond),
     };
   }
 

@@ -79,6 +79,25 @@ describe("desiredFor", () => {
     expect(answer(machine({ cohort: 0.3, bootedChecksum: NEW }), ring({ rollout: rollout() }))).toMatchObject({ action: "none", checkInIntervalSeconds: 10 });
   });
 
+  it("spreads the check-ins of a large open wave's updated machines, never those with work to do", () => {
+    const wave = (waveMachines: number) => ring({ rollout: rollout({ waveMachines }) });
+    const updated = machine({ cohort: 0.3, bootedChecksum: NEW, updateState: "succeeded", updateTarget: NEW });
+    // 5,000 machines at the default 500 a second: the busy interval holds.
+    expect(desiredFor(updated, wave(5_000), 10).checkInIntervalSeconds).toBe(10);
+    // 90,000 machines: every 180 s, 500 a second in all.
+    expect(desiredFor(updated, wave(90_000), 10).checkInIntervalSeconds).toBe(180);
+    expect(desiredFor(updated, wave(90_000), 10, 1_000).checkInIntervalSeconds).toBe(90);
+    // Never longer than the ring's own interval.
+    expect(desiredFor(updated, wave(1_000_000), 10).checkInIntervalSeconds).toBe(300);
+    // A machine still to update, or mid-update, keeps the busy interval in the same wave.
+    expect(desiredFor(machine({ cohort: 0.3 }), wave(90_000), 10)).toMatchObject({ action: "update", checkInIntervalSeconds: 10 });
+    for (const updateState of ["downloading", "staged", "rebooting"]) {
+      expect(desiredFor(machine({ cohort: 0.3, updateState, updateTarget: NEW }), wave(90_000), 10).checkInIntervalSeconds).toBe(10);
+    }
+    // Outside the open waves: the ring's interval.
+    expect(desiredFor(machine({ cohort: 0.7, bootedChecksum: CUR }), wave(90_000), 10).checkInIntervalSeconds).toBe(300);
+  });
+
   it("puts forced and first machines in the first wave and leaves excluded ones out", () => {
     const firstOnly = rollout({ openWave: 0 });
     expect(answer(machine({ cohort: 0.9 }), ring({ rollout: firstOnly })).desired?.checksum).toBe(CUR);

@@ -47,6 +47,8 @@ export interface RolloutView {
   allowDowngrade: boolean;
   openWave: number;
   membership: RingMembership;
+  /** About how many of the ring's machines its open waves reach (unknown: left out). */
+  waveMachines?: number;
 }
 
 export interface RingView {
@@ -81,6 +83,15 @@ export interface MachineView {
 }
 
 export const DEFAULT_CHECK_IN_SECONDS = 300;
+
+/**
+ * Check-ins a second that the machines of one open wave that have nothing
+ * left to do (they booted the release and wait out the soak) may ask in all
+ * (ORCHARD_WAVE_CHECKINS): their interval stretches from the busy interval
+ * toward the ring's as the wave grows, so a wave of 90,000 machines is
+ * watched every 180 s instead of asking 9,000 check-ins a second.
+ */
+export const DEFAULT_WAVE_CHECKINS = 500;
 
 /** Where the answer comes from, for the words an operator reads (explain.ts). */
 export const ANSWER_SOURCES = ["pin", "rollback", "rollout", "ring", "none"] as const;
@@ -218,19 +229,34 @@ export function rebootWanted(machine: MachineView, ring: RingView | null, checks
   return answer.hold ? "held" : "yes";
 }
 
+/**
+ * The answer's check-in interval: the busy interval while the machine has
+ * work to do; in an open wave with none left, the busy interval stretched
+ * so that the wave's machines ask at most `waveCheckinsPerSecond` in all;
+ * else the ring's.
+ */
+function intervalFor(working: boolean, watched: RolloutView | null, idleInterval: number, busyIntervalSeconds: number, waveCheckinsPerSecond: number) {
+  const busyInterval = Math.min(busyIntervalSeconds, idleInterval);
+  if (working) return busyInterval;
+  if (!watched) return idleInterval;
+  const spread = Math.ceil((watched.waveMachines ?? 0) / waveCheckinsPerSecond);
+  return Math.min(idleInterval, Math.max(busyInterval, spread));
+}
+
 export function desiredFor(
   machine: MachineView,
   ring: RingView | null,
   busyIntervalSeconds: number,
+  waveCheckinsPerSecond: number = DEFAULT_WAVE_CHECKINS,
 ): Omit<CheckinResponse, "serverTime"> {
   const idleInterval = ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS;
   const { action, desired, hold, cancel } = answerTo(machine, ring);
   const apps = appAnswersTo(machine, ring);
   const inOpenWave = ring?.rollout != null && desired?.checksum === ring.rollout.release.checksum;
   const appBusy = inOpenAppWave(machine, ring, apps) || Object.values(machine.apps ?? {}).some((a) => isBusyAppUpdate(a.updateState));
-  const busy = action !== "none" || inOpenWave || appBusy || isBusyUpdate(machine.updateState);
+  const working = action !== "none" || appBusy || isBusyUpdate(machine.updateState);
   return {
-    checkInIntervalSeconds: busy ? Math.min(busyIntervalSeconds, idleInterval) : idleInterval,
+    checkInIntervalSeconds: intervalFor(working, inOpenWave ? ring.rollout : null, idleInterval, busyIntervalSeconds, waveCheckinsPerSecond),
     action,
     desired,
     hold,

@@ -205,10 +205,12 @@ async function readOpenRollout(query: Query, ringId: string, apps: boolean): Pro
     checksum: string;
     version: string;
     quarantined: boolean;
+    ring_machines: number;
   }>(
     `SELECT ro.id, ro.state::text AS state, ro.paused_by, ro.pause_reason, ro.allow_downgrade, rr.open_wave, rr.single_first,
             rr.percents, rr.force_first, rr.exclude, rr.first_machine_ids, rel.branch_id, b.ref, rel.checksum, rel.version,
-            rel.quarantined_at IS NOT NULL AS quarantined
+            rel.quarantined_at IS NOT NULL AS quarantined,
+            (SELECT COALESCE(sum(n), 0)::int FROM machine_counts c WHERE c.ring_id = rr.ring_id) AS ring_machines
        FROM rollout_rings rr
        JOIN rollouts ro ON ro.id = rr.rollout_id
        JOIN releases rel ON rel.id = ro.release_id
@@ -225,6 +227,7 @@ async function readOpenRollout(query: Query, ringId: string, apps: boolean): Pro
     [ringId, apps],
   );
   if (!row) return null;
+  const waves = wavesOf({ singleFirst: row.single_first, percents: row.percents });
   return {
     id: row.id,
     branchId: row.branch_id,
@@ -235,10 +238,13 @@ async function readOpenRollout(query: Query, ringId: string, apps: boolean): Pro
     openWave: row.open_wave,
     release: { ref: row.ref, checksum: row.checksum, version: row.version, quarantined: row.quarantined },
     membership: {
-      waves: wavesOf({ singleFirst: row.single_first, percents: row.percents }),
+      waves,
       forceFirst: row.force_first,
       exclude: row.exclude,
       firstMachineIds: row.first_machine_ids,
     },
+    // The machines of the open waves, as the check-in interval of those done
+    // with the update is spread over them (desired.ts).
+    waveMachines: Math.max(row.first_machine_ids.length, Math.ceil(row.ring_machines * (waves[row.open_wave]?.threshold ?? 1))),
   };
 }
