@@ -29,7 +29,7 @@
 //
 // Environment: SCALE_MACHINES (100000), SCALE_FLEETS (os.availableParallelism()),
 // SCALE_INTERVAL (rings' check-in interval, s; 300), SCALE_BUSY_INTERVAL
-// (ORCHARD_BUSY_INTERVAL, s; 10), SCALE_SOAK_SECONDS (30), SCALE_WAVES
+// (ORCHARD_BUSY_INTERVAL, s; 10), ORCHARD_WAVE_CHECKINS (passed on; 500), SCALE_SOAK_SECONDS (30), SCALE_WAVES
 // ("10,50,100"), SCALE_RAMP_SECONDS (agents start spread over this; machines
 // / 100), SCALE_WARMUP_SECONDS (30), SCALE_TIMEOUT_MINUTES (for enrollment
 // and for the rollout, each; 60), SCALE_AGENT_POOL / SCALE_CONSOLE_POOL
@@ -44,6 +44,7 @@ import path from "node:path";
 import pg from "pg";
 import { cliActor } from "../server/audit/audit";
 import { openDatabase } from "../server/db/client";
+import { DEFAULT_WAVE_CHECKINS } from "../server/agents/desired";
 import { migrate } from "../server/db/migrate";
 import { createEnrollmentToken } from "../server/enrollment/enrollment-tokens";
 import { addRelease } from "../server/releases/releases";
@@ -55,6 +56,8 @@ const MACHINES = Number(env.SCALE_MACHINES ?? 100_000);
 const FLEETS = Number(env.SCALE_FLEETS ?? os.availableParallelism());
 const INTERVAL = Number(env.SCALE_INTERVAL ?? 300);
 const BUSY_INTERVAL = Number(env.SCALE_BUSY_INTERVAL ?? 10);
+// An open wave's updated machines share this many check-ins a second (the consoles read it from the environment).
+const WAVE_CHECKINS = Number(env.ORCHARD_WAVE_CHECKINS ?? DEFAULT_WAVE_CHECKINS);
 const SOAK_SECONDS = Number(env.SCALE_SOAK_SECONDS ?? 30);
 const WAVES = (env.SCALE_WAVES ?? "10,50,100").split(",").map(Number);
 const RAMP_SECONDS = Number(env.SCALE_RAMP_SECONDS ?? Math.max(10, Math.round(MACHINES / 100)));
@@ -350,7 +353,7 @@ async function main() {
   const load = () => os.loadavg().map((n) => n.toFixed(2)).join(" ");
   console.log(
     `scale: ${MACHINES} machines in ${FLEETS} fleet processes, ${REPLICAS} consoles behind HAProxy, database ${dbName}; ` +
-      `check-in every ${INTERVAL} s (busy ${BUSY_INTERVAL} s), starts spread over ${RAMP_SECONDS} s; ` +
+      `check-in every ${INTERVAL} s (busy ${BUSY_INTERVAL} s, an open wave's updated machines ${WAVE_CHECKINS}/s), starts spread over ${RAMP_SECONDS} s; ` +
       `pools per console: agent ${AGENT_POOL}, console ${CONSOLE_POOL}; load average ${load()} on ${os.availableParallelism()} cores`,
   );
 
@@ -377,6 +380,7 @@ async function main() {
         ORCHARD_DEMO_AGENTS: "0",
         ORCHARD_METRICS_TOKEN: METRICS_TOKEN,
         ORCHARD_BUSY_INTERVAL: String(BUSY_INTERVAL),
+        ORCHARD_WAVE_CHECKINS: String(WAVE_CHECKINS),
         ORCHARD_DB_AGENT_POOL: String(AGENT_POOL),
         ORCHARD_DB_POOL: String(CONSOLE_POOL),
         ORCHARD_TRUSTED_PROXIES: "127.0.0.1",
@@ -585,6 +589,7 @@ async function main() {
     fleets: FLEETS,
     intervalSeconds: INTERVAL,
     busyIntervalSeconds: BUSY_INTERVAL,
+    waveCheckinsPerSecond: WAVE_CHECKINS,
     rampSeconds: RAMP_SECONDS,
     pools: { agent: AGENT_POOL, console: CONSOLE_POOL },
     cores: os.availableParallelism(),
