@@ -3,9 +3,9 @@
 // (a unit test compares them).
 import path from "node:path";
 import { z } from "zod";
+import { DEFAULT_WAVE_CHECKINS } from "./agents/desired";
 import { type GroupGrants, GroupMappingError, parseGroupMapping } from "./auth/sso-groups";
 import { parseTrustedProxies } from "./http/client-address";
-import { DEFAULT_WAVE_CHECKINS } from "./agents/desired";
 import { DEFAULT_RETENTION } from "./retention/retention";
 import { decodeKey } from "./secret-box";
 
