@@ -59,6 +59,14 @@ export const MACHINE_COUNTS_FOLD_MS = 10_000;
  * written.
  */
 export async function foldMachineCounts(db: PrismaClient): Promise<number> {
+  // Without JIT: on statistics that lag a table this busy, the planner takes
+  // the join below for millions of rows and compiles it, 330 ms of
+  // compiling for 3 ms of work, every fold (seen at 20,000 machines mid-wave).
+  const [, written] = await db.$transaction([db.$executeRaw`SET LOCAL jit = off`, fold(db)]);
+  return written;
+}
+
+function fold(db: PrismaClient) {
   return db.$executeRaw`
     WITH loose AS (
       SELECT ring_id, booted_version, health_status, update_state FROM machine_counts
