@@ -29,7 +29,8 @@
 //
 // Environment: SCALE_MACHINES (100000), SCALE_FLEETS (os.availableParallelism()),
 // SCALE_INTERVAL (rings' check-in interval, s; 300), SCALE_BUSY_INTERVAL
-// (ORCHARD_BUSY_INTERVAL, s; 10), ORCHARD_WAVE_CHECKINS (passed on; 500), SCALE_SOAK_SECONDS (30), SCALE_WAVES
+// (ORCHARD_BUSY_INTERVAL, s; 10), ORCHARD_WAVE_CHECKINS (passed on; 500), ORCHARD_WAVE_STARTS
+// (passed on; 50), SCALE_SOAK_SECONDS (30), SCALE_WAVES
 // ("10,50,100"), SCALE_RAMP_SECONDS (agents start spread over this; machines
 // / 100), SCALE_WARMUP_SECONDS (30), SCALE_TIMEOUT_MINUTES (for enrollment
 // and for the rollout, each; 60), SCALE_AGENT_POOL / SCALE_CONSOLE_POOL
@@ -49,6 +50,7 @@ import { migrate } from "../server/db/migrate";
 import { createEnrollmentToken } from "../server/enrollment/enrollment-tokens";
 import { addRelease } from "../server/releases/releases";
 import { createRing, setRingRelease } from "../server/rings/rings";
+import { DEFAULT_WAVE_STARTS, rampSecondsFor } from "../server/rollouts/ramp";
 import { getRollout, startRollout } from "../server/rollouts/rollouts";
 
 const env = process.env;
@@ -58,6 +60,8 @@ const INTERVAL = Number(env.SCALE_INTERVAL ?? 300);
 const BUSY_INTERVAL = Number(env.SCALE_BUSY_INTERVAL ?? 10);
 // An open wave's updated machines share this many check-ins a second (the consoles read it from the environment).
 const WAVE_CHECKINS = Number(env.ORCHARD_WAVE_CHECKINS ?? DEFAULT_WAVE_CHECKINS);
+// An opening wave's machines start this many a second (the consoles read it from the environment).
+const WAVE_STARTS = Number(env.ORCHARD_WAVE_STARTS ?? DEFAULT_WAVE_STARTS);
 const SOAK_SECONDS = Number(env.SCALE_SOAK_SECONDS ?? 30);
 const WAVES = (env.SCALE_WAVES ?? "10,50,100").split(",").map(Number);
 const RAMP_SECONDS = Number(env.SCALE_RAMP_SECONDS ?? Math.max(10, Math.round(MACHINES / 100)));
@@ -353,7 +357,7 @@ async function main() {
   const load = () => os.loadavg().map((n) => n.toFixed(2)).join(" ");
   console.log(
     `scale: ${MACHINES} machines in ${FLEETS} fleet processes, ${REPLICAS} consoles behind HAProxy, database ${dbName}; ` +
-      `check-in every ${INTERVAL} s (busy ${BUSY_INTERVAL} s, an open wave's updated machines ${WAVE_CHECKINS}/s), starts spread over ${RAMP_SECONDS} s; ` +
+      `check-in every ${INTERVAL} s (busy ${BUSY_INTERVAL} s, an open wave's updated machines ${WAVE_CHECKINS}/s, its starts ${WAVE_STARTS}/s), starts spread over ${RAMP_SECONDS} s; ` +
       `pools per console: agent ${AGENT_POOL}, console ${CONSOLE_POOL}; load average ${load()} on ${os.availableParallelism()} cores`,
   );
 
@@ -381,6 +385,7 @@ async function main() {
         ORCHARD_METRICS_TOKEN: METRICS_TOKEN,
         ORCHARD_BUSY_INTERVAL: String(BUSY_INTERVAL),
         ORCHARD_WAVE_CHECKINS: String(WAVE_CHECKINS),
+        ORCHARD_WAVE_STARTS: String(WAVE_STARTS),
         ORCHARD_DB_AGENT_POOL: String(AGENT_POOL),
         ORCHARD_DB_POOL: String(CONSOLE_POOL),
         ORCHARD_TRUSTED_PROXIES: "127.0.0.1",
@@ -551,6 +556,11 @@ async function main() {
   const seconds = (windowEnd - windowStart) / 1000;
   const final = await getRollout(prisma, rollout.id);
   const soaks = final.rings.reduce((sum, ring) => sum + ring.waves.length * ring.soakSeconds, 0);
+  // Each wave starts its new machines over time (rollouts/ramp.ts): the least the rollout can take beside its soaks.
+  const ramps = RINGS.reduce(
+    (sum, ring) => sum + WAVES.reduce((s, percent, i) => s + rampSecondsFor(Math.ceil(MACHINES * ring.share * (percent - (WAVES[i - 1] ?? 0)) / 100), WAVE_STARTS), 0),
+    0,
+  );
   const replicaEnd = previous;
   const fleetCpu = fleetPids.map((pid, i) => (cpuSeconds(pid) ?? fleetCpuStart[i]) - fleetCpuStart[i]);
   const updated = (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM machines WHERE booted_checksum = $1", [NEXT.checksum])).rows[0].n;
@@ -590,6 +600,7 @@ async function main() {
     intervalSeconds: INTERVAL,
     busyIntervalSeconds: BUSY_INTERVAL,
     waveCheckinsPerSecond: WAVE_CHECKINS,
+    waveStartsPerSecond: WAVE_STARTS,
     rampSeconds: RAMP_SECONDS,
     pools: { agent: AGENT_POOL, console: CONSOLE_POOL },
     cores: os.availableParallelism(),
@@ -603,6 +614,7 @@ async function main() {
       soakSeconds: SOAK_SECONDS,
       durationSeconds: round(seconds),
       sumOfSoaksSeconds: soaks,
+      sumOfRampsSeconds: ramps,
       rings: final.rings.map((ring) => ({
         name: ring.ring.name,
         waves: ring.waves.length,
@@ -646,7 +658,7 @@ async function main() {
   );
   console.log(`  fleets: CPU ${result.window.fleetCpuPercent.join(" % + ")} % of a core; errors in the window ${windowFleetErrors}`);
   console.log(`  5xx in the rollout's window: ${result.window.status5xx} (consoles) + ${windowFleetErrors} fleet errors; during enrollment: ${enrollment5xx} (consoles)`);
-  console.log(`  rollout: ${final.state} in ${round(seconds)} s beside ${soaks} s of soaks (${final.rings.length} rings × waves ${WAVES.join("/")} % × ${SOAK_SECONDS} s); ${updated} of ${MACHINES} machines on version ${NEXT.version}`);
+  console.log(`  rollout: ${final.state} in ${round(seconds)} s beside ${soaks} s of soaks (${final.rings.length} rings × waves ${WAVES.join("/")} % × ${SOAK_SECONDS} s) and ${ramps} s of ramps (${WAVE_STARTS} starts a second); ${updated} of ${MACHINES} machines on version ${NEXT.version}`);
   console.log(`  rings: ${result.rollout.rings.map((ring) => `${ring.name} ${ring.seconds} s (${ring.waves} waves)`).join(", ")}`);
   console.log(`  enrolled and reporting after ${enrolledSeconds} s (${result.enrollmentsPerSecond}/s; starts spread over ${RAMP_SECONDS} s; 503s shed: ${enrollment5xx})`);
   console.log(`  database ${result.database.totalMB} MB (${result.database.bytesPerMachine} B per machine):`);

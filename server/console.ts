@@ -216,7 +216,12 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
         step: () => foldMachineCounts(background.prisma),
       }),
     };
-    const controller = new RolloutController(db, { clock, log, intervalMs: config.ORCHARD_CONTROLLER_INTERVAL_MS });
+    const controller = new RolloutController(db, {
+      clock,
+      log,
+      intervalMs: config.ORCHARD_CONTROLLER_INTERVAL_MS,
+      waveStartsPerSecond: config.ORCHARD_WAVE_STARTS,
+    });
     if (options.controller !== false) {
       controller.start();
       cleanups.push(() => controller.stop());

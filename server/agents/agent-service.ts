@@ -421,7 +421,7 @@ export class AgentService {
     }
     return {
       serverTime: now.toISOString(),
-      ...desiredFor(machine, ring?.view ?? null, this.options.busyIntervalSeconds, this.options.waveCheckinsPerSecond),
+      ...desiredFor(machine, ring?.view ?? null, this.options.busyIntervalSeconds, this.options.waveCheckinsPerSecond, now),
     };
   }
 
@@ -590,7 +590,7 @@ export class AgentService {
     const ring = ringEntry?.view ?? null;
     const checksum = request.checksum ?? machine.updateTarget;
     // An operator freed this machine's slot for this target by force: that sticks until its target changes.
-    const wanted = checksum !== null && checksum === machine.slotRefusedTarget ? "not_wanted" : rebootWanted(machine, ring, checksum);
+    const wanted = checksum !== null && checksum === machine.slotRefusedTarget ? "not_wanted" : rebootWanted(machine, ring, checksum, now);
     const busyInterval = Math.min(this.options.busyIntervalSeconds, ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS);
     if (wanted !== "yes") return { status: 409, body: { granted: false as const, retryAfterSeconds: busyInterval, reason: wanted } };
     // While a wave waits for slots, most asks find the ring full: answer

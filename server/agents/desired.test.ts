@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { wavesOf } from "../rollouts/plan";
-import { desiredFor, type MachineView, rebootWanted, type ReleaseView, type RingView, type RolloutView } from "./desired";
+import { answerTo, desiredFor, type MachineView, rebootWanted, type ReleaseView, type RingView, type RolloutView } from "./desired";
 
 const OLD = "b".repeat(64);
 const CUR = "a".repeat(64);
@@ -96,6 +96,33 @@ describe("desiredFor", () => {
     }
     // Outside the open waves: the ring's interval.
     expect(desiredFor(machine({ cohort: 0.7, bootedChecksum: CUR }), wave(90_000), 10).checkInIntervalSeconds).toBe(300);
+  });
+
+  it("starts a ramped wave's machines in cohort order, telling the rest when to come back", () => {
+    // Wave 3 (10 % → 50 %) opened at noon, its new machines starting over 800 s.
+    const noon = new Date("2026-12-01T12:00:00Z");
+    const at = (seconds: number) => new Date(noon.getTime() + seconds * 1000);
+    const ramped = ring({ rollout: rollout({ ramp: { startedAt: noon, seconds: 800, from: 0.1, to: 0.5 } }) });
+    // Cohort 0.3 is half way: it starts at noon + 400 s.
+    const waiting = desiredFor(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped, 10, 500, at(100));
+    expect(waiting).toMatchObject({ action: "none", desired: { checksum: CUR }, checkInIntervalSeconds: 300 });
+    expect(desiredFor(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped, 10, 500, at(250)).checkInIntervalSeconds).toBe(150);
+    expect(answerTo(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped, at(250))).toMatchObject({ source: "ring", startsAt: at(400) });
+    expect(desiredFor(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped, 10, 500, at(400))).toMatchObject({ action: "update", desired: { checksum: NEW } });
+    // Its first machines start at once; earlier waves' machines never wait.
+    expect(desiredFor(machine({ cohort: 0.1, bootedChecksum: CUR }), ramped, 10, 500, at(0))).toMatchObject({ action: "update" });
+    expect(desiredFor(machine({ cohort: 0.05, bootedChecksum: CUR }), ramped, 10, 500, at(0))).toMatchObject({ action: "update" });
+    // Machines at work on the release, or done, are never held back; nor is a forced-first one.
+    for (const updateState of ["downloading", "staged", "failed"]) {
+      expect(desiredFor(machine({ cohort: 0.49, updateState, updateTarget: NEW }), ramped, 10, 500, at(1)).desired?.checksum).toBe(NEW);
+    }
+    expect(desiredFor(machine({ cohort: 0.49, bootedChecksum: NEW }), ramped, 10, 500, at(1))).toMatchObject({ action: "none", desired: { checksum: NEW } });
+    const forced = ring({ rollout: { ...ramped.rollout!, membership: { ...ramped.rollout!.membership, forceFirst: { labels: { site: "ams-1" } } } } });
+    expect(desiredFor(machine({ cohort: 0.49 }), forced, 10, 500, at(1)).desired?.checksum).toBe(NEW);
+    // Not its turn: no reboot slot for the release either.
+    expect(rebootWanted(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped, NEW, at(1))).toBe("not_wanted");
+    // Without a time (a preview of where it is headed), the ramp is not looked at.
+    expect(answerTo(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped)).toMatchObject({ action: "update", startsAt: null });
   });
 
   it("puts forced and first machines in the first wave and leaves excluded ones out", () => {

@@ -8,7 +8,8 @@
 import { appAnswersTo, inOpenAppWave, type RingAppView } from "../apps/desired-apps";
 import type { InstalledAppState } from "../apps/app-state-writer";
 import { routeOf, type UpdatePath } from "../releases/paths";
-import { type RingMembership, waveFor } from "../rollouts/membership";
+import { goesFirst, type RingMembership, waveFor } from "../rollouts/membership";
+import { type Ramp, startsAt } from "../rollouts/ramp";
 import type { Action, CheckinResponse, DesiredDeployment, InFlightDirective } from "../protocol/v1";
 import {
   type ActiveRolloutState,
@@ -49,6 +50,8 @@ export interface RolloutView {
   membership: RingMembership;
   /** About how many of the ring's machines its open waves reach (unknown: left out). */
   waveMachines?: number;
+  /** The open wave starts its new machines over time (rollouts/ramp.ts); null or left out: all at once. */
+  ramp?: Ramp | null;
 }
 
 export interface RingView {
@@ -115,9 +118,14 @@ export interface Answer {
   hop: Hop | null;
   /** Why the machine is sent nothing toward the release it should run: no allowed path reaches it. */
   deadEnd: string | null;
+  /**
+   * In an open wave that starts its machines over time, and not started
+   * yet: when it starts (until then it is answered as before the wave).
+   */
+  startsAt: Date | null;
 }
 
-type Toward = Pick<Answer, "action" | "desired" | "source"> & Partial<Pick<Answer, "hop" | "deadEnd">>;
+type Toward = Pick<Answer, "action" | "desired" | "source"> & Partial<Pick<Answer, "hop" | "deadEnd" | "startsAt">>;
 
 const NOTHING: Toward = { action: "none", desired: null, source: "none" };
 
@@ -153,7 +161,21 @@ function pausedText(rollout: RolloutView) {
   return `rollout ${rollout.release.version} is paused${rollout.pauseReason ? `: ${rollout.pauseReason}` : ""}`;
 }
 
-function fromRollout(machine: MachineView, ring: RingView): (Toward & { hold?: InFlightDirective }) | null {
+/**
+ * When a machine of the open wave starts, if that is still to come: only a
+ * machine that has not booted or begun the release waits its turn (one at
+ * work on it, or done, is never held back by the ramp), and a machine that
+ * goes first never does.
+ */
+function turnToCome(machine: MachineView, rollout: RolloutView, wave: number, checksum: string, now: Date | null): Date | null {
+  if (!now || !rollout.ramp || wave !== rollout.openWave) return null;
+  if (machine.bootedChecksum === checksum || machine.updateTarget === checksum) return null;
+  if (goesFirst(machine, rollout.membership)) return null;
+  const at = startsAt(rollout.ramp, machine.cohort);
+  return at.getTime() > now.getTime() ? at : null;
+}
+
+function fromRollout(machine: MachineView, ring: RingView, now: Date | null): (Toward & { hold?: InFlightDirective }) | null {
   const rollout = ring.rollout;
   if (!rollout) return null;
   const wave = waveFor(
@@ -168,6 +190,11 @@ function fromRollout(machine: MachineView, ring: RingView): (Toward & { hold?: I
   if (rollout.release.quarantined) return booted ? NOTHING : null;
   const reason = `rollout ${rollout.release.version} · ring ${ring.name} · wave ${wave + 1} of ${rollout.membership.waves.length}`;
   const go = toward(machine, rollout.release, reason, "rollout", rollout.allowDowngrade);
+  if (rollout.state === "running" && go.desired) {
+    // Not its turn yet: answered as before the wave, and told when to come back.
+    const turn = turnToCome(machine, rollout, wave, go.desired.checksum, now);
+    if (turn) return { ...beforeTheRollout(machine, ring), startsAt: turn };
+  }
   if (rollout.state === "running" || booted) return go;
   const flying = inFlightTo(machine, go.desired?.checksum ?? target);
   // Aborted: machines that had not booted it are cancelled (below) and follow their ring.
@@ -178,7 +205,13 @@ function fromRollout(machine: MachineView, ring: RingView): (Toward & { hold?: I
   return go;
 }
 
-function answerFor(machine: MachineView, ring: RingView | null): Toward & { hold?: InFlightDirective } {
+/** The ring's own answer, without its rollout. */
+function beforeTheRollout(machine: MachineView, ring: RingView): Toward {
+  if (!ring.release) return NOTHING;
+  return toward(machine, ring.release, `ring ${ring.name} · release ${ring.release.version}`, "ring");
+}
+
+function answerFor(machine: MachineView, ring: RingView | null, now: Date | null): Toward & { hold?: InFlightDirective } {
   if (machine.pinned) {
     return toward(machine, machine.pinned, `pinned to ${machine.pinned.version}`, "pin", machine.pinned.allowDowngrade);
   }
@@ -191,10 +224,7 @@ function answerFor(machine: MachineView, ring: RingView | null): Toward & { hold
     };
   }
   if (!ring) return NOTHING;
-  const rollout = fromRollout(machine, ring);
-  if (rollout) return rollout;
-  if (!ring.release) return NOTHING;
-  return toward(machine, ring.release, `ring ${ring.name} · release ${ring.release.version}`, "ring");
+  return fromRollout(machine, ring, now) ?? beforeTheRollout(machine, ring);
 }
 
 /** Why the console no longer wants the update the machine has under way, in an operator's words. */
@@ -209,22 +239,26 @@ function withdrawnBecause(machine: MachineView, ring: RingView | null, target: s
   return now.desired ? `ring ${ring.name} now runs ${now.desired.version ?? now.desired.checksum.slice(0, 12)}` : `ring ${ring.name} no longer sends it`;
 }
 
-/** The console's whole answer to a machine, with where it comes from. */
-export function answerTo(machine: MachineView, ring: RingView | null): Answer {
-  const { hold, ...now } = answerFor(machine, ring);
+/**
+ * The console's whole answer to a machine, with where it comes from, at
+ * `at` (null: the ramp of a wave is not looked at, every machine of it has
+ * started).
+ */
+export function answerTo(machine: MachineView, ring: RingView | null, at: Date | null = null): Answer {
+  const { hold, ...now } = answerFor(machine, ring, at);
   const target = machine.updateTarget;
   const wanted = now.action !== "none" && now.desired?.checksum === target;
   const cancellable = target !== null && machine.bootedChecksum !== target && isCancellableUpdate(machine.updateState);
   const cancel = cancellable && !wanted ? { checksum: target, reason: withdrawnBecause(machine, ring, target, now) } : null;
-  return { ...now, hop: now.hop ?? null, deadEnd: now.deadEnd ?? null, hold: hold ?? null, cancel };
+  return { ...now, hop: now.hop ?? null, deadEnd: now.deadEnd ?? null, startsAt: now.startsAt ?? null, hold: hold ?? null, cancel };
 }
 
 /**
  * May the machine take a reboot slot to boot `checksum` now? Only when the
  * console's answer is to update or roll back to exactly that, not held.
  */
-export function rebootWanted(machine: MachineView, ring: RingView | null, checksum: string | null): "yes" | "held" | "not_wanted" {
-  const answer = answerTo(machine, ring);
+export function rebootWanted(machine: MachineView, ring: RingView | null, checksum: string | null, now: Date | null = null): "yes" | "held" | "not_wanted" {
+  const answer = answerTo(machine, ring, now);
   if (answer.action === "none" || !checksum || answer.desired?.checksum !== checksum) return "not_wanted";
   return answer.hold ? "held" : "yes";
 }
@@ -233,11 +267,20 @@ export function rebootWanted(machine: MachineView, ring: RingView | null, checks
  * The answer's check-in interval: the busy interval while the machine has
  * work to do; in an open wave with none left, the busy interval stretched
  * so that the wave's machines ask at most `waveCheckinsPerSecond` in all;
- * else the ring's.
+ * else the ring's. A machine waiting its turn in a wave comes back when it
+ * starts (if that is sooner than the ring's interval).
  */
-function intervalFor(working: boolean, watched: RolloutView | null, idleInterval: number, busyIntervalSeconds: number, waveCheckinsPerSecond: number) {
+function intervalFor(
+  working: boolean,
+  watched: RolloutView | null,
+  idleInterval: number,
+  busyIntervalSeconds: number,
+  waveCheckinsPerSecond: number,
+  turnInMs: number | null,
+) {
   const busyInterval = Math.min(busyIntervalSeconds, idleInterval);
   if (working) return busyInterval;
+  if (turnInMs !== null) return Math.min(idleInterval, Math.max(1, Math.ceil(turnInMs / 1000)));
   if (!watched) return idleInterval;
   const spread = Math.ceil((watched.waveMachines ?? 0) / waveCheckinsPerSecond);
   return Math.min(idleInterval, Math.max(busyInterval, spread));
@@ -248,15 +291,23 @@ export function desiredFor(
   ring: RingView | null,
   busyIntervalSeconds: number,
   waveCheckinsPerSecond: number = DEFAULT_WAVE_CHECKINS,
+  now: Date | null = null,
 ): Omit<CheckinResponse, "serverTime"> {
   const idleInterval = ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS;
-  const { action, desired, hold, cancel } = answerTo(machine, ring);
+  const { action, desired, hold, cancel, startsAt: turn } = answerTo(machine, ring, now);
   const apps = appAnswersTo(machine, ring);
   const inOpenWave = ring?.rollout != null && desired?.checksum === ring.rollout.release.checksum;
   const appBusy = inOpenAppWave(machine, ring, apps) || Object.values(machine.apps ?? {}).some((a) => isBusyAppUpdate(a.updateState));
   const working = action !== "none" || appBusy || isBusyUpdate(machine.updateState);
   return {
-    checkInIntervalSeconds: intervalFor(working, inOpenWave ? ring.rollout : null, idleInterval, busyIntervalSeconds, waveCheckinsPerSecond),
+    checkInIntervalSeconds: intervalFor(
+      working,
+      inOpenWave ? ring.rollout : null,
+      idleInterval,
+      busyIntervalSeconds,
+      waveCheckinsPerSecond,
+      turn && now ? turn.getTime() - now.getTime() : null,
+    ),
     action,
     desired,
     hold,

@@ -9,6 +9,7 @@ import type { Answer, MachineView, RingView } from "./desired";
 export const ANSWER_KINDS = [
   "up-to-date",
   "update",
+  "waiting-turn",
   "updating",
   "held",
   "cancelling",
@@ -113,6 +114,18 @@ export function explainAnswer(machine: MachineFacts, ring: RingView | null, answ
       tone: "bad",
       title: "No update path",
       detail: `It is sent nothing: ${answer.deadEnd}, so it keeps booting ${runs}. Unblock a path or change the floors of its branch to let it move.`,
+    };
+  }
+  if (answer.startsAt && ring.rollout) {
+    const rollout = ring.rollout;
+    const at = answer.startsAt.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    return {
+      ...base,
+      rolloutId: rollout.id,
+      kind: "waiting-turn",
+      tone: "info",
+      title: `Waits its turn for ${rollout.release.version}`,
+      detail: `Rollout ${rollout.release.version}'s open wave in ring ${ring.name} starts its machines a few at a time, not all at once; this one starts at ${at} (its agent is told to check in again then, or at its ring's interval if that comes first). Until then ${desired ? `it is sent what its ring runs (${name(desired.version, desired.checksum)})` : "it is sent nothing"} and keeps booting ${runs}.`,
     };
   }
   if (!desired) {

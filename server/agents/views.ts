@@ -205,12 +205,14 @@ async function readOpenRollout(query: Query, ringId: string, apps: boolean): Pro
     checksum: string;
     version: string;
     quarantined: boolean;
-    ring_machines: number;
+    wave_machines: number;
+    ramp_started_at: Date | null;
+    ramp_seconds: number;
   }>(
     `SELECT ro.id, ro.state::text AS state, ro.paused_by, ro.pause_reason, ro.allow_downgrade, rr.open_wave, rr.single_first,
+            rr.ramp_started_at, rr.ramp_seconds, rr.wave_machines,
             rr.percents, rr.force_first, rr.exclude, rr.first_machine_ids, rel.branch_id, b.ref, rel.checksum, rel.version,
-            rel.quarantined_at IS NOT NULL AS quarantined,
-            (SELECT COALESCE(sum(n), 0)::int FROM machine_counts c WHERE c.ring_id = rr.ring_id) AS ring_machines
+            rel.quarantined_at IS NOT NULL AS quarantined
        FROM rollout_rings rr
        JOIN rollouts ro ON ro.id = rr.rollout_id
        JOIN releases rel ON rel.id = ro.release_id
@@ -245,6 +247,15 @@ async function readOpenRollout(query: Query, ringId: string, apps: boolean): Pro
     },
     // The machines of the open waves, as the check-in interval of those done
     // with the update is spread over them (desired.ts).
-    waveMachines: Math.max(row.first_machine_ids.length, Math.ceil(row.ring_machines * (waves[row.open_wave]?.threshold ?? 1))),
+    waveMachines: Math.max(row.first_machine_ids.length, row.wave_machines),
+    ramp:
+      row.ramp_started_at && row.ramp_seconds > 0
+        ? {
+            startedAt: new Date(row.ramp_started_at),
+            seconds: row.ramp_seconds,
+            from: waves[row.open_wave - 1]?.threshold ?? 0,
+            to: waves[row.open_wave]?.threshold ?? 1,
+          }
+        : null,
   };
 }

@@ -187,7 +187,7 @@ export class DdiService {
   /** What the device is offered now, from the console's answer to it. */
   private async offerOf(machine: MachineEntry): Promise<Offer> {
     const ring = await this.agents.ringViewOf(machine.ringId);
-    return offerFor(machine, answerTo(machine, ring));
+    return offerFor(machine, answerTo(machine, ring, this.options.clock.now()));
   }
 
   /** The maintenance window of the device's ring: available inside it, unavailable outside; none when the ring has none. */

@@ -320,7 +320,7 @@ export async function getMachine(db: PrismaClient, machineId: string, clock: Clo
     previousDeployment: previousDeploymentOf(machine.deployments, machine.bootedChecksum),
     lastSeq: Number(machine.lastSeq),
     online: isOnline(machine.lastSeenAt, machine.ring?.checkInIntervalSeconds, clock.now()),
-    answer: await machineAnswer(db, machineId, machine),
+    answer: await machineAnswer(db, machineId, machine, clock.now()),
   };
 }
 
@@ -329,12 +329,13 @@ async function machineAnswer(
   db: PrismaClient,
   machineId: string,
   facts: { updateError: string | null; bootedVersion: string | null; bootedRef: string | null; backend: string },
+  now: Date,
 ) {
   const query = prismaQuery(db);
   const view = await readMachineView(query, machineId);
   if (!view) throw notFound(`machine ${machineId}`);
   const ring = view.ringId ? await readRingView(query, view.ringId) : null;
-  const answer = answerTo(view, ring);
+  const answer = answerTo(view, ring, now);
   const apps = appAnswersTo(view, ring);
   // A DDI device is offered only a release that carries an artifact (server/ddi/ddi-service.ts).
   const ddi =

@@ -23,6 +23,7 @@ import {
   type RingProgress,
   wavesOf,
 } from "./plan";
+import { DEFAULT_WAVE_STARTS, rampSecondsFor } from "./ramp";
 import type { Selector } from "./schemas";
 import { countEligible, ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
 import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isAppRef, isTerminalStep, reportsHealth, sqlList, WEBHOOK_STEP_EVENTS } from "../vocabulary";
@@ -50,7 +51,13 @@ export class RolloutController {
 
   constructor(
     private readonly db: Database,
-    private readonly options: { clock: Clock; log: Logger; intervalMs: number },
+    private readonly options: {
+      clock: Clock;
+      log: Logger;
+      intervalMs: number;
+      /** Machines an opening wave starts a second (ORCHARD_WAVE_STARTS; rollouts/ramp.ts). */
+      waveStartsPerSecond?: number;
+    },
   ) {
     this.job = new PeriodicJob({
       name: "rollout controller step",
@@ -95,7 +102,7 @@ export class RolloutController {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`
           SELECT pg_try_advisory_xact_lock(hashtext(${`orchard:rollout:${rolloutId}`})) AS locked`;
         if (!lock?.locked) return { acted: false, decision: null, ringIds: [] as string[], assigned: 0 };
-        return stepInTransaction(tx, rolloutId, now);
+        return stepInTransaction(tx, rolloutId, now, this.options.waveStartsPerSecond ?? DEFAULT_WAVE_STARTS);
       },
       { timeout: 120_000, maxWait: 30_000 },
     );
@@ -133,6 +140,8 @@ async function loadRollout(tx: Tx, rolloutId: string) {
           phase: true,
           openWave: true,
           waveOpenedAt: true,
+          rampStartedAt: true,
+          rampSeconds: true,
           singleFirst: true,
           percents: true,
           soakSeconds: true,
@@ -217,7 +226,7 @@ function policyOf(ring: LoadedRing): WindowPolicy {
   };
 }
 
-async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
+async function stepInTransaction(tx: Tx, rolloutId: string, now: Date, waveStartsPerSecond: number) {
   // Before anything else this step reads (see readVersionMark).
   const mark = await readVersionMark(tx);
   const rollout = await withAppReleases(tx, await loadRollout(tx, rolloutId));
@@ -268,7 +277,7 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date) {
   }
 
   const decision = nextDecision(progress, now);
-  const assigned = await apply(tx, rollout, decision, now, safe);
+  const assigned = await apply(tx, rollout, decision, now, safe, waveStartsPerSecond);
   return { acted: true, decision, ringIds, assigned: assigned ?? 0 };
 }
 
@@ -528,7 +537,15 @@ async function assignOpenWaves(
     " ",
   )} ELSE ${waves.length - 1}::int END`;
   const threshold = waves[ring.openWave].threshold;
-  const darkAt = new Date(now.getTime() + ring.darkAfterSeconds * 1000);
+  // A machine's dark deadline counts from its start: in a wave that starts
+  // its machines over time, its turn (rollouts/ramp.ts: startsAt), as the answer gives it.
+  let darkAt = Prisma.sql`${new Date(now.getTime() + ring.darkAfterSeconds * 1000)}::timestamptz`;
+  if (ring.rampStartedAt && ring.rampSeconds > 0) {
+    const from = waves[ring.openWave - 1]?.threshold ?? 0;
+    const share = Prisma.sql`CASE WHEN ${isFirst} THEN 0 ELSE LEAST(1, GREATEST(0, (m.cohort - ${from}::float8) / ${threshold - from}::float8)) END`;
+    darkAt = Prisma.sql`GREATEST(${now}::timestamptz, ${ring.rampStartedAt}::timestamptz + make_interval(secs => ${ring.rampSeconds}::float8 * ${share}))
+      + make_interval(secs => ${ring.darkAfterSeconds}::int)`;
+  }
   const changed = since === null ? Prisma.empty : Prisma.sql`AND m.state_version > ${since}`;
   if (rollout.appRef) {
     // An app rollout: what the machine had is its installed app (what a revert goes back to); machines pinned for the app take no part.
@@ -584,7 +601,14 @@ function previousOf(ring: LoadedRing) {
 }
 
 /** Applies the decision; returns the machines it assigned (a wave opened). */
-async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Date, safe: bigint | null): Promise<number | void> {
+async function apply(
+  tx: Tx,
+  rollout: LoadedRollout,
+  decision: Decision,
+  now: Date,
+  safe: bigint | null,
+  waveStartsPerSecond: number,
+): Promise<number | void> {
   switch (decision.kind) {
     case "wait": {
       if (rollout.waitingFor !== decision.why) {
@@ -606,7 +630,19 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
     case "open-wave": {
       const ring = rollout.rings[decision.ring];
       const membership = membershipOf(ring);
-      const data: Prisma.RolloutRingUpdateInput = { openWave: decision.wave, waveOpenedAt: now };
+      // The machines the open waves reach, by the ring's share: the answer
+      // spreads their check-ins by it. An OS release's wave starts its new
+      // machines over time (rollouts/ramp.ts; none for a wave of the single
+      // first machine).
+      const eligible = await countEligible(tx, ring.ringId);
+      const threshold = membership.waves[decision.wave].threshold;
+      const ramp = { rampStartedAt: null as Date | null, rampSeconds: 0 };
+      if (!rollout.appRef) {
+        const share = threshold - (membership.waves[decision.wave - 1]?.threshold ?? 0);
+        ramp.rampSeconds = rampSecondsFor(Math.ceil(eligible * share), waveStartsPerSecond);
+        if (ramp.rampSeconds > 0) ramp.rampStartedAt = now;
+      }
+      const data: Prisma.RolloutRingUpdateInput = { openWave: decision.wave, waveOpenedAt: now, waveMachines: Math.ceil(eligible * threshold), ...ramp };
       if (decision.wave === 0) {
         data.phase = "active";
         data.startedAt = now;
@@ -623,7 +659,7 @@ async function apply(tx: Tx, rollout: LoadedRollout, decision: Decision, now: Da
       const assigned = await assignOpenWaves(
         tx,
         rollout,
-        { ...ring, openWave: decision.wave, firstMachineIds: membership.firstMachineIds },
+        { ...ring, openWave: decision.wave, firstMachineIds: membership.firstMachineIds, ...ramp },
         membership,
         now,
         null,

@@ -97,7 +97,8 @@ export async function previewUnpin(db: PrismaClient | Prisma.TransactionClient, 
   const machine = await readMachineView(query, machineId);
   if (!machine) throw notFound(`machine ${machineId}`);
   const ring = machine.ringId ? await readRingView(query, machine.ringId) : null;
-  const after = answerTo({ ...machine, pinned: null, rollbackTo: null }, ring);
+  // Once its turn has come, in a wave that starts its machines over time (no `now`): where it is headed.
+  const after = answerTo({ ...machine, pinned: null, rollbackTo: null }, ring, null);
   const target = after.action === "none" ? null : after.desired;
   const newer = target ? await newerBooted(db, machine.bootedChecksum, target.checksum) : null;
   return {

@@ -25,11 +25,15 @@ export interface RingMembership {
   waves: Wave[];
 }
 
+/** Chosen as the ring's single first machine, or forced into its first wave. */
+export function goesFirst(machine: Pick<Candidate, "machineId" | "labels">, ring: RingMembership): boolean {
+  return ring.firstMachineIds.includes(machine.machineId) || matches(machine, ring.forceFirst);
+}
+
 /** The machine's wave in the ring, or null when it does not take part (pinned or excluded). */
 export function waveFor(machine: Candidate, ring: RingMembership): number | null {
   if (machine.pinned || matches(machine, ring.exclude)) return null;
-  const first = ring.firstMachineIds.includes(machine.machineId) || matches(machine, ring.forceFirst);
-  return waveOfMachine({ cohort: machine.cohort, first }, ring.waves);
+  return waveOfMachine({ cohort: machine.cohort, first: goesFirst(machine, ring) }, ring.waves);
 }
 
 /**

@@ -543,7 +543,11 @@ export function pauseRollout(db: PrismaClient, actor: Actor, input: RolloutActio
   }));
 }
 
-/** Resumed: held machines go on, and every unfinished machine's dark deadline moves on by the time spent paused. */
+/**
+ * Resumed: held machines go on, and every unfinished machine's dark deadline
+ * moves on by the time spent paused, as does an open wave's ramp (the
+ * machines that had not started yet start as they would have).
+ */
 export function resumeRollout(db: PrismaClient, actor: Actor, input: RolloutActionInput, clock: Clock = systemClock) {
   return transition(db, actor, input, clock, "resume", async (rollout, tx, now) => {
     const { pausedAt } = await tx.rollout.findUniqueOrThrow({ where: { id: rollout.id }, select: { pausedAt: true } });
@@ -551,6 +555,9 @@ export function resumeRollout(db: PrismaClient, actor: Actor, input: RolloutActi
       await tx.$executeRaw`
         UPDATE rollout_machines SET dark_at = dark_at + (${now}::timestamptz - GREATEST(assigned_at, ${pausedAt}::timestamptz))
          WHERE rollout_id = ${rollout.id} AND finished_at IS NULL`;
+      await tx.$executeRaw`
+        UPDATE rollout_rings SET ramp_started_at = ramp_started_at + (${now}::timestamptz - GREATEST(ramp_started_at, ${pausedAt}::timestamptz))
+         WHERE rollout_id = ${rollout.id} AND ramp_started_at IS NOT NULL`;
     }
     const waiting = rollout.rings.some((r) => r.phase === "awaiting_approval");
     return { state: waiting ? "awaiting_approval" : "running", pausedAt: null, pausedBy: null, pauseReason: null };
@@ -1044,6 +1051,8 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
           phase: true,
           openWave: true,
           waveOpenedAt: true,
+          rampStartedAt: true,
+          rampSeconds: true,
           singleFirst: true,
           percents: true,
           soakSeconds: true,
@@ -1065,8 +1074,12 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
   });
   if (!rollout) throw notFound(`rollout ${rolloutId}`);
   const progress = (await rolloutProgress(db, [rollout])).get(rollout.id)!;
-  const rings = rollout.rings.map(({ openWave, ...r }, i) => {
+  const now = clock.now();
+  const rings = rollout.rings.map(({ openWave, rampStartedAt, rampSeconds, ...r }, i) => {
     const counted = progress.rings[i];
+    // Paused, the ramp's clock stands still (resuming moves it on).
+    const rampEnd = rampStartedAt && rollout.state === "running" ? new Date(rampStartedAt.getTime() + rampSeconds * 1000) : null;
+    const startingUntil = rampEnd && rampEnd > now && r.phase === "active" ? rampEnd : null;
     const waves = wavesOf({ singleFirst: r.singleFirst, percents: r.percents as number[] });
     return {
       ...r,
@@ -1084,6 +1097,7 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
         label: w.label,
         open: w.index <= openWave,
         current: r.phase === "active" && w.index === openWave && isActiveRollout(rollout.state),
+        startingUntil: w.index === openWave ? startingUntil : null,
         steps: counted.byWave.get(w.index) ?? emptyStepCounts(),
       })),
     };
@@ -1095,7 +1109,7 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
   };
   return {
     ...rollout,
-    serverTime: clock.now(),
+    serverTime: now,
     progress: { steps: progress.steps, notReached: progress.notReached, total: progress.total },
     rings,
     actions: rolloutActions(facts, scope),

@@ -181,6 +181,8 @@ export const rolloutDetailSchema = z
             label: z.string(),
             open: z.boolean(),
             current: z.boolean(),
+            /** The wave starts its machines a few at a time until then (ORCHARD_WAVE_STARTS a second); null: all have started. */
+            startingUntil: z.date().nullable(),
             steps: stepCountsSchema,
           }),
         ),

@@ -29,9 +29,9 @@ export interface NodeState {
  * rebooting) or held by a paused rollout, it stays where it was; otherwise
  * (arrived, cancelled, nothing to do) it is idle.
  */
-export function stateAfterGraph(machine: MachineView, ring: RingView | null, booted: string): NodeState {
+export function stateAfterGraph(machine: MachineView, ring: RingView | null, booted: string, at: Date | null): NodeState {
   const now = { ...machine, bootedChecksum: booted };
-  const answer = answerTo(now, ring);
+  const answer = answerTo(now, ring, at);
   // On its way and not yet booted it: downloading, staged or rebooting.
   const busy = isCancellableUpdate(machine.updateState);
   const keep = { state: machine.updateState as NodeState["state"], target: machine.updateTarget };

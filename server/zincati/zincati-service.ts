@@ -133,7 +133,7 @@ export class ZincatiService {
     };
     const machine = await this.nodeOf(token, facts);
     const ring = await this.agents.ringViewOf(machine.ringId);
-    const next = stateAfterGraph(machine, ring, query.os_checksum);
+    const next = stateAfterGraph(machine, ring, query.os_checksum, this.options.clock.now());
     const known = await this.releases([query.os_checksum, ...(next.target ? [next.target] : [])], machine.ringId);
     const bootedRelease = known.get(query.os_checksum) ?? null;
     const headed = next.target ? known.get(next.target) : undefined;

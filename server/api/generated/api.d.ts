@@ -1749,7 +1749,7 @@ export interface components {
             } | null;
             answer: {
                 /** @enum {string} */
-                kind: "up-to-date" | "update" | "updating" | "held" | "cancelling" | "refused" | "pinned" | "rolling-back" | "rolled-back" | "quarantined" | "no-ring" | "no-release" | "no-path";
+                kind: "up-to-date" | "update" | "waiting-turn" | "updating" | "held" | "cancelling" | "refused" | "pinned" | "rolling-back" | "rolled-back" | "quarantined" | "no-ring" | "no-release" | "no-path";
                 /** @enum {string} */
                 tone: "good" | "info" | "warn" | "bad" | "neutral";
                 title: string;
@@ -2121,6 +2121,7 @@ export interface components {
                     label: string;
                     open: boolean;
                     current: boolean;
+                    startingUntil: string | null;
                     steps: components["schemas"]["StepCounts"];
                 }[];
             }[];
@@ -8587,6 +8588,7 @@ export interface operations {
                                 label: string;
                                 open: boolean;
                                 current: boolean;
+                                startingUntil: string | null;
                                 steps: components["schemas"]["StepCounts"];
                             }[];
                         }[];

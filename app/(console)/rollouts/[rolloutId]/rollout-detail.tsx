@@ -188,6 +188,11 @@ function RingCard({
                   <span className="muted">
                     {wave.label === "1 machine" ? "single first machine" : `up to ${wave.label}`}
                   </span>
+                  {wave.startingUntil && (
+                    <span className="muted">
+                      starting its machines a few a second until <TextWithTimes text={new Date(wave.startingUntil).toISOString()} />
+                    </span>
+                  )}
                 </span>
                 {wave.open ? (
                   <StepBar steps={wave.steps} label={`Ring ${ring.ring.name}, wave ${wave.number}`} />
