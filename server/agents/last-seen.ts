@@ -60,18 +60,29 @@ export class LastSeenBuffer {
     try {
       for (let i = 0; i < entries.length; i += BATCH) {
         const slice = entries.slice(i, i + BATCH);
+        // Rows are locked in id order, as the state writer locks them: two
+        // replicas' flushes (HAProxy spreads one machine's check-ins over
+        // them) and the state writer then never wait for each other in a
+        // circle. Locked in the plan's order, they deadlocked (seen twice in
+        // one 100,000-machine run, docs/scaling.md).
         await this.pool.query(
-          `UPDATE machines AS m
+          `WITH locked AS (
+             SELECT m.id FROM machines m WHERE m.id = ANY($1::text[]) ORDER BY m.id FOR NO KEY UPDATE
+           )
+           UPDATE machines AS m
               SET last_seen_at = GREATEST(m.last_seen_at, v.seen),
                   last_seq = GREATEST(m.last_seq, v.seq)
-             FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS v(id, seen, seq)
-            WHERE m.id = v.id`,
+             FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS v(id, seen, seq), locked l
+            WHERE m.id = v.id AND l.id = v.id`,
           [slice.map(([id]) => id), slice.map(([, p]) => p.seenAt), slice.map(([, p]) => p.seq)],
         );
         await this.pool.query(
-          `UPDATE machine_tokens AS t SET last_used_at = GREATEST(t.last_used_at, v.seen)
-             FROM unnest($1::text[], $2::timestamptz[]) AS v(id, seen)
-            WHERE t.id = v.id`,
+          `WITH locked AS (
+             SELECT t.id FROM machine_tokens t WHERE t.id = ANY($1::text[]) ORDER BY t.id FOR NO KEY UPDATE
+           )
+           UPDATE machine_tokens AS t SET last_used_at = GREATEST(t.last_used_at, v.seen)
+             FROM unnest($1::text[], $2::timestamptz[]) AS v(id, seen), locked l
+            WHERE t.id = v.id AND l.id = v.id`,
           [slice.map(([, p]) => p.tokenId), slice.map(([, p]) => p.seenAt)],
         );
         for (const [id] of slice) batch.delete(id);
