@@ -30,7 +30,7 @@
 // Environment: SCALE_MACHINES (100000), SCALE_FLEETS (os.availableParallelism()),
 // SCALE_INTERVAL (rings' check-in interval, s; 300), SCALE_BUSY_INTERVAL
 // (ORCHARD_BUSY_INTERVAL, s; 10), ORCHARD_WAVE_CHECKINS (passed on; 500), ORCHARD_WAVE_STARTS
-// (passed on; 50), SCALE_SOAK_SECONDS (30), SCALE_WAVES
+// (passed on; 50), ORCHARD_WAVE_AT_WORK (passed on; 1000), SCALE_FLEET_NICE (the fleets' niceness; 10), SCALE_SOAK_SECONDS (30), SCALE_WAVES
 // ("10,50,100"), SCALE_RAMP_SECONDS (agents start spread over this; machines
 // / 100), SCALE_WARMUP_SECONDS (30), SCALE_TIMEOUT_MINUTES (for enrollment
 // and for the rollout, each; 60), SCALE_AGENT_POOL / SCALE_CONSOLE_POOL
@@ -50,7 +50,7 @@ import { migrate } from "../server/db/migrate";
 import { createEnrollmentToken } from "../server/enrollment/enrollment-tokens";
 import { addRelease } from "../server/releases/releases";
 import { createRing, setRingRelease } from "../server/rings/rings";
-import { DEFAULT_WAVE_STARTS, rampSecondsFor } from "../server/rollouts/ramp";
+import { DEFAULT_WAVE_AT_WORK, DEFAULT_WAVE_STARTS, rampSecondsFor } from "../server/rollouts/ramp";
 import { getRollout, startRollout } from "../server/rollouts/rollouts";
 
 const env = process.env;
@@ -62,6 +62,8 @@ const BUSY_INTERVAL = Number(env.SCALE_BUSY_INTERVAL ?? 10);
 const WAVE_CHECKINS = Number(env.ORCHARD_WAVE_CHECKINS ?? DEFAULT_WAVE_CHECKINS);
 // An opening wave's machines start this many a second (the consoles read it from the environment).
 const WAVE_STARTS = Number(env.ORCHARD_WAVE_STARTS ?? DEFAULT_WAVE_STARTS);
+const WAVE_AT_WORK = Number(env.ORCHARD_WAVE_AT_WORK ?? DEFAULT_WAVE_AT_WORK);
+const FLEET_NICE = Number(env.SCALE_FLEET_NICE ?? 10);
 const SOAK_SECONDS = Number(env.SCALE_SOAK_SECONDS ?? 30);
 const WAVES = (env.SCALE_WAVES ?? "10,50,100").split(",").map(Number);
 const RAMP_SECONDS = Number(env.SCALE_RAMP_SECONDS ?? Math.max(10, Math.round(MACHINES / 100)));
@@ -357,7 +359,7 @@ async function main() {
   const load = () => os.loadavg().map((n) => n.toFixed(2)).join(" ");
   console.log(
     `scale: ${MACHINES} machines in ${FLEETS} fleet processes, ${REPLICAS} consoles behind HAProxy, database ${dbName}; ` +
-      `check-in every ${INTERVAL} s (busy ${BUSY_INTERVAL} s, an open wave's updated machines ${WAVE_CHECKINS}/s, its starts ${WAVE_STARTS}/s), starts spread over ${RAMP_SECONDS} s; ` +
+      `check-in every ${INTERVAL} s (busy ${BUSY_INTERVAL} s, an open wave's updated machines ${WAVE_CHECKINS}/s, its starts ${WAVE_STARTS}/s while fewer than ${WAVE_AT_WORK} are at work), starts spread over ${RAMP_SECONDS} s, fleets at nice ${FLEET_NICE}; ` +
       `pools per console: agent ${AGENT_POOL}, console ${CONSOLE_POOL}; load average ${load()} on ${os.availableParallelism()} cores`,
   );
 
@@ -386,6 +388,7 @@ async function main() {
         ORCHARD_BUSY_INTERVAL: String(BUSY_INTERVAL),
         ORCHARD_WAVE_CHECKINS: String(WAVE_CHECKINS),
         ORCHARD_WAVE_STARTS: String(WAVE_STARTS),
+        ORCHARD_WAVE_AT_WORK: String(WAVE_AT_WORK),
         ORCHARD_DB_AGENT_POOL: String(AGENT_POOL),
         ORCHARD_DB_POOL: String(CONSOLE_POOL),
         ORCHARD_TRUSTED_PROXIES: "127.0.0.1",
@@ -447,10 +450,15 @@ async function main() {
   const fleetPids: number[] = [];
   for (let f = 0; f < FLEETS; f++) {
     if (perFleet[f].length === 0) continue;
+    // Below the consoles and PostgreSQL in the scheduler (SCALE_FLEET_NICE): on
+    // a real fleet every agent has a machine of its own, and here the
+    // simulator costs about as much CPU as the consoles it measures.
     const child = spawnLogged(
       `fleet-${f + 1}`,
-      process.execPath,
+      "nice",
       [
+        "-n", String(FLEET_NICE),
+        process.execPath,
         "--import", "tsx", path.join(root, "agent/src/fleet/main.ts"),
         "--server", server,
         "--state-dir", path.join(scratch, `fleet-${f + 1}`),
@@ -601,6 +609,8 @@ async function main() {
     busyIntervalSeconds: BUSY_INTERVAL,
     waveCheckinsPerSecond: WAVE_CHECKINS,
     waveStartsPerSecond: WAVE_STARTS,
+    waveAtWork: WAVE_AT_WORK,
+    fleetNice: FLEET_NICE,
     rampSeconds: RAMP_SECONDS,
     pools: { agent: AGENT_POOL, console: CONSOLE_POOL },
     cores: os.availableParallelism(),
@@ -670,7 +680,7 @@ async function main() {
   const failures = [
     result.window.status5xx > 0 && `${result.window.status5xx} answers were 5xx`,
     windowFleetErrors > 0 && `the fleets saw ${windowFleetErrors} errors`,
-    final.state !== "completed" && `the rollout is ${final.state} (${rings})`,
+    final.state !== "completed" && `the rollout is ${final.state} (${rings})${final.pauseReason ? `: ${final.pauseReason}` : ""}`,
   ].filter(Boolean);
   if (failures.length) {
     console.error(`scale: ${failures.join("; ")} (logs kept in ${keepLogs(file.replace(/\.json$/, "-logs"))})`);

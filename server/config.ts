@@ -7,7 +7,7 @@ import { DEFAULT_WAVE_CHECKINS } from "./agents/desired";
 import { type GroupGrants, GroupMappingError, parseGroupMapping } from "./auth/sso-groups";
 import { parseTrustedProxies } from "./http/client-address";
 import { DEFAULT_RETENTION } from "./retention/retention";
-import { DEFAULT_WAVE_STARTS } from "./rollouts/ramp";
+import { DEFAULT_WAVE_AT_WORK, DEFAULT_WAVE_STARTS } from "./rollouts/ramp";
 import { decodeKey } from "./secret-box";
 
 const boolFromEnv = z
@@ -67,6 +67,12 @@ export const configSchema = z.object({
    * process: the rest wait their turn, in cohort order (rollouts/ramp.ts).
    */
   ORCHARD_WAVE_STARTS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_WAVE_STARTS),
+  /**
+   * An opening wave starts no more machines while this many of its ring's
+   * machines are at work (downloading, staged, rebooting, verifying), until
+   * half are left (rollouts/ramp.ts).
+   */
+  ORCHARD_WAVE_AT_WORK: z.coerce.number().int().min(1).max(10_000_000).default(DEFAULT_WAVE_AT_WORK),
   /** How often the rollout controller steps, in milliseconds. */
   ORCHARD_CONTROLLER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
   /** How often the versions running in each ring are recorded for the dashboard's history, in milliseconds. */

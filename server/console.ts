@@ -221,6 +221,7 @@ export async function startConsole(config: Config, options: StartOptions = {}): 
       log,
       intervalMs: config.ORCHARD_CONTROLLER_INTERVAL_MS,
       waveStartsPerSecond: config.ORCHARD_WAVE_STARTS,
+      waveAtWork: config.ORCHARD_WAVE_AT_WORK,
     });
     if (options.controller !== false) {
       controller.start();

@@ -9,7 +9,7 @@ import { appAnswersTo, inOpenAppWave, type RingAppView } from "../apps/desired-a
 import type { InstalledAppState } from "../apps/app-state-writer";
 import { routeOf, type UpdatePath } from "../releases/paths";
 import { goesFirst, type RingMembership, waveFor } from "../rollouts/membership";
-import { type Ramp, startsAt } from "../rollouts/ramp";
+import { type Ramp, untilTurn } from "../rollouts/ramp";
 import type { Action, CheckinResponse, DesiredDeployment, InFlightDirective } from "../protocol/v1";
 import {
   type ActiveRolloutState,
@@ -171,8 +171,8 @@ function turnToCome(machine: MachineView, rollout: RolloutView, wave: number, ch
   if (!now || !rollout.ramp || wave !== rollout.openWave) return null;
   if (machine.bootedChecksum === checksum || machine.updateTarget === checksum) return null;
   if (goesFirst(machine, rollout.membership)) return null;
-  const at = startsAt(rollout.ramp, machine.cohort);
-  return at.getTime() > now.getTime() ? at : null;
+  const wait = untilTurn(rollout.ramp, machine.cohort, now);
+  return wait > 0 ? new Date(now.getTime() + wait) : null;
 }
 
 function fromRollout(machine: MachineView, ring: RingView, now: Date | null): (Toward & { hold?: InFlightDirective }) | null {

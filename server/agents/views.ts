@@ -6,6 +6,7 @@
 import type { Prisma, PrismaClient } from "../db/client";
 import type { UpdatePath } from "../releases/paths";
 import { wavesOf } from "../rollouts/plan";
+import { rampOf } from "../rollouts/ramp";
 import type { Selector } from "../rollouts/schemas";
 import { ACTIVE_ROLLOUT_STATES, sqlList } from "../vocabulary";
 import type { RingAppView } from "../apps/desired-apps";
@@ -208,9 +209,10 @@ async function readOpenRollout(query: Query, ringId: string, apps: boolean): Pro
     wave_machines: number;
     ramp_started_at: Date | null;
     ramp_seconds: number;
+    ramp_held_at: Date | null;
   }>(
     `SELECT ro.id, ro.state::text AS state, ro.paused_by, ro.pause_reason, ro.allow_downgrade, rr.open_wave, rr.single_first,
-            rr.ramp_started_at, rr.ramp_seconds, rr.wave_machines,
+            rr.ramp_started_at, rr.ramp_seconds, rr.ramp_held_at, rr.wave_machines,
             rr.percents, rr.force_first, rr.exclude, rr.first_machine_ids, rel.branch_id, b.ref, rel.checksum, rel.version,
             rel.quarantined_at IS NOT NULL AS quarantined
        FROM rollout_rings rr
@@ -248,14 +250,14 @@ async function readOpenRollout(query: Query, ringId: string, apps: boolean): Pro
     // The machines of the open waves, as the check-in interval of those done
     // with the update is spread over them (desired.ts).
     waveMachines: Math.max(row.first_machine_ids.length, row.wave_machines),
-    ramp:
-      row.ramp_started_at && row.ramp_seconds > 0
-        ? {
-            startedAt: new Date(row.ramp_started_at),
-            seconds: row.ramp_seconds,
-            from: waves[row.open_wave - 1]?.threshold ?? 0,
-            to: waves[row.open_wave]?.threshold ?? 1,
-          }
-        : null,
+    ramp: rampOf(
+      {
+        startedAt: row.ramp_started_at ? new Date(row.ramp_started_at) : null,
+        seconds: row.ramp_seconds,
+        heldAt: row.ramp_held_at ? new Date(row.ramp_held_at) : null,
+      },
+      waves,
+      row.open_wave,
+    ),
   };
 }

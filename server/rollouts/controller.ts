@@ -23,16 +23,35 @@ import {
   type RingProgress,
   wavesOf,
 } from "./plan";
-import { DEFAULT_WAVE_STARTS, rampSecondsFor } from "./ramp";
+import { DEFAULT_WAVE_AT_WORK, DEFAULT_WAVE_STARTS, nextHold, rampOf, rampSecondsFor, turnAt } from "./ramp";
 import type { Selector } from "./schemas";
 import { countEligible, ELIGIBLE_SQL, rejudgeRollout } from "./tracking";
-import { ACTIVE_ROLLOUT_STATES, isActiveRollout, isAppRef, isTerminalStep, reportsHealth, sqlList, WEBHOOK_STEP_EVENTS } from "../vocabulary";
+import {
+  ACTIVE_ROLLOUT_STATES,
+  isActiveRollout,
+  isAppRef,
+  isTerminalStep,
+  reportsHealth,
+  sqlList,
+  type StepCounts,
+  sumOf,
+  UNDER_WAY_STEPS,
+  WEBHOOK_STEP_EVENTS,
+} from "../vocabulary";
 import { enqueueEvents, rolloutEvent, type WebhookEvent } from "../webhooks/outbox";
 import { type MaintenanceWindow, nextOpening, windowOpen, type WindowPolicy } from "./windows";
 
 type Tx = Prisma.TransactionClient;
 
 const ACTIVE_STATES_SQL = Prisma.raw(sqlList(ACTIVE_ROLLOUT_STATES));
+
+/** How fast a wave starts its machines (rollouts/ramp.ts). */
+interface WavePace {
+  /** Machines a second (ORCHARD_WAVE_STARTS). */
+  startsPerSecond: number;
+  /** Machines of the ring at work at which the ramp stands still (ORCHARD_WAVE_AT_WORK). */
+  atWork: number;
+}
 
 /** Rows a wave's opening adds before the controller refreshes rollout_machines' statistics. */
 const ANALYZE_AFTER_ROWS = 10_000;
@@ -57,6 +76,8 @@ export class RolloutController {
       intervalMs: number;
       /** Machines an opening wave starts a second (ORCHARD_WAVE_STARTS; rollouts/ramp.ts). */
       waveStartsPerSecond?: number;
+      /** Machines of a ring at work at which its wave's ramp stands still (ORCHARD_WAVE_AT_WORK). */
+      waveAtWork?: number;
     },
   ) {
     this.job = new PeriodicJob({
@@ -101,8 +122,11 @@ export class RolloutController {
       async (tx) => {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`
           SELECT pg_try_advisory_xact_lock(hashtext(${`orchard:rollout:${rolloutId}`})) AS locked`;
-        if (!lock?.locked) return { acted: false, decision: null, ringIds: [] as string[], assigned: 0 };
-        return stepInTransaction(tx, rolloutId, now, this.options.waveStartsPerSecond ?? DEFAULT_WAVE_STARTS);
+        if (!lock?.locked) return { acted: false, decision: null, ringIds: [] as string[], assigned: 0, rampsMoved: false };
+        return stepInTransaction(tx, rolloutId, now, {
+          startsPerSecond: this.options.waveStartsPerSecond ?? DEFAULT_WAVE_STARTS,
+          atWork: this.options.waveAtWork ?? DEFAULT_WAVE_AT_WORK,
+        });
       },
       { timeout: 120_000, maxWait: 30_000 },
     );
@@ -112,9 +136,10 @@ export class RolloutController {
     if (outcome.decision && outcome.decision.kind !== "wait") {
       this.options.log.info({ rolloutId, decision: outcome.decision }, "rollout decision");
     }
-    // Only a decision changes what the rings answer (a wave, a phase, a pause);
-    // a step that only tracked progress leaves the agents' cached ring views be.
-    if (outcome.decision && outcome.decision.kind !== "wait") {
+    // Only a decision changes what the rings answer (a wave, a phase, a pause),
+    // or a ramp held or let go; a step that only tracked progress leaves the
+    // agents' cached ring views be.
+    if ((outcome.decision && outcome.decision.kind !== "wait") || outcome.rampsMoved) {
       for (const ringId of outcome.ringIds) domainEvents.emit("ringChanged", ringId);
     }
     return { rolloutId, acted: outcome.acted, decision: outcome.decision };
@@ -142,6 +167,7 @@ async function loadRollout(tx: Tx, rolloutId: string) {
           waveOpenedAt: true,
           rampStartedAt: true,
           rampSeconds: true,
+          rampHeldAt: true,
           singleFirst: true,
           percents: true,
           soakSeconds: true,
@@ -226,12 +252,12 @@ function policyOf(ring: LoadedRing): WindowPolicy {
   };
 }
 
-async function stepInTransaction(tx: Tx, rolloutId: string, now: Date, waveStartsPerSecond: number) {
+async function stepInTransaction(tx: Tx, rolloutId: string, now: Date, pace: WavePace) {
   // Before anything else this step reads (see readVersionMark).
   const mark = await readVersionMark(tx);
   const rollout = await withAppReleases(tx, await loadRollout(tx, rolloutId));
   const ringIds = rollout?.rings.map((r) => r.ringId) ?? [];
-  if (!rollout) return { acted: true, decision: null, ringIds, assigned: 0 };
+  if (!rollout) return { acted: true, decision: null, ringIds, assigned: 0, rampsMoved: false };
   const safe = await safeVersion(tx, rollout, mark);
   // Raw, so as not to move the rollout's updated_at; only when it moved.
   await tx.$executeRaw`
@@ -240,10 +266,11 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date, waveStart
   if (!isActiveRollout(rollout.state)) {
     // Ended: only its withdrawn machines are followed until they stop.
     for (const ring of rollout.rings) if (ring.phase !== "pending") await trackRing(tx, rollout, ring, now, safe);
-    return { acted: true, decision: null, ringIds, assigned: 0 };
+    return { acted: true, decision: null, ringIds, assigned: 0, rampsMoved: false };
   }
 
   const progress: RingProgress[] = [];
+  let rampsMoved = false;
   for (const ring of rollout.rings) {
     const base: RingProgress = {
       name: ring.ring.name,
@@ -261,7 +288,10 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date, waveStart
       machines: 0,
     };
     if (!base.windowOpen) base.windowOpensAt = nextOpening(policyOf(ring), now);
-    if (ring.phase === "active") Object.assign(base, await trackRing(tx, rollout, ring, now, safe));
+    if (ring.phase === "active") {
+      Object.assign(base, await trackRing(tx, rollout, ring, now, safe));
+      if (rollout.state === "running" && (await holdRamp(tx, ring, base.counts, now, pace.atWork))) rampsMoved = true;
+    }
     else if ((ring.phase === "pending" || ring.phase === "awaiting_approval") && progress.every((p) => p.phase === "completed")) {
       // Only the first ring not completed is decided on, and only a ring not started by its machines.
       base.machines = await countEligible(tx, ring.ringId);
@@ -270,15 +300,34 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date, waveStart
   }
 
   // Paused and awaiting rollouts are tracked (their progress stays true) but make no decisions.
-  if (rollout.state !== "running") return { acted: true, decision: null, ringIds, assigned: 0 };
+  if (rollout.state !== "running") return { acted: true, decision: null, ringIds, assigned: 0, rampsMoved };
   if (rollout.release.quarantinedAt) {
     await pause(tx, rollout, `release ${rollout.release.version} is quarantined`, "brake", now);
-    return { acted: true, decision: { kind: "pause", ring: 0, reason: "quarantined" } as Decision, ringIds, assigned: 0 };
+    return { acted: true, decision: { kind: "pause", ring: 0, reason: "quarantined" } as Decision, ringIds, assigned: 0, rampsMoved };
   }
 
   const decision = nextDecision(progress, now);
-  const assigned = await apply(tx, rollout, decision, now, safe, waveStartsPerSecond);
-  return { acted: true, decision, ringIds, assigned: assigned ?? 0 };
+  const assigned = await apply(tx, rollout, decision, now, safe, pace.startsPerSecond);
+  return { acted: true, decision, ringIds, assigned: assigned ?? 0, rampsMoved };
+}
+
+/**
+ * Holds the ring's ramp while ORCHARD_WAVE_AT_WORK of its machines are at
+ * work, and lets it go on (its start moved on by the time held) once half
+ * are left (rollouts/ramp.ts). True when it changed what the ring answers.
+ */
+async function holdRamp(tx: Tx, ring: LoadedRing, counts: StepCounts, now: Date, limit: number): Promise<boolean> {
+  const { rampStartedAt, rampSeconds, rampHeldAt } = ring;
+  if (!rampStartedAt || rampSeconds <= 0) return false;
+  // Every machine of a ramp that has ended has its turn: nothing left to hold.
+  if (!rampHeldAt && now.getTime() >= rampStartedAt.getTime() + rampSeconds * 1000) return false;
+  const next = nextHold(rampHeldAt, sumOf(counts, UNDER_WAY_STEPS), limit, now);
+  if (next === undefined) return false;
+  const data = next
+    ? { rampHeldAt: next }
+    : { rampHeldAt: null, rampStartedAt: new Date(rampStartedAt.getTime() + (now.getTime() - rampHeldAt!.getTime())) };
+  await tx.rolloutRing.update({ where: { id: ring.id }, data });
+  return true;
 }
 
 /**
@@ -354,6 +403,7 @@ interface TrackedRow {
   health_reported: boolean | null;
   last_seen_at: Date | null;
   backend: string;
+  cohort: number;
   /** Pinned, moved to another ring, held by an operator's rollback or retired since it was assigned. */
   excluded: boolean;
 }
@@ -395,7 +445,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
   const read = (where: Prisma.Sql) => Prisma.sql`
     SELECT rm.id, m.machine_id, rm.previous_checksum, rm.previous_boot_id,
            m.state_version::text AS state_version, rm.step::text AS step, rm.assigned_at, rm.dark_at, rm.finished_at,
-           ${columns}, m.last_seen_at, m.backend::text AS backend,
+           ${columns}, m.last_seen_at, m.backend::text AS backend, m.cohort,
            (m.retired_at IS NOT NULL OR m.pinned_release_id IS NOT NULL OR m.ring_id IS DISTINCT FROM rm.ring_id
             OR COALESCE((m.rollback_to ->> 'hold')::boolean, false) ${appPinned}) AS excluded
       FROM rollout_machines rm JOIN machines m ON m.id = rm.machine_id ${appJoin}
@@ -417,13 +467,20 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     await tx.rolloutRing.update({ where: { id: ring.id }, data: { trackedVersion: safe } });
   }
 
-  const judged: { id: string; step: MachineStep; finishedAt: Date | null; detail: string | null; version: string }[] = [];
+  const judged: { id: string; step: MachineStep; finishedAt: Date | null; detail: string | null; version: string; darkAt: Date | null }[] = [];
+  const ramp = rampOf({ startedAt: ring.rampStartedAt, seconds: ring.rampSeconds, heldAt: ring.rampHeldAt }, membershipOf(ring).waves, ring.openWave);
   const events: WebhookEvent[] = [];
   // An app has no floors or blocked paths: its machines go straight to the commit.
   const path = rows.length > 0 && !app ? await readUpdatePath(prismaQuery(tx), rollout.release.branchId) : null;
   for (const row of rows) {
     const route = path ? routeOf(path, row.booted_checksum, target) : null;
     const via = route?.kind === "hops" ? route.hops.map((h) => h.checksum) : [];
+    // Not started, in a ramp that was held: its turn, and so its deadline, moved on.
+    let darkAt: Date | null = null;
+    if (ramp && row.step === "assigned" && row.update_target !== target && row.booted_checksum !== target) {
+      const deadline = turnAt(ramp, row.cohort, now).getTime() + ring.darkAfterSeconds * 1000;
+      if (deadline > row.dark_at.getTime() + 1000) darkAt = new Date(deadline);
+    }
     const step = machineStep(
       {
         bootedChecksum: row.booted_checksum,
@@ -435,7 +492,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
         healthReported: row.health_reported ?? reportsHealth(row.backend),
       },
       target,
-      row.dark_at,
+      darkAt ?? row.dark_at,
       now,
       row.excluded ? "excluded" : disposition,
       { previousChecksum: row.previous_checksum, previousBootId: row.previous_boot_id, step: row.step },
@@ -444,7 +501,7 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     const terminal = isTerminalStep(step);
     const finishedAt = terminal ? (isTerminalStep(row.step) && row.finished_at ? row.finished_at : now) : null;
     const detail = step === "failed" || step === "rolled_back" ? row.update_error : step === "dark" ? darkDetail(row, now, target, app) : null;
-    judged.push({ id: row.id, step, finishedAt, detail, version: row.state_version });
+    judged.push({ id: row.id, step, finishedAt, detail, version: row.state_version, darkAt });
     if (step !== row.step && step in WEBHOOK_STEP_EVENTS) {
       const kind = WEBHOOK_STEP_EVENTS[step as keyof typeof WEBHOOK_STEP_EVENTS];
       events.push(rolloutEvent(kind, rolloutRef(rollout), now, { machineId: row.machine_id, ring: ring.ring.name, detail }));
@@ -457,12 +514,12 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     await tx.$executeRaw`
       UPDATE rollout_machines AS rm
          SET step = v.step::"MachineStep", finished_at = v.finished_at, detail = COALESCE(v.detail, rm.detail),
-             seen_version = v.seen_version,
+             seen_version = v.seen_version, dark_at = COALESCE(v.dark_at, rm.dark_at),
              updated_at = CASE WHEN rm.step::text = v.step THEN rm.updated_at ELSE ${now} END
         FROM unnest(${slice.map((c) => c.id)}::text[], ${slice.map((c) => c.step)}::text[],
                     ${slice.map((c) => c.finishedAt)}::timestamptz[], ${slice.map((c) => c.detail)}::text[],
-                    ${slice.map((c) => c.version)}::bigint[])
-             AS v(id, step, finished_at, detail, seen_version)
+                    ${slice.map((c) => c.version)}::bigint[], ${slice.map((c) => c.darkAt)}::timestamptz[])
+             AS v(id, step, finished_at, detail, seen_version, dark_at)
        WHERE rm.id = v.id`;
   }
 
@@ -636,7 +693,7 @@ async function apply(
       // first machine).
       const eligible = await countEligible(tx, ring.ringId);
       const threshold = membership.waves[decision.wave].threshold;
-      const ramp = { rampStartedAt: null as Date | null, rampSeconds: 0 };
+      const ramp = { rampStartedAt: null as Date | null, rampSeconds: 0, rampHeldAt: null as Date | null };
       if (!rollout.appRef) {
         const share = threshold - (membership.waves[decision.wave - 1]?.threshold ?? 0);
         ramp.rampSeconds = rampSecondsFor(Math.ceil(eligible * share), waveStartsPerSecond);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { rampSecondsFor, rampShare, startsAt } from "./ramp";
+import { nextHold, rampSecondsFor, rampShare, startsAt, turnAt, untilTurn } from "./ramp";
 
 describe("a wave's ramp", () => {
   it("spreads a large wave's machines at the given rate, and starts a small one at once", () => {
@@ -19,5 +19,26 @@ describe("a wave's ramp", () => {
     expect(rampShare(ramp, 0.9)).toBe(1);
     expect(startsAt(ramp, 0.3).toISOString()).toBe("2026-12-01T12:08:20.000Z");
     expect(rampShare({ from: 0.5, to: 0.5 }, 0.5)).toBe(0);
+  });
+
+  it("stands still while held: turns after the hold are as far off as they were, turns before it have come", () => {
+    const noon = new Date("2026-12-01T12:00:00Z");
+    const at = (seconds: number) => new Date(noon.getTime() + seconds * 1000);
+    const held = { startedAt: noon, seconds: 1000, from: 0, to: 1, heldAt: at(100) };
+    // Cohort 0.3 starts at noon + 300 s: held at 100 s, 200 s after the clock goes on.
+    expect(untilTurn(held, 0.3, at(500))).toBe(200_000);
+    expect(turnAt(held, 0.3, at(500))).toEqual(at(700));
+    // Cohort 0.05 started at 50 s, before the hold.
+    expect(untilTurn(held, 0.05, at(500))).toBe(0);
+    expect(turnAt(held, 0.05, at(500))).toEqual(at(50));
+    expect(untilTurn({ ...held, heldAt: null }, 0.3, at(100))).toBe(200_000);
+  });
+
+  it("holds at the limit of machines at work and lets go at half of it", () => {
+    const now = new Date("2026-12-01T12:00:00Z");
+    expect(nextHold(null, 999, 1000, now)).toBeUndefined();
+    expect(nextHold(null, 1000, 1000, now)).toEqual(now);
+    expect(nextHold(now, 501, 1000, now)).toBeUndefined();
+    expect(nextHold(now, 500, 1000, now)).toBeNull();
   });
 });

@@ -555,9 +555,10 @@ export function resumeRollout(db: PrismaClient, actor: Actor, input: RolloutActi
       await tx.$executeRaw`
         UPDATE rollout_machines SET dark_at = dark_at + (${now}::timestamptz - GREATEST(assigned_at, ${pausedAt}::timestamptz))
          WHERE rollout_id = ${rollout.id} AND finished_at IS NULL`;
+      // A ramp held for its machines at work stays held: letting it go covers the pause.
       await tx.$executeRaw`
         UPDATE rollout_rings SET ramp_started_at = ramp_started_at + (${now}::timestamptz - GREATEST(ramp_started_at, ${pausedAt}::timestamptz))
-         WHERE rollout_id = ${rollout.id} AND ramp_started_at IS NOT NULL`;
+         WHERE rollout_id = ${rollout.id} AND ramp_started_at IS NOT NULL AND ramp_held_at IS NULL`;
     }
     const waiting = rollout.rings.some((r) => r.phase === "awaiting_approval");
     return { state: waiting ? "awaiting_approval" : "running", pausedAt: null, pausedBy: null, pauseReason: null };
@@ -1053,6 +1054,7 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
           waveOpenedAt: true,
           rampStartedAt: true,
           rampSeconds: true,
+          rampHeldAt: true,
           singleFirst: true,
           percents: true,
           soakSeconds: true,
@@ -1075,11 +1077,13 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
   if (!rollout) throw notFound(`rollout ${rolloutId}`);
   const progress = (await rolloutProgress(db, [rollout])).get(rollout.id)!;
   const now = clock.now();
-  const rings = rollout.rings.map(({ openWave, rampStartedAt, rampSeconds, ...r }, i) => {
+  const rings = rollout.rings.map(({ openWave, rampStartedAt, rampSeconds, rampHeldAt, ...r }, i) => {
     const counted = progress.rings[i];
-    // Paused, the ramp's clock stands still (resuming moves it on).
-    const rampEnd = rampStartedAt && rollout.state === "running" ? new Date(rampStartedAt.getTime() + rampSeconds * 1000) : null;
-    const startingUntil = rampEnd && rampEnd > now && r.phase === "active" ? rampEnd : null;
+    // Paused or held, the ramp's clock stands still (resuming, or letting it go, moves it on).
+    const starting = rampStartedAt && rollout.state === "running" && r.phase === "active";
+    const rampEnd = starting && !rampHeldAt ? new Date(rampStartedAt.getTime() + rampSeconds * 1000) : null;
+    const startingUntil = rampEnd && rampEnd > now ? rampEnd : null;
+    const startingHeld = Boolean(starting && rampHeldAt);
     const waves = wavesOf({ singleFirst: r.singleFirst, percents: r.percents as number[] });
     return {
       ...r,
@@ -1098,6 +1102,7 @@ export async function getRollout(db: PrismaClient, rolloutId: string, clock: Clo
         open: w.index <= openWave,
         current: r.phase === "active" && w.index === openWave && isActiveRollout(rollout.state),
         startingUntil: w.index === openWave ? startingUntil : null,
+        startingHeld: w.index === openWave && startingHeld,
         steps: counted.byWave.get(w.index) ?? emptyStepCounts(),
       })),
     };

@@ -181,8 +181,10 @@ export const rolloutDetailSchema = z
             label: z.string(),
             open: z.boolean(),
             current: z.boolean(),
-            /** The wave starts its machines a few at a time until then (ORCHARD_WAVE_STARTS a second); null: all have started. */
+            /** The wave starts its machines a few at a time until then (ORCHARD_WAVE_STARTS a second); null: all have started, or held. */
             startingUntil: z.date().nullable(),
+            /** It starts no more for now: ORCHARD_WAVE_AT_WORK of the ring's machines are at work. */
+            startingHeld: z.boolean(),
             steps: stepCountsSchema,
           }),
         ),

@@ -9,7 +9,7 @@ import { cliActor } from "../../server/audit/audit";
 import { getMachine } from "../../server/machines/machines";
 import { addRelease } from "../../server/releases/releases";
 import { createRing, setRingRelease } from "../../server/rings/rings";
-import { pauseRollout, resumeRollout, startRollout } from "../../server/rollouts/rollouts";
+import { getRollout, pauseRollout, resumeRollout, startRollout } from "../../server/rollouts/rollouts";
 import { hex } from "../helpers/agent-http";
 import { startTestConsole, type TestConsole } from "../helpers/console";
 import { REF, SimFleet } from "../helpers/sim-machines";
@@ -17,15 +17,21 @@ import { REF, SimFleet } from "../helpers/sim-machines";
 const R1 = hex("1");
 const R2 = hex("2");
 const DARK_AFTER = 3600;
+
+async function rampOf(rolloutId: string) {
+  return app.db.prisma.rolloutRing.findFirstOrThrow({ where: { rolloutId }, select: { rampStartedAt: true, rampSeconds: true, rampHeldAt: true } });
+}
 let app: TestConsole;
 
 beforeAll(async () => {
-  app = await startTestConsole({ ORCHARD_WAVE_STARTS: "1" }, { controller: false });
+  app = await startTestConsole({ ORCHARD_WAVE_STARTS: "1", ORCHARD_WAVE_AT_WORK: "4" }, { controller: false });
   const db = app.db.prisma;
   await addRelease(db, cliActor, { ref: REF, checksum: R1, version: "1" });
   await addRelease(db, cliActor, { ref: REF, checksum: R2, version: "2" });
-  await createRing(db, cliActor, { name: "ramped", branch: REF }); // the default interval: 300 s
-  await setRingRelease(db, cliActor, { ring: "ramped", version: "1" });
+  for (const name of ["ramped", "held"]) {
+    await createRing(db, cliActor, { name, branch: REF }); // the default interval: 300 s
+    await setRingRelease(db, cliActor, { ring: name, version: "1" });
+  }
 });
 
 afterAll(async () => {
@@ -103,4 +109,67 @@ it("starts a wave's machines one a second in cohort order, telling each when to 
     const answer = await sims.checkin(m);
     expect(answer.desired?.checksum).toBe(cohorts.get(m.machineId)! < 0.5 ? R2 : R1);
   }
+});
+
+it("holds the ramp while too many of the ring's machines are at work, moving the waiting machines' turns and dark deadlines on, and lets it go at half", async () => {
+  const db = app.db.prisma;
+  const sims = new SimFleet(app);
+  const machines = await sims.enroll("held", 40, R1, "held");
+  const rollout = await startRollout(db, cliActor, {
+    version: "2",
+    rings: ["held"],
+    singleFirst: false,
+    waves: [50, 100],
+    soakSeconds: 3600,
+    maxFailureRate: 1,
+    minSample: 1,
+    darkAfterSeconds: 60,
+  });
+  await app.controller.stepRollout(rollout.id);
+  const opened = (await rampOf(rollout.id)).rampStartedAt!.getTime();
+  const cohorts = new Map((await db.machine.findMany({ where: { ring: { name: "held" } }, select: { machineId: true, cohort: true } })).map((m) => [m.machineId, m.cohort] as const));
+  const turnOf = (machineId: string) => opened + 20_000 * (cohorts.get(machineId)! / 0.5);
+  const byTurn = machines.filter((m) => cohorts.get(m.machineId)! < 0.5).sort((a, b) => turnOf(a.machineId) - turnOf(b.machineId));
+  const late = byTurn.filter((m) => turnOf(m.machineId) > opened + 12_000);
+  expect(late.length).toBeGreaterThan(2);
+
+  // 10 s in: the machines whose turn came start; four of them stage, and the next step holds the ramp.
+  app.clock.advance(10_000);
+  const due = byTurn.filter((m) => turnOf(m.machineId) <= app.clock.now().getTime() - 100);
+  expect(due.length).toBeGreaterThanOrEqual(4);
+  await sims.round(due.slice(0, 4), () => "stage");
+  await app.controller.stepRollout(rollout.id);
+  const held = await rampOf(rollout.id);
+  expect(held.rampHeldAt).not.toBeNull();
+  expect((await getRollout(db, rollout.id, app.clock)).rings[0].waves[0]).toMatchObject({ startingHeld: true, startingUntil: null });
+
+  // Held for 100 s, well past the dark deadlines the late machines had: they wait, none goes dark.
+  app.clock.advance(100_000);
+  for (const m of late) {
+    const answer = await sims.checkin(m);
+    expect(answer.action).toBe("none");
+    const soonest = turnOf(m.machineId) - held.rampHeldAt!.getTime();
+    expect(Math.abs(answer.checkInIntervalSeconds - soonest / 1000)).toBeLessThanOrEqual(2);
+  }
+  await app.controller.stepRollout(rollout.id);
+  const steps = await db.rolloutMachine.findMany({ where: { rolloutId: rollout.id }, select: { step: true, darkAt: true, machine: { select: { machineId: true } } } });
+  // (Those whose turn came before the hold and that stayed silent, or stayed staged, are past their deadlines: dark.)
+  expect(steps.filter((r) => r.step === "dark").length).toBeGreaterThan(0);
+  for (const m of late) {
+    const row = steps.find((r) => r.machine.machineId === m.machineId)!;
+    expect(row.step).toBe("assigned");
+    expect(row.darkAt.getTime()).toBeGreaterThan(app.clock.now().getTime());
+  }
+
+  // Two of the four finish (half the limit left at work): the ramp goes on, its start moved on by the time held.
+  await sims.round(due.slice(0, 2));
+  await app.controller.stepRollout(rollout.id);
+  const going = await rampOf(rollout.id);
+  expect(going.rampHeldAt).toBeNull();
+  const shift = going.rampStartedAt!.getTime() - opened;
+  expect(shift).toBeGreaterThanOrEqual(100_000);
+  expect(shift).toBeLessThan(115_000);
+  // Past the rest of the ramp: every late machine is sent the release.
+  app.clock.advance(12_000);
+  for (const m of late) expect((await sims.checkin(m)).desired?.checksum).toBe(R2);
 });

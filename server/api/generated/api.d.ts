@@ -2122,6 +2122,7 @@ export interface components {
                     open: boolean;
                     current: boolean;
                     startingUntil: string | null;
+                    startingHeld: boolean;
                     steps: components["schemas"]["StepCounts"];
                 }[];
             }[];
@@ -8589,6 +8590,7 @@ export interface operations {
                                 open: boolean;
                                 current: boolean;
                                 startingUntil: string | null;
+                                startingHeld: boolean;
                                 steps: components["schemas"]["StepCounts"];
                             }[];
                         }[];

@@ -193,6 +193,7 @@ function RingCard({
                       starting its machines a few a second until <TextWithTimes text={new Date(wave.startingUntil).toISOString()} />
                     </span>
                   )}
+                  {wave.startingHeld && <span className="muted">starting no more machines until fewer are at work</span>}
                 </span>
                 {wave.open ? (
                   <StepBar steps={wave.steps} label={`Ring ${ring.ring.name}, wave ${wave.number}`} />
