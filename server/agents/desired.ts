@@ -1,6 +1,6 @@
-// What the console answers a machine: a pure function of the console's state.
-// In order: its pin, a rollback, its wave in an active rollout, its ring's
-// current release. A quarantined release is sent to no machine. An update
+// What the console answers a machine: a pure function of the console's state and the time.
+// In order: its pin, a rollback, its wave in an active rollout (once its turn
+// in the wave has come: rollouts/ramp.ts), its ring's current release. A quarantined release is sent to no machine. An update
 // already under way on the machine is held while its rollout is paused, and
 // cancelled when the console no longer wants it (protocol v1.1). Toward a
 // release of a branch with floors or blocked paths, the machine is sent only
