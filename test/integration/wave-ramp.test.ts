@@ -18,6 +18,20 @@ const R1 = hex("1");
 const R2 = hex("2");
 const DARK_AFTER = 3600;
 
+/** A rollout of release 2 to one ring: half of it, then the rest, no single first machine. */
+function startHalves(ring: string, maxFailureRate: number, darkAfterSeconds: number) {
+  return startRollout(app.db.prisma, cliActor, {
+    version: "2",
+    rings: [ring],
+    singleFirst: false,
+    waves: [50, 100],
+    soakSeconds: 3600,
+    maxFailureRate,
+    minSample: 1,
+    darkAfterSeconds,
+  });
+}
+
 async function rampOf(rolloutId: string) {
   return app.db.prisma.rolloutRing.findFirstOrThrow({ where: { rolloutId }, select: { rampStartedAt: true, rampSeconds: true, rampHeldAt: true } });
 }
@@ -42,16 +56,7 @@ it("starts a wave's machines one a second in cohort order, telling each when to 
   const db = app.db.prisma;
   const sims = new SimFleet(app);
   const machines = await sims.enroll("ramped", 40, R1);
-  const rollout = await startRollout(db, cliActor, {
-    version: "2",
-    rings: ["ramped"],
-    singleFirst: false,
-    waves: [50, 100],
-    soakSeconds: 3600,
-    maxFailureRate: 0.5,
-    minSample: 1,
-    darkAfterSeconds: DARK_AFTER,
-  });
+  const rollout = await startHalves("ramped", 0.5, DARK_AFTER);
   await app.controller.stepRollout(rollout.id);
 
   // Half of 40 machines at one a second: over 20 s from the wave's opening.
@@ -115,16 +120,7 @@ it("holds the ramp while too many of the ring's machines are at work, moving the
   const db = app.db.prisma;
   const sims = new SimFleet(app);
   const machines = await sims.enroll("held", 40, R1, "held");
-  const rollout = await startRollout(db, cliActor, {
-    version: "2",
-    rings: ["held"],
-    singleFirst: false,
-    waves: [50, 100],
-    soakSeconds: 3600,
-    maxFailureRate: 1,
-    minSample: 1,
-    darkAfterSeconds: 60,
-  });
+  const rollout = await startHalves("held", 1, 60);
   await app.controller.stepRollout(rollout.id);
   const opened = (await rampOf(rollout.id)).rampStartedAt!.getTime();
   const cohorts = new Map((await db.machine.findMany({ where: { ring: { name: "held" } }, select: { machineId: true, cohort: true } })).map((m) => [m.machineId, m.cohort] as const));
