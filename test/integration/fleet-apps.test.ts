@@ -119,8 +119,11 @@ describe("sim agents with apps", () => {
   }, 270_000);
 
   it("pause on the gate when the app's release fails on the canaries; a revert keeps the ring on the previous release", async () => {
-    // One wave: every canary, the real machine with them, is sent 3.
-    const rollout = await startRollout(app.db.prisma, cliActor, { ...plan("3"), waves: [100] });
+    // One wave: every canary, the real machine with them, is sent 3. The gate
+    // judges once all of them have finished: with a smaller sample the sims'
+    // failures could pause the rollout before the real machine's next
+    // check-in, and a paused rollout sends 3 to no machine that has not begun it.
+    const rollout = await startRollout(app.db.prisma, cliActor, { ...plan("3"), waves: [100], minSample: RINGS.canary + 1 });
     const paused = await waitFor(
       "the gate to pause the rollout",
       async () => {
@@ -147,7 +150,7 @@ describe("sim agents with apps", () => {
       },
       120_000,
     );
-    // Those that were on their way when the gate paused finish their try and roll back too.
+    // Every canary, the real machine too, is back on 2.
     await waitFor("every canary back on 2", async () => Object.keys(await kioskOn("canary")).every((k) => k.startsWith("2 ")), 60_000);
 
     await revertRollout(app.db.prisma, cliActor, { rolloutId: rollout.id, reason: "kiosk crashes" });
