@@ -25,7 +25,8 @@
 //
 // At the end it prints a table (and bench/results/scale-<time>.json) with the
 // rollout's duration beside the sum of its soaks, and the tables' sizes per
-// machine. Processes and the database are removed on exit, error or Ctrl-C.
+// machine. Processes and the database are removed on exit, error or Ctrl-C;
+// a first Ctrl-C while the rollout runs ends it there and prints its figures so far.
 //
 // Environment: SCALE_MACHINES (100000), SCALE_FLEETS (os.availableParallelism()),
 // SCALE_INTERVAL (rings' check-in interval, s; 300), SCALE_BUSY_INTERVAL
@@ -300,16 +301,23 @@ function cleanUp(): Promise<void> {
 
 /** Set by Ctrl-C or SIGTERM. */
 let stopping = false;
+/** While the rollout is sampled, the first Ctrl-C or SIGTERM ends its window instead: its figures so far are printed. */
+const rolloutWindow = { open: false, endAsked: false };
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (rolloutWindow.open && !rolloutWindow.endAsked) {
+      rolloutWindow.endAsked = true;
+      console.error(`\nscale: ${signal}: the rollout's window ends at the next sample and its figures so far are printed; ${signal} again stops at once`);
+      return;
+    }
+    // A second Ctrl-C, or removing 100,000 state folders on a loaded machine: do not wait for ever.
+    if (stopping) process.exit(130);
     console.error(`\nscale: ${signal}: stopping the fleets, consoles and HAProxy, dropping ${dbName || "the database"}`);
     // A run stopped by hand keeps its logs, as one that failed does: they say how far it got.
     stopping = true;
     if (scratch) console.error(`scale: logs kept in ${keepLogs(logsFolder())}`);
     void cleanUp().then(() => process.exit(130));
-    // A second Ctrl-C, or removing 100,000 state folders on a loaded machine: do not wait for ever.
-    process.once(signal, () => process.exit(130));
   });
 }
 
@@ -470,7 +478,9 @@ async function main() {
         "--factory-ref", FACTORY.ref,
         "--factory-checksum", FACTORY.checksum,
         "--factory-version", FACTORY.version,
-        "--log-level", "error",
+        // Warnings are what a sim agent says when a request or a step fails:
+        // the fleet's error count, with its reasons, in fleet-N.log.
+        "--log-level", "warn",
       ],
       { ORCHARD_FLEET_TOKENS: perFleet[f].join(",") },
       (line) => {
@@ -536,6 +546,7 @@ async function main() {
   let previousAt = windowStart;
   let state = rollout.state;
   let rings = "";
+  rolloutWindow.open = true;
   for (;;) {
     await sleep(SAMPLE_MS);
     const now = Date.now();
@@ -559,7 +570,12 @@ async function main() {
       console.log(`scale: the rollout did not complete in ${TIMEOUT_MS / 60_000} minutes (${state}: ${rings}); figures up to now`);
       break;
     }
+    if (rolloutWindow.endAsked) {
+      console.log(`scale: stopped by hand after ${round((now - windowStart) / 1000)} s of the rollout (${state}: ${rings}); figures up to now`);
+      break;
+    }
   }
+  rolloutWindow.open = false;
   const windowEnd = Date.now();
   const seconds = (windowEnd - windowStart) / 1000;
   const final = await getRollout(prisma, rollout.id);
@@ -600,6 +616,14 @@ async function main() {
       errorLogLines: consoleErrors[i],
     };
   });
+  // What an update costs the consoles: the window's agent requests by route, beside the machines it updated.
+  const byRoute: Record<string, number> = {};
+  for (const [i, b] of replicaEnd.entries()) {
+    for (const [key, n] of Object.entries(b.requests)) {
+      const route = key.slice(0, key.lastIndexOf(" "));
+      byRoute[route] = (byRoute[route] ?? 0) + n - (replicaStart[i].requests[key] ?? 0);
+    }
+  }
   const enrollment5xx = enrolling.reduce((sum, s) => sum + sumWhere(s.requests, (_, st) => st.startsWith("5")), 0);
   const windowFleetErrors = fleetErrors.filter((e) => e.at >= windowStart && e.at <= windowEnd + SAMPLE_MS).reduce((sum, e) => sum + e.errors, 0);
   const result = {
@@ -631,6 +655,7 @@ async function main() {
         seconds: ring.startedAt && ring.completedAt ? round((ring.completedAt.getTime() - ring.startedAt.getTime()) / 1000) : null,
       })),
       machinesOnNewRelease: updated,
+      agentRequestsByRoute: byRoute,
     },
     window: {
       seconds: round(seconds),
@@ -669,6 +694,14 @@ async function main() {
   console.log(`  fleets: CPU ${result.window.fleetCpuPercent.join(" % + ")} % of a core; errors in the window ${windowFleetErrors}`);
   console.log(`  5xx in the rollout's window: ${result.window.status5xx} (consoles) + ${windowFleetErrors} fleet errors; during enrollment: ${enrollment5xx} (consoles)`);
   console.log(`  rollout: ${final.state} in ${round(seconds)} s beside ${soaks} s of soaks (${final.rings.length} rings × waves ${WAVES.join("/")} % × ${SOAK_SECONDS} s) and ${ramps} s of ramps (${WAVE_STARTS} starts a second); ${updated} of ${MACHINES} machines on version ${NEXT.version}`);
+  const routes = Object.entries(byRoute).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  const total = routes.reduce((sum, [, n]) => sum + n, 0);
+  const perUpdate = (n: number) => round(n / updated, 2);
+  console.log(
+    updated > 0
+      ? `  agent requests in the window per machine on version ${NEXT.version}: ${perUpdate(total)} (${routes.map(([route, n]) => `${route} ${perUpdate(n)}`).join(", ")})`
+      : `  agent requests in the window: ${total} (${routes.map(([route, n]) => `${route} ${n}`).join(", ")}), none on version ${NEXT.version}`,
+  );
   console.log(`  rings: ${result.rollout.rings.map((ring) => `${ring.name} ${ring.seconds} s (${ring.waves} waves)`).join(", ")}`);
   console.log(`  enrolled and reporting after ${enrolledSeconds} s (${result.enrollmentsPerSecond}/s; starts spread over ${RAMP_SECONDS} s; 503s shed: ${enrollment5xx})`);
   console.log(`  database ${result.database.totalMB} MB (${result.database.bytesPerMachine} B per machine):`);
