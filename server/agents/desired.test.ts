@@ -121,6 +121,24 @@ describe("desiredFor", () => {
     expect(desiredFor(machine({ cohort: 0.49 }), forced, 10, 500, at(1)).desired?.checksum).toBe(NEW);
     // Not its turn: no reboot slot for the release either.
     expect(rebootWanted(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped, NEW, at(1))).toBe("not_wanted");
+    // Held (too many of the ring's machines at work): no machine of the wave that has not begun starts,
+    // its turn come or not, and each comes back at the ring's interval, not at its turn.
+    const held = ring({ rollout: rollout({ ramp: { startedAt: noon, seconds: 800, from: 0.1, to: 0.5, heldAt: at(200) } }) });
+    for (const cohort of [0.1, 0.15, 0.3, 0.49]) {
+      const answer = answerTo(machine({ cohort, bootedChecksum: CUR }), held, at(500));
+      expect(answer).toMatchObject({ action: "none", source: "ring", desired: { checksum: CUR }, waveHeld: true });
+      expect(desiredFor(machine({ cohort, bootedChecksum: CUR }), held, 10, 500, at(500)).checkInIntervalSeconds).toBe(300);
+      expect(rebootWanted(machine({ cohort, bootedChecksum: CUR }), held, NEW, at(500))).toBe("not_wanted");
+    }
+    // Cohort 0.15's turn came at 100 s, before the hold: at the soonest now. Cohort 0.3's: 200 s after the hold.
+    expect(answerTo(machine({ cohort: 0.15, bootedChecksum: CUR }), held, at(500)).startsAt).toEqual(at(500));
+    expect(answerTo(machine({ cohort: 0.3, bootedChecksum: CUR }), held, at(500)).startsAt).toEqual(at(700));
+    // Those at work on it, done, earlier waves' and forced-first machines go on.
+    expect(desiredFor(machine({ cohort: 0.3, updateState: "staged", updateTarget: NEW }), held, 10, 500, at(500))).toMatchObject({ action: "update", checkInIntervalSeconds: 10 });
+    expect(desiredFor(machine({ cohort: 0.05, bootedChecksum: CUR }), held, 10, 500, at(500))).toMatchObject({ action: "update" });
+    expect(rebootWanted(machine({ cohort: 0.3, updateState: "staged", updateTarget: NEW }), held, NEW, at(500))).toBe("yes");
+    const forcedHeld = ring({ rollout: { ...held.rollout!, membership: { ...held.rollout!.membership, forceFirst: { labels: { site: "ams-1" } } } } });
+    expect(desiredFor(machine({ cohort: 0.49 }), forcedHeld, 10, 500, at(500)).desired?.checksum).toBe(NEW);
     // Without a time (a preview of where it is headed), the ramp is not looked at.
     expect(answerTo(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped)).toMatchObject({ action: "update", startsAt: null });
   });

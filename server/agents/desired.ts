@@ -123,9 +123,14 @@ export interface Answer {
    * yet: when it starts (until then it is answered as before the wave).
    */
   startsAt: Date | null;
+  /**
+   * The wave is held (too many of the ring's machines at work): the machine
+   * starts no sooner than `startsAt`, and only once the hold ends.
+   */
+  waveHeld: boolean;
 }
 
-type Toward = Pick<Answer, "action" | "desired" | "source"> & Partial<Pick<Answer, "hop" | "deadEnd" | "startsAt">>;
+type Toward = Pick<Answer, "action" | "desired" | "source"> & Partial<Pick<Answer, "hop" | "deadEnd" | "startsAt" | "waveHeld">>;
 
 const NOTHING: Toward = { action: "none", desired: null, source: "none" };
 
@@ -165,14 +170,16 @@ function pausedText(rollout: RolloutView) {
  * When a machine of the open wave starts, if that is still to come: only a
  * machine that has not booted or begun the release waits its turn (one at
  * work on it, or done, is never held back by the ramp), and a machine that
- * goes first never does.
+ * goes first never does. While the wave is held, every other one waits,
+ * its turn come or not (rollouts/ramp.ts).
  */
-function turnToCome(machine: MachineView, rollout: RolloutView, wave: number, checksum: string, now: Date | null): Date | null {
+function turnToCome(machine: MachineView, rollout: RolloutView, wave: number, checksum: string, now: Date | null): { at: Date; held: boolean } | null {
   if (!now || !rollout.ramp || wave !== rollout.openWave) return null;
   if (machine.bootedChecksum === checksum || machine.updateTarget === checksum) return null;
   if (goesFirst(machine, rollout.membership)) return null;
-  const wait = untilTurn(rollout.ramp, machine.cohort, now);
-  return wait > 0 ? new Date(now.getTime() + wait) : null;
+  const at = new Date(now.getTime() + untilTurn(rollout.ramp, machine.cohort, now));
+  if (rollout.ramp.heldAt) return { at, held: true };
+  return at > now ? { at, held: false } : null;
 }
 
 function fromRollout(machine: MachineView, ring: RingView, now: Date | null): (Toward & { hold?: InFlightDirective }) | null {
@@ -193,7 +200,7 @@ function fromRollout(machine: MachineView, ring: RingView, now: Date | null): (T
   if (rollout.state === "running" && go.desired) {
     // Not its turn yet: answered as before the wave, and told when to come back.
     const turn = turnToCome(machine, rollout, wave, go.desired.checksum, now);
-    if (turn) return { ...beforeTheRollout(machine, ring), startsAt: turn };
+    if (turn) return { ...beforeTheRollout(machine, ring), startsAt: turn.at, waveHeld: turn.held };
   }
   if (rollout.state === "running" || booted) return go;
   const flying = inFlightTo(machine, go.desired?.checksum ?? target);
@@ -250,7 +257,7 @@ export function answerTo(machine: MachineView, ring: RingView | null, at: Date |
   const wanted = now.action !== "none" && now.desired?.checksum === target;
   const cancellable = target !== null && machine.bootedChecksum !== target && isCancellableUpdate(machine.updateState);
   const cancel = cancellable && !wanted ? { checksum: target, reason: withdrawnBecause(machine, ring, target, now) } : null;
-  return { ...now, hop: now.hop ?? null, deadEnd: now.deadEnd ?? null, startsAt: now.startsAt ?? null, hold: hold ?? null, cancel };
+  return { ...now, hop: now.hop ?? null, deadEnd: now.deadEnd ?? null, startsAt: now.startsAt ?? null, waveHeld: now.waveHeld ?? false, hold: hold ?? null, cancel };
 }
 
 /**
@@ -268,7 +275,9 @@ export function rebootWanted(machine: MachineView, ring: RingView | null, checks
  * work to do; in an open wave with none left, the busy interval stretched
  * so that the wave's machines ask at most `waveCheckinsPerSecond` in all;
  * else the ring's. A machine waiting its turn in a wave comes back when it
- * starts (if that is sooner than the ring's interval).
+ * starts (if that is sooner than the ring's interval); while its wave is
+ * held, at the ring's interval (the hold's end is not known ahead, and a
+ * hold must not add check-ins).
  */
 function intervalFor(
   working: boolean,
@@ -276,10 +285,11 @@ function intervalFor(
   idleInterval: number,
   busyIntervalSeconds: number,
   waveCheckinsPerSecond: number,
-  turnInMs: number | null,
+  turnInMs: number | "held" | null,
 ) {
   const busyInterval = Math.min(busyIntervalSeconds, idleInterval);
   if (working) return busyInterval;
+  if (turnInMs === "held") return idleInterval;
   if (turnInMs !== null) return Math.min(idleInterval, Math.max(1, Math.ceil(turnInMs / 1000)));
   if (!watched) return idleInterval;
   const spread = Math.ceil((watched.waveMachines ?? 0) / waveCheckinsPerSecond);
@@ -294,7 +304,7 @@ export function desiredFor(
   now: Date | null = null,
 ): Omit<CheckinResponse, "serverTime"> {
   const idleInterval = ring?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_SECONDS;
-  const { action, desired, hold, cancel, startsAt: turn } = answerTo(machine, ring, now);
+  const { action, desired, hold, cancel, startsAt: turn, waveHeld } = answerTo(machine, ring, now);
   const apps = appAnswersTo(machine, ring);
   const inOpenWave = ring?.rollout != null && desired?.checksum === ring.rollout.release.checksum;
   const appBusy = inOpenAppWave(machine, ring, apps) || Object.values(machine.apps ?? {}).some((a) => isBusyAppUpdate(a.updateState));
@@ -306,7 +316,7 @@ export function desiredFor(
       idleInterval,
       busyIntervalSeconds,
       waveCheckinsPerSecond,
-      turn && now ? turn.getTime() - now.getTime() : null,
+      waveHeld ? "held" : turn && now ? turn.getTime() - now.getTime() : null,
     ),
     action,
     desired,

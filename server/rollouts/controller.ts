@@ -312,15 +312,16 @@ async function stepInTransaction(tx: Tx, rolloutId: string, now: Date, pace: Wav
 }
 
 /**
- * Holds the ring's ramp while ORCHARD_WAVE_AT_WORK of its machines are at
- * work, and lets it go on (its start moved on by the time held) once half
- * are left (rollouts/ramp.ts). True when it changed what the ring answers.
+ * Holds the ring's open wave while ORCHARD_WAVE_AT_WORK of its machines are
+ * at work: none of its machines that has not begun starts, its turn come or
+ * not; and lets it go on (the ramp's start moved on by the time held) once
+ * half are left (rollouts/ramp.ts). True when it changed what the ring answers.
  */
 async function holdRamp(tx: Tx, ring: LoadedRing, counts: StepCounts, now: Date, limit: number): Promise<boolean> {
   const { rampStartedAt, rampSeconds, rampHeldAt } = ring;
   if (!rampStartedAt || rampSeconds <= 0) return false;
-  // Every machine of a ramp that has ended has its turn: nothing left to hold.
-  if (!rampHeldAt && now.getTime() >= rampStartedAt.getTime() + rampSeconds * 1000) return false;
+  // Every machine of the wave has begun (or gone dark): nothing left to hold.
+  if (!rampHeldAt && counts.assigned === 0) return false;
   const next = nextHold(rampHeldAt, sumOf(counts, UNDER_WAY_STEPS), limit, now);
   if (next === undefined) return false;
   const data = next

@@ -21,16 +21,20 @@ describe("a wave's ramp", () => {
     expect(rampShare({ from: 0.5, to: 0.5 }, 0.5)).toBe(0);
   });
 
-  it("stands still while held: turns after the hold are as far off as they were, turns before it have come", () => {
+  it("stands still while held: turns after the hold are as far off as they were, turns before it come no sooner than now", () => {
     const noon = new Date("2026-12-01T12:00:00Z");
     const at = (seconds: number) => new Date(noon.getTime() + seconds * 1000);
     const held = { startedAt: noon, seconds: 1000, from: 0, to: 1, heldAt: at(100) };
     // Cohort 0.3 starts at noon + 300 s: held at 100 s, 200 s after the clock goes on.
     expect(untilTurn(held, 0.3, at(500))).toBe(200_000);
     expect(turnAt(held, 0.3, at(500))).toEqual(at(700));
-    // Cohort 0.05 started at 50 s, before the hold.
+    // Cohort 0.05's turn came at 50 s, before the hold: at the soonest now (its dark deadline counts from there).
     expect(untilTurn(held, 0.05, at(500))).toBe(0);
-    expect(turnAt(held, 0.05, at(500))).toEqual(at(50));
+    expect(turnAt(held, 0.05, at(500))).toEqual(at(500));
+    // Let go at 600 s: the clock's start moves on by the 500 s held, and the turn that had come stays come.
+    const going = { ...held, heldAt: null, startedAt: at(500) };
+    expect(turnAt(going, 0.05, at(600))).toEqual(at(550));
+    expect(turnAt(going, 0.3, at(600))).toEqual(at(800));
     expect(untilTurn({ ...held, heldAt: null }, 0.3, at(100))).toBe(200_000);
   });
 

@@ -10,9 +10,15 @@
 // machines at work (downloading, staged, rebooting, verifying): starting
 // faster than machines finish would only pile them up, each checking in
 // every busy interval, until the consoles are swamped (docs/scaling.md,
-// runs 5 and 6). The controller holds the clock when the ring reaches that
+// runs 5 and 6). The controller holds the wave when the ring reaches that
 // many and lets it go on when half are left, so the wave goes as fast as its
-// machines finish, and no faster than ORCHARD_WAVE_STARTS.
+// machines finish, and no faster than ORCHARD_WAVE_STARTS. A held wave starts
+// no machine that has not begun, whether its turn has come or not: a turn
+// comes on the clock, but a machine takes it only at its next check-in, up to
+// a whole interval later, so a wave whose turns have all come (a ramp shorter
+// than the interval, or one that has ended) would otherwise start machines as
+// fast as they check in (run 8). While held, the waiting machines are told to
+// come back at their ring's interval: a hold adds no check-ins.
 //
 // Pure functions, shared by the controller (a machine's dark deadline counts
 // from its start) and the answer (desired.ts: not yet started, it is told
@@ -77,12 +83,14 @@ export function startsAt(ramp: Ramp, cohort: number): Date {
 /**
  * When a machine of this cohort starts, or started: while the ramp is held,
  * a turn after the hold is at the soonest as far from now as it was from the
- * hold's start.
+ * hold's start, and one that came before it is at the soonest now (and a machine
+ * that has not begun waits for the hold's end, whatever its turn).
  */
 export function turnAt(ramp: Ramp, cohort: number, now: Date): Date {
   const at = startsAt(ramp, cohort);
-  if (ramp.heldAt && at > ramp.heldAt) return new Date(Math.max(now.getTime(), ramp.heldAt.getTime()) + (at.getTime() - ramp.heldAt.getTime()));
-  return at;
+  if (!ramp.heldAt) return at;
+  const from = Math.max(now.getTime(), ramp.heldAt.getTime());
+  return new Date(at > ramp.heldAt ? from + (at.getTime() - ramp.heldAt.getTime()) : from);
 }
 
 /** How long until a machine of this cohort starts, from `now` (0: it has). */

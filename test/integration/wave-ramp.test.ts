@@ -12,7 +12,7 @@ import { createRing, setRingRelease } from "../../server/rings/rings";
 import { getRollout, pauseRollout, resumeRollout, startRollout } from "../../server/rollouts/rollouts";
 import { hex } from "../helpers/agent-http";
 import { startTestConsole, type TestConsole } from "../helpers/console";
-import { REF, SimFleet } from "../helpers/sim-machines";
+import { REF, SimFleet, type SimMachine } from "../helpers/sim-machines";
 
 const R1 = hex("1");
 const R2 = hex("2");
@@ -42,7 +42,7 @@ beforeAll(async () => {
   const db = app.db.prisma;
   await addRelease(db, cliActor, { ref: REF, checksum: R1, version: "1" });
   await addRelease(db, cliActor, { ref: REF, checksum: R2, version: "2" });
-  for (const name of ["ramped", "held"]) {
+  for (const name of ["ramped", "held", "ended"]) {
     await createRing(db, cliActor, { name, branch: REF }); // the default interval: 300 s
     await setRingRelease(db, cliActor, { ring: name, version: "1" });
   }
@@ -116,56 +116,92 @@ it("starts a wave's machines one a second in cohort order, telling each when to 
   }
 });
 
-it("holds the ramp while too many of the ring's machines are at work, moving the waiting machines' turns and dark deadlines on, and lets it go at half", async () => {
+/** Enrolls `count` machines in `ring` and opens the first half of a rollout of release 2: its machines in turn order. */
+async function openHalf(ring: string, count: number, darkAfterSeconds: number) {
   const db = app.db.prisma;
   const sims = new SimFleet(app);
-  const machines = await sims.enroll("held", 40, R1, "held");
-  const rollout = await startHalves("held", 1, 60);
+  const machines = await sims.enroll(ring, count, R1, ring);
+  const rollout = await startHalves(ring, 1, darkAfterSeconds);
   await app.controller.stepRollout(rollout.id);
   const opened = (await rampOf(rollout.id)).rampStartedAt!.getTime();
-  const cohorts = new Map((await db.machine.findMany({ where: { ring: { name: "held" } }, select: { machineId: true, cohort: true } })).map((m) => [m.machineId, m.cohort] as const));
+  const cohorts = new Map((await db.machine.findMany({ where: { ring: { name: ring } }, select: { machineId: true, cohort: true } })).map((m) => [m.machineId, m.cohort] as const));
   const turnOf = (machineId: string) => opened + 20_000 * (cohorts.get(machineId)! / 0.5);
   const byTurn = machines.filter((m) => cohorts.get(m.machineId)! < 0.5).sort((a, b) => turnOf(a.machineId) - turnOf(b.machineId));
+  return { sims, rollout, opened, turnOf, byTurn };
+}
+
+/** The machine is answered its ring's release, told to come back at the ring's interval (300 s), and refused a reboot slot for 2. */
+async function expectWaiting(sims: SimFleet, m: SimMachine) {
+  const answer = await sims.checkin(m);
+  expect(answer).toMatchObject({ action: "none", desired: { checksum: R1 }, checkInIntervalSeconds: 300 });
+  expect((await sims.rebootLock(m, R2)).body).toMatchObject({ granted: false, reason: "not_wanted" });
+}
+
+it("holds the wave while too many of the ring's machines are at work: no machine that has not begun starts, its turn come or not, and none goes dark waiting", async () => {
+  const db = app.db.prisma;
+  const { sims, rollout, opened, turnOf, byTurn } = await openHalf("held", 40, 60);
   const late = byTurn.filter((m) => turnOf(m.machineId) > opened + 12_000);
   expect(late.length).toBeGreaterThan(2);
 
-  // 10 s in: the machines whose turn came start; four of them stage, and the next step holds the ramp.
+  // 10 s in: four of the machines whose turn came stage, and the next step holds the wave.
   app.clock.advance(10_000);
   const due = byTurn.filter((m) => turnOf(m.machineId) <= app.clock.now().getTime() - 100);
-  expect(due.length).toBeGreaterThanOrEqual(4);
-  await sims.round(due.slice(0, 4), () => "stage");
+  expect(due.length).toBeGreaterThanOrEqual(6);
+  const [working, waiting] = [due.slice(0, 4), due.slice(4)];
+  await sims.round(working, () => "stage");
   await app.controller.stepRollout(rollout.id);
   const held = await rampOf(rollout.id);
   expect(held.rampHeldAt).not.toBeNull();
   expect((await getRollout(db, rollout.id, app.clock)).rings[0].waves[0]).toMatchObject({ startingHeld: true, startingUntil: null });
 
-  // Held for 100 s, well past the dark deadlines the late machines had: they wait, none goes dark.
+  // Held for 100 s, past the dark deadlines (60 s) every waiting machine had: those whose
+  // turn came before the hold wait as the late ones do, at the ring's interval.
   app.clock.advance(100_000);
-  for (const m of late) {
-    const answer = await sims.checkin(m);
-    expect(answer.action).toBe("none");
-    const soonest = turnOf(m.machineId) - held.rampHeldAt!.getTime();
-    expect(Math.abs(answer.checkInIntervalSeconds - soonest / 1000)).toBeLessThanOrEqual(2);
-  }
+  for (const m of [...waiting, ...late]) await expectWaiting(sims, m);
+  const explained = (await getMachine(db, waiting[0].machineId, app.clock)).answer;
+  expect(explained).toMatchObject({ kind: "waiting-turn", rolloutId: rollout.id });
+  expect(explained.detail).toContain("while many of the ring's machines are at work");
+
+  // The four staged machines stayed staged past their deadline: dark, so none is at work, and the
+  // same step lets the wave go, the ramp's start moved on by the time held. No waiting machine went dark.
   await app.controller.stepRollout(rollout.id);
   const steps = await db.rolloutMachine.findMany({ where: { rolloutId: rollout.id }, select: { step: true, darkAt: true, machine: { select: { machineId: true } } } });
-  // (Those whose turn came before the hold and that stayed silent, or stayed staged, are past their deadlines: dark.)
-  expect(steps.filter((r) => r.step === "dark").length).toBeGreaterThan(0);
-  for (const m of late) {
-    const row = steps.find((r) => r.machine.machineId === m.machineId)!;
-    expect(row.step).toBe("assigned");
-    expect(row.darkAt.getTime()).toBeGreaterThan(app.clock.now().getTime());
+  const stepOf = (m: SimMachine) => steps.find((r) => r.machine.machineId === m.machineId)!;
+  for (const m of working) expect(stepOf(m).step).toBe("dark");
+  for (const m of [...waiting, ...late]) {
+    expect(stepOf(m).step).toBe("assigned");
+    expect(stepOf(m).darkAt.getTime()).toBeGreaterThan(app.clock.now().getTime());
   }
-
-  // Two of the four finish (half the limit left at work): the ramp goes on, its start moved on by the time held.
-  await sims.round(due.slice(0, 2));
-  await app.controller.stepRollout(rollout.id);
   const going = await rampOf(rollout.id);
   expect(going.rampHeldAt).toBeNull();
   const shift = going.rampStartedAt!.getTime() - opened;
   expect(shift).toBeGreaterThanOrEqual(100_000);
   expect(shift).toBeLessThan(115_000);
-  // Past the rest of the ramp: every late machine is sent the release.
+  // Let go: the machines whose turn had come start; past the rest of the ramp, the late ones too.
+  for (const m of waiting) expect((await sims.checkin(m)).desired?.checksum).toBe(R2);
   app.clock.advance(12_000);
   for (const m of late) expect((await sims.checkin(m)).desired?.checksum).toBe(R2);
+});
+
+it("holds a wave whose turns have all come (its ramp shorter than the ring's interval) until half of its machines at work are done", async () => {
+  const db = app.db.prisma;
+  const { sims, rollout, byTurn } = await openHalf("ended", 40, DARK_AFTER);
+  // Past the 20 s ramp: every machine's turn has come, and each takes it at its next check-in.
+  app.clock.advance(25_000);
+  const [working, waiting] = [byTurn.slice(0, 4), byTurn.slice(4)];
+  expect(waiting.length).toBeGreaterThan(2);
+  await sims.round(working, () => "stage");
+  await app.controller.stepRollout(rollout.id);
+  expect((await rampOf(rollout.id)).rampHeldAt).not.toBeNull();
+  expect((await getRollout(db, rollout.id, app.clock)).rings[0].waves[0]).toMatchObject({ startingHeld: true });
+
+  // Held: the rest wait; those at work go on (a staged machine gets its reboot slot).
+  for (const m of waiting) await expectWaiting(sims, m);
+  expect((await sims.rebootLock(working[0], R2)).body).toMatchObject({ granted: true });
+
+  // Two of the four finish (half the limit left at work): let go, and the rest start.
+  await sims.round(working.slice(0, 2));
+  await app.controller.stepRollout(rollout.id);
+  expect((await rampOf(rollout.id)).rampHeldAt).toBeNull();
+  for (const m of waiting) expect(await sims.checkin(m)).toMatchObject({ action: "update", desired: { checksum: R2 } });
 });
