@@ -122,14 +122,18 @@ describe("desiredFor", () => {
     // Not its turn: no reboot slot for the release either.
     expect(rebootWanted(machine({ cohort: 0.3, bootedChecksum: CUR }), ramped, NEW, at(1))).toBe("not_wanted");
     // Held (too many of the ring's machines at work): no machine of the wave that has not begun starts,
-    // its turn come or not, and each comes back at the ring's interval, not at its turn.
-    const held = ring({ rollout: rollout({ ramp: { startedAt: noon, seconds: 800, from: 0.1, to: 0.5, heldAt: at(200) } }) });
-    for (const cohort of [0.1, 0.15, 0.3, 0.49]) {
+    // its turn come or not. Each comes back at its turn at the soonest, and no sooner than the wave's
+    // stretched interval (90,000 machines at 500 a second: 180 s), within the ring's.
+    const held = ring({ rollout: rollout({ waveMachines: 90_000, ramp: { startedAt: noon, seconds: 800, from: 0.1, to: 0.5, heldAt: at(200) } }) });
+    for (const [cohort, interval] of [[0.1, 180], [0.15, 180], [0.3, 200], [0.49, 300]]) {
       const answer = answerTo(machine({ cohort, bootedChecksum: CUR }), held, at(500));
       expect(answer).toMatchObject({ action: "none", source: "ring", desired: { checksum: CUR }, waveHeld: true });
-      expect(desiredFor(machine({ cohort, bootedChecksum: CUR }), held, 10, 500, at(500)).checkInIntervalSeconds).toBe(300);
+      expect(desiredFor(machine({ cohort, bootedChecksum: CUR }), held, 10, 500, at(500)).checkInIntervalSeconds).toBe(interval);
       expect(rebootWanted(machine({ cohort, bootedChecksum: CUR }), held, NEW, at(500))).toBe("not_wanted");
     }
+    // A small wave's waiting machines ask at the busy interval.
+    const heldSmall = ring({ rollout: { ...held.rollout!, waveMachines: 40 } });
+    expect(desiredFor(machine({ cohort: 0.15, bootedChecksum: CUR }), heldSmall, 10, 500, at(500)).checkInIntervalSeconds).toBe(10);
     // Cohort 0.15's turn came at 100 s, before the hold: at the soonest now. Cohort 0.3's: 200 s after the hold.
     expect(answerTo(machine({ cohort: 0.15, bootedChecksum: CUR }), held, at(500)).startsAt).toEqual(at(500));
     expect(answerTo(machine({ cohort: 0.3, bootedChecksum: CUR }), held, at(500)).startsAt).toEqual(at(700));

@@ -276,24 +276,25 @@ export function rebootWanted(machine: MachineView, ring: RingView | null, checks
  * so that the wave's machines ask at most `waveCheckinsPerSecond` in all;
  * else the ring's. A machine waiting its turn in a wave comes back when it
  * starts (if that is sooner than the ring's interval); while its wave is
- * held, at the ring's interval (the hold's end is not known ahead, and a
- * hold must not add check-ins).
+ * held, when it starts at the soonest, but no sooner than the wave's
+ * stretched interval: the hold's end is not known ahead, and the waiting
+ * machines then ask within the wave's budget, not every few seconds.
  */
 function intervalFor(
   working: boolean,
-  watched: RolloutView | null,
+  wave: RolloutView | null,
   idleInterval: number,
   busyIntervalSeconds: number,
   waveCheckinsPerSecond: number,
-  turnInMs: number | "held" | null,
+  turn: { inMs: number; held: boolean } | null,
 ) {
   const busyInterval = Math.min(busyIntervalSeconds, idleInterval);
   if (working) return busyInterval;
-  if (turnInMs === "held") return idleInterval;
-  if (turnInMs !== null) return Math.min(idleInterval, Math.max(1, Math.ceil(turnInMs / 1000)));
-  if (!watched) return idleInterval;
-  const spread = Math.ceil((watched.waveMachines ?? 0) / waveCheckinsPerSecond);
-  return Math.min(idleInterval, Math.max(busyInterval, spread));
+  const untilTurn = turn ? Math.max(1, Math.ceil(turn.inMs / 1000)) : 0;
+  if (turn && !turn.held) return Math.min(idleInterval, untilTurn);
+  if (!wave) return idleInterval;
+  const spread = Math.ceil((wave.waveMachines ?? 0) / waveCheckinsPerSecond);
+  return Math.min(idleInterval, Math.max(busyInterval, spread, untilTurn));
 }
 
 export function desiredFor(
@@ -312,11 +313,11 @@ export function desiredFor(
   return {
     checkInIntervalSeconds: intervalFor(
       working,
-      inOpenWave ? ring.rollout : null,
+      inOpenWave || waveHeld ? (ring?.rollout ?? null) : null,
       idleInterval,
       busyIntervalSeconds,
       waveCheckinsPerSecond,
-      waveHeld ? "held" : turn && now ? turn.getTime() - now.getTime() : null,
+      turn && now ? { inMs: turn.getTime() - now.getTime(), held: waveHeld } : null,
     ),
     action,
     desired,

@@ -125,7 +125,7 @@ export function explainAnswer(machine: MachineFacts, ring: RingView | null, answ
       kind: "waiting-turn",
       tone: "info",
       title: `Waits its turn for ${rollout.release.version}`,
-      detail: `Rollout ${rollout.release.version}'s open wave in ring ${ring.name} starts its machines a few at a time, not all at once; ${answer.waveHeld ? `the wave starts none while many of the ring's machines are at work, so this one starts once fewer are, no sooner than ${at} (its agent is told to check in again at its ring's interval)` : `this one starts at ${at} (its agent is told to check in again then, or at its ring's interval if that comes first)`}. Until then ${desired ? `it is sent what its ring runs (${name(desired.version, desired.checksum)})` : "it is sent nothing"} and keeps booting ${runs}.`,
+      detail: `Rollout ${rollout.release.version}'s open wave in ring ${ring.name} starts its machines a few at a time, not all at once; ${answer.waveHeld ? `the wave starts none while many of the ring's machines are at work, so this one starts once fewer are, no sooner than ${at} (its agent is told to check in again now and then until the hold ends)` : `this one starts at ${at} (its agent is told to check in again then, or at its ring's interval if that comes first)`}. Until then ${desired ? `it is sent what its ring runs (${name(desired.version, desired.checksum)})` : "it is sent nothing"} and keeps booting ${runs}.`,
     };
   }
   if (!desired) {
