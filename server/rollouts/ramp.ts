@@ -18,7 +18,8 @@
 // a whole interval later, so a wave whose turns have all come (a ramp shorter
 // than the interval, or one that has ended) would otherwise start machines as
 // fast as they check in (run 8). While held, the waiting machines are told to
-// come back at their ring's interval: a hold adds no check-ins.
+// come back at their turn at the soonest, and no sooner than the wave's
+// stretched interval (desired.ts): a hold keeps within the wave's check-ins.
 //
 // Pure functions, shared by the controller (a machine's dark deadline counts
 // from its start) and the answer (desired.ts: not yet started, it is told
