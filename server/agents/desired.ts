@@ -177,9 +177,9 @@ function turnToCome(machine: MachineView, rollout: RolloutView, wave: number, ch
   if (!now || !rollout.ramp || wave !== rollout.openWave) return null;
   if (machine.bootedChecksum === checksum || machine.updateTarget === checksum) return null;
   if (goesFirst(machine, rollout.membership)) return null;
-  const at = new Date(now.getTime() + untilTurn(rollout.ramp, machine.cohort, now));
-  if (rollout.ramp.heldAt) return { at, held: true };
-  return at > now ? { at, held: false } : null;
+  const wait = untilTurn(rollout.ramp, machine.cohort, now);
+  const held = Boolean(rollout.ramp.heldAt);
+  return held || wait > 0 ? { at: new Date(now.getTime() + wait), held } : null;
 }
 
 function fromRollout(machine: MachineView, ring: RingView, now: Date | null): (Toward & { hold?: InFlightDirective }) | null {
@@ -290,11 +290,11 @@ function intervalFor(
 ) {
   const busyInterval = Math.min(busyIntervalSeconds, idleInterval);
   if (working) return busyInterval;
-  const untilTurn = turn ? Math.max(1, Math.ceil(turn.inMs / 1000)) : 0;
-  if (turn && !turn.held) return Math.min(idleInterval, untilTurn);
+  const turnSeconds = turn ? Math.max(1, Math.ceil(turn.inMs / 1000)) : 0;
+  if (turn && !turn.held) return Math.min(idleInterval, turnSeconds);
   if (!wave) return idleInterval;
   const spread = Math.ceil((wave.waveMachines ?? 0) / waveCheckinsPerSecond);
-  return Math.min(idleInterval, Math.max(busyInterval, spread, untilTurn));
+  return Math.min(idleInterval, Math.max(busyInterval, spread, turnSeconds));
 }
 
 export function desiredFor(
