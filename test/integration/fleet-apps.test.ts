@@ -150,14 +150,18 @@ describe("sim agents with apps", () => {
       },
       120_000,
     );
-    // Every canary, the real machine too, is back on 2.
-    await waitFor("every canary back on 2", async () => Object.keys(await kioskOn("canary")).every((k) => k.startsWith("2 ")), 60_000);
+    // Every canary, the real machine too, is back on 2, and says it rolled 3
+    // back while the paused rollout's ring asks for 2: the gate's verdict stays.
+    await waitFor("every canary back on 2", async () => (await kioskOn("canary"))["2 rolled_back"] === RINGS.canary + 1, 60_000);
+    const rolledBack = () => app.db.prisma.rolloutMachine.count({ where: { rolloutId: rollout.id, step: "rolled_back" } });
+    expect(await rolledBack()).toBe(RINGS.canary + 1);
 
     await revertRollout(app.db.prisma, cliActor, { rolloutId: rollout.id, reason: "kiosk crashes" });
     expect((await getRollout(app.db.prisma, rollout.id)).state).toBe("reverted");
     expect((await listRingApps(app.db.prisma, { ring: "canary" })).apps[0]).toMatchObject({ release: { version: "2" }, allowDowngrade: true });
     // The canaries stay on 2 and are not asked to try 3 again.
     await new Promise((r) => setTimeout(r, 4000));
-    expect(Object.keys(await kioskOn("canary")).every((k) => k.startsWith("2 "))).toBe(true);
+    expect(await kioskOn("canary")).toEqual({ "2 rolled_back": RINGS.canary + 1 });
+    expect(await rolledBack()).toBe(RINGS.canary + 1);
   }, 270_000);
 });

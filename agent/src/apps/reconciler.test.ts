@@ -102,6 +102,10 @@ describe("app reconciler", { timeout: 30_000 }, () => {
     expect(events()).toEqual([`app.installed ${KIOSK}`, `app.rolled-back ${KIOSK}`]);
     await apps.reconcile([app(KIOSK, "2")], never);
     expect(events()).toHaveLength(2);
+    // Asked for 1, where it went back to (a paused rollout's ring release): the rollback stays the report.
+    await apps.reconcile([app(KIOSK, "1")], never);
+    expect(store.state.apps.apps[KIOSK]).toMatchObject({ state: "rolled-back", targetCommit: commit("2"), previousCommit: commit("1") });
+    expect(events()).toHaveLength(2);
     // The console moves on (to 3), then asks for 2 again: it is tried anew.
     await apps.reconcile([app(KIOSK, "3")], never);
     expect((await installed())[KIOSK]).toBe(commit("3"));

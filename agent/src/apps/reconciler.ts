@@ -214,7 +214,12 @@ export class AppReconciler {
       return;
     }
     if (!resuming && installed?.commit === commit) {
-      if (record && record.targetCommit !== commit) {
+      // A release that failed and left the app where it was stays the report
+      // while the console asks for where it was (a paused rollout's ring
+      // release): the OS agent keeps its rollback so, and the console judges
+      // the rollout's machines by it.
+      const leftHere = (record?.state === "rolled-back" || record?.state === "failed") && record.previousCommit === commit;
+      if (record && record.targetCommit !== commit && !leftHere) {
         // Already there (an operator, or an earlier change of the console's mind): nothing to do but say so.
         await this.setRecord(ref, { ...IDLE, state: "succeeded", targetCommit: commit, health: record.health });
       }
