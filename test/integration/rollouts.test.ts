@@ -117,6 +117,30 @@ describe("rollouts", () => {
     if (waiting) expect((await checkin(waiting)).desired?.checksum).toBe(R1);
   });
 
+  it("counts a machine's dark deadline from when it began, however late it began", async () => {
+    const rollout = await startRollout(app.db.prisma, cliActor, startPlan({ rings: [rings()[0]], waves: [100], singleFirst: false }));
+    await controller.stepRollout(rollout.id);
+    const [late] = canary;
+    const step = async () => (await app.db.prisma.rolloutMachine.findFirstOrThrow({ where: { rolloutId: rollout.id, machine: { machineId: late.machineId } } })).step;
+    // It checks in only 590 s into its 600 s, and begins.
+    app.clock.advance(590_000);
+    late.state = "downloading";
+    late.target = R2;
+    await checkin(late);
+    await controller.stepRollout(rollout.id);
+    expect(await step()).toBe("downloading");
+    // 60 s later it is staged: at work and reporting, not dark.
+    app.clock.advance(60_000);
+    late.state = "staged";
+    await checkin(late);
+    await controller.stepRollout(rollout.id);
+    expect(await step()).toBe("staged");
+    // Not heard from for 600 s after it began: dark.
+    app.clock.advance(560_000);
+    await controller.stepRollout(rollout.id);
+    expect(await step()).toBe("dark");
+  });
+
   it("counts a machine that never comes back as dark, and pauses", async () => {
     const rollout = await startRollout(app.db.prisma, cliActor, startPlan({ rings: [`canary${ringSuffix}`], minSample: 1 }));
     const state = await drive(rollout.id, () => "go-dark", 20);
