@@ -239,6 +239,26 @@ describe("agent against a console", () => {
     ]);
   });
 
+  it("to a console before 1.3, sends its events on their own after the one check-in that carried them", async () => {
+    fake.desired = NEXT;
+    const agent = await start();
+    await settled("succeeded");
+    await eventually(() => stateOf(agent).queue.length === 0, 5000, "queue drained");
+    // The first check-in carried agent.started; its answer said nothing of them, so they stayed queued and went by POST /events.
+    expect(machine().checkins[0].events?.map((e) => e.type)).toEqual(["agent.started"]);
+    expect(machine().checkins.slice(1).every((c) => c.events === undefined)).toBe(true);
+    expect(eventTypes()).toEqual(["agent.started", "update.started", "update.downloaded", "update.staged", "reboot.started", "agent.started", "boot.verified"]);
+  });
+
+  it("sends a check-in refused with its events again at once without them, and its events on their own", async () => {
+    fake.fail("POST /checkin", { status: 400 });
+    const agent = await start();
+    await eventually(() => machine().events.length > 0 && stateOf(agent).queue.length === 0, 5000, "events stored");
+    expect(machine().checkins[0]).toMatchObject({ seq: 1 });
+    expect(machine().checkins.every((c) => c.events === undefined)).toBe(true);
+    expect(agent.agent.counters.errors).toBe(0);
+  });
+
   it("writes each seq to disk before the check-in carrying it is sent", async () => {
     const seen: [number, number][] = [];
     let stateDir = "";

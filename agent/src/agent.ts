@@ -11,7 +11,7 @@ import { type Backend, type HealthSource, MachineHalted, type MachineStatus } fr
 import { AgentClient, ApiError } from "./client.ts";
 import { type Enrollment, enrollMachine } from "./enroll.ts";
 import { machineKey } from "./identity.ts";
-import { clip, queueEvent, sendQueuedEvents } from "./events.ts";
+import { checkinBatch, clip, queueEvent, sendQueuedEvents } from "./events.ts";
 import { errorMessage, type Logger } from "./log.ts";
 import { InFlight } from "./in-flight.ts";
 import { denylistAfter, describeTarget, isActive, planUpdate, reportedState, steerUpdate } from "./plan.ts";
@@ -85,6 +85,8 @@ export class Agent {
   private publicKey: string | null = null;
   /** The seq on disk has not been sent yet: the next check-in may use it without a write. */
   private seqReserved = false;
+  /** v1.3: queued events go with the check-in until a console shows it does not take them. */
+  private eventsInCheckin = true;
   private reportRequests = 0;
   private reportWaiters: { upTo: number; done: () => void }[] = [];
   /** Check-ins started so far, and who waits for the answer of one started after a given number. */
@@ -237,7 +239,7 @@ export class Agent {
     const { update } = store.state;
     // v1.2: only a console that has sent `apps` hears of them.
     const apps = this.apps && store.state.apps.consoleSentApps ? await this.apps.report(this.signal) : undefined;
-    const answer = await client.checkin(fitBody({
+    const body = fitBody({
       seq: store.state.seq,
       sentAt: this.now().toISOString(),
       bootId: status.bootId,
@@ -253,8 +255,27 @@ export class Agent {
       health: { ...health, checks: health.checks.map((c) => ({ ...c, output: c.output && clip(c.output, 512) })) },
       publicKey: this.publicKey ?? undefined,
       apps,
-    }));
+    });
+    // v1.3: the oldest queued events go with the check-in, one request fewer for each.
+    const queued = store.state.queue.length;
+    let carried = this.eventsInCheckin ? checkinBatch(store.state.queue, BODY_BYTES - Buffer.byteLength(JSON.stringify(body)) - 16) : [];
+    let answer: CheckinResponse;
+    try {
+      answer = await client.checkin(carried.length > 0 ? { ...body, events: carried } : body);
+    } catch (error) {
+      if (!(carried.length > 0 && error instanceof ApiError && error.kind === "rejected" && error.status === 400)) throw error;
+      // Refused with its events (one the console does not know): they go on their own, where a refused batch is dropped.
+      this.options.log.warn(`the console refused a check-in with ${carried.length} events (${error.message}); sending events on their own from now on`);
+      this.eventsInCheckin = false;
+      carried = [];
+      answer = await client.checkin(body);
+    }
     this.counters.checkins++;
+    if (carried.length > 0 && !answer.events) {
+      this.options.log.info("the console does not take events with a check-in (it is older than protocol 1.3): sending them on their own");
+      this.eventsInCheckin = false;
+    }
+    const taken = new Set(answer.events ? carried.map((e) => e.id) : []);
     const denylist = denylistAfter(store.state.denylist, answer);
     const forgotten = store.state.denylist.filter((c) => !denylist.includes(c));
     await store.update((s) => {
@@ -267,12 +288,18 @@ export class Agent {
       };
       s.denylist = denylist;
       s.seq += 1;
+      if (taken.size > 0) s.queue = s.queue.filter((e) => !taken.has(e.id));
     });
     this.seqReserved = true;
     for (const checksum of forgotten) {
       this.options.log.info(`the console moved on from ${checksum.slice(0, 12)}; it may be tried again when asked for anew`);
     }
-    if (!(await sendQueuedEvents(client, store, this.options.log, this.signal))) this.counters.errors++;
+    // Events the check-in could not carry go on their own now. Those queued
+    // while it was under way ride with the next one, which the change of
+    // state that made them asks for at once (to a console before 1.3, every
+    // queued event goes on its own, as before).
+    const left = answer.events ? queued - carried.length : store.state.queue.length;
+    if (left > 0 && !(await sendQueuedEvents(client, store, this.options.log, this.signal))) this.counters.errors++;
     if (this.boots === bootsBefore) {
       await this.reconcile(answer, status);
       // App changes run in the background: they never hold up a check-in or the OS update.

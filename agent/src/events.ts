@@ -1,7 +1,7 @@
 // Events wait in the on-disk queue until the console has accepted them; each
 // keeps the id it was given here, so a resent batch is recognised.
 import { randomUUID } from "node:crypto";
-import { type AgentEvent, type EventType, MAX_BODY_BYTES, MAX_EVENTS_PER_CALL, storableText } from "../../server/protocol/v1.ts";
+import { type AgentEvent, type EventType, MAX_BODY_BYTES, MAX_EVENTS_PER_CALL, MAX_EVENTS_PER_CHECKIN, storableText } from "../../server/protocol/v1.ts";
 import { type AgentClient, ApiError } from "./client.ts";
 import { errorMessage, type Logger } from "./log.ts";
 import type { AgentState, AgentStore } from "./store.ts";
@@ -55,11 +55,24 @@ const BATCH_BYTES = MAX_BODY_BYTES - 1024;
  * 64 KiB body limit (a batch over it would be refused every time).
  */
 export function nextBatch(queue: readonly AgentEvent[]): AgentEvent[] {
+  return oldestThatFit(queue, MAX_EVENTS_PER_CALL, BATCH_BYTES, 1);
+}
+
+/**
+ * v1.3: the oldest events a check-in carries: at most 20, in the `room`
+ * bytes its body has left (none when even the oldest does not fit: they
+ * go by POST /events).
+ */
+export function checkinBatch(queue: readonly AgentEvent[], room: number): AgentEvent[] {
+  return oldestThatFit(queue, MAX_EVENTS_PER_CHECKIN, room, 0);
+}
+
+function oldestThatFit(queue: readonly AgentEvent[], max: number, room: number, atLeast: number): AgentEvent[] {
   const batch: AgentEvent[] = [];
   let bytes = 0;
-  for (const event of queue.slice(0, MAX_EVENTS_PER_CALL)) {
+  for (const event of queue.slice(0, max)) {
     bytes += Buffer.byteLength(JSON.stringify(event)) + 1;
-    if (batch.length > 0 && bytes > BATCH_BYTES) break;
+    if (batch.length >= atLeast && bytes > room) break;
     batch.push(event);
   }
   return batch;

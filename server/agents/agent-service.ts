@@ -419,9 +419,12 @@ export class AgentService {
     if (ring && machine.readAt < ring.readAt) {
       throw new AppError("UNAVAILABLE", "the machine's ring changes faster than it can be read; retry later");
     }
+    // v1.3: events sent with the check-in are stored before it is answered (a resent one is a duplicate, whatever its seq).
+    const events = body.events?.length ? await this.recordEvents(machine, { events: body.events }) : undefined;
     return {
       serverTime: now.toISOString(),
       ...desiredFor(machine, ring?.view ?? null, this.options.busyIntervalSeconds, this.options.waveCheckinsPerSecond, now),
+      ...(events ? { events } : {}),
     };
   }
 

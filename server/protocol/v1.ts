@@ -6,6 +6,8 @@ import { z } from "zod";
 export const PROTOCOL_PREFIX = "/api/agent/v1";
 export const MAX_BODY_BYTES = 64 * 1024;
 export const MAX_EVENTS_PER_CALL = 100;
+/** v1.3: events a check-in may carry (the rest go by POST /events). */
+export const MAX_EVENTS_PER_CHECKIN = 20;
 
 /** A type error that tells a missing field from a wrong one. */
 const typeError = (expected: string) => (issue: { input?: unknown }) =>
@@ -258,6 +260,11 @@ export const checkinRequestSchema = object({
   publicKey: publicKeySchema.optional(),
   /** v1.2: every installed app and runtime; sent only to a console that has sent `apps`. */
   apps: z.array(installedAppSchema, { error: typeError("an array") }).max(MAX_APPS, `at most ${MAX_APPS} apps`).optional(),
+  /** v1.3: queued events sent with the check-in, stored before the answer as POST /events stores them. */
+  events: z
+    .array(z.lazy(() => agentEventSchema), { error: typeError("an array") })
+    .max(MAX_EVENTS_PER_CHECKIN, `at most ${MAX_EVENTS_PER_CHECKIN} events per check-in`)
+    .optional(),
 });
 export type CheckinRequest = z.infer<typeof checkinRequestSchema>;
 
@@ -300,6 +307,12 @@ export const checkinResponseSchema = z.object({
    * read as absent, so that the agent changes nothing.
    */
   apps: z.array(desiredAppSchema).max(MAX_APPS).optional().catch(undefined),
+  /**
+   * v1.3: what became of the events the check-in carried, as POST /events
+   * answers; absent: the console did not take them (it is older), and they
+   * stay queued for POST /events.
+   */
+  events: z.lazy(() => eventsResponseSchema).optional().catch(undefined),
 });
 export type CheckinResponse = z.output<typeof checkinResponseSchema>;
 

@@ -1,7 +1,8 @@
 // A real console stopped under a running agent in the middle of an update,
 // and started again on the same database and port: the agent finishes the
 // update alone as far as it can, and once the console is back every event
-// it made is stored once, in the order it made them.
+// it made is stored once, in the order it made them, each sent with a
+// check-in (protocol 1.3).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -35,8 +36,10 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+const METRICS_TOKEN = "m".repeat(24);
+
 function consoleOn(env: Record<string, string> = {}) {
-  return startTestConsole({ ORCHARD_DATA_DIR: dataDir, ORCHARD_BUSY_INTERVAL: "1", ...env });
+  return startTestConsole({ ORCHARD_DATA_DIR: dataDir, ORCHARD_BUSY_INTERVAL: "1", ORCHARD_METRICS_TOKEN: METRICS_TOKEN, ...env });
 }
 
 /** The machine's stored events, in the order the console received them. */
@@ -86,4 +89,8 @@ it("stores every event of an update made across a console outage once, in order"
   ]);
   expect(new Set(stored.map((e) => e.id)).size).toBe(stored.length);
   expect(stored.map((e) => e.at)).toEqual(stored.map((e) => e.at).sort((a, b) => a - b));
+  // v1.3: every event went with a check-in, those queued in the outage with the first one after it: no POST /events.
+  const metrics = await (await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+  expect(metrics).toMatch(/orchard_agent_requests_total\{route="POST \/checkin",status="200"\} [1-9]/);
+  expect(metrics).not.toContain('route="POST /events"');
 }, 180_000);

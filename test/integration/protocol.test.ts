@@ -308,6 +308,44 @@ describe("events", () => {
   });
 });
 
+describe("events with the check-in (v1.3)", () => {
+  const event = (id: string) => ({ id, at: "2026-11-25T17:03:10Z", type: "update.staged", checksum: hex("a"), detail: "staged in 41 s" });
+
+  it("stores them before the answer, which says what became of them; a resent one is a duplicate, whatever the seq", async () => {
+    const token = await enrolled("checkin-events-1");
+    const first = await call(url, "POST", "/checkin", { token, body: { ...checkinBody(1, { state: "downloading" }), events: [event("s1"), event("s2")] } });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ action: "update", events: { accepted: 2, duplicates: 0 } });
+    // The answer was lost: the same check-in again, and then a newer one carrying one of them.
+    const again = await call(url, "POST", "/checkin", { token, body: { ...checkinBody(1, { state: "downloading" }), events: [event("s1"), event("s2")] } });
+    expect(again.body).toMatchObject({ events: { accepted: 0, duplicates: 2 } });
+    const newer = await call(url, "POST", "/checkin", { token, body: { ...checkinBody(2, { state: "downloading" }), events: [event("s2"), event("s3")] } });
+    expect(newer.body).toMatchObject({ events: { accepted: 1, duplicates: 1 } });
+    const stored = await app.db.prisma.agentEvent.findMany({ where: { machine: { machineId: "checkin-events-1" } }, select: { eventId: true, type: true } });
+    expect(stored.map((e) => e.eventId).sort()).toEqual(["s1", "s2", "s3"]);
+    expect(stored.every((e) => e.type === "update_staged")).toBe(true);
+    // Without events, the answer has no `events`: as a v1.2 console answers.
+    expect((await call(url, "POST", "/checkin", { token, body: checkinBody(3) })).body).not.toHaveProperty("events");
+  });
+
+  it("refuses more than 20, or a bad one, with 400 naming it, and changes nothing", async () => {
+    const token = await enrolled("checkin-events-2");
+    await call(url, "POST", "/checkin", { token, body: checkinBody(1) });
+    const many = Array.from({ length: 21 }, (_, i) => event(`m${i}`));
+    const tooMany = await call<{ error: { message: string } }>(url, "POST", "/checkin", { token, body: { ...checkinBody(2, { health: "unhealthy" }), events: many } });
+    expectError(tooMany, 400, "invalid_request");
+    expect(tooMany.body.error.message).toBe("events: at most 20 events per check-in");
+    const bad = await call<{ error: { message: string } }>(url, "POST", "/checkin", {
+      token,
+      body: { ...checkinBody(2, { health: "unhealthy" }), events: [event("ok"), { ...event("x"), type: "update.exploded" }] },
+    });
+    expect(bad.body.error.message).toMatch(/^events\[1\]\.type: /);
+    const m = await app.db.prisma.machine.findUniqueOrThrow({ where: { machineId: "checkin-events-2" } });
+    expect(m).toMatchObject({ healthStatus: "healthy", lastSeq: 1n });
+    expect(await app.db.prisma.agentEvent.count({ where: { machineId: m.id } })).toBe(0);
+  });
+});
+
 describe("transport", () => {
   it("answers 413 for a body over 64 KiB and 404 for unknown routes", async () => {
     const token = await enrolled("transport-1");
