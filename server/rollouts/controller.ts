@@ -477,15 +477,16 @@ async function trackRing(tx: Tx, rollout: LoadedRollout, ring: LoadedRing, now: 
     const route = path ? routeOf(path, row.booted_checksum, target) : null;
     const via = route?.kind === "hops" ? route.hops.map((h) => h.checksum) : [];
     // Not started, in a ramp that was held: its turn, and so its deadline, moved on.
-    // Started since the last step: its deadline counts from now, however late
-    // its turn, a hold or its check-in interval let it begin (in runs 10 and
-    // 11 of docs/scaling.md, machines at work and reporting were judged dark
-    // on the deadline of a turn that holds had kept them from taking).
+    // Begun since the last step: its deadline counts from the report that
+    // says so, however late its turn, a hold or its check-in interval let it
+    // begin (in runs 10 and 11 of docs/scaling.md, machines at work and
+    // reporting were judged dark on the deadline of a turn that holds had
+    // kept them from taking).
     let darkAt: Date | null = null;
     const begun = row.update_target === target || row.booted_checksum === target;
     const deadline =
       row.step !== "assigned" ? null
-      : begun ? now.getTime() + ring.darkAfterSeconds * 1000
+      : begun ? (row.last_seen_at ?? now).getTime() + ring.darkAfterSeconds * 1000
       : ramp ? turnAt(ramp, row.cohort, now).getTime() + ring.darkAfterSeconds * 1000
       : null;
     if (deadline !== null && deadline > row.dark_at.getTime() + 1000) darkAt = new Date(deadline);
