@@ -3,6 +3,8 @@
 // schemas, answers like the console would, and can be told to misbehave. It
 // speaks 1.0 unless told 1.1, whose hold, cancel and refusal reasons follow
 // the rules of docs/agent-protocol-v1.md ("Version 1.1: hold and cancel").
+// Like a console before 1.3, it takes events only by POST /events: a
+// check-in's `events` are read and left out of its answer.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
