@@ -1,6 +1,6 @@
 // A pass-through HTTP proxy between simulated agents and the console that
 // records what the console acknowledged: every event id sent with the status
-// of the last call that carried it, and per machine token the reported state
+// of the last call that carried it (POST /events, or a check-in since 1.3), and per machine token the reported state
 // of its last acknowledged check-in and of those sent since without an
 // answer (which the console may or may not have applied before it died).
 import http from "node:http";
@@ -18,7 +18,7 @@ export interface CheckinRecord {
 
 export interface RecordingProxy {
   url: string;
-  /** Every event id the agents sent (agents use UUIDs), with the status of the last call that carried it. */
+  /** Every event id the agents sent (agents use UUIDs), with the status of the last call that carried it, events or check-in. */
   events: Map<string, number>;
   /** By machine token hash. */
   checkins: Map<string, CheckinRecord>;
@@ -47,7 +47,10 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     checkins.set(key, record);
     const hash = reportedStateHash(parsed.data);
     record.unanswered.add(hash);
+    // v1.3: events ride with the check-in, stored before a 200 answers it.
+    const carried = parsed.data.events?.map((e) => e.id) ?? [];
     return (status) => {
+      for (const id of carried) events.set(id, status);
       if (status !== 200) return;
       record.acked = { hash, seq: parsed.data.seq };
       record.unanswered = new Set();
