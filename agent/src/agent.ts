@@ -258,7 +258,7 @@ export class Agent {
     });
     // v1.3: the oldest queued events go with the check-in, one request fewer for each.
     const queued = store.state.queue.length;
-    let carried = this.eventsInCheckin ? checkinBatch(store.state.queue, BODY_BYTES - Buffer.byteLength(JSON.stringify(body)) - 16) : [];
+    let carried = this.eventsInCheckin && queued > 0 ? checkinBatch(store.state.queue, BODY_BYTES - Buffer.byteLength(JSON.stringify(body)) - 16) : [];
     let answer: CheckinResponse;
     try {
       answer = await client.checkin(carried.length > 0 ? { ...body, events: carried } : body);
