@@ -1,8 +1,9 @@
 // A pass-through HTTP proxy between simulated agents and the console that
 // records what the console acknowledged: every event id sent with the status
-// of the last call that carried it (POST /events, or a check-in since 1.3), and per machine token the reported state
-// of its last acknowledged check-in and of those sent since without an
-// answer (which the console may or may not have applied before it died).
+// of the last call that carried it (POST /events, or a check-in since 1.3),
+// and per machine token the reported state of its last acknowledged check-in
+// and of those sent since without an answer (which the console may or may
+// not have applied before it died).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { reportedStateHash } from "../../server/agents/agent-service";
